@@ -1,0 +1,194 @@
+//! `OptModel`: the OPT decoder, with the FFN neurons of every layer as an explicit output.
+
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::prelude::*;
+
+use crate::batch::{OptBatch, POSITION_OFFSET};
+use crate::config::OptConfig;
+use crate::error::{ModelError, Result};
+use crate::layer::OptDecoderLayer;
+
+/// The OPT decoder (Hugging Face's `OPTDecoder`) with a tied LM head computed only on request.
+#[derive(Module, Debug)]
+pub struct OptModel<B: Backend> {
+    embed_tokens: Embedding<B>,
+    embed_positions: Embedding<B>,
+    project_in: Option<Linear<B>>,
+    project_out: Option<Linear<B>>,
+    final_layer_norm: Option<LayerNorm<B>>,
+    layers: Vec<OptDecoderLayer<B>>,
+    config: OptConfig,
+}
+
+/// What the forward pass records for each layer it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Record {
+    /// Nothing (hidden states and logits only).
+    Nothing,
+    /// The fc1 pre-activations, as floats.
+    PreActivations,
+    /// The fired mask, `fc1 > 0` (ReLU output positive).
+    #[default]
+    Fired,
+}
+
+/// Options of [`OptModel::forward`].
+#[derive(Debug, Clone, Default)]
+pub struct ForwardOptions {
+    /// What to record per layer.
+    pub record: Record,
+    /// Stop after this layer (0-based, inclusive); `None` runs every layer.
+    pub last_layer: Option<usize>,
+    /// Compute the tied LM head (needs every layer). Extraction never needs it.
+    pub logits: bool,
+}
+
+/// One layer's recorded FFN activity.
+#[derive(Debug, Clone)]
+pub enum LayerActivity<B: Backend> {
+    /// fc1 pre-activations, `[batch, seq, ffn_dim]`.
+    PreActivations(Tensor<B, 3>),
+    /// `fc1 > 0`, `[batch, seq, ffn_dim]`.
+    Fired(Tensor<B, 3, Bool>),
+}
+
+/// Result of [`OptModel::forward`].
+#[derive(Debug, Clone)]
+pub struct OptOutput<B: Backend> {
+    /// One entry per layer run, in order (empty when recording nothing).
+    pub layers: Vec<LayerActivity<B>>,
+    /// Residual stream after the last layer run, `[batch, seq, hidden]` (before the final LayerNorm).
+    pub hidden: Tensor<B, 3>,
+    /// LM-head logits, `[batch, seq, vocab_size]`, when asked for.
+    pub logits: Option<Tensor<B, 3>>,
+}
+
+impl<B: Backend> OptModel<B> {
+    /// Allocates a model shaped by `config` with lazily initialised (random) parameters; load
+    /// real weights with [`crate::load_checkpoint`].
+    pub fn new(config: &OptConfig, device: &B::Device) -> Self {
+        let (d, e) = (config.hidden_size, config.embed_dim());
+        let projections = config.has_projections();
+        Self {
+            embed_tokens: EmbeddingConfig::new(config.vocab_size, e).init(device),
+            embed_positions: EmbeddingConfig::new(
+                config.max_position_embeddings + POSITION_OFFSET,
+                d,
+            )
+            .init(device),
+            project_in: projections.then(|| LinearConfig::new(e, d).with_bias(false).init(device)),
+            project_out: projections.then(|| LinearConfig::new(d, e).with_bias(false).init(device)),
+            final_layer_norm: config
+                .has_final_layer_norm()
+                .then(|| LayerNormConfig::new(d).init(device)),
+            layers: (0..config.num_hidden_layers)
+                .map(|_| OptDecoderLayer::new(config, device))
+                .collect(),
+            config: config.clone(),
+        }
+    }
+
+    /// The configuration the model was built from.
+    pub fn config(&self) -> &OptConfig {
+        &self.config
+    }
+
+    /// The decoder layers, for running them one at a time.
+    pub fn layers(&self) -> &[OptDecoderLayer<B>] {
+        &self.layers
+    }
+
+    /// The token embedding matrix (tied with the LM head).
+    ///
+    /// # Shapes
+    /// - returns `[vocab_size, word_embed_proj_dim]`
+    pub fn token_embeddings(&self) -> Tensor<B, 2> {
+        self.embed_tokens.weight.val()
+    }
+
+    /// The float dtype the parameters are held in (the compute dtype).
+    pub fn dtype(&self) -> burn::tensor::DType {
+        self.embed_tokens.weight.val().dtype()
+    }
+
+    /// Checks that a batch fits the position table.
+    fn check_batch(&self, batch: &OptBatch<B>) -> Result<()> {
+        let [_, seq] = batch.dims();
+        let max = self.config.max_position_embeddings;
+        if seq > max {
+            return Err(ModelError::InvalidInput(format!(
+                "sequence length {seq} exceeds the model's {max} positions"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The residual stream entering layer 0: token embedding (through `project_in` when present)
+    /// plus the learned position embedding.
+    ///
+    /// # Shapes
+    /// - returns `[batch, seq, hidden]`
+    pub fn embed(&self, batch: &OptBatch<B>) -> Result<Tensor<B, 3>> {
+        self.check_batch(batch)?;
+        let mut tokens = self.embed_tokens.forward(batch.input_ids.clone());
+        if let Some(project_in) = &self.project_in {
+            tokens = project_in.forward(tokens);
+        }
+        Ok(tokens + self.embed_positions.forward(batch.position_rows()))
+    }
+
+    /// The tied LM head on the residual stream after the last layer.
+    ///
+    /// # Shapes
+    /// - `hidden`: `[batch, seq, hidden]`
+    /// - returns `[batch, seq, vocab_size]`
+    pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        let mut hidden = match &self.final_layer_norm {
+            Some(norm) => norm.forward(hidden),
+            None => hidden,
+        };
+        if let Some(project_out) = &self.project_out {
+            hidden = project_out.forward(hidden);
+        }
+        let embeddings = self.embed_tokens.weight.val().transpose().unsqueeze_dim(0);
+        hidden.matmul(embeddings)
+    }
+
+    /// Runs the decoder, recording each layer's FFN activity as `options` asks.
+    ///
+    /// # Shapes
+    /// - `batch`: `[batch, seq]` ids and mask
+    /// - layer records `[batch, seq, ffn_dim]`, hidden `[batch, seq, hidden]`, logits `[batch, seq, vocab_size]`
+    pub fn forward(&self, batch: &OptBatch<B>, options: &ForwardOptions) -> Result<OptOutput<B>> {
+        let layer_count = self.layers.len();
+        let last = options.last_layer.unwrap_or(layer_count - 1);
+        if last >= layer_count {
+            return Err(ModelError::InvalidInput(format!(
+                "last layer {last} requested but the model has {layer_count} layers (0-based)"
+            )));
+        }
+        if options.logits && last + 1 != layer_count {
+            return Err(ModelError::InvalidInput(format!(
+                "logits need every layer, but the pass stops after layer {last}"
+            )));
+        }
+        let mut hidden = self.embed(batch)?;
+        let bias = batch.attention_bias(hidden.dtype());
+        let mut layers = Vec::new();
+        for layer in &self.layers[..=last] {
+            let out = layer.forward(hidden, bias.clone());
+            hidden = out.hidden;
+            match options.record {
+                Record::Nothing => {}
+                Record::PreActivations => layers.push(LayerActivity::PreActivations(out.fc1)),
+                Record::Fired => layers.push(LayerActivity::Fired(out.fc1.greater_elem(0.0))),
+            }
+        }
+        let logits = options.logits.then(|| self.logits(hidden.clone()));
+        Ok(OptOutput {
+            layers,
+            hidden,
+            logits,
+        })
+    }
+}

@@ -1,0 +1,38 @@
+//! Meta's OPT decoder family (125m to 66b, including the post-LN 350m) in burn, built for
+//! counting FFN neurons: the forward pass returns, per layer, the fc1 pre-activations or the
+//! fired mask (ReLU output > 0), can stop after any layer, and computes the tied LM head only
+//! when asked.
+//!
+//! - [`OptConfig`]: hyper-parameters from a Hugging Face `config.json` or a named preset.
+//! - [`OptModel`]: the decoder; [`OptDecoderLayer`] runs one layer on given hidden states.
+//! - [`load_pretrained`] / [`load_checkpoint`]: safetensors (single or sharded) and
+//!   `pytorch_model.bin` (single or sharded), f32/f16/bf16, cast to a chosen compute dtype.
+//! - [`OptTokenizer`]: byte-level BPE with `</s>` prepended, as Hugging Face does.
+
+mod attention;
+mod batch;
+pub mod checkpoint;
+pub mod config;
+mod decoder;
+mod error;
+mod ffn;
+mod layer;
+pub mod loader;
+mod tokenizer;
+
+pub use attention::OptAttention;
+pub use batch::{MASKED_SCORE, OptBatch, POSITION_OFFSET};
+pub use config::{OptConfig, PRESET_NAMES};
+pub use decoder::{ForwardOptions, LayerActivity, OptModel, OptOutput, Record};
+pub use error::{ModelError, Result};
+pub use ffn::OptFeedForward;
+pub use layer::{LayerOutput, OptDecoderLayer};
+pub use loader::{load_checkpoint, load_pretrained};
+pub use tokenizer::{BOS_TOKEN, OptTokenizer, SPECIAL_TOKENS};
+
+/// The CPU backend used by tests, examples and the default pipeline.
+pub type CpuBackend = burn::backend::Flex;
+
+/// The CUDA backend (with the `cuda` feature).
+#[cfg(feature = "cuda")]
+pub type CudaBackend = burn::backend::Cuda;

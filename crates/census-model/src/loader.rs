@@ -1,0 +1,260 @@
+//! Loading Hugging Face OPT checkpoints into [`OptModel`] through burn-store.
+//!
+//! Names are mapped by a declarative table; every tensor is checked against the config (name and
+//! shape) before any data is read; tensors are then read one at a time, converted from PyTorch
+//! layout ([`PyTorchToBurnAdapter`]) and cast to the compute dtype ([`CastAdapter`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use burn::module::ParamId;
+use burn::prelude::*;
+use burn::tensor::DType;
+use burn_store::{ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter, TensorSnapshot};
+use regex::Regex;
+
+use crate::checkpoint::{CheckpointFiles, StoredTensor};
+use crate::config::OptConfig;
+use crate::decoder::OptModel;
+use crate::error::{ModelError, Result};
+
+/// Prefixes a checkpoint may put before the decoder's tensor names: `transformers` writes
+/// `model.decoder.`, the released `facebook/opt-*` files write `decoder.`.
+pub const NAME_PREFIX: &str = r"^(?:model\.)?decoder\.";
+
+/// Hugging Face name (prefix stripped) → parameter path in [`OptModel`], first match wins;
+/// names that match no row keep their Hugging Face form.
+pub const NAME_TABLE: &[(&str, &str)] = &[
+    (
+        r"^layers\.(\d+)\.(fc[12])\.(weight|bias)$",
+        "layers.$1.ffn.$2.$3",
+    ),
+    (r"^(.*layer_norm)\.weight$", "$1.gamma"),
+    (r"^(.*layer_norm)\.bias$", "$1.beta"),
+];
+
+/// Tensors a checkpoint may hold that the model does not load: the LM head, tied to `embed_tokens`.
+pub const TIED_TENSORS: &[&str] = &["lm_head.weight"];
+
+/// Casts floating-point tensors to the compute dtype while they are read.
+#[derive(Debug, Clone)]
+pub struct CastAdapter {
+    target: DType,
+}
+
+impl CastAdapter {
+    /// An adapter that casts to `target`.
+    pub fn new(target: DType) -> Self {
+        Self { target }
+    }
+}
+
+impl ModuleAdapter for CastAdapter {
+    fn adapt(&self, snapshot: &TensorSnapshot) -> TensorSnapshot {
+        if !snapshot.dtype.is_float() || snapshot.dtype == self.target {
+            return snapshot.clone();
+        }
+        let read = snapshot.clone_data_fn();
+        let target = self.target;
+        TensorSnapshot::from_closure(
+            Rc::new(move || Ok(read()?.convert_dtype(target))),
+            target,
+            snapshot.shape.clone(),
+            snapshot.path_stack.clone().unwrap_or_default(),
+            snapshot.container_stack.clone().unwrap_or_default(),
+            snapshot.tensor_id.unwrap_or_default(),
+        )
+    }
+
+    fn clone_box(&self) -> Box<dyn ModuleAdapter> {
+        Box::new(self.clone())
+    }
+}
+
+/// Maps Hugging Face tensor names to parameter paths (see [`NAME_PREFIX`] and [`NAME_TABLE`]).
+#[derive(Debug)]
+pub struct NameMapper {
+    prefix: Regex,
+    table: Vec<(Regex, &'static str)>,
+}
+
+impl Default for NameMapper {
+    fn default() -> Self {
+        Self {
+            prefix: Regex::new(NAME_PREFIX).expect("valid prefix pattern"),
+            table: NAME_TABLE
+                .iter()
+                .map(|(from, to)| (Regex::new(from).expect("valid table pattern"), *to))
+                .collect(),
+        }
+    }
+}
+
+impl NameMapper {
+    /// The Hugging Face name without its `model.decoder.`/`decoder.` prefix.
+    pub fn strip<'a>(&self, name: &'a str) -> &'a str {
+        match self.prefix.find(name) {
+            Some(m) => &name[m.end()..],
+            None => name,
+        }
+    }
+
+    /// The parameter path in [`OptModel`] for a prefix-stripped Hugging Face name.
+    pub fn to_param_path(&self, stripped: &str) -> String {
+        for (pattern, replacement) in &self.table {
+            if pattern.is_match(stripped) {
+                return pattern.replace(stripped, *replacement).into_owned();
+            }
+        }
+        stripped.to_string()
+    }
+}
+
+/// Reads `config.json` and the checkpoint in `dir`, and builds the model on `device` in `dtype`.
+pub fn load_pretrained<B: Backend>(
+    dir: impl AsRef<Path>,
+    device: &B::Device,
+    dtype: DType,
+) -> Result<OptModel<B>> {
+    let dir = dir.as_ref();
+    let config = OptConfig::from_file(dir.join("config.json"))?;
+    load_checkpoint(dir, &config, device, dtype)
+}
+
+/// Loads the checkpoint in `dir` into a model shaped by `config`, in compute dtype `dtype`.
+///
+/// Errors name the tensor and file for a missing, unexpected, mis-shaped or unreadable tensor.
+pub fn load_checkpoint<B: Backend>(
+    dir: impl AsRef<Path>,
+    config: &OptConfig,
+    device: &B::Device,
+    dtype: DType,
+) -> Result<OptModel<B>> {
+    let dir = dir.as_ref();
+    let _span = tracing::info_span!("load_checkpoint", dir = %dir.display()).entered();
+    if !dtype.is_float() {
+        return Err(ModelError::InvalidInput(format!(
+            "compute dtype {dtype:?} is not a floating-point type"
+        )));
+    }
+    config.validate(&dir.display().to_string())?;
+    let files = CheckpointFiles::discover(dir)?;
+    let stored = files.index()?;
+    let mapper = NameMapper::default();
+    let plan = plan_loading(config, &stored, &mapper, dir)?;
+
+    let mut origin: BTreeMap<String, (String, PathBuf)> = BTreeMap::new();
+    let snapshots: Vec<TensorSnapshot> = plan
+        .iter()
+        .map(|(path, tensor)| {
+            origin.insert(path.clone(), (tensor.name.clone(), tensor.file.clone()));
+            TensorSnapshot::from_closure(
+                tensor.reader(),
+                tensor.dtype,
+                tensor.shape.clone().into(),
+                path.split('.').map(str::to_string).collect(),
+                Vec::new(),
+                ParamId::new(),
+            )
+        })
+        .collect();
+
+    let mut model = OptModel::<B>::new(config, device);
+    let adapter = PyTorchToBurnAdapter.chain(CastAdapter::new(dtype));
+    let result = model.apply(snapshots, None, Some(Box::new(adapter)), false);
+    if let Some(error) = result.errors.first() {
+        let path = match error {
+            burn_store::ApplyError::ShapeMismatch { path, .. }
+            | burn_store::ApplyError::DTypeMismatch { path, .. }
+            | burn_store::ApplyError::AdapterError { path, .. }
+            | burn_store::ApplyError::LoadError { path, .. } => path,
+        };
+        let (tensor, file) = origin
+            .get(path)
+            .cloned()
+            .unwrap_or_else(|| (path.clone(), dir.to_path_buf()));
+        return Err(ModelError::TensorData {
+            tensor,
+            path: file,
+            reason: error.to_string(),
+        });
+    }
+    if let Some((path, _)) = result.missing.first() {
+        return Err(ModelError::MissingTensor {
+            tensor: path.clone(),
+            location: dir.to_path_buf(),
+        });
+    }
+    if let Some(path) = result.unused.first() {
+        let (tensor, file) = origin[path].clone();
+        return Err(ModelError::UnexpectedTensor { tensor, path: file });
+    }
+    tracing::info!(
+        tensors = result.applied.len(),
+        files = files.paths().len(),
+        ?dtype,
+        "checkpoint loaded"
+    );
+    Ok(model)
+}
+
+/// Pairs every parameter the config implies with the stored tensor that fills it, checking names
+/// and shapes before any data is read.
+fn plan_loading<'a>(
+    config: &OptConfig,
+    stored: &'a [StoredTensor],
+    mapper: &NameMapper,
+    dir: &Path,
+) -> Result<Vec<(String, &'a StoredTensor)>> {
+    let expected: BTreeMap<String, Vec<usize>> = config.expected_tensors().into_iter().collect();
+    let mut found: BTreeMap<&str, &StoredTensor> = BTreeMap::new();
+    for tensor in stored {
+        if TIED_TENSORS.contains(&tensor.name.as_str()) {
+            let embed = [config.vocab_size, config.embed_dim()];
+            if tensor.shape != embed {
+                return Err(ModelError::ShapeMismatch {
+                    tensor: tensor.name.clone(),
+                    path: tensor.file.clone(),
+                    expected: embed.to_vec(),
+                    found: tensor.shape.clone(),
+                });
+            }
+            continue;
+        }
+        let stripped = mapper.strip(&tensor.name);
+        match expected.get_key_value(stripped) {
+            Some((key, shape)) if *shape == tensor.shape => {
+                found.insert(key.as_str(), tensor);
+            }
+            Some((_, shape)) => {
+                return Err(ModelError::ShapeMismatch {
+                    tensor: tensor.name.clone(),
+                    path: tensor.file.clone(),
+                    expected: shape.clone(),
+                    found: tensor.shape.clone(),
+                });
+            }
+            None => {
+                return Err(ModelError::UnexpectedTensor {
+                    tensor: tensor.name.clone(),
+                    path: tensor.file.clone(),
+                });
+            }
+        }
+    }
+    // Report the first missing tensor in model order (as `expected_tensors` lists them).
+    let mut plan = Vec::with_capacity(expected.len());
+    for (name, _) in config.expected_tensors() {
+        match found.get(name.as_str()) {
+            Some(tensor) => plan.push((mapper.to_param_path(&name), *tensor)),
+            None => {
+                return Err(ModelError::MissingTensor {
+                    tensor: name,
+                    location: dir.to_path_buf(),
+                });
+            }
+        }
+    }
+    Ok(plan)
+}

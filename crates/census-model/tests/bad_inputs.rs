@@ -1,0 +1,261 @@
+//! Contract tests: every bad checkpoint, config or input gives an error that names the file and
+//! the tensor or value at fault.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::DType;
+use census_model::{
+    CpuBackend, ForwardOptions, ModelError, OptBatch, OptConfig, OptModel, load_checkpoint,
+    load_pretrained,
+};
+use safetensors::SafeTensors;
+use safetensors::tensor::TensorView;
+
+type B = CpuBackend;
+
+/// Copies a fixture into a fresh temporary directory.
+fn copy_fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(name);
+    std::fs::create_dir(&dir).unwrap();
+    for entry in std::fs::read_dir(common::model_dir(name)).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    (tmp, dir)
+}
+
+fn load(dir: &Path) -> Result<OptModel<B>, ModelError> {
+    load_pretrained::<B>(dir, &Default::default(), DType::F32)
+}
+
+/// Rewrites `model.safetensors` through `edit`, which receives the tensors by name.
+fn rewrite_safetensors(
+    dir: &Path,
+    edit: impl FnOnce(&mut HashMap<String, (safetensors::Dtype, Vec<usize>, Vec<u8>)>),
+) {
+    let path = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: HashMap<String, (safetensors::Dtype, Vec<usize>, Vec<u8>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(k, v)| (k, (v.dtype(), v.shape().to_vec(), v.data().to_vec())))
+        .collect();
+    edit(&mut tensors);
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(k, (dtype, shape, data))| {
+            (
+                k.clone(),
+                TensorView::new(*dtype, shape.clone(), data).unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, &path).unwrap();
+}
+
+#[test]
+fn missing_config_names_the_file() {
+    let (_tmp, dir) = copy_fixture("pre-ln");
+    std::fs::remove_file(dir.join("config.json")).unwrap();
+    let err = load(&dir).unwrap_err();
+    assert!(matches!(err, ModelError::Io { .. }), "{err}");
+    assert!(err.to_string().contains("config.json"), "{err}");
+}
+
+#[test]
+fn malformed_config_names_the_file() {
+    let (_tmp, dir) = copy_fixture("pre-ln");
+    std::fs::write(dir.join("config.json"), "{\"hidden_size\": \"wide\"}").unwrap();
+    let err = load(&dir).unwrap_err();
+    assert!(matches!(err, ModelError::Json { .. }), "{err}");
+    assert!(err.to_string().contains("config.json"), "{err}");
+}
+
+#[test]
+fn config_contradicting_the_weights_is_a_shape_error() {
+    let (_tmp, dir) = copy_fixture("pre-ln");
+    let config = OptConfig {
+        ffn_dim: 96,
+        ..OptConfig::from_file(dir.join("config.json")).unwrap()
+    };
+    let err = load_checkpoint::<B>(&dir, &config, &Default::default(), DType::F32).unwrap_err();
+    let ModelError::ShapeMismatch {
+        tensor,
+        path,
+        expected,
+        found,
+    } = &err
+    else {
+        panic!("expected a shape mismatch, got {err}");
+    };
+    assert!(tensor.contains("fc"), "{err}");
+    assert!(path.ends_with("model.safetensors"), "{err}");
+    assert_ne!(expected, found);
+    assert!(
+        err.to_string().contains("does not match the weights"),
+        "{err}"
+    );
+}
+
+#[test]
+fn post_ln_config_on_pre_ln_weights_is_rejected() {
+    let (_tmp, dir) = copy_fixture("pre-ln");
+    let config = OptConfig {
+        word_embed_proj_dim: Some(16),
+        ..OptConfig::from_file(dir.join("config.json")).unwrap()
+    };
+    let err = load_checkpoint::<B>(&dir, &config, &Default::default(), DType::F32).unwrap_err();
+    assert!(err.to_string().contains("embed_tokens.weight"), "{err}");
+}
+
+#[test]
+fn missing_tensor_is_named() {
+    let (_tmp, dir) = copy_fixture("pre-ln");
+    rewrite_safetensors(&dir, |t| {
+        t.remove("model.decoder.layers.1.fc2.bias").unwrap();
+    });
+    let err = load(&dir).unwrap_err();
+    assert!(matches!(err, ModelError::MissingTensor { .. }), "{err}");
+    assert!(err.to_string().contains("layers.1.fc2.bias"), "{err}");
+}
+
+#[test]
+fn extra_tensor_is_named() {
+    let (_tmp, dir) = copy_fixture("pre-ln");
+    rewrite_safetensors(&dir, |t| {
+        let bias = t["model.decoder.layers.0.fc1.bias"].clone();
+        t.insert("model.decoder.layers.0.fc3.bias".to_string(), bias);
+    });
+    let err = load(&dir).unwrap_err();
+    assert!(matches!(err, ModelError::UnexpectedTensor { .. }), "{err}");
+    assert!(err.to_string().contains("layers.0.fc3.bias"), "{err}");
+    assert!(err.to_string().contains("model.safetensors"), "{err}");
+}
+
+#[test]
+fn tied_lm_head_in_the_file_is_accepted() {
+    let (_tmp, dir) = copy_fixture("pre-ln");
+    rewrite_safetensors(&dir, |t| {
+        let embed = t["model.decoder.embed_tokens.weight"].clone();
+        t.insert("lm_head.weight".to_string(), embed);
+    });
+    load(&dir).unwrap();
+}
+
+#[test]
+fn truncated_safetensors_names_file_and_tensor() {
+    let (_tmp, dir) = copy_fixture("pre-ln");
+    let path = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let err = load(&dir).unwrap_err();
+    assert!(matches!(err, ModelError::TensorData { .. }), "{err}");
+    assert!(err.to_string().contains("truncated"), "{err}");
+    assert!(err.to_string().contains("model.safetensors"), "{err}");
+}
+
+#[test]
+fn garbage_safetensors_is_corrupt() {
+    let (_tmp, dir) = copy_fixture("pre-ln");
+    std::fs::write(
+        dir.join("model.safetensors"),
+        b"this is not a checkpoint at all",
+    )
+    .unwrap();
+    let err = load(&dir).unwrap_err();
+    assert!(matches!(err, ModelError::CorruptCheckpoint { .. }), "{err}");
+    assert!(err.to_string().contains("model.safetensors"), "{err}");
+}
+
+#[test]
+fn truncated_pytorch_bin_is_corrupt() {
+    let (_tmp, dir) = copy_fixture("bin");
+    let path = dir.join("pytorch_model.bin");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let err = load(&dir).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ModelError::CorruptCheckpoint { .. } | ModelError::TensorData { .. }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("pytorch_model.bin"), "{err}");
+}
+
+#[test]
+fn missing_shard_is_named() {
+    let (_tmp, dir) = copy_fixture("sharded");
+    std::fs::remove_file(dir.join("model-00002-of-00003.safetensors")).unwrap();
+    let err = load(&dir).unwrap_err();
+    assert!(
+        err.to_string().contains("model-00002-of-00003.safetensors"),
+        "{err}"
+    );
+}
+
+#[test]
+fn directory_without_weights_is_reported() {
+    let (_tmp, dir) = copy_fixture("pre-ln");
+    std::fs::remove_file(dir.join("model.safetensors")).unwrap();
+    let err = load(&dir).unwrap_err();
+    assert!(matches!(err, ModelError::NoCheckpoint { .. }), "{err}");
+}
+
+#[test]
+fn non_float_compute_dtype_is_rejected() {
+    let err = load_pretrained::<B>(common::model_dir("pre-ln"), &Default::default(), DType::I32)
+        .unwrap_err();
+    assert!(err.to_string().contains("not a floating-point"), "{err}");
+}
+
+#[test]
+fn too_long_sequence_and_out_of_vocab_ids_are_input_errors() {
+    let device = Default::default();
+    let model = load(&common::model_dir("pre-ln")).unwrap();
+    let config = model.config().clone();
+    let long = vec![vec![5u32; config.max_position_embeddings + 1]];
+    let batch = OptBatch::<B>::left_padded(&long, 1, config.vocab_size, &device).unwrap();
+    let err = model
+        .forward(&batch, &ForwardOptions::default())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("exceeds the model's 48 positions"),
+        "{err}"
+    );
+
+    let bad = vec![vec![2u32, config.vocab_size as u32]];
+    let err = OptBatch::<B>::left_padded(&bad, 1, config.vocab_size, &device).unwrap_err();
+    assert!(
+        err.to_string().contains("outside the model's vocabulary"),
+        "{err}"
+    );
+
+    let err = OptBatch::<B>::left_padded(&[], 1, config.vocab_size, &device).unwrap_err();
+    assert!(matches!(err, ModelError::InvalidInput(_)), "{err}");
+}
+
+#[test]
+fn impossible_forward_options_are_rejected() {
+    let device = Default::default();
+    let model = load(&common::model_dir("pre-ln")).unwrap();
+    let batch = OptBatch::<B>::left_padded(&[vec![2, 5, 6]], 1, 520, &device).unwrap();
+    let beyond = ForwardOptions {
+        last_layer: Some(2),
+        ..Default::default()
+    };
+    assert!(model.forward(&batch, &beyond).is_err());
+    let logits_early = ForwardOptions {
+        last_layer: Some(0),
+        logits: true,
+        ..Default::default()
+    };
+    let err = model.forward(&batch, &logits_early).unwrap_err();
+    assert!(err.to_string().contains("logits need every layer"), "{err}");
+}

@@ -1,0 +1,62 @@
+//! Helpers shared by the integration tests: fixture paths and golden tensors.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use safetensors::{Dtype, SafeTensors};
+
+/// `tests/fixtures` at the workspace root.
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+/// One model fixture directory.
+pub fn model_dir(name: &str) -> PathBuf {
+    fixtures().join("opt").join(name)
+}
+
+/// A golden tensor: shape and values (integers widened to f64 for uniform handling).
+#[derive(Debug, Clone)]
+pub struct Golden {
+    pub shape: Vec<usize>,
+    pub values: Vec<f64>,
+}
+
+/// Reads every tensor of a fixture's `golden.safetensors`.
+pub fn goldens(name: &str) -> HashMap<String, Golden> {
+    let bytes = std::fs::read(model_dir(name).join("golden.safetensors")).expect("golden file");
+    let file = SafeTensors::deserialize(&bytes).expect("valid golden file");
+    file.tensors()
+        .into_iter()
+        .map(|(key, view)| {
+            let data = view.data();
+            let values: Vec<f64> = match view.dtype() {
+                Dtype::F32 => data
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64)
+                    .collect(),
+                Dtype::I64 => data
+                    .chunks_exact(8)
+                    .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f64)
+                    .collect(),
+                other => panic!("unexpected golden dtype {other:?} for {key}"),
+            };
+            let golden = Golden {
+                shape: view.shape().to_vec(),
+                values,
+            };
+            (key, golden)
+        })
+        .collect()
+}
+
+/// Names of the batches in a golden file (`plain`, `padded`, `full`).
+pub fn batch_names(goldens: &HashMap<String, Golden>) -> Vec<String> {
+    let mut names: Vec<String> = goldens
+        .keys()
+        .filter_map(|k| k.strip_suffix(".input_ids").map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}

@@ -1,0 +1,278 @@
+//! Parity with Hugging Face `transformers`: fc1 pre-activations, fired masks and logits of every
+//! fixture in `tests/fixtures/opt`, produced by `tests/fixtures/make_fixtures.py`.
+//!
+//! Tolerances. An independent f32 forward (numpy) differs from HF's by at most 3e-7 on models
+//! this small and 3.2e-6 on an OPT-125m-shaped model; a wrong formula (a missing LayerNorm, a
+//! position off by one, a mis-scaled query) moves pre-activations by 1e-2 or more. [`PRE_TOL`]
+//! sits between the two. Differences are scaled by `max(1, |x|)`: the planted dead neurons have
+//! pre-activations near -1e4, where one f32 ulp is already 1e-3. A fired bit may differ from HF's only where HF's pre-activation lies
+//! within [`PRE_TOL`] of zero: there the sign is decided by rounding, not by the model.
+
+mod common;
+
+use burn::prelude::*;
+use burn::tensor::DType;
+use census_model::{
+    CpuBackend, ForwardOptions, LayerActivity, OptBatch, OptModel, Record, load_pretrained,
+};
+use common::{Golden, batch_names, goldens};
+
+type B = CpuBackend;
+
+/// Largest |Δ| allowed between our and HF's fc1 pre-activations (f32 compute).
+const PRE_TOL: f64 = 1e-4;
+/// Largest |Δ| allowed between our and HF's logits (f32 compute); logits are sums over the
+/// embedding width, held to the same bound.
+const LOGIT_TOL: f64 = 1e-4;
+
+fn int_tensor(g: &Golden, device: &burn::tensor::Device<B>) -> Tensor<B, 2, Int> {
+    let values: Vec<i64> = g.values.iter().map(|&v| v as i64).collect();
+    Tensor::from_data(TensorData::new(values, [g.shape[0], g.shape[1]]), device)
+}
+
+fn floats<const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+    t.into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .unwrap()
+        .into_iter()
+        .map(f64::from)
+        .collect()
+}
+
+/// `|x - h|`, relative to `|h|` where `|h| > 1`.
+fn scaled_diff(x: f64, h: f64) -> f64 {
+    (x - h).abs() / h.abs().max(1.0)
+}
+
+/// Result of comparing one fixture at one compute dtype.
+#[derive(Debug, Default)]
+struct Comparison {
+    max_pre_diff: f64,
+    max_logit_diff: f64,
+    compared_bits: usize,
+    flipped_bits: usize,
+    flips_outside_band: usize,
+}
+
+/// Runs every golden batch of `name` through the model loaded in `dtype`; checks that the fired
+/// mask output agrees with the pre-activation output, and measures differences against HF.
+fn compare(name: &str, dtype: DType, band: f64) -> Comparison {
+    let device = Default::default();
+    let model: OptModel<B> =
+        load_pretrained(common::model_dir(name), &device, dtype).expect("fixture loads");
+    let golden = goldens(name);
+    let mut cmp = Comparison::default();
+    for batch_name in batch_names(&golden) {
+        let ids = &golden[&format!("{batch_name}.input_ids")];
+        let mask = &golden[&format!("{batch_name}.attention_mask")];
+        let batch = OptBatch::new(int_tensor(ids, &device), int_tensor(mask, &device)).unwrap();
+        let want_logits = golden.contains_key(&format!("{batch_name}.logits"));
+        let pre = model
+            .forward(
+                &batch,
+                &ForwardOptions {
+                    record: Record::PreActivations,
+                    logits: want_logits,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let fired = model
+            .forward(
+                &batch,
+                &ForwardOptions {
+                    record: Record::Fired,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(pre.layers.len(), model.config().num_hidden_layers);
+        let real: Vec<bool> = mask.values.iter().map(|&m| m == 1.0).collect();
+        for (layer, (ours, bits)) in pre.layers.into_iter().zip(fired.layers).enumerate() {
+            let (LayerActivity::PreActivations(ours), LayerActivity::Fired(bits)) = (ours, bits)
+            else {
+                panic!("unexpected record kinds");
+            };
+            let expected = &golden[&format!("{batch_name}.fc1.{layer}")];
+            // HF flattens `[batch, seq]` before fc1, so its golden is `[batch * seq, ffn_dim]`.
+            let [batch, seq, width] = ours.dims();
+            assert_eq!(
+                expected.shape,
+                [batch * seq, width],
+                "{name} {batch_name} layer {layer}"
+            );
+            let ours = floats(ours);
+            let bits: Vec<bool> = bits.into_data().convert::<bool>().to_vec().unwrap();
+            for (i, (&x, &h)) in ours.iter().zip(&expected.values).enumerate() {
+                assert_eq!(bits[i], x > 0.0, "fired mask disagrees with fc1 > 0");
+                if !real[i / width] {
+                    continue; // padding: never recorded, not compared
+                }
+                cmp.max_pre_diff = cmp.max_pre_diff.max(scaled_diff(x, h));
+                cmp.compared_bits += 1;
+                if (x > 0.0) != (h > 0.0) {
+                    cmp.flipped_bits += 1;
+                    if h.abs() >= band {
+                        cmp.flips_outside_band += 1;
+                    }
+                }
+            }
+        }
+        if let Some(expected) = golden.get(&format!("{batch_name}.logits")) {
+            let logits = pre.logits.expect("logits requested");
+            assert_eq!(logits.dims().to_vec(), expected.shape);
+            let vocab = expected.shape[2];
+            for (i, (&x, &h)) in floats(logits).iter().zip(&expected.values).enumerate() {
+                if real[i / vocab] {
+                    cmp.max_logit_diff = cmp.max_logit_diff.max(scaled_diff(x, h));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "parity {name:<13} {dtype:?}: max scaled |Δ pre| {:.2e}, max scaled |Δ logit| {:.2e}, fired bits differing {}/{} ({:.2e})",
+        cmp.max_pre_diff,
+        cmp.max_logit_diff,
+        cmp.flipped_bits,
+        cmp.compared_bits,
+        cmp.flipped_bits as f64 / cmp.compared_bits as f64
+    );
+    cmp
+}
+
+fn assert_f32_parity(name: &str) {
+    let cmp = compare(name, DType::F32, PRE_TOL);
+    assert!(cmp.compared_bits > 0);
+    assert!(
+        cmp.max_pre_diff <= PRE_TOL,
+        "{name}: fc1 pre-activations differ by {:.3e} > {PRE_TOL:e}",
+        cmp.max_pre_diff
+    );
+    assert!(
+        cmp.max_logit_diff <= LOGIT_TOL,
+        "{name}: logits differ by {:.3e} > {LOGIT_TOL:e}",
+        cmp.max_logit_diff
+    );
+    assert_eq!(
+        cmp.flips_outside_band, 0,
+        "{name}: fired bits differ where |pre-activation| >= {PRE_TOL:e}"
+    );
+}
+
+#[test]
+fn pre_ln_matches_hf() {
+    assert_f32_parity("pre-ln");
+}
+
+#[test]
+fn post_ln_with_projections_matches_hf() {
+    assert_f32_parity("post-ln-proj");
+}
+
+#[test]
+fn odd_shape_matches_hf() {
+    assert_f32_parity("odd");
+}
+
+#[test]
+fn sharded_safetensors_matches_hf() {
+    assert_f32_parity("sharded");
+}
+
+#[test]
+fn pytorch_bin_matches_hf() {
+    assert_f32_parity("bin");
+}
+
+#[test]
+fn sharded_pytorch_bin_with_post_ln_matches_hf() {
+    assert_f32_parity("bin-sharded");
+}
+
+#[test]
+fn f16_weights_match_hf_in_f32_compute() {
+    assert_f32_parity("f16");
+}
+
+#[test]
+fn bf16_weights_match_hf_in_f32_compute() {
+    assert_f32_parity("bf16");
+}
+
+/// Half-precision compute: rounding of every intermediate to 11 (f16) or 8 (bf16) mantissa bits
+/// moves pre-activations by up to 2e-3 (f16) and 2e-2 (bf16) on these models, so the band is wider; outside it
+/// every fired bit must still agree with HF's f32 reference.
+#[test]
+fn half_precision_compute_stays_close() {
+    for (dtype, band) in [(DType::F16, 0.01), (DType::BF16, 0.05)] {
+        let cmp = compare("f16", dtype, band);
+        assert!(
+            cmp.max_pre_diff < band,
+            "{dtype:?}: {:.3e}",
+            cmp.max_pre_diff
+        );
+        assert_eq!(
+            cmp.flips_outside_band, 0,
+            "{dtype:?}: flips outside ±{band}"
+        );
+    }
+}
+
+/// Stopping after layer K returns exactly the first K+1 layers of the full pass, and running the
+/// layers one at a time on the embedded input reproduces the full pass bit for bit.
+#[test]
+fn partial_and_layerwise_passes_equal_the_full_pass() {
+    let device = Default::default();
+    let model: OptModel<B> =
+        load_pretrained(common::model_dir("odd"), &device, DType::F32).unwrap();
+    let golden = goldens("odd");
+    let batch = OptBatch::new(
+        int_tensor(&golden["padded.input_ids"], &device),
+        int_tensor(&golden["padded.attention_mask"], &device),
+    )
+    .unwrap();
+    let record = Record::PreActivations;
+    let full = model
+        .forward(
+            &batch,
+            &ForwardOptions {
+                record,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let partial = model
+        .forward(
+            &batch,
+            &ForwardOptions {
+                record,
+                last_layer: Some(1),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(partial.layers.len(), 2);
+    let mut hidden = model.embed(&batch).unwrap();
+    let bias = batch.attention_bias(hidden.dtype());
+    for (i, layer) in model.layers().iter().enumerate() {
+        let out = layer.forward(hidden, bias.clone());
+        hidden = out.hidden;
+        let LayerActivity::PreActivations(expected) = &full.layers[i] else {
+            unreachable!()
+        };
+        assert_eq!(
+            floats(out.fc1.clone()),
+            floats(expected.clone()),
+            "layer {i}"
+        );
+        if let Some(LayerActivity::PreActivations(p)) = partial.layers.get(i) {
+            assert_eq!(
+                floats(p.clone()),
+                floats(expected.clone()),
+                "partial layer {i}"
+            );
+        }
+    }
+    assert_eq!(floats(hidden), floats(full.hidden));
+}
