@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use burn::tensor::DType;
+use census_extract::cli::ExtractArgs;
 use census_model::{
     CpuBackend, ForwardOptions, LayerActivity, OptBatch, OptTokenizer, Record, load_pretrained,
 };
@@ -22,6 +23,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
+    /// Run a corpus through a model and write which FFN neurons fire on every token and layer
+    /// to a run directory of Parquet shards (resumable; see docs/SCHEMA.md).
+    Extract(ExtractArgs),
     /// Tokenize a text, run it through a model directory and print the FFN neurons that fire
     /// on each token in each layer.
     Fired {
@@ -112,6 +116,23 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().task {
+        Task::Extract(args) => {
+            let options = args.to_options()?;
+            let summary = census_extract::extract::<CpuBackend>(
+                &options,
+                &Default::default(),
+                "cpu (burn flex)",
+            )?;
+            tracing::info!(
+                written = summary.parts_written,
+                kept = summary.parts_kept,
+                tokens = summary.tokens_processed,
+                tokens_per_second = summary.tokens_processed as f64 / summary.seconds.max(1e-9),
+                out = %options.out.display(),
+                "run directory ready"
+            );
+            Ok(())
+        }
         Task::Fired {
             model,
             dtype,

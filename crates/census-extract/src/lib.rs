@@ -1,1 +1,23 @@
-//! Extraction: a corpus through an OPT model into Parquet shards of fired neurons (stage 1 of the pipeline; its format is specified in `docs/SCHEMA.md` once written).
+//! Extraction, the first pipeline stage: a corpus through an OPT model into a run directory of
+//! Parquet shards recording, for every token and layer, which FFN neurons fired. The layout is
+//! specified in `docs/SCHEMA.md`.
+//!
+//! - [`corpus`]: JSONL, text and pre-tokenized sources.
+//! - [`sequences`]: documents → `</s>`-prefixed sequences, shards, parts and batches.
+//! - [`shards`]: the Parquet files and their readers.
+//! - [`manifest`]: the run's configuration and commit log.
+//! - [`extract`]: the run itself, resumable part by part.
+
+pub mod cli;
+pub mod corpus;
+mod error;
+pub mod manifest;
+mod run;
+pub mod sequences;
+pub mod shards;
+
+pub use corpus::{CorpusSource, SourceFormat};
+pub use error::{ExtractError, Result};
+pub use manifest::Manifest;
+pub use run::{ASSUMED_DENSITY, ExtractOptions, ExtractSummary, extract};
+pub use sequences::{SequenceOptions, Shard};

@@ -1,0 +1,188 @@
+//! Command-line options of an extraction run, shared by the `census-extract` binary and
+//! `cargo xtask extract`.
+
+use std::path::PathBuf;
+
+use burn::tensor::DType;
+use clap::Args;
+
+use crate::corpus::{CorpusSource, SourceFormat};
+use crate::error::{ExtractError, Result};
+use crate::run::ExtractOptions;
+use crate::sequences::{SequenceOptions, Shard};
+
+/// `extract` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ExtractArgs {
+    /// Model directory in the Hugging Face layout (config.json, weights, tokenizer files).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// A corpus source: `PATH[,format=jsonl|pretokenized|text-files|text-lines][,domain=NAME][,max_tokens=N]`.
+    /// Repeat for several sources; they are read in the order given.
+    #[arg(long = "data", required = true)]
+    pub data: Vec<String>,
+    /// Run directory to create or resume.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Longest sequence, `</s>` prefix included.
+    #[arg(long, default_value_t = 2048)]
+    pub max_seq_len: usize,
+    /// Keep only sequences of exactly --max-seq-len tokens.
+    #[arg(long)]
+    pub full_length: bool,
+    /// Largest number of tokens over all sources.
+    #[arg(long)]
+    pub max_tokens: Option<u64>,
+    /// Skip and count malformed corpus lines instead of stopping.
+    #[arg(long)]
+    pub skip_malformed: bool,
+    /// Layers to record, `a..b` (end exclusive) or `a..=b`; the pass stops after the last one.
+    #[arg(long)]
+    pub layers: Option<String>,
+    /// This machine's share of the corpus, `i/n`.
+    #[arg(long, default_value = "0/1")]
+    pub shard: String,
+    /// Tokens per part (the unit of commit and resume).
+    #[arg(long, default_value_t = 65_536)]
+    pub part_tokens: u64,
+    /// Largest padded batch, in tokens.
+    #[arg(long, default_value_t = 4096)]
+    pub batch_tokens: usize,
+    /// Compute dtype: f32, f16 or bf16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Parses one `--data` value.
+pub fn parse_source(spec: &str) -> Result<CorpusSource> {
+    let mut fields = spec.split(',');
+    let path = fields.next().unwrap_or_default();
+    if path.is_empty() {
+        return Err(ExtractError::InvalidOption(format!(
+            "--data '{spec}' names no path"
+        )));
+    }
+    let mut source = CorpusSource::new(path);
+    for field in fields {
+        let (key, value) = field.split_once('=').ok_or_else(|| {
+            ExtractError::InvalidOption(format!("--data '{spec}': '{field}' is not key=value"))
+        })?;
+        match key {
+            "format" => {
+                source.format = match value {
+                    "jsonl" => SourceFormat::Jsonl,
+                    "pretokenized" | "pre-tokenized" => SourceFormat::PreTokenized,
+                    "text-files" => SourceFormat::TextFiles,
+                    "text-lines" => SourceFormat::TextLines,
+                    other => {
+                        return Err(ExtractError::InvalidOption(format!(
+                            "--data '{spec}': unknown format '{other}'"
+                        )));
+                    }
+                }
+            }
+            "domain" => source.domain = Some(value.to_string()),
+            "max_tokens" => {
+                source.max_tokens = Some(value.parse().map_err(|_| {
+                    ExtractError::InvalidOption(format!(
+                        "--data '{spec}': max_tokens '{value}' is not a number"
+                    ))
+                })?)
+            }
+            other => {
+                return Err(ExtractError::InvalidOption(format!(
+                    "--data '{spec}': unknown key '{other}'"
+                )));
+            }
+        }
+    }
+    Ok(source)
+}
+
+/// Parses `a..b` or `a..=b`.
+pub fn parse_layers(spec: &str) -> Result<std::ops::Range<usize>> {
+    let bad = || ExtractError::InvalidOption(format!("--layers '{spec}': expected a..b or a..=b"));
+    let (start, end, inclusive) = if let Some((a, b)) = spec.split_once("..=") {
+        (a, b, true)
+    } else {
+        let (a, b) = spec.split_once("..").ok_or_else(bad)?;
+        (a, b, false)
+    };
+    let start: usize = if start.is_empty() {
+        0
+    } else {
+        start.parse().map_err(|_| bad())?
+    };
+    let end: usize = end.parse().map_err(|_| bad())?;
+    Ok(start..end + usize::from(inclusive))
+}
+
+/// Parses a dtype name.
+pub fn parse_dtype(name: &str) -> Result<DType> {
+    match name {
+        "f32" => Ok(DType::F32),
+        "f16" => Ok(DType::F16),
+        "bf16" => Ok(DType::BF16),
+        other => Err(ExtractError::InvalidOption(format!(
+            "unknown dtype '{other}' (f32, f16 or bf16)"
+        ))),
+    }
+}
+
+impl ExtractArgs {
+    /// The run options these flags describe.
+    pub fn to_options(&self) -> Result<ExtractOptions> {
+        Ok(ExtractOptions {
+            model_dir: self.model.clone(),
+            model_source: self.model.display().to_string(),
+            sources: self
+                .data
+                .iter()
+                .map(|d| parse_source(d))
+                .collect::<Result<_>>()?,
+            sequences: SequenceOptions {
+                max_seq_len: self.max_seq_len,
+                full_length: self.full_length,
+                max_tokens: self.max_tokens,
+                skip_malformed: self.skip_malformed,
+            },
+            layers: self.layers.as_deref().map(parse_layers).transpose()?,
+            shard: self.shard.parse::<Shard>()?,
+            part_tokens: self.part_tokens,
+            batch_tokens: self.batch_tokens,
+            dtype: parse_dtype(&self.dtype)?,
+            out: self.out.clone(),
+            progress: !self.quiet,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_specs_parse() {
+        let s = parse_source("data/wiki.jsonl,domain=wiki,max_tokens=1000").unwrap();
+        assert_eq!(s.format, SourceFormat::Jsonl);
+        assert_eq!(s.domain.as_deref(), Some("wiki"));
+        assert_eq!(s.max_tokens, Some(1000));
+        assert_eq!(
+            parse_source("d/,format=text-lines").unwrap().format,
+            SourceFormat::TextLines
+        );
+        assert!(parse_source("x.jsonl,format=csv").is_err());
+        assert!(parse_source("x.jsonl,max_tokens=lots").is_err());
+    }
+
+    #[test]
+    fn layer_ranges_parse() {
+        assert_eq!(parse_layers("0..6").unwrap(), 0..6);
+        assert_eq!(parse_layers("2..=3").unwrap(), 2..4);
+        assert_eq!(parse_layers("..4").unwrap(), 0..4);
+        assert!(parse_layers("3").is_err());
+    }
+}

@@ -1,0 +1,322 @@
+//! Reading corpora: JSONL, plain text (a file per document or a line per document) and
+//! pre-tokenized JSONL, each source with an optional domain and token budget.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ExtractError, Result};
+
+/// How a corpus source is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceFormat {
+    /// One JSON object per line with a `text` field; the domain comes from `domain`, then
+    /// `meta.pile_set_name` (the Pile), then `source`.
+    Jsonl,
+    /// One JSON object per line with `input_ids` (token ids without the `</s>` prefix): the
+    /// tokenizer is skipped.
+    PreTokenized,
+    /// A `.txt` file, or a directory of them (sorted by path), one document per file.
+    TextFiles,
+    /// A `.txt` file, or a directory of them, one document per non-empty line.
+    TextLines,
+}
+
+impl SourceFormat {
+    /// The format a path's extension suggests (`.jsonl`/`.json` → JSONL, otherwise text files).
+    pub fn guess(path: &Path) -> Self {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("jsonl" | "json" | "ndjson") => Self::Jsonl,
+            _ => Self::TextFiles,
+        }
+    }
+}
+
+/// One corpus source of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorpusSource {
+    /// A file or a directory.
+    pub path: PathBuf,
+    /// Its layout.
+    pub format: SourceFormat,
+    /// Domain of every document, overriding what the records say.
+    pub domain: Option<String>,
+    /// Largest number of tokens (`</s>` prefixes included) taken from this source.
+    pub max_tokens: Option<u64>,
+}
+
+impl CorpusSource {
+    /// A source whose format is guessed from its extension.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        Self {
+            format: SourceFormat::guess(&path),
+            path,
+            domain: None,
+            max_tokens: None,
+        }
+    }
+
+    /// The domain used when the records name none: the file stem.
+    fn default_domain(&self) -> String {
+        self.path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "corpus".to_string())
+    }
+}
+
+/// What a document holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocumentContent {
+    /// Text to tokenize.
+    Text(String),
+    /// Token ids, without the `</s>` prefix.
+    Ids(Vec<u32>),
+}
+
+/// One document of the corpus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    /// Its domain (dictionary-encoded in the token shards).
+    pub domain: String,
+    /// Its content.
+    pub content: DocumentContent,
+}
+
+/// Counts of what reading a corpus skipped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadCounts {
+    /// Documents read.
+    pub documents: u64,
+    /// Empty documents skipped.
+    pub empty_documents: u64,
+    /// Malformed lines skipped (only with `skip_malformed`).
+    pub malformed_lines: u64,
+}
+
+/// Reads every document of `source`, in a deterministic order, calling `visit` on each. `visit`
+/// returns `false` to stop early (a budget is spent).
+///
+/// Malformed JSONL lines and invalid UTF-8 are errors naming the file and line, unless
+/// `skip_malformed`, which counts and skips them.
+pub fn read_source(
+    source: &CorpusSource,
+    skip_malformed: bool,
+    counts: &mut ReadCounts,
+    visit: &mut dyn FnMut(Document) -> Result<bool>,
+) -> Result<()> {
+    let files = source_files(source)?;
+    let fallback = source
+        .domain
+        .clone()
+        .unwrap_or_else(|| source.default_domain());
+    for file in files {
+        let keep_going = match source.format {
+            SourceFormat::TextFiles => read_text_file(&file, &fallback, counts, visit)?,
+            _ => read_lines(&file, source, &fallback, skip_malformed, counts, visit)?,
+        };
+        if !keep_going {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The files of a source: the path itself, or the `.txt`/`.jsonl` files under a directory,
+/// sorted by path.
+fn source_files(source: &CorpusSource) -> Result<Vec<PathBuf>> {
+    let path = &source.path;
+    let meta = std::fs::metadata(path).map_err(|e| ExtractError::io("cannot read", path, e))?;
+    if meta.is_file() {
+        return Ok(vec![path.clone()]);
+    }
+    let wanted: &[&str] = match source.format {
+        SourceFormat::TextFiles | SourceFormat::TextLines => &["txt"],
+        SourceFormat::Jsonl | SourceFormat::PreTokenized => &["jsonl", "json", "ndjson"],
+    };
+    let mut files = Vec::new();
+    let mut stack = vec![path.clone()];
+    while let Some(dir) = stack.pop() {
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| ExtractError::io("cannot list", &dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| ExtractError::io("cannot list", &dir, e))?;
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| wanted.contains(&e))
+            {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(ExtractError::EmptyCorpus(format!(
+            "{} holds no {} files",
+            path.display(),
+            wanted.join("/")
+        )));
+    }
+    Ok(files)
+}
+
+fn read_text_file(
+    file: &Path,
+    domain: &str,
+    counts: &mut ReadCounts,
+    visit: &mut dyn FnMut(Document) -> Result<bool>,
+) -> Result<bool> {
+    let bytes = std::fs::read(file).map_err(|e| ExtractError::io("cannot read", file, e))?;
+    let text = String::from_utf8(bytes).map_err(|e| ExtractError::Corpus {
+        path: file.to_path_buf(),
+        line: 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64,
+        reason: "invalid UTF-8".to_string(),
+    })?;
+    if text.trim().is_empty() {
+        counts.empty_documents += 1;
+        return Ok(true);
+    }
+    counts.documents += 1;
+    visit(Document {
+        domain: domain.to_string(),
+        content: DocumentContent::Text(text),
+    })
+}
+
+#[derive(Deserialize)]
+struct JsonRecord {
+    text: Option<serde_json::Value>,
+    input_ids: Option<Vec<serde_json::Value>>,
+    domain: Option<String>,
+    source: Option<String>,
+    meta: Option<serde_json::Value>,
+}
+
+fn read_lines(
+    file: &Path,
+    source: &CorpusSource,
+    fallback_domain: &str,
+    skip_malformed: bool,
+    counts: &mut ReadCounts,
+    visit: &mut dyn FnMut(Document) -> Result<bool>,
+) -> Result<bool> {
+    let handle = File::open(file).map_err(|e| ExtractError::io("cannot read", file, e))?;
+    let mut reader = BufReader::new(handle);
+    let mut raw = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        raw.clear();
+        let n = reader
+            .read_until(b'\n', &mut raw)
+            .map_err(|e| ExtractError::io("cannot read", file, e))?;
+        if n == 0 {
+            return Ok(true);
+        }
+        line_no += 1;
+        let parsed = std::str::from_utf8(&raw)
+            .map_err(|_| "invalid UTF-8".to_string())
+            .and_then(|line| {
+                parse_line(line.trim_end_matches(['\n', '\r']), source, fallback_domain)
+            });
+        let document = match parsed {
+            Ok(Some(doc)) => doc,
+            Ok(None) => {
+                counts.empty_documents += 1;
+                continue;
+            }
+            Err(reason) if skip_malformed => {
+                tracing::warn!(file = %file.display(), line = line_no, %reason, "skipping malformed line");
+                counts.malformed_lines += 1;
+                continue;
+            }
+            Err(reason) => {
+                return Err(ExtractError::Corpus {
+                    path: file.to_path_buf(),
+                    line: line_no,
+                    reason,
+                });
+            }
+        };
+        counts.documents += 1;
+        if !visit(document)? {
+            return Ok(false);
+        }
+    }
+}
+
+/// Parses one line; `Ok(None)` is an empty document.
+fn parse_line(
+    line: &str,
+    source: &CorpusSource,
+    fallback_domain: &str,
+) -> std::result::Result<Option<Document>, String> {
+    if source.format == SourceFormat::TextLines {
+        if line.trim().is_empty() {
+            return Ok(None);
+        }
+        return Ok(Some(Document {
+            domain: fallback_domain.to_string(),
+            content: DocumentContent::Text(line.to_string()),
+        }));
+    }
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    let record: JsonRecord =
+        serde_json::from_str(line).map_err(|e| format!("malformed JSON: {e}"))?;
+    let pile_domain = record
+        .meta
+        .as_ref()
+        .and_then(|m| m.get("pile_set_name"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let domain = source
+        .domain
+        .clone()
+        .or(record.domain)
+        .or(pile_domain)
+        .or(record.source)
+        .unwrap_or_else(|| fallback_domain.to_string());
+    let content = match source.format {
+        SourceFormat::PreTokenized => {
+            let ids = record
+                .input_ids
+                .ok_or_else(|| "no `input_ids` field".to_string())?;
+            let ids = ids
+                .iter()
+                .map(|v| {
+                    v.as_u64()
+                        .and_then(|x| u32::try_from(x).ok())
+                        .ok_or_else(|| format!("`input_ids` holds {v}, not a token id"))
+                })
+                .collect::<std::result::Result<Vec<u32>, String>>()?;
+            if ids.is_empty() {
+                return Ok(None);
+            }
+            DocumentContent::Ids(ids)
+        }
+        _ => {
+            let text = match record.text {
+                Some(serde_json::Value::String(s)) => s,
+                Some(other) => return Err(format!("`text` is {other}, not a string")),
+                None => return Err("no `text` field".to_string()),
+            };
+            if text.trim().is_empty() {
+                return Ok(None);
+            }
+            DocumentContent::Text(text)
+        }
+    };
+    Ok(Some(Document { domain, content }))
+}

@@ -1,0 +1,535 @@
+//! The extraction run: corpus → sequences → parts → model → Parquet, committed part by part.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::prelude::*;
+use burn::tensor::DType;
+use census_model::checkpoint::CheckpointFiles;
+use census_model::{
+    ForwardOptions, LayerActivity, OptBatch, OptConfig, OptModel, OptTokenizer, Record,
+    load_checkpoint,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+
+use crate::corpus::{CorpusSource, SourceFormat};
+use crate::error::{ExtractError, Result};
+use crate::manifest::{
+    CommittedPart, FileFingerprint, Manifest, ModelDescription, RunConfig, SCHEMA_VERSION,
+    check_foreign_directory, first_difference, hex,
+};
+use crate::sequences::{
+    PartPlan, Sequence, SequenceOptions, SequencedCorpus, Shard, build_sequences, plan_batches,
+    plan_parts,
+};
+use crate::shards::{
+    ACTIVATIONS_DIR, ActivationRows, TEMP_SUFFIX, TOKENS_DIR, activations_batch, activations_path,
+    tokens_batch, tokens_path, write_temp_parquet,
+};
+
+/// Share of FFN neurons assumed to fire when estimating disk use before the first part is
+/// measured. Trained OPT models fire far less in their sparse layers; random models fire more,
+/// and the estimate is replaced by the measured size as soon as one part is written.
+pub const ASSUMED_DENSITY: f64 = 0.05;
+
+/// Tokenizer files fingerprinted into the manifest when present.
+const TOKENIZER_FILES: [&str; 3] = ["tokenizer.json", "vocab.json", "merges.txt"];
+
+/// Options of an extraction run (the same as `cargo xtask extract`'s flags).
+#[derive(Debug, Clone)]
+pub struct ExtractOptions {
+    /// Local model directory (Hugging Face layout).
+    pub model_dir: PathBuf,
+    /// How the model was named (hub id or path), recorded in the manifest.
+    pub model_source: String,
+    /// Corpus sources, read in order.
+    pub sources: Vec<CorpusSource>,
+    /// Sequence construction.
+    pub sequences: SequenceOptions,
+    /// Layers to record (0-based, end exclusive); `None` records all.
+    pub layers: Option<Range<usize>>,
+    /// This machine's share.
+    pub shard: Shard,
+    /// Tokens per part.
+    pub part_tokens: u64,
+    /// Largest padded batch, in tokens.
+    pub batch_tokens: usize,
+    /// Compute dtype.
+    pub dtype: DType,
+    /// Run directory.
+    pub out: PathBuf,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// What a finished call did.
+#[derive(Debug, Clone)]
+pub struct ExtractSummary {
+    /// The final manifest.
+    pub manifest: Manifest,
+    /// Parts written by this call.
+    pub parts_written: usize,
+    /// Parts found committed and kept.
+    pub parts_kept: usize,
+    /// Tokens run through the model by this call.
+    pub tokens_processed: u64,
+    /// Seconds spent in the model and writing parts.
+    pub seconds: f64,
+}
+
+/// Runs (or resumes) an extraction into `options.out` on `device`, named `device_name` in the
+/// manifest.
+pub fn extract<B: Backend>(
+    options: &ExtractOptions,
+    device: &B::Device,
+    device_name: &str,
+) -> Result<ExtractSummary> {
+    let _span = tracing::info_span!("extract", out = %options.out.display()).entered();
+    let model_dir = &options.model_dir;
+    let config = OptConfig::from_file(model_dir.join("config.json"))?;
+    if options.sequences.max_seq_len > config.max_position_embeddings {
+        return Err(ExtractError::InvalidOption(format!(
+            "--max-seq-len {} exceeds the model's {} positions",
+            options.sequences.max_seq_len, config.max_position_embeddings
+        )));
+    }
+    let layers = options
+        .layers
+        .clone()
+        .unwrap_or(0..config.num_hidden_layers);
+    if layers.is_empty() || layers.end > config.num_hidden_layers {
+        return Err(ExtractError::InvalidOption(format!(
+            "--layers {}..{} is not a non-empty range within the model's {} layers",
+            layers.start, layers.end, config.num_hidden_layers
+        )));
+    }
+    if options.part_tokens == 0 || options.batch_tokens == 0 {
+        return Err(ExtractError::InvalidOption(
+            "--part-tokens and --batch-tokens must be positive".to_string(),
+        ));
+    }
+    let needs_tokenizer = options
+        .sources
+        .iter()
+        .any(|s| s.format != SourceFormat::PreTokenized);
+    let tokenizer = if needs_tokenizer {
+        Some(OptTokenizer::from_dir(model_dir)?)
+    } else {
+        OptTokenizer::from_dir(model_dir).ok()
+    };
+    let run_config = RunConfig {
+        model: describe_model(options, &config)?,
+        dtype: format!("{:?}", options.dtype),
+        corpus: options.sources.clone(),
+        sequences: options.sequences.clone(),
+        layers: [layers.start, layers.end],
+        shard: options.shard,
+        part_tokens: options.part_tokens,
+    };
+
+    let out = &options.out;
+    check_foreign_directory(out)?;
+    let previous = Manifest::load(out)?;
+    if let Some(previous) = &previous
+        && let Some(difference) = first_difference(&previous.config, &run_config)
+    {
+        return Err(ExtractError::ConfigurationChanged {
+            dir: out.clone(),
+            difference,
+        });
+    }
+
+    let corpus = {
+        let _span = tracing::info_span!("tokenize").entered();
+        let bos = tokenizer
+            .as_ref()
+            .map_or(config.bos_token_id, |t| t.bos_id());
+        build_sequences(
+            &options.sources,
+            tokenizer.as_ref(),
+            bos,
+            config.vocab_size,
+            &options.sequences,
+            options.shard,
+        )?
+    };
+    let digest = corpus_digest(&corpus);
+    let mut manifest = match previous {
+        Some(previous) => {
+            if previous.corpus_digest != digest {
+                return Err(ExtractError::ConfigurationChanged {
+                    dir: out.clone(),
+                    difference: "the corpus files hold different content than when the run started"
+                        .to_string(),
+                });
+            }
+            previous
+        }
+        None => Manifest {
+            schema_version: SCHEMA_VERSION,
+            producer: format!("neuron-census {}", env!("CARGO_PKG_VERSION")),
+            run_id: run_config.run_id(),
+            config: run_config,
+            device: device_name.to_string(),
+            domains: corpus.domains.clone(),
+            counts: corpus.counts,
+            corpus_digest: digest,
+            parts: Vec::new(),
+            complete: false,
+        },
+    };
+    std::fs::create_dir_all(out).map_err(|e| ExtractError::io("cannot create", out, e))?;
+    verify_committed(out, &manifest, &layers)?;
+    remove_temporaries(out)?;
+    manifest.store(out)?;
+
+    let parts = plan_parts(&corpus.sequences, options.part_tokens);
+    let todo: Vec<&PartPlan> = parts
+        .iter()
+        .filter(|p| !manifest.parts.iter().any(|c| c.index == p.index))
+        .collect();
+    let parts_kept = parts.len() - todo.len();
+    tracing::info!(
+        sequences = corpus.sequences.len(),
+        tokens = corpus.counts.shard_tokens,
+        parts = parts.len(),
+        kept = parts_kept,
+        "corpus ready"
+    );
+    let remaining: u64 = todo.iter().map(|p| p.tokens).sum();
+    let estimate = (layers.len() as f64 * config.ffn_dim as f64 * ASSUMED_DENSITY + 24.0) as u64;
+    check_disk(out, remaining, estimate)?;
+
+    let started = Instant::now();
+    let mut processed = 0u64;
+    if !todo.is_empty() {
+        let model: OptModel<B> = {
+            let _span = tracing::info_span!("load_model").entered();
+            load_checkpoint(model_dir, &config, device, options.dtype)?
+        };
+        let bar = progress_bar(options.progress, remaining);
+        for part in todo {
+            let _span = tracing::info_span!("part", index = part.index).entered();
+            let committed = write_part(&model, &corpus, part, &layers, options, &manifest, device)?;
+            processed += part.tokens;
+            bar.inc(part.tokens);
+            manifest.parts.push(committed);
+            manifest.parts.sort_by_key(|p| p.index);
+            manifest.store(out)?;
+            let written: u64 = manifest.parts.iter().map(|p| p.bytes).sum();
+            let per_token = written / manifest.committed_tokens().max(1);
+            check_disk(out, remaining - processed, per_token)?;
+        }
+        bar.finish_and_clear();
+    }
+    manifest.complete = manifest.parts.len() == parts.len();
+    manifest.store(out)?;
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::info!(
+        written = parts.len() - parts_kept,
+        kept = parts_kept,
+        tokens_per_second = processed as f64 / seconds.max(1e-9),
+        "extraction complete"
+    );
+    Ok(ExtractSummary {
+        manifest,
+        parts_written: parts.len() - parts_kept,
+        parts_kept,
+        tokens_processed: processed,
+        seconds,
+    })
+}
+
+fn describe_model(options: &ExtractOptions, config: &OptConfig) -> Result<ModelDescription> {
+    let files = CheckpointFiles::discover(&options.model_dir)?;
+    let weight_files = files
+        .paths()
+        .iter()
+        .map(|p| FileFingerprint::of(p))
+        .collect::<Result<Vec<_>>>()?;
+    let tokenizer_files = TOKENIZER_FILES
+        .iter()
+        .map(|name| options.model_dir.join(name))
+        .filter(|p| p.is_file())
+        .map(|p| FileFingerprint::of(&p))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ModelDescription {
+        source: options.model_source.clone(),
+        config: config.clone(),
+        weight_files,
+        tokenizer_files,
+    })
+}
+
+/// SHA-256 over the shard's sequences.
+fn corpus_digest(corpus: &SequencedCorpus) -> String {
+    let mut hasher = Sha256::new();
+    for s in &corpus.sequences {
+        hasher.update(s.seq.to_le_bytes());
+        hasher.update(s.doc.to_le_bytes());
+        hasher.update(corpus.domains[s.domain as usize].as_bytes());
+        hasher.update((s.tokens.len() as u64).to_le_bytes());
+        for t in &s.tokens {
+            hasher.update(t.to_le_bytes());
+        }
+    }
+    hex(&hasher.finalize())
+}
+
+/// Every committed part's files must exist.
+fn verify_committed(out: &Path, manifest: &Manifest, layers: &Range<usize>) -> Result<()> {
+    for part in &manifest.parts {
+        let mut files = vec![tokens_path(out, part.index)];
+        files.extend(layers.clone().map(|l| activations_path(out, l, part.index)));
+        if let Some(missing) = files.iter().find(|f| !f.is_file()) {
+            return Err(ExtractError::Manifest {
+                path: out.join(crate::manifest::MANIFEST_FILE),
+                reason: format!(
+                    "part {} is committed but {} is missing",
+                    part.index,
+                    missing.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Deletes `*.tmp` files an interrupted run left behind (never committed, safe to drop).
+fn remove_temporaries(out: &Path) -> Result<()> {
+    let mut stack = vec![out.join(TOKENS_DIR), out.join(ACTIVATIONS_DIR)];
+    while let Some(dir) = stack.pop() {
+        if !dir.is_dir() {
+            continue;
+        }
+        for entry in
+            std::fs::read_dir(&dir).map_err(|e| ExtractError::io("cannot list", &dir, e))?
+        {
+            let path = entry
+                .map_err(|e| ExtractError::io("cannot list", &dir, e))?
+                .path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().ends_with(TEMP_SUFFIX) {
+                std::fs::remove_file(&path)
+                    .map_err(|e| ExtractError::io("cannot remove", &path, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses to go on when `tokens` more tokens at `bytes_per_token` will not fit.
+fn check_disk(out: &Path, tokens: u64, bytes_per_token: u64) -> Result<()> {
+    let available =
+        fs4::available_space(out).map_err(|e| ExtractError::io("cannot stat", out, e))?;
+    let needed = tokens.saturating_mul(bytes_per_token);
+    if needed > available {
+        return Err(ExtractError::DiskSpace {
+            dir: out.to_path_buf(),
+            needed_mb: needed.div_ceil(1 << 20),
+            available_mb: available >> 20,
+        });
+    }
+    Ok(())
+}
+
+fn progress_bar(show: bool, total: u64) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} tokens {per_sec} ETA {eta}",
+        )
+        .expect("valid template"),
+    );
+    bar
+}
+
+/// Runs one part through the model, writes its files under temporary names, renames them, and
+/// returns the entry to commit.
+fn write_part<B: Backend>(
+    model: &OptModel<B>,
+    corpus: &SequencedCorpus,
+    part: &PartPlan,
+    layers: &Range<usize>,
+    options: &ExtractOptions,
+    manifest: &Manifest,
+    device: &B::Device,
+) -> Result<CommittedPart> {
+    let sequences = &corpus.sequences[part.range.clone()];
+    let config = model.config();
+    // rows[layer - start][local sequence]: that sequence's rows in that layer.
+    let mut rows: Vec<Vec<ActivationRows>> =
+        vec![vec![ActivationRows::default(); sequences.len()]; layers.len()];
+    for batch in plan_batches(sequences, options.batch_tokens) {
+        let token_lists: Vec<Vec<u32>> =
+            batch.iter().map(|&i| sequences[i].tokens.clone()).collect();
+        let input =
+            OptBatch::left_padded(&token_lists, config.pad_token_id, config.vocab_size, device)?;
+        let forward = ForwardOptions {
+            record: Record::Fired,
+            last_layer: Some(layers.end - 1),
+            logits: false,
+        };
+        let output = model.forward(&input, &forward)?;
+        let [_, width] = input.dims();
+        for (layer_index, activity) in output.layers.into_iter().enumerate().skip(layers.start) {
+            let LayerActivity::Fired(mask) = activity else {
+                unreachable!("the pass records fired masks")
+            };
+            let bits: Vec<bool> = mask
+                .into_data()
+                .convert::<bool>()
+                .to_vec()
+                .expect("boolean mask data");
+            let out = &mut rows[layer_index - layers.start];
+            for (row, &local) in batch.iter().enumerate() {
+                append_fired(
+                    &mut out[local],
+                    &sequences[local],
+                    &bits,
+                    row,
+                    width,
+                    config.ffn_dim,
+                );
+            }
+        }
+    }
+    let metadata = |layer: Option<usize>| {
+        let mut m = vec![
+            ("neuron_census.run_id".to_string(), manifest.run_id.clone()),
+            (
+                "neuron_census.schema_version".to_string(),
+                SCHEMA_VERSION.to_string(),
+            ),
+            (
+                "neuron_census.model".to_string(),
+                manifest.config.model.source.clone(),
+            ),
+            ("neuron_census.part".to_string(), part.index.to_string()),
+        ];
+        if let Some(layer) = layer {
+            m.push(("neuron_census.layer".to_string(), layer.to_string()));
+        }
+        m
+    };
+    let out = &options.out;
+    let mut temporaries = Vec::new();
+    let tokens_final = tokens_path(out, part.index);
+    let batch = token_rows(sequences, &corpus.domains).map_err(|e| ExtractError::Parquet {
+        path: tokens_final.clone(),
+        reason: e.to_string(),
+    })?;
+    temporaries.push((
+        write_temp_parquet(&tokens_final, &batch, &metadata(None))?,
+        tokens_final,
+    ));
+    for (offset, per_sequence) in rows.into_iter().enumerate() {
+        let layer = layers.start + offset;
+        let path = activations_path(out, layer, part.index);
+        let merged = merge_rows(per_sequence).map_err(|reason| ExtractError::Parquet {
+            path: path.clone(),
+            reason,
+        })?;
+        let batch = activations_batch(merged).map_err(|e| ExtractError::Parquet {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        temporaries.push((
+            write_temp_parquet(&path, &batch, &metadata(Some(layer)))?,
+            path,
+        ));
+    }
+    let mut bytes = 0;
+    for (temp, path) in temporaries {
+        bytes += std::fs::metadata(&temp)
+            .map_err(|e| ExtractError::io("cannot stat", &temp, e))?
+            .len();
+        std::fs::rename(&temp, &path).map_err(|e| ExtractError::io("cannot rename", &temp, e))?;
+    }
+    Ok(CommittedPart {
+        index: part.index,
+        first_seq: sequences.first().map_or(0, |s| s.seq),
+        last_seq: sequences.last().map_or(0, |s| s.seq),
+        sequences: sequences.len() as u64,
+        rows: part.tokens,
+        bytes,
+    })
+}
+
+/// Appends the fired neurons of every real (unpadded) position of batch row `row` to `out`.
+fn append_fired(
+    out: &mut ActivationRows,
+    sequence: &Sequence,
+    bits: &[bool],
+    row: usize,
+    width: usize,
+    ffn_dim: usize,
+) {
+    let len = sequence.tokens.len();
+    let pad = width - len;
+    for pos in 0..len {
+        let start = ((row * width) + pad + pos) * ffn_dim;
+        let token_bits = &bits[start..start + ffn_dim];
+        out.neurons.extend(
+            token_bits
+                .iter()
+                .enumerate()
+                .filter(|(_, on)| **on)
+                .map(|(n, _)| n as u16),
+        );
+        out.seq.push(sequence.seq);
+        out.pos.push(pos as u16);
+        out.offsets.push(out.neurons.len() as i32);
+    }
+}
+
+/// Concatenates per-sequence rows (already in sequence order).
+fn merge_rows(per_sequence: Vec<ActivationRows>) -> std::result::Result<ActivationRows, String> {
+    let mut merged = ActivationRows::default();
+    for rows in per_sequence {
+        let base = merged.neurons.len();
+        if base + rows.neurons.len() > i32::MAX as usize {
+            return Err(
+                "more than 2^31 fired neurons in one part and layer: lower --part-tokens"
+                    .to_string(),
+            );
+        }
+        merged.seq.extend(rows.seq);
+        merged.pos.extend(rows.pos);
+        merged
+            .offsets
+            .extend(rows.offsets[1..].iter().map(|o| o + base as i32));
+        merged.neurons.extend(rows.neurons);
+    }
+    Ok(merged)
+}
+
+fn token_rows(
+    sequences: &[Sequence],
+    domains: &[String],
+) -> std::result::Result<arrow::array::RecordBatch, arrow::error::ArrowError> {
+    let n: usize = sequences.iter().map(|s| s.tokens.len()).sum();
+    let (mut seq, mut pos, mut token, mut doc, mut domain) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for s in sequences {
+        for (p, &t) in s.tokens.iter().enumerate() {
+            seq.push(s.seq);
+            pos.push(p as u16);
+            token.push(t);
+            doc.push(s.doc);
+            domain.push(s.domain as i32);
+        }
+    }
+    tokens_batch(seq, pos, token, doc, domain, domains)
+}

@@ -1,0 +1,300 @@
+//! The Parquet files of a run: `tokens/part-NNNNN.parquet` and
+//! `activations/layer=LL/part-NNNNN.parquet` (see `docs/SCHEMA.md`).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, DictionaryArray, ListArray, RecordBatch, StringArray, UInt16Array,
+    UInt32Array, UInt64Array,
+};
+use arrow::buffer::{OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::{
+    DataType, Field, Int32Type, Schema, SchemaRef, UInt16Type, UInt32Type, UInt64Type,
+};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+
+use crate::error::{ExtractError, Result};
+
+/// Directory of the token parts.
+pub const TOKENS_DIR: &str = "tokens";
+/// Directory of the activation parts (Hive-partitioned by layer below it).
+pub const ACTIVATIONS_DIR: &str = "activations";
+/// Suffix of a part being written; renamed away when the part is complete.
+pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// `part-NNNNN.parquet`.
+pub fn part_file_name(part: u32) -> String {
+    format!("part-{part:05}.parquet")
+}
+
+/// `layer=LL` (Hive partition directory of one layer).
+pub fn layer_dir_name(layer: usize) -> String {
+    format!("layer={layer:02}")
+}
+
+/// Path of a token part in run directory `run`.
+pub fn tokens_path(run: &Path, part: u32) -> PathBuf {
+    run.join(TOKENS_DIR).join(part_file_name(part))
+}
+
+/// Path of an activation part of `layer` in run directory `run`.
+pub fn activations_path(run: &Path, layer: usize, part: u32) -> PathBuf {
+    run.join(ACTIVATIONS_DIR)
+        .join(layer_dir_name(layer))
+        .join(part_file_name(part))
+}
+
+/// Schema of the token parts.
+pub fn tokens_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("seq", DataType::UInt64, false),
+        Field::new("pos", DataType::UInt16, false),
+        Field::new("token", DataType::UInt32, false),
+        Field::new("doc", DataType::UInt64, false),
+        Field::new(
+            "domain",
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            false,
+        ),
+    ]))
+}
+
+/// Field of one list element of `neurons`.
+fn neuron_item() -> Arc<Field> {
+    Arc::new(Field::new("item", DataType::UInt16, false))
+}
+
+/// Schema of the activation parts.
+pub fn activations_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("seq", DataType::UInt64, false),
+        Field::new("pos", DataType::UInt16, false),
+        Field::new("neurons", DataType::List(neuron_item()), false),
+    ]))
+}
+
+/// Rows of a token part, column by column.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenRows {
+    /// Sequence id.
+    pub seq: Vec<u64>,
+    /// Position (0 = the `</s>` prefix).
+    pub pos: Vec<u16>,
+    /// Token id.
+    pub token: Vec<u32>,
+    /// Document id.
+    pub doc: Vec<u64>,
+    /// Domain name of each row.
+    pub domain: Vec<String>,
+}
+
+/// Rows of an activation part: the fired neurons of each token, ascending, as a flat list with
+/// offsets (row `i` holds `neurons[offsets[i]..offsets[i + 1]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivationRows {
+    /// Sequence id.
+    pub seq: Vec<u64>,
+    /// Position.
+    pub pos: Vec<u16>,
+    /// Row offsets into `neurons` (one more than rows).
+    pub offsets: Vec<i32>,
+    /// Fired fc1 indices.
+    pub neurons: Vec<u16>,
+}
+
+impl Default for ActivationRows {
+    fn default() -> Self {
+        Self {
+            seq: Vec::new(),
+            pos: Vec::new(),
+            offsets: vec![0],
+            neurons: Vec::new(),
+        }
+    }
+}
+
+impl ActivationRows {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.seq.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.seq.is_empty()
+    }
+
+    /// The fired neurons of row `i`.
+    pub fn neurons_of(&self, i: usize) -> &[u16] {
+        &self.neurons[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    }
+}
+
+/// Builds the token record batch; `domains` is the run's dictionary, `domain_ids` index it.
+pub fn tokens_batch(
+    seq: Vec<u64>,
+    pos: Vec<u16>,
+    token: Vec<u32>,
+    doc: Vec<u64>,
+    domain_ids: Vec<i32>,
+    domains: &[String],
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let dictionary = DictionaryArray::<Int32Type>::try_new(
+        domain_ids.into(),
+        Arc::new(StringArray::from_iter_values(domains.iter())),
+    )?;
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt64Array::from(seq)),
+        Arc::new(UInt16Array::from(pos)),
+        Arc::new(UInt32Array::from(token)),
+        Arc::new(UInt64Array::from(doc)),
+        Arc::new(dictionary),
+    ];
+    RecordBatch::try_new(tokens_schema(), columns)
+}
+
+/// Builds the activation record batch.
+pub fn activations_batch(rows: ActivationRows) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let list = ListArray::try_new(
+        neuron_item(),
+        OffsetBuffer::new(ScalarBuffer::from(rows.offsets)),
+        Arc::new(UInt16Array::from(rows.neurons)),
+        None,
+    )?;
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt64Array::from(rows.seq)),
+        Arc::new(UInt16Array::from(rows.pos)),
+        Arc::new(list),
+    ];
+    RecordBatch::try_new(activations_schema(), columns)
+}
+
+/// Writes `batch` with zstd and footer `metadata` to `final_path` + [`TEMP_SUFFIX`], creating the
+/// directory; returns the temporary path. The caller renames it once the whole part is written.
+pub fn write_temp_parquet(
+    final_path: &Path,
+    batch: &RecordBatch,
+    metadata: &[(String, String)],
+) -> Result<PathBuf> {
+    let dir = final_path.parent().expect("part paths have a directory");
+    std::fs::create_dir_all(dir).map_err(|e| ExtractError::io("cannot create", dir, e))?;
+    let temp = PathBuf::from(format!("{}{TEMP_SUFFIX}", final_path.display()));
+    let file = File::create(&temp).map_err(|e| ExtractError::io("cannot create", &temp, e))?;
+    let parquet_err = |e: parquet::errors::ParquetError| ExtractError::Parquet {
+        path: temp.clone(),
+        reason: e.to_string(),
+    };
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).map_err(parquet_err)?,
+        ))
+        .set_key_value_metadata(Some(
+            metadata
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+                .collect(),
+        ))
+        .build();
+    let mut writer =
+        ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(parquet_err)?;
+    writer.write(batch).map_err(parquet_err)?;
+    let file = writer.into_inner().map_err(parquet_err)?;
+    file.sync_all()
+        .map_err(|e| ExtractError::io("cannot write", &temp, e))?;
+    Ok(temp)
+}
+
+fn read_batches(path: &Path) -> Result<Vec<RecordBatch>> {
+    let file = File::open(path).map_err(|e| ExtractError::io("cannot read", path, e))?;
+    let parquet_err = |e: parquet::errors::ParquetError| ExtractError::Parquet {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(parquet_err)?
+        .build()
+        .map_err(parquet_err)?;
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ExtractError::Parquet {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a ArrayRef> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| ExtractError::Parquet {
+            path: path.to_path_buf(),
+            reason: format!("no column '{name}'"),
+        })
+}
+
+/// Reads an activation part back.
+pub fn read_activations(path: &Path) -> Result<ActivationRows> {
+    let mut rows = ActivationRows::default();
+    for batch in read_batches(path)? {
+        rows.seq.extend(
+            column(&batch, "seq", path)?
+                .as_primitive::<UInt64Type>()
+                .values(),
+        );
+        rows.pos.extend(
+            column(&batch, "pos", path)?
+                .as_primitive::<UInt16Type>()
+                .values(),
+        );
+        let lists = column(&batch, "neurons", path)?.as_list::<i32>();
+        for i in 0..lists.len() {
+            let values = lists.value(i);
+            rows.neurons
+                .extend(values.as_primitive::<UInt16Type>().values());
+            rows.offsets.push(rows.neurons.len() as i32);
+        }
+    }
+    Ok(rows)
+}
+
+/// Reads a token part back.
+pub fn read_tokens(path: &Path) -> Result<TokenRows> {
+    let mut rows = TokenRows::default();
+    for batch in read_batches(path)? {
+        rows.seq.extend(
+            column(&batch, "seq", path)?
+                .as_primitive::<UInt64Type>()
+                .values(),
+        );
+        rows.pos.extend(
+            column(&batch, "pos", path)?
+                .as_primitive::<UInt16Type>()
+                .values(),
+        );
+        rows.token.extend(
+            column(&batch, "token", path)?
+                .as_primitive::<UInt32Type>()
+                .values(),
+        );
+        rows.doc.extend(
+            column(&batch, "doc", path)?
+                .as_primitive::<UInt64Type>()
+                .values(),
+        );
+        let domain = column(&batch, "domain", path)?.as_dictionary::<Int32Type>();
+        let names = domain.values().as_string::<i32>();
+        rows.domain.extend(
+            domain
+                .keys()
+                .values()
+                .iter()
+                .map(|&k| names.value(k as usize).to_string()),
+        );
+    }
+    Ok(rows)
+}

@@ -1,0 +1,469 @@
+//! End-to-end tests of the extraction stage on the Hugging Face parity fixtures.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::DType;
+use census_extract::manifest::Manifest;
+use census_extract::shards::{activations_path, read_activations, read_tokens, tokens_path};
+use census_extract::{
+    CorpusSource, ExtractError, ExtractOptions, SequenceOptions, Shard, SourceFormat, extract,
+};
+use census_model::{CpuBackend, OptTokenizer};
+use safetensors::SafeTensors;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/opt")
+        .join(name)
+}
+
+/// HF goldens of a fixture: per batch, the unpadded sequences and per layer the fc1
+/// pre-activations of their real positions (`[sequence][layer][pos][neuron]`).
+struct Golden {
+    sequences: Vec<Vec<u32>>,
+    fc1: Vec<Vec<Vec<Vec<f32>>>>,
+}
+
+fn read_golden(name: &str) -> Golden {
+    let bytes = std::fs::read(fixture(name).join("golden.safetensors")).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let ints = |key: &str| -> (Vec<usize>, Vec<i64>) {
+        let v = file.tensor(key).unwrap();
+        let data = v
+            .data()
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        (v.shape().to_vec(), data)
+    };
+    let floats = |key: &str| -> (Vec<usize>, Vec<f32>) {
+        let v = file.tensor(key).unwrap();
+        let data = v
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        (v.shape().to_vec(), data)
+    };
+    let mut golden = Golden {
+        sequences: Vec::new(),
+        fc1: Vec::new(),
+    };
+    for batch in ["plain", "padded", "full"] {
+        let (shape, ids) = ints(&format!("{batch}.input_ids"));
+        let (_, mask) = ints(&format!("{batch}.attention_mask"));
+        let (rows, width) = (shape[0], shape[1]);
+        let layers = (0..)
+            .take_while(|l| file.tensor(&format!("{batch}.fc1.{l}")).is_ok())
+            .count();
+        let fc1: Vec<(Vec<usize>, Vec<f32>)> = (0..layers)
+            .map(|l| floats(&format!("{batch}.fc1.{l}")))
+            .collect();
+        for r in 0..rows {
+            let real: Vec<usize> = (0..width).filter(|&c| mask[r * width + c] == 1).collect();
+            golden
+                .sequences
+                .push(real.iter().map(|&c| ids[r * width + c] as u32).collect());
+            golden.fc1.push(
+                fc1.iter()
+                    .map(|(shape, values)| {
+                        let f = shape[1];
+                        real.iter()
+                            .map(|&c| values[(r * width + c) * f..(r * width + c + 1) * f].to_vec())
+                            .collect()
+                    })
+                    .collect(),
+            );
+        }
+    }
+    golden
+}
+
+/// Writes the golden sequences (without their `</s>` prefix) as a pre-tokenized JSONL source.
+fn pretokenized_source(dir: &Path, sequences: &[Vec<u32>]) -> CorpusSource {
+    let path = dir.join("golden.jsonl");
+    let lines: Vec<String> = sequences
+        .iter()
+        .map(|s| {
+            assert_eq!(s[0], 2, "every golden sequence starts with </s>");
+            serde_json::json!({ "input_ids": &s[1..], "domain": "golden" }).to_string()
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    CorpusSource {
+        path,
+        format: SourceFormat::PreTokenized,
+        domain: None,
+        max_tokens: None,
+    }
+}
+
+fn options(model: &str, sources: Vec<CorpusSource>, out: &Path) -> ExtractOptions {
+    ExtractOptions {
+        model_dir: fixture(model),
+        model_source: model.to_string(),
+        sources,
+        sequences: SequenceOptions {
+            max_seq_len: 48,
+            full_length: false,
+            max_tokens: None,
+            skip_malformed: false,
+        },
+        layers: None,
+        shard: Shard::default(),
+        part_tokens: 40,
+        batch_tokens: 96,
+        dtype: DType::F32,
+        out: out.to_path_buf(),
+        progress: false,
+    }
+}
+
+fn run(options: &ExtractOptions) -> Result<census_extract::ExtractSummary, ExtractError> {
+    extract::<CpuBackend>(options, &Default::default(), "cpu")
+}
+
+/// All activation rows of a run per layer, keyed by (seq, pos).
+fn activations(out: &Path) -> BTreeMap<usize, BTreeMap<(u64, u16), Vec<u16>>> {
+    let manifest = Manifest::load(out).unwrap().expect("a manifest");
+    let [start, end] = manifest.config.layers;
+    let mut all = BTreeMap::new();
+    for layer in start..end {
+        let mut rows = BTreeMap::new();
+        for part in &manifest.parts {
+            let r = read_activations(&activations_path(out, layer, part.index)).unwrap();
+            for i in 0..r.len() {
+                assert!(
+                    rows.insert((r.seq[i], r.pos[i]), r.neurons_of(i).to_vec())
+                        .is_none()
+                );
+            }
+        }
+        all.insert(layer, rows);
+    }
+    all
+}
+
+/// Every file of a run directory with its bytes, the manifest excepted.
+fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !p.ends_with("manifest.json") {
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// HF's fired masks, read back through the Parquet shards, for pre-LN, post-LN and odd shapes.
+/// A bit may differ only where HF's pre-activation is within 1e-4 of zero (see the model crate's
+/// parity tests for the tolerance).
+#[test]
+fn shards_hold_hf_fired_masks() {
+    for model in ["pre-ln", "post-ln-proj", "odd"] {
+        let golden = read_golden(model);
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("run");
+        let source = pretokenized_source(tmp.path(), &golden.sequences);
+        let summary = run(&options(model, vec![source], &out)).unwrap();
+        assert!(summary.manifest.complete);
+        assert!(summary.manifest.parts.len() > 1, "several parts");
+        let rows = activations(&out);
+        let (mut compared, mut flipped) = (0usize, 0usize);
+        for (seq, per_layer) in golden.fc1.iter().enumerate() {
+            for (layer, positions) in per_layer.iter().enumerate() {
+                for (pos, pre) in positions.iter().enumerate() {
+                    let fired = &rows[&layer][&(seq as u64, pos as u16)];
+                    assert!(fired.windows(2).all(|w| w[0] < w[1]), "ascending");
+                    for (n, &x) in pre.iter().enumerate() {
+                        compared += 1;
+                        if fired.binary_search(&(n as u16)).is_ok() != (x > 0.0) {
+                            flipped += 1;
+                            assert!(
+                                x.abs() < 1e-4,
+                                "{model} seq {seq} layer {layer} pos {pos} neuron {n}: {x}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        let total_rows: usize = rows.values().map(|r| r.len()).sum();
+        let expected: usize = golden.fc1.iter().map(|l| l.len() * l[0].len()).sum();
+        assert_eq!(
+            total_rows, expected,
+            "one row per real token and layer, no padding"
+        );
+        eprintln!("{model}: {flipped} of {compared} fired bits differ from HF");
+    }
+}
+
+#[test]
+fn token_shards_match_the_tokenizer_and_domains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("docs.jsonl");
+    std::fs::write(
+        &corpus,
+        concat!(
+            r#"{"text": "The quick brown fox.", "meta": {"pile_set_name": "Wikipedia (en)"}}"#,
+            "\n",
+            "\n",
+            r#"{"text": "def f(x):\n    return x * 2", "domain": "code"}"#,
+            "\n",
+            r#"{"text": "   "}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    let mut opts = options("pre-ln", vec![CorpusSource::new(&corpus)], &out);
+    opts.sequences.max_seq_len = 6;
+    let summary = run(&opts).unwrap();
+    assert_eq!(summary.manifest.counts.documents, 2);
+    assert_eq!(summary.manifest.counts.empty_documents, 2);
+    let tokenizer = OptTokenizer::from_dir(fixture("pre-ln")).unwrap();
+    let mut seen: Vec<(u64, u16, u32, u64, String)> = Vec::new();
+    for part in &summary.manifest.parts {
+        let t = read_tokens(&tokens_path(&out, part.index)).unwrap();
+        for i in 0..t.seq.len() {
+            seen.push((
+                t.seq[i],
+                t.pos[i],
+                t.token[i],
+                t.doc[i],
+                t.domain[i].clone(),
+            ));
+        }
+    }
+    let mut expected = Vec::new();
+    let mut seq = 0;
+    for (doc, (text, domain)) in [
+        ("The quick brown fox.", "Wikipedia (en)"),
+        ("def f(x):\n    return x * 2", "code"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let ids = tokenizer.encode(text).unwrap();
+        for chunk in ids[1..].chunks(5) {
+            expected.push((seq, 0, 2, doc as u64, domain.to_string()));
+            for (p, &t) in chunk.iter().enumerate() {
+                expected.push((seq, p as u16 + 1, t, doc as u64, domain.to_string()));
+            }
+            seq += 1;
+        }
+    }
+    assert_eq!(seen, expected);
+}
+
+/// An interrupted run (a committed part lost from the manifest, half-written temporaries, a
+/// stray renamed file) resumes to the same files as an uninterrupted one.
+#[test]
+fn resume_equals_an_uninterrupted_run() {
+    // Parts of one sequence each, so that several parts are committed.
+    let small_parts = |sources, out: &Path| ExtractOptions {
+        part_tokens: 16,
+        ..options("pre-ln", sources, out)
+    };
+    let golden = read_golden("pre-ln");
+    let tmp = tempfile::tempdir().unwrap();
+    let source = pretokenized_source(tmp.path(), &golden.sequences);
+    let whole = tmp.path().join("whole");
+    let first = run(&small_parts(vec![source.clone()], &whole)).unwrap();
+    assert!(first.manifest.parts.len() >= 3);
+
+    let broken = tmp.path().join("broken");
+    run(&small_parts(vec![source.clone()], &broken)).unwrap();
+    let mut manifest = Manifest::load(&broken).unwrap().unwrap();
+    let lost = manifest.parts.pop().unwrap();
+    manifest.parts.remove(0);
+    manifest.complete = false;
+    manifest.store(&broken).unwrap();
+    let stray = activations_path(&broken, 1, lost.index);
+    std::fs::write(format!("{}.tmp", stray.display()), b"half a file").unwrap();
+    std::fs::write(&stray, b"renamed but never committed").unwrap();
+
+    let resumed = run(&small_parts(vec![source], &broken)).unwrap();
+    assert_eq!(resumed.parts_written, 2);
+    assert_eq!(resumed.parts_kept, first.manifest.parts.len() - 2);
+    assert_eq!(files(&broken), files(&whole));
+    assert_eq!(resumed.manifest.parts, first.manifest.parts);
+    assert!(resumed.manifest.complete);
+
+    let again = run(&small_parts(
+        vec![pretokenized_source(tmp.path(), &golden.sequences)],
+        &whole,
+    ))
+    .unwrap();
+    assert_eq!(again.parts_written, 0, "a complete run is left as it is");
+}
+
+#[test]
+fn shards_together_equal_the_unsharded_run() {
+    let golden = read_golden("odd");
+    let tmp = tempfile::tempdir().unwrap();
+    let source = pretokenized_source(tmp.path(), &golden.sequences);
+    let whole_dir = tmp.path().join("whole");
+    run(&options("odd", vec![source.clone()], &whole_dir)).unwrap();
+    let whole = activations(&whole_dir);
+    let mut union: BTreeMap<usize, BTreeMap<(u64, u16), Vec<u16>>> = BTreeMap::new();
+    for index in 0..2 {
+        let dir = tmp.path().join(format!("shard{index}"));
+        let mut opts = options("odd", vec![source.clone()], &dir);
+        opts.shard = Shard { index, count: 2 };
+        let summary = run(&opts).unwrap();
+        assert_eq!(
+            summary.manifest.counts.sequences,
+            golden.sequences.len() as u64
+        );
+        for (layer, rows) in activations(&dir) {
+            for (key, neurons) in rows {
+                assert!(
+                    union
+                        .entry(layer)
+                        .or_default()
+                        .insert(key, neurons)
+                        .is_none(),
+                    "disjoint"
+                );
+            }
+        }
+    }
+    assert_eq!(union, whole);
+}
+
+#[test]
+fn a_layer_range_records_only_those_layers() {
+    let golden = read_golden("odd");
+    let tmp = tempfile::tempdir().unwrap();
+    let source = pretokenized_source(tmp.path(), &golden.sequences);
+    let all_dir = tmp.path().join("all");
+    run(&options("odd", vec![source.clone()], &all_dir)).unwrap();
+    let some_dir = tmp.path().join("some");
+    let mut opts = options("odd", vec![source], &some_dir);
+    opts.layers = Some(1..2);
+    run(&opts).unwrap();
+    let all = activations(&all_dir);
+    let some = activations(&some_dir);
+    assert_eq!(some.keys().copied().collect::<Vec<_>>(), vec![1]);
+    assert_eq!(some[&1], all[&1]);
+    assert!(!some_dir.join("activations/layer=00").exists());
+    assert!(!some_dir.join("activations/layer=02").exists());
+}
+
+#[test]
+fn a_different_configuration_is_refused_and_nothing_is_touched() {
+    let golden = read_golden("pre-ln");
+    let tmp = tempfile::tempdir().unwrap();
+    let source = pretokenized_source(tmp.path(), &golden.sequences);
+    let out = tmp.path().join("run");
+    run(&options("pre-ln", vec![source.clone()], &out)).unwrap();
+    let before = files(&out);
+    let manifest_before = std::fs::read(out.join("manifest.json")).unwrap();
+    let mut changed = options("pre-ln", vec![source.clone()], &out);
+    changed.sequences.max_seq_len = 32;
+    let err = run(&changed).unwrap_err();
+    assert!(
+        matches!(err, ExtractError::ConfigurationChanged { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("max_seq_len"), "{err}");
+    // The corpus file edited under the same name.
+    std::fs::write(&source.path, "{\"input_ids\": [5, 6, 7]}\n").unwrap();
+    let err = run(&options("pre-ln", vec![source], &out)).unwrap_err();
+    assert!(err.to_string().contains("different content"), "{err}");
+    assert_eq!(files(&out), before);
+    assert_eq!(
+        std::fs::read(out.join("manifest.json")).unwrap(),
+        manifest_before
+    );
+}
+
+#[test]
+fn bad_inputs_name_the_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"text\": \"fine\"}\n{\"text\": oops}\n{\"txt\": \"no text\"}\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    let err = run(&options("pre-ln", vec![CorpusSource::new(&bad)], &out))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bad.jsonl:2") && err.contains("malformed JSON"),
+        "{err}"
+    );
+    let mut skipping = options("pre-ln", vec![CorpusSource::new(&bad)], &out);
+    skipping.sequences.skip_malformed = true;
+    let summary = run(&skipping).unwrap();
+    assert_eq!(summary.manifest.counts.malformed_lines, 2);
+    assert_eq!(summary.manifest.counts.documents, 1);
+
+    let latin1 = tmp.path().join("latin1.txt");
+    std::fs::write(&latin1, b"caf\xe9\n").unwrap();
+    let err = run(&options(
+        "pre-ln",
+        vec![CorpusSource::new(&latin1)],
+        &tmp.path().join("r2"),
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("latin1.txt:1") && err.contains("UTF-8"),
+        "{err}"
+    );
+
+    let missing = tmp.path().join("nowhere.jsonl");
+    let err = run(&options(
+        "pre-ln",
+        vec![CorpusSource::new(&missing)],
+        &tmp.path().join("r3"),
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("nowhere.jsonl"), "{err}");
+
+    let empty = tmp.path().join("empty.jsonl");
+    std::fs::write(&empty, "\n\n").unwrap();
+    let err = run(&options(
+        "pre-ln",
+        vec![CorpusSource::new(&empty)],
+        &tmp.path().join("r4"),
+    ))
+    .unwrap_err();
+    assert!(matches!(err, ExtractError::EmptyCorpus(_)), "{err}");
+
+    let mut too_long = options(
+        "pre-ln",
+        vec![CorpusSource::new(&bad)],
+        &tmp.path().join("r5"),
+    );
+    too_long.sequences.max_seq_len = 49;
+    let err = run(&too_long).unwrap_err().to_string();
+    assert!(err.contains("exceeds the model's 48 positions"), "{err}");
+
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+    let err = run(&options("pre-ln", vec![CorpusSource::new(&bad)], &foreign))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("refusing to write"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(foreign.join("notes.txt")).unwrap(),
+        "mine"
+    );
+}
