@@ -1,0 +1,108 @@
+//! A run killed with SIGKILL in the middle resumes to exactly the files of an uninterrupted run.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use census_extract::manifest::Manifest;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/opt")
+        .join(name)
+}
+
+fn extract_command(corpus: &Path, out: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_census-extract"));
+    cmd.arg("--model")
+        .arg(fixture("pre-ln"))
+        .arg("--data")
+        .arg(format!("{},format=pretokenized", corpus.display()))
+        .arg("--out")
+        .arg(out)
+        .args(["--max-seq-len", "48", "--part-tokens", "2000", "--quiet"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !p.ends_with("manifest.json") {
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn sigkill_in_the_middle_then_resume_equals_an_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("ids.jsonl");
+    // 6000 documents of 60 ids: about 720k tokens in 360 parts.
+    let mut state = 12345u64;
+    let lines: Vec<String> = (0..6000)
+        .map(|_| {
+            let ids: Vec<u32> = (0..60)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    4 + (state >> 33) as u32 % 500
+                })
+                .collect();
+            serde_json::json!({ "input_ids": ids }).to_string()
+        })
+        .collect();
+    std::fs::write(&corpus, lines.join("\n")).unwrap();
+
+    let killed = tmp.path().join("killed");
+    let mut child = extract_command(&corpus, &killed).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let committed = Manifest::load(&killed)
+            .ok()
+            .flatten()
+            .map_or(0, |m| m.parts.len());
+        if committed >= 3 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(Instant::now() < deadline, "no part committed in time");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let interrupted = Manifest::load(&killed).unwrap().unwrap();
+    assert!(!interrupted.complete, "killed before the end");
+    let committed_before = interrupted.parts.clone();
+
+    let status = extract_command(&corpus, &killed).status().unwrap();
+    assert!(status.success());
+    let whole = tmp.path().join("whole");
+    assert!(extract_command(&corpus, &whole).status().unwrap().success());
+
+    let resumed = Manifest::load(&killed).unwrap().unwrap();
+    let reference = Manifest::load(&whole).unwrap().unwrap();
+    assert!(resumed.complete);
+    assert_eq!(resumed.parts, reference.parts);
+    for part in &committed_before {
+        assert!(resumed.parts.contains(part), "committed parts are kept");
+    }
+    assert_eq!(files(&killed), files(&whole));
+}
