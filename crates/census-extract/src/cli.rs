@@ -51,6 +51,10 @@ pub struct ExtractArgs {
     /// Compute dtype: f32, f16 or bf16.
     #[arg(long, default_value = "f32")]
     pub dtype: String,
+    /// FFN computation: `sparse` (fc2 over the fired neurons only, on the host; fastest on CPU)
+    /// or `dense` (on the backend; use on GPUs).
+    #[arg(long, default_value = "sparse")]
+    pub ffn: String,
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -154,6 +158,15 @@ impl ExtractArgs {
             part_tokens: self.part_tokens,
             batch_tokens: self.batch_tokens,
             dtype: parse_dtype(&self.dtype)?,
+            sparse_ffn: match self.ffn.as_str() {
+                "sparse" => true,
+                "dense" => false,
+                other => {
+                    return Err(ExtractError::InvalidOption(format!(
+                        "--ffn '{other}': expected sparse or dense"
+                    )));
+                }
+            },
             out: self.out.clone(),
             progress: !self.quiet,
         })

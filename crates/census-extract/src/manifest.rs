@@ -92,6 +92,9 @@ pub struct RunConfig {
     pub model: ModelDescription,
     /// Compute dtype (`F32`, `F16`, `BF16`).
     pub dtype: String,
+    /// How FFNs were computed: `dense` on the backend, or `sparse-host` (fc2 over the fired
+    /// neurons only, on the host). Both give the same fired sets up to rounding near zero.
+    pub ffn: String,
     /// Corpus sources in reading order.
     pub corpus: Vec<CorpusSource>,
     /// How documents became sequences.

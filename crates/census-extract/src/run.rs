@@ -8,8 +8,8 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use census_model::checkpoint::CheckpointFiles;
 use census_model::{
-    ForwardOptions, LayerActivity, OptBatch, OptConfig, OptModel, OptTokenizer, Record,
-    load_checkpoint,
+    FiredNeurons, ForwardOptions, LayerActivity, OptBatch, OptConfig, OptModel, OptTokenizer,
+    Record, load_checkpoint,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
@@ -58,6 +58,8 @@ pub struct ExtractOptions {
     pub batch_tokens: usize,
     /// Compute dtype.
     pub dtype: DType,
+    /// Compute each FFN on the host from the neurons that fired (fast on CPU backends).
+    pub sparse_ffn: bool,
     /// Run directory.
     pub out: PathBuf,
     /// Show a progress bar.
@@ -122,6 +124,12 @@ pub fn extract<B: Backend>(
     let run_config = RunConfig {
         model: describe_model(options, &config)?,
         dtype: format!("{:?}", options.dtype),
+        ffn: if options.sparse_ffn {
+            "sparse-host"
+        } else {
+            "dense"
+        }
+        .to_string(),
         corpus: options.sources.clone(),
         sequences: options.sequences.clone(),
         layers: [layers.start, layers.end],
@@ -205,10 +213,15 @@ pub fn extract<B: Backend>(
     let started = Instant::now();
     let mut processed = 0u64;
     if !todo.is_empty() {
-        let model: OptModel<B> = {
+        let mut model: OptModel<B> = {
             let _span = tracing::info_span!("load_model").entered();
             load_checkpoint(model_dir, &config, device, options.dtype)?
         };
+        if options.sparse_ffn {
+            // The host does the work: attend head groups on every CPU thread.
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            model.set_attention_head_groups(threads);
+        }
         let bar = progress_bar(options.progress, remaining);
         for part in todo {
             let _span = tracing::info_span!("part", index = part.index).entered();
@@ -372,31 +385,20 @@ fn write_part<B: Backend>(
         let input =
             OptBatch::left_padded(&token_lists, config.pad_token_id, config.vocab_size, device)?;
         let forward = ForwardOptions {
-            record: Record::Fired,
+            record: Record::FiredIndices,
             last_layer: Some(layers.end - 1),
             logits: false,
+            sparse_ffn: options.sparse_ffn,
         };
         let output = model.forward(&input, &forward)?;
         let [_, width] = input.dims();
         for (layer_index, activity) in output.layers.into_iter().enumerate().skip(layers.start) {
-            let LayerActivity::Fired(mask) = activity else {
-                unreachable!("the pass records fired masks")
+            let LayerActivity::FiredIndices(fired) = activity else {
+                unreachable!("the pass records fired indices")
             };
-            let bits: Vec<bool> = mask
-                .into_data()
-                .convert::<bool>()
-                .to_vec()
-                .expect("boolean mask data");
             let out = &mut rows[layer_index - layers.start];
             for (row, &local) in batch.iter().enumerate() {
-                append_fired(
-                    &mut out[local],
-                    &sequences[local],
-                    &bits,
-                    row,
-                    width,
-                    config.ffn_dim,
-                );
+                append_fired(&mut out[local], &sequences[local], &fired, row, width);
             }
         }
     }
@@ -466,23 +468,15 @@ fn write_part<B: Backend>(
 fn append_fired(
     out: &mut ActivationRows,
     sequence: &Sequence,
-    bits: &[bool],
+    fired: &FiredNeurons,
     row: usize,
     width: usize,
-    ffn_dim: usize,
 ) {
     let len = sequence.tokens.len();
     let pad = width - len;
     for pos in 0..len {
-        let start = ((row * width) + pad + pos) * ffn_dim;
-        let token_bits = &bits[start..start + ffn_dim];
-        out.neurons.extend(
-            token_bits
-                .iter()
-                .enumerate()
-                .filter(|(_, on)| **on)
-                .map(|(n, _)| n as u16),
-        );
+        out.neurons
+            .extend_from_slice(fired.of(row * width + pad + pos));
         out.seq.push(sequence.seq);
         out.pos.push(pos as u16);
         out.offsets.push(out.neurons.len() as i32);

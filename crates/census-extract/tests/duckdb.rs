@@ -54,6 +54,7 @@ fn duckdb_reads_what_we_wrote() {
         part_tokens: 200,
         batch_tokens: 128,
         dtype: DType::F32,
+        sparse_ffn: true,
         out: out.clone(),
         progress: false,
     };

@@ -4,11 +4,6 @@ use burn::prelude::*;
 
 use crate::error::{ModelError, Result};
 
-/// Value added to attention scores a query must not see. Finite, so that a fully masked row
-/// (a left-padding query) yields a uniform softmax instead of NaN, and small enough in magnitude
-/// to stay finite in f16 and bf16.
-pub const MASKED_SCORE: f32 = -30_000.0;
-
 /// Row offset of position 0 in OPT's learned position table.
 pub const POSITION_OFFSET: usize = 2;
 
@@ -90,19 +85,23 @@ impl<B: Backend> OptBatch<B> {
         (mask.clone().cumsum(1) * mask) + (POSITION_OFFSET as i64 - 1)
     }
 
-    /// Additive attention bias: 0 where query `i` may see key `j` (`j <= i` and `j` is not
-    /// padding), [`MASKED_SCORE`] elsewhere, in the float dtype `dtype`.
+    /// Key-padding mask for attention: `true` where a key is padding, or `None` when no row is
+    /// padded. Causality is not part of it (the attention kernel applies it). A padding query
+    /// sees only padding keys; the kernel gives such fully masked rows a zero output, and they
+    /// are never recorded.
     ///
     /// # Shapes
     /// - returns `[batch, 1, seq, seq]`
-    pub fn attention_bias(&self, dtype: burn::tensor::DType) -> Tensor<B, 4> {
+    pub fn padding_mask(&self) -> Option<Tensor<B, 4, Bool>> {
         let [batch, seq] = self.dims();
-        let device = self.input_ids.device();
-        let future = Tensor::<B, 2, Bool>::tril_mask([seq, seq], 0, &device)
-            .float()
-            .reshape([1, 1, seq, seq]);
-        let padding = (self.attention_mask.clone().float().neg() + 1.0).reshape([batch, 1, 1, seq]);
-        let blocked = (future + padding).clamp_max(1.0);
-        (blocked * MASKED_SCORE).cast(dtype)
+        let padded = self.attention_mask.clone().equal_elem(0);
+        if !padded.clone().any().into_scalar().to_bool() {
+            return None;
+        }
+        Some(
+            padded
+                .reshape([batch, 1, 1, seq])
+                .expand([batch, 1, seq, seq]),
+        )
     }
 }

@@ -7,6 +7,7 @@ use crate::batch::{OptBatch, POSITION_OFFSET};
 use crate::config::OptConfig;
 use crate::error::{ModelError, Result};
 use crate::layer::OptDecoderLayer;
+use crate::sparse_ffn::FiredNeurons;
 
 /// The OPT decoder (Hugging Face's `OPTDecoder`) with a tied LM head computed only on request.
 #[derive(Module, Debug)]
@@ -30,6 +31,8 @@ pub enum Record {
     /// The fired mask, `fc1 > 0` (ReLU output positive).
     #[default]
     Fired,
+    /// The fired neurons of every token as ascending index lists, on the host.
+    FiredIndices,
 }
 
 /// Options of [`OptModel::forward`].
@@ -41,6 +44,10 @@ pub struct ForwardOptions {
     pub last_layer: Option<usize>,
     /// Compute the tied LM head (needs every layer). Extraction never needs it.
     pub logits: bool,
+    /// Compute each FFN on the host from the neurons that fired (see
+    /// [`crate::OptFeedForward::forward_sparse`]): much faster on CPU backends when few neurons
+    /// fire; records only [`Record::FiredIndices`] or nothing.
+    pub sparse_ffn: bool,
 }
 
 /// One layer's recorded FFN activity.
@@ -50,6 +57,8 @@ pub enum LayerActivity<B: Backend> {
     PreActivations(Tensor<B, 3>),
     /// `fc1 > 0`, `[batch, seq, ffn_dim]`.
     Fired(Tensor<B, 3, Bool>),
+    /// Fired neurons of the `batch * seq` tokens, row-major.
+    FiredIndices(FiredNeurons),
 }
 
 /// Result of [`OptModel::forward`].
@@ -91,6 +100,14 @@ impl<B: Backend> OptModel<B> {
     /// The configuration the model was built from.
     pub fn config(&self) -> &OptConfig {
         &self.config
+    }
+
+    /// Attends groups of heads in parallel host threads in every layer: use the number of CPU
+    /// threads on CPU backends (whose attention kernel is single-threaded), 1 on GPUs.
+    pub fn set_attention_head_groups(&mut self, groups: usize) {
+        for layer in &mut self.layers {
+            layer.set_attention_head_groups(groups);
+        }
     }
 
     /// The decoder layers, for running them one at a time.
@@ -172,16 +189,32 @@ impl<B: Backend> OptModel<B> {
                 "logits need every layer, but the pass stops after layer {last}"
             )));
         }
+        if options.sparse_ffn && matches!(options.record, Record::PreActivations | Record::Fired) {
+            return Err(ModelError::InvalidInput(
+                "the sparse FFN records fired indices only (Record::FiredIndices)".to_string(),
+            ));
+        }
         let mut hidden = self.embed(batch)?;
-        let bias = batch.attention_bias(hidden.dtype());
+        let padding = batch.padding_mask();
         let mut layers = Vec::new();
         for layer in &self.layers[..=last] {
-            let out = layer.forward(hidden, bias.clone());
+            if options.sparse_ffn {
+                let (next, fired) = layer.forward_sparse(hidden, padding.clone());
+                hidden = next;
+                if options.record == Record::FiredIndices {
+                    layers.push(LayerActivity::FiredIndices(fired));
+                }
+                continue;
+            }
+            let out = layer.forward(hidden, padding.clone());
             hidden = out.hidden;
             match options.record {
                 Record::Nothing => {}
                 Record::PreActivations => layers.push(LayerActivity::PreActivations(out.fc1)),
                 Record::Fired => layers.push(LayerActivity::Fired(out.fc1.greater_elem(0.0))),
+                Record::FiredIndices => {
+                    layers.push(LayerActivity::FiredIndices(fired_indices(out.fc1)))
+                }
             }
         }
         let logits = options.logits.then(|| self.logits(hidden.clone()));
@@ -191,4 +224,29 @@ impl<B: Backend> OptModel<B> {
             logits,
         })
     }
+}
+
+/// The fired neurons of every token, from fc1 pre-activations.
+///
+/// # Shapes
+/// - `fc1`: `[batch, seq, ffn_dim]`
+fn fired_indices<B: Backend>(fc1: Tensor<B, 3>) -> FiredNeurons {
+    let ffn = fc1.dims()[2];
+    let bits: Vec<bool> = fc1
+        .greater_elem(0.0)
+        .into_data()
+        .convert::<bool>()
+        .to_vec()
+        .expect("boolean mask data");
+    let mut fired = FiredNeurons {
+        offsets: vec![0],
+        neurons: Vec::new(),
+    };
+    for token in bits.chunks_exact(ffn) {
+        fired
+            .neurons
+            .extend((0..ffn).filter(|&n| token[n]).map(|n| n as u16));
+        fired.offsets.push(fired.neurons.len());
+    }
+    fired
 }

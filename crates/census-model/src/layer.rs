@@ -6,6 +6,7 @@ use burn::prelude::*;
 use crate::attention::OptAttention;
 use crate::config::OptConfig;
 use crate::ffn::OptFeedForward;
+use crate::sparse_ffn::FiredNeurons;
 
 /// A decoder layer: self-attention and FFN, each with a residual connection and a LayerNorm
 /// placed before the block (pre-LN) or after the residual add (post-LN, opt-350m).
@@ -45,15 +46,45 @@ impl<B: Backend> OptDecoderLayer<B> {
     ///
     /// # Shapes
     /// - `hidden`: `[batch, seq, hidden]`
-    /// - `bias`: `[batch, 1, seq, seq]` additive attention bias (see [`crate::OptBatch::attention_bias`])
+    /// - `padding`: `[batch, 1, seq, seq]` key-padding mask, or `None` (see [`crate::OptBatch::padding_mask`])
     /// - returns hidden `[batch, seq, hidden]` and fc1 `[batch, seq, ffn_dim]`
-    pub fn forward(&self, hidden: Tensor<B, 3>, bias: Tensor<B, 4>) -> LayerOutput<B> {
+    pub fn forward(
+        &self,
+        hidden: Tensor<B, 3>,
+        padding: Option<Tensor<B, 4, Bool>>,
+    ) -> LayerOutput<B> {
+        let (hidden, fc1) = self.run(hidden, padding, |x| self.ffn.forward(x));
+        LayerOutput { hidden, fc1 }
+    }
+
+    /// [`OptDecoderLayer::forward`] with the FFN computed on the host from the neurons that
+    /// fired (see [`OptFeedForward::forward_sparse`]).
+    ///
+    /// # Shapes
+    /// - `hidden`: `[batch, seq, hidden]`, `padding` as in [`OptDecoderLayer::forward`]
+    /// - returns hidden `[batch, seq, hidden]` and the fired neurons of the `batch * seq` tokens
+    pub fn forward_sparse(
+        &self,
+        hidden: Tensor<B, 3>,
+        padding: Option<Tensor<B, 4, Bool>>,
+    ) -> (Tensor<B, 3>, FiredNeurons) {
+        self.run(hidden, padding, |x| self.ffn.forward_sparse(x))
+    }
+
+    /// Attention and FFN blocks with residuals and LayerNorms; `ffn` computes the FFN update
+    /// and whatever it records.
+    fn run<T>(
+        &self,
+        hidden: Tensor<B, 3>,
+        padding: Option<Tensor<B, 4, Bool>>,
+        ffn: impl FnOnce(Tensor<B, 3>) -> (Tensor<B, 3>, T),
+    ) -> (Tensor<B, 3>, T) {
         let attn_in = if self.norm_before {
             self.self_attn_layer_norm.forward(hidden.clone())
         } else {
             hidden.clone()
         };
-        let mut hidden = hidden + self.self_attn.forward(attn_in, bias);
+        let mut hidden = hidden + self.self_attn.forward(attn_in, padding);
         if !self.norm_before {
             hidden = self.self_attn_layer_norm.forward(hidden);
         }
@@ -62,12 +93,17 @@ impl<B: Backend> OptDecoderLayer<B> {
         } else {
             hidden.clone()
         };
-        let (update, fc1) = self.ffn.forward(ffn_in);
+        let (update, record) = ffn(ffn_in);
         let mut hidden = hidden + update;
         if !self.norm_before {
             hidden = self.final_layer_norm.forward(hidden);
         }
-        LayerOutput { hidden, fc1 }
+        (hidden, record)
+    }
+
+    /// Attends groups of heads in parallel host threads (see [`OptAttention::set_head_groups`]).
+    pub fn set_attention_head_groups(&mut self, groups: usize) {
+        self.self_attn.set_head_groups(groups);
     }
 
     /// The layer's FFN (for projecting neuron updates onto the vocabulary).

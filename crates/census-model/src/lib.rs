@@ -18,16 +18,18 @@ mod error;
 mod ffn;
 mod layer;
 pub mod loader;
+mod sparse_ffn;
 mod tokenizer;
 
 pub use attention::OptAttention;
-pub use batch::{MASKED_SCORE, OptBatch, POSITION_OFFSET};
+pub use batch::{OptBatch, POSITION_OFFSET};
 pub use config::{OptConfig, PRESET_NAMES};
 pub use decoder::{ForwardOptions, LayerActivity, OptModel, OptOutput, Record};
 pub use error::{ModelError, Result};
 pub use ffn::OptFeedForward;
 pub use layer::{LayerOutput, OptDecoderLayer};
 pub use loader::{load_checkpoint, load_pretrained};
+pub use sparse_ffn::FiredNeurons;
 pub use tokenizer::{BOS_TOKEN, OptTokenizer, SPECIAL_TOKENS};
 
 /// The CPU backend used by tests, examples and the default pipeline.

@@ -254,9 +254,10 @@ fn partial_and_layerwise_passes_equal_the_full_pass() {
         .unwrap();
     assert_eq!(partial.layers.len(), 2);
     let mut hidden = model.embed(&batch).unwrap();
-    let bias = batch.attention_bias(hidden.dtype());
+    let padding = batch.padding_mask();
+    assert!(padding.is_some(), "the padded batch has a padding mask");
     for (i, layer) in model.layers().iter().enumerate() {
-        let out = layer.forward(hidden, bias.clone());
+        let out = layer.forward(hidden, padding.clone());
         hidden = out.hidden;
         let LayerActivity::PreActivations(expected) = &full.layers[i] else {
             unreachable!()
@@ -275,4 +276,90 @@ fn partial_and_layerwise_passes_equal_the_full_pass() {
         }
     }
     assert_eq!(floats(hidden), floats(full.hidden));
+}
+
+/// The host sparse FFN, with attention split into parallel head groups (3 groups: uneven over
+/// 4 heads, even over 6): fired indices agree with HF's masks (flips only inside the band) and
+/// logits stay within [`LOGIT_TOL`], which checks the FFN outputs through every later layer.
+/// The dense pass recording indices agrees the same way.
+#[test]
+fn sparse_ffn_and_head_groups_match_hf() {
+    for name in ["pre-ln", "post-ln-proj", "odd", "bin-sharded"] {
+        let device = Default::default();
+        let mut model: OptModel<B> =
+            load_pretrained(common::model_dir(name), &device, DType::F32).unwrap();
+        model.set_attention_head_groups(3);
+        let golden = goldens(name);
+        let (mut max_logit, mut flips, mut compared) = (0f64, 0usize, 0usize);
+        for batch_name in batch_names(&golden) {
+            let mask = &golden[&format!("{batch_name}.attention_mask")];
+            let batch = OptBatch::new(
+                int_tensor(&golden[&format!("{batch_name}.input_ids")], &device),
+                int_tensor(mask, &device),
+            )
+            .unwrap();
+            let want_logits = golden.contains_key(&format!("{batch_name}.logits"));
+            let sparse = model
+                .forward(
+                    &batch,
+                    &ForwardOptions {
+                        record: Record::FiredIndices,
+                        logits: want_logits,
+                        sparse_ffn: true,
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            let dense = model
+                .forward(
+                    &batch,
+                    &ForwardOptions {
+                        record: Record::FiredIndices,
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            let real: Vec<bool> = mask.values.iter().map(|&m| m == 1.0).collect();
+            for (layer, (s, d)) in sparse.layers.iter().zip(&dense.layers).enumerate() {
+                let (LayerActivity::FiredIndices(s), LayerActivity::FiredIndices(d)) = (s, d)
+                else {
+                    panic!("indices recorded");
+                };
+                let expected = &golden[&format!("{batch_name}.fc1.{layer}")];
+                let width = expected.shape[1];
+                for (token, _) in real.iter().enumerate().filter(|(_, r)| **r) {
+                    let pre = &expected.values[token * width..(token + 1) * width];
+                    let want: Vec<u16> = (0..width)
+                        .filter(|&n| pre[n] > 0.0)
+                        .map(|n| n as u16)
+                        .collect();
+                    for fired in [s.of(token), d.of(token)] {
+                        compared += width;
+                        for (n, x) in pre.iter().enumerate() {
+                            if fired.contains(&(n as u16)) != want.contains(&(n as u16)) {
+                                flips += 1;
+                                assert!(
+                                    x.abs() < PRE_TOL,
+                                    "{name} layer {layer} token {token} neuron {n}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(expected) = golden.get(&format!("{batch_name}.logits")) {
+                let vocab = expected.shape[2];
+                let ours = floats(sparse.logits.unwrap());
+                for (i, (&x, &h)) in ours.iter().zip(&expected.values).enumerate() {
+                    if real[i / vocab] {
+                        max_logit = max_logit.max(scaled_diff(x, h));
+                    }
+                }
+            }
+        }
+        eprintln!(
+            "sparse {name:<13}: max scaled |Δ logit| {max_logit:.2e}, fired bits differing {flips}/{compared}"
+        );
+        assert!(max_logit <= LOGIT_TOL, "{name}: {max_logit:.3e}");
+    }
 }
