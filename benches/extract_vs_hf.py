@@ -19,9 +19,9 @@ this sequence length divided by burn's measured matmul throughput).
     cargo build --release -p census-extract --bin census-extract --example gemm_throughput
     python benches/extract_vs_hf.py [--tokens 4096] [--seq-len 512] [--device cpu|cuda]
 
-With --device cuda (a build with `--features cuda` is needed for our side to use the GPU; this
-script then runs ours with --dtype bf16 and the peer in bf16) it also prints MFU against the
-GPU's bf16 peak given by --peak-tflops.
+With --device cuda (build ours with `cargo build --release -p census-extract --features cuda`;
+both sides then run in bf16, ours with the dense FFN on the GPU) it prints MFU against the GPU's
+bf16 peak given by --peak-tflops instead of the CPU GEMM ceiling.
 """
 
 import argparse
@@ -86,7 +86,7 @@ def run_ours(model: Path, corpus: Path, out: Path, seq_len: int, batch: int, dev
         "--max-seq-len", str(seq_len), "--batch-tokens", str(batch * seq_len), "--quiet",
     ]
     if device == "cuda":
-        cmd += ["--dtype", "bf16"]
+        cmd += ["--dtype", "bf16", "--device", "cuda", "--ffn", "dense"]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, env={**os.environ, "RUST_LOG": "warn"})
     return time.perf_counter() - start

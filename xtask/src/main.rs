@@ -117,18 +117,13 @@ fn main() -> Result<()> {
         .init();
     match Cli::parse().task {
         Task::Extract(args) => {
-            let options = args.to_options()?;
-            let summary = census_extract::extract::<CpuBackend>(
-                &options,
-                &Default::default(),
-                "cpu (burn flex)",
-            )?;
+            let summary = args.run()?;
             tracing::info!(
                 written = summary.parts_written,
                 kept = summary.parts_kept,
                 tokens = summary.tokens_processed,
                 tokens_per_second = summary.tokens_processed as f64 / summary.seconds.max(1e-9),
-                out = %options.out.display(),
+                out = %args.out.display(),
                 "run directory ready"
             );
             Ok(())

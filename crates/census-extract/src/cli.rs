@@ -55,6 +55,9 @@ pub struct ExtractArgs {
     /// or `dense` (on the backend; use on GPUs).
     #[arg(long, default_value = "sparse")]
     pub ffn: String,
+    /// Device: `cpu`, or `cuda` (GPU 0; needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -137,6 +140,32 @@ pub fn parse_dtype(name: &str) -> Result<DType> {
 }
 
 impl ExtractArgs {
+    /// Runs the extraction these flags describe on the device they name.
+    pub fn run(&self) -> Result<crate::run::ExtractSummary> {
+        let options = self.to_options()?;
+        match self.device.as_str() {
+            "cpu" => crate::run::extract::<census_model::CpuBackend>(
+                &options,
+                &Default::default(),
+                "cpu (burn flex)",
+            ),
+            #[cfg(feature = "cuda")]
+            "cuda" => crate::run::extract::<census_model::CudaBackend>(
+                &options,
+                &Default::default(),
+                "cuda:0",
+            ),
+            #[cfg(not(feature = "cuda"))]
+            "cuda" => Err(ExtractError::InvalidOption(
+                "--device cuda: this build has no CUDA backend; rebuild with --features cuda"
+                    .to_string(),
+            )),
+            other => Err(ExtractError::InvalidOption(format!(
+                "--device '{other}': expected cpu or cuda"
+            ))),
+        }
+    }
+
     /// The run options these flags describe.
     pub fn to_options(&self) -> Result<ExtractOptions> {
         Ok(ExtractOptions {

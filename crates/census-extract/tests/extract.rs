@@ -1,7 +1,9 @@
 //! End-to-end tests of the extraction stage on the Hugging Face parity fixtures.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::tensor::DType;
 use census_extract::manifest::Manifest;
@@ -10,13 +12,8 @@ use census_extract::{
     CorpusSource, ExtractError, ExtractOptions, SequenceOptions, Shard, SourceFormat, extract,
 };
 use census_model::{CpuBackend, OptTokenizer};
+use common::{files, fixture};
 use safetensors::SafeTensors;
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/opt")
-        .join(name)
-}
 
 /// HF goldens of a fixture: per batch, the unpadded sequences and per layer the fc1
 /// pre-activations of their real positions (`[sequence][layer][pos][neuron]`).
@@ -144,26 +141,6 @@ fn activations(out: &Path) -> BTreeMap<usize, BTreeMap<(u64, u16), Vec<u16>>> {
         all.insert(layer, rows);
     }
     all
-}
-
-/// Every file of a run directory with its bytes, the manifest excepted.
-fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if !p.ends_with("manifest.json") {
-                out.insert(
-                    p.strip_prefix(dir).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    out
 }
 
 /// HF's fired masks, read back through the Parquet shards, for pre-LN, post-LN and odd shapes.

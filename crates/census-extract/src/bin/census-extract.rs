@@ -2,7 +2,6 @@
 
 use anyhow::Result;
 use census_extract::cli::ExtractArgs;
-use census_extract::extract;
 use clap::Parser;
 
 #[derive(Parser)]
@@ -22,16 +21,15 @@ fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let options = Cli::parse().args.to_options()?;
-    let summary =
-        extract::<census_model::CpuBackend>(&options, &Default::default(), "cpu (burn flex)")?;
+    let args = Cli::parse().args;
+    let summary = args.run()?;
     tracing::info!(
         written = summary.parts_written,
         kept = summary.parts_kept,
         tokens = summary.tokens_processed,
         seconds = summary.seconds,
         complete = summary.manifest.complete,
-        out = %options.out.display(),
+        out = %args.out.display(),
         "done"
     );
     Ok(())
