@@ -55,6 +55,10 @@ pub struct ExtractArgs {
     /// or `dense` (on the backend; use on GPUs).
     #[arg(long, default_value = "sparse")]
     pub ffn: String,
+    /// Hold one layer's weights at a time (models larger than the device); the output equals
+    /// a normal run's.
+    #[arg(long)]
+    pub stream_layers: bool,
     /// Device: `cpu`, or `cuda` (GPU 0; needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -196,6 +200,7 @@ impl ExtractArgs {
                     )));
                 }
             },
+            stream_layers: self.stream_layers,
             out: self.out.clone(),
             progress: !self.quiet,
         })

@@ -8,8 +8,8 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use census_model::checkpoint::CheckpointFiles;
 use census_model::{
-    FiredNeurons, ForwardOptions, LayerActivity, OptBatch, OptConfig, OptModel, OptTokenizer,
-    Record, load_checkpoint,
+    CheckpointPlan, FiredNeurons, ForwardOptions, LayerActivity, OptBatch, OptConfig, OptModel,
+    OptTokenizer, Record,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
@@ -60,6 +60,10 @@ pub struct ExtractOptions {
     pub dtype: DType,
     /// Compute each FFN on the host from the neurons that fired (fast on CPU backends).
     pub sparse_ffn: bool,
+    /// Hold one decoder layer's weights at a time: per part, embed every batch, then load each
+    /// layer, run it on every batch and drop it (for models larger than the device). The
+    /// output equals a normal run's bit for bit.
+    pub stream_layers: bool,
     /// Run directory.
     pub out: PathBuf,
     /// Show a progress bar.
@@ -213,19 +217,24 @@ pub fn extract<B: Backend>(
     let started = Instant::now();
     let mut processed = 0u64;
     if !todo.is_empty() {
-        let mut model: OptModel<B> = {
+        let plan = CheckpointPlan::open(model_dir, &config)?;
+        let compute = if options.stream_layers {
+            let _span = tracing::info_span!("load_embeddings").entered();
+            Compute::Streamed {
+                embeddings: plan.load_embeddings(device, options.dtype)?,
+                plan: &plan,
+            }
+        } else {
             let _span = tracing::info_span!("load_model").entered();
-            load_checkpoint(model_dir, &config, device, options.dtype)?
+            let mut model: OptModel<B> = plan.load_model(device, options.dtype)?;
+            model.set_attention_head_groups(head_groups(options));
+            Compute::Whole(model)
         };
-        if options.sparse_ffn {
-            // The host does the work: attend head groups on every CPU thread.
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            model.set_attention_head_groups(threads);
-        }
         let bar = progress_bar(options.progress, remaining);
         for part in todo {
             let _span = tracing::info_span!("part", index = part.index).entered();
-            let committed = write_part(&model, &corpus, part, &layers, options, &manifest, device)?;
+            let committed =
+                write_part(&compute, &corpus, part, &layers, options, &manifest, device)?;
             processed += part.tokens;
             bar.inc(part.tokens);
             manifest.parts.push(committed);
@@ -363,10 +372,92 @@ fn progress_bar(show: bool, total: u64) -> ProgressBar {
     bar
 }
 
+/// How a part's activations are computed.
+enum Compute<'a, B: Backend> {
+    /// The whole model is loaded.
+    Whole(OptModel<B>),
+    /// Only the embeddings are loaded; each layer is loaded from the checkpoint when its turn
+    /// comes and dropped after.
+    Streamed {
+        embeddings: OptModel<B>,
+        plan: &'a CheckpointPlan,
+    },
+}
+
+/// Head groups attended in parallel: every CPU thread with the host sparse FFN (CPU backends),
+/// one kernel call otherwise.
+fn head_groups(options: &ExtractOptions) -> usize {
+    if options.sparse_ffn {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        1
+    }
+}
+
+/// The fired neurons of every batch of a part, per recorded layer: `[layer - start][batch]`.
+fn run_batches<B: Backend>(
+    compute: &Compute<'_, B>,
+    inputs: &[OptBatch<B>],
+    layers: &Range<usize>,
+    options: &ExtractOptions,
+    device: &B::Device,
+) -> Result<Vec<Vec<FiredNeurons>>> {
+    let mut fired: Vec<Vec<FiredNeurons>> = vec![Vec::with_capacity(inputs.len()); layers.len()];
+    match compute {
+        Compute::Whole(model) => {
+            let forward = ForwardOptions {
+                record: Record::FiredIndices,
+                last_layer: Some(layers.end - 1),
+                logits: false,
+                sparse_ffn: options.sparse_ffn,
+            };
+            for input in inputs {
+                let output = model.forward(input, &forward)?;
+                for (layer, activity) in output.layers.into_iter().enumerate().skip(layers.start) {
+                    let LayerActivity::FiredIndices(f) = activity else {
+                        unreachable!("the pass records fired indices")
+                    };
+                    fired[layer - layers.start].push(f);
+                }
+            }
+        }
+        Compute::Streamed { embeddings, plan } => {
+            let mut hidden = inputs
+                .iter()
+                .map(|input| embeddings.embed(input))
+                .collect::<census_model::Result<Vec<_>>>()?;
+            let padding: Vec<_> = inputs.iter().map(|input| input.padding_mask()).collect();
+            for layer_index in 0..layers.end {
+                let _span = tracing::debug_span!("layer", index = layer_index).entered();
+                let mut layer = plan.load_layer::<B>(layer_index, device, options.dtype)?;
+                layer.set_attention_head_groups(head_groups(options));
+                for (b, h) in hidden.iter_mut().enumerate() {
+                    let (next, f) = if options.sparse_ffn {
+                        layer.forward_sparse(h.clone(), padding[b].clone())
+                    } else {
+                        let out = layer.forward(h.clone(), padding[b].clone());
+                        let f = if layer_index >= layers.start {
+                            FiredNeurons::from_pre_activations(out.fc1)
+                        } else {
+                            FiredNeurons::default()
+                        };
+                        (out.hidden, f)
+                    };
+                    *h = next;
+                    if layer_index >= layers.start {
+                        fired[layer_index - layers.start].push(f);
+                    }
+                }
+            }
+        }
+    }
+    Ok(fired)
+}
+
 /// Runs one part through the model, writes its files under temporary names, renames them, and
 /// returns the entry to commit.
 fn write_part<B: Backend>(
-    model: &OptModel<B>,
+    compute: &Compute<'_, B>,
     corpus: &SequencedCorpus,
     part: &PartPlan,
     layers: &Range<usize>,
@@ -375,30 +466,25 @@ fn write_part<B: Backend>(
     device: &B::Device,
 ) -> Result<CommittedPart> {
     let sequences = &corpus.sequences[part.range.clone()];
-    let config = model.config();
+    let config = &manifest.config.model.config;
+    let batches = plan_batches(sequences, options.batch_tokens);
+    let inputs = batches
+        .iter()
+        .map(|batch| {
+            let token_lists: Vec<Vec<u32>> =
+                batch.iter().map(|&i| sequences[i].tokens.clone()).collect();
+            OptBatch::left_padded(&token_lists, config.pad_token_id, config.vocab_size, device)
+        })
+        .collect::<census_model::Result<Vec<_>>>()?;
+    let fired = run_batches(compute, &inputs, layers, options, device)?;
     // rows[layer - start][local sequence]: that sequence's rows in that layer.
     let mut rows: Vec<Vec<ActivationRows>> =
         vec![vec![ActivationRows::default(); sequences.len()]; layers.len()];
-    for batch in plan_batches(sequences, options.batch_tokens) {
-        let token_lists: Vec<Vec<u32>> =
-            batch.iter().map(|&i| sequences[i].tokens.clone()).collect();
-        let input =
-            OptBatch::left_padded(&token_lists, config.pad_token_id, config.vocab_size, device)?;
-        let forward = ForwardOptions {
-            record: Record::FiredIndices,
-            last_layer: Some(layers.end - 1),
-            logits: false,
-            sparse_ffn: options.sparse_ffn,
-        };
-        let output = model.forward(&input, &forward)?;
-        let [_, width] = input.dims();
-        for (layer_index, activity) in output.layers.into_iter().enumerate().skip(layers.start) {
-            let LayerActivity::FiredIndices(fired) = activity else {
-                unreachable!("the pass records fired indices")
-            };
-            let out = &mut rows[layer_index - layers.start];
+    for (layer_rows, per_batch) in rows.iter_mut().zip(&fired) {
+        for ((batch, input), f) in batches.iter().zip(&inputs).zip(per_batch) {
+            let [_, width] = input.dims();
             for (row, &local) in batch.iter().enumerate() {
-                append_fired(&mut out[local], &sequences[local], &fired, row, width);
+                append_fired(&mut layer_rows[local], &sequences[local], f, row, width);
             }
         }
     }

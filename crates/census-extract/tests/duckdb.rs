@@ -55,6 +55,7 @@ fn duckdb_reads_what_we_wrote() {
         batch_tokens: 128,
         dtype: DType::F32,
         sparse_ffn: true,
+        stream_layers: false,
         out: out.clone(),
         progress: false,
     };

@@ -113,6 +113,7 @@ fn options(model: &str, sources: Vec<CorpusSource>, out: &Path) -> ExtractOption
         batch_tokens: 96,
         dtype: DType::F32,
         sparse_ffn: true,
+        stream_layers: false,
         out: out.to_path_buf(),
         progress: false,
     }
@@ -456,4 +457,37 @@ fn bad_inputs_name_the_file_and_line() {
         std::fs::read_to_string(foreign.join("notes.txt")).unwrap(),
         "mine"
     );
+}
+
+/// `--stream-layers` (one layer's weights at a time) writes exactly the files of a normal run,
+/// with the sparse and the dense FFN, and with a layer range that starts above layer 0.
+#[test]
+fn streamed_layers_write_the_same_run() {
+    let golden = read_golden("odd");
+    let tmp = tempfile::tempdir().unwrap();
+    let source = pretokenized_source(tmp.path(), &golden.sequences);
+    for (sparse_ffn, layers) in [
+        (true, None),
+        (false, None),
+        (true, Some(1..3)),
+        (false, Some(2..3)),
+    ] {
+        let label = format!("sparse {sparse_ffn}, layers {layers:?}");
+        let normal_dir = tmp.path().join(format!("normal-{sparse_ffn}-{layers:?}"));
+        let streamed_dir = tmp.path().join(format!("streamed-{sparse_ffn}-{layers:?}"));
+        let base = ExtractOptions {
+            sparse_ffn,
+            layers: layers.clone(),
+            ..options("odd", vec![source.clone()], &normal_dir)
+        };
+        run(&base).unwrap();
+        let streamed = ExtractOptions {
+            stream_layers: true,
+            out: streamed_dir.clone(),
+            ..base.clone()
+        };
+        let summary = run(&streamed).unwrap();
+        assert!(summary.manifest.complete, "{label}");
+        assert_eq!(files(&streamed_dir), files(&normal_dir), "{label}");
+    }
 }

@@ -97,6 +97,19 @@ impl<B: Backend> OptModel<B> {
         }
     }
 
+    /// The model without decoder layers (for layer streaming: embeddings, projections and the
+    /// final LayerNorm only). [`OptModel::forward`] refuses to run it.
+    pub(crate) fn without_layers(config: &OptConfig, device: &B::Device) -> Self {
+        let no_layers = OptConfig {
+            num_hidden_layers: 0,
+            ..config.clone()
+        };
+        Self {
+            config: config.clone(),
+            ..Self::new(&no_layers, device)
+        }
+    }
+
     /// The configuration the model was built from.
     pub fn config(&self) -> &OptConfig {
         &self.config
@@ -178,6 +191,12 @@ impl<B: Backend> OptModel<B> {
     /// - layer records `[batch, seq, ffn_dim]`, hidden `[batch, seq, hidden]`, logits `[batch, seq, vocab_size]`
     pub fn forward(&self, batch: &OptBatch<B>, options: &ForwardOptions) -> Result<OptOutput<B>> {
         let layer_count = self.layers.len();
+        if layer_count == 0 {
+            return Err(ModelError::InvalidInput(
+                "this model holds no decoder layers (they are streamed): run them one by one"
+                    .to_string(),
+            ));
+        }
         let last = options.last_layer.unwrap_or(layer_count - 1);
         if last >= layer_count {
             return Err(ModelError::InvalidInput(format!(
@@ -212,9 +231,9 @@ impl<B: Backend> OptModel<B> {
                 Record::Nothing => {}
                 Record::PreActivations => layers.push(LayerActivity::PreActivations(out.fc1)),
                 Record::Fired => layers.push(LayerActivity::Fired(out.fc1.greater_elem(0.0))),
-                Record::FiredIndices => {
-                    layers.push(LayerActivity::FiredIndices(fired_indices(out.fc1)))
-                }
+                Record::FiredIndices => layers.push(LayerActivity::FiredIndices(
+                    FiredNeurons::from_pre_activations(out.fc1),
+                )),
             }
         }
         let logits = options.logits.then(|| self.logits(hidden.clone()));
@@ -224,29 +243,4 @@ impl<B: Backend> OptModel<B> {
             logits,
         })
     }
-}
-
-/// The fired neurons of every token, from fc1 pre-activations.
-///
-/// # Shapes
-/// - `fc1`: `[batch, seq, ffn_dim]`
-fn fired_indices<B: Backend>(fc1: Tensor<B, 3>) -> FiredNeurons {
-    let ffn = fc1.dims()[2];
-    let bits: Vec<bool> = fc1
-        .greater_elem(0.0)
-        .into_data()
-        .convert::<bool>()
-        .to_vec()
-        .expect("boolean mask data");
-    let mut fired = FiredNeurons {
-        offsets: vec![0],
-        neurons: Vec::new(),
-    };
-    for token in bits.chunks_exact(ffn) {
-        fired
-            .neurons
-            .extend((0..ffn).filter(|&n| token[n]).map(|n| n as u16));
-        fired.offsets.push(fired.neurons.len());
-    }
-    fired
 }

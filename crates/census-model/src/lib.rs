@@ -28,7 +28,7 @@ pub use decoder::{ForwardOptions, LayerActivity, OptModel, OptOutput, Record};
 pub use error::{ModelError, Result};
 pub use ffn::OptFeedForward;
 pub use layer::{LayerOutput, OptDecoderLayer};
-pub use loader::{load_checkpoint, load_pretrained};
+pub use loader::{CheckpointPlan, load_checkpoint, load_pretrained};
 pub use sparse_ffn::FiredNeurons;
 pub use tokenizer::{BOS_TOKEN, OptTokenizer, SPECIAL_TOKENS};
 

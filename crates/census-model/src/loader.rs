@@ -18,6 +18,7 @@ use crate::checkpoint::{CheckpointFiles, StoredTensor};
 use crate::config::OptConfig;
 use crate::decoder::OptModel;
 use crate::error::{ModelError, Result};
+use crate::layer::OptDecoderLayer;
 
 /// Prefixes a checkpoint may put before the decoder's tensor names: `transformers` writes
 /// `model.decoder.`, the released `facebook/opt-*` files write `decoder.`.
@@ -131,72 +132,160 @@ pub fn load_checkpoint<B: Backend>(
     device: &B::Device,
     dtype: DType,
 ) -> Result<OptModel<B>> {
-    let dir = dir.as_ref();
-    let _span = tracing::info_span!("load_checkpoint", dir = %dir.display()).entered();
-    if !dtype.is_float() {
-        return Err(ModelError::InvalidInput(format!(
-            "compute dtype {dtype:?} is not a floating-point type"
-        )));
-    }
-    config.validate(&dir.display().to_string())?;
-    let files = CheckpointFiles::discover(dir)?;
-    let stored = files.index()?;
-    let mapper = NameMapper::default();
-    let plan = plan_loading(config, &stored, &mapper, dir)?;
+    CheckpointPlan::open(dir, config)?.load_model(device, dtype)
+}
 
-    let mut origin: BTreeMap<String, (String, PathBuf)> = BTreeMap::new();
-    let snapshots: Vec<TensorSnapshot> = plan
-        .iter()
-        .map(|(path, tensor)| {
-            origin.insert(path.clone(), (tensor.name.clone(), tensor.file.clone()));
-            TensorSnapshot::from_closure(
-                tensor.reader(),
-                tensor.dtype,
-                tensor.shape.clone().into(),
-                path.split('.').map(str::to_string).collect(),
-                Vec::new(),
-                ParamId::new(),
-            )
+/// A checkpoint checked against a config (every tensor's name and shape, before any data is
+/// read), ready to load whole, or piece by piece for layer streaming.
+pub struct CheckpointPlan {
+    dir: PathBuf,
+    config: OptConfig,
+    files: usize,
+    /// Parameter path in [`OptModel`] → the stored tensor that fills it.
+    entries: Vec<(String, StoredTensor)>,
+}
+
+impl std::fmt::Debug for CheckpointPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointPlan")
+            .field("dir", &self.dir)
+            .field("tensors", &self.entries.len())
+            .finish()
+    }
+}
+
+impl CheckpointPlan {
+    /// Finds and indexes the checkpoint in `dir` and checks it against `config`.
+    pub fn open(dir: impl AsRef<Path>, config: &OptConfig) -> Result<Self> {
+        let dir = dir.as_ref();
+        config.validate(&dir.display().to_string())?;
+        let files = CheckpointFiles::discover(dir)?;
+        let stored = files.index()?;
+        let entries = plan_loading(config, &stored, &NameMapper::default(), dir)?
+            .into_iter()
+            .map(|(path, tensor)| (path, tensor.clone()))
+            .collect();
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            config: config.clone(),
+            files: files.paths().len(),
+            entries,
         })
-        .collect();
+    }
 
-    let mut model = OptModel::<B>::new(config, device);
-    let adapter = PyTorchToBurnAdapter.chain(CastAdapter::new(dtype));
-    let result = model.apply(snapshots, None, Some(Box::new(adapter)), false);
-    if let Some(error) = result.errors.first() {
-        let path = match error {
-            burn_store::ApplyError::ShapeMismatch { path, .. }
-            | burn_store::ApplyError::DTypeMismatch { path, .. }
-            | burn_store::ApplyError::AdapterError { path, .. }
-            | burn_store::ApplyError::LoadError { path, .. } => path,
-        };
-        let (tensor, file) = origin
-            .get(path)
-            .cloned()
-            .unwrap_or_else(|| (path.clone(), dir.to_path_buf()));
-        return Err(ModelError::TensorData {
-            tensor,
-            path: file,
-            reason: error.to_string(),
-        });
+    /// The config the checkpoint was checked against.
+    pub fn config(&self) -> &OptConfig {
+        &self.config
     }
-    if let Some((path, _)) = result.missing.first() {
-        return Err(ModelError::MissingTensor {
-            tensor: path.clone(),
-            location: dir.to_path_buf(),
-        });
+
+    /// The whole model.
+    pub fn load_model<B: Backend>(&self, device: &B::Device, dtype: DType) -> Result<OptModel<B>> {
+        let _span = tracing::info_span!("load_checkpoint", dir = %self.dir.display()).entered();
+        let mut model = OptModel::<B>::new(&self.config, device);
+        let applied = self.apply(&mut model, &|path| Some(path.to_string()), dtype)?;
+        tracing::info!(
+            tensors = applied,
+            files = self.files,
+            ?dtype,
+            "checkpoint loaded"
+        );
+        Ok(model)
     }
-    if let Some(path) = result.unused.first() {
-        let (tensor, file) = origin[path].clone();
-        return Err(ModelError::UnexpectedTensor { tensor, path: file });
+
+    /// The model without its decoder layers: embeddings, projections and final LayerNorm, for
+    /// [`OptModel::embed`] and [`OptModel::logits`] while the layers are streamed.
+    pub fn load_embeddings<B: Backend>(
+        &self,
+        device: &B::Device,
+        dtype: DType,
+    ) -> Result<OptModel<B>> {
+        let mut model = OptModel::<B>::without_layers(&self.config, device);
+        let outside_layers = |path: &str| (!path.starts_with("layers.")).then(|| path.to_string());
+        self.apply(&mut model, &outside_layers, dtype)?;
+        Ok(model)
     }
-    tracing::info!(
-        tensors = result.applied.len(),
-        files = files.paths().len(),
-        ?dtype,
-        "checkpoint loaded"
-    );
-    Ok(model)
+
+    /// Decoder layer `layer` alone.
+    pub fn load_layer<B: Backend>(
+        &self,
+        layer: usize,
+        device: &B::Device,
+        dtype: DType,
+    ) -> Result<OptDecoderLayer<B>> {
+        if layer >= self.config.num_hidden_layers {
+            return Err(ModelError::InvalidInput(format!(
+                "layer {layer} requested but the model has {} layers",
+                self.config.num_hidden_layers
+            )));
+        }
+        let mut module = OptDecoderLayer::<B>::new(&self.config, device);
+        let prefix = format!("layers.{layer}.");
+        let in_layer = |path: &str| path.strip_prefix(prefix.as_str()).map(str::to_string);
+        self.apply(&mut module, &in_layer, dtype)?;
+        Ok(module)
+    }
+
+    /// Applies to `module` the entries `select` maps to one of its parameter paths; returns how
+    /// many applied.
+    fn apply<B: Backend, M: ModuleSnapshot<B>>(
+        &self,
+        module: &mut M,
+        select: &dyn Fn(&str) -> Option<String>,
+        dtype: DType,
+    ) -> Result<usize> {
+        if !dtype.is_float() {
+            return Err(ModelError::InvalidInput(format!(
+                "compute dtype {dtype:?} is not a floating-point type"
+            )));
+        }
+        let mut origin: BTreeMap<String, (String, PathBuf)> = BTreeMap::new();
+        let snapshots: Vec<TensorSnapshot> = self
+            .entries
+            .iter()
+            .filter_map(|(path, tensor)| select(path).map(|p| (p, tensor)))
+            .map(|(path, tensor)| {
+                origin.insert(path.clone(), (tensor.name.clone(), tensor.file.clone()));
+                TensorSnapshot::from_closure(
+                    tensor.reader(),
+                    tensor.dtype,
+                    tensor.shape.clone().into(),
+                    path.split('.').map(str::to_string).collect(),
+                    Vec::new(),
+                    ParamId::new(),
+                )
+            })
+            .collect();
+        let adapter = PyTorchToBurnAdapter.chain(CastAdapter::new(dtype));
+        let result = module.apply(snapshots, None, Some(Box::new(adapter)), false);
+        if let Some(error) = result.errors.first() {
+            let path = match error {
+                burn_store::ApplyError::ShapeMismatch { path, .. }
+                | burn_store::ApplyError::DTypeMismatch { path, .. }
+                | burn_store::ApplyError::AdapterError { path, .. }
+                | burn_store::ApplyError::LoadError { path, .. } => path,
+            };
+            let (tensor, file) = origin
+                .get(path)
+                .cloned()
+                .unwrap_or_else(|| (path.clone(), self.dir.clone()));
+            return Err(ModelError::TensorData {
+                tensor,
+                path: file,
+                reason: error.to_string(),
+            });
+        }
+        if let Some((path, _)) = result.missing.first() {
+            return Err(ModelError::MissingTensor {
+                tensor: path.clone(),
+                location: self.dir.clone(),
+            });
+        }
+        if let Some(path) = result.unused.first() {
+            let (tensor, file) = origin[path].clone();
+            return Err(ModelError::UnexpectedTensor { tensor, path: file });
+        }
+        Ok(result.applied.len())
+    }
 }
 
 /// Pairs every parameter the config implies with the stored tensor that fills it, checking names

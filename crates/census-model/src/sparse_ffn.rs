@@ -28,6 +28,31 @@ impl FiredNeurons {
     pub fn of(&self, i: usize) -> &[u16] {
         &self.neurons[self.offsets[i]..self.offsets[i + 1]]
     }
+
+    /// The fired neurons (`fc1 > 0`) of every token of a dense pass.
+    ///
+    /// # Shapes
+    /// - `fc1`: `[batch, seq, ffn_dim]`
+    pub fn from_pre_activations<B: Backend>(fc1: Tensor<B, 3>) -> Self {
+        let ffn = fc1.dims()[2];
+        let bits: Vec<bool> = fc1
+            .greater_elem(0.0)
+            .into_data()
+            .convert::<bool>()
+            .to_vec()
+            .expect("boolean mask data");
+        let mut fired = Self {
+            offsets: vec![0],
+            neurons: Vec::new(),
+        };
+        for token in bits.chunks_exact(ffn) {
+            fired
+                .neurons
+                .extend((0..ffn).filter(|&n| token[n]).map(|n| n as u16));
+            fired.offsets.push(fired.neurons.len());
+        }
+        fired
+    }
 }
 
 /// One parallel task's share: outputs, neurons and per-token counts.

@@ -363,3 +363,61 @@ fn sparse_ffn_and_head_groups_match_hf() {
         assert!(max_logit <= LOGIT_TOL, "{name}: {max_logit:.3e}");
     }
 }
+
+/// Layer streaming: the embeddings and each layer loaded on their own from the checkpoint
+/// reproduce the whole model's pass bit for bit, logits included.
+#[test]
+fn streamed_layers_equal_the_whole_model() {
+    for name in ["post-ln-proj", "sharded"] {
+        let device = Default::default();
+        let dir = common::model_dir(name);
+        let config = census_model::OptConfig::from_file(dir.join("config.json")).unwrap();
+        let plan = census_model::CheckpointPlan::open(&dir, &config).unwrap();
+        let whole: OptModel<B> = plan.load_model(&device, DType::F32).unwrap();
+        let golden = goldens(name);
+        let batch = OptBatch::new(
+            int_tensor(&golden["padded.input_ids"], &device),
+            int_tensor(&golden["padded.attention_mask"], &device),
+        )
+        .unwrap();
+        let full = whole
+            .forward(
+                &batch,
+                &ForwardOptions {
+                    record: Record::PreActivations,
+                    logits: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let embeddings: OptModel<B> = plan.load_embeddings(&device, DType::F32).unwrap();
+        assert!(
+            embeddings
+                .forward(&batch, &ForwardOptions::default())
+                .is_err()
+        );
+        let mut hidden = embeddings.embed(&batch).unwrap();
+        for l in 0..config.num_hidden_layers {
+            let layer = plan.load_layer::<B>(l, &device, DType::F32).unwrap();
+            let out = layer.forward(hidden, batch.padding_mask());
+            hidden = out.hidden;
+            let LayerActivity::PreActivations(expected) = &full.layers[l] else {
+                unreachable!()
+            };
+            assert_eq!(
+                floats(out.fc1),
+                floats(expected.clone()),
+                "{name} layer {l}"
+            );
+        }
+        assert_eq!(
+            floats(embeddings.logits(hidden)),
+            floats(full.logits.unwrap()),
+            "{name} logits"
+        );
+        assert!(
+            plan.load_layer::<B>(config.num_hidden_layers, &device, DType::F32)
+                .is_err()
+        );
+    }
+}
