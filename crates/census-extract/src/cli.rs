@@ -17,7 +17,7 @@ pub struct ExtractArgs {
     /// Model directory in the Hugging Face layout (config.json, weights, tokenizer files).
     #[arg(long)]
     pub model: PathBuf,
-    /// A corpus source: `PATH[,format=jsonl|pretokenized|text-files|text-lines][,domain=NAME][,max_tokens=N]`.
+    /// A corpus source: `PATH[,format=jsonl|pretokenized|text-files|text-lines|parquet][,domain=NAME][,max_tokens=N]`.
     /// Repeat for several sources; they are read in the order given.
     #[arg(long = "data", required = true)]
     pub data: Vec<String>,
@@ -88,6 +88,7 @@ pub fn parse_source(spec: &str) -> Result<CorpusSource> {
                     "pretokenized" | "pre-tokenized" => SourceFormat::PreTokenized,
                     "text-files" => SourceFormat::TextFiles,
                     "text-lines" => SourceFormat::TextLines,
+                    "parquet" => SourceFormat::Parquet,
                     other => {
                         return Err(ExtractError::InvalidOption(format!(
                             "--data '{spec}': unknown format '{other}'"

@@ -23,6 +23,10 @@ pub enum SourceFormat {
     TextFiles,
     /// A `.txt` file, or a directory of them, one document per non-empty line.
     TextLines,
+    /// A Parquet file, or a directory of them: a `text` string column, or a pre-tokenized
+    /// `input_ids` list-of-integers column (without the `</s>` prefix); an optional `domain`
+    /// string column.
+    Parquet,
 }
 
 impl SourceFormat {
@@ -30,6 +34,7 @@ impl SourceFormat {
     pub fn guess(path: &Path) -> Self {
         match path.extension().and_then(|e| e.to_str()) {
             Some("jsonl" | "json" | "ndjson") => Self::Jsonl,
+            Some("parquet") => Self::Parquet,
             _ => Self::TextFiles,
         }
     }
@@ -117,6 +122,9 @@ pub fn read_source(
     for file in files {
         let keep_going = match source.format {
             SourceFormat::TextFiles => read_text_file(&file, &fallback, counts, visit)?,
+            SourceFormat::Parquet => {
+                crate::parquet_corpus::read_parquet_file(&file, source, &fallback, counts, visit)?
+            }
             _ => read_lines(&file, source, &fallback, skip_malformed, counts, visit)?,
         };
         if !keep_going {
@@ -137,6 +145,7 @@ fn source_files(source: &CorpusSource) -> Result<Vec<PathBuf>> {
     let wanted: &[&str] = match source.format {
         SourceFormat::TextFiles | SourceFormat::TextLines => &["txt"],
         SourceFormat::Jsonl | SourceFormat::PreTokenized => &["jsonl", "json", "ndjson"],
+        SourceFormat::Parquet => &["parquet"],
     };
     let mut files = Vec::new();
     let mut stack = vec![path.clone()];

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod corpus;
 mod error;
 pub mod manifest;
+mod parquet_corpus;
 mod run;
 pub mod sequences;
 pub mod shards;

@@ -119,7 +119,8 @@ pub fn extract<B: Backend>(
     let needs_tokenizer = options
         .sources
         .iter()
-        .any(|s| s.format != SourceFormat::PreTokenized);
+        .any(|s| !matches!(s.format, SourceFormat::PreTokenized | SourceFormat::Parquet));
+    // Parquet sources may hold text or ids; text without a tokenizer fails when it is read.
     let tokenizer = if needs_tokenizer {
         Some(OptTokenizer::from_dir(model_dir)?)
     } else {

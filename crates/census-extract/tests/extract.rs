@@ -491,3 +491,156 @@ fn streamed_layers_write_the_same_run() {
         assert_eq!(files(&streamed_dir), files(&normal_dir), "{label}");
     }
 }
+
+/// The data of a run (token rows, and every layer's fired neurons), without the footers,
+/// whose run id hashes the configuration.
+type RunData = (
+    Vec<(u64, u16, u32, u64, String)>,
+    BTreeMap<usize, BTreeMap<(u64, u16), Vec<u16>>>,
+);
+
+fn data(out: &Path) -> RunData {
+    let manifest = Manifest::load(out).unwrap().unwrap();
+    let mut tokens = Vec::new();
+    for part in &manifest.parts {
+        let t = read_tokens(&tokens_path(out, part.index)).unwrap();
+        for i in 0..t.seq.len() {
+            tokens.push((
+                t.seq[i],
+                t.pos[i],
+                t.token[i],
+                t.doc[i],
+                t.domain[i].clone(),
+            ));
+        }
+    }
+    (tokens, activations(out))
+}
+
+/// Writes `rows` (text or ids, with a domain) as a Parquet corpus file.
+fn parquet_corpus(path: &Path, texts: Option<Vec<&str>>, ids: Option<&[Vec<u32>]>, domain: &str) {
+    use arrow::array::{ArrayRef, ListArray, StringArray};
+    use arrow::datatypes::UInt32Type;
+    use std::sync::Arc;
+    let mut columns: Vec<(&str, ArrayRef)> = Vec::new();
+    let rows = if let Some(texts) = texts {
+        let n = texts.len();
+        columns.push(("text", Arc::new(StringArray::from(texts))));
+        n
+    } else {
+        let ids = ids.unwrap();
+        let lists = ListArray::from_iter_primitive::<UInt32Type, _, _>(
+            ids.iter()
+                .map(|s| Some(s[1..].iter().map(|&t| Some(t)).collect::<Vec<_>>())),
+        );
+        columns.push(("input_ids", Arc::new(lists)));
+        ids.len()
+    };
+    columns.push(("domain", Arc::new(StringArray::from(vec![domain; rows]))));
+    let batch = arrow::array::RecordBatch::try_from_iter(columns).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+#[test]
+fn parquet_corpora_give_the_same_run_as_jsonl() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Pre-tokenized: the golden sequences as a list column.
+    let golden = read_golden("pre-ln");
+    let jsonl = pretokenized_source(tmp.path(), &golden.sequences);
+    let ids_path = tmp.path().join("golden.parquet");
+    parquet_corpus(&ids_path, None, Some(&golden.sequences), "golden");
+    let from_jsonl = tmp.path().join("ids-jsonl");
+    let from_parquet = tmp.path().join("ids-parquet");
+    run(&options("pre-ln", vec![jsonl], &from_jsonl)).unwrap();
+    run(&options(
+        "pre-ln",
+        vec![CorpusSource::new(&ids_path)],
+        &from_parquet,
+    ))
+    .unwrap();
+    assert!(
+        data(&from_parquet) == data(&from_jsonl),
+        "pre-tokenized Parquet and JSONL differ"
+    );
+
+    // Text, with an empty row skipped as in JSONL.
+    let texts = vec!["The quick brown fox.", "  ", "def f(x):\n    return x * 2"];
+    let text_path = tmp.path().join("docs.parquet");
+    parquet_corpus(&text_path, Some(texts.clone()), None, "mixed");
+    let json_path = tmp.path().join("docs.jsonl");
+    let lines: Vec<String> = texts
+        .iter()
+        .map(|t| serde_json::json!({ "text": t, "domain": "mixed" }).to_string())
+        .collect();
+    std::fs::write(&json_path, lines.join("\n")).unwrap();
+    let text_jsonl = tmp.path().join("text-jsonl");
+    let text_parquet = tmp.path().join("text-parquet");
+    run(&options(
+        "pre-ln",
+        vec![CorpusSource::new(&json_path)],
+        &text_jsonl,
+    ))
+    .unwrap();
+    let summary = run(&options(
+        "pre-ln",
+        vec![CorpusSource::new(&text_path)],
+        &text_parquet,
+    ))
+    .unwrap();
+    assert_eq!(summary.manifest.counts.empty_documents, 1);
+    assert!(
+        data(&text_parquet) == data(&text_jsonl),
+        "text Parquet and JSONL differ"
+    );
+
+    // Neither column: an error naming the file.
+    let bad = tmp.path().join("bad.parquet");
+    {
+        use std::sync::Arc;
+        let batch = arrow::array::RecordBatch::try_from_iter(vec![(
+            "body",
+            Arc::new(arrow::array::StringArray::from(vec!["x"])) as arrow::array::ArrayRef,
+        )])
+        .unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            std::fs::File::create(&bad).unwrap(),
+            batch.schema(),
+            None,
+        )
+        .unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+    let err = run(&options(
+        "pre-ln",
+        vec![CorpusSource::new(&bad)],
+        &tmp.path().join("bad-run"),
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("bad.parquet") && err.contains("no `text` or `input_ids` column"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_output_path_that_cannot_be_created_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let golden = read_golden("pre-ln");
+    let source = pretokenized_source(tmp.path(), &golden.sequences);
+    let blocker = tmp.path().join("a-file");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let out = blocker.join("run");
+    let err = run(&options("pre-ln", vec![source], &out))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("a-file/run"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&blocker).unwrap(),
+        "not a directory"
+    );
+}
