@@ -109,12 +109,7 @@ fn fired(model_dir: PathBuf, dtype: &str, show: usize, text: &str) -> Result<()>
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    census_extract::cli::init_tracing();
     match Cli::parse().task {
         Task::Extract(args) => {
             let summary = args.run()?;

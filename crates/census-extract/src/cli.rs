@@ -208,6 +208,16 @@ impl ExtractArgs {
     }
 }
 
+/// Logs to stderr through `tracing`, filtered by `RUST_LOG` (default `info`); for binaries.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

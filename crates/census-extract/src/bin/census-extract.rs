@@ -15,12 +15,7 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    census_extract::cli::init_tracing();
     let args = Cli::parse().args;
     let summary = args.run()?;
     tracing::info!(
