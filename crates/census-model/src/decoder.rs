@@ -12,11 +12,11 @@ use crate::sparse_ffn::FiredNeurons;
 /// The OPT decoder (Hugging Face's `OPTDecoder`) with a tied LM head computed only on request.
 #[derive(Module, Debug)]
 pub struct OptModel<B: Backend> {
-    embed_tokens: Embedding<B>,
+    pub(crate) embed_tokens: Embedding<B>,
     embed_positions: Embedding<B>,
     project_in: Option<Linear<B>>,
-    project_out: Option<Linear<B>>,
-    final_layer_norm: Option<LayerNorm<B>>,
+    pub(crate) project_out: Option<Linear<B>>,
+    pub(crate) final_layer_norm: Option<LayerNorm<B>>,
     layers: Vec<OptDecoderLayer<B>>,
     config: OptConfig,
 }

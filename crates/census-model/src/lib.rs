@@ -20,6 +20,7 @@ mod layer;
 pub mod loader;
 mod sparse_ffn;
 mod tokenizer;
+mod vocab_projection;
 
 pub use attention::OptAttention;
 pub use batch::{OptBatch, POSITION_OFFSET};

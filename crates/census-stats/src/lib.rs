@@ -1,1 +1,30 @@
-//! Statistics over extraction shards: dead neurons, n-gram coverage, token and trigram detectors, vocabulary projections and positional neurons (stage 2 of the pipeline).
+//! Statistics over extraction runs, the second pipeline stage: dead neurons and activation
+//! frequency, n-gram coverage, token and trigram detectors, detected-token coverage across
+//! layers, detector updates projected onto the vocabulary, and positional neurons, written as an
+//! analysis directory of Parquet tables (see `docs/SCHEMA.md` and `docs/ANALYSIS.md`).
+//!
+//! - [`inputs`]: the runs (shards of one run merge into one).
+//! - [`counts`]: partial-mergeable count tables, built part by part.
+//! - [`coverage`], [`detectors`], [`positional`], [`projection`]: the paper's definitions.
+//! - [`analyze()`]: the stage end to end.
+
+pub mod analyze;
+pub mod cli;
+pub mod counts;
+pub mod coverage;
+pub mod detectors;
+mod error;
+pub mod inputs;
+pub mod layer_analysis;
+pub mod ngram;
+pub mod options;
+pub mod part_data;
+pub mod positional;
+pub mod projection;
+pub mod summary;
+pub mod tables;
+
+pub use analyze::{AnalysisManifest, AnalyzeRequest, analyze};
+pub use error::{Result, StatsError};
+pub use options::AnalysisOptions;
+pub use summary::Summary;

@@ -1,0 +1,535 @@
+//! The analysis stage end to end: runs in, count tables layer by layer (in parallel), results,
+//! projections and the tables, summary and manifest of an analysis directory.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use census_model::OptTokenizer;
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::counts::{CorpusTally, CountScope, LayerCounts};
+use crate::detectors::{Detector, detected_coverage};
+use crate::error::{Result, StatsError};
+use crate::inputs::{PartRef, RunSet};
+use crate::layer_analysis::{LayerResult, analyze_layer};
+use crate::ngram::{MAX_NEURONS, Order};
+use crate::options::AnalysisOptions;
+use crate::part_data::{PartTokens, read_layer_part};
+use crate::projection::{Projection, locate_weights, project_detectors};
+use crate::summary::Summary;
+use crate::tables::{self, LayerSummary};
+
+/// Version of the analysis-directory layout described in `docs/SCHEMA.md`.
+pub const ANALYSIS_SCHEMA_VERSION: u32 = 1;
+/// The analysis manifest.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// The headline numbers.
+pub const SUMMARY_FILE: &str = "summary.json";
+/// The `kind` of an analysis manifest.
+pub const ANALYSIS_KIND: &str = "analysis";
+
+/// What to analyse and where to write it.
+#[derive(Debug, Clone)]
+pub struct AnalyzeRequest {
+    /// Extraction run directories (shards of one run, or runs of one model).
+    pub runs: Vec<PathBuf>,
+    /// The analysis directory.
+    pub out: PathBuf,
+    /// The checkpoint directory for projections, when the runs' recorded source is not one.
+    pub model: Option<PathBuf>,
+    /// Analyse the committed parts of incomplete runs.
+    pub allow_incomplete: bool,
+    /// The analysis options.
+    pub options: AnalysisOptions,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// One input run as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputRun {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its run id.
+    pub run_id: String,
+    /// Its shard, `index/count`.
+    pub shard: String,
+    /// Whether it was complete.
+    pub complete: bool,
+    /// Parts analysed.
+    pub parts: usize,
+    /// Tokens analysed.
+    pub tokens: u64,
+}
+
+/// `manifest.json` of an analysis directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisManifest {
+    /// Layout version ([`ANALYSIS_SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// Always `analysis`.
+    pub kind: String,
+    /// The program that wrote it.
+    pub producer: String,
+    /// The runs analysed.
+    pub inputs: Vec<InputRun>,
+    /// Model source and configuration.
+    pub model: census_extract::manifest::ModelDescription,
+    /// Layers analysed, `[start, end)`.
+    pub layers: [usize; 2],
+    /// Whether every sequence had the full length (positions equally frequent).
+    pub full_length: bool,
+    /// The options.
+    pub options: AnalysisOptions,
+    /// Where the projections' weights came from, if computed.
+    pub projection_weights: Option<PathBuf>,
+    /// Seconds the analysis took.
+    pub seconds: f64,
+    /// The tables written.
+    pub tables: Vec<String>,
+}
+
+impl AnalysisManifest {
+    /// Reads the manifest of analysis directory `dir`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join(MANIFEST_FILE);
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| StatsError::io("cannot read", &path, e))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| StatsError::run(dir, format!("{}: {e}", path.display())))?;
+        if value.get("kind").and_then(|k| k.as_str()) != Some(ANALYSIS_KIND) {
+            return Err(StatsError::run(dir, "is not an analysis directory"));
+        }
+        let version = value.get("schema_version").and_then(|v| v.as_u64());
+        if version != Some(u64::from(ANALYSIS_SCHEMA_VERSION)) {
+            return Err(StatsError::run(
+                dir,
+                format!(
+                    "analysis schema version {version:?}; this program reads \
+                     {ANALYSIS_SCHEMA_VERSION}"
+                ),
+            ));
+        }
+        serde_json::from_value(value).map_err(|e| StatsError::run(dir, e.to_string()))
+    }
+}
+
+/// Refuses to write into a directory that holds something other than an analysis.
+fn check_output_dir(out: &Path) -> Result<()> {
+    if !out.exists() {
+        return Ok(());
+    }
+    let manifest = out.join(MANIFEST_FILE);
+    if manifest.exists() {
+        let text = std::fs::read_to_string(&manifest)
+            .map_err(|e| StatsError::io("cannot read", &manifest, e))?;
+        let kind = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string));
+        if kind.as_deref() != Some(ANALYSIS_KIND) {
+            return Err(StatsError::run(
+                out,
+                "holds a manifest that is not an analysis's (an extraction run?); refusing to \
+                 write the analysis into it",
+            ));
+        }
+        tracing::info!(out = %out.display(), "replacing the analysis in this directory");
+        return Ok(());
+    }
+    let mut entries = std::fs::read_dir(out).map_err(|e| StatsError::io("cannot read", out, e))?;
+    if entries.next().is_some() {
+        return Err(StatsError::run(
+            out,
+            "is not empty and holds no analysis; refusing to write into it",
+        ));
+    }
+    Ok(())
+}
+
+/// What each layer counts.
+pub fn count_scope(set: &RunSet, options: &AnalysisOptions, layer: usize) -> CountScope {
+    let total = set.model_config().num_hidden_layers;
+    let positional = set.full_length() || options.positional.any_length;
+    CountScope {
+        unigrams: options.unigram_layers.contains(layer, total),
+        bigrams_trigrams: options.ngram_layers.contains(layer, total),
+        positions: positional.then(|| set.max_seq_len()),
+    }
+}
+
+/// Tallies the corpus of `parts`.
+pub fn tally_corpus(set: &RunSet, parts: &[PartRef], count_trigrams: bool) -> Result<CorpusTally> {
+    let positions = set.max_seq_len();
+    parts
+        .par_iter()
+        .map(|&part| {
+            let path = set.tokens_path(part);
+            let tokens = PartTokens::read(&path)?;
+            let mut tally = CorpusTally::new(positions, count_trigrams);
+            tally
+                .add_part(&tokens)
+                .map_err(|reason| StatsError::Parquet {
+                    path: path.clone(),
+                    reason,
+                })?;
+            Ok(tally)
+        })
+        .try_reduce(
+            || CorpusTally::new(positions, count_trigrams),
+            |mut a, b| {
+                a.merge(b);
+                Ok(a)
+            },
+        )
+}
+
+/// Counts `layer` over `parts`, checking the n-gram tables against `cap_bytes`.
+pub fn count_layer(
+    set: &RunSet,
+    parts: &[PartRef],
+    layer: usize,
+    scope: CountScope,
+    cap_bytes: usize,
+    progress: &ProgressBar,
+) -> Result<LayerCounts> {
+    let ffn = set.model_config().ffn_dim;
+    let mut counts = LayerCounts::new(layer, ffn, scope);
+    for &part in parts {
+        let tokens = PartTokens::read(&set.tokens_path(part))?;
+        let path = set.activations_path(part, layer);
+        let acts = read_layer_part(&path, &tokens)?;
+        counts
+            .add_part(&tokens, &acts)
+            .map_err(|reason| StatsError::Parquet {
+                path: path.clone(),
+                reason,
+            })?;
+        let (entries, bytes) = counts.table_size();
+        if bytes > cap_bytes {
+            return Err(StatsError::NgramMemory {
+                layer,
+                entries,
+                mib: bytes >> 20,
+                tokens: counts.rows,
+                cap_mib: cap_bytes >> 20,
+            });
+        }
+        progress.inc(part.rows);
+    }
+    Ok(counts)
+}
+
+fn progress_bar(total: u64, enabled: bool) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} counting [{bar:40}] {human_pos}/{human_len} token-layers \
+             ({per_sec}, eta {eta})",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Per-layer aggregates from the layer results and the detected-n-gram coverage.
+fn layer_summaries(results: &[LayerResult]) -> Vec<LayerSummary> {
+    let coverage_of = |order: Order| {
+        // Coverage is defined over consecutive layers that all counted this order.
+        let sets: Vec<Option<BTreeSet<u64>>> = results
+            .iter()
+            .map(|r| {
+                r.coverage_bins[order as usize].as_ref().map(|_| {
+                    r.detectors
+                        .iter()
+                        .filter(|d| d.order == order)
+                        .flat_map(|d| d.triggers.iter().map(|t| t.ngram))
+                        .collect()
+                })
+            })
+            .collect();
+        let prefix: Vec<BTreeSet<u64>> = sets.iter().map_while(|s| s.clone()).collect();
+        let mut coverage: Vec<Option<_>> =
+            detected_coverage(&prefix).into_iter().map(Some).collect();
+        coverage.resize(results.len(), None);
+        coverage
+    };
+    let tokens = coverage_of(Order::Unigram);
+    let trigrams = coverage_of(Order::Trigram);
+    results
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let neurons = r.neurons.len() as u32;
+            let dead = r.neurons.iter().filter(|n| n.dead).count() as u32;
+            let alive: Vec<f64> = r
+                .neurons
+                .iter()
+                .filter(|n| !n.dead)
+                .map(|n| n.frequency)
+                .collect();
+            let count = |order: Order| {
+                r.coverage_bins[order as usize]
+                    .as_ref()
+                    .map(|_| r.detectors.iter().filter(|d| d.order == order).count() as u32)
+            };
+            LayerSummary {
+                layer: r.layer,
+                tokens: r.counted_tokens,
+                neurons,
+                dead,
+                dead_share: f64::from(dead) / f64::from(neurons.max(1)),
+                dead_with_bos: r
+                    .neurons
+                    .iter()
+                    .filter(|n| n.fires == 0 && n.fires_bos == 0)
+                    .count() as u32,
+                mean_frequency_alive: (!alive.is_empty())
+                    .then(|| alive.iter().sum::<f64>() / alive.len() as f64),
+                token_detectors: count(Order::Unigram),
+                trigram_detectors: count(Order::Trigram),
+                tokens_detected: tokens[i],
+                trigrams_detected: trigrams[i],
+                positional: r.positions_analysed.then(|| {
+                    let mut by_type = [[0u32; 2]; 4];
+                    for p in &r.positional {
+                        by_type[p.class.kind as usize][usize::from(p.class.strong)] += 1;
+                    }
+                    by_type
+                }),
+            }
+        })
+        .collect()
+}
+
+/// Runs the analysis and writes the analysis directory; returns the headline numbers.
+pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
+    let started = Instant::now();
+    let options = &request.options;
+    validate(options)?;
+    let set = RunSet::open(&request.runs, request.allow_incomplete)?;
+    check_output_dir(&request.out)?;
+    let config = set.model_config().clone();
+    if config.ffn_dim > MAX_NEURONS {
+        return Err(StatsError::InvalidOption(format!(
+            "{} neurons per layer do not fit 16-bit indices",
+            config.ffn_dim
+        )));
+    }
+    let layers: Vec<usize> = set.layers().collect();
+    let parts = set.parts();
+    let full_length = set.full_length();
+    if !full_length && !options.positional.any_length {
+        tracing::info!(
+            "positional analysis skipped: the runs are not all of full-length sequences \
+             (extract with --full-length, or pass --positional-any-length)"
+        );
+    }
+    let count_trigrams = layers
+        .iter()
+        .any(|&l| count_scope(&set, options, l).bigrams_trigrams);
+    let tally = {
+        let _span = tracing::info_span!("tally", parts = parts.len()).entered();
+        tally_corpus(&set, &parts, count_trigrams)?
+    };
+    let concurrent = rayon::current_num_threads().min(layers.len()).max(1);
+    let cap_bytes = (options.ngram_memory_mib << 20) / concurrent;
+    let progress = progress_bar(set.tokens() * layers.len() as u64, request.progress);
+    let results: Vec<LayerResult> = layers
+        .par_iter()
+        .map(|&layer| {
+            let _span = tracing::info_span!("layer", layer).entered();
+            let counts = count_layer(
+                &set,
+                &parts,
+                layer,
+                count_scope(&set, options, layer),
+                cap_bytes,
+                &progress,
+            )?;
+            Ok(analyze_layer(&counts, &tally, options))
+        })
+        .collect::<Result<_>>()?;
+    progress.finish_and_clear();
+
+    let detectors: Vec<Detector> = results
+        .iter()
+        .flat_map(|r| r.detectors.iter().cloned())
+        .collect();
+    let model_dir = options
+        .projection
+        .enabled
+        .then(|| {
+            locate_weights(
+                request.model.as_deref(),
+                set.model_source(),
+                set.weight_files(),
+            )
+        })
+        .transpose()?;
+    let tokenizer_dir = request
+        .model
+        .clone()
+        .or_else(|| Some(PathBuf::from(set.model_source())));
+    let tokenizer = tokenizer_dir.and_then(|d| OptTokenizer::from_dir(d).ok());
+    let projections: Option<Vec<Projection>> = match &model_dir {
+        Some(dir) => {
+            let _span = tracing::info_span!("projections", detectors = detectors.len()).entered();
+            let real_vocab = tokenizer
+                .as_ref()
+                .map_or(config.vocab_size, |t| t.vocab_size());
+            Some(project_detectors(
+                dir,
+                &config,
+                &detectors,
+                real_vocab,
+                &options.projection,
+            )?)
+        }
+        None => None,
+    };
+    let token_name = |id: u32| -> String {
+        tokenizer
+            .as_ref()
+            .and_then(|t| t.token(id))
+            .unwrap_or_else(|| format!("#{id}"))
+    };
+
+    let summaries = layer_summaries(&results);
+    let out = &request.out;
+    std::fs::create_dir_all(out).map_err(|e| StatsError::io("cannot create", out, e))?;
+    // The manifest goes last: a directory without one is not a finished analysis.
+    let manifest_path = out.join(MANIFEST_FILE);
+    if manifest_path.exists() {
+        std::fs::remove_file(&manifest_path)
+            .map_err(|e| StatsError::io("cannot replace", &manifest_path, e))?;
+    }
+    let metadata = vec![
+        ("neuron_census.kind".to_string(), ANALYSIS_KIND.to_string()),
+        (
+            "neuron_census.schema_version".to_string(),
+            ANALYSIS_SCHEMA_VERSION.to_string(),
+        ),
+        (
+            "neuron_census.model".to_string(),
+            set.model_source().to_string(),
+        ),
+    ];
+    let positional: Vec<_> = results.iter().flat_map(|r| &r.positional).collect();
+    let written = [
+        (tables::NEURONS_FILE, tables::neurons_batch(&results)?),
+        (tables::LAYERS_FILE, tables::layers_batch(&summaries)?),
+        (
+            tables::COVERAGE_FILE,
+            tables::coverage_batch(&results, &options.coverage_bins)?,
+        ),
+        (
+            tables::DETECTORS_FILE,
+            tables::detectors_batch(&detectors, projections.as_deref(), &token_name)?,
+        ),
+        (
+            tables::POSITIONAL_FILE,
+            tables::positional_batch(&positional)?,
+        ),
+    ];
+    for (name, batch) in &written {
+        tables::write_table(&out.join(name), batch, &metadata)?;
+    }
+    let alive_frequency_sum: f64 = results
+        .iter()
+        .flat_map(|r| &r.neurons)
+        .filter(|n| !n.dead)
+        .map(|n| n.frequency)
+        .sum();
+    let summary = Summary::new(
+        set.model_source().to_string(),
+        &summaries,
+        tally.sequences,
+        &detectors,
+        projections.as_deref(),
+        &positional
+            .iter()
+            .map(|p| (usize::from(p.layer), p.class.kind, p.class.strong))
+            .collect::<Vec<_>>(),
+        alive_frequency_sum,
+    );
+    write_json(&out.join(SUMMARY_FILE), &summary)?;
+    let manifest = AnalysisManifest {
+        schema_version: ANALYSIS_SCHEMA_VERSION,
+        kind: ANALYSIS_KIND.to_string(),
+        producer: format!("neuron-census {}", env!("CARGO_PKG_VERSION")),
+        inputs: set
+            .runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| InputRun {
+                dir: r.dir.clone(),
+                run_id: r.manifest.run_id.clone(),
+                shard: format!(
+                    "{}/{}",
+                    r.manifest.config.shard.index, r.manifest.config.shard.count
+                ),
+                complete: r.manifest.complete,
+                parts: parts.iter().filter(|p| p.run == i).count(),
+                tokens: parts.iter().filter(|p| p.run == i).map(|p| p.rows).sum(),
+            })
+            .collect(),
+        model: set.runs[0].manifest.config.model.clone(),
+        layers: [layers[0], layers[layers.len() - 1] + 1],
+        full_length,
+        options: options.clone(),
+        projection_weights: model_dir,
+        seconds: started.elapsed().as_secs_f64(),
+        tables: written.iter().map(|(n, _)| n.to_string()).collect(),
+    };
+    write_json(&manifest_path, &manifest)?;
+    tracing::info!(
+        out = %out.display(),
+        seconds = manifest.seconds,
+        detectors = detectors.len(),
+        positional = positional.len(),
+        "analysis written"
+    );
+    Ok(summary)
+}
+
+/// Writes JSON atomically.
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let temp = PathBuf::from(format!("{}.tmp", path.display()));
+    let json = serde_json::to_string_pretty(value).expect("analysis records serialize");
+    std::fs::write(&temp, json).map_err(|e| StatsError::io("cannot write", &temp, e))?;
+    std::fs::rename(&temp, path).map_err(|e| StatsError::io("cannot write", path, e))
+}
+
+/// Checks option values.
+fn validate(options: &AnalysisOptions) -> Result<()> {
+    let share = |name: &str, x: f64| {
+        if x > 0.0 && x <= 1.0 {
+            Ok(())
+        } else {
+            Err(StatsError::InvalidOption(format!(
+                "{name} must be in (0, 1], got {x}"
+            )))
+        }
+    };
+    share("--coverage-share", options.detectors.coverage_share)?;
+    share("--trigger-share", options.detectors.trigger_share)?;
+    share("--range-threshold", options.positional.range_threshold)?;
+    if options.coverage_bins.windows(2).any(|w| w[0] >= w[1]) || options.coverage_bins.is_empty() {
+        return Err(StatsError::InvalidOption(
+            "--coverage-bins must be increasing upper edges, e.g. 5,10,20".to_string(),
+        ));
+    }
+    if options.projection.top_k == 0 {
+        return Err(StatsError::InvalidOption(
+            "--top-k must be at least 1".to_string(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! Command-line options of the analysis stage, shared by the `census-analyze` binary and
+//! `cargo xtask analyze`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::analyze::AnalyzeRequest;
+use crate::error::{Result, StatsError};
+use crate::options::{
+    AnalysisOptions, DetectorOptions, LayerScope, LogBase, PositionalOptions, ProjectionOptions,
+    SuppressionRule,
+};
+
+/// `analyze` flags. Defaults follow `../shared/paper-methods.md`; see `docs/ANALYSIS.md`.
+#[derive(Debug, Clone, Args)]
+pub struct AnalyzeArgs {
+    /// An extraction run directory; repeat for the shards of one run or several runs of one
+    /// model.
+    #[arg(long = "run", required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Analysis directory to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Checkpoint directory for the vocabulary projections (default: the model path the runs
+    /// recorded).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Analyse the committed parts of runs that are not complete.
+    #[arg(long)]
+    pub allow_incomplete: bool,
+    /// Count the `</s>` prefix toward activation counts, frequencies and dead neurons.
+    #[arg(long)]
+    pub count_bos: bool,
+    /// Layers with token tables (token detectors, unigram coverage): all, first-half, none or
+    /// START..END.
+    #[arg(long, default_value = "all")]
+    pub unigram_layers: LayerScope,
+    /// Layers with bigram and trigram tables (coverage, trigram detectors).
+    #[arg(long, default_value = "first-half")]
+    pub ngram_layers: LayerScope,
+    /// Memory cap for the n-gram tables of the layers counted at once, in MiB.
+    #[arg(long, default_value_t = 8192)]
+    pub ngram_memory_mib: usize,
+    /// Upper edges of the coverage bins, comma-separated (a last bin holds the rest).
+    #[arg(
+        long,
+        default_value = "5,10,20,50,200,1000,2000,5000",
+        value_delimiter = ','
+    )]
+    pub coverage_bins: Vec<u32>,
+    /// Share of a neuron's activations its covering n-grams reach.
+    #[arg(long, default_value_t = 0.95)]
+    pub coverage_share: f64,
+    /// Share of a token's occurrences a neuron must fire on for the token to be covered.
+    #[arg(long, default_value_t = 0.95)]
+    pub trigger_share: f64,
+    /// Token detectors are covered by at most this many tokens.
+    #[arg(long, default_value_t = 5)]
+    pub max_tokens: u32,
+    /// Trigram detectors are covered by at most this many trigrams.
+    #[arg(long, default_value_t = 50)]
+    pub max_trigrams: u32,
+    /// Occurrences an n-gram needs before it can trigger a detector.
+    #[arg(long, default_value_t = 1)]
+    pub min_occurrences: u64,
+    /// Run the positional analysis on runs that are not of full-length sequences.
+    #[arg(long)]
+    pub positional_any_length: bool,
+    /// Leave position 0 (`</s>`) out of the positional analysis.
+    #[arg(long)]
+    pub positional_skip_bos: bool,
+    /// Log base of the mutual information.
+    #[arg(long, value_enum, default_value = "e")]
+    pub mi_log: LogBase,
+    /// Neurons with a larger MI with position are positional.
+    #[arg(long, default_value_t = 0.05)]
+    pub mi_threshold: f64,
+    /// Weak extremes stay within this of 0 or 1.
+    #[arg(long, default_value_t = 0.05)]
+    pub weak_epsilon: f64,
+    /// Shortest run at an extreme, as a share of the sequence length.
+    #[arg(long, default_value_t = 1.0 / 128.0)]
+    pub extreme_run_share: f64,
+    /// Low/high transitions that make a curve oscillatory.
+    #[arg(long, default_value_t = 3)]
+    pub oscillation_transitions: u32,
+    /// "Other" curves are strong when their residual around a moving average is at most this
+    /// share of their standard deviation.
+    #[arg(long, default_value_t = 0.25)]
+    pub smooth_residual_share: f64,
+    /// Frequency at which positions belong to a neuron's ranges.
+    #[arg(long, default_value_t = 0.5)]
+    pub range_threshold: f64,
+    /// Skip the vocabulary projections (no weights needed).
+    #[arg(long)]
+    pub no_projection: bool,
+    /// Scale updates by the final LayerNorm γ before projecting.
+    #[arg(long)]
+    pub final_norm_scale: bool,
+    /// Promoted and suppressed tokens listed per detector.
+    #[arg(long, default_value_t = 10)]
+    pub top_k: usize,
+    /// When a detector suppresses its triggers: their mean score is negative, or all are.
+    #[arg(long, value_enum, default_value = "mean")]
+    pub suppression: SuppressionRule,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl AnalyzeArgs {
+    /// The request these flags describe.
+    pub fn request(&self) -> Result<AnalyzeRequest> {
+        if self.extreme_run_share <= 0.0 || self.extreme_run_share > 1.0 {
+            return Err(StatsError::InvalidOption(
+                "--extreme-run-share must be in (0, 1]".to_string(),
+            ));
+        }
+        Ok(AnalyzeRequest {
+            runs: self.runs.clone(),
+            out: self.out.clone(),
+            model: self.model.clone(),
+            allow_incomplete: self.allow_incomplete,
+            options: AnalysisOptions {
+                count_bos: self.count_bos,
+                unigram_layers: self.unigram_layers,
+                ngram_layers: self.ngram_layers,
+                ngram_memory_mib: self.ngram_memory_mib,
+                coverage_bins: self.coverage_bins.clone(),
+                detectors: DetectorOptions {
+                    coverage_share: self.coverage_share,
+                    trigger_share: self.trigger_share,
+                    max_tokens: self.max_tokens,
+                    max_trigrams: self.max_trigrams,
+                    min_occurrences: self.min_occurrences,
+                },
+                positional: PositionalOptions {
+                    any_length: self.positional_any_length,
+                    skip_bos: self.positional_skip_bos,
+                    log_base: self.mi_log,
+                    mi_threshold: self.mi_threshold,
+                    weak_epsilon: self.weak_epsilon,
+                    extreme_run_share: self.extreme_run_share,
+                    oscillation_transitions: self.oscillation_transitions,
+                    smooth_residual_share: self.smooth_residual_share,
+                    range_threshold: self.range_threshold,
+                },
+                projection: ProjectionOptions {
+                    enabled: !self.no_projection,
+                    final_norm_scale: self.final_norm_scale,
+                    top_k: self.top_k,
+                    rule: self.suppression,
+                },
+            },
+            progress: !self.quiet,
+        })
+    }
+
+    /// Runs the analysis.
+    pub fn run(&self) -> Result<crate::Summary> {
+        crate::analyze(&self.request()?)
+    }
+}

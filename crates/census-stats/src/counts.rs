@@ -1,0 +1,257 @@
+//! The sparse count tables everything else is computed from: corpus tallies (token, trigram and
+//! position occurrences) and, per layer, how often each neuron fires in total, on each n-gram and
+//! at each position. All of them are partial-mergeable: counting parts separately and merging
+//! gives exactly the counts of one pass.
+
+use census_extract::shards::ActivationRows;
+use rustc_hash::FxHashMap;
+
+use crate::ngram::{MAX_VOCAB, Order, neuron_key};
+use crate::part_data::{NO_NGRAM, PartTokens};
+
+/// A count table keyed by packed (neuron, n-gram) or by n-gram.
+pub type CountTable = FxHashMap<u64, u64>;
+
+/// Bytes one table slot takes (a 16-byte entry and its control byte).
+const SLOT_BYTES: usize = 17;
+
+/// Approximate heap bytes of a table.
+pub fn table_bytes(table: &CountTable) -> usize {
+    table.capacity() * SLOT_BYTES
+}
+
+fn merge_tables(into: &mut CountTable, from: CountTable) {
+    if into.len() < from.len() {
+        let small = std::mem::replace(into, from);
+        return merge_tables(into, small);
+    }
+    for (key, count) in from {
+        *into.entry(key).or_insert(0) += count;
+    }
+}
+
+fn add_vectors<T: Copy + std::ops::AddAssign>(into: &mut [T], from: &[T]) {
+    for (a, &b) in into.iter_mut().zip(from) {
+        *a += b;
+    }
+}
+
+/// Occurrences in the corpus, independent of any layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorpusTally {
+    /// Rows (tokens), `</s>` prefixes included.
+    pub rows: u64,
+    /// Rows at position 0 (the `</s>` prefixes).
+    pub bos_rows: u64,
+    /// Sequences (rows at position 0).
+    pub sequences: u64,
+    /// Occurrences of each token id outside the prefix.
+    pub tokens: Vec<u64>,
+    /// Occurrences of each trigram (when trigrams are counted).
+    pub trigrams: Option<CountTable>,
+    /// Rows at each position.
+    pub positions: Vec<u64>,
+}
+
+impl CorpusTally {
+    /// An empty tally for sequences of up to `positions` tokens.
+    pub fn new(positions: usize, count_trigrams: bool) -> Self {
+        Self {
+            rows: 0,
+            bos_rows: 0,
+            sequences: 0,
+            tokens: vec![0; MAX_VOCAB],
+            trigrams: count_trigrams.then(CountTable::default),
+            positions: vec![0; positions],
+        }
+    }
+
+    /// Counts a part.
+    pub fn add_part(&mut self, part: &PartTokens) -> Result<(), String> {
+        for i in 0..part.len() {
+            let pos = usize::from(part.pos[i]);
+            if pos >= self.positions.len() {
+                return Err(format!(
+                    "position {pos} beyond the longest sequence ({} tokens)",
+                    self.positions.len()
+                ));
+            }
+            self.positions[pos] += 1;
+            if pos == 0 {
+                self.bos_rows += 1;
+                self.sequences += 1;
+                continue;
+            }
+            self.tokens[part.token[i] as usize] += 1;
+            if let Some(trigrams) = &mut self.trigrams
+                && part.trigram[i] != NO_NGRAM
+            {
+                *trigrams.entry(part.trigram[i]).or_insert(0) += 1;
+            }
+        }
+        self.rows += part.len() as u64;
+        Ok(())
+    }
+
+    /// Adds another tally of disjoint parts.
+    pub fn merge(&mut self, other: Self) {
+        self.rows += other.rows;
+        self.bos_rows += other.bos_rows;
+        self.sequences += other.sequences;
+        add_vectors(&mut self.tokens, &other.tokens);
+        add_vectors(&mut self.positions, &other.positions);
+        if let (Some(a), Some(b)) = (&mut self.trigrams, other.trigrams) {
+            merge_tables(a, b);
+        }
+    }
+
+    /// Occurrences of n-gram `key` of order `order` outside the prefix.
+    pub fn occurrences(&self, order: Order, key: u64) -> u64 {
+        match order {
+            Order::Unigram => self.tokens.get(key as usize).copied().unwrap_or(0),
+            Order::Trigram => self
+                .trigrams
+                .as_ref()
+                .and_then(|t| t.get(&key).copied())
+                .unwrap_or(0),
+            Order::Bigram => 0,
+        }
+    }
+}
+
+/// Which tables a layer's counts hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CountScope {
+    /// (neuron, token) counts.
+    pub unigrams: bool,
+    /// (neuron, bigram) and (neuron, trigram) counts.
+    pub bigrams_trigrams: bool,
+    /// (position, neuron) counts for sequences of up to this many tokens.
+    pub positions: Option<usize>,
+}
+
+/// Counts of one layer's neurons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerCounts {
+    /// The layer (0-based).
+    pub layer: usize,
+    /// Neurons in the layer.
+    pub ffn: usize,
+    /// Rows counted (`</s>` prefixes included).
+    pub rows: u64,
+    /// Fires of each neuron outside the `</s>` prefix.
+    pub fires: Vec<u64>,
+    /// Fires of each neuron on the `</s>` prefix.
+    pub fires_bos: Vec<u64>,
+    /// (neuron, n-gram) fire counts by order (unigram, bigram, trigram), where counted.
+    pub tables: [Option<CountTable>; 3],
+    /// Fires at each position, `positions[pos * ffn + neuron]`, where counted.
+    pub positions: Option<Vec<u32>>,
+}
+
+impl LayerCounts {
+    /// Empty counts of `layer` with `ffn` neurons.
+    pub fn new(layer: usize, ffn: usize, scope: CountScope) -> Self {
+        Self {
+            layer,
+            ffn,
+            rows: 0,
+            fires: vec![0; ffn],
+            fires_bos: vec![0; ffn],
+            tables: [
+                scope.unigrams.then(CountTable::default),
+                scope.bigrams_trigrams.then(CountTable::default),
+                scope.bigrams_trigrams.then(CountTable::default),
+            ],
+            positions: scope.positions.map(|len| vec![0; len * ffn]),
+        }
+    }
+
+    /// The (neuron, n-gram) table of `order`, if counted.
+    pub fn table(&self, order: Order) -> Option<&CountTable> {
+        self.tables[order as usize].as_ref()
+    }
+
+    /// Counts one part; `acts` must have the rows of `tokens` (see
+    /// [`crate::part_data::read_layer_part`]).
+    pub fn add_part(&mut self, tokens: &PartTokens, acts: &ActivationRows) -> Result<(), String> {
+        let ffn = self.ffn;
+        let [unigrams, bigrams, trigrams] = &mut self.tables;
+        for row in 0..tokens.len() {
+            let fired = acts.neurons_of(row);
+            if let Some(&bad) = fired.iter().find(|&&n| usize::from(n) >= ffn) {
+                return Err(format!(
+                    "neuron {bad} recorded but layer {} has {ffn} neurons",
+                    self.layer
+                ));
+            }
+            let pos = usize::from(tokens.pos[row]);
+            if let Some(positions) = &mut self.positions {
+                let base = pos * ffn;
+                if base >= positions.len() {
+                    return Err(format!("position {pos} beyond the longest sequence"));
+                }
+                for &n in fired {
+                    positions[base + usize::from(n)] += 1;
+                }
+            }
+            if pos == 0 {
+                for &n in fired {
+                    self.fires_bos[usize::from(n)] += 1;
+                }
+                continue;
+            }
+            for &n in fired {
+                self.fires[usize::from(n)] += 1;
+            }
+            if let Some(table) = unigrams {
+                let token = u64::from(tokens.token[row]);
+                for &n in fired {
+                    *table.entry(neuron_key(n, token)).or_insert(0) += 1;
+                }
+            }
+            for (table, key) in [
+                (&mut *bigrams, tokens.bigram[row]),
+                (&mut *trigrams, tokens.trigram[row]),
+            ] {
+                if let Some(table) = table
+                    && key != NO_NGRAM
+                {
+                    for &n in fired {
+                        *table.entry(neuron_key(n, key)).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
+        self.rows += tokens.len() as u64;
+        Ok(())
+    }
+
+    /// Adds the counts of disjoint parts of the same layer.
+    pub fn merge(&mut self, other: Self) {
+        assert_eq!(
+            (self.layer, self.ffn),
+            (other.layer, other.ffn),
+            "merging counts of different layers"
+        );
+        self.rows += other.rows;
+        add_vectors(&mut self.fires, &other.fires);
+        add_vectors(&mut self.fires_bos, &other.fires_bos);
+        for (a, b) in self.tables.iter_mut().zip(other.tables) {
+            if let (Some(a), Some(b)) = (a.as_mut(), b) {
+                merge_tables(a, b);
+            }
+        }
+        if let (Some(a), Some(b)) = (&mut self.positions, &other.positions) {
+            add_vectors(a, b);
+        }
+    }
+
+    /// Entries and approximate bytes of the n-gram tables.
+    pub fn table_size(&self) -> (usize, usize) {
+        self.tables
+            .iter()
+            .flatten()
+            .fold((0, 0), |(n, b), t| (n + t.len(), b + table_bytes(t)))
+    }
+}

@@ -1,0 +1,136 @@
+//! How many n-grams it takes to cover a neuron's activations (§3.4): counts grouped by neuron,
+//! the greedy coverage count, and the bins of Figs. 2, 12 and 13.
+
+use std::ops::Range;
+
+use crate::counts::CountTable;
+use crate::ngram::split_key;
+
+/// A (neuron, n-gram) table regrouped by neuron; each neuron's n-grams are sorted by count,
+/// most frequent first (ties by n-gram key, so results are deterministic).
+#[derive(Debug, Clone, Default)]
+pub struct GroupedCounts {
+    /// (n-gram, count) of all neurons, neuron by neuron.
+    entries: Vec<(u64, u64)>,
+    /// Each neuron with its slice of `entries`, by neuron.
+    neurons: Vec<(u16, Range<usize>)>,
+}
+
+impl GroupedCounts {
+    /// Regroups `table`.
+    pub fn new(table: &CountTable) -> Self {
+        let mut keyed: Vec<(u16, u64, u64)> = table
+            .iter()
+            .map(|(&key, &count)| {
+                let (neuron, ngram) = split_key(key);
+                (neuron, ngram, count)
+            })
+            .collect();
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.2.cmp(&a.2)).then(a.1.cmp(&b.1)));
+        let mut neurons: Vec<(u16, Range<usize>)> = Vec::new();
+        for (i, &(neuron, _, _)) in keyed.iter().enumerate() {
+            match neurons.last_mut() {
+                Some((n, range)) if *n == neuron => range.end = i + 1,
+                _ => neurons.push((neuron, i..i + 1)),
+            }
+        }
+        Self {
+            entries: keyed.into_iter().map(|(_, g, c)| (g, c)).collect(),
+            neurons,
+        }
+    }
+
+    /// Each neuron that fired on some n-gram, with its (n-gram, count) list, most frequent first.
+    pub fn iter(&self) -> impl Iterator<Item = (u16, &[(u64, u64)])> {
+        self.neurons
+            .iter()
+            .map(|(n, range)| (*n, &self.entries[range.clone()]))
+    }
+
+    /// The (n-gram, count) list of `neuron` (empty if it never fired on one).
+    pub fn of(&self, neuron: u16) -> &[(u64, u64)] {
+        match self.neurons.binary_search_by_key(&neuron, |(n, _)| *n) {
+            Ok(i) => &self.entries[self.neurons[i].1.clone()],
+            Err(_) => &[],
+        }
+    }
+}
+
+/// The smallest number of n-grams whose counts reach `share` of all of them, taking the most
+/// frequent first (which is optimal); 0 for a neuron that never fired.
+///
+/// `counts` must be sorted by count, most frequent first.
+pub fn coverage_count(counts: &[(u64, u64)], share: f64) -> u32 {
+    let total: u64 = counts.iter().map(|&(_, c)| c).sum();
+    if total == 0 {
+        return 0;
+    }
+    let needed = share * total as f64;
+    let mut covered = 0u64;
+    for (i, &(_, count)) in counts.iter().enumerate() {
+        covered += count;
+        if covered as f64 >= needed {
+            return i as u32 + 1;
+        }
+    }
+    counts.len() as u32
+}
+
+/// The bin of a coverage count: index `i` holds counts in `(edges[i-1], edges[i]]` (the first
+/// bin starts at 1), and index `edges.len()` holds everything above the last edge.
+pub fn bin_of(count: u32, edges: &[u32]) -> usize {
+    edges.partition_point(|&edge| edge < count)
+}
+
+/// A readable label for bin `i` (`1-5`, `6-10`, ..., `>5000`).
+pub fn bin_label(i: usize, edges: &[u32]) -> String {
+    let low = if i == 0 { 1 } else { edges[i - 1] + 1 };
+    match edges.get(i) {
+        Some(&high) if high == low => format!("{low}"),
+        Some(&high) => format!("{low}-{high}"),
+        None => format!(">{}", low - 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coverage_takes_the_fewest_ngrams() {
+        // 100 activations: 60 + 30 + 5 + 5 -> 3 n-grams reach 95.
+        let counts = [(1, 60), (2, 30), (3, 5), (4, 5)];
+        assert_eq!(coverage_count(&counts, 0.95), 3);
+        assert_eq!(coverage_count(&counts, 0.9), 2);
+        assert_eq!(coverage_count(&counts, 1.0), 4);
+        assert_eq!(coverage_count(&[], 0.95), 0);
+        // 19 of 20 is exactly 95%.
+        assert_eq!(coverage_count(&[(1, 19), (2, 1)], 0.95), 1);
+    }
+
+    #[test]
+    fn bins_follow_the_edges() {
+        let edges = [5, 10, 20];
+        assert_eq!(bin_of(1, &edges), 0);
+        assert_eq!(bin_of(5, &edges), 0);
+        assert_eq!(bin_of(6, &edges), 1);
+        assert_eq!(bin_of(20, &edges), 2);
+        assert_eq!(bin_of(21, &edges), 3);
+        assert_eq!(bin_label(0, &edges), "1-5");
+        assert_eq!(bin_label(2, &edges), "11-20");
+        assert_eq!(bin_label(3, &edges), ">20");
+    }
+
+    #[test]
+    fn grouping_sorts_each_neuron_by_count() {
+        let mut table = CountTable::default();
+        table.insert(crate::ngram::neuron_key(3, 7), 2);
+        table.insert(crate::ngram::neuron_key(3, 9), 5);
+        table.insert(crate::ngram::neuron_key(1, 4), 1);
+        let grouped = GroupedCounts::new(&table);
+        assert_eq!(grouped.of(3), &[(9, 5), (7, 2)]);
+        assert_eq!(grouped.of(1), &[(4, 1)]);
+        assert!(grouped.of(2).is_empty());
+        assert_eq!(grouped.iter().count(), 2);
+    }
+}

@@ -1,0 +1,223 @@
+//! The extraction runs an analysis reads: their manifests, checked for being complete and for
+//! belonging together (one model, the same layers), and the parts they hold.
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use census_extract::Manifest;
+use census_extract::manifest::{FileFingerprint, SCHEMA_VERSION};
+use census_model::OptConfig;
+
+use crate::error::{Result, StatsError};
+
+/// One extraction run directory.
+#[derive(Debug, Clone)]
+pub struct RunInput {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Its manifest.
+    pub manifest: Manifest,
+}
+
+/// One committed part of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartRef {
+    /// Index of the run in [`RunSet::runs`].
+    pub run: usize,
+    /// Part number.
+    pub part: u32,
+    /// Rows (tokens) in the part.
+    pub rows: u64,
+}
+
+/// Runs analysed together: shards of one run, or runs of one model over different corpora.
+#[derive(Debug, Clone)]
+pub struct RunSet {
+    /// The runs, in the order given.
+    pub runs: Vec<RunInput>,
+}
+
+impl RunSet {
+    /// Opens run directories and checks that they can be analysed together: every run is
+    /// complete (unless `allow_incomplete`, which analyses the committed parts), all come from
+    /// the same model weights and record the same layers, and no shard appears twice.
+    pub fn open(dirs: &[PathBuf], allow_incomplete: bool) -> Result<Self> {
+        if dirs.is_empty() {
+            return Err(StatsError::InvalidOption(
+                "no run directory given (--run DIR)".to_string(),
+            ));
+        }
+        let mut runs: Vec<RunInput> = Vec::new();
+        for dir in dirs {
+            let manifest = Manifest::load(dir)?.ok_or_else(|| {
+                StatsError::run(
+                    dir,
+                    format!(
+                        "no manifest.json: not an extraction run (schema version {SCHEMA_VERSION})"
+                    ),
+                )
+            })?;
+            if !manifest.complete && !allow_incomplete {
+                return Err(StatsError::run(
+                    dir,
+                    format!(
+                        "incomplete ({} of its parts committed): finish it by rerunning the \
+                         extraction, or pass --allow-incomplete to analyse the committed parts",
+                        manifest.parts.len()
+                    ),
+                ));
+            }
+            if manifest.parts.is_empty() {
+                return Err(StatsError::run(dir, "holds no committed part"));
+            }
+            if let Some(first) = runs.first() {
+                check_compatible(first, dir, &manifest)?;
+            }
+            if let Some(twin) = runs.iter().find(|r| {
+                r.manifest.run_id == manifest.run_id
+                    && r.manifest.config.shard == manifest.config.shard
+            }) {
+                return Err(StatsError::run(
+                    dir,
+                    format!(
+                        "is the same run and shard as {} (its tokens would count twice)",
+                        twin.dir.display()
+                    ),
+                ));
+            }
+            runs.push(RunInput {
+                dir: dir.clone(),
+                manifest,
+            });
+        }
+        let set = Self { runs };
+        set.warn_missing_shards();
+        Ok(set)
+    }
+
+    /// The model configuration of the runs.
+    pub fn model_config(&self) -> &OptConfig {
+        &self.runs[0].manifest.config.model.config
+    }
+
+    /// Where the model came from (hub id or path, as the first run recorded it).
+    pub fn model_source(&self) -> &str {
+        &self.runs[0].manifest.config.model.source
+    }
+
+    /// The weight files the runs were made with.
+    pub fn weight_files(&self) -> &[FileFingerprint] {
+        &self.runs[0].manifest.config.model.weight_files
+    }
+
+    /// The recorded layers.
+    pub fn layers(&self) -> Range<usize> {
+        let [start, end] = self.runs[0].manifest.config.layers;
+        start..end
+    }
+
+    /// The longest sequence any run allows (`</s>` included).
+    pub fn max_seq_len(&self) -> usize {
+        self.runs
+            .iter()
+            .map(|r| r.manifest.config.sequences.max_seq_len)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether every run holds only sequences of one full length (every position equally often).
+    pub fn full_length(&self) -> bool {
+        let lengths: BTreeSet<usize> = self
+            .runs
+            .iter()
+            .map(|r| r.manifest.config.sequences.max_seq_len)
+            .collect();
+        lengths.len() == 1
+            && self
+                .runs
+                .iter()
+                .all(|r| r.manifest.config.sequences.full_length)
+    }
+
+    /// Every committed part, run by run, by part number.
+    pub fn parts(&self) -> Vec<PartRef> {
+        let mut parts = Vec::new();
+        for (run, input) in self.runs.iter().enumerate() {
+            let mut committed = input.manifest.parts.clone();
+            committed.sort_by_key(|p| p.index);
+            parts.extend(committed.iter().map(|p| PartRef {
+                run,
+                part: p.index,
+                rows: p.rows,
+            }));
+        }
+        parts
+    }
+
+    /// Tokens in all committed parts (`</s>` prefixes included).
+    pub fn tokens(&self) -> u64 {
+        self.parts().iter().map(|p| p.rows).sum()
+    }
+
+    /// The token file of a part.
+    pub fn tokens_path(&self, part: PartRef) -> PathBuf {
+        census_extract::shards::tokens_path(&self.runs[part.run].dir, part.part)
+    }
+
+    /// The activation file of a part in `layer`.
+    pub fn activations_path(&self, part: PartRef, layer: usize) -> PathBuf {
+        census_extract::shards::activations_path(&self.runs[part.run].dir, layer, part.part)
+    }
+
+    /// Logs shards of a sharded run that are not among the inputs.
+    fn warn_missing_shards(&self) {
+        let mut by_run: std::collections::BTreeMap<&str, (u32, BTreeSet<u32>)> = Default::default();
+        for run in &self.runs {
+            let shard = run.manifest.config.shard;
+            let entry = by_run
+                .entry(run.manifest.run_id.as_str())
+                .or_insert((shard.count, BTreeSet::new()));
+            entry.1.insert(shard.index);
+        }
+        for (run_id, (count, present)) in by_run {
+            if present.len() < count as usize {
+                let missing: Vec<u32> = (0..count).filter(|i| !present.contains(i)).collect();
+                tracing::warn!(
+                    run_id,
+                    ?missing,
+                    "some shards of a sharded run are not among the inputs; the analysis covers \
+                     the shards given"
+                );
+            }
+        }
+    }
+}
+
+/// Checks that run `dir` can be pooled with `first`.
+fn check_compatible(first: &RunInput, dir: &Path, manifest: &Manifest) -> Result<()> {
+    let (a, b) = (&first.manifest.config, &manifest.config);
+    let differs = |what: &str| {
+        Err(StatsError::run(
+            dir,
+            format!(
+                "{what} differs from that of {}; only runs of one model with the same recorded \
+                 layers are analysed together",
+                first.dir.display()
+            ),
+        ))
+    };
+    if a.model.config != b.model.config {
+        return differs("the model configuration");
+    }
+    if a.model.weight_files != b.model.weight_files {
+        return differs("the model weights");
+    }
+    if a.layers != b.layers {
+        return differs("the recorded layer range");
+    }
+    if a.dtype != b.dtype {
+        return differs("the compute dtype");
+    }
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! From one layer's counts to its results: per-neuron statistics, coverage bins, detectors and
+//! positional neurons.
+
+use crate::counts::{CorpusTally, LayerCounts};
+use crate::coverage::{GroupedCounts, bin_of, coverage_count};
+use crate::detectors::{Detector, detect};
+use crate::ngram::Order;
+use crate::options::AnalysisOptions;
+use crate::positional::{Classification, classify, mutual_information, ranges_above};
+
+/// Statistics of one neuron (a row of `neurons.parquet`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NeuronStats {
+    /// Layer (0-based).
+    pub layer: u16,
+    /// Neuron.
+    pub neuron: u16,
+    /// Fires counted (the `</s>` prefix only with `count_bos`).
+    pub fires: u64,
+    /// Fires on the `</s>` prefix.
+    pub fires_bos: u64,
+    /// `fires` over the counted tokens.
+    pub frequency: f64,
+    /// Never fired on a counted token.
+    pub dead: bool,
+    /// N-gram coverage counts (unigram, bigram, trigram) where computed for an alive neuron.
+    pub coverage: [Option<u32>; 3],
+    /// A token detector.
+    pub token_detector: bool,
+    /// A trigram detector.
+    pub trigram_detector: bool,
+    /// Mutual information with position, where computed.
+    pub position_mi: Option<f64>,
+    /// Type and strength, for positional neurons.
+    pub positional: Option<Classification>,
+}
+
+/// A positional neuron with its curve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PositionalNeuron {
+    /// Layer (0-based).
+    pub layer: u16,
+    /// Neuron.
+    pub neuron: u16,
+    /// Mutual information with position.
+    pub mi: f64,
+    /// Type and strength.
+    pub class: Classification,
+    /// Position of the curve's first value (1 when the `</s>` prefix is left out).
+    pub first_position: u16,
+    /// Activation frequency at each position from `first_position` on.
+    pub curve: Vec<f32>,
+    /// Ranges `[start, end)` of positions where the frequency is at least the range threshold.
+    pub ranges: Vec<(u16, u16)>,
+}
+
+/// Everything computed for one layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerResult {
+    /// Layer (0-based).
+    pub layer: usize,
+    /// Tokens the frequencies are over.
+    pub counted_tokens: u64,
+    /// One entry per neuron.
+    pub neurons: Vec<NeuronStats>,
+    /// Alive neurons per coverage bin, by order (where computed).
+    pub coverage_bins: [Option<Vec<u64>>; 3],
+    /// Token and trigram detectors.
+    pub detectors: Vec<Detector>,
+    /// Positional neurons.
+    pub positional: Vec<PositionalNeuron>,
+    /// Whether the MI was computed.
+    pub positions_analysed: bool,
+}
+
+/// Analyses a layer's counts.
+pub fn analyze_layer(
+    counts: &LayerCounts,
+    tally: &CorpusTally,
+    options: &AnalysisOptions,
+) -> LayerResult {
+    let layer = counts.layer;
+    let bos = options.count_bos;
+    let counted_tokens = if options.count_bos {
+        tally.rows
+    } else {
+        tally.rows - tally.bos_rows
+    };
+    let mut neurons: Vec<NeuronStats> = (0..counts.ffn)
+        .map(|n| {
+            let fires = counts.fires[n] + if bos { counts.fires_bos[n] } else { 0 };
+            NeuronStats {
+                layer: layer as u16,
+                neuron: n as u16,
+                fires,
+                fires_bos: counts.fires_bos[n],
+                frequency: if counted_tokens == 0 {
+                    0.0
+                } else {
+                    fires as f64 / counted_tokens as f64
+                },
+                dead: fires == 0,
+                coverage: [None; 3],
+                token_detector: false,
+                trigram_detector: false,
+                position_mi: None,
+                positional: None,
+            }
+        })
+        .collect();
+
+    let mut coverage_bins: [Option<Vec<u64>>; 3] = [None, None, None];
+    let mut detectors = Vec::new();
+    for order in Order::ALL {
+        let Some(table) = counts.table(order) else {
+            continue;
+        };
+        let grouped = GroupedCounts::new(table);
+        let mut bins = vec![0u64; options.coverage_bins.len() + 1];
+        for (neuron, ngrams) in grouped.iter() {
+            let stats = &mut neurons[usize::from(neuron)];
+            if stats.dead {
+                continue;
+            }
+            let m = coverage_count(ngrams, options.detectors.coverage_share);
+            stats.coverage[order as usize] = Some(m);
+            bins[bin_of(m, &options.coverage_bins)] += 1;
+            if let Some(found) = detect(layer, neuron, order, ngrams, m, tally, &options.detectors)
+            {
+                match order {
+                    Order::Unigram => stats.token_detector = true,
+                    Order::Trigram => stats.trigram_detector = true,
+                    Order::Bigram => {}
+                }
+                detectors.push(found);
+            }
+        }
+        coverage_bins[order as usize] = Some(bins);
+    }
+
+    let mut positional = Vec::new();
+    if let Some(positions) = &counts.positions {
+        let first = usize::from(options.positional.skip_bos);
+        // Positions that occur form a prefix (shorter sequences stop earlier).
+        let end = tally
+            .positions
+            .iter()
+            .rposition(|&n| n > 0)
+            .map_or(0, |p| p + 1);
+        let rows = &tally.positions[first..end.max(first)];
+        let mut fires = vec![0u64; rows.len()];
+        for (n, stats) in neurons.iter_mut().enumerate() {
+            for (i, f) in fires.iter_mut().enumerate() {
+                *f = u64::from(positions[(first + i) * counts.ffn + n]);
+            }
+            let mi = mutual_information(&fires, rows, options.positional.log_base);
+            stats.position_mi = Some(mi);
+            if mi <= options.positional.mi_threshold {
+                continue;
+            }
+            let curve: Vec<f64> = fires
+                .iter()
+                .zip(rows)
+                .map(|(&f, &r)| f as f64 / r as f64)
+                .collect();
+            let class = classify(&curve, &options.positional);
+            stats.positional = Some(class);
+            positional.push(PositionalNeuron {
+                layer: layer as u16,
+                neuron: n as u16,
+                mi,
+                class,
+                first_position: first as u16,
+                ranges: ranges_above(&curve, options.positional.range_threshold)
+                    .into_iter()
+                    .map(|(a, b)| ((first + a) as u16, (first + b) as u16))
+                    .collect(),
+                curve: curve.iter().map(|&x| x as f32).collect(),
+            });
+        }
+    }
+
+    LayerResult {
+        layer,
+        counted_tokens,
+        neurons,
+        coverage_bins,
+        detectors,
+        positional,
+        positions_analysed: counts.positions.is_some(),
+    }
+}

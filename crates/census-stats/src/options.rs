@@ -1,0 +1,240 @@
+//! Every choice the paper leaves open, as a flag with a documented default (see
+//! `docs/ANALYSIS.md`). The options are recorded in the analysis manifest.
+
+use std::ops::Range;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A set of layers, resolved against the number of layers a run recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LayerScope {
+    /// Every recorded layer.
+    All,
+    /// Layers with index `< L / 2` (0-based), the paper's "first half of the network".
+    FirstHalf,
+    /// No layer.
+    None,
+    /// Layers `start..end` (0-based, end exclusive).
+    Range {
+        /// First layer.
+        start: usize,
+        /// One past the last layer.
+        end: usize,
+    },
+}
+
+impl LayerScope {
+    /// Whether `layer` of a model with `layers` layers is in scope.
+    pub fn contains(&self, layer: usize, layers: usize) -> bool {
+        match *self {
+            Self::All => true,
+            Self::FirstHalf => layer < layers / 2,
+            Self::None => false,
+            Self::Range { start, end } => (start..end).contains(&layer),
+        }
+    }
+}
+
+impl FromStr for LayerScope {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "all" => Ok(Self::All),
+            "first-half" => Ok(Self::FirstHalf),
+            "none" => Ok(Self::None),
+            _ => {
+                let (a, b) = s.split_once("..").ok_or_else(|| {
+                    format!("'{s}' is not a layer scope: use all, first-half, none or START..END")
+                })?;
+                let parse = |x: &str| {
+                    x.trim()
+                        .parse::<usize>()
+                        .map_err(|_| format!("'{s}': '{x}' is not a layer index"))
+                };
+                let (start, end) = (parse(a)?, parse(b)?);
+                if start >= end {
+                    return Err(format!("'{s}' is an empty layer range"));
+                }
+                Ok(Self::Range { start, end })
+            }
+        }
+    }
+}
+
+/// Log base of the mutual information.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogBase {
+    /// Natural log (nats): I ≤ ln 2.
+    E,
+    /// Base 2 (bits): I ≤ 1.
+    Two,
+}
+
+impl LogBase {
+    /// `log_base(x)`.
+    pub fn log(self, x: f64) -> f64 {
+        match self {
+            Self::E => x.ln(),
+            Self::Two => x.log2(),
+        }
+    }
+}
+
+/// When a detector's update counts as pointing away from its triggers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum SuppressionRule {
+    /// The mean vocabulary score of the trigger tokens is negative.
+    Mean,
+    /// Every trigger token has a negative vocabulary score.
+    All,
+}
+
+/// Thresholds of n-gram coverage and of token and trigram detectors (§3.4–3.6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectorOptions {
+    /// Share of a neuron's activations its covering n-grams must reach (0.95).
+    pub coverage_share: f64,
+    /// A token (trigram) is covered when the neuron fires on at least this share of its
+    /// occurrences (0.95).
+    pub trigger_share: f64,
+    /// Token detectors are neurons covered by `1..=max_tokens` tokens (5).
+    pub max_tokens: u32,
+    /// Trigram detectors are neurons covered by `1..=max_trigrams` trigrams (50).
+    pub max_trigrams: u32,
+    /// Occurrences an n-gram needs before it can be a trigger (1: the paper sets none).
+    pub min_occurrences: u64,
+}
+
+impl Default for DetectorOptions {
+    fn default() -> Self {
+        Self {
+            coverage_share: 0.95,
+            trigger_share: 0.95,
+            max_tokens: 5,
+            max_trigrams: 50,
+            min_occurrences: 1,
+        }
+    }
+}
+
+/// Rules of the positional analysis (§3.9–3.11).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PositionalOptions {
+    /// Run the positional analysis on runs whose sequences are not all of full length (the MI
+    /// then weighs positions by how often they occur). Off: such runs get no positional columns.
+    pub any_length: bool,
+    /// Leave position 0 (the `</s>` prefix) out of the curve and the MI.
+    pub skip_bos: bool,
+    /// Log base of the MI.
+    pub log_base: LogBase,
+    /// Neurons with MI above this are positional (0.05).
+    pub mi_threshold: f64,
+    /// Weak extremes: the curve stays within this of 0 (or 1) (0.05). Strong ones reach 0 or 1
+    /// exactly.
+    pub weak_epsilon: f64,
+    /// Minimum run of consecutive positions at an extreme, as a share of the sequence length
+    /// (1/128: 16 positions of 2048), at least 3 positions.
+    pub extreme_run_share: f64,
+    /// Transitions between low and high regimes that make a neuron oscillatory (3).
+    pub oscillation_transitions: u32,
+    /// An "other" neuron is strong when the residual of its curve around a moving average is
+    /// at most this share of the curve's standard deviation (0.25).
+    pub smooth_residual_share: f64,
+    /// Positions where an oscillatory neuron's frequency is at least this form its ranges (0.5).
+    pub range_threshold: f64,
+}
+
+impl Default for PositionalOptions {
+    fn default() -> Self {
+        Self {
+            any_length: false,
+            skip_bos: false,
+            log_base: LogBase::E,
+            mi_threshold: 0.05,
+            weak_epsilon: 0.05,
+            extreme_run_share: 1.0 / 128.0,
+            oscillation_transitions: 3,
+            smooth_residual_share: 0.25,
+            range_threshold: 0.5,
+        }
+    }
+}
+
+impl PositionalOptions {
+    /// The minimum run at an extreme for sequences of `positions` positions.
+    pub fn extreme_run(&self, positions: usize) -> usize {
+        ((positions as f64 * self.extreme_run_share).round() as usize).max(3)
+    }
+}
+
+/// Vocabulary projections of detectors (§3.8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectionOptions {
+    /// Compute them (needs the model weights).
+    pub enabled: bool,
+    /// Scale updates by the final LayerNorm's γ first.
+    pub final_norm_scale: bool,
+    /// Promoted and suppressed tokens listed per detector (10).
+    pub top_k: usize,
+    /// When a detector suppresses its triggers.
+    pub rule: SuppressionRule,
+}
+
+impl Default for ProjectionOptions {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            final_norm_scale: false,
+            top_k: 10,
+            rule: SuppressionRule::Mean,
+        }
+    }
+}
+
+/// Everything that shapes an analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisOptions {
+    /// Count activations on the `</s>` prefix toward activation counts, frequencies and dead
+    /// neurons (off: the prefix is left out everywhere, as the paper does for n-grams; the
+    /// prefix counts are still reported in `fires_bos`).
+    pub count_bos: bool,
+    /// Layers whose unigram tables are built (token detectors, unigram coverage).
+    pub unigram_layers: LayerScope,
+    /// Layers whose bigram and trigram tables are built (coverage, trigram detectors).
+    pub ngram_layers: LayerScope,
+    /// Cap on the n-gram count tables of all layers counted at once, in MiB.
+    pub ngram_memory_mib: usize,
+    /// Upper edges (inclusive) of the n-gram coverage bins; a last bin holds the rest.
+    pub coverage_bins: Vec<u32>,
+    /// Detector thresholds.
+    pub detectors: DetectorOptions,
+    /// Positional analysis.
+    pub positional: PositionalOptions,
+    /// Vocabulary projections.
+    pub projection: ProjectionOptions,
+}
+
+impl Default for AnalysisOptions {
+    fn default() -> Self {
+        Self {
+            count_bos: false,
+            unigram_layers: LayerScope::All,
+            ngram_layers: LayerScope::FirstHalf,
+            ngram_memory_mib: 8192,
+            coverage_bins: vec![5, 10, 20, 50, 200, 1000, 2000, 5000],
+            detectors: DetectorOptions::default(),
+            positional: PositionalOptions::default(),
+            projection: ProjectionOptions::default(),
+        }
+    }
+}
+
+/// `0..layers` filtered by `scope`.
+pub fn layers_in(scope: LayerScope, layers: Range<usize>, total: usize) -> Vec<usize> {
+    layers.filter(|&l| scope.contains(l, total)).collect()
+}

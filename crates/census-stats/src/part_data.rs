@@ -1,0 +1,169 @@
+//! One part of a run read for counting: its tokens with their n-gram context, and one layer's
+//! fired neurons checked to line up with them row by row.
+
+use std::fs::File;
+use std::path::Path;
+
+use arrow::array::AsArray;
+use arrow::datatypes::{UInt16Type, UInt32Type, UInt64Type};
+use census_extract::shards::{ActivationRows, read_activations};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::error::{Result, StatsError};
+use crate::ngram::{MAX_VOCAB, pack};
+
+/// Marks a row without an n-gram of some order (it would reach into `</s>` or off the start).
+pub const NO_NGRAM: u64 = u64::MAX;
+
+/// The tokens of a part, with each row's bigram and trigram (or [`NO_NGRAM`]). N-grams never
+/// include the `</s>` prefix and never cross a sequence start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartTokens {
+    /// Sequence id.
+    pub seq: Vec<u64>,
+    /// Position (0 = `</s>`).
+    pub pos: Vec<u16>,
+    /// Token id.
+    pub token: Vec<u32>,
+    /// Packed (previous, current) or [`NO_NGRAM`].
+    pub bigram: Vec<u64>,
+    /// Packed (two back, previous, current) or [`NO_NGRAM`].
+    pub trigram: Vec<u64>,
+}
+
+impl PartTokens {
+    /// Builds the n-gram columns from rows ordered by `(seq, pos)`.
+    pub fn new(seq: Vec<u64>, pos: Vec<u16>, token: Vec<u32>) -> Self {
+        let rows = seq.len();
+        let mut bigram = vec![NO_NGRAM; rows];
+        let mut trigram = vec![NO_NGRAM; rows];
+        // Row i continues row i-1 when it is the next position of the same sequence.
+        let follows = |i: usize| i > 0 && seq[i - 1] == seq[i] && pos[i - 1] + 1 == pos[i];
+        for i in 0..rows {
+            if pos[i] >= 2 && follows(i) {
+                bigram[i] = pack(&token[i - 1..=i]);
+                if pos[i] >= 3 && follows(i - 1) {
+                    trigram[i] = pack(&token[i - 2..=i]);
+                }
+            }
+        }
+        Self {
+            seq,
+            pos,
+            token,
+            bigram,
+            trigram,
+        }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.seq.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.seq.is_empty()
+    }
+
+    /// Reads the `seq`, `pos` and `token` columns of a token part.
+    pub fn read(path: &Path) -> Result<Self> {
+        let parquet_err = |reason: String| StatsError::Parquet {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let file = File::open(path).map_err(|e| StatsError::io("cannot read", path, e))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| parquet_err(e.to_string()))?;
+        let wanted = ["seq", "pos", "token"];
+        let schema = builder.parquet_schema();
+        let indices: Vec<usize> = wanted
+            .iter()
+            .map(|name| {
+                (0..schema.num_columns())
+                    .find(|&i| schema.column(i).name() == *name)
+                    .ok_or_else(|| parquet_err(format!("no column '{name}'")))
+            })
+            .collect::<Result<_>>()?;
+        let mask = ProjectionMask::leaves(schema, indices);
+        let reader = builder
+            .with_projection(mask)
+            .build()
+            .map_err(|e| parquet_err(e.to_string()))?;
+        let (mut seq, mut pos, mut token) = (Vec::new(), Vec::new(), Vec::new());
+        for batch in reader {
+            let batch = batch.map_err(|e| parquet_err(e.to_string()))?;
+            let column = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .ok_or_else(|| parquet_err(format!("no column '{name}'")))
+            };
+            seq.extend(column("seq")?.as_primitive::<UInt64Type>().values());
+            pos.extend(column("pos")?.as_primitive::<UInt16Type>().values());
+            token.extend(column("token")?.as_primitive::<UInt32Type>().values());
+        }
+        if let Some(&bad) = token.iter().find(|&&t| t as usize >= MAX_VOCAB) {
+            return Err(parquet_err(format!(
+                "token id {bad} does not fit 16 bits; vocabularies above {MAX_VOCAB} entries are \
+                 not supported"
+            )));
+        }
+        Ok(Self::new(seq, pos, token))
+    }
+}
+
+/// Reads one layer's activation part and checks that its rows are those of `tokens`.
+pub fn read_layer_part(path: &Path, tokens: &PartTokens) -> Result<ActivationRows> {
+    let rows = read_activations(path)?;
+    if rows.seq != tokens.seq || rows.pos != tokens.pos {
+        return Err(StatsError::Parquet {
+            path: path.to_path_buf(),
+            reason: format!(
+                "its {} rows do not match the {} (seq, pos) rows of the token part",
+                rows.len(),
+                tokens.len()
+            ),
+        });
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ngrams_skip_the_prefix_and_sequence_starts() {
+        // Two sequences: </s> 10 11 12 and </s> 20 21.
+        let tokens = PartTokens::new(
+            vec![0, 0, 0, 0, 1, 1, 1],
+            vec![0, 1, 2, 3, 0, 1, 2],
+            vec![2, 10, 11, 12, 2, 20, 21],
+        );
+        assert_eq!(
+            tokens.bigram,
+            vec![
+                NO_NGRAM,
+                NO_NGRAM,
+                pack(&[10, 11]),
+                pack(&[11, 12]),
+                NO_NGRAM,
+                NO_NGRAM,
+                pack(&[20, 21])
+            ]
+        );
+        assert_eq!(
+            tokens.trigram,
+            vec![
+                NO_NGRAM,
+                NO_NGRAM,
+                NO_NGRAM,
+                pack(&[10, 11, 12]),
+                NO_NGRAM,
+                NO_NGRAM,
+                NO_NGRAM
+            ]
+        );
+    }
+}

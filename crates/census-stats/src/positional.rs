@@ -1,0 +1,294 @@
+//! Positional neurons (§3.9–3.11): mutual information between firing and position, the four
+//! types of frequency-by-position curves with their strength, and the position ranges a neuron
+//! indicates. The numeric rules are ours (the paper gives none); they are flags in
+//! [`PositionalOptions`] and documented in `docs/ANALYSIS.md`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::options::{LogBase, PositionalOptions};
+
+/// Mutual information between "fires" and "position" from fires per position and rows per
+/// position; positions are weighted by how often they occur (uniformly on full-length runs,
+/// where this is the paper's formula). 0 for a neuron that never or always fires.
+pub fn mutual_information(fires: &[u64], rows: &[u64], base: LogBase) -> f64 {
+    let total_rows: u64 = rows.iter().sum();
+    let total_fires: u64 = fires.iter().sum();
+    if total_rows == 0 || total_fires == 0 || total_fires == total_rows {
+        return 0.0;
+    }
+    let fr = total_fires as f64 / total_rows as f64;
+    let term = |p: f64, q: f64| if p > 0.0 { p * base.log(p / q) } else { 0.0 };
+    fires
+        .iter()
+        .zip(rows)
+        .filter(|&(_, &n)| n > 0)
+        .map(|(&c, &n)| {
+            let p = c as f64 / n as f64;
+            n as f64 / total_rows as f64 * (term(p, fr) + term(1.0 - p, 1.0 - fr))
+        })
+        .sum::<f64>()
+        .max(0.0)
+}
+
+/// The shape of a positional neuron's curve (Fig. 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PositionalType {
+    /// Alternates between low and high regimes (purple).
+    Oscillatory,
+    /// Not oscillatory; stays at 0 on some interval and at 1 on another (red).
+    BothExtremes,
+    /// Stays at 0 or at 1 on some interval, not both (green).
+    OneExtreme,
+    /// Depends on position without reaching either extreme (yellow).
+    Other,
+}
+
+impl PositionalType {
+    /// All types, in the paper's order.
+    pub const ALL: [PositionalType; 4] = [
+        Self::Oscillatory,
+        Self::BothExtremes,
+        Self::OneExtreme,
+        Self::Other,
+    ];
+
+    /// `oscillatory`, `both-extremes`, `one-extreme`, `other`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Oscillatory => "oscillatory",
+            Self::BothExtremes => "both-extremes",
+            Self::OneExtreme => "one-extreme",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// Type and strength of a curve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classification {
+    /// The type.
+    pub kind: PositionalType,
+    /// Strong (exact extremes, or a thin curve for `Other`) or weak.
+    pub strong: bool,
+}
+
+/// Whether `curve` holds `predicate` on at least `run` consecutive positions.
+fn has_run(curve: &[f64], run: usize, predicate: impl Fn(f64) -> bool) -> bool {
+    let mut length = 0;
+    for &x in curve {
+        length = if predicate(x) { length + 1 } else { 0 };
+        if length >= run {
+            return true;
+        }
+    }
+    false
+}
+
+/// Centred moving average with `window` positions (shrinking at the ends).
+fn moving_average(curve: &[f64], window: usize) -> Vec<f64> {
+    let half = window / 2;
+    let mut prefix = vec![0.0; curve.len() + 1];
+    for (i, &x) in curve.iter().enumerate() {
+        prefix[i + 1] = prefix[i] + x;
+    }
+    (0..curve.len())
+        .map(|i| {
+            let (a, b) = (i.saturating_sub(half), (i + half + 1).min(curve.len()));
+            (prefix[b] - prefix[a]) / (b - a) as f64
+        })
+        .collect()
+}
+
+/// Transitions between the low and high regimes of `curve` after light smoothing: a position is
+/// low below a quarter of the curve's range and high above three quarters, and positions between
+/// keep the previous regime (hysteresis), so noise does not count.
+pub fn regime_transitions(curve: &[f64], smoothing: usize) -> u32 {
+    let smooth = moving_average(curve, smoothing.max(1));
+    let (min, max) = smooth
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        });
+    if max - min < 0.2 || max.is_nan() {
+        return 0;
+    }
+    let (low, high) = (min + 0.25 * (max - min), min + 0.75 * (max - min));
+    let mut regime: Option<bool> = None;
+    let mut transitions = 0;
+    for &x in &smooth {
+        let now = if x <= low {
+            Some(false)
+        } else if x >= high {
+            Some(true)
+        } else {
+            None
+        };
+        if let Some(now) = now {
+            if regime.is_some_and(|r| r != now) {
+                transitions += 1;
+            }
+            regime = Some(now);
+        }
+    }
+    transitions
+}
+
+/// Classifies an activation-frequency-by-position curve (values in 0..=1).
+pub fn classify(curve: &[f64], options: &PositionalOptions) -> Classification {
+    let run = options.extreme_run(curve.len());
+    let eps = options.weak_epsilon;
+    let low_weak = has_run(curve, run, |x| x <= eps);
+    let high_weak = has_run(curve, run, |x| x >= 1.0 - eps);
+    let low_strong = has_run(curve, run, |x| x == 0.0);
+    let high_strong = has_run(curve, run, |x| x == 1.0);
+    if regime_transitions(curve, run / 4) >= options.oscillation_transitions {
+        return Classification {
+            kind: PositionalType::Oscillatory,
+            strong: low_strong && high_strong,
+        };
+    }
+    if low_weak && high_weak {
+        return Classification {
+            kind: PositionalType::BothExtremes,
+            strong: low_strong && high_strong,
+        };
+    }
+    if low_weak || high_weak {
+        return Classification {
+            kind: PositionalType::OneExtreme,
+            strong: (low_weak && low_strong) || (high_weak && high_strong),
+        };
+    }
+    let mean = curve.iter().sum::<f64>() / curve.len().max(1) as f64;
+    let spread =
+        (curve.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / curve.len().max(1) as f64).sqrt();
+    let smooth = moving_average(curve, run);
+    let residual = (curve
+        .iter()
+        .zip(&smooth)
+        .map(|(x, s)| (x - s).powi(2))
+        .sum::<f64>()
+        / curve.len().max(1) as f64)
+        .sqrt();
+    Classification {
+        kind: PositionalType::Other,
+        strong: residual <= options.smooth_residual_share * spread,
+    }
+}
+
+/// Maximal ranges `[start, end)` of curve indices where the curve is at least `threshold`.
+pub fn ranges_above(curve: &[f64], threshold: f64) -> Vec<(usize, usize)> {
+    let mut ranges = Vec::new();
+    let mut start = None;
+    for (i, &x) in curve.iter().enumerate() {
+        match (x >= threshold, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                ranges.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        ranges.push((s, curve.len()));
+    }
+    ranges
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> PositionalOptions {
+        PositionalOptions::default()
+    }
+
+    #[test]
+    fn mutual_information_matches_the_closed_form() {
+        // Fires on exactly the first half of 4 equally frequent positions: I = ln 2.
+        let mi = mutual_information(&[10, 10, 0, 0], &[10; 4], LogBase::E);
+        assert!((mi - std::f64::consts::LN_2).abs() < 1e-12);
+        let bits = mutual_information(&[10, 10, 0, 0], &[10; 4], LogBase::Two);
+        assert!((bits - 1.0).abs() < 1e-12);
+        // Independent of position: 0.
+        assert!(mutual_information(&[5, 5, 5, 5], &[10; 4], LogBase::E).abs() < 1e-12);
+        assert_eq!(mutual_information(&[0; 4], &[10; 4], LogBase::E), 0.0);
+    }
+
+    #[test]
+    fn curves_get_their_types() {
+        let n = 256;
+        // Fires only before position 100: both extremes, exact.
+        let step: Vec<f64> = (0..n).map(|p| if p < 100 { 1.0 } else { 0.0 }).collect();
+        assert_eq!(
+            classify(&step, &options()),
+            Classification {
+                kind: PositionalType::BothExtremes,
+                strong: true
+            }
+        );
+        // Indicator of alternating 32-position ranges: oscillatory, strong.
+        let square: Vec<f64> = (0..n).map(|p| ((p / 32) % 2) as f64).collect();
+        assert_eq!(
+            classify(&square, &options()).kind,
+            PositionalType::Oscillatory
+        );
+        assert!(classify(&square, &options()).strong);
+        // The same, but never quite 0 or 1: weak.
+        let soft: Vec<f64> = square.iter().map(|x| 0.1 + 0.8 * x).collect();
+        assert_eq!(
+            classify(&soft, &options()),
+            Classification {
+                kind: PositionalType::Oscillatory,
+                strong: false
+            }
+        );
+        // Zero for the first 50 positions, then a slow rise to 0.6: one extreme.
+        let ramp: Vec<f64> = (0..n)
+            .map(|p| {
+                if p < 50 {
+                    0.0
+                } else {
+                    0.6 * (p - 50) as f64 / (n - 50) as f64 + 0.1
+                }
+            })
+            .collect();
+        assert_eq!(
+            classify(&ramp, &options()),
+            Classification {
+                kind: PositionalType::OneExtreme,
+                strong: true
+            }
+        );
+        // A smooth decline between 0.7 and 0.3: other, strong (thin).
+        let decline: Vec<f64> = (0..n).map(|p| 0.7 - 0.4 * p as f64 / n as f64).collect();
+        assert_eq!(
+            classify(&decline, &options()),
+            Classification {
+                kind: PositionalType::Other,
+                strong: true
+            }
+        );
+        // The same decline with position-to-position noise: other, weak (thick).
+        let noisy: Vec<f64> = decline
+            .iter()
+            .enumerate()
+            .map(|(p, x)| x + if p % 2 == 0 { 0.15 } else { -0.15 })
+            .collect();
+        assert_eq!(
+            classify(&noisy, &options()),
+            Classification {
+                kind: PositionalType::Other,
+                strong: false
+            }
+        );
+    }
+
+    #[test]
+    fn ranges_are_maximal_runs() {
+        let curve = [0.0, 0.9, 1.0, 0.2, 0.6, 0.7];
+        assert_eq!(ranges_above(&curve, 0.5), vec![(1, 3), (4, 6)]);
+    }
+}

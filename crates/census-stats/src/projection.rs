@@ -1,0 +1,168 @@
+//! Detector updates projected onto the vocabulary (§3.8): the top promoted and bottom suppressed
+//! tokens of each detector's fc2 column, and whether it points away from its triggers.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use burn::tensor::DType;
+use census_extract::manifest::FileFingerprint;
+use census_model::checkpoint::CheckpointFiles;
+use census_model::{CheckpointPlan, CpuBackend, OptConfig};
+
+use crate::detectors::Detector;
+use crate::error::{Result, StatsError};
+use crate::ngram::{Order, unpack};
+use crate::options::{ProjectionOptions, SuppressionRule};
+
+/// The vocabulary projection of one detector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Projection {
+    /// The `top_k` most promoted token ids, highest score first.
+    pub promoted: Vec<(u32, f32)>,
+    /// The `top_k` most suppressed token ids, lowest score first.
+    pub suppressed: Vec<(u32, f32)>,
+    /// Score of each trigger token (token detectors; the last token of each trigram for trigram
+    /// detectors).
+    pub trigger_scores: Vec<f32>,
+    /// Rank of each trigger token from the bottom (0 = the most suppressed token).
+    pub trigger_bottom_ranks: Vec<u32>,
+    /// Whether the update points away from the triggers (token detectors only).
+    pub suppresses_triggers: Option<bool>,
+}
+
+/// Finds the checkpoint the runs were made with: `explicit` if given, else the recorded source
+/// when it is a directory. The weight files must be the ones the runs fingerprinted.
+pub fn locate_weights(
+    explicit: Option<&Path>,
+    source: &str,
+    expected: &[FileFingerprint],
+) -> Result<PathBuf> {
+    let dir = match explicit {
+        Some(dir) => dir.to_path_buf(),
+        None => PathBuf::from(source),
+    };
+    if !dir.is_dir() {
+        return Err(StatsError::InvalidOption(format!(
+            "the vocabulary projection needs the model weights, but '{}' is not a directory; \
+             pass --model DIR (the checkpoint the runs were made with) or --no-projection",
+            dir.display()
+        )));
+    }
+    let files = CheckpointFiles::discover(&dir)?;
+    let found = files
+        .paths()
+        .iter()
+        .map(|p| FileFingerprint::of(p).map_err(StatsError::from))
+        .collect::<Result<Vec<_>>>()?;
+    if found != expected {
+        return Err(StatsError::InvalidOption(format!(
+            "the weights in {} are not those the runs were made with (their fingerprints differ \
+             from the run manifest)",
+            dir.display()
+        )));
+    }
+    Ok(dir)
+}
+
+/// Projects every detector's update onto the first `real_vocab` token ids. Loads the embeddings
+/// once and each layer with detectors in turn, on the CPU in f32.
+pub fn project_detectors(
+    dir: &Path,
+    config: &OptConfig,
+    detectors: &[Detector],
+    real_vocab: usize,
+    options: &ProjectionOptions,
+) -> Result<Vec<Projection>> {
+    let device = Default::default();
+    let plan = CheckpointPlan::open(dir, config)?;
+    let model = plan.load_embeddings::<CpuBackend>(&device, DType::F32)?;
+    let real_vocab = real_vocab.min(config.vocab_size);
+    let mut by_layer: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, d) in detectors.iter().enumerate() {
+        by_layer.entry(d.layer).or_default().push(i);
+    }
+    let mut projections: Vec<Option<Projection>> = vec![None; detectors.len()];
+    for (layer, indices) in by_layer {
+        let _span = tracing::info_span!("project", layer, detectors = indices.len()).entered();
+        let weights = plan.load_layer::<CpuBackend>(layer, &device, DType::F32)?;
+        let neurons: Vec<i64> = indices
+            .iter()
+            .map(|&i| i64::from(detectors[i].neuron))
+            .collect();
+        let count = neurons.len();
+        let columns =
+            Tensor::<CpuBackend, 1, Int>::from_data(TensorData::new(neurons, [count]), &device);
+        let updates = weights
+            .ffn()
+            .update_vectors()
+            .select(1, columns)
+            .transpose();
+        let scores = model
+            .vocabulary_scores(updates, options.final_norm_scale)
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .map_err(|e| StatsError::InvalidOption(format!("vocabulary scores: {e:?}")))?;
+        let vocab = config.vocab_size;
+        for (row, &i) in indices.iter().enumerate() {
+            let row_scores = &scores[row * vocab..row * vocab + real_vocab];
+            projections[i] = Some(project_one(row_scores, &detectors[i], options));
+        }
+    }
+    Ok(projections
+        .into_iter()
+        .map(|p| p.expect("every detector's layer is projected"))
+        .collect())
+}
+
+/// The projection of one detector given its scores over the vocabulary.
+pub fn project_one(scores: &[f32], detector: &Detector, options: &ProjectionOptions) -> Projection {
+    let mut order: Vec<u32> = (0..scores.len() as u32).collect();
+    order.sort_by(|&a, &b| {
+        scores[a as usize]
+            .total_cmp(&scores[b as usize])
+            .then(a.cmp(&b))
+    });
+    let k = options.top_k.min(order.len());
+    let suppressed = order[..k]
+        .iter()
+        .map(|&t| (t, scores[t as usize]))
+        .collect();
+    let promoted = order
+        .iter()
+        .rev()
+        .take(k)
+        .map(|&t| (t, scores[t as usize]))
+        .collect();
+    let mut rank = vec![0u32; scores.len()];
+    for (r, &t) in order.iter().enumerate() {
+        rank[t as usize] = r as u32;
+    }
+    let trigger_tokens: Vec<u32> = detector
+        .triggers
+        .iter()
+        .map(|t| *unpack(t.ngram, detector.order.n()).last().expect("n >= 1"))
+        .collect();
+    let score_of = |t: u32| scores.get(t as usize).copied().unwrap_or(f32::NAN);
+    let trigger_scores: Vec<f32> = trigger_tokens.iter().map(|&t| score_of(t)).collect();
+    let trigger_bottom_ranks = trigger_tokens
+        .iter()
+        .map(|&t| rank.get(t as usize).copied().unwrap_or(u32::MAX))
+        .collect();
+    let suppresses_triggers = (detector.order == Order::Unigram).then(|| match options.rule {
+        SuppressionRule::Mean => {
+            trigger_scores.iter().map(|&s| f64::from(s)).sum::<f64>()
+                / (trigger_scores.len() as f64)
+                < 0.0
+        }
+        SuppressionRule::All => trigger_scores.iter().all(|&s| s < 0.0),
+    });
+    Projection {
+        promoted,
+        suppressed,
+        trigger_scores,
+        trigger_bottom_ranks,
+        suppresses_triggers,
+    }
+}

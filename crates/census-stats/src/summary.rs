@@ -1,0 +1,200 @@
+//! `summary.json`: the headline numbers of an analysis, the ones the paper states (see
+//! `../shared/paper-methods.md` §4), computed from the tables.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::detectors::Detector;
+use crate::ngram::Order;
+use crate::positional::PositionalType;
+use crate::projection::Projection;
+use crate::tables::LayerSummary;
+
+/// Dead neurons over the whole model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadSummary {
+    /// Dead neurons in all analysed layers.
+    pub total: u64,
+    /// Their share of all neurons.
+    pub share: f64,
+    /// The highest per-layer share.
+    pub max_layer_share: f64,
+    /// The layer with that share.
+    pub max_layer: usize,
+}
+
+/// Detector counts and detected n-grams.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectorSummary {
+    /// Detectors summed over layers.
+    pub detectors: u64,
+    /// The most n-grams detected in one layer.
+    pub max_detected_per_layer: u64,
+    /// N-grams detected in some layer.
+    pub detected_cumulative: u64,
+    /// Of the n-grams detected in layers above the first, the share new to all lower layers.
+    pub new_overall_share: Option<f64>,
+}
+
+/// Trigger suppression by token detectors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuppressionSummary {
+    /// Token detectors projected.
+    pub detectors: u64,
+    /// Those whose update points away from their triggers.
+    pub suppressing: u64,
+    /// `suppressing / detectors`.
+    pub share: f64,
+}
+
+/// Positional neurons.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PositionalSummary {
+    /// Positional neurons in all layers.
+    pub total: u64,
+    /// By type: `[strong, weak]` counts.
+    pub by_type: BTreeMap<String, [u64; 2]>,
+    /// Strong oscillatory neurons in layer 1 (the paper's "second layer" of 125m has 10).
+    pub strong_oscillatory_layer_1: u64,
+    /// Layers with at least one oscillatory neuron.
+    pub layers_with_oscillatory: Vec<usize>,
+}
+
+/// The headline numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Model source as the runs recorded it.
+    pub model: String,
+    /// Layers analysed.
+    pub layers: usize,
+    /// Neurons per layer.
+    pub neurons_per_layer: usize,
+    /// Tokens the frequencies are over.
+    pub tokens: u64,
+    /// Sequences.
+    pub sequences: u64,
+    /// Dead neurons.
+    pub dead: DeadSummary,
+    /// Mean activation frequency over all alive neurons.
+    pub mean_frequency_alive: Option<f64>,
+    /// Token detectors (where unigrams were counted).
+    pub token_detectors: Option<DetectorSummary>,
+    /// Trigram detectors (where trigrams were counted).
+    pub trigram_detectors: Option<DetectorSummary>,
+    /// Trigger suppression (when projections were computed).
+    pub suppression: Option<SuppressionSummary>,
+    /// Positional neurons (when the MI was computed).
+    pub positional: Option<PositionalSummary>,
+}
+
+fn detector_summary(
+    layers: &[LayerSummary],
+    pick: fn(&LayerSummary) -> Option<crate::detectors::DetectedCoverage>,
+    count: fn(&LayerSummary) -> Option<u32>,
+) -> Option<DetectorSummary> {
+    let counted: Vec<&LayerSummary> = layers.iter().filter(|l| count(l).is_some()).collect();
+    if counted.is_empty() {
+        return None;
+    }
+    let coverage: Vec<_> = layers.iter().filter_map(pick).collect();
+    let above_first = coverage.iter().skip(1);
+    let detected_above: u64 = above_first.clone().map(|c| c.detected).sum();
+    let new_above: u64 = above_first.map(|c| c.new_overall).sum();
+    Some(DetectorSummary {
+        detectors: counted.iter().filter_map(|l| count(l)).map(u64::from).sum(),
+        max_detected_per_layer: coverage.iter().map(|c| c.detected).max().unwrap_or(0),
+        detected_cumulative: coverage.last().map_or(0, |c| c.cumulative),
+        new_overall_share: (detected_above > 0).then(|| new_above as f64 / detected_above as f64),
+    })
+}
+
+impl Summary {
+    /// Summarises the layer aggregates, detectors and projections.
+    pub fn new(
+        model: String,
+        layers: &[LayerSummary],
+        sequences: u64,
+        detectors: &[Detector],
+        projections: Option<&[Projection]>,
+        positional_layers: &[(usize, PositionalType, bool)],
+        alive_frequency_sum: f64,
+    ) -> Self {
+        let neurons: u64 = layers.iter().map(|l| u64::from(l.neurons)).sum();
+        let dead: u64 = layers.iter().map(|l| u64::from(l.dead)).sum();
+        let worst = layers.iter().max_by(|a, b| {
+            a.dead_share
+                .total_cmp(&b.dead_share)
+                .then(b.layer.cmp(&a.layer))
+        });
+        let alive = neurons - dead;
+        let suppression = projections.map(|p| {
+            let token: Vec<bool> = detectors
+                .iter()
+                .zip(p)
+                .filter(|(d, _)| d.order == Order::Unigram)
+                .filter_map(|(_, p)| p.suppresses_triggers)
+                .collect();
+            let suppressing = token.iter().filter(|&&s| s).count() as u64;
+            SuppressionSummary {
+                detectors: token.len() as u64,
+                suppressing,
+                share: if token.is_empty() {
+                    0.0
+                } else {
+                    suppressing as f64 / token.len() as f64
+                },
+            }
+        });
+        let positional = layers.iter().any(|l| l.positional.is_some()).then(|| {
+            let mut by_type: BTreeMap<String, [u64; 2]> = PositionalType::ALL
+                .iter()
+                .map(|t| (t.name().to_string(), [0, 0]))
+                .collect();
+            for &(_, kind, strong) in positional_layers {
+                by_type.get_mut(kind.name()).expect("every type")[usize::from(!strong)] += 1;
+            }
+            let mut oscillatory: Vec<usize> = positional_layers
+                .iter()
+                .filter(|(_, k, _)| *k == PositionalType::Oscillatory)
+                .map(|(l, _, _)| *l)
+                .collect();
+            oscillatory.dedup();
+            PositionalSummary {
+                total: positional_layers.len() as u64,
+                by_type,
+                strong_oscillatory_layer_1: positional_layers
+                    .iter()
+                    .filter(|&&(l, k, s)| l == 1 && k == PositionalType::Oscillatory && s)
+                    .count() as u64,
+                layers_with_oscillatory: oscillatory,
+            }
+        });
+        Self {
+            model,
+            layers: layers.len(),
+            neurons_per_layer: layers.first().map_or(0, |l| l.neurons as usize),
+            tokens: layers.first().map_or(0, |l| l.tokens),
+            sequences,
+            dead: DeadSummary {
+                total: dead,
+                share: if neurons == 0 {
+                    0.0
+                } else {
+                    dead as f64 / neurons as f64
+                },
+                max_layer_share: worst.map_or(0.0, |l| l.dead_share),
+                max_layer: worst.map_or(0, |l| l.layer),
+            },
+            mean_frequency_alive: (alive > 0).then(|| alive_frequency_sum / alive as f64),
+            token_detectors: detector_summary(layers, |l| l.tokens_detected, |l| l.token_detectors),
+            trigram_detectors: detector_summary(
+                layers,
+                |l| l.trigrams_detected,
+                |l| l.trigram_detectors,
+            ),
+            suppression,
+            positional,
+        }
+    }
+}

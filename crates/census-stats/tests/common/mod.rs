@@ -1,0 +1,173 @@
+//! Helpers shared by the analysis tests: synthetic run directories whose answers are known by
+//! construction, and readers for the analysis tables.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use census_extract::manifest::{CommittedPart, Manifest, ModelDescription, RunConfig};
+use census_extract::sequences::{CorpusCounts, SequenceOptions, Shard};
+use census_extract::shards::{
+    ActivationRows, activations_batch, activations_path, tokens_batch, tokens_path,
+    write_temp_parquet,
+};
+use census_extract::{CorpusSource, SourceFormat};
+use census_model::OptConfig;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// A model fixture directory under `tests/fixtures/opt`.
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/opt")
+        .join(name)
+}
+
+/// The small OPT config of the fixtures, with `layers` layers of `ffn` neurons.
+pub fn config(layers: usize, ffn: usize, positions: usize) -> OptConfig {
+    let mut config = OptConfig::from_file(fixture("pre-ln").join("config.json")).unwrap();
+    config.num_hidden_layers = layers;
+    config.ffn_dim = ffn;
+    config.max_position_embeddings = positions;
+    config
+}
+
+/// Deterministic pseudo-random numbers (SplitMix64).
+pub fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// A synthetic run: sequences (each starting with `</s>` = 2) and a rule saying which neurons
+/// fire on (layer, sequence, position).
+pub struct SyntheticRun<'a> {
+    /// Model configuration.
+    pub config: OptConfig,
+    /// Token ids of each sequence, `</s>` first; sequence `i` has id `first_seq + i * stride`.
+    pub sequences: Vec<Vec<u32>>,
+    /// Sequence ids.
+    pub seq_ids: Vec<u64>,
+    /// Fired neurons (ascending) of (layer, sequence index, position).
+    pub fired: &'a dyn Fn(usize, usize, usize) -> Vec<u16>,
+    /// Sequences per part.
+    pub part_sequences: usize,
+    /// Whether every sequence has the full length.
+    pub full_length: bool,
+    /// The shard recorded in the manifest.
+    pub shard: Shard,
+    /// Mark the run complete.
+    pub complete: bool,
+}
+
+impl SyntheticRun<'_> {
+    /// Writes the run directory `dir`.
+    pub fn write(&self, dir: &Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        let domains = vec!["synthetic".to_string()];
+        let mut parts = Vec::new();
+        let chunks: Vec<Vec<usize>> = (0..self.sequences.len())
+            .collect::<Vec<_>>()
+            .chunks(self.part_sequences)
+            .map(|c| c.to_vec())
+            .collect();
+        let layers = self.config.num_hidden_layers;
+        for (part, chunk) in chunks.iter().enumerate() {
+            let part = part as u32;
+            let (mut seq, mut pos, mut token, mut doc) = (vec![], vec![], vec![], vec![]);
+            let mut acts = vec![ActivationRows::default(); layers];
+            for &s in chunk {
+                for (p, &t) in self.sequences[s].iter().enumerate() {
+                    seq.push(self.seq_ids[s]);
+                    pos.push(p as u16);
+                    token.push(t);
+                    doc.push(self.seq_ids[s]);
+                    for (layer, rows) in acts.iter_mut().enumerate() {
+                        rows.seq.push(self.seq_ids[s]);
+                        rows.pos.push(p as u16);
+                        rows.neurons.extend((self.fired)(layer, s, p));
+                        rows.offsets.push(rows.neurons.len() as i32);
+                    }
+                }
+            }
+            let rows = seq.len() as u64;
+            let domain_ids = vec![0; seq.len()];
+            let batch = tokens_batch(seq, pos, token, doc, domain_ids, &domains).unwrap();
+            let final_path = tokens_path(dir, part);
+            let temp = write_temp_parquet(&final_path, &batch, &[]).unwrap();
+            std::fs::rename(temp, &final_path).unwrap();
+            for (layer, rows) in acts.into_iter().enumerate() {
+                let final_path = activations_path(dir, layer, part);
+                let batch = activations_batch(rows).unwrap();
+                let temp = write_temp_parquet(&final_path, &batch, &[]).unwrap();
+                std::fs::rename(temp, &final_path).unwrap();
+            }
+            parts.push(CommittedPart {
+                index: part,
+                first_seq: self.seq_ids[chunk[0]],
+                last_seq: self.seq_ids[*chunk.last().unwrap()],
+                sequences: chunk.len() as u64,
+                rows,
+                bytes: 0,
+            });
+        }
+        let tokens: u64 = self.sequences.iter().map(|s| s.len() as u64).sum();
+        let config = RunConfig {
+            model: ModelDescription {
+                source: "synthetic".to_string(),
+                config: self.config.clone(),
+                weight_files: vec![],
+                tokenizer_files: vec![],
+            },
+            dtype: "F32".to_string(),
+            ffn: "dense".to_string(),
+            corpus: vec![CorpusSource {
+                path: PathBuf::from("synthetic.jsonl"),
+                format: SourceFormat::PreTokenized,
+                domain: None,
+                max_tokens: None,
+            }],
+            sequences: SequenceOptions {
+                max_seq_len: self.sequences.iter().map(Vec::len).max().unwrap(),
+                full_length: self.full_length,
+                max_tokens: None,
+                skip_malformed: false,
+            },
+            layers: [0, layers],
+            shard: self.shard,
+            part_tokens: 1,
+        };
+        let manifest = Manifest {
+            schema_version: census_extract::manifest::SCHEMA_VERSION,
+            producer: "synthetic".to_string(),
+            run_id: config.run_id(),
+            config,
+            device: "none".to_string(),
+            domains,
+            counts: CorpusCounts {
+                documents: self.sequences.len() as u64,
+                sequences: self.sequences.len() as u64,
+                tokens,
+                shard_sequences: self.sequences.len() as u64,
+                shard_tokens: tokens,
+                ..Default::default()
+            },
+            corpus_digest: String::new(),
+            parts,
+            complete: self.complete,
+        };
+        manifest.store(dir).unwrap();
+    }
+}
+
+/// Reads a whole Parquet table.
+pub fn read_table(path: &Path) -> RecordBatch {
+    let file = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
