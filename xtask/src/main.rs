@@ -8,6 +8,7 @@ use census_extract::cli::ExtractArgs;
 use census_model::{
     CpuBackend, ForwardOptions, LayerActivity, OptBatch, OptTokenizer, Record, load_pretrained,
 };
+use census_stats::cli::AnalyzeArgs;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -26,6 +27,10 @@ enum Task {
     /// Run a corpus through a model and write which FFN neurons fire on every token and layer
     /// to a run directory of Parquet shards (resumable; see docs/SCHEMA.md).
     Extract(ExtractArgs),
+    /// Compute the paper's statistics (dead neurons, n-gram coverage, token and trigram
+    /// detectors, vocabulary projections, positional neurons) from one or more run directories
+    /// into an analysis directory of Parquet tables (see docs/SCHEMA.md and docs/ANALYSIS.md).
+    Analyze(AnalyzeArgs),
     /// Tokenize a text, run it through a model directory and print the FFN neurons that fire
     /// on each token in each layer.
     Fired {
@@ -120,6 +125,17 @@ fn main() -> Result<()> {
                 tokens_per_second = summary.tokens_processed as f64 / summary.seconds.max(1e-9),
                 out = %args.out.display(),
                 "run directory ready"
+            );
+            Ok(())
+        }
+        Task::Analyze(args) => {
+            let summary = args.run()?;
+            tracing::info!(
+                out = %args.out.display(),
+                dead = summary.dead.total,
+                token_detectors = summary.token_detectors.as_ref().map(|d| d.detectors),
+                positional = summary.positional.as_ref().map(|p| p.total),
+                "analysis ready"
             );
             Ok(())
         }

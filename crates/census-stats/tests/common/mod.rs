@@ -6,6 +6,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
+use burn::tensor::DType;
 use census_extract::manifest::{CommittedPart, Manifest, ModelDescription, RunConfig};
 use census_extract::sequences::{CorpusCounts, SequenceOptions, Shard};
 use census_extract::shards::{
@@ -13,7 +14,8 @@ use census_extract::shards::{
     write_temp_parquet,
 };
 use census_extract::{CorpusSource, SourceFormat};
-use census_model::OptConfig;
+use census_extract::{ExtractOptions, extract};
+use census_model::{CpuBackend, OptConfig};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// A model fixture directory under `tests/fixtures/opt`.
@@ -170,4 +172,34 @@ pub fn read_table(path: &Path) -> RecordBatch {
         .unwrap();
     let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
     arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+/// Extracts the planted fixture's corpus (`tests/fixtures/corpus/planted.jsonl`) into `out`.
+pub fn extract_planted(out: &Path) {
+    let corpus = fixture("../corpus/planted.jsonl");
+    extract::<CpuBackend>(
+        &ExtractOptions {
+            model_dir: fixture("planted"),
+            model_source: fixture("planted").display().to_string(),
+            sources: vec![CorpusSource::new(corpus)],
+            sequences: SequenceOptions {
+                max_seq_len: 48,
+                full_length: false,
+                max_tokens: None,
+                skip_malformed: false,
+            },
+            layers: None,
+            shard: Shard::default(),
+            part_tokens: 1024,
+            batch_tokens: 512,
+            dtype: DType::F32,
+            sparse_ffn: true,
+            stream_layers: false,
+            out: out.to_path_buf(),
+            progress: false,
+        },
+        &Default::default(),
+        "cpu",
+    )
+    .unwrap();
 }

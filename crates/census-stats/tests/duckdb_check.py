@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Recomputes an analysis with DuckDB SQL straight from the run's Parquet shards and compares it
+with the analysis tables: per-neuron fire counts, dead neurons, unigram/bigram/trigram coverage
+counts, token and trigram detectors with their triggers, and the mutual information with
+position. Exits 1 and prints the differences if anything disagrees.
+
+    python duckdb_check.py RUN_DIR ANALYSIS_DIR
+"""
+
+import math
+import sys
+
+import duckdb
+
+SHARE = 0.95  # coverage and trigger shares (the analysis defaults)
+MAX_TOKENS, MAX_TRIGRAMS = 5, 50
+
+
+def main(run, analysis):
+    con = duckdb.connect()
+    con.execute(f"""
+        CREATE VIEW acts AS SELECT layer::INTEGER AS layer, seq, pos, neurons
+        FROM read_parquet('{run}/activations/*/*.parquet', hive_partitioning = true)""")
+    con.execute(f"CREATE VIEW toks AS SELECT seq, pos, token FROM read_parquet('{run}/tokens/*.parquet')")
+    con.execute(f"CREATE VIEW ours AS SELECT * FROM read_parquet('{analysis}/neurons.parquet')")
+    con.execute(f"CREATE VIEW our_detectors AS SELECT * FROM read_parquet('{analysis}/detectors.parquet')")
+    # N-grams of each token row: never across a sequence start, never including </s> (pos 0).
+    con.execute("""
+        CREATE TABLE grams AS SELECT seq, pos, token,
+          CASE WHEN pos >= 2 AND lag(pos, 1) OVER w = pos - 1
+               THEN [lag(token, 1) OVER w, token] END AS bigram,
+          CASE WHEN pos >= 3 AND lag(pos, 2) OVER w = pos - 2
+               THEN [lag(token, 2) OVER w, lag(token, 1) OVER w, token] END AS trigram
+        FROM toks WINDOW w AS (PARTITION BY seq ORDER BY pos)""")
+    con.execute("""
+        CREATE TABLE fired AS SELECT a.layer, a.neuron, g.pos, g.token, g.bigram, g.trigram
+        FROM (SELECT layer, seq, pos, unnest(neurons)::INTEGER AS neuron FROM acts) a
+        JOIN grams g USING (seq, pos)""")
+    failures = []
+
+    def check(name, sql):
+        rows = con.execute(sql).fetchall()
+        if rows:
+            failures.append(f"{name}: {len(rows)} differences, e.g. {rows[:5]}")
+        else:
+            print(f"ok  {name}")
+
+    check("fire counts (</s> excluded)", """
+        WITH f AS (SELECT layer, neuron, count(*) AS fires FROM fired WHERE pos > 0 GROUP BY ALL)
+        SELECT o.layer, o.neuron, o.fires, f.fires FROM ours o
+        LEFT JOIN f ON o.layer = f.layer AND o.neuron = f.neuron
+        WHERE o.fires != coalesce(f.fires, 0)""")
+    check("fires on </s>", """
+        WITH f AS (SELECT layer, neuron, count(*) AS fires FROM fired WHERE pos = 0 GROUP BY ALL)
+        SELECT o.layer, o.neuron FROM ours o LEFT JOIN f ON o.layer = f.layer AND o.neuron = f.neuron
+        WHERE o.fires_bos != coalesce(f.fires, 0)""")
+    check("dead neurons", """
+        WITH alive AS (SELECT DISTINCT layer, neuron FROM fired WHERE pos > 0)
+        SELECT o.layer, o.neuron, o.dead FROM ours o
+        LEFT JOIN alive a ON o.layer = a.layer AND o.neuron = a.neuron
+        WHERE o.dead != (a.neuron IS NULL)""")
+
+    for gram, column in [("token", "unigram"), ("bigram", "bigram"), ("trigram", "trigram")]:
+        con.execute(f"""
+            CREATE TABLE counts_{column} AS SELECT layer, neuron, {gram} AS gram, count(*) AS c
+            FROM fired WHERE pos > 0 AND {gram} IS NOT NULL GROUP BY ALL""")
+        con.execute(f"""
+            CREATE TABLE coverage_{column} AS
+            WITH ranked AS (
+              SELECT layer, neuron,
+                sum(c) OVER (PARTITION BY layer, neuron ORDER BY c DESC, gram
+                             ROWS UNBOUNDED PRECEDING) AS cum,
+                sum(c) OVER (PARTITION BY layer, neuron) AS total,
+                row_number() OVER (PARTITION BY layer, neuron ORDER BY c DESC, gram) AS rn
+              FROM counts_{column})
+            SELECT layer, neuron, min(rn) AS m FROM ranked
+            WHERE cum::DOUBLE >= {SHARE}::DOUBLE * total GROUP BY ALL""")
+        check(f"{column} coverage counts", f"""
+            SELECT o.layer, o.neuron, o.{column}_coverage, c.m FROM ours o
+            LEFT JOIN coverage_{column} c ON o.layer = c.layer AND o.neuron = c.neuron
+            WHERE o.{column}_coverage IS NOT NULL AND o.{column}_coverage IS DISTINCT FROM c.m""")
+
+    for gram, column, kind, limit in [("token", "unigram", "token", MAX_TOKENS),
+                                      ("trigram", "trigram", "trigram", MAX_TRIGRAMS)]:
+        layers = [r[0] for r in con.execute(
+            f"SELECT DISTINCT layer FROM ours WHERE {column}_coverage IS NOT NULL").fetchall()]
+        if not layers:
+            continue
+        in_layers = ",".join(map(str, layers))
+        con.execute(f"""
+            CREATE TABLE detectors_{kind} AS
+            WITH occ AS (SELECT {gram} AS gram, count(*) AS n FROM grams
+                         WHERE pos > 0 AND {gram} IS NOT NULL GROUP BY ALL),
+            candidates AS (SELECT layer, neuron FROM coverage_{column}
+                           WHERE m BETWEEN 1 AND {limit} AND layer IN ({in_layers})),
+            per AS (SELECT c.layer, c.neuron, c.gram, c.c,
+                      c.c::DOUBLE >= {SHARE}::DOUBLE * occ.n AS covered
+                    FROM counts_{column} c JOIN candidates USING (layer, neuron)
+                    JOIN occ USING (gram)),
+            agg AS (SELECT layer, neuron, sum(c) AS total,
+                      sum(CASE WHEN covered THEN c ELSE 0 END) AS cov,
+                      list(gram ORDER BY gram) FILTER (WHERE covered) AS triggers
+                    FROM per GROUP BY ALL)
+            SELECT layer, neuron, triggers FROM agg
+            WHERE cov > 0 AND cov::DOUBLE >= {SHARE}::DOUBLE * total""")
+        trig = "[t[1]] " if kind == "token" else ""
+        ours_sql = f"""
+            SELECT layer::INTEGER AS layer, neuron::INTEGER AS neuron,
+              list_sort([{'t[1]' if kind == 'token' else 't'} FOR t IN trigger_ids]) AS triggers
+            FROM our_detectors WHERE kind = '{kind}'"""
+        check(f"{kind} detectors and their triggers", f"""
+            (SELECT layer, neuron, triggers::VARCHAR FROM detectors_{kind}
+             EXCEPT SELECT layer, neuron, triggers::VARCHAR FROM ({ours_sql}))
+            UNION ALL
+            (SELECT layer, neuron, triggers::VARCHAR FROM ({ours_sql})
+             EXCEPT SELECT layer, neuron, triggers::VARCHAR FROM detectors_{kind})""")
+        count = con.execute(f"SELECT count(*) FROM detectors_{kind}").fetchone()[0]
+        print(f"    {count} {kind} detectors")
+
+    has_mi = con.execute("SELECT count(*) FROM ours WHERE position_mi IS NOT NULL").fetchone()[0]
+    if has_mi:
+        con.execute("CREATE TABLE rows_at AS SELECT pos, count(*)::DOUBLE AS n FROM toks GROUP BY ALL")
+        total = con.execute("SELECT sum(n) FROM rows_at").fetchone()[0]
+        con.execute(f"""
+            CREATE TABLE mi AS
+            WITH f AS (SELECT layer, neuron, pos, count(*)::DOUBLE AS c FROM fired GROUP BY ALL),
+            fr AS (SELECT layer, neuron, sum(c) / {total} AS fr FROM f GROUP BY ALL),
+            terms AS (
+              SELECT f.layer, f.neuron, r.n,
+                r.n / {total} * (
+                  (f.c / r.n) * ln((f.c / r.n) / fr.fr)
+                  + CASE WHEN f.c < r.n THEN (1 - f.c / r.n) * ln((1 - f.c / r.n) / (1 - fr.fr)) ELSE 0 END
+                ) AS t
+              FROM f JOIN rows_at r USING (pos) JOIN fr USING (layer, neuron))
+            SELECT t.layer, t.neuron,
+              sum(t.t) + ({total} - sum(t.n)) / {total} * -ln(1 - any_value(fr.fr)) AS mi
+            FROM terms t JOIN fr USING (layer, neuron) WHERE fr.fr < 1 GROUP BY ALL""")
+        check("mutual information with position", """
+            SELECT o.layer, o.neuron, o.position_mi, m.mi FROM ours o
+            LEFT JOIN mi m ON o.layer = m.layer AND o.neuron = m.neuron
+            WHERE o.position_mi IS NOT NULL
+              AND abs(o.position_mi - coalesce(m.mi, 0)) > 1e-9 * greatest(1, abs(o.position_mi))""")
+
+    if failures:
+        print("\n".join(["MISMATCH " + f for f in failures]))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

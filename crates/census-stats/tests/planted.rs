@@ -1,0 +1,184 @@
+//! End to end on a random OPT with planted structure (`tests/fixtures/opt/planted`, written by
+//! `make_fixtures.py planted`): extraction, then analysis, recovers exactly the planted dead
+//! neurons and token detectors, and the detectors' vocabulary projections equal the ones numpy
+//! computed from the same weights.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Float32Type, UInt16Type, UInt32Type};
+use census_stats::{AnalysisOptions, AnalyzeRequest, analyze};
+use common::{extract_planted, fixture, read_table};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct PlantedDetector {
+    layer: u16,
+    neuron: u16,
+    tokens: Vec<u32>,
+    token_strings: Vec<String>,
+    scores: Vec<f32>,
+    bottom: Vec<u32>,
+    top: Vec<u32>,
+}
+
+#[derive(Deserialize)]
+struct Planted {
+    detectors: Vec<PlantedDetector>,
+    dead: Vec<Vec<u16>>,
+}
+
+#[test]
+fn planted_dead_neurons_and_detectors_are_recovered_with_their_projections() {
+    let planted: Planted = serde_json::from_str(
+        &std::fs::read_to_string(fixture("planted").join("planted.json")).unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (run, out) = (dir.path().join("run"), dir.path().join("analysis"));
+    extract_planted(&run);
+    let summary = analyze(&AnalyzeRequest {
+        runs: vec![run],
+        out: out.clone(),
+        model: None,
+        allow_incomplete: false,
+        options: AnalysisOptions::default(),
+        progress: false,
+    })
+    .unwrap();
+
+    let neurons = read_table(&out.join("neurons.parquet"));
+    let layer = neurons
+        .column_by_name("layer")
+        .unwrap()
+        .as_primitive::<UInt16Type>();
+    let neuron = neurons
+        .column_by_name("neuron")
+        .unwrap()
+        .as_primitive::<UInt16Type>();
+    let dead = neurons.column_by_name("dead").unwrap().as_boolean();
+    let found_dead: BTreeSet<(u16, u16)> = (0..neurons.num_rows())
+        .filter(|&i| dead.value(i))
+        .map(|i| (layer.value(i), neuron.value(i)))
+        .collect();
+    let planted_dead: BTreeSet<(u16, u16)> = planted
+        .dead
+        .iter()
+        .enumerate()
+        .flat_map(|(l, ns)| ns.iter().map(move |&n| (l as u16, n)))
+        .collect();
+    assert_eq!(found_dead, planted_dead);
+
+    let detectors = read_table(&out.join("detectors.parquet"));
+    let kind = detectors.column_by_name("kind").unwrap().as_string::<i32>();
+    let d_layer = detectors
+        .column_by_name("layer")
+        .unwrap()
+        .as_primitive::<UInt16Type>();
+    let d_neuron = detectors
+        .column_by_name("neuron")
+        .unwrap()
+        .as_primitive::<UInt16Type>();
+    let token_rows: Vec<usize> = (0..detectors.num_rows())
+        .filter(|&i| kind.value(i) == "token")
+        .collect();
+    let found: BTreeSet<(u16, u16)> = token_rows
+        .iter()
+        .map(|&i| (d_layer.value(i), d_neuron.value(i)))
+        .collect();
+    let expected: BTreeSet<(u16, u16)> = planted
+        .detectors
+        .iter()
+        .map(|d| (d.layer, d.neuron))
+        .collect();
+    assert_eq!(found, expected, "token detectors");
+
+    let list_u32 = |name: &str, row: usize| -> Vec<u32> {
+        let list = detectors.column_by_name(name).unwrap().as_list::<i32>();
+        list.value(row)
+            .as_primitive::<UInt32Type>()
+            .values()
+            .to_vec()
+    };
+    let list_f32 = |name: &str, row: usize| -> Vec<f32> {
+        let list = detectors.column_by_name(name).unwrap().as_list::<i32>();
+        list.value(row)
+            .as_primitive::<Float32Type>()
+            .values()
+            .to_vec()
+    };
+    let suppresses = detectors
+        .column_by_name("suppresses_triggers")
+        .unwrap()
+        .as_boolean();
+    let triggers = detectors
+        .column_by_name("trigger_ids")
+        .unwrap()
+        .as_list::<i32>();
+    let names = detectors
+        .column_by_name("triggers")
+        .unwrap()
+        .as_list::<i32>();
+    for p in &planted.detectors {
+        let row = *token_rows
+            .iter()
+            .find(|&&i| (d_layer.value(i), d_neuron.value(i)) == (p.layer, p.neuron))
+            .unwrap();
+        let ids: BTreeSet<u32> = (0..triggers.value(row).len())
+            .map(|i| {
+                let inner = triggers.value(row);
+                inner
+                    .as_list::<i32>()
+                    .value(i)
+                    .as_primitive::<UInt32Type>()
+                    .value(0)
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            p.tokens.iter().copied().collect(),
+            "triggers of {}/{}",
+            p.layer,
+            p.neuron
+        );
+        let strings: BTreeSet<String> = {
+            let inner = names.value(row);
+            let s = inner.as_string::<i32>();
+            (0..s.len()).map(|i| s.value(i).to_string()).collect()
+        };
+        assert_eq!(strings, p.token_strings.iter().cloned().collect());
+        // Projections equal numpy's: the five most suppressed and promoted tokens in order
+        // (scores are far apart there), and each trigger's score.
+        assert_eq!(list_u32("suppressed_ids", row)[..5], p.bottom[..5]);
+        assert_eq!(list_u32("promoted_ids", row)[..5], p.top[..5]);
+        let ordered: Vec<u32> = (0..triggers.value(row).len())
+            .map(|i| {
+                let inner = triggers.value(row);
+                inner
+                    .as_list::<i32>()
+                    .value(i)
+                    .as_primitive::<UInt32Type>()
+                    .value(0)
+            })
+            .collect();
+        for (t, score) in ordered.iter().zip(list_f32("trigger_scores", row)) {
+            let k = p.tokens.iter().position(|x| x == t).unwrap();
+            assert!(
+                (score - p.scores[k]).abs() < 1e-5,
+                "{score} vs {}",
+                p.scores[k]
+            );
+        }
+        let mean: f32 = p.scores.iter().sum::<f32>() / p.scores.len() as f32;
+        assert_eq!(suppresses.value(row), mean < 0.0);
+    }
+    // The first planted detector's update is minus its token's embedding: it suppresses it, and
+    // its token is the most suppressed of all.
+    let suppression = summary.suppression.unwrap();
+    assert_eq!(suppression.detectors, 3);
+    assert_eq!(suppression.suppressing, 1);
+    let first = &planted.detectors[0];
+    assert_eq!(first.bottom[0], first.tokens[0]);
+}
