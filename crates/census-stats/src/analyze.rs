@@ -207,11 +207,11 @@ pub fn count_layer(
                 path: path.clone(),
                 reason,
             })?;
-        let (entries, bytes) = counts.table_size();
+        let bytes = counts.table_bytes();
         if bytes > cap_bytes {
             return Err(StatsError::NgramMemory {
                 layer,
-                entries,
+                entries: counts.table_entries(),
                 mib: bytes >> 20,
                 tokens: counts.rows,
                 cap_mib: cap_bytes >> 20,

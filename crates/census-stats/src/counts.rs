@@ -6,8 +6,10 @@
 use census_extract::shards::ActivationRows;
 use rustc_hash::FxHashMap;
 
-use crate::ngram::{MAX_VOCAB, Order, neuron_key};
+use crate::coverage::GroupedCounts;
+use crate::ngram::{MAX_VOCAB, Order, neuron_key, split_key};
 use crate::part_data::{NO_NGRAM, PartTokens};
+use crate::token_counts::TokenCounts;
 
 /// A count table keyed by packed (neuron, n-gram) or by n-gram.
 pub type CountTable = FxHashMap<u64, u64>;
@@ -143,8 +145,10 @@ pub struct LayerCounts {
     pub fires: Vec<u64>,
     /// Fires of each neuron on the `</s>` prefix.
     pub fires_bos: Vec<u64>,
-    /// (neuron, n-gram) fire counts by order (unigram, bigram, trigram), where counted.
-    pub tables: [Option<CountTable>; 3],
+    /// (neuron, token) fire counts, where counted.
+    pub unigrams: Option<TokenCounts>,
+    /// (neuron, bigram) and (neuron, trigram) fire counts, where counted.
+    pub ngrams: [Option<CountTable>; 2],
     /// Fires at each position, `positions[pos * ffn + neuron]`, where counted.
     pub positions: Option<Vec<u32>>,
 }
@@ -158,8 +162,8 @@ impl LayerCounts {
             rows: 0,
             fires: vec![0; ffn],
             fires_bos: vec![0; ffn],
-            tables: [
-                scope.unigrams.then(CountTable::default),
+            unigrams: scope.unigrams.then(|| TokenCounts::new(ffn)),
+            ngrams: [
                 scope.bigrams_trigrams.then(CountTable::default),
                 scope.bigrams_trigrams.then(CountTable::default),
             ],
@@ -167,16 +171,24 @@ impl LayerCounts {
         }
     }
 
-    /// The (neuron, n-gram) table of `order`, if counted.
-    pub fn table(&self, order: Order) -> Option<&CountTable> {
-        self.tables[order as usize].as_ref()
+    /// The (neuron, n-gram, fires) counts of `order` grouped by neuron, if counted.
+    pub fn grouped(&self, order: Order) -> Option<GroupedCounts> {
+        match order {
+            Order::Unigram => self.unigrams.as_ref().map(|t| GroupedCounts::new(t.iter())),
+            Order::Bigram | Order::Trigram => self.ngrams[order as usize - 1].as_ref().map(|t| {
+                GroupedCounts::new(t.iter().map(|(&key, &count)| {
+                    let (neuron, ngram) = split_key(key);
+                    (neuron, ngram, count)
+                }))
+            }),
+        }
     }
 
     /// Counts one part; `acts` must have the rows of `tokens` (see
     /// [`crate::part_data::read_layer_part`]).
     pub fn add_part(&mut self, tokens: &PartTokens, acts: &ActivationRows) -> Result<(), String> {
         let ffn = self.ffn;
-        let [unigrams, bigrams, trigrams] = &mut self.tables;
+        let [bigrams, trigrams] = &mut self.ngrams;
         for row in 0..tokens.len() {
             let fired = acts.neurons_of(row);
             if let Some(&bad) = fired.iter().find(|&&n| usize::from(n) >= ffn) {
@@ -204,11 +216,8 @@ impl LayerCounts {
             for &n in fired {
                 self.fires[usize::from(n)] += 1;
             }
-            if let Some(table) = unigrams {
-                let token = u64::from(tokens.token[row]);
-                for &n in fired {
-                    *table.entry(neuron_key(n, token)).or_insert(0) += 1;
-                }
+            if let Some(table) = &mut self.unigrams {
+                table.add_row(tokens.token[row], fired);
             }
             for (table, key) in [
                 (&mut *bigrams, tokens.bigram[row]),
@@ -237,7 +246,10 @@ impl LayerCounts {
         self.rows += other.rows;
         add_vectors(&mut self.fires, &other.fires);
         add_vectors(&mut self.fires_bos, &other.fires_bos);
-        for (a, b) in self.tables.iter_mut().zip(other.tables) {
+        if let (Some(a), Some(b)) = (&mut self.unigrams, other.unigrams) {
+            a.merge(b);
+        }
+        for (a, b) in self.ngrams.iter_mut().zip(other.ngrams) {
             if let (Some(a), Some(b)) = (a.as_mut(), b) {
                 merge_tables(a, b);
             }
@@ -247,11 +259,15 @@ impl LayerCounts {
         }
     }
 
-    /// Entries and approximate bytes of the n-gram tables.
-    pub fn table_size(&self) -> (usize, usize) {
-        self.tables
-            .iter()
-            .flatten()
-            .fold((0, 0), |(n, b), t| (n + t.len(), b + table_bytes(t)))
+    /// Approximate heap bytes of the n-gram tables (cheap: no entry is visited).
+    pub fn table_bytes(&self) -> usize {
+        self.unigrams.as_ref().map_or(0, TokenCounts::bytes)
+            + self.ngrams.iter().flatten().map(table_bytes).sum::<usize>()
+    }
+
+    /// Entries of the n-gram tables.
+    pub fn table_entries(&self) -> usize {
+        self.unigrams.as_ref().map_or(0, TokenCounts::len)
+            + self.ngrams.iter().flatten().map(|t| t.len()).sum::<usize>()
     }
 }

@@ -3,9 +3,6 @@
 
 use std::ops::Range;
 
-use crate::counts::CountTable;
-use crate::ngram::split_key;
-
 /// A (neuron, n-gram) table regrouped by neuron; each neuron's n-grams are sorted by count,
 /// most frequent first (ties by n-gram key, so results are deterministic).
 #[derive(Debug, Clone, Default)]
@@ -17,15 +14,9 @@ pub struct GroupedCounts {
 }
 
 impl GroupedCounts {
-    /// Regroups `table`.
-    pub fn new(table: &CountTable) -> Self {
-        let mut keyed: Vec<(u16, u64, u64)> = table
-            .iter()
-            .map(|(&key, &count)| {
-                let (neuron, ngram) = split_key(key);
-                (neuron, ngram, count)
-            })
-            .collect();
+    /// Groups (neuron, n-gram, count) triples by neuron.
+    pub fn new(triples: impl Iterator<Item = (u16, u64, u64)>) -> Self {
+        let mut keyed: Vec<(u16, u64, u64)> = triples.collect();
         keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.2.cmp(&a.2)).then(a.1.cmp(&b.1)));
         let mut neurons: Vec<(u16, Range<usize>)> = Vec::new();
         for (i, &(neuron, _, _)) in keyed.iter().enumerate() {
@@ -123,11 +114,7 @@ mod tests {
 
     #[test]
     fn grouping_sorts_each_neuron_by_count() {
-        let mut table = CountTable::default();
-        table.insert(crate::ngram::neuron_key(3, 7), 2);
-        table.insert(crate::ngram::neuron_key(3, 9), 5);
-        table.insert(crate::ngram::neuron_key(1, 4), 1);
-        let grouped = GroupedCounts::new(&table);
+        let grouped = GroupedCounts::new([(3, 7, 2), (3, 9, 5), (1, 4, 1)].into_iter());
         assert_eq!(grouped.of(3), &[(9, 5), (7, 2)]);
         assert_eq!(grouped.of(1), &[(4, 1)]);
         assert!(grouped.of(2).is_empty());

@@ -2,7 +2,7 @@
 //! positional neurons.
 
 use crate::counts::{CorpusTally, LayerCounts};
-use crate::coverage::{GroupedCounts, bin_of, coverage_count};
+use crate::coverage::{bin_of, coverage_count};
 use crate::detectors::{Detector, detect};
 use crate::ngram::Order;
 use crate::options::AnalysisOptions;
@@ -112,10 +112,9 @@ pub fn analyze_layer(
     let mut coverage_bins: [Option<Vec<u64>>; 3] = [None, None, None];
     let mut detectors = Vec::new();
     for order in Order::ALL {
-        let Some(table) = counts.table(order) else {
+        let Some(grouped) = counts.grouped(order) else {
             continue;
         };
-        let grouped = GroupedCounts::new(table);
         let mut bins = vec![0u64; options.coverage_bins.len() + 1];
         for (neuron, ngrams) in grouped.iter() {
             let stats = &mut neurons[usize::from(neuron)];

@@ -23,6 +23,7 @@ pub mod positional;
 pub mod projection;
 pub mod summary;
 pub mod tables;
+pub mod token_counts;
 
 pub use analyze::{AnalysisManifest, AnalyzeRequest, analyze};
 pub use error::{Result, StatsError};
