@@ -7,9 +7,9 @@ use census_extract::shards::ActivationRows;
 use rustc_hash::FxHashMap;
 
 use crate::coverage::GroupedCounts;
-use crate::ngram::{MAX_VOCAB, Order, neuron_key, split_key};
+use crate::gram_counts::GramCounts;
+use crate::ngram::{MAX_VOCAB, Order};
 use crate::part_data::{NO_NGRAM, PartTokens};
-use crate::token_counts::TokenCounts;
 
 /// A count table keyed by packed (neuron, n-gram) or by n-gram.
 pub type CountTable = FxHashMap<u64, u64>;
@@ -145,10 +145,8 @@ pub struct LayerCounts {
     pub fires: Vec<u64>,
     /// Fires of each neuron on the `</s>` prefix.
     pub fires_bos: Vec<u64>,
-    /// (neuron, token) fire counts, where counted.
-    pub unigrams: Option<TokenCounts>,
-    /// (neuron, bigram) and (neuron, trigram) fire counts, where counted.
-    pub ngrams: [Option<CountTable>; 2],
+    /// (neuron, n-gram) fire counts by order (unigram, bigram, trigram), where counted.
+    pub tables: [Option<GramCounts>; 3],
     /// Fires at each position, `positions[pos * ffn + neuron]`, where counted.
     pub positions: Option<Vec<u32>>,
 }
@@ -162,10 +160,10 @@ impl LayerCounts {
             rows: 0,
             fires: vec![0; ffn],
             fires_bos: vec![0; ffn],
-            unigrams: scope.unigrams.then(|| TokenCounts::new(ffn)),
-            ngrams: [
-                scope.bigrams_trigrams.then(CountTable::default),
-                scope.bigrams_trigrams.then(CountTable::default),
+            tables: [
+                scope.unigrams.then(|| GramCounts::tokens(ffn)),
+                scope.bigrams_trigrams.then(|| GramCounts::ngrams(ffn)),
+                scope.bigrams_trigrams.then(|| GramCounts::ngrams(ffn)),
             ],
             positions: scope.positions.map(|len| vec![0; len * ffn]),
         }
@@ -173,22 +171,15 @@ impl LayerCounts {
 
     /// The (neuron, n-gram, fires) counts of `order` grouped by neuron, if counted.
     pub fn grouped(&self, order: Order) -> Option<GroupedCounts> {
-        match order {
-            Order::Unigram => self.unigrams.as_ref().map(|t| GroupedCounts::new(t.iter())),
-            Order::Bigram | Order::Trigram => self.ngrams[order as usize - 1].as_ref().map(|t| {
-                GroupedCounts::new(t.iter().map(|(&key, &count)| {
-                    let (neuron, ngram) = split_key(key);
-                    (neuron, ngram, count)
-                }))
-            }),
-        }
+        self.tables[order as usize]
+            .as_ref()
+            .map(|t| GroupedCounts::new(t.iter()))
     }
 
     /// Counts one part; `acts` must have the rows of `tokens` (see
     /// [`crate::part_data::read_layer_part`]).
     pub fn add_part(&mut self, tokens: &PartTokens, acts: &ActivationRows) -> Result<(), String> {
         let ffn = self.ffn;
-        let [bigrams, trigrams] = &mut self.ngrams;
         for row in 0..tokens.len() {
             let fired = acts.neurons_of(row);
             if let Some(&bad) = fired.iter().find(|&&n| usize::from(n) >= ffn) {
@@ -216,19 +207,16 @@ impl LayerCounts {
             for &n in fired {
                 self.fires[usize::from(n)] += 1;
             }
-            if let Some(table) = &mut self.unigrams {
-                table.add_row(tokens.token[row], fired);
-            }
-            for (table, key) in [
-                (&mut *bigrams, tokens.bigram[row]),
-                (&mut *trigrams, tokens.trigram[row]),
-            ] {
+            let keys = [
+                u64::from(tokens.token[row]),
+                tokens.bigram[row],
+                tokens.trigram[row],
+            ];
+            for (table, key) in self.tables.iter_mut().zip(keys) {
                 if let Some(table) = table
                     && key != NO_NGRAM
                 {
-                    for &n in fired {
-                        *table.entry(neuron_key(n, key)).or_insert(0) += 1;
-                    }
+                    table.add_row(key, fired);
                 }
             }
         }
@@ -246,12 +234,9 @@ impl LayerCounts {
         self.rows += other.rows;
         add_vectors(&mut self.fires, &other.fires);
         add_vectors(&mut self.fires_bos, &other.fires_bos);
-        if let (Some(a), Some(b)) = (&mut self.unigrams, other.unigrams) {
-            a.merge(b);
-        }
-        for (a, b) in self.ngrams.iter_mut().zip(other.ngrams) {
+        for (a, b) in self.tables.iter_mut().zip(other.tables) {
             if let (Some(a), Some(b)) = (a.as_mut(), b) {
-                merge_tables(a, b);
+                a.merge(b);
             }
         }
         if let (Some(a), Some(b)) = (&mut self.positions, &other.positions) {
@@ -261,13 +246,11 @@ impl LayerCounts {
 
     /// Approximate heap bytes of the n-gram tables (cheap: no entry is visited).
     pub fn table_bytes(&self) -> usize {
-        self.unigrams.as_ref().map_or(0, TokenCounts::bytes)
-            + self.ngrams.iter().flatten().map(table_bytes).sum::<usize>()
+        self.tables.iter().flatten().map(GramCounts::bytes).sum()
     }
 
     /// Entries of the n-gram tables.
     pub fn table_entries(&self) -> usize {
-        self.unigrams.as_ref().map_or(0, TokenCounts::len)
-            + self.ngrams.iter().flatten().map(|t| t.len()).sum::<usize>()
+        self.tables.iter().flatten().map(GramCounts::len).sum()
     }
 }

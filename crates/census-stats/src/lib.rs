@@ -14,6 +14,7 @@ pub mod counts;
 pub mod coverage;
 pub mod detectors;
 mod error;
+pub mod gram_counts;
 pub mod inputs;
 pub mod layer_analysis;
 pub mod ngram;
@@ -23,7 +24,6 @@ pub mod positional;
 pub mod projection;
 pub mod summary;
 pub mod tables;
-pub mod token_counts;
 
 pub use analyze::{AnalysisManifest, AnalyzeRequest, analyze};
 pub use error::{Result, StatsError};
