@@ -44,8 +44,8 @@ pub struct SuppressionSummary {
     pub detectors: u64,
     /// Those whose update points away from their triggers.
     pub suppressing: u64,
-    /// `suppressing / detectors`.
-    pub share: f64,
+    /// `suppressing / detectors` (none without token detectors).
+    pub share: Option<f64>,
 }
 
 /// Positional neurons.
@@ -139,11 +139,7 @@ impl Summary {
             SuppressionSummary {
                 detectors: token.len() as u64,
                 suppressing,
-                share: if token.is_empty() {
-                    0.0
-                } else {
-                    suppressing as f64 / token.len() as f64
-                },
+                share: (!token.is_empty()).then(|| suppressing as f64 / token.len() as f64),
             }
         });
         let positional = layers.iter().any(|l| l.positional.is_some()).then(|| {
