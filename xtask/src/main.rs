@@ -8,6 +8,7 @@ use census_extract::cli::ExtractArgs;
 use census_model::{
     CpuBackend, ForwardOptions, LayerActivity, OptBatch, OptTokenizer, Record, load_pretrained,
 };
+use census_report::cli::ReportArgs;
 use census_stats::cli::AnalyzeArgs;
 use clap::{Parser, Subcommand};
 
@@ -31,6 +32,10 @@ enum Task {
     /// detectors, vocabulary projections, positional neurons) from one or more run directories
     /// into an analysis directory of Parquet tables (see docs/SCHEMA.md and docs/ANALYSIS.md).
     Analyze(AnalyzeArgs),
+    /// Write an HTML report (the paper's figures, the paper's numbers beside ours, a neuron
+    /// browser), each figure as SVG and PNG, and a Markdown summary, from one or more analysis
+    /// directories (one per model).
+    Report(ReportArgs),
     /// Tokenize a text, run it through a model directory and print the FFN neurons that fire
     /// on each token in each layer.
     Fired {
@@ -136,6 +141,15 @@ fn main() -> Result<()> {
                 token_detectors = summary.token_detectors.as_ref().map(|d| d.detectors),
                 positional = summary.positional.as_ref().map(|p| p.total),
                 "analysis ready"
+            );
+            Ok(())
+        }
+        Task::Report(args) => {
+            let summary = args.run()?;
+            tracing::info!(
+                index = %summary.index.display(),
+                figures = summary.figures,
+                "report ready"
             );
             Ok(())
         }

@@ -1,0 +1,454 @@
+//! The figures, drawn with plotters: one description ([`Figure`]) rendered either to an SVG string
+//! (inlined in the HTML and written standalone) or to a PNG file.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, RGBColor, register_font};
+
+use crate::error::{ReportError, Result};
+
+/// Width and height of every figure, in pixels.
+pub const SIZE: (u32, u32) = (760, 420);
+const FONT: &str = "sans-serif";
+
+/// Registers the embedded DejaVu Sans with plotters (once per process): text is measured and
+/// rasterised the same on every machine, with no system fonts.
+fn register_fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        register_font(FONT, FontStyle::Normal, dejavu::sans::regular())
+            .unwrap_or_else(|_| panic!("the embedded DejaVu Sans is a valid font"));
+        register_font(FONT, FontStyle::Bold, dejavu::sans::bold())
+            .unwrap_or_else(|_| panic!("the embedded DejaVu Sans Bold is a valid font"));
+    });
+}
+
+/// Colours for models and series (colour-blind-safe, Okabe–Ito order).
+pub const PALETTE: [RGBColor; 8] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(120, 120, 120),
+    RGBColor(240, 228, 66),
+];
+
+/// The colour of series `i`.
+pub fn color(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// `c` mixed with white (`amount` of white, 0..1): the "weak" shade of a type colour.
+pub fn lighter(c: RGBColor, amount: f64) -> RGBColor {
+    let mix = |x: u8| (f64::from(x) + (255.0 - f64::from(x)) * amount).round() as u8;
+    RGBColor(mix(c.0), mix(c.1), mix(c.2))
+}
+
+/// A sequential colour ramp (viridis anchors) at `t` in 0..=1, for ordered categories.
+pub fn ramp(t: f64) -> RGBColor {
+    const ANCHORS: [(u8, u8, u8); 5] = [
+        (68, 1, 84),
+        (59, 82, 139),
+        (33, 145, 140),
+        (94, 201, 98),
+        (253, 231, 37),
+    ];
+    let t = t.clamp(0.0, 1.0) * (ANCHORS.len() - 1) as f64;
+    let i = (t.floor() as usize).min(ANCHORS.len() - 2);
+    let f = t - i as f64;
+    let (a, b) = (ANCHORS[i], ANCHORS[i + 1]);
+    let mix = |x: u8, y: u8| (f64::from(x) + (f64::from(y) - f64::from(x)) * f).round() as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// One line of a line chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Legend label.
+    pub name: String,
+    /// Points, in x order.
+    pub points: Vec<(f64, f64)>,
+    /// Colour.
+    pub color: RGBColor,
+    /// Dashed (e.g. cumulative counts).
+    pub dashed: bool,
+}
+
+/// One layer of a stacked bar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stack {
+    /// Legend label.
+    pub name: String,
+    /// Colour.
+    pub color: RGBColor,
+    /// Height at each x (same order as [`Figure::StackedBars`]'s `x`).
+    pub values: Vec<f64>,
+}
+
+/// A dot of a dot chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dot {
+    /// Position.
+    pub x: f64,
+    /// Position.
+    pub y: f64,
+    /// Colour.
+    pub color: RGBColor,
+}
+
+/// A figure, independent of the backend it is drawn on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Figure {
+    /// Lines over a numeric x axis.
+    Lines {
+        /// Title.
+        title: String,
+        /// X axis label.
+        x_label: String,
+        /// Y axis label.
+        y_label: String,
+        /// The lines.
+        series: Vec<Series>,
+        /// Fixed y range (else from the data).
+        y_range: Option<(f64, f64)>,
+    },
+    /// Stacked bars at integer x positions.
+    StackedBars {
+        /// Title.
+        title: String,
+        /// X axis label.
+        x_label: String,
+        /// Y axis label.
+        y_label: String,
+        /// X positions (layers).
+        x: Vec<f64>,
+        /// Stacks, bottom first.
+        stacks: Vec<Stack>,
+    },
+    /// Dots (one per neuron), with a legend of colours.
+    Dots {
+        /// Title.
+        title: String,
+        /// X axis label.
+        x_label: String,
+        /// Y axis label.
+        y_label: String,
+        /// The dots.
+        dots: Vec<Dot>,
+        /// Legend entries.
+        legend: Vec<(String, RGBColor)>,
+        /// X range.
+        x_range: (f64, f64),
+    },
+    /// Horizontal ranges, one row each (Fig. 9).
+    Ranges {
+        /// Title.
+        title: String,
+        /// X axis label.
+        x_label: String,
+        /// Row labels and their `[start, end)` ranges.
+        rows: Vec<(String, Vec<(f64, f64)>)>,
+        /// X range.
+        x_range: (f64, f64),
+    },
+}
+
+fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    if hi - lo < 1e-12 {
+        return (lo - 0.5, hi + 0.5);
+    }
+    (lo, hi)
+}
+
+/// A tick label: integers without decimals, other values with up to three.
+fn tick(x: f64) -> String {
+    if (x - x.round()).abs() < 1e-9 {
+        format!("{}", x.round())
+    } else {
+        let s = format!("{x:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// A tick label on an integer axis (layers, positions): empty between integers.
+fn integer_tick(x: f64) -> String {
+    if (x - x.round()).abs() < 1e-9 {
+        format!("{}", x.round())
+    } else {
+        String::new()
+    }
+}
+
+fn plot_error(e: impl std::fmt::Display) -> ReportError {
+    ReportError::Chart(e.to_string())
+}
+
+/// Draws `figure` on `root`.
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, figure: &Figure) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    register_fonts();
+    root.fill(&WHITE).map_err(plot_error)?;
+    let title_font = (FONT, 18).into_font().style(FontStyle::Bold);
+    match figure {
+        Figure::Lines {
+            title,
+            x_label,
+            y_label,
+            series,
+            y_range,
+        } => {
+            let (x0, x1) = span(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
+            let (y0, y1) = y_range.unwrap_or_else(|| {
+                let (lo, hi) = span(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+                (lo.min(0.0), hi + (hi - lo.min(0.0)) * 0.05)
+            });
+            let mut chart = ChartBuilder::on(root)
+                .caption(title, title_font)
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(60)
+                .build_cartesian_2d(x0..x1, y0..y1)
+                .map_err(plot_error)?;
+            let integer_x = x_label == "layer" || x_label == "position";
+            let x_format = |x: &f64| {
+                if integer_x {
+                    integer_tick(*x)
+                } else {
+                    tick(*x)
+                }
+            };
+            let y_format = |y: &f64| tick(*y);
+            chart
+                .configure_mesh()
+                .x_desc(x_label.as_str())
+                .y_desc(y_label.as_str())
+                .x_label_formatter(&x_format)
+                .y_label_formatter(&y_format)
+                .label_style((FONT, 13))
+                .light_line_style(RGBColor(235, 235, 235))
+                .draw()
+                .map_err(plot_error)?;
+            for s in series {
+                let style = s.color.stroke_width(2);
+                let drawn = if s.dashed {
+                    chart
+                        .draw_series(DashedLineSeries::new(s.points.iter().copied(), 6, 4, style))
+                        .map_err(plot_error)?
+                } else {
+                    chart
+                        .draw_series(LineSeries::new(s.points.iter().copied(), style))
+                        .map_err(plot_error)?
+                };
+                let color = s.color;
+                drawn.label(s.name.as_str()).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+                chart
+                    .draw_series(
+                        s.points
+                            .iter()
+                            .map(|&p| Circle::new(p, 2, s.color.filled())),
+                    )
+                    .map_err(plot_error)?;
+            }
+            legend(&mut chart)?;
+        }
+        Figure::StackedBars {
+            title,
+            x_label,
+            y_label,
+            x,
+            stacks,
+        } => {
+            let (x0, x1) = span(x.iter().copied());
+            let x_hint = (x0, x1);
+            let top = (0..x.len())
+                .map(|i| stacks.iter().map(|s| s.values[i]).sum::<f64>())
+                .fold(0.0f64, f64::max)
+                .max(1.0);
+            let mut chart = ChartBuilder::on(root)
+                .caption(title, title_font)
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(60)
+                .build_cartesian_2d((x0 - 0.6)..(x1 + 0.6), 0.0..top * 1.08)
+                .map_err(plot_error)?;
+            chart
+                .configure_mesh()
+                .x_desc(x_label.as_str())
+                .y_desc(y_label.as_str())
+                .x_labels(((x1_span(&x_hint)) as usize + 2).min(24))
+                .x_label_formatter(&|x: &f64| integer_tick(*x))
+                .y_label_formatter(&|y: &f64| tick(*y))
+                .label_style((FONT, 13))
+                .disable_x_mesh()
+                .light_line_style(RGBColor(235, 235, 235))
+                .draw()
+                .map_err(plot_error)?;
+            let mut base = vec![0.0; x.len()];
+            for stack in stacks {
+                let color = stack.color;
+                let bars: Vec<_> = x
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| stack.values[*i] > 0.0)
+                    .map(|(i, &xi)| {
+                        let (b, t) = (base[i], base[i] + stack.values[i]);
+                        Rectangle::new([(xi - 0.4, b), (xi + 0.4, t)], color.filled())
+                    })
+                    .collect();
+                for (i, b) in base.iter_mut().enumerate() {
+                    *b += stack.values[i];
+                }
+                chart
+                    .draw_series(bars)
+                    .map_err(plot_error)?
+                    .label(stack.name.as_str())
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
+                    });
+            }
+            legend(&mut chart)?;
+        }
+        Figure::Dots {
+            title,
+            x_label,
+            y_label,
+            dots,
+            legend: entries,
+            x_range,
+        } => {
+            let top = dots.iter().map(|d| d.y).fold(1.0f64, f64::max);
+            let x_hint = *x_range;
+            let mut chart = ChartBuilder::on(root)
+                .caption(title, title_font)
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(60)
+                .build_cartesian_2d(x_range.0..x_range.1, 0.0..top + 1.0)
+                .map_err(plot_error)?;
+            chart
+                .configure_mesh()
+                .x_desc(x_label.as_str())
+                .y_desc(y_label.as_str())
+                .x_labels(((x1_span(&x_hint)) as usize + 2).min(24))
+                .x_label_formatter(&|x: &f64| integer_tick(*x))
+                .y_label_formatter(&|y: &f64| tick(*y))
+                .label_style((FONT, 13))
+                .disable_x_mesh()
+                .light_line_style(RGBColor(235, 235, 235))
+                .draw()
+                .map_err(plot_error)?;
+            let radius = (180.0 / (top + 1.0)).clamp(1.5, 6.0) as i32;
+            chart
+                .draw_series(
+                    dots.iter()
+                        .map(|d| Circle::new((d.x, d.y), radius, d.color.filled())),
+                )
+                .map_err(plot_error)?;
+            for (name, color) in entries {
+                let color = *color;
+                chart
+                    .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+                    .map_err(plot_error)?
+                    .label(name.as_str())
+                    .legend(move |(x, y)| Circle::new((x + 6, y), 5, color.filled()));
+            }
+            legend(&mut chart)?;
+        }
+        Figure::Ranges {
+            title,
+            x_label,
+            rows,
+            x_range,
+        } => {
+            let n = rows.len().max(1) as f64;
+            let mut chart = ChartBuilder::on(root)
+                .caption(title, title_font)
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(90)
+                .build_cartesian_2d(x_range.0..x_range.1, 0.0..n)
+                .map_err(plot_error)?;
+            let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+            let label_of = |y: &f64| {
+                let i = (n - y - 0.5).round();
+                if (i - (n - y - 0.5)).abs() < 0.26 && i >= 0.0 && (i as usize) < labels.len() {
+                    labels[i as usize].clone()
+                } else {
+                    String::new()
+                }
+            };
+            chart
+                .configure_mesh()
+                .x_desc(x_label.as_str())
+                .x_label_formatter(&|x: &f64| integer_tick(*x))
+                .label_style((FONT, 12))
+                .disable_y_mesh()
+                .y_labels(rows.len() * 2 + 1)
+                .y_label_formatter(&label_of)
+                .light_line_style(RGBColor(235, 235, 235))
+                .draw()
+                .map_err(plot_error)?;
+            for (i, (_, ranges)) in rows.iter().enumerate() {
+                let y = n - i as f64 - 1.0;
+                chart
+                    .draw_series(ranges.iter().map(|&(a, b)| {
+                        Rectangle::new([(a, y + 0.15), (b, y + 0.85)], color(3).filled())
+                    }))
+                    .map_err(plot_error)?;
+            }
+        }
+    }
+    root.present().map_err(plot_error)
+}
+
+fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .label_font((FONT, 12))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(plot_error)
+}
+
+/// The width of an x range, in whole units.
+fn x1_span(range: &(f64, f64)) -> f64 {
+    (range.1 - range.0).ceil().max(1.0)
+}
+
+/// The figure as an SVG document.
+pub fn to_svg(figure: &Figure) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        draw(&root, figure)?;
+    }
+    Ok(svg)
+}
+
+/// Writes the figure as a PNG file.
+pub fn write_png(figure: &Figure, path: &Path) -> Result<()> {
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    draw(&root, figure)
+}

@@ -1,0 +1,33 @@
+//! Command-line options of the report stage, shared by the `census-report` binary and
+//! `cargo xtask report`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::{ReportRequest, ReportSummary, Result};
+
+/// `report` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// An analysis directory; repeat to compare models (one directory per model).
+    #[arg(long = "analysis", required = true)]
+    pub analyses: Vec<PathBuf>,
+    /// Report directory to write (index.html, summary.md, figures/, data/).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Skip the PNG copies of the figures.
+    #[arg(long)]
+    pub no_png: bool,
+}
+
+impl ReportArgs {
+    /// Writes the report.
+    pub fn run(&self) -> Result<ReportSummary> {
+        crate::render(&ReportRequest {
+            analyses: self.analyses.clone(),
+            out: self.out.clone(),
+            png: !self.no_png,
+        })
+    }
+}

@@ -1,0 +1,552 @@
+//! The paper's figures (see `../shared/paper-methods.md` §5) built from one or more analyses:
+//! comparisons draw one line per model, on absolute layers and on normalised depth; per-model
+//! figures get one panel each.
+
+use plotters::style::RGBColor;
+
+use crate::analysis::{LayerRow, ModelAnalysis, PositionalRow};
+use crate::charts::{Dot, Figure, Series, Stack, color, lighter, ramp};
+
+/// A figure with its file id and caption.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedFigure {
+    /// File name stem (`fig1a-dead`, ...).
+    pub id: String,
+    /// Section it belongs to.
+    pub section: Section,
+    /// What it shows, with the paper figure it redraws.
+    pub caption: String,
+    /// The figure.
+    pub figure: Figure,
+}
+
+/// Report sections, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Section {
+    /// Dead neurons and activation frequency.
+    Dead,
+    /// N-gram coverage.
+    Ngrams,
+    /// Token and trigram detectors.
+    Detectors,
+    /// Positional neurons.
+    Positional,
+}
+
+impl Section {
+    /// All sections in order.
+    pub const ALL: [Section; 4] = [Self::Dead, Self::Ngrams, Self::Detectors, Self::Positional];
+
+    /// Heading.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Dead => "Dead neurons and activation frequency",
+            Self::Ngrams => "How many n-grams trigger a neuron",
+            Self::Detectors => "Token and trigram detectors",
+            Self::Positional => "Positional neurons",
+        }
+    }
+
+    /// Anchor id.
+    pub fn anchor(self) -> &'static str {
+        match self {
+            Self::Dead => "dead",
+            Self::Ngrams => "ngrams",
+            Self::Detectors => "detectors",
+            Self::Positional => "positional",
+        }
+    }
+}
+
+/// Colours of the positional types (the paper's purple, red, green, yellow).
+pub const TYPE_COLORS: [RGBColor; 4] = [
+    RGBColor(118, 42, 131),
+    RGBColor(202, 0, 32),
+    RGBColor(26, 150, 65),
+    RGBColor(230, 171, 2),
+];
+/// Positional type names in the tables' order.
+pub const TYPE_NAMES: [&str; 4] = ["oscillatory", "both-extremes", "one-extreme", "other"];
+
+/// The colour of a positional type and strength.
+pub fn type_color(kind: usize, strong: bool) -> RGBColor {
+    if strong {
+        TYPE_COLORS[kind]
+    } else {
+        lighter(TYPE_COLORS[kind], 0.6)
+    }
+}
+
+fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// One line per model of `value(layer)` against the layer (or depth).
+fn per_model_lines(
+    models: &[ModelAnalysis],
+    depth: bool,
+    value: &dyn Fn(&LayerRow) -> Option<f64>,
+) -> Vec<Series> {
+    models
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Series {
+            name: m.name.clone(),
+            points: m
+                .layers
+                .iter()
+                .filter_map(|l| {
+                    let x = if depth {
+                        m.depth(l.layer)
+                    } else {
+                        l.layer as f64
+                    };
+                    value(l).map(|v| (x, v))
+                })
+                .collect(),
+            color: color(i),
+            dashed: false,
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect()
+}
+
+/// What a comparison figure shows.
+struct Comparison<'a> {
+    id: &'a str,
+    section: Section,
+    title: &'a str,
+    caption: &'a str,
+    y_label: &'a str,
+    y_range: Option<(f64, f64)>,
+}
+
+/// A comparison figure on absolute layers, plus one on normalised depth when there are several
+/// models.
+fn comparison(
+    models: &[ModelAnalysis],
+    spec: Comparison<'_>,
+    value: &dyn Fn(&LayerRow) -> Option<f64>,
+) -> Vec<NamedFigure> {
+    let Comparison {
+        id,
+        section,
+        title,
+        caption,
+        y_label,
+        y_range,
+    } = spec;
+    let mut out = Vec::new();
+    let variants: &[bool] = if models.len() > 1 {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    for &depth in variants {
+        let series = per_model_lines(models, depth, value);
+        if series.is_empty() {
+            continue;
+        }
+        out.push(NamedFigure {
+            id: if depth {
+                format!("{id}-depth")
+            } else {
+                id.to_string()
+            },
+            section,
+            caption: if depth {
+                format!("{caption} Layers on normalised depth (layer / (L - 1)).")
+            } else {
+                caption.to_string()
+            },
+            figure: Figure::Lines {
+                title: title.to_string(),
+                x_label: if depth {
+                    "depth (layer / (L-1))"
+                } else {
+                    "layer"
+                }
+                .to_string(),
+                y_label: y_label.to_string(),
+                series,
+                y_range,
+            },
+        });
+    }
+    out
+}
+
+/// Neurons per coverage bin, stacked, per layer (Figs. 2, 12, 13).
+fn coverage_figure(m: &ModelAnalysis, order: &str, fig: &str) -> Option<NamedFigure> {
+    let rows: Vec<_> = m.coverage.iter().filter(|c| c.order == order).collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let mut layers: Vec<usize> = rows.iter().map(|r| r.layer).collect();
+    layers.sort_unstable();
+    layers.dedup();
+    let bins = rows.iter().map(|r| r.bin).max().unwrap_or(0) + 1;
+    let stacks = (0..bins)
+        .map(|b| {
+            let label = rows
+                .iter()
+                .find(|r| r.bin == b)
+                .map(|r| r.label.clone())
+                .unwrap_or_default();
+            Stack {
+                name: label,
+                color: ramp(b as f64 / (bins - 1).max(1) as f64),
+                values: layers
+                    .iter()
+                    .map(|&l| {
+                        rows.iter()
+                            .find(|r| r.layer == l && r.bin == b)
+                            .map_or(0.0, |r| r.neurons)
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Some(NamedFigure {
+        id: format!("{fig}-{order}s-{}", slug(&m.name)),
+        section: Section::Ngrams,
+        caption: format!(
+            "{}: alive neurons by the number of {order}s that cover 95% of their activations \
+             (paper Fig. {}).",
+            m.name,
+            &fig[3..]
+        ),
+        figure: Figure::StackedBars {
+            title: format!("{}: neurons by number of triggering {order}s", m.name),
+            x_label: "layer".to_string(),
+            y_label: "alive neurons".to_string(),
+            x: layers.iter().map(|&l| l as f64).collect(),
+            stacks,
+        },
+    })
+}
+
+/// Detected n-grams per layer with new overall and new vs the previous layer (Figs. 4, 15).
+fn new_figure(m: &ModelAnalysis, trigrams: bool) -> Option<NamedFigure> {
+    let pick = |l: &LayerRow| {
+        if trigrams {
+            l.trigrams_detected
+        } else {
+            l.tokens_detected
+        }
+    };
+    let what = if trigrams { "trigrams" } else { "tokens" };
+    let names = [
+        "detected in the layer",
+        "new overall",
+        "new vs previous layer",
+    ];
+    let series: Vec<Series> = [0usize, 2, 3]
+        .iter()
+        .enumerate()
+        .map(|(k, &field)| Series {
+            name: names[k].to_string(),
+            points: m
+                .layers
+                .iter()
+                .filter_map(|l| pick(l)[field].map(|v| (l.layer as f64, v)))
+                .collect(),
+            color: color(k),
+            dashed: k == 2,
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    if series.is_empty() {
+        return None;
+    }
+    Some(NamedFigure {
+        id: format!(
+            "fig{}-new-{what}-{}",
+            if trigrams { 15 } else { 4 },
+            slug(&m.name)
+        ),
+        section: Section::Detectors,
+        caption: format!(
+            "{}: {what} with a detector in each layer, those new to all lower layers and those \
+             new compared with the previous layer (paper Fig. {}).",
+            m.name,
+            if trigrams { 15 } else { 4 }
+        ),
+        figure: Figure::Lines {
+            title: format!("{}: detected {what}, new and overlapping", m.name),
+            x_label: "layer".to_string(),
+            y_label: what.to_string(),
+            series,
+            y_range: None,
+        },
+    })
+}
+
+/// Detected n-grams per layer (solid) and cumulative (dashed), per model (Figs. 3b, 14b).
+fn detected_figure(models: &[ModelAnalysis], trigrams: bool) -> Option<NamedFigure> {
+    let what = if trigrams { "trigrams" } else { "tokens" };
+    let mut series = Vec::new();
+    for (i, m) in models.iter().enumerate() {
+        for (field, dashed, suffix) in [(0, false, "per layer"), (1, true, "cumulative")] {
+            let points: Vec<(f64, f64)> = m
+                .layers
+                .iter()
+                .filter_map(|l| {
+                    let c = if trigrams {
+                        l.trigrams_detected
+                    } else {
+                        l.tokens_detected
+                    };
+                    c[field].map(|v| (l.layer as f64, v))
+                })
+                .collect();
+            if !points.is_empty() {
+                series.push(Series {
+                    name: format!("{} {suffix}", m.name),
+                    points,
+                    color: color(i),
+                    dashed,
+                });
+            }
+        }
+    }
+    (!series.is_empty()).then(|| NamedFigure {
+        id: format!("fig{}-detected-{what}", if trigrams { "14b" } else { "3b" }),
+        section: Section::Detectors,
+        caption: format!(
+            "{what} that have a detecting neuron: per layer (solid) and cumulative over layers \
+             (dashed) (paper Fig. {}).",
+            if trigrams { "14b" } else { "3b" }
+        ),
+        figure: Figure::Lines {
+            title: format!("{what} with a detector"),
+            x_label: "layer".to_string(),
+            y_label: what.to_string(),
+            series,
+            y_range: None,
+        },
+    })
+}
+
+/// Positional neurons per layer as dots coloured by type and strength (Figs. 8, 16).
+fn positional_dots(m: &ModelAnalysis) -> Option<NamedFigure> {
+    if m.layers.iter().all(|l| l.positional.is_none()) {
+        return None;
+    }
+    let mut sorted: Vec<&PositionalRow> = m.positional.iter().collect();
+    let kind_index = |k: &str| TYPE_NAMES.iter().position(|n| *n == k).unwrap_or(3);
+    sorted.sort_by_key(|p| (p.layer, kind_index(&p.kind), !p.strong, p.neuron));
+    let mut height = std::collections::BTreeMap::<usize, f64>::new();
+    let dots = sorted
+        .iter()
+        .map(|p| {
+            let h = height.entry(p.layer).or_insert(0.0);
+            *h += 1.0;
+            Dot {
+                x: p.layer as f64,
+                y: *h,
+                color: type_color(kind_index(&p.kind), p.strong),
+            }
+        })
+        .collect();
+    let mut legend = Vec::new();
+    for (k, name) in TYPE_NAMES.iter().enumerate() {
+        legend.push((format!("{name} (strong)"), type_color(k, true)));
+        legend.push((format!("{name} (weak)"), type_color(k, false)));
+    }
+    let last = m.model_layers().max(1) as f64 - 1.0;
+    Some(NamedFigure {
+        id: format!("fig8-positional-{}", slug(&m.name)),
+        section: Section::Positional,
+        caption: format!(
+            "{}: positional neurons (MI with position above the threshold), one dot per neuron, \
+             coloured by type, light for weak patterns (paper Figs. 8, 16).",
+            m.name
+        ),
+        figure: Figure::Dots {
+            title: format!("{}: positional neurons per layer", m.name),
+            x_label: "layer".to_string(),
+            y_label: "positional neurons".to_string(),
+            dots,
+            legend,
+            x_range: (-0.6, last + 0.6),
+        },
+    })
+}
+
+/// Example curves, the highest-MI neuron of each type, strong ones first (Fig. 7).
+fn example_curves(m: &ModelAnalysis) -> Option<NamedFigure> {
+    let mut series = Vec::new();
+    for (k, name) in TYPE_NAMES.iter().enumerate() {
+        let best = m
+            .positional
+            .iter()
+            .filter(|p| p.kind == *name)
+            .max_by(|a, b| a.strong.cmp(&b.strong).then(a.mi.total_cmp(&b.mi)));
+        if let Some(p) = best {
+            series.push(Series {
+                name: format!(
+                    "{name} {} L{}/N{}",
+                    if p.strong { "strong" } else { "weak" },
+                    p.layer,
+                    p.neuron
+                ),
+                points: p
+                    .curve
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| ((p.first_position + i) as f64, v))
+                    .collect(),
+                color: type_color(k, true),
+                dashed: !p.strong,
+            });
+        }
+    }
+    (!series.is_empty()).then(|| NamedFigure {
+        id: format!("fig7-curves-{}", slug(&m.name)),
+        section: Section::Positional,
+        caption: format!(
+            "{}: activation frequency by position of one neuron of each type (the highest MI, \
+             strong ones preferred; dashed when weak) (paper Fig. 7).",
+            m.name
+        ),
+        figure: Figure::Lines {
+            title: format!("{}: positional patterns", m.name),
+            x_label: "position".to_string(),
+            y_label: "activation frequency".to_string(),
+            series,
+            y_range: Some((0.0, 1.0)),
+        },
+    })
+}
+
+/// Position ranges of the strong oscillatory neurons of one layer (Fig. 9): layer 1 when it has
+/// any, else the layer with the most.
+fn oscillatory_ranges(m: &ModelAnalysis) -> Option<NamedFigure> {
+    let strong: Vec<&PositionalRow> = m
+        .positional
+        .iter()
+        .filter(|p| p.kind == "oscillatory" && p.strong)
+        .collect();
+    let count = |l: usize| strong.iter().filter(|p| p.layer == l).count();
+    let layer = if count(1) > 0 {
+        1
+    } else {
+        strong
+            .iter()
+            .map(|p| p.layer)
+            .max_by_key(|&l| (count(l), l))?
+    };
+    let mut rows: Vec<&PositionalRow> = strong.into_iter().filter(|p| p.layer == layer).collect();
+    rows.sort_by(|a, b| {
+        let start = |p: &PositionalRow| p.ranges.first().map_or(f64::MAX, |r| r.0);
+        start(a).total_cmp(&start(b))
+    });
+    let end = rows
+        .iter()
+        .map(|p| (p.first_position + p.curve.len()) as f64)
+        .fold(1.0, f64::max);
+    Some(NamedFigure {
+        id: format!("fig9-ranges-{}", slug(&m.name)),
+        section: Section::Positional,
+        caption: format!(
+            "{}: position ranges where the strong oscillatory neurons of layer {layer} fire on \
+             at least half the tokens, sorted by their first range (paper Fig. 9).",
+            m.name
+        ),
+        figure: Figure::Ranges {
+            title: format!("{}: ranges of oscillatory neurons, layer {layer}", m.name),
+            x_label: "position".to_string(),
+            rows: rows
+                .iter()
+                .map(|p| (format!("N{}", p.neuron), p.ranges.clone()))
+                .collect(),
+            x_range: (0.0, end),
+        },
+    })
+}
+
+/// Every figure of the report, in section order.
+pub fn build(models: &[ModelAnalysis]) -> Vec<NamedFigure> {
+    let mut out = Vec::new();
+    out.extend(comparison(
+        models,
+        Comparison {
+            id: "fig1a-dead",
+            section: Section::Dead,
+            title: "Dead neurons per layer",
+            caption: "Share of neurons that never fire on the corpus, per layer (paper Fig. 1a).",
+            y_label: "dead share",
+            y_range: Some((0.0, 1.0)),
+        },
+        &|l| Some(l.dead_share),
+    ));
+    out.extend(comparison(
+        models,
+        Comparison {
+            id: "fig1b-frequency",
+            section: Section::Dead,
+            title: "Activation frequency of alive neurons",
+            caption: "Mean activation frequency of the neurons that are not dead, per layer (paper Fig. 1b).",
+            y_label: "mean frequency",
+            y_range: None,
+        },
+        &|l| l.mean_frequency_alive,
+    ));
+    for m in models {
+        for (order, fig) in [
+            ("unigram", "fig2"),
+            ("bigram", "fig12"),
+            ("trigram", "fig13"),
+        ] {
+            out.extend(coverage_figure(m, order, fig));
+        }
+    }
+    out.extend(comparison(
+        models,
+        Comparison {
+            id: "fig3a-token-detectors",
+            section: Section::Detectors,
+            title: "Token-detecting neurons per layer",
+            caption: "Neurons triggered by 1-5 tokens that each fire on 95% of their occurrences and cover 95% \
+         of the activations (paper Fig. 3a).",
+            y_label: "token detectors",
+            y_range: None,
+        },
+        &|l| l.token_detectors,
+    ));
+    out.extend(detected_figure(models, false));
+    for m in models {
+        out.extend(new_figure(m, false));
+    }
+    out.extend(comparison(
+        models,
+        Comparison {
+            id: "fig14a-trigram-detectors",
+            section: Section::Detectors,
+            title: "Trigram-detecting neurons per layer",
+            caption: "Neurons triggered by 1-50 trigrams, with the same 95%/95% rule (paper Fig. 14a).",
+            y_label: "trigram detectors",
+            y_range: None,
+        },
+        &|l| l.trigram_detectors,
+    ));
+    out.extend(detected_figure(models, true));
+    for m in models {
+        out.extend(new_figure(m, true));
+    }
+    for m in models {
+        out.extend(positional_dots(m));
+        out.extend(example_curves(m));
+        out.extend(oscillatory_ranges(m));
+    }
+    out
+}

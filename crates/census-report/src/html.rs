@@ -1,0 +1,268 @@
+//! The report page: headline table, figures by section, example detectors, the neuron browser
+//! and provenance, with the numbers behind the figures embedded as JSON.
+
+use std::fmt::Write;
+
+use serde_json::{Value, json};
+
+use crate::analysis::ModelAnalysis;
+use crate::browser::script_json;
+use crate::figures::{NamedFigure, Section};
+use crate::paper::Headline;
+
+/// Escapes text for HTML.
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A model as the page knows it.
+pub struct PageModel<'a> {
+    /// The analysis.
+    pub analysis: &'a ModelAnalysis,
+    /// Its slug (data directory and ids).
+    pub slug: String,
+}
+
+/// The data embedded in the page (`<script id="census-data">`): every number the figures and
+/// tables show, straight from the analysis tables.
+pub fn embedded_data(models: &[PageModel<'_>], headlines: &[Headline]) -> Value {
+    json!({
+        "models": models.iter().map(|m| {
+            let a = m.analysis;
+            let start = a.detectors.first().map(|d| (d.layer, d.neuron))
+                .or_else(|| a.positional.first().map(|p| (p.layer, p.neuron)))
+                .unwrap_or((a.manifest.layers[0], 0));
+            json!({
+                "name": a.name,
+                "slug": m.slug,
+                "dir": a.dir,
+                "summary": a.summary,
+                "layers": a.layers,
+                "coverage": a.coverage,
+                "detectors": a.detectors.len(),
+                "positional": a.positional.len(),
+                "start": [start.0, start.1],
+            })
+        }).collect::<Vec<_>>(),
+        "headlines": headlines,
+    })
+}
+
+fn headline_table(models: &[PageModel<'_>], headlines: &[Headline]) -> String {
+    let mut s = String::from("<table><tr><th>claim</th><th>paper</th>");
+    for m in models {
+        let _ = write!(s, "<th>{}</th>", esc(&m.analysis.name));
+    }
+    s.push_str("<th>where</th></tr>\n");
+    for h in headlines {
+        let _ = write!(s, "<tr><td>{}</td><td>{}</td>", esc(h.claim), esc(h.paper));
+        for v in &h.ours {
+            let _ = write!(s, "<td>{}</td>", esc(v));
+        }
+        let _ = writeln!(s, "<td class=\"muted\">{}</td></tr>", esc(h.source));
+    }
+    s.push_str("</table>\n");
+    s
+}
+
+fn detector_examples(m: &PageModel<'_>, limit: usize) -> String {
+    let a = m.analysis;
+    let tokens: Vec<_> = a.detectors.iter().filter(|d| d.kind == "token").collect();
+    if tokens.is_empty() {
+        return format!("<p>{}: no token detectors.</p>\n", esc(&a.name));
+    }
+    let mut s = format!(
+        "<h3>{}: token detectors ({} of {} shown)</h3>\n<table><tr><th>neuron</th><th>triggers</th>\
+         <th>top promoted</th><th>top suppressed</th><th>suppresses triggers</th></tr>\n",
+        esc(&a.name),
+        tokens.len().min(limit),
+        tokens.len()
+    );
+    let join = |v: &Option<Vec<String>>| {
+        v.as_ref()
+            .map(|v| {
+                v.iter()
+                    .take(5)
+                    .map(|t| esc(t))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_else(|| "–".to_string())
+    };
+    for d in tokens.iter().take(limit) {
+        let _ = writeln!(
+            s,
+            "<tr><td><a href=\"#browser\" data-neuron=\"{}/{}/{}\">L{} N{}</a></td><td><code>{}</code></td>\
+             <td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+            m.slug,
+            d.layer,
+            d.neuron,
+            d.layer,
+            d.neuron,
+            d.triggers
+                .iter()
+                .map(|t| esc(t))
+                .collect::<Vec<_>>()
+                .join(" "),
+            join(&d.promoted),
+            join(&d.suppressed),
+            match d.suppresses_triggers {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "–",
+            }
+        );
+    }
+    s.push_str("</table>\n");
+    s
+}
+
+fn provenance(m: &PageModel<'_>) -> String {
+    let a = m.analysis;
+    let c = &a.manifest.model.config;
+    let mut s = format!(
+        "<h3>{}</h3>\n<table>\n<tr><th>model</th><td><code>{}</code>: {} layers × {} neurons, \
+         hidden {}, {}</td></tr>\n<tr><th>tokens analysed</th><td>{} tokens in {} sequences{}</td></tr>\n\
+         <tr><th>analysis</th><td><code>{}</code>, {:.1} s, {}</td></tr>\n",
+        esc(&a.name),
+        esc(&a.manifest.model.source),
+        c.num_hidden_layers,
+        c.ffn_dim,
+        c.hidden_size,
+        if c.do_layer_norm_before {
+            "pre-LN"
+        } else {
+            "post-LN"
+        },
+        a.summary.tokens,
+        a.summary.sequences,
+        if a.manifest.full_length {
+            ", all of full length"
+        } else {
+            ""
+        },
+        esc(&a.dir.display().to_string()),
+        a.manifest.seconds,
+        esc(&a.manifest.producer),
+    );
+    for input in &a.manifest.inputs {
+        let _ = writeln!(
+            s,
+            "<tr><th>run</th><td><code>{}</code> (run {}, shard {}, {} parts, {} tokens{})</td></tr>",
+            esc(&input.dir.display().to_string()),
+            esc(&input.run_id),
+            esc(&input.shard),
+            input.parts,
+            input.tokens,
+            if input.complete { "" } else { ", incomplete" }
+        );
+    }
+    let options = serde_json::to_string_pretty(&a.manifest.options).unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "<tr><th>flags</th><td><pre>{}</pre></td></tr>\n</table>",
+        esc(&options)
+    );
+    s
+}
+
+/// The whole page.
+pub fn page(
+    models: &[PageModel<'_>],
+    figures: &[NamedFigure],
+    svgs: &[String],
+    headlines: &[Headline],
+) -> String {
+    let names: Vec<String> = models.iter().map(|m| esc(&m.analysis.name)).collect();
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>neuron-census: {}</title>\n<style>\n{}</style>\n</head>\n<body>\n",
+        names.join(", "),
+        include_str!("page.css")
+    );
+    let _ = write!(
+        s,
+        "<header>\n<h1>Neurons in {}: dead, n-gram, positional</h1>\n<p class=\"muted\">A \
+         reproduction of Voita, Ferrando and Nalmpantis (2023) by neuron-census. Layers are \
+         0-based. Definitions and flags: docs/ANALYSIS.md.</p>\n<pre id=\"errors\" hidden></pre>\n</header>\n",
+        names.join(", ")
+    );
+    s.push_str("<nav><a href=\"#headline\">paper vs ours</a>");
+    for section in Section::ALL {
+        let _ = write!(
+            s,
+            "<a href=\"#{}\">{}</a>",
+            section.anchor(),
+            esc(section.title())
+        );
+    }
+    s.push_str("<a href=\"#examples\">example detectors</a><a href=\"#browser\">neuron browser</a><a href=\"#provenance\">provenance</a></nav>\n<main>\n");
+    let _ = write!(
+        s,
+        "<section id=\"headline\"><h2>The paper's numbers beside ours</h2>\n{}<p class=\"muted\">The \
+         paper's values are for the model named; ours depend on the corpus and flags listed under \
+         provenance.</p></section>\n",
+        headline_table(models, headlines)
+    );
+    for section in Section::ALL {
+        let _ = writeln!(
+            s,
+            "<section id=\"{}\"><h2>{}</h2>",
+            section.anchor(),
+            esc(section.title())
+        );
+        let mut any = false;
+        for (figure, svg) in figures.iter().zip(svgs) {
+            if figure.section != section {
+                continue;
+            }
+            any = true;
+            let _ = write!(
+                s,
+                "<figure id=\"{id}\">\n{svg}\n<figcaption>{} <a href=\"figures/{id}.svg\">SVG</a> \
+                 <a href=\"figures/{id}.png\">PNG</a></figcaption>\n</figure>\n",
+                esc(&figure.caption),
+                id = figure.id,
+            );
+        }
+        if !any {
+            s.push_str("<p>Not computed for these analyses.</p>\n");
+        }
+        s.push_str("</section>\n");
+    }
+    s.push_str("<section id=\"examples\"><h2>Example detectors and their vocabulary projections</h2>\n\
+                <p class=\"muted\">Triggers, and the tokens each neuron's update promotes and suppresses \
+                most (paper Fig. 5). Click a neuron to open it in the browser.</p>\n");
+    for m in models {
+        s.push_str(&detector_examples(m, 40));
+    }
+    s.push_str("</section>\n<section id=\"browser\"><h2>Neuron browser</h2>\n<form id=\"neuron-form\">model <select name=\"model\">");
+    for m in models {
+        let _ = write!(
+            s,
+            "<option value=\"{}\">{}</option>",
+            m.slug,
+            esc(&m.analysis.name)
+        );
+    }
+    s.push_str("</select> layer <input name=\"layer\" type=\"number\" min=\"0\" value=\"0\"> neuron \
+                <input name=\"neuron\" type=\"number\" min=\"0\" value=\"0\"> <button>show</button></form>\n\
+                <div id=\"neuron-view\"></div>\n</section>\n<section id=\"provenance\"><h2>Provenance</h2>\n");
+    for m in models {
+        s.push_str(&provenance(m));
+    }
+    s.push_str("</section>\n</main>\n");
+    let _ = write!(
+        s,
+        "<script type=\"application/json\" id=\"census-data\">{}</script>\n<script>\n{}</script>\n</body>\n</html>\n",
+        script_json(&embedded_data(models, headlines)),
+        include_str!("page.js")
+    );
+    s
+}

@@ -1,0 +1,55 @@
+//! `summary.md`: the headline comparison and per-layer numbers, for terminals and pull requests.
+
+use std::fmt::Write;
+
+use crate::analysis::ModelAnalysis;
+use crate::paper::Headline;
+
+fn cell(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "–".to_string(), |x| format!("{x:.digits$}"))
+}
+
+/// The Markdown summary.
+pub fn summary(models: &[ModelAnalysis], headlines: &[Headline]) -> String {
+    let mut s = String::from("# neuron-census report\n\n| claim | paper |");
+    for m in models {
+        let _ = write!(s, " {} |", m.name);
+    }
+    s.push_str("\n|---|---|");
+    for _ in models {
+        s.push_str("---|");
+    }
+    s.push('\n');
+    for h in headlines {
+        let _ = write!(s, "| {} | {} |", h.claim, h.paper);
+        for v in &h.ours {
+            let _ = write!(s, " {v} |");
+        }
+        s.push('\n');
+    }
+    for m in models {
+        let _ = write!(
+            s,
+            "\n## {}\n\n{} tokens, {} sequences. Layers are 0-based.\n\n\
+             | layer | dead share | mean frequency (alive) | token detectors | tokens detected | cumulative | trigram detectors | positional |\n\
+             |---|---|---|---|---|---|---|---|\n",
+            m.name, m.summary.tokens, m.summary.sequences
+        );
+        for l in &m.layers {
+            let positional = l.positional.map(|p| p.iter().flatten().sum::<f64>());
+            let _ = writeln!(
+                s,
+                "| {} | {:.3} | {} | {} | {} | {} | {} | {} |",
+                l.layer,
+                l.dead_share,
+                cell(l.mean_frequency_alive, 4),
+                cell(l.token_detectors, 0),
+                cell(l.tokens_detected[0], 0),
+                cell(l.tokens_detected[1], 0),
+                cell(l.trigram_detectors, 0),
+                cell(positional, 0),
+            );
+        }
+    }
+    s
+}

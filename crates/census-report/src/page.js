@@ -1,0 +1,105 @@
+// The report's script: records errors on <body data-error>, marks <body data-ready> when set
+// up, and runs the neuron browser (layer data is loaded on demand from data/<model>/layer-LL.js).
+"use strict";
+(function () {
+  const body = document.body;
+  const fail = (message) => {
+    body.dataset.error = (body.dataset.error || "") + message + "\n";
+    const box = document.getElementById("errors");
+    if (box) { box.hidden = false; box.textContent += message + "\n"; }
+  };
+  window.addEventListener("error", (e) => fail(String(e.message)));
+  window.addEventListener("unhandledrejection", (e) => fail(String(e.reason)));
+  const consoleError = console.error.bind(console);
+  console.error = (...args) => { fail(args.join(" ")); consoleError(...args); };
+
+  const data = JSON.parse(document.getElementById("census-data").textContent);
+  const layers = {};
+  window.censusLayer = (model, layer, values) => { layers[model + "/" + layer] = values; };
+  const load = (model, layer) => new Promise((resolve, reject) => {
+    const key = model + "/" + layer;
+    if (layers[key]) { resolve(layers[key]); return; }
+    const script = document.createElement("script");
+    script.src = "data/" + model + "/layer-" + String(layer).padStart(2, "0") + ".js";
+    script.onload = () => layers[key] ? resolve(layers[key]) : reject(new Error("no data in " + script.src));
+    script.onerror = () => reject(new Error("cannot load " + script.src));
+    document.head.appendChild(script);
+  });
+
+  const el = (tag, attrs, ...children) => {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    return node;
+  };
+  const fmt = (x, digits) => x === null || x === undefined ? "–" : (typeof x === "number" ? x.toLocaleString(undefined, { maximumFractionDigits: digits ?? 4 }) : String(x));
+  const curveSvg = (first, curve) => {
+    const w = 520, h = 140, n = Math.max(curve.length - 1, 1);
+    const points = curve.map((v, i) => (i / n * (w - 40) + 30).toFixed(1) + "," + (h - 20 - v * (h - 30)).toFixed(1)).join(" ");
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("viewBox", "0 0 " + w + " " + h);
+    svg.setAttribute("class", "curve");
+    svg.innerHTML = '<line x1="30" y1="' + (h - 20) + '" x2="' + (w - 10) + '" y2="' + (h - 20) + '" stroke="#999"/>' +
+      '<line x1="30" y1="10" x2="30" y2="' + (h - 20) + '" stroke="#999"/>' +
+      '<text x="2" y="16" font-size="11">1</text><text x="2" y="' + (h - 20) + '" font-size="11">0</text>' +
+      '<text x="30" y="' + (h - 4) + '" font-size="11">' + first + '</text>' +
+      '<text x="' + (w - 50) + '" y="' + (h - 4) + '" font-size="11">' + (first + curve.length - 1) + '</text>' +
+      '<polyline fill="none" stroke="#762a83" stroke-width="1.5" points="' + points + '"/>';
+    return svg;
+  };
+
+  const view = document.getElementById("neuron-view");
+  const form = document.getElementById("neuron-form");
+  async function show(model, layer, neuron) {
+    const values = await load(model, layer);
+    const row = values.neuron.indexOf(neuron);
+    view.replaceChildren();
+    if (row < 0) { view.append(el("p", {}, "Layer " + layer + " has no neuron " + neuron + ".")); return; }
+    const info = data.models.find((m) => m.slug === model);
+    view.append(el("h3", {}, (info ? info.name : model) + " · layer " + layer + " · neuron " + neuron));
+    const facts = el("table", { class: "facts" });
+    const fact = (k, v) => facts.append(el("tr", {}, el("th", {}, k), el("td", {}, v)));
+    fact("fires", fmt(values.fires[row], 0));
+    fact("fires on </s>", fmt(values.fires_bos[row], 0));
+    fact("activation frequency", fmt(values.frequency[row], 5));
+    fact("dead", values.dead[row] ? "yes" : "no");
+    fact("n-grams covering 95% (uni / bi / tri)", values.coverage[row].map((c) => fmt(c, 0)).join(" / "));
+    fact("MI with position", fmt(values.mi[row], 4));
+    fact("positional type", values.type[row] ? values.type[row] + (values.strong[row] ? " (strong)" : " (weak)") : "–");
+    view.append(facts);
+    const detector = values.detectors[String(neuron)];
+    if (detector) {
+      view.append(el("h4", {}, detector.kind + " detector, coverage " + fmt(detector.coverage * 100, 1) + "%"));
+      const list = el("ul", {});
+      detector.triggers.forEach((t, i) => list.append(el("li", {}, el("code", {}, t), " × " + fmt(detector.trigger_fires[i], 0))));
+      view.append(list);
+      if (detector.promoted) {
+        view.append(el("p", {}, "promoted: ", el("code", {}, detector.promoted.join("  "))));
+        view.append(el("p", {}, "suppressed: ", el("code", {}, detector.suppressed.join("  "))));
+        view.append(el("p", {}, "suppresses its triggers: " + (detector.suppresses_triggers === null ? "–" : detector.suppresses_triggers ? "yes" : "no")));
+      }
+    }
+    const positional = values.positional[String(neuron)];
+    if (positional) {
+      view.append(el("h4", {}, "activation frequency by position"));
+      view.append(curveSvg(positional.first_position, positional.curve));
+    }
+    body.dataset.browser = model + "/" + layer + "/" + neuron;
+  }
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    show(form.model.value, Number(form.layer.value), Number(form.neuron.value)).catch((err) => fail(String(err)));
+  });
+  document.querySelectorAll("[data-neuron]").forEach((link) => link.addEventListener("click", (e) => {
+    e.preventDefault();
+    const [model, layer, neuron] = link.dataset.neuron.split("/");
+    form.model.value = model; form.layer.value = layer; form.neuron.value = neuron;
+    show(model, Number(layer), Number(neuron)).then(() => view.scrollIntoView()).catch((err) => fail(String(err)));
+  }));
+  const first = data.models[0];
+  if (first) {
+    const start = first.start;
+    show(first.slug, start[0], start[1]).catch((err) => fail(String(err)));
+  }
+  body.dataset.ready = "1";
+})();

@@ -1,0 +1,168 @@
+//! The paper's headline numbers (`../shared/paper-methods.md` §4) and this analysis's value of
+//! each, for the comparison table.
+
+use crate::analysis::ModelAnalysis;
+
+/// One claim of the paper with our value.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Headline {
+    /// What is measured.
+    pub claim: &'static str,
+    /// The paper's value and the model it is stated for.
+    pub paper: &'static str,
+    /// Where the paper states it.
+    pub source: &'static str,
+    /// Our value (one per model, in input order).
+    pub ours: Vec<String>,
+}
+
+fn percent(x: f64) -> String {
+    format!("{:.1}%", 100.0 * x)
+}
+
+fn or_na(v: Option<String>) -> String {
+    v.unwrap_or_else(|| "not computed".to_string())
+}
+
+/// The claims with our values for `models`.
+pub fn headlines(models: &[ModelAnalysis]) -> Vec<Headline> {
+    let each = |f: &dyn Fn(&ModelAnalysis) -> String| models.iter().map(f).collect::<Vec<_>>();
+    vec![
+        Headline {
+            claim: "Largest share of dead neurons in one layer",
+            paper: "more than 70% in some layers (66b)",
+            source: "Abstract, §3, Fig. 1a",
+            ours: each(&|m| {
+                format!(
+                    "{} (layer {})",
+                    percent(m.summary.dead.max_layer_share),
+                    m.summary.dead.max_layer
+                )
+            }),
+        },
+        Headline {
+            claim: "Dead neurons in the second half of the network",
+            paper: "none: \"the second half is fully alive\"",
+            source: "§3, Fig. 1",
+            ours: each(&|m| {
+                let half = m.model_layers() / 2;
+                let dead: f64 = m
+                    .layers
+                    .iter()
+                    .filter(|l| l.layer >= half)
+                    .map(|l| l.dead_share * l.neurons)
+                    .sum();
+                format!("{dead:.0}")
+            }),
+        },
+        Headline {
+            claim: "Dead neurons in the post-LN model",
+            paper: "none (350m)",
+            source: "§3 fn. 7, §6",
+            ours: each(&|m| {
+                if m.manifest.model.config.do_layer_norm_before {
+                    "pre-LN model".to_string()
+                } else {
+                    m.summary.dead.total.to_string()
+                }
+            }),
+        },
+        Headline {
+            claim: "Token detectors, summed over layers",
+            paper: "5351 (66b)",
+            source: "§4.2, Fig. 3a",
+            ours: each(&|m| {
+                or_na(
+                    m.summary
+                        .token_detectors
+                        .as_ref()
+                        .map(|d| d.detectors.to_string()),
+                )
+            }),
+        },
+        Headline {
+            claim: "Most tokens detected in one layer",
+            paper: "no more than 1.5k (66b)",
+            source: "§4.3, Fig. 3b",
+            ours: each(&|m| {
+                or_na(
+                    m.summary
+                        .token_detectors
+                        .as_ref()
+                        .map(|d| d.max_detected_per_layer.to_string()),
+                )
+            }),
+        },
+        Headline {
+            claim: "Tokens detected over all layers",
+            paper: "over 10k (66b)",
+            source: "§4.3, Fig. 3b",
+            ours: each(&|m| {
+                or_na(
+                    m.summary
+                        .token_detectors
+                        .as_ref()
+                        .map(|d| d.detected_cumulative.to_string()),
+                )
+            }),
+        },
+        Headline {
+            claim: "Detected tokens new to all lower layers",
+            paper: "mostly new in each layer",
+            source: "§4.3, Fig. 4",
+            ours: each(&|m| {
+                or_na(
+                    m.summary
+                        .token_detectors
+                        .as_ref()
+                        .and_then(|d| d.new_overall_share)
+                        .map(percent),
+                )
+            }),
+        },
+        Headline {
+            claim: "Token detectors whose update suppresses their triggers",
+            paper: "over 80%",
+            source: "§4.4, Fig. 5",
+            ours: each(&|m| {
+                or_na(m.summary.suppression.as_ref().map(|s| match s.share {
+                    Some(share) => format!("{} of {}", percent(share), s.detectors),
+                    None => "no token detectors".to_string(),
+                }))
+            }),
+        },
+        Headline {
+            claim: "Strong oscillatory neurons in the second layer (layer 1)",
+            paper: "10 (125m), jointly tiling all positions",
+            source: "§1, §5.3, Fig. 9",
+            ours: each(&|m| {
+                or_na(
+                    m.summary
+                        .positional
+                        .as_ref()
+                        .map(|p| p.strong_oscillatory_layer_1.to_string()),
+                )
+            }),
+        },
+        Headline {
+            claim: "Layers with oscillatory neurons",
+            paper: "none in models of 6.7b and larger",
+            source: "§5.3, Fig. 8",
+            ours: each(&|m| {
+                or_na(m.summary.positional.as_ref().map(|p| {
+                    if p.layers_with_oscillatory.is_empty() {
+                        "none".to_string()
+                    } else {
+                        format!("{:?}", p.layers_with_oscillatory)
+                    }
+                }))
+            }),
+        },
+        Headline {
+            claim: "Positional neurons (MI with position > 0.05)",
+            paper: "in every model; the 350m and NoPos models too",
+            source: "§5.1, §5.4, Figs. 8, 10, 16",
+            ours: each(&|m| or_na(m.summary.positional.as_ref().map(|p| p.total.to_string()))),
+        },
+    ]
+}

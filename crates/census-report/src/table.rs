@@ -1,0 +1,140 @@
+//! A Parquet table read whole, with typed column accessors that name the file and column when
+//! something is missing.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchReader};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Float64Type};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::error::{ReportError, Result};
+
+/// A whole table.
+#[derive(Debug, Clone)]
+pub(crate) struct Table {
+    path: PathBuf,
+    batch: RecordBatch,
+}
+
+impl Table {
+    /// Reads `path`.
+    pub fn read(path: &Path) -> Result<Self> {
+        let bad = |reason: String| ReportError::analysis(path, reason);
+        if !path.exists() {
+            return Err(bad(
+                "missing (an incomplete or foreign analysis directory?)".into(),
+            ));
+        }
+        let file = File::open(path).map_err(|e| ReportError::io("cannot read", path, e))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| bad(e.to_string()))?
+            .build()
+            .map_err(|e| bad(e.to_string()))?;
+        let schema = reader.schema();
+        let batches = reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(e.to_string()))?;
+        let batch =
+            arrow::compute::concat_batches(&schema, &batches).map_err(|e| bad(e.to_string()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            batch,
+        })
+    }
+
+    /// Rows.
+    pub(crate) fn len(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    fn column(&self, name: &str) -> Result<&ArrayRef> {
+        self.batch
+            .column_by_name(name)
+            .ok_or_else(|| ReportError::analysis(&self.path, format!("no column '{name}'")))
+    }
+
+    fn bad(&self, name: &str, e: impl std::fmt::Display) -> ReportError {
+        ReportError::analysis(&self.path, format!("column '{name}': {e}"))
+    }
+
+    /// A numeric column as `f64`, nulls as `None`.
+    pub fn numbers(&self, name: &str) -> Result<Vec<Option<f64>>> {
+        let column = cast(self.column(name)?, &DataType::Float64).map_err(|e| self.bad(name, e))?;
+        let values = column.as_primitive::<Float64Type>();
+        Ok((0..values.len())
+            .map(|i| values.is_valid(i).then(|| values.value(i)))
+            .collect())
+    }
+
+    /// A numeric column without nulls.
+    pub fn numbers_required(&self, name: &str) -> Result<Vec<f64>> {
+        self.numbers(name)?
+            .into_iter()
+            .map(|v| v.ok_or_else(|| self.bad(name, "unexpected null")))
+            .collect()
+    }
+
+    /// A string column, nulls as `None`.
+    pub fn strings(&self, name: &str) -> Result<Vec<Option<String>>> {
+        let column = cast(self.column(name)?, &DataType::Utf8).map_err(|e| self.bad(name, e))?;
+        let values = column.as_string::<i32>();
+        Ok((0..values.len())
+            .map(|i| values.is_valid(i).then(|| values.value(i).to_string()))
+            .collect())
+    }
+
+    /// A boolean column, nulls as `None`.
+    pub fn bools(&self, name: &str) -> Result<Vec<Option<bool>>> {
+        let column = self.column(name)?;
+        let values = column
+            .as_boolean_opt()
+            .ok_or_else(|| self.bad(name, "not a boolean column"))?;
+        Ok((0..values.len())
+            .map(|i| values.is_valid(i).then(|| values.value(i)))
+            .collect())
+    }
+
+    /// A list column of numbers, null lists as `None`.
+    pub fn number_lists(&self, name: &str) -> Result<Vec<Option<Vec<f64>>>> {
+        let column = self.column(name)?;
+        let lists = column
+            .as_list_opt::<i32>()
+            .ok_or_else(|| self.bad(name, "not a list column"))?;
+        (0..lists.len())
+            .map(|i| {
+                if !lists.is_valid(i) {
+                    return Ok(None);
+                }
+                let inner =
+                    cast(&lists.value(i), &DataType::Float64).map_err(|e| self.bad(name, e))?;
+                Ok(Some(inner.as_primitive::<Float64Type>().values().to_vec()))
+            })
+            .collect()
+    }
+
+    /// A list column of strings, null lists as `None`.
+    pub fn string_lists(&self, name: &str) -> Result<Vec<Option<Vec<String>>>> {
+        let column = self.column(name)?;
+        let lists = column
+            .as_list_opt::<i32>()
+            .ok_or_else(|| self.bad(name, "not a list column"))?;
+        (0..lists.len())
+            .map(|i| {
+                if !lists.is_valid(i) {
+                    return Ok(None);
+                }
+                let inner = lists.value(i);
+                let strings = inner
+                    .as_string_opt::<i32>()
+                    .ok_or_else(|| self.bad(name, "not a list of strings"))?;
+                Ok(Some(
+                    (0..strings.len())
+                        .map(|j| strings.value(j).to_string())
+                        .collect(),
+                ))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,73 @@
+//! Helpers shared by the report tests: a real analysis of the planted OPT fixture.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::DType;
+use census_extract::{CorpusSource, ExtractOptions, SequenceOptions, Shard, extract};
+use census_model::CpuBackend;
+use census_stats::{AnalysisOptions, AnalyzeRequest, analyze};
+
+/// A fixture path under `tests/fixtures`.
+pub fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(path)
+}
+
+/// Extracts the planted fixture's corpus into `dir/run` and analyses it into `dir/analysis`
+/// (n-grams in every layer, positions on any length); returns the analysis directory.
+pub fn planted_analysis(dir: &Path) -> PathBuf {
+    let (run, out) = (dir.join("run"), dir.join("analysis"));
+    extract::<CpuBackend>(
+        &ExtractOptions {
+            model_dir: fixture("opt/planted"),
+            model_source: fixture("opt/planted").display().to_string(),
+            sources: vec![CorpusSource::new(fixture("corpus/planted.jsonl"))],
+            sequences: SequenceOptions {
+                max_seq_len: 48,
+                full_length: false,
+                max_tokens: None,
+                skip_malformed: false,
+            },
+            layers: None,
+            shard: Shard::default(),
+            part_tokens: 1024,
+            batch_tokens: 512,
+            dtype: DType::F32,
+            sparse_ffn: true,
+            stream_layers: false,
+            out: run.clone(),
+            progress: false,
+        },
+        &Default::default(),
+        "cpu",
+    )
+    .unwrap();
+    let mut options = AnalysisOptions {
+        ngram_layers: census_stats::options::LayerScope::All,
+        ..Default::default()
+    };
+    options.positional.any_length = true;
+    analyze(&AnalyzeRequest {
+        runs: vec![run],
+        out: out.clone(),
+        model: None,
+        allow_incomplete: false,
+        options,
+        progress: false,
+    })
+    .unwrap();
+    out
+}
+
+/// The JSON embedded in a report page.
+pub fn embedded_data(html: &str) -> serde_json::Value {
+    let start = html
+        .find("<script type=\"application/json\" id=\"census-data\">")
+        .expect("embedded data");
+    let body = &html[start..];
+    let body = &body[body.find('>').unwrap() + 1..];
+    let end = body.find("</script>").unwrap();
+    serde_json::from_str(&body[..end].replace("<\\/", "</")).unwrap()
+}

@@ -1,0 +1,203 @@
+//! The report of a real analysis: the numbers in the page equal the analysis tables, every
+//! figure exists as SVG and PNG, the browser has a data script per layer, and bad inputs are
+//! refused with the reason.
+
+mod common;
+
+use std::fs::File;
+use std::path::Path;
+
+use arrow::array::AsArray;
+use arrow::datatypes::{Float64Type, UInt16Type, UInt32Type, UInt64Type};
+use census_report::{ReportRequest, render};
+use common::{embedded_data, planted_analysis};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+fn read(path: &Path) -> arrow::array::RecordBatch {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<_> = reader.map(Result::unwrap).collect();
+    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+fn request(analyses: Vec<std::path::PathBuf>, out: &Path) -> ReportRequest {
+    ReportRequest {
+        analyses,
+        out: out.to_path_buf(),
+        png: true,
+    }
+}
+
+#[test]
+fn the_page_shows_the_analysis_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let analysis = planted_analysis(dir.path());
+    let out = dir.path().join("report");
+    let summary = render(&request(vec![analysis.clone()], &out)).unwrap();
+    let html = std::fs::read_to_string(&summary.index).unwrap();
+    let data = embedded_data(&html);
+    let model = &data["models"][0];
+
+    // Per-layer numbers equal layers.parquet, read here with arrow.
+    let layers = read(&analysis.join("layers.parquet"));
+    let layer = layers
+        .column_by_name("layer")
+        .unwrap()
+        .as_primitive::<UInt16Type>();
+    let dead = layers
+        .column_by_name("dead_share")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    let detectors = layers
+        .column_by_name("token_detectors")
+        .unwrap()
+        .as_primitive::<UInt32Type>();
+    let detected = layers
+        .column_by_name("tokens_detected")
+        .unwrap()
+        .as_primitive::<UInt64Type>();
+    let shown = model["layers"].as_array().unwrap();
+    assert_eq!(shown.len(), layers.num_rows());
+    for (i, row) in shown.iter().enumerate() {
+        assert_eq!(row["layer"].as_u64().unwrap(), u64::from(layer.value(i)));
+        assert_eq!(row["dead_share"].as_f64().unwrap(), dead.value(i));
+        assert_eq!(
+            row["token_detectors"].as_f64().unwrap(),
+            f64::from(detectors.value(i))
+        );
+        assert_eq!(
+            row["tokens_detected"][0].as_f64().unwrap(),
+            detected.value(i) as f64
+        );
+    }
+    // The headline numbers equal summary.json.
+    let summary_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(analysis.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(model["summary"], summary_json);
+    let detectors_table = read(&analysis.join("detectors.parquet"));
+    assert_eq!(
+        model["detectors"].as_u64().unwrap(),
+        detectors_table.num_rows() as u64
+    );
+    let headlines = data["headlines"].as_array().unwrap();
+    let token_row = headlines
+        .iter()
+        .find(|h| h["claim"] == "Token detectors, summed over layers")
+        .unwrap();
+    assert_eq!(
+        token_row["ours"][0],
+        summary_json["token_detectors"]["detectors"].to_string()
+    );
+    assert!(html.contains(&format!(
+        "<td>{}</td>",
+        summary_json["token_detectors"]["detectors"]
+    )));
+
+    // The planted detectors appear with their triggers and a link into the browser.
+    let planted: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::fixture("opt/planted/planted.json")).unwrap(),
+    )
+    .unwrap();
+    for d in planted["detectors"].as_array().unwrap() {
+        let link = format!("data-neuron=\"planted/{}/{}\"", d["layer"], d["neuron"]);
+        assert!(html.contains(&link), "{link}");
+    }
+
+    // Every figure as SVG and PNG, inline in the page too.
+    let marker: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let figures = marker["figures"].as_array().unwrap();
+    assert_eq!(figures.len(), summary.figures);
+    for required in [
+        "fig1a-dead",
+        "fig1b-frequency",
+        "fig3a-token-detectors",
+        "fig2-unigrams-planted",
+        "fig8-positional-planted",
+    ] {
+        assert!(figures.iter().any(|f| f == required), "{required} missing");
+    }
+    for id in figures {
+        let id = id.as_str().unwrap();
+        let svg = std::fs::read_to_string(out.join(format!("figures/{id}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("<text"), "{id}.svg");
+        assert!(html.contains(&format!("<figure id=\"{id}\">")));
+        let png = image::open(out.join(format!("figures/{id}.png")))
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(png.dimensions(), census_report::charts::SIZE);
+        let colors: std::collections::BTreeSet<[u8; 3]> = png.pixels().map(|p| p.0).collect();
+        assert!(colors.len() > 8, "{id}.png is nearly blank");
+    }
+    // A browser script per layer, holding every neuron.
+    for layer in 0..2 {
+        let script =
+            std::fs::read_to_string(out.join(format!("data/planted/layer-{layer:02}.js"))).unwrap();
+        let json = &script[script.find('{').unwrap()..script.rfind(')').unwrap()];
+        let values: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(values["neuron"].as_array().unwrap().len(), 128);
+    }
+    let markdown = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(markdown.contains("| claim | paper | planted |"));
+
+    // Two models side by side: a normalised-depth comparison appears.
+    let both = dir.path().join("both");
+    let summary = render(&request(vec![analysis.clone(), analysis], &both)).unwrap();
+    let html = std::fs::read_to_string(summary.index).unwrap();
+    assert!(html.contains("<figure id=\"fig1a-dead-depth\">"));
+    assert_eq!(embedded_data(&html)["models"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn bad_analyses_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let analysis = planted_analysis(dir.path());
+    let out = dir.path().join("report");
+    let error = |analyses: Vec<std::path::PathBuf>, out: &Path| {
+        render(&request(analyses, out)).unwrap_err().to_string()
+    };
+
+    // Not an analysis.
+    let e = error(vec![dir.path().join("run")], &out);
+    assert!(e.contains("not an analysis"), "{e}");
+
+    // A missing table is named.
+    let broken = dir.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    for f in [
+        "manifest.json",
+        "summary.json",
+        "layers.parquet",
+        "coverage.parquet",
+        "positional.parquet",
+    ] {
+        std::fs::copy(analysis.join(f), broken.join(f)).unwrap();
+    }
+    let e = error(vec![broken.clone()], &out);
+    assert!(
+        e.contains("detectors.parquet") && e.contains("missing"),
+        "{e}"
+    );
+
+    // Another schema version.
+    let manifest = std::fs::read_to_string(analysis.join("manifest.json")).unwrap();
+    std::fs::copy(
+        analysis.join("detectors.parquet"),
+        broken.join("detectors.parquet"),
+    )
+    .unwrap();
+    std::fs::write(
+        broken.join("manifest.json"),
+        manifest.replace("\"schema_version\": 1", "\"schema_version\": 2"),
+    )
+    .unwrap();
+    let e = error(vec![broken], &out);
+    assert!(e.contains("schema version"), "{e}");
+
+    // A directory that holds something else is not written into.
+    let e = error(vec![analysis], dir.path());
+    assert!(e.contains("refusing"), "{e}");
+}
