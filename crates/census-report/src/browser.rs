@@ -20,8 +20,14 @@ pub fn script_json(value: &Value) -> String {
     value.to_string().replace("</", "<\\/")
 }
 
-/// Writes the layer scripts of `model` under `out` and returns how many were written.
-pub fn write_layers(model: &ModelAnalysis, slug: &str, out: &Path) -> Result<usize> {
+/// Writes the layer scripts of `model` under `out`, with up to `contexts` example contexts per
+/// neuron from the runs' token shards, and returns how many were written.
+pub fn write_layers(
+    model: &ModelAnalysis,
+    slug: &str,
+    out: &Path,
+    contexts: usize,
+) -> Result<usize> {
     let t = Table::read(&model.dir.join("neurons.parquet"))?;
     let layer = t.numbers_required("layer")?;
     let neuron = t.numbers_required("neuron")?;
@@ -41,6 +47,18 @@ pub fn write_layers(model: &ModelAnalysis, slug: &str, out: &Path) -> Result<usi
     for (row, &l) in layer.iter().enumerate() {
         layers.entry(l as usize).or_default().push(row);
     }
+    let mut alive: BTreeMap<usize, usize> = BTreeMap::new();
+    for (row, &l) in layer.iter().enumerate() {
+        if dead[row] == Some(false) {
+            *alive.entry(l as usize).or_insert(0) += 1;
+        }
+    }
+    let examples = if contexts > 0 {
+        let _span = tracing::info_span!("contexts", model = %model.name).entered();
+        crate::contexts::collect(model, contexts, &alive)?
+    } else {
+        Default::default()
+    };
     let dir = out.join("data").join(slug);
     std::fs::create_dir_all(&dir).map_err(|e| ReportError::io("cannot create", &dir, e))?;
     for (&l, rows) in &layers {
@@ -71,6 +89,9 @@ pub fn write_layers(model: &ModelAnalysis, slug: &str, out: &Path) -> Result<usi
             "strong": column(&|r| json!(strong[r])),
             "detectors": detectors,
             "positional": curves,
+            "contexts": rows.iter().map(|&r| {
+                examples.get(&l).and_then(|per| per.get(neuron[r] as usize)).cloned().unwrap_or_default()
+            }).collect::<Vec<_>>(),
         });
         let path = out.join(layer_script(slug, l));
         let script = format!(

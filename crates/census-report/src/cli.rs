@@ -19,6 +19,10 @@ pub struct ReportArgs {
     /// Skip the PNG copies of the figures.
     #[arg(long)]
     pub no_png: bool,
+    /// Example contexts per neuron in the neuron browser, read from the runs' token shards
+    /// (0 skips the scan of the runs).
+    #[arg(long, default_value_t = 3)]
+    pub contexts: usize,
 }
 
 impl ReportArgs {
@@ -28,6 +32,7 @@ impl ReportArgs {
             analyses: self.analyses.clone(),
             out: self.out.clone(),
             png: !self.no_png,
+            contexts: self.contexts,
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod analysis;
 pub mod browser;
 pub mod charts;
 pub mod cli;
+pub mod contexts;
 mod error;
 pub mod figures;
 pub mod html;
@@ -42,6 +43,8 @@ pub struct ReportRequest {
     pub out: PathBuf,
     /// Also write every figure as PNG.
     pub png: bool,
+    /// Example contexts per neuron in the browser (0: none; needs the runs on disk).
+    pub contexts: usize,
 }
 
 /// What was written.
@@ -134,7 +137,7 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
     let slugs = slugs(&models);
     let mut layer_scripts = 0;
     for (m, slug) in models.iter().zip(&slugs) {
-        layer_scripts += browser::write_layers(m, slug, out)?;
+        layer_scripts += browser::write_layers(m, slug, out, request.contexts)?;
     }
     let headlines = paper::headlines(&models);
     let page_models: Vec<PageModel<'_>> = models

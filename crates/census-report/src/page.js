@@ -79,6 +79,13 @@
         view.append(el("p", {}, "suppresses its triggers: " + (detector.suppresses_triggers === null ? "–" : detector.suppresses_triggers ? "yes" : "no")));
       }
     }
+    const contexts = values.contexts[row] || [];
+    if (contexts.length) {
+      view.append(el("h4", {}, "where it fires"));
+      const list = el("ul", { class: "contexts" });
+      contexts.forEach((c) => list.append(el("li", {}, el("span", {}, c.before), el("mark", {}, c.token), el("span", {}, c.after))));
+      view.append(list);
+    }
     const positional = values.positional[String(neuron)];
     if (positional) {
       view.append(el("h4", {}, "activation frequency by position"));

@@ -27,6 +27,7 @@ fn request(analyses: Vec<std::path::PathBuf>, out: &Path) -> ReportRequest {
         analyses,
         out: out.to_path_buf(),
         png: true,
+        contexts: 3,
     }
 }
 
@@ -139,6 +140,33 @@ fn the_page_shows_the_analysis_numbers() {
         let json = &script[script.find('{').unwrap()..script.rfind(')').unwrap()];
         let values: serde_json::Value = serde_json::from_str(json).unwrap();
         assert_eq!(values["neuron"].as_array().unwrap().len(), 128);
+        // Every planted detector of this layer fires, in its example contexts, on its tokens.
+        for d in planted["detectors"].as_array().unwrap() {
+            if d["layer"] != layer {
+                continue;
+            }
+            let n = d["neuron"].as_u64().unwrap() as usize;
+            let contexts = values["contexts"][n].as_array().unwrap();
+            assert_eq!(contexts.len(), 3, "contexts of {layer}/{n}");
+            let tokens: Vec<String> = d["token_strings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap().replace('\u{120}', " "))
+                .collect();
+            for c in contexts {
+                let token = c["token"].as_str().unwrap();
+                assert!(
+                    tokens.iter().any(|t| t == token),
+                    "{token:?} not in {tokens:?}"
+                );
+            }
+        }
+        // A dead neuron has none.
+        let dead = planted["dead"][layer].as_array().unwrap()[0]
+            .as_u64()
+            .unwrap() as usize;
+        assert!(values["contexts"][dead].as_array().unwrap().is_empty());
     }
     let markdown = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(markdown.contains("| claim | paper | planted |"));

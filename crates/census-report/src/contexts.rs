@@ -1,0 +1,146 @@
+//! Example contexts for the neuron browser: for every neuron, the first few tokens it fires on
+//! (the `</s>` prefix left out), with the text around them, read from the run's token shards.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use census_extract::Manifest;
+use census_extract::shards::{activations_path, read_activations, tokens_path};
+use census_model::OptTokenizer;
+use census_stats::part_data::PartTokens;
+use serde::Serialize;
+
+use crate::analysis::ModelAnalysis;
+use crate::error::{ReportError, Result};
+
+/// Tokens shown before and after the one a neuron fires on.
+const BEFORE: usize = 8;
+const AFTER: usize = 3;
+
+/// One place a neuron fires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Context {
+    /// Text before the token.
+    pub before: String,
+    /// The token.
+    pub token: String,
+    /// Text after it.
+    pub after: String,
+}
+
+/// Per layer, per neuron (by index), up to `per_neuron` contexts.
+pub type Contexts = BTreeMap<usize, Vec<Vec<Context>>>;
+
+/// Finds up to `per_neuron` contexts for every neuron of every analysed layer, scanning the
+/// analysis's input runs part by part and stopping once every neuron that fires has enough.
+/// Runs that are no longer on disk are skipped with a warning.
+pub fn collect(
+    model: &ModelAnalysis,
+    per_neuron: usize,
+    alive: &BTreeMap<usize, usize>,
+) -> Result<Contexts> {
+    let ffn = model.manifest.model.config.ffn_dim;
+    let [start, end] = model.manifest.layers;
+    let mut found: BTreeMap<usize, Vec<Vec<(usize, u32, u64, u16)>>> =
+        (start..end).map(|l| (l, vec![Vec::new(); ffn])).collect();
+    let mut complete: BTreeMap<usize, usize> = (start..end).map(|l| (l, 0)).collect();
+    let mut runs: Vec<PathBuf> = Vec::new();
+    let tokenizer = OptTokenizer::from_dir(&model.manifest.model.source).ok();
+    'runs: for input in &model.manifest.inputs {
+        let Ok(Some(manifest)) = Manifest::load(&input.dir) else {
+            tracing::warn!(run = %input.dir.display(), "run not found: no example contexts from it");
+            continue;
+        };
+        runs.push(input.dir.clone());
+        let run = runs.len() - 1;
+        for part in &manifest.parts {
+            for layer in start..end {
+                let needed = alive.get(&layer).copied().unwrap_or(ffn);
+                if complete[&layer] >= needed {
+                    continue;
+                }
+                let path = activations_path(&input.dir, layer, part.index);
+                let rows = read_activations(&path)
+                    .map_err(|e| ReportError::analysis(&path, e.to_string()))?;
+                let per = found.get_mut(&layer).expect("every layer");
+                for i in 0..rows.len() {
+                    if rows.pos[i] == 0 {
+                        continue;
+                    }
+                    for &n in rows.neurons_of(i) {
+                        let list = &mut per[usize::from(n)];
+                        if list.len() < per_neuron {
+                            list.push((run, part.index, rows.seq[i], rows.pos[i]));
+                            if list.len() == per_neuron {
+                                *complete.get_mut(&layer).expect("every layer") += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            if (start..end).all(|l| complete[&l] >= alive.get(&l).copied().unwrap_or(ffn)) {
+                break 'runs;
+            }
+        }
+    }
+    // The token windows, reading each needed token part once.
+    let mut wanted: BTreeMap<(usize, u32), Vec<(u64, u16)>> = BTreeMap::new();
+    for per in found.values() {
+        for list in per {
+            for &(run, part, seq, pos) in list {
+                wanted.entry((run, part)).or_default().push((seq, pos));
+            }
+        }
+    }
+    let mut windows: BTreeMap<(usize, u32, u64, u16), Context> = BTreeMap::new();
+    let name = |ids: &[u32]| -> String {
+        match &tokenizer {
+            Some(t) => t.decode(ids).unwrap_or_default(),
+            None => ids.iter().map(|i| format!("#{i} ")).collect(),
+        }
+    };
+    for ((run, part), places) in wanted {
+        let path = tokens_path(&runs[run], part);
+        let tokens =
+            PartTokens::read(&path).map_err(|e| ReportError::analysis(&path, e.to_string()))?;
+        let index: BTreeMap<(u64, u16), usize> = (0..tokens.len())
+            .map(|i| ((tokens.seq[i], tokens.pos[i]), i))
+            .collect();
+        for (seq, pos) in places {
+            let Some(&row) = index.get(&(seq, pos)) else {
+                continue;
+            };
+            let first = (0..=BEFORE)
+                .rev()
+                .map(|k| row.saturating_sub(k))
+                .find(|&r| tokens.seq[r] == seq)
+                .unwrap_or(row);
+            let mut last = row;
+            while last + 1 < tokens.len() && last < row + AFTER && tokens.seq[last + 1] == seq {
+                last += 1;
+            }
+            windows.insert(
+                (run, part, seq, pos),
+                Context {
+                    before: name(&tokens.token[first..row]),
+                    token: name(&tokens.token[row..=row]),
+                    after: name(&tokens.token[row + 1..=last]),
+                },
+            );
+        }
+    }
+    Ok(found
+        .into_iter()
+        .map(|(layer, per)| {
+            let contexts = per
+                .into_iter()
+                .map(|list| {
+                    list.into_iter()
+                        .filter_map(|key| windows.get(&key).cloned())
+                        .collect()
+                })
+                .collect();
+            (layer, contexts)
+        })
+        .collect())
+}

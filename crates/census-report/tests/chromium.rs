@@ -1,0 +1,117 @@
+//! The report opened in headless Chromium: the page's script sets up without a console error,
+//! the neuron browser loads a layer's data from disk, and a screenshot is not blank.
+//!
+//! Needs Chromium (`NEURON_CENSUS_CHROMIUM`, default `chromium`). Without it the test says so and
+//! passes, unless `NEURON_CENSUS_REQUIRE_CHROMIUM=1` (CI sets it) makes that a failure.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use census_report::{ReportRequest, render};
+use common::planted_analysis;
+
+/// Flags for a headless Chromium on a machine without network or display.
+const FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--virtual-time-budget=10000",
+];
+
+fn chromium() -> Option<String> {
+    let chromium = std::env::var("NEURON_CENSUS_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let required = std::env::var("NEURON_CENSUS_REQUIRE_CHROMIUM").is_ok_and(|v| v == "1");
+    let probe = Command::new(&chromium).arg("--version").output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        assert!(!required, "{chromium} does not run");
+        eprintln!("SKIPPED: {chromium} does not run");
+        return None;
+    }
+    Some(chromium)
+}
+
+fn run(chromium: &str, profile: &Path, extra: &[&str], page: &Path) -> String {
+    let output = Command::new(chromium)
+        .args(FLAGS)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn the_report_renders_in_a_browser() {
+    let Some(chromium) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let analysis = planted_analysis(dir.path());
+    let out = dir.path().join("report");
+    let summary = render(&ReportRequest {
+        analyses: vec![analysis],
+        out,
+        png: false,
+        contexts: 3,
+    })
+    .unwrap();
+    let page = summary.index.canonicalize().unwrap();
+
+    let dom = run(
+        &chromium,
+        &dir.path().join("profile-1"),
+        &["--dump-dom"],
+        &page,
+    );
+    let body_start = dom.find("<body").expect("a body");
+    let body = &dom[body_start..body_start + dom[body_start..].find('>').unwrap()];
+    assert!(
+        !body.contains("data-error"),
+        "the page reported errors: {body}"
+    );
+    assert!(
+        body.contains("data-ready=\"1\""),
+        "the script did not finish: {body}"
+    );
+    // The browser opened the first detector, loading its layer's script from disk.
+    assert!(
+        body.contains("data-browser=\"planted/"),
+        "the browser loaded nothing: {body}"
+    );
+    assert!(
+        dom.contains("<div id=\"neuron-view\"><h3>"),
+        "the neuron view is empty"
+    );
+
+    let shot = dir.path().join("shot.png");
+    run(
+        &chromium,
+        &dir.path().join("profile-2"),
+        &[
+            "--window-size=1280,2400",
+            &format!("--screenshot={}", shot.display()),
+        ],
+        &page,
+    );
+    let image = image::open(&shot).unwrap().to_rgb8();
+    let background = image.get_pixel(0, 0).0;
+    let inked = image.pixels().filter(|p| p.0 != background).count();
+    let colors: std::collections::BTreeSet<[u8; 3]> = image.pixels().map(|p| p.0).collect();
+    assert!(
+        inked * 20 > image.pixels().len() && colors.len() > 50,
+        "the screenshot is nearly blank ({inked} inked pixels, {} colours)",
+        colors.len()
+    );
+}
