@@ -28,6 +28,9 @@ pub struct Context {
     pub after: String,
 }
 
+/// Where a neuron fired: (run index, part, sequence, position).
+type Place = (usize, u32, u64, u16);
+
 /// Per layer, per neuron (by index), up to `per_neuron` contexts.
 pub type Contexts = BTreeMap<usize, Vec<Vec<Context>>>;
 
@@ -41,7 +44,7 @@ pub fn collect(
 ) -> Result<Contexts> {
     let ffn = model.manifest.model.config.ffn_dim;
     let [start, end] = model.manifest.layers;
-    let mut found: BTreeMap<usize, Vec<Vec<(usize, u32, u64, u16)>>> =
+    let mut found: BTreeMap<usize, Vec<Vec<Place>>> =
         (start..end).map(|l| (l, vec![Vec::new(); ffn])).collect();
     let mut complete: BTreeMap<usize, usize> = (start..end).map(|l| (l, 0)).collect();
     let mut runs: Vec<PathBuf> = Vec::new();
@@ -92,7 +95,7 @@ pub fn collect(
             }
         }
     }
-    let mut windows: BTreeMap<(usize, u32, u64, u16), Context> = BTreeMap::new();
+    let mut windows: BTreeMap<Place, Context> = BTreeMap::new();
     let name = |ids: &[u32]| -> String {
         match &tokenizer {
             Some(t) => t.decode(ids).unwrap_or_default(),
