@@ -159,6 +159,35 @@ fn provenance(m: &PageModel<'_>) -> String {
             input.tokens,
             if input.complete { "" } else { ", incomplete" }
         );
+        if let Ok(Some(run)) = census_extract::Manifest::load(&input.dir) {
+            let c = &run.config;
+            let sources: Vec<String> = c
+                .corpus
+                .iter()
+                .map(|src| {
+                    format!(
+                        "<code>{}</code> ({:?}{}{})",
+                        esc(&src.path.display().to_string()),
+                        src.format,
+                        src.domain.as_ref().map(|d| format!(", domain {}", esc(d))).unwrap_or_default(),
+                        src.max_tokens.map(|t| format!(", at most {t} tokens")).unwrap_or_default()
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "<tr><th>corpus</th><td>{}; domains {}; {} documents; sequences of at most {} \
+                 tokens{}; {} on {}, FFN {}</td></tr>",
+                sources.join(", "),
+                esc(&run.domains.join(", ")),
+                run.counts.documents,
+                c.sequences.max_seq_len,
+                if c.sequences.full_length { " (full length only)" } else { "" },
+                esc(&c.dtype),
+                esc(&run.device),
+                esc(&c.ffn)
+            );
+        }
     }
     let options = serde_json::to_string_pretty(&a.manifest.options).unwrap_or_default();
     let _ = writeln!(
