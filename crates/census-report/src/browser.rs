@@ -59,6 +59,20 @@ pub fn write_layers(
     } else {
         Default::default()
     };
+    // Every alive neuron's projection, when the analysis computed them.
+    let mut projections: BTreeMap<usize, BTreeMap<String, Value>> = BTreeMap::new();
+    let projections_path = model.dir.join("projections.parquet");
+    if projections_path.exists() {
+        let p = Table::read(&projections_path)?;
+        let (pl, pn) = (p.numbers_required("layer")?, p.numbers_required("neuron")?);
+        let (promoted, suppressed) = (p.string_lists("promoted")?, p.string_lists("suppressed")?);
+        for i in 0..pl.len() {
+            projections.entry(pl[i] as usize).or_default().insert(
+                (pn[i] as usize).to_string(),
+                json!({"promoted": promoted[i], "suppressed": suppressed[i]}),
+            );
+        }
+    }
     let dir = out.join("data").join(slug);
     std::fs::create_dir_all(&dir).map_err(|e| ReportError::io("cannot create", &dir, e))?;
     for (&l, rows) in &layers {
@@ -89,6 +103,7 @@ pub fn write_layers(
             "strong": column(&|r| json!(strong[r])),
             "detectors": detectors,
             "positional": curves,
+            "projections": projections.remove(&l).unwrap_or_default(),
             "contexts": rows.iter().map(|&r| {
                 examples.get(&l).and_then(|per| per.get(neuron[r] as usize)).cloned().unwrap_or_default()
             }).collect::<Vec<_>>(),

@@ -169,8 +169,13 @@ fn provenance(m: &PageModel<'_>) -> String {
                         "<code>{}</code> ({:?}{}{})",
                         esc(&src.path.display().to_string()),
                         src.format,
-                        src.domain.as_ref().map(|d| format!(", domain {}", esc(d))).unwrap_or_default(),
-                        src.max_tokens.map(|t| format!(", at most {t} tokens")).unwrap_or_default()
+                        src.domain
+                            .as_ref()
+                            .map(|d| format!(", domain {}", esc(d)))
+                            .unwrap_or_default(),
+                        src.max_tokens
+                            .map(|t| format!(", at most {t} tokens"))
+                            .unwrap_or_default()
                     )
                 })
                 .collect();
@@ -182,7 +187,11 @@ fn provenance(m: &PageModel<'_>) -> String {
                 esc(&run.domains.join(", ")),
                 run.counts.documents,
                 c.sequences.max_seq_len,
-                if c.sequences.full_length { " (full length only)" } else { "" },
+                if c.sequences.full_length {
+                    " (full length only)"
+                } else {
+                    ""
+                },
                 esc(&c.dtype),
                 esc(&run.device),
                 esc(&c.ffn)

@@ -79,6 +79,12 @@
         view.append(el("p", {}, "suppresses its triggers: " + (detector.suppresses_triggers === null ? "–" : detector.suppresses_triggers ? "yes" : "no")));
       }
     }
+    const projection = values.projections[String(neuron)];
+    if (projection && !(detector && detector.promoted)) {
+      view.append(el("h4", {}, "its update on the vocabulary"));
+      view.append(el("p", {}, "promoted: ", el("code", {}, projection.promoted.join("  "))));
+      view.append(el("p", {}, "suppressed: ", el("code", {}, projection.suppressed.join("  "))));
+    }
     const contexts = values.contexts[row] || [];
     if (contexts.length) {
       view.append(el("h4", {}, "where it fires"));

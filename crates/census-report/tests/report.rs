@@ -162,7 +162,12 @@ fn the_page_shows_the_analysis_numbers() {
                 );
             }
         }
-        // A dead neuron has none.
+        // Every alive neuron's projection is there for the browser.
+        assert_eq!(
+            values["projections"].as_object().unwrap().len(),
+            128 - planted["dead"][layer].as_array().unwrap().len()
+        );
+        // A dead neuron has no contexts.
         let dead = planted["dead"][layer].as_array().unwrap()[0]
             .as_u64()
             .unwrap() as usize;

@@ -1,7 +1,7 @@
 //! The analysis stage end to end: runs in, count tables layer by layer (in parallel), results,
 //! projections and the tables, summary and manifest of an analysis directory.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -16,9 +16,9 @@ use crate::error::{Result, StatsError};
 use crate::inputs::{PartRef, RunSet};
 use crate::layer_analysis::{LayerResult, analyze_layer};
 use crate::ngram::{MAX_NEURONS, Order};
-use crate::options::AnalysisOptions;
+use crate::options::{AnalysisOptions, PROJECT_ALL_AUTO_FLOPS, ProjectAll};
 use crate::part_data::{PartTokens, read_layer_part};
-use crate::projection::{Projection, locate_weights, project_detectors};
+use crate::projection::{Projection, locate_weights, project_detectors, project_neurons};
 use crate::summary::Summary;
 use crate::tables::{self, LayerSummary};
 
@@ -394,6 +394,42 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
         }
         None => None,
     };
+    let all_projections = match &model_dir {
+        Some(dir) => {
+            let alive: BTreeMap<usize, Vec<u16>> = results
+                .iter()
+                .map(|r| {
+                    let alive = r
+                        .neurons
+                        .iter()
+                        .filter(|n| !n.dead)
+                        .map(|n| n.neuron)
+                        .collect();
+                    (r.layer, alive)
+                })
+                .collect();
+            let count: usize = alive.values().map(Vec::len).sum();
+            let flops = 2.0 * count as f64 * config.embed_dim() as f64 * config.vocab_size as f64;
+            let wanted = match options.projection.all {
+                ProjectAll::On => true,
+                ProjectAll::Off => false,
+                ProjectAll::Auto => flops <= PROJECT_ALL_AUTO_FLOPS,
+            };
+            if !wanted && options.projection.all == ProjectAll::Auto {
+                tracing::info!(
+                    flops,
+                    "not projecting every neuron (pass --project-all on to do it anyway)"
+                );
+            }
+            let real_vocab = tokenizer
+                .as_ref()
+                .map_or(config.vocab_size, |t| t.vocab_size());
+            wanted
+                .then(|| project_neurons(dir, &config, &alive, real_vocab, &options.projection))
+                .transpose()?
+        }
+        None => None,
+    };
     let token_name = |id: u32| -> String {
         tokenizer
             .as_ref()
@@ -422,7 +458,7 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
         ),
     ];
     let positional: Vec<_> = results.iter().flat_map(|r| &r.positional).collect();
-    let written = [
+    let mut written = vec![
         (tables::NEURONS_FILE, tables::neurons_batch(&results)?),
         (tables::LAYERS_FILE, tables::layers_batch(&summaries)?),
         (
@@ -438,6 +474,18 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
             tables::positional_batch(&positional)?,
         ),
     ];
+    if let Some(rows) = &all_projections {
+        written.push((
+            tables::PROJECTIONS_FILE,
+            tables::projections_batch(rows, &token_name)?,
+        ));
+    } else {
+        let stale = out.join(tables::PROJECTIONS_FILE);
+        if stale.exists() {
+            std::fs::remove_file(&stale)
+                .map_err(|e| StatsError::io("cannot replace", &stale, e))?;
+        }
+    }
     for (name, batch) in &written {
         tables::write_table(&out.join(name), batch, &metadata)?;
     }

@@ -8,8 +8,8 @@ use clap::Args;
 use crate::analyze::AnalyzeRequest;
 use crate::error::{Result, StatsError};
 use crate::options::{
-    AnalysisOptions, DetectorOptions, LayerScope, LogBase, PositionalOptions, ProjectionOptions,
-    SuppressionRule,
+    AnalysisOptions, DetectorOptions, LayerScope, LogBase, PositionalOptions, ProjectAll,
+    ProjectionOptions, SuppressionRule,
 };
 
 /// `analyze` flags. Defaults follow `../shared/paper-methods.md`; see `docs/ANALYSIS.md`.
@@ -104,6 +104,10 @@ pub struct AnalyzeArgs {
     /// When a detector suppresses its triggers: their mean score is negative, or all are.
     #[arg(long, value_enum, default_value = "mean")]
     pub suppression: SuppressionRule,
+    /// Project every alive neuron's update too (for the report's browser): auto does it when it
+    /// costs at most 1e13 FLOPs (OPT-125m-sized models).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub project_all: ProjectAll,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -151,6 +155,7 @@ impl AnalyzeArgs {
                     final_norm_scale: self.final_norm_scale,
                     top_k: self.top_k,
                     rule: self.suppression,
+                    all: self.project_all,
                 },
             },
             progress: !self.quiet,

@@ -172,6 +172,23 @@ impl PositionalOptions {
     }
 }
 
+/// Whether every alive neuron's update is projected (for the report's neuron browser), not only
+/// the detectors'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProjectAll {
+    /// When it costs at most [`PROJECT_ALL_AUTO_FLOPS`] (OPT-125m-sized models on a CPU).
+    Auto,
+    /// Always.
+    On,
+    /// Never.
+    Off,
+}
+
+/// The largest projection cost, in FLOPs, that `--project-all auto` takes on (about a minute on
+/// a 2-core CPU).
+pub const PROJECT_ALL_AUTO_FLOPS: f64 = 1e13;
+
 /// Vocabulary projections of detectors (§3.8).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProjectionOptions {
@@ -183,6 +200,8 @@ pub struct ProjectionOptions {
     pub top_k: usize,
     /// When a detector suppresses its triggers.
     pub rule: SuppressionRule,
+    /// Also project every alive neuron (`projections.parquet`).
+    pub all: ProjectAll,
 }
 
 impl Default for ProjectionOptions {
@@ -192,6 +211,7 @@ impl Default for ProjectionOptions {
             final_norm_scale: false,
             top_k: 10,
             rule: SuppressionRule::Mean,
+            all: ProjectAll::Auto,
         }
     }
 }

@@ -116,29 +116,45 @@ pub fn project_detectors(
         .collect())
 }
 
+/// The `k` highest-scoring tokens (highest first) and the `k` lowest (lowest first); ties go
+/// to the lower id.
+pub fn extremes(scores: &[f32], k: usize) -> (Vec<(u32, f32)>, Vec<(u32, f32)>) {
+    let by_score = |a: &u32, b: &u32| {
+        scores[*a as usize]
+            .total_cmp(&scores[*b as usize])
+            .then(a.cmp(b))
+    };
+    let k = k.min(scores.len());
+    if k == 0 {
+        return (Vec::new(), Vec::new());
+    }
+    let mut ids: Vec<u32> = (0..scores.len() as u32).collect();
+    ids.select_nth_unstable_by(k - 1, by_score);
+    let mut low: Vec<u32> = ids[..k].to_vec();
+    low.sort_by(by_score);
+    let mut ids: Vec<u32> = (0..scores.len() as u32).collect();
+    ids.select_nth_unstable_by(scores.len() - k, by_score);
+    let mut high: Vec<u32> = ids[scores.len() - k..].to_vec();
+    high.sort_by(|a, b| by_score(b, a));
+    let with = |v: Vec<u32>| v.into_iter().map(|t| (t, scores[t as usize])).collect();
+    (with(high), with(low))
+}
+
+/// Rank of token `t` from the bottom of `scores` (0 = the lowest; ties go to the lower id).
+fn bottom_rank(scores: &[f32], t: u32) -> u32 {
+    let Some(&own) = scores.get(t as usize) else {
+        return u32::MAX;
+    };
+    scores
+        .iter()
+        .enumerate()
+        .filter(|&(u, s)| s.total_cmp(&own).then((u as u32).cmp(&t)).is_lt())
+        .count() as u32
+}
+
 /// The projection of one detector given its scores over the vocabulary.
 pub fn project_one(scores: &[f32], detector: &Detector, options: &ProjectionOptions) -> Projection {
-    let mut order: Vec<u32> = (0..scores.len() as u32).collect();
-    order.sort_by(|&a, &b| {
-        scores[a as usize]
-            .total_cmp(&scores[b as usize])
-            .then(a.cmp(&b))
-    });
-    let k = options.top_k.min(order.len());
-    let suppressed = order[..k]
-        .iter()
-        .map(|&t| (t, scores[t as usize]))
-        .collect();
-    let promoted = order
-        .iter()
-        .rev()
-        .take(k)
-        .map(|&t| (t, scores[t as usize]))
-        .collect();
-    let mut rank = vec![0u32; scores.len()];
-    for (r, &t) in order.iter().enumerate() {
-        rank[t as usize] = r as u32;
-    }
+    let (promoted, suppressed) = extremes(scores, options.top_k);
     let trigger_tokens: Vec<u32> = detector
         .triggers
         .iter()
@@ -148,7 +164,7 @@ pub fn project_one(scores: &[f32], detector: &Detector, options: &ProjectionOpti
     let trigger_scores: Vec<f32> = trigger_tokens.iter().map(|&t| score_of(t)).collect();
     let trigger_bottom_ranks = trigger_tokens
         .iter()
-        .map(|&t| rank.get(t as usize).copied().unwrap_or(u32::MAX))
+        .map(|&t| bottom_rank(scores, t))
         .collect();
     let suppresses_triggers = (detector.order == Order::Unigram).then(|| match options.rule {
         SuppressionRule::Mean => {
@@ -164,5 +180,95 @@ pub fn project_one(scores: &[f32], detector: &Detector, options: &ProjectionOpti
         trigger_scores,
         trigger_bottom_ranks,
         suppresses_triggers,
+    }
+}
+
+/// The top and bottom tokens of one neuron's update (any neuron, detector or not).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NeuronProjection {
+    /// Layer.
+    pub layer: usize,
+    /// Neuron.
+    pub neuron: u16,
+    /// Most promoted tokens, highest score first.
+    pub promoted: Vec<(u32, f32)>,
+    /// Most suppressed tokens, lowest score first.
+    pub suppressed: Vec<(u32, f32)>,
+}
+
+/// Neurons projected per matmul (bounds the score matrix to `CHUNK × vocab` floats).
+const CHUNK: usize = 512;
+
+/// Projects the update of every neuron in `neurons` (per layer) onto the first `real_vocab`
+/// tokens, in chunks, on the CPU in f32.
+pub fn project_neurons(
+    dir: &Path,
+    config: &OptConfig,
+    neurons: &BTreeMap<usize, Vec<u16>>,
+    real_vocab: usize,
+    options: &ProjectionOptions,
+) -> Result<Vec<NeuronProjection>> {
+    let device = Default::default();
+    let plan = CheckpointPlan::open(dir, config)?;
+    let model = plan.load_embeddings::<CpuBackend>(&device, DType::F32)?;
+    let real_vocab = real_vocab.min(config.vocab_size);
+    let vocab = config.vocab_size;
+    let mut out = Vec::new();
+    for (&layer, list) in neurons {
+        let _span = tracing::info_span!("project_all", layer, neurons = list.len()).entered();
+        let weights = plan.load_layer::<CpuBackend>(layer, &device, DType::F32)?;
+        let updates = weights.ffn().update_vectors();
+        for chunk in list.chunks(CHUNK) {
+            let ids: Vec<i64> = chunk.iter().map(|&n| i64::from(n)).collect();
+            let columns = Tensor::<CpuBackend, 1, Int>::from_data(
+                TensorData::new(ids, [chunk.len()]),
+                &device,
+            );
+            let selected = updates.clone().select(1, columns).transpose();
+            let scores = model
+                .vocabulary_scores(selected, options.final_norm_scale)
+                .into_data()
+                .convert::<f32>()
+                .into_vec::<f32>()
+                .map_err(|e| StatsError::InvalidOption(format!("vocabulary scores: {e:?}")))?;
+            for (row, &neuron) in chunk.iter().enumerate() {
+                let (promoted, suppressed) = extremes(
+                    &scores[row * vocab..row * vocab + real_vocab],
+                    options.top_k,
+                );
+                out.push(NeuronProjection {
+                    layer,
+                    neuron,
+                    promoted,
+                    suppressed,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extremes_and_ranks_follow_a_full_sort() {
+        let scores: Vec<f32> = (0..50)
+            .map(|i| ((i * 37 % 50) as f32 - 25.0) / 7.0)
+            .collect();
+        let mut order: Vec<u32> = (0..50).collect();
+        order.sort_by(|&a, &b| {
+            scores[a as usize]
+                .total_cmp(&scores[b as usize])
+                .then(a.cmp(&b))
+        });
+        let (high, low) = extremes(&scores, 5);
+        assert_eq!(low.iter().map(|p| p.0).collect::<Vec<_>>(), order[..5]);
+        let top: Vec<u32> = order.iter().rev().take(5).copied().collect();
+        assert_eq!(high.iter().map(|p| p.0).collect::<Vec<_>>(), top);
+        for (r, &t) in order.iter().enumerate() {
+            assert_eq!(bottom_rank(&scores, t), r as u32);
+        }
     }
 }

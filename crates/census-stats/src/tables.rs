@@ -29,6 +29,8 @@ pub const LAYERS_FILE: &str = "layers.parquet";
 pub const COVERAGE_FILE: &str = "coverage.parquet";
 /// `detectors.parquet`.
 pub const DETECTORS_FILE: &str = "detectors.parquet";
+/// `projections.parquet`.
+pub const PROJECTIONS_FILE: &str = "projections.parquet";
 /// `positional.parquet`.
 pub const POSITIONAL_FILE: &str = "positional.parquet";
 
@@ -542,5 +544,51 @@ pub fn positional_batch(neurons: &[&PositionalNeuron]) -> Result<RecordBatch> {
             ),
         ],
         POSITIONAL_FILE,
+    )
+}
+
+/// `projections.parquet`: the top promoted and suppressed tokens of every alive neuron.
+pub fn projections_batch(
+    rows: &[crate::projection::NeuronProjection],
+    token_name: &dyn Fn(u32) -> String,
+) -> Result<RecordBatch> {
+    let ids = |f: &dyn Fn(&crate::projection::NeuronProjection) -> &Vec<(u32, f32)>| {
+        col(ListArray::from_iter_primitive::<UInt32Type, _, _>(
+            rows.iter()
+                .map(|r| Some(f(r).iter().map(|p| Some(p.0)).collect::<Vec<_>>())),
+        ))
+    };
+    let names = |f: &dyn Fn(&crate::projection::NeuronProjection) -> &Vec<(u32, f32)>| {
+        string_lists(
+            rows.iter()
+                .map(|r| Some(f(r).iter().map(|p| token_name(p.0)).collect())),
+        )
+    };
+    let scores = |f: &dyn Fn(&crate::projection::NeuronProjection) -> &Vec<(u32, f32)>| {
+        col(ListArray::from_iter_primitive::<Float32Type, _, _>(
+            rows.iter()
+                .map(|r| Some(f(r).iter().map(|p| Some(p.1)).collect::<Vec<_>>())),
+        ))
+    };
+    batch(
+        vec![
+            (
+                "layer",
+                col(UInt16Array::from_iter_values(
+                    rows.iter().map(|r| r.layer as u16),
+                )),
+            ),
+            (
+                "neuron",
+                col(UInt16Array::from_iter_values(rows.iter().map(|r| r.neuron))),
+            ),
+            ("promoted_ids", ids(&|r| &r.promoted)),
+            ("promoted", names(&|r| &r.promoted)),
+            ("promoted_scores", scores(&|r| &r.promoted)),
+            ("suppressed_ids", ids(&|r| &r.suppressed)),
+            ("suppressed", names(&|r| &r.suppressed)),
+            ("suppressed_scores", scores(&|r| &r.suppressed)),
+        ],
+        PROJECTIONS_FILE,
     )
 }

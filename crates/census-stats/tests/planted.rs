@@ -174,6 +174,41 @@ fn planted_dead_neurons_and_detectors_are_recovered_with_their_projections() {
         let mean: f32 = p.scores.iter().sum::<f32>() / p.scores.len() as f32;
         assert_eq!(suppresses.value(row), mean < 0.0);
     }
+    // Every alive neuron is projected too (the fixture is small enough for --project-all auto),
+    // the planted ones exactly as numpy does.
+    let projections = read_table(&out.join("projections.parquet"));
+    assert_eq!(
+        projections.num_rows(),
+        neurons.num_rows() - planted_dead.len()
+    );
+    let p_layer = projections
+        .column_by_name("layer")
+        .unwrap()
+        .as_primitive::<UInt16Type>();
+    let p_neuron = projections
+        .column_by_name("neuron")
+        .unwrap()
+        .as_primitive::<UInt16Type>();
+    for p in &planted.detectors {
+        let row = (0..projections.num_rows())
+            .find(|&i| (p_layer.value(i), p_neuron.value(i)) == (p.layer, p.neuron))
+            .unwrap();
+        let ids = |name: &str| -> Vec<u32> {
+            let list = projections.column_by_name(name).unwrap().as_list::<i32>();
+            list.value(row)
+                .as_primitive::<UInt32Type>()
+                .values()
+                .to_vec()
+        };
+        assert_eq!(ids("suppressed_ids")[..5], p.bottom[..5]);
+        assert_eq!(ids("promoted_ids")[..5], p.top[..5]);
+    }
+    for &(l, n) in &planted_dead {
+        assert!(
+            !(0..projections.num_rows()).any(|i| (p_layer.value(i), p_neuron.value(i)) == (l, n))
+        );
+    }
+
     // The first planted detector's update is minus its token's embedding: it suppresses it, and
     // its token is the most suppressed of all.
     let suppression = summary.suppression.unwrap();
