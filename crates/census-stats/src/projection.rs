@@ -116,9 +116,12 @@ pub fn project_detectors(
         .collect())
 }
 
+/// Token ids with their scores.
+pub type Scored = Vec<(u32, f32)>;
+
 /// The `k` highest-scoring tokens (highest first) and the `k` lowest (lowest first); ties go
 /// to the lower id.
-pub fn extremes(scores: &[f32], k: usize) -> (Vec<(u32, f32)>, Vec<(u32, f32)>) {
+pub fn extremes(scores: &[f32], k: usize) -> (Scored, Scored) {
     let by_score = |a: &u32, b: &u32| {
         scores[*a as usize]
             .total_cmp(&scores[*b as usize])
