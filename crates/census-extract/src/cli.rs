@@ -14,9 +14,11 @@ use crate::sequences::{SequenceOptions, Shard};
 /// `extract` flags.
 #[derive(Debug, Clone, Args)]
 pub struct ExtractArgs {
-    /// Model directory in the Hugging Face layout (config.json, weights, tokenizer files).
+    /// The model: a directory in the Hugging Face layout (config.json, weights, tokenizer
+    /// files), a preset (`opt-125m` … `opt-66b`, i.e. `facebook/opt-*`) or any hub id, downloaded
+    /// into the Hugging Face cache (`HF_HOME`, `HF_ENDPOINT`, `HF_HUB_OFFLINE` apply).
     #[arg(long)]
-    pub model: PathBuf,
+    pub model: String,
     /// A corpus source: `PATH[,format=jsonl|pretokenized|text-files|text-lines|parquet][,domain=NAME][,max_tokens=N]`.
     /// Repeat for several sources; they are read in the order given.
     #[arg(long = "data", required = true)]
@@ -147,7 +149,11 @@ pub fn parse_dtype(name: &str) -> Result<DType> {
 impl ExtractArgs {
     /// Runs the extraction these flags describe on the device they name.
     pub fn run(&self) -> Result<crate::run::ExtractSummary> {
-        let options = self.to_options()?;
+        let mut options = self.to_options()?;
+        options.model_dir = census_model::hub::resolve(
+            &self.model,
+            &census_model::HubOptions::from_env(!self.quiet),
+        )?;
         match self.device.as_str() {
             "cpu" => crate::run::extract::<census_model::CpuBackend>(
                 &options,
@@ -174,8 +180,8 @@ impl ExtractArgs {
     /// The run options these flags describe.
     pub fn to_options(&self) -> Result<ExtractOptions> {
         Ok(ExtractOptions {
-            model_dir: self.model.clone(),
-            model_source: self.model.display().to_string(),
+            model_dir: PathBuf::from(&self.model),
+            model_source: self.model.clone(),
             sources: self
                 .data
                 .iter()

@@ -13,6 +13,14 @@ pub enum ModelError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A model could not be fetched from (or found in the cache of) the Hugging Face hub.
+    #[error("hub model {id}: {reason}")]
+    Hub {
+        /// The repository id.
+        id: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A JSON file (config, shard index, vocabulary) is malformed.
     #[error("malformed JSON in {path}: {source}")]
     Json {

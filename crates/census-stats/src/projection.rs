@@ -8,7 +8,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use census_extract::manifest::FileFingerprint;
 use census_model::checkpoint::CheckpointFiles;
-use census_model::{CheckpointPlan, CpuBackend, OptConfig};
+use census_model::{CheckpointPlan, CpuBackend, HubOptions, ModelSpec, OptConfig};
 
 use crate::detectors::Detector;
 use crate::error::{Result, StatsError};
@@ -40,6 +40,12 @@ pub fn locate_weights(
 ) -> Result<PathBuf> {
     let dir = match explicit {
         Some(dir) => dir.to_path_buf(),
+        // A hub model is looked up in the Hugging Face cache (and fetched if it is not there).
+        None if !Path::new(source).is_dir()
+            && ModelSpec::parse(source).is_ok_and(|s| matches!(s, ModelSpec::Hub(_))) =>
+        {
+            census_model::hub::resolve(source, &HubOptions::from_env(false))?
+        }
         None => PathBuf::from(source),
     };
     if !dir.is_dir() {

@@ -1,0 +1,206 @@
+//! Where a model comes from: a local directory, a preset name (`opt-125m` … `opt-66b`, mapped to
+//! `facebook/opt-*`) or any Hugging Face hub id. Hub models are downloaded through the `hf-hub`
+//! crate into the standard Hugging Face cache, so files already fetched by Python tools are
+//! reused, honouring `HF_HOME`, `HF_ENDPOINT` and `HF_HUB_OFFLINE`.
+
+use std::path::{Path, PathBuf};
+
+use hf_hub::api::sync::ApiBuilder;
+use hf_hub::{Cache, Repo, RepoType};
+
+use crate::config::PRESET_NAMES;
+use crate::error::{ModelError, Result};
+
+/// Tokenizer files fetched when the repository has them.
+const TOKENIZER_FILES: [&str; 5] = [
+    "tokenizer.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+];
+
+/// Weight layouts in order of preference: an index naming shards, or a single file.
+const WEIGHTS: [(&str, bool); 4] = [
+    ("model.safetensors.index.json", true),
+    ("model.safetensors", false),
+    ("pytorch_model.bin.index.json", true),
+    ("pytorch_model.bin", false),
+];
+
+/// A model as the user names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSpec {
+    /// A local directory in the Hugging Face layout.
+    Dir(PathBuf),
+    /// A hub repository id.
+    Hub(String),
+}
+
+impl ModelSpec {
+    /// Reads `spec`: an existing directory, a preset name, or an `org/name` hub id.
+    pub fn parse(spec: &str) -> Result<Self> {
+        let path = Path::new(spec);
+        if path.is_dir() {
+            return Ok(Self::Dir(path.to_path_buf()));
+        }
+        if PRESET_NAMES.contains(&spec) {
+            return Ok(Self::Hub(format!("facebook/{spec}")));
+        }
+        let parts: Vec<&str> = spec.split('/').collect();
+        if parts.len() == 2 && parts.iter().all(|p| !p.is_empty()) {
+            return Ok(Self::Hub(spec.to_string()));
+        }
+        Err(ModelError::InvalidInput(format!(
+            "model '{spec}' is not a directory, a preset ({}) or a hub id (org/name)",
+            PRESET_NAMES.join(", ")
+        )))
+    }
+}
+
+/// How to reach the hub.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HubOptions {
+    /// Base URL (default `https://huggingface.co`; `HF_ENDPOINT`).
+    pub endpoint: Option<String>,
+    /// Cache directory holding `models--org--name` (default `$HF_HOME/hub`, else
+    /// `~/.cache/huggingface/hub`).
+    pub cache_dir: Option<PathBuf>,
+    /// Use the cache only (`HF_HUB_OFFLINE=1`).
+    pub offline: bool,
+    /// Show download progress bars.
+    pub progress: bool,
+}
+
+impl HubOptions {
+    /// Options from `HF_ENDPOINT`, `HF_HOME` and `HF_HUB_OFFLINE`.
+    pub fn from_env(progress: bool) -> Self {
+        let truthy = |v: String| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on"
+            )
+        };
+        Self {
+            endpoint: std::env::var("HF_ENDPOINT").ok(),
+            cache_dir: None,
+            offline: std::env::var("HF_HUB_OFFLINE").is_ok_and(truthy),
+            progress,
+        }
+    }
+
+    fn cache(&self) -> Cache {
+        match &self.cache_dir {
+            Some(dir) => Cache::new(dir.clone()),
+            None => Cache::from_env(),
+        }
+    }
+}
+
+/// The local directory holding model `spec`, downloading it from the hub if needed.
+pub fn resolve(spec: &str, options: &HubOptions) -> Result<PathBuf> {
+    match ModelSpec::parse(spec)? {
+        ModelSpec::Dir(dir) => Ok(dir),
+        ModelSpec::Hub(id) if options.offline => from_cache(&id, options),
+        ModelSpec::Hub(id) => download(&id, options),
+    }
+}
+
+fn hub_error(id: &str, reason: impl std::fmt::Display) -> ModelError {
+    ModelError::Hub {
+        id: id.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The snapshot directory of a cached model, checked to hold a config and weights.
+fn from_cache(id: &str, options: &HubOptions) -> Result<PathBuf> {
+    let cache = options.cache();
+    let repo = cache.repo(Repo::new(id.to_string(), RepoType::Model));
+    let config = repo.get("config.json").ok_or_else(|| {
+        hub_error(
+            id,
+            "offline (HF_HUB_OFFLINE) and not in the Hugging Face cache; download it once online",
+        )
+    })?;
+    let dir = config
+        .parent()
+        .expect("a cached file has a directory")
+        .to_path_buf();
+    crate::checkpoint::CheckpointFiles::discover(&dir).map_err(|e| {
+        hub_error(
+            id,
+            format!("offline and its cached weights are incomplete: {e}"),
+        )
+    })?;
+    Ok(dir)
+}
+
+/// Downloads the config, tokenizer files and weights of `id` (files already cached are kept).
+fn download(id: &str, options: &HubOptions) -> Result<PathBuf> {
+    let mut builder = ApiBuilder::from_cache(options.cache()).with_progress(options.progress);
+    if let Some(endpoint) = &options.endpoint {
+        builder = builder.with_endpoint(endpoint.clone());
+    }
+    let api = builder.build().map_err(|e| hub_error(id, e))?;
+    let repo = api.model(id.to_string());
+    let _span = tracing::info_span!("hub", id).entered();
+    let info = repo
+        .info()
+        .map_err(|e| hub_error(id, format!("cannot list the repository: {e}")))?;
+    let present = |name: &str| info.siblings.iter().any(|s| s.rfilename == name);
+    let get = |name: &str| {
+        repo.get(name)
+            .map_err(|e| hub_error(id, format!("cannot download {name}: {e}")))
+    };
+    if !present("config.json") {
+        return Err(hub_error(id, "the repository has no config.json"));
+    }
+    let config = get("config.json")?;
+    for name in TOKENIZER_FILES.iter().filter(|n| present(n)) {
+        get(name)?;
+    }
+    let (weights, sharded) = WEIGHTS
+        .iter()
+        .copied()
+        .find(|(name, _)| present(name))
+        .ok_or_else(|| {
+            hub_error(
+                id,
+                "the repository has no safetensors or pytorch_model.bin weights",
+            )
+        })?;
+    let first = get(weights)?;
+    if sharded {
+        let index: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&first).map_err(|source| {
+                ModelError::Io {
+                    path: first.clone(),
+                    source,
+                }
+            })?)
+            .map_err(|source| ModelError::Json {
+                path: first.clone(),
+                source,
+            })?;
+        let mut shards: Vec<String> = index["weight_map"]
+            .as_object()
+            .map(|m| {
+                m.values()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        shards.sort();
+        shards.dedup();
+        for shard in &shards {
+            get(shard)?;
+        }
+    }
+    let dir = config
+        .parent()
+        .expect("a cached file has a directory")
+        .to_path_buf();
+    tracing::info!(dir = %dir.display(), "model in the Hugging Face cache");
+    Ok(dir)
+}
