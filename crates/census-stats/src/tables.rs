@@ -1,6 +1,5 @@
 //! The Parquet tables of an analysis directory (see `docs/SCHEMA.md`).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -9,10 +8,6 @@ use arrow::array::{
     StringBuilder, UInt16Array, UInt16Builder, UInt32Array, UInt32Builder, UInt64Array,
 };
 use arrow::datatypes::{Float32Type, UInt32Type, UInt64Type};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
 
 use crate::detectors::{DetectedCoverage, Detector};
 use crate::error::{Result, StatsError};
@@ -34,31 +29,10 @@ pub const PROJECTIONS_FILE: &str = "projections.parquet";
 /// `positional.parquet`.
 pub const POSITIONAL_FILE: &str = "positional.parquet";
 
-/// Writes `batch` to `path` through a temporary file renamed into place.
+/// Writes `batch` (zstd, footer `metadata`) to `path` through a temporary file renamed into
+/// place.
 pub fn write_table(path: &Path, batch: &RecordBatch, metadata: &[(String, String)]) -> Result<()> {
-    let temp = PathBuf::from(format!("{}.tmp", path.display()));
-    let parquet_err = |e: parquet::errors::ParquetError| StatsError::Parquet {
-        path: temp.clone(),
-        reason: e.to_string(),
-    };
-    let file = File::create(&temp).map_err(|e| StatsError::io("cannot create", &temp, e))?;
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).map_err(parquet_err)?,
-        ))
-        .set_key_value_metadata(Some(
-            metadata
-                .iter()
-                .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
-                .collect(),
-        ))
-        .build();
-    let mut writer =
-        ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(parquet_err)?;
-    writer.write(batch).map_err(parquet_err)?;
-    let file = writer.into_inner().map_err(parquet_err)?;
-    file.sync_all()
-        .map_err(|e| StatsError::io("cannot write", &temp, e))?;
+    let temp = census_extract::shards::write_temp_parquet(path, batch, metadata)?;
     std::fs::rename(&temp, path).map_err(|e| StatsError::io("cannot write", path, e))
 }
 
