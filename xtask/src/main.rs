@@ -1,15 +1,18 @@
 //! `cargo xtask <task>`: the project's front door. Run with no task to list the tasks.
 
+mod bench;
+mod fired;
+mod orchestrate;
+mod pipeline;
+mod stages;
+
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use burn::tensor::DType;
+use anyhow::Result;
 use census_extract::cli::ExtractArgs;
-use census_model::{
-    CpuBackend, ForwardOptions, LayerActivity, OptBatch, OptTokenizer, Record, load_pretrained,
-};
 use census_report::cli::ReportArgs;
 use census_stats::cli::AnalyzeArgs;
+use census_train::cli::TrainArgs;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -25,6 +28,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
+    /// Run a whole pipeline (extract, analyze, report), skipping every stage whose output is up
+    /// to date; with no flags, the embedded default model and corpus (pipelines/default.toml).
+    Run(orchestrate::RunArgs),
     /// Run a corpus through a model and write which FFN neurons fire on every token and layer
     /// to a run directory of Parquet shards (resumable; see docs/SCHEMA.md).
     Extract(ExtractArgs),
@@ -36,6 +42,11 @@ enum Task {
     /// browser), each figure as SVG and PNG, and a Markdown summary, from one or more analysis
     /// directories (one per model).
     Report(ReportArgs),
+    /// Train a byte-level BPE tokenizer and an OPT-architecture model on a corpus and save both
+    /// in the Hugging Face layout (the defaults rebuild the embedded default in data/model).
+    Train(TrainArgs),
+    /// Run a benchmark: ours and the Python peer side by side on this machine, with the ratio.
+    Bench(bench::BenchArgs),
     /// Tokenize a text, run it through a model directory and print the FFN neurons that fire
     /// on each token in each layer.
     Fired {
@@ -51,71 +62,6 @@ enum Task {
         /// The text.
         text: String,
     },
-}
-
-fn parse_dtype(name: &str) -> Result<DType> {
-    match name {
-        "f32" => Ok(DType::F32),
-        "f16" => Ok(DType::F16),
-        "bf16" => Ok(DType::BF16),
-        other => anyhow::bail!("unknown dtype '{other}' (expected f32, f16 or bf16)"),
-    }
-}
-
-#[allow(clippy::print_stdout)]
-fn fired(model_dir: PathBuf, dtype: &str, show: usize, text: &str) -> Result<()> {
-    let device = Default::default();
-    let dtype = parse_dtype(dtype)?;
-    let tokenizer = OptTokenizer::from_dir(&model_dir)
-        .with_context(|| format!("loading the tokenizer of {}", model_dir.display()))?;
-    let model = load_pretrained::<CpuBackend>(&model_dir, &device, dtype)
-        .with_context(|| format!("loading the model in {}", model_dir.display()))?;
-    let ids = tokenizer.encode(text)?;
-    let config = model.config();
-    let batch = OptBatch::left_padded(
-        std::slice::from_ref(&ids),
-        config.pad_token_id,
-        config.vocab_size,
-        &device,
-    )?;
-    let options = ForwardOptions {
-        record: Record::Fired,
-        ..Default::default()
-    };
-    let output = model.forward(&batch, &options)?;
-    println!(
-        "{} tokens, {} layers x {} neurons",
-        ids.len(),
-        config.num_hidden_layers,
-        config.ffn_dim
-    );
-    for (layer, activity) in output.layers.into_iter().enumerate() {
-        let LayerActivity::Fired(mask) = activity else {
-            unreachable!("recording fired masks")
-        };
-        let bits = mask.into_data().convert::<bool>();
-        let bits = bits
-            .as_slice::<bool>()
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let width = config.ffn_dim;
-        let total = bits.iter().filter(|b| **b).count();
-        println!(
-            "layer {layer}: {total} firings ({:.1}% of token x neuron)",
-            100.0 * total as f64 / bits.len() as f64
-        );
-        for (pos, row) in bits.chunks(width).enumerate() {
-            let on: Vec<usize> = (0..width).filter(|&n| row[n]).collect();
-            let token = tokenizer.token(ids[pos]).unwrap_or_default();
-            let shown: Vec<String> = on.iter().take(show).map(usize::to_string).collect();
-            let more = if on.len() > show { " …" } else { "" };
-            println!(
-                "  {pos:>4} {token:<16} {:>4} [{}{more}]",
-                on.len(),
-                shown.join(" ")
-            );
-        }
-    }
-    Ok(())
 }
 
 fn main() -> Result<()> {
@@ -153,11 +99,37 @@ fn main() -> Result<()> {
             );
             Ok(())
         }
+        Task::Run(args) => {
+            let summary = args.run()?;
+            tracing::info!(
+                out = %summary.out.display(),
+                report = %summary.index.display(),
+                ran = summary.ran,
+                skipped = summary.skipped,
+                "pipeline done"
+            );
+            Ok(())
+        }
+        Task::Bench(args) => args.run(),
+        Task::Train(args) => {
+            let summary = args.run()?;
+            tracing::info!(
+                out = %summary.out.display(),
+                parameters = summary.parameters,
+                tokens = summary.tokens,
+                train_loss = summary.final_train_loss,
+                held_out_loss = summary.held_out_loss,
+                held_out_loss_saved = summary.held_out_loss_saved,
+                seconds = summary.seconds,
+                "model ready"
+            );
+            Ok(())
+        }
         Task::Fired {
             model,
             dtype,
             show,
             text,
-        } => fired(model, &dtype, show, &text),
+        } => fired::fired(model, &dtype, show, &text),
     }
 }

@@ -110,6 +110,17 @@ impl<B: Backend> OptModel<B> {
         }
     }
 
+    /// Replaces the learned position table by zeros that take no gradient, so the model sees no
+    /// positional information (for training a model without positional encoding). Saved, the
+    /// zero table loads like any other checkpoint.
+    pub fn without_positions(mut self) -> Self {
+        let weight = self.embed_positions.weight.val();
+        let zeros = Tensor::zeros(weight.shape(), &weight.device());
+        self.embed_positions.weight =
+            burn::module::Param::from_tensor(zeros).set_require_grad(false);
+        self
+    }
+
     /// The configuration the model was built from.
     pub fn config(&self) -> &OptConfig {
         &self.config

@@ -7,6 +7,7 @@
 //! - [`OptModel`]: the decoder; [`OptDecoderLayer`] runs one layer on given hidden states.
 //! - [`load_pretrained`] / [`load_checkpoint`]: safetensors (single or sharded) and
 //!   `pytorch_model.bin` (single or sharded), f32/f16/bf16, cast to a chosen compute dtype.
+//! - [`save_pretrained`]: writes a model in the Hugging Face layout (for models trained here).
 //! - [`OptTokenizer`]: byte-level BPE with `</s>` prepended, as Hugging Face does.
 
 mod attention;
@@ -19,6 +20,7 @@ mod ffn;
 pub mod hub;
 mod layer;
 pub mod loader;
+mod saver;
 mod sparse_ffn;
 mod tokenizer;
 mod vocab_projection;
@@ -32,6 +34,7 @@ pub use ffn::OptFeedForward;
 pub use hub::{HubOptions, ModelSpec};
 pub use layer::{LayerOutput, OptDecoderLayer};
 pub use loader::{CheckpointPlan, load_checkpoint, load_pretrained};
+pub use saver::save_pretrained;
 pub use sparse_ffn::FiredNeurons;
 pub use tokenizer::{BOS_TOKEN, OptTokenizer, SPECIAL_TOKENS};
 

@@ -160,6 +160,13 @@ fn assert_f32_parity(name: &str) {
     );
 }
 
+/// The model `cargo xtask train` made and the repository ships, against transformers loading
+/// the same directory, on real text of every domain of the bundled corpus.
+#[test]
+fn trained_default_model_matches_hf() {
+    assert_f32_parity(common::DEFAULT_MODEL);
+}
+
 #[test]
 fn pre_ln_matches_hf() {
     assert_f32_parity("pre-ln");

@@ -98,3 +98,26 @@ fn malformed_tokenizer_json_names_the_file() {
     let err = OptTokenizer::from_dir(dir.path()).unwrap_err();
     assert!(err.to_string().contains("tokenizer.json"), "{err}");
 }
+
+/// The tokenizer `cargo xtask train` made for the shipped default model gives transformers'
+/// ids on the first document of every domain of the bundled corpus.
+#[test]
+fn trained_default_tokenizer_matches_hf() {
+    #[derive(serde::Deserialize)]
+    struct Case {
+        text: String,
+        ids: Vec<u32>,
+    }
+    let golden = common::golden_dir(common::DEFAULT_MODEL).join("tokens.json");
+    let cases: Vec<Case> = serde_json::from_str(&std::fs::read_to_string(golden).unwrap()).unwrap();
+    assert_eq!(cases.len(), 8, "one document per domain");
+    let tokenizer = OptTokenizer::from_dir(common::model_dir(common::DEFAULT_MODEL)).unwrap();
+    for case in &cases {
+        assert_eq!(
+            tokenizer.encode(&case.text).unwrap(),
+            case.ids,
+            "{:?}",
+            case.text
+        );
+    }
+}

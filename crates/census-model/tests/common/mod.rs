@@ -11,9 +11,23 @@ pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
-/// One model fixture directory.
+/// The committed default model (`data/model`), compared against its goldens under this name.
+pub const DEFAULT_MODEL: &str = "default-model";
+
+/// One model fixture directory (for [`DEFAULT_MODEL`], `data/model`).
 pub fn model_dir(name: &str) -> PathBuf {
+    if name == DEFAULT_MODEL {
+        return fixtures().join("../../data/model");
+    }
     fixtures().join("opt").join(name)
+}
+
+/// Where a model's `golden.safetensors` is.
+pub fn golden_dir(name: &str) -> PathBuf {
+    if name == DEFAULT_MODEL {
+        return fixtures().join("golden").join(name);
+    }
+    model_dir(name)
 }
 
 /// A golden tensor: shape and values (integers widened to f64 for uniform handling).
@@ -25,7 +39,7 @@ pub struct Golden {
 
 /// Reads every tensor of a fixture's `golden.safetensors`.
 pub fn goldens(name: &str) -> HashMap<String, Golden> {
-    let bytes = std::fs::read(model_dir(name).join("golden.safetensors")).expect("golden file");
+    let bytes = std::fs::read(golden_dir(name).join("golden.safetensors")).expect("golden file");
     let file = SafeTensors::deserialize(&bytes).expect("valid golden file");
     file.tensors()
         .into_iter()

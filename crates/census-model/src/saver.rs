@@ -1,0 +1,127 @@
+//! Saving an [`OptModel`] in the Hugging Face layout (`config.json` + `model.safetensors`), so a
+//! model trained here loads through exactly the path released checkpoints take, and in
+//! `transformers`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::prelude::*;
+use burn::tensor::DType;
+use burn_store::{BurnToPyTorchAdapter, ModuleAdapter, ModuleSnapshot};
+use regex::Regex;
+
+use crate::decoder::OptModel;
+use crate::error::{ModelError, Result};
+
+/// Parameter path in [`OptModel`] → Hugging Face name (after the norm renaming of
+/// [`BurnToPyTorchAdapter`]); the inverse of [`crate::loader::NAME_TABLE`].
+const SAVE_TABLE: &[(&str, &str)] = &[(r"^layers\.(\d+)\.ffn\.(fc[12])\.", "layers.$1.$2.")];
+
+/// The prefix `transformers` writes before decoder tensor names.
+const SAVED_PREFIX: &str = "model.decoder.";
+
+/// Writes `config.json` (the model's config, `model_type: opt`, and `extra` fields) and
+/// `model.safetensors` (every parameter, in PyTorch layout, cast to `dtype`; the LM head is tied
+/// and not written) into `dir`. Each file is written under a temporary name and renamed.
+pub fn save_pretrained<B: Backend>(
+    model: &OptModel<B>,
+    dir: impl AsRef<Path>,
+    dtype: DType,
+    extra: &serde_json::Map<String, serde_json::Value>,
+) -> Result<()> {
+    let dir = dir.as_ref();
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+    write_config(model, dir, dtype, extra)?;
+    write_weights(model, &dir.join("model.safetensors"), dtype)
+}
+
+/// The `torch_dtype` name of a dtype.
+fn torch_dtype_name(dtype: DType) -> Result<&'static str> {
+    match dtype {
+        DType::F32 => Ok("float32"),
+        DType::F16 => Ok("float16"),
+        DType::BF16 => Ok("bfloat16"),
+        other => Err(ModelError::InvalidInput(format!(
+            "cannot save weights as {other:?} (use f32, f16 or bf16)"
+        ))),
+    }
+}
+
+fn write_config<B: Backend>(
+    model: &OptModel<B>,
+    dir: &Path,
+    dtype: DType,
+    extra: &serde_json::Map<String, serde_json::Value>,
+) -> Result<()> {
+    let mut config = model.config().clone();
+    config.dtype = Some(torch_dtype_name(dtype)?.to_string());
+    let serde_json::Value::Object(mut fields) =
+        serde_json::to_value(&config).map_err(|e| ModelError::InvalidInput(e.to_string()))?
+    else {
+        unreachable!("a struct serializes to an object")
+    };
+    fields.insert("model_type".into(), "opt".into());
+    fields.insert(
+        "architectures".into(),
+        serde_json::json!(["OPTForCausalLM"]),
+    );
+    fields.insert("tie_word_embeddings".into(), true.into());
+    for key in ["dropout", "attention_dropout", "layerdrop"] {
+        fields.insert(key.into(), 0.0.into());
+    }
+    for (key, value) in extra {
+        fields.insert(key.clone(), value.clone());
+    }
+    let text = serde_json::to_string_pretty(&serde_json::Value::Object(fields))
+        .map_err(|e| ModelError::InvalidInput(e.to_string()))?;
+    write_atomically(&dir.join("config.json"), text.as_bytes())
+}
+
+fn write_weights<B: Backend>(model: &OptModel<B>, path: &Path, dtype: DType) -> Result<()> {
+    let table: Vec<(Regex, &str)> = SAVE_TABLE
+        .iter()
+        .map(|(from, to)| (Regex::new(from).expect("valid save pattern"), *to))
+        .collect();
+    let adapter = BurnToPyTorchAdapter;
+    let mut tensors = BTreeMap::new();
+    for snapshot in model.collect(None, None, false) {
+        let snapshot = adapter.adapt(&snapshot);
+        let mut name = snapshot.full_path();
+        for (pattern, replacement) in &table {
+            name = pattern.replace(&name, *replacement).into_owned();
+        }
+        let data = snapshot
+            .to_data()
+            .map_err(|e| ModelError::InvalidInput(format!("reading parameter {name}: {e:?}")))?
+            .convert_dtype(dtype);
+        tensors.insert(format!("{SAVED_PREFIX}{name}"), data);
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .map(|(name, data)| {
+            let dtype = match data.dtype {
+                DType::F32 => safetensors::Dtype::F32,
+                DType::F16 => safetensors::Dtype::F16,
+                _ => safetensors::Dtype::BF16,
+            };
+            let view =
+                safetensors::tensor::TensorView::new(dtype, data.shape.to_vec(), data.as_bytes())
+                    .expect("shape and bytes agree");
+            (name.clone(), view)
+        })
+        .collect();
+    let metadata = Some(std::collections::HashMap::from([(
+        "format".to_string(),
+        "pt".to_string(),
+    )]));
+    let bytes = safetensors::serialize(views, metadata)
+        .map_err(|e| ModelError::InvalidInput(format!("serializing {}: {e}", path.display())))?;
+    write_atomically(path, &bytes)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| ModelError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
+}

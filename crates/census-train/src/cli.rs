@@ -1,0 +1,364 @@
+//! `cargo xtask train`: trains a tokenizer and an OPT-architecture model on a corpus and saves
+//! both in the Hugging Face layout.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::tensor::DType;
+use burn::tensor::backend::AutodiffBackend;
+use census_extract::cli::parse_source;
+use census_model::{CpuBackend, OptConfig, load_pretrained, save_pretrained};
+use clap::Args;
+use serde::Serialize;
+
+use crate::bpe::{check_vocab_size, tokenizer_side_files, train_tokenizer};
+use crate::data::{pack_blocks, read_texts};
+use crate::error::{Result, TrainError};
+use crate::loss_curve::{loss_csv, loss_svg};
+use crate::trainer::{LogRow, TrainOptions, next_token_loss, train};
+
+/// `train` flags. The defaults train the embedded default model.
+#[derive(Debug, Clone, Args)]
+pub struct TrainArgs {
+    /// Training text: `PATH[,format=...][,domain=NAME][,max_tokens=N]`, as for extraction; repeat
+    /// for several sources.
+    #[arg(long = "data", default_value = "data/corpus/train.jsonl")]
+    pub data: Vec<String>,
+    /// Held-out text whose loss is measured during training; `none` for no held-out loss.
+    #[arg(long, default_value = "data/corpus/census.jsonl")]
+    pub eval_data: String,
+    /// Output model directory (Hugging Face layout).
+    #[arg(long, default_value = "data/model")]
+    pub out: PathBuf,
+    /// Replace a model already in --out.
+    #[arg(long)]
+    pub force: bool,
+    /// Tokenizer vocabulary, special tokens and the 256 bytes included.
+    #[arg(long, default_value_t = 4096)]
+    pub vocab_size: usize,
+    /// Width of the residual stream.
+    #[arg(long, default_value_t = 192)]
+    pub hidden_size: usize,
+    /// Decoder layers.
+    #[arg(long, default_value_t = 4)]
+    pub layers: usize,
+    /// Attention heads.
+    #[arg(long, default_value_t = 4)]
+    pub heads: usize,
+    /// FFN neurons per layer.
+    #[arg(long, default_value_t = 768)]
+    pub ffn_dim: usize,
+    /// Positions of the learned position table (the longest sequence the model takes).
+    #[arg(long, default_value_t = 256)]
+    pub max_positions: usize,
+    /// Tokens per training block (at most --max-positions).
+    #[arg(long, default_value_t = 256)]
+    pub seq_len: usize,
+    /// Blocks per step.
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 700)]
+    pub steps: usize,
+    /// Peak learning rate (AdamW).
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    /// Linear warm-up steps.
+    #[arg(long, default_value_t = 50)]
+    pub warmup_steps: usize,
+    /// AdamW weight decay.
+    #[arg(long, default_value_t = 0.01)]
+    pub weight_decay: f64,
+    /// Seed of the initialisation and the block order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Train without positional embeddings (the table is zero and frozen), for the paper's §5.4
+    /// comparison.
+    #[arg(long)]
+    pub no_positions: bool,
+    /// Held-out loss every this many steps.
+    #[arg(long, default_value_t = 100)]
+    pub eval_every: usize,
+    /// Held-out blocks averaged.
+    #[arg(long, default_value_t = 64)]
+    pub eval_blocks: usize,
+    /// Storage dtype of the saved weights: f32, f16 or bf16.
+    #[arg(long, default_value = "f16")]
+    pub save_dtype: String,
+    /// `cpu` or `cuda` (with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// What a training run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainSummary {
+    /// The model directory.
+    pub out: PathBuf,
+    /// Parameters of the model (the tied LM head counted once).
+    pub parameters: u64,
+    /// Tokens trained on.
+    pub tokens: u64,
+    /// Training loss of the last logging interval.
+    pub final_train_loss: f64,
+    /// Held-out loss of the trained model in memory (f32).
+    pub held_out_loss: Option<f64>,
+    /// Held-out loss of the saved model, reloaded from disk as extraction loads it.
+    pub held_out_loss_saved: Option<f64>,
+    /// Wall-clock seconds of the whole run.
+    pub seconds: f64,
+}
+
+impl TrainArgs {
+    /// The model shape these flags describe.
+    pub fn config(&self) -> OptConfig {
+        OptConfig {
+            vocab_size: self.vocab_size,
+            hidden_size: self.hidden_size,
+            num_hidden_layers: self.layers,
+            ffn_dim: self.ffn_dim,
+            num_attention_heads: self.heads,
+            max_position_embeddings: self.max_positions,
+            word_embed_proj_dim: Some(self.hidden_size),
+            ..OptConfig::default()
+        }
+    }
+
+    /// The training options these flags describe.
+    pub fn options(&self) -> TrainOptions {
+        TrainOptions {
+            batch_size: self.batch_size,
+            steps: self.steps,
+            learning_rate: self.lr,
+            warmup_steps: self.warmup_steps,
+            weight_decay: self.weight_decay,
+            seed: self.seed,
+            positions: !self.no_positions,
+            eval_every: self.eval_every,
+            eval_blocks: self.eval_blocks,
+            ..TrainOptions::default()
+        }
+    }
+
+    /// Trains on the device the flags name and writes the model directory.
+    pub fn run(&self) -> Result<TrainSummary> {
+        match self.device.as_str() {
+            "cpu" => self.run_on::<burn::backend::Autodiff<CpuBackend>>(&Default::default()),
+            #[cfg(feature = "cuda")]
+            "cuda" => self
+                .run_on::<burn::backend::Autodiff<census_model::CudaBackend>>(&Default::default()),
+            #[cfg(not(feature = "cuda"))]
+            "cuda" => Err(TrainError::InvalidOptions(
+                "--device cuda: this build has no CUDA backend; rebuild with --features cuda"
+                    .to_string(),
+            )),
+            other => Err(TrainError::InvalidOptions(format!(
+                "--device '{other}': expected cpu or cuda"
+            ))),
+        }
+    }
+
+    fn run_on<B: AutodiffBackend>(&self, device: &B::Device) -> Result<TrainSummary> {
+        let started = Instant::now();
+        let save_dtype = match self.save_dtype.as_str() {
+            "f32" => DType::F32,
+            "f16" => DType::F16,
+            "bf16" => DType::BF16,
+            other => {
+                return Err(TrainError::InvalidOptions(format!(
+                    "--save-dtype '{other}': expected f32, f16 or bf16"
+                )));
+            }
+        };
+        self.config().validate("the training flags")?;
+        check_vocab_size(self.vocab_size)?;
+        if self.seq_len > self.max_positions {
+            return Err(TrainError::InvalidOptions(format!(
+                "--seq-len {} exceeds --max-positions {}",
+                self.seq_len, self.max_positions
+            )));
+        }
+        refuse_to_overwrite(&self.out, self.force)?;
+        let staging = staging_dir(&self.out);
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
+        }
+        std::fs::create_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
+        let summary = match self.train_into::<B>(&staging, device, save_dtype, started) {
+            Ok(summary) => summary,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(e);
+            }
+        };
+        if self.out.exists() {
+            std::fs::remove_dir_all(&self.out).map_err(|e| TrainError::io(&self.out, e))?;
+        }
+        std::fs::rename(&staging, &self.out).map_err(|e| TrainError::io(&self.out, e))?;
+        Ok(summary)
+    }
+
+    /// Trains the tokenizer and the model and writes every file of the model directory into
+    /// `staging`.
+    fn train_into<B: AutodiffBackend>(
+        &self,
+        staging: &Path,
+        device: &B::Device,
+        save_dtype: DType,
+        started: Instant,
+    ) -> Result<TrainSummary> {
+        let config = self.config();
+
+        let sources = parse_sources(&self.data)?;
+        let texts = read_texts(&sources)?;
+        tracing::info!(
+            documents = texts.len(),
+            vocab = self.vocab_size,
+            "training the tokenizer"
+        );
+        let tokenizer = train_tokenizer(&texts, self.vocab_size, &staging.join("tokenizer.json"))?;
+        let blocks = pack_blocks(&tokenizer, &texts, self.seq_len)?;
+        let eval_blocks = if self.eval_data == "none" {
+            Vec::new()
+        } else {
+            let eval = read_texts(&parse_sources(std::slice::from_ref(&self.eval_data))?)?;
+            pack_blocks(&tokenizer, &eval, self.seq_len)?
+        };
+        tracing::info!(
+            blocks = blocks.len(),
+            seq_len = self.seq_len,
+            held_out_blocks = eval_blocks.len().min(self.eval_blocks),
+            steps = self.steps,
+            epochs = (self.steps * self.batch_size) as f64 / blocks.len() as f64,
+            "training the model"
+        );
+        let options = self.options();
+        let trained = train::<B>(&config, &blocks, &eval_blocks, &options, device, true)?;
+        let held_out = trained.log.last().and_then(|r| r.eval_loss);
+
+        let extra = serde_json::json!({
+            "neuron_census": {
+                "trained_by": "cargo xtask train",
+                "positions": !self.no_positions,
+            }
+        });
+        let serde_json::Value::Object(extra) = extra else {
+            unreachable!("an object")
+        };
+        save_pretrained(&trained.model, staging, save_dtype, &extra)?;
+        let held_out_saved = if eval_blocks.is_empty() {
+            None
+        } else {
+            Some(saved_loss(staging, &eval_blocks, &options)?)
+        };
+        let parameters = parameter_count(&config);
+        let summary = TrainSummary {
+            out: self.out.clone(),
+            parameters,
+            tokens: trained.log.last().map(|r| r.tokens).unwrap_or(0),
+            final_train_loss: trained.log.last().map(|r| r.train_loss).unwrap_or(f64::NAN),
+            held_out_loss: held_out,
+            held_out_loss_saved: held_out_saved,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        self.write_side_files(staging, &trained.log, &summary, blocks.len())?;
+        Ok(summary)
+    }
+
+    fn write_side_files(
+        &self,
+        dir: &Path,
+        log: &[LogRow],
+        summary: &TrainSummary,
+        blocks: usize,
+    ) -> Result<()> {
+        for (name, value) in tokenizer_side_files() {
+            write(dir, name, &pretty(&value))?;
+        }
+        let command: Vec<String> = std::env::args().collect();
+        let record = serde_json::json!({
+            "command": command.join(" "),
+            "data": self.data,
+            "eval_data": self.eval_data,
+            "config": self.config(),
+            "options": self.options(),
+            "seq_len": self.seq_len,
+            "training_blocks": blocks,
+            "save_dtype": self.save_dtype,
+            "device": self.device,
+            "producer": format!("neuron-census {}", env!("CARGO_PKG_VERSION")),
+            "summary": summary,
+        });
+        write(dir, "training.json", &pretty(&record))?;
+        write(dir, "loss.csv", &loss_csv(log))?;
+        let title = format!(
+            "{} layers × {} neurons, {} positions: loss",
+            self.layers,
+            self.ffn_dim,
+            if self.no_positions { "no" } else { "learned" }
+        );
+        write(dir, "loss.svg", &loss_svg(log, &title))
+    }
+}
+
+/// Parameters of an OPT model of this shape, the tied LM head counted once.
+pub fn parameter_count(config: &OptConfig) -> u64 {
+    let (d, f, v) = (
+        config.hidden_size as u64,
+        config.ffn_dim as u64,
+        config.vocab_size as u64,
+    );
+    let positions = (config.max_position_embeddings as u64 + 2) * d;
+    let layer = 4 * (d * d + d) + 2 * d * f + f + d + 4 * d;
+    v * d + positions + config.num_hidden_layers as u64 * layer + 2 * d
+}
+
+/// The held-out loss of the model saved in `dir`, loaded as extraction loads it (f32 compute).
+fn saved_loss(dir: &Path, blocks: &[Vec<u32>], options: &TrainOptions) -> Result<f64> {
+    let device = Default::default();
+    let model = load_pretrained::<CpuBackend>(dir, &device, DType::F32)?;
+    let blocks = &blocks[..blocks.len().min(options.eval_blocks)];
+    let mut total = 0.0;
+    for chunk in blocks.chunks(options.batch_size) {
+        let refs: Vec<&Vec<u32>> = chunk.iter().collect();
+        let loss = next_token_loss(&model, &refs, &device)?;
+        total += loss.into_scalar() as f64 * chunk.len() as f64;
+    }
+    Ok(total / blocks.len() as f64)
+}
+
+fn parse_sources(specs: &[String]) -> Result<Vec<census_extract::CorpusSource>> {
+    specs
+        .iter()
+        .map(|spec| parse_source(spec).map_err(TrainError::from))
+        .collect()
+}
+
+/// Refuses a non-empty `out` unless `force`.
+fn refuse_to_overwrite(out: &Path, force: bool) -> Result<()> {
+    let occupied = match std::fs::read_dir(out) {
+        Ok(mut entries) => entries.next().is_some(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(TrainError::io(out, e)),
+    };
+    if occupied && !force {
+        return Err(TrainError::OutputExists(out.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// Where the model is assembled before it replaces `out`: `<out>.partial` beside it.
+fn staging_dir(out: &Path) -> PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    out.with_file_name(name)
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).expect("JSON values serialize") + "\n"
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> Result<()> {
+    let path = dir.join(name);
+    std::fs::write(&path, text).map_err(|e| TrainError::io(&path, e))
+}

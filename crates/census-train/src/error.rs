@@ -1,0 +1,46 @@
+//! Errors of training.
+
+use std::path::PathBuf;
+
+/// What can go wrong while training a model.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The model crate failed (building, running or saving the model, the tokenizer).
+    #[error(transparent)]
+    Model(#[from] census_model::ModelError),
+    /// Reading the corpus failed (missing file, malformed JSONL, invalid UTF-8).
+    #[error(transparent)]
+    Corpus(#[from] census_extract::ExtractError),
+    /// The tokenizer could not be trained or saved.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The options contradict each other or the corpus.
+    #[error("{0}")]
+    InvalidOptions(String),
+    /// The output directory already holds something, and overwriting was not asked for.
+    #[error(
+        "{0} is not empty: it would be overwritten (choose another --out, or pass --force to replace the model in it)"
+    )]
+    OutputExists(PathBuf),
+}
+
+impl TrainError {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Result of training operations.
+pub type Result<T, E = TrainError> = std::result::Result<T, E>;

@@ -1,0 +1,17 @@
+//! Trains small OPT-architecture models: a byte-level BPE tokenizer with OPT's special tokens,
+//! then the model (burn autodiff, on CPU or CUDA), saved in the Hugging Face layout so it loads
+//! through exactly the path released OPT checkpoints take.
+//!
+//! - [`bpe::train_tokenizer`]: the tokenizer (`tokenizer.json`).
+//! - [`trainer::train`]: the training loop; [`trainer::TrainOptions`] its settings.
+//! - [`cli::TrainArgs`]: the `cargo xtask train` flags, which write a whole model directory.
+
+pub mod bpe;
+pub mod cli;
+pub mod data;
+mod error;
+pub mod init;
+pub mod loss_curve;
+pub mod trainer;
+
+pub use error::{Result, TrainError};

@@ -1,0 +1,92 @@
+//! `cargo xtask bench`: builds what a benchmark needs (release) and runs it, ours beside the
+//! Python peer in one invocation (see `benches/`).
+
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+
+use crate::orchestrate::repository_root;
+
+/// Which benchmark.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Benchmark {
+    /// Extraction against Hugging Face `transformers` + PyTorch (`benches/extract_vs_hf.py`).
+    Extract,
+    /// The analysis's counting core against DuckDB (`benches/analyze_vs_duckdb.py`).
+    Analyze,
+}
+
+/// `bench` flags.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// The benchmark to run.
+    #[arg(value_enum)]
+    pub benchmark: Benchmark,
+    /// The Python that has the peer's packages [default: $NEURON_CENSUS_PYTHON, else python3].
+    #[arg(long)]
+    pub python: Option<String>,
+    /// Build ours with the CUDA backend (for `bench extract -- --device cuda`).
+    #[arg(long)]
+    pub cuda: bool,
+    /// Flags for the benchmark script, after `--` (for example `-- --tokens 8192`).
+    #[arg(last = true)]
+    pub script_args: Vec<String>,
+}
+
+impl BenchArgs {
+    /// Builds and runs the benchmark; its table goes to standard output.
+    pub fn run(&self) -> Result<()> {
+        let root = repository_root();
+        let (build, script): (&[&str], &str) = match self.benchmark {
+            Benchmark::Extract => (
+                &[
+                    "-p",
+                    "census-extract",
+                    "--bin",
+                    "census-extract",
+                    "--example",
+                    "gemm_throughput",
+                ],
+                "benches/extract_vs_hf.py",
+            ),
+            Benchmark::Analyze => (
+                &["-p", "census-stats", "--example", "count_bench"],
+                "benches/analyze_vs_duckdb.py",
+            ),
+        };
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let mut command = Command::new(&cargo);
+        command
+            .current_dir(&root)
+            .args(["build", "--release"])
+            .args(build);
+        if self.cuda {
+            command.args(["--features", "cuda"]);
+        }
+        tracing::info!(?command, "building the benchmark's binaries");
+        let status = command
+            .status()
+            .with_context(|| format!("running {cargo}"))?;
+        if !status.success() {
+            bail!("building the benchmark failed ({status})");
+        }
+        let python = self
+            .python
+            .clone()
+            .or_else(|| std::env::var("NEURON_CENSUS_PYTHON").ok())
+            .unwrap_or_else(|| "python3".to_string());
+        let status = Command::new(&python)
+            .current_dir(&root)
+            .arg(script)
+            .args(&self.script_args)
+            .status()
+            .with_context(|| format!("running {python} {script}"))?;
+        if !status.success() {
+            bail!(
+                "{script} failed ({status}); it needs the peer's packages: see the top of the script"
+            );
+        }
+        Ok(())
+    }
+}

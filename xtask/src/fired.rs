@@ -1,0 +1,75 @@
+//! `cargo xtask fired`: the neurons that fire on each token of a text, printed.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use burn::tensor::DType;
+use census_model::{
+    CpuBackend, ForwardOptions, LayerActivity, OptBatch, OptTokenizer, Record, load_pretrained,
+};
+
+fn parse_dtype(name: &str) -> Result<DType> {
+    match name {
+        "f32" => Ok(DType::F32),
+        "f16" => Ok(DType::F16),
+        "bf16" => Ok(DType::BF16),
+        other => anyhow::bail!("unknown dtype '{other}' (expected f32, f16 or bf16)"),
+    }
+}
+
+/// Prints, per layer and token, the FFN neurons of `model_dir` that fire on `text`.
+#[allow(clippy::print_stdout)]
+pub fn fired(model_dir: PathBuf, dtype: &str, show: usize, text: &str) -> Result<()> {
+    let device = Default::default();
+    let dtype = parse_dtype(dtype)?;
+    let tokenizer = OptTokenizer::from_dir(&model_dir)
+        .with_context(|| format!("loading the tokenizer of {}", model_dir.display()))?;
+    let model = load_pretrained::<CpuBackend>(&model_dir, &device, dtype)
+        .with_context(|| format!("loading the model in {}", model_dir.display()))?;
+    let ids = tokenizer.encode(text)?;
+    let config = model.config();
+    let batch = OptBatch::left_padded(
+        std::slice::from_ref(&ids),
+        config.pad_token_id,
+        config.vocab_size,
+        &device,
+    )?;
+    let options = ForwardOptions {
+        record: Record::Fired,
+        ..Default::default()
+    };
+    let output = model.forward(&batch, &options)?;
+    println!(
+        "{} tokens, {} layers x {} neurons",
+        ids.len(),
+        config.num_hidden_layers,
+        config.ffn_dim
+    );
+    for (layer, activity) in output.layers.into_iter().enumerate() {
+        let LayerActivity::Fired(mask) = activity else {
+            unreachable!("recording fired masks")
+        };
+        let bits = mask.into_data().convert::<bool>();
+        let bits = bits
+            .as_slice::<bool>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let width = config.ffn_dim;
+        let total = bits.iter().filter(|b| **b).count();
+        println!(
+            "layer {layer}: {total} firings ({:.1}% of token x neuron)",
+            100.0 * total as f64 / bits.len() as f64
+        );
+        for (pos, row) in bits.chunks(width).enumerate() {
+            let on: Vec<usize> = (0..width).filter(|&n| row[n]).collect();
+            let token = tokenizer.token(ids[pos]).unwrap_or_default();
+            let shown: Vec<String> = on.iter().take(show).map(usize::to_string).collect();
+            let more = if on.len() > show { " …" } else { "" };
+            println!(
+                "  {pos:>4} {token:<16} {:>4} [{}{more}]",
+                on.len(),
+                shown.join(" ")
+            );
+        }
+    }
+    Ok(())
+}

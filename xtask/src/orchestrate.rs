@@ -1,0 +1,352 @@
+//! `cargo xtask run`: every stage of a pipeline (extract → analyze → report), each skipped when
+//! its output is complete and its flags and inputs are unchanged.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use census_extract::cli::{ExtractArgs, parse_source};
+use census_report::cli::ReportArgs;
+use census_stats::cli::AnalyzeArgs;
+use clap::{Args, Parser};
+
+use census_train::cli::TrainArgs;
+
+use crate::pipeline::{Pipeline, TRAINED_PREFIX, rooted, rooted_model, table_flags};
+use crate::stages::{StageLedger, StageStamp, describe_content, describe_files};
+
+/// `run` flags.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The experiment: a pipeline file (relative paths from the repository root). The default is
+    /// the embedded default model and corpus in data/.
+    #[arg(long, default_value = "pipelines/default.toml")]
+    pub pipeline: String,
+    /// Run these models instead of the pipeline's (preset, hub id or directory); repeat for
+    /// several.
+    #[arg(long)]
+    pub model: Vec<String>,
+    /// Extract this corpus instead of the pipeline's (a `--data` source spec); repeat for several.
+    #[arg(long)]
+    pub data: Vec<String>,
+    /// Output directory [default: out/<pipeline name> under the repository root].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Redo every stage, even those whose output is up to date (an existing run directory is
+    /// deleted first).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Where a finished pipeline left its outputs.
+#[derive(Debug)]
+pub struct RunSummary {
+    /// The pipeline's output directory.
+    pub out: PathBuf,
+    /// The report's `index.html`.
+    pub index: PathBuf,
+    /// Stages run (the others were up to date).
+    pub ran: usize,
+    /// Stages skipped as up to date.
+    pub skipped: usize,
+}
+
+/// One stage of one model (or the report), ready to run or skip.
+struct Stage {
+    key: String,
+    flags: Vec<String>,
+    stamp: StageStamp,
+    complete: bool,
+}
+
+/// The repository root (where `pipelines/` and `data/` are).
+pub fn repository_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the repository root")
+        .to_path_buf()
+}
+
+impl RunArgs {
+    /// Runs the pipeline's stages in order.
+    pub fn run(&self) -> Result<RunSummary> {
+        let root = repository_root();
+        let mut pipeline = Pipeline::load(&rooted(&self.pipeline, &root))?;
+        if !self.model.is_empty() {
+            pipeline.models = self.model.clone();
+        }
+        if !self.data.is_empty() {
+            let data = self.data.iter().map(|d| toml::Value::String(d.clone()));
+            pipeline
+                .extract
+                .insert("data".to_string(), toml::Value::Array(data.collect()));
+        }
+        let out = self
+            .out
+            .clone()
+            .unwrap_or_else(|| root.join("out").join(&pipeline.name));
+        tracing::info!(pipeline = %pipeline.name, out = %out.display(), "{}", pipeline.description);
+        let mut ledger = StageLedger::open(&out)?;
+        let (mut ran, mut skipped) = (0, 0);
+        for (name, table) in &pipeline.train {
+            let stage = train_stage(name, table, &root, &out.join("trained").join(name))?;
+            if self.step(&mut ledger, stage, |flags| {
+                let args = parse_flags::<TrainArgs>("train", flags)?;
+                args.run().map(|_| ()).map_err(Into::into)
+            })? {
+                ran += 1;
+            } else {
+                skipped += 1;
+            }
+        }
+        let mut analyses = Vec::new();
+        for (model, slug) in pipeline.models.iter().zip(pipeline.model_slugs()) {
+            let model = match model.strip_prefix(TRAINED_PREFIX) {
+                Some(name) => out.join("trained").join(name).display().to_string(),
+                None => rooted_model(model, &root),
+            };
+            let local_model = Path::new(&model).is_dir().then(|| PathBuf::from(&model));
+            let run_dir = out.join(&slug).join("run");
+            let analysis_dir = out.join(&slug).join("analysis");
+
+            let stage = extract_stage(&pipeline, &root, &model, &slug, &run_dir)?;
+            if self.step(&mut ledger, stage, |flags| {
+                if self.force {
+                    remove_run_dir(&run_dir)?;
+                }
+                let args = parse_flags::<ExtractArgs>("extract", flags)?;
+                args.run().map(|_| ()).map_err(Into::into)
+            })? {
+                ran += 1;
+            } else {
+                skipped += 1;
+            }
+
+            let stage = analyze_stage(
+                &pipeline,
+                &root,
+                local_model.as_deref(),
+                &slug,
+                &run_dir,
+                &analysis_dir,
+            )?;
+            if self.step(&mut ledger, stage, |flags| {
+                let args = parse_flags::<AnalyzeArgs>("analyze", flags)?;
+                args.run().map(|_| ()).map_err(Into::into)
+            })? {
+                ran += 1;
+            } else {
+                skipped += 1;
+            }
+            analyses.push(analysis_dir);
+        }
+        let report_dir = out.join("report");
+        let stage = report_stage(&pipeline, &root, &analyses, &report_dir)?;
+        if self.step(&mut ledger, stage, |flags| {
+            let args = parse_flags::<ReportArgs>("report", flags)?;
+            args.run().map(|_| ()).map_err(Into::into)
+        })? {
+            ran += 1;
+        } else {
+            skipped += 1;
+        }
+        Ok(RunSummary {
+            index: report_dir.join("index.html"),
+            out,
+            ran,
+            skipped,
+        })
+    }
+
+    /// Runs `stage` unless it is up to date; returns whether it ran.
+    fn step(
+        &self,
+        ledger: &mut StageLedger,
+        stage: Stage,
+        run: impl FnOnce(&[String]) -> Result<()>,
+    ) -> Result<bool> {
+        if !self.force && stage.complete && ledger.is_current(&stage.key, &stage.stamp) {
+            tracing::info!(
+                stage = %stage.key,
+                "up to date (same flags and inputs, output complete): skipped; --force redoes it"
+            );
+            return Ok(false);
+        }
+        let reason = if self.force {
+            "--force"
+        } else if !stage.complete {
+            "no complete output yet"
+        } else {
+            "flags or inputs changed"
+        };
+        tracing::info!(stage = %stage.key, reason, "running");
+        ledger.forget(&stage.key)?;
+        run(&stage.flags).with_context(|| format!("stage {}", stage.key))?;
+        ledger.record(&stage.key, stage.stamp)?;
+        Ok(true)
+    }
+}
+
+fn train_stage(
+    name: &str,
+    table: &BTreeMap<String, toml::Value>,
+    root: &Path,
+    model_dir: &Path,
+) -> Result<Stage> {
+    let mut flags = vec![
+        "--out".to_string(),
+        model_dir.display().to_string(),
+        "--force".to_string(),
+    ];
+    // The flags' defaults are relative to the working directory; a pipeline's are not.
+    for (key, default) in [
+        ("data", "data/corpus/train.jsonl"),
+        ("eval-data", "data/corpus/census.jsonl"),
+    ] {
+        if !table.contains_key(key) {
+            flags.extend([format!("--{key}"), root.join(default).display().to_string()]);
+        }
+    }
+    flags.extend(table_flags(table, root)?);
+    let args = parse_flags::<TrainArgs>("train", &flags)?;
+    let mut inputs = BTreeMap::new();
+    for spec in args
+        .data
+        .iter()
+        .chain(Some(&args.eval_data).filter(|d| *d != "none"))
+    {
+        describe_files(&parse_source(spec)?.path, &mut inputs)?;
+    }
+    Ok(Stage {
+        key: format!("train/{name}"),
+        stamp: StageStamp::new(&flags, inputs),
+        complete: model_dir.join("training.json").is_file(),
+        flags,
+    })
+}
+
+fn extract_stage(
+    pipeline: &Pipeline,
+    root: &Path,
+    model: &str,
+    slug: &str,
+    run_dir: &Path,
+) -> Result<Stage> {
+    let mut flags = vec![
+        "--model".to_string(),
+        model.to_string(),
+        "--out".to_string(),
+        run_dir.display().to_string(),
+    ];
+    flags.extend(table_flags(&pipeline.extract, root)?);
+    let args = parse_flags::<ExtractArgs>("extract", &flags)?;
+    let mut inputs = BTreeMap::new();
+    if Path::new(model).is_dir() {
+        describe_files(Path::new(model), &mut inputs)?;
+    }
+    for spec in &args.data {
+        describe_files(&parse_source(spec)?.path, &mut inputs)?;
+    }
+    Ok(Stage {
+        key: format!("extract/{slug}"),
+        stamp: StageStamp::new(&flags, inputs),
+        complete: run_is_complete(run_dir),
+        flags,
+    })
+}
+
+fn analyze_stage(
+    pipeline: &Pipeline,
+    root: &Path,
+    local_model: Option<&Path>,
+    slug: &str,
+    run_dir: &Path,
+    analysis_dir: &Path,
+) -> Result<Stage> {
+    let mut flags = vec![
+        "--run".to_string(),
+        run_dir.display().to_string(),
+        "--out".to_string(),
+        analysis_dir.display().to_string(),
+    ];
+    let mut inputs = BTreeMap::new();
+    if let Some(model) = local_model {
+        flags.extend(["--model".to_string(), model.display().to_string()]);
+        describe_files(model, &mut inputs)?;
+    }
+    flags.extend(table_flags(&pipeline.analyze, root)?);
+    parse_flags::<AnalyzeArgs>("analyze", &flags)?;
+    let manifest = run_dir.join("manifest.json");
+    if manifest.is_file() {
+        describe_content(&manifest, &mut inputs)?;
+    }
+    Ok(Stage {
+        key: format!("analyze/{slug}"),
+        stamp: StageStamp::new(&flags, inputs),
+        complete: analysis_dir.join("manifest.json").is_file(),
+        flags,
+    })
+}
+
+fn report_stage(
+    pipeline: &Pipeline,
+    root: &Path,
+    analyses: &[PathBuf],
+    report_dir: &Path,
+) -> Result<Stage> {
+    let mut flags = vec!["--out".to_string(), report_dir.display().to_string()];
+    let mut inputs = BTreeMap::new();
+    for analysis in analyses {
+        flags.extend(["--analysis".to_string(), analysis.display().to_string()]);
+        for name in ["manifest.json", "summary.json"] {
+            let path = analysis.join(name);
+            if path.is_file() {
+                describe_content(&path, &mut inputs)?;
+            }
+        }
+    }
+    flags.extend(table_flags(&pipeline.report, root)?);
+    parse_flags::<ReportArgs>("report", &flags)?;
+    Ok(Stage {
+        key: "report".to_string(),
+        stamp: StageStamp::new(&flags, inputs),
+        complete: report_dir.join("index.html").is_file(),
+        flags,
+    })
+}
+
+/// Whether a run directory's manifest says the run finished.
+fn run_is_complete(run_dir: &Path) -> bool {
+    std::fs::read_to_string(run_dir.join("manifest.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|manifest| manifest.get("complete").and_then(|c| c.as_bool()))
+        .unwrap_or(false)
+}
+
+/// Deletes a run directory for `--force`, refusing a directory that is not one.
+fn remove_run_dir(run_dir: &Path) -> Result<()> {
+    if !run_dir.exists() {
+        return Ok(());
+    }
+    if !run_dir.join("manifest.json").is_file() {
+        bail!(
+            "--force would delete {}, which holds no run manifest: remove it yourself if it is yours",
+            run_dir.display()
+        );
+    }
+    std::fs::remove_dir_all(run_dir).with_context(|| format!("deleting {}", run_dir.display()))
+}
+
+/// Parses a stage's flags exactly as its command line would be.
+fn parse_flags<A: Args>(stage: &str, flags: &[String]) -> Result<A> {
+    #[derive(Parser)]
+    struct Command<A: Args> {
+        #[command(flatten)]
+        args: A,
+    }
+    let argv = std::iter::once(stage.to_string()).chain(flags.iter().cloned());
+    Command::<A>::try_parse_from(argv)
+        .map(|c| c.args)
+        .map_err(|e| anyhow::anyhow!("the pipeline's [{stage}] flags are not valid: {e}"))
+}

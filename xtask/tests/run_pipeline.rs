@@ -1,0 +1,167 @@
+//! `cargo xtask run` end to end on a fixture model: every stage runs once, is skipped when
+//! nothing changed, reruns from the first stage whose flags or inputs changed, and `--force`
+//! redoes everything.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+/// Runs `xtask run` with `args`; returns (success, stderr without colour codes).
+fn xtask_run(args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("run")
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("xtask runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), strip_colours(&stderr))
+}
+
+fn strip_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn write_pipeline(path: &Path, corpus: &Path, analyze: &str) {
+    let model = fixtures().join("opt/pre-ln");
+    std::fs::write(
+        path,
+        format!(
+            "name = \"t\"\nmodels = [\"{}\"]\n[extract]\ndata = [\"{}\"]\nmax-seq-len = 48\n[analyze]\n{analyze}\n[report]\nno-png = true\n",
+            model.display(),
+            corpus.display()
+        ),
+    )
+    .unwrap();
+}
+
+fn stages_run(log: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.contains(" running "))
+        .filter_map(|l| l.split("stage=").nth(1))
+        .map(|s| s.split_whitespace().next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn stages_run_once_and_rerun_only_when_something_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus.jsonl");
+    std::fs::copy(fixtures().join("corpus/sample.jsonl"), &corpus).unwrap();
+    let pipeline = dir.path().join("p.toml");
+    write_pipeline(&pipeline, &corpus, "");
+    let out = dir.path().join("out");
+    let args = [
+        "--pipeline",
+        pipeline.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+
+    let (ok, log) = xtask_run(&args);
+    assert!(ok, "{log}");
+    assert_eq!(
+        stages_run(&log),
+        ["extract/pre-ln", "analyze/pre-ln", "report"],
+        "{log}"
+    );
+    let index = out.join("report/index.html");
+    assert!(std::fs::metadata(&index).unwrap().len() > 10_000);
+    for table in ["neurons", "layers", "coverage", "detectors"] {
+        assert!(
+            out.join(format!("pre-ln/analysis/{table}.parquet"))
+                .is_file()
+        );
+    }
+    let ledger: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("stages.json")).unwrap()).unwrap();
+    assert_eq!(ledger["stages"].as_object().unwrap().len(), 3);
+    let report_time = std::fs::metadata(&index).unwrap().modified().unwrap();
+
+    // Nothing changed: nothing runs, nothing is rewritten.
+    let (ok, log) = xtask_run(&args);
+    assert!(ok, "{log}");
+    assert!(stages_run(&log).is_empty(), "{log}");
+    assert_eq!(
+        log.matches("skipped; --force redoes it").count(),
+        3,
+        "{log}"
+    );
+    assert_eq!(
+        std::fs::metadata(&index).unwrap().modified().unwrap(),
+        report_time
+    );
+
+    // An analysis flag changed: the extraction is kept, analysis and report rerun.
+    write_pipeline(&pipeline, &corpus, "min-occurrences = 2");
+    let (ok, log) = xtask_run(&args);
+    assert!(ok, "{log}");
+    assert_eq!(stages_run(&log), ["analyze/pre-ln", "report"], "{log}");
+    let manifest = std::fs::read_to_string(out.join("pre-ln/analysis/manifest.json")).unwrap();
+    assert!(manifest.contains("\"min_occurrences\": 2"), "{manifest}");
+
+    // The corpus changed under the same name: the extraction stage must rerun, and the run
+    // directory refuses to mix corpora, so the pipeline stops and says how to go on.
+    let mut text = std::fs::read_to_string(&corpus).unwrap();
+    text.push_str("{\"text\": \"A new document about whales.\", \"domain\": \"prose\"}\n");
+    std::fs::write(&corpus, text).unwrap();
+    let (ok, log) = xtask_run(&args);
+    assert!(!ok, "{log}");
+    assert!(log.contains("extract/pre-ln"), "{log}");
+    assert!(
+        out.join("pre-ln/run/manifest.json").is_file(),
+        "nothing deleted without --force"
+    );
+
+    // --force redoes every stage.
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    let (ok, log) = xtask_run(&forced);
+    assert!(ok, "{log}");
+    assert_eq!(
+        stages_run(&log),
+        ["extract/pre-ln", "analyze/pre-ln", "report"],
+        "{log}"
+    );
+    let (ok, log) = xtask_run(&args);
+    assert!(ok && stages_run(&log).is_empty(), "{log}");
+}
+
+#[test]
+fn a_bad_pipeline_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("bad.toml");
+    std::fs::write(
+        &pipeline,
+        "name = \"t\"\nmodels = [\"m\"]\n[extract]\nmax-seq-len = \"x\"\n",
+    )
+    .unwrap();
+    let (ok, log) = xtask_run(&[
+        "--pipeline",
+        pipeline.to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(log.contains("[extract] flags are not valid"), "{log}");
+    let (ok, log) = xtask_run(&["--pipeline", dir.path().join("none.toml").to_str().unwrap()]);
+    assert!(!ok);
+    assert!(log.contains("none.toml"), "{log}");
+}
