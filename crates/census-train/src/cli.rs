@@ -275,9 +275,9 @@ impl TrainArgs {
         for (name, value) in tokenizer_side_files() {
             write(dir, name, &pretty(&value))?;
         }
-        let command: Vec<String> = std::env::args().collect();
+        let command = command_line();
         let record = serde_json::json!({
-            "command": command.join(" "),
+            "command": command,
             "data": self.data,
             "eval_data": self.eval_data,
             "config": self.config(),
@@ -299,6 +299,20 @@ impl TrainArgs {
         );
         write(dir, "loss.svg", &loss_svg(log, &title))
     }
+}
+
+/// The command that ran, with the `xtask` binary shown as `cargo xtask`.
+fn command_line() -> String {
+    let mut args = std::env::args();
+    let program = args.next().unwrap_or_default();
+    let program = match Path::new(&program).file_stem().and_then(|s| s.to_str()) {
+        Some("xtask") => "cargo xtask".to_string(),
+        _ => program,
+    };
+    std::iter::once(program)
+        .chain(args)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Parameters of an OPT model of this shape, the tied LM head counted once.
