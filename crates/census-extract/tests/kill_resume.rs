@@ -29,21 +29,7 @@ fn sigkill_in_the_middle_then_resume_equals_an_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
     let corpus = tmp.path().join("ids.jsonl");
     // 6000 documents of 60 ids: about 720k tokens in 360 parts.
-    let mut state = 12345u64;
-    let lines: Vec<String> = (0..6000)
-        .map(|_| {
-            let ids: Vec<u32> = (0..60)
-                .map(|_| {
-                    state = state
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    4 + (state >> 33) as u32 % 500
-                })
-                .collect();
-            serde_json::json!({ "input_ids": ids }).to_string()
-        })
-        .collect();
-    std::fs::write(&corpus, lines.join("\n")).unwrap();
+    common::write_random_ids(&corpus, 6000, 60, 12345);
 
     let killed = tmp.path().join("killed");
     let mut child = extract_command(&corpus, &killed).spawn().unwrap();

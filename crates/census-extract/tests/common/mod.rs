@@ -30,3 +30,23 @@ pub fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     }
     out
 }
+
+/// Writes a pre-tokenized JSONL corpus of `documents` documents of `length` random ids (4..504)
+/// drawn from a seeded generator.
+pub fn write_random_ids(path: &Path, documents: usize, length: usize, seed: u64) {
+    let mut state = seed;
+    let lines: Vec<String> = (0..documents)
+        .map(|_| {
+            let ids: Vec<u32> = (0..length)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    4 + (state >> 33) as u32 % 500
+                })
+                .collect();
+            serde_json::json!({ "input_ids": ids }).to_string()
+        })
+        .collect();
+    std::fs::write(path, lines.join("\n")).unwrap();
+}
