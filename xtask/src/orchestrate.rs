@@ -86,18 +86,18 @@ impl RunArgs {
             .clone()
             .unwrap_or_else(|| root.join("out").join(&pipeline.name));
         tracing::info!(pipeline = %pipeline.name, out = %out.display(), "{}", pipeline.description);
-        let mut ledger = StageLedger::open(&out)?;
-        let (mut ran, mut skipped) = (0, 0);
+        let mut stages = StageRunner {
+            ledger: StageLedger::open(&out)?,
+            force: self.force,
+            ran: 0,
+            skipped: 0,
+        };
         for (name, table) in &pipeline.train {
             let stage = train_stage(name, table, &root, &out.join("trained").join(name))?;
-            if self.step(&mut ledger, stage, |flags| {
+            stages.step(stage, |flags| {
                 let args = parse_flags::<TrainArgs>("train", flags)?;
                 args.run().map(|_| ()).map_err(Into::into)
-            })? {
-                ran += 1;
-            } else {
-                skipped += 1;
-            }
+            })?;
         }
         let mut analyses = Vec::new();
         for (model, slug) in pipeline.models.iter().zip(pipeline.model_slugs()) {
@@ -110,17 +110,13 @@ impl RunArgs {
             let analysis_dir = out.join(&slug).join("analysis");
 
             let stage = extract_stage(&pipeline, &root, &model, &slug, &run_dir)?;
-            if self.step(&mut ledger, stage, |flags| {
+            stages.step(stage, |flags| {
                 if self.force {
                     remove_run_dir(&run_dir)?;
                 }
                 let args = parse_flags::<ExtractArgs>("extract", flags)?;
                 args.run().map(|_| ()).map_err(Into::into)
-            })? {
-                ran += 1;
-            } else {
-                skipped += 1;
-            }
+            })?;
 
             let stage = analyze_stage(
                 &pipeline,
@@ -130,47 +126,45 @@ impl RunArgs {
                 &run_dir,
                 &analysis_dir,
             )?;
-            if self.step(&mut ledger, stage, |flags| {
+            stages.step(stage, |flags| {
                 let args = parse_flags::<AnalyzeArgs>("analyze", flags)?;
                 args.run().map(|_| ()).map_err(Into::into)
-            })? {
-                ran += 1;
-            } else {
-                skipped += 1;
-            }
+            })?;
             analyses.push(analysis_dir);
         }
         let report_dir = out.join("report");
         let stage = report_stage(&pipeline, &root, &analyses, &report_dir)?;
-        if self.step(&mut ledger, stage, |flags| {
+        stages.step(stage, |flags| {
             let args = parse_flags::<ReportArgs>("report", flags)?;
             args.run().map(|_| ()).map_err(Into::into)
-        })? {
-            ran += 1;
-        } else {
-            skipped += 1;
-        }
+        })?;
         Ok(RunSummary {
             index: report_dir.join("index.html"),
             out,
-            ran,
-            skipped,
+            ran: stages.ran,
+            skipped: stages.skipped,
         })
     }
+}
 
-    /// Runs `stage` unless it is up to date; returns whether it ran.
-    fn step(
-        &self,
-        ledger: &mut StageLedger,
-        stage: Stage,
-        run: impl FnOnce(&[String]) -> Result<()>,
-    ) -> Result<bool> {
-        if !self.force && stage.complete && ledger.is_current(&stage.key, &stage.stamp) {
+/// Runs stages or skips them, keeping the ledger and the counts.
+struct StageRunner {
+    ledger: StageLedger,
+    force: bool,
+    ran: usize,
+    skipped: usize,
+}
+
+impl StageRunner {
+    /// Runs `stage` unless it is up to date.
+    fn step(&mut self, stage: Stage, run: impl FnOnce(&[String]) -> Result<()>) -> Result<()> {
+        if !self.force && stage.complete && self.ledger.is_current(&stage.key, &stage.stamp) {
             tracing::info!(
                 stage = %stage.key,
                 "up to date (same flags and inputs, output complete): skipped; --force redoes it"
             );
-            return Ok(false);
+            self.skipped += 1;
+            return Ok(());
         }
         let reason = if self.force {
             "--force"
@@ -180,10 +174,11 @@ impl RunArgs {
             "flags or inputs changed"
         };
         tracing::info!(stage = %stage.key, reason, "running");
-        ledger.forget(&stage.key)?;
+        self.ledger.forget(&stage.key)?;
         run(&stage.flags).with_context(|| format!("stage {}", stage.key))?;
-        ledger.record(&stage.key, stage.stamp)?;
-        Ok(true)
+        self.ledger.record(&stage.key, stage.stamp)?;
+        self.ran += 1;
+        Ok(())
     }
 }
 

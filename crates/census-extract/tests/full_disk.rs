@@ -11,7 +11,6 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use census_extract::manifest::Manifest;
 use common::{files, fixture, write_random_ids};
@@ -105,22 +104,7 @@ fn a_disk_that_fills_mid_run_keeps_committed_parts_and_resumes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let committed = Manifest::load(&out)
-            .ok()
-            .flatten()
-            .map_or(0, |m| m.parts.len());
-        if committed >= 3 {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended too soon"
-        );
-        assert!(Instant::now() < deadline, "no part committed in time");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    common::wait_for_parts(&mut child, &out, 3);
     signal(child.id(), "STOP");
     let ballast = small.dir.join("ballast");
     fill(&ballast);

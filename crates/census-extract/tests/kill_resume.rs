@@ -4,7 +4,6 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use census_extract::manifest::Manifest;
 use common::{files, fixture};
@@ -33,22 +32,7 @@ fn sigkill_in_the_middle_then_resume_equals_an_uninterrupted_run() {
 
     let killed = tmp.path().join("killed");
     let mut child = extract_command(&corpus, &killed).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let committed = Manifest::load(&killed)
-            .ok()
-            .flatten()
-            .map_or(0, |m| m.parts.len());
-        if committed >= 3 {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
-        );
-        assert!(Instant::now() < deadline, "no part committed in time");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    common::wait_for_parts(&mut child, &killed, 3);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let interrupted = Manifest::load(&killed).unwrap().unwrap();

@@ -50,3 +50,27 @@ pub fn write_random_ids(path: &Path, documents: usize, length: usize, seed: u64)
         .collect();
     std::fs::write(path, lines.join("\n")).unwrap();
 }
+
+/// Waits until the run in `out`, written by `child`, has committed `parts` parts; panics if the
+/// child ends first or two minutes pass.
+pub fn wait_for_parts(child: &mut std::process::Child, out: &Path, parts: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let committed = census_extract::manifest::Manifest::load(out)
+            .ok()
+            .flatten()
+            .map_or(0, |m| m.parts.len());
+        if committed >= parts {
+            return;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before {parts} parts were committed"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no part committed in time"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
