@@ -164,6 +164,7 @@ pub fn table_flags(table: &BTreeMap<String, toml::Value>, root: &Path) -> Result
 
 fn scalar(key: &str, value: &toml::Value, root: &Path) -> Result<String> {
     Ok(match value {
+        toml::Value::String(s) if key == "eval-data" && s == "none" => s.clone(),
         toml::Value::String(s) if key == "data" || key == "eval-data" => rooted_source(s, root),
         toml::Value::String(s) => s.clone(),
         toml::Value::Integer(i) => i.to_string(),

@@ -165,3 +165,66 @@ fn a_bad_pipeline_is_named() {
     assert!(!ok);
     assert!(log.contains("none.toml"), "{log}");
 }
+
+/// A pipeline that trains its own model (`[train.tiny]`, used as `trained:tiny`) runs the
+/// training as a cached stage before the others.
+#[test]
+fn a_pipeline_trains_its_own_model_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = fixtures().join("../../data/corpus/train.jsonl");
+    let pipeline = dir.path().join("p.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"name = "t"
+models = ["trained:tiny"]
+[train.tiny]
+data = ["{corpus},max_tokens=20000"]
+eval-data = "none"
+vocab-size = 300
+hidden-size = 32
+layers = 2
+heads = 2
+ffn-dim = 64
+max-positions = 32
+seq-len = 32
+batch-size = 4
+steps = 10
+warmup-steps = 2
+no-positions = true
+[extract]
+data = ["{sample}"]
+max-seq-len = 32
+[report]
+no-png = true
+"#,
+            corpus = corpus.display(),
+            sample = fixtures().join("corpus/sample.jsonl").display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "--pipeline",
+        pipeline.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let (ok, log) = xtask_run(&args);
+    assert!(ok, "{log}");
+    assert_eq!(
+        stages_run(&log),
+        [
+            "train/tiny",
+            "extract/trained_tiny",
+            "analyze/trained_tiny",
+            "report"
+        ],
+        "{log}"
+    );
+    let config = std::fs::read_to_string(out.join("trained/tiny/config.json")).unwrap();
+    assert!(config.contains("\"positions\": false"), "{config}");
+    assert!(out.join("report/index.html").is_file());
+    let (ok, log) = xtask_run(&args);
+    assert!(ok && stages_run(&log).is_empty(), "{log}");
+}

@@ -20,8 +20,9 @@ use crate::trainer::{LogRow, TrainOptions, next_token_loss, train};
 /// `train` flags. The defaults train the embedded default model.
 #[derive(Debug, Clone, Args)]
 pub struct TrainArgs {
-    /// Training text: `PATH[,format=...][,domain=NAME][,max_tokens=N]`, as for extraction; repeat
-    /// for several sources.
+    /// Training text: `PATH[,format=...][,max_tokens=N]`, as for extraction; repeat for several
+    /// sources. `max_tokens` caps the tokens of a source the model trains on; the tokenizer
+    /// learns from all of it.
     #[arg(long = "data", default_value = "data/corpus/train.jsonl")]
     pub data: Vec<String>,
     /// Held-out text whose loss is measured during training; `none` for no held-out loss.
@@ -211,12 +212,14 @@ impl TrainArgs {
 
         let sources = parse_sources(&self.data)?;
         let texts = read_texts(&sources)?;
+        let documents: Vec<String> = texts.iter().flat_map(|s| s.texts.iter().cloned()).collect();
         tracing::info!(
-            documents = texts.len(),
+            documents = documents.len(),
             vocab = self.vocab_size,
             "training the tokenizer"
         );
-        let tokenizer = train_tokenizer(&texts, self.vocab_size, &staging.join("tokenizer.json"))?;
+        let tokenizer =
+            train_tokenizer(&documents, self.vocab_size, &staging.join("tokenizer.json"))?;
         let blocks = pack_blocks(&tokenizer, &texts, self.seq_len)?;
         let eval_blocks = if self.eval_data == "none" {
             Vec::new()

@@ -7,11 +7,22 @@ use census_model::OptTokenizer;
 
 use crate::error::{Result, TrainError};
 
+/// The documents of one corpus source, and the source's token budget.
+#[derive(Debug, Clone)]
+pub struct SourceTexts {
+    /// The documents' text, in the source's order.
+    pub texts: Vec<String>,
+    /// Largest number of tokens of this source the model trains on (`max_tokens=`); the
+    /// tokenizer learns from every document.
+    pub max_tokens: Option<u64>,
+}
+
 /// Reads the text of every document of `sources`, in order. Pre-tokenized sources are refused:
 /// the tokenizer is trained on text.
-pub fn read_texts(sources: &[CorpusSource]) -> Result<Vec<String>> {
-    let mut texts = Vec::new();
+pub fn read_texts(sources: &[CorpusSource]) -> Result<Vec<SourceTexts>> {
+    let mut all = Vec::new();
     for source in sources {
+        let mut texts = Vec::new();
         let mut counts = ReadCounts::default();
         read_source(source, false, &mut counts, &mut |document| {
             match document.content {
@@ -25,25 +36,40 @@ pub fn read_texts(sources: &[CorpusSource]) -> Result<Vec<String>> {
             }
             Ok(true)
         })?;
+        all.push(SourceTexts {
+            texts,
+            max_tokens: source.max_tokens,
+        });
     }
-    if texts.is_empty() {
+    if all.iter().all(|s| s.texts.is_empty()) {
         return Err(TrainError::InvalidOptions(
             "the training corpus holds no document".to_string(),
         ));
     }
-    Ok(texts)
+    Ok(all)
 }
 
-/// Tokenizes every text (`</s>` first, as OPT's inputs start), concatenates them and cuts the
-/// stream into blocks of `seq_len` tokens; the incomplete tail is dropped.
+/// Tokenizes every text (`</s>` first, as OPT's inputs start), up to each source's token budget,
+/// concatenates them and cuts the stream into blocks of `seq_len` tokens; the incomplete tail is
+/// dropped.
 pub fn pack_blocks(
     tokenizer: &OptTokenizer,
-    texts: &[String],
+    sources: &[SourceTexts],
     seq_len: usize,
 ) -> Result<Vec<Vec<u32>>> {
     let mut stream = Vec::new();
-    for text in texts {
-        stream.extend(tokenizer.encode(text)?);
+    for source in sources {
+        let budget = source.max_tokens.unwrap_or(u64::MAX) as usize;
+        let mut taken = 0usize;
+        for text in &source.texts {
+            if taken >= budget {
+                break;
+            }
+            let ids = tokenizer.encode(text)?;
+            let keep = ids.len().min(budget - taken);
+            stream.extend_from_slice(&ids[..keep]);
+            taken += keep;
+        }
     }
     Ok(stream.chunks_exact(seq_len).map(<[u32]>::to_vec).collect())
 }

@@ -98,6 +98,12 @@ fn a_trained_model_learns_and_loads_as_a_hugging_face_checkpoint() {
     assert_eq!(config["model_type"], "opt");
     assert_eq!(config["ffn_dim"], 64);
     assert_eq!(config["neuron_census"]["positions"], true);
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("training.json")).unwrap()).unwrap();
+    assert_eq!(
+        record["training_blocks"], 1875,
+        "max_tokens=60000 caps the training stream: 60000 / 32 blocks"
+    );
 
     // OPT's special tokens at ids 0-3, and `</s>` prepended exactly once.
     let tokenizer = OptTokenizer::from_dir(&out).unwrap();
