@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
+    bin_name = "cargo xtask",
     about = "neuron-census tasks",
     arg_required_else_help = true
 )]
@@ -80,14 +81,8 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::Analyze(args) => {
-            let summary = args.run()?;
-            tracing::info!(
-                out = %args.out.display(),
-                dead = summary.dead.total,
-                token_detectors = summary.token_detectors.as_ref().map(|d| d.detectors),
-                positional = summary.positional.as_ref().map(|p| p.total),
-                "analysis ready"
-            );
+            // The analysis logs what it wrote.
+            args.run()?;
             Ok(())
         }
         Task::Report(args) => {

@@ -279,25 +279,13 @@ where
                 .map(|i| stacks.iter().map(|s| s.values[i]).sum::<f64>())
                 .fold(0.0f64, f64::max)
                 .max(1.0);
-            let mut chart = ChartBuilder::on(root)
-                .caption(title, title_font)
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(60)
-                .build_cartesian_2d((x0 - 0.6)..(x1 + 0.6), 0.0..top * 1.08)
-                .map_err(plot_error)?;
-            chart
-                .configure_mesh()
-                .x_desc(x_label.as_str())
-                .y_desc(y_label.as_str())
-                .x_labels(((x1_span(&x_hint)) as usize + 2).min(24))
-                .x_label_formatter(&|x: &f64| integer_tick(*x))
-                .y_label_formatter(&|y: &f64| tick(*y))
-                .label_style((FONT, 13))
-                .disable_x_mesh()
-                .light_line_style(RGBColor(235, 235, 235))
-                .draw()
-                .map_err(plot_error)?;
+            let mut chart = layer_chart(
+                root,
+                title,
+                (x_label, y_label),
+                ((x0 - 0.6)..(x1 + 0.6), 0.0..top * 1.08),
+                &x_hint,
+            )?;
             let mut base = vec![0.0; x.len()];
             for stack in stacks {
                 let color = stack.color;
@@ -333,25 +321,13 @@ where
         } => {
             let top = dots.iter().map(|d| d.y).fold(1.0f64, f64::max);
             let x_hint = *x_range;
-            let mut chart = ChartBuilder::on(root)
-                .caption(title, title_font)
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(60)
-                .build_cartesian_2d(x_range.0..x_range.1, 0.0..top + 1.0)
-                .map_err(plot_error)?;
-            chart
-                .configure_mesh()
-                .x_desc(x_label.as_str())
-                .y_desc(y_label.as_str())
-                .x_labels(((x1_span(&x_hint)) as usize + 2).min(24))
-                .x_label_formatter(&|x: &f64| integer_tick(*x))
-                .y_label_formatter(&|y: &f64| tick(*y))
-                .label_style((FONT, 13))
-                .disable_x_mesh()
-                .light_line_style(RGBColor(235, 235, 235))
-                .draw()
-                .map_err(plot_error)?;
+            let mut chart = layer_chart(
+                root,
+                title,
+                (x_label, y_label),
+                (x_range.0..x_range.1, 0.0..top + 1.0),
+                &x_hint,
+            )?;
             let radius = (180.0 / (top + 1.0)).clamp(1.5, 6.0) as i32;
             chart
                 .draw_series(
@@ -414,6 +390,46 @@ where
         }
     }
     root.present().map_err(plot_error)
+}
+
+/// A chart over layers (integer ticks on x, no vertical grid lines), its axes drawn.
+fn layer_chart<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    (x_label, y_label): (&str, &str),
+    (x, y): (std::ops::Range<f64>, std::ops::Range<f64>),
+    x_hint: &(f64, f64),
+) -> Result<
+    ChartContext<
+        'a,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+>
+where
+    DB::ErrorType: 'static,
+{
+    let title_font = (FONT, 18).into_font().style(FontStyle::Bold);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, title_font)
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x, y)
+        .map_err(plot_error)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .x_labels((x1_span(x_hint) as usize + 2).min(24))
+        .x_label_formatter(&|x: &f64| integer_tick(*x))
+        .y_label_formatter(&|y: &f64| tick(*y))
+        .label_style((FONT, 13))
+        .disable_x_mesh()
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(plot_error)?;
+    Ok(chart)
 }
 
 fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(

@@ -20,6 +20,14 @@ fn percent(x: f64) -> String {
     format!("{:.1}%", 100.0 * x)
 }
 
+/// A figure of a model's token-detector summary, or "n/a" when it has none.
+fn token_detectors(
+    m: &ModelAnalysis,
+    figure: impl Fn(&census_stats::summary::DetectorSummary) -> Option<String>,
+) -> String {
+    or_na(m.summary.token_detectors.as_ref().and_then(figure))
+}
+
 fn or_na(v: Option<String>) -> String {
     v.unwrap_or_else(|| "not computed".to_string())
 }
@@ -71,54 +79,25 @@ pub fn headlines(models: &[ModelAnalysis]) -> Vec<Headline> {
             claim: "Token detectors, summed over layers",
             paper: "5351 (66b)",
             source: "§4.2, Fig. 3a",
-            ours: each(&|m| {
-                or_na(
-                    m.summary
-                        .token_detectors
-                        .as_ref()
-                        .map(|d| d.detectors.to_string()),
-                )
-            }),
+            ours: each(&|m| token_detectors(m, |d| Some(d.detectors.to_string()))),
         },
         Headline {
             claim: "Most tokens detected in one layer",
             paper: "no more than 1.5k (66b)",
             source: "§4.3, Fig. 3b",
-            ours: each(&|m| {
-                or_na(
-                    m.summary
-                        .token_detectors
-                        .as_ref()
-                        .map(|d| d.max_detected_per_layer.to_string()),
-                )
-            }),
+            ours: each(&|m| token_detectors(m, |d| Some(d.max_detected_per_layer.to_string()))),
         },
         Headline {
             claim: "Tokens detected over all layers",
             paper: "over 10k (66b)",
             source: "§4.3, Fig. 3b",
-            ours: each(&|m| {
-                or_na(
-                    m.summary
-                        .token_detectors
-                        .as_ref()
-                        .map(|d| d.detected_cumulative.to_string()),
-                )
-            }),
+            ours: each(&|m| token_detectors(m, |d| Some(d.detected_cumulative.to_string()))),
         },
         Headline {
             claim: "Detected tokens new to all lower layers",
             paper: "mostly new in each layer",
             source: "§4.3, Fig. 4",
-            ours: each(&|m| {
-                or_na(
-                    m.summary
-                        .token_detectors
-                        .as_ref()
-                        .and_then(|d| d.new_overall_share)
-                        .map(percent),
-                )
-            }),
+            ours: each(&|m| token_detectors(m, |d| d.new_overall_share.map(percent))),
         },
         Headline {
             claim: "Token detectors whose update suppresses their triggers",

@@ -98,43 +98,37 @@ impl Table {
 
     /// A list column of numbers, null lists as `None`.
     pub fn number_lists(&self, name: &str) -> Result<Vec<Option<Vec<f64>>>> {
-        let column = self.column(name)?;
-        let lists = column
-            .as_list_opt::<i32>()
-            .ok_or_else(|| self.bad(name, "not a list column"))?;
-        (0..lists.len())
-            .map(|i| {
-                if !lists.is_valid(i) {
-                    return Ok(None);
-                }
-                let inner =
-                    cast(&lists.value(i), &DataType::Float64).map_err(|e| self.bad(name, e))?;
-                Ok(Some(inner.as_primitive::<Float64Type>().values().to_vec()))
-            })
-            .collect()
+        self.lists(name, |inner| {
+            let inner = cast(inner, &DataType::Float64).map_err(|e| self.bad(name, e))?;
+            Ok(inner.as_primitive::<Float64Type>().values().to_vec())
+        })
     }
 
     /// A list column of strings, null lists as `None`.
     pub fn string_lists(&self, name: &str) -> Result<Vec<Option<Vec<String>>>> {
+        self.lists(name, |inner| {
+            let strings = inner
+                .as_string_opt::<i32>()
+                .ok_or_else(|| self.bad(name, "not a list of strings"))?;
+            Ok((0..strings.len())
+                .map(|j| strings.value(j).to_string())
+                .collect())
+        })
+    }
+
+    /// A list column read row by row with `read` (given each non-null list's values), null
+    /// lists as `None`.
+    fn lists<T>(
+        &self,
+        name: &str,
+        read: impl Fn(&ArrayRef) -> Result<T>,
+    ) -> Result<Vec<Option<T>>> {
         let column = self.column(name)?;
         let lists = column
             .as_list_opt::<i32>()
             .ok_or_else(|| self.bad(name, "not a list column"))?;
         (0..lists.len())
-            .map(|i| {
-                if !lists.is_valid(i) {
-                    return Ok(None);
-                }
-                let inner = lists.value(i);
-                let strings = inner
-                    .as_string_opt::<i32>()
-                    .ok_or_else(|| self.bad(name, "not a list of strings"))?;
-                Ok(Some(
-                    (0..strings.len())
-                        .map(|j| strings.value(j).to_string())
-                        .collect(),
-                ))
-            })
+            .map(|i| lists.is_valid(i).then(|| read(&lists.value(i))).transpose())
             .collect()
     }
 }

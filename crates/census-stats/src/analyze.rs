@@ -540,6 +540,7 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
     tracing::info!(
         out = %out.display(),
         seconds = manifest.seconds,
+        dead = summary.dead.total,
         detectors = detectors.len(),
         positional = positional.len(),
         "analysis written"

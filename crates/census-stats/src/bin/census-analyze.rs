@@ -16,14 +16,7 @@ struct Cli {
 
 fn main() -> Result<()> {
     census_extract::cli::init_tracing();
-    let args = Cli::parse().args;
-    let summary = args.run()?;
-    tracing::info!(
-        out = %args.out.display(),
-        dead = summary.dead.total,
-        token_detectors = summary.token_detectors.as_ref().map(|d| d.detectors),
-        positional = summary.positional.as_ref().map(|p| p.total),
-        "done"
-    );
+    // The analysis logs what it wrote.
+    Cli::parse().args.run()?;
     Ok(())
 }
