@@ -61,6 +61,10 @@ pub struct ExtractArgs {
     /// a normal run's.
     #[arg(long)]
     pub stream_layers: bool,
+    /// With --stream-layers: keep the hidden states between layers in host memory, so the
+    /// device holds one layer and one batch at a time (for parts whose activations do not fit).
+    #[arg(long, requires = "stream_layers")]
+    pub offload_hidden: bool,
     /// Device: `cpu`, or `cuda` (GPU 0; needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -208,6 +212,7 @@ impl ExtractArgs {
                 }
             },
             stream_layers: self.stream_layers,
+            offload_hidden: self.offload_hidden,
             out: self.out.clone(),
             progress: !self.quiet,
         })

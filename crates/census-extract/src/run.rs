@@ -64,6 +64,10 @@ pub struct ExtractOptions {
     /// layer, run it on every batch and drop it (for models larger than the device). The
     /// output equals a normal run's bit for bit.
     pub stream_layers: bool,
+    /// With `stream_layers`: keep the hidden states of the part's batches in host memory
+    /// between layers, so the device holds one layer and one batch at a time. The output is
+    /// unchanged (the round trip is exact).
+    pub offload_hidden: bool,
     /// Run directory.
     pub out: PathBuf,
     /// Show a progress bar.
@@ -425,7 +429,10 @@ fn run_batches<B: Backend>(
         Compute::Streamed { embeddings, plan } => {
             let mut hidden = inputs
                 .iter()
-                .map(|input| embeddings.embed(input))
+                .map(|input| {
+                    let h = embeddings.embed(input)?;
+                    Ok(HiddenStates::keep(h, options.offload_hidden))
+                })
                 .collect::<census_model::Result<Vec<_>>>()?;
             let padding: Vec<_> = inputs.iter().map(|input| input.padding_mask()).collect();
             for layer_index in 0..layers.end {
@@ -433,10 +440,11 @@ fn run_batches<B: Backend>(
                 let mut layer = plan.load_layer::<B>(layer_index, device, options.dtype)?;
                 layer.set_attention_head_groups(head_groups(options));
                 for (b, h) in hidden.iter_mut().enumerate() {
+                    let states = h.take(device);
                     let (next, f) = if options.sparse_ffn {
-                        layer.forward_sparse(h.clone(), padding[b].clone())
+                        layer.forward_sparse(states, padding[b].clone())
                     } else {
-                        let out = layer.forward(h.clone(), padding[b].clone());
+                        let out = layer.forward(states, padding[b].clone());
                         let f = if layer_index >= layers.start {
                             FiredNeurons::from_pre_activations(out.fc1)
                         } else {
@@ -444,7 +452,7 @@ fn run_batches<B: Backend>(
                         };
                         (out.hidden, f)
                     };
-                    *h = next;
+                    *h = HiddenStates::keep(next, options.offload_hidden);
                     if layer_index >= layers.start {
                         fired[layer_index - layers.start].push(f);
                     }
@@ -453,6 +461,42 @@ fn run_batches<B: Backend>(
         }
     }
     Ok(fired)
+}
+
+/// A batch's residual stream between streamed layers: on the device, or in host memory.
+enum HiddenStates<B: Backend> {
+    /// Kept on the device.
+    Device(Tensor<B, 3>),
+    /// Offloaded to the host.
+    Host(TensorData),
+    /// Taken for the layer being run.
+    Taken,
+}
+
+impl<B: Backend> HiddenStates<B> {
+    /// Keeps `states`, on the host when `offload`.
+    ///
+    /// # Shapes
+    /// - `states`: `[batch, seq, hidden]`
+    fn keep(states: Tensor<B, 3>, offload: bool) -> Self {
+        if offload {
+            Self::Host(states.into_data())
+        } else {
+            Self::Device(states)
+        }
+    }
+
+    /// The states on `device`, leaving [`HiddenStates::Taken`] behind.
+    ///
+    /// # Shapes
+    /// - returns `[batch, seq, hidden]`
+    fn take(&mut self, device: &B::Device) -> Tensor<B, 3> {
+        match std::mem::replace(self, Self::Taken) {
+            Self::Device(states) => states,
+            Self::Host(data) => Tensor::from_data(data, device),
+            Self::Taken => unreachable!("each batch's states are taken once per layer"),
+        }
+    }
 }
 
 /// Runs one part through the model, writes its files under temporary names, renames them, and

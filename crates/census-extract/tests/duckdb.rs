@@ -56,6 +56,7 @@ fn duckdb_reads_what_we_wrote() {
         dtype: DType::F32,
         sparse_ffn: true,
         stream_layers: false,
+        offload_hidden: false,
         out: out.clone(),
         progress: false,
     };

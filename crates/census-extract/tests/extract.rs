@@ -114,6 +114,7 @@ fn options(model: &str, sources: Vec<CorpusSource>, out: &Path) -> ExtractOption
         dtype: DType::F32,
         sparse_ffn: true,
         stream_layers: false,
+        offload_hidden: false,
         out: out.to_path_buf(),
         progress: false,
     }
@@ -489,6 +490,21 @@ fn streamed_layers_write_the_same_run() {
         let summary = run(&streamed).unwrap();
         assert!(summary.manifest.complete, "{label}");
         assert_eq!(files(&streamed_dir), files(&normal_dir), "{label}");
+        // Hidden states offloaded to the host between layers: the same files again.
+        let offloaded_dir = tmp
+            .path()
+            .join(format!("offloaded-{sparse_ffn}-{layers:?}"));
+        let offloaded = ExtractOptions {
+            offload_hidden: true,
+            out: offloaded_dir.clone(),
+            ..streamed.clone()
+        };
+        run(&offloaded).unwrap();
+        assert_eq!(
+            files(&offloaded_dir),
+            files(&normal_dir),
+            "{label}, offloaded"
+        );
     }
 }
 

@@ -37,6 +37,7 @@ pub fn planted_analysis(dir: &Path) -> PathBuf {
             dtype: DType::F32,
             sparse_ffn: true,
             stream_layers: false,
+            offload_hidden: false,
             out: run.clone(),
             progress: false,
         },

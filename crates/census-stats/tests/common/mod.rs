@@ -195,6 +195,7 @@ pub fn extract_planted(out: &Path) {
             dtype: DType::F32,
             sparse_ffn: true,
             stream_layers: false,
+            offload_hidden: false,
             out: out.to_path_buf(),
             progress: false,
         },
