@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use census_extract::manifest::Manifest;
-use common::{files, fixture, write_random_ids};
+use common::{fixture, write_random_ids};
 
 /// A tmpfs of `megabytes`, unmounted on drop.
 struct SmallFs {
@@ -130,16 +130,7 @@ fn a_disk_that_fills_mid_run_keeps_committed_parts_and_resumes() {
 
     // Space freed, the same command resumes; the result equals an uninterrupted run.
     std::fs::remove_file(&ballast).unwrap();
-    let status = extract_command(&corpus, &out).status().unwrap();
-    assert!(status.success());
-    let whole = tmp.path().join("whole");
-    assert!(extract_command(&corpus, &whole).status().unwrap().success());
-    let resumed = Manifest::load(&out).unwrap().unwrap();
-    let reference = Manifest::load(&whole).unwrap().unwrap();
-    assert!(resumed.complete);
-    assert_eq!(resumed.parts, reference.parts);
-    for part in &committed_before {
-        assert!(resumed.parts.contains(part), "committed parts are kept");
-    }
-    assert_eq!(files(&out), files(&whole));
+    common::assert_resumes_to_whole(&out, &tmp.path().join("whole"), &committed_before, |dir| {
+        extract_command(&corpus, dir).status().unwrap().success()
+    });
 }

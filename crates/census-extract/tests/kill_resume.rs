@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use census_extract::manifest::Manifest;
-use common::{files, fixture};
+use common::fixture;
 
 fn extract_command(corpus: &Path, out: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_census-extract"));
@@ -39,17 +39,10 @@ fn sigkill_in_the_middle_then_resume_equals_an_uninterrupted_run() {
     assert!(!interrupted.complete, "killed before the end");
     let committed_before = interrupted.parts.clone();
 
-    let status = extract_command(&corpus, &killed).status().unwrap();
-    assert!(status.success());
-    let whole = tmp.path().join("whole");
-    assert!(extract_command(&corpus, &whole).status().unwrap().success());
-
-    let resumed = Manifest::load(&killed).unwrap().unwrap();
-    let reference = Manifest::load(&whole).unwrap().unwrap();
-    assert!(resumed.complete);
-    assert_eq!(resumed.parts, reference.parts);
-    for part in &committed_before {
-        assert!(resumed.parts.contains(part), "committed parts are kept");
-    }
-    assert_eq!(files(&killed), files(&whole));
+    common::assert_resumes_to_whole(
+        &killed,
+        &tmp.path().join("whole"),
+        &committed_before,
+        |dir| extract_command(&corpus, dir).status().unwrap().success(),
+    );
 }

@@ -74,3 +74,26 @@ pub fn wait_for_parts(child: &mut std::process::Child, out: &Path, parts: usize)
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
+
+/// Resumes the interrupted run in `out` with `run`, makes an uninterrupted run in `whole`, and
+/// checks that the resumed run is complete, kept the parts committed before (`committed`) and
+/// holds exactly the files of the uninterrupted one. `run(dir)` runs the extraction into `dir`
+/// and says whether it succeeded.
+pub fn assert_resumes_to_whole(
+    out: &Path,
+    whole: &Path,
+    committed: &[census_extract::manifest::CommittedPart],
+    run: impl Fn(&Path) -> bool,
+) {
+    use census_extract::manifest::Manifest;
+    assert!(run(out), "the resumed run succeeds");
+    assert!(run(whole), "the uninterrupted run succeeds");
+    let resumed = Manifest::load(out).unwrap().unwrap();
+    let reference = Manifest::load(whole).unwrap().unwrap();
+    assert!(resumed.complete);
+    assert_eq!(resumed.parts, reference.parts);
+    for part in committed {
+        assert!(resumed.parts.contains(part), "committed parts are kept");
+    }
+    assert_eq!(files(out), files(whole));
+}
