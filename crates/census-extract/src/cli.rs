@@ -53,8 +53,9 @@ pub struct ExtractArgs {
     /// Compute dtype: f32, f16 or bf16.
     #[arg(long, default_value = "f32")]
     pub dtype: String,
-    /// FFN computation: `sparse` (fc2 over the fired neurons only, on the host; fastest on CPU)
-    /// or `dense` (on the backend; use on GPUs).
+    /// Where the layers run: `sparse` (the host engine: CPU, f32, fc2 summed over the fired
+    /// neurons only; fastest on CPU) or `dense` (every layer on the backend device, in --dtype;
+    /// use on GPUs).
     #[arg(long, default_value = "sparse")]
     pub ffn: String,
     /// Hold one layer's weights at a time (models larger than the device); the output equals

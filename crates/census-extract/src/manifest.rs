@@ -92,8 +92,8 @@ pub struct RunConfig {
     pub model: ModelDescription,
     /// Compute dtype (`F32`, `F16`, `BF16`).
     pub dtype: String,
-    /// How FFNs were computed: `dense` on the backend, or `sparse-host` (fc2 over the fired
-    /// neurons only, on the host). Both give the same fired sets up to rounding near zero.
+    /// Where the layers ran: `dense` (on the backend device) or `host` (the host engine, f32,
+    /// fc2 over the fired neurons only). Both give the same fired sets up to rounding near zero.
     pub ffn: String,
     /// Corpus sources in reading order.
     pub corpus: Vec<CorpusSource>,

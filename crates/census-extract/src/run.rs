@@ -7,6 +7,7 @@ use std::time::Instant;
 use burn::prelude::*;
 use burn::tensor::DType;
 use census_model::checkpoint::CheckpointFiles;
+use census_model::host::{HostLayer, HostModel, HostScratch, HostStates};
 use census_model::{
     CheckpointPlan, FiredNeurons, ForwardOptions, LayerActivity, OptBatch, OptConfig, OptModel,
     OptTokenizer, Record,
@@ -58,7 +59,8 @@ pub struct ExtractOptions {
     pub batch_tokens: usize,
     /// Compute dtype.
     pub dtype: DType,
-    /// Compute each FFN on the host from the neurons that fired (fast on CPU backends).
+    /// Run the decoder layers on the host engine ([`census_model::host`]: CPU, f32, fc2 over
+    /// the fired neurons only; the fastest path on CPU) instead of on the backend device.
     pub sparse_ffn: bool,
     /// Hold one decoder layer's weights at a time: per part, embed every batch, then load each
     /// layer, run it on every batch and drop it (for models larger than the device). The
@@ -115,6 +117,12 @@ pub fn extract<B: Backend>(
             layers.start, layers.end, config.num_hidden_layers
         )));
     }
+    if options.sparse_ffn && options.dtype != DType::F32 {
+        return Err(ExtractError::InvalidOption(format!(
+            "--ffn sparse runs the layers on the host CPU in f32; --dtype {:?} needs --ffn dense",
+            options.dtype
+        )));
+    }
     if options.part_tokens == 0 || options.batch_tokens == 0 {
         return Err(ExtractError::InvalidOption(
             "--part-tokens and --batch-tokens must be positive".to_string(),
@@ -133,12 +141,7 @@ pub fn extract<B: Backend>(
     let run_config = RunConfig {
         model: describe_model(options, &config)?,
         dtype: format!("{:?}", options.dtype),
-        ffn: if options.sparse_ffn {
-            "sparse-host"
-        } else {
-            "dense"
-        }
-        .to_string(),
+        ffn: if options.sparse_ffn { "host" } else { "dense" }.to_string(),
         corpus: options.sources.clone(),
         sequences: options.sequences.clone(),
         layers: [layers.start, layers.end],
@@ -226,14 +229,16 @@ pub fn extract<B: Backend>(
         let compute = if options.stream_layers {
             let _span = tracing::info_span!("load_embeddings").entered();
             Compute::Streamed {
-                embeddings: plan.load_embeddings(device, options.dtype)?,
+                embeddings: plan.load_embeddings::<B>(device, options.dtype)?,
                 plan: &plan,
             }
         } else {
             let _span = tracing::info_span!("load_model").entered();
-            let mut model: OptModel<B> = plan.load_model(device, options.dtype)?;
-            model.set_attention_head_groups(head_groups(options));
-            Compute::Whole(model)
+            if options.sparse_ffn {
+                Compute::Host(HostModel::load(&plan, device)?)
+            } else {
+                Compute::Whole(plan.load_model(device, options.dtype)?)
+            }
         };
         let bar = progress_bar(options.progress, remaining);
         for part in todo {
@@ -379,24 +384,16 @@ fn progress_bar(show: bool, total: u64) -> ProgressBar {
 
 /// How a part's activations are computed.
 enum Compute<'a, B: Backend> {
-    /// The whole model is loaded.
+    /// The whole model is loaded on the device.
     Whole(OptModel<B>),
+    /// The whole model is loaded, its layers on the host engine.
+    Host(HostModel<B>),
     /// Only the embeddings are loaded; each layer is loaded from the checkpoint when its turn
     /// comes and dropped after.
     Streamed {
         embeddings: OptModel<B>,
         plan: &'a CheckpointPlan,
     },
-}
-
-/// Head groups attended in parallel: every CPU thread with the host sparse FFN (CPU backends),
-/// one kernel call otherwise.
-fn head_groups(options: &ExtractOptions) -> usize {
-    if options.sparse_ffn {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        1
-    }
 }
 
 /// The fired neurons of every batch of a part, per recorded layer: `[layer - start][batch]`.
@@ -414,7 +411,6 @@ fn run_batches<B: Backend>(
                 record: Record::FiredIndices,
                 last_layer: Some(layers.end - 1),
                 logits: false,
-                sparse_ffn: options.sparse_ffn,
             };
             for input in inputs {
                 let output = model.forward(input, &forward)?;
@@ -423,6 +419,32 @@ fn run_batches<B: Backend>(
                         unreachable!("the pass records fired indices")
                     };
                     fired[layer - layers.start].push(f);
+                }
+            }
+        }
+        Compute::Host(model) => {
+            let mut scratch = HostScratch::default();
+            for input in inputs {
+                let (per_layer, _) = model.forward(input, layers.end - 1, &mut scratch)?;
+                for (layer, f) in per_layer.into_iter().enumerate().skip(layers.start) {
+                    fired[layer - layers.start].push(f);
+                }
+            }
+        }
+        Compute::Streamed { embeddings, plan } if options.sparse_ffn => {
+            let mut states = inputs
+                .iter()
+                .map(|input| HostStates::embed(embeddings, input))
+                .collect::<census_model::Result<Vec<_>>>()?;
+            let mut scratch = HostScratch::default();
+            for layer_index in 0..layers.end {
+                let _span = tracing::debug_span!("layer", index = layer_index).entered();
+                let layer = HostLayer::load(plan, layer_index)?;
+                for state in &mut states {
+                    let f = layer.forward(&mut state.hidden, &state.rows, &mut scratch);
+                    if layer_index >= layers.start {
+                        fired[layer_index - layers.start].push(f);
+                    }
                 }
             }
         }
@@ -437,22 +459,15 @@ fn run_batches<B: Backend>(
             let padding: Vec<_> = inputs.iter().map(|input| input.padding_mask()).collect();
             for layer_index in 0..layers.end {
                 let _span = tracing::debug_span!("layer", index = layer_index).entered();
-                let mut layer = plan.load_layer::<B>(layer_index, device, options.dtype)?;
-                layer.set_attention_head_groups(head_groups(options));
+                let layer = plan.load_layer::<B>(layer_index, device, options.dtype)?;
                 for (b, h) in hidden.iter_mut().enumerate() {
-                    let states = h.take(device);
-                    let (next, f) = if options.sparse_ffn {
-                        layer.forward_sparse(states, padding[b].clone())
+                    let out = layer.forward(h.take(device), padding[b].clone());
+                    let f = if layer_index >= layers.start {
+                        FiredNeurons::from_pre_activations(out.fc1)
                     } else {
-                        let out = layer.forward(states, padding[b].clone());
-                        let f = if layer_index >= layers.start {
-                            FiredNeurons::from_pre_activations(out.fc1)
-                        } else {
-                            FiredNeurons::default()
-                        };
-                        (out.hidden, f)
+                        FiredNeurons::default()
                     };
-                    *h = HiddenStates::keep(next, options.offload_hidden);
+                    *h = HiddenStates::keep(out.hidden, options.offload_hidden);
                     if layer_index >= layers.start {
                         fired[layer_index - layers.start].push(f);
                     }

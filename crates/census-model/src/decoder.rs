@@ -6,8 +6,8 @@ use burn::prelude::*;
 use crate::batch::{OptBatch, POSITION_OFFSET};
 use crate::config::OptConfig;
 use crate::error::{ModelError, Result};
+use crate::fired::FiredNeurons;
 use crate::layer::OptDecoderLayer;
-use crate::sparse_ffn::FiredNeurons;
 
 /// The OPT decoder (Hugging Face's `OPTDecoder`) with a tied LM head computed only on request.
 #[derive(Module, Debug)]
@@ -44,10 +44,6 @@ pub struct ForwardOptions {
     pub last_layer: Option<usize>,
     /// Compute the tied LM head (needs every layer). Extraction never needs it.
     pub logits: bool,
-    /// Compute each FFN on the host from the neurons that fired (see
-    /// [`crate::OptFeedForward::forward_sparse`]): much faster on CPU backends when few neurons
-    /// fire; records only [`Record::FiredIndices`] or nothing.
-    pub sparse_ffn: bool,
 }
 
 /// One layer's recorded FFN activity.
@@ -124,14 +120,6 @@ impl<B: Backend> OptModel<B> {
     /// The configuration the model was built from.
     pub fn config(&self) -> &OptConfig {
         &self.config
-    }
-
-    /// Attends groups of heads in parallel host threads in every layer: use the number of CPU
-    /// threads on CPU backends (whose attention kernel is single-threaded), 1 on GPUs.
-    pub fn set_attention_head_groups(&mut self, groups: usize) {
-        for layer in &mut self.layers {
-            layer.set_attention_head_groups(groups);
-        }
     }
 
     /// The decoder layers, for running them one at a time.
@@ -219,23 +207,10 @@ impl<B: Backend> OptModel<B> {
                 "logits need every layer, but the pass stops after layer {last}"
             )));
         }
-        if options.sparse_ffn && matches!(options.record, Record::PreActivations | Record::Fired) {
-            return Err(ModelError::InvalidInput(
-                "the sparse FFN records fired indices only (Record::FiredIndices)".to_string(),
-            ));
-        }
         let mut hidden = self.embed(batch)?;
         let padding = batch.padding_mask();
         let mut layers = Vec::new();
         for layer in &self.layers[..=last] {
-            if options.sparse_ffn {
-                let (next, fired) = layer.forward_sparse(hidden, padding.clone());
-                hidden = next;
-                if options.record == Record::FiredIndices {
-                    layers.push(LayerActivity::FiredIndices(fired));
-                }
-                continue;
-            }
             let out = layer.forward(hidden, padding.clone());
             hidden = out.hidden;
             match options.record {

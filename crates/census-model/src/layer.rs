@@ -6,7 +6,6 @@ use burn::prelude::*;
 use crate::attention::OptAttention;
 use crate::config::OptConfig;
 use crate::ffn::OptFeedForward;
-use crate::sparse_ffn::FiredNeurons;
 
 /// A decoder layer: self-attention and FFN, each with a residual connection and a LayerNorm
 /// placed before the block (pre-LN) or after the residual add (post-LN, opt-350m).
@@ -57,20 +56,6 @@ impl<B: Backend> OptDecoderLayer<B> {
         LayerOutput { hidden, fc1 }
     }
 
-    /// [`OptDecoderLayer::forward`] with the FFN computed on the host from the neurons that
-    /// fired (see [`OptFeedForward::forward_sparse`]).
-    ///
-    /// # Shapes
-    /// - `hidden`: `[batch, seq, hidden]`, `padding` as in [`OptDecoderLayer::forward`]
-    /// - returns hidden `[batch, seq, hidden]` and the fired neurons of the `batch * seq` tokens
-    pub fn forward_sparse(
-        &self,
-        hidden: Tensor<B, 3>,
-        padding: Option<Tensor<B, 4, Bool>>,
-    ) -> (Tensor<B, 3>, FiredNeurons) {
-        self.run(hidden, padding, |x| self.ffn.forward_sparse(x))
-    }
-
     /// Attention and FFN blocks with residuals and LayerNorms; `ffn` computes the FFN update
     /// and whatever it records.
     fn run<T>(
@@ -99,11 +84,6 @@ impl<B: Backend> OptDecoderLayer<B> {
             hidden = self.final_layer_norm.forward(hidden);
         }
         (hidden, record)
-    }
-
-    /// Attends groups of heads in parallel host threads (see [`OptAttention::set_head_groups`]).
-    pub fn set_attention_head_groups(&mut self, groups: usize) {
-        self.self_attn.set_head_groups(groups);
     }
 
     /// The layer's FFN (for projecting neuron updates onto the vocabulary).

@@ -17,11 +17,12 @@ pub mod config;
 mod decoder;
 mod error;
 mod ffn;
+mod fired;
+pub mod host;
 pub mod hub;
 mod layer;
 pub mod loader;
 mod saver;
-mod sparse_ffn;
 mod tokenizer;
 mod vocab_projection;
 
@@ -31,11 +32,11 @@ pub use config::{OptConfig, PRESET_NAMES};
 pub use decoder::{ForwardOptions, LayerActivity, OptModel, OptOutput, Record};
 pub use error::{ModelError, Result};
 pub use ffn::OptFeedForward;
+pub use fired::FiredNeurons;
 pub use hub::{HubOptions, ModelSpec};
 pub use layer::{LayerOutput, OptDecoderLayer};
 pub use loader::{CheckpointPlan, load_checkpoint, load_pretrained};
 pub use saver::save_pretrained;
-pub use sparse_ffn::FiredNeurons;
 pub use tokenizer::{BOS_TOKEN, OptTokenizer, SPECIAL_TOKENS};
 
 /// The CPU backend used by tests, examples and the default pipeline.

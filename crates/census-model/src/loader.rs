@@ -225,6 +225,29 @@ impl CheckpointPlan {
         Ok(module)
     }
 
+    /// The stored tensor that fills parameter `path` (as [`OptModel`] names it, e.g.
+    /// `layers.3.ffn.fc1.weight`), read now in its stored (PyTorch) layout and converted to
+    /// `f32`.
+    pub fn read_f32(&self, path: &str) -> Result<Vec<f32>> {
+        let (_, tensor) = self
+            .entries
+            .iter()
+            .find(|(p, _)| p == path)
+            .ok_or_else(|| ModelError::MissingTensor {
+                tensor: path.to_string(),
+                location: self.dir.clone(),
+            })?;
+        tensor
+            .read()?
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .map_err(|e| ModelError::TensorData {
+                tensor: tensor.name.clone(),
+                path: tensor.file.clone(),
+                reason: format!("{e:?}"),
+            })
+    }
+
     /// Applies to `module` the entries `select` maps to one of its parameter paths; returns how
     /// many applied.
     fn apply<B: Backend, M: ModuleSnapshot<B>>(
