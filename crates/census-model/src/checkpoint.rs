@@ -26,6 +26,9 @@ pub struct StoredTensor {
     pub dtype: DType,
     /// Shape in PyTorch layout.
     pub shape: Vec<usize>,
+    /// Byte range of the raw little-endian data in `file`, where the format stores it plainly
+    /// (safetensors).
+    raw: Option<std::ops::Range<u64>>,
     read: Rc<dyn Fn() -> std::result::Result<TensorData, TensorSnapshotError>>,
 }
 
@@ -44,6 +47,42 @@ impl StoredTensor {
     /// The lazy reader of this tensor's data.
     pub fn reader(&self) -> Rc<dyn Fn() -> std::result::Result<TensorData, TensorSnapshotError>> {
         self.read.clone()
+    }
+
+    /// Reads the tensor's data now, converted to `f32`, into `out` (which must hold exactly
+    /// its elements). Plain `f32` data is read straight into `out`, without a staging copy.
+    pub fn read_f32_into(&self, out: &mut [f32]) -> Result<()> {
+        let elements: usize = self.shape.iter().product();
+        if out.len() != elements {
+            return Err(ModelError::TensorData {
+                tensor: self.name.clone(),
+                path: self.file.clone(),
+                reason: format!("{elements} elements do not fill a buffer of {}", out.len()),
+            });
+        }
+        if let (Some(range), DType::F32, true) =
+            (&self.raw, self.dtype, cfg!(target_endian = "little"))
+        {
+            let io = |e: std::io::Error| ModelError::TensorData {
+                tensor: self.name.clone(),
+                path: self.file.clone(),
+                reason: e.to_string(),
+            };
+            let mut file = File::open(&self.file).map_err(io)?;
+            file.seek(SeekFrom::Start(range.start)).map_err(io)?;
+            return file.read_exact(bytemuck::cast_slice_mut(out)).map_err(io);
+        }
+        let values = self
+            .read()?
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .map_err(|e| ModelError::TensorData {
+                tensor: self.name.clone(),
+                path: self.file.clone(),
+                reason: format!("{e:?}"),
+            })?;
+        out.copy_from_slice(&values);
+        Ok(())
     }
 
     /// Reads the tensor's data now.
@@ -260,6 +299,7 @@ fn safetensors_tensors(path: &Path) -> Result<Vec<StoredTensor>> {
             file: path.to_path_buf(),
             dtype,
             shape: entry.shape,
+            raw: Some(data_start + begin..data_start + end),
             read,
         });
     }
@@ -280,6 +320,7 @@ fn pytorch_tensors(path: &Path) -> Result<Vec<StoredTensor>> {
             file: path.to_path_buf(),
             dtype: snapshot.dtype,
             shape: snapshot.shape.to_vec(),
+            raw: None,
             read: snapshot.clone_data_fn(),
         })
         .collect();

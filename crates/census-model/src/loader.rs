@@ -226,26 +226,24 @@ impl CheckpointPlan {
     }
 
     /// The stored tensor that fills parameter `path` (as [`OptModel`] names it, e.g.
-    /// `layers.3.ffn.fc1.weight`), read now in its stored (PyTorch) layout and converted to
-    /// `f32`.
-    pub fn read_f32(&self, path: &str) -> Result<Vec<f32>> {
-        let (_, tensor) = self
-            .entries
+    /// `layers.3.ffn.fc1.weight`), with its shape in PyTorch layout.
+    pub fn stored(&self, path: &str) -> Result<&StoredTensor> {
+        self.entries
             .iter()
             .find(|(p, _)| p == path)
+            .map(|(_, tensor)| tensor)
             .ok_or_else(|| ModelError::MissingTensor {
                 tensor: path.to_string(),
                 location: self.dir.clone(),
-            })?;
-        tensor
-            .read()?
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .map_err(|e| ModelError::TensorData {
-                tensor: tensor.name.clone(),
-                path: tensor.file.clone(),
-                reason: format!("{e:?}"),
             })
+    }
+
+    /// [`CheckpointPlan::stored`] read now as `f32`, in its stored (PyTorch) layout.
+    pub fn read_f32(&self, path: &str) -> Result<Vec<f32>> {
+        let tensor = self.stored(path)?;
+        let mut out = vec![0.0; tensor.shape.iter().product()];
+        tensor.read_f32_into(&mut out)?;
+        Ok(out)
     }
 
     /// Applies to `module` the entries `select` maps to one of its parameter paths; returns how

@@ -377,6 +377,25 @@ fn host_engine_matches_hf() {
     }
 }
 
+/// The host engine takes left-padded batches only, and says so for any other mask.
+#[test]
+fn host_engine_refuses_right_padding() {
+    let device = Default::default();
+    let dir = common::model_dir("pre-ln");
+    let config = OptConfig::from_file(dir.join("config.json")).unwrap();
+    let host: HostModel<B> =
+        HostModel::load(&CheckpointPlan::open(&dir, &config).unwrap(), &device).unwrap();
+    let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![2i64, 5, 6, 1], [1, 4]), &device);
+    let mask =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(vec![1i64, 1, 1, 0], [1, 4]), &device);
+    let batch = OptBatch::new(ids, mask).unwrap();
+    let error = host
+        .forward(&batch, 0, &mut HostScratch::default())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("not left-padded"), "{error}");
+}
+
 /// Layer streaming: the embeddings and each layer loaded on their own from the checkpoint
 /// reproduce the whole model's pass bit for bit, logits included.
 #[test]

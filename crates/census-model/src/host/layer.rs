@@ -24,11 +24,22 @@ impl HostLinear {
     /// Reads the linear maps at parameter paths `names` (e.g. `layers.0.self_attn.q_proj`) and
     /// stacks them along the output dimension.
     fn load(plan: &CheckpointPlan, names: &[String], inputs: usize, bias: bool) -> Result<Self> {
-        let mut weight = Vec::new();
+        let weights = names
+            .iter()
+            .map(|name| plan.stored(&format!("{name}.weight")))
+            .collect::<Result<Vec<_>>>()?;
+        let sizes: Vec<usize> = weights.iter().map(|w| w.shape.iter().product()).collect();
+        // Read each part straight into its slice of the stacked matrix.
+        let mut weight = vec![0.0; sizes.iter().sum()];
+        let mut rest = weight.as_mut_slice();
+        for (tensor, &size) in weights.iter().zip(&sizes) {
+            let (part, tail) = rest.split_at_mut(size);
+            tensor.read_f32_into(part)?;
+            rest = tail;
+        }
         let mut biases = Vec::new();
-        for name in names {
-            weight.extend(plan.read_f32(&format!("{name}.weight"))?);
-            if bias {
+        if bias {
+            for name in names {
                 biases.extend(plan.read_f32(&format!("{name}.bias"))?);
             }
         }

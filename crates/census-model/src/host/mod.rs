@@ -86,6 +86,7 @@ impl<B: Backend> HostModel<B> {
     pub fn load(plan: &CheckpointPlan, device: &B::Device) -> Result<Self> {
         let _span = tracing::info_span!("load_host_model").entered();
         let embeddings = plan.load_embeddings(device, burn::tensor::DType::F32)?;
+        tracing::debug!("embeddings loaded");
         let layers: Vec<HostLayer> = (0..plan.config().num_hidden_layers)
             .map(|index| HostLayer::load(plan, index))
             .collect::<Result<_>>()?;
