@@ -8,8 +8,8 @@ use clap::Args;
 
 use crate::corpus::{CorpusSource, SourceFormat};
 use crate::error::{ExtractError, Result};
-use crate::run::ExtractOptions;
-use crate::sequences::{SequenceOptions, Shard};
+use crate::run::{DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions};
+use crate::sequences::{DEFAULT_MAX_SEQ_LEN, SequenceOptions, Shard};
 
 /// `extract` flags.
 #[derive(Debug, Clone, Args)]
@@ -27,7 +27,7 @@ pub struct ExtractArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Longest sequence, `</s>` prefix included.
-    #[arg(long, default_value_t = 2048)]
+    #[arg(long, default_value_t = DEFAULT_MAX_SEQ_LEN)]
     pub max_seq_len: usize,
     /// Keep only sequences of exactly --max-seq-len tokens.
     #[arg(long)]
@@ -45,10 +45,10 @@ pub struct ExtractArgs {
     #[arg(long, default_value = "0/1")]
     pub shard: String,
     /// Tokens per part (the unit of commit and resume).
-    #[arg(long, default_value_t = 65_536)]
+    #[arg(long, default_value_t = DEFAULT_PART_TOKENS)]
     pub part_tokens: u64,
     /// Largest padded batch, in tokens.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = DEFAULT_BATCH_TOKENS)]
     pub batch_tokens: usize,
     /// Compute dtype: f32, f16 or bf16.
     #[arg(long, default_value = "f32")]

@@ -20,5 +20,8 @@ pub mod shards;
 pub use corpus::{CorpusSource, SourceFormat};
 pub use error::{ExtractError, Result};
 pub use manifest::Manifest;
-pub use run::{ASSUMED_DENSITY, ExtractOptions, ExtractSummary, extract};
-pub use sequences::{SequenceOptions, Shard};
+pub use run::{
+    ASSUMED_DENSITY, DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions, ExtractSummary,
+    extract,
+};
+pub use sequences::{DEFAULT_MAX_SEQ_LEN, SequenceOptions, Shard};

@@ -35,6 +35,12 @@ use crate::shards::{
 /// and the estimate is replaced by the measured size as soon as one part is written.
 pub const ASSUMED_DENSITY: f64 = 0.05;
 
+/// Tokens per part by default (the unit of commit and resume).
+pub const DEFAULT_PART_TOKENS: u64 = 65_536;
+
+/// Largest padded batch by default, in tokens.
+pub const DEFAULT_BATCH_TOKENS: usize = 4096;
+
 /// Tokenizer files fingerprinted into the manifest when present.
 const TOKENIZER_FILES: [&str; 3] = ["tokenizer.json", "vocab.json", "merges.txt"];
 
@@ -74,6 +80,35 @@ pub struct ExtractOptions {
     pub out: PathBuf,
     /// Show a progress bar.
     pub progress: bool,
+}
+
+impl ExtractOptions {
+    /// The command line's defaults for a run of the model in `model_dir` over `sources` into
+    /// `out`: every layer, sequences of up to 2048 tokens, the host engine in f32, no progress
+    /// bar. Change fields to taste.
+    pub fn new(
+        model_dir: impl Into<PathBuf>,
+        sources: Vec<CorpusSource>,
+        out: impl Into<PathBuf>,
+    ) -> Self {
+        let model_dir = model_dir.into();
+        Self {
+            model_source: model_dir.display().to_string(),
+            model_dir,
+            sources,
+            sequences: SequenceOptions::default(),
+            layers: None,
+            shard: Shard::default(),
+            part_tokens: DEFAULT_PART_TOKENS,
+            batch_tokens: DEFAULT_BATCH_TOKENS,
+            dtype: DType::F32,
+            sparse_ffn: true,
+            stream_layers: false,
+            offload_hidden: false,
+            out: out.into(),
+            progress: false,
+        }
+    }
 }
 
 /// What a finished call did.

@@ -53,6 +53,9 @@ impl Shard {
     }
 }
 
+/// Longest sequence by default, `</s>` included (OPT's positions).
+pub const DEFAULT_MAX_SEQ_LEN: usize = 2048;
+
 /// How documents become sequences.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SequenceOptions {
@@ -64,6 +67,24 @@ pub struct SequenceOptions {
     pub max_tokens: Option<u64>,
     /// Skip and count malformed corpus lines instead of failing.
     pub skip_malformed: bool,
+}
+
+impl SequenceOptions {
+    /// Sequences of at most `max_seq_len` tokens, nothing else asked.
+    pub fn with_max_seq_len(max_seq_len: usize) -> Self {
+        Self {
+            max_seq_len,
+            full_length: false,
+            max_tokens: None,
+            skip_malformed: false,
+        }
+    }
+}
+
+impl Default for SequenceOptions {
+    fn default() -> Self {
+        Self::with_max_seq_len(DEFAULT_MAX_SEQ_LEN)
+    }
 }
 
 /// One model input: `</s>` followed by consecutive tokens of one document.

@@ -8,10 +8,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use burn::tensor::DType;
 use census_extract::manifest::Manifest;
 use census_extract::shards::{activations_path, read_activations};
-use census_extract::{CorpusSource, ExtractOptions, SequenceOptions, Shard, extract};
+use census_extract::{CorpusSource, ExtractOptions, SequenceOptions, extract};
 use census_model::CpuBackend;
 
 #[test]
@@ -40,25 +39,15 @@ fn duckdb_reads_what_we_wrote() {
     std::fs::write(&corpus, docs.join("\n")).unwrap();
     let out = tmp.path().join("run");
     let options = ExtractOptions {
-        model_dir: manifest_dir.join("../../tests/fixtures/opt/odd"),
         model_source: "odd".into(),
-        sources: vec![CorpusSource::new(&corpus)],
-        sequences: SequenceOptions {
-            max_seq_len: 16,
-            full_length: false,
-            max_tokens: None,
-            skip_malformed: false,
-        },
-        layers: None,
-        shard: Shard::default(),
+        sequences: SequenceOptions::with_max_seq_len(16),
         part_tokens: 200,
         batch_tokens: 128,
-        dtype: DType::F32,
-        sparse_ffn: true,
-        stream_layers: false,
-        offload_hidden: false,
-        out: out.clone(),
-        progress: false,
+        ..ExtractOptions::new(
+            manifest_dir.join("../../tests/fixtures/opt/odd"),
+            vec![CorpusSource::new(&corpus)],
+            &out,
+        )
     };
     // The odd fixture has no tokenizer files of its own: give it the shared fixture tokenizer.
     let model_dir = tmp.path().join("model");

@@ -5,7 +5,6 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::tensor::DType;
 use census_extract::manifest::Manifest;
 use census_extract::shards::{activations_path, read_activations, read_tokens, tokens_path};
 use census_extract::{
@@ -98,25 +97,11 @@ fn pretokenized_source(dir: &Path, sequences: &[Vec<u32>]) -> CorpusSource {
 
 fn options(model: &str, sources: Vec<CorpusSource>, out: &Path) -> ExtractOptions {
     ExtractOptions {
-        model_dir: fixture(model),
         model_source: model.to_string(),
-        sources,
-        sequences: SequenceOptions {
-            max_seq_len: 48,
-            full_length: false,
-            max_tokens: None,
-            skip_malformed: false,
-        },
-        layers: None,
-        shard: Shard::default(),
+        sequences: SequenceOptions::with_max_seq_len(48),
         part_tokens: 40,
         batch_tokens: 96,
-        dtype: DType::F32,
-        sparse_ffn: true,
-        stream_layers: false,
-        offload_hidden: false,
-        out: out.to_path_buf(),
-        progress: false,
+        ..ExtractOptions::new(fixture(model), sources, out)
     }
 }
 

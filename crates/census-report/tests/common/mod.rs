@@ -3,8 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::DType;
-use census_extract::{CorpusSource, ExtractOptions, SequenceOptions, Shard, extract};
+use census_extract::{CorpusSource, ExtractOptions, SequenceOptions, extract};
 use census_model::CpuBackend;
 use census_stats::{AnalysisOptions, AnalyzeRequest, analyze};
 
@@ -21,25 +20,14 @@ pub fn planted_analysis(dir: &Path) -> PathBuf {
     let (run, out) = (dir.join("run"), dir.join("analysis"));
     extract::<CpuBackend>(
         &ExtractOptions {
-            model_dir: fixture("opt/planted"),
-            model_source: fixture("opt/planted").display().to_string(),
-            sources: vec![CorpusSource::new(fixture("corpus/planted.jsonl"))],
-            sequences: SequenceOptions {
-                max_seq_len: 48,
-                full_length: false,
-                max_tokens: None,
-                skip_malformed: false,
-            },
-            layers: None,
-            shard: Shard::default(),
+            sequences: SequenceOptions::with_max_seq_len(48),
             part_tokens: 1024,
             batch_tokens: 512,
-            dtype: DType::F32,
-            sparse_ffn: true,
-            stream_layers: false,
-            offload_hidden: false,
-            out: run.clone(),
-            progress: false,
+            ..ExtractOptions::new(
+                fixture("opt/planted"),
+                vec![CorpusSource::new(fixture("corpus/planted.jsonl"))],
+                &run,
+            )
         },
         &Default::default(),
         "cpu",

@@ -6,7 +6,6 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
-use burn::tensor::DType;
 use census_extract::manifest::{CommittedPart, Manifest, ModelDescription, RunConfig};
 use census_extract::sequences::{CorpusCounts, SequenceOptions, Shard};
 use census_extract::shards::{
@@ -179,25 +178,10 @@ pub fn extract_planted(out: &Path) {
     let corpus = fixture("../corpus/planted.jsonl");
     extract::<CpuBackend>(
         &ExtractOptions {
-            model_dir: fixture("planted"),
-            model_source: fixture("planted").display().to_string(),
-            sources: vec![CorpusSource::new(corpus)],
-            sequences: SequenceOptions {
-                max_seq_len: 48,
-                full_length: false,
-                max_tokens: None,
-                skip_malformed: false,
-            },
-            layers: None,
-            shard: Shard::default(),
+            sequences: SequenceOptions::with_max_seq_len(48),
             part_tokens: 1024,
             batch_tokens: 512,
-            dtype: DType::F32,
-            sparse_ffn: true,
-            stream_layers: false,
-            offload_hidden: false,
-            out: out.to_path_buf(),
-            progress: false,
+            ..ExtractOptions::new(fixture("planted"), vec![CorpusSource::new(corpus)], out)
         },
         &Default::default(),
         "cpu",
