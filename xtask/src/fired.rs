@@ -3,25 +3,20 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use burn::tensor::DType;
 use census_model::{
     CpuBackend, ForwardOptions, LayerActivity, OptBatch, OptTokenizer, Record, load_pretrained,
 };
-
-fn parse_dtype(name: &str) -> Result<DType> {
-    match name {
-        "f32" => Ok(DType::F32),
-        "f16" => Ok(DType::F16),
-        "bf16" => Ok(DType::BF16),
-        other => anyhow::bail!("unknown dtype '{other}' (expected f32, f16 or bf16)"),
-    }
-}
 
 /// Prints, per layer and token, the FFN neurons of `model_dir` that fire on `text`.
 #[allow(clippy::print_stdout)]
 pub fn fired(model_dir: PathBuf, dtype: &str, show: usize, text: &str) -> Result<()> {
     let device = Default::default();
-    let dtype = parse_dtype(dtype)?;
+    let dtype = census_model::float_dtype(dtype).with_context(|| {
+        format!(
+            "--dtype '{dtype}': expected {}",
+            census_model::FLOAT_DTYPE_NAMES
+        )
+    })?;
     let tokenizer = OptTokenizer::from_dir(&model_dir)
         .with_context(|| format!("loading the tokenizer of {}", model_dir.display()))?;
     let model = load_pretrained::<CpuBackend>(&model_dir, &device, dtype)

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use burn::tensor::DType;
 use clap::Args;
 
 use crate::corpus::{CorpusSource, SourceFormat};
@@ -139,18 +138,6 @@ pub fn parse_layers(spec: &str) -> Result<std::ops::Range<usize>> {
     Ok(start..end + usize::from(inclusive))
 }
 
-/// Parses a dtype name.
-pub fn parse_dtype(name: &str) -> Result<DType> {
-    match name {
-        "f32" => Ok(DType::F32),
-        "f16" => Ok(DType::F16),
-        "bf16" => Ok(DType::BF16),
-        other => Err(ExtractError::InvalidOption(format!(
-            "unknown dtype '{other}' (f32, f16 or bf16)"
-        ))),
-    }
-}
-
 impl ExtractArgs {
     /// Runs the extraction these flags describe on the device they name.
     pub fn run(&self) -> Result<crate::run::ExtractSummary> {
@@ -202,7 +189,13 @@ impl ExtractArgs {
             shard: self.shard.parse::<Shard>()?,
             part_tokens: self.part_tokens,
             batch_tokens: self.batch_tokens,
-            dtype: parse_dtype(&self.dtype)?,
+            dtype: census_model::float_dtype(&self.dtype).ok_or_else(|| {
+                ExtractError::InvalidOption(format!(
+                    "--dtype '{}': expected {}",
+                    self.dtype,
+                    census_model::FLOAT_DTYPE_NAMES
+                ))
+            })?,
             sparse_ffn: match self.ffn.as_str() {
                 "sparse" => true,
                 "dense" => false,

@@ -161,16 +161,13 @@ impl TrainArgs {
 
     fn run_on<B: AutodiffBackend>(&self, device: &B::Device) -> Result<TrainSummary> {
         let started = Instant::now();
-        let save_dtype = match self.save_dtype.as_str() {
-            "f32" => DType::F32,
-            "f16" => DType::F16,
-            "bf16" => DType::BF16,
-            other => {
-                return Err(TrainError::InvalidOptions(format!(
-                    "--save-dtype '{other}': expected f32, f16 or bf16"
-                )));
-            }
-        };
+        let save_dtype = census_model::float_dtype(&self.save_dtype).ok_or_else(|| {
+            TrainError::InvalidOptions(format!(
+                "--save-dtype '{}': expected {}",
+                self.save_dtype,
+                census_model::FLOAT_DTYPE_NAMES
+            ))
+        })?;
         self.config().validate("the training flags")?;
         check_vocab_size(self.vocab_size)?;
         if self.seq_len > self.max_positions {
