@@ -53,10 +53,10 @@ pub struct ExtractArgs {
     #[arg(long, default_value = "f32")]
     pub dtype: String,
     /// Where the layers run: `sparse` (the host engine: CPU, f32, fc2 summed over the fired
-    /// neurons only; fastest on CPU) or `dense` (every layer on the backend device, in --dtype;
-    /// use on GPUs).
-    #[arg(long, default_value = "sparse")]
-    pub ffn: String,
+    /// neurons only; fastest on CPU) or `dense` (every layer on the backend device, in --dtype)
+    /// [default: sparse with --device cpu, dense with --device cuda].
+    #[arg(long)]
+    pub ffn: Option<String>,
     /// Hold one layer's weights at a time (models larger than the device); the output equals
     /// a normal run's.
     #[arg(long)]
@@ -196,10 +196,11 @@ impl ExtractArgs {
                     census_model::FLOAT_DTYPE_NAMES
                 ))
             })?,
-            sparse_ffn: match self.ffn.as_str() {
-                "sparse" => true,
-                "dense" => false,
-                other => {
+            sparse_ffn: match self.ffn.as_deref() {
+                Some("sparse") => true,
+                Some("dense") => false,
+                None => self.device != "cuda",
+                Some(other) => {
                     return Err(ExtractError::InvalidOption(format!(
                         "--ffn '{other}': expected sparse or dense"
                     )));
@@ -247,5 +248,32 @@ mod tests {
         assert_eq!(parse_layers("2..=3").unwrap(), 2..4);
         assert_eq!(parse_layers("..4").unwrap(), 0..4);
         assert!(parse_layers("3").is_err());
+    }
+
+    #[test]
+    fn the_engine_follows_the_device_unless_named() {
+        #[derive(clap::Parser)]
+        struct Command {
+            #[command(flatten)]
+            args: ExtractArgs,
+        }
+        let options = |extra: &[&str]| {
+            let base = ["extract", "--model", "m", "--data", "d.jsonl", "--out", "o"];
+            let args = base.iter().chain(extra).copied();
+            <Command as clap::Parser>::try_parse_from(args)
+                .unwrap()
+                .args
+                .to_options()
+        };
+        assert!(options(&[]).unwrap().sparse_ffn);
+        assert!(!options(&["--device", "cuda"]).unwrap().sparse_ffn);
+        assert!(
+            options(&["--device", "cuda", "--ffn", "sparse"])
+                .unwrap()
+                .sparse_ffn
+        );
+        assert!(!options(&["--ffn", "dense"]).unwrap().sparse_ffn);
+        assert!(options(&["--ffn", "fast"]).is_err());
+        assert!(options(&["--dtype", "fp8"]).is_err());
     }
 }

@@ -432,6 +432,19 @@ fn bad_inputs_name_the_file_and_line() {
     let err = run(&too_long).unwrap_err().to_string();
     assert!(err.contains("exceeds the model's 48 positions"), "{err}");
 
+    let mut half_on_host = options(
+        "pre-ln",
+        vec![CorpusSource::new(&bad)],
+        &tmp.path().join("r6"),
+    );
+    half_on_host.dtype = burn::tensor::DType::BF16;
+    let err = run(&half_on_host).unwrap_err().to_string();
+    assert!(
+        err.contains("--ffn sparse runs the layers on the host CPU in f32"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("r6").exists(), "nothing written");
+
     let foreign = tmp.path().join("foreign");
     std::fs::create_dir(&foreign).unwrap();
     std::fs::write(foreign.join("notes.txt"), "mine").unwrap();

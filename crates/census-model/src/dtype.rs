@@ -1,0 +1,29 @@
+//! Names of the floating-point dtypes the model computes and stores in, as flags spell them.
+
+use burn::tensor::DType;
+
+/// The names [`float_dtype`] accepts, for messages.
+pub const FLOAT_DTYPE_NAMES: &str = "f32, f16 or bf16";
+
+/// The dtype called `name` (`f32`, `f16` or `bf16`), if any.
+pub fn float_dtype(name: &str) -> Option<DType> {
+    match name {
+        "f32" => Some(DType::F32),
+        "f16" => Some(DType::F16),
+        "bf16" => Some(DType::BF16),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_to_dtypes() {
+        assert_eq!(float_dtype("bf16"), Some(DType::BF16));
+        assert_eq!(float_dtype("f16"), Some(DType::F16));
+        assert_eq!(float_dtype("f32"), Some(DType::F32));
+        assert_eq!(float_dtype("fp32"), None);
+    }
+}
