@@ -9,6 +9,8 @@
 //!   `pytorch_model.bin` (single or sharded), f32/f16/bf16, cast to a chosen compute dtype.
 //! - [`save_pretrained`]: writes a model in the Hugging Face layout (for models trained here).
 //! - [`OptTokenizer`]: byte-level BPE with `</s>` prepended, as Hugging Face does.
+//! - [`host`]: the host engine, the decoder layers on the CPU in f32 straight on the `gemm`
+//!   kernels, doing only the work extraction needs (the fastest path on CPUs).
 
 mod attention;
 mod batch;
