@@ -52,9 +52,10 @@ pub struct RunSummary {
 }
 
 /// One stage of one model (or the report), ready to run or skip.
-struct Stage {
+struct Stage<A> {
     key: String,
-    flags: Vec<String>,
+    /// The stage's flags, parsed by its command's own parser.
+    args: A,
     stamp: StageStamp,
     complete: bool,
 }
@@ -94,10 +95,7 @@ impl RunArgs {
         };
         for (name, table) in &pipeline.train {
             let stage = train_stage(name, table, &root, &out.join("trained").join(name))?;
-            stages.step(stage, |flags| {
-                let args = parse_flags::<TrainArgs>("train", flags)?;
-                args.run().map(|_| ()).map_err(Into::into)
-            })?;
+            stages.step(stage, |args| args.run().map(|_| ()).map_err(Into::into))?;
         }
         let mut analyses = Vec::new();
         for (model, slug) in pipeline.models.iter().zip(pipeline.model_slugs()) {
@@ -110,11 +108,10 @@ impl RunArgs {
             let analysis_dir = out.join(&slug).join("analysis");
 
             let stage = extract_stage(&pipeline, &root, &model, &slug, &run_dir)?;
-            stages.step(stage, |flags| {
+            stages.step(stage, |args| {
                 if self.force {
                     remove_run_dir(&run_dir)?;
                 }
-                let args = parse_flags::<ExtractArgs>("extract", flags)?;
                 args.run().map(|_| ()).map_err(Into::into)
             })?;
 
@@ -126,18 +123,12 @@ impl RunArgs {
                 &run_dir,
                 &analysis_dir,
             )?;
-            stages.step(stage, |flags| {
-                let args = parse_flags::<AnalyzeArgs>("analyze", flags)?;
-                args.run().map(|_| ()).map_err(Into::into)
-            })?;
+            stages.step(stage, |args| args.run().map(|_| ()).map_err(Into::into))?;
             analyses.push(analysis_dir);
         }
         let report_dir = out.join("report");
         let stage = report_stage(&pipeline, &root, &analyses, &report_dir)?;
-        stages.step(stage, |flags| {
-            let args = parse_flags::<ReportArgs>("report", flags)?;
-            args.run().map(|_| ()).map_err(Into::into)
-        })?;
+        stages.step(stage, |args| args.run().map(|_| ()).map_err(Into::into))?;
         Ok(RunSummary {
             index: report_dir.join("index.html"),
             out,
@@ -157,7 +148,7 @@ struct StageRunner {
 
 impl StageRunner {
     /// Runs `stage` unless it is up to date.
-    fn step(&mut self, stage: Stage, run: impl FnOnce(&[String]) -> Result<()>) -> Result<()> {
+    fn step<A>(&mut self, stage: Stage<A>, run: impl FnOnce(A) -> Result<()>) -> Result<()> {
         if !self.force && stage.complete && self.ledger.is_current(&stage.key, &stage.stamp) {
             tracing::info!(
                 stage = %stage.key,
@@ -175,7 +166,7 @@ impl StageRunner {
         };
         tracing::info!(stage = %stage.key, reason, "running");
         self.ledger.forget(&stage.key)?;
-        run(&stage.flags).with_context(|| format!("stage {}", stage.key))?;
+        run(stage.args).with_context(|| format!("stage {}", stage.key))?;
         self.ledger.record(&stage.key, stage.stamp)?;
         self.ran += 1;
         Ok(())
@@ -187,7 +178,7 @@ fn train_stage(
     table: &BTreeMap<String, toml::Value>,
     root: &Path,
     model_dir: &Path,
-) -> Result<Stage> {
+) -> Result<Stage<TrainArgs>> {
     let mut flags = vec![
         "--out".to_string(),
         model_dir.display().to_string(),
@@ -216,7 +207,7 @@ fn train_stage(
         key: format!("train/{name}"),
         stamp: StageStamp::new(&flags, inputs),
         complete: model_dir.join("training.json").is_file(),
-        flags,
+        args,
     })
 }
 
@@ -226,7 +217,7 @@ fn extract_stage(
     model: &str,
     slug: &str,
     run_dir: &Path,
-) -> Result<Stage> {
+) -> Result<Stage<ExtractArgs>> {
     let mut flags = vec![
         "--model".to_string(),
         model.to_string(),
@@ -246,7 +237,7 @@ fn extract_stage(
         key: format!("extract/{slug}"),
         stamp: StageStamp::new(&flags, inputs),
         complete: run_is_complete(run_dir),
-        flags,
+        args,
     })
 }
 
@@ -257,7 +248,7 @@ fn analyze_stage(
     slug: &str,
     run_dir: &Path,
     analysis_dir: &Path,
-) -> Result<Stage> {
+) -> Result<Stage<AnalyzeArgs>> {
     let mut flags = vec![
         "--run".to_string(),
         run_dir.display().to_string(),
@@ -270,7 +261,7 @@ fn analyze_stage(
         describe_files(model, &mut inputs)?;
     }
     flags.extend(table_flags(&pipeline.analyze, root)?);
-    parse_flags::<AnalyzeArgs>("analyze", &flags)?;
+    let args = parse_flags::<AnalyzeArgs>("analyze", &flags)?;
     let manifest = run_dir.join("manifest.json");
     if manifest.is_file() {
         describe_content(&manifest, &mut inputs)?;
@@ -279,7 +270,7 @@ fn analyze_stage(
         key: format!("analyze/{slug}"),
         stamp: StageStamp::new(&flags, inputs),
         complete: analysis_dir.join("manifest.json").is_file(),
-        flags,
+        args,
     })
 }
 
@@ -288,7 +279,7 @@ fn report_stage(
     root: &Path,
     analyses: &[PathBuf],
     report_dir: &Path,
-) -> Result<Stage> {
+) -> Result<Stage<ReportArgs>> {
     let mut flags = vec!["--out".to_string(), report_dir.display().to_string()];
     let mut inputs = BTreeMap::new();
     for analysis in analyses {
@@ -301,12 +292,12 @@ fn report_stage(
         }
     }
     flags.extend(table_flags(&pipeline.report, root)?);
-    parse_flags::<ReportArgs>("report", &flags)?;
+    let args = parse_flags::<ReportArgs>("report", &flags)?;
     Ok(Stage {
         key: "report".to_string(),
         stamp: StageStamp::new(&flags, inputs),
         complete: report_dir.join("index.html").is_file(),
-        flags,
+        args,
     })
 }
 

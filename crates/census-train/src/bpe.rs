@@ -14,7 +14,11 @@ use crate::error::{Result, TrainError};
 
 /// Trains a byte-level BPE of `vocab_size` ids (the 4 special tokens and the 256 byte symbols
 /// included) on `texts`, writes it to `path` and loads it back as the model will.
-pub fn train_tokenizer(texts: &[String], vocab_size: usize, path: &Path) -> Result<OptTokenizer> {
+pub fn train_tokenizer<I, S>(texts: I, vocab_size: usize, path: &Path) -> Result<OptTokenizer>
+where
+    I: Iterator<Item = S> + Send,
+    S: AsRef<str> + Send,
+{
     check_vocab_size(vocab_size)?;
     let specials: Vec<AddedToken> = SPECIAL_TOKENS
         .iter()
@@ -44,7 +48,7 @@ pub fn train_tokenizer(texts: &[String], vocab_size: usize, path: &Path) -> Resu
         .build()
         .map_err(|e| TrainError::Tokenizer(e.to_string()))?;
     tokenizer
-        .train(&mut trainer, texts.iter())
+        .train(&mut trainer, texts)
         .map_err(|e| TrainError::Tokenizer(format!("training: {e}")))?;
     for (id, token) in SPECIAL_TOKENS.iter().enumerate() {
         if tokenizer.token_to_id(token) != Some(id as u32) {

@@ -209,14 +209,14 @@ impl TrainArgs {
 
         let sources = parse_sources(&self.data)?;
         let texts = read_texts(&sources)?;
-        let documents: Vec<String> = texts.iter().flat_map(|s| s.texts.iter().cloned()).collect();
         tracing::info!(
-            documents = documents.len(),
+            documents = texts.iter().map(|s| s.texts.len()).sum::<usize>(),
             vocab = self.vocab_size,
             "training the tokenizer"
         );
+        let documents = texts.iter().flat_map(|s| s.texts.iter());
         let tokenizer =
-            train_tokenizer(&documents, self.vocab_size, &staging.join("tokenizer.json"))?;
+            train_tokenizer(documents, self.vocab_size, &staging.join("tokenizer.json"))?;
         let blocks = pack_blocks(&tokenizer, &texts, self.seq_len)?;
         let eval_blocks = if self.eval_data == "none" {
             Vec::new()
