@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use census_extract::manifest::Manifest;
-use common::{fixture, write_random_ids};
+use common::{extract_command, write_random_ids};
 
 /// A tmpfs of `megabytes`, unmounted on drop.
 struct SmallFs {
@@ -41,21 +41,6 @@ impl Drop for SmallFs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.dir).status();
     }
-}
-
-fn extract_command(corpus: &Path, out: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_census-extract"));
-    cmd.arg("--model")
-        .arg(fixture("pre-ln"))
-        .arg("--data")
-        .arg(format!("{},format=pretokenized", corpus.display()))
-        .arg("--out")
-        .arg(out)
-        .args(["--max-seq-len", "48", "--part-tokens", "2000", "--quiet"])
-        .env("RUST_LOG", "warn")
-        .env("RUST_BACKTRACE", "0")
-        .stdout(Stdio::null());
-    cmd
 }
 
 /// Sends a signal (`STOP`, `CONT`) to a process.

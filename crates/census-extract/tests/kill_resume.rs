@@ -6,20 +6,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use census_extract::manifest::Manifest;
-use common::fixture;
 
+/// [`common::extract_command`] with stderr discarded too.
 fn extract_command(corpus: &Path, out: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_census-extract"));
-    cmd.arg("--model")
-        .arg(fixture("pre-ln"))
-        .arg("--data")
-        .arg(format!("{},format=pretokenized", corpus.display()))
-        .arg("--out")
-        .arg(out)
-        .args(["--max-seq-len", "48", "--part-tokens", "2000", "--quiet"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut cmd = common::extract_command(corpus, out);
+    cmd.stderr(Stdio::null());
     cmd
 }
 

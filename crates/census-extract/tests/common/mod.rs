@@ -3,6 +3,24 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The `census-extract` command line the process tests run: the pre-LN fixture over a
+/// pre-tokenized corpus, sequences of 48 and parts of 2000 tokens, quiet, stdout discarded.
+pub fn extract_command(corpus: &Path, out: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_census-extract"));
+    cmd.arg("--model")
+        .arg(fixture("pre-ln"))
+        .arg("--data")
+        .arg(format!("{},format=pretokenized", corpus.display()))
+        .arg("--out")
+        .arg(out)
+        .args(["--max-seq-len", "48", "--part-tokens", "2000", "--quiet"])
+        .env("RUST_LOG", "warn")
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::null());
+    cmd
+}
 
 /// A model fixture directory under `tests/fixtures/opt`.
 pub fn fixture(name: &str) -> PathBuf {
