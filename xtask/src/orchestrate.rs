@@ -6,11 +6,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use census_extract::cli::{ExtractArgs, parse_source};
+use census_extract::manifest::check_foreign_directory;
+use census_format::StagedDir;
+use census_model::{HubOptions, ModelSpec, OptConfig};
 use census_report::cli::ReportArgs;
 use census_stats::cli::AnalyzeArgs;
 use clap::{Args, Parser};
 
-use census_train::cli::TrainArgs;
+use census_train::cli::{TrainArgs, is_trained_model};
 
 use crate::pipeline::{Pipeline, TRAINED_PREFIX, rooted, rooted_model, table_flags};
 use crate::stages::{StageLedger, StageStamp, describe_content, describe_files};
@@ -32,8 +35,8 @@ pub struct RunArgs {
     /// Output directory [default: out/<pipeline name> under the repository root].
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Redo every stage, even those whose output is up to date (an existing run directory is
-    /// deleted first).
+    /// Redo every stage, even those whose output is up to date. Everything is checked first, and
+    /// each output is rebuilt beside the old one, which it replaces only when complete.
     #[arg(long)]
     pub force: bool,
 }
@@ -87,6 +90,20 @@ impl RunArgs {
             .clone()
             .unwrap_or_else(|| root.join("out").join(&pipeline.name));
         tracing::info!(pipeline = %pipeline.name, out = %out.display(), "{}", pipeline.description);
+        let models: Vec<(String, String)> = pipeline
+            .models
+            .iter()
+            .zip(pipeline.model_slugs())
+            .map(|(model, slug)| {
+                let model = match model.strip_prefix(TRAINED_PREFIX) {
+                    Some(name) => out.join("trained").join(name).display().to_string(),
+                    None => rooted_model(model, &root),
+                };
+                (model, slug)
+            })
+            .collect();
+        preflight(&pipeline, &root, &out, &models)
+            .context("the pipeline check failed before any stage ran; nothing was changed")?;
         let mut stages = StageRunner {
             ledger: StageLedger::open(&out)?,
             force: self.force,
@@ -98,28 +115,25 @@ impl RunArgs {
             stages.step(stage, |args| args.run().map(|_| ()).map_err(Into::into))?;
         }
         let mut analyses = Vec::new();
-        for (model, slug) in pipeline.models.iter().zip(pipeline.model_slugs()) {
-            let model = match model.strip_prefix(TRAINED_PREFIX) {
-                Some(name) => out.join("trained").join(name).display().to_string(),
-                None => rooted_model(model, &root),
-            };
+        for (model, slug) in &models {
             let local_model = Path::new(&model).is_dir().then(|| PathBuf::from(&model));
-            let run_dir = out.join(&slug).join("run");
-            let analysis_dir = out.join(&slug).join("analysis");
+            let run_dir = out.join(slug).join("run");
+            let analysis_dir = out.join(slug).join("analysis");
 
-            let stage = extract_stage(&pipeline, &root, &model, &slug, &run_dir)?;
+            let stage = extract_stage(&pipeline, &root, model, slug, &run_dir)?;
             stages.step(stage, |args| {
-                if self.force {
-                    remove_run_dir(&run_dir)?;
+                if self.force && run_dir.exists() {
+                    replace_run(args, &run_dir)
+                } else {
+                    args.run().map(|_| ()).map_err(Into::into)
                 }
-                args.run().map(|_| ()).map_err(Into::into)
             })?;
 
             let stage = analyze_stage(
                 &pipeline,
                 &root,
                 local_model.as_deref(),
-                &slug,
+                slug,
                 &run_dir,
                 &analysis_dir,
             )?;
@@ -310,18 +324,84 @@ fn run_is_complete(run_dir: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// Deletes a run directory for `--force`, refusing a directory that is not one.
-fn remove_run_dir(run_dir: &Path) -> Result<()> {
-    if !run_dir.exists() {
-        return Ok(());
-    }
+/// Redoes a run for `--force`: the new run is extracted beside the old one and replaces it only
+/// when complete, so a failure leaves the old run as it was.
+fn replace_run(mut args: ExtractArgs, run_dir: &Path) -> Result<()> {
     if !run_dir.join("manifest.json").is_file() {
         bail!(
-            "--force would delete {}, which holds no run manifest: remove it yourself if it is yours",
+            "--force would replace {}, which holds no run manifest: remove it yourself if it is yours",
             run_dir.display()
         );
     }
-    std::fs::remove_dir_all(run_dir).with_context(|| format!("deleting {}", run_dir.display()))
+    let staged = StagedDir::begin(run_dir)?;
+    args.out = staged.path().to_path_buf();
+    args.run()?;
+    staged.commit()?;
+    Ok(())
+}
+
+/// Checks everything the pipeline needs before any stage runs or anything is replaced: every
+/// stage's flags, every corpus source, every local model's configuration against the
+/// extraction flags, hub models in the cache when offline, and every output directory (it must
+/// be absent, empty, or one this project wrote for that stage).
+fn preflight(
+    pipeline: &Pipeline,
+    root: &Path,
+    out: &Path,
+    models: &[(String, String)],
+) -> Result<()> {
+    for (name, table) in &pipeline.train {
+        let model_dir = out.join("trained").join(name);
+        let stage = train_stage(name, table, root, &model_dir)?;
+        for spec in stage
+            .args
+            .data
+            .iter()
+            .chain(Some(&stage.args.eval_data).filter(|d| *d != "none"))
+        {
+            parse_source(spec)?.check_exists()?;
+        }
+        let occupied = std::fs::read_dir(&model_dir).is_ok_and(|mut e| e.next().is_some());
+        if occupied && !is_trained_model(&model_dir) {
+            bail!(
+                "{} holds something other than a model trained by neuron-census; refusing to \
+                 replace it",
+                model_dir.display()
+            );
+        }
+    }
+    let trained = out.join("trained");
+    let mut analyses = Vec::new();
+    for (model, slug) in models {
+        let run_dir = out.join(slug).join("run");
+        let analysis_dir = out.join(slug).join("analysis");
+        let stage = extract_stage(pipeline, root, model, slug, &run_dir)?;
+        let options = stage.args.to_options()?;
+        let path = Path::new(model);
+        if path.is_dir() {
+            let config = OptConfig::from_file(path.join("config.json"))?;
+            options.validate(&config)?;
+        } else {
+            for source in &options.sources {
+                source.check_exists()?;
+            }
+            if !path.starts_with(&trained) && HubOptions::from_env(false).offline {
+                // Offline, a hub model must already be in the cache.
+                census_model::hub::resolve(model, &HubOptions::from_env(false))?;
+            } else if !path.starts_with(&trained) {
+                ModelSpec::parse(model)?;
+            }
+        }
+        check_foreign_directory(&run_dir)?;
+        let local_model = path.is_dir().then_some(path);
+        analyze_stage(pipeline, root, local_model, slug, &run_dir, &analysis_dir)?;
+        census_stats::analyze::check_output_dir(&analysis_dir)?;
+        analyses.push(analysis_dir);
+    }
+    let report_dir = out.join("report");
+    report_stage(pipeline, root, &analyses, &report_dir)?;
+    census_report::check_output_dir(&report_dir)?;
+    Ok(())
 }
 
 /// Parses a stage's flags exactly as its command line would be.

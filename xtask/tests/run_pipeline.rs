@@ -228,3 +228,117 @@ no-png = true
     let (ok, log) = xtask_run(&args);
     assert!(ok && stages_run(&log).is_empty(), "{log}");
 }
+
+/// Every file under `dir` but the stage ledger, with its bytes.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().unwrap() != "stages.json" {
+                let bytes = std::fs::read(&path).unwrap();
+                files.push((path, bytes));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// `--force` checks everything before it replaces anything, and builds each output beside the
+/// old one: a typo in the data path, a model that moved, a bad flag or a corpus that fails
+/// halfway leave the complete run, its analysis and its report as they were.
+#[test]
+fn a_failed_force_leaves_every_earlier_output_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    std::fs::create_dir(&model).unwrap();
+    for entry in std::fs::read_dir(fixtures().join("opt/pre-ln")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, model.join(path.file_name().unwrap())).unwrap();
+    }
+    let corpus = dir.path().join("corpus.jsonl");
+    std::fs::copy(fixtures().join("corpus/sample.jsonl"), &corpus).unwrap();
+    let out = dir.path().join("out");
+    let pipeline = dir.path().join("p.toml");
+    let write = |data: &Path, extra: &str| {
+        std::fs::write(
+            &pipeline,
+            format!(
+                "name = \"t\"\nmodels = [\"{}\"]\n[extract]\ndata = [\"{}\"]\nmax-seq-len = {extra}\n[report]\nno-png = true\n",
+                model.display(),
+                data.display()
+            ),
+        )
+        .unwrap();
+    };
+    let args = [
+        "--pipeline",
+        pipeline.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--force",
+    ];
+    write(&corpus, "48");
+    let (ok, log) = xtask_run(&args);
+    assert!(ok, "{log}");
+    let before = snapshot(&out);
+    assert!(before.len() > 10);
+    let no_staging = || {
+        for stage in [
+            "model/run.partial",
+            "model/analysis.partial",
+            "report.partial",
+        ] {
+            assert!(!out.join(stage).exists(), "{stage} left behind");
+        }
+    };
+
+    // A typo in the data path.
+    write(&dir.path().join("corpsu.jsonl"), "48");
+    let (ok, log) = xtask_run(&args);
+    assert!(!ok);
+    assert!(
+        log.contains("corpsu.jsonl") && log.contains("nothing was changed"),
+        "{log}"
+    );
+    assert_eq!(snapshot(&out), before, "typo: {log}");
+
+    // A flag no run can have.
+    write(&corpus, "0");
+    let (ok, log) = xtask_run(&args);
+    assert!(!ok);
+    assert!(log.contains("--max-seq-len 0"), "{log}");
+    assert_eq!(snapshot(&out), before, "max-seq-len: {log}");
+
+    // The model directory moved away.
+    write(&corpus, "48");
+    let moved = dir.path().join("moved");
+    std::fs::rename(&model, &moved).unwrap();
+    let (ok, log) = xtask_run(&args);
+    assert!(!ok, "{log}");
+    assert_eq!(snapshot(&out), before, "moved model: {log}");
+    std::fs::rename(&moved, &model).unwrap();
+
+    // A corpus that fails halfway through the extraction itself.
+    let mut text = std::fs::read_to_string(&corpus).unwrap();
+    text.push_str("{\"text\": \"unterminated\n");
+    let broken = dir.path().join("broken.jsonl");
+    std::fs::write(&broken, text).unwrap();
+    write(&broken, "48");
+    let (ok, log) = xtask_run(&args);
+    assert!(!ok);
+    assert!(log.contains("broken.jsonl"), "{log}");
+    assert_eq!(snapshot(&out), before, "broken corpus: {log}");
+    no_staging();
+
+    // And a good --force still replaces everything.
+    write(&corpus, "40");
+    let (ok, log) = xtask_run(&args);
+    assert!(ok, "{log}");
+    assert_ne!(snapshot(&out), before);
+    no_staging();
+}

@@ -65,6 +65,13 @@ impl CorpusSource {
         }
     }
 
+    /// Checks that the source's file or directory is there and readable, naming it if not.
+    pub fn check_exists(&self) -> Result<()> {
+        std::fs::metadata(&self.path)
+            .map(|_| ())
+            .map_err(|e| ExtractError::io("corpus source: cannot read", &self.path, e))
+    }
+
     /// The domain used when the records name none: the file stem.
     fn default_domain(&self) -> String {
         self.path

@@ -72,6 +72,10 @@ pub enum ExtractError {
         /// Megabytes available.
         available_mb: u64,
     },
+    /// A run's file does not hold what the format specifies, or an output could not be
+    /// staged.
+    #[error(transparent)]
+    Format(#[from] census_format::FormatError),
 }
 
 /// Result alias of this crate.

@@ -248,9 +248,9 @@ pub fn check_foreign_directory(dir: &Path) -> Result<()> {
     if !dir.exists() || dir.join(MANIFEST_FILE).exists() {
         return Ok(());
     }
-    let mut entries =
-        std::fs::read_dir(dir).map_err(|e| ExtractError::io("cannot read", dir, e))?;
-    if entries.next().is_some() {
+    if !census_format::staged::holds_nothing(dir)
+        .map_err(|e| ExtractError::io("cannot read", dir, e))?
+    {
         return Err(ExtractError::Manifest {
             path: PathBuf::from(dir).join(MANIFEST_FILE),
             reason: format!(

@@ -109,6 +109,40 @@ impl ExtractOptions {
             progress: false,
         }
     }
+
+    /// Checks the options against the model's configuration, and that every corpus source is
+    /// there, before anything is read or written; returns the layers to record.
+    pub fn validate(&self, config: &OptConfig) -> Result<Range<usize>> {
+        self.sequences.check()?;
+        for source in &self.sources {
+            source.check_exists()?;
+        }
+        if self.sequences.max_seq_len > config.max_position_embeddings {
+            return Err(ExtractError::InvalidOption(format!(
+                "--max-seq-len {} exceeds the model's {} positions",
+                self.sequences.max_seq_len, config.max_position_embeddings
+            )));
+        }
+        let layers = self.layers.clone().unwrap_or(0..config.num_hidden_layers);
+        if layers.is_empty() || layers.end > config.num_hidden_layers {
+            return Err(ExtractError::InvalidOption(format!(
+                "--layers {}..{} is not a non-empty range within the model's {} layers",
+                layers.start, layers.end, config.num_hidden_layers
+            )));
+        }
+        if self.sparse_ffn && self.dtype != DType::F32 {
+            return Err(ExtractError::InvalidOption(format!(
+                "--ffn sparse runs the layers on the host CPU in f32; --dtype {:?} needs --ffn dense",
+                self.dtype
+            )));
+        }
+        if self.part_tokens == 0 || self.batch_tokens == 0 {
+            return Err(ExtractError::InvalidOption(
+                "--part-tokens and --batch-tokens must be positive".to_string(),
+            ));
+        }
+        Ok(layers)
+    }
 }
 
 /// What a finished call did.
@@ -136,33 +170,7 @@ pub fn extract<B: Backend>(
     let _span = tracing::info_span!("extract", out = %options.out.display()).entered();
     let model_dir = &options.model_dir;
     let config = OptConfig::from_file(model_dir.join("config.json"))?;
-    if options.sequences.max_seq_len > config.max_position_embeddings {
-        return Err(ExtractError::InvalidOption(format!(
-            "--max-seq-len {} exceeds the model's {} positions",
-            options.sequences.max_seq_len, config.max_position_embeddings
-        )));
-    }
-    let layers = options
-        .layers
-        .clone()
-        .unwrap_or(0..config.num_hidden_layers);
-    if layers.is_empty() || layers.end > config.num_hidden_layers {
-        return Err(ExtractError::InvalidOption(format!(
-            "--layers {}..{} is not a non-empty range within the model's {} layers",
-            layers.start, layers.end, config.num_hidden_layers
-        )));
-    }
-    if options.sparse_ffn && options.dtype != DType::F32 {
-        return Err(ExtractError::InvalidOption(format!(
-            "--ffn sparse runs the layers on the host CPU in f32; --dtype {:?} needs --ffn dense",
-            options.dtype
-        )));
-    }
-    if options.part_tokens == 0 || options.batch_tokens == 0 {
-        return Err(ExtractError::InvalidOption(
-            "--part-tokens and --batch-tokens must be positive".to_string(),
-        ));
-    }
+    let layers = options.validate(&config)?;
     let needs_tokenizer = options
         .sources
         .iter()

@@ -79,6 +79,17 @@ impl SequenceOptions {
             skip_malformed: false,
         }
     }
+
+    /// Checks that a sequence has room for a token after the `</s>` prefix.
+    pub fn check(&self) -> Result<()> {
+        if self.max_seq_len < 2 {
+            return Err(ExtractError::InvalidOption(format!(
+                "--max-seq-len {} leaves no room after the </s> prefix",
+                self.max_seq_len
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Default for SequenceOptions {
@@ -141,12 +152,7 @@ pub fn build_sequences(
     options: &SequenceOptions,
     shard: Shard,
 ) -> Result<SequencedCorpus> {
-    if options.max_seq_len < 2 {
-        return Err(ExtractError::InvalidOption(format!(
-            "--max-seq-len {} leaves no room after the </s> prefix",
-            options.max_seq_len
-        )));
-    }
+    options.check()?;
     let mut builder = Builder {
         bos_id,
         vocab_size,

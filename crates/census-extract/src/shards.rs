@@ -19,6 +19,8 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
+use census_format::columns::{integer_column, integer_list_column, string_column};
+
 use crate::error::{ExtractError, Result};
 
 /// Directory of the token parts.
@@ -228,30 +230,23 @@ fn read_batches(path: &Path) -> Result<Vec<RecordBatch>> {
         })
 }
 
-fn column<'a>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a ArrayRef> {
-    batch
-        .column_by_name(name)
-        .ok_or_else(|| ExtractError::Parquet {
-            path: path.to_path_buf(),
-            reason: format!("no column '{name}'"),
-        })
-}
-
-/// Reads an activation part back.
+/// Reads an activation part back. Integer columns of other widths (as DuckDB or polars may
+/// rewrite them) are read when their values fit.
 pub fn read_activations(path: &Path) -> Result<ActivationRows> {
     let mut rows = ActivationRows::default();
     for batch in read_batches(path)? {
         rows.seq.extend(
-            column(&batch, "seq", path)?
+            integer_column(&batch, "seq", &DataType::UInt64, path)?
                 .as_primitive::<UInt64Type>()
                 .values(),
         );
         rows.pos.extend(
-            column(&batch, "pos", path)?
+            integer_column(&batch, "pos", &DataType::UInt16, path)?
                 .as_primitive::<UInt16Type>()
                 .values(),
         );
-        let lists = column(&batch, "neurons", path)?.as_list::<i32>();
+        let lists = integer_list_column(&batch, "neurons", &DataType::UInt16, path)?;
+        let lists = lists.as_list::<i32>();
         for i in 0..lists.len() {
             let values = lists.value(i);
             rows.neurons
@@ -267,33 +262,31 @@ pub fn read_tokens(path: &Path) -> Result<TokenRows> {
     let mut rows = TokenRows::default();
     for batch in read_batches(path)? {
         rows.seq.extend(
-            column(&batch, "seq", path)?
+            integer_column(&batch, "seq", &DataType::UInt64, path)?
                 .as_primitive::<UInt64Type>()
                 .values(),
         );
         rows.pos.extend(
-            column(&batch, "pos", path)?
+            integer_column(&batch, "pos", &DataType::UInt16, path)?
                 .as_primitive::<UInt16Type>()
                 .values(),
         );
         rows.token.extend(
-            column(&batch, "token", path)?
+            integer_column(&batch, "token", &DataType::UInt32, path)?
                 .as_primitive::<UInt32Type>()
                 .values(),
         );
         rows.doc.extend(
-            column(&batch, "doc", path)?
+            integer_column(&batch, "doc", &DataType::UInt64, path)?
                 .as_primitive::<UInt64Type>()
                 .values(),
         );
-        let domain = column(&batch, "domain", path)?.as_dictionary::<Int32Type>();
-        let names = domain.values().as_string::<i32>();
+        let domain = string_column(&batch, "domain", path)?;
         rows.domain.extend(
             domain
-                .keys()
-                .values()
+                .as_string::<i32>()
                 .iter()
-                .map(|&k| names.value(k as usize).to_string()),
+                .map(|d| d.unwrap_or_default().to_string()),
         );
     }
     Ok(rows)

@@ -359,6 +359,15 @@ fn a_different_configuration_is_refused_and_nothing_is_touched() {
     std::fs::write(&source.path, "{\"input_ids\": [5, 6, 7]}\n").unwrap();
     let err = run(&options("pre-ln", vec![source], &out)).unwrap_err();
     assert!(err.to_string().contains("different content"), "{err}");
+    // A data path that does not exist is named as missing, not as another configuration.
+    let missing = CorpusSource::new(tmp.path().join("typo.jsonl"));
+    let err = run(&options("pre-ln", vec![missing], &out))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("typo.jsonl") && err.contains("No such file") && !err.contains("delete"),
+        "{err}"
+    );
     assert_eq!(files(&out), before);
     assert_eq!(
         std::fs::read(out.join("manifest.json")).unwrap(),

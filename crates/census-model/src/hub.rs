@@ -106,6 +106,21 @@ pub fn resolve(spec: &str, options: &HubOptions) -> Result<PathBuf> {
     }
 }
 
+/// The snapshot directory of hub model `id` in the Hugging Face cache (the one its `main` ref
+/// points to), if its `config.json` is there; nothing is downloaded.
+pub fn cached_snapshot(id: &str, options: &HubOptions) -> Option<PathBuf> {
+    let repo = options
+        .cache()
+        .repo(Repo::new(id.to_string(), RepoType::Model));
+    let config = repo.get("config.json")?;
+    config.parent().map(Path::to_path_buf)
+}
+
+/// The cache directory hub models are looked up in.
+pub fn cache_dir(options: &HubOptions) -> PathBuf {
+    options.cache().path().clone()
+}
+
 fn hub_error(id: &str, reason: impl std::fmt::Display) -> ModelError {
     ModelError::Hub {
         id: id.to_string(),

@@ -34,6 +34,28 @@ type Place = (usize, u32, u64, u16);
 /// Per layer, per neuron (by index), up to `per_neuron` contexts.
 pub type Contexts = BTreeMap<usize, Vec<Vec<Context>>>;
 
+/// The tokenizer the analysis named its tokens with, if it had one and it still loads; a
+/// warning says when contexts show token ids instead.
+fn analysis_tokenizer(model: &ModelAnalysis) -> Option<OptTokenizer> {
+    let Some(dir) = &model.manifest.tokenizer else {
+        tracing::warn!(
+            analysis = %model.dir.display(),
+            "the analysis had no tokenizer: example contexts show token ids (#N)"
+        );
+        return None;
+    };
+    match OptTokenizer::from_dir(dir) {
+        Ok(tokenizer) => Some(tokenizer),
+        Err(e) => {
+            tracing::warn!(
+                analysis = %model.dir.display(),
+                "the analysis's tokenizer no longer loads ({e}): example contexts show token ids (#N)"
+            );
+            None
+        }
+    }
+}
+
 /// Finds up to `per_neuron` contexts for every neuron of every analysed layer, scanning the
 /// analysis's input runs part by part and stopping once every neuron that fires has enough.
 /// Runs that are no longer on disk are skipped with a warning.
@@ -48,7 +70,7 @@ pub fn collect(
         (start..end).map(|l| (l, vec![Vec::new(); ffn])).collect();
     let mut complete: BTreeMap<usize, usize> = (start..end).map(|l| (l, 0)).collect();
     let mut runs: Vec<PathBuf> = Vec::new();
-    let tokenizer = OptTokenizer::from_dir(&model.manifest.model.source).ok();
+    let tokenizer = analysis_tokenizer(model);
     'runs: for input in &model.manifest.inputs {
         let Ok(Some(manifest)) = Manifest::load(&input.dir) else {
             tracing::warn!(run = %input.dir.display(), "run not found: no example contexts from it");

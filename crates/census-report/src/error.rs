@@ -26,6 +26,9 @@ pub enum ReportError {
     /// A figure could not be drawn.
     #[error("cannot draw a figure: {0}")]
     Chart(String),
+    /// The output directory could not be staged or swapped in.
+    #[error(transparent)]
+    Format(#[from] census_format::FormatError),
     /// An option is invalid.
     #[error("invalid option: {0}")]
     InvalidOption(String),

@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 
 pub use error::{ReportError, Result};
 
+use census_format::StagedDir;
+
 use crate::analysis::ModelAnalysis;
 use crate::html::PageModel;
 
@@ -58,17 +60,48 @@ pub struct ReportSummary {
     pub layer_scripts: usize,
 }
 
-/// Refuses to write into a directory that holds something other than a report.
-fn check_output_dir(out: &Path) -> Result<()> {
-    if !out.exists() || out.join(REPORT_FILE).exists() {
+/// Refuses to replace a directory that holds something other than a report of ours.
+pub fn check_output_dir(out: &Path) -> Result<()> {
+    if !out.exists() {
         return Ok(());
+    }
+    if !out.is_dir() {
+        return Err(ReportError::InvalidOption(format!(
+            "--out {} is a file, not a report directory",
+            out.display()
+        )));
+    }
+    let marker = out.join(REPORT_FILE);
+    if marker.is_file() {
+        let kind = std::fs::read_to_string(&marker)
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string));
+        if kind.as_deref() == Some("report") {
+            return Ok(());
+        }
     }
     let mut entries = std::fs::read_dir(out).map_err(|e| ReportError::io("cannot read", out, e))?;
     if entries.next().is_some() {
         return Err(ReportError::InvalidOption(format!(
-            "{} is not empty and holds no report; refusing to write into it",
+            "--out {} is not empty and holds no report of neuron-census; refusing to replace it",
             out.display()
         )));
+    }
+    Ok(())
+}
+
+/// Refuses an analysis directory named twice.
+fn check_distinct(analyses: &[PathBuf]) -> Result<()> {
+    let mut seen = BTreeSet::new();
+    for dir in analyses {
+        let key = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+        if !seen.insert(key) {
+            return Err(ReportError::analysis(
+                dir,
+                "is given twice; name each model's analysis once",
+            ));
+        }
     }
     Ok(())
 }
@@ -106,20 +139,24 @@ fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
     std::fs::write(path, contents).map_err(|e| ReportError::io("cannot write", path, e))
 }
 
-/// Writes the report directory.
+/// Writes the report directory. The report is built in `<out>.partial` and replaces `out` only
+/// when complete, so a failure leaves an earlier report as it was; an existing `out` is
+/// replaced only if it is a report of ours.
 pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
     if request.analyses.is_empty() {
         return Err(ReportError::InvalidOption(
             "no analysis directory given (--analysis DIR)".to_string(),
         ));
     }
+    check_distinct(&request.analyses)?;
+    check_output_dir(&request.out)?;
     let models = request
         .analyses
         .iter()
         .map(|dir| ModelAnalysis::load(dir))
         .collect::<Result<Vec<_>>>()?;
-    check_output_dir(&request.out)?;
-    let out = &request.out;
+    let staged = StagedDir::begin(&request.out)?;
+    let out = staged.path();
     let figures_dir = out.join("figures");
     std::fs::create_dir_all(&figures_dir)
         .map_err(|e| ReportError::io("cannot create", &figures_dir, e))?;
@@ -148,9 +185,8 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
             slug: slug.clone(),
         })
         .collect();
-    let index = out.join(INDEX_FILE);
     write(
-        &index,
+        &out.join(INDEX_FILE),
         html::page(&page_models, &figures, &svgs, &headlines),
     )?;
     write(
@@ -167,6 +203,8 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
         &out.join(REPORT_FILE),
         serde_json::to_string_pretty(&marker).expect("the marker serializes"),
     )?;
+    staged.commit()?;
+    let index = request.out.join(INDEX_FILE);
     tracing::info!(index = %index.display(), figures = figures.len(), "report written");
     Ok(ReportSummary {
         index,

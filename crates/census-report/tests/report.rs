@@ -178,7 +178,9 @@ fn the_page_shows_the_analysis_numbers() {
 
     // Two models side by side: a normalised-depth comparison appears.
     let both = dir.path().join("both");
-    let summary = render(&request(vec![analysis.clone(), analysis], &both)).unwrap();
+    let twin = dir.path().join("twin");
+    copy_dir(&analysis, &twin);
+    let summary = render(&request(vec![analysis, twin], &both)).unwrap();
     let html = std::fs::read_to_string(summary.index).unwrap();
     assert!(html.contains("<figure id=\"fig1a-dead-depth\">"));
     assert_eq!(embedded_data(&html)["models"].as_array().unwrap().len(), 2);
@@ -233,4 +235,93 @@ fn bad_analyses_are_refused_with_the_reason() {
     // A directory that holds something else is not written into.
     let e = error(vec![analysis], dir.path());
     assert!(e.contains("refusing"), "{e}");
+}
+
+/// Every file under `dir` with its bytes, by relative path.
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let name = path.strip_prefix(dir).unwrap().display().to_string();
+                files.insert(name, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+    }
+}
+
+#[test]
+fn a_failed_report_leaves_the_earlier_report_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let analysis = planted_analysis(dir.path());
+    let out = dir.path().join("report");
+    render(&request(vec![analysis.clone()], &out)).unwrap();
+    let before = snapshot(&out);
+
+    // Another model's analysis with a table missing: refused, naming the table.
+    let broken = dir.path().join("other-model");
+    copy_dir(&analysis, &broken);
+    std::fs::remove_file(broken.join("positional.parquet")).unwrap();
+    let e = render(&request(vec![broken], &out))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("positional.parquet"), "{e}");
+    assert_eq!(snapshot(&out), before, "the earlier report changed");
+    let mut siblings: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    siblings.sort();
+    assert_eq!(siblings, ["analysis", "other-model", "report", "run"]);
+
+    // The same analysis twice is refused.
+    let e = render(&request(vec![analysis.clone(), analysis.clone()], &out))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("given twice"), "{e}");
+    assert_eq!(snapshot(&out), before);
+}
+
+#[test]
+fn a_report_over_a_report_of_other_models_leaves_no_stale_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let analysis = planted_analysis(dir.path());
+    let second = dir.path().join("second");
+    copy_dir(&analysis, &second);
+    let out = dir.path().join("report");
+    let mut two = request(vec![analysis.clone(), second], &out);
+    two.contexts = 0;
+    render(&two).unwrap();
+    let both = snapshot(&out);
+    let mut one = request(vec![analysis], &out);
+    one.contexts = 0;
+    render(&one).unwrap();
+    let alone = snapshot(&out);
+    // Rendered alone into a fresh directory, the report has exactly the same files.
+    let fresh = dir.path().join("fresh");
+    let mut fresh_request = one.clone();
+    fresh_request.out = fresh.clone();
+    render(&fresh_request).unwrap();
+    let expected = snapshot(&fresh);
+    assert_eq!(
+        alone.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    assert!(
+        both.len() > alone.len(),
+        "the two-model report had more files"
+    );
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use census_model::OptTokenizer;
+use census_format::{StagedDir, write_atomic};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,7 @@ use crate::detectors::{Detector, detected_coverage};
 use crate::error::{Result, StatsError};
 use crate::inputs::{PartRef, RunSet};
 use crate::layer_analysis::{LayerResult, analyze_layer};
+use crate::model_files::locate_tokenizer;
 use crate::ngram::{MAX_NEURONS, Order};
 use crate::options::{AnalysisOptions, PROJECT_ALL_AUTO_FLOPS, ProjectAll};
 use crate::part_data::{PartTokens, read_layer_part};
@@ -86,6 +87,9 @@ pub struct AnalysisManifest {
     pub options: AnalysisOptions,
     /// Where the projections' weights came from, if computed.
     pub projection_weights: Option<PathBuf>,
+    /// The directory whose tokenizer named the tokens (none: tokens are named `#id`).
+    #[serde(default)]
+    pub tokenizer: Option<PathBuf>,
     /// Seconds the analysis took.
     pub seconds: f64,
     /// The tables written.
@@ -117,10 +121,16 @@ impl AnalysisManifest {
     }
 }
 
-/// Refuses to write into a directory that holds something other than an analysis.
-fn check_output_dir(out: &Path) -> Result<()> {
+/// Refuses to replace a directory that holds something other than an analysis of ours.
+pub fn check_output_dir(out: &Path) -> Result<()> {
     if !out.exists() {
         return Ok(());
+    }
+    if !out.is_dir() {
+        return Err(StatsError::output(
+            out,
+            "is a file, not an analysis directory",
+        ));
     }
     let manifest = out.join(MANIFEST_FILE);
     if manifest.exists() {
@@ -130,20 +140,19 @@ fn check_output_dir(out: &Path) -> Result<()> {
             .ok()
             .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string));
         if kind.as_deref() != Some(ANALYSIS_KIND) {
-            return Err(StatsError::run(
+            return Err(StatsError::output(
                 out,
                 "holds a manifest that is not an analysis's (an extraction run?); refusing to \
-                 write the analysis into it",
+                 replace it",
             ));
         }
-        tracing::info!(out = %out.display(), "replacing the analysis in this directory");
         return Ok(());
     }
     let mut entries = std::fs::read_dir(out).map_err(|e| StatsError::io("cannot read", out, e))?;
     if entries.next().is_some() {
-        return Err(StatsError::run(
+        return Err(StatsError::output(
             out,
-            "is not empty and holds no analysis; refusing to write into it",
+            "is not empty and holds no analysis of neuron-census; refusing to replace it",
         ));
     }
     Ok(())
@@ -373,17 +382,13 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
             )
         })
         .transpose()?;
-    let tokenizer_dir = request
-        .model
-        .clone()
-        .or_else(|| Some(PathBuf::from(set.model_source())));
-    let tokenizer = tokenizer_dir.and_then(|d| OptTokenizer::from_dir(d).ok());
+    let found_tokenizer =
+        locate_tokenizer(request.model.as_deref(), &set.runs[0].manifest.config.model)?;
+    let tokenizer = found_tokenizer.as_ref().map(|t| &t.tokenizer);
     let projections: Option<Vec<Projection>> = match &model_dir {
         Some(dir) => {
             let _span = tracing::info_span!("projections", detectors = detectors.len()).entered();
-            let real_vocab = tokenizer
-                .as_ref()
-                .map_or(config.vocab_size, |t| t.vocab_size());
+            let real_vocab = tokenizer.map_or(config.vocab_size, |t| t.vocab_size());
             Some(project_detectors(
                 dir,
                 &config,
@@ -421,9 +426,7 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
                     "not projecting every neuron (pass --project-all on to do it anyway)"
                 );
             }
-            let real_vocab = tokenizer
-                .as_ref()
-                .map_or(config.vocab_size, |t| t.vocab_size());
+            let real_vocab = tokenizer.map_or(config.vocab_size, |t| t.vocab_size());
             wanted
                 .then(|| project_neurons(dir, &config, &alive, real_vocab, &options.projection))
                 .transpose()?
@@ -432,20 +435,14 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
     };
     let token_name = |id: u32| -> String {
         tokenizer
-            .as_ref()
             .and_then(|t| t.token(id))
             .unwrap_or_else(|| format!("#{id}"))
     };
 
     let summaries = layer_summaries(&results);
-    let out = &request.out;
-    std::fs::create_dir_all(out).map_err(|e| StatsError::io("cannot create", out, e))?;
-    // The manifest goes last: a directory without one is not a finished analysis.
-    let manifest_path = out.join(MANIFEST_FILE);
-    if manifest_path.exists() {
-        std::fs::remove_file(&manifest_path)
-            .map_err(|e| StatsError::io("cannot replace", &manifest_path, e))?;
-    }
+    // Everything is written into a staging directory that replaces `--out` only when complete.
+    let staged = StagedDir::begin(&request.out)?;
+    let out = staged.path();
     let metadata = vec![
         ("neuron_census.kind".to_string(), ANALYSIS_KIND.to_string()),
         (
@@ -479,12 +476,6 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
             tables::PROJECTIONS_FILE,
             tables::projections_batch(rows, &token_name)?,
         ));
-    } else {
-        let stale = out.join(tables::PROJECTIONS_FILE);
-        if stale.exists() {
-            std::fs::remove_file(&stale)
-                .map_err(|e| StatsError::io("cannot replace", &stale, e))?;
-        }
     }
     for (name, batch) in &written {
         tables::write_table(&out.join(name), batch, &metadata)?;
@@ -533,12 +524,14 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
         full_length,
         options: options.clone(),
         projection_weights: model_dir,
+        tokenizer: found_tokenizer.as_ref().map(|t| t.dir.clone()),
         seconds: started.elapsed().as_secs_f64(),
         tables: written.iter().map(|(n, _)| n.to_string()).collect(),
     };
-    write_json(&manifest_path, &manifest)?;
+    write_json(&out.join(MANIFEST_FILE), &manifest)?;
+    staged.commit()?;
     tracing::info!(
-        out = %out.display(),
+        out = %request.out.display(),
         seconds = manifest.seconds,
         dead = summary.dead.total,
         detectors = detectors.len(),
@@ -550,10 +543,8 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
 
 /// Writes JSON atomically.
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let temp = PathBuf::from(format!("{}.tmp", path.display()));
     let json = serde_json::to_string_pretty(value).expect("analysis records serialize");
-    std::fs::write(&temp, json).map_err(|e| StatsError::io("cannot write", &temp, e))?;
-    std::fs::rename(&temp, path).map_err(|e| StatsError::io("cannot write", path, e))
+    Ok(write_atomic(path, json)?)
 }
 
 /// Checks option values.

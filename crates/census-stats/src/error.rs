@@ -23,6 +23,14 @@ pub enum StatsError {
         /// What is wrong.
         reason: String,
     },
+    /// The analysis directory (`--out`) cannot be written or replaced.
+    #[error("analysis output {path}: {reason}")]
+    Output {
+        /// The analysis directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A Parquet file could not be read or written, or does not hold what it should.
     #[error("parquet error in {path}: {reason}")]
     Parquet {
@@ -55,6 +63,9 @@ pub enum StatsError {
     /// The model weights or tokenizer failed to load.
     #[error(transparent)]
     Model(#[from] census_model::ModelError),
+    /// The output directory could not be staged or swapped in.
+    #[error(transparent)]
+    Format(#[from] census_format::FormatError),
     /// A run's files failed to read.
     #[error(transparent)]
     Extract(#[from] census_extract::ExtractError),
@@ -67,6 +78,14 @@ impl StatsError {
             action,
             path: path.into(),
             source,
+        }
+    }
+
+    /// A problem with the analysis directory `path`.
+    pub fn output(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Self::Output {
+            path: path.into(),
+            reason: reason.into(),
         }
     }
 

@@ -6,6 +6,7 @@
 //! - [`inputs`]: the runs (shards of one run merge into one).
 //! - [`counts`]: partial-mergeable count tables, built part by part.
 //! - [`coverage`], [`detectors`], [`positional`], [`projection`]: the paper's definitions.
+//! - [`model_files`]: the model's weights and tokenizer, found as the extraction found them.
 //! - [`analyze()`]: the stage end to end.
 
 pub mod analyze;
@@ -17,6 +18,7 @@ mod error;
 pub mod gram_counts;
 pub mod inputs;
 pub mod layer_analysis;
+pub mod model_files;
 pub mod ngram;
 pub mod options;
 pub mod part_data;

@@ -5,8 +5,9 @@ use std::fs::File;
 use std::path::Path;
 
 use arrow::array::AsArray;
-use arrow::datatypes::{UInt16Type, UInt32Type, UInt64Type};
+use arrow::datatypes::{DataType, UInt16Type, UInt32Type, UInt64Type};
 use census_extract::shards::{ActivationRows, read_activations};
+use census_format::columns::integer_column;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -94,14 +95,23 @@ impl PartTokens {
         let (mut seq, mut pos, mut token) = (Vec::new(), Vec::new(), Vec::new());
         for batch in reader {
             let batch = batch.map_err(|e| parquet_err(e.to_string()))?;
-            let column = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .ok_or_else(|| parquet_err(format!("no column '{name}'")))
-            };
-            seq.extend(column("seq")?.as_primitive::<UInt64Type>().values());
-            pos.extend(column("pos")?.as_primitive::<UInt16Type>().values());
-            token.extend(column("token")?.as_primitive::<UInt32Type>().values());
+            // Other tools may rewrite the run with other integer widths; values that fit are read.
+            let column = |name: &str, want: DataType| integer_column(&batch, name, &want, path);
+            seq.extend(
+                column("seq", DataType::UInt64)?
+                    .as_primitive::<UInt64Type>()
+                    .values(),
+            );
+            pos.extend(
+                column("pos", DataType::UInt16)?
+                    .as_primitive::<UInt16Type>()
+                    .values(),
+            );
+            token.extend(
+                column("token", DataType::UInt32)?
+                    .as_primitive::<UInt32Type>()
+                    .values(),
+            );
         }
         if let Some(&bad) = token.iter().find(|&&t| t as usize >= MAX_VOCAB) {
             return Err(parquet_err(format!(

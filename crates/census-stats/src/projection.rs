@@ -8,10 +8,11 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use census_extract::manifest::FileFingerprint;
 use census_model::checkpoint::CheckpointFiles;
-use census_model::{CheckpointPlan, CpuBackend, HubOptions, ModelSpec, OptConfig};
+use census_model::{CheckpointPlan, CpuBackend, OptConfig};
 
 use crate::detectors::Detector;
 use crate::error::{Result, StatsError};
+use crate::model_files::ModelLocation;
 use crate::ngram::{Order, unpack};
 use crate::options::{ProjectionOptions, SuppressionRule};
 
@@ -32,22 +33,14 @@ pub struct Projection {
 }
 
 /// Finds the checkpoint the runs were made with: `explicit` if given, else the recorded source
-/// when it is a directory. The weight files must be the ones the runs fingerprinted.
+/// (a directory, or a hub id resolved through the Hugging Face cache). The weight files must be
+/// the ones the runs fingerprinted.
 pub fn locate_weights(
     explicit: Option<&Path>,
     source: &str,
     expected: &[FileFingerprint],
 ) -> Result<PathBuf> {
-    let dir = match explicit {
-        Some(dir) => dir.to_path_buf(),
-        // A hub model is looked up in the Hugging Face cache (and fetched if it is not there).
-        None if !Path::new(source).is_dir()
-            && ModelSpec::parse(source).is_ok_and(|s| matches!(s, ModelSpec::Hub(_))) =>
-        {
-            census_model::hub::resolve(source, &HubOptions::from_env(false))?
-        }
-        None => PathBuf::from(source),
-    };
+    let dir = ModelLocation::of(explicit, source).resolve()?;
     if !dir.is_dir() {
         return Err(StatsError::InvalidOption(format!(
             "the vocabulary projection needs the model weights, but '{}' is not a directory; \

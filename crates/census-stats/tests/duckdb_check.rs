@@ -75,3 +75,78 @@ fn duckdb_recomputes_the_analysis() {
     .unwrap();
     check(&python, &run, &out);
 }
+
+/// Rewrites every Parquet file of `run` with DuckDB's defaults (snappy) and the integer types a
+/// user's SQL would give: `seq` and `token` as BIGINT, `pos` as INTEGER, `neurons` as INTEGER[],
+/// `domain` as plain VARCHAR.
+fn rewrite_with_duckdb(python: &str, run: &Path) {
+    let script = r#"
+import duckdb, glob, os, sys
+run = sys.argv[1]
+files = sorted(glob.glob(os.path.join(run, "**", "*.parquet"), recursive=True))
+assert files, "no parquet files"
+for f in files:
+    casts = []
+    cols = [c[0] for c in duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{f}')").fetchall()]
+    for c in cols:
+        casts.append({"seq": "seq::BIGINT AS seq", "pos": "pos::INTEGER AS pos",
+                      "token": "token::BIGINT AS token", "doc": "doc::BIGINT AS doc",
+                      "domain": "domain::VARCHAR AS domain",
+                      "neurons": "neurons::INTEGER[] AS neurons"}.get(c, c))
+    tmp = f + ".duck"
+    duckdb.sql(f"COPY (SELECT {', '.join(casts)} FROM read_parquet('{f}')) TO '{tmp}' (FORMAT parquet)")
+    os.replace(tmp, f)
+codec = duckdb.sql(f"SELECT DISTINCT compression FROM parquet_metadata('{files[-1]}')").fetchall()
+types = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{files[-1]}')").fetchall()
+print("rewrote", len(files), "files;", codec, types)
+"#;
+    let output = Command::new(python)
+        .args(["-c", script])
+        .arg(run)
+        .output()
+        .unwrap();
+    eprintln!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "DuckDB could not rewrite the run");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("SNAPPY"));
+}
+
+#[test]
+fn a_run_rewritten_by_duckdb_analyses_to_the_same_result() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    extract_planted(&run);
+    let analysis = |out: &Path| {
+        analyze(&AnalyzeRequest {
+            runs: vec![run.clone()],
+            out: out.to_path_buf(),
+            model: Some(fixture("planted")),
+            allow_incomplete: false,
+            options: AnalysisOptions::default(),
+            progress: false,
+        })
+        .unwrap()
+    };
+    let (before, after) = (dir.path().join("before"), dir.path().join("after"));
+    let summary_before = analysis(&before);
+    rewrite_with_duckdb(&python, &run);
+    let summary_after = analysis(&after);
+    assert_eq!(summary_before, summary_after);
+    for table in [
+        "neurons.parquet",
+        "layers.parquet",
+        "coverage.parquet",
+        "detectors.parquet",
+        "positional.parquet",
+    ] {
+        assert_eq!(
+            common::read_table(&before.join(table)),
+            common::read_table(&after.join(table)),
+            "{table}"
+        );
+    }
+}

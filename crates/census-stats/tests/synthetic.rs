@@ -429,14 +429,41 @@ fn bad_inputs_are_refused_with_the_reason() {
 
     // Writing over an extraction run, or into an unrelated directory.
     let e = error(vec![run.clone()], &run);
-    assert!(e.contains("not an analysis"), "{e}");
+    assert!(
+        e.contains("analysis output") && e.contains("not an analysis"),
+        "{e}"
+    );
     let e = error(vec![run.clone()], &empty.join(".."));
-    assert!(e.contains("refusing"), "{e}");
+    assert!(
+        e.contains("analysis output") && e.contains("refusing"),
+        "{e}"
+    );
 
-    // A missing part file names the file.
+    // A missing part file names the file, and the analysis already in --out stays as it was.
+    let before: Vec<(String, Vec<u8>)> = {
+        let mut files: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| {
+                let p = e.unwrap().path();
+                (p.display().to_string(), std::fs::read(&p).unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    };
     std::fs::remove_file(run.join("activations/layer=01/part-00001.parquet")).unwrap();
-    let e = error(vec![run.clone()], &dir.path().join("o3"));
+    let e = error(vec![run.clone()], &out);
     assert!(e.contains("layer=01/part-00001.parquet"), "{e}");
+    let mut after: Vec<(String, Vec<u8>)> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.display().to_string(), std::fs::read(&p).unwrap())
+        })
+        .collect();
+    after.sort();
+    assert!(before == after, "a failed analysis changed the earlier one");
+    assert!(!dir.path().join("analysis.partial").exists());
 
     // A corrupt part file names the file.
     std::fs::write(run.join("tokens/part-00000.parquet"), b"not parquet").unwrap();

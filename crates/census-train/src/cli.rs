@@ -7,6 +7,7 @@ use std::time::Instant;
 use burn::tensor::DType;
 use burn::tensor::backend::AutodiffBackend;
 use census_extract::cli::parse_source;
+use census_format::StagedDir;
 use census_model::{CpuBackend, OptConfig, load_pretrained, save_pretrained};
 use clap::Args;
 use serde::Serialize;
@@ -177,22 +178,10 @@ impl TrainArgs {
             )));
         }
         refuse_to_overwrite(&self.out, self.force)?;
-        let staging = staging_dir(&self.out);
-        if staging.exists() {
-            std::fs::remove_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
-        }
-        std::fs::create_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
-        let summary = match self.train_into::<B>(&staging, device, save_dtype, started) {
-            Ok(summary) => summary,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&staging);
-                return Err(e);
-            }
-        };
-        if self.out.exists() {
-            std::fs::remove_dir_all(&self.out).map_err(|e| TrainError::io(&self.out, e))?;
-        }
-        std::fs::rename(&staging, &self.out).map_err(|e| TrainError::io(&self.out, e))?;
+        // The model is built beside --out and replaces it only when every file is written.
+        let staged = StagedDir::begin(&self.out)?;
+        let summary = self.train_into::<B>(staged.path(), device, save_dtype, started)?;
+        staged.commit()?;
         Ok(summary)
     }
 
@@ -348,24 +337,34 @@ fn parse_sources(specs: &[String]) -> Result<Vec<census_extract::CorpusSource>> 
         .collect()
 }
 
-/// Refuses a non-empty `out` unless `force`.
+/// Refuses a non-empty `out` that is not a model this project trained, whatever the flags, and
+/// one that is unless `force`.
 fn refuse_to_overwrite(out: &Path, force: bool) -> Result<()> {
     let occupied = match std::fs::read_dir(out) {
         Ok(mut entries) => entries.next().is_some(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => true,
         Err(e) => return Err(TrainError::io(out, e)),
     };
-    if occupied && !force {
+    if !occupied {
+        return Ok(());
+    }
+    if !is_trained_model(out) {
+        return Err(TrainError::ForeignOutput(out.to_path_buf()));
+    }
+    if !force {
         return Err(TrainError::OutputExists(out.to_path_buf()));
     }
     Ok(())
 }
 
-/// Where the model is assembled before it replaces `out`: `<out>.partial` beside it.
-fn staging_dir(out: &Path) -> PathBuf {
-    let mut name = out.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    out.with_file_name(name)
+/// Whether `dir` holds a model written by this project's trainer: its `config.json` carries the
+/// `neuron_census` block.
+pub fn is_trained_model(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("config.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|config| config.get("neuron_census").is_some_and(|b| b.is_object()))
 }
 
 fn pretty(value: &serde_json::Value) -> String {

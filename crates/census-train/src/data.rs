@@ -42,9 +42,14 @@ pub fn read_texts(sources: &[CorpusSource]) -> Result<Vec<SourceTexts>> {
         });
     }
     if all.iter().all(|s| s.texts.is_empty()) {
-        return Err(TrainError::InvalidOptions(
-            "the training corpus holds no document".to_string(),
-        ));
+        let names: Vec<String> = sources
+            .iter()
+            .map(|s| s.path.display().to_string())
+            .collect();
+        return Err(TrainError::InvalidOptions(format!(
+            "the training corpus holds no document: {} (no non-empty text in it)",
+            names.join(", ")
+        )));
     }
     Ok(all)
 }

@@ -27,9 +27,18 @@ pub enum TrainError {
     InvalidOptions(String),
     /// The output directory already holds something, and overwriting was not asked for.
     #[error(
-        "{0} is not empty: it would be overwritten (choose another --out, or pass --force to replace the model in it)"
+        "{0} holds a model trained by neuron-census: it would be replaced (choose another --out, or pass --force to replace it)"
     )]
     OutputExists(PathBuf),
+    /// The output directory holds something this project did not write.
+    #[error(
+        "{0} is not empty and holds no model trained by neuron-census (no neuron_census block in \
+         its config.json); refusing to replace it, with or without --force: choose another --out"
+    )]
+    ForeignOutput(PathBuf),
+    /// The output directory could not be staged or swapped in.
+    #[error(transparent)]
+    Format(#[from] census_format::FormatError),
 }
 
 impl TrainError {

@@ -162,17 +162,82 @@ fn without_positions_the_table_is_zero_and_the_rest_trains() {
 }
 
 #[test]
-fn an_existing_model_is_not_overwritten_without_force() {
+fn a_directory_the_trainer_did_not_write_is_never_replaced() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("model");
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("keep.txt"), "mine").unwrap();
-    let err = tiny(&out, &[]).run().unwrap_err().to_string();
-    assert!(err.contains("--force"), "{err}");
+    let out = dir.path().join("thesis");
+    std::fs::create_dir_all(out.join("src")).unwrap();
+    std::fs::write(out.join("thesis.tex"), "mine").unwrap();
+    std::fs::write(out.join("src/main.rs"), "fn main() {}").unwrap();
+    std::fs::write(out.join("config.json"), "{\"model_type\": \"opt\"}").unwrap();
+    for extra in [&[][..], &["--force"][..]] {
+        let err = tiny(&out, extra).run().unwrap_err().to_string();
+        assert!(
+            err.contains("thesis") && err.contains("no model trained by neuron-census"),
+            "{err}"
+        );
+        assert!(!err.contains("pass --force"), "{err}");
+    }
     assert_eq!(
-        std::fs::read_to_string(out.join("keep.txt")).unwrap(),
+        std::fs::read_to_string(out.join("thesis.tex")).unwrap(),
         "mine"
     );
+    assert!(out.join("src/main.rs").is_file());
+    assert!(!dir.path().join("thesis.partial").exists());
+}
+
+#[test]
+fn a_trained_model_is_replaced_only_with_force_and_only_when_the_new_one_is_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    tiny(&out, &["--steps", "5", "--eval-every", "5"])
+        .run()
+        .unwrap();
+    let before = std::fs::read(out.join("model.safetensors")).unwrap();
+    let err = tiny(&out, &[]).run().unwrap_err().to_string();
+    assert!(err.contains("--force"), "{err}");
+    // A failing --force run (here, a corpus that does not exist) leaves the model as it was.
+    let mut failing = tiny(&out, &["--force"]);
+    failing.data = vec![dir.path().join("typo.jsonl").display().to_string()];
+    let err = failing.run().unwrap_err().to_string();
+    assert!(err.contains("typo.jsonl"), "{err}");
+    assert_eq!(
+        std::fs::read(out.join("model.safetensors")).unwrap(),
+        before
+    );
+    assert!(!dir.path().join("model.partial").exists());
+    tiny(
+        &out,
+        &[
+            "--force",
+            "--steps",
+            "5",
+            "--eval-every",
+            "5",
+            "--seed",
+            "7",
+        ],
+    )
+    .run()
+    .unwrap();
+    assert_ne!(
+        std::fs::read(out.join("model.safetensors")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn an_empty_corpus_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let mut args = tiny(&dir.path().join("m"), &[]);
+    args.data = vec![empty.display().to_string()];
+    let err = args.run().unwrap_err().to_string();
+    assert!(
+        err.contains("empty.jsonl") && err.contains("no document"),
+        "{err}"
+    );
+    assert!(!dir.path().join("m").exists());
 }
 
 #[test]

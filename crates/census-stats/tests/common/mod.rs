@@ -169,8 +169,9 @@ pub fn read_table(path: &Path) -> RecordBatch {
         .unwrap()
         .build()
         .unwrap();
+    let schema = arrow::array::RecordBatchReader::schema(&reader);
     let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
-    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+    arrow::compute::concat_batches(&schema, &batches).unwrap()
 }
 
 /// Extracts the planted fixture's corpus (`tests/fixtures/corpus/planted.jsonl`) into `out`.

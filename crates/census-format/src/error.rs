@@ -1,0 +1,50 @@
+//! Errors of the format crate; each names the file or directory concerned.
+
+use std::path::PathBuf;
+
+/// Result of this crate.
+pub type Result<T> = std::result::Result<T, FormatError>;
+
+/// What went wrong, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    /// A file system operation failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("cannot write", …).
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A column of a table is missing, of another type, or holds values that do not fit.
+    #[error("{}: column '{column}': {reason}", path.display())]
+    Column {
+        /// The file.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A directory is in the way and is not one this project wrote.
+    #[error("{}: {reason}", path.display())]
+    Foreign {
+        /// The directory.
+        path: PathBuf,
+        /// Why it is refused.
+        reason: String,
+    },
+}
+
+impl FormatError {
+    /// An I/O error on `path`.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
