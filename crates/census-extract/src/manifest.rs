@@ -1,9 +1,11 @@
 //! `manifest.json`: what a run is (its configuration), what it has committed, and whether it is
 //! complete. Rewritten atomically (temporary file, then rename) after every committed part.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use census_format::FileDigest;
 use census_model::OptConfig;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -122,6 +124,20 @@ pub struct CommittedPart {
     pub rows: u64,
     /// Bytes of all the part's files together.
     pub bytes: u64,
+    /// Size and CRC-32 of each of the part's files, by path within the run directory; the
+    /// analysis refuses a file that no longer matches (empty in runs written before checksums
+    /// were recorded).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, FileDigest>,
+}
+
+impl CommittedPart {
+    /// The recorded digest of the part's file at `path` (relative to the run directory).
+    pub fn digest(&self, relative: &Path) -> Option<FileDigest> {
+        self.files
+            .get(&relative.to_string_lossy().replace('\\', "/"))
+            .copied()
+    }
 }
 
 /// The manifest of a run directory.

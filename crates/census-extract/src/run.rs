@@ -1,5 +1,6 @@
 //! The extraction run: corpus → sequences → parts → model → Parquet, committed part by part.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -27,7 +28,7 @@ use crate::sequences::{
 };
 use crate::shards::{
     ACTIVATIONS_DIR, ActivationRows, TEMP_SUFFIX, TOKENS_DIR, activations_batch, activations_path,
-    tokens_batch, tokens_path, write_temp_parquet,
+    part_footer, tokens_batch, tokens_path, write_temp_parquet,
 };
 
 /// Share of FFN neurons assumed to fire when estimating disk use before the first part is
@@ -592,22 +593,12 @@ fn write_part<B: Backend>(
         }
     }
     let metadata = |layer: Option<usize>| {
-        let mut m = vec![
-            ("neuron_census.run_id".to_string(), manifest.run_id.clone()),
-            (
-                "neuron_census.schema_version".to_string(),
-                SCHEMA_VERSION.to_string(),
-            ),
-            (
-                "neuron_census.model".to_string(),
-                manifest.config.model.source.clone(),
-            ),
-            ("neuron_census.part".to_string(), part.index.to_string()),
-        ];
-        if let Some(layer) = layer {
-            m.push(("neuron_census.layer".to_string(), layer.to_string()));
-        }
-        m
+        part_footer(
+            &manifest.run_id,
+            &manifest.config.model.source,
+            part.index,
+            layer,
+        )
     };
     let out = &options.out;
     let mut temporaries = Vec::new();
@@ -637,10 +628,13 @@ fn write_part<B: Backend>(
         ));
     }
     let mut bytes = 0;
-    for (temp, path) in temporaries {
-        bytes += std::fs::metadata(&temp)
-            .map_err(|e| ExtractError::io("cannot stat", &temp, e))?
-            .len();
+    let mut files = BTreeMap::new();
+    for ((temp, digest), path) in temporaries {
+        bytes += digest.bytes;
+        let relative = path
+            .strip_prefix(out)
+            .expect("parts lie in the run directory");
+        files.insert(relative.to_string_lossy().replace('\\', "/"), digest);
         std::fs::rename(&temp, &path).map_err(|e| ExtractError::io("cannot rename", &temp, e))?;
     }
     Ok(CommittedPart {
@@ -650,6 +644,7 @@ fn write_part<B: Backend>(
         sequences: sequences.len() as u64,
         rows: part.tokens,
         bytes,
+        files,
     })
 }
 

@@ -20,8 +20,10 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
 use census_format::columns::{integer_column, integer_list_column, string_column};
+use census_format::{DigestWriter, FileDigest};
 
 use crate::error::{ExtractError, Result};
+use crate::manifest::{CommittedPart, Manifest};
 
 /// Directory of the token parts.
 pub const TOKENS_DIR: &str = "tokens";
@@ -177,13 +179,44 @@ pub fn activations_batch(rows: ActivationRows) -> Result<RecordBatch, arrow::err
     RecordBatch::try_new(activations_schema(), columns)
 }
 
+/// The footer metadata of a part file: the run it belongs to, the model, the part and (for
+/// activation files) the layer. The analysis checks them against the run's manifest.
+pub fn part_footer(
+    run_id: &str,
+    model: &str,
+    part: u32,
+    layer: Option<usize>,
+) -> Vec<(String, String)> {
+    let mut footer = vec![
+        (FOOTER_RUN_ID.to_string(), run_id.to_string()),
+        (
+            "neuron_census.schema_version".to_string(),
+            crate::manifest::SCHEMA_VERSION.to_string(),
+        ),
+        ("neuron_census.model".to_string(), model.to_string()),
+        (FOOTER_PART.to_string(), part.to_string()),
+    ];
+    if let Some(layer) = layer {
+        footer.push((FOOTER_LAYER.to_string(), layer.to_string()));
+    }
+    footer
+}
+
+/// Footer key of the run id.
+pub const FOOTER_RUN_ID: &str = "neuron_census.run_id";
+/// Footer key of the part number.
+pub const FOOTER_PART: &str = "neuron_census.part";
+/// Footer key of the layer (activation files).
+pub const FOOTER_LAYER: &str = "neuron_census.layer";
+
 /// Writes `batch` with zstd and footer `metadata` to `final_path` + [`TEMP_SUFFIX`], creating the
-/// directory; returns the temporary path. The caller renames it once the whole part is written.
+/// directory; returns the temporary path and the digest of what was written. The caller renames
+/// it once the whole part is written.
 pub fn write_temp_parquet(
     final_path: &Path,
     batch: &RecordBatch,
     metadata: &[(String, String)],
-) -> Result<PathBuf> {
+) -> Result<(PathBuf, FileDigest)> {
     let dir = final_path.parent().expect("part paths have a directory");
     std::fs::create_dir_all(dir).map_err(|e| ExtractError::io("cannot create", dir, e))?;
     let temp = PathBuf::from(format!("{}{TEMP_SUFFIX}", final_path.display()));
@@ -204,24 +237,117 @@ pub fn write_temp_parquet(
         ))
         .build();
     let mut writer =
-        ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(parquet_err)?;
+        ArrowWriter::try_new(DigestWriter::new(file), batch.schema(), Some(properties))
+            .map_err(parquet_err)?;
     writer.write(batch).map_err(parquet_err)?;
-    let file = writer.into_inner().map_err(parquet_err)?;
+    let (file, digest) = writer.into_inner().map_err(parquet_err)?.finish();
     file.sync_all()
         .map_err(|e| ExtractError::io("cannot write", &temp, e))?;
-    Ok(temp)
+    Ok((temp, digest))
 }
 
-fn read_batches(path: &Path) -> Result<Vec<RecordBatch>> {
-    let file = File::open(path).map_err(|e| ExtractError::io("cannot read", path, e))?;
-    let parquet_err = |e: parquet::errors::ParquetError| ExtractError::Parquet {
+/// What a part file must be, from its run's manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartCheck<'a> {
+    /// The run id its footer must record.
+    pub run_id: &'a str,
+    /// The part number its footer must record.
+    pub part: u32,
+    /// The layer its footer must record (activation files).
+    pub layer: Option<usize>,
+    /// Its size and checksum at commit (runs written before checksums were recorded have none).
+    pub digest: Option<FileDigest>,
+}
+
+impl<'a> PartCheck<'a> {
+    /// What the file of committed `part` of the run `manifest` describes must be: its token file
+    /// (`layer` none) or its activation file of `layer`.
+    pub fn of(manifest: &'a Manifest, part: &CommittedPart, layer: Option<usize>) -> Self {
+        let relative = match layer {
+            Some(layer) => activations_path(Path::new(""), layer, part.index),
+            None => tokens_path(Path::new(""), part.index),
+        };
+        Self {
+            run_id: &manifest.run_id,
+            part: part.index,
+            layer,
+            digest: part.digest(&relative),
+        }
+    }
+
+    /// Why footer `metadata` is not this part's, if it is not.
+    fn footer_mismatch(&self, metadata: Option<&Vec<KeyValue>>) -> Option<String> {
+        let value = |key: &str| {
+            metadata
+                .and_then(|m| m.iter().find(|kv| kv.key == key))
+                .and_then(|kv| kv.value.clone())
+        };
+        let Some(run_id) = value(FOOTER_RUN_ID) else {
+            return Some(
+                "its footer names no run (was it rewritten by another tool? then analyse with \
+                 --rewritten-parts)"
+                    .to_string(),
+            );
+        };
+        if run_id != self.run_id {
+            return Some(format!(
+                "belongs to run {run_id}, not to this run ({})",
+                self.run_id
+            ));
+        }
+        if value(FOOTER_PART) != Some(self.part.to_string()) {
+            return Some(format!(
+                "its footer records part {}, not part {}",
+                value(FOOTER_PART).unwrap_or_default(),
+                self.part
+            ));
+        }
+        if value(FOOTER_LAYER) != self.layer.map(|l| l.to_string()) {
+            return Some(format!(
+                "its footer records layer {}, not layer {}",
+                value(FOOTER_LAYER).unwrap_or_else(|| "none".to_string()),
+                self.layer.map_or("none".to_string(), |l| l.to_string())
+            ));
+        }
+        None
+    }
+}
+
+/// Reads a part file whole and checks it against `check` (when given): its size and checksum
+/// against the manifest's, then its footer's run, part and layer. Returns the reader builder,
+/// ready for a projection.
+pub fn open_part(
+    path: &Path,
+    check: Option<&PartCheck<'_>>,
+) -> Result<ParquetRecordBatchReaderBuilder<bytes::Bytes>> {
+    let data = bytes::Bytes::from(
+        std::fs::read(path).map_err(|e| ExtractError::io("cannot read", path, e))?,
+    );
+    let refuse = |reason: String| ExtractError::Parquet {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        reason,
     };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(parquet_err)?
+    if let Some(reason) = check.and_then(|c| c.digest).and_then(|d| d.mismatch(&data)) {
+        return Err(refuse(reason));
+    }
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(data).map_err(|e| refuse(e.to_string()))?;
+    if let Some(reason) = check
+        .and_then(|c| c.footer_mismatch(builder.metadata().file_metadata().key_value_metadata()))
+    {
+        return Err(refuse(reason));
+    }
+    Ok(builder)
+}
+
+/// Reads a part file whole, checks it against `check` (when given) and decodes it.
+fn read_batches(path: &Path, check: Option<&PartCheck<'_>>) -> Result<Vec<RecordBatch>> {
+    let reader = open_part(path, check)?
         .build()
-        .map_err(parquet_err)?;
+        .map_err(|e| ExtractError::Parquet {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
     reader
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ExtractError::Parquet {
@@ -230,11 +356,11 @@ fn read_batches(path: &Path) -> Result<Vec<RecordBatch>> {
         })
 }
 
-/// Reads an activation part back. Integer columns of other widths (as DuckDB or polars may
-/// rewrite them) are read when their values fit.
-pub fn read_activations(path: &Path) -> Result<ActivationRows> {
+/// Reads an activation part back, checked against `check` when given. Integer columns of
+/// other widths (as DuckDB or polars may rewrite them) are read when their values fit.
+pub fn read_activations(path: &Path, check: Option<&PartCheck<'_>>) -> Result<ActivationRows> {
     let mut rows = ActivationRows::default();
-    for batch in read_batches(path)? {
+    for batch in read_batches(path, check)? {
         rows.seq.extend(
             integer_column(&batch, "seq", &DataType::UInt64, path)?
                 .as_primitive::<UInt64Type>()
@@ -257,10 +383,10 @@ pub fn read_activations(path: &Path) -> Result<ActivationRows> {
     Ok(rows)
 }
 
-/// Reads a token part back.
-pub fn read_tokens(path: &Path) -> Result<TokenRows> {
+/// Reads a token part back, checked against `check` when given.
+pub fn read_tokens(path: &Path, check: Option<&PartCheck<'_>>) -> Result<TokenRows> {
     let mut rows = TokenRows::default();
-    for batch in read_batches(path)? {
+    for batch in read_batches(path, check)? {
         rows.seq.extend(
             integer_column(&batch, "seq", &DataType::UInt64, path)?
                 .as_primitive::<UInt64Type>()

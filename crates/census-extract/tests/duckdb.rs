@@ -90,7 +90,7 @@ fn duckdb_reads_what_we_wrote() {
     for layer in start..end {
         let mut rows = Vec::new();
         for part in &manifest.parts {
-            let r = read_activations(&activations_path(&out, layer, part.index)).unwrap();
+            let r = read_activations(&activations_path(&out, layer, part.index), None).unwrap();
             for i in 0..r.len() {
                 rows.push((r.seq[i], r.pos[i], r.neurons_of(i).to_vec()));
                 for &n in r.neurons_of(i) {

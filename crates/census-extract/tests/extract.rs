@@ -117,7 +117,7 @@ fn activations(out: &Path) -> BTreeMap<usize, BTreeMap<(u64, u16), Vec<u16>>> {
     for layer in start..end {
         let mut rows = BTreeMap::new();
         for part in &manifest.parts {
-            let r = read_activations(&activations_path(out, layer, part.index)).unwrap();
+            let r = read_activations(&activations_path(out, layer, part.index), None).unwrap();
             for i in 0..r.len() {
                 assert!(
                     rows.insert((r.seq[i], r.pos[i]), r.neurons_of(i).to_vec())
@@ -211,7 +211,7 @@ fn token_shards_match_the_tokenizer_and_domains() {
     let tokenizer = OptTokenizer::from_dir(fixture("pre-ln")).unwrap();
     let mut seen: Vec<(u64, u16, u32, u64, String)> = Vec::new();
     for part in &summary.manifest.parts {
-        let t = read_tokens(&tokens_path(&out, part.index)).unwrap();
+        let t = read_tokens(&tokens_path(&out, part.index), None).unwrap();
         for i in 0..t.seq.len() {
             seen.push((
                 t.seq[i],
@@ -526,7 +526,7 @@ fn data(out: &Path) -> RunData {
     let manifest = Manifest::load(out).unwrap().unwrap();
     let mut tokens = Vec::new();
     for part in &manifest.parts {
-        let t = read_tokens(&tokens_path(out, part.index)).unwrap();
+        let t = read_tokens(&tokens_path(out, part.index), None).unwrap();
         for i in 0..t.seq.len() {
             tokens.push((
                 t.seq[i],

@@ -1,16 +1,20 @@
 //! The on-disk side of neuron-census, with no model and no engine.
 //!
 //! - [`atomic`]: files written whole or not at all (temporary file, fsync, rename).
+//! - [`checksum`]: the size and CRC-32 of a file, computed as it is written and checked as it
+//!   is read.
 //! - [`columns`]: columns read as the types the formats specify, from files other tools
 //!   rewrote too (any integer width whose values fit).
 //! - [`staged`]: output directories built beside their final place and swapped in only when
 //!   complete, so a failed command leaves the previous output as it was.
 
 pub mod atomic;
+pub mod checksum;
 pub mod columns;
 mod error;
 pub mod staged;
 
 pub use atomic::write_atomic;
+pub use checksum::{DigestWriter, FileDigest};
 pub use error::{FormatError, Result};
 pub use staged::StagedDir;

@@ -163,19 +163,19 @@ impl ModelAnalysis {
 }
 
 fn read_layers(t: &Table) -> Result<Vec<LayerRow>> {
-    let layer = t.numbers_required("layer")?;
-    let tokens = t.numbers_required("tokens")?;
-    let neurons = t.numbers_required("neurons")?;
-    let dead_share = t.numbers_required("dead_share")?;
-    let mean = t.numbers("mean_frequency_alive")?;
-    let token_detectors = t.numbers("token_detectors")?;
-    let trigram_detectors = t.numbers("trigram_detectors")?;
+    let layer = t.counts_required("layer")?;
+    let tokens = t.counts_required("tokens")?;
+    let neurons = t.counts_required("neurons")?;
+    let dead_share = t.shares_required("dead_share")?;
+    let mean = t.shares("mean_frequency_alive")?;
+    let token_detectors = t.counts("token_detectors")?;
+    let trigram_detectors = t.counts("trigram_detectors")?;
     let four = |prefix: &str| -> Result<Vec<[Option<f64>; 4]>> {
         let cols = [
-            t.numbers(&format!("{prefix}_detected"))?,
-            t.numbers(&format!("{prefix}_detected_cumulative"))?,
-            t.numbers(&format!("{prefix}_new_overall"))?,
-            t.numbers(&format!("{prefix}_new_vs_previous"))?,
+            t.counts(&format!("{prefix}_detected"))?,
+            t.counts(&format!("{prefix}_detected_cumulative"))?,
+            t.counts(&format!("{prefix}_new_overall"))?,
+            t.counts(&format!("{prefix}_new_vs_previous"))?,
         ];
         Ok((0..t.len())
             .map(|i| [cols[0][i], cols[1][i], cols[2][i], cols[3][i]])
@@ -186,8 +186,8 @@ fn read_layers(t: &Table) -> Result<Vec<LayerRow>> {
     let mut by_type = Vec::new();
     for kind in ["oscillatory", "both_extremes", "one_extreme", "other"] {
         by_type.push([
-            t.numbers(&format!("{kind}_strong"))?,
-            t.numbers(&format!("{kind}_weak"))?,
+            t.counts(&format!("{kind}_strong"))?,
+            t.counts(&format!("{kind}_weak"))?,
         ]);
     }
     let mut rows: Vec<LayerRow> = (0..t.len())
@@ -215,11 +215,11 @@ fn read_layers(t: &Table) -> Result<Vec<LayerRow>> {
 }
 
 fn read_coverage(t: &Table) -> Result<Vec<CoverageRow>> {
-    let layer = t.numbers_required("layer")?;
+    let layer = t.counts_required("layer")?;
     let order = t.strings("order")?;
-    let bin = t.numbers_required("bin")?;
+    let bin = t.counts_required("bin")?;
     let label = t.strings("label")?;
-    let neurons = t.numbers_required("neurons")?;
+    let neurons = t.counts_required("neurons")?;
     Ok((0..t.len())
         .map(|i| CoverageRow {
             layer: index(layer[i]),
@@ -232,12 +232,12 @@ fn read_coverage(t: &Table) -> Result<Vec<CoverageRow>> {
 }
 
 fn read_detectors(t: &Table) -> Result<Vec<DetectorRow>> {
-    let layer = t.numbers_required("layer")?;
-    let neuron = t.numbers_required("neuron")?;
+    let layer = t.counts_required("layer")?;
+    let neuron = t.counts_required("neuron")?;
     let kind = t.strings("kind")?;
     let triggers = t.string_lists("triggers")?;
-    let fires = t.number_lists("trigger_fires")?;
-    let coverage = t.numbers_required("coverage")?;
+    let fires = t.count_lists("trigger_fires")?;
+    let coverage = t.shares_required("coverage")?;
     let promoted = t.string_lists("promoted")?;
     let suppressed = t.string_lists("suppressed")?;
     let suppresses = t.bools("suppresses_triggers")?;
@@ -257,15 +257,15 @@ fn read_detectors(t: &Table) -> Result<Vec<DetectorRow>> {
 }
 
 fn read_positional(t: &Table) -> Result<Vec<PositionalRow>> {
-    let layer = t.numbers_required("layer")?;
-    let neuron = t.numbers_required("neuron")?;
-    let mi = t.numbers_required("mi")?;
+    let layer = t.counts_required("layer")?;
+    let neuron = t.counts_required("neuron")?;
+    let mi = t.counts_required("mi")?;
     let kind = t.strings("type")?;
     let strong = t.bools("strong")?;
-    let first = t.numbers_required("first_position")?;
-    let curve = t.number_lists("frequency")?;
-    let starts = t.number_lists("range_starts")?;
-    let ends = t.number_lists("range_ends")?;
+    let first = t.counts_required("first_position")?;
+    let curve = t.share_lists("frequency")?;
+    let starts = t.count_lists("range_starts")?;
+    let ends = t.count_lists("range_ends")?;
     Ok((0..t.len())
         .map(|i| PositionalRow {
             layer: index(layer[i]),

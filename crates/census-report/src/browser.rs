@@ -29,18 +29,18 @@ pub fn write_layers(
     contexts: usize,
 ) -> Result<usize> {
     let t = Table::read(&model.dir.join("neurons.parquet"))?;
-    let layer = t.numbers_required("layer")?;
-    let neuron = t.numbers_required("neuron")?;
-    let fires = t.numbers_required("fires")?;
-    let fires_bos = t.numbers_required("fires_bos")?;
-    let frequency = t.numbers_required("frequency")?;
+    let layer = t.counts_required("layer")?;
+    let neuron = t.counts_required("neuron")?;
+    let fires = t.counts_required("fires")?;
+    let fires_bos = t.counts_required("fires_bos")?;
+    let frequency = t.shares_required("frequency")?;
     let dead = t.bools("dead")?;
     let coverage = [
-        t.numbers("unigram_coverage")?,
-        t.numbers("bigram_coverage")?,
-        t.numbers("trigram_coverage")?,
+        t.counts("unigram_coverage")?,
+        t.counts("bigram_coverage")?,
+        t.counts("trigram_coverage")?,
     ];
-    let mi = t.numbers("position_mi")?;
+    let mi = t.counts("position_mi")?;
     let kind = t.strings("positional_type")?;
     let strong = t.bools("positional_strong")?;
     let mut layers: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
@@ -64,7 +64,7 @@ pub fn write_layers(
     let projections_path = model.dir.join("projections.parquet");
     if projections_path.exists() {
         let p = Table::read(&projections_path)?;
-        let (pl, pn) = (p.numbers_required("layer")?, p.numbers_required("neuron")?);
+        let (pl, pn) = (p.counts_required("layer")?, p.counts_required("neuron")?);
         let (promoted, suppressed) = (p.string_lists("promoted")?, p.string_lists("suppressed")?);
         for i in 0..pl.len() {
             projections.entry(pl[i] as usize).or_default().insert(

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use census_extract::Manifest;
-use census_extract::shards::{activations_path, read_activations, tokens_path};
+use census_extract::shards::{PartCheck, activations_path, read_activations, tokens_path};
 use census_model::OptTokenizer;
-use census_stats::part_data::PartTokens;
+use census_stats::part_data::{PartLimits, PartTokens};
 use serde::Serialize;
 
 use crate::analysis::ModelAnalysis;
@@ -69,15 +69,24 @@ pub fn collect(
     let mut found: BTreeMap<usize, Vec<Vec<Place>>> =
         (start..end).map(|l| (l, vec![Vec::new(); ffn])).collect();
     let mut complete: BTreeMap<usize, usize> = (start..end).map(|l| (l, 0)).collect();
-    let mut runs: Vec<PathBuf> = Vec::new();
+    let mut runs: Vec<(PathBuf, Manifest)> = Vec::new();
     let tokenizer = analysis_tokenizer(model);
     'runs: for input in &model.manifest.inputs {
         let Ok(Some(manifest)) = Manifest::load(&input.dir) else {
             tracing::warn!(run = %input.dir.display(), "run not found: no example contexts from it");
             continue;
         };
-        runs.push(input.dir.clone());
+        if manifest.run_id != input.run_id {
+            tracing::warn!(
+                run = %input.dir.display(),
+                "the run directory now holds another run than the one analysed: no example \
+                 contexts from it"
+            );
+            continue;
+        }
+        runs.push((input.dir.clone(), manifest));
         let run = runs.len() - 1;
+        let manifest = &runs[run].1;
         for part in &manifest.parts {
             for layer in start..end {
                 let needed = alive.get(&layer).copied().unwrap_or(ffn);
@@ -85,7 +94,8 @@ pub fn collect(
                     continue;
                 }
                 let path = activations_path(&input.dir, layer, part.index);
-                let rows = read_activations(&path)
+                let check = PartCheck::of(manifest, part, Some(layer));
+                let rows = read_activations(&path, Some(&check))
                     .map_err(|e| ReportError::analysis(&path, e.to_string()))?;
                 let per = found.get_mut(&layer).expect("every layer");
                 for i in 0..rows.len() {
@@ -125,9 +135,21 @@ pub fn collect(
         }
     };
     for ((run, part), places) in wanted {
-        let path = tokens_path(&runs[run], part);
-        let tokens =
-            PartTokens::read(&path).map_err(|e| ReportError::analysis(&path, e.to_string()))?;
+        let (dir, manifest) = &runs[run];
+        let path = tokens_path(dir, part);
+        let committed = manifest
+            .parts
+            .iter()
+            .find(|p| p.index == part)
+            .expect("places come from committed parts");
+        let limits = PartLimits {
+            vocab: model.manifest.model.config.vocab_size,
+            positions: manifest.config.sequences.max_seq_len,
+            neurons: ffn,
+        };
+        let check = PartCheck::of(manifest, committed, None);
+        let tokens = PartTokens::read(&path, Some(&check), &limits)
+            .map_err(|e| ReportError::analysis(&path, e.to_string()))?;
         let index: BTreeMap<(u64, u16), usize> = (0..tokens.len())
             .map(|i| ((tokens.seq[i], tokens.pos[i]), i))
             .collect();

@@ -59,20 +59,58 @@ impl Table {
         ReportError::analysis(&self.path, format!("column '{name}': {e}"))
     }
 
-    /// A numeric column as `f64`, nulls as `None`.
-    pub fn numbers(&self, name: &str) -> Result<Vec<Option<f64>>> {
+    /// A numeric column whose values all lie in `lo..=hi` (so finite), nulls as `None`; NaN and
+    /// infinite values are refused, naming the table, column and row.
+    fn numbers_within(&self, name: &str, lo: f64, hi: f64) -> Result<Vec<Option<f64>>> {
         let column = cast(self.column(name)?, &DataType::Float64).map_err(|e| self.bad(name, e))?;
         let values = column.as_primitive::<Float64Type>();
-        Ok((0..values.len())
-            .map(|i| values.is_valid(i).then(|| values.value(i)))
-            .collect())
+        (0..values.len())
+            .map(|i| {
+                if !values.is_valid(i) {
+                    return Ok(None);
+                }
+                let v = values.value(i);
+                self.check_value(name, i, v, lo, hi)?;
+                Ok(Some(v))
+            })
+            .collect()
     }
 
-    /// A numeric column without nulls.
-    pub fn numbers_required(&self, name: &str) -> Result<Vec<f64>> {
-        self.numbers(name)?
+    fn check_value(&self, name: &str, row: usize, v: f64, lo: f64, hi: f64) -> Result<()> {
+        if !v.is_finite() {
+            return Err(self.bad(name, format!("row {row}: {v} is not a finite number")));
+        }
+        if v < lo || v > hi {
+            return Err(self.bad(name, format!("row {row}: {v} is outside {lo}..={hi}")));
+        }
+        Ok(())
+    }
+
+    /// Counts: non-negative numbers, nulls as `None`.
+    pub fn counts(&self, name: &str) -> Result<Vec<Option<f64>>> {
+        self.numbers_within(name, 0.0, f64::MAX)
+    }
+
+    /// Shares: numbers in `0..=1`, nulls as `None`.
+    pub fn shares(&self, name: &str) -> Result<Vec<Option<f64>>> {
+        self.numbers_within(name, 0.0, 1.0)
+    }
+
+    /// Counts without nulls.
+    pub fn counts_required(&self, name: &str) -> Result<Vec<f64>> {
+        self.required(name, self.counts(name)?)
+    }
+
+    /// Shares without nulls.
+    pub fn shares_required(&self, name: &str) -> Result<Vec<f64>> {
+        self.required(name, self.shares(name)?)
+    }
+
+    fn required(&self, name: &str, values: Vec<Option<f64>>) -> Result<Vec<f64>> {
+        values
             .into_iter()
-            .map(|v| v.ok_or_else(|| self.bad(name, "unexpected null")))
+            .enumerate()
+            .map(|(row, v)| v.ok_or_else(|| self.bad(name, format!("row {row}: unexpected null"))))
             .collect()
     }
 
@@ -96,11 +134,29 @@ impl Table {
             .collect())
     }
 
-    /// A list column of numbers, null lists as `None`.
-    pub fn number_lists(&self, name: &str) -> Result<Vec<Option<Vec<f64>>>> {
+    /// A list column of counts (non-negative).
+    pub fn count_lists(&self, name: &str) -> Result<Vec<Option<Vec<f64>>>> {
+        self.number_lists_within(name, 0.0, f64::MAX)
+    }
+
+    /// A list column of shares (`0..=1`).
+    pub fn share_lists(&self, name: &str) -> Result<Vec<Option<Vec<f64>>>> {
+        self.number_lists_within(name, 0.0, 1.0)
+    }
+
+    fn number_lists_within(&self, name: &str, lo: f64, hi: f64) -> Result<Vec<Option<Vec<f64>>>> {
+        let mut row = 0;
         self.lists(name, |inner| {
             let inner = cast(inner, &DataType::Float64).map_err(|e| self.bad(name, e))?;
-            Ok(inner.as_primitive::<Float64Type>().values().to_vec())
+            let values = inner.as_primitive::<Float64Type>();
+            if values.null_count() > 0 {
+                return Err(self.bad(name, "a list holds nulls"));
+            }
+            for &v in values.values() {
+                self.check_value(name, row, v, lo, hi)?;
+            }
+            row += 1;
+            Ok(values.values().to_vec())
         })
     }
 
@@ -121,7 +177,7 @@ impl Table {
     fn lists<T>(
         &self,
         name: &str,
-        read: impl Fn(&ArrayRef) -> Result<T>,
+        mut read: impl FnMut(&ArrayRef) -> Result<T>,
     ) -> Result<Vec<Option<T>>> {
         let column = self.column(name)?;
         let lists = column

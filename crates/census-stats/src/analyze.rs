@@ -43,6 +43,9 @@ pub struct AnalyzeRequest {
     pub model: Option<PathBuf>,
     /// Analyse the committed parts of incomplete runs.
     pub allow_incomplete: bool,
+    /// The runs' parts were rewritten by another tool (DuckDB, polars): skip the size, checksum
+    /// and footer checks against the manifests (values are still checked).
+    pub rewritten_parts: bool,
     /// The analysis options.
     pub options: AnalysisOptions,
     /// Show a progress bar.
@@ -176,7 +179,11 @@ pub fn tally_corpus(set: &RunSet, parts: &[PartRef], count_trigrams: bool) -> Re
         .par_iter()
         .map(|&part| {
             let path = set.tokens_path(part);
-            let tokens = PartTokens::read(&path)?;
+            let tokens = PartTokens::read(
+                &path,
+                set.part_check(part, None).as_ref(),
+                &set.part_limits(part),
+            )?;
             let mut tally = CorpusTally::new(positions, count_trigrams);
             tally
                 .add_part(&tokens)
@@ -207,9 +214,19 @@ pub fn count_layer(
     let ffn = set.model_config().ffn_dim;
     let mut counts = LayerCounts::new(layer, ffn, scope);
     for &part in parts {
-        let tokens = PartTokens::read(&set.tokens_path(part))?;
+        let limits = set.part_limits(part);
+        let tokens = PartTokens::read(
+            &set.tokens_path(part),
+            set.part_check(part, None).as_ref(),
+            &limits,
+        )?;
         let path = set.activations_path(part, layer);
-        let acts = read_layer_part(&path, &tokens)?;
+        let acts = read_layer_part(
+            &path,
+            &tokens,
+            set.part_check(part, Some(layer)).as_ref(),
+            &limits,
+        )?;
         counts
             .add_part(&tokens, &acts)
             .map_err(|reason| StatsError::Parquet {
@@ -322,7 +339,8 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
     let started = Instant::now();
     let options = &request.options;
     validate(options)?;
-    let set = RunSet::open(&request.runs, request.allow_incomplete)?;
+    let mut set = RunSet::open(&request.runs, request.allow_incomplete)?;
+    set.verify_parts = !request.rewritten_parts;
     check_output_dir(&request.out)?;
     let config = set.model_config().clone();
     if config.ffn_dim > MAX_NEURONS {

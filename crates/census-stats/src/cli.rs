@@ -29,6 +29,11 @@ pub struct AnalyzeArgs {
     /// Analyse the committed parts of runs that are not complete.
     #[arg(long)]
     pub allow_incomplete: bool,
+    /// The runs' Parquet parts were rewritten by another tool (DuckDB, polars, pyarrow): skip
+    /// the checks of each part's size, checksum and footer against its run's manifest. Values
+    /// (token ids, positions, neuron lists) are still checked.
+    #[arg(long)]
+    pub rewritten_parts: bool,
     /// Count the `</s>` prefix toward activation counts, frequencies and dead neurons.
     #[arg(long)]
     pub count_bos: bool,
@@ -126,6 +131,7 @@ impl AnalyzeArgs {
             out: self.out.clone(),
             model: self.model.clone(),
             allow_incomplete: self.allow_incomplete,
+            rewritten_parts: self.rewritten_parts,
             options: AnalysisOptions {
                 count_bos: self.count_bos,
                 unigram_layers: self.unigram_layers,

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use census_extract::Manifest;
 use census_extract::manifest::{FileFingerprint, SCHEMA_VERSION};
+use census_extract::shards::PartCheck;
 use census_model::OptConfig;
 
 use crate::error::{Result, StatsError};
+use crate::part_data::PartLimits;
 
 /// One extraction run directory.
 #[derive(Debug, Clone)]
@@ -36,6 +38,9 @@ pub struct PartRef {
 pub struct RunSet {
     /// The runs, in the order given.
     pub runs: Vec<RunInput>,
+    /// Check every part file against its run's manifest (size, checksum, footer) before it is
+    /// counted; off only for runs whose parts another tool rewrote.
+    pub verify_parts: bool,
 }
 
 impl RunSet {
@@ -91,7 +96,19 @@ impl RunSet {
                 manifest,
             });
         }
-        let set = Self { runs };
+        if runs
+            .iter()
+            .any(|r| r.manifest.parts.iter().any(|p| p.files.is_empty()))
+        {
+            tracing::warn!(
+                "some runs were written before part checksums were recorded: their parts are \
+                 checked by footer only"
+            );
+        }
+        let set = Self {
+            runs,
+            verify_parts: true,
+        };
         set.warn_missing_shards();
         Ok(set)
     }
@@ -168,6 +185,27 @@ impl RunSet {
     /// The activation file of a part in `layer`.
     pub fn activations_path(&self, part: PartRef, layer: usize) -> PathBuf {
         census_extract::shards::activations_path(&self.runs[part.run].dir, layer, part.part)
+    }
+
+    /// What the part file of `part` (`layer`: an activation file; none: the token file) must
+    /// be, or none when parts are not verified.
+    pub fn part_check(&self, part: PartRef, layer: Option<usize>) -> Option<PartCheck<'_>> {
+        if !self.verify_parts {
+            return None;
+        }
+        let manifest = &self.runs[part.run].manifest;
+        let committed = manifest.parts.iter().find(|p| p.index == part.part)?;
+        Some(PartCheck::of(manifest, committed, layer))
+    }
+
+    /// What the values of `part`'s files must stay below.
+    pub fn part_limits(&self, part: PartRef) -> PartLimits {
+        let config = self.model_config();
+        PartLimits {
+            vocab: config.vocab_size,
+            positions: self.runs[part.run].manifest.config.sequences.max_seq_len,
+            neurons: config.ffn_dim,
+        }
     }
 
     /// Logs shards of a sharded run that are not among the inputs.

@@ -1,15 +1,13 @@
 //! One part of a run read for counting: its tokens with their n-gram context, and one layer's
 //! fired neurons checked to line up with them row by row.
 
-use std::fs::File;
 use std::path::Path;
 
 use arrow::array::AsArray;
 use arrow::datatypes::{DataType, UInt16Type, UInt32Type, UInt64Type};
-use census_extract::shards::{ActivationRows, read_activations};
+use census_extract::shards::{ActivationRows, PartCheck, open_part, read_activations};
 use census_format::columns::integer_column;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Result, StatsError};
 use crate::ngram::{MAX_VOCAB, pack};
@@ -68,15 +66,14 @@ impl PartTokens {
         self.seq.is_empty()
     }
 
-    /// Reads the `seq`, `pos` and `token` columns of a token part.
-    pub fn read(path: &Path) -> Result<Self> {
+    /// Reads the `seq`, `pos` and `token` columns of a token part, checked against `check` (its
+    /// manifest entry and footer) when given, and its values against `limits`.
+    pub fn read(path: &Path, check: Option<&PartCheck<'_>>, limits: &PartLimits) -> Result<Self> {
         let parquet_err = |reason: String| StatsError::Parquet {
             path: path.to_path_buf(),
             reason,
         };
-        let file = File::open(path).map_err(|e| StatsError::io("cannot read", path, e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| parquet_err(e.to_string()))?;
+        let builder = open_part(path, check)?;
         let wanted = ["seq", "pos", "token"];
         let schema = builder.parquet_schema();
         let indices: Vec<usize> = wanted
@@ -119,13 +116,53 @@ impl PartTokens {
                  not supported"
             )));
         }
+        if let Some(row) = token.iter().position(|&t| t as usize >= limits.vocab) {
+            return Err(parquet_err(format!(
+                "column 'token', row {row}: id {} is not below the model's vocabulary of {}",
+                token[row], limits.vocab
+            )));
+        }
+        if let Some(row) = pos.iter().position(|&p| usize::from(p) >= limits.positions) {
+            return Err(parquet_err(format!(
+                "column 'pos', row {row}: position {} is not below the run's sequence length {}",
+                pos[row], limits.positions
+            )));
+        }
+        if let Some(row) = (1..seq.len()).find(|&i| (seq[i - 1], pos[i - 1]) >= (seq[i], pos[i])) {
+            return Err(parquet_err(format!(
+                "row {row}: (seq, pos) = ({}, {}) does not follow ({}, {}); rows must be in \
+                 (seq, pos) order without repeats",
+                seq[row],
+                pos[row],
+                seq[row - 1],
+                pos[row - 1]
+            )));
+        }
         Ok(Self::new(seq, pos, token))
     }
 }
 
-/// Reads one layer's activation part and checks that its rows are those of `tokens`.
-pub fn read_layer_part(path: &Path, tokens: &PartTokens) -> Result<ActivationRows> {
-    let rows = read_activations(path)?;
+/// What the values of a run's parts must stay below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartLimits {
+    /// Token ids: the model's vocabulary.
+    pub vocab: usize,
+    /// Positions: the run's longest sequence.
+    pub positions: usize,
+    /// Neuron ids: the FFN width.
+    pub neurons: usize,
+}
+
+/// Reads one layer's activation part, checked against `check` when given, and checks that its
+/// rows are those of `tokens` and that every row's neurons are strictly ascending and below
+/// `limits.neurons`.
+pub fn read_layer_part(
+    path: &Path,
+    tokens: &PartTokens,
+    check: Option<&PartCheck<'_>>,
+    limits: &PartLimits,
+) -> Result<ActivationRows> {
+    let rows = read_activations(path, check)?;
     if rows.seq != tokens.seq || rows.pos != tokens.pos {
         return Err(StatsError::Parquet {
             path: path.to_path_buf(),
@@ -135,6 +172,23 @@ pub fn read_layer_part(path: &Path, tokens: &PartTokens) -> Result<ActivationRow
                 tokens.len()
             ),
         });
+    }
+    for (row, window) in rows.offsets.windows(2).enumerate() {
+        let neurons = &rows.neurons[window[0] as usize..window[1] as usize];
+        let ascending = neurons.windows(2).all(|w| w[0] < w[1]);
+        let in_range = neurons
+            .last()
+            .is_none_or(|&n| usize::from(n) < limits.neurons);
+        if !ascending || !in_range {
+            return Err(StatsError::Parquet {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "column 'neurons', row {row}: {neurons:?} is not a strictly ascending list \
+                     of neuron ids below the FFN width {}",
+                    limits.neurons
+                ),
+            });
+        }
     }
     Ok(rows)
 }

@@ -69,6 +69,7 @@ fn duckdb_recomputes_the_analysis() {
         out: out.clone(),
         model: Some(fixture("planted")),
         allow_incomplete: false,
+        rewritten_parts: false,
         options,
         progress: false,
     })
@@ -120,21 +121,27 @@ fn a_run_rewritten_by_duckdb_analyses_to_the_same_result() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     extract_planted(&run);
-    let analysis = |out: &Path| {
+    let analysis = |out: &Path, rewritten_parts: bool| {
         analyze(&AnalyzeRequest {
             runs: vec![run.clone()],
             out: out.to_path_buf(),
             model: Some(fixture("planted")),
             allow_incomplete: false,
+            rewritten_parts,
             options: AnalysisOptions::default(),
             progress: false,
         })
-        .unwrap()
     };
     let (before, after) = (dir.path().join("before"), dir.path().join("after"));
-    let summary_before = analysis(&before);
+    let summary_before = analysis(&before, false).unwrap();
     rewrite_with_duckdb(&python, &run);
-    let summary_after = analysis(&after);
+    // The rewritten parts no longer match the manifest's checksums: refused unless declared.
+    let e = analysis(&after, false).unwrap_err().to_string();
+    assert!(
+        e.contains("part-00000.parquet") && e.contains("manifest"),
+        "{e}"
+    );
+    let summary_after = analysis(&after, true).unwrap();
     assert_eq!(summary_before, summary_after);
     for table in [
         "neurons.parquet",

@@ -44,6 +44,7 @@ fn planted_dead_neurons_and_detectors_are_recovered_with_their_projections() {
         out: out.clone(),
         model: None,
         allow_incomplete: false,
+        rewritten_parts: false,
         options: AnalysisOptions::default(),
         progress: false,
     })

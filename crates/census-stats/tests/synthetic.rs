@@ -10,6 +10,10 @@ use std::path::Path;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, UInt16Type, UInt32Type, UInt64Type};
 use census_extract::sequences::Shard;
+use census_extract::shards::{
+    ActivationRows, TokenRows, activations_batch, read_activations, read_tokens, tokens_batch,
+    write_temp_parquet,
+};
 use census_stats::counts::LayerCounts;
 use census_stats::inputs::RunSet;
 use census_stats::options::LayerScope;
@@ -100,6 +104,7 @@ fn request(runs: Vec<std::path::PathBuf>, out: &Path, options: AnalysisOptions) 
         out: out.to_path_buf(),
         model: None,
         allow_incomplete: false,
+        rewritten_parts: false,
         options,
         progress: false,
     }
@@ -493,4 +498,151 @@ fn the_ngram_memory_cap_stops_with_a_clear_message() {
         e.contains("--ngram-memory-mib") && e.contains("layer"),
         "{e}"
     );
+}
+
+/// The neuron lists of an activation part, row by row, edited and written back in place.
+fn edit_activations(path: &Path, edit: impl FnOnce(&mut Vec<Vec<u16>>)) {
+    let rows = read_activations(path, None).unwrap();
+    let mut lists: Vec<Vec<u16>> = rows
+        .offsets
+        .windows(2)
+        .map(|w| rows.neurons[w[0] as usize..w[1] as usize].to_vec())
+        .collect();
+    edit(&mut lists);
+    let mut edited = ActivationRows {
+        seq: rows.seq,
+        pos: rows.pos,
+        ..Default::default()
+    };
+    for list in lists {
+        edited.neurons.extend(list);
+        edited.offsets.push(edited.neurons.len() as i32);
+    }
+    let (temp, _) = write_temp_parquet(path, &activations_batch(edited).unwrap(), &[]).unwrap();
+    std::fs::rename(temp, path).unwrap();
+}
+
+/// A token part's rows edited and written back in place.
+fn edit_tokens(path: &Path, edit: impl FnOnce(&mut TokenRows)) {
+    let mut rows = read_tokens(path, None).unwrap();
+    edit(&mut rows);
+    let domains = vec!["synthetic".to_string()];
+    let ids = vec![0; rows.seq.len()];
+    let batch = tokens_batch(rows.seq, rows.pos, rows.token, rows.doc, ids, &domains).unwrap();
+    let (temp, _) = write_temp_parquet(path, &batch, &[]).unwrap();
+    std::fs::rename(temp, path).unwrap();
+}
+
+/// Parts that do not belong to the run, or that hold values no run can hold, are refused with
+/// the file named; they are never counted.
+#[test]
+fn parts_that_do_not_belong_to_the_run_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    write_run(&run, 0..32, Shard::default(), true);
+    let analyse = |rewritten_parts: bool| {
+        let mut r = request(vec![run.clone()], &dir.path().join("a"), options());
+        r.rewritten_parts = rewritten_parts;
+        analyze(&r).map_err(|e| e.to_string())
+    };
+    let reference = analyse(false).unwrap();
+    let layer0 = run.join("activations/layer=00/part-00001.parquet");
+    let layer1 = run.join("activations/layer=01/part-00001.parquet");
+    let tokens = run.join("tokens/part-00001.parquet");
+    let saved: Vec<(std::path::PathBuf, Vec<u8>)> = [&layer1, &tokens]
+        .into_iter()
+        .map(|p| (p.clone(), std::fs::read(p).unwrap()))
+        .collect();
+    let restore = || {
+        for (path, bytes) in &saved {
+            std::fs::write(path, bytes).unwrap();
+        }
+    };
+
+    // A layer-0 part copied into layer=01: its size or checksum differs from the manifest's.
+    std::fs::copy(&layer0, &layer1).unwrap();
+    let e = analyse(false).unwrap_err();
+    assert!(
+        e.contains("layer=01/part-00001.parquet") && e.contains("manifest"),
+        "{e}"
+    );
+    // In a run written before checksums were recorded, the footer still tells.
+    let manifest_path = run.join("manifest.json");
+    let manifest_text = std::fs::read_to_string(&manifest_path).unwrap();
+    let mut manifest: serde_json::Value = serde_json::from_str(&manifest_text).unwrap();
+    for part in manifest["parts"].as_array_mut().unwrap() {
+        part.as_object_mut().unwrap().remove("files");
+    }
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let e = analyse(false).unwrap_err();
+    assert!(
+        e.contains("layer=01/part-00001.parquet") && e.contains("records layer 0, not layer 1"),
+        "{e}"
+    );
+    // A part of another run (another shard, so another run id) put in place.
+    let other = dir.path().join("other");
+    write_run(&other, 0..32, Shard { index: 1, count: 2 }, true);
+    let other_id: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(other.join("manifest.json")).unwrap())
+            .unwrap();
+    let other_id = other_id["run_id"].as_str().unwrap().to_string();
+    assert_ne!(manifest["run_id"], other_id.as_str());
+    std::fs::copy(
+        other.join("activations/layer=01/part-00001.parquet"),
+        &layer1,
+    )
+    .unwrap();
+    let e = analyse(false).unwrap_err();
+    assert!(
+        e.contains("layer=01/part-00001.parquet")
+            && e.contains(&format!("belongs to run {other_id}")),
+        "{e}"
+    );
+    std::fs::write(&manifest_path, &manifest_text).unwrap();
+    restore();
+    assert_eq!(analyse(false).unwrap(), reference);
+
+    // Values no run holds, in parts another tool rewrote (so only the values can tell).
+    type Breakage<'a> = (&'a str, Box<dyn Fn() + 'a>);
+    let cases: Vec<Breakage<'_>> = vec![
+        (
+            "strictly ascending",
+            Box::new(|| {
+                edit_activations(&layer1, |lists| {
+                    let row = lists.iter().position(|l| !l.is_empty()).unwrap();
+                    let first = lists[row][0];
+                    lists[row].insert(0, first);
+                })
+            }),
+        ),
+        (
+            "below the FFN width",
+            Box::new(|| edit_activations(&layer1, |lists| lists[3].push(FFN as u16))),
+        ),
+        (
+            "not below the model's vocabulary",
+            Box::new(|| edit_tokens(&tokens, |rows| rows.token[5] = 600)),
+        ),
+        (
+            "not below the run's sequence length",
+            Box::new(|| {
+                edit_tokens(&tokens, |rows| {
+                    let last = rows.pos.len() - 1;
+                    rows.pos[last] = LEN as u16 + 5;
+                })
+            }),
+        ),
+    ];
+    for (expected, break_it) in cases {
+        break_it();
+        let e = analyse(true).unwrap_err();
+        assert!(
+            e.contains("part-00001.parquet") && e.contains(expected),
+            "{e}"
+        );
+        let e = analyse(false).unwrap_err();
+        assert!(e.contains("manifest"), "{e}");
+        restore();
+    }
+    assert_eq!(analyse(true).unwrap(), reference);
 }

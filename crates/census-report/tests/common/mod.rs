@@ -43,6 +43,7 @@ pub fn planted_analysis(dir: &Path) -> PathBuf {
         out: out.clone(),
         model: None,
         allow_incomplete: false,
+        rewritten_parts: false,
         options,
         progress: false,
     })

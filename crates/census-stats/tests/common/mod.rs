@@ -2,6 +2,7 @@
 //! construction, and readers for the analysis tables.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -9,7 +10,7 @@ use arrow::array::RecordBatch;
 use census_extract::manifest::{CommittedPart, Manifest, ModelDescription, RunConfig};
 use census_extract::sequences::{CorpusCounts, SequenceOptions, Shard};
 use census_extract::shards::{
-    ActivationRows, activations_batch, activations_path, tokens_batch, tokens_path,
+    ActivationRows, activations_batch, activations_path, part_footer, tokens_batch, tokens_path,
     write_temp_parquet,
 };
 use census_extract::{CorpusSource, SourceFormat};
@@ -66,6 +67,8 @@ impl SyntheticRun<'_> {
     /// Writes the run directory `dir`.
     pub fn write(&self, dir: &Path) {
         std::fs::create_dir_all(dir).unwrap();
+        let config = self.run_config();
+        let run_id = config.run_id();
         let domains = vec!["synthetic".to_string()];
         let mut parts = Vec::new();
         let chunks: Vec<Vec<usize>> = (0..self.sequences.len())
@@ -95,14 +98,18 @@ impl SyntheticRun<'_> {
             let rows = seq.len() as u64;
             let domain_ids = vec![0; seq.len()];
             let batch = tokens_batch(seq, pos, token, doc, domain_ids, &domains).unwrap();
-            let final_path = tokens_path(dir, part);
-            let temp = write_temp_parquet(&final_path, &batch, &[]).unwrap();
-            std::fs::rename(temp, &final_path).unwrap();
-            for (layer, rows) in acts.into_iter().enumerate() {
-                let final_path = activations_path(dir, layer, part);
-                let batch = activations_batch(rows).unwrap();
-                let temp = write_temp_parquet(&final_path, &batch, &[]).unwrap();
+            let mut files = BTreeMap::new();
+            let mut commit = |final_path: PathBuf, batch, layer: Option<usize>| {
+                let footer = part_footer(&run_id, "synthetic", part, layer);
+                let (temp, digest) = write_temp_parquet(&final_path, &batch, &footer).unwrap();
                 std::fs::rename(temp, &final_path).unwrap();
+                let relative = final_path.strip_prefix(dir).unwrap();
+                files.insert(relative.display().to_string(), digest);
+            };
+            commit(tokens_path(dir, part), batch, None);
+            for (layer, rows) in acts.into_iter().enumerate() {
+                let batch = activations_batch(rows).unwrap();
+                commit(activations_path(dir, layer, part), batch, Some(layer));
             }
             parts.push(CommittedPart {
                 index: part,
@@ -110,11 +117,37 @@ impl SyntheticRun<'_> {
                 last_seq: self.seq_ids[*chunk.last().unwrap()],
                 sequences: chunk.len() as u64,
                 rows,
-                bytes: 0,
+                bytes: files.values().map(|d| d.bytes).sum(),
+                files,
             });
         }
         let tokens: u64 = self.sequences.iter().map(|s| s.len() as u64).sum();
-        let config = RunConfig {
+        let manifest = Manifest {
+            schema_version: census_extract::manifest::SCHEMA_VERSION,
+            producer: "synthetic".to_string(),
+            run_id,
+            config,
+            device: "none".to_string(),
+            domains,
+            counts: CorpusCounts {
+                documents: self.sequences.len() as u64,
+                sequences: self.sequences.len() as u64,
+                tokens,
+                shard_sequences: self.sequences.len() as u64,
+                shard_tokens: tokens,
+                ..Default::default()
+            },
+            corpus_digest: String::new(),
+            parts,
+            complete: self.complete,
+        };
+        manifest.store(dir).unwrap();
+    }
+
+    /// The configuration the run's manifest records.
+    fn run_config(&self) -> RunConfig {
+        let layers = self.config.num_hidden_layers;
+        RunConfig {
             model: ModelDescription {
                 source: "synthetic".to_string(),
                 config: self.config.clone(),
@@ -138,27 +171,7 @@ impl SyntheticRun<'_> {
             layers: [0, layers],
             shard: self.shard,
             part_tokens: 1,
-        };
-        let manifest = Manifest {
-            schema_version: census_extract::manifest::SCHEMA_VERSION,
-            producer: "synthetic".to_string(),
-            run_id: config.run_id(),
-            config,
-            device: "none".to_string(),
-            domains,
-            counts: CorpusCounts {
-                documents: self.sequences.len() as u64,
-                sequences: self.sequences.len() as u64,
-                tokens,
-                shard_sequences: self.sequences.len() as u64,
-                shard_tokens: tokens,
-                ..Default::default()
-            },
-            corpus_digest: String::new(),
-            parts,
-            complete: self.complete,
-        };
-        manifest.store(dir).unwrap();
+        }
     }
 }
 
