@@ -75,7 +75,8 @@ impl RunArgs {
     /// Runs the pipeline's stages in order.
     pub fn run(&self) -> Result<RunSummary> {
         let root = repository_root();
-        let mut pipeline = Pipeline::load(&rooted(&self.pipeline, &root))?;
+        let pipeline_path = rooted(&self.pipeline, &root);
+        let mut pipeline = Pipeline::load(&pipeline_path)?;
         if !self.model.is_empty() {
             pipeline.models = self.model.clone();
         }
@@ -102,8 +103,12 @@ impl RunArgs {
                 (model, slug)
             })
             .collect();
-        preflight(&pipeline, &root, &out, &models)
-            .context("the pipeline check failed before any stage ran; nothing was changed")?;
+        preflight(&pipeline, &root, &out, &models).with_context(|| {
+            format!(
+                "checking pipeline {} before any stage ran: nothing was changed",
+                pipeline_path.display()
+            )
+        })?;
         let mut stages = StageRunner {
             ledger: StageLedger::open(&out)?,
             force: self.force,

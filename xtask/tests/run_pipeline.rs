@@ -2,12 +2,12 @@
 //! nothing changed, reruns from the first stage whose flags or inputs changed, and `--force`
 //! redoes everything.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
-}
+use common::{fixtures, strip_colours};
 
 /// Runs `xtask run` with `args`; returns (success, stderr without colour codes).
 fn xtask_run(args: &[&str]) -> (bool, String) {
@@ -20,23 +20,6 @@ fn xtask_run(args: &[&str]) -> (bool, String) {
         .expect("xtask runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     (output.status.success(), strip_colours(&stderr))
-}
-
-fn strip_colours(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn write_pipeline(path: &Path, corpus: &Path, analyze: &str) {

@@ -541,7 +541,13 @@ fn data(out: &Path) -> RunData {
 }
 
 /// Writes `rows` (text or ids, with a domain) as a Parquet corpus file.
-fn parquet_corpus(path: &Path, texts: Option<Vec<&str>>, ids: Option<&[Vec<u32>]>, domain: &str) {
+fn parquet_corpus(
+    path: &Path,
+    texts: Option<Vec<&str>>,
+    ids: Option<&[Vec<u32>]>,
+    domain: &str,
+    compression: parquet::basic::Compression,
+) {
     use arrow::array::{ArrayRef, ListArray, StringArray};
     use arrow::datatypes::UInt32Type;
     use std::sync::Arc;
@@ -562,7 +568,11 @@ fn parquet_corpus(path: &Path, texts: Option<Vec<&str>>, ids: Option<&[Vec<u32>]
     columns.push(("domain", Arc::new(StringArray::from(vec![domain; rows]))));
     let batch = arrow::array::RecordBatch::try_from_iter(columns).unwrap();
     let file = std::fs::File::create(path).unwrap();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    let properties = parquet::file::properties::WriterProperties::builder()
+        .set_compression(compression)
+        .build();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(properties)).unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
 }
@@ -574,7 +584,14 @@ fn parquet_corpora_give_the_same_run_as_jsonl() {
     let golden = read_golden("pre-ln");
     let jsonl = pretokenized_source(tmp.path(), &golden.sequences);
     let ids_path = tmp.path().join("golden.parquet");
-    parquet_corpus(&ids_path, None, Some(&golden.sequences), "golden");
+    // Written with snappy, as DuckDB and pyarrow write by default.
+    parquet_corpus(
+        &ids_path,
+        None,
+        Some(&golden.sequences),
+        "golden",
+        parquet::basic::Compression::SNAPPY,
+    );
     let from_jsonl = tmp.path().join("ids-jsonl");
     let from_parquet = tmp.path().join("ids-parquet");
     run(&options("pre-ln", vec![jsonl], &from_jsonl)).unwrap();
@@ -592,7 +609,13 @@ fn parquet_corpora_give_the_same_run_as_jsonl() {
     // Text, with an empty row skipped as in JSONL.
     let texts = vec!["The quick brown fox.", "  ", "def f(x):\n    return x * 2"];
     let text_path = tmp.path().join("docs.parquet");
-    parquet_corpus(&text_path, Some(texts.clone()), None, "mixed");
+    parquet_corpus(
+        &text_path,
+        Some(texts.clone()),
+        None,
+        "mixed",
+        parquet::basic::Compression::GZIP(Default::default()),
+    );
     let json_path = tmp.path().join("docs.jsonl");
     let lines: Vec<String> = texts
         .iter()

@@ -3,6 +3,8 @@
 //! refused with the reason.
 
 mod common;
+#[path = "../../census-stats/tests/common/mod.rs"]
+mod stats_common;
 
 use std::fs::File;
 use std::path::Path;
@@ -326,43 +328,6 @@ fn a_report_over_a_report_of_other_models_leaves_no_stale_files() {
     );
 }
 
-/// Rewrites column `name` of the table at `path` with `values` (as float64).
-fn rewrite_column(path: &Path, name: &str, values: impl Fn(usize) -> f64) {
-    use std::sync::Arc;
-    let batch = read(path);
-    let schema = batch.schema();
-    let columns: Vec<arrow::array::ArrayRef> = schema
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .map(|(field, column)| {
-            if field.name() == name {
-                Arc::new(arrow::array::Float64Array::from_iter_values(
-                    (0..batch.num_rows()).map(&values),
-                )) as arrow::array::ArrayRef
-            } else {
-                column.clone()
-            }
-        })
-        .collect();
-    let fields: Vec<arrow::datatypes::Field> = schema
-        .fields()
-        .iter()
-        .zip(&columns)
-        .map(|(f, c)| arrow::datatypes::Field::new(f.name(), c.data_type().clone(), true))
-        .collect();
-    let batch = arrow::array::RecordBatch::try_new(
-        Arc::new(arrow::datatypes::Schema::new(fields)),
-        columns,
-    )
-    .unwrap();
-    let mut writer =
-        parquet::arrow::ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None)
-            .unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
-}
-
 #[test]
 fn impossible_values_in_the_tables_are_refused_naming_table_and_column() {
     let dir = tempfile::tempdir().unwrap();
@@ -377,7 +342,7 @@ fn impossible_values_in_the_tables_are_refused_naming_table_and_column() {
     for (i, (table, column, value)) in cases.into_iter().enumerate() {
         let broken = dir.path().join(format!("broken-{i}"));
         copy_dir(&analysis, &broken);
-        rewrite_column(&broken.join(table), column, |_| value);
+        stats_common::rewrite_column(&broken.join(table), column, |_| value);
         let e = render(&request(vec![broken], &out))
             .unwrap_err()
             .to_string();

@@ -397,11 +397,16 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
                 request.model.as_deref(),
                 set.model_source(),
                 set.weight_files(),
+                set.model_config(),
+                &set.runs[0].dir,
             )
         })
         .transpose()?;
-    let found_tokenizer =
-        locate_tokenizer(request.model.as_deref(), &set.runs[0].manifest.config.model)?;
+    let found_tokenizer = locate_tokenizer(
+        request.model.as_deref(),
+        &set.runs[0].manifest.config.model,
+        &set.runs[0].dir,
+    )?;
     let tokenizer = found_tokenizer.as_ref().map(|t| &t.tokenizer);
     let projections: Option<Vec<Projection>> = match &model_dir {
         Some(dir) => {

@@ -63,6 +63,12 @@ impl RunSet {
                     ),
                 )
             })?;
+            let manifest_path = dir.join(census_extract::manifest::MANIFEST_FILE);
+            manifest
+                .config
+                .model
+                .config
+                .validate(&manifest_path.display().to_string())?;
             if !manifest.complete && !allow_incomplete {
                 return Err(StatsError::run(
                     dir,

@@ -84,6 +84,7 @@ pub struct FoundTokenizer {
 pub fn locate_tokenizer(
     explicit: Option<&Path>,
     model: &ModelDescription,
+    run_dir: &Path,
 ) -> Result<Option<FoundTokenizer>> {
     let location = ModelLocation::of(explicit, &model.source);
     let Some(dir) = location.local() else {
@@ -120,8 +121,11 @@ pub fn locate_tokenizer(
         if found != model.tokenizer_files {
             return Err(StatsError::InvalidOption(format!(
                 "the tokenizer in {} is not the one the runs were made with (its files' \
-                 fingerprints differ from the run manifest)",
-                dir.display()
+                 fingerprints differ from those in {})",
+                dir.display(),
+                run_dir
+                    .join(census_extract::manifest::MANIFEST_FILE)
+                    .display()
             )));
         }
     }

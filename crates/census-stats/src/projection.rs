@@ -34,11 +34,13 @@ pub struct Projection {
 
 /// Finds the checkpoint the runs were made with: `explicit` if given, else the recorded source
 /// (a directory, or a hub id resolved through the Hugging Face cache). The weight files must be
-/// the ones the runs fingerprinted.
+/// the ones the runs fingerprinted, and its `config.json` the configuration they recorded.
 pub fn locate_weights(
     explicit: Option<&Path>,
     source: &str,
     expected: &[FileFingerprint],
+    config: &OptConfig,
+    run_dir: &Path,
 ) -> Result<PathBuf> {
     let dir = ModelLocation::of(explicit, source).resolve()?;
     if !dir.is_dir() {
@@ -54,10 +56,20 @@ pub fn locate_weights(
         .iter()
         .map(|p| FileFingerprint::of(p).map_err(StatsError::from))
         .collect::<Result<Vec<_>>>()?;
+    let manifest = run_dir.join(census_extract::manifest::MANIFEST_FILE);
     if found != expected {
         return Err(StatsError::InvalidOption(format!(
             "the weights in {} are not those the runs were made with (their fingerprints differ \
-             from the run manifest)",
+             from those in {})",
+            dir.display(),
+            manifest.display()
+        )));
+    }
+    let on_disk = OptConfig::from_file(dir.join("config.json"))?;
+    if &on_disk != config {
+        return Err(StatsError::InvalidOption(format!(
+            "the model configuration in {} differs from {}/config.json",
+            manifest.display(),
             dir.display()
         )));
     }

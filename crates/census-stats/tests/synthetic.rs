@@ -10,15 +10,11 @@ use std::path::Path;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, UInt16Type, UInt32Type, UInt64Type};
 use census_extract::sequences::Shard;
-use census_extract::shards::{
-    ActivationRows, TokenRows, activations_batch, read_activations, read_tokens, tokens_batch,
-    write_temp_parquet,
-};
 use census_stats::counts::LayerCounts;
 use census_stats::inputs::RunSet;
 use census_stats::options::LayerScope;
 use census_stats::{AnalysisOptions, AnalyzeRequest, analyze};
-use common::{SyntheticRun, config, mix, read_table};
+use common::{SyntheticRun, config, edit_activations, edit_tokens, mix, read_table};
 
 const LEN: usize = 64;
 const SEQUENCES: usize = 80;
@@ -498,39 +494,6 @@ fn the_ngram_memory_cap_stops_with_a_clear_message() {
         e.contains("--ngram-memory-mib") && e.contains("layer"),
         "{e}"
     );
-}
-
-/// The neuron lists of an activation part, row by row, edited and written back in place.
-fn edit_activations(path: &Path, edit: impl FnOnce(&mut Vec<Vec<u16>>)) {
-    let rows = read_activations(path, None).unwrap();
-    let mut lists: Vec<Vec<u16>> = rows
-        .offsets
-        .windows(2)
-        .map(|w| rows.neurons[w[0] as usize..w[1] as usize].to_vec())
-        .collect();
-    edit(&mut lists);
-    let mut edited = ActivationRows {
-        seq: rows.seq,
-        pos: rows.pos,
-        ..Default::default()
-    };
-    for list in lists {
-        edited.neurons.extend(list);
-        edited.offsets.push(edited.neurons.len() as i32);
-    }
-    let (temp, _) = write_temp_parquet(path, &activations_batch(edited).unwrap(), &[]).unwrap();
-    std::fs::rename(temp, path).unwrap();
-}
-
-/// A token part's rows edited and written back in place.
-fn edit_tokens(path: &Path, edit: impl FnOnce(&mut TokenRows)) {
-    let mut rows = read_tokens(path, None).unwrap();
-    edit(&mut rows);
-    let domains = vec!["synthetic".to_string()];
-    let ids = vec![0; rows.seq.len()];
-    let batch = tokens_batch(rows.seq, rows.pos, rows.token, rows.doc, ids, &domains).unwrap();
-    let (temp, _) = write_temp_parquet(path, &batch, &[]).unwrap();
-    std::fs::rename(temp, path).unwrap();
 }
 
 /// Parts that do not belong to the run, or that hold values no run can hold, are refused with

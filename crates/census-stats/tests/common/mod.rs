@@ -10,8 +10,8 @@ use arrow::array::RecordBatch;
 use census_extract::manifest::{CommittedPart, Manifest, ModelDescription, RunConfig};
 use census_extract::sequences::{CorpusCounts, SequenceOptions, Shard};
 use census_extract::shards::{
-    ActivationRows, activations_batch, activations_path, part_footer, tokens_batch, tokens_path,
-    write_temp_parquet,
+    ActivationRows, TokenRows, activations_batch, activations_path, part_footer, read_activations,
+    read_tokens, tokens_batch, tokens_path, write_temp_parquet,
 };
 use census_extract::{CorpusSource, SourceFormat};
 use census_extract::{ExtractOptions, extract};
@@ -201,4 +201,74 @@ pub fn extract_planted(out: &Path) {
         "cpu",
     )
     .unwrap();
+}
+
+/// The neuron lists of an activation part, row by row, edited and written back in place.
+pub fn edit_activations(path: &Path, edit: impl FnOnce(&mut Vec<Vec<u16>>)) {
+    let rows = read_activations(path, None).unwrap();
+    let mut lists: Vec<Vec<u16>> = rows
+        .offsets
+        .windows(2)
+        .map(|w| rows.neurons[w[0] as usize..w[1] as usize].to_vec())
+        .collect();
+    edit(&mut lists);
+    let mut edited = ActivationRows {
+        seq: rows.seq,
+        pos: rows.pos,
+        ..Default::default()
+    };
+    for list in lists {
+        edited.neurons.extend(list);
+        edited.offsets.push(edited.neurons.len() as i32);
+    }
+    let (temp, _) = write_temp_parquet(path, &activations_batch(edited).unwrap(), &[]).unwrap();
+    std::fs::rename(temp, path).unwrap();
+}
+
+/// A token part's rows edited and written back in place.
+pub fn edit_tokens(path: &Path, edit: impl FnOnce(&mut TokenRows)) {
+    let mut rows = read_tokens(path, None).unwrap();
+    edit(&mut rows);
+    let domains = vec!["synthetic".to_string()];
+    let ids = vec![0; rows.seq.len()];
+    let batch = tokens_batch(rows.seq, rows.pos, rows.token, rows.doc, ids, &domains).unwrap();
+    let (temp, _) = write_temp_parquet(path, &batch, &[]).unwrap();
+    std::fs::rename(temp, path).unwrap();
+}
+
+/// Rewrites column `name` of the table at `path` with `values` (as float64).
+pub fn rewrite_column(path: &Path, name: &str, values: impl Fn(usize) -> f64) {
+    use std::sync::Arc;
+    let batch = read_table(path);
+    let schema = batch.schema();
+    let columns: Vec<arrow::array::ArrayRef> = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(field, column)| {
+            if field.name() == name {
+                Arc::new(arrow::array::Float64Array::from_iter_values(
+                    (0..batch.num_rows()).map(&values),
+                )) as arrow::array::ArrayRef
+            } else {
+                column.clone()
+            }
+        })
+        .collect();
+    let fields: Vec<arrow::datatypes::Field> = schema
+        .fields()
+        .iter()
+        .zip(&columns)
+        .map(|(f, c)| arrow::datatypes::Field::new(f.name(), c.data_type().clone(), true))
+        .collect();
+    let batch = arrow::array::RecordBatch::try_new(
+        Arc::new(arrow::datatypes::Schema::new(fields)),
+        columns,
+    )
+    .unwrap();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None)
+            .unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
 }

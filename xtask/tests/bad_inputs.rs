@@ -1,0 +1,311 @@
+//! Every row of `docs/BAD-INPUTS.md`, run: the input the row names is built, the command runs,
+//! and it must fail without panicking, with a message holding every fragment of the row's last
+//! column, leaving every file that existed before byte for byte as it was.
+
+mod common;
+#[path = "../../crates/census-stats/tests/common/mod.rs"]
+mod stats_common;
+
+use std::path::{Path, PathBuf};
+
+use common::{
+    Outcome, changed, copy_dir, extract_args, extract_model_args, fixtures, model, sample,
+    snapshot, strings, world, xtask_in,
+};
+
+/// The table's rows: id and the fragments the message must hold.
+fn table() -> Vec<(String, Vec<String>)> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/BAD-INPUTS.md");
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|line| {
+            let cells: Vec<&str> = line.trim_matches('|').split(" | ").collect();
+            assert_eq!(cells.len(), 4, "{line}");
+            let id = cells[0].trim().trim_matches('`').to_string();
+            let fragments = cells[3]
+                .split(" · ")
+                .map(|f| f.trim().trim_matches('`').to_string())
+                .collect();
+            (id, fragments)
+        })
+        .collect()
+}
+
+fn foreign(dir: &Path, name: &str) {
+    std::fs::create_dir_all(dir.join(name)).unwrap();
+    std::fs::write(dir.join(name).join("notes.txt"), "mine").unwrap();
+}
+
+fn model_copy(dir: &Path) -> PathBuf {
+    let m = dir.join("m");
+    copy_dir(&fixtures().join("opt/pre-ln"), &m);
+    m
+}
+
+/// Builds case `id`'s input in `dir`; returns the command's arguments (run in `dir`).
+fn case(id: &str, dir: &Path) -> Vec<String> {
+    let w = world();
+    let copy_run = || copy_dir(&w.run, &dir.join("run"));
+    let analyze = |extra: &[&str]| {
+        let mut args = strings(&["analyze", "--run", "run", "--out", "a"]);
+        args.extend(strings(extra));
+        args
+    };
+    match id {
+        "extract-missing-data" => extract_args("run", "48", "typo.jsonl"),
+        "extract-missing-data-over-run" => {
+            copy_run();
+            extract_args("run", "48", "typo.jsonl")
+        }
+        "extract-malformed-jsonl" => {
+            std::fs::write(
+                dir.join("bad.jsonl"),
+                "{\"text\": \"ok\"}\n{\"text\": broken\n",
+            )
+            .unwrap();
+            extract_args("run", "48", "bad.jsonl")
+        }
+        "extract-truncated-checkpoint" => {
+            let m = model_copy(dir);
+            let bytes = std::fs::read(m.join("model.safetensors")).unwrap();
+            std::fs::write(m.join("model.safetensors"), &bytes[..1000]).unwrap();
+            extract_model_args("m", "run", "48", &sample())
+        }
+        "extract-config-mismatch" => {
+            let m = model_copy(dir);
+            let config = std::fs::read_to_string(m.join("config.json")).unwrap();
+            let config = config.replace("\"ffn_dim\": 128", "\"ffn_dim\": 256");
+            std::fs::write(m.join("config.json"), config).unwrap();
+            extract_model_args("m", "run", "48", &sample())
+        }
+        "extract-sequence-too-long" => extract_args("run", "4096", &sample()),
+        "extract-empty-sequences" => extract_args("run", "0", &sample()),
+        "extract-foreign-out" => {
+            foreign(dir, "run");
+            extract_args("run", "48", &sample())
+        }
+        "extract-changed-config" => {
+            copy_run();
+            extract_args("run", "40", &sample())
+        }
+        "analyze-not-a-run" => {
+            foreign(dir, "run");
+            analyze(&[])
+        }
+        "analyze-truncated-manifest" => {
+            copy_run();
+            let manifest = dir.join("run/manifest.json");
+            let text = std::fs::read(&manifest).unwrap();
+            std::fs::write(&manifest, &text[..text.len() / 2]).unwrap();
+            analyze(&[])
+        }
+        "analyze-layer-part-copied" => {
+            copy_run();
+            std::fs::copy(
+                dir.join("run/activations/layer=00/part-00000.parquet"),
+                dir.join("run/activations/layer=01/part-00000.parquet"),
+            )
+            .unwrap();
+            analyze(&[])
+        }
+        "analyze-part-of-another-run" => {
+            copy_run();
+            let made = xtask_in(dir, &extract_args("other", "40", &sample()), &[]);
+            assert!(made.ok(), "{}", made.stderr);
+            std::fs::copy(
+                dir.join("other/activations/layer=01/part-00000.parquet"),
+                dir.join("run/activations/layer=01/part-00000.parquet"),
+            )
+            .unwrap();
+            std::fs::remove_dir_all(dir.join("other")).unwrap();
+            analyze(&[])
+        }
+        "analyze-duplicate-neurons" => {
+            copy_run();
+            stats_common::edit_activations(
+                &dir.join("run/activations/layer=01/part-00000.parquet"),
+                |lists| {
+                    let row = lists.iter().position(|l| !l.is_empty()).unwrap();
+                    let first = lists[row][0];
+                    lists[row].push(first);
+                },
+            );
+            analyze(&["--rewritten-parts"])
+        }
+        "analyze-token-beyond-vocabulary" => {
+            copy_run();
+            stats_common::edit_tokens(&dir.join("run/tokens/part-00000.parquet"), |rows| {
+                rows.token[5] = 600
+            });
+            analyze(&["--rewritten-parts"])
+        }
+        "analyze-corrupt-part" => {
+            copy_run();
+            std::fs::write(dir.join("run/tokens/part-00000.parquet"), "not parquet").unwrap();
+            analyze(&[])
+        }
+        "analyze-out-is-a-run" => {
+            copy_run();
+            copy_dir(&w.run, &dir.join("other-run"));
+            strings(&["analyze", "--run", "run", "--out", "other-run"])
+        }
+        "analyze-out-foreign" => {
+            copy_run();
+            foreign(dir, "a");
+            analyze(&[])
+        }
+        "analyze-bad-option" => {
+            copy_run();
+            analyze(&["--coverage-share", "1.5"])
+        }
+        "report-missing-table" => {
+            copy_dir(&w.analysis, &dir.join("a"));
+            copy_dir(&w.report, &dir.join("report"));
+            std::fs::remove_file(dir.join("a/positional.parquet")).unwrap();
+            strings(&["report", "--analysis", "a", "--out", "report", "--no-png"])
+        }
+        "report-share-out-of-range" => {
+            copy_dir(&w.analysis, &dir.join("a"));
+            stats_common::rewrite_column(&dir.join("a/layers.parquet"), "dead_share", |_| 1.5);
+            strings(&["report", "--analysis", "a", "--out", "report", "--no-png"])
+        }
+        "report-same-analysis-twice" => {
+            copy_dir(&w.analysis, &dir.join("a"));
+            strings(&[
+                "report",
+                "--analysis",
+                "a",
+                "--analysis",
+                "./a",
+                "--out",
+                "report",
+            ])
+        }
+        "report-out-foreign" => {
+            copy_dir(&w.analysis, &dir.join("a"));
+            foreign(dir, "report");
+            strings(&["report", "--analysis", "a", "--out", "report", "--no-png"])
+        }
+        "run-force-data-typo" => {
+            let pipeline = |data: &str| {
+                let text = format!(
+                    "name = \"t\"\nmodels = [\"{}\"]\n[extract]\ndata = [\"{data}\"]\nmax-seq-len = 48\n[report]\nno-png = true\n",
+                    model()
+                );
+                std::fs::write(dir.join("p.toml"), text).unwrap();
+            };
+            pipeline(&sample());
+            let args = strings(&[
+                "run",
+                "--pipeline",
+                dir.join("p.toml").to_str().unwrap(),
+                "--out",
+                dir.join("out").to_str().unwrap(),
+            ]);
+            let done = xtask_in(dir, &args, &[]);
+            assert!(done.ok(), "{}", done.stderr);
+            pipeline(&dir.join("corpsu.jsonl").display().to_string());
+            let mut forced = args;
+            forced.push("--force".to_string());
+            forced
+        }
+        "run-unknown-key" => {
+            std::fs::write(
+                dir.join("p.toml"),
+                format!(
+                    "name = \"t\"\nmodels = [\"{}\"]\n[extract]\nbogus = 1\n",
+                    model()
+                ),
+            )
+            .unwrap();
+            strings(&[
+                "run",
+                "--pipeline",
+                dir.join("p.toml").to_str().unwrap(),
+                "--out",
+                dir.join("out").to_str().unwrap(),
+            ])
+        }
+        "run-missing-pipeline" => {
+            strings(&["run", "--pipeline", dir.join("none.toml").to_str().unwrap()])
+        }
+        "train-foreign-out" => {
+            foreign(dir, "thesis");
+            let corpus = fixtures().join("../../data/corpus/train.jsonl");
+            strings(&[
+                "train",
+                "--data",
+                corpus.to_str().unwrap(),
+                "--eval-data",
+                "none",
+                "--out",
+                "thesis",
+                "--force",
+            ])
+        }
+        "train-empty-corpus" => {
+            std::fs::write(dir.join("empty.jsonl"), "").unwrap();
+            strings(&[
+                "train",
+                "--data",
+                "empty.jsonl",
+                "--eval-data",
+                "none",
+                "--out",
+                "m",
+            ])
+        }
+        "fired-missing-model" => strings(&["fired", "--model", "no-model", "hello"]),
+        other => panic!("docs/BAD-INPUTS.md names {other}, which has no test here"),
+    }
+}
+
+/// Checks one outcome against its row.
+fn check(id: &str, fragments: &[String], outcome: &Outcome, changed: &[PathBuf]) -> Vec<String> {
+    let mut problems = Vec::new();
+    if outcome.ok() {
+        problems.push(format!("{id}: succeeded"));
+    }
+    if outcome.panicked() {
+        problems.push(format!("{id}: panicked\n{}", outcome.stderr));
+    }
+    for fragment in fragments {
+        if !outcome.stderr.contains(fragment.as_str()) {
+            problems.push(format!(
+                "{id}: the message lacks `{fragment}`\n{}",
+                outcome.stderr
+            ));
+        }
+    }
+    if !changed.is_empty() {
+        problems.push(format!("{id}: changed {changed:?}"));
+    }
+    problems
+}
+
+#[test]
+fn every_bad_input_of_the_table_is_refused_by_name_and_changes_nothing() {
+    let rows = table();
+    assert!(rows.len() >= 25, "{} rows", rows.len());
+    let mut problems = Vec::new();
+    for (id, fragments) in &rows {
+        let dir = tempfile::tempdir().unwrap();
+        let args = case(id, dir.path());
+        let before = snapshot(dir.path());
+        let outcome = xtask_in(dir.path(), &args, &[]);
+        let after = snapshot(dir.path());
+        problems.extend(check(id, fragments, &outcome, &changed(&before, &after)));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+#[test]
+fn the_table_ids_are_unique() {
+    let rows = table();
+    let mut ids: Vec<&String> = rows.iter().map(|(id, _)| id).collect();
+    ids.sort();
+    let count = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), count);
+}

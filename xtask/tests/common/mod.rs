@@ -1,0 +1,193 @@
+//! Helpers shared by the command-line tests: fixtures, running xtask, and snapshots of
+//! directories to prove that a failed command changed nothing.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// `tests/fixtures` of the repository.
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+/// What a finished command left: exit code, and stderr without colour codes.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The exit code (none when killed by a signal).
+    pub code: Option<i32>,
+    /// Standard error, colour codes removed.
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Whether the command succeeded.
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// Whether it panicked (Rust's panic exit code, or the panic message).
+    pub fn panicked(&self) -> bool {
+        self.code == Some(101) || self.stderr.contains("panicked at")
+    }
+}
+
+/// Runs xtask with `args` in `cwd`, with `env` added.
+pub fn xtask_in(cwd: &Path, args: &[String], env: &[(&str, &str)]) -> Outcome {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env("RUST_BACKTRACE", "0")
+        .env("RUST_LOG", "info");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = command.output().expect("xtask runs");
+    Outcome {
+        code: output.status.code(),
+        stderr: strip_colours(&String::from_utf8_lossy(&output.stderr)),
+    }
+}
+
+/// `text` without ANSI escape sequences.
+pub fn strip_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Every file under `dir` with its bytes, by path (none when `dir` does not exist).
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                files.insert(path, bytes);
+            }
+        }
+    }
+    files
+}
+
+/// Paths of `before` whose bytes differ in `after`, or that are gone.
+pub fn changed(
+    before: &BTreeMap<PathBuf, Vec<u8>>,
+    after: &BTreeMap<PathBuf, Vec<u8>>,
+) -> Vec<PathBuf> {
+    before
+        .iter()
+        .filter(|(path, bytes)| after.get(*path) != Some(*bytes))
+        .map(|(path, _)| path.clone())
+        .collect()
+}
+
+/// Copies directory `from` to `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+/// A finished run, analysis and report of the pre-LN fixture, made once for every case.
+pub struct World {
+    _dir: tempfile::TempDir,
+    /// The run directory.
+    pub run: PathBuf,
+    /// The analysis directory.
+    pub analysis: PathBuf,
+    /// The report directory.
+    pub report: PathBuf,
+}
+
+/// The world, made on first use.
+pub fn world() -> &'static World {
+    static WORLD: OnceLock<World> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let ok = |args: &[String]| {
+            let outcome = xtask_in(root, args, &[]);
+            assert!(outcome.ok(), "{args:?}: {}", outcome.stderr);
+        };
+        ok(&extract_args("run", "48", &sample()));
+        ok(&strings(&["analyze", "--run", "run", "--out", "analysis"]));
+        ok(&strings(&[
+            "report",
+            "--analysis",
+            "analysis",
+            "--out",
+            "report",
+            "--no-png",
+        ]));
+        World {
+            run: root.join("run"),
+            analysis: root.join("analysis"),
+            report: root.join("report"),
+            _dir: dir,
+        }
+    })
+}
+
+/// Owned arguments.
+pub fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// The sample corpus.
+pub fn sample() -> String {
+    fixtures().join("corpus/sample.jsonl").display().to_string()
+}
+
+/// The pre-LN fixture model.
+pub fn model() -> String {
+    fixtures().join("opt/pre-ln").display().to_string()
+}
+
+/// `extract` of the pre-LN fixture over `data` into `out`.
+pub fn extract_args(out: &str, max_seq_len: &str, data: &str) -> Vec<String> {
+    extract_model_args(&model(), out, max_seq_len, data)
+}
+
+/// `extract` of `model` over `data` into `out`.
+pub fn extract_model_args(model: &str, out: &str, max_seq_len: &str, data: &str) -> Vec<String> {
+    strings(&[
+        "extract",
+        "--model",
+        model,
+        "--data",
+        data,
+        "--out",
+        out,
+        "--max-seq-len",
+        max_seq_len,
+        "--quiet",
+    ])
+}
