@@ -5,14 +5,16 @@
 //! tokenizer must be found in the cache snapshot the weights come from: detectors, projections
 //! and the report carry real token strings and never a padding row.
 
+#[path = "../../crates/census-stats/tests/common/mod.rs"]
+mod stats_common;
+
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::UInt32Type;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use stats_common::read_table;
 
 const REPO: &str = "test-org/opt-planted";
 const COMMIT: &str = "89abcdef0123456789abcdef0123456789abcdef";
@@ -88,15 +90,6 @@ fn xtask(hf_home: &Path, args: &[&str]) -> String {
     let log = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "{args:?}: {log}");
     log
-}
-
-fn read(path: &Path) -> RecordBatch {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
-        .unwrap()
-        .build()
-        .unwrap();
-    let batches: Vec<_> = reader.map(Result::unwrap).collect();
-    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
 }
 
 /// Every id of a list-of-u32 column.
@@ -195,9 +188,9 @@ fn a_hub_model_keeps_its_token_names_and_never_projects_onto_padding_rows() {
         "{tokenizer_dir}"
     );
 
-    let detectors = read(&analysis.join("detectors.parquet"));
+    let detectors = read_table(&analysis.join("detectors.parquet"));
     assert!(detectors.num_rows() > 0, "the planted detectors are found");
-    let projections = read(&analysis.join("projections.parquet"));
+    let projections = read_table(&analysis.join("projections.parquet"));
     assert!(projections.num_rows() > 0);
     for (table, batch) in [("detectors", &detectors), ("projections", &projections)] {
         for column in ["promoted_ids", "suppressed_ids"] {

@@ -214,21 +214,10 @@ no-png = true
 
 /// Every file under `dir` but the stage ledger, with its bytes.
 fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.file_name().unwrap() != "stages.json" {
-                let bytes = std::fs::read(&path).unwrap();
-                files.push((path, bytes));
-            }
-        }
-    }
-    files.sort();
-    files
+    common::snapshot(dir)
+        .into_iter()
+        .filter(|(path, _)| path.file_name().unwrap() != "stages.json")
+        .collect()
 }
 
 /// `--force` checks everything before it replaces anything, and builds each output beside the

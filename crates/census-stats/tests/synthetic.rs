@@ -441,8 +441,8 @@ fn bad_inputs_are_refused_with_the_reason() {
     );
 
     // A missing part file names the file, and the analysis already in --out stays as it was.
-    let before: Vec<(String, Vec<u8>)> = {
-        let mut files: Vec<_> = std::fs::read_dir(&out)
+    let listing = || {
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&out)
             .unwrap()
             .map(|e| {
                 let p = e.unwrap().path();
@@ -452,17 +452,11 @@ fn bad_inputs_are_refused_with_the_reason() {
         files.sort();
         files
     };
+    let before = listing();
     std::fs::remove_file(run.join("activations/layer=01/part-00001.parquet")).unwrap();
     let e = error(vec![run.clone()], &out);
     assert!(e.contains("layer=01/part-00001.parquet"), "{e}");
-    let mut after: Vec<(String, Vec<u8>)> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| {
-            let p = e.unwrap().path();
-            (p.display().to_string(), std::fs::read(&p).unwrap())
-        })
-        .collect();
-    after.sort();
+    let after = listing();
     assert!(before == after, "a failed analysis changed the earlier one");
     assert!(!dir.path().join("analysis.partial").exists());
 
