@@ -28,6 +28,17 @@ fn token_detectors(
     or_na(m.summary.token_detectors.as_ref().and_then(figure))
 }
 
+/// A p-value as a reader expects it: two significant digits, or a bound below 1e-12.
+fn p_value(p: f64) -> String {
+    if p < 1e-12 {
+        "< 1e-12".to_string()
+    } else if p < 0.001 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.3}")
+    }
+}
+
 fn or_na(v: Option<String>) -> String {
     v.unwrap_or_else(|| "not computed".to_string())
 }
@@ -105,7 +116,17 @@ pub fn headlines(models: &[ModelAnalysis]) -> Vec<Headline> {
             source: "§4.4, Fig. 5",
             ours: each(&|m| {
                 or_na(m.summary.suppression.as_ref().map(|s| match s.share {
-                    Some(share) => format!("{} of {}", percent(share), s.detectors),
+                    Some(share) => {
+                        let mut text = format!("{} of {}", percent(share), s.detectors);
+                        if let (Some(null), Some(p)) = (s.null_share, s.p_value) {
+                            text.push_str(&format!(
+                                " (by chance {}; p = {})",
+                                percent(null),
+                                p_value(p)
+                            ));
+                        }
+                        text
+                    }
                     None => "no token detectors".to_string(),
                 }))
             }),

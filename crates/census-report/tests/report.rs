@@ -98,6 +98,23 @@ fn the_page_shows_the_analysis_numbers() {
         "<td>{}</td>",
         summary_json["token_detectors"]["detectors"]
     )));
+    // The suppression claim stands beside the share expected by chance and its p-value.
+    let suppression = &summary_json["suppression"];
+    let suppression_row = headlines
+        .iter()
+        .find(|h| {
+            h["claim"]
+                .as_str()
+                .unwrap()
+                .starts_with("Token detectors whose update suppresses")
+        })
+        .unwrap();
+    let null = 100.0 * suppression["null_share"].as_f64().unwrap();
+    let ours = suppression_row["ours"][0].as_str().unwrap();
+    assert!(
+        ours.contains(&format!("by chance {null:.1}%")) && ours.contains("p = "),
+        "{ours}"
+    );
 
     // The planted detectors appear with their triggers and a link into the browser.
     let planted: serde_json::Value = serde_json::from_str(

@@ -25,6 +25,7 @@ pub mod part_data;
 pub mod positional;
 pub mod projection;
 pub mod summary;
+pub mod suppression;
 pub mod tables;
 
 pub use analyze::{AnalysisManifest, AnalyzeRequest, analyze};

@@ -15,6 +15,7 @@ use crate::error::{Result, StatsError};
 use crate::model_files::ModelLocation;
 use crate::ngram::{Order, unpack};
 use crate::options::{ProjectionOptions, SuppressionRule};
+use crate::suppression::null_probability;
 
 /// The vocabulary projection of one detector.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +31,14 @@ pub struct Projection {
     pub trigger_bottom_ranks: Vec<u32>,
     /// Whether the update points away from the triggers (token detectors only).
     pub suppresses_triggers: Option<bool>,
+    /// Share of the real vocabulary whose score is below zero.
+    pub negative_share: f64,
+    /// Mean bottom rank of the trigger tokens as a share of the real vocabulary (0: the most
+    /// suppressed token; about 0.5 for tokens the update ignores).
+    pub trigger_rank_share: f64,
+    /// The chance that the suppression rule would hold for as many tokens drawn at random from
+    /// the real vocabulary (token detectors only; see [`crate::suppression`]).
+    pub null_probability: Option<f64>,
 }
 
 /// Finds the checkpoint the runs were made with: `explicit` if given, else the recorded source
@@ -176,7 +185,7 @@ pub fn project_one(scores: &[f32], detector: &Detector, options: &ProjectionOpti
         .collect();
     let score_of = |t: u32| scores.get(t as usize).copied().unwrap_or(f32::NAN);
     let trigger_scores: Vec<f32> = trigger_tokens.iter().map(|&t| score_of(t)).collect();
-    let trigger_bottom_ranks = trigger_tokens
+    let trigger_bottom_ranks: Vec<u32> = trigger_tokens
         .iter()
         .map(|&t| bottom_rank(scores, t))
         .collect();
@@ -188,12 +197,25 @@ pub fn project_one(scores: &[f32], detector: &Detector, options: &ProjectionOpti
         }
         SuppressionRule::All => trigger_scores.iter().all(|&s| s < 0.0),
     });
+    let negative_share =
+        scores.iter().filter(|&&s| s < 0.0).count() as f64 / scores.len().max(1) as f64;
+    let ranks: &Vec<u32> = &trigger_bottom_ranks;
+    let trigger_rank_share = ranks.iter().map(|&r| f64::from(r)).sum::<f64>()
+        / ranks.len().max(1) as f64
+        / (scores.len().max(2) - 1) as f64;
+    let null_probability = (detector.order == Order::Unigram).then(|| {
+        let seed = (detector.layer as u64) << 16 | u64::from(detector.neuron);
+        null_probability(scores, trigger_tokens.len(), options.rule, seed)
+    });
     Projection {
         promoted,
         suppressed,
         trigger_scores,
         trigger_bottom_ranks,
         suppresses_triggers,
+        negative_share,
+        trigger_rank_share,
+        null_probability,
     }
 }
 
@@ -284,5 +306,38 @@ mod tests {
         for (r, &t) in order.iter().enumerate() {
             assert_eq!(bottom_rank(&scores, t), r as u32);
         }
+    }
+
+    #[test]
+    fn a_detector_gets_its_null_chance_and_trigger_rank() {
+        // Ten tokens, four negative; the triggers are the two most negative.
+        let scores = [-4.0f32, -3.0, -1.0, -0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let detector = Detector {
+            layer: 1,
+            neuron: 3,
+            order: Order::Unigram,
+            triggers: [0u32, 1]
+                .iter()
+                .map(|&t| crate::detectors::Trigger {
+                    ngram: crate::ngram::pack(&[t]),
+                    fires: 5,
+                    occurrences: 5,
+                })
+                .collect(),
+            activations: 10,
+            covered: 10,
+            coverage_count: 2,
+        };
+        let options = ProjectionOptions {
+            rule: SuppressionRule::All,
+            ..Default::default()
+        };
+        let p = project_one(&scores, &detector, &options);
+        assert_eq!(p.suppresses_triggers, Some(true));
+        assert!((p.negative_share - 0.4).abs() < 1e-12);
+        // Two of ten drawn, both negative: 4/10 · 3/9.
+        assert!((p.null_probability.unwrap() - 4.0 / 30.0).abs() < 1e-12);
+        // Ranks 0 and 1 of 0..=9: mean 0.5 over 9.
+        assert!((p.trigger_rank_share - 0.5 / 9.0).abs() < 1e-12);
     }
 }

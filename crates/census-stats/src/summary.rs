@@ -9,6 +9,7 @@ use crate::detectors::Detector;
 use crate::ngram::Order;
 use crate::positional::PositionalType;
 use crate::projection::Projection;
+use crate::suppression::at_least;
 use crate::tables::LayerSummary;
 
 /// Dead neurons over the whole model.
@@ -46,6 +47,18 @@ pub struct SuppressionSummary {
     pub suppressing: u64,
     /// `suppressing / detectors` (none without token detectors).
     pub share: Option<f64>,
+    /// The share expected by chance: the mean, over those detectors, of the chance that the
+    /// rule holds for as many tokens drawn at random from the vocabulary.
+    #[serde(default)]
+    pub null_share: Option<f64>,
+    /// One-sided p-value of `suppressing` against those chances (exact Poisson binomial: a sign
+    /// test with each detector's own chance).
+    #[serde(default)]
+    pub p_value: Option<f64>,
+    /// Median over the detectors of their triggers' mean bottom rank as a share of the
+    /// vocabulary (0: the most suppressed token; about 0.5 by chance).
+    #[serde(default)]
+    pub median_trigger_rank: Option<f64>,
 }
 
 /// Positional neurons.
@@ -86,6 +99,16 @@ pub struct Summary {
     pub suppression: Option<SuppressionSummary>,
     /// Positional neurons (when the MI was computed).
     pub positional: Option<PositionalSummary>,
+}
+
+/// The median of sorted, non-empty `values`.
+fn median(values: &[f64]) -> f64 {
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
 }
 
 fn detector_summary(
@@ -129,17 +152,27 @@ impl Summary {
         });
         let alive = neurons - dead;
         let suppression = projections.map(|p| {
-            let token: Vec<bool> = detectors
+            let token: Vec<&Projection> = detectors
                 .iter()
                 .zip(p)
-                .filter(|(d, _)| d.order == Order::Unigram)
-                .filter_map(|(_, p)| p.suppresses_triggers)
+                .filter(|(d, p)| d.order == Order::Unigram && p.suppresses_triggers.is_some())
+                .map(|(_, p)| p)
                 .collect();
-            let suppressing = token.iter().filter(|&&s| s).count() as u64;
+            let suppressing = token
+                .iter()
+                .filter(|p| p.suppresses_triggers == Some(true))
+                .count();
+            let chances: Vec<f64> = token.iter().filter_map(|p| p.null_probability).collect();
+            let mut ranks: Vec<f64> = token.iter().map(|p| p.trigger_rank_share).collect();
+            ranks.sort_by(f64::total_cmp);
+            let any = !token.is_empty();
             SuppressionSummary {
                 detectors: token.len() as u64,
-                suppressing,
-                share: (!token.is_empty()).then(|| suppressing as f64 / token.len() as f64),
+                suppressing: suppressing as u64,
+                share: any.then(|| suppressing as f64 / token.len() as f64),
+                null_share: any.then(|| chances.iter().sum::<f64>() / chances.len() as f64),
+                p_value: any.then(|| at_least(&chances, suppressing)),
+                median_trigger_rank: any.then(|| median(&ranks)),
             }
         });
         let positional = layers.iter().any(|l| l.positional.is_some()).then(|| {

@@ -453,6 +453,24 @@ pub fn detectors_batch(
                     (0..d.len()).map(|i| projection(i).and_then(|p| p.suppresses_triggers)),
                 )),
             ),
+            (
+                "negative_share",
+                col(Float64Array::from_iter(
+                    (0..d.len()).map(|i| projection(i).map(|p| p.negative_share)),
+                )),
+            ),
+            (
+                "null_probability",
+                col(Float64Array::from_iter(
+                    (0..d.len()).map(|i| projection(i).and_then(|p| p.null_probability)),
+                )),
+            ),
+            (
+                "trigger_rank_share",
+                col(Float64Array::from_iter(
+                    (0..d.len()).map(|i| projection(i).map(|p| p.trigger_rank_share)),
+                )),
+            ),
         ],
         DETECTORS_FILE,
     )

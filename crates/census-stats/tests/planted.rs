@@ -217,4 +217,60 @@ fn planted_dead_neurons_and_detectors_are_recovered_with_their_projections() {
     assert_eq!(suppression.suppressing, 1);
     let first = &planted.detectors[0];
     assert_eq!(first.bottom[0], first.tokens[0]);
+
+    // The null baseline, recomputed from the table: each token detector's chance, their mean,
+    // and the tail probability by enumerating every outcome of the detectors.
+    let float = |name: &str| {
+        let column = detectors
+            .column_by_name(name)
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Float64Type>();
+        token_rows
+            .iter()
+            .map(|&i| column.value(i))
+            .collect::<Vec<f64>>()
+    };
+    let chances = float("null_probability");
+    let negative = float("negative_share");
+    let ranks = float("trigger_rank_share");
+    for ((row, &chance), &neg) in token_rows.iter().zip(&chances).zip(&negative) {
+        let triggers = detectors
+            .column_by_name("trigger_ids")
+            .unwrap()
+            .as_list::<i32>()
+            .value(*row)
+            .len();
+        assert!(chance > 0.0 && chance < 1.0);
+        if triggers == 1 {
+            assert!((chance - neg).abs() < 1e-12, "{chance} vs {neg}");
+        }
+    }
+    let first_row = token_rows
+        .iter()
+        .position(|&i| (d_layer.value(i), d_neuron.value(i)) == (first.layer, first.neuron))
+        .unwrap();
+    assert_eq!(
+        ranks[first_row], 0.0,
+        "the first detector's token is the most suppressed"
+    );
+    let mean = chances.iter().sum::<f64>() / chances.len() as f64;
+    assert!((suppression.null_share.unwrap() - mean).abs() < 1e-12);
+    let mut tail = 0.0;
+    for outcome in 0u32..1 << chances.len() {
+        if outcome.count_ones() as u64 >= suppression.suppressing {
+            tail += chances
+                .iter()
+                .enumerate()
+                .map(|(k, &c)| if outcome >> k & 1 == 1 { c } else { 1.0 - c })
+                .product::<f64>();
+        }
+    }
+    assert!(
+        (suppression.p_value.unwrap() - tail).abs() < 1e-12,
+        "{tail}"
+    );
+    let mut sorted = ranks.clone();
+    sorted.sort_by(f64::total_cmp);
+    assert_eq!(sorted.len(), 3);
+    assert_eq!(suppression.median_trigger_rank.unwrap(), sorted[1]);
 }
