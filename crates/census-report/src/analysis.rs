@@ -19,6 +19,9 @@ pub struct LayerRow {
     pub neurons: f64,
     /// Dead share.
     pub dead_share: f64,
+    /// Dead share under the other reading of the `</s>` prefix (none in analyses that did not
+    /// record it).
+    pub dead_share_other: Option<f64>,
     /// Mean frequency among alive neurons.
     pub mean_frequency_alive: Option<f64>,
     /// Token detectors.
@@ -142,7 +145,10 @@ impl ModelAnalysis {
         Ok(Self {
             dir: dir.to_path_buf(),
             name,
-            layers: read_layers(&Table::read(&dir.join("layers.parquet"))?)?,
+            layers: read_layers(
+                &Table::read(&dir.join("layers.parquet"))?,
+                manifest.options.count_bos,
+            )?,
             coverage: read_coverage(&Table::read(&dir.join("coverage.parquet"))?)?,
             detectors: read_detectors(&Table::read(&dir.join("detectors.parquet"))?)?,
             positional: read_positional(&Table::read(&dir.join("positional.parquet"))?)?,
@@ -162,11 +168,21 @@ impl ModelAnalysis {
     }
 }
 
-fn read_layers(t: &Table) -> Result<Vec<LayerRow>> {
+fn read_layers(t: &Table, counts_bos: bool) -> Result<Vec<LayerRow>> {
     let layer = t.counts_required("layer")?;
     let tokens = t.counts_required("tokens")?;
     let neurons = t.counts_required("neurons")?;
     let dead_share = t.shares_required("dead_share")?;
+    let other_column = if counts_bos {
+        "dead_without_bos"
+    } else {
+        "dead_with_bos"
+    };
+    let dead_other = if t.has(other_column) {
+        t.counts(other_column)?
+    } else {
+        vec![None; t.len()]
+    };
     let mean = t.shares("mean_frequency_alive")?;
     let token_detectors = t.counts("token_detectors")?;
     let trigram_detectors = t.counts("trigram_detectors")?;
@@ -196,6 +212,7 @@ fn read_layers(t: &Table) -> Result<Vec<LayerRow>> {
             tokens: tokens[i],
             neurons: neurons[i],
             dead_share: dead_share[i],
+            dead_share_other: dead_other[i].map(|d| d / neurons[i].max(1.0)),
             mean_frequency_alive: mean[i],
             token_detectors: token_detectors[i],
             trigram_detectors: trigram_detectors[i],

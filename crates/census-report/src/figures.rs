@@ -119,6 +119,9 @@ fn per_model_lines(
         .collect()
 }
 
+/// A per-layer value of a model.
+type LayerValue<'a> = &'a dyn Fn(&LayerRow) -> Option<f64>;
+
 /// What a comparison figure shows.
 struct Comparison<'a> {
     id: &'a str,
@@ -136,6 +139,17 @@ fn comparison(
     spec: Comparison<'_>,
     value: &dyn Fn(&LayerRow) -> Option<f64>,
 ) -> Vec<NamedFigure> {
+    comparison_with(models, spec, value, None)
+}
+
+/// A comparison figure as [`comparison`], plus, per model, a dashed `alternate` series named
+/// with the suffix it carries, where it differs from `value`.
+fn comparison_with(
+    models: &[ModelAnalysis],
+    spec: Comparison<'_>,
+    value: &dyn Fn(&LayerRow) -> Option<f64>,
+    alternate: Option<(&str, LayerValue<'_>)>,
+) -> Vec<NamedFigure> {
     let Comparison {
         id,
         section,
@@ -151,9 +165,35 @@ fn comparison(
         &[false]
     };
     for &depth in variants {
-        let series = per_model_lines(models, depth, value);
+        let mut series = per_model_lines(models, depth, value);
         if series.is_empty() {
             continue;
+        }
+        if let Some((suffix, other)) = alternate {
+            for (i, m) in models.iter().enumerate() {
+                let differs = m.layers.iter().any(|l| other(l) != value(l));
+                if !differs {
+                    continue;
+                }
+                let points = m
+                    .layers
+                    .iter()
+                    .filter_map(|l| {
+                        let x = if depth {
+                            m.depth(l.layer)
+                        } else {
+                            l.layer as f64
+                        };
+                        other(l).map(|v| (x, v))
+                    })
+                    .collect();
+                series.push(Series {
+                    name: format!("{} {suffix}", m.name),
+                    points,
+                    color: color(i),
+                    dashed: true,
+                });
+            }
         }
         out.push(NamedFigure {
             id: if depth {
@@ -477,17 +517,21 @@ fn oscillatory_ranges(m: &ModelAnalysis) -> Option<NamedFigure> {
 /// Every figure of the report, in section order.
 pub fn build(models: &[ModelAnalysis]) -> Vec<NamedFigure> {
     let mut out = Vec::new();
-    out.extend(comparison(
+    out.extend(comparison_with(
         models,
         Comparison {
             id: "fig1a-dead",
             section: Section::Dead,
             title: "Dead neurons per layer",
-            caption: "Share of neurons that never fire on the corpus, per layer (paper Fig. 1a).",
+            caption: "Share of neurons that never fire on the corpus, per layer (paper Fig. 1a). \
+                      Solid: the analysis's reading of dead (by default, never fires at any \
+                      position); dashed, where it differs: the other reading (never fires \
+                      outside the </s> prefix, or at any position).",
             y_label: "dead share",
             y_range: Some((0.0, 1.0)),
         },
         &|l| Some(l.dead_share),
+        Some(("(other reading of </s>)", &|l| l.dead_share_other)),
     ));
     out.extend(comparison(
         models,

@@ -52,11 +52,29 @@ pub fn headlines(models: &[ModelAnalysis]) -> Vec<Headline> {
             paper: "more than 70% in some layers (66b)",
             source: "Abstract, §3, Fig. 1a",
             ours: each(&|m| {
-                format!(
+                let dead = &m.summary.dead;
+                let mut text = format!(
                     "{} (layer {})",
-                    percent(m.summary.dead.max_layer_share),
-                    m.summary.dead.max_layer
-                )
+                    percent(dead.max_layer_share),
+                    dead.max_layer
+                );
+                if let Some(other) = dead
+                    .other_reading
+                    .as_ref()
+                    .filter(|o| o.total != dead.total)
+                {
+                    text.push_str(&format!(
+                        "; {}: {} (layer {})",
+                        if dead.counts_bos {
+                            "outside </s>"
+                        } else {
+                            "</s> counted"
+                        },
+                        percent(other.max_layer_share),
+                        other.max_layer
+                    ));
+                }
+                text
             }),
         },
         Headline {

@@ -49,6 +49,11 @@ impl Table {
         self.batch.num_rows()
     }
 
+    /// Whether the table has column `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.batch.column_by_name(name).is_some()
+    }
+
     fn column(&self, name: &str) -> Result<&ArrayRef> {
         self.batch
             .column_by_name(name)

@@ -370,3 +370,47 @@ fn impossible_values_in_the_tables_are_refused_naming_table_and_column() {
         assert!(!out.exists(), "nothing written for a refused analysis");
     }
 }
+
+#[test]
+fn the_other_reading_of_dead_is_drawn_dashed_and_stated_where_it_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let analysis = planted_analysis(dir.path());
+    let out = dir.path().join("report");
+    // As rendered, both readings agree on the planted model: one line.
+    render(&request(vec![analysis.clone()], &out)).unwrap();
+    let svg = std::fs::read_to_string(out.join("figures/fig1a-dead.svg")).unwrap();
+    assert!(!svg.contains("other reading"), "no second reading drawn");
+
+    // Two more neurons per layer dead outside </s>: dashed line and a second number.
+    let layers = read(&analysis.join("layers.parquet"));
+    let dead: Vec<u32> = layers
+        .column_by_name("dead")
+        .unwrap()
+        .as_primitive::<UInt32Type>()
+        .values()
+        .to_vec();
+    stats_common::rewrite_column(&analysis.join("layers.parquet"), "dead_without_bos", |i| {
+        f64::from(dead[i] + 2)
+    });
+    let summary_path = analysis.join("summary.json");
+    let mut summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
+    let total = summary["dead"]["total"].as_u64().unwrap();
+    summary["dead"]["other_reading"] = serde_json::json!({
+        "total": total + 4, "max_layer_share": 0.5, "max_layer": 1
+    });
+    std::fs::write(&summary_path, summary.to_string()).unwrap();
+    render(&request(vec![analysis], &out)).unwrap();
+    let svg = std::fs::read_to_string(out.join("figures/fig1a-dead.svg")).unwrap();
+    assert!(svg.contains("other reading"), "the dashed series is drawn");
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    let data = embedded_data(&html);
+    let row = data["headlines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["claim"] == "Largest share of dead neurons in one layer")
+        .unwrap();
+    let ours = row["ours"][0].as_str().unwrap();
+    assert!(ours.contains("outside </s>: 50.0% (layer 1)"), "{ours}");
+}

@@ -314,7 +314,12 @@ fn layer_summaries(results: &[LayerResult]) -> Vec<LayerSummary> {
                 dead_with_bos: r
                     .neurons
                     .iter()
-                    .filter(|n| n.fires == 0 && n.fires_bos == 0)
+                    .filter(|n| n.fires_outside_bos == 0 && n.fires_bos == 0)
+                    .count() as u32,
+                dead_without_bos: r
+                    .neurons
+                    .iter()
+                    .filter(|n| n.fires_outside_bos == 0)
                     .count() as u32,
                 mean_frequency_alive: (!alive.is_empty())
                     .then(|| alive.iter().sum::<f64>() / alive.len() as f64),
@@ -510,6 +515,7 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
         .map(|n| n.frequency)
         .sum();
     let summary = Summary::new(
+        options.count_bos,
         set.model_source().to_string(),
         &summaries,
         tally.sequences,

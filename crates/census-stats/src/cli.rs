@@ -34,9 +34,11 @@ pub struct AnalyzeArgs {
     /// (token ids, positions, neuron lists) are still checked.
     #[arg(long)]
     pub rewritten_parts: bool,
-    /// Count the `</s>` prefix toward activation counts, frequencies and dead neurons.
+    /// Leave the `</s>` prefix out of activation counts, frequencies and dead neurons (by
+    /// default every position counts, as "never activates" reads; n-gram statistics always
+    /// leave the prefix out).
     #[arg(long)]
-    pub count_bos: bool,
+    pub exclude_bos: bool,
     /// Layers with token tables (token detectors, unigram coverage): all, first-half, none or
     /// START..END.
     #[arg(long, default_value = "all")]
@@ -133,7 +135,7 @@ impl AnalyzeArgs {
             allow_incomplete: self.allow_incomplete,
             rewritten_parts: self.rewritten_parts,
             options: AnalysisOptions {
-                count_bos: self.count_bos,
+                count_bos: !self.exclude_bos,
                 unigram_layers: self.unigram_layers,
                 ngram_layers: self.ngram_layers,
                 ngram_memory_mib: self.ngram_memory_mib,

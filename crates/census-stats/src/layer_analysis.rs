@@ -19,6 +19,8 @@ pub struct NeuronStats {
     pub fires: u64,
     /// Fires on the `</s>` prefix.
     pub fires_bos: u64,
+    /// Fires outside the `</s>` prefix.
+    pub fires_outside_bos: u64,
     /// `fires` over the counted tokens.
     pub frequency: f64,
     /// Never fired on a counted token.
@@ -94,6 +96,7 @@ pub fn analyze_layer(
                 neuron: n as u16,
                 fires,
                 fires_bos: counts.fires_bos[n],
+                fires_outside_bos: counts.fires[n],
                 frequency: if counted_tokens == 0 {
                     0.0
                 } else {

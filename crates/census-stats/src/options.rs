@@ -220,8 +220,9 @@ impl Default for ProjectionOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnalysisOptions {
     /// Count activations on the `</s>` prefix toward activation counts, frequencies and dead
-    /// neurons (off: the prefix is left out everywhere, as the paper does for n-grams; the
-    /// prefix counts are still reported in `fires_bos`).
+    /// neurons (on by default: the paper's §3 calls a neuron dead when it "never activates";
+    /// off leaves the prefix out there too, as §4 does for n-grams). Both readings of "dead"
+    /// are in the layers table either way.
     pub count_bos: bool,
     /// Layers whose unigram tables are built (token detectors, unigram coverage).
     pub unigram_layers: LayerScope,
@@ -242,7 +243,7 @@ pub struct AnalysisOptions {
 impl Default for AnalysisOptions {
     fn default() -> Self {
         Self {
-            count_bos: false,
+            count_bos: true,
             unigram_layers: LayerScope::All,
             ngram_layers: LayerScope::FirstHalf,
             ngram_memory_mib: 8192,

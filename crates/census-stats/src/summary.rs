@@ -23,6 +23,25 @@ pub struct DeadSummary {
     pub max_layer_share: f64,
     /// The layer with that share.
     pub max_layer: usize,
+    /// Whether the `</s>` prefix counted (`--exclude-bos` off): "dead" means never fires at
+    /// any position.
+    #[serde(default)]
+    pub counts_bos: bool,
+    /// The other reading of "dead" (outside the prefix when it counted, anywhere when it did
+    /// not): its total and its highest per-layer share, with that layer.
+    #[serde(default)]
+    pub other_reading: Option<DeadReading>,
+}
+
+/// Dead neurons under one reading.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadReading {
+    /// Dead neurons in all analysed layers.
+    pub total: u64,
+    /// The highest per-layer share.
+    pub max_layer_share: f64,
+    /// The layer with that share.
+    pub max_layer: usize,
 }
 
 /// Detector counts and detected n-grams.
@@ -101,6 +120,26 @@ pub struct Summary {
     pub positional: Option<PositionalSummary>,
 }
 
+/// Dead neurons under the reading `counts_bos` did not choose.
+fn other_reading(layers: &[LayerSummary], counts_bos: bool) -> DeadReading {
+    let dead = |l: &LayerSummary| {
+        if counts_bos {
+            l.dead_without_bos
+        } else {
+            l.dead_with_bos
+        }
+    };
+    let share = |l: &LayerSummary| f64::from(dead(l)) / f64::from(l.neurons.max(1));
+    let worst = layers
+        .iter()
+        .max_by(|a, b| share(a).total_cmp(&share(b)).then(b.layer.cmp(&a.layer)));
+    DeadReading {
+        total: layers.iter().map(|l| u64::from(dead(l))).sum(),
+        max_layer_share: worst.map_or(0.0, share),
+        max_layer: worst.map_or(0, |l| l.layer),
+    }
+}
+
 /// The median of sorted, non-empty `values`.
 fn median(values: &[f64]) -> f64 {
     let n = values.len();
@@ -133,8 +172,11 @@ fn detector_summary(
 }
 
 impl Summary {
-    /// Summarises the layer aggregates, detectors and projections.
+    /// Summarises the layer aggregates, detectors and projections; `counts_bos` says which
+    /// reading of "dead" the layers' `dead` follows.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
+        counts_bos: bool,
         model: String,
         layers: &[LayerSummary],
         sequences: u64,
@@ -214,6 +256,8 @@ impl Summary {
                 },
                 max_layer_share: worst.map_or(0.0, |l| l.dead_share),
                 max_layer: worst.map_or(0, |l| l.layer),
+                counts_bos,
+                other_reading: Some(other_reading(layers, counts_bos)),
             },
             mean_frequency_alive: (alive > 0).then(|| alive_frequency_sum / alive as f64),
             token_detectors: detector_summary(layers, |l| l.tokens_detected, |l| l.token_detectors),

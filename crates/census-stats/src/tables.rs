@@ -136,8 +136,10 @@ pub struct LayerSummary {
     pub dead: u32,
     /// `dead / neurons`.
     pub dead_share: f64,
-    /// Neurons that never fired even on the `</s>` prefix.
+    /// Neurons that never fired, the `</s>` prefix included.
     pub dead_with_bos: u32,
+    /// Neurons that never fired outside the `</s>` prefix.
+    pub dead_without_bos: u32,
     /// Mean activation frequency of the alive neurons (none if all are dead).
     pub mean_frequency_alive: Option<f64>,
     /// Token detectors (none if unigrams were not counted in this layer).
@@ -187,6 +189,12 @@ pub fn layers_batch(summaries: &[LayerSummary]) -> Result<RecordBatch> {
             "dead_with_bos".into(),
             col(UInt32Array::from_iter_values(
                 s.iter().map(|l| l.dead_with_bos),
+            )),
+        ),
+        (
+            "dead_without_bos".into(),
+            col(UInt32Array::from_iter_values(
+                s.iter().map(|l| l.dead_without_bos),
             )),
         ),
         (

@@ -7,7 +7,9 @@ position. Exits 1 and prints the differences if anything disagrees.
     python duckdb_check.py RUN_DIR ANALYSIS_DIR
 """
 
+import json
 import math
+import os
 import sys
 
 import duckdb
@@ -17,6 +19,10 @@ MAX_TOKENS, MAX_TRIGRAMS = 5, 50
 
 
 def main(run, analysis):
+    # Dead neurons and fire counts include the </s> prefix unless the analysis left it out.
+    with open(os.path.join(analysis, "manifest.json")) as f:
+        counts_bos = json.load(f)["options"]["count_bos"]
+    counted = "TRUE" if counts_bos else "pos > 0"
     con = duckdb.connect()
     con.execute(f"""
         CREATE VIEW acts AS SELECT layer::INTEGER AS layer, seq, pos, neurons
@@ -45,8 +51,8 @@ def main(run, analysis):
         else:
             print(f"ok  {name}")
 
-    check("fire counts (</s> excluded)", """
-        WITH f AS (SELECT layer, neuron, count(*) AS fires FROM fired WHERE pos > 0 GROUP BY ALL)
+    check("fire counts", f"""
+        WITH f AS (SELECT layer, neuron, count(*) AS fires FROM fired WHERE {counted} GROUP BY ALL)
         SELECT o.layer, o.neuron, o.fires, f.fires FROM ours o
         LEFT JOIN f ON o.layer = f.layer AND o.neuron = f.neuron
         WHERE o.fires != coalesce(f.fires, 0)""")
@@ -54,11 +60,25 @@ def main(run, analysis):
         WITH f AS (SELECT layer, neuron, count(*) AS fires FROM fired WHERE pos = 0 GROUP BY ALL)
         SELECT o.layer, o.neuron FROM ours o LEFT JOIN f ON o.layer = f.layer AND o.neuron = f.neuron
         WHERE o.fires_bos != coalesce(f.fires, 0)""")
-    check("dead neurons", """
-        WITH alive AS (SELECT DISTINCT layer, neuron FROM fired WHERE pos > 0)
+    check("dead neurons", f"""
+        WITH alive AS (SELECT DISTINCT layer, neuron FROM fired WHERE {counted})
         SELECT o.layer, o.neuron, o.dead FROM ours o
         LEFT JOIN alive a ON o.layer = a.layer AND o.neuron = a.neuron
         WHERE o.dead != (a.neuron IS NULL)""")
+    con.execute(f"CREATE TABLE layer_rows AS SELECT * FROM read_parquet('{analysis}/layers.parquet')")
+    check("dead under both readings of </s>", """
+        WITH anywhere AS (SELECT DISTINCT layer, neuron FROM fired),
+        outside AS (SELECT DISTINCT layer, neuron FROM fired WHERE pos > 0),
+        c AS (SELECT o.layer,
+                count(*) FILTER (WHERE a.neuron IS NULL) AS with_bos,
+                count(*) FILTER (WHERE x.neuron IS NULL) AS without_bos
+              FROM ours o
+              LEFT JOIN anywhere a ON o.layer = a.layer AND o.neuron = a.neuron
+              LEFT JOIN outside x ON o.layer = x.layer AND o.neuron = x.neuron
+              GROUP BY o.layer)
+        SELECT l.layer, l.dead_with_bos, c.with_bos, l.dead_without_bos, c.without_bos
+        FROM layer_rows l JOIN c ON l.layer = c.layer
+        WHERE l.dead_with_bos != c.with_bos OR l.dead_without_bos != c.without_bos""")
 
     for gram, column in [("token", "unigram"), ("bigram", "bigram"), ("trigram", "trigram")]:
         con.execute(f"""

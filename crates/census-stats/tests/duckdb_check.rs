@@ -43,6 +43,7 @@ fn check(python: &str, run: &Path, analysis: &Path) {
     for checked in [
         "fire counts",
         "dead neurons",
+        "dead under both readings of </s>",
         "trigram coverage",
         "token detectors",
     ] {

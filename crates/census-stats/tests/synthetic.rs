@@ -142,8 +142,9 @@ fn planted_neurons_are_recovered() {
     let neurons = read_table(&out.join("neurons.parquet"));
     assert_eq!(neurons.num_rows(), 2 * FFN);
 
-    // Dead: layer 0 neurons 2, 4 (fires on </s> only) and 8..16; layer 1 all but 0 and 1.
-    let mut dead: BTreeSet<(u16, u16)> = [(0, 2), (0, 4)].into_iter().collect();
+    // Dead (never fires at any position): layer 0 neurons 2 and 8..16 (4 fires on </s> only);
+    // layer 1 all but 0 and 1.
+    let mut dead: BTreeSet<(u16, u16)> = [(0, 2)].into_iter().collect();
     dead.extend((8..16).map(|n| (0, n)));
     dead.extend((2..16).map(|n| (1, n)));
     assert_eq!(flagged(&neurons, "dead"), dead);
@@ -171,9 +172,9 @@ fn planted_neurons_are_recovered() {
                 .filter(|&(s, p)| fired(&corpus, layer.into(), s, p).contains(&neuron))
                 .count() as u64
         };
-        assert_eq!(fires.value(row), count(1..LEN), "fires of {layer}/{neuron}");
+        assert_eq!(fires.value(row), count(0..LEN), "fires of {layer}/{neuron}");
         assert_eq!(fires_bos.value(row), count(0..1));
-        let expected = count(1..LEN) as f64 / (SEQUENCES * (LEN - 1)) as f64;
+        let expected = count(0..LEN) as f64 / (SEQUENCES * LEN) as f64;
         assert!((frequency.value(row) - expected).abs() < 1e-12);
     }
 
@@ -309,16 +310,45 @@ fn planted_neurons_are_recovered() {
 }
 
 #[test]
-fn counting_the_prefix_is_a_flag() {
+fn dead_means_never_fires_at_any_position_and_the_other_reading_is_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let (run, out) = (dir.path().join("run"), dir.path().join("analysis"));
+    let run = dir.path().join("run");
     write_run(&run, 0..SEQUENCES, Shard::default(), true);
-    let mut options = options();
-    options.count_bos = true;
-    analyze(&request(vec![run], &out, options)).unwrap();
+    // By default every position counts: neuron 4 of layer 0 fires only on </s> and is alive.
+    let out = dir.path().join("default");
+    let summary = analyze(&request(vec![run.clone()], &out, options())).unwrap();
     let neurons = read_table(&out.join("neurons.parquet"));
     assert!(!flagged(&neurons, "dead").contains(&(0, 4)));
     assert!(flagged(&neurons, "dead").contains(&(0, 2)));
+    let layers = read_table(&out.join("layers.parquet"));
+    let column = |name: &str| -> Vec<u32> {
+        layers
+            .column_by_name(name)
+            .unwrap()
+            .as_primitive::<UInt32Type>()
+            .values()
+            .to_vec()
+    };
+    let dead = column("dead");
+    assert_eq!(dead, column("dead_with_bos"));
+    // Outside the prefix, neuron 4 is dead too.
+    assert_eq!(column("dead_without_bos")[0], dead[0] + 1);
+    assert!(summary.dead.counts_bos);
+    let other = summary.dead.other_reading.as_ref().unwrap();
+    assert_eq!(other.total, summary.dead.total + 1);
+
+    // --exclude-bos: the paper's §4 rule applied to dead neurons too.
+    let mut excluding = options();
+    excluding.count_bos = false;
+    let out = dir.path().join("excluding");
+    let summary = analyze(&request(vec![run], &out, excluding)).unwrap();
+    let neurons = read_table(&out.join("neurons.parquet"));
+    assert!(flagged(&neurons, "dead").contains(&(0, 4)));
+    assert!(!summary.dead.counts_bos);
+    assert_eq!(
+        summary.dead.other_reading.unwrap().total,
+        summary.dead.total - 1
+    );
 }
 
 #[test]
