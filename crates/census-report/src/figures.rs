@@ -224,9 +224,15 @@ fn comparison_with(
     out
 }
 
-/// Neurons per coverage bin, stacked, per layer (Figs. 2, 12, 13).
+/// Neurons per coverage bin, stacked, per layer of the first half of the network (Figs. 2, 12,
+/// 13 show that half; the other layers stay in the tables and the browser).
 fn coverage_figure(m: &ModelAnalysis, order: &str, fig: &str) -> Option<NamedFigure> {
-    let rows: Vec<_> = m.coverage.iter().filter(|c| c.order == order).collect();
+    let half = m.model_layers().div_ceil(2);
+    let rows: Vec<_> = m
+        .coverage
+        .iter()
+        .filter(|c| c.order == order && c.layer < half)
+        .collect();
     if rows.is_empty() {
         return None;
     }
@@ -259,9 +265,11 @@ fn coverage_figure(m: &ModelAnalysis, order: &str, fig: &str) -> Option<NamedFig
         id: format!("{fig}-{order}s-{}", slug(&m.name)),
         section: Section::Ngrams,
         caption: format!(
-            "{}: alive neurons by the number of {order}s that cover 95% of their activations \
-             (paper Fig. {}).",
+            "{}: alive neurons by the number of {order}s that cover 95% of their activations, in \
+             the first half of the network (layers 0–{}) as the paper draws it (paper Fig. {}); \
+             the other layers are in coverage.parquet and the neuron browser.",
             m.name,
+            half - 1,
             &fig[3..]
         ),
         figure: Figure::StackedBars {

@@ -28,6 +28,36 @@ fn token_detectors(
     or_na(m.summary.token_detectors.as_ref().and_then(figure))
 }
 
+/// The per-layer share of detected tokens new to all lower layers: in how many layers most
+/// are new, the median and the lowest.
+fn new_per_layer(d: &census_stats::summary::DetectorSummary) -> Option<String> {
+    let by_layer = &d.new_share_by_layer;
+    if by_layer.is_empty() {
+        return d
+            .new_overall_share
+            .map(|s| format!("{} pooled", percent(s)));
+    }
+    let mostly = by_layer.iter().filter(|(_, s)| *s > 0.5).count();
+    let mut shares: Vec<f64> = by_layer.iter().map(|(_, s)| *s).collect();
+    shares.sort_by(f64::total_cmp);
+    let n = shares.len();
+    let median = if n % 2 == 1 {
+        shares[n / 2]
+    } else {
+        (shares[n / 2 - 1] + shares[n / 2]) / 2.0
+    };
+    let (low_layer, low) = by_layer
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("not empty");
+    Some(format!(
+        "mostly new in {mostly} of {} layers (median {}, lowest {} in layer {low_layer})",
+        by_layer.len(),
+        percent(median),
+        percent(*low)
+    ))
+}
+
 /// A p-value as a reader expects it: two significant digits, or a bound below 1e-12.
 fn p_value(p: f64) -> String {
     if p < 1e-12 {
@@ -95,7 +125,7 @@ pub fn headlines(models: &[ModelAnalysis]) -> Vec<Headline> {
         Headline {
             claim: "Dead neurons in the post-LN model",
             paper: "none (350m)",
-            source: "§3 fn. 7, §6",
+            source: "§6, §4.1 fn. 7",
             ours: each(&|m| {
                 if m.manifest.model.config.do_layer_norm_before {
                     "pre-LN model".to_string()
@@ -126,7 +156,7 @@ pub fn headlines(models: &[ModelAnalysis]) -> Vec<Headline> {
             claim: "Detected tokens new to all lower layers",
             paper: "mostly new in each layer",
             source: "§4.3, Fig. 4",
-            ours: each(&|m| token_detectors(m, |d| d.new_overall_share.map(percent))),
+            ours: each(&|m| token_detectors(m, new_per_layer)),
         },
         Headline {
             claim: "Token detectors whose update suppresses their triggers",
@@ -164,7 +194,8 @@ pub fn headlines(models: &[ModelAnalysis]) -> Vec<Headline> {
         },
         Headline {
             claim: "Layers with oscillatory neurons",
-            paper: "none in models of 6.7b and larger",
+            paper: "none in models of 6.7b and larger (our reading of \"larger models do not have \
+                    oscillatory neurons\")",
             source: "§5.3, Fig. 8",
             ours: each(&|m| {
                 or_na(m.summary.positional.as_ref().map(|p| {

@@ -414,3 +414,59 @@ fn the_other_reading_of_dead_is_drawn_dashed_and_stated_where_it_differs() {
     let ours = row["ours"][0].as_str().unwrap();
     assert!(ours.contains("outside </s>: 50.0% (layer 1)"), "{ours}");
 }
+
+#[test]
+fn figures_and_claims_are_drawn_and_cited_as_the_paper_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let analysis = planted_analysis(dir.path());
+    let model = census_report::analysis::ModelAnalysis::load(&analysis).unwrap();
+    let half = model.model_layers().div_ceil(2);
+    // The analysis covers every layer (n-grams in all of them) ...
+    assert!(model.coverage.iter().any(|c| c.layer >= half));
+    // ... but Figs. 2, 12 and 13 draw the first half of the network only.
+    let figures = census_report::figures::build(std::slice::from_ref(&model));
+    let coverage: Vec<_> = figures
+        .iter()
+        .filter(|f| {
+            ["fig2-", "fig12-", "fig13-"]
+                .iter()
+                .any(|p| f.id.starts_with(p))
+        })
+        .collect();
+    assert_eq!(
+        coverage.len(),
+        3,
+        "{:?}",
+        figures.iter().map(|f| &f.id).collect::<Vec<_>>()
+    );
+    for f in coverage {
+        let census_report::charts::Figure::StackedBars { x, .. } = &f.figure else {
+            panic!("{} is not a bar chart", f.id);
+        };
+        assert!(x.iter().all(|&l| (l as usize) < half), "{}: {x:?}", f.id);
+        assert!(f.caption.contains("first half"), "{}", f.caption);
+    }
+
+    let headlines = census_report::paper::headlines(std::slice::from_ref(&model));
+    let claim = |start: &str| {
+        headlines
+            .iter()
+            .find(|h| h.claim.starts_with(start))
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        claim("Dead neurons in the post-LN model").source,
+        "§6, §4.1 fn. 7"
+    );
+    assert!(
+        claim("Layers with oscillatory neurons")
+            .paper
+            .contains("our reading")
+    );
+    let new = claim("Detected tokens new to all lower layers");
+    assert_eq!(
+        new.ours[0],
+        "mostly new in 1 of 1 layers (median 100.0%, lowest 100.0% in layer 1)"
+    );
+}

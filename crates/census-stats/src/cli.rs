@@ -92,6 +92,10 @@ pub struct AnalyzeArgs {
     /// Low/high transitions that make a curve oscillatory.
     #[arg(long, default_value_t = 3)]
     pub oscillation_transitions: u32,
+    /// The least swing of frequency (smoothed maximum minus minimum) an oscillation needs; a
+    /// wavy curve that swings less is "other".
+    #[arg(long, default_value_t = 0.5)]
+    pub oscillation_min_swing: f64,
     /// "Other" curves are strong when their residual around a moving average is at most this
     /// share of their standard deviation.
     #[arg(long, default_value_t = 0.25)]
@@ -155,6 +159,7 @@ impl AnalyzeArgs {
                     weak_epsilon: self.weak_epsilon,
                     extreme_run_share: self.extreme_run_share,
                     oscillation_transitions: self.oscillation_transitions,
+                    oscillation_min_swing: self.oscillation_min_swing,
                     smooth_residual_share: self.smooth_residual_share,
                     range_threshold: self.range_threshold,
                 },

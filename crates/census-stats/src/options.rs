@@ -142,11 +142,19 @@ pub struct PositionalOptions {
     pub extreme_run_share: f64,
     /// Transitions between low and high regimes that make a neuron oscillatory (3).
     pub oscillation_transitions: u32,
+    /// The least swing (smoothed maximum minus minimum, in frequency) an oscillation needs
+    /// (0.5): a wavy curve that never comes near silence or saturation is "other".
+    #[serde(default = "default_oscillation_min_swing")]
+    pub oscillation_min_swing: f64,
     /// An "other" neuron is strong when the residual of its curve around a moving average is
     /// at most this share of the curve's standard deviation (0.25).
     pub smooth_residual_share: f64,
     /// Positions where an oscillatory neuron's frequency is at least this form its ranges (0.5).
     pub range_threshold: f64,
+}
+
+fn default_oscillation_min_swing() -> f64 {
+    0.5
 }
 
 impl Default for PositionalOptions {
@@ -159,6 +167,7 @@ impl Default for PositionalOptions {
             weak_epsilon: 0.05,
             extreme_run_share: 1.0 / 128.0,
             oscillation_transitions: 3,
+            oscillation_min_swing: default_oscillation_min_swing(),
             smooth_residual_share: 0.25,
             range_threshold: 0.5,
         }

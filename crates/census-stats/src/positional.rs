@@ -102,15 +102,16 @@ fn moving_average(curve: &[f64], window: usize) -> Vec<f64> {
 
 /// Transitions between the low and high regimes of `curve` after light smoothing: a position is
 /// low below a quarter of the curve's range and high above three quarters, and positions between
-/// keep the previous regime (hysteresis), so noise does not count.
-pub fn regime_transitions(curve: &[f64], smoothing: usize) -> u32 {
+/// keep the previous regime (hysteresis), so noise does not count. A curve whose smoothed range
+/// is below `min_swing` has none.
+pub fn regime_transitions(curve: &[f64], smoothing: usize, min_swing: f64) -> u32 {
     let smooth = moving_average(curve, smoothing.max(1));
     let (min, max) = smooth
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
             (a.min(x), b.max(x))
         });
-    if max - min < 0.2 || max.is_nan() {
+    if max - min < min_swing || max.is_nan() {
         return 0;
     }
     let (low, high) = (min + 0.25 * (max - min), min + 0.75 * (max - min));
@@ -142,7 +143,9 @@ pub fn classify(curve: &[f64], options: &PositionalOptions) -> Classification {
     let high_weak = has_run(curve, run, |x| x >= 1.0 - eps);
     let low_strong = has_run(curve, run, |x| x == 0.0);
     let high_strong = has_run(curve, run, |x| x == 1.0);
-    if regime_transitions(curve, run / 4) >= options.oscillation_transitions {
+    if regime_transitions(curve, run / 4, options.oscillation_min_swing)
+        >= options.oscillation_transitions
+    {
         return Classification {
             kind: PositionalType::Oscillatory,
             strong: low_strong && high_strong,
@@ -284,6 +287,124 @@ mod tests {
                 strong: false
             }
         );
+    }
+
+    /// One curve of each kind the paper draws (Fig. 7), with what the rule in docs/ANALYSIS.md
+    /// calls it.
+    #[test]
+    fn every_type_the_paper_shows_is_recognised() {
+        let n = 256;
+        let curve = |f: &dyn Fn(usize) -> f64| (0..n).map(f).collect::<Vec<f64>>();
+        let class = |kind, strong| Classification { kind, strong };
+        let cases: Vec<(&str, Vec<f64>, Classification)> = vec![
+            (
+                "indicator of several ranges",
+                curve(&|p| ((p / 32) % 2) as f64),
+                class(PositionalType::Oscillatory, true),
+            ),
+            (
+                "oscillating near, not at, 0 and 1",
+                curve(&|p| 0.03 + 0.94 * ((p / 32) % 2) as f64),
+                class(PositionalType::Oscillatory, false),
+            ),
+            (
+                "oscillating between silence and half the tokens",
+                curve(&|p| 0.6 * ((p / 32) % 2) as f64),
+                class(PositionalType::Oscillatory, false),
+            ),
+            (
+                "fires before a position (less than)",
+                curve(&|p| f64::from(u8::from(p < 100))),
+                class(PositionalType::BothExtremes, true),
+            ),
+            (
+                "fires after a position (greater than)",
+                curve(&|p| f64::from(u8::from(p >= 100))),
+                class(PositionalType::BothExtremes, true),
+            ),
+            (
+                "fires inside one range",
+                curve(&|p| f64::from(u8::from((80..160).contains(&p)))),
+                class(PositionalType::BothExtremes, true),
+            ),
+            (
+                "fires outside one range",
+                curve(&|p| f64::from(u8::from(!(80..160).contains(&p)))),
+                class(PositionalType::BothExtremes, true),
+            ),
+            (
+                "near both extremes, never at them",
+                curve(&|p| if p < 100 { 0.97 } else { 0.02 }),
+                class(PositionalType::BothExtremes, false),
+            ),
+            (
+                "silent, then rising",
+                curve(&|p| {
+                    if p < 50 {
+                        0.0
+                    } else {
+                        0.1 + 0.6 * (p - 50) as f64 / 206.0
+                    }
+                }),
+                class(PositionalType::OneExtreme, true),
+            ),
+            (
+                "falling, then silent",
+                curve(&|p| {
+                    if p >= 200 {
+                        0.0
+                    } else {
+                        0.7 - 0.6 * p as f64 / 200.0
+                    }
+                }),
+                class(PositionalType::OneExtreme, true),
+            ),
+            (
+                "saturated, then falling",
+                curve(&|p| {
+                    if p < 60 {
+                        1.0
+                    } else {
+                        0.8 - 0.5 * (p - 60) as f64 / 196.0
+                    }
+                }),
+                class(PositionalType::OneExtreme, true),
+            ),
+            (
+                "nearly silent, then rising",
+                curve(&|p| {
+                    if p < 50 {
+                        0.01
+                    } else {
+                        0.1 + 0.6 * (p - 50) as f64 / 206.0
+                    }
+                }),
+                class(PositionalType::OneExtreme, false),
+            ),
+            (
+                "a smooth decline away from the extremes",
+                curve(&|p| 0.7 - 0.4 * p as f64 / n as f64),
+                class(PositionalType::Other, true),
+            ),
+            (
+                "the same decline, noisy",
+                curve(&|p| 0.7 - 0.4 * p as f64 / n as f64 + if p % 2 == 0 { 0.15 } else { -0.15 }),
+                class(PositionalType::Other, false),
+            ),
+            (
+                "wavy but never silent nor saturated",
+                curve(&|p| 0.5 + 0.2 * (2.0 * std::f64::consts::PI * p as f64 / 40.0).sin()),
+                class(PositionalType::Other, true),
+            ),
+        ];
+        let mut wrong = Vec::new();
+        for (name, curve, expected) in cases {
+            let got = classify(&curve, &options());
+            if got != expected {
+                wrong.push(format!("{name}: {got:?}, expected {expected:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 
     #[test]

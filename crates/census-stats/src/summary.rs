@@ -53,8 +53,13 @@ pub struct DetectorSummary {
     pub max_detected_per_layer: u64,
     /// N-grams detected in some layer.
     pub detected_cumulative: u64,
-    /// Of the n-grams detected in layers above the first, the share new to all lower layers.
+    /// Of the n-grams detected in layers above the first, the share new to all lower layers
+    /// (pooled over those layers).
     pub new_overall_share: Option<f64>,
+    /// The same share layer by layer (`[layer, share]`, layers above the first that detect
+    /// something): the paper's "mostly new in each layer" is a statement about each of these.
+    #[serde(default)]
+    pub new_share_by_layer: Vec<(usize, f64)>,
 }
 
 /// Trigger suppression by token detectors.
@@ -160,6 +165,13 @@ fn detector_summary(
         return None;
     }
     let coverage: Vec<_> = layers.iter().filter_map(pick).collect();
+    let new_share_by_layer = layers
+        .iter()
+        .filter_map(|l| pick(l).map(|c| (l.layer, c)))
+        .skip(1)
+        .filter(|(_, c)| c.detected > 0)
+        .map(|(layer, c)| (layer, c.new_overall as f64 / c.detected as f64))
+        .collect();
     let above_first = coverage.iter().skip(1);
     let detected_above: u64 = above_first.clone().map(|c| c.detected).sum();
     let new_above: u64 = above_first.map(|c| c.new_overall).sum();
@@ -168,6 +180,7 @@ fn detector_summary(
         max_detected_per_layer: coverage.iter().map(|c| c.detected).max().unwrap_or(0),
         detected_cumulative: coverage.last().map_or(0, |c| c.cumulative),
         new_overall_share: (detected_above > 0).then(|| new_above as f64 / detected_above as f64),
+        new_share_by_layer,
     })
 }
 

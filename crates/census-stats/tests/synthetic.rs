@@ -178,6 +178,13 @@ fn planted_neurons_are_recovered() {
         assert!((frequency.value(row) - expected).abs() < 1e-12);
     }
 
+    // Detected tokens new to all lower layers, layer by layer: layer 1 detects only 11, which
+    // layer 0 already detects.
+    assert_eq!(
+        summary.token_detectors.as_ref().unwrap().new_share_by_layer,
+        vec![(1, 0.0)]
+    );
+
     // Detectors: neuron 0/0 on {10, 11}, 1/0 on {11}; trigram detector 0/5 on (20, 21, 22).
     assert_eq!(
         flagged(&neurons, "token_detector"),
