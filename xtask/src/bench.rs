@@ -15,6 +15,9 @@ pub enum Benchmark {
     Extract,
     /// The analysis's counting core against DuckDB (`benches/analyze_vs_duckdb.py`).
     Analyze,
+    /// Fired bits that change when the dense path computes in f16 or bf16 instead of f32
+    /// (`benches/dtype_flips.py`; a measurement, not a race).
+    Dtype,
 }
 
 /// `bench` flags.
@@ -53,6 +56,19 @@ impl BenchArgs {
             Benchmark::Analyze => (
                 &["-p", "census-stats", "--example", "count_bench"],
                 "benches/analyze_vs_duckdb.py",
+            ),
+            Benchmark::Dtype => (
+                &[
+                    "-p",
+                    "xtask",
+                    "--bin",
+                    "xtask",
+                    "-p",
+                    "census-train",
+                    "--example",
+                    "random_opt",
+                ],
+                "benches/dtype_flips.py",
             ),
         };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());

@@ -1,7 +1,9 @@
 //! Command-line options of an extraction run, shared by the `census-extract` binary and
 //! `cargo xtask extract`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::DType;
 
 use clap::Args;
 
@@ -49,9 +51,11 @@ pub struct ExtractArgs {
     /// Largest padded batch, in tokens.
     #[arg(long, default_value_t = DEFAULT_BATCH_TOKENS)]
     pub batch_tokens: usize,
-    /// Compute dtype: f32, f16 or bf16.
-    #[arg(long, default_value = "f32")]
-    pub dtype: String,
+    /// Compute dtype: f32, f16 or bf16 [default: f32 on the host engine; on the dense path the
+    /// checkpoint's own dtype (config.json `torch_dtype` or `dtype`: float16 for the released
+    /// OPT models), else f32].
+    #[arg(long)]
+    pub dtype: Option<String>,
     /// Where the layers run: `sparse` (the host engine: CPU, f32, fc2 summed over the fired
     /// neurons only; fastest on CPU) or `dense` (every layer on the backend device, in --dtype)
     /// [default: sparse with --device cpu, dense with --device cuda].
@@ -146,6 +150,7 @@ impl ExtractArgs {
             &self.model,
             &census_model::HubOptions::from_env(!self.quiet),
         )?;
+        options.dtype = self.compute_dtype(options.sparse_ffn, &options.model_dir)?;
         match self.device.as_str() {
             "cpu" => crate::run::extract::<census_model::CpuBackend>(
                 &options,
@@ -169,8 +174,45 @@ impl ExtractArgs {
         }
     }
 
+    /// The compute dtype: `--dtype` if given; else f32 on the host engine, and on the dense path
+    /// the dtype the checkpoint in `model_dir` declares (f32 when it declares none or cannot be
+    /// read yet, as a hub model before its download).
+    pub fn compute_dtype(&self, sparse_ffn: bool, model_dir: &Path) -> Result<DType> {
+        if let Some(name) = &self.dtype {
+            return census_model::float_dtype(name).ok_or_else(|| {
+                ExtractError::InvalidOption(format!(
+                    "--dtype '{name}': expected {}",
+                    census_model::FLOAT_DTYPE_NAMES
+                ))
+            });
+        }
+        if sparse_ffn {
+            return Ok(DType::F32);
+        }
+        Ok(
+            census_model::OptConfig::from_file(model_dir.join("config.json"))
+                .ok()
+                .and_then(|c| c.dtype)
+                .and_then(|d| census_model::checkpoint_dtype(&d))
+                .unwrap_or(DType::F32),
+        )
+    }
+
+    /// Whether the layers run on the host engine (`--ffn sparse`, the default on the CPU).
+    fn sparse_ffn(&self) -> Result<bool> {
+        match self.ffn.as_deref() {
+            Some("sparse") => Ok(true),
+            Some("dense") => Ok(false),
+            None => Ok(self.device != "cuda"),
+            Some(other) => Err(ExtractError::InvalidOption(format!(
+                "--ffn '{other}': expected sparse or dense"
+            ))),
+        }
+    }
+
     /// The run options these flags describe.
     pub fn to_options(&self) -> Result<ExtractOptions> {
+        let sparse_ffn = self.sparse_ffn()?;
         Ok(ExtractOptions {
             model_dir: PathBuf::from(&self.model),
             model_source: self.model.clone(),
@@ -189,23 +231,8 @@ impl ExtractArgs {
             shard: self.shard.parse::<Shard>()?,
             part_tokens: self.part_tokens,
             batch_tokens: self.batch_tokens,
-            dtype: census_model::float_dtype(&self.dtype).ok_or_else(|| {
-                ExtractError::InvalidOption(format!(
-                    "--dtype '{}': expected {}",
-                    self.dtype,
-                    census_model::FLOAT_DTYPE_NAMES
-                ))
-            })?,
-            sparse_ffn: match self.ffn.as_deref() {
-                Some("sparse") => true,
-                Some("dense") => false,
-                None => self.device != "cuda",
-                Some(other) => {
-                    return Err(ExtractError::InvalidOption(format!(
-                        "--ffn '{other}': expected sparse or dense"
-                    )));
-                }
-            },
+            dtype: self.compute_dtype(sparse_ffn, Path::new(&self.model))?,
+            sparse_ffn,
             stream_layers: self.stream_layers,
             offload_hidden: self.offload_hidden,
             out: self.out.clone(),
@@ -275,5 +302,39 @@ mod tests {
         assert!(!options(&["--ffn", "dense"]).unwrap().sparse_ffn);
         assert!(options(&["--ffn", "fast"]).is_err());
         assert!(options(&["--dtype", "fp8"]).is_err());
+    }
+
+    #[test]
+    fn the_dense_path_computes_in_the_checkpoint_dtype_unless_told_otherwise() {
+        #[derive(clap::Parser)]
+        struct Command {
+            #[command(flatten)]
+            args: ExtractArgs,
+        }
+        let fixtures =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/opt");
+        let dtype = |model: &str, extra: &[&str]| {
+            let model = fixtures.join(model).display().to_string();
+            let base = [
+                "extract", "--model", &model, "--data", "d.jsonl", "--out", "o",
+            ];
+            let args = base.iter().copied().chain(extra.iter().copied());
+            <Command as clap::Parser>::try_parse_from(args)
+                .unwrap()
+                .args
+                .to_options()
+                .unwrap()
+                .dtype
+        };
+        // The released OPT checkpoints are float16: so is the dense path by default.
+        assert_eq!(dtype("f16", &["--ffn", "dense"]), DType::F16);
+        assert_eq!(dtype("bf16", &["--ffn", "dense"]), DType::BF16);
+        assert_eq!(dtype("pre-ln", &["--ffn", "dense"]), DType::F32);
+        // The host engine computes in f32; --dtype wins everywhere.
+        assert_eq!(dtype("f16", &[]), DType::F32);
+        assert_eq!(
+            dtype("f16", &["--ffn", "dense", "--dtype", "f32"]),
+            DType::F32
+        );
     }
 }

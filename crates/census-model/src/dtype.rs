@@ -15,9 +15,51 @@ pub fn float_dtype(name: &str) -> Option<DType> {
     }
 }
 
+/// The dtype a checkpoint declares in `config.json` (`torch_dtype`, or `dtype` as newer
+/// `transformers` write it: `float32`, `float16`, `bfloat16`), if it is one of ours.
+pub fn checkpoint_dtype(declared: &str) -> Option<DType> {
+    match declared {
+        "float32" | "f32" | "F32" => Some(DType::F32),
+        "float16" | "f16" | "F16" | "half" => Some(DType::F16),
+        "bfloat16" | "bf16" | "BF16" => Some(DType::BF16),
+        _ => None,
+    }
+}
+
+/// Explicit mantissa bits of a float dtype: the precision that decides whether a value near zero
+/// keeps its sign (f32 23, f16 10, bf16 7).
+pub fn mantissa_bits(dtype: DType) -> Option<u32> {
+    match dtype {
+        DType::F32 => Some(23),
+        DType::F16 => Some(10),
+        DType::BF16 => Some(7),
+        _ => None,
+    }
+}
+
+/// Whether computing in `run` (as a run manifest records it: `F32`, `F16`, `BF16`) is coarser
+/// than the checkpoint's declared dtype.
+pub fn coarser_than_checkpoint(run: &str, checkpoint: Option<&str>) -> bool {
+    let bits = |name: &str| checkpoint_dtype(name).and_then(mantissa_bits);
+    match (bits(run), checkpoint.and_then(bits)) {
+        (Some(run), Some(stored)) => run < stored,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_coarser_than_its_checkpoint_is_recognised() {
+        assert_eq!(checkpoint_dtype("float16"), Some(DType::F16));
+        assert!(coarser_than_checkpoint("BF16", Some("float16")));
+        assert!(coarser_than_checkpoint("F16", Some("float32")));
+        assert!(!coarser_than_checkpoint("F16", Some("float16")));
+        assert!(!coarser_than_checkpoint("F32", Some("float16")));
+        assert!(!coarser_than_checkpoint("BF16", None));
+    }
 
     #[test]
     fn names_map_to_dtypes() {

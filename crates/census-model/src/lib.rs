@@ -33,7 +33,9 @@ pub use attention::OptAttention;
 pub use batch::{OptBatch, POSITION_OFFSET};
 pub use config::{OptConfig, PRESET_NAMES};
 pub use decoder::{ForwardOptions, LayerActivity, OptModel, OptOutput, Record};
-pub use dtype::{FLOAT_DTYPE_NAMES, float_dtype};
+pub use dtype::{
+    FLOAT_DTYPE_NAMES, checkpoint_dtype, coarser_than_checkpoint, float_dtype, mantissa_bits,
+};
 pub use error::{ModelError, Result};
 pub use ffn::OptFeedForward;
 pub use fired::FiredNeurons;

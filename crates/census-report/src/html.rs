@@ -196,6 +196,18 @@ fn provenance(m: &PageModel<'_>) -> String {
                 esc(&run.device),
                 esc(&c.ffn)
             );
+            let stored = c.model.config.dtype.as_deref();
+            if census_model::coarser_than_checkpoint(&c.dtype, stored) {
+                let _ = writeln!(
+                    s,
+                    "<tr><th>precision</th><td class=\"warn\">This run computed in {}, coarser \
+                     than the checkpoint's {}: fc1 pre-activations near zero may change sign, \
+                     which moves the dead counts and the 95% thresholds (docs/ANALYSIS.md, \
+                     \"Precision\").</td></tr>",
+                    esc(&c.dtype),
+                    esc(stored.unwrap_or_default())
+                );
+            }
         }
     }
     let options = serde_json::to_string_pretty(&a.manifest.options).unwrap_or_default();

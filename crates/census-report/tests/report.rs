@@ -470,3 +470,46 @@ fn figures_and_claims_are_drawn_and_cited_as_the_paper_does() {
         "mostly new in 1 of 1 layers (median 100.0%, lowest 100.0% in layer 1)"
     );
 }
+
+#[test]
+fn a_run_coarser_than_its_checkpoint_is_flagged() {
+    use census_extract::{CorpusSource, ExtractOptions, SequenceOptions, extract};
+    let dir = tempfile::tempdir().unwrap();
+    let plain = planted_analysis(&dir.path().join("f32"));
+    let run = dir.path().join("bf16/run");
+    extract::<census_model::CpuBackend>(
+        &ExtractOptions {
+            sequences: SequenceOptions::with_max_seq_len(48),
+            sparse_ffn: false,
+            dtype: burn::tensor::DType::BF16,
+            ..ExtractOptions::new(
+                common::fixture("opt/planted"),
+                vec![CorpusSource::new(common::fixture("corpus/planted.jsonl"))],
+                &run,
+            )
+        },
+        &Default::default(),
+        "cpu",
+    )
+    .unwrap();
+    let analysis = dir.path().join("bf16/analysis");
+    census_stats::analyze(&census_stats::AnalyzeRequest {
+        runs: vec![run],
+        out: analysis.clone(),
+        model: None,
+        allow_incomplete: false,
+        rewritten_parts: false,
+        options: Default::default(),
+        progress: false,
+    })
+    .unwrap();
+    let out = dir.path().join("report");
+    render(&request(vec![plain, analysis], &out)).unwrap();
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert_eq!(
+        html.matches("This run computed in BF16, coarser than the checkpoint's float32")
+            .count(),
+        1,
+        "only the bf16 run is flagged"
+    );
+}
