@@ -309,3 +309,18 @@ fn the_table_ids_are_unique() {
     ids.dedup();
     assert_eq!(ids.len(), count);
 }
+
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(extract_args("run", "48", &sample()))
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("run directory ready"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
+}

@@ -243,11 +243,14 @@ impl ExtractArgs {
 
 /// Logs to stderr through `tracing`, filtered by `RUST_LOG` (default `info`); for binaries.
 pub fn init_tracing() {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, so logs written to files and pipes stay plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 
