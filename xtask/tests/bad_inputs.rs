@@ -159,6 +159,10 @@ fn case(id: &str, dir: &Path) -> Vec<String> {
             copy_run();
             analyze(&["--coverage-share", "1.5"])
         }
+        "analyze-unknown-domain" => {
+            copy_run();
+            analyze(&["--domains", "poetry"])
+        }
         "report-missing-table" => {
             copy_dir(&w.analysis, &dir.join("a"));
             copy_dir(&w.report, &dir.join("report"));

@@ -179,11 +179,14 @@ pub fn tally_corpus(set: &RunSet, parts: &[PartRef], count_trigrams: bool) -> Re
         .par_iter()
         .map(|&part| {
             let path = set.tokens_path(part);
-            let tokens = PartTokens::read(
+            let mut tokens = PartTokens::read(
                 &path,
                 set.part_check(part, None).as_ref(),
                 &set.part_limits(part),
             )?;
+            if let Some(keep) = set.kept(part) {
+                tokens = tokens.select(keep);
+            }
             let mut tally = CorpusTally::new(positions, count_trigrams);
             tally
                 .add_part(&tokens)
@@ -215,17 +218,21 @@ pub fn count_layer(
     let mut counts = LayerCounts::new(layer, ffn, scope);
     for &part in parts {
         let limits = set.part_limits(part);
-        let tokens = PartTokens::read(
+        let mut tokens = PartTokens::read(
             &set.tokens_path(part),
             set.part_check(part, None).as_ref(),
             &limits,
         )?;
+        if let Some(keep) = set.kept(part) {
+            tokens = tokens.select(keep);
+        }
         let path = set.activations_path(part, layer);
         let acts = read_layer_part(
             &path,
             &tokens,
             set.part_check(part, Some(layer)).as_ref(),
             &limits,
+            set.kept(part),
         )?;
         counts
             .add_part(&tokens, &acts)
@@ -346,6 +353,7 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
     validate(options)?;
     let mut set = RunSet::open(&request.runs, request.allow_incomplete)?;
     set.verify_parts = !request.rewritten_parts;
+    set.restrict(&options.domains, options.token_budget)?;
     check_output_dir(&request.out)?;
     let config = set.model_config().clone();
     if config.ffn_dim > MAX_NEURONS {

@@ -39,6 +39,13 @@ pub struct AnalyzeArgs {
     /// leave the prefix out).
     #[arg(long)]
     pub exclude_bos: bool,
+    /// Analyse only the sequences of these domains (comma-separated; default every domain).
+    #[arg(long, value_delimiter = ',')]
+    pub domains: Vec<String>,
+    /// Analyse only whole sequences, in run and part order, while their tokens stay within
+    /// this budget.
+    #[arg(long)]
+    pub token_budget: Option<u64>,
     /// Layers with token tables (token detectors, unigram coverage): all, first-half, none or
     /// START..END.
     #[arg(long, default_value = "all")]
@@ -140,6 +147,8 @@ impl AnalyzeArgs {
             rewritten_parts: self.rewritten_parts,
             options: AnalysisOptions {
                 count_bos: !self.exclude_bos,
+                domains: self.domains.clone(),
+                token_budget: self.token_budget,
                 unigram_layers: self.unigram_layers,
                 ngram_layers: self.ngram_layers,
                 ngram_memory_mib: self.ngram_memory_mib,

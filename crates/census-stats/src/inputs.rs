@@ -1,7 +1,7 @@
 //! The extraction runs an analysis reads: their manifests, checked for being complete and for
 //! belonging together (one model, the same layers), and the parts they hold.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -41,7 +41,22 @@ pub struct RunSet {
     /// Check every part file against its run's manifest (size, checksum, footer) before it is
     /// counted; off only for runs whose parts another tool rewrote.
     pub verify_parts: bool,
+    /// The sequences each part contributes, by (run index, part number), when the analysis is
+    /// restricted to some domains or a token budget ([`RunSet::restrict`]); none: every one.
+    pub selection: Option<BTreeMap<(usize, u32), Selected>>,
 }
+
+/// What one part contributes to a restricted analysis.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selected {
+    /// Sequence ids kept.
+    pub sequences: BTreeSet<u64>,
+    /// Their rows (tokens).
+    pub rows: u64,
+}
+
+/// The empty selection.
+static NOTHING: BTreeSet<u64> = BTreeSet::new();
 
 impl RunSet {
     /// Opens run directories and checks that they can be analysed together: every run is
@@ -114,6 +129,7 @@ impl RunSet {
         let set = Self {
             runs,
             verify_parts: true,
+            selection: None,
         };
         set.warn_missing_shards();
         Ok(set)
@@ -163,19 +179,94 @@ impl RunSet {
                 .all(|r| r.manifest.config.sequences.full_length)
     }
 
-    /// Every committed part, run by run, by part number.
+    /// Every committed part, run by run, by part number (with a selection, only the parts
+    /// that contribute a sequence, and their selected rows).
     pub fn parts(&self) -> Vec<PartRef> {
         let mut parts = Vec::new();
         for (run, input) in self.runs.iter().enumerate() {
             let mut committed = input.manifest.parts.clone();
             committed.sort_by_key(|p| p.index);
-            parts.extend(committed.iter().map(|p| PartRef {
-                run,
-                part: p.index,
-                rows: p.rows,
+            parts.extend(committed.iter().filter_map(|p| {
+                let rows = match &self.selection {
+                    None => p.rows,
+                    Some(selection) => selection.get(&(run, p.index))?.rows,
+                };
+                Some(PartRef {
+                    run,
+                    part: p.index,
+                    rows,
+                })
             }));
         }
         parts
+    }
+
+    /// The sequences `part` contributes, when the analysis is restricted.
+    pub fn kept(&self, part: PartRef) -> Option<&BTreeSet<u64>> {
+        self.selection.as_ref().map(|s| {
+            s.get(&(part.run, part.part))
+                .map_or(&NOTHING, |selected| &selected.sequences)
+        })
+    }
+
+    /// Restricts the analysis to the sequences of `domains` (all when empty) and, in run and
+    /// part order, to whole sequences while their tokens (`</s>` included) stay within
+    /// `token_budget`. Reads every token part once; a domain no run holds is an error naming the
+    /// domains there are.
+    pub fn restrict(&mut self, domains: &[String], token_budget: Option<u64>) -> Result<()> {
+        if domains.is_empty() && token_budget.is_none() {
+            return Ok(());
+        }
+        let known: BTreeSet<&str> = self
+            .runs
+            .iter()
+            .flat_map(|r| r.manifest.domains.iter().map(String::as_str))
+            .collect();
+        if let Some(unknown) = domains.iter().find(|d| !known.contains(d.as_str())) {
+            return Err(StatsError::InvalidOption(format!(
+                "--domains: no run holds domain '{unknown}' (they hold: {})",
+                known.into_iter().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let mut budget = token_budget.unwrap_or(u64::MAX);
+        let mut selection = BTreeMap::new();
+        'parts: for part in self.parts() {
+            let path = self.tokens_path(part);
+            let rows =
+                census_extract::shards::read_tokens(&path, self.part_check(part, None).as_ref())?;
+            let mut selected = Selected::default();
+            let mut i = 0;
+            while i < rows.seq.len() {
+                let seq = rows.seq[i];
+                let end = (i..rows.seq.len())
+                    .find(|&j| rows.seq[j] != seq)
+                    .unwrap_or(rows.seq.len());
+                let len = (end - i) as u64;
+                let wanted = domains.is_empty() || domains.contains(&rows.domain[i]);
+                if wanted {
+                    if len > budget {
+                        if !selected.sequences.is_empty() {
+                            selection.insert((part.run, part.part), selected);
+                        }
+                        break 'parts;
+                    }
+                    budget -= len;
+                    selected.sequences.insert(seq);
+                    selected.rows += len;
+                }
+                i = end;
+            }
+            if !selected.sequences.is_empty() {
+                selection.insert((part.run, part.part), selected);
+            }
+        }
+        if selection.is_empty() {
+            return Err(StatsError::InvalidOption(
+                "--domains and --token-budget leave no sequence to analyse".to_string(),
+            ));
+        }
+        self.selection = Some(selection);
+        Ok(())
     }
 
     /// Tokens in all committed parts (`</s>` prefixes included).

@@ -233,6 +233,14 @@ pub struct AnalysisOptions {
     /// off leaves the prefix out there too, as §4 does for n-grams). Both readings of "dead"
     /// are in the layers table either way.
     pub count_bos: bool,
+    /// Analyse only the sequences of these domains (empty: every domain), so one larger run
+    /// can serve an experiment on part of its data (the paper's §4 uses five of its domains).
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Analyse only whole sequences, in run and part order, while their tokens (`</s>`
+    /// included) stay within this budget (the paper's §4 uses 5M tokens).
+    #[serde(default)]
+    pub token_budget: Option<u64>,
     /// Layers whose unigram tables are built (token detectors, unigram coverage).
     pub unigram_layers: LayerScope,
     /// Layers whose bigram and trigram tables are built (coverage, trigram detectors).
@@ -253,6 +261,8 @@ impl Default for AnalysisOptions {
     fn default() -> Self {
         Self {
             count_bos: true,
+            domains: Vec::new(),
+            token_budget: None,
             unigram_layers: LayerScope::All,
             ngram_layers: LayerScope::FirstHalf,
             ngram_memory_mib: 8192,

@@ -1,6 +1,7 @@
 //! One part of a run read for counting: its tokens with their n-gram context, and one layer's
 //! fired neurons checked to line up with them row by row.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use arrow::array::AsArray;
@@ -54,6 +55,18 @@ impl PartTokens {
             bigram,
             trigram,
         }
+    }
+
+    /// The rows of the sequences in `keep` only (whole sequences, so n-grams are unchanged).
+    pub fn select(self, keep: &BTreeSet<u64>) -> Self {
+        let rows: Vec<usize> = (0..self.len())
+            .filter(|&i| keep.contains(&self.seq[i]))
+            .collect();
+        Self::new(
+            rows.iter().map(|&i| self.seq[i]).collect(),
+            rows.iter().map(|&i| self.pos[i]).collect(),
+            rows.iter().map(|&i| self.token[i]).collect(),
+        )
     }
 
     /// Number of rows.
@@ -161,8 +174,12 @@ pub fn read_layer_part(
     tokens: &PartTokens,
     check: Option<&PartCheck<'_>>,
     limits: &PartLimits,
+    keep: Option<&BTreeSet<u64>>,
 ) -> Result<ActivationRows> {
-    let rows = read_activations(path, check)?;
+    let mut rows = read_activations(path, check)?;
+    if let Some(keep) = keep {
+        rows = select_rows(rows, keep);
+    }
     if rows.seq != tokens.seq || rows.pos != tokens.pos {
         return Err(StatsError::Parquet {
             path: path.to_path_buf(),
@@ -191,6 +208,21 @@ pub fn read_layer_part(
         }
     }
     Ok(rows)
+}
+
+/// The activation rows of the sequences in `keep` only.
+fn select_rows(rows: ActivationRows, keep: &BTreeSet<u64>) -> ActivationRows {
+    let mut out = ActivationRows::default();
+    for (i, window) in rows.offsets.windows(2).enumerate() {
+        if keep.contains(&rows.seq[i]) {
+            out.seq.push(rows.seq[i]);
+            out.pos.push(rows.pos[i]);
+            out.neurons
+                .extend_from_slice(&rows.neurons[window[0] as usize..window[1] as usize]);
+            out.offsets.push(out.neurons.len() as i32);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
