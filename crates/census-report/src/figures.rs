@@ -100,22 +100,30 @@ fn per_model_lines(
         .enumerate()
         .map(|(i, m)| Series {
             name: m.name.clone(),
-            points: m
-                .layers
-                .iter()
-                .filter_map(|l| {
-                    let x = if depth {
-                        m.depth(l.layer)
-                    } else {
-                        l.layer as f64
-                    };
-                    value(l).map(|v| (x, v))
-                })
-                .collect(),
+            points: layer_points(m, depth, value),
             color: color(i),
             dashed: false,
         })
         .filter(|s| !s.points.is_empty())
+        .collect()
+}
+
+/// `(layer or normalised depth, value)` for every layer of `m` that has a value.
+fn layer_points(
+    m: &ModelAnalysis,
+    depth: bool,
+    value: &dyn Fn(&LayerRow) -> Option<f64>,
+) -> Vec<(f64, f64)> {
+    m.layers
+        .iter()
+        .filter_map(|l| {
+            let x = if depth {
+                m.depth(l.layer)
+            } else {
+                l.layer as f64
+            };
+            value(l).map(|v| (x, v))
+        })
         .collect()
 }
 
@@ -175,21 +183,9 @@ fn comparison_with(
                 if !differs {
                     continue;
                 }
-                let points = m
-                    .layers
-                    .iter()
-                    .filter_map(|l| {
-                        let x = if depth {
-                            m.depth(l.layer)
-                        } else {
-                            l.layer as f64
-                        };
-                        other(l).map(|v| (x, v))
-                    })
-                    .collect();
                 series.push(Series {
                     name: format!("{} {suffix}", m.name),
-                    points,
+                    points: layer_points(m, depth, other),
                     color: color(i),
                     dashed: true,
                 });
