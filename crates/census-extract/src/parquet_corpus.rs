@@ -1,11 +1,9 @@
 //! Corpus documents from Parquet: a `text` column, or a pre-tokenized `input_ids` column.
 
-use std::fs::File;
 use std::path::Path;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, UInt32Type};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::corpus::{CorpusSource, Document, DocumentContent, ReadCounts};
 use crate::error::{ExtractError, Result};
@@ -23,19 +21,14 @@ pub(crate) fn read_parquet_file(
         line: row,
         reason,
     };
-    let handle = File::open(file).map_err(|e| ExtractError::io("cannot read", file, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(handle)
-        .and_then(|b| b.build())
-        .map_err(|e| ExtractError::Parquet {
-            path: file.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+    let builder = census_format::parquet_file::open_file(file)?;
+    let mut reader = census_format::parquet_file::guarded(file, || {
+        builder
+            .build()
+            .map_err(|e| census_format::FormatError::parquet(file, e.to_string()))
+    })?;
     let mut row = 0u64;
-    for batch in reader {
-        let batch = batch.map_err(|e| ExtractError::Parquet {
-            path: file.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+    while let Some(batch) = census_format::parquet_file::next_batch(file, &mut reader)? {
         let domains = string_column(&batch, "domain").map_err(|reason| bad(row + 1, reason))?;
         let content = content_column(&batch).map_err(|reason| bad(row + 1, reason))?;
         for i in 0..batch.num_rows() {

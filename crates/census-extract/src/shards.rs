@@ -330,8 +330,7 @@ pub fn open_part(
     if let Some(reason) = check.and_then(|c| c.digest).and_then(|d| d.mismatch(&data)) {
         return Err(refuse(reason));
     }
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(data).map_err(|e| refuse(e.to_string()))?;
+    let builder = census_format::parquet_file::open_bytes(path, data)?;
     if let Some(reason) = check
         .and_then(|c| c.footer_mismatch(builder.metadata().file_metadata().key_value_metadata()))
     {
@@ -342,18 +341,10 @@ pub fn open_part(
 
 /// Reads a part file whole, checks it against `check` (when given) and decodes it.
 fn read_batches(path: &Path, check: Option<&PartCheck<'_>>) -> Result<Vec<RecordBatch>> {
-    let reader = open_part(path, check)?
-        .build()
-        .map_err(|e| ExtractError::Parquet {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-    reader
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ExtractError::Parquet {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })
+    Ok(census_format::parquet_file::read_all(
+        path,
+        open_part(path, check)?,
+    )?)
 }
 
 /// Reads an activation part back, checked against `check` when given. Integer columns of

@@ -28,6 +28,14 @@ pub enum FormatError {
         /// What is wrong.
         reason: String,
     },
+    /// A Parquet file cannot be decoded, or its footer is damaged.
+    #[error("{}: {reason}", path.display())]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A directory is in the way and is not one this project wrote.
     #[error("{}: {reason}", path.display())]
     Foreign {
@@ -39,6 +47,14 @@ pub enum FormatError {
 }
 
 impl FormatError {
+    /// A Parquet file at `path` that cannot be read, and why.
+    pub fn parquet(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Self::Parquet {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
     /// An I/O error on `path`.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {

@@ -5,6 +5,8 @@
 //!   is read.
 //! - [`columns`]: columns read as the types the formats specify, from files other tools
 //!   rewrote too (any integer width whose values fit).
+//! - [`parquet_file`]: Parquet files opened with their footer checked, so damage is an error
+//!   naming the file, never a panic.
 //! - [`staged`]: output directories built beside their final place and swapped in only when
 //!   complete, so a failed command leaves the previous output as it was.
 
@@ -12,6 +14,7 @@ pub mod atomic;
 pub mod checksum;
 pub mod columns;
 mod error;
+pub mod parquet_file;
 pub mod staged;
 
 pub use atomic::write_atomic;

@@ -1,13 +1,11 @@
 //! A Parquet table read whole, with typed column accessors that name the file and column when
 //! something is missing.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchReader};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{ReportError, Result};
 
@@ -27,15 +25,9 @@ impl Table {
                 "missing (an incomplete or foreign analysis directory?)".into(),
             ));
         }
-        let file = File::open(path).map_err(|e| ReportError::io("cannot read", path, e))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| bad(e.to_string()))?
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
-        let schema = reader.schema();
-        let batches = reader
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad(e.to_string()))?;
+        let builder = census_format::parquet_file::open_file(path)?;
+        let schema = builder.schema().clone();
+        let batches = census_format::parquet_file::read_all(path, builder)?;
         let batch =
             arrow::compute::concat_batches(&schema, &batches).map_err(|e| bad(e.to_string()))?;
         Ok(Self {

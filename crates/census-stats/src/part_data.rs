@@ -8,6 +8,7 @@ use arrow::array::AsArray;
 use arrow::datatypes::{DataType, UInt16Type, UInt32Type, UInt64Type};
 use census_extract::shards::{ActivationRows, PartCheck, open_part, read_activations};
 use census_format::columns::integer_column;
+use census_format::parquet_file::read_all;
 use parquet::arrow::ProjectionMask;
 
 use crate::error::{Result, StatsError};
@@ -98,13 +99,9 @@ impl PartTokens {
             })
             .collect::<Result<_>>()?;
         let mask = ProjectionMask::leaves(schema, indices);
-        let reader = builder
-            .with_projection(mask)
-            .build()
-            .map_err(|e| parquet_err(e.to_string()))?;
+        let batches = read_all(path, builder.with_projection(mask))?;
         let (mut seq, mut pos, mut token) = (Vec::new(), Vec::new(), Vec::new());
-        for batch in reader {
-            let batch = batch.map_err(|e| parquet_err(e.to_string()))?;
+        for batch in batches {
             // Other tools may rewrite the run with other integer widths; values that fit are read.
             let column = |name: &str, want: DataType| integer_column(&batch, name, &want, path);
             seq.extend(
