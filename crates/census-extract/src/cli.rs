@@ -9,7 +9,7 @@ use clap::Args;
 
 use crate::corpus::{CorpusSource, SourceFormat};
 use crate::error::{ExtractError, Result};
-use crate::run::{DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions};
+use crate::run::{DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions, LayerSpec};
 use crate::sequences::{DEFAULT_MAX_SEQ_LEN, SequenceOptions, Shard};
 
 /// `extract` flags.
@@ -39,7 +39,8 @@ pub struct ExtractArgs {
     /// Skip and count malformed corpus lines instead of stopping.
     #[arg(long)]
     pub skip_malformed: bool,
-    /// Layers to record, `a..b` (end exclusive) or `a..=b`; the pass stops after the last one.
+    /// Layers to record, `a..b` (end exclusive), `a..=b` or `first-half` (layers below half the
+    /// model's depth); the pass stops after the last one.
     #[arg(long)]
     pub layers: Option<String>,
     /// This machine's share of the corpus, `i/n`.
@@ -124,9 +125,16 @@ pub fn parse_source(spec: &str) -> Result<CorpusSource> {
     Ok(source)
 }
 
-/// Parses `a..b` or `a..=b`.
-pub fn parse_layers(spec: &str) -> Result<std::ops::Range<usize>> {
-    let bad = || ExtractError::InvalidOption(format!("--layers '{spec}': expected a..b or a..=b"));
+/// Parses `a..b`, `a..=b` or `first-half`.
+pub fn parse_layers(spec: &str) -> Result<LayerSpec> {
+    if spec == "first-half" {
+        return Ok(LayerSpec::FirstHalf);
+    }
+    let bad = || {
+        ExtractError::InvalidOption(format!(
+            "--layers '{spec}': expected a..b, a..=b or first-half"
+        ))
+    };
     let (start, end, inclusive) = if let Some((a, b)) = spec.split_once("..=") {
         (a, b, true)
     } else {
@@ -139,7 +147,7 @@ pub fn parse_layers(spec: &str) -> Result<std::ops::Range<usize>> {
         start.parse().map_err(|_| bad())?
     };
     let end: usize = end.parse().map_err(|_| bad())?;
-    Ok(start..end + usize::from(inclusive))
+    Ok(LayerSpec::Range(start..end + usize::from(inclusive)))
 }
 
 impl ExtractArgs {
@@ -274,9 +282,10 @@ mod tests {
 
     #[test]
     fn layer_ranges_parse() {
-        assert_eq!(parse_layers("0..6").unwrap(), 0..6);
-        assert_eq!(parse_layers("2..=3").unwrap(), 2..4);
-        assert_eq!(parse_layers("..4").unwrap(), 0..4);
+        assert_eq!(parse_layers("0..6").unwrap(), LayerSpec::Range(0..6));
+        assert_eq!(parse_layers("2..=3").unwrap(), LayerSpec::Range(2..4));
+        assert_eq!(parse_layers("..4").unwrap(), LayerSpec::Range(0..4));
+        assert_eq!(parse_layers("first-half").unwrap().resolve(7), 0..3);
         assert!(parse_layers("3").is_err());
     }
 

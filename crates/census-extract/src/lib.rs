@@ -22,6 +22,6 @@ pub use error::{ExtractError, Result};
 pub use manifest::Manifest;
 pub use run::{
     ASSUMED_DENSITY, DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions, ExtractSummary,
-    extract,
+    LayerSpec, extract,
 };
 pub use sequences::{DEFAULT_MAX_SEQ_LEN, SequenceOptions, Shard};

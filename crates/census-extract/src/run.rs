@@ -56,8 +56,8 @@ pub struct ExtractOptions {
     pub sources: Vec<CorpusSource>,
     /// Sequence construction.
     pub sequences: SequenceOptions,
-    /// Layers to record (0-based, end exclusive); `None` records all.
-    pub layers: Option<Range<usize>>,
+    /// Layers to record; `None` records all.
+    pub layers: Option<LayerSpec>,
     /// This machine's share.
     pub shard: Shard,
     /// Tokens per part.
@@ -81,6 +81,26 @@ pub struct ExtractOptions {
     pub out: PathBuf,
     /// Show a progress bar.
     pub progress: bool,
+}
+
+/// The layers a run records, before the model's depth is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayerSpec {
+    /// Layers `start..end` (0-based, end exclusive).
+    Range(Range<usize>),
+    /// Layers with index below half the model's depth: the paper's "first half of the
+    /// network", as `analyze --ngram-layers first-half` reads it.
+    FirstHalf,
+}
+
+impl LayerSpec {
+    /// The layers of a model `depth` layers deep.
+    pub fn resolve(&self, depth: usize) -> Range<usize> {
+        match self {
+            Self::Range(range) => range.clone(),
+            Self::FirstHalf => 0..depth / 2,
+        }
+    }
 }
 
 impl ExtractOptions {
@@ -124,7 +144,12 @@ impl ExtractOptions {
                 self.sequences.max_seq_len, config.max_position_embeddings
             )));
         }
-        let layers = self.layers.clone().unwrap_or(0..config.num_hidden_layers);
+        let layers = self
+            .layers
+            .as_ref()
+            .map_or(0..config.num_hidden_layers, |l| {
+                l.resolve(config.num_hidden_layers)
+            });
         if layers.is_empty() || layers.end > config.num_hidden_layers {
             return Err(ExtractError::InvalidOption(format!(
                 "--layers {}..{} is not a non-empty range within the model's {} layers",

@@ -328,7 +328,7 @@ fn a_layer_range_records_only_those_layers() {
     run(&options("odd", vec![source.clone()], &all_dir)).unwrap();
     let some_dir = tmp.path().join("some");
     let mut opts = options("odd", vec![source], &some_dir);
-    opts.layers = Some(1..2);
+    opts.layers = Some(census_extract::LayerSpec::Range(1..2));
     run(&opts).unwrap();
     let all = activations(&all_dir);
     let some = activations(&some_dir);

@@ -499,6 +499,8 @@ fn a_run_coarser_than_its_checkpoint_is_flagged() {
         model: None,
         allow_incomplete: false,
         rewritten_parts: false,
+        ngram_runs: Vec::new(),
+        positional_runs: Vec::new(),
         options: Default::default(),
         progress: false,
     })

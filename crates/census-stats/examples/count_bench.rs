@@ -77,6 +77,7 @@ fn make_run(dir: PathBuf, args: &[String]) -> Result<()> {
         sequences: sequences.clone(),
         seq_ids: (0..sequences.len() as u64).collect(),
         fired: &fired,
+        domain: &|_| "synthetic",
         part_sequences: (16_384 / seq_len).max(1),
         full_length: true,
         shard: Shard::default(),

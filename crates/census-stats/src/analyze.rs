@@ -17,9 +17,11 @@ use crate::inputs::{PartRef, RunSet};
 use crate::layer_analysis::{LayerResult, analyze_layer};
 use crate::model_files::locate_tokenizer;
 use crate::ngram::{MAX_NEURONS, Order};
-use crate::options::{AnalysisOptions, PROJECT_ALL_AUTO_FLOPS, ProjectAll};
+use crate::options::{AnalysisOptions, DataSelection, PROJECT_ALL_AUTO_FLOPS, ProjectAll};
 use crate::part_data::{PartTokens, read_layer_part};
+use crate::positional_domains::{self, DomainResults};
 use crate::projection::{Projection, locate_weights, project_detectors, project_neurons};
+use crate::sections::{DataBasis, DataGroup, SectionBases, Sources};
 use crate::summary::Summary;
 use crate::tables::{self, LayerSummary};
 
@@ -35,8 +37,13 @@ pub const ANALYSIS_KIND: &str = "analysis";
 /// What to analyse and where to write it.
 #[derive(Debug, Clone)]
 pub struct AnalyzeRequest {
-    /// Extraction run directories (shards of one run, or runs of one model).
+    /// Extraction run directories (shards of one run, or runs of one model): the data of the
+    /// frequencies and dead neurons, and of every section not given its own runs.
     pub runs: Vec<PathBuf>,
+    /// Runs of the same model for the n-gram statistics (empty: `runs`).
+    pub ngram_runs: Vec<PathBuf>,
+    /// Runs of the same model for the positional statistics (empty: `runs`).
+    pub positional_runs: Vec<PathBuf>,
     /// The analysis directory.
     pub out: PathBuf,
     /// The checkpoint directory for projections, when the runs' recorded source is not one.
@@ -93,6 +100,9 @@ pub struct AnalysisManifest {
     /// The directory whose tokenizer named the tokens (none: tokens are named `#id`).
     #[serde(default)]
     pub tokenizer: Option<PathBuf>,
+    /// The data each section's statistics rest on (§3 frequencies, §4 n-grams, §5 positions).
+    #[serde(default)]
+    pub sections: Option<SectionBases>,
     /// Seconds the analysis took.
     pub seconds: f64,
     /// The tables written.
@@ -346,15 +356,101 @@ fn layer_summaries(results: &[LayerResult]) -> Vec<LayerSummary> {
         .collect()
 }
 
+/// One group's corpus tally and layer results.
+struct GroupCounts {
+    tally: CorpusTally,
+    results: BTreeMap<usize, LayerResult>,
+}
+
+/// What `group` counts in `layer`: n-grams and positions only for the sections it serves, in
+/// the layers its runs recorded.
+fn group_scope(group: &DataGroup, options: &AnalysisOptions, layer: usize) -> CountScope {
+    let set = &group.set;
+    let total = set.model_config().num_hidden_layers;
+    let recorded = set.layers().contains(&layer);
+    let ngram = group.ngram && recorded;
+    let positional =
+        group.positional && recorded && (set.full_length() || options.positional.any_length);
+    CountScope {
+        unigrams: ngram && options.unigram_layers.contains(layer, total),
+        bigrams_trigrams: ngram && options.ngram_layers.contains(layer, total),
+        positions: positional.then(|| set.max_seq_len()),
+    }
+}
+
+/// The layers of `layers` that `group` counts: every one for the frequencies, otherwise those
+/// where it has something to count.
+fn group_layers(group: &DataGroup, options: &AnalysisOptions, layers: &[usize]) -> Vec<usize> {
+    layers
+        .iter()
+        .copied()
+        .filter(|&l| {
+            let scope = group_scope(group, options, l);
+            group.frequency || scope.unigrams || scope.bigrams_trigrams || scope.positions.is_some()
+        })
+        .collect()
+}
+
+/// Tallies `group`'s corpus and counts and analyses `layers` (in parallel).
+fn count_group(
+    group: &DataGroup,
+    layers: &[usize],
+    options: &AnalysisOptions,
+    progress: &ProgressBar,
+) -> Result<GroupCounts> {
+    let set = &group.set;
+    let parts = set.parts();
+    let count_trigrams = layers
+        .iter()
+        .any(|&l| group_scope(group, options, l).bigrams_trigrams);
+    let tally = {
+        let _span = tracing::info_span!("tally", parts = parts.len()).entered();
+        tally_corpus(set, &parts, count_trigrams)?
+    };
+    let concurrent = rayon::current_num_threads().min(layers.len()).max(1);
+    let cap_bytes = (options.ngram_memory_mib << 20) / concurrent;
+    let results = layers
+        .par_iter()
+        .map(|&layer| {
+            let _span = tracing::info_span!("layer", layer).entered();
+            let scope = group_scope(group, options, layer);
+            let counts = count_layer(set, &parts, layer, scope, cap_bytes, progress)?;
+            Ok((layer, analyze_layer(&counts, &tally, options)))
+        })
+        .collect::<Result<_>>()?;
+    Ok(GroupCounts { tally, results })
+}
+
+/// Replaces the n-gram statistics of `into` by those of `from` (the same layer counted on the
+/// n-gram data).
+fn take_ngram_statistics(into: &mut LayerResult, from: &LayerResult) {
+    for (a, b) in into.neurons.iter_mut().zip(&from.neurons) {
+        a.coverage = b.coverage;
+        a.token_detector = b.token_detector;
+        a.trigram_detector = b.trigram_detector;
+    }
+    into.coverage_bins = from.coverage_bins.clone();
+    into.detectors = from.detectors.clone();
+}
+
+/// Replaces the positional statistics of `into` by those of `from`.
+fn take_positional_statistics(into: &mut LayerResult, from: &LayerResult) {
+    for (a, b) in into.neurons.iter_mut().zip(&from.neurons) {
+        a.position_mi = b.position_mi;
+        a.positional = b.positional;
+    }
+    into.positional = from.positional.clone();
+    into.positions_analysed = from.positions_analysed;
+}
+
 /// Runs the analysis and writes the analysis directory; returns the headline numbers.
 pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
     let started = Instant::now();
     let options = &request.options;
     validate(options)?;
-    let mut set = RunSet::open(&request.runs, request.allow_incomplete)?;
-    set.verify_parts = !request.rewritten_parts;
-    set.restrict(&options.domains, options.token_budget)?;
+    let sources = Sources::open(request)?;
     check_output_dir(&request.out)?;
+    let set = sources.main();
     let config = set.model_config().clone();
     if config.ffn_dim > MAX_NEURONS {
         return Err(StatsError::InvalidOption(format!(
@@ -363,40 +459,128 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
         )));
     }
     let layers: Vec<usize> = set.layers().collect();
-    let parts = set.parts();
-    let full_length = set.full_length();
+    let positional_set = &sources.groups[sources.positional].set;
+    let full_length = positional_set.full_length();
     if !full_length && !options.positional.any_length {
         tracing::info!(
             "positional analysis skipped: the runs are not all of full-length sequences \
              (extract with --full-length, or pass --positional-any-length)"
         );
     }
-    let count_trigrams = layers
+    let plans: Vec<Vec<usize>> = sources
+        .groups
         .iter()
-        .any(|&l| count_scope(&set, options, l).bigrams_trigrams);
-    let tally = {
-        let _span = tracing::info_span!("tally", parts = parts.len()).entered();
-        tally_corpus(&set, &parts, count_trigrams)?
+        .map(|g| group_layers(g, options, &layers))
+        .collect();
+    let positional_layers: Vec<usize> = plans[sources.positional]
+        .iter()
+        .copied()
+        .filter(|&l| {
+            group_scope(&sources.groups[sources.positional], options, l)
+                .positions
+                .is_some()
+        })
+        .collect();
+    let by_domain = if options.positional_by_domain && !positional_layers.is_empty() {
+        let domains = positional_set.split_by_domain()?;
+        if domains.len() < 2 {
+            Vec::new()
+        } else {
+            domains
+                .into_iter()
+                .map(|(domain, set)| {
+                    let group = DataGroup {
+                        set,
+                        selection: DataSelection {
+                            domains: vec![domain.clone()],
+                            token_budget: None,
+                        },
+                        frequency: false,
+                        ngram: false,
+                        positional: true,
+                    };
+                    (domain, group)
+                })
+                .collect()
+        }
+    } else {
+        Vec::new()
     };
-    let concurrent = rayon::current_num_threads().min(layers.len()).max(1);
-    let cap_bytes = (options.ngram_memory_mib << 20) / concurrent;
-    let progress = progress_bar(set.tokens() * layers.len() as u64, request.progress);
-    let results: Vec<LayerResult> = layers
-        .par_iter()
-        .map(|&layer| {
-            let _span = tracing::info_span!("layer", layer).entered();
-            let counts = count_layer(
-                &set,
-                &parts,
-                layer,
-                count_scope(&set, options, layer),
-                cap_bytes,
-                &progress,
-            )?;
-            Ok(analyze_layer(&counts, &tally, options))
+    let work: u64 = sources
+        .groups
+        .iter()
+        .zip(&plans)
+        .map(|(g, l)| g.set.tokens() * l.len() as u64)
+        .chain(
+            by_domain
+                .iter()
+                .map(|(_, g)| g.set.tokens() * positional_layers.len() as u64),
+        )
+        .sum();
+    let progress = progress_bar(work, request.progress);
+    let mut counted: Vec<GroupCounts> = sources
+        .groups
+        .iter()
+        .zip(&plans)
+        .map(|(group, layers)| count_group(group, layers, options, &progress))
+        .collect::<Result<_>>()?;
+    let domain_counts: Vec<(String, GroupCounts)> = by_domain
+        .iter()
+        .map(|(domain, group)| {
+            let _span = tracing::info_span!("domain", domain = %domain).entered();
+            Ok((
+                domain.clone(),
+                count_group(group, &positional_layers, options, &progress)?,
+            ))
         })
         .collect::<Result<_>>()?;
     progress.finish_and_clear();
+    let ngram_results =
+        (sources.ngram != 0).then(|| std::mem::take(&mut counted[sources.ngram].results));
+    let positional_results =
+        (sources.positional != 0).then(|| std::mem::take(&mut counted[sources.positional].results));
+    let mut results: Vec<LayerResult> = std::mem::take(&mut counted[0].results)
+        .into_values()
+        .collect();
+    for result in &mut results {
+        if let Some(from) = ngram_results.as_ref().and_then(|r| r.get(&result.layer)) {
+            take_ngram_statistics(result, from);
+        }
+        if let Some(from) = positional_results
+            .as_ref()
+            .and_then(|r| r.get(&result.layer))
+        {
+            take_positional_statistics(result, from);
+        }
+    }
+    let tally = &counted[0].tally;
+    let basis = |g: usize| {
+        let group = &sources.groups[g];
+        let tally = &counted[g].tally;
+        DataBasis::of(&group.set, &group.selection, tally.rows, tally.sequences)
+    };
+    let bases = SectionBases {
+        frequency: basis(0),
+        ngram: results
+            .iter()
+            .any(|r| r.coverage_bins.iter().any(Option::is_some))
+            .then(|| basis(sources.ngram)),
+        positional: results
+            .iter()
+            .any(|r| r.positions_analysed)
+            .then(|| basis(sources.positional)),
+    };
+    let domain_results: Vec<DomainResults<'_>> = domain_counts
+        .iter()
+        .map(|(domain, counts)| DomainResults {
+            domain: domain.clone(),
+            tokens: counts.tally.rows,
+            sequences: counts.tally.sequences,
+            results: &counts.results,
+        })
+        .collect();
+    let by_domain = (!domain_results.is_empty())
+        .then(|| positional_domains::compare(&results, &domain_results));
 
     let detectors: Vec<Detector> = results
         .iter()
@@ -507,6 +691,12 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
             tables::positional_batch(&positional)?,
         ),
     ];
+    if let Some((rows, _)) = &by_domain {
+        written.push((
+            tables::POSITIONAL_DOMAINS_FILE,
+            tables::positional_domains_batch(rows)?,
+        ));
+    }
     if let Some(rows) = &all_projections {
         written.push((
             tables::PROJECTIONS_FILE,
@@ -522,7 +712,7 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
         .filter(|n| !n.dead)
         .map(|n| n.frequency)
         .sum();
-    let summary = Summary::new(
+    let mut summary = Summary::new(
         options.count_bos,
         set.model_source().to_string(),
         &summaries,
@@ -535,7 +725,9 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
             .collect::<Vec<_>>(),
         alive_frequency_sum,
     );
+    summary.positional_domains = by_domain.map(|(_, stability)| stability);
     write_json(&out.join(SUMMARY_FILE), &summary)?;
+    let parts = set.parts();
     let manifest = AnalysisManifest {
         schema_version: ANALYSIS_SCHEMA_VERSION,
         kind: ANALYSIS_KIND.to_string(),
@@ -562,6 +754,7 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
         options: options.clone(),
         projection_weights: model_dir,
         tokenizer: found_tokenizer.as_ref().map(|t| t.dir.clone()),
+        sections: Some(bases),
         seconds: started.elapsed().as_secs_f64(),
         tables: written.iter().map(|(n, _)| n.to_string()).collect(),
     };

@@ -8,8 +8,8 @@ use clap::Args;
 use crate::analyze::AnalyzeRequest;
 use crate::error::{Result, StatsError};
 use crate::options::{
-    AnalysisOptions, DetectorOptions, LayerScope, LogBase, PositionalOptions, ProjectAll,
-    ProjectionOptions, SuppressionRule,
+    AnalysisOptions, DataSelection, DetectorOptions, LayerScope, LogBase, PositionalOptions,
+    ProjectAll, ProjectionOptions, SuppressionRule,
 };
 
 /// `analyze` flags. Defaults follow `../shared/paper-methods.md`; see `docs/ANALYSIS.md`.
@@ -46,6 +46,30 @@ pub struct AnalyzeArgs {
     /// this budget.
     #[arg(long)]
     pub token_budget: Option<u64>,
+    /// A run of the same model for the n-gram statistics (coverage, detectors, detected tokens,
+    /// projections: the paper's §4 data); repeat for shards. Default: the --run data.
+    #[arg(long = "ngram-run")]
+    pub ngram_runs: Vec<PathBuf>,
+    /// The n-gram statistics only on these domains of the n-gram runs (or of --run).
+    #[arg(long, value_delimiter = ',')]
+    pub ngram_domains: Vec<String>,
+    /// The n-gram statistics only on whole sequences within this many tokens.
+    #[arg(long)]
+    pub ngram_token_budget: Option<u64>,
+    /// A run of the same model for the positional statistics (the paper's §5 data: full-length
+    /// sequences); repeat for shards. Default: the --run data.
+    #[arg(long = "positional-run")]
+    pub positional_runs: Vec<PathBuf>,
+    /// The positional statistics only on these domains of the positional runs (or of --run).
+    #[arg(long, value_delimiter = ',')]
+    pub positional_domains: Vec<String>,
+    /// The positional statistics only on whole sequences within this many tokens.
+    #[arg(long)]
+    pub positional_token_budget: Option<u64>,
+    /// Skip the domain-by-domain positional analysis (MI and type in each domain of the
+    /// positional data, when it holds two or more).
+    #[arg(long)]
+    pub no_positional_by_domain: bool,
     /// Layers with token tables (token detectors, unigram coverage): all, first-half, none or
     /// START..END.
     #[arg(long, default_value = "all")]
@@ -131,6 +155,15 @@ pub struct AnalyzeArgs {
     pub quiet: bool,
 }
 
+/// A selection, when the flags name one.
+fn selection(domains: &[String], token_budget: Option<u64>) -> Option<DataSelection> {
+    let selection = DataSelection {
+        domains: domains.to_vec(),
+        token_budget,
+    };
+    (!selection.is_everything()).then_some(selection)
+}
+
 impl AnalyzeArgs {
     /// The request these flags describe.
     pub fn request(&self) -> Result<AnalyzeRequest> {
@@ -145,10 +178,15 @@ impl AnalyzeArgs {
             model: self.model.clone(),
             allow_incomplete: self.allow_incomplete,
             rewritten_parts: self.rewritten_parts,
+            ngram_runs: self.ngram_runs.clone(),
+            positional_runs: self.positional_runs.clone(),
             options: AnalysisOptions {
                 count_bos: !self.exclude_bos,
                 domains: self.domains.clone(),
                 token_budget: self.token_budget,
+                ngram_data: selection(&self.ngram_domains, self.ngram_token_budget),
+                positional_data: selection(&self.positional_domains, self.positional_token_budget),
+                positional_by_domain: !self.no_positional_by_domain,
                 unigram_layers: self.unigram_layers,
                 ngram_layers: self.ngram_layers,
                 ngram_memory_mib: self.ngram_memory_mib,

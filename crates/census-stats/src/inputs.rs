@@ -11,6 +11,7 @@ use census_extract::shards::PartCheck;
 use census_model::OptConfig;
 
 use crate::error::{Result, StatsError};
+use crate::options::DataSelection;
 use crate::part_data::PartLimits;
 
 /// One extraction run directory.
@@ -209,64 +210,105 @@ impl RunSet {
         })
     }
 
-    /// Restricts the analysis to the sequences of `domains` (all when empty) and, in run and
-    /// part order, to whole sequences while their tokens (`</s>` included) stay within
-    /// `token_budget`. Reads every token part once; a domain no run holds is an error naming the
-    /// domains there are.
-    pub fn restrict(&mut self, domains: &[String], token_budget: Option<u64>) -> Result<()> {
-        if domains.is_empty() && token_budget.is_none() {
+    /// Restricts the analysis to the sequences of `selection`'s domains (all when empty) and,
+    /// in run and part order, to whole sequences while their tokens (`</s>` included) stay
+    /// within its token budget. Reads every token part once; a domain no run holds is an error
+    /// naming the domains there are. `flags` names the options in messages (`--domains`, …).
+    pub fn restrict(&mut self, selection: &DataSelection, flags: &str) -> Result<()> {
+        if selection.is_everything() {
             return Ok(());
         }
-        let known: BTreeSet<&str> = self
-            .runs
-            .iter()
-            .flat_map(|r| r.manifest.domains.iter().map(String::as_str))
-            .collect();
-        if let Some(unknown) = domains.iter().find(|d| !known.contains(d.as_str())) {
+        let domains = &selection.domains;
+        let known = self.domains();
+        if let Some(unknown) = domains.iter().find(|d| !known.contains(d)) {
             return Err(StatsError::InvalidOption(format!(
-                "--domains: no run holds domain '{unknown}' (they hold: {})",
-                known.into_iter().collect::<Vec<_>>().join(", ")
+                "{flags}: no run holds domain '{unknown}' (they hold: {})",
+                known.join(", ")
             )));
         }
-        let mut budget = token_budget.unwrap_or(u64::MAX);
-        let mut selection = BTreeMap::new();
+        let mut budget = selection.token_budget.unwrap_or(u64::MAX);
+        let mut selected: BTreeMap<(usize, u32), Selected> = BTreeMap::new();
         'parts: for part in self.parts() {
-            let path = self.tokens_path(part);
-            let rows =
-                census_extract::shards::read_tokens(&path, self.part_check(part, None).as_ref())?;
-            let mut selected = Selected::default();
-            let mut i = 0;
-            while i < rows.seq.len() {
-                let seq = rows.seq[i];
-                let end = (i..rows.seq.len())
-                    .find(|&j| rows.seq[j] != seq)
-                    .unwrap_or(rows.seq.len());
-                let len = (end - i) as u64;
-                let wanted = domains.is_empty() || domains.contains(&rows.domain[i]);
-                if wanted {
-                    if len > budget {
-                        if !selected.sequences.is_empty() {
-                            selection.insert((part.run, part.part), selected);
-                        }
-                        break 'parts;
-                    }
-                    budget -= len;
-                    selected.sequences.insert(seq);
-                    selected.rows += len;
+            for (seq, domain, len) in self.sequences_of(part)? {
+                if !domains.is_empty() && !domains.contains(&domain) {
+                    continue;
                 }
-                i = end;
-            }
-            if !selected.sequences.is_empty() {
-                selection.insert((part.run, part.part), selected);
+                if len > budget {
+                    break 'parts;
+                }
+                budget -= len;
+                let entry = selected.entry((part.run, part.part)).or_default();
+                entry.sequences.insert(seq);
+                entry.rows += len;
             }
         }
-        if selection.is_empty() {
-            return Err(StatsError::InvalidOption(
-                "--domains and --token-budget leave no sequence to analyse".to_string(),
-            ));
+        if selected.is_empty() {
+            return Err(StatsError::InvalidOption(format!(
+                "{flags} leave no sequence to analyse"
+            )));
         }
-        self.selection = Some(selection);
+        self.selection = Some(selected);
         Ok(())
+    }
+
+    /// The domains the runs' manifests record, sorted.
+    pub fn domains(&self) -> Vec<String> {
+        let known: BTreeSet<&String> = self
+            .runs
+            .iter()
+            .flat_map(|r| r.manifest.domains.iter())
+            .collect();
+        known.into_iter().cloned().collect()
+    }
+
+    /// The set cut into one set per domain of its (selected) sequences, by domain name; each
+    /// holds exactly the sequences of its domain. Reads every token part once.
+    pub fn split_by_domain(&self) -> Result<Vec<(String, RunSet)>> {
+        let mut by_domain: BTreeMap<String, BTreeMap<(usize, u32), Selected>> = BTreeMap::new();
+        for part in self.parts() {
+            for (seq, domain, len) in self.sequences_of(part)? {
+                let entry = by_domain
+                    .entry(domain)
+                    .or_default()
+                    .entry((part.run, part.part))
+                    .or_default();
+                entry.sequences.insert(seq);
+                entry.rows += len;
+            }
+        }
+        Ok(by_domain
+            .into_iter()
+            .map(|(domain, selection)| {
+                let set = RunSet {
+                    runs: self.runs.clone(),
+                    verify_parts: self.verify_parts,
+                    selection: Some(selection),
+                };
+                (domain, set)
+            })
+            .collect())
+    }
+
+    /// The sequences `part` contributes (all of them, or those the selection keeps), each as
+    /// (sequence id, domain, tokens), in file order.
+    fn sequences_of(&self, part: PartRef) -> Result<Vec<(u64, String, u64)>> {
+        let path = self.tokens_path(part);
+        let rows =
+            census_extract::shards::read_tokens(&path, self.part_check(part, None).as_ref())?;
+        let kept = self.kept(part);
+        let mut sequences = Vec::new();
+        let mut i = 0;
+        while i < rows.seq.len() {
+            let seq = rows.seq[i];
+            let end = (i..rows.seq.len())
+                .find(|&j| rows.seq[j] != seq)
+                .unwrap_or(rows.seq.len());
+            if kept.is_none_or(|k| k.contains(&seq)) {
+                sequences.push((seq, rows.domain[i].clone(), (end - i) as u64));
+            }
+            i = end;
+        }
+        Ok(sequences)
     }
 
     /// Tokens in all committed parts (`</s>` prefixes included).

@@ -4,8 +4,10 @@
 //! analysis directory of Parquet tables (see `docs/SCHEMA.md` and `docs/ANALYSIS.md`).
 //!
 //! - [`inputs`]: the runs (shards of one run merge into one).
+//! - [`sections`]: which runs, and which part of them, each section's statistics rest on.
 //! - [`counts`]: partial-mergeable count tables, built part by part.
 //! - [`coverage`], [`detectors`], [`positional`], [`projection`]: the paper's definitions.
+//! - [`positional_domains`]: positional neurons domain by domain, against the pooled ones.
 //! - [`model_files`]: the model's weights and tokenizer, found as the extraction found them.
 //! - [`analyze()`]: the stage end to end.
 
@@ -23,7 +25,9 @@ pub mod ngram;
 pub mod options;
 pub mod part_data;
 pub mod positional;
+pub mod positional_domains;
 pub mod projection;
+pub mod sections;
 pub mod summary;
 pub mod suppression;
 pub mod tables;

@@ -225,6 +225,25 @@ impl Default for ProjectionOptions {
     }
 }
 
+/// Part of the data of some runs: the sequences of some domains, within a token budget.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataSelection {
+    /// Only the sequences of these domains (empty: every domain).
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Only whole sequences, in run and part order, while their tokens (`</s>` included) stay
+    /// within this budget.
+    #[serde(default)]
+    pub token_budget: Option<u64>,
+}
+
+impl DataSelection {
+    /// Whether it selects everything.
+    pub fn is_everything(&self) -> bool {
+        self.domains.is_empty() && self.token_budget.is_none()
+    }
+}
+
 /// Everything that shapes an analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnalysisOptions {
@@ -241,6 +260,18 @@ pub struct AnalysisOptions {
     /// included) stay within this budget (the paper's §4 uses 5M tokens).
     #[serde(default)]
     pub token_budget: Option<u64>,
+    /// The part of the n-gram runs (§4: coverage, detectors, detected tokens, projections)
+    /// analysed; none: the n-gram statistics rest on the same data as the frequencies.
+    #[serde(default)]
+    pub ngram_data: Option<DataSelection>,
+    /// The part of the positional runs (§5) analysed; none: as the frequencies.
+    #[serde(default)]
+    pub positional_data: Option<DataSelection>,
+    /// Also compute the MI with position and the type of each neuron domain by domain on the
+    /// positional data (when it holds two domains or more), to test whether positional neurons
+    /// keep their type across domains.
+    #[serde(default = "yes")]
+    pub positional_by_domain: bool,
     /// Layers whose unigram tables are built (token detectors, unigram coverage).
     pub unigram_layers: LayerScope,
     /// Layers whose bigram and trigram tables are built (coverage, trigram detectors).
@@ -263,6 +294,9 @@ impl Default for AnalysisOptions {
             count_bos: true,
             domains: Vec::new(),
             token_budget: None,
+            ngram_data: None,
+            positional_data: None,
+            positional_by_domain: true,
             unigram_layers: LayerScope::All,
             ngram_layers: LayerScope::FirstHalf,
             ngram_memory_mib: 8192,
@@ -270,6 +304,20 @@ impl Default for AnalysisOptions {
             detectors: DetectorOptions::default(),
             positional: PositionalOptions::default(),
             projection: ProjectionOptions::default(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl AnalysisOptions {
+    /// The selection of the frequency data (`domains`, `token_budget`).
+    pub fn frequency_data(&self) -> DataSelection {
+        DataSelection {
+            domains: self.domains.clone(),
+            token_budget: self.token_budget,
         }
     }
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::detectors::Detector;
 use crate::ngram::Order;
 use crate::positional::PositionalType;
+use crate::positional_domains::DomainStability;
 use crate::projection::Projection;
 use crate::suppression::at_least;
 use crate::tables::LayerSummary;
@@ -123,6 +124,10 @@ pub struct Summary {
     pub suppression: Option<SuppressionSummary>,
     /// Positional neurons (when the MI was computed).
     pub positional: Option<PositionalSummary>,
+    /// Positional neurons domain by domain (when the positional data holds two domains or
+    /// more): how many keep their type across domains.
+    #[serde(default)]
+    pub positional_domains: Option<DomainStability>,
 }
 
 /// Dead neurons under the reading `counts_bos` did not choose.
@@ -281,6 +286,7 @@ impl Summary {
             ),
             suppression,
             positional,
+            positional_domains: None,
         }
     }
 }

@@ -13,7 +13,8 @@ use crate::detectors::{DetectedCoverage, Detector};
 use crate::error::{Result, StatsError};
 use crate::layer_analysis::{LayerResult, NeuronStats, PositionalNeuron};
 use crate::ngram::{Order, unpack};
-use crate::positional::PositionalType;
+use crate::positional::{Classification, PositionalType};
+use crate::positional_domains::DomainRow;
 use crate::projection::Projection;
 
 /// `neurons.parquet`.
@@ -28,6 +29,8 @@ pub const DETECTORS_FILE: &str = "detectors.parquet";
 pub const PROJECTIONS_FILE: &str = "projections.parquet";
 /// `positional.parquet`.
 pub const POSITIONAL_FILE: &str = "positional.parquet";
+/// Positional statistics domain by domain.
+pub const POSITIONAL_DOMAINS_FILE: &str = "positional_domains.parquet";
 
 /// Writes `batch` (zstd, footer `metadata`) to `path` through a temporary file renamed into
 /// place.
@@ -544,6 +547,55 @@ pub fn positional_batch(neurons: &[&PositionalNeuron]) -> Result<RecordBatch> {
             ),
         ],
         POSITIONAL_FILE,
+    )
+}
+
+/// `positional_domains.parquet`: one row per domain for every neuron positional in the pooled
+/// analysis or in some domain.
+pub fn positional_domains_batch(rows: &[DomainRow]) -> Result<RecordBatch> {
+    let kind = |c: Option<Classification>| c.map(|c| c.kind.name());
+    batch(
+        vec![
+            (
+                "layer",
+                col(UInt16Array::from_iter_values(rows.iter().map(|r| r.layer))),
+            ),
+            (
+                "neuron",
+                col(UInt16Array::from_iter_values(rows.iter().map(|r| r.neuron))),
+            ),
+            (
+                "domain",
+                col(StringArray::from_iter_values(
+                    rows.iter().map(|r| r.domain.as_str()),
+                )),
+            ),
+            (
+                "mi",
+                col(Float64Array::from_iter_values(rows.iter().map(|r| r.mi))),
+            ),
+            (
+                "type",
+                col(StringArray::from_iter(rows.iter().map(|r| kind(r.class)))),
+            ),
+            (
+                "strong",
+                col(BooleanArray::from_iter(
+                    rows.iter().map(|r| r.class.map(|c| c.strong)),
+                )),
+            ),
+            (
+                "pooled_type",
+                col(StringArray::from_iter(rows.iter().map(|r| kind(r.pooled)))),
+            ),
+            (
+                "same_type",
+                col(BooleanArray::from_iter(
+                    rows.iter().map(|r| Some(r.same_type())),
+                )),
+            ),
+        ],
+        POSITIONAL_DOMAINS_FILE,
     )
 }
 

@@ -71,6 +71,8 @@ fn duckdb_recomputes_the_analysis() {
         model: Some(fixture("planted")),
         allow_incomplete: false,
         rewritten_parts: false,
+        ngram_runs: Vec::new(),
+        positional_runs: Vec::new(),
         options,
         progress: false,
     })
@@ -129,6 +131,8 @@ fn a_run_rewritten_by_duckdb_analyses_to_the_same_result() {
             model: Some(fixture("planted")),
             allow_incomplete: false,
             rewritten_parts,
+            ngram_runs: Vec::new(),
+            positional_runs: Vec::new(),
             options: AnalysisOptions::default(),
             progress: false,
         })

@@ -45,6 +45,8 @@ fn planted_dead_neurons_and_detectors_are_recovered_with_their_projections() {
         model: None,
         allow_incomplete: false,
         rewritten_parts: false,
+        ngram_runs: Vec::new(),
+        positional_runs: Vec::new(),
         options: AnalysisOptions::default(),
         progress: false,
     })

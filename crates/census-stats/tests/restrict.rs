@@ -27,6 +27,8 @@ fn analyse(run: &Path, out: &Path, options: AnalysisOptions) -> census_stats::Su
         model: None,
         allow_incomplete: false,
         rewritten_parts: false,
+        ngram_runs: Vec::new(),
+        positional_runs: Vec::new(),
         options,
         progress: false,
     })
@@ -95,6 +97,8 @@ fn domains_analyse_as_a_run_of_those_domains_alone() {
         model: None,
         allow_incomplete: false,
         rewritten_parts: false,
+        ngram_runs: Vec::new(),
+        positional_runs: Vec::new(),
         options: AnalysisOptions {
             domains: vec!["poetry".to_string()],
             ..Default::default()
@@ -134,6 +138,7 @@ fn a_token_budget_analyses_as_a_run_of_the_first_sequences() {
             sequences: sequences[..count].to_vec(),
             seq_ids: (0..count as u64).collect(),
             fired: &rule,
+            domain: &|_| "synthetic",
             part_sequences: 7,
             full_length: true,
             shard: Shard::default(),

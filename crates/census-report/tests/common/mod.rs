@@ -44,6 +44,8 @@ pub fn planted_analysis(dir: &Path) -> PathBuf {
         model: None,
         allow_incomplete: false,
         rewritten_parts: false,
+        ngram_runs: Vec::new(),
+        positional_runs: Vec::new(),
         options,
         progress: false,
     })

@@ -53,6 +53,8 @@ pub struct SyntheticRun<'a> {
     pub seq_ids: Vec<u64>,
     /// Fired neurons (ascending) of (layer, sequence index, position).
     pub fired: &'a dyn Fn(usize, usize, usize) -> Vec<u16>,
+    /// The domain of each sequence (by index).
+    pub domain: &'a dyn Fn(usize) -> &'static str,
     /// Sequences per part.
     pub part_sequences: usize,
     /// Whether every sequence has the full length.
@@ -69,7 +71,13 @@ impl SyntheticRun<'_> {
         std::fs::create_dir_all(dir).unwrap();
         let config = self.run_config();
         let run_id = config.run_id();
-        let domains = vec!["synthetic".to_string()];
+        let mut domains: Vec<String> = Vec::new();
+        for s in 0..self.sequences.len() {
+            let name = (self.domain)(s).to_string();
+            if !domains.contains(&name) {
+                domains.push(name);
+            }
+        }
         let mut parts = Vec::new();
         let chunks: Vec<Vec<usize>> = (0..self.sequences.len())
             .collect::<Vec<_>>()
@@ -80,6 +88,7 @@ impl SyntheticRun<'_> {
         for (part, chunk) in chunks.iter().enumerate() {
             let part = part as u32;
             let (mut seq, mut pos, mut token, mut doc) = (vec![], vec![], vec![], vec![]);
+            let mut domain_ids = Vec::new();
             let mut acts = vec![ActivationRows::default(); layers];
             for &s in chunk {
                 for (p, &t) in self.sequences[s].iter().enumerate() {
@@ -87,6 +96,8 @@ impl SyntheticRun<'_> {
                     pos.push(p as u16);
                     token.push(t);
                     doc.push(self.seq_ids[s]);
+                    let name = (self.domain)(s);
+                    domain_ids.push(domains.iter().position(|d| d == name).unwrap() as i32);
                     for (layer, rows) in acts.iter_mut().enumerate() {
                         rows.seq.push(self.seq_ids[s]);
                         rows.pos.push(p as u16);
@@ -96,7 +107,6 @@ impl SyntheticRun<'_> {
                 }
             }
             let rows = seq.len() as u64;
-            let domain_ids = vec![0; seq.len()];
             let batch = tokens_batch(seq, pos, token, doc, domain_ids, &domains).unwrap();
             let mut files = BTreeMap::new();
             let mut commit = |final_path: PathBuf, batch, layer: Option<usize>| {

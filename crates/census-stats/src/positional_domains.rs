@@ -1,0 +1,137 @@
+//! Positional neurons domain by domain: the paper says a positional neuron's "activation
+//! pattern does not change across data domains" (§5). Each domain of the positional data is
+//! analysed on its own (MI with position and type), and compared with the pooled analysis.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::layer_analysis::LayerResult;
+use crate::positional::Classification;
+
+/// One domain's layer results, and the data they rest on.
+#[derive(Debug)]
+pub struct DomainResults<'a> {
+    /// The domain.
+    pub domain: String,
+    /// Its tokens (`</s>` prefixes included).
+    pub tokens: u64,
+    /// Its sequences.
+    pub sequences: u64,
+    /// Its results by layer (positional statistics only).
+    pub results: &'a BTreeMap<usize, LayerResult>,
+}
+
+/// A neuron's positional statistics in one domain (a row of `positional_domains.parquet`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DomainRow {
+    /// Layer (0-based).
+    pub layer: u16,
+    /// Neuron.
+    pub neuron: u16,
+    /// The domain.
+    pub domain: String,
+    /// MI with position in this domain.
+    pub mi: f64,
+    /// Type in this domain, when the MI passes the threshold there.
+    pub class: Option<Classification>,
+    /// Type in the pooled analysis, when positional there.
+    pub pooled: Option<Classification>,
+}
+
+impl DomainRow {
+    /// Positional in this domain with the pooled type (strength aside).
+    pub fn same_type(&self) -> bool {
+        matches!((self.class, self.pooled), (Some(a), Some(b)) if a.kind == b.kind)
+    }
+}
+
+/// One domain's count of positional neurons.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DomainCount {
+    /// The domain.
+    pub domain: String,
+    /// Its tokens.
+    pub tokens: u64,
+    /// Its sequences.
+    pub sequences: u64,
+    /// Neurons positional in this domain.
+    pub positional: u64,
+    /// Of the pooled positional neurons, those positional in this domain with the same type.
+    pub same_type: u64,
+}
+
+/// Whether positional neurons keep their type across domains.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DomainStability {
+    /// Each domain.
+    pub domains: Vec<DomainCount>,
+    /// Positional neurons of the pooled analysis (in the layers compared).
+    pub pooled: u64,
+    /// Of those, the ones positional in every domain.
+    pub positional_in_every_domain: u64,
+    /// Of those, the ones with their pooled type in every domain.
+    pub same_type_in_every_domain: u64,
+}
+
+/// Rows of every neuron positional in the pooled analysis or in some domain, and the counts.
+pub fn compare(
+    pooled: &[LayerResult],
+    domains: &[DomainResults<'_>],
+) -> (Vec<DomainRow>, DomainStability) {
+    let mut rows = Vec::new();
+    let mut counts: Vec<DomainCount> = domains
+        .iter()
+        .map(|d| DomainCount {
+            domain: d.domain.clone(),
+            tokens: d.tokens,
+            sequences: d.sequences,
+            positional: 0,
+            same_type: 0,
+        })
+        .collect();
+    let (mut total, mut everywhere, mut same_everywhere) = (0, 0, 0);
+    for whole in pooled {
+        let per_domain: Vec<&LayerResult> = domains
+            .iter()
+            .filter_map(|d| d.results.get(&whole.layer))
+            .collect();
+        if per_domain.len() < domains.len() || !whole.positions_analysed {
+            continue;
+        }
+        for (n, stats) in whole.neurons.iter().enumerate() {
+            let classes: Vec<Option<Classification>> =
+                per_domain.iter().map(|r| r.neurons[n].positional).collect();
+            if stats.positional.is_none() && classes.iter().all(Option::is_none) {
+                continue;
+            }
+            let mut same = 0;
+            for ((d, result), count) in domains.iter().zip(&per_domain).zip(&mut counts) {
+                let row = DomainRow {
+                    layer: stats.layer,
+                    neuron: stats.neuron,
+                    domain: d.domain.clone(),
+                    mi: result.neurons[n].position_mi.unwrap_or(0.0),
+                    class: result.neurons[n].positional,
+                    pooled: stats.positional,
+                };
+                count.positional += u64::from(row.class.is_some());
+                count.same_type += u64::from(row.same_type());
+                same += usize::from(row.same_type());
+                rows.push(row);
+            }
+            if stats.positional.is_some() {
+                total += 1;
+                everywhere += u64::from(classes.iter().all(Option::is_some));
+                same_everywhere += u64::from(same == domains.len());
+            }
+        }
+    }
+    let stability = DomainStability {
+        domains: counts,
+        pooled: total,
+        positional_in_every_domain: everywhere,
+        same_type_in_every_domain: same_everywhere,
+    };
+    (rows, stability)
+}
