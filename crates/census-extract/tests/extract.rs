@@ -485,7 +485,7 @@ fn streamed_layers_write_the_same_run() {
         let streamed_dir = tmp.path().join(format!("streamed-{sparse_ffn}-{layers:?}"));
         let base = ExtractOptions {
             sparse_ffn,
-            layers: layers.clone(),
+            layers: layers.clone().map(census_extract::LayerSpec::Range),
             ..options("odd", vec![source.clone()], &normal_dir)
         };
         run(&base).unwrap();
