@@ -256,7 +256,7 @@ fn ngram_statistics_on_some_domains_of_the_run_and_frequencies_on_all() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name);
     let seqs = sequences(36, 5);
-    let domain = |s: usize| if s % 3 == 0 { "code" } else { "wiki" };
+    let domain = |s: usize| if s.is_multiple_of(3) { "code" } else { "wiki" };
     write_run(&path("run"), &seqs, &rule(&seqs, 13, 1, 20), &domain);
 
     let cut = AnalysisOptions {
@@ -298,8 +298,11 @@ fn ngram_statistics_on_some_domains_of_the_run_and_frequencies_on_all() {
     assert!(e.contains("--ngram-domains") && e.contains("poetry"), "{e}");
 }
 
-/// (layer, neuron) → (MI, type) of every neuron in an analysis's neurons table.
-fn neuron_positions(analysis: &Path) -> Vec<((u16, u16), (f64, Option<String>))> {
+/// (layer, neuron) → (MI, type) of one neuron.
+type NeuronPosition = ((u16, u16), (f64, Option<String>));
+
+/// Every neuron's MI and type in an analysis's neurons table.
+fn neuron_positions(analysis: &Path) -> Vec<NeuronPosition> {
     let t = read_table(&analysis.join("neurons.parquet"));
     let layer = t
         .column_by_name("layer")
@@ -329,12 +332,12 @@ fn positional_neurons_domain_by_domain_match_analyses_of_each_domain() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name);
     let seqs = sequences(24, 6);
-    let domain = |s: usize| if s % 2 == 0 { "code" } else { "wiki" };
+    let domain = |s: usize| if s.is_multiple_of(2) { "code" } else { "wiki" };
     // Neuron 1 fires early everywhere; neuron 3 fires late only in code; neuron 2 fires early in
     // wiki and late in code.
     let fired = |layer: usize, s: usize, p: usize| {
         let mut on = rule(&seqs, 13, 1, usize::MAX)(layer, s, p);
-        let code = s % 2 == 0;
+        let code = s.is_multiple_of(2);
         if (code && p >= 20) || (!code && p < 10) {
             on.push(2);
         }
