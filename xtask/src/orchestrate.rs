@@ -15,7 +15,9 @@ use clap::{Args, Parser};
 
 use census_train::cli::{TrainArgs, is_trained_model};
 
-use crate::pipeline::{Pipeline, TRAINED_PREFIX, rooted, rooted_model, table_flags};
+use crate::pipeline::{
+    Pipeline, SECTION_RUN_KEYS, TRAINED_PREFIX, rooted, rooted_model, table_flags,
+};
 use crate::stages::{StageLedger, StageStamp, describe_content, describe_files};
 
 /// `run` flags.
@@ -125,14 +127,24 @@ impl RunArgs {
             let run_dir = out.join(slug).join("run");
             let analysis_dir = out.join(slug).join("analysis");
 
-            let stage = extract_stage(&pipeline, &root, model, slug, &run_dir)?;
-            stages.step(stage, |args| {
-                if self.force && run_dir.exists() {
-                    replace_run(args, &run_dir)
-                } else {
-                    args.run().map(|_| ()).map_err(Into::into)
-                }
-            })?;
+            for (name, run_dir) in run_dirs(&pipeline, &out, slug) {
+                let table = match &name {
+                    Some(name) => pipeline.run_table(name),
+                    None => pipeline.extract.clone(),
+                };
+                let key = match &name {
+                    Some(name) => format!("extract/{slug}/{name}"),
+                    None => format!("extract/{slug}"),
+                };
+                let stage = extract_stage(&table, &root, model, key, &run_dir)?;
+                stages.step(stage, |args| {
+                    if self.force && run_dir.exists() {
+                        replace_run(args, &run_dir)
+                    } else {
+                        args.run().map(|_| ()).map_err(Into::into)
+                    }
+                })?;
+            }
 
             let stage = analyze_stage(
                 &pipeline,
@@ -230,11 +242,24 @@ fn train_stage(
     })
 }
 
+/// Each extraction of a model: the `[extract]` run (no name) in `<out>/<slug>/run`, then each
+/// `[runs.<name>]` in `<out>/<slug>/run-<name>`.
+fn run_dirs(pipeline: &Pipeline, out: &Path, slug: &str) -> Vec<(Option<String>, PathBuf)> {
+    std::iter::once((None, out.join(slug).join("run")))
+        .chain(pipeline.runs.keys().map(|name| {
+            (
+                Some(name.clone()),
+                out.join(slug).join(format!("run-{name}")),
+            )
+        }))
+        .collect()
+}
+
 fn extract_stage(
-    pipeline: &Pipeline,
+    table: &BTreeMap<String, toml::Value>,
     root: &Path,
     model: &str,
-    slug: &str,
+    key: String,
     run_dir: &Path,
 ) -> Result<Stage<ExtractArgs>> {
     let mut flags = vec![
@@ -243,7 +268,7 @@ fn extract_stage(
         "--out".to_string(),
         run_dir.display().to_string(),
     ];
-    flags.extend(table_flags(&pipeline.extract, root)?);
+    flags.extend(table_flags(table, root)?);
     let args = parse_flags::<ExtractArgs>("extract", &flags)?;
     let mut inputs = BTreeMap::new();
     if Path::new(model).is_dir() {
@@ -253,7 +278,7 @@ fn extract_stage(
         describe_files(&parse_source(spec)?.path, &mut inputs)?;
     }
     Ok(Stage {
-        key: format!("extract/{slug}"),
+        key,
         stamp: StageStamp::new(&flags, inputs),
         complete: run_is_complete(run_dir),
         args,
@@ -279,11 +304,23 @@ fn analyze_stage(
         flags.extend(["--model".to_string(), model.display().to_string()]);
         describe_files(model, &mut inputs)?;
     }
-    flags.extend(table_flags(&pipeline.analyze, root)?);
+    let mut run_dirs = vec![run_dir.to_path_buf()];
+    for key in SECTION_RUN_KEYS {
+        if let Some(name) = pipeline.section_run(key) {
+            let dir = run_dir.with_file_name(format!("run-{name}"));
+            flags.extend([format!("--{key}"), dir.display().to_string()]);
+            run_dirs.push(dir);
+        }
+    }
+    let mut table = pipeline.analyze.clone();
+    table.retain(|k, _| !SECTION_RUN_KEYS.contains(&k.as_str()));
+    flags.extend(table_flags(&table, root)?);
     let args = parse_flags::<AnalyzeArgs>("analyze", &flags)?;
-    let manifest = run_dir.join("manifest.json");
-    if manifest.is_file() {
-        describe_content(&manifest, &mut inputs)?;
+    for dir in run_dirs {
+        let manifest = dir.join("manifest.json");
+        if manifest.is_file() {
+            describe_content(&manifest, &mut inputs)?;
+        }
     }
     Ok(Stage {
         key: format!("analyze/{slug}"),
@@ -380,16 +417,25 @@ fn preflight(
     for (model, slug) in models {
         let run_dir = out.join(slug).join("run");
         let analysis_dir = out.join(slug).join("analysis");
-        let stage = extract_stage(pipeline, root, model, slug, &run_dir)?;
-        let options = stage.args.to_options()?;
         let path = Path::new(model);
-        if path.is_dir() {
-            let config = OptConfig::from_file(path.join("config.json"))?;
-            options.validate(&config)?;
-        } else {
-            for source in &options.sources {
-                source.check_exists()?;
+        for (name, dir) in run_dirs(pipeline, out, slug) {
+            let table = match &name {
+                Some(name) => pipeline.run_table(name),
+                None => pipeline.extract.clone(),
+            };
+            let stage = extract_stage(&table, root, model, String::new(), &dir)?;
+            let options = stage.args.to_options()?;
+            if path.is_dir() {
+                let config = OptConfig::from_file(path.join("config.json"))?;
+                options.validate(&config)?;
+            } else {
+                for source in &options.sources {
+                    source.check_exists()?;
+                }
             }
+            check_foreign_directory(&dir)?;
+        }
+        if !path.is_dir() {
             if !path.starts_with(&trained) && HubOptions::from_env(false).offline {
                 // Offline, a hub model must already be in the cache.
                 census_model::hub::resolve(model, &HubOptions::from_env(false))?;
@@ -397,7 +443,6 @@ fn preflight(
                 ModelSpec::parse(model)?;
             }
         }
-        check_foreign_directory(&run_dir)?;
         let local_model = path.is_dir().then_some(path);
         analyze_stage(pipeline, root, local_model, slug, &run_dir, &analysis_dir)?;
         census_stats::analyze::check_output_dir(&analysis_dir)?;

@@ -10,9 +10,16 @@
 //! data = ["data/corpus/census.jsonl"]  # arrays repeat the flag
 //! max-seq-len = 256
 //! full-length = true                   # true gives the bare flag; false leaves it out
+//! [runs.positions]                     # another extraction of each model: its keys replace
+//! full-length = true                   #   those of [extract]
 //! [analyze]                            # `analyze` flags
+//! positional-run = "positions"         # a section's data: a [runs.*] extraction
 //! [report]                             # `report` flags
 //! ```
+//!
+//! The `[extract]` run is the data of the frequencies and dead neurons (the paper's §3) and of
+//! every section not given its own: `ngram-run` and `positional-run` in `[analyze]` name the
+//! extra runs the n-gram (§4) and positional (§5) statistics rest on.
 //!
 //! Relative paths are taken from the repository root, so a pipeline runs the same from any
 //! directory.
@@ -41,7 +48,12 @@ pub struct Pipeline {
     /// `extract` flags (`--model` and `--out` are set per model).
     #[serde(default)]
     pub extract: BTreeMap<String, toml::Value>,
-    /// `analyze` flags (`--run`, `--out` and, for local models, `--model` are set per model).
+    /// Further extractions of each model, by name: each table's keys replace those of
+    /// `extract` (`<out>/<model>/run-<name>`).
+    #[serde(default)]
+    pub runs: BTreeMap<String, BTreeMap<String, toml::Value>>,
+    /// `analyze` flags (`--run`, `--out` and, for local models, `--model` are set per model);
+    /// `ngram-run` and `positional-run` name a table of `runs`.
     #[serde(default)]
     pub analyze: BTreeMap<String, toml::Value>,
     /// `report` flags (`--analysis` and `--out` are set).
@@ -51,6 +63,9 @@ pub struct Pipeline {
 
 /// How `models` refers to a model the pipeline trains: `trained:<name>`.
 pub const TRAINED_PREFIX: &str = "trained:";
+
+/// `[analyze]` keys that name a table of `runs` rather than give a flag's value.
+pub const SECTION_RUN_KEYS: [&str; 2] = ["ngram-run", "positional-run"];
 
 /// Flags each stage sets itself; a pipeline may not name them.
 const RESERVED: &[(&str, &[&str])] = &[
@@ -82,7 +97,8 @@ impl Pipeline {
             ("report", &pipeline.report),
         ];
         let trains = pipeline.train.values().map(|t| ("train", t));
-        for (stage, table) in stages.into_iter().chain(trains) {
+        let runs = pipeline.runs.values().map(|t| ("extract", t));
+        for (stage, table) in stages.into_iter().chain(trains).chain(runs) {
             let reserved = RESERVED
                 .iter()
                 .find(|(s, _)| *s == stage)
@@ -93,6 +109,24 @@ impl Pipeline {
                     "{}: [{stage}] sets `{key}`, which the pipeline sets itself per model",
                     path.display()
                 );
+            }
+        }
+        if let Some(name) = pipeline.runs.keys().find(|n| !is_plain_name(n)) {
+            bail!(
+                "{}: [runs.{name}]: a run's name is letters, digits, '-' and '_' (it names a \
+                 directory)",
+                path.display()
+            );
+        }
+        for key in SECTION_RUN_KEYS {
+            match pipeline.analyze.get(key) {
+                None => {}
+                Some(toml::Value::String(name)) if pipeline.runs.contains_key(name) => {}
+                Some(other) => bail!(
+                    "{}: [analyze] {key} = {other} names no [runs.*] table (there are: {})",
+                    path.display(),
+                    pipeline.runs.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
             }
         }
         for model in &pipeline.models {
@@ -136,6 +170,30 @@ impl Pipeline {
             slugs.push(slug);
         }
         slugs
+    }
+}
+
+/// Whether `name` is non-empty and only letters, digits, '-' and '_'.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl Pipeline {
+    /// The `extract` table of run `name`: `extract` with the run's keys replacing its own.
+    pub fn run_table(&self, name: &str) -> BTreeMap<String, toml::Value> {
+        let mut table = self.extract.clone();
+        if let Some(run) = self.runs.get(name) {
+            table.extend(run.clone());
+        }
+        table
+    }
+
+    /// The `[runs.*]` table `[analyze]` names for `key` (`ngram-run`, `positional-run`).
+    pub fn section_run(&self, key: &str) -> Option<&str> {
+        self.analyze.get(key).and_then(|v| v.as_str())
     }
 }
 

@@ -3,6 +3,8 @@
 //! redoes everything.
 
 mod common;
+#[path = "../../crates/census-stats/tests/common/mod.rs"]
+mod stats_common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -313,4 +315,104 @@ fn a_failed_force_leaves_every_earlier_output_intact() {
     assert!(ok, "{log}");
     assert_ne!(snapshot(&out), before);
     no_staging();
+}
+
+/// A pipeline with several extractions of each model: the `[extract]` run for the frequencies,
+/// `[runs.*]` runs for the n-gram and positional statistics, each a cached stage, and the
+/// analysis records which run each section rests on.
+#[test]
+fn a_pipeline_gives_each_section_its_own_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus.jsonl");
+    std::fs::copy(fixtures().join("corpus/sample.jsonl"), &corpus).unwrap();
+    let model = fixtures().join("opt/pre-ln");
+    let pipeline = dir.path().join("p.toml");
+    let write = |positional_run: &str| {
+        std::fs::write(
+            &pipeline,
+            format!(
+                "name = \"t\"\nmodels = [\"{}\"]\n[extract]\ndata = [\"{}\"]\nmax-seq-len = 48\n\
+                 [runs.firsthalf]\nlayers = \"first-half\"\n\
+                 [runs.positions]\nmax-seq-len = 16\nfull-length = true\n\
+                 [analyze]\nngram-run = \"firsthalf\"\npositional-run = \"{positional_run}\"\n\
+                 min-occurrences = 1\n[report]\nno-png = true\n",
+                model.display(),
+                corpus.display()
+            ),
+        )
+        .unwrap()
+    };
+    write("positions");
+    let out = dir.path().join("out");
+    let args = [
+        "--pipeline",
+        pipeline.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let (ok, log) = xtask_run(&args);
+    assert!(ok, "{log}");
+    assert_eq!(
+        stages_run(&log),
+        [
+            "extract/pre-ln",
+            "extract/pre-ln/firsthalf",
+            "extract/pre-ln/positions",
+            "analyze/pre-ln",
+            "report"
+        ],
+        "{log}"
+    );
+    let json = |path: PathBuf| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let depth = json(model.join("config.json"))["num_hidden_layers"]
+        .as_u64()
+        .unwrap();
+    let firsthalf = json(out.join("pre-ln/run-firsthalf/manifest.json"));
+    assert_eq!(
+        firsthalf["config"]["layers"],
+        serde_json::json!([0, depth / 2])
+    );
+    let positions = json(out.join("pre-ln/run-positions/manifest.json"));
+    assert_eq!(positions["config"]["sequences"]["full_length"], true);
+
+    let analysis = json(out.join("pre-ln/analysis/manifest.json"));
+    let dir_of = |section: &str| {
+        analysis["sections"][section]["runs"][0]["dir"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{section}: {analysis}"))
+            .to_string()
+    };
+    assert!(dir_of("frequency").ends_with("pre-ln/run"));
+    assert!(dir_of("ngram").ends_with("pre-ln/run-firsthalf"));
+    assert!(dir_of("positional").ends_with("pre-ln/run-positions"));
+    // N-gram statistics only where the n-gram run recorded layers.
+    let layers = stats_common::read_table(&out.join("pre-ln/analysis/layers.parquet"));
+    let detectors = layers.column_by_name("token_detectors").unwrap();
+    use arrow::array::Array;
+    for layer in 0..depth as usize {
+        assert_eq!(
+            detectors.is_valid(layer),
+            (layer as u64) < depth / 2,
+            "layer {layer}"
+        );
+    }
+    let html = std::fs::read_to_string(out.join("report/index.html")).unwrap();
+    assert!(
+        html.contains("run-positions"),
+        "the report names the positional run"
+    );
+
+    let (ok, log) = xtask_run(&args);
+    assert!(ok, "{log}");
+    assert!(stages_run(&log).is_empty(), "{log}");
+
+    write("nowhere");
+    let (ok, log) = xtask_run(&args);
+    assert!(!ok);
+    assert!(
+        log.contains("positional-run") && log.contains("nowhere") && log.contains("positions"),
+        "{log}"
+    );
 }

@@ -120,6 +120,93 @@ fn detector_examples(m: &PageModel<'_>, limit: usize) -> String {
     s
 }
 
+/// What `section`'s figures rest on, model by model: tokens, sequences, domains and runs (the
+/// paper computes its sections on different data).
+fn basis_lines(models: &[PageModel<'_>], section: Section) -> String {
+    let mut s = String::new();
+    for m in models {
+        let a = m.analysis;
+        let Some(sections) = &a.manifest.sections else {
+            let _ = writeln!(
+                s,
+                "<p class=\"muted basis\">Data ({}): {} tokens in {} sequences.</p>",
+                esc(&a.name),
+                a.summary.tokens,
+                a.summary.sequences
+            );
+            continue;
+        };
+        let basis = match section {
+            Section::Dead => Some(&sections.frequency),
+            Section::Ngrams | Section::Detectors => sections.ngram.as_ref(),
+            Section::Positional => sections.positional.as_ref(),
+        };
+        let Some(basis) = basis else { continue };
+        let runs: Vec<String> = basis
+            .runs
+            .iter()
+            .map(|r| {
+                format!(
+                    "<code>{}</code> (run {}, shard {})",
+                    esc(&r.dir.display().to_string()),
+                    esc(&r.run_id),
+                    esc(&r.shard)
+                )
+            })
+            .collect();
+        let budget = basis
+            .selection
+            .token_budget
+            .map(|b| format!(", cut at a budget of {b} tokens"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "<p class=\"muted basis\">Data ({}): {} tokens in {} sequences of {}{budget}; \
+             from {}.</p>",
+            esc(&a.name),
+            basis.tokens,
+            basis.sequences,
+            esc(&basis.domains.join(", ")),
+            runs.join(", ")
+        );
+    }
+    s
+}
+
+/// Whether positional neurons keep their type across the domains of the positional data.
+fn domain_stability(models: &[PageModel<'_>]) -> String {
+    let mut s = String::new();
+    for m in models {
+        let Some(d) = &m.analysis.summary.positional_domains else {
+            continue;
+        };
+        let _ = write!(
+            s,
+            "<h3>Across domains ({})</h3>\n<p>Of {} positional neurons, {} are positional in \
+             every domain and {} keep their type in every domain (the paper: the activation \
+             pattern \"does not change across data domains\"). Each domain analysed alone:</p>\n\
+             <table><tr><th>domain</th><th>tokens</th><th>positional neurons</th>\
+             <th>of the pooled ones, with the same type</th></tr>\n",
+            esc(&m.analysis.name),
+            d.pooled,
+            d.positional_in_every_domain,
+            d.same_type_in_every_domain
+        );
+        for c in &d.domains {
+            let _ = writeln!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&c.domain),
+                c.tokens,
+                c.positional,
+                c.same_type
+            );
+        }
+        s.push_str("</table>\n");
+    }
+    s
+}
+
 fn provenance(m: &PageModel<'_>) -> String {
     let a = m.analysis;
     let c = &a.manifest.model.config;
@@ -267,6 +354,7 @@ pub fn page(
             section.anchor(),
             esc(section.title())
         );
+        s.push_str(&basis_lines(models, section));
         let mut any = false;
         for (figure, svg) in figures.iter().zip(svgs) {
             if figure.section != section {
@@ -283,6 +371,9 @@ pub fn page(
         }
         if !any {
             s.push_str("<p>Not computed for these analyses.</p>\n");
+        }
+        if section == Section::Positional {
+            s.push_str(&domain_stability(models));
         }
         s.push_str("</section>\n");
     }

@@ -515,3 +515,96 @@ fn a_run_coarser_than_its_checkpoint_is_flagged() {
         "only the bf16 run is flagged"
     );
 }
+
+/// Each section states the data it rests on, and the positional section says how many
+/// positional neurons keep their type across domains, as the summary counts them.
+#[test]
+fn sections_state_their_data_and_positional_neurons_their_domains() {
+    const LEN: usize = 32;
+    let dir = tempfile::tempdir().unwrap();
+    let sequences: Vec<Vec<u32>> = (0..16)
+        .map(|s| {
+            let mut t = vec![2u32];
+            t.extend((1..LEN).map(|p| 10 + (stats_common::mix((s * 100 + p) as u64) % 30) as u32));
+            t
+        })
+        .collect();
+    // In both layers, neuron 0 fires early in both domains; neuron 1 early in one and late in
+    // the other.
+    let fired = |_layer: usize, s: usize, p: usize| {
+        let mut on = Vec::new();
+        if p < 8 {
+            on.push(0u16);
+        }
+        if (s.is_multiple_of(2) && p < 8) || (!s.is_multiple_of(2) && p >= 24) {
+            on.push(1);
+        }
+        if sequences[s][p] == 15 {
+            on.push(2);
+        }
+        on
+    };
+    let domain = |s: usize| if s.is_multiple_of(2) { "prose" } else { "code" };
+    let run = dir.path().join("run");
+    stats_common::SyntheticRun {
+        config: stats_common::config(2, 6, LEN),
+        sequences: sequences.clone(),
+        seq_ids: (0..16).collect(),
+        fired: &fired,
+        domain: &domain,
+        part_sequences: 4,
+        full_length: true,
+        shard: census_extract::Shard::default(),
+        complete: true,
+    }
+    .write(&run);
+    let analysis = dir.path().join("analysis");
+    let mut options = census_stats::AnalysisOptions {
+        ngram_data: Some(census_stats::options::DataSelection {
+            domains: vec!["prose".to_string()],
+            token_budget: None,
+        }),
+        ..Default::default()
+    };
+    options.projection.enabled = false;
+    let summary = census_stats::analyze(&census_stats::AnalyzeRequest {
+        runs: vec![run.clone()],
+        out: analysis.clone(),
+        model: None,
+        allow_incomplete: false,
+        rewritten_parts: false,
+        ngram_runs: Vec::new(),
+        positional_runs: Vec::new(),
+        options,
+        progress: false,
+    })
+    .unwrap();
+    let out = dir.path().join("report");
+    let mut req = request(vec![analysis], &out);
+    req.png = false;
+    let html = std::fs::read_to_string(render(&req).unwrap().index).unwrap();
+    let section = |id: &str| {
+        let start = html.find(&format!("<section id=\"{id}\">")).unwrap();
+        let end = start + html[start..].find("</section>").unwrap();
+        html[start..end].to_string()
+    };
+    let (all, prose) = (16 * LEN, 8 * LEN);
+    assert!(
+        section("dead").contains(&format!("{all} tokens in 16 sequences of code, prose")),
+        "{}",
+        section("dead")
+    );
+    assert!(section("detectors").contains(&format!("{prose} tokens in 8 sequences of prose")));
+    assert!(section("positional").contains(&format!("{all} tokens in 16 sequences")));
+    let d = summary.positional_domains.unwrap();
+    assert_eq!(d.pooled, 4);
+    assert_eq!(d.positional_in_every_domain, 4);
+    assert_eq!(d.same_type_in_every_domain, 2);
+    assert!(
+        section("positional").contains(
+            "Of 4 positional neurons, 4 are positional in every domain and 2 keep their type"
+        ),
+        "{}",
+        section("positional")
+    );
+}
