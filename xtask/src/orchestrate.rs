@@ -466,3 +466,80 @@ fn parse_flags<A: Args>(stage: &str, flags: &[String]) -> Result<A> {
         .map(|c| c.args)
         .map_err(|e| anyhow::anyhow!("the pipeline's [{stage}] flags are not valid: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every pipeline shipped in `pipelines/` loads, and each of its stages' flags parse as the
+    /// stage's command line would (for the paper's pipeline, whose data is not shipped, this
+    /// is the check that its tables hold no typo).
+    #[test]
+    fn every_shipped_pipeline_gives_valid_stage_flags() {
+        let root = repository_root();
+        let out = Path::new("/nonexistent/out");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(root.join("pipelines")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+                continue;
+            }
+            let pipeline = Pipeline::load(&path).unwrap();
+            let label = path.display().to_string();
+            for (name, table) in &pipeline.train {
+                train_stage(name, table, &root, &out.join(name)).expect(&label);
+            }
+            let slug = &pipeline.model_slugs()[0];
+            for (name, dir) in run_dirs(&pipeline, out, slug) {
+                let table = name
+                    .as_ref()
+                    .map_or(pipeline.extract.clone(), |n| pipeline.run_table(n));
+                let stage =
+                    extract_stage(&table, &root, "opt-125m", String::new(), &dir).expect(&label);
+                stage.args.to_options().expect(&label);
+            }
+            let analysis = out.join(slug).join("analysis");
+            let stage = analyze_stage(
+                &pipeline,
+                &root,
+                None,
+                slug,
+                &out.join(slug).join("run"),
+                &analysis,
+            )
+            .expect(&label);
+            stage.args.request().expect(&label);
+            report_stage(&pipeline, &root, &[analysis], &out.join("report")).expect(&label);
+            checked += 1;
+        }
+        assert!(checked >= 3);
+    }
+
+    #[test]
+    fn the_paper_pipeline_gives_each_section_its_own_run() {
+        let root = repository_root();
+        let pipeline = Pipeline::load(&root.join("pipelines/paper.toml")).unwrap();
+        let run = Path::new("/o/opt-125m/run");
+        let stage =
+            analyze_stage(&pipeline, &root, None, "opt-125m", run, Path::new("/o/a")).unwrap();
+        assert_eq!(stage.args.ngram_runs, [Path::new("/o/opt-125m/run-ngram")]);
+        assert_eq!(
+            stage.args.positional_runs,
+            [Path::new("/o/opt-125m/run-positional")]
+        );
+        let ngram = extract_stage(
+            &pipeline.run_table("ngram"),
+            &root,
+            "opt-125m",
+            String::new(),
+            run,
+        )
+        .unwrap();
+        let options = ngram.args.to_options().unwrap();
+        assert_eq!(options.layers, Some(census_extract::LayerSpec::FirstHalf));
+        assert_eq!(options.sources.len(), 5);
+        let positional = pipeline.run_table("positional");
+        assert_eq!(positional["full-length"], toml::Value::Boolean(true));
+        assert_eq!(positional["device"], toml::Value::String("cuda".into()));
+    }
+}

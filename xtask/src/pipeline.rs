@@ -339,6 +339,40 @@ mod tests {
     }
 
     #[test]
+    fn runs_are_plain_names_their_keys_replace_extracts_and_sections_name_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        let base = "name = \"x\"\nmodels = [\"m\"]\n[extract]\ndata = [\"a\"]\nmax-seq-len = 8\n";
+        std::fs::write(&path, format!("{base}[runs.\"a/b\"]\nfull-length = true\n")).unwrap();
+        let err = Pipeline::load(&path).unwrap_err().to_string();
+        assert!(err.contains("a/b"), "{err}");
+        std::fs::write(&path, format!("{base}[runs.p]\nmodel = \"y\"\n")).unwrap();
+        let err = Pipeline::load(&path).unwrap_err().to_string();
+        assert!(err.contains("sets `model`"), "{err}");
+        std::fs::write(
+            &path,
+            format!("{base}[runs.p]\nmax-seq-len = 16\n[analyze]\npositional-run = \"q\"\n"),
+        )
+        .unwrap();
+        let err = Pipeline::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("positional-run") && err.contains("there are: p"),
+            "{err}"
+        );
+        std::fs::write(
+            &path,
+            format!("{base}[runs.p]\nmax-seq-len = 16\n[analyze]\npositional-run = \"p\"\n"),
+        )
+        .unwrap();
+        let p = Pipeline::load(&path).unwrap();
+        let table = p.run_table("p");
+        assert_eq!(table["max-seq-len"], toml::Value::Integer(16));
+        assert_eq!(table["data"], p.extract["data"]);
+        assert_eq!(p.section_run("positional-run"), Some("p"));
+        assert_eq!(p.section_run("ngram-run"), None);
+    }
+
+    #[test]
     fn duplicate_slugs_are_numbered() {
         let p = parse("name = \"x\"\nmodels = [\"a/m\", \"b/m\"]");
         assert_eq!(p.model_slugs(), ["m", "m-2"]);

@@ -30,10 +30,11 @@ pub fn summary(models: &[ModelAnalysis], headlines: &[Headline]) -> String {
     for m in models {
         let _ = write!(
             s,
-            "\n## {}\n\n{} tokens, {} sequences. Layers are 0-based.\n\n\
+            "\n## {}\n\n{}Layers are 0-based.\n\n\
              | layer | dead share | mean frequency (alive) | token detectors | tokens detected | cumulative | trigram detectors | positional |\n\
              |---|---|---|---|---|---|---|---|\n",
-            m.name, m.summary.tokens, m.summary.sequences
+            m.name,
+            data_lines(m)
         );
         for l in &m.layers {
             let positional = l.positional.map(|p| p.iter().flatten().sum::<f64>());
@@ -51,5 +52,34 @@ pub fn summary(models: &[ModelAnalysis], headlines: &[Headline]) -> String {
             );
         }
     }
+    s
+}
+
+/// The data each section rests on, one line each (a single line when they share it).
+fn data_lines(m: &ModelAnalysis) -> String {
+    let Some(sections) = &m.manifest.sections else {
+        return format!("{} tokens, {} sequences. ", m.summary.tokens, m.summary.sequences);
+    };
+    let line = |what: &str, b: &census_stats::sections::DataBasis| {
+        format!(
+            "- {what}: {} tokens in {} sequences of {} (run {})\n",
+            b.tokens,
+            b.sequences,
+            b.domains.join(", "),
+            b.runs
+                .iter()
+                .map(|r| r.run_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let mut s = line("dead neurons and frequency", &sections.frequency);
+    if let Some(b) = &sections.ngram {
+        s.push_str(&line("n-gram statistics", b));
+    }
+    if let Some(b) = &sections.positional {
+        s.push_str(&line("positional neurons", b));
+    }
+    s.push('\n');
     s
 }
