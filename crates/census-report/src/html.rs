@@ -186,23 +186,32 @@ fn domain_stability(models: &[PageModel<'_>]) -> String {
              every domain and {} keep their type in every domain (the paper: the activation \
              pattern \"does not change across data domains\"). Each domain analysed alone:</p>\n\
              <table><tr><th>domain</th><th>tokens</th><th>positional neurons</th>\
-             <th>of the pooled ones, with the same type</th></tr>\n",
+             <th>of the pooled ones, with the same type</th><th>MI by chance</th></tr>\n",
             esc(&m.analysis.name),
             d.pooled,
             d.positional_in_every_domain,
             d.same_type_in_every_domain
         );
+        let threshold = m.analysis.manifest.options.positional.mi_threshold;
         for c in &d.domains {
+            let small = c.chance_mi > threshold / 4.0;
             let _ = writeln!(
                 s,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{}>{:.4}</td></tr>",
                 esc(&c.domain),
                 c.tokens,
                 c.positional,
-                c.same_type
+                c.same_type,
+                if small { " class=\"warn\"" } else { "" },
+                c.chance_mi
             );
         }
-        s.push_str("</table>\n");
+        s.push_str(
+            "</table>\n<p class=\"muted\">MI by chance: the MI a neuron independent of \
+             position reaches on average on this many tokens ((T − 1) / 2N nats); marked where \
+             it exceeds a quarter of the threshold, where a domain is too small for its count of \
+             positional neurons to mean much.</p>\n",
+        );
     }
     s
 }

@@ -58,7 +58,10 @@ pub fn summary(models: &[ModelAnalysis], headlines: &[Headline]) -> String {
 /// The data each section rests on, one line each (a single line when they share it).
 fn data_lines(m: &ModelAnalysis) -> String {
     let Some(sections) = &m.manifest.sections else {
-        return format!("{} tokens, {} sequences. ", m.summary.tokens, m.summary.sequences);
+        return format!(
+            "{} tokens, {} sequences. ",
+            m.summary.tokens, m.summary.sequences
+        );
     };
     let line = |what: &str, b: &census_stats::sections::DataBasis| {
         format!(

@@ -577,6 +577,16 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
             tokens: counts.tally.rows,
             sequences: counts.tally.sequences,
             results: &counts.results,
+            chance_mi: positional_domains::chance_mi(
+                positional_set.max_seq_len() - usize::from(options.positional.skip_bos),
+                counts.tally.rows
+                    - if options.positional.skip_bos {
+                        counts.tally.bos_rows
+                    } else {
+                        0
+                    },
+                options.positional.log_base,
+            ),
         })
         .collect();
     let by_domain = (!domain_results.is_empty())

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::layer_analysis::LayerResult;
+use crate::options::LogBase;
 use crate::positional::Classification;
 
 /// One domain's layer results, and the data they rest on.
@@ -20,6 +21,8 @@ pub struct DomainResults<'a> {
     pub sequences: u64,
     /// Its results by layer (positional statistics only).
     pub results: &'a BTreeMap<usize, LayerResult>,
+    /// The MI a neuron independent of position reaches by chance on this much data.
+    pub chance_mi: f64,
 }
 
 /// A neuron's positional statistics in one domain (a row of `positional_domains.parquet`).
@@ -59,6 +62,11 @@ pub struct DomainCount {
     pub positional: u64,
     /// Of the pooled positional neurons, those positional in this domain with the same type.
     pub same_type: u64,
+    /// The MI a neuron independent of position reaches by chance on this domain's tokens
+    /// (Miller–Madow: `(T − 1) / (2N)` nats for `T` positions and `N` tokens): when it nears
+    /// the threshold, the domain is too small for its count of positional neurons to mean much.
+    #[serde(default)]
+    pub chance_mi: f64,
 }
 
 /// Whether positional neurons keep their type across domains.
@@ -72,6 +80,17 @@ pub struct DomainStability {
     pub positional_in_every_domain: u64,
     /// Of those, the ones with their pooled type in every domain.
     pub same_type_in_every_domain: u64,
+}
+
+/// The MI with position a neuron independent of position reaches on average by chance (the
+/// first-order bias of the plug-in estimate, Miller–Madow) over `tokens` tokens spread over
+/// `positions` positions, in `base`.
+pub fn chance_mi(positions: usize, tokens: u64, base: LogBase) -> f64 {
+    let nats = positions.saturating_sub(1) as f64 / (2.0 * tokens.max(1) as f64);
+    match base {
+        LogBase::E => nats,
+        LogBase::Two => nats / std::f64::consts::LN_2,
+    }
 }
 
 /// Rows of every neuron positional in the pooled analysis or in some domain, and the counts.
@@ -88,6 +107,7 @@ pub fn compare(
             sequences: d.sequences,
             positional: 0,
             same_type: 0,
+            chance_mi: d.chance_mi,
         })
         .collect();
     let (mut total, mut everywhere, mut same_everywhere) = (0, 0, 0);
@@ -134,4 +154,42 @@ pub fn compare(
         same_type_in_every_domain: same_everywhere,
     };
     (rows, stability)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::positional::mutual_information;
+
+    /// The chance MI is the mean plug-in MI of simulated neurons that fire at random,
+    /// independently of position.
+    #[test]
+    fn chance_mi_is_the_mean_mi_of_neurons_independent_of_position() {
+        let (positions, per_position) = (64usize, 40u64);
+        let rows = vec![per_position; positions];
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let trials = 400;
+        let mean: f64 = (0..trials)
+            .map(|_| {
+                let fires: Vec<u64> = (0..positions)
+                    .map(|_| (0..per_position).filter(|_| next() % 10 < 3).count() as u64)
+                    .collect();
+                mutual_information(&fires, &rows, LogBase::E)
+            })
+            .sum::<f64>()
+            / trials as f64;
+        let expected = chance_mi(positions, positions as u64 * per_position, LogBase::E);
+        assert!(
+            (mean - expected).abs() < 0.1 * expected,
+            "simulated {mean}, predicted {expected}"
+        );
+        let bits = chance_mi(positions, positions as u64 * per_position, LogBase::Two);
+        assert!((bits * std::f64::consts::LN_2 - expected).abs() < 1e-12);
+    }
 }
