@@ -2,37 +2,33 @@
 //! flushed to disk, and the temporary file is renamed over the target.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{FormatError, Result};
 
-/// Suffix of the temporary file a write goes through.
+/// Suffix of the temporary files writes go through (`.<name>.<random>.tmp` beside the target).
 pub const TEMP_SUFFIX: &str = ".tmp";
 
-/// The temporary path `path` is written through.
-pub fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(TEMP_SUFFIX);
-    path.with_file_name(name)
-}
-
 /// Writes `bytes` to `path` atomically: a reader sees the old file or the new one, never a
-/// part, and a crash leaves at most a stray `<name>.tmp`.
+/// part. The bytes go to a uniquely named temporary file beside `path` (so concurrent writers
+/// never share one), are flushed to disk, and the file is renamed over `path`; on any error the
+/// temporary file is removed, and a crash leaves at most a stray `.<name>.*.tmp`.
 pub fn write_atomic(path: &Path, bytes: impl AsRef<[u8]>) -> Result<()> {
-    let temp = temp_path(path);
-    let written = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes.as_ref())?;
-        file.sync_all()
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&temp);
-        return Err(FormatError::io("cannot write", &temp, e));
-    }
-    std::fs::rename(&temp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        FormatError::io("cannot write", path, e)
-    })
+    let fail = |e: std::io::Error| FormatError::io("cannot write", path, e);
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(TEMP_SUFFIX)
+        .tempfile_in(dir)
+        .map_err(fail)?;
+    temp.write_all(bytes.as_ref()).map_err(fail)?;
+    temp.as_file().sync_all().map_err(fail)?;
+    temp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -46,7 +42,11 @@ mod tests {
         write_atomic(&path, "one").unwrap();
         write_atomic(&path, "two").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
-        assert!(!temp_path(&path).exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["a.json"]);
     }
 
     #[test]
@@ -54,6 +54,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("missing-dir").join("a.json");
         let e = write_atomic(&path, "x").unwrap_err().to_string();
-        assert!(e.contains("a.json.tmp"), "{e}");
+        assert!(e.contains("missing-dir/a.json"), "{e}");
     }
 }
