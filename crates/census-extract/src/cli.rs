@@ -27,9 +27,10 @@ pub struct ExtractArgs {
     /// Run directory to create or resume.
     #[arg(long)]
     pub out: PathBuf,
-    /// Longest sequence, `</s>` prefix included.
-    #[arg(long, default_value_t = DEFAULT_MAX_SEQ_LEN)]
-    pub max_seq_len: usize,
+    /// Longest sequence, `</s>` prefix included [default: the model's positions,
+    /// `max_position_embeddings`: 2048 for every OPT].
+    #[arg(long)]
+    pub max_seq_len: Option<usize>,
     /// Keep only sequences of exactly --max-seq-len tokens.
     #[arg(long)]
     pub full_length: bool,
@@ -159,6 +160,7 @@ impl ExtractArgs {
             &census_model::HubOptions::from_env(!self.quiet),
         )?;
         options.dtype = self.compute_dtype(options.sparse_ffn, &options.model_dir)?;
+        options.sequences.max_seq_len = self.max_seq_len_for(&options.model_dir);
         match self.device.as_str() {
             "cpu" => crate::run::extract::<census_model::CpuBackend>(
                 &options,
@@ -206,6 +208,16 @@ impl ExtractArgs {
         )
     }
 
+    /// The longest sequence: `--max-seq-len` if given, else the positions of the model in
+    /// `model_dir` (its `max_position_embeddings`; [`DEFAULT_MAX_SEQ_LEN`], every OPT's, when its
+    /// configuration cannot be read yet, as a hub model's before its download).
+    pub fn max_seq_len_for(&self, model_dir: &Path) -> usize {
+        self.max_seq_len.unwrap_or_else(|| {
+            census_model::OptConfig::from_file(model_dir.join("config.json"))
+                .map_or(DEFAULT_MAX_SEQ_LEN, |c| c.max_position_embeddings)
+        })
+    }
+
     /// Whether the layers run on the host engine (`--ffn sparse`, the default on the CPU).
     fn sparse_ffn(&self) -> Result<bool> {
         match self.ffn.as_deref() {
@@ -230,7 +242,7 @@ impl ExtractArgs {
                 .map(|d| parse_source(d))
                 .collect::<Result<_>>()?,
             sequences: SequenceOptions {
-                max_seq_len: self.max_seq_len,
+                max_seq_len: self.max_seq_len_for(Path::new(&self.model)),
                 full_length: self.full_length,
                 max_tokens: self.max_tokens,
                 skip_malformed: self.skip_malformed,
@@ -338,6 +350,21 @@ mod tests {
                 .unwrap()
                 .dtype
         };
+        let max_seq_len = |extra: &[&str]| {
+            let model = fixtures.join("pre-ln").display().to_string();
+            let base = ["extract", "--model", &model, "--data", "d", "--out", "o"];
+            let args = base.iter().copied().chain(extra.iter().copied());
+            <Command as clap::Parser>::try_parse_from(args)
+                .unwrap()
+                .args
+                .to_options()
+                .unwrap()
+                .sequences
+                .max_seq_len
+        };
+        // The model's own positions unless told otherwise (the fixtures have 48).
+        assert_eq!(max_seq_len(&[]), 48);
+        assert_eq!(max_seq_len(&["--max-seq-len", "16"]), 16);
         // The released OPT checkpoints are float16: so is the dense path by default.
         assert_eq!(dtype("f16", &["--ffn", "dense"]), DType::F16);
         assert_eq!(dtype("bf16", &["--ffn", "dense"]), DType::BF16);

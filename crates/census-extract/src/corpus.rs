@@ -38,6 +38,54 @@ impl SourceFormat {
             _ => Self::TextFiles,
         }
     }
+
+    /// The format of `path`: its extension's, and for JSON lines, pre-tokenized when the first
+    /// record holds `input_ids` and no `text` (as the Parquet reader decides by its columns). A
+    /// directory is judged by its first JSON-lines file; a path that cannot be read yet keeps
+    /// the extension's guess.
+    pub fn detect(path: &Path) -> Self {
+        let guess = Self::guess(path);
+        if guess != Self::Jsonl {
+            return guess;
+        }
+        match first_record(path) {
+            Some(record) if record.get("input_ids").is_some() && record.get("text").is_none() => {
+                Self::PreTokenized
+            }
+            _ => guess,
+        }
+    }
+}
+
+/// The first JSON record of a JSON-lines file (or of the first such file, by path, in a
+/// directory), if there is one to read.
+fn first_record(path: &Path) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use std::io::BufRead;
+    let file = if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| ["jsonl", "json", "ndjson"].contains(&e))
+            })
+            .collect();
+        files.sort();
+        files.into_iter().next()?
+    } else {
+        path.to_path_buf()
+    };
+    let reader = std::io::BufReader::new(std::fs::File::open(file).ok()?);
+    let line = reader
+        .lines()
+        .take(64)
+        .map_while(|l| l.ok())
+        .find(|l| !l.trim().is_empty())?;
+    match serde_json::from_str(&line).ok()? {
+        serde_json::Value::Object(record) => Some(record),
+        _ => None,
+    }
 }
 
 /// One corpus source of a run.
@@ -54,11 +102,12 @@ pub struct CorpusSource {
 }
 
 impl CorpusSource {
-    /// A source whose format is guessed from its extension.
+    /// A source whose format is detected from its extension and first record
+    /// ([`SourceFormat::detect`]).
     pub fn new(path: impl Into<PathBuf>) -> Self {
         let path = path.into();
         Self {
-            format: SourceFormat::guess(&path),
+            format: SourceFormat::detect(&path),
             path,
             domain: None,
             max_tokens: None,
@@ -306,9 +355,11 @@ fn parse_line(
         .unwrap_or_else(|| fallback_domain.to_string());
     let content = match source.format {
         SourceFormat::PreTokenized => {
-            let ids = record
-                .input_ids
-                .ok_or_else(|| "no `input_ids` field".to_string())?;
+            let ids = record.input_ids.ok_or_else(|| {
+                "no `input_ids` field (the source is read as pre-tokenized JSON lines; name \
+                 another format with `PATH,format=jsonl`)"
+                    .to_string()
+            })?;
             let ids = ids
                 .iter()
                 .map(|v| {
@@ -326,7 +377,13 @@ fn parse_line(
             let text = match record.text {
                 Some(serde_json::Value::String(s)) => s,
                 Some(other) => return Err(format!("`text` is {other}, not a string")),
-                None => return Err("no `text` field".to_string()),
+                None => {
+                    return Err(
+                        "no `text` field (the source is read as JSON lines of text; for token \
+                         ids name it `PATH,format=pretokenized`)"
+                            .to_string(),
+                    );
+                }
             };
             if text.trim().is_empty() {
                 return Ok(None);

@@ -690,3 +690,44 @@ fn an_output_path_that_cannot_be_created_is_named() {
         "not a directory"
     );
 }
+
+/// A `.jsonl` file of `input_ids` is read as pre-tokenized without being told (as the Parquet
+/// reader decides by its columns), so a model without tokenizer files extracts it; the run
+/// equals one of the same file named `format=pretokenized`. A line without the assumed field
+/// says which format was assumed and how to name another.
+#[test]
+fn json_lines_of_token_ids_are_detected_as_pre_tokenized() {
+    let golden = read_golden("pre-ln");
+    let tmp = tempfile::tempdir().unwrap();
+    let named = pretokenized_source(tmp.path(), &golden.sequences);
+    let detected = CorpusSource::new(&named.path);
+    assert_eq!(detected.format, SourceFormat::PreTokenized);
+    let model = tmp.path().join("no-tokenizer");
+    std::fs::create_dir(&model).unwrap();
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture("pre-ln").join(file), model.join(file)).unwrap();
+    }
+    let (a, b) = (tmp.path().join("detected"), tmp.path().join("named"));
+    run(&ExtractOptions {
+        model_dir: model.clone(),
+        ..options("pre-ln", vec![detected], &a)
+    })
+    .unwrap();
+    run(&options("pre-ln", vec![named.clone()], &b)).unwrap();
+    assert_eq!(activations(&a), activations(&b));
+
+    let text = tmp.path().join("text.jsonl");
+    std::fs::write(&text, "{\"text\": \"one\"}\n{\"input_ids\": [5]}\n").unwrap();
+    assert_eq!(CorpusSource::new(&text).format, SourceFormat::Jsonl);
+    let e = run(&options(
+        "pre-ln",
+        vec![CorpusSource::new(&text)],
+        &tmp.path().join("t"),
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("format=pretokenized") && e.contains("text.jsonl"),
+        "{e}"
+    );
+}
