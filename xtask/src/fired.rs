@@ -4,19 +4,15 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use census_model::{
-    CpuBackend, ForwardOptions, LayerActivity, OptBatch, OptTokenizer, Record, load_pretrained,
+    CpuBackend, FloatType, ForwardOptions, LayerActivity, OptBatch, OptTokenizer, Record,
+    load_pretrained,
 };
 
 /// Prints, per layer and token, the FFN neurons of `model_dir` that fire on `text`.
 #[allow(clippy::print_stdout)]
-pub fn fired(model_dir: PathBuf, dtype: &str, show: usize, text: &str) -> Result<()> {
+pub fn fired(model_dir: PathBuf, dtype: FloatType, show: usize, text: &str) -> Result<()> {
     let device = Default::default();
-    let dtype = census_model::float_dtype(dtype).with_context(|| {
-        format!(
-            "--dtype '{dtype}': expected {}",
-            census_model::FLOAT_DTYPE_NAMES
-        )
-    })?;
+    let dtype = dtype.dtype();
     let tokenizer = OptTokenizer::from_dir(&model_dir)
         .with_context(|| format!("loading the tokenizer of {}", model_dir.display()))?;
     let model = load_pretrained::<CpuBackend>(&model_dir, &device, dtype)

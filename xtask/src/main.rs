@@ -38,7 +38,7 @@ enum Task {
     /// Compute the paper's statistics (dead neurons, n-gram coverage, token and trigram
     /// detectors, vocabulary projections, positional neurons) from one or more run directories
     /// into an analysis directory of Parquet tables (see docs/SCHEMA.md and docs/ANALYSIS.md).
-    Analyze(AnalyzeArgs),
+    Analyze(Box<AnalyzeArgs>),
     /// Write an HTML report (the paper's figures, the paper's numbers beside ours, a neuron
     /// browser), each figure as SVG and PNG, and a Markdown summary, from one or more analysis
     /// directories (one per model).
@@ -54,9 +54,9 @@ enum Task {
         /// A model directory in the Hugging Face layout (config.json, weights, tokenizer files).
         #[arg(long)]
         model: PathBuf,
-        /// Compute dtype: f32, f16 or bf16.
-        #[arg(long, default_value = "f32")]
-        dtype: String,
+        /// Compute dtype.
+        #[arg(long, value_enum, default_value = "f32")]
+        dtype: census_model::FloatType,
         /// Print at most this many neuron ids per token and layer.
         #[arg(long, default_value_t = 12)]
         show: usize,
@@ -125,6 +125,6 @@ fn main() -> Result<()> {
             dtype,
             show,
             text,
-        } => fired::fired(model, &dtype, show, &text),
+        } => fired::fired(model, dtype, show, &text),
     }
 }

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::DType;
+use burn::tensor::backend::Backend;
+use census_model::{BackendJob, Device, FloatType};
 
 use clap::Args;
 
@@ -56,13 +58,13 @@ pub struct ExtractArgs {
     /// Compute dtype: f32, f16 or bf16 [default: f32 on the host engine; on the dense path the
     /// checkpoint's own dtype (config.json `torch_dtype` or `dtype`: float16 for the released
     /// OPT models), else f32].
-    #[arg(long)]
-    pub dtype: Option<String>,
+    #[arg(long, value_enum)]
+    pub dtype: Option<FloatType>,
     /// Where the layers run: `sparse` (the host engine: CPU, f32, fc2 summed over the fired
     /// neurons only; fastest on CPU) or `dense` (every layer on the backend device, in --dtype)
     /// [default: sparse with --device cpu, dense with --device cuda].
-    #[arg(long)]
-    pub ffn: Option<String>,
+    #[arg(long, value_enum)]
+    pub ffn: Option<FfnPath>,
     /// Hold one layer's weights at a time (models larger than the device); the output equals
     /// a normal run's.
     #[arg(long)]
@@ -72,8 +74,8 @@ pub struct ExtractArgs {
     #[arg(long, requires = "stream_layers")]
     pub offload_hidden: bool,
     /// Device: `cpu`, or `cuda` (GPU 0; needs a build with `--features cuda`).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: Device,
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -151,6 +153,27 @@ pub fn parse_layers(spec: &str) -> Result<LayerSpec> {
     Ok(LayerSpec::Range(start..end + usize::from(inclusive)))
 }
 
+/// How the FFN layers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FfnPath {
+    /// The host engine: the layers on the CPU in f32, fc2 summed over the fired neurons only
+    /// (fastest on a CPU).
+    Sparse,
+    /// Every layer on the backend device, in the compute dtype.
+    Dense,
+}
+
+/// An extraction, run on the backend [`Device::run`] picks.
+struct ExtractJob<'a>(&'a ExtractOptions);
+
+impl BackendJob for ExtractJob<'_> {
+    type Output = Result<crate::run::ExtractSummary>;
+
+    fn run<B: Backend>(self, device: &B::Device, label: &'static str) -> Self::Output {
+        crate::run::extract::<B>(self.0, device, label)
+    }
+}
+
 impl ExtractArgs {
     /// Runs the extraction these flags describe on the device they name.
     pub fn run(&self) -> Result<crate::run::ExtractSummary> {
@@ -161,40 +184,17 @@ impl ExtractArgs {
         )?;
         options.dtype = self.compute_dtype(options.sparse_ffn, &options.model_dir)?;
         options.sequences.max_seq_len = self.max_seq_len_for(&options.model_dir);
-        match self.device.as_str() {
-            "cpu" => crate::run::extract::<census_model::CpuBackend>(
-                &options,
-                &Default::default(),
-                "cpu (burn flex)",
-            ),
-            #[cfg(feature = "cuda")]
-            "cuda" => crate::run::extract::<census_model::CudaBackend>(
-                &options,
-                &Default::default(),
-                "cuda:0",
-            ),
-            #[cfg(not(feature = "cuda"))]
-            "cuda" => Err(ExtractError::InvalidOption(
-                "--device cuda: this build has no CUDA backend; rebuild with --features cuda"
-                    .to_string(),
-            )),
-            other => Err(ExtractError::InvalidOption(format!(
-                "--device '{other}': expected cpu or cuda"
-            ))),
-        }
+        self.device
+            .run(ExtractJob(&options))
+            .map_err(|e| ExtractError::InvalidOption(e.to_string()))?
     }
 
     /// The compute dtype: `--dtype` if given; else f32 on the host engine, and on the dense path
     /// the dtype the checkpoint in `model_dir` declares (f32 when it declares none or cannot be
     /// read yet, as a hub model before its download).
     pub fn compute_dtype(&self, sparse_ffn: bool, model_dir: &Path) -> Result<DType> {
-        if let Some(name) = &self.dtype {
-            return census_model::float_dtype(name).ok_or_else(|| {
-                ExtractError::InvalidOption(format!(
-                    "--dtype '{name}': expected {}",
-                    census_model::FLOAT_DTYPE_NAMES
-                ))
-            });
+        if let Some(float) = self.dtype {
+            return Ok(float.dtype());
         }
         if sparse_ffn {
             return Ok(DType::F32);
@@ -219,20 +219,17 @@ impl ExtractArgs {
     }
 
     /// Whether the layers run on the host engine (`--ffn sparse`, the default on the CPU).
-    fn sparse_ffn(&self) -> Result<bool> {
-        match self.ffn.as_deref() {
-            Some("sparse") => Ok(true),
-            Some("dense") => Ok(false),
-            None => Ok(self.device != "cuda"),
-            Some(other) => Err(ExtractError::InvalidOption(format!(
-                "--ffn '{other}': expected sparse or dense"
-            ))),
+    fn sparse_ffn(&self) -> bool {
+        match self.ffn {
+            Some(FfnPath::Sparse) => true,
+            Some(FfnPath::Dense) => false,
+            None => self.device != Device::Cuda,
         }
     }
 
     /// The run options these flags describe.
     pub fn to_options(&self) -> Result<ExtractOptions> {
-        let sparse_ffn = self.sparse_ffn()?;
+        let sparse_ffn = self.sparse_ffn();
         Ok(ExtractOptions {
             model_dir: PathBuf::from(&self.model),
             model_source: self.model.clone(),
@@ -324,8 +321,14 @@ mod tests {
                 .sparse_ffn
         );
         assert!(!options(&["--ffn", "dense"]).unwrap().sparse_ffn);
-        assert!(options(&["--ffn", "fast"]).is_err());
-        assert!(options(&["--dtype", "fp8"]).is_err());
+        for bad in [["--ffn", "fast"], ["--dtype", "fp8"], ["--device", "tpu"]] {
+            let args = ["extract", "--model", "m", "--data", "d", "--out", "o"];
+            let e = <Command as clap::Parser>::try_parse_from(args.iter().chain(&bad))
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains(bad[1]) && e.contains("possible values"), "{e}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@
 mod attention;
 mod batch;
 pub mod checkpoint;
+mod choices;
 pub mod config;
 mod decoder;
 mod dtype;
@@ -31,6 +32,7 @@ mod vocab_projection;
 
 pub use attention::OptAttention;
 pub use batch::{OptBatch, POSITION_OFFSET};
+pub use choices::{BackendJob, Device, FloatType, UnavailableDevice};
 pub use config::{OptConfig, PRESET_NAMES};
 pub use decoder::{ForwardOptions, LayerActivity, OptModel, OptOutput, Record};
 pub use dtype::{

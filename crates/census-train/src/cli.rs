@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::DType;
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use census_extract::cli::parse_source;
 use census_format::StagedDir;
-use census_model::{CpuBackend, OptConfig, load_pretrained, save_pretrained};
+use census_model::{
+    BackendJob, CpuBackend, Device, FloatType, OptConfig, load_pretrained, save_pretrained,
+};
 use clap::Args;
 use serde::Serialize;
 
@@ -84,12 +86,12 @@ pub struct TrainArgs {
     /// Held-out blocks averaged.
     #[arg(long, default_value_t = 64)]
     pub eval_blocks: usize,
-    /// Storage dtype of the saved weights: f32, f16 or bf16.
-    #[arg(long, default_value = "f16")]
-    pub save_dtype: String,
-    /// `cpu` or `cuda` (with `--features cuda`).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// Storage dtype of the saved weights.
+    #[arg(long, value_enum, default_value = "f16")]
+    pub save_dtype: FloatType,
+    /// Where to train (`cuda`: GPU 0, with a build with `--features cuda`).
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: Device,
 }
 
 /// What a training run produced.
@@ -109,6 +111,17 @@ pub struct TrainSummary {
     pub held_out_loss_saved: Option<f64>,
     /// Wall-clock seconds of the whole run.
     pub seconds: f64,
+}
+
+/// A training, run on the backend [`Device::run`] picks (with autodiff).
+struct TrainJob<'a>(&'a TrainArgs);
+
+impl BackendJob for TrainJob<'_> {
+    type Output = Result<TrainSummary>;
+
+    fn run<B: Backend>(self, device: &B::Device, _label: &'static str) -> Self::Output {
+        self.0.run_on::<burn::backend::Autodiff<B>>(device)
+    }
 }
 
 impl TrainArgs {
@@ -144,31 +157,14 @@ impl TrainArgs {
 
     /// Trains on the device the flags name and writes the model directory.
     pub fn run(&self) -> Result<TrainSummary> {
-        match self.device.as_str() {
-            "cpu" => self.run_on::<burn::backend::Autodiff<CpuBackend>>(&Default::default()),
-            #[cfg(feature = "cuda")]
-            "cuda" => self
-                .run_on::<burn::backend::Autodiff<census_model::CudaBackend>>(&Default::default()),
-            #[cfg(not(feature = "cuda"))]
-            "cuda" => Err(TrainError::InvalidOptions(
-                "--device cuda: this build has no CUDA backend; rebuild with --features cuda"
-                    .to_string(),
-            )),
-            other => Err(TrainError::InvalidOptions(format!(
-                "--device '{other}': expected cpu or cuda"
-            ))),
-        }
+        self.device
+            .run(TrainJob(self))
+            .map_err(|e| TrainError::InvalidOptions(e.to_string()))?
     }
 
     fn run_on<B: AutodiffBackend>(&self, device: &B::Device) -> Result<TrainSummary> {
         let started = Instant::now();
-        let save_dtype = census_model::float_dtype(&self.save_dtype).ok_or_else(|| {
-            TrainError::InvalidOptions(format!(
-                "--save-dtype '{}': expected {}",
-                self.save_dtype,
-                census_model::FLOAT_DTYPE_NAMES
-            ))
-        })?;
+        let save_dtype = self.save_dtype.dtype();
         self.config().validate("the training flags")?;
         check_vocab_size(self.vocab_size)?;
         if self.seq_len > self.max_positions {
@@ -273,8 +269,8 @@ impl TrainArgs {
             "options": self.options(),
             "seq_len": self.seq_len,
             "training_blocks": blocks,
-            "save_dtype": self.save_dtype,
-            "device": self.device,
+            "save_dtype": self.save_dtype.name(),
+            "device": self.device.name(),
             "producer": format!("neuron-census {}", env!("CARGO_PKG_VERSION")),
             "summary": summary,
         });
