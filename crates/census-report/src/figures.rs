@@ -1,4 +1,4 @@
-//! The paper's figures (see `../shared/paper-methods.md` §5) built from one or more analyses:
+//! The paper's figures (listed in `docs/METHODS.md`) built from one or more analyses:
 //! comparisons draw one line per model, on absolute layers and on normalised depth; per-model
 //! figures get one panel each.
 

@@ -1,5 +1,5 @@
-//! The paper's headline numbers (`../shared/paper-methods.md` §4) and this analysis's value of
-//! each, for the comparison table.
+//! The paper's headline numbers (`docs/METHODS.md`, "What the paper claims") and this
+//! analysis's value of each, for the comparison table.
 
 use crate::analysis::ModelAnalysis;
 

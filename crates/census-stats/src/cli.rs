@@ -12,7 +12,7 @@ use crate::options::{
     ProjectAll, ProjectionOptions, SuppressionRule,
 };
 
-/// `analyze` flags. Defaults follow `../shared/paper-methods.md`; see `docs/ANALYSIS.md`.
+/// `analyze` flags. Defaults follow the paper (`docs/METHODS.md`); see `docs/ANALYSIS.md`.
 #[derive(Debug, Clone, Args)]
 pub struct AnalyzeArgs {
     /// An extraction run directory; repeat for the shards of one run or several runs of one

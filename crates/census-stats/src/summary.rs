@@ -1,5 +1,5 @@
 //! `summary.json`: the headline numbers of an analysis, the ones the paper states (see
-//! `../shared/paper-methods.md` §4), computed from the tables.
+//! `docs/METHODS.md`, "What the paper claims"), computed from the tables.
 
 use std::collections::BTreeMap;
 
