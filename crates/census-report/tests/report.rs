@@ -493,17 +493,10 @@ fn a_run_coarser_than_its_checkpoint_is_flagged() {
     )
     .unwrap();
     let analysis = dir.path().join("bf16/analysis");
-    census_stats::analyze(&census_stats::AnalyzeRequest {
-        runs: vec![run],
-        out: analysis.clone(),
-        model: None,
-        allow_incomplete: false,
-        rewritten_parts: false,
-        ngram_runs: Vec::new(),
-        positional_runs: Vec::new(),
-        options: Default::default(),
-        progress: false,
-    })
+    census_stats::analyze(&census_stats::AnalyzeRequest::new(
+        vec![run],
+        analysis.clone(),
+    ))
     .unwrap();
     let out = dir.path().join("report");
     render(&request(vec![plain, analysis], &out)).unwrap();
@@ -568,15 +561,8 @@ fn sections_state_their_data_and_positional_neurons_their_domains() {
     };
     options.projection.enabled = false;
     let summary = census_stats::analyze(&census_stats::AnalyzeRequest {
-        runs: vec![run.clone()],
-        out: analysis.clone(),
-        model: None,
-        allow_incomplete: false,
-        rewritten_parts: false,
-        ngram_runs: Vec::new(),
-        positional_runs: Vec::new(),
         options,
-        progress: false,
+        ..census_stats::AnalyzeRequest::new(vec![run.clone()], analysis.clone())
     })
     .unwrap();
     let out = dir.path().join("report");

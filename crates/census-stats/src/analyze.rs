@@ -59,6 +59,24 @@ pub struct AnalyzeRequest {
     pub progress: bool,
 }
 
+impl AnalyzeRequest {
+    /// The analysis of `runs` into `out` with the default options (the paper's), every section
+    /// on `runs`, projections from the recorded model, and no progress bar.
+    pub fn new(runs: Vec<PathBuf>, out: impl Into<PathBuf>) -> Self {
+        Self {
+            runs,
+            out: out.into(),
+            model: None,
+            allow_incomplete: false,
+            rewritten_parts: false,
+            ngram_runs: Vec::new(),
+            positional_runs: Vec::new(),
+            options: AnalysisOptions::default(),
+            progress: false,
+        }
+    }
+}
+
 /// One input run as the manifest records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputRun {

@@ -66,15 +66,9 @@ fn duckdb_recomputes_the_analysis() {
     };
     options.positional.any_length = true;
     analyze(&AnalyzeRequest {
-        runs: vec![run.clone()],
-        out: out.clone(),
         model: Some(fixture("planted")),
-        allow_incomplete: false,
-        rewritten_parts: false,
-        ngram_runs: Vec::new(),
-        positional_runs: Vec::new(),
         options,
-        progress: false,
+        ..AnalyzeRequest::new(vec![run.clone()], out.clone())
     })
     .unwrap();
     check(&python, &run, &out);
@@ -126,15 +120,9 @@ fn a_run_rewritten_by_duckdb_analyses_to_the_same_result() {
     extract_planted(&run);
     let analysis = |out: &Path, rewritten_parts: bool| {
         analyze(&AnalyzeRequest {
-            runs: vec![run.clone()],
-            out: out.to_path_buf(),
             model: Some(fixture("planted")),
-            allow_incomplete: false,
             rewritten_parts,
-            ngram_runs: Vec::new(),
-            positional_runs: Vec::new(),
-            options: AnalysisOptions::default(),
-            progress: false,
+            ..AnalyzeRequest::new(vec![run.clone()], out.to_path_buf())
         })
     };
     let (before, after) = (dir.path().join("before"), dir.path().join("after"));

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float32Type, UInt16Type, UInt32Type};
-use census_stats::{AnalysisOptions, AnalyzeRequest, analyze};
+use census_stats::{AnalyzeRequest, analyze};
 use common::{extract_planted, fixture, read_table};
 use serde::Deserialize;
 
@@ -39,18 +39,7 @@ fn planted_dead_neurons_and_detectors_are_recovered_with_their_projections() {
     let dir = tempfile::tempdir().unwrap();
     let (run, out) = (dir.path().join("run"), dir.path().join("analysis"));
     extract_planted(&run);
-    let summary = analyze(&AnalyzeRequest {
-        runs: vec![run],
-        out: out.clone(),
-        model: None,
-        allow_incomplete: false,
-        rewritten_parts: false,
-        ngram_runs: Vec::new(),
-        positional_runs: Vec::new(),
-        options: AnalysisOptions::default(),
-        progress: false,
-    })
-    .unwrap();
+    let summary = analyze(&AnalyzeRequest::new(vec![run], out.clone())).unwrap();
 
     let neurons = read_table(&out.join("neurons.parquet"));
     let layer = neurons

@@ -22,15 +22,8 @@ const TABLES: [&str; 5] = [
 
 fn analyse(run: &Path, out: &Path, options: AnalysisOptions) -> census_stats::Summary {
     analyze(&AnalyzeRequest {
-        runs: vec![run.to_path_buf()],
-        out: out.to_path_buf(),
-        model: None,
-        allow_incomplete: false,
-        rewritten_parts: false,
-        ngram_runs: Vec::new(),
-        positional_runs: Vec::new(),
         options,
-        progress: false,
+        ..AnalyzeRequest::new(vec![run.to_path_buf()], out.to_path_buf())
     })
     .unwrap()
 }
@@ -92,18 +85,11 @@ fn domains_analyse_as_a_run_of_those_domains_alone() {
 
     // A domain no run holds is named.
     let e = analyze(&AnalyzeRequest {
-        runs: vec![all],
-        out: dir.path().join("d"),
-        model: None,
-        allow_incomplete: false,
-        rewritten_parts: false,
-        ngram_runs: Vec::new(),
-        positional_runs: Vec::new(),
         options: AnalysisOptions {
             domains: vec!["poetry".to_string()],
             ..Default::default()
         },
-        progress: false,
+        ..AnalyzeRequest::new(vec![all], dir.path().join("d"))
     })
     .unwrap_err()
     .to_string();

@@ -91,15 +91,8 @@ fn options() -> AnalysisOptions {
 
 fn request(runs: &[&Path], out: &Path, options: AnalysisOptions) -> AnalyzeRequest {
     AnalyzeRequest {
-        runs: runs.iter().map(|r| r.to_path_buf()).collect(),
-        out: out.to_path_buf(),
-        model: None,
-        allow_incomplete: false,
-        rewritten_parts: false,
-        ngram_runs: Vec::new(),
-        positional_runs: Vec::new(),
         options,
-        progress: false,
+        ..AnalyzeRequest::new(runs.iter().map(|r| r.to_path_buf()).collect(), out)
     }
 }
 

@@ -97,15 +97,8 @@ fn options() -> AnalysisOptions {
 
 fn request(runs: Vec<std::path::PathBuf>, out: &Path, options: AnalysisOptions) -> AnalyzeRequest {
     AnalyzeRequest {
-        runs,
-        out: out.to_path_buf(),
-        model: None,
-        allow_incomplete: false,
-        rewritten_parts: false,
-        ngram_runs: Vec::new(),
-        positional_runs: Vec::new(),
         options,
-        progress: false,
+        ..AnalyzeRequest::new(runs, out)
     }
 }
 

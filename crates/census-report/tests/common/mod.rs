@@ -39,15 +39,8 @@ pub fn planted_analysis(dir: &Path) -> PathBuf {
     };
     options.positional.any_length = true;
     analyze(&AnalyzeRequest {
-        runs: vec![run],
-        out: out.clone(),
-        model: None,
-        allow_incomplete: false,
-        rewritten_parts: false,
-        ngram_runs: Vec::new(),
-        positional_runs: Vec::new(),
         options,
-        progress: false,
+        ..AnalyzeRequest::new(vec![run], out.clone())
     })
     .unwrap();
     out
