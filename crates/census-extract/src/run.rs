@@ -220,7 +220,18 @@ pub fn extract<B: Backend>(
 
     let out = &options.out;
     check_foreign_directory(out)?;
-    let previous = Manifest::load(out)?;
+    // A run that committed no part yet (its model failed to load, say) holds nothing to keep:
+    // it starts again with these settings.
+    let previous = Manifest::load(out)?.filter(|previous| {
+        let started_only = previous.parts.is_empty();
+        if started_only {
+            tracing::info!(
+                out = %out.display(),
+                "the run directory holds a run with no committed part: starting it anew"
+            );
+        }
+        !started_only
+    });
     if let Some(previous) = &previous
         && let Some(difference) = first_difference(&previous.config, &run_config)
     {

@@ -731,3 +731,41 @@ fn json_lines_of_token_ids_are_detected_as_pre_tokenized() {
         "{e}"
     );
 }
+
+/// A run whose model failed to load has written its manifest but no part: rerun once the model
+/// is mended, with other settings even, it starts anew instead of being refused as "a different
+/// configuration".
+#[test]
+fn a_run_that_committed_nothing_starts_anew() {
+    let golden = read_golden("pre-ln");
+    let tmp = tempfile::tempdir().unwrap();
+    let source = pretokenized_source(tmp.path(), &golden.sequences);
+    let model = tmp.path().join("model");
+    std::fs::create_dir(&model).unwrap();
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture("pre-ln").join(file), model.join(file)).unwrap();
+    }
+    let weights = std::fs::read(model.join("model.safetensors")).unwrap();
+    std::fs::write(
+        model.join("model.safetensors"),
+        &weights[..weights.len() / 2],
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    let failing = ExtractOptions {
+        model_dir: model.clone(),
+        ..options("pre-ln", vec![source.clone()], &out)
+    };
+    assert!(run(&failing).is_err());
+    assert!(Manifest::load(&out).unwrap().unwrap().parts.is_empty());
+
+    std::fs::write(model.join("model.safetensors"), &weights).unwrap();
+    let mended = ExtractOptions {
+        sequences: SequenceOptions::with_max_seq_len(32),
+        ..failing
+    };
+    run(&mended).unwrap();
+    let manifest = Manifest::load(&out).unwrap().unwrap();
+    assert!(manifest.complete);
+    assert_eq!(manifest.config.sequences.max_seq_len, 32);
+}
