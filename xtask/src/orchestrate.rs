@@ -31,7 +31,8 @@ pub struct RunArgs {
     /// several.
     #[arg(long)]
     pub model: Vec<String>,
-    /// Extract this corpus instead of the pipeline's (a `--data` source spec); repeat for several.
+    /// Extract this corpus instead of the pipeline's `[extract]` data (a `--data` source spec;
+    /// `[runs.*]` extractions with data of their own keep theirs); repeat for several.
     #[arg(long)]
     pub data: Vec<String>,
     /// Output directory [default: out/<pipeline name> under the repository root].

@@ -553,21 +553,20 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
         })
         .collect::<Result<_>>()?;
     progress.finish_and_clear();
-    let ngram_results =
-        (sources.ngram != 0).then(|| std::mem::take(&mut counted[sources.ngram].results));
-    let positional_results =
-        (sources.positional != 0).then(|| std::mem::take(&mut counted[sources.positional].results));
+    // The other groups' results, each taken once (the n-gram and positional sections may share
+    // a group).
+    let others: BTreeMap<usize, BTreeMap<usize, LayerResult>> = (1..counted.len())
+        .map(|g| (g, std::mem::take(&mut counted[g].results)))
+        .collect();
     let mut results: Vec<LayerResult> = std::mem::take(&mut counted[0].results)
         .into_values()
         .collect();
     for result in &mut results {
-        if let Some(from) = ngram_results.as_ref().and_then(|r| r.get(&result.layer)) {
+        let layer = result.layer;
+        if let Some(from) = others.get(&sources.ngram).and_then(|r| r.get(&layer)) {
             take_ngram_statistics(result, from);
         }
-        if let Some(from) = positional_results
-            .as_ref()
-            .and_then(|r| r.get(&result.layer))
-        {
+        if let Some(from) = others.get(&sources.positional).and_then(|r| r.get(&layer)) {
             take_positional_statistics(result, from);
         }
     }

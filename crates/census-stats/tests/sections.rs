@@ -219,6 +219,18 @@ fn each_section_equals_the_analysis_of_its_own_runs_alone() {
         (path("p"), (18 * LEN) as u64, vec!["math".to_string()])
     );
 
+    // One run for both the n-gram and the positional sections.
+    let mut shared = request(&[&path("a")], &path("shared"), options());
+    shared.ngram_runs = vec![path("b")];
+    shared.positional_runs = vec![path("b")];
+    analyze(&shared).unwrap();
+    let s = path("shared");
+    assert_columns(&s, &a, "neurons.parquet", &FREQUENCY);
+    assert_columns(&s, &b, "neurons.parquet", &NGRAM);
+    assert_columns(&s, &b, "neurons.parquet", &POSITIONAL);
+    assert_same_table(&s, &b, "detectors.parquet");
+    assert_same_table(&s, &b, "positional.parquet");
+
     // A run of another model is refused, by name.
     let other: Vec<Vec<u32>> = sequences(6, 4);
     let other_rule = |_: usize, _: usize, _: usize| vec![0u16];
