@@ -3,10 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use census_model::{
-    CpuBackend, FloatType, ForwardOptions, LayerActivity, OptBatch, OptTokenizer, Record,
-    load_pretrained,
-};
+use census_model::{CpuBackend, FloatType, OptBatch, OptTokenizer, load_pretrained};
 
 /// Prints, per layer and token, the FFN neurons of `model_dir` that fire on `text`.
 #[allow(clippy::print_stdout)]
@@ -25,21 +22,14 @@ pub fn fired(model_dir: PathBuf, dtype: FloatType, show: usize, text: &str) -> R
         config.vocab_size,
         &device,
     )?;
-    let options = ForwardOptions {
-        record: Record::Fired,
-        ..Default::default()
-    };
-    let output = model.forward(&batch, &options)?;
+    let masks = model.forward_fired(&batch, None)?;
     println!(
         "{} tokens, {} layers x {} neurons",
         ids.len(),
         config.num_hidden_layers,
         config.ffn_dim
     );
-    for (layer, activity) in output.layers.into_iter().enumerate() {
-        let LayerActivity::Fired(mask) = activity else {
-            unreachable!("recording fired masks")
-        };
+    for (layer, mask) in masks.into_iter().enumerate() {
         let bits = mask.into_data().convert::<bool>();
         let bits = bits
             .as_slice::<bool>()

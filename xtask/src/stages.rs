@@ -92,11 +92,8 @@ impl StageLedger {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_string_pretty(self)? + "\n")
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &self.path)
-            .with_context(|| format!("writing {}", self.path.display()))
+        census_format::write_atomic(&self.path, serde_json::to_string_pretty(self)? + "\n")
+            .with_context(|| format!("writing the stage ledger {}", self.path.display()))
     }
 }
 

@@ -205,14 +205,8 @@ impl Manifest {
 
     /// Writes the manifest atomically into `dir`.
     pub fn store(&self, dir: &Path) -> Result<()> {
-        let path = dir.join(MANIFEST_FILE);
-        let temp = dir.join(format!("{MANIFEST_FILE}.tmp"));
         let json = serde_json::to_string_pretty(self).expect("manifests serialize");
-        std::fs::write(&temp, json).map_err(|e| ExtractError::io("cannot write", &temp, e))?;
-        std::fs::File::open(&temp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| ExtractError::io("cannot write", &temp, e))?;
-        std::fs::rename(&temp, &path).map_err(|e| ExtractError::io("cannot write", &path, e))
+        Ok(census_format::write_atomic(&dir.join(MANIFEST_FILE), json)?)
     }
 
     /// Tokens already committed.

@@ -9,10 +9,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use census_model::checkpoint::CheckpointFiles;
 use census_model::host::{HostLayer, HostModel, HostScratch, HostStates};
-use census_model::{
-    CheckpointPlan, FiredNeurons, ForwardOptions, LayerActivity, OptBatch, OptConfig, OptModel,
-    OptTokenizer, Record,
-};
+use census_model::{CheckpointPlan, FiredNeurons, OptBatch, OptConfig, OptModel, OptTokenizer};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
@@ -487,17 +484,9 @@ fn run_batches<B: Backend>(
     let mut fired: Vec<Vec<FiredNeurons>> = vec![Vec::with_capacity(inputs.len()); layers.len()];
     match compute {
         Compute::Whole(model) => {
-            let forward = ForwardOptions {
-                record: Record::FiredIndices,
-                last_layer: Some(layers.end - 1),
-                logits: false,
-            };
             for input in inputs {
-                let output = model.forward(input, &forward)?;
-                for (layer, activity) in output.layers.into_iter().enumerate().skip(layers.start) {
-                    let LayerActivity::FiredIndices(f) = activity else {
-                        unreachable!("the pass records fired indices")
-                    };
+                let recorded = model.forward_fired_indices(input, Some(layers.end - 1))?;
+                for (layer, f) in recorded.into_iter().enumerate().skip(layers.start) {
                     fired[layer - layers.start].push(f);
                 }
             }

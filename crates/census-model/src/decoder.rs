@@ -183,6 +183,93 @@ impl<B: Backend> OptModel<B> {
         hidden.matmul(embeddings)
     }
 
+    /// The LM-head logits of every token.
+    ///
+    /// # Shapes
+    /// - `batch`: `[batch, seq]` ids and mask
+    /// - returns `[batch, seq, vocab_size]`
+    pub fn forward_logits(&self, batch: &OptBatch<B>) -> Result<Tensor<B, 3>> {
+        let options = ForwardOptions {
+            record: Record::Nothing,
+            logits: true,
+            ..Default::default()
+        };
+        let output = self.forward(batch, &options)?;
+        Ok(output
+            .logits
+            .expect("forward computes the logits it is asked for"))
+    }
+
+    /// The fired mask (`fc1 > 0`) of every layer up to `last_layer` (all when `None`).
+    ///
+    /// # Shapes
+    /// - `batch`: `[batch, seq]` ids and mask
+    /// - returns one `[batch, seq, ffn_dim]` mask per layer
+    pub fn forward_fired(
+        &self,
+        batch: &OptBatch<B>,
+        last_layer: Option<usize>,
+    ) -> Result<Vec<Tensor<B, 3, Bool>>> {
+        self.recorded(batch, Record::Fired, last_layer, |a| match a {
+            LayerActivity::Fired(mask) => Some(mask),
+            _ => None,
+        })
+    }
+
+    /// The fired neurons of every token, as ascending index lists on the host, for every layer
+    /// up to `last_layer` (all when `None`).
+    ///
+    /// # Shapes
+    /// - `batch`: `[batch, seq]` ids and mask
+    /// - returns one list set of `batch * seq` tokens (row-major) per layer
+    pub fn forward_fired_indices(
+        &self,
+        batch: &OptBatch<B>,
+        last_layer: Option<usize>,
+    ) -> Result<Vec<FiredNeurons>> {
+        self.recorded(batch, Record::FiredIndices, last_layer, |a| match a {
+            LayerActivity::FiredIndices(fired) => Some(fired),
+            _ => None,
+        })
+    }
+
+    /// The fc1 pre-activations of every layer up to `last_layer` (all when `None`).
+    ///
+    /// # Shapes
+    /// - `batch`: `[batch, seq]` ids and mask
+    /// - returns one `[batch, seq, ffn_dim]` tensor per layer
+    pub fn forward_pre_activations(
+        &self,
+        batch: &OptBatch<B>,
+        last_layer: Option<usize>,
+    ) -> Result<Vec<Tensor<B, 3>>> {
+        self.recorded(batch, Record::PreActivations, last_layer, |a| match a {
+            LayerActivity::PreActivations(values) => Some(values),
+            _ => None,
+        })
+    }
+
+    /// Runs the decoder recording `record` and unwraps each layer's record with `pick`.
+    fn recorded<T>(
+        &self,
+        batch: &OptBatch<B>,
+        record: Record,
+        last_layer: Option<usize>,
+        pick: fn(LayerActivity<B>) -> Option<T>,
+    ) -> Result<Vec<T>> {
+        let options = ForwardOptions {
+            record,
+            last_layer,
+            logits: false,
+        };
+        let output = self.forward(batch, &options)?;
+        Ok(output
+            .layers
+            .into_iter()
+            .map(|a| pick(a).expect("forward records what it is asked to"))
+            .collect())
+    }
+
     /// Runs the decoder, recording each layer's FFN activity as `options` asks.
     ///
     /// # Shapes

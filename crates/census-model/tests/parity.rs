@@ -69,33 +69,13 @@ fn compare(name: &str, dtype: DType, band: f64) -> Comparison {
         let ids = &golden[&format!("{batch_name}.input_ids")];
         let mask = &golden[&format!("{batch_name}.attention_mask")];
         let batch = OptBatch::new(int_tensor(ids, &device), int_tensor(mask, &device)).unwrap();
-        let want_logits = golden.contains_key(&format!("{batch_name}.logits"));
-        let pre = model
-            .forward(
-                &batch,
-                &ForwardOptions {
-                    record: Record::PreActivations,
-                    logits: want_logits,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-        let fired = model
-            .forward(
-                &batch,
-                &ForwardOptions {
-                    record: Record::Fired,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-        assert_eq!(pre.layers.len(), model.config().num_hidden_layers);
+        // The typed entry points, each checked against the goldens.
+        let pre = model.forward_pre_activations(&batch, None).unwrap();
+        let fired = model.forward_fired(&batch, None).unwrap();
+        let indices = model.forward_fired_indices(&batch, None).unwrap();
+        assert_eq!(pre.len(), model.config().num_hidden_layers);
         let real: Vec<bool> = mask.values.iter().map(|&m| m == 1.0).collect();
-        for (layer, (ours, bits)) in pre.layers.into_iter().zip(fired.layers).enumerate() {
-            let (LayerActivity::PreActivations(ours), LayerActivity::Fired(bits)) = (ours, bits)
-            else {
-                panic!("unexpected record kinds");
-            };
+        for (layer, ((ours, bits), listed)) in pre.into_iter().zip(fired).zip(indices).enumerate() {
             let expected = &golden[&format!("{batch_name}.fc1.{layer}")];
             // HF flattens `[batch, seq]` before fc1, so its golden is `[batch * seq, ffn_dim]`.
             let [batch, seq, width] = ours.dims();
@@ -106,6 +86,13 @@ fn compare(name: &str, dtype: DType, band: f64) -> Comparison {
             );
             let ours = floats(ours);
             let bits: Vec<bool> = bits.into_data().convert::<bool>().to_vec().unwrap();
+            for token in 0..batch * seq {
+                let on: Vec<u16> = (0..width)
+                    .filter(|&n| bits[token * width + n])
+                    .map(|n| n as u16)
+                    .collect();
+                assert_eq!(listed.of(token), on, "fired indices disagree with the mask");
+            }
             for (i, (&x, &h)) in ours.iter().zip(&expected.values).enumerate() {
                 assert_eq!(bits[i], x > 0.0, "fired mask disagrees with fc1 > 0");
                 if !real[i / width] {
@@ -122,7 +109,7 @@ fn compare(name: &str, dtype: DType, band: f64) -> Comparison {
             }
         }
         if let Some(expected) = golden.get(&format!("{batch_name}.logits")) {
-            let logits = pre.logits.expect("logits requested");
+            let logits = model.forward_logits(&batch).unwrap();
             assert_eq!(logits.dims().to_vec(), expected.shape);
             let vocab = expected.shape[2];
             for (i, (&x, &h)) in floats(logits).iter().zip(&expected.values).enumerate() {

@@ -8,7 +8,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use census_model::{ForwardOptions, OptBatch, OptConfig, OptModel, Record};
+use census_model::{OptBatch, OptConfig, OptModel};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
@@ -205,15 +205,7 @@ pub fn next_token_loss<B: Backend>(
         .collect();
     let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [blocks.len(), seq_len]), device);
     let batch = OptBatch::new(ids.clone(), ids.ones_like())?;
-    let options = ForwardOptions {
-        record: Record::Nothing,
-        logits: true,
-        ..Default::default()
-    };
-    let logits = model
-        .forward(&batch, &options)?
-        .logits
-        .expect("logits were asked for");
+    let logits = model.forward_logits(&batch)?;
     let [rows, _, vocab] = logits.dims();
     let predicted = logits
         .narrow(1, 0, seq_len - 1)
