@@ -340,7 +340,7 @@ mod tests {
         }
         let fixtures =
             std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/opt");
-        let dtype = |model: &str, extra: &[&str]| {
+        let options_of = |model: &str, extra: &[&str]| {
             let model = fixtures.join(model).display().to_string();
             let base = [
                 "extract", "--model", &model, "--data", "d.jsonl", "--out", "o",
@@ -351,20 +351,9 @@ mod tests {
                 .args
                 .to_options()
                 .unwrap()
-                .dtype
         };
-        let max_seq_len = |extra: &[&str]| {
-            let model = fixtures.join("pre-ln").display().to_string();
-            let base = ["extract", "--model", &model, "--data", "d", "--out", "o"];
-            let args = base.iter().copied().chain(extra.iter().copied());
-            <Command as clap::Parser>::try_parse_from(args)
-                .unwrap()
-                .args
-                .to_options()
-                .unwrap()
-                .sequences
-                .max_seq_len
-        };
+        let dtype = |model: &str, extra: &[&str]| options_of(model, extra).dtype;
+        let max_seq_len = |extra: &[&str]| options_of("pre-ln", extra).sequences.max_seq_len;
         // The model's own positions unless told otherwise (the fixtures have 48).
         assert_eq!(max_seq_len(&[]), 48);
         assert_eq!(max_seq_len(&["--max-seq-len", "16"]), 16);
