@@ -9,7 +9,7 @@ on, with the `</s>` prefix left out:
                 activation shards with the token shards).
 
   ours    `count_bench count` (release build): parquet decoding, per-layer parallel counting
-          into hash tables, as `census-analyze` does it;
+          into hash tables, as `neuron-census analyze` does it;
   duckdb  the same two GROUP BYs in SQL over `read_parquet` (all threads), materialised.
 
 Each side runs in its own process; wall time and peak RSS (from wait4) are printed for both with

@@ -6,7 +6,7 @@ neurons fire, as in a trained model's sparse layers) and the same pre-tokenized 
 sequences of --seq-len tokens, and both write the same Parquet layout (fired fc1 indices per
 token and layer, zstd):
 
-  ours  the `census-extract` binary (release build), timed end to end as a user runs it:
+  ours  `neuron-census extract` (release build), timed end to end as a user runs it:
         model loading, batching, forward pass, index extraction, Parquet writing;
   peer  Hugging Face `transformers` + PyTorch as a user writes it: `OPTForCausalLM`, forward
         hooks on every fc1, fired masks to sorted index lists, pyarrow Parquet writes; timed the
@@ -20,10 +20,10 @@ per token (q/k/v/out and fc1 dense, causal attention over the lower triangle, fc
 fired share of neurons) divided by the measured matmul throughput.
 
     pip install torch transformers safetensors pyarrow numpy
-    cargo build --release -p census-extract --bin census-extract --example gemm_throughput
+    cargo build --release -p census-cli --bin neuron-census -p census-extract --example gemm_throughput
     python benches/extract_vs_hf.py [--tokens 4096] [--seq-len 512] [--device cpu|cuda]
 
-With --device cuda (build ours with `cargo build --release -p census-extract --features cuda`;
+With --device cuda (build ours with `cargo build --release -p census-cli --features cuda`;
 both sides then run in bf16, ours with the dense FFN on the GPU) it prints MFU against the GPU's
 bf16 peak given by --peak-tflops instead of the CPU GEMM ceiling.
 """
@@ -85,7 +85,7 @@ def make_corpus(path: Path, tokens: int, seq_len: int, seed: int = 1):
 
 def run_ours(model: Path, corpus: Path, out: Path, seq_len: int, batch: int, device: str):
     cmd = [
-        str(TARGET / "census-extract"), "--model", str(model),
+        str(TARGET / "neuron-census"), "extract", "--model", str(model),
         "--data", f"{corpus},format=pretokenized", "--out", str(out),
         "--max-seq-len", str(seq_len), "--batch-tokens", str(batch * seq_len), "--quiet",
     ]

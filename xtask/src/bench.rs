@@ -6,7 +6,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
-use crate::orchestrate::repository_root;
+use census_cli::repository_root;
 
 /// Which benchmark.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -45,8 +45,10 @@ impl BenchArgs {
             Benchmark::Extract => (
                 &[
                     "-p",
-                    "census-extract",
+                    "census-cli",
                     "--bin",
+                    "neuron-census",
+                    "-p",
                     "census-extract",
                     "--example",
                     "gemm_throughput",

@@ -9,7 +9,7 @@ use census_model::{BackendJob, Device, FloatType};
 
 use clap::Args;
 
-use crate::corpus::{CorpusSource, SourceFormat};
+use crate::corpus::CorpusSource;
 use crate::error::{ExtractError, Result};
 use crate::run::{DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions, LayerSpec};
 use crate::sequences::{DEFAULT_MAX_SEQ_LEN, SequenceOptions, Shard};
@@ -81,51 +81,9 @@ pub struct ExtractArgs {
     pub quiet: bool,
 }
 
-/// Parses one `--data` value.
+/// Parses a `--data` spec (see [`CorpusSource::parse`]).
 pub fn parse_source(spec: &str) -> Result<CorpusSource> {
-    let mut fields = spec.split(',');
-    let path = fields.next().unwrap_or_default();
-    if path.is_empty() {
-        return Err(ExtractError::InvalidOption(format!(
-            "--data '{spec}' names no path"
-        )));
-    }
-    let mut source = CorpusSource::new(path);
-    for field in fields {
-        let (key, value) = field.split_once('=').ok_or_else(|| {
-            ExtractError::InvalidOption(format!("--data '{spec}': '{field}' is not key=value"))
-        })?;
-        match key {
-            "format" => {
-                source.format = match value {
-                    "jsonl" => SourceFormat::Jsonl,
-                    "pretokenized" | "pre-tokenized" => SourceFormat::PreTokenized,
-                    "text-files" => SourceFormat::TextFiles,
-                    "text-lines" => SourceFormat::TextLines,
-                    "parquet" => SourceFormat::Parquet,
-                    other => {
-                        return Err(ExtractError::InvalidOption(format!(
-                            "--data '{spec}': unknown format '{other}'"
-                        )));
-                    }
-                }
-            }
-            "domain" => source.domain = Some(value.to_string()),
-            "max_tokens" => {
-                source.max_tokens = Some(value.parse().map_err(|_| {
-                    ExtractError::InvalidOption(format!(
-                        "--data '{spec}': max_tokens '{value}' is not a number"
-                    ))
-                })?)
-            }
-            other => {
-                return Err(ExtractError::InvalidOption(format!(
-                    "--data '{spec}': unknown key '{other}'"
-                )));
-            }
-        }
-    }
-    Ok(source)
+    Ok(CorpusSource::parse(spec)?)
 }
 
 /// Parses `a..b`, `a..=b` or `first-half`.
@@ -258,36 +216,9 @@ impl ExtractArgs {
     }
 }
 
-/// Logs to stderr through `tracing`, filtered by `RUST_LOG` (default `info`); for binaries.
-pub fn init_tracing() {
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only for a terminal, so logs written to files and pipes stay plain text.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn source_specs_parse() {
-        let s = parse_source("data/wiki.jsonl,domain=wiki,max_tokens=1000").unwrap();
-        assert_eq!(s.format, SourceFormat::Jsonl);
-        assert_eq!(s.domain.as_deref(), Some("wiki"));
-        assert_eq!(s.max_tokens, Some(1000));
-        assert_eq!(
-            parse_source("d/,format=text-lines").unwrap().format,
-            SourceFormat::TextLines
-        );
-        assert!(parse_source("x.jsonl,format=csv").is_err());
-        assert!(parse_source("x.jsonl,max_tokens=lots").is_err());
-    }
 
     #[test]
     fn layer_ranges_parse() {

@@ -75,7 +75,31 @@ pub enum ExtractError {
     /// A run's file does not hold what the format specifies, or an output could not be
     /// staged.
     #[error(transparent)]
-    Format(#[from] census_format::FormatError),
+    Format(census_format::FormatError),
+}
+
+impl From<census_format::FormatError> for ExtractError {
+    /// Corpus and option errors keep their own variants, so callers can tell an empty corpus or
+    /// a bad flag from a damaged file whichever crate found them.
+    fn from(error: census_format::FormatError) -> Self {
+        use census_format::FormatError;
+        match error {
+            FormatError::Io {
+                action,
+                path,
+                source,
+            } => Self::Io {
+                action,
+                path,
+                source,
+            },
+            FormatError::Corpus { path, line, reason } => Self::Corpus { path, line, reason },
+            FormatError::EmptyCorpus(what) => Self::EmptyCorpus(what),
+            FormatError::InvalidOption(what) => Self::InvalidOption(what),
+            FormatError::Manifest { path, reason } => Self::Manifest { path, reason },
+            other => Self::Format(other),
+        }
+    }
 }
 
 /// Result alias of this crate.

@@ -9,13 +9,13 @@
 //! - [`extract`]: the run itself, resumable part by part.
 
 pub mod cli;
-pub mod corpus;
 mod error;
-pub mod manifest;
-mod parquet_corpus;
 mod run;
 pub mod sequences;
-pub mod shards;
+
+pub use census_format::corpus;
+pub use census_format::run::manifest;
+pub use census_format::run::tables as shards;
 
 pub use corpus::{CorpusSource, SourceFormat};
 pub use error::{ExtractError, Result};

@@ -10,8 +10,9 @@ use burn::tensor::DType;
 use census_model::checkpoint::CheckpointFiles;
 use census_model::host::{HostLayer, HostModel, HostScratch, HostStates};
 use census_model::{CheckpointPlan, FiredNeurons, OptBatch, OptConfig, OptModel, OptTokenizer};
-use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
+use tracing_indicatif::span_ext::IndicatifSpanExt;
+use tracing_indicatif::style::ProgressStyle;
 
 use crate::corpus::{CorpusSource, SourceFormat};
 use crate::error::{ExtractError, Result};
@@ -317,13 +318,14 @@ pub fn extract<B: Backend>(
                 Compute::Whole(plan.load_model(device, options.dtype)?)
             }
         };
-        let bar = progress_bar(options.progress, remaining);
+        let progress = progress_span(options.progress, remaining);
+        let shown = progress.enter();
         for part in todo {
             let _span = tracing::info_span!("part", index = part.index).entered();
             let committed =
                 write_part(&compute, &corpus, part, &layers, options, &manifest, device)?;
             processed += part.tokens;
-            bar.inc(part.tokens);
+            progress.pb_inc(part.tokens);
             manifest.parts.push(committed);
             manifest.parts.sort_by_key(|p| p.index);
             manifest.store(out)?;
@@ -331,7 +333,7 @@ pub fn extract<B: Backend>(
             let per_token = written / manifest.committed_tokens().max(1);
             check_disk(out, remaining - processed, per_token)?;
         }
-        bar.finish_and_clear();
+        drop(shown);
     }
     manifest.complete = manifest.parts.len() == parts.len();
     manifest.store(out)?;
@@ -357,16 +359,16 @@ fn describe_model(options: &ExtractOptions, config: &OptConfig) -> Result<ModelD
         .paths()
         .iter()
         .map(|p| FileFingerprint::of(p))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<census_format::Result<Vec<_>>>()?;
     let tokenizer_files = TOKENIZER_FILES
         .iter()
         .map(|name| options.model_dir.join(name))
         .filter(|p| p.is_file())
         .map(|p| FileFingerprint::of(&p))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<census_format::Result<Vec<_>>>()?;
     Ok(ModelDescription {
         source: options.model_source.clone(),
-        config: config.clone(),
+        config: census_format::run::ModelConfig::record(config),
         weight_files,
         tokenizer_files,
     })
@@ -445,18 +447,21 @@ fn check_disk(out: &Path, tokens: u64, bytes_per_token: u64) -> Result<()> {
     Ok(())
 }
 
-fn progress_bar(show: bool, total: u64) -> ProgressBar {
+/// The span of the extraction's parts; when `show`, the command line draws it as a progress bar
+/// of `total` tokens (through `tracing-indicatif`), without it nothing is drawn.
+fn progress_span(show: bool, total: u64) -> tracing::Span {
     if !show {
-        return ProgressBar::hidden();
+        return tracing::Span::none();
     }
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template(
+    let span = tracing::info_span!("extract", indicatif.pb_show = tracing::field::Empty);
+    span.pb_set_style(
+        &ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} tokens {per_sec} ETA {eta}",
         )
         .expect("valid template"),
     );
-    bar
+    span.pb_set_length(total);
+    span
 }
 
 /// How a part's activations are computed.

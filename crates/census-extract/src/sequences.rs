@@ -4,99 +4,13 @@
 use std::collections::BTreeMap;
 
 use census_model::OptTokenizer;
-use serde::{Deserialize, Serialize};
 
-use crate::corpus::{CorpusSource, Document, DocumentContent, ReadCounts, read_source};
 use crate::error::{ExtractError, Result};
+use census_format::corpus::{CorpusSource, Document, DocumentContent, ReadCounts, read_source};
+pub use census_format::run::{CorpusCounts, DEFAULT_MAX_SEQ_LEN, SequenceOptions, Shard};
 
 /// Documents tokenized together (in parallel) before they are cut into sequences.
 const TOKENIZE_CHUNK: usize = 256;
-
-/// This machine's share of a run split over `count` machines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shard {
-    /// 0-based index of this machine.
-    pub index: u32,
-    /// Number of machines.
-    pub count: u32,
-}
-
-impl Default for Shard {
-    fn default() -> Self {
-        Self { index: 0, count: 1 }
-    }
-}
-
-impl std::str::FromStr for Shard {
-    type Err = ExtractError;
-
-    /// Parses `i/n`.
-    fn from_str(s: &str) -> Result<Self> {
-        let bad =
-            || ExtractError::InvalidOption(format!("--shard '{s}': expected i/n with 0 <= i < n"));
-        let (i, n) = s.split_once('/').ok_or_else(bad)?;
-        let (index, count): (u32, u32) = (
-            i.trim().parse().map_err(|_| bad())?,
-            n.trim().parse().map_err(|_| bad())?,
-        );
-        if count == 0 || index >= count {
-            return Err(bad());
-        }
-        Ok(Self { index, count })
-    }
-}
-
-impl Shard {
-    /// Whether sequence `seq` belongs to this shard (sequences are dealt round-robin).
-    pub fn owns(&self, seq: u64) -> bool {
-        seq % u64::from(self.count) == u64::from(self.index)
-    }
-}
-
-/// Longest sequence by default, `</s>` included (OPT's positions).
-pub const DEFAULT_MAX_SEQ_LEN: usize = 2048;
-
-/// How documents become sequences.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SequenceOptions {
-    /// Longest sequence, `</s>` included (at most the model's positions).
-    pub max_seq_len: usize,
-    /// Keep only sequences of exactly `max_seq_len` tokens (every position equally often).
-    pub full_length: bool,
-    /// Largest number of tokens over all sources (`</s>` prefixes included).
-    pub max_tokens: Option<u64>,
-    /// Skip and count malformed corpus lines instead of failing.
-    pub skip_malformed: bool,
-}
-
-impl SequenceOptions {
-    /// Sequences of at most `max_seq_len` tokens, nothing else asked.
-    pub fn with_max_seq_len(max_seq_len: usize) -> Self {
-        Self {
-            max_seq_len,
-            full_length: false,
-            max_tokens: None,
-            skip_malformed: false,
-        }
-    }
-
-    /// Checks that a sequence has room for a token after the `</s>` prefix.
-    pub fn check(&self) -> Result<()> {
-        if self.max_seq_len < 2 {
-            return Err(ExtractError::InvalidOption(format!(
-                "--max-seq-len {} leaves no room after the </s> prefix",
-                self.max_seq_len
-            )));
-        }
-        Ok(())
-    }
-}
-
-impl Default for SequenceOptions {
-    fn default() -> Self {
-        Self::with_max_seq_len(DEFAULT_MAX_SEQ_LEN)
-    }
-}
 
 /// One model input: `</s>` followed by consecutive tokens of one document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,25 +23,6 @@ pub struct Sequence {
     pub domain: u32,
     /// Token ids; position 0 is `</s>`.
     pub tokens: Vec<u32>,
-}
-
-/// Counts describing the whole corpus and this shard's share.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CorpusCounts {
-    /// Documents used.
-    pub documents: u64,
-    /// Empty documents skipped.
-    pub empty_documents: u64,
-    /// Malformed lines skipped.
-    pub malformed_lines: u64,
-    /// Sequences over all shards.
-    pub sequences: u64,
-    /// Tokens over all shards (`</s>` included).
-    pub tokens: u64,
-    /// Sequences of this shard.
-    pub shard_sequences: u64,
-    /// Tokens of this shard.
-    pub shard_tokens: u64,
 }
 
 /// This shard's sequences, with the domain dictionary and counts.
@@ -185,7 +80,7 @@ pub fn build_sequences(
             Ok(true)
         };
         let mut stopped = false;
-        read_source(source, options.skip_malformed, &mut read, &mut |doc| {
+        read_source::<ExtractError>(source, options.skip_malformed, &mut read, &mut |doc| {
             pending.push(doc);
             if pending.len() == TOKENIZE_CHUNK {
                 let go_on = flush(&mut pending, &mut builder, &mut source_left)?;

@@ -15,14 +15,9 @@ use census_model::CpuBackend;
 
 #[test]
 fn duckdb_reads_what_we_wrote() {
-    let python = std::env::var("NEURON_CENSUS_PYTHON").unwrap_or_else(|_| "python3".into());
-    let required = std::env::var("NEURON_CENSUS_REQUIRE_DUCKDB").is_ok_and(|v| v == "1");
-    let probe = Command::new(&python).args(["-c", "import duckdb"]).status();
-    if !probe.is_ok_and(|s| s.success()) {
-        assert!(!required, "{python} cannot import duckdb");
-        eprintln!("SKIPPED: {python} cannot import duckdb");
+    let Some(python) = census_testkit::python_with_duckdb() else {
         return;
-    }
+    };
 
     let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let tmp = tempfile::tempdir().unwrap();

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// Result of this crate.
-pub type Result<T> = std::result::Result<T, FormatError>;
+pub type Result<T, E = FormatError> = std::result::Result<T, E>;
 
 /// What went wrong, and where.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +32,30 @@ pub enum FormatError {
     #[error("{}: {reason}", path.display())]
     Parquet {
         /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A corpus record could not be used.
+    #[error("{}:{line}: {reason}", path.display())]
+    Corpus {
+        /// The corpus file.
+        path: PathBuf,
+        /// 1-based line (or row) number.
+        line: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The corpus yields no documents at all.
+    #[error("the corpus is empty: {0}")]
+    EmptyCorpus(String),
+    /// A setting is invalid.
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+    /// A manifest is unreadable or inconsistent with the files.
+    #[error("bad manifest {}: {reason}", path.display())]
+    Manifest {
+        /// The manifest file.
         path: PathBuf,
         /// What is wrong.
         reason: String,

@@ -3,6 +3,8 @@
 //! - [`atomic`]: files written whole or not at all (temporary file, fsync, rename).
 //! - [`checksum`]: the size and CRC-32 of a file, computed as it is written and checked as it
 //!   is read.
+//! - [`corpus`]: corpus sources (JSONL, text, pre-tokenized, Parquet) and their documents.
+//! - [`run`]: a run directory: its manifest, sequencing settings, token and activation tables.
 //! - [`columns`]: columns read as the types the formats specify, from files other tools
 //!   rewrote too (any integer width whose values fit).
 //! - [`parquet_file`]: Parquet files opened with their footer checked, so damage is an error
@@ -13,8 +15,10 @@
 pub mod atomic;
 pub mod checksum;
 pub mod columns;
+pub mod corpus;
 mod error;
 pub mod parquet_file;
+pub mod run;
 pub mod staged;
 
 pub use atomic::write_atomic;

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use census_extract::Manifest;
-use census_extract::shards::{PartCheck, activations_path, read_activations, tokens_path};
+use census_format::run::Manifest;
+use census_format::run::tables::{PartCheck, activations_path, read_activations, tokens_path};
 use census_model::OptTokenizer;
 use census_stats::part_data::{PartLimits, PartTokens};
 use serde::Serialize;

@@ -255,7 +255,7 @@ fn provenance(m: &PageModel<'_>) -> String {
             input.tokens,
             if input.complete { "" } else { ", incomplete" }
         );
-        if let Ok(Some(run)) = census_extract::Manifest::load(&input.dir) {
+        if let Ok(Some(run)) = census_format::run::Manifest::load(&input.dir) {
             let c = &run.config;
             let sources: Vec<String> = c
                 .corpus
@@ -293,7 +293,7 @@ fn provenance(m: &PageModel<'_>) -> String {
                 esc(&c.ffn)
             );
             let stored = c.model.config.dtype.as_deref();
-            if census_model::coarser_than_checkpoint(&c.dtype, stored) {
+            if census_format::run::model_config::coarser_than_checkpoint(&c.dtype, stored) {
                 let _ = writeln!(
                     s,
                     "<tr><th>precision</th><td class=\"warn\">This run computed in {}, coarser \

@@ -99,7 +99,7 @@ fn count(dir: PathBuf) -> Result<()> {
         unigrams: std::env::var("NO_TABLE").is_err(),
         ..Default::default()
     };
-    let hidden = indicatif::ProgressBar::hidden();
+    let hidden = tracing::Span::none();
     let sums = set
         .layers()
         .into_par_iter()

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use census_format::{StagedDir, write_atomic};
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use tracing_indicatif::span_ext::IndicatifSpanExt;
+use tracing_indicatif::style::ProgressStyle;
 
 use crate::counts::{CorpusTally, CountScope, LayerCounts};
 use crate::detectors::{Detector, detected_coverage};
@@ -106,7 +107,7 @@ pub struct AnalysisManifest {
     /// The runs analysed.
     pub inputs: Vec<InputRun>,
     /// Model source and configuration.
-    pub model: census_extract::manifest::ModelDescription,
+    pub model: census_format::run::manifest::ModelDescription,
     /// Layers analysed, `[start, end)`.
     pub layers: [usize; 2],
     /// Whether every sequence had the full length (positions equally frequent).
@@ -240,7 +241,7 @@ pub fn count_layer(
     layer: usize,
     scope: CountScope,
     cap_bytes: usize,
-    progress: &ProgressBar,
+    progress: &tracing::Span,
 ) -> Result<LayerCounts> {
     let ffn = set.model_config().ffn_dim;
     let mut counts = LayerCounts::new(layer, ffn, scope);
@@ -278,25 +279,28 @@ pub fn count_layer(
                 cap_mib: cap_bytes >> 20,
             });
         }
-        progress.inc(part.rows);
+        progress.pb_inc(part.rows);
     }
     Ok(counts)
 }
 
-fn progress_bar(total: u64, enabled: bool) -> ProgressBar {
+/// The span of the counting; when `enabled`, the command line draws it as a progress bar of
+/// `total` token-layers (through `tracing-indicatif`), without it nothing is drawn.
+fn progress_span(total: u64, enabled: bool) -> tracing::Span {
     if !enabled {
-        return ProgressBar::hidden();
+        return tracing::Span::none();
     }
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template(
+    let span = tracing::info_span!("count", indicatif.pb_show = tracing::field::Empty);
+    span.pb_set_style(
+        &ProgressStyle::with_template(
             "{spinner} counting [{bar:40}] {human_pos}/{human_len} token-layers \
              ({per_sec}, eta {eta})",
         )
         .expect("a valid template")
         .progress_chars("=> "),
     );
-    bar
+    span.pb_set_length(total);
+    span
 }
 
 /// Per-layer aggregates from the layer results and the detected-n-gram coverage.
@@ -414,7 +418,7 @@ fn count_group(
     group: &DataGroup,
     layers: &[usize],
     options: &AnalysisOptions,
-    progress: &ProgressBar,
+    progress: &tracing::Span,
 ) -> Result<GroupCounts> {
     let set = &group.set;
     let parts = set.parts();
@@ -469,7 +473,7 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
     let sources = Sources::open(request)?;
     check_output_dir(&request.out)?;
     let set = sources.main();
-    let config = set.model_config().clone();
+    let config: census_model::OptConfig = set.model_config().to();
     if config.ffn_dim > MAX_NEURONS {
         return Err(StatsError::InvalidOption(format!(
             "{} neurons per layer do not fit 16-bit indices",
@@ -535,7 +539,8 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
                 .map(|(_, g)| g.set.tokens() * positional_layers.len() as u64),
         )
         .sum();
-    let progress = progress_bar(work, request.progress);
+    let progress = progress_span(work, request.progress);
+    let shown = progress.enter();
     let mut counted: Vec<GroupCounts> = sources
         .groups
         .iter()
@@ -552,7 +557,7 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
             ))
         })
         .collect::<Result<_>>()?;
-    progress.finish_and_clear();
+    drop(shown);
     // The other groups' results, each taken once (the n-gram and positional sections may share
     // a group).
     let others: BTreeMap<usize, BTreeMap<usize, LayerResult>> = (1..counted.len())
@@ -621,7 +626,7 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
                 request.model.as_deref(),
                 set.model_source(),
                 set.weight_files(),
-                set.model_config(),
+                &set.model_config().to(),
                 &set.runs[0].dir,
             )
         })

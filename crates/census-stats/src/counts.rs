@@ -3,7 +3,7 @@
 //! at each position. All of them are partial-mergeable: counting parts separately and merging
 //! gives exactly the counts of one pass.
 
-use census_extract::shards::ActivationRows;
+use census_format::run::tables::ActivationRows;
 use rustc_hash::FxHashMap;
 
 use crate::coverage::GroupedCounts;

@@ -63,12 +63,10 @@ pub enum StatsError {
     /// The model weights or tokenizer failed to load.
     #[error(transparent)]
     Model(#[from] census_model::ModelError),
-    /// The output directory could not be staged or swapped in.
+    /// A run's files failed to read, or the output directory could not be staged or swapped
+    /// in.
     #[error(transparent)]
     Format(#[from] census_format::FormatError),
-    /// A run's files failed to read.
-    #[error(transparent)]
-    Extract(#[from] census_extract::ExtractError),
 }
 
 impl StatsError {

@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use census_extract::Manifest;
-use census_extract::manifest::{FileFingerprint, SCHEMA_VERSION};
-use census_extract::shards::PartCheck;
+use census_format::run::Manifest;
+use census_format::run::ModelConfig;
+use census_format::run::manifest::{FileFingerprint, SCHEMA_VERSION};
+use census_format::run::tables::PartCheck;
 use census_model::OptConfig;
 
 use crate::error::{Result, StatsError};
@@ -79,11 +80,12 @@ impl RunSet {
                     ),
                 )
             })?;
-            let manifest_path = dir.join(census_extract::manifest::MANIFEST_FILE);
+            let manifest_path = dir.join(census_format::run::manifest::MANIFEST_FILE);
             manifest
                 .config
                 .model
                 .config
+                .to::<OptConfig>()
                 .validate(&manifest_path.display().to_string())?;
             if !manifest.complete && !allow_incomplete {
                 return Err(StatsError::run(
@@ -137,7 +139,7 @@ impl RunSet {
     }
 
     /// The model configuration of the runs.
-    pub fn model_config(&self) -> &OptConfig {
+    pub fn model_config(&self) -> &ModelConfig {
         &self.runs[0].manifest.config.model.config
     }
 
@@ -294,7 +296,7 @@ impl RunSet {
     fn sequences_of(&self, part: PartRef) -> Result<Vec<(u64, String, u64)>> {
         let path = self.tokens_path(part);
         let rows =
-            census_extract::shards::read_tokens(&path, self.part_check(part, None).as_ref())?;
+            census_format::run::tables::read_tokens(&path, self.part_check(part, None).as_ref())?;
         let kept = self.kept(part);
         let mut sequences = Vec::new();
         let mut i = 0;
@@ -318,12 +320,12 @@ impl RunSet {
 
     /// The token file of a part.
     pub fn tokens_path(&self, part: PartRef) -> PathBuf {
-        census_extract::shards::tokens_path(&self.runs[part.run].dir, part.part)
+        census_format::run::tables::tokens_path(&self.runs[part.run].dir, part.part)
     }
 
     /// The activation file of a part in `layer`.
     pub fn activations_path(&self, part: PartRef, layer: usize) -> PathBuf {
-        census_extract::shards::activations_path(&self.runs[part.run].dir, layer, part.part)
+        census_format::run::tables::activations_path(&self.runs[part.run].dir, layer, part.part)
     }
 
     /// What the part file of `part` (`layer`: an activation file; none: the token file) must

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use census_extract::manifest::{FileFingerprint, ModelDescription};
+use census_format::run::manifest::{FileFingerprint, ModelDescription};
 use census_model::{HubOptions, ModelSpec, OptTokenizer};
 
 use crate::error::{Result, StatsError};
@@ -124,7 +124,7 @@ pub fn locate_tokenizer(
                  fingerprints differ from those in {})",
                 dir.display(),
                 run_dir
-                    .join(census_extract::manifest::MANIFEST_FILE)
+                    .join(census_format::run::manifest::MANIFEST_FILE)
                     .display()
             )));
         }

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use arrow::array::AsArray;
 use arrow::datatypes::{DataType, UInt16Type, UInt32Type, UInt64Type};
-use census_extract::shards::{ActivationRows, PartCheck, open_part, read_activations};
 use census_format::columns::integer_column;
 use census_format::parquet_file::read_all;
+use census_format::run::tables::{ActivationRows, PartCheck, open_part, read_activations};
 use parquet::arrow::ProjectionMask;
 
 use crate::error::{Result, StatsError};

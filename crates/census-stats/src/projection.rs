@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::tensor::DType;
-use census_extract::manifest::FileFingerprint;
+use census_format::run::manifest::FileFingerprint;
 use census_model::checkpoint::CheckpointFiles;
 use census_model::{CheckpointPlan, CpuBackend, OptConfig};
 
@@ -65,7 +65,7 @@ pub fn locate_weights(
         .iter()
         .map(|p| FileFingerprint::of(p).map_err(StatsError::from))
         .collect::<Result<Vec<_>>>()?;
-    let manifest = run_dir.join(census_extract::manifest::MANIFEST_FILE);
+    let manifest = run_dir.join(census_format::run::manifest::MANIFEST_FILE);
     if found != expected {
         return Err(StatsError::InvalidOption(format!(
             "the weights in {} are not those the runs were made with (their fingerprints differ \

@@ -35,7 +35,7 @@ pub const POSITIONAL_DOMAINS_FILE: &str = "positional_domains.parquet";
 /// Writes `batch` (zstd, footer `metadata`) to `path` through a temporary file renamed into
 /// place.
 pub fn write_table(path: &Path, batch: &RecordBatch, metadata: &[(String, String)]) -> Result<()> {
-    let (temp, _) = census_extract::shards::write_temp_parquet(path, batch, metadata)?;
+    let (temp, _) = census_format::run::tables::write_temp_parquet(path, batch, metadata)?;
     std::fs::rename(&temp, path).map_err(|e| StatsError::io("cannot write", path, e))
 }
 

@@ -15,15 +15,7 @@ use census_stats::{AnalysisOptions, AnalyzeRequest, analyze};
 use common::{extract_planted, fixture};
 
 fn python() -> Option<String> {
-    let python = std::env::var("NEURON_CENSUS_PYTHON").unwrap_or_else(|_| "python3".into());
-    let required = std::env::var("NEURON_CENSUS_REQUIRE_DUCKDB").is_ok_and(|v| v == "1");
-    let probe = Command::new(&python).args(["-c", "import duckdb"]).status();
-    if !probe.is_ok_and(|s| s.success()) {
-        assert!(!required, "{python} cannot import duckdb");
-        eprintln!("SKIPPED: {python} cannot import duckdb");
-        return None;
-    }
-    Some(python)
+    census_testkit::python_with_duckdb()
 }
 
 fn check(python: &str, run: &Path, analysis: &Path) {

@@ -363,7 +363,7 @@ fn partial_counts_merge_into_one_pass() {
     let options = options();
     let parts = set.parts();
     assert!(parts.len() >= 4);
-    let hidden = indicatif::ProgressBar::hidden();
+    let hidden = tracing::Span::none();
     for layer in 0..2 {
         let scope = census_stats::analyze::count_scope(&set, &options, layer);
         let whole =

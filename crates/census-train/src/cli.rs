@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use burn::tensor::DType;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use census_extract::cli::parse_source;
 use census_format::StagedDir;
+use census_format::corpus::CorpusSource;
 use census_model::{
     BackendJob, CpuBackend, Device, FloatType, OptConfig, load_pretrained, save_pretrained,
 };
@@ -326,10 +326,10 @@ fn saved_loss(dir: &Path, blocks: &[Vec<u32>], options: &TrainOptions) -> Result
     Ok(total / blocks.len() as f64)
 }
 
-fn parse_sources(specs: &[String]) -> Result<Vec<census_extract::CorpusSource>> {
+fn parse_sources(specs: &[String]) -> Result<Vec<census_format::corpus::CorpusSource>> {
     specs
         .iter()
-        .map(|spec| parse_source(spec).map_err(TrainError::from))
+        .map(|spec| CorpusSource::parse(spec).map_err(TrainError::from))
         .collect()
 }
 

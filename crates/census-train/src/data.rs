@@ -1,8 +1,8 @@
 //! The training text: documents read from corpus sources, tokenized with `</s>` in front of
 //! each, concatenated and cut into fixed-length blocks, served in a seeded order.
 
-use census_extract::CorpusSource;
-use census_extract::corpus::{DocumentContent, ReadCounts, read_source};
+use census_format::corpus::CorpusSource;
+use census_format::corpus::{DocumentContent, ReadCounts, read_source};
 use census_model::OptTokenizer;
 
 use crate::error::{Result, TrainError};
@@ -28,7 +28,7 @@ pub fn read_texts(sources: &[CorpusSource]) -> Result<Vec<SourceTexts>> {
             match document.content {
                 DocumentContent::Text(text) => texts.push(text),
                 DocumentContent::Ids(_) => {
-                    return Err(census_extract::ExtractError::InvalidOption(format!(
+                    return Err(census_format::FormatError::InvalidOption(format!(
                         "{} is pre-tokenized: training needs text, to train the tokenizer on",
                         source.path.display()
                     )));

@@ -8,9 +8,6 @@ pub enum TrainError {
     /// The model crate failed (building, running or saving the model, the tokenizer).
     #[error(transparent)]
     Model(#[from] census_model::ModelError),
-    /// Reading the corpus failed (missing file, malformed JSONL, invalid UTF-8).
-    #[error(transparent)]
-    Corpus(#[from] census_extract::ExtractError),
     /// The tokenizer could not be trained or saved.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
@@ -36,7 +33,8 @@ pub enum TrainError {
          its config.json); refusing to replace it, with or without --force: choose another --out"
     )]
     ForeignOutput(PathBuf),
-    /// The output directory could not be staged or swapped in.
+    /// Reading the corpus failed (missing file, malformed JSONL, invalid UTF-8), or the output
+    /// directory could not be staged or swapped in.
     #[error(transparent)]
     Format(#[from] census_format::FormatError),
 }

@@ -9,8 +9,9 @@ use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use census_model::{OptBatch, OptConfig, OptModel};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
+use tracing_indicatif::span_ext::IndicatifSpanExt;
+use tracing_indicatif::style::ProgressStyle;
 
 use crate::data::BatchOrder;
 use crate::error::{Result, TrainError};
@@ -139,7 +140,8 @@ pub fn train<B: AutodiffBackend>(
         )))
         .init::<B, OptModel<B>>();
     let mut order = BatchOrder::new(blocks.len(), options.seed);
-    let bar = progress_bar(options.steps, progress);
+    let bar = progress_span(options.steps, progress);
+    let shown = bar.enter();
     let started = Instant::now();
     let (mut log, mut loss_sum, mut loss_steps) = (Vec::new(), 0.0, 0usize);
     for step in 0..options.steps {
@@ -168,7 +170,7 @@ pub fn train<B: AutodiffBackend>(
                 eval_loss,
                 seconds: started.elapsed().as_secs_f64(),
             };
-            bar.set_message(format!(
+            bar.pb_set_message(&format!(
                 "loss {:.3}{} · {:.0} tokens/s",
                 row.train_loss,
                 row.eval_loss
@@ -180,9 +182,9 @@ pub fn train<B: AutodiffBackend>(
             log.push(row);
             (loss_sum, loss_steps) = (0.0, 0);
         }
-        bar.inc(1);
+        bar.pb_inc(1);
     }
-    bar.finish_and_clear();
+    drop(shown);
     Ok(Trained {
         model: model.valid(),
         log,
@@ -235,18 +237,21 @@ fn held_out_loss<B: Backend>(
     Ok(total / blocks.len() as f64)
 }
 
-fn progress_bar(steps: usize, visible: bool) -> ProgressBar {
+/// The span of the training steps; when `visible`, the command line draws it as a progress bar
+/// of `steps` (through `tracing-indicatif`), without it nothing is drawn.
+fn progress_span(steps: usize, visible: bool) -> tracing::Span {
     if !visible {
-        return ProgressBar::hidden();
+        return tracing::Span::none();
     }
-    let bar = ProgressBar::new(steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
+    let span = tracing::info_span!("train", indicatif.pb_show = tracing::field::Empty);
+    span.pb_set_style(
+        &ProgressStyle::with_template(
             "training {bar:30} {pos}/{len} steps {msg} [{elapsed} < {eta}]",
         )
         .expect("valid template"),
     );
-    bar
+    span.pb_set_length(steps as u64);
+    span
 }
 
 #[cfg(test)]

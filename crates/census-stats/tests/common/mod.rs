@@ -160,7 +160,7 @@ impl SyntheticRun<'_> {
         RunConfig {
             model: ModelDescription {
                 source: "synthetic".to_string(),
-                config: self.config.clone(),
+                config: census_format::run::ModelConfig::record(&self.config),
                 weight_files: vec![],
                 tokenizer_files: vec![],
             },

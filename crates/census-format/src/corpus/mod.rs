@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ExtractError, Result};
+use crate::error::{FormatError, Result};
+
+mod parquet_source;
 
 /// How a corpus source is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,11 +116,60 @@ impl CorpusSource {
         }
     }
 
+    /// Parses a source spec, `PATH[,format=jsonl|pretokenized|text-files|text-lines|parquet]
+    /// [,domain=NAME][,max_tokens=N]`, as `--data` takes it; the format is detected when not
+    /// named.
+    pub fn parse(spec: &str) -> Result<Self> {
+        let mut fields = spec.split(',');
+        let path = fields.next().unwrap_or_default();
+        if path.is_empty() {
+            return Err(FormatError::InvalidOption(format!(
+                "--data '{spec}' names no path"
+            )));
+        }
+        let mut source = Self::new(path);
+        for field in fields {
+            let (key, value) = field.split_once('=').ok_or_else(|| {
+                FormatError::InvalidOption(format!("--data '{spec}': '{field}' is not key=value"))
+            })?;
+            match key {
+                "format" => {
+                    source.format = match value {
+                        "jsonl" => SourceFormat::Jsonl,
+                        "pretokenized" | "pre-tokenized" => SourceFormat::PreTokenized,
+                        "text-files" => SourceFormat::TextFiles,
+                        "text-lines" => SourceFormat::TextLines,
+                        "parquet" => SourceFormat::Parquet,
+                        other => {
+                            return Err(FormatError::InvalidOption(format!(
+                                "--data '{spec}': unknown format '{other}'"
+                            )));
+                        }
+                    }
+                }
+                "domain" => source.domain = Some(value.to_string()),
+                "max_tokens" => {
+                    source.max_tokens = Some(value.parse().map_err(|_| {
+                        FormatError::InvalidOption(format!(
+                            "--data '{spec}': max_tokens '{value}' is not a number"
+                        ))
+                    })?)
+                }
+                other => {
+                    return Err(FormatError::InvalidOption(format!(
+                        "--data '{spec}': unknown key '{other}'"
+                    )));
+                }
+            }
+        }
+        Ok(source)
+    }
+
     /// Checks that the source's file or directory is there and readable, naming it if not.
     pub fn check_exists(&self) -> Result<()> {
         std::fs::metadata(&self.path)
             .map(|_| ())
-            .map_err(|e| ExtractError::io("corpus source: cannot read", &self.path, e))
+            .map_err(|e| FormatError::io("corpus source: cannot read", &self.path, e))
     }
 
     /// The domain used when the records name none: the file stem.
@@ -160,11 +211,34 @@ pub struct ReadCounts {
 }
 
 /// Reads every document of `source`, in a deterministic order, calling `visit` on each. `visit`
-/// returns `false` to stop early (a budget is spent).
+/// returns `false` to stop early (a budget is spent), or an error of its own, which ends the
+/// reading and is returned as it is.
 ///
 /// Malformed JSONL lines and invalid UTF-8 are errors naming the file and line, unless
 /// `skip_malformed`, which counts and skips them.
-pub fn read_source(
+pub fn read_source<E: From<FormatError>>(
+    source: &CorpusSource,
+    skip_malformed: bool,
+    counts: &mut ReadCounts,
+    visit: &mut dyn FnMut(Document) -> Result<bool, E>,
+) -> Result<(), E> {
+    let mut failure = None;
+    let mut stop_on_failure = |document| match visit(document) {
+        Ok(keep_going) => Ok(keep_going),
+        Err(e) => {
+            failure = Some(e);
+            Ok(false)
+        }
+    };
+    let read = read_files(source, skip_malformed, counts, &mut stop_on_failure);
+    match failure {
+        Some(e) => Err(e),
+        None => read.map_err(E::from),
+    }
+}
+
+/// [`read_source`] with a visitor that cannot fail.
+fn read_files(
     source: &CorpusSource,
     skip_malformed: bool,
     counts: &mut ReadCounts,
@@ -179,7 +253,7 @@ pub fn read_source(
         let keep_going = match source.format {
             SourceFormat::TextFiles => read_text_file(&file, &fallback, counts, visit)?,
             SourceFormat::Parquet => {
-                crate::parquet_corpus::read_parquet_file(&file, source, &fallback, counts, visit)?
+                parquet_source::read_parquet_file(&file, source, &fallback, counts, visit)?
             }
             _ => read_lines(&file, source, &fallback, skip_malformed, counts, visit)?,
         };
@@ -194,7 +268,7 @@ pub fn read_source(
 /// sorted by path.
 fn source_files(source: &CorpusSource) -> Result<Vec<PathBuf>> {
     let path = &source.path;
-    let meta = std::fs::metadata(path).map_err(|e| ExtractError::io("cannot read", path, e))?;
+    let meta = std::fs::metadata(path).map_err(|e| FormatError::io("cannot read", path, e))?;
     if meta.is_file() {
         return Ok(vec![path.clone()]);
     }
@@ -207,9 +281,9 @@ fn source_files(source: &CorpusSource) -> Result<Vec<PathBuf>> {
     let mut stack = vec![path.clone()];
     while let Some(dir) = stack.pop() {
         let entries =
-            std::fs::read_dir(&dir).map_err(|e| ExtractError::io("cannot list", &dir, e))?;
+            std::fs::read_dir(&dir).map_err(|e| FormatError::io("cannot list", &dir, e))?;
         for entry in entries {
-            let entry = entry.map_err(|e| ExtractError::io("cannot list", &dir, e))?;
+            let entry = entry.map_err(|e| FormatError::io("cannot list", &dir, e))?;
             let p = entry.path();
             if p.is_dir() {
                 stack.push(p);
@@ -224,7 +298,7 @@ fn source_files(source: &CorpusSource) -> Result<Vec<PathBuf>> {
     }
     files.sort();
     if files.is_empty() {
-        return Err(ExtractError::EmptyCorpus(format!(
+        return Err(FormatError::EmptyCorpus(format!(
             "{} holds no {} files",
             path.display(),
             wanted.join("/")
@@ -239,8 +313,8 @@ fn read_text_file(
     counts: &mut ReadCounts,
     visit: &mut dyn FnMut(Document) -> Result<bool>,
 ) -> Result<bool> {
-    let bytes = std::fs::read(file).map_err(|e| ExtractError::io("cannot read", file, e))?;
-    let text = String::from_utf8(bytes).map_err(|e| ExtractError::Corpus {
+    let bytes = std::fs::read(file).map_err(|e| FormatError::io("cannot read", file, e))?;
+    let text = String::from_utf8(bytes).map_err(|e| FormatError::Corpus {
         path: file.to_path_buf(),
         line: 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
             .iter()
@@ -276,7 +350,7 @@ fn read_lines(
     counts: &mut ReadCounts,
     visit: &mut dyn FnMut(Document) -> Result<bool>,
 ) -> Result<bool> {
-    let handle = File::open(file).map_err(|e| ExtractError::io("cannot read", file, e))?;
+    let handle = File::open(file).map_err(|e| FormatError::io("cannot read", file, e))?;
     let mut reader = BufReader::new(handle);
     let mut raw = Vec::new();
     let mut line_no = 0u64;
@@ -284,7 +358,7 @@ fn read_lines(
         raw.clear();
         let n = reader
             .read_until(b'\n', &mut raw)
-            .map_err(|e| ExtractError::io("cannot read", file, e))?;
+            .map_err(|e| FormatError::io("cannot read", file, e))?;
         if n == 0 {
             return Ok(true);
         }
@@ -306,7 +380,7 @@ fn read_lines(
                 continue;
             }
             Err(reason) => {
-                return Err(ExtractError::Corpus {
+                return Err(FormatError::Corpus {
                     path: file.to_path_buf(),
                     line: line_no,
                     reason,
@@ -392,4 +466,23 @@ fn parse_line(
         }
     };
     Ok(Some(Document { domain, content }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_specs_parse() {
+        let s = CorpusSource::parse("data/wiki.jsonl,domain=wiki,max_tokens=1000").unwrap();
+        assert_eq!(s.format, SourceFormat::Jsonl);
+        assert_eq!(s.domain.as_deref(), Some("wiki"));
+        assert_eq!(s.max_tokens, Some(1000));
+        assert_eq!(
+            CorpusSource::parse("d/,format=text-lines").unwrap().format,
+            SourceFormat::TextLines
+        );
+        assert!(CorpusSource::parse("x.jsonl,format=csv").is_err());
+        assert!(CorpusSource::parse("x.jsonl,max_tokens=lots").is_err());
+    }
 }

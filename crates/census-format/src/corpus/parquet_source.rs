@@ -6,29 +6,29 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, UInt32Type};
 
 use crate::corpus::{CorpusSource, Document, DocumentContent, ReadCounts};
-use crate::error::{ExtractError, Result};
+use crate::error::{FormatError, Result};
 
 /// Reads the documents of one Parquet file in row order; errors name the file and row (1-based).
-pub(crate) fn read_parquet_file(
+pub(super) fn read_parquet_file(
     file: &Path,
     source: &CorpusSource,
     fallback_domain: &str,
     counts: &mut ReadCounts,
     visit: &mut dyn FnMut(Document) -> Result<bool>,
 ) -> Result<bool> {
-    let bad = |row: u64, reason: String| ExtractError::Corpus {
+    let bad = |row: u64, reason: String| FormatError::Corpus {
         path: file.to_path_buf(),
         line: row,
         reason,
     };
-    let builder = census_format::parquet_file::open_file(file)?;
-    let mut reader = census_format::parquet_file::guarded(file, || {
+    let builder = crate::parquet_file::open_file(file)?;
+    let mut reader = crate::parquet_file::guarded(file, || {
         builder
             .build()
-            .map_err(|e| census_format::FormatError::parquet(file, e.to_string()))
+            .map_err(|e| FormatError::parquet(file, e.to_string()))
     })?;
     let mut row = 0u64;
-    while let Some(batch) = census_format::parquet_file::next_batch(file, &mut reader)? {
+    while let Some(batch) = crate::parquet_file::next_batch(file, &mut reader)? {
         let domains = string_column(&batch, "domain").map_err(|reason| bad(row + 1, reason))?;
         let content = content_column(&batch).map_err(|reason| bad(row + 1, reason))?;
         for i in 0..batch.num_rows() {

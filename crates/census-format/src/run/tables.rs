@@ -19,11 +19,11 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
-use census_format::columns::{integer_column, integer_list_column, string_column};
-use census_format::{DigestWriter, FileDigest};
+use crate::columns::{integer_column, integer_list_column, string_column};
+use crate::{DigestWriter, FileDigest};
 
-use crate::error::{ExtractError, Result};
-use crate::manifest::{CommittedPart, Manifest};
+use crate::error::{FormatError, Result};
+use crate::run::manifest::{CommittedPart, Manifest};
 
 /// Directory of the token parts.
 pub const TOKENS_DIR: &str = "tokens";
@@ -191,7 +191,7 @@ pub fn part_footer(
         (FOOTER_RUN_ID.to_string(), run_id.to_string()),
         (
             "neuron_census.schema_version".to_string(),
-            crate::manifest::SCHEMA_VERSION.to_string(),
+            crate::run::manifest::SCHEMA_VERSION.to_string(),
         ),
         ("neuron_census.model".to_string(), model.to_string()),
         (FOOTER_PART.to_string(), part.to_string()),
@@ -218,10 +218,10 @@ pub fn write_temp_parquet(
     metadata: &[(String, String)],
 ) -> Result<(PathBuf, FileDigest)> {
     let dir = final_path.parent().expect("part paths have a directory");
-    std::fs::create_dir_all(dir).map_err(|e| ExtractError::io("cannot create", dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| FormatError::io("cannot create", dir, e))?;
     let temp = PathBuf::from(format!("{}{TEMP_SUFFIX}", final_path.display()));
-    let file = File::create(&temp).map_err(|e| ExtractError::io("cannot create", &temp, e))?;
-    let parquet_err = |e: parquet::errors::ParquetError| ExtractError::Parquet {
+    let file = File::create(&temp).map_err(|e| FormatError::io("cannot create", &temp, e))?;
+    let parquet_err = |e: parquet::errors::ParquetError| FormatError::Parquet {
         path: temp.clone(),
         reason: e.to_string(),
     };
@@ -242,7 +242,7 @@ pub fn write_temp_parquet(
     writer.write(batch).map_err(parquet_err)?;
     let (file, digest) = writer.into_inner().map_err(parquet_err)?.finish();
     file.sync_all()
-        .map_err(|e| ExtractError::io("cannot write", &temp, e))?;
+        .map_err(|e| FormatError::io("cannot write", &temp, e))?;
     Ok((temp, digest))
 }
 
@@ -321,16 +321,16 @@ pub fn open_part(
     check: Option<&PartCheck<'_>>,
 ) -> Result<ParquetRecordBatchReaderBuilder<bytes::Bytes>> {
     let data = bytes::Bytes::from(
-        std::fs::read(path).map_err(|e| ExtractError::io("cannot read", path, e))?,
+        std::fs::read(path).map_err(|e| FormatError::io("cannot read", path, e))?,
     );
-    let refuse = |reason: String| ExtractError::Parquet {
+    let refuse = |reason: String| FormatError::Parquet {
         path: path.to_path_buf(),
         reason,
     };
     if let Some(reason) = check.and_then(|c| c.digest).and_then(|d| d.mismatch(&data)) {
         return Err(refuse(reason));
     }
-    let builder = census_format::parquet_file::open_bytes(path, data)?;
+    let builder = crate::parquet_file::open_bytes(path, data)?;
     if let Some(reason) = check
         .and_then(|c| c.footer_mismatch(builder.metadata().file_metadata().key_value_metadata()))
     {
@@ -341,10 +341,7 @@ pub fn open_part(
 
 /// Reads a part file whole, checks it against `check` (when given) and decodes it.
 fn read_batches(path: &Path, check: Option<&PartCheck<'_>>) -> Result<Vec<RecordBatch>> {
-    Ok(census_format::parquet_file::read_all(
-        path,
-        open_part(path, check)?,
-    )?)
+    crate::parquet_file::read_all(path, open_part(path, check)?)
 }
 
 /// Reads an activation part back, checked against `check` when given. Integer columns of
@@ -407,4 +404,60 @@ pub fn read_tokens(path: &Path, check: Option<&PartCheck<'_>>) -> Result<TokenRo
         );
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int32Array, Int64Array, ListBuilder, UInt8Builder};
+
+    /// Writes `columns` as a Parquet file at `path`, as another tool might have rewritten a part.
+    fn write_foreign(path: &Path, columns: Vec<(&str, ArrayRef)>) {
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let file = File::create(path).unwrap();
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+    }
+
+    #[test]
+    fn parts_with_other_integer_widths_are_read_when_values_fit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part.parquet");
+        let mut lists = ListBuilder::new(UInt8Builder::new());
+        lists.values().append_slice(&[3, 7]);
+        lists.append(true);
+        lists.append(true);
+        write_foreign(
+            &path,
+            vec![
+                ("seq", Arc::new(Int64Array::from(vec![5, 5])) as ArrayRef),
+                ("pos", Arc::new(Int32Array::from(vec![0, 1])) as ArrayRef),
+                ("neurons", Arc::new(lists.finish()) as ArrayRef),
+            ],
+        );
+        let rows = read_activations(&path, None).unwrap();
+        assert_eq!(rows.seq, vec![5, 5]);
+        assert_eq!(rows.pos, vec![0, 1]);
+        assert_eq!(rows.neurons_of(0), &[3, 7]);
+        assert!(rows.neurons_of(1).is_empty());
+    }
+
+    #[test]
+    fn a_missing_column_is_an_error_naming_file_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part.parquet");
+        write_foreign(
+            &path,
+            vec![
+                ("seq", Arc::new(UInt64Array::from(vec![1])) as ArrayRef),
+                ("pos", Arc::new(UInt16Array::from(vec![0])) as ArrayRef),
+            ],
+        );
+        let message = read_activations(&path, None).unwrap_err().to_string();
+        assert!(message.contains("part.parquet"), "{message}");
+        assert!(message.contains("neurons"), "{message}");
+        let message = read_tokens(&path, None).unwrap_err().to_string();
+        assert!(message.contains("token"), "{message}");
+    }
 }

@@ -15,16 +15,15 @@ use clap::{Args, Parser};
 
 use census_train::cli::{TrainArgs, is_trained_model};
 
-use crate::pipeline::{
-    Pipeline, SECTION_RUN_KEYS, TRAINED_PREFIX, rooted, rooted_model, table_flags,
-};
+use crate::pipeline::{Pipeline, SECTION_RUN_KEYS, TRAINED_PREFIX, rooted_model, table_flags};
 use crate::stages::{StageLedger, StageStamp, describe_content, describe_files};
 
 /// `run` flags.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// The experiment: a pipeline file (relative paths from the repository root). The default is
-    /// the embedded default model and corpus in data/.
+    /// The experiment: a pipeline file (a relative path is looked for in the current directory,
+    /// then in the repository root). The default is the embedded default model and corpus in
+    /// data/.
     #[arg(long, default_value = "pipelines/default.toml")]
     pub pipeline: String,
     /// Run these models instead of the pipeline's (preset, hub id or directory); repeat for
@@ -66,19 +65,31 @@ struct Stage<A> {
     complete: bool,
 }
 
-/// The repository root (where `pipelines/` and `data/` are).
+/// The repository root (where `pipelines/` and `data/` are) this command was built from.
 pub fn repository_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask sits in the repository root")
+        .ancestors()
+        .nth(2)
+        .expect("the command's crate sits in crates/ of the repository")
         .to_path_buf()
+}
+
+/// The pipeline file `spec` names: as given when it is absolute or found from the current
+/// directory, else under the repository `root` (where the shipped pipelines are).
+fn pipeline_file(spec: &str, root: &Path) -> PathBuf {
+    let path = Path::new(spec);
+    if path.is_absolute() || path.is_file() {
+        path.to_path_buf()
+    } else {
+        root.join(path)
+    }
 }
 
 impl RunArgs {
     /// Runs the pipeline's stages in order.
     pub fn run(&self) -> Result<RunSummary> {
         let root = repository_root();
-        let pipeline_path = rooted(&self.pipeline, &root);
+        let pipeline_path = pipeline_file(&self.pipeline, &root);
         let mut pipeline = Pipeline::load(&pipeline_path)?;
         if !self.model.is_empty() {
             pipeline.models = self.model.clone();

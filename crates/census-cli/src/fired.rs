@@ -1,4 +1,4 @@
-//! `cargo xtask fired`: the neurons that fire on each token of a text, printed.
+//! `fired`: the neurons that fire on each token of a text, printed.
 
 use std::path::PathBuf;
 

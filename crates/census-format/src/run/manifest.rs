@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use census_format::FileDigest;
-use census_model::OptConfig;
+use crate::FileDigest;
+use crate::run::model_config::ModelConfig;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::corpus::CorpusSource;
-use crate::error::{ExtractError, Result};
-use crate::sequences::{CorpusCounts, SequenceOptions, Shard};
+use crate::error::{FormatError, Result};
+use crate::run::sequencing::{CorpusCounts, SequenceOptions, Shard};
 
 /// Version of the run-directory layout described in `docs/SCHEMA.md`.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -38,24 +38,24 @@ impl FileFingerprint {
     pub fn of(path: &Path) -> Result<Self> {
         use std::io::{Seek, SeekFrom};
         let mut file =
-            std::fs::File::open(path).map_err(|e| ExtractError::io("cannot read", path, e))?;
+            std::fs::File::open(path).map_err(|e| FormatError::io("cannot read", path, e))?;
         let bytes = file
             .metadata()
-            .map_err(|e| ExtractError::io("cannot read", path, e))?
+            .map_err(|e| FormatError::io("cannot read", path, e))?
             .len();
         let mut hasher = Sha256::new();
         hasher.update(bytes.to_le_bytes());
         let mut buf = vec![0u8; FINGERPRINT_SPAN.min(bytes) as usize];
         file.read_exact(&mut buf)
-            .map_err(|e| ExtractError::io("cannot read", path, e))?;
+            .map_err(|e| FormatError::io("cannot read", path, e))?;
         hasher.update(&buf);
         if bytes > FINGERPRINT_SPAN {
             let tail = FINGERPRINT_SPAN.min(bytes - FINGERPRINT_SPAN);
             file.seek(SeekFrom::End(-(tail as i64)))
-                .map_err(|e| ExtractError::io("cannot read", path, e))?;
+                .map_err(|e| FormatError::io("cannot read", path, e))?;
             let mut buf = vec![0u8; tail as usize];
             file.read_exact(&mut buf)
-                .map_err(|e| ExtractError::io("cannot read", path, e))?;
+                .map_err(|e| FormatError::io("cannot read", path, e))?;
             hasher.update(&buf);
         }
         Ok(Self {
@@ -80,7 +80,7 @@ pub struct ModelDescription {
     /// Hub id or local path, as given.
     pub source: String,
     /// Its configuration.
-    pub config: OptConfig,
+    pub config: ModelConfig,
     /// Its weight files.
     pub weight_files: Vec<FileFingerprint>,
     /// Its tokenizer files (empty when every source is pre-tokenized and none was found).
@@ -181,23 +181,23 @@ impl Manifest {
         if !path.exists() {
             return Ok(None);
         }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| ExtractError::io("cannot read", &path, e))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| FormatError::io("cannot read", &path, e))?;
         let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| ExtractError::Manifest {
+            serde_json::from_str(&text).map_err(|e| FormatError::Manifest {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
         let version = value.get("schema_version").and_then(|v| v.as_u64());
         if version != Some(u64::from(SCHEMA_VERSION)) {
-            return Err(ExtractError::Manifest {
+            return Err(FormatError::Manifest {
                 path,
                 reason: format!("schema version {version:?}, this program writes {SCHEMA_VERSION}"),
             });
         }
         serde_json::from_value(value)
             .map(Some)
-            .map_err(|e| ExtractError::Manifest {
+            .map_err(|e| FormatError::Manifest {
                 path,
                 reason: e.to_string(),
             })
@@ -206,7 +206,7 @@ impl Manifest {
     /// Writes the manifest atomically into `dir`.
     pub fn store(&self, dir: &Path) -> Result<()> {
         let json = serde_json::to_string_pretty(self).expect("manifests serialize");
-        Ok(census_format::write_atomic(&dir.join(MANIFEST_FILE), json)?)
+        crate::write_atomic(&dir.join(MANIFEST_FILE), json)
     }
 
     /// Tokens already committed.
@@ -258,10 +258,8 @@ pub fn check_foreign_directory(dir: &Path) -> Result<()> {
     if !dir.exists() || dir.join(MANIFEST_FILE).exists() {
         return Ok(());
     }
-    if !census_format::staged::holds_nothing(dir)
-        .map_err(|e| ExtractError::io("cannot read", dir, e))?
-    {
-        return Err(ExtractError::Manifest {
+    if !crate::staged::holds_nothing(dir).map_err(|e| FormatError::io("cannot read", dir, e))? {
+        return Err(FormatError::Manifest {
             path: PathBuf::from(dir).join(MANIFEST_FILE),
             reason: format!(
                 "{} is not empty and holds no run; refusing to write into it",

@@ -1,0 +1,19 @@
+//! The `neuron-census` command line: every stage as a subcommand, and whole pipelines with
+//! stage caching (`run`). `cargo xtask` offers the same commands by calling [`Command::run`].
+//!
+//! - [`command`]: the subcommands and what each logs when done.
+//! - [`orchestrate`]: `run`, a pipeline file's stages in order, each skipped when up to date.
+//! - [`pipeline`]: pipeline files (`pipelines/*.toml`).
+//! - [`stages`]: the ledger of finished stages and what each was made from.
+//! - [`fired`]: the neurons that fire on one text, printed.
+//! - [`logging`]: the one `tracing` setup.
+
+pub mod command;
+pub mod fired;
+pub mod logging;
+pub mod orchestrate;
+pub mod pipeline;
+pub mod stages;
+
+pub use command::Command;
+pub use orchestrate::repository_root;

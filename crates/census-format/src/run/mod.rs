@@ -1,0 +1,14 @@
+//! A run directory as data: its manifest, the settings that cut the corpus into sequences, and
+//! its token and activation tables (see `docs/SCHEMA.md`).
+
+pub mod manifest;
+pub mod model_config;
+pub mod sequencing;
+pub mod tables;
+
+pub use manifest::{
+    CommittedPart, FileFingerprint, MANIFEST_FILE, Manifest, ModelDescription, RunConfig,
+    SCHEMA_VERSION,
+};
+pub use model_config::ModelConfig;
+pub use sequencing::{CorpusCounts, DEFAULT_MAX_SEQ_LEN, SequenceOptions, Shard};

@@ -1,0 +1,109 @@
+//! Test support for the crates of neuron-census (a dev-dependency only): where the committed
+//! fixtures are, one seeded generator, snapshots of output directories, and the probe for the
+//! Python `duckdb` the independent checks run in.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository's `tests/fixtures` directory.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+/// A random OPT fixture under `tests/fixtures/opt` (`pre-ln`, `post-ln`, `odd`, …).
+pub fn opt_fixture(name: &str) -> PathBuf {
+    fixtures_dir().join("opt").join(name)
+}
+
+/// A small seeded generator (Knuth's MMIX linear congruential step, high bits out): the same
+/// numbers on every machine, so tests that draw from it are reproducible.
+#[derive(Debug, Clone)]
+pub struct SeededRng(u64);
+
+impl SeededRng {
+    /// A generator starting from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 31 random bits.
+    pub fn next_u32(&mut self) -> u32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) as u32
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u32) -> u32 {
+        self.next_u32() % n
+    }
+}
+
+/// Writes a pre-tokenized JSONL corpus of `documents` documents of `length` random ids (4..504)
+/// drawn from a [`SeededRng`] started at `seed`.
+pub fn write_random_ids(path: &Path, documents: usize, length: usize, seed: u64) {
+    let mut rng = SeededRng::new(seed);
+    let lines: Vec<String> = (0..documents)
+        .map(|_| {
+            let ids: Vec<u32> = (0..length).map(|_| 4 + rng.below(500)).collect();
+            serde_json::json!({ "input_ids": ids }).to_string()
+        })
+        .collect();
+    std::fs::write(path, lines.join("\n")).unwrap();
+}
+
+/// Every file under `dir` with its bytes, by path relative to `dir`, leaving out files named
+/// `skip` (such as `manifest.json`, which records times).
+pub fn files_except(dir: &Path, skip: &str) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !p.ends_with(skip) {
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The Python that can `import duckdb` (`NEURON_CENSUS_PYTHON`, default `python3`), or `None`
+/// with a note on stderr, so the caller skips its check. With `NEURON_CENSUS_REQUIRE_DUCKDB=1`
+/// (CI sets it) a missing `duckdb` is a failure instead.
+pub fn python_with_duckdb() -> Option<String> {
+    let python = std::env::var("NEURON_CENSUS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let required = std::env::var("NEURON_CENSUS_REQUIRE_DUCKDB").is_ok_and(|v| v == "1");
+    let probe = Command::new(&python).args(["-c", "import duckdb"]).status();
+    if !probe.is_ok_and(|s| s.success()) {
+        assert!(!required, "{python} cannot import duckdb");
+        eprintln!("SKIPPED: {python} cannot import duckdb");
+        return None;
+    }
+    Some(python)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generator_is_reproducible_and_in_range() {
+        let draw = |seed| {
+            let mut rng = SeededRng::new(seed);
+            (0..100).map(|_| rng.below(7)).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(3), draw(3));
+        assert_ne!(draw(3), draw(4));
+        assert!(draw(3).iter().all(|&x| x < 7));
+        assert!((0..7).all(|v| draw(3).contains(&v)), "every value is drawn");
+    }
+}
