@@ -1,5 +1,6 @@
 //! The on-disk side of neuron-census, with no model and no engine.
 //!
+//! - [`analysis`]: an analysis directory: its manifest, options, section bases and summary.
 //! - [`atomic`]: files written whole or not at all (temporary file, fsync, rename).
 //! - [`checksum`]: the size and CRC-32 of a file, computed as it is written and checked as it
 //!   is read.
@@ -12,6 +13,7 @@
 //! - [`staged`]: output directories built beside their final place and swapped in only when
 //!   complete, so a failed command leaves the previous output as it was.
 
+pub mod analysis;
 pub mod atomic;
 pub mod checksum;
 pub mod columns;

@@ -205,13 +205,6 @@ fn shards_of(index: &Path) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
-#[derive(Deserialize)]
-struct SafetensorsEntry {
-    dtype: String,
-    shape: Vec<usize>,
-    data_offsets: [u64; 2],
-}
-
 /// Largest safetensors header accepted (the format's own limit).
 const MAX_HEADER_BYTES: u64 = 100 * 1024 * 1024;
 
@@ -236,31 +229,31 @@ fn safetensors_tensors(path: &Path) -> Result<Vec<StoredTensor>> {
     let mut header = vec![0u8; header_len as usize];
     file.read_exact(&mut header)
         .map_err(|e| corrupt(format!("cannot read the header: {e}")))?;
-    let entries: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&header)
-        .map_err(|e| corrupt(format!("the header is not valid JSON: {e}")))?;
+    // The header's tensors as the `safetensors` crate reads them; the byte ranges are checked
+    // below, against the file's size, so a truncated file names the tensor it cuts.
+    let metadata: safetensors::tensor::Metadata = serde_json::from_slice(&header)
+        .map_err(|e| corrupt(format!("the header is not a safetensors header: {e}")))?;
+    let mut entries: Vec<(String, &safetensors::tensor::TensorInfo)> =
+        metadata.tensors().into_iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
     let data_start = 8 + header_len;
     let shared_path: Rc<PathBuf> = Rc::new(path.to_path_buf());
     let mut tensors = Vec::new();
-    for (name, value) in entries {
-        if name == "__metadata__" {
-            continue;
-        }
-        let entry: SafetensorsEntry = serde_json::from_value(value)
-            .map_err(|e| corrupt(format!("header entry of '{name}': {e}")))?;
-        let (dtype, width) = match entry.dtype.as_str() {
-            "F32" => (DType::F32, 4),
-            "F16" => (DType::F16, 2),
-            "BF16" => (DType::BF16, 2),
-            "F64" => (DType::F64, 8),
+    for (name, entry) in entries {
+        let (dtype, width) = match entry.dtype {
+            safetensors::Dtype::F32 => (DType::F32, 4),
+            safetensors::Dtype::F16 => (DType::F16, 2),
+            safetensors::Dtype::BF16 => (DType::BF16, 2),
+            safetensors::Dtype::F64 => (DType::F64, 8),
             other => {
                 return Err(ModelError::TensorData {
                     tensor: name,
                     path: path.to_path_buf(),
-                    reason: format!("unsupported dtype {other}"),
+                    reason: format!("unsupported dtype {other:?}"),
                 });
             }
         };
-        let [begin, end] = entry.data_offsets;
+        let (begin, end) = (entry.data_offsets.0 as u64, entry.data_offsets.1 as u64);
         let expected = entry.shape.iter().product::<usize>() as u64 * width;
         if end < begin || end - begin != expected {
             return Err(ModelError::TensorData {
@@ -298,7 +291,7 @@ fn safetensors_tensors(path: &Path) -> Result<Vec<StoredTensor>> {
             name,
             file: path.to_path_buf(),
             dtype,
-            shape: entry.shape,
+            shape: entry.shape.clone(),
             raw: Some(data_start + begin..data_start + end),
             read,
         });

@@ -5,6 +5,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
+use crate::weights::{LayerWeight, Part};
 
 /// Names accepted by [`OptConfig::preset`], smallest first.
 pub const PRESET_NAMES: [&str; 8] = [
@@ -262,23 +263,23 @@ impl OptConfig {
             out.push(("final_layer_norm.weight".to_string(), vec![d]));
             out.push(("final_layer_norm.bias".to_string(), vec![d]));
         }
-        let linear = |out: &mut Vec<(String, Vec<usize>)>, name: String, o: usize, i: usize| {
-            out.push((format!("{name}.weight"), vec![o, i]));
-            if self.enable_bias {
-                out.push((format!("{name}.bias"), vec![o]));
-            }
-        };
         for l in 0..self.num_hidden_layers {
-            let p = format!("layers.{l}");
-            for proj in ["q_proj", "k_proj", "v_proj", "out_proj"] {
-                linear(&mut out, format!("{p}.self_attn.{proj}"), d, d);
+            for weight in LayerWeight::ALL {
+                let (rows, cols) = match weight {
+                    LayerWeight::Fc1 => (f, d),
+                    LayerWeight::Fc2 => (d, f),
+                    _ => (d, d),
+                };
+                if weight.is_norm() {
+                    out.push((weight.hf_name(l, Part::Weight), vec![d]));
+                    out.push((weight.hf_name(l, Part::Bias), vec![d]));
+                } else {
+                    out.push((weight.hf_name(l, Part::Weight), vec![rows, cols]));
+                    if self.enable_bias {
+                        out.push((weight.hf_name(l, Part::Bias), vec![rows]));
+                    }
+                }
             }
-            for norm in ["self_attn_layer_norm", "final_layer_norm"] {
-                out.push((format!("{p}.{norm}.weight"), vec![d]));
-                out.push((format!("{p}.{norm}.bias"), vec![d]));
-            }
-            linear(&mut out, format!("{p}.fc1"), f, d);
-            linear(&mut out, format!("{p}.fc2"), d, f);
         }
         out
     }

@@ -29,6 +29,7 @@ pub mod loader;
 mod saver;
 mod tokenizer;
 mod vocab_projection;
+pub mod weights;
 
 pub use attention::OptAttention;
 pub use batch::{OptBatch, POSITION_OFFSET};
@@ -44,6 +45,7 @@ pub use layer::{LayerOutput, OptDecoderLayer};
 pub use loader::{CheckpointPlan, load_checkpoint, load_pretrained};
 pub use saver::save_pretrained;
 pub use tokenizer::{BOS_TOKEN, OptTokenizer, SPECIAL_TOKENS};
+pub use weights::{LayerWeight, Part};
 
 /// The CPU backend used by tests, examples and the default pipeline.
 pub type CpuBackend = burn::backend::Flex;

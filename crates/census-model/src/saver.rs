@@ -125,3 +125,43 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(&tmp, bytes).map_err(|e| ModelError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CpuBackend, OptConfig};
+
+    /// The saver writes every weight under the Hugging Face name the loader's table expects
+    /// (one table for both directions), for pre-LN and post-LN models with and without biases.
+    #[test]
+    fn saved_names_are_the_expected_hugging_face_names() {
+        let small = |do_layer_norm_before: bool, enable_bias: bool| OptConfig {
+            vocab_size: 64,
+            hidden_size: 16,
+            num_hidden_layers: 2,
+            ffn_dim: 32,
+            num_attention_heads: 2,
+            max_position_embeddings: 32,
+            word_embed_proj_dim: Some(if do_layer_norm_before { 16 } else { 8 }),
+            do_layer_norm_before,
+            enable_bias,
+            ..OptConfig::default()
+        };
+        for config in [small(true, true), small(false, true), small(true, false)] {
+            let model = OptModel::<CpuBackend>::new(&config, &Default::default());
+            let dir = tempfile::tempdir().unwrap();
+            save_pretrained(&model, dir.path(), DType::F32, &Default::default()).unwrap();
+            let bytes = std::fs::read(dir.path().join("model.safetensors")).unwrap();
+            let saved = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+            let mut names: Vec<String> = saved.names().into_iter().map(str::to_string).collect();
+            names.sort();
+            let mut expected: Vec<String> = config
+                .expected_tensors()
+                .into_iter()
+                .map(|(name, _)| format!("{SAVED_PREFIX}{name}"))
+                .collect();
+            expected.sort();
+            assert_eq!(names, expected, "{config:?}");
+        }
+    }
+}

@@ -106,6 +106,14 @@ impl OptTokenizer {
         self.inner.id_to_token(id)
     }
 
+    /// Whether `id` is a special token (`</s>`, `<pad>`, …), which decoding leaves out.
+    pub fn is_special(&self, id: u32) -> bool {
+        self.inner
+            .get_added_tokens_decoder()
+            .get(&id)
+            .is_some_and(|token| token.special)
+    }
+
     /// Decodes ids back to text (special tokens skipped).
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         self.inner

@@ -2,8 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use census_stats::Summary;
-use census_stats::analyze::{AnalysisManifest, SUMMARY_FILE};
+use census_format::analysis::AnalysisManifest;
+use census_format::analysis::Summary;
+use census_format::analysis::manifest::SUMMARY_FILE;
 
 use crate::error::{ReportError, Result};
 use crate::table::Table;

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use census_format::analysis::vocabulary::{VOCABULARY_FILE, Vocabulary};
 use census_format::run::Manifest;
+use census_format::run::checked::{PartLimits, read_token_ids};
 use census_format::run::tables::{PartCheck, activations_path, read_activations, tokens_path};
-use census_model::OptTokenizer;
-use census_stats::part_data::{PartLimits, PartTokens};
 use serde::Serialize;
 
 use crate::analysis::ModelAnalysis;
@@ -34,22 +34,24 @@ type Place = (usize, u32, u64, u16);
 /// Per layer, per neuron (by index), up to `per_neuron` contexts.
 pub type Contexts = BTreeMap<usize, Vec<Vec<Context>>>;
 
-/// The tokenizer the analysis named its tokens with, if it had one and it still loads; a
-/// warning says when contexts show token ids instead.
-fn analysis_tokenizer(model: &ModelAnalysis) -> Option<OptTokenizer> {
-    let Some(dir) = &model.manifest.tokenizer else {
+/// The vocabulary the analysis named its tokens with, if it had a tokenizer; a warning says
+/// when contexts show token ids instead.
+fn analysis_vocabulary(model: &ModelAnalysis) -> Option<Vocabulary> {
+    let path = model.dir.join(VOCABULARY_FILE);
+    if !path.is_file() {
         tracing::warn!(
             analysis = %model.dir.display(),
-            "the analysis had no tokenizer: example contexts show token ids (#N)"
+            "the analysis holds no vocabulary.parquet (it had no tokenizer, or an older version \
+             wrote it): example contexts show token ids (#N)"
         );
         return None;
-    };
-    match OptTokenizer::from_dir(dir) {
-        Ok(tokenizer) => Some(tokenizer),
+    }
+    match Vocabulary::read(&path) {
+        Ok(vocabulary) => Some(vocabulary),
         Err(e) => {
             tracing::warn!(
                 analysis = %model.dir.display(),
-                "the analysis's tokenizer no longer loads ({e}): example contexts show token ids (#N)"
+                "the analysis's vocabulary cannot be read ({e}): example contexts show token ids (#N)"
             );
             None
         }
@@ -70,7 +72,7 @@ pub fn collect(
         (start..end).map(|l| (l, vec![Vec::new(); ffn])).collect();
     let mut complete: BTreeMap<usize, usize> = (start..end).map(|l| (l, 0)).collect();
     let mut runs: Vec<(PathBuf, Manifest)> = Vec::new();
-    let tokenizer = analysis_tokenizer(model);
+    let vocabulary = analysis_vocabulary(model);
     'runs: for input in &model.manifest.inputs {
         let Ok(Some(manifest)) = Manifest::load(&input.dir) else {
             tracing::warn!(run = %input.dir.display(), "run not found: no example contexts from it");
@@ -129,8 +131,8 @@ pub fn collect(
     }
     let mut windows: BTreeMap<Place, Context> = BTreeMap::new();
     let name = |ids: &[u32]| -> String {
-        match &tokenizer {
-            Some(t) => t.decode(ids).unwrap_or_default(),
+        match &vocabulary {
+            Some(v) => v.decode(ids),
             None => ids.iter().map(|i| format!("#{i} ")).collect(),
         }
     };
@@ -148,7 +150,7 @@ pub fn collect(
             neurons: ffn,
         };
         let check = PartCheck::of(manifest, committed, None);
-        let tokens = PartTokens::read(&path, Some(&check), &limits)
+        let tokens = read_token_ids(&path, Some(&check), &limits)
             .map_err(|e| ReportError::analysis(&path, e.to_string()))?;
         let index: BTreeMap<(u64, u16), usize> = (0..tokens.len())
             .map(|i| ((tokens.seq[i], tokens.pos[i]), i))

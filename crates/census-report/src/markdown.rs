@@ -63,7 +63,7 @@ fn data_lines(m: &ModelAnalysis) -> String {
             m.summary.tokens, m.summary.sequences
         );
     };
-    let line = |what: &str, b: &census_stats::sections::DataBasis| {
+    let line = |what: &str, b: &census_format::analysis::sections::DataBasis| {
         format!(
             "- {what}: {} tokens in {} sequences of {} (run {})\n",
             b.tokens,

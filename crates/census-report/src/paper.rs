@@ -23,14 +23,14 @@ fn percent(x: f64) -> String {
 /// A figure of a model's token-detector summary, or "n/a" when it has none.
 fn token_detectors(
     m: &ModelAnalysis,
-    figure: impl Fn(&census_stats::summary::DetectorSummary) -> Option<String>,
+    figure: impl Fn(&census_format::analysis::summary::DetectorSummary) -> Option<String>,
 ) -> String {
     or_na(m.summary.token_detectors.as_ref().and_then(figure))
 }
 
 /// The per-layer share of detected tokens new to all lower layers: in how many layers most
 /// are new, the median and the lowest.
-fn new_per_layer(d: &census_stats::summary::DetectorSummary) -> Option<String> {
+fn new_per_layer(d: &census_format::analysis::summary::DetectorSummary) -> Option<String> {
     let by_layer = &d.new_share_by_layer;
     if by_layer.is_empty() {
         return d

@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use census_format::analysis::vocabulary::VOCABULARY_FILE;
 use census_format::{StagedDir, write_atomic};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tracing_indicatif::span_ext::IndicatifSpanExt;
 use tracing_indicatif::style::ProgressStyle;
 
@@ -22,18 +23,13 @@ use crate::options::{AnalysisOptions, DataSelection, PROJECT_ALL_AUTO_FLOPS, Pro
 use crate::part_data::{PartTokens, read_layer_part};
 use crate::positional_domains::{self, DomainResults};
 use crate::projection::{Projection, locate_weights, project_detectors, project_neurons};
-use crate::sections::{DataBasis, DataGroup, SectionBases, Sources};
+use crate::sections::{DataGroup, SectionBases, Sources};
+
 use crate::summary::Summary;
 use crate::tables::{self, LayerSummary};
-
-/// Version of the analysis-directory layout described in `docs/SCHEMA.md`.
-pub const ANALYSIS_SCHEMA_VERSION: u32 = 1;
-/// The analysis manifest.
-pub const MANIFEST_FILE: &str = "manifest.json";
-/// The headline numbers.
-pub const SUMMARY_FILE: &str = "summary.json";
-/// The `kind` of an analysis manifest.
-pub const ANALYSIS_KIND: &str = "analysis";
+pub use census_format::analysis::manifest::{
+    ANALYSIS_KIND, ANALYSIS_SCHEMA_VERSION, AnalysisManifest, InputRun, MANIFEST_FILE, SUMMARY_FILE,
+};
 
 /// What to analyse and where to write it.
 #[derive(Debug, Clone)]
@@ -75,81 +71,6 @@ impl AnalyzeRequest {
             options: AnalysisOptions::default(),
             progress: false,
         }
-    }
-}
-
-/// One input run as the manifest records it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InputRun {
-    /// Its directory.
-    pub dir: PathBuf,
-    /// Its run id.
-    pub run_id: String,
-    /// Its shard, `index/count`.
-    pub shard: String,
-    /// Whether it was complete.
-    pub complete: bool,
-    /// Parts analysed.
-    pub parts: usize,
-    /// Tokens analysed.
-    pub tokens: u64,
-}
-
-/// `manifest.json` of an analysis directory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AnalysisManifest {
-    /// Layout version ([`ANALYSIS_SCHEMA_VERSION`]).
-    pub schema_version: u32,
-    /// Always `analysis`.
-    pub kind: String,
-    /// The program that wrote it.
-    pub producer: String,
-    /// The runs analysed.
-    pub inputs: Vec<InputRun>,
-    /// Model source and configuration.
-    pub model: census_format::run::manifest::ModelDescription,
-    /// Layers analysed, `[start, end)`.
-    pub layers: [usize; 2],
-    /// Whether every sequence had the full length (positions equally frequent).
-    pub full_length: bool,
-    /// The options.
-    pub options: AnalysisOptions,
-    /// Where the projections' weights came from, if computed.
-    pub projection_weights: Option<PathBuf>,
-    /// The directory whose tokenizer named the tokens (none: tokens are named `#id`).
-    #[serde(default)]
-    pub tokenizer: Option<PathBuf>,
-    /// The data each section's statistics rest on (§3 frequencies, §4 n-grams, §5 positions).
-    #[serde(default)]
-    pub sections: Option<SectionBases>,
-    /// Seconds the analysis took.
-    pub seconds: f64,
-    /// The tables written.
-    pub tables: Vec<String>,
-}
-
-impl AnalysisManifest {
-    /// Reads the manifest of analysis directory `dir`.
-    pub fn load(dir: &Path) -> Result<Self> {
-        let path = dir.join(MANIFEST_FILE);
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| StatsError::io("cannot read", &path, e))?;
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| StatsError::run(dir, format!("{}: {e}", path.display())))?;
-        if value.get("kind").and_then(|k| k.as_str()) != Some(ANALYSIS_KIND) {
-            return Err(StatsError::run(dir, "is not an analysis directory"));
-        }
-        let version = value.get("schema_version").and_then(|v| v.as_u64());
-        if version != Some(u64::from(ANALYSIS_SCHEMA_VERSION)) {
-            return Err(StatsError::run(
-                dir,
-                format!(
-                    "analysis schema version {version:?}; this program reads \
-                     {ANALYSIS_SCHEMA_VERSION}"
-                ),
-            ));
-        }
-        serde_json::from_value(value).map_err(|e| StatsError::run(dir, e.to_string()))
     }
 }
 
@@ -579,7 +500,7 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
     let basis = |g: usize| {
         let group = &sources.groups[g];
         let tally = &counted[g].tally;
-        DataBasis::of(&group.set, &group.selection, tally.rows, tally.sequences)
+        crate::sections::basis_of(&group.set, &group.selection, tally.rows, tally.sequences)
     };
     let bases = SectionBases {
         frequency: basis(0),
@@ -735,6 +656,15 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
             tables::projections_batch(rows, &token_name)?,
         ));
     }
+    if let Some(tokenizer) = tokenizer {
+        let batch = crate::model_files::vocabulary(tokenizer)
+            .to_batch()
+            .map_err(|e| StatsError::Parquet {
+                path: out.join(VOCABULARY_FILE),
+                reason: e.to_string(),
+            })?;
+        written.push((VOCABULARY_FILE, batch));
+    }
     for (name, batch) in &written {
         tables::write_table(&out.join(name), batch, &metadata)?;
     }
@@ -744,7 +674,7 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
         .filter(|n| !n.dead)
         .map(|n| n.frequency)
         .sum();
-    let mut summary = Summary::new(
+    let mut summary = crate::summary::summarise(
         options.count_bos,
         set.model_source().to_string(),
         &summaries,

@@ -22,7 +22,7 @@ pub mod inputs;
 pub mod layer_analysis;
 pub mod model_files;
 pub mod ngram;
-pub mod options;
+pub use census_format::analysis::options;
 pub mod part_data;
 pub mod positional;
 pub mod positional_domains;

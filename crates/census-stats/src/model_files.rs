@@ -133,3 +133,14 @@ pub fn locate_tokenizer(
     tracing::info!(dir = %dir.display(), vocabulary = tokenizer.vocab_size(), "tokenizer");
     Ok(Some(FoundTokenizer { tokenizer, dir }))
 }
+
+/// The vocabulary of `tokenizer` as the analysis records it (`vocabulary.parquet`), so the report
+/// spells tokens without loading a tokenizer.
+pub fn vocabulary(tokenizer: &OptTokenizer) -> census_format::analysis::Vocabulary {
+    let ids = 0..tokenizer.vocab_size() as u32;
+    census_format::analysis::Vocabulary::new(ids.filter_map(|id| {
+        tokenizer
+            .token(id)
+            .map(|token| (id, token, tokenizer.is_special(id)))
+    }))
+}

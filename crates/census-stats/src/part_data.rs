@@ -4,12 +4,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use arrow::array::AsArray;
-use arrow::datatypes::{DataType, UInt16Type, UInt32Type, UInt64Type};
-use census_format::columns::integer_column;
-use census_format::parquet_file::read_all;
-use census_format::run::tables::{ActivationRows, PartCheck, open_part, read_activations};
-use parquet::arrow::ProjectionMask;
+pub use census_format::run::checked::PartLimits;
+use census_format::run::checked::{TokenIds, check_activation_rows, read_token_ids};
+use census_format::run::tables::{ActivationRows, PartCheck, read_activations};
 
 use crate::error::{Result, StatsError};
 use crate::ngram::{MAX_VOCAB, pack};
@@ -81,86 +78,21 @@ impl PartTokens {
     }
 
     /// Reads the `seq`, `pos` and `token` columns of a token part, checked against `check` (its
-    /// manifest entry and footer) when given, and its values against `limits`.
+    /// manifest entry and footer) when given, and its values against `limits`
+    /// ([`read_token_ids`]); token ids must also fit the n-gram keys' 16 bits.
     pub fn read(path: &Path, check: Option<&PartCheck<'_>>, limits: &PartLimits) -> Result<Self> {
-        let parquet_err = |reason: String| StatsError::Parquet {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let builder = open_part(path, check)?;
-        let wanted = ["seq", "pos", "token"];
-        let schema = builder.parquet_schema();
-        let indices: Vec<usize> = wanted
-            .iter()
-            .map(|name| {
-                (0..schema.num_columns())
-                    .find(|&i| schema.column(i).name() == *name)
-                    .ok_or_else(|| parquet_err(format!("no column '{name}'")))
-            })
-            .collect::<Result<_>>()?;
-        let mask = ProjectionMask::leaves(schema, indices);
-        let batches = read_all(path, builder.with_projection(mask))?;
-        let (mut seq, mut pos, mut token) = (Vec::new(), Vec::new(), Vec::new());
-        for batch in batches {
-            // Other tools may rewrite the run with other integer widths; values that fit are read.
-            let column = |name: &str, want: DataType| integer_column(&batch, name, &want, path);
-            seq.extend(
-                column("seq", DataType::UInt64)?
-                    .as_primitive::<UInt64Type>()
-                    .values(),
-            );
-            pos.extend(
-                column("pos", DataType::UInt16)?
-                    .as_primitive::<UInt16Type>()
-                    .values(),
-            );
-            token.extend(
-                column("token", DataType::UInt32)?
-                    .as_primitive::<UInt32Type>()
-                    .values(),
-            );
-        }
+        let TokenIds { seq, pos, token } = read_token_ids(path, check, limits)?;
         if let Some(&bad) = token.iter().find(|&&t| t as usize >= MAX_VOCAB) {
-            return Err(parquet_err(format!(
-                "token id {bad} does not fit 16 bits; vocabularies above {MAX_VOCAB} entries are \
-                 not supported"
-            )));
-        }
-        if let Some(row) = token.iter().position(|&t| t as usize >= limits.vocab) {
-            return Err(parquet_err(format!(
-                "column 'token', row {row}: id {} is not below the model's vocabulary of {}",
-                token[row], limits.vocab
-            )));
-        }
-        if let Some(row) = pos.iter().position(|&p| usize::from(p) >= limits.positions) {
-            return Err(parquet_err(format!(
-                "column 'pos', row {row}: position {} is not below the run's sequence length {}",
-                pos[row], limits.positions
-            )));
-        }
-        if let Some(row) = (1..seq.len()).find(|&i| (seq[i - 1], pos[i - 1]) >= (seq[i], pos[i])) {
-            return Err(parquet_err(format!(
-                "row {row}: (seq, pos) = ({}, {}) does not follow ({}, {}); rows must be in \
-                 (seq, pos) order without repeats",
-                seq[row],
-                pos[row],
-                seq[row - 1],
-                pos[row - 1]
-            )));
+            return Err(StatsError::Parquet {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "token id {bad} does not fit 16 bits; vocabularies above {MAX_VOCAB} entries \
+                     are not supported"
+                ),
+            });
         }
         Ok(Self::new(seq, pos, token))
     }
-}
-
-/// What the values of a run's parts must stay below.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartLimits {
-    /// Token ids: the model's vocabulary.
-    pub vocab: usize,
-    /// Positions: the run's longest sequence.
-    pub positions: usize,
-    /// Neuron ids: the FFN width.
-    pub neurons: usize,
 }
 
 /// Reads one layer's activation part, checked against `check` when given, and checks that its
@@ -177,33 +109,7 @@ pub fn read_layer_part(
     if let Some(keep) = keep {
         rows = select_rows(rows, keep);
     }
-    if rows.seq != tokens.seq || rows.pos != tokens.pos {
-        return Err(StatsError::Parquet {
-            path: path.to_path_buf(),
-            reason: format!(
-                "its {} rows do not match the {} (seq, pos) rows of the token part",
-                rows.len(),
-                tokens.len()
-            ),
-        });
-    }
-    for (row, window) in rows.offsets.windows(2).enumerate() {
-        let neurons = &rows.neurons[window[0] as usize..window[1] as usize];
-        let ascending = neurons.windows(2).all(|w| w[0] < w[1]);
-        let in_range = neurons
-            .last()
-            .is_none_or(|&n| usize::from(n) < limits.neurons);
-        if !ascending || !in_range {
-            return Err(StatsError::Parquet {
-                path: path.to_path_buf(),
-                reason: format!(
-                    "column 'neurons', row {row}: {neurons:?} is not a strictly ascending list \
-                     of neuron ids below the FFN width {}",
-                    limits.neurons
-                ),
-            });
-        }
-    }
+    check_activation_rows(path, &rows, &tokens.seq, &tokens.pos, limits)?;
     Ok(rows)
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+pub use census_format::analysis::summary::{DomainCount, DomainStability};
 
 use crate::layer_analysis::LayerResult;
 use crate::options::LogBase;
@@ -47,39 +47,6 @@ impl DomainRow {
     pub fn same_type(&self) -> bool {
         matches!((self.class, self.pooled), (Some(a), Some(b)) if a.kind == b.kind)
     }
-}
-
-/// One domain's count of positional neurons.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DomainCount {
-    /// The domain.
-    pub domain: String,
-    /// Its tokens.
-    pub tokens: u64,
-    /// Its sequences.
-    pub sequences: u64,
-    /// Neurons positional in this domain.
-    pub positional: u64,
-    /// Of the pooled positional neurons, those positional in this domain with the same type.
-    pub same_type: u64,
-    /// The MI a neuron independent of position reaches by chance on this domain's tokens
-    /// (Miller–Madow: `(T − 1) / (2N)` nats for `T` positions and `N` tokens): when it nears
-    /// the threshold, the domain is too small for its count of positional neurons to mean much.
-    #[serde(default)]
-    pub chance_mi: f64,
-}
-
-/// Whether positional neurons keep their type across domains.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DomainStability {
-    /// Each domain.
-    pub domains: Vec<DomainCount>,
-    /// Positional neurons of the pooled analysis (in the layers compared).
-    pub pooled: u64,
-    /// Of those, the ones positional in every domain.
-    pub positional_in_every_domain: u64,
-    /// Of those, the ones with their pooled type in every domain.
-    pub same_type_in_every_domain: u64,
 }
 
 /// The MI with position a neuron independent of position reaches on average by chance (the

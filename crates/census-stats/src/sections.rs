@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+pub use census_format::analysis::sections::{BasisRun, DataBasis, SectionBases};
 
 use crate::analyze::AnalyzeRequest;
 use crate::error::{Result, StatsError};
@@ -152,68 +152,29 @@ fn check_same_model(main: &RunSet, other: &RunSet) -> Result<()> {
     ))
 }
 
-/// One run a section rests on, as the summary and manifest record it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BasisRun {
-    /// Its directory.
-    pub dir: PathBuf,
-    /// Its run id.
-    pub run_id: String,
-    /// Its shard, `index/count`.
-    pub shard: String,
-}
-
-/// The data one section's statistics rest on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DataBasis {
-    /// The runs.
-    pub runs: Vec<BasisRun>,
-    /// The part of them analysed.
-    pub selection: DataSelection,
-    /// The domains of the data (the selected ones, or every domain the runs hold).
-    pub domains: Vec<String>,
-    /// Tokens (`</s>` prefixes included).
-    pub tokens: u64,
-    /// Sequences.
-    pub sequences: u64,
-}
-
-impl DataBasis {
-    /// The basis of `set` (restricted by `selection`), with its tallied `tokens` and
-    /// `sequences`.
-    pub fn of(set: &RunSet, selection: &DataSelection, tokens: u64, sequences: u64) -> Self {
-        Self {
-            runs: set
-                .runs
-                .iter()
-                .map(|r| BasisRun {
-                    dir: r.dir.clone(),
-                    run_id: r.manifest.run_id.clone(),
-                    shard: format!(
-                        "{}/{}",
-                        r.manifest.config.shard.index, r.manifest.config.shard.count
-                    ),
-                })
-                .collect(),
-            selection: selection.clone(),
-            domains: if selection.domains.is_empty() {
-                set.domains()
-            } else {
-                selection.domains.clone()
-            },
-            tokens,
-            sequences,
-        }
+/// The basis of `set` (restricted by `selection`), with its tallied `tokens` and
+/// `sequences`.
+pub fn basis_of(set: &RunSet, selection: &DataSelection, tokens: u64, sequences: u64) -> DataBasis {
+    DataBasis {
+        runs: set
+            .runs
+            .iter()
+            .map(|r| BasisRun {
+                dir: r.dir.clone(),
+                run_id: r.manifest.run_id.clone(),
+                shard: format!(
+                    "{}/{}",
+                    r.manifest.config.shard.index, r.manifest.config.shard.count
+                ),
+            })
+            .collect(),
+        selection: selection.clone(),
+        domains: if selection.domains.is_empty() {
+            set.domains()
+        } else {
+            selection.domains.clone()
+        },
+        tokens,
+        sequences,
     }
-}
-
-/// The data each section rests on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SectionBases {
-    /// Dead neurons and activation frequency (§3).
-    pub frequency: DataBasis,
-    /// N-gram statistics (§4), when any layer counted n-grams.
-    pub ngram: Option<DataBasis>,
-    /// Positional statistics (§5), when the MI was computed.
-    pub positional: Option<DataBasis>,
 }

@@ -3,132 +3,17 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+pub use census_format::analysis::summary::{
+    DeadReading, DeadSummary, DetectorSummary, DomainCount, DomainStability, PositionalSummary,
+    Summary, SuppressionSummary,
+};
 
 use crate::detectors::Detector;
 use crate::ngram::Order;
 use crate::positional::PositionalType;
-use crate::positional_domains::DomainStability;
 use crate::projection::Projection;
 use crate::suppression::at_least;
 use crate::tables::LayerSummary;
-
-/// Dead neurons over the whole model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeadSummary {
-    /// Dead neurons in all analysed layers.
-    pub total: u64,
-    /// Their share of all neurons.
-    pub share: f64,
-    /// The highest per-layer share.
-    pub max_layer_share: f64,
-    /// The layer with that share.
-    pub max_layer: usize,
-    /// Whether the `</s>` prefix counted (`--exclude-bos` off): "dead" means never fires at
-    /// any position.
-    #[serde(default)]
-    pub counts_bos: bool,
-    /// The other reading of "dead" (outside the prefix when it counted, anywhere when it did
-    /// not): its total and its highest per-layer share, with that layer.
-    #[serde(default)]
-    pub other_reading: Option<DeadReading>,
-}
-
-/// Dead neurons under one reading.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeadReading {
-    /// Dead neurons in all analysed layers.
-    pub total: u64,
-    /// The highest per-layer share.
-    pub max_layer_share: f64,
-    /// The layer with that share.
-    pub max_layer: usize,
-}
-
-/// Detector counts and detected n-grams.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DetectorSummary {
-    /// Detectors summed over layers.
-    pub detectors: u64,
-    /// The most n-grams detected in one layer.
-    pub max_detected_per_layer: u64,
-    /// N-grams detected in some layer.
-    pub detected_cumulative: u64,
-    /// Of the n-grams detected in layers above the first, the share new to all lower layers
-    /// (pooled over those layers).
-    pub new_overall_share: Option<f64>,
-    /// The same share layer by layer (`[layer, share]`, layers above the first that detect
-    /// something): the paper's "mostly new in each layer" is a statement about each of these.
-    #[serde(default)]
-    pub new_share_by_layer: Vec<(usize, f64)>,
-}
-
-/// Trigger suppression by token detectors.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SuppressionSummary {
-    /// Token detectors projected.
-    pub detectors: u64,
-    /// Those whose update points away from their triggers.
-    pub suppressing: u64,
-    /// `suppressing / detectors` (none without token detectors).
-    pub share: Option<f64>,
-    /// The share expected by chance: the mean, over those detectors, of the chance that the
-    /// rule holds for as many tokens drawn at random from the vocabulary.
-    #[serde(default)]
-    pub null_share: Option<f64>,
-    /// One-sided p-value of `suppressing` against those chances (exact Poisson binomial: a sign
-    /// test with each detector's own chance).
-    #[serde(default)]
-    pub p_value: Option<f64>,
-    /// Median over the detectors of their triggers' mean bottom rank as a share of the
-    /// vocabulary (0: the most suppressed token; about 0.5 by chance).
-    #[serde(default)]
-    pub median_trigger_rank: Option<f64>,
-}
-
-/// Positional neurons.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PositionalSummary {
-    /// Positional neurons in all layers.
-    pub total: u64,
-    /// By type: `[strong, weak]` counts.
-    pub by_type: BTreeMap<String, [u64; 2]>,
-    /// Strong oscillatory neurons in layer 1 (the paper's "second layer" of 125m has 10).
-    pub strong_oscillatory_layer_1: u64,
-    /// Layers with at least one oscillatory neuron.
-    pub layers_with_oscillatory: Vec<usize>,
-}
-
-/// The headline numbers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
-    /// Model source as the runs recorded it.
-    pub model: String,
-    /// Layers analysed.
-    pub layers: usize,
-    /// Neurons per layer.
-    pub neurons_per_layer: usize,
-    /// Tokens the frequencies are over.
-    pub tokens: u64,
-    /// Sequences.
-    pub sequences: u64,
-    /// Dead neurons.
-    pub dead: DeadSummary,
-    /// Mean activation frequency over all alive neurons.
-    pub mean_frequency_alive: Option<f64>,
-    /// Token detectors (where unigrams were counted).
-    pub token_detectors: Option<DetectorSummary>,
-    /// Trigram detectors (where trigrams were counted).
-    pub trigram_detectors: Option<DetectorSummary>,
-    /// Trigger suppression (when projections were computed).
-    pub suppression: Option<SuppressionSummary>,
-    /// Positional neurons (when the MI was computed).
-    pub positional: Option<PositionalSummary>,
-    /// Positional neurons domain by domain (when the positional data holds two domains or
-    /// more): how many keep their type across domains.
-    #[serde(default)]
-    pub positional_domains: Option<DomainStability>,
-}
 
 /// Dead neurons under the reading `counts_bos` did not choose.
 fn other_reading(layers: &[LayerSummary], counts_bos: bool) -> DeadReading {
@@ -189,104 +74,102 @@ fn detector_summary(
     })
 }
 
-impl Summary {
-    /// Summarises the layer aggregates, detectors and projections; `counts_bos` says which
-    /// reading of "dead" the layers' `dead` follows.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        counts_bos: bool,
-        model: String,
-        layers: &[LayerSummary],
-        sequences: u64,
-        detectors: &[Detector],
-        projections: Option<&[Projection]>,
-        positional_layers: &[(usize, PositionalType, bool)],
-        alive_frequency_sum: f64,
-    ) -> Self {
-        let neurons: u64 = layers.iter().map(|l| u64::from(l.neurons)).sum();
-        let dead: u64 = layers.iter().map(|l| u64::from(l.dead)).sum();
-        let worst = layers.iter().max_by(|a, b| {
-            a.dead_share
-                .total_cmp(&b.dead_share)
-                .then(b.layer.cmp(&a.layer))
-        });
-        let alive = neurons - dead;
-        let suppression = projections.map(|p| {
-            let token: Vec<&Projection> = detectors
-                .iter()
-                .zip(p)
-                .filter(|(d, p)| d.order == Order::Unigram && p.suppresses_triggers.is_some())
-                .map(|(_, p)| p)
-                .collect();
-            let suppressing = token
-                .iter()
-                .filter(|p| p.suppresses_triggers == Some(true))
-                .count();
-            let chances: Vec<f64> = token.iter().filter_map(|p| p.null_probability).collect();
-            let mut ranks: Vec<f64> = token.iter().map(|p| p.trigger_rank_share).collect();
-            ranks.sort_by(f64::total_cmp);
-            let any = !token.is_empty();
-            SuppressionSummary {
-                detectors: token.len() as u64,
-                suppressing: suppressing as u64,
-                share: any.then(|| suppressing as f64 / token.len() as f64),
-                null_share: any.then(|| chances.iter().sum::<f64>() / chances.len() as f64),
-                p_value: any.then(|| at_least(&chances, suppressing)),
-                median_trigger_rank: any.then(|| median(&ranks)),
-            }
-        });
-        let positional = layers.iter().any(|l| l.positional.is_some()).then(|| {
-            let mut by_type: BTreeMap<String, [u64; 2]> = PositionalType::ALL
-                .iter()
-                .map(|t| (t.name().to_string(), [0, 0]))
-                .collect();
-            for &(_, kind, strong) in positional_layers {
-                by_type.get_mut(kind.name()).expect("every type")[usize::from(!strong)] += 1;
-            }
-            let mut oscillatory: Vec<usize> = positional_layers
-                .iter()
-                .filter(|(_, k, _)| *k == PositionalType::Oscillatory)
-                .map(|(l, _, _)| *l)
-                .collect();
-            oscillatory.dedup();
-            PositionalSummary {
-                total: positional_layers.len() as u64,
-                by_type,
-                strong_oscillatory_layer_1: positional_layers
-                    .iter()
-                    .filter(|&&(l, k, s)| l == 1 && k == PositionalType::Oscillatory && s)
-                    .count() as u64,
-                layers_with_oscillatory: oscillatory,
-            }
-        });
-        Self {
-            model,
-            layers: layers.len(),
-            neurons_per_layer: layers.first().map_or(0, |l| l.neurons as usize),
-            tokens: layers.first().map_or(0, |l| l.tokens),
-            sequences,
-            dead: DeadSummary {
-                total: dead,
-                share: if neurons == 0 {
-                    0.0
-                } else {
-                    dead as f64 / neurons as f64
-                },
-                max_layer_share: worst.map_or(0.0, |l| l.dead_share),
-                max_layer: worst.map_or(0, |l| l.layer),
-                counts_bos,
-                other_reading: Some(other_reading(layers, counts_bos)),
-            },
-            mean_frequency_alive: (alive > 0).then(|| alive_frequency_sum / alive as f64),
-            token_detectors: detector_summary(layers, |l| l.tokens_detected, |l| l.token_detectors),
-            trigram_detectors: detector_summary(
-                layers,
-                |l| l.trigrams_detected,
-                |l| l.trigram_detectors,
-            ),
-            suppression,
-            positional,
-            positional_domains: None,
+/// Summarises the layer aggregates, detectors and projections; `counts_bos` says which reading
+/// of "dead" the layers' `dead` follows.
+#[allow(clippy::too_many_arguments)]
+pub fn summarise(
+    counts_bos: bool,
+    model: String,
+    layers: &[LayerSummary],
+    sequences: u64,
+    detectors: &[Detector],
+    projections: Option<&[Projection]>,
+    positional_layers: &[(usize, PositionalType, bool)],
+    alive_frequency_sum: f64,
+) -> Summary {
+    let neurons: u64 = layers.iter().map(|l| u64::from(l.neurons)).sum();
+    let dead: u64 = layers.iter().map(|l| u64::from(l.dead)).sum();
+    let worst = layers.iter().max_by(|a, b| {
+        a.dead_share
+            .total_cmp(&b.dead_share)
+            .then(b.layer.cmp(&a.layer))
+    });
+    let alive = neurons - dead;
+    let suppression = projections.map(|p| {
+        let token: Vec<&Projection> = detectors
+            .iter()
+            .zip(p)
+            .filter(|(d, p)| d.order == Order::Unigram && p.suppresses_triggers.is_some())
+            .map(|(_, p)| p)
+            .collect();
+        let suppressing = token
+            .iter()
+            .filter(|p| p.suppresses_triggers == Some(true))
+            .count();
+        let chances: Vec<f64> = token.iter().filter_map(|p| p.null_probability).collect();
+        let mut ranks: Vec<f64> = token.iter().map(|p| p.trigger_rank_share).collect();
+        ranks.sort_by(f64::total_cmp);
+        let any = !token.is_empty();
+        SuppressionSummary {
+            detectors: token.len() as u64,
+            suppressing: suppressing as u64,
+            share: any.then(|| suppressing as f64 / token.len() as f64),
+            null_share: any.then(|| chances.iter().sum::<f64>() / chances.len() as f64),
+            p_value: any.then(|| at_least(&chances, suppressing)),
+            median_trigger_rank: any.then(|| median(&ranks)),
         }
+    });
+    let positional = layers.iter().any(|l| l.positional.is_some()).then(|| {
+        let mut by_type: BTreeMap<String, [u64; 2]> = PositionalType::ALL
+            .iter()
+            .map(|t| (t.name().to_string(), [0, 0]))
+            .collect();
+        for &(_, kind, strong) in positional_layers {
+            by_type.get_mut(kind.name()).expect("every type")[usize::from(!strong)] += 1;
+        }
+        let mut oscillatory: Vec<usize> = positional_layers
+            .iter()
+            .filter(|(_, k, _)| *k == PositionalType::Oscillatory)
+            .map(|(l, _, _)| *l)
+            .collect();
+        oscillatory.dedup();
+        PositionalSummary {
+            total: positional_layers.len() as u64,
+            by_type,
+            strong_oscillatory_layer_1: positional_layers
+                .iter()
+                .filter(|&&(l, k, s)| l == 1 && k == PositionalType::Oscillatory && s)
+                .count() as u64,
+            layers_with_oscillatory: oscillatory,
+        }
+    });
+    Summary {
+        model,
+        layers: layers.len(),
+        neurons_per_layer: layers.first().map_or(0, |l| l.neurons as usize),
+        tokens: layers.first().map_or(0, |l| l.tokens),
+        sequences,
+        dead: DeadSummary {
+            total: dead,
+            share: if neurons == 0 {
+                0.0
+            } else {
+                dead as f64 / neurons as f64
+            },
+            max_layer_share: worst.map_or(0.0, |l| l.dead_share),
+            max_layer: worst.map_or(0, |l| l.layer),
+            counts_bos,
+            other_reading: Some(other_reading(layers, counts_bos)),
+        },
+        mean_frequency_alive: (alive > 0).then(|| alive_frequency_sum / alive as f64),
+        token_detectors: detector_summary(layers, |l| l.tokens_detected, |l| l.token_detectors),
+        trigram_detectors: detector_summary(
+            layers,
+            |l| l.trigrams_detected,
+            |l| l.trigram_detectors,
+        ),
+        suppression,
+        positional,
+        positional_domains: None,
     }
 }

@@ -10,6 +10,7 @@ use super::sparse_fc2::add_fired_updates;
 use crate::error::Result;
 use crate::fired::FiredNeurons;
 use crate::loader::CheckpointPlan;
+use crate::weights::{LayerWeight, Part};
 
 /// A linear map `y = x · Wᵀ + bias` with `W` in PyTorch's `[out, in]` layout, as stored.
 #[derive(Debug, Clone)]
@@ -21,12 +22,18 @@ struct HostLinear {
 }
 
 impl HostLinear {
-    /// Reads the linear maps at parameter paths `names` (e.g. `layers.0.self_attn.q_proj`) and
-    /// stacks them along the output dimension.
-    fn load(plan: &CheckpointPlan, names: &[String], inputs: usize, bias: bool) -> Result<Self> {
+    /// Reads the linear maps `names` of layer `layer` and stacks them along the output
+    /// dimension.
+    fn load(
+        plan: &CheckpointPlan,
+        layer: usize,
+        names: &[LayerWeight],
+        inputs: usize,
+        bias: bool,
+    ) -> Result<Self> {
         let weights = names
             .iter()
-            .map(|name| plan.stored(&format!("{name}.weight")))
+            .map(|name| plan.stored(&name.param_path(layer, Part::Weight)))
             .collect::<Result<Vec<_>>>()?;
         let sizes: Vec<usize> = weights.iter().map(|w| w.shape.iter().product()).collect();
         // Read each part straight into its slice of the stacked matrix.
@@ -40,7 +47,7 @@ impl HostLinear {
         let mut biases = Vec::new();
         if bias {
             for name in names {
-                biases.extend(plan.read_f32(&format!("{name}.bias"))?);
+                biases.extend(plan.read_f32(&name.param_path(layer, Part::Bias))?);
             }
         }
         Ok(Self {
@@ -78,11 +85,11 @@ impl HostLinear {
     }
 }
 
-/// Reads a LayerNorm's parameters at parameter path `name`.
-fn load_norm(plan: &CheckpointPlan, name: &str) -> Result<HostLayerNorm> {
+/// Reads the LayerNorm `norm` of layer `layer`.
+fn load_norm(plan: &CheckpointPlan, layer: usize, norm: LayerWeight) -> Result<HostLayerNorm> {
     Ok(HostLayerNorm {
-        gamma: plan.read_f32(&format!("{name}.gamma"))?,
-        beta: Some(plan.read_f32(&format!("{name}.beta"))?),
+        gamma: plan.read_f32(&norm.param_path(layer, Part::Weight))?,
+        beta: Some(plan.read_f32(&norm.param_path(layer, Part::Bias))?),
     })
 }
 
@@ -140,24 +147,18 @@ impl HostLayer {
             )));
         }
         let (d, bias) = (config.hidden_size, config.enable_bias);
-        let p = format!("layers.{index}");
-        let attn = |proj: &str| format!("{p}.self_attn.{proj}");
-        let fc2 = HostLinear::load(plan, &[format!("{p}.ffn.fc2")], config.ffn_dim, bias)?;
+        use LayerWeight::{AttentionNorm, Fc1, Fc2, FfnNorm, KProj, OutProj, QProj, VProj};
+        let fc2 = HostLinear::load(plan, index, &[Fc2], config.ffn_dim, bias)?;
         Ok(Self {
-            attn_norm: load_norm(plan, &format!("{p}.self_attn_layer_norm"))?,
-            qkv: HostLinear::load(
-                plan,
-                &[attn("q_proj"), attn("k_proj"), attn("v_proj")],
-                d,
-                bias,
-            )?,
-            out_proj: HostLinear::load(plan, &[attn("out_proj")], d, bias)?,
+            attn_norm: load_norm(plan, index, AttentionNorm)?,
+            qkv: HostLinear::load(plan, index, &[QProj, KProj, VProj], d, bias)?,
+            out_proj: HostLinear::load(plan, index, &[OutProj], d, bias)?,
             heads: Heads {
                 count: config.num_attention_heads,
                 dim: d / config.num_attention_heads,
             },
-            ffn_norm: load_norm(plan, &format!("{p}.final_layer_norm"))?,
-            fc1: HostLinear::load(plan, &[format!("{p}.ffn.fc1")], d, bias)?,
+            ffn_norm: load_norm(plan, index, FfnNorm)?,
+            fc1: HostLinear::load(plan, index, &[Fc1], d, bias)?,
             fc2_rows: transpose(&fc2.weight, d, config.ffn_dim),
             fc2_bias: fc2.bias,
             norm_before: config.do_layer_norm_before,

@@ -65,7 +65,8 @@ impl FromStr for LayerScope {
 }
 
 /// Log base of the mutual information.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum LogBase {
     /// Natural log (nats): I ≤ ln 2.
@@ -85,7 +86,8 @@ impl LogBase {
 }
 
 /// When a detector's update counts as pointing away from its triggers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum SuppressionRule {
     /// The mean vocabulary score of the trigger tokens is negative.
@@ -183,7 +185,8 @@ impl PositionalOptions {
 
 /// Whether every alive neuron's update is projected (for the report's neuron browser), not only
 /// the detectors'.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum ProjectAll {
     /// When it costs at most [`PROJECT_ALL_AUTO_FLOPS`] (OPT-125m-sized models on a CPU).

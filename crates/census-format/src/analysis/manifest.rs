@@ -1,0 +1,98 @@
+//! `manifest.json` of an analysis directory: what was analysed (runs, model, layers), with
+//! which options, on which data, and the tables written (see `docs/SCHEMA.md`).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::options::AnalysisOptions;
+use crate::analysis::sections::SectionBases;
+use crate::error::{FormatError, Result};
+use crate::run::manifest::ModelDescription;
+
+/// Version of the analysis-directory layout described in `docs/SCHEMA.md`.
+pub const ANALYSIS_SCHEMA_VERSION: u32 = 1;
+/// The analysis manifest.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// The headline numbers.
+pub const SUMMARY_FILE: &str = "summary.json";
+/// The `kind` of an analysis manifest.
+pub const ANALYSIS_KIND: &str = "analysis";
+
+/// One input run as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputRun {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its run id.
+    pub run_id: String,
+    /// Its shard, `index/count`.
+    pub shard: String,
+    /// Whether it was complete.
+    pub complete: bool,
+    /// Parts analysed.
+    pub parts: usize,
+    /// Tokens analysed.
+    pub tokens: u64,
+}
+
+/// `manifest.json` of an analysis directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisManifest {
+    /// Layout version ([`ANALYSIS_SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// Always `analysis`.
+    pub kind: String,
+    /// The program that wrote it.
+    pub producer: String,
+    /// The runs analysed.
+    pub inputs: Vec<InputRun>,
+    /// Model source and configuration.
+    pub model: ModelDescription,
+    /// Layers analysed, `[start, end)`.
+    pub layers: [usize; 2],
+    /// Whether every sequence had the full length (positions equally frequent).
+    pub full_length: bool,
+    /// The options.
+    pub options: AnalysisOptions,
+    /// Where the projections' weights came from, if computed.
+    pub projection_weights: Option<PathBuf>,
+    /// The directory whose tokenizer named the tokens (none: tokens are named `#id`).
+    #[serde(default)]
+    pub tokenizer: Option<PathBuf>,
+    /// The data each section's statistics rest on (§3 frequencies, §4 n-grams, §5 positions).
+    #[serde(default)]
+    pub sections: Option<SectionBases>,
+    /// Seconds the analysis took.
+    pub seconds: f64,
+    /// The tables written.
+    pub tables: Vec<String>,
+}
+
+impl AnalysisManifest {
+    /// Reads the manifest of analysis directory `dir`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join(MANIFEST_FILE);
+        let bad = |reason: String| FormatError::Manifest {
+            path: path.clone(),
+            reason,
+        };
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| FormatError::io("cannot read", &path, e))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if value.get("kind").and_then(|k| k.as_str()) != Some(ANALYSIS_KIND) {
+            return Err(bad(format!(
+                "{} is not an analysis directory",
+                dir.display()
+            )));
+        }
+        let version = value.get("schema_version").and_then(|v| v.as_u64());
+        if version != Some(u64::from(ANALYSIS_SCHEMA_VERSION)) {
+            return Err(bad(format!(
+                "analysis schema version {version:?}; this program reads {ANALYSIS_SCHEMA_VERSION}"
+            )));
+        }
+        serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+    }
+}

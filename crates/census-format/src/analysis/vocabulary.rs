@@ -1,0 +1,199 @@
+//! `vocabulary.parquet`: the tokenizer's vocabulary as the analysis named its tokens, so the
+//! report can spell token ids (and decode example contexts) without loading a tokenizer.
+//!
+//! Token strings are stored as the tokenizer stores them: GPT-2 byte-level BPE, where every
+//! byte is one printable character (`Ġ` is a space, `Ċ` a newline). [`Vocabulary::decode`]
+//! turns ids back into text the way Hugging Face's byte-level decoder does with
+//! `skip_special_tokens`.
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, UInt32Array};
+use arrow::datatypes::{DataType, UInt32Type};
+
+use crate::columns::{integer_column, string_column};
+use crate::error::{FormatError, Result};
+use crate::parquet_file::{open_file, read_all};
+
+/// File name of the vocabulary table in an analysis directory.
+pub const VOCABULARY_FILE: &str = "vocabulary.parquet";
+
+/// A tokenizer's vocabulary: each id's token string, and whether it is a special token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Vocabulary {
+    /// Token string by id (`None`: the id has no token).
+    tokens: Vec<Option<String>>,
+    /// Whether each id is a special token (`</s>`, `<pad>`, …), left out when decoding.
+    special: Vec<bool>,
+}
+
+impl Vocabulary {
+    /// A vocabulary of `(id, token, special)` entries; ids absent from them have no token.
+    pub fn new(entries: impl IntoIterator<Item = (u32, String, bool)>) -> Self {
+        let mut vocabulary = Self::default();
+        for (id, token, special) in entries {
+            let id = id as usize;
+            if vocabulary.tokens.len() <= id {
+                vocabulary.tokens.resize(id + 1, None);
+                vocabulary.special.resize(id + 1, false);
+            }
+            vocabulary.tokens[id] = Some(token);
+            vocabulary.special[id] = special;
+        }
+        vocabulary
+    }
+
+    /// The token string of `id` as the tokenizer stores it, if the id has one.
+    pub fn token(&self, id: u32) -> Option<&str> {
+        self.tokens.get(id as usize).and_then(|t| t.as_deref())
+    }
+
+    /// The text of `ids`: special tokens left out, the byte-level spelling turned back into
+    /// bytes and the bytes read as UTF-8 (invalid sequences become `�`). Ids without a token
+    /// are written `#id`.
+    pub fn decode(&self, ids: &[u32]) -> String {
+        let mut bytes = Vec::new();
+        for &id in ids {
+            match self.token(id) {
+                Some(_) if self.special[id as usize] => {}
+                Some(token) => bytes.extend(byte_level_bytes(token)),
+                None => bytes.extend(format!("#{id}").bytes()),
+            }
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// The table: `id` (uint32), `token` (string), `special` (bool), one row per id with a
+    /// token.
+    pub fn to_batch(&self) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+        let rows: Vec<(u32, &str, bool)> = (0..self.tokens.len())
+            .filter_map(|i| {
+                self.tokens[i]
+                    .as_deref()
+                    .map(|t| (i as u32, t, self.special[i]))
+            })
+            .collect();
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            (
+                "id",
+                Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.0))),
+            ),
+            (
+                "token",
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+            ),
+            (
+                "special",
+                Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.2)))),
+            ),
+        ];
+        RecordBatch::try_from_iter(columns)
+    }
+
+    /// Reads a vocabulary table written by [`Vocabulary::to_batch`].
+    pub fn read(path: &Path) -> Result<Self> {
+        let mut entries = Vec::new();
+        for batch in read_all(path, open_file(path)?)? {
+            let ids = integer_column(&batch, "id", &DataType::UInt32, path)?;
+            let tokens = string_column(&batch, "token", path)?;
+            let special = batch
+                .column_by_name("special")
+                .and_then(|c| c.as_boolean_opt().cloned())
+                .ok_or_else(|| FormatError::Column {
+                    path: path.to_path_buf(),
+                    column: "special".to_string(),
+                    reason: "missing, or not boolean".to_string(),
+                })?;
+            let ids = ids.as_primitive::<UInt32Type>();
+            let tokens = tokens.as_string::<i32>();
+            for i in 0..batch.num_rows() {
+                entries.push((ids.value(i), tokens.value(i).to_string(), special.value(i)));
+            }
+        }
+        Ok(Self::new(entries))
+    }
+}
+
+/// GPT-2's byte-level alphabet: the character that stands for each byte. Printable bytes stand
+/// for themselves; the others (controls, space, `\x7f`–`\xa0`, soft hyphen) take the characters
+/// from U+0100 on, in byte order.
+fn byte_alphabet() -> &'static [char; 256] {
+    static ALPHABET: OnceLock<[char; 256]> = OnceLock::new();
+    ALPHABET.get_or_init(|| {
+        let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xa1..=0xac | 0xae..=0xff);
+        let mut alphabet = ['\0'; 256];
+        let mut next = 256u32;
+        for byte in 0..=255u8 {
+            alphabet[byte as usize] = if printable(byte) {
+                char::from(byte)
+            } else {
+                let c = char::from_u32(next).expect("U+0100.. are characters");
+                next += 1;
+                c
+            };
+        }
+        alphabet
+    })
+}
+
+/// The bytes a byte-level token string spells; characters outside the alphabet (added tokens
+/// stored as plain text) keep their own UTF-8 bytes.
+fn byte_level_bytes(token: &str) -> Vec<u8> {
+    let alphabet = byte_alphabet();
+    let mut bytes = Vec::with_capacity(token.len());
+    for c in token.chars() {
+        match alphabet.iter().position(|&a| a == c) {
+            Some(byte) => bytes.push(byte as u8),
+            None => bytes.extend(c.to_string().bytes()),
+        }
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_alphabet_is_gpt2s() {
+        let alphabet = byte_alphabet();
+        assert_eq!(alphabet[b' ' as usize], 'Ġ');
+        assert_eq!(alphabet[b'\n' as usize], 'Ċ');
+        assert_eq!(alphabet[b'a' as usize], 'a');
+        let mut distinct: Vec<char> = alphabet.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 256, "one character per byte");
+    }
+
+    #[test]
+    fn decoding_spells_bytes_and_skips_special_tokens() {
+        let vocabulary = Vocabulary::new([
+            (0, "</s>".to_string(), true),
+            (1, "Hello".to_string(), false),
+            (2, "ĠwÃ¶rld".to_string(), false),
+            (3, "Ċ".to_string(), false),
+        ]);
+        assert_eq!(vocabulary.decode(&[0, 1, 2, 3]), "Hello wörld\n");
+        assert_eq!(vocabulary.decode(&[1, 9]), "Hello#9");
+    }
+
+    #[test]
+    fn the_table_reads_back() {
+        let vocabulary =
+            Vocabulary::new([(0, "</s>".to_string(), true), (2, "Ġa".to_string(), false)]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(VOCABULARY_FILE);
+        let batch = vocabulary.to_batch().unwrap();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(
+            std::fs::File::create(&path).unwrap(),
+            batch.schema(),
+            None,
+        )
+        .unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        assert_eq!(Vocabulary::read(&path).unwrap(), vocabulary);
+    }
+}
