@@ -23,7 +23,7 @@ const REAL_VOCAB: usize = 512;
 const PADDED_VOCAB: usize = 520;
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+    census_testkit::fixtures_dir()
 }
 
 /// Writes the planted fixture into `hf_home` as hub model `REPO`, its embedding padded to

@@ -185,13 +185,79 @@ pub struct ExtractSummary {
 }
 
 /// Runs (or resumes) an extraction into `options.out` on `device`, named `device_name` in the
-/// manifest.
+/// manifest. Four phases: [`check_options`] against the model, [`open_or_resume`] the run
+/// directory, [`load_engine`], and [`run_parts`] for the parts not yet committed.
 pub fn extract<B: Backend>(
     options: &ExtractOptions,
     device: &B::Device,
     device_name: &str,
 ) -> Result<ExtractSummary> {
     let _span = tracing::info_span!("extract", out = %options.out.display()).entered();
+    let checked = check_options(options)?;
+    let mut opened = open_or_resume(options, &checked, device_name)?;
+    let parts = plan_parts(&opened.corpus.sequences, options.part_tokens);
+    let todo: Vec<&PartPlan> = parts
+        .iter()
+        .filter(|p| !opened.manifest.parts.iter().any(|c| c.index == p.index))
+        .collect();
+    let parts_kept = parts.len() - todo.len();
+    tracing::info!(
+        sequences = opened.corpus.sequences.len(),
+        tokens = opened.corpus.counts.shard_tokens,
+        parts = parts.len(),
+        kept = parts_kept,
+        "corpus ready"
+    );
+    let remaining: u64 = todo.iter().map(|p| p.tokens).sum();
+    let layers = &checked.layers;
+    let estimate =
+        (layers.len() as f64 * checked.config.ffn_dim as f64 * ASSUMED_DENSITY + 24.0) as u64;
+    check_disk(&options.out, remaining, estimate)?;
+    let started = Instant::now();
+    let processed = if todo.is_empty() {
+        0
+    } else {
+        let plan = CheckpointPlan::open(&options.model_dir, &checked.config)?;
+        let compute = load_engine::<B>(&plan, options, device)?;
+        run_parts(
+            &compute,
+            &todo,
+            &checked.layers,
+            options,
+            &mut opened,
+            device,
+        )?
+    };
+    let Opened { mut manifest, .. } = opened;
+    manifest.complete = manifest.parts.len() == parts.len();
+    manifest.store(&options.out)?;
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::info!(
+        written = parts.len() - parts_kept,
+        kept = parts_kept,
+        tokens_per_second = processed as f64 / seconds.max(1e-9),
+        "extraction complete"
+    );
+    Ok(ExtractSummary {
+        manifest,
+        parts_written: parts.len() - parts_kept,
+        parts_kept,
+        tokens_processed: processed,
+        seconds,
+    })
+}
+
+/// The options checked against the model: its configuration, the layers to record, the
+/// tokenizer (when there is one), and the run's configuration as the manifest records it.
+struct CheckedOptions {
+    config: OptConfig,
+    layers: Range<usize>,
+    tokenizer: Option<OptTokenizer>,
+    run_config: RunConfig,
+}
+
+/// Reads the model's configuration and checks the options against it.
+fn check_options(options: &ExtractOptions) -> Result<CheckedOptions> {
     let model_dir = &options.model_dir;
     let config = OptConfig::from_file(model_dir.join("config.json"))?;
     let layers = options.validate(&config)?;
@@ -215,8 +281,31 @@ pub fn extract<B: Backend>(
         shard: options.shard,
         part_tokens: options.part_tokens,
     };
+    Ok(CheckedOptions {
+        config,
+        layers,
+        tokenizer,
+        run_config,
+    })
+}
 
+/// A run directory ready for its remaining parts: the corpus cut into sequences, and the
+/// manifest (a new one, or the resumed run's).
+struct Opened {
+    corpus: SequencedCorpus,
+    manifest: Manifest,
+}
+
+/// Opens the run directory: refuses a foreign directory or a run with another configuration or
+/// corpus, cuts the corpus into sequences, checks the committed parts and clears half-written
+/// ones.
+fn open_or_resume(
+    options: &ExtractOptions,
+    checked: &CheckedOptions,
+    device_name: &str,
+) -> Result<Opened> {
     let out = &options.out;
+    let config = &checked.config;
     check_foreign_directory(out)?;
     // A run that committed no part yet (its model failed to load, say) holds nothing to keep:
     // it starts again with these settings.
@@ -231,22 +320,20 @@ pub fn extract<B: Backend>(
         !started_only
     });
     if let Some(previous) = &previous
-        && let Some(difference) = first_difference(&previous.config, &run_config)
+        && let Some(difference) = first_difference(&previous.config, &checked.run_config)
     {
         return Err(ExtractError::ConfigurationChanged {
             dir: out.clone(),
             difference,
         });
     }
-
     let corpus = {
         let _span = tracing::info_span!("tokenize").entered();
-        let bos = tokenizer
-            .as_ref()
-            .map_or(config.bos_token_id, |t| t.bos_id());
+        let tokenizer = checked.tokenizer.as_ref();
+        let bos = tokenizer.map_or(config.bos_token_id, |t| t.bos_id());
         build_sequences(
             &options.sources,
-            tokenizer.as_ref(),
+            tokenizer,
             bos,
             config.vocab_size,
             &options.sequences,
@@ -254,7 +341,7 @@ pub fn extract<B: Backend>(
         )?
     };
     let digest = corpus_digest(&corpus);
-    let mut manifest = match previous {
+    let manifest = match previous {
         Some(previous) => {
             if previous.corpus_digest != digest {
                 return Err(ExtractError::ConfigurationChanged {
@@ -268,8 +355,8 @@ pub fn extract<B: Backend>(
         None => Manifest {
             schema_version: SCHEMA_VERSION,
             producer: format!("neuron-census {}", env!("CARGO_PKG_VERSION")),
-            run_id: run_config.run_id(),
-            config: run_config,
+            run_id: checked.run_config.run_id(),
+            config: checked.run_config.clone(),
             device: device_name.to_string(),
             domains: corpus.domains.clone(),
             counts: corpus.counts,
@@ -279,78 +366,71 @@ pub fn extract<B: Backend>(
         },
     };
     std::fs::create_dir_all(out).map_err(|e| ExtractError::io("cannot create", out, e))?;
-    verify_committed(out, &manifest, &layers)?;
+    verify_committed(out, &manifest, &checked.layers)?;
     remove_temporaries(out)?;
     manifest.store(out)?;
+    Ok(Opened { corpus, manifest })
+}
 
-    let parts = plan_parts(&corpus.sequences, options.part_tokens);
-    let todo: Vec<&PartPlan> = parts
-        .iter()
-        .filter(|p| !manifest.parts.iter().any(|c| c.index == p.index))
-        .collect();
-    let parts_kept = parts.len() - todo.len();
-    tracing::info!(
-        sequences = corpus.sequences.len(),
-        tokens = corpus.counts.shard_tokens,
-        parts = parts.len(),
-        kept = parts_kept,
-        "corpus ready"
-    );
-    let remaining: u64 = todo.iter().map(|p| p.tokens).sum();
-    let estimate = (layers.len() as f64 * config.ffn_dim as f64 * ASSUMED_DENSITY + 24.0) as u64;
-    check_disk(out, remaining, estimate)?;
-
-    let started = Instant::now();
-    let mut processed = 0u64;
-    if !todo.is_empty() {
-        let plan = CheckpointPlan::open(model_dir, &config)?;
-        let compute = if options.stream_layers {
-            let _span = tracing::info_span!("load_embeddings").entered();
-            Compute::Streamed {
-                embeddings: plan.load_embeddings::<B>(device, options.dtype)?,
-                plan: &plan,
-            }
-        } else {
-            let _span = tracing::info_span!("load_model").entered();
-            if options.sparse_ffn {
-                Compute::Host(HostModel::load(&plan, device)?)
-            } else {
-                Compute::Whole(plan.load_model(device, options.dtype)?)
-            }
-        };
-        let progress = progress_span(options.progress, remaining);
-        let shown = progress.enter();
-        for part in todo {
-            let _span = tracing::info_span!("part", index = part.index).entered();
-            let committed =
-                write_part(&compute, &corpus, part, &layers, options, &manifest, device)?;
-            processed += part.tokens;
-            progress.pb_inc(part.tokens);
-            manifest.parts.push(committed);
-            manifest.parts.sort_by_key(|p| p.index);
-            manifest.store(out)?;
-            let written: u64 = manifest.parts.iter().map(|p| p.bytes).sum();
-            let per_token = written / manifest.committed_tokens().max(1);
-            check_disk(out, remaining - processed, per_token)?;
-        }
-        drop(shown);
+/// Loads what computes the activations: the whole model on the device, its layers on the host
+/// engine, or only the embeddings with the layers streamed from `plan`.
+fn load_engine<'a, B: Backend>(
+    plan: &'a CheckpointPlan,
+    options: &ExtractOptions,
+    device: &B::Device,
+) -> Result<Compute<'a, B>> {
+    if options.stream_layers {
+        let _span = tracing::info_span!("load_embeddings").entered();
+        return Ok(Compute::Streamed {
+            embeddings: plan.load_embeddings::<B>(device, options.dtype)?,
+            plan,
+        });
     }
-    manifest.complete = manifest.parts.len() == parts.len();
-    manifest.store(out)?;
-    let seconds = started.elapsed().as_secs_f64();
-    tracing::info!(
-        written = parts.len() - parts_kept,
-        kept = parts_kept,
-        tokens_per_second = processed as f64 / seconds.max(1e-9),
-        "extraction complete"
-    );
-    Ok(ExtractSummary {
-        manifest,
-        parts_written: parts.len() - parts_kept,
-        parts_kept,
-        tokens_processed: processed,
-        seconds,
+    let _span = tracing::info_span!("load_model").entered();
+    Ok(if options.sparse_ffn {
+        Compute::Host(HostModel::load(plan, device)?)
+    } else {
+        Compute::Whole(plan.load_model(device, options.dtype)?)
     })
+}
+
+/// Writes and commits the `todo` parts one by one, checking after each that the disk holds the
+/// rest at the bytes per token written so far; returns the tokens processed.
+fn run_parts<B: Backend>(
+    compute: &Compute<'_, B>,
+    todo: &[&PartPlan],
+    layers: &Range<usize>,
+    options: &ExtractOptions,
+    opened: &mut Opened,
+    device: &B::Device,
+) -> Result<u64> {
+    let out = &options.out;
+    let remaining: u64 = todo.iter().map(|p| p.tokens).sum();
+    let progress = progress_span(options.progress, remaining);
+    let _shown = progress.enter();
+    let mut processed = 0u64;
+    for part in todo {
+        let _span = tracing::info_span!("part", index = part.index).entered();
+        let committed = write_part(
+            compute,
+            &opened.corpus,
+            part,
+            layers,
+            options,
+            &opened.manifest,
+            device,
+        )?;
+        processed += part.tokens;
+        progress.pb_inc(part.tokens);
+        let manifest = &mut opened.manifest;
+        manifest.parts.push(committed);
+        manifest.parts.sort_by_key(|p| p.index);
+        manifest.store(out)?;
+        let written: u64 = manifest.parts.iter().map(|p| p.bytes).sum();
+        let per_token = written / manifest.committed_tokens().max(1);
+        check_disk(out, remaining - processed, per_token)?;
+    }
+    Ok(processed)
 }
 
 fn describe_model(options: &ExtractOptions, config: &OptConfig) -> Result<ModelDescription> {

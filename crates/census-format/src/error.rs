@@ -60,6 +60,15 @@ pub enum FormatError {
         /// What is wrong.
         reason: String,
     },
+    /// A JSON file does not hold what the format specifies.
+    #[error("{}: {source}", path.display())]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// What the JSON reader found.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A directory is in the way and is not one this project wrote.
     #[error("{}: {reason}", path.display())]
     Foreign {

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use census_format::analysis::AnalysisManifest;
 use census_format::analysis::Summary;
-use census_format::analysis::manifest::SUMMARY_FILE;
 
 use crate::error::{ReportError, Result};
 use crate::table::Table;
@@ -128,13 +127,8 @@ impl ModelAnalysis {
         if !dir.is_dir() {
             return Err(ReportError::analysis(dir, "not a directory"));
         }
-        let manifest =
-            AnalysisManifest::load(dir).map_err(|e| ReportError::analysis(dir, e.to_string()))?;
-        let summary_path = dir.join(SUMMARY_FILE);
-        let text = std::fs::read_to_string(&summary_path)
-            .map_err(|e| ReportError::io("cannot read", &summary_path, e))?;
-        let summary: Summary = serde_json::from_str(&text)
-            .map_err(|e| ReportError::analysis(&summary_path, e.to_string()))?;
+        let manifest = AnalysisManifest::load(dir)?;
+        let summary = Summary::load(dir)?;
         let name = manifest
             .model
             .source

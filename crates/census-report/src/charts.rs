@@ -194,6 +194,11 @@ fn plot_error(e: impl std::fmt::Display) -> ReportError {
     ReportError::Chart(e.to_string())
 }
 
+/// The font of figure titles.
+fn title_font() -> FontDesc<'static> {
+    (FONT, 18).into_font().style(FontStyle::Bold)
+}
+
 /// Draws `figure` on `root`.
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, figure: &Figure) -> Result<()>
 where
@@ -201,7 +206,6 @@ where
 {
     register_fonts();
     root.fill(&WHITE).map_err(plot_error)?;
-    let title_font = (FONT, 18).into_font().style(FontStyle::Bold);
     match figure {
         Figure::Lines {
             title,
@@ -209,187 +213,240 @@ where
             y_label,
             series,
             y_range,
-        } => {
-            let (x0, x1) = span(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
-            let (y0, y1) = y_range.unwrap_or_else(|| {
-                let (lo, hi) = span(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
-                (lo.min(0.0), hi + (hi - lo.min(0.0)) * 0.05)
-            });
-            let mut chart = ChartBuilder::on(root)
-                .caption(title, title_font)
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(60)
-                .build_cartesian_2d(x0..x1, y0..y1)
-                .map_err(plot_error)?;
-            let integer_x = x_label == "layer" || x_label == "position";
-            let x_format = |x: &f64| {
-                if integer_x {
-                    integer_tick(*x)
-                } else {
-                    tick(*x)
-                }
-            };
-            let y_format = |y: &f64| tick(*y);
-            chart
-                .configure_mesh()
-                .x_desc(x_label.as_str())
-                .y_desc(y_label.as_str())
-                .x_label_formatter(&x_format)
-                .y_label_formatter(&y_format)
-                .label_style((FONT, 13))
-                .light_line_style(RGBColor(235, 235, 235))
-                .draw()
-                .map_err(plot_error)?;
-            for s in series {
-                let style = s.color.stroke_width(2);
-                let drawn = if s.dashed {
-                    chart
-                        .draw_series(DashedLineSeries::new(s.points.iter().copied(), 6, 4, style))
-                        .map_err(plot_error)?
-                } else {
-                    chart
-                        .draw_series(LineSeries::new(s.points.iter().copied(), style))
-                        .map_err(plot_error)?
-                };
-                let color = s.color;
-                drawn.label(s.name.as_str()).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-                chart
-                    .draw_series(
-                        s.points
-                            .iter()
-                            .map(|&p| Circle::new(p, 2, s.color.filled())),
-                    )
-                    .map_err(plot_error)?;
-            }
-            legend(&mut chart)?;
-        }
+        } => draw_lines(root, title, (x_label, y_label), series, *y_range)?,
         Figure::StackedBars {
             title,
             x_label,
             y_label,
             x,
             stacks,
-        } => {
-            let (x0, x1) = span(x.iter().copied());
-            let x_hint = (x0, x1);
-            let top = (0..x.len())
-                .map(|i| stacks.iter().map(|s| s.values[i]).sum::<f64>())
-                .fold(0.0f64, f64::max)
-                .max(1.0);
-            let mut chart = layer_chart(
-                root,
-                title,
-                (x_label, y_label),
-                ((x0 - 0.6)..(x1 + 0.6), 0.0..top * 1.08),
-                &x_hint,
-            )?;
-            let mut base = vec![0.0; x.len()];
-            for stack in stacks {
-                let color = stack.color;
-                let bars: Vec<_> = x
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| stack.values[*i] > 0.0)
-                    .map(|(i, &xi)| {
-                        let (b, t) = (base[i], base[i] + stack.values[i]);
-                        Rectangle::new([(xi - 0.4, b), (xi + 0.4, t)], color.filled())
-                    })
-                    .collect();
-                for (i, b) in base.iter_mut().enumerate() {
-                    *b += stack.values[i];
-                }
-                chart
-                    .draw_series(bars)
-                    .map_err(plot_error)?
-                    .label(stack.name.as_str())
-                    .legend(move |(x, y)| {
-                        Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
-                    });
-            }
-            legend(&mut chart)?;
-        }
+        } => draw_stacked_bars(root, title, (x_label, y_label), x, stacks)?,
         Figure::Dots {
             title,
             x_label,
             y_label,
             dots,
-            legend: entries,
+            legend,
             x_range,
-        } => {
-            let top = dots.iter().map(|d| d.y).fold(1.0f64, f64::max);
-            let x_hint = *x_range;
-            let mut chart = layer_chart(
-                root,
-                title,
-                (x_label, y_label),
-                (x_range.0..x_range.1, 0.0..top + 1.0),
-                &x_hint,
-            )?;
-            let radius = (180.0 / (top + 1.0)).clamp(1.5, 6.0) as i32;
-            chart
-                .draw_series(
-                    dots.iter()
-                        .map(|d| Circle::new((d.x, d.y), radius, d.color.filled())),
-                )
-                .map_err(plot_error)?;
-            for (name, color) in entries {
-                let color = *color;
-                chart
-                    .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-                    .map_err(plot_error)?
-                    .label(name.as_str())
-                    .legend(move |(x, y)| Circle::new((x + 6, y), 5, color.filled()));
-            }
-            legend(&mut chart)?;
-        }
+        } => draw_dots(root, title, (x_label, y_label), dots, legend, x_range)?,
         Figure::Ranges {
             title,
             x_label,
             rows,
             x_range,
-        } => {
-            let n = rows.len().max(1) as f64;
-            let mut chart = ChartBuilder::on(root)
-                .caption(title, title_font)
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(90)
-                .build_cartesian_2d(x_range.0..x_range.1, 0.0..n)
-                .map_err(plot_error)?;
-            let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
-            let label_of = |y: &f64| {
-                let i = (n - y - 0.5).round();
-                if (i - (n - y - 0.5)).abs() < 0.26 && i >= 0.0 && (i as usize) < labels.len() {
-                    labels[i as usize].clone()
-                } else {
-                    String::new()
-                }
-            };
-            chart
-                .configure_mesh()
-                .x_desc(x_label.as_str())
-                .x_label_formatter(&|x: &f64| integer_tick(*x))
-                .label_style((FONT, 12))
-                .disable_y_mesh()
-                .y_labels(rows.len() * 2 + 1)
-                .y_label_formatter(&label_of)
-                .light_line_style(RGBColor(235, 235, 235))
-                .draw()
-                .map_err(plot_error)?;
-            for (i, (_, ranges)) in rows.iter().enumerate() {
-                let y = n - i as f64 - 1.0;
-                chart
-                    .draw_series(ranges.iter().map(|&(a, b)| {
-                        Rectangle::new([(a, y + 0.15), (b, y + 0.85)], color(3).filled())
-                    }))
-                    .map_err(plot_error)?;
-            }
-        }
+        } => draw_ranges(root, title, x_label, rows, x_range)?,
     }
     root.present().map_err(plot_error)
+}
+
+/// Lines over a numeric x axis, the y range fixed or fitted to the data.
+fn draw_lines<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    (x_label, y_label): (&str, &str),
+    series: &[Series],
+    y_range: Option<(f64, f64)>,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let (x0, x1) = span(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
+    let (y0, y1) = y_range.unwrap_or_else(|| {
+        let (lo, hi) = span(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+        (lo.min(0.0), hi + (hi - lo.min(0.0)) * 0.05)
+    });
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, title_font())
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(plot_error)?;
+    let integer_x = x_label == "layer" || x_label == "position";
+    let x_format = |x: &f64| {
+        if integer_x {
+            integer_tick(*x)
+        } else {
+            tick(*x)
+        }
+    };
+    let y_format = |y: &f64| tick(*y);
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .x_label_formatter(&x_format)
+        .y_label_formatter(&y_format)
+        .label_style((FONT, 13))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(plot_error)?;
+    for s in series {
+        let style = s.color.stroke_width(2);
+        let drawn = if s.dashed {
+            chart
+                .draw_series(DashedLineSeries::new(s.points.iter().copied(), 6, 4, style))
+                .map_err(plot_error)?
+        } else {
+            chart
+                .draw_series(LineSeries::new(s.points.iter().copied(), style))
+                .map_err(plot_error)?
+        };
+        let color = s.color;
+        drawn.label(s.name.as_str()).legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+        });
+        chart
+            .draw_series(
+                s.points
+                    .iter()
+                    .map(|&p| Circle::new(p, 2, s.color.filled())),
+            )
+            .map_err(plot_error)?;
+    }
+    legend(&mut chart)?;
+    Ok(())
+}
+
+/// Stacked bars at integer x positions (layers).
+fn draw_stacked_bars<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    (x_label, y_label): (&str, &str),
+    x: &[f64],
+    stacks: &[Stack],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let (x0, x1) = span(x.iter().copied());
+    let x_hint = (x0, x1);
+    let top = (0..x.len())
+        .map(|i| stacks.iter().map(|s| s.values[i]).sum::<f64>())
+        .fold(0.0f64, f64::max)
+        .max(1.0);
+    let mut chart = layer_chart(
+        root,
+        title,
+        (x_label, y_label),
+        ((x0 - 0.6)..(x1 + 0.6), 0.0..top * 1.08),
+        &x_hint,
+    )?;
+    let mut base = vec![0.0; x.len()];
+    for stack in stacks {
+        let color = stack.color;
+        let bars: Vec<_> = x
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| stack.values[*i] > 0.0)
+            .map(|(i, &xi)| {
+                let (b, t) = (base[i], base[i] + stack.values[i]);
+                Rectangle::new([(xi - 0.4, b), (xi + 0.4, t)], color.filled())
+            })
+            .collect();
+        for (i, b) in base.iter_mut().enumerate() {
+            *b += stack.values[i];
+        }
+        chart
+            .draw_series(bars)
+            .map_err(plot_error)?
+            .label(stack.name.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+    }
+    legend(&mut chart)?;
+    Ok(())
+}
+
+/// One dot per neuron, with a legend of colours.
+fn draw_dots<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    (x_label, y_label): (&str, &str),
+    dots: &[Dot],
+    entries: &[(String, RGBColor)],
+    x_range: &(f64, f64),
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let top = dots.iter().map(|d| d.y).fold(1.0f64, f64::max);
+    let x_hint = *x_range;
+    let mut chart = layer_chart(
+        root,
+        title,
+        (x_label, y_label),
+        (x_range.0..x_range.1, 0.0..top + 1.0),
+        &x_hint,
+    )?;
+    let radius = (180.0 / (top + 1.0)).clamp(1.5, 6.0) as i32;
+    chart
+        .draw_series(
+            dots.iter()
+                .map(|d| Circle::new((d.x, d.y), radius, d.color.filled())),
+        )
+        .map_err(plot_error)?;
+    for (name, color) in entries {
+        let color = *color;
+        chart
+            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+            .map_err(plot_error)?
+            .label(name.as_str())
+            .legend(move |(x, y)| Circle::new((x + 6, y), 5, color.filled()));
+    }
+    legend(&mut chart)?;
+    Ok(())
+}
+
+/// Horizontal ranges, one row each (Fig. 9).
+fn draw_ranges<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    x_label: &str,
+    rows: &[(String, Vec<(f64, f64)>)],
+    x_range: &(f64, f64),
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let n = rows.len().max(1) as f64;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, title_font())
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(90)
+        .build_cartesian_2d(x_range.0..x_range.1, 0.0..n)
+        .map_err(plot_error)?;
+    let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let label_of = |y: &f64| {
+        let i = (n - y - 0.5).round();
+        if (i - (n - y - 0.5)).abs() < 0.26 && i >= 0.0 && (i as usize) < labels.len() {
+            labels[i as usize].clone()
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .x_label_formatter(&|x: &f64| integer_tick(*x))
+        .label_style((FONT, 12))
+        .disable_y_mesh()
+        .y_labels(rows.len() * 2 + 1)
+        .y_label_formatter(&label_of)
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(plot_error)?;
+    for (i, (_, ranges)) in rows.iter().enumerate() {
+        let y = n - i as f64 - 1.0;
+        chart
+            .draw_series(
+                ranges.iter().map(|&(a, b)| {
+                    Rectangle::new([(a, y + 0.15), (b, y + 0.85)], color(3).filled())
+                }),
+            )
+            .map_err(plot_error)?;
+    }
+    Ok(())
 }
 
 /// A chart over layers (integer ticks on x, no vertical grid lines), its axes drawn.

@@ -11,7 +11,7 @@ use census_format::run::tables::{PartCheck, activations_path, read_activations, 
 use serde::Serialize;
 
 use crate::analysis::ModelAnalysis;
-use crate::error::{ReportError, Result};
+use crate::error::Result;
 
 /// Tokens shown before and after the one a neuron fires on.
 const BEFORE: usize = 8;
@@ -97,8 +97,7 @@ pub fn collect(
                 }
                 let path = activations_path(&input.dir, layer, part.index);
                 let check = PartCheck::of(manifest, part, Some(layer));
-                let rows = read_activations(&path, Some(&check))
-                    .map_err(|e| ReportError::analysis(&path, e.to_string()))?;
+                let rows = read_activations(&path, Some(&check))?;
                 let per = found.get_mut(&layer).expect("every layer");
                 for i in 0..rows.len() {
                     if rows.pos[i] == 0 {
@@ -150,8 +149,7 @@ pub fn collect(
             neurons: ffn,
         };
         let check = PartCheck::of(manifest, committed, None);
-        let tokens = read_token_ids(&path, Some(&check), &limits)
-            .map_err(|e| ReportError::analysis(&path, e.to_string()))?;
+        let tokens = read_token_ids(&path, Some(&check), &limits)?;
         let index: BTreeMap<(u64, u16), usize> = (0..tokens.len())
             .map(|i| ((tokens.seq[i], tokens.pos[i]), i))
             .collect();

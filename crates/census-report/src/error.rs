@@ -26,7 +26,8 @@ pub enum ReportError {
     /// A figure could not be drawn.
     #[error("cannot draw a figure: {0}")]
     Chart(String),
-    /// The output directory could not be staged or swapped in.
+    /// An analysis or run file does not hold what the format specifies, or the output directory
+    /// could not be staged or swapped in.
     #[error(transparent)]
     Format(#[from] census_format::FormatError),
     /// An option is invalid.

@@ -17,12 +17,14 @@ use crate::detectors::{Detector, detected_coverage};
 use crate::error::{Result, StatsError};
 use crate::inputs::{PartRef, RunSet};
 use crate::layer_analysis::{LayerResult, analyze_layer};
-use crate::model_files::locate_tokenizer;
+use crate::model_files::{FoundTokenizer, locate_tokenizer};
 use crate::ngram::{MAX_NEURONS, Order};
 use crate::options::{AnalysisOptions, DataSelection, PROJECT_ALL_AUTO_FLOPS, ProjectAll};
 use crate::part_data::{PartTokens, read_layer_part};
-use crate::positional_domains::{self, DomainResults};
-use crate::projection::{Projection, locate_weights, project_detectors, project_neurons};
+use crate::positional_domains::{self, DomainResults, DomainStability};
+use crate::projection::{
+    NeuronProjection, Projection, locate_weights, project_detectors, project_neurons,
+};
 use crate::sections::{DataGroup, SectionBases, Sources};
 
 use crate::summary::Summary;
@@ -386,9 +388,40 @@ fn take_positional_statistics(into: &mut LayerResult, from: &LayerResult) {
     into.positions_analysed = from.positions_analysed;
 }
 
-/// Runs the analysis and writes the analysis directory; returns the headline numbers.
+/// Runs the analysis and writes the analysis directory; returns the headline numbers. Four
+/// phases: [`plan_analysis`] (what each data group counts), [`count`] (the counts, merged into
+/// per-layer results), [`project`] (detectors onto the vocabulary) and [`write`] (tables,
+/// summary and manifest, swapped in only when complete).
 pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
     let started = Instant::now();
+    let plan = plan_analysis(request)?;
+    let counted = count(&plan, request)?;
+    let projected = project(&plan, request, &counted)?;
+    write(&plan, request, counted, projected, started)
+}
+
+/// What an analysis counts: the runs of each section and the layers each group counts in.
+struct AnalysisPlan {
+    /// The data groups of the sections.
+    sources: Sources,
+    /// The runs' model configuration.
+    config: census_model::OptConfig,
+    /// Every analysed layer.
+    layers: Vec<usize>,
+    /// Whether every positional sequence has the full length.
+    full_length: bool,
+    /// The layers each group counts in (by group index).
+    group_layers: Vec<Vec<usize>>,
+    /// The layers whose positions are counted.
+    positional_layers: Vec<usize>,
+    /// The positional data domain by domain (empty with fewer than two domains).
+    by_domain: Vec<(String, DataGroup)>,
+    /// Token-layers to count, for the progress bar.
+    work: u64,
+}
+
+/// Checks the options and the runs, and plans what each data group counts.
+fn plan_analysis(request: &AnalyzeRequest) -> Result<AnalysisPlan> {
     let options = &request.options;
     validate(options)?;
     let sources = Sources::open(request)?;
@@ -402,30 +435,30 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
         )));
     }
     let layers: Vec<usize> = set.layers().collect();
-    let positional_set = &sources.groups[sources.positional].set;
-    let full_length = positional_set.full_length();
+    let positional_group = &sources.groups[sources.positional];
+    let full_length = positional_group.set.full_length();
     if !full_length && !options.positional.any_length {
         tracing::info!(
             "positional analysis skipped: the runs are not all of full-length sequences \
              (extract with --full-length, or pass --positional-any-length)"
         );
     }
-    let plans: Vec<Vec<usize>> = sources
+    let group_layers: Vec<Vec<usize>> = sources
         .groups
         .iter()
         .map(|g| group_layers(g, options, &layers))
         .collect();
-    let positional_layers: Vec<usize> = plans[sources.positional]
+    let positional_layers: Vec<usize> = group_layers[sources.positional]
         .iter()
         .copied()
         .filter(|&l| {
-            group_scope(&sources.groups[sources.positional], options, l)
+            group_scope(positional_group, options, l)
                 .positions
                 .is_some()
         })
         .collect();
     let by_domain = if options.positional_by_domain && !positional_layers.is_empty() {
-        let domains = positional_set.split_by_domain()?;
+        let domains = positional_group.set.split_by_domain()?;
         if domains.len() < 2 {
             Vec::new()
         } else {
@@ -452,7 +485,7 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
     let work: u64 = sources
         .groups
         .iter()
-        .zip(&plans)
+        .zip(&group_layers)
         .map(|(g, l)| g.set.tokens() * l.len() as u64)
         .chain(
             by_domain
@@ -460,21 +493,52 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
                 .map(|(_, g)| g.set.tokens() * positional_layers.len() as u64),
         )
         .sum();
-    let progress = progress_span(work, request.progress);
+    Ok(AnalysisPlan {
+        sources,
+        config,
+        layers,
+        full_length,
+        group_layers,
+        positional_layers,
+        by_domain,
+        work,
+    })
+}
+
+/// The counts of an analysis, merged into one result per layer.
+struct Counted {
+    /// Per layer: frequencies from the main data, n-gram and positional statistics from their
+    /// sections' data.
+    results: Vec<LayerResult>,
+    /// The main data's corpus tally.
+    tally: CorpusTally,
+    /// The data each section rests on.
+    bases: SectionBases,
+    /// Positional neurons domain by domain, against the pooled ones.
+    by_domain: Option<(Vec<positional_domains::DomainRow>, DomainStability)>,
+}
+
+/// Counts every group in its layers (layers in parallel), and merges each section's statistics
+/// into the main results.
+fn count(plan: &AnalysisPlan, request: &AnalyzeRequest) -> Result<Counted> {
+    let options = &request.options;
+    let sources = &plan.sources;
+    let progress = progress_span(plan.work, request.progress);
     let shown = progress.enter();
     let mut counted: Vec<GroupCounts> = sources
         .groups
         .iter()
-        .zip(&plans)
+        .zip(&plan.group_layers)
         .map(|(group, layers)| count_group(group, layers, options, &progress))
         .collect::<Result<_>>()?;
-    let domain_counts: Vec<(String, GroupCounts)> = by_domain
+    let domain_counts: Vec<(String, GroupCounts)> = plan
+        .by_domain
         .iter()
         .map(|(domain, group)| {
             let _span = tracing::info_span!("domain", domain = %domain).entered();
             Ok((
                 domain.clone(),
-                count_group(group, &positional_layers, options, &progress)?,
+                count_group(group, &plan.positional_layers, options, &progress)?,
             ))
         })
         .collect::<Result<_>>()?;
@@ -496,7 +560,6 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
             take_positional_statistics(result, from);
         }
     }
-    let tally = &counted[0].tally;
     let basis = |g: usize| {
         let group = &sources.groups[g];
         let tally = &counted[g].tally;
@@ -513,6 +576,8 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
             .any(|r| r.positions_analysed)
             .then(|| basis(sources.positional)),
     };
+    let positional_set = &sources.groups[sources.positional].set;
+    let skip_bos = options.positional.skip_bos;
     let domain_results: Vec<DomainResults<'_>> = domain_counts
         .iter()
         .map(|(domain, counts)| DomainResults {
@@ -521,21 +586,44 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
             sequences: counts.tally.sequences,
             results: &counts.results,
             chance_mi: positional_domains::chance_mi(
-                positional_set.max_seq_len() - usize::from(options.positional.skip_bos),
-                counts.tally.rows
-                    - if options.positional.skip_bos {
-                        counts.tally.bos_rows
-                    } else {
-                        0
-                    },
+                positional_set.max_seq_len() - usize::from(skip_bos),
+                counts.tally.rows - if skip_bos { counts.tally.bos_rows } else { 0 },
                 options.positional.log_base,
             ),
         })
         .collect();
     let by_domain = (!domain_results.is_empty())
         .then(|| positional_domains::compare(&results, &domain_results));
+    Ok(Counted {
+        results,
+        tally: counted.swap_remove(0).tally,
+        bases,
+        by_domain,
+    })
+}
 
-    let detectors: Vec<Detector> = results
+/// The detectors, and what the model's weights and tokenizer add to them.
+struct Projected {
+    /// Every detector, layer by layer.
+    detectors: Vec<Detector>,
+    /// The checkpoint the projections read, when they were computed.
+    model_dir: Option<PathBuf>,
+    /// The tokenizer that names tokens, when one was found.
+    tokenizer: Option<FoundTokenizer>,
+    /// The detectors' projections, in detector order.
+    projections: Option<Vec<Projection>>,
+    /// Every alive neuron's projection, when asked (or cheap enough).
+    all_projections: Option<Vec<NeuronProjection>>,
+}
+
+/// Finds the model's weights and tokenizer, and projects the detectors (and, when asked or
+/// cheap enough, every alive neuron) onto the vocabulary.
+fn project(plan: &AnalysisPlan, request: &AnalyzeRequest, counted: &Counted) -> Result<Projected> {
+    let options = &request.options;
+    let set = plan.sources.main();
+    let config = &plan.config;
+    let detectors: Vec<Detector> = counted
+        .results
         .iter()
         .flat_map(|r| r.detectors.iter().cloned())
         .collect();
@@ -547,73 +635,101 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
                 request.model.as_deref(),
                 set.model_source(),
                 set.weight_files(),
-                &set.model_config().to(),
+                config,
                 &set.runs[0].dir,
             )
         })
         .transpose()?;
-    let found_tokenizer = locate_tokenizer(
+    let tokenizer = locate_tokenizer(
         request.model.as_deref(),
         &set.runs[0].manifest.config.model,
         &set.runs[0].dir,
     )?;
-    let tokenizer = found_tokenizer.as_ref().map(|t| &t.tokenizer);
-    let projections: Option<Vec<Projection>> = match &model_dir {
-        Some(dir) => {
-            let _span = tracing::info_span!("projections", detectors = detectors.len()).entered();
-            let real_vocab = tokenizer.map_or(config.vocab_size, |t| t.vocab_size());
-            Some(project_detectors(
-                dir,
-                &config,
-                &detectors,
-                real_vocab,
-                &options.projection,
-            )?)
-        }
-        None => None,
+    let real_vocab = tokenizer
+        .as_ref()
+        .map_or(config.vocab_size, |t| t.tokenizer.vocab_size());
+    let Some(dir) = &model_dir else {
+        return Ok(Projected {
+            detectors,
+            model_dir,
+            tokenizer,
+            projections: None,
+            all_projections: None,
+        });
     };
-    let all_projections = match &model_dir {
-        Some(dir) => {
-            let alive: BTreeMap<usize, Vec<u16>> = results
+    let projections = {
+        let _span = tracing::info_span!("projections", detectors = detectors.len()).entered();
+        project_detectors(dir, config, &detectors, real_vocab, &options.projection)?
+    };
+    let alive: BTreeMap<usize, Vec<u16>> = counted
+        .results
+        .iter()
+        .map(|r| {
+            let alive = r
+                .neurons
                 .iter()
-                .map(|r| {
-                    let alive = r
-                        .neurons
-                        .iter()
-                        .filter(|n| !n.dead)
-                        .map(|n| n.neuron)
-                        .collect();
-                    (r.layer, alive)
-                })
+                .filter(|n| !n.dead)
+                .map(|n| n.neuron)
                 .collect();
-            let count: usize = alive.values().map(Vec::len).sum();
-            let flops = 2.0 * count as f64 * config.embed_dim() as f64 * config.vocab_size as f64;
-            let wanted = match options.projection.all {
-                ProjectAll::On => true,
-                ProjectAll::Off => false,
-                ProjectAll::Auto => flops <= PROJECT_ALL_AUTO_FLOPS,
-            };
-            if !wanted && options.projection.all == ProjectAll::Auto {
-                tracing::info!(
-                    flops,
-                    "not projecting every neuron (pass --project-all on to do it anyway)"
-                );
-            }
-            let real_vocab = tokenizer.map_or(config.vocab_size, |t| t.vocab_size());
-            wanted
-                .then(|| project_neurons(dir, &config, &alive, real_vocab, &options.projection))
-                .transpose()?
-        }
-        None => None,
+            (r.layer, alive)
+        })
+        .collect();
+    let neurons: usize = alive.values().map(Vec::len).sum();
+    let flops = 2.0 * neurons as f64 * config.embed_dim() as f64 * config.vocab_size as f64;
+    let wanted = match options.projection.all {
+        ProjectAll::On => true,
+        ProjectAll::Off => false,
+        ProjectAll::Auto => flops <= PROJECT_ALL_AUTO_FLOPS,
     };
+    if !wanted && options.projection.all == ProjectAll::Auto {
+        tracing::info!(
+            flops,
+            "not projecting every neuron (pass --project-all on to do it anyway)"
+        );
+    }
+    let all_projections = wanted
+        .then(|| project_neurons(dir, config, &alive, real_vocab, &options.projection))
+        .transpose()?;
+    Ok(Projected {
+        detectors,
+        model_dir,
+        tokenizer,
+        projections: Some(projections),
+        all_projections,
+    })
+}
+
+/// Writes the tables, the summary and the manifest into a staging directory that replaces
+/// `--out` only when complete; returns the headline numbers.
+fn write(
+    plan: &AnalysisPlan,
+    request: &AnalyzeRequest,
+    counted: Counted,
+    projected: Projected,
+    started: Instant,
+) -> Result<Summary> {
+    let options = &request.options;
+    let set = plan.sources.main();
+    let Counted {
+        results,
+        tally,
+        bases,
+        by_domain,
+    } = counted;
+    let Projected {
+        detectors,
+        model_dir,
+        tokenizer,
+        projections,
+        all_projections,
+    } = projected;
     let token_name = |id: u32| -> String {
         tokenizer
-            .and_then(|t| t.token(id))
+            .as_ref()
+            .and_then(|t| t.tokenizer.token(id))
             .unwrap_or_else(|| format!("#{id}"))
     };
-
     let summaries = layer_summaries(&results);
-    // Everything is written into a staging directory that replaces `--out` only when complete.
     let staged = StagedDir::begin(&request.out)?;
     let out = staged.path();
     let metadata = vec![
@@ -656,8 +772,8 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
             tables::projections_batch(rows, &token_name)?,
         ));
     }
-    if let Some(tokenizer) = tokenizer {
-        let batch = crate::model_files::vocabulary(tokenizer)
+    if let Some(found) = &tokenizer {
+        let batch = crate::model_files::vocabulary(&found.tokenizer)
             .to_batch()
             .map_err(|e| StatsError::Parquet {
                 path: out.join(VOCABULARY_FILE),
@@ -690,6 +806,7 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
     summary.positional_domains = by_domain.map(|(_, stability)| stability);
     write_json(&out.join(SUMMARY_FILE), &summary)?;
     let parts = set.parts();
+    let layers = &plan.layers;
     let manifest = AnalysisManifest {
         schema_version: ANALYSIS_SCHEMA_VERSION,
         kind: ANALYSIS_KIND.to_string(),
@@ -712,10 +829,10 @@ pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
             .collect(),
         model: set.runs[0].manifest.config.model.clone(),
         layers: [layers[0], layers[layers.len() - 1] + 1],
-        full_length,
+        full_length: plan.full_length,
         options: options.clone(),
         projection_weights: model_dir,
-        tokenizer: found_tokenizer.as_ref().map(|t| t.dir.clone()),
+        tokenizer: tokenizer.as_ref().map(|t| t.dir.clone()),
         sections: Some(bases),
         seconds: started.elapsed().as_secs_f64(),
         tables: written.iter().map(|(n, _)| n.to_string()).collect(),

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 /// `tests/fixtures` of the repository.
 pub fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+    census_testkit::fixtures_dir()
 }
 
 /// What a finished command left: exit code, and stderr without colour codes.

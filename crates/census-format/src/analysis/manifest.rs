@@ -80,7 +80,10 @@ impl AnalysisManifest {
         let text =
             std::fs::read_to_string(&path).map_err(|e| FormatError::io("cannot read", &path, e))?;
         let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+            serde_json::from_str(&text).map_err(|source| FormatError::Json {
+                path: path.clone(),
+                source,
+            })?;
         if value.get("kind").and_then(|k| k.as_str()) != Some(ANALYSIS_KIND) {
             return Err(bad(format!(
                 "{} is not an analysis directory",
@@ -93,6 +96,6 @@ impl AnalysisManifest {
                 "analysis schema version {version:?}; this program reads {ANALYSIS_SCHEMA_VERSION}"
             )));
         }
-        serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+        serde_json::from_value(value).map_err(|source| FormatError::Json { path, source })
     }
 }

@@ -3,8 +3,12 @@
 //! report reads them.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+use crate::analysis::manifest::SUMMARY_FILE;
+use crate::error::{FormatError, Result};
 
 /// Dead neurons over the whole model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,4 +158,14 @@ pub struct DomainStability {
     pub positional_in_every_domain: u64,
     /// Of those, the ones with their pooled type in every domain.
     pub same_type_in_every_domain: u64,
+}
+
+impl Summary {
+    /// Reads `summary.json` of analysis directory `dir`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join(SUMMARY_FILE);
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| FormatError::io("cannot read", &path, e))?;
+        serde_json::from_str(&text).map_err(|source| FormatError::Json { path, source })
+    }
 }

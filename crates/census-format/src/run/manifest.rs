@@ -184,9 +184,9 @@ impl Manifest {
         let text =
             std::fs::read_to_string(&path).map_err(|e| FormatError::io("cannot read", &path, e))?;
         let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| FormatError::Manifest {
+            serde_json::from_str(&text).map_err(|source| FormatError::Json {
                 path: path.clone(),
-                reason: e.to_string(),
+                source,
             })?;
         let version = value.get("schema_version").and_then(|v| v.as_u64());
         if version != Some(u64::from(SCHEMA_VERSION)) {
@@ -197,10 +197,7 @@ impl Manifest {
         }
         serde_json::from_value(value)
             .map(Some)
-            .map_err(|e| FormatError::Manifest {
-                path,
-                reason: e.to_string(),
-            })
+            .map_err(|source| FormatError::Json { path, source })
     }
 
     /// Writes the manifest atomically into `dir`.

@@ -8,7 +8,7 @@ use safetensors::{Dtype, SafeTensors};
 
 /// `tests/fixtures` at the workspace root.
 pub fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+    census_testkit::fixtures_dir()
 }
 
 /// The committed default model (`data/model`), compared against its goldens under this name.

@@ -9,9 +9,7 @@ use census_stats::{AnalysisOptions, AnalyzeRequest, analyze};
 
 /// A fixture path under `tests/fixtures`.
 pub fn fixture(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(path)
+    census_testkit::fixtures_dir().join(path)
 }
 
 /// Extracts the planted fixture's corpus into `dir/run` and analyses it into `dir/analysis`

@@ -20,9 +20,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// A model fixture directory under `tests/fixtures/opt`.
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/opt")
-        .join(name)
+    census_testkit::opt_fixture(name)
 }
 
 /// The small OPT config of the fixtures, with `layers` layers of `ffn` neurons.
