@@ -3,8 +3,7 @@
 //! column, leaving every file that existed before byte for byte as it was.
 
 mod common;
-#[path = "../../crates/census-stats/tests/common/mod.rs"]
-mod stats_common;
+use census_testkit::planted as stats_common;
 
 use std::path::{Path, PathBuf};
 

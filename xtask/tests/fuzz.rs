@@ -5,14 +5,14 @@
 //! replayed (the case's seed and mutation are in the message).
 
 mod common;
-#[path = "../../crates/census-stats/tests/common/mod.rs"]
-mod stats_common;
+use census_testkit::planted as stats_common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
+use census_testkit::SeededRng;
 use common::{changed, copy_dir, model, sample, snapshot, strings, world, xtask_in};
 
 /// Cases per input kind (`NEURON_CENSUS_FUZZ_CASES` sets another number).
@@ -23,23 +23,6 @@ fn cases() -> u64 {
         .unwrap_or(64)
 }
 
-/// SplitMix64, so a case is replayed from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// Every file under `dir`, sorted.
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut all: Vec<PathBuf> = snapshot(dir).into_keys().collect();
@@ -48,7 +31,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Rewrites a Parquet file with one column dropped or given another type.
-fn retype_column(path: &Path, rng: &mut Rng) -> String {
+fn retype_column(path: &Path, rng: &mut SeededRng) -> String {
     let batch = stats_common::read_table(path);
     let schema = batch.schema();
     let target = rng.below(schema.fields().len());
@@ -87,7 +70,7 @@ fn retype_column(path: &Path, rng: &mut Rng) -> String {
 }
 
 /// Applies one random mutation to one of `candidates`; returns what it did.
-fn mutate(candidates: &[PathBuf], rng: &mut Rng) -> String {
+fn mutate(candidates: &[PathBuf], rng: &mut SeededRng) -> String {
     let path = &candidates[rng.below(candidates.len())];
     let name = path.display().to_string();
     let bytes = std::fs::read(path).unwrap();
@@ -169,7 +152,7 @@ fn mutated_runs_analyses_and_pipelines_never_panic_and_never_lose_outputs() {
     let mut problems = Vec::new();
     let mut failures = 0;
     for seed in 0..cases() {
-        let mut rng = Rng(seed);
+        let mut rng = SeededRng::new(seed);
 
         // A run, analysed over an earlier analysis.
         let dir = tempfile::tempdir().unwrap();

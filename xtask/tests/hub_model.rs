@@ -5,8 +5,7 @@
 //! tokenizer must be found in the cache snapshot the weights come from: detectors, projections
 //! and the report carry real token strings and never a padding row.
 
-#[path = "../../crates/census-stats/tests/common/mod.rs"]
-mod stats_common;
+use census_testkit::planted as stats_common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -3,8 +3,7 @@
 //! redoes everything.
 
 mod common;
-#[path = "../../crates/census-stats/tests/common/mod.rs"]
-mod stats_common;
+use census_testkit::planted as stats_common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,8 +3,7 @@
 //! refused with the reason.
 
 mod common;
-#[path = "../../census-stats/tests/common/mod.rs"]
-mod stats_common;
+use census_testkit::planted as stats_common;
 
 use std::fs::File;
 use std::path::Path;

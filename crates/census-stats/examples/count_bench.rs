@@ -8,8 +8,7 @@
 //!   seconds taken and checksums of both tables. With `NO_VERIFY=1` the parts are not checked
 //!   against the manifest (values still are).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+use census_testkit::planted as common;
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -10,18 +10,19 @@ use census_testkit::{SeededRng, fixtures_dir};
 
 fn assert_decodes_as_the_tokenizer(tokenizer: &OptTokenizer, what: &str) {
     let vocabulary = vocabulary(tokenizer);
-    let size = tokenizer.vocab_size() as u32;
+    let size = tokenizer.vocab_size();
     let mut rng = SeededRng::new(7);
     for case in 0..2000 {
-        let length = 1 + rng.below(12) as usize;
+        let length = 1 + rng.below(12);
         // Mostly ordinary ids, with the special ones (the lowest ids in OPT) mixed in.
         let ids: Vec<u32> = (0..length)
             .map(|_| {
-                if rng.below(8) == 0 {
+                let id = if rng.below(8) == 0 {
                     rng.below(4)
                 } else {
                     rng.below(size)
-                }
+                };
+                id as u32
             })
             .collect();
         assert_eq!(

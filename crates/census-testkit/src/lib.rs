@@ -1,10 +1,13 @@
 //! Test support for the crates of neuron-census (a dev-dependency only): where the committed
 //! fixtures are, one seeded generator, snapshots of output directories, and the probe for the
-//! Python `duckdb` the independent checks run in.
+//! Python `duckdb` the independent checks run in; [`planted`] writes run directories whose
+//! answers are known.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub mod planted;
 
 /// The repository's `tests/fixtures` directory.
 pub fn fixtures_dir() -> PathBuf {
@@ -16,8 +19,17 @@ pub fn opt_fixture(name: &str) -> PathBuf {
     fixtures_dir().join("opt").join(name)
 }
 
-/// A small seeded generator (Knuth's MMIX linear congruential step, high bits out): the same
-/// numbers on every machine, so tests that draw from it are reproducible.
+/// SplitMix64's output for state `x`: a well-mixed hash of `x`, used as the generator below and
+/// directly wherever a test needs reproducible values of an index.
+pub fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// The tests' one seeded generator (SplitMix64): the same numbers on every machine, so a case
+/// is replayed from its seed.
 #[derive(Debug, Clone)]
 pub struct SeededRng(u64);
 
@@ -27,18 +39,16 @@ impl SeededRng {
         Self(seed)
     }
 
-    /// The next 31 random bits.
-    pub fn next_u32(&mut self) -> u32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) as u32
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let out = mix(self.0);
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        out
     }
 
-    /// A number in `0..n`.
-    pub fn below(&mut self, n: u32) -> u32 {
-        self.next_u32() % n
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 }
 
@@ -48,7 +58,7 @@ pub fn write_random_ids(path: &Path, documents: usize, length: usize, seed: u64)
     let mut rng = SeededRng::new(seed);
     let lines: Vec<String> = (0..documents)
         .map(|_| {
-            let ids: Vec<u32> = (0..length).map(|_| 4 + rng.below(500)).collect();
+            let ids: Vec<u32> = (0..length).map(|_| 4 + rng.below(500) as u32).collect();
             serde_json::json!({ "input_ids": ids }).to_string()
         })
         .collect();
@@ -99,7 +109,7 @@ mod tests {
     fn the_generator_is_reproducible_and_in_range() {
         let draw = |seed| {
             let mut rng = SeededRng::new(seed);
-            (0..100).map(|_| rng.below(7)).collect::<Vec<_>>()
+            (0..100).map(|_| rng.below(7)).collect::<Vec<usize>>()
         };
         assert_eq!(draw(3), draw(3));
         assert_ne!(draw(3), draw(4));
