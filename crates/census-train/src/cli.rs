@@ -15,6 +15,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::bpe::{check_vocab_size, tokenizer_side_files, train_tokenizer};
+use crate::checkpoints::{Schedule, TrainerState, write_checkpoint};
 use crate::data::{pack_blocks, read_texts};
 use crate::error::{Result, TrainError};
 use crate::loss_curve::{loss_csv, loss_svg};
@@ -86,6 +87,17 @@ pub struct TrainArgs {
     /// Held-out blocks averaged.
     #[arg(long, default_value_t = 64)]
     pub eval_blocks: usize,
+    /// Save a checkpoint every this many steps (`checkpoint-<step>/` in --out, each a model
+    /// directory in the Hugging Face layout) [default: 5 log-spaced checkpoints, at the last
+    /// step halved again and again].
+    #[arg(long, conflicts_with_all = ["save_steps", "no_checkpoints"])]
+    pub save_every: Option<usize>,
+    /// Save checkpoints at these steps (comma-separated, each below --steps).
+    #[arg(long, value_delimiter = ',', conflicts_with = "no_checkpoints")]
+    pub save_steps: Vec<usize>,
+    /// Save no checkpoints, only the final model.
+    #[arg(long)]
+    pub no_checkpoints: bool,
     /// Storage dtype of the saved weights.
     #[arg(long, value_enum, default_value = "f16")]
     pub save_dtype: FloatType,
@@ -155,6 +167,19 @@ impl TrainArgs {
         }
     }
 
+    /// The steps saved as checkpoints.
+    pub fn schedule(&self) -> Schedule {
+        if self.no_checkpoints {
+            Schedule::None
+        } else if let Some(every) = self.save_every {
+            Schedule::Every(every)
+        } else if !self.save_steps.is_empty() {
+            Schedule::Steps(self.save_steps.clone())
+        } else {
+            Schedule::default()
+        }
+    }
+
     /// Trains on the device the flags name and writes the model directory.
     pub fn run(&self) -> Result<TrainSummary> {
         self.device
@@ -173,6 +198,7 @@ impl TrainArgs {
                 self.seq_len, self.max_positions
             )));
         }
+        self.schedule().check(self.steps)?;
         refuse_to_overwrite(&self.out, self.force)?;
         // The model is built beside --out and replaces it only when every file is written.
         let staged = StagedDir::begin(&self.out)?;
@@ -218,18 +244,35 @@ impl TrainArgs {
             "training the model"
         );
         let options = self.options();
-        let trained = train::<B>(&config, &blocks, &eval_blocks, &options, device, true)?;
-        let held_out = trained.log.last().and_then(|r| r.eval_loss);
-
-        let extra = serde_json::json!({
-            "neuron_census": {
-                "trained_by": "cargo xtask train",
-                "positions": !self.no_positions,
-            }
-        });
-        let serde_json::Value::Object(extra) = extra else {
-            unreachable!("an object")
+        let extra = self.config_block(None);
+        let mut tokenizer_files = vec![(
+            "tokenizer.json",
+            std::fs::read_to_string(staging.join("tokenizer.json"))
+                .map_err(|e| TrainError::io(staging.join("tokenizer.json"), e))?,
+        )];
+        tokenizer_files.extend(
+            tokenizer_side_files()
+                .into_iter()
+                .map(|(name, value)| (name, pretty(&value))),
+        );
+        let checkpoints = self.schedule().steps(self.steps);
+        let mut save_checkpoint = |model: &census_model::OptModel<B::InnerBackend>,
+                                   state: TrainerState| {
+            let extra = self.config_block(Some(state.global_step));
+            write_checkpoint(staging, model, &state, save_dtype, &extra, &tokenizer_files)
+                .map(|_| ())
         };
+        let trained = train::<B>(
+            &config,
+            &blocks,
+            &eval_blocks,
+            &options,
+            device,
+            true,
+            &checkpoints,
+            &mut save_checkpoint,
+        )?;
+        let held_out = trained.log.last().and_then(|r| r.eval_loss);
         save_pretrained(&trained.model, staging, save_dtype, &extra)?;
         let held_out_saved = if eval_blocks.is_empty() {
             None
@@ -248,6 +291,20 @@ impl TrainArgs {
         };
         self.write_side_files(staging, &trained.log, &summary, blocks.len())?;
         Ok(summary)
+    }
+
+    /// The `neuron_census` block of a saved `config.json` (with the step, for a checkpoint).
+    fn config_block(&self, step: Option<usize>) -> serde_json::Map<String, serde_json::Value> {
+        let mut block = serde_json::json!({
+            "trained_by": "cargo xtask train",
+            "positions": !self.no_positions,
+        });
+        if let Some(step) = step {
+            block["step"] = step.into();
+        }
+        let mut extra = serde_json::Map::new();
+        extra.insert("neuron_census".to_string(), block);
+        extra
     }
 
     fn write_side_files(
@@ -270,6 +327,7 @@ impl TrainArgs {
             "seq_len": self.seq_len,
             "training_blocks": blocks,
             "save_dtype": self.save_dtype.name(),
+            "checkpoints": self.schedule().steps(self.steps),
             "device": self.device.name(),
             "producer": format!("neuron-census {}", env!("CARGO_PKG_VERSION")),
             "summary": summary,
@@ -312,8 +370,9 @@ pub fn parameter_count(config: &OptConfig) -> u64 {
     v * d + positions + config.num_hidden_layers as u64 * layer + 2 * d
 }
 
-/// The held-out loss of the model saved in `dir`, loaded as extraction loads it (f32 compute).
-fn saved_loss(dir: &Path, blocks: &[Vec<u32>], options: &TrainOptions) -> Result<f64> {
+/// The held-out loss of the model saved in `dir`, loaded as extraction loads it (f32 compute):
+/// the mean over the first `options.eval_blocks` of `blocks`, as training measures it.
+pub fn saved_loss(dir: &Path, blocks: &[Vec<u32>], options: &TrainOptions) -> Result<f64> {
     let device = Default::default();
     let model = load_pretrained::<CpuBackend>(dir, &device, DType::F32)?;
     let blocks = &blocks[..blocks.len().min(options.eval_blocks)];

@@ -4,9 +4,11 @@
 //!
 //! - [`bpe::train_tokenizer`]: the tokenizer (`tokenizer.json`).
 //! - [`trainer::train`]: the training loop; [`trainer::TrainOptions`] its settings.
+//! - [`checkpoints`]: checkpoints along the run (`checkpoint-<step>/`, each a model directory).
 //! - [`cli::TrainArgs`]: the `cargo xtask train` flags, which write a whole model directory.
 
 pub mod bpe;
+pub mod checkpoints;
 pub mod cli;
 pub mod data;
 mod error;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tracing_indicatif::span_ext::IndicatifSpanExt;
 use tracing_indicatif::style::ProgressStyle;
 
+use crate::checkpoints::TrainerState;
 use crate::data::BatchOrder;
 use crate::error::{Result, TrainError};
 use crate::init::OptInitializer;
@@ -104,8 +105,14 @@ pub struct Trained<B: Backend> {
 /// Steps between training-log rows.
 const LOG_EVERY: usize = 20;
 
+/// What the training loop hands over at each checkpoint step: the model as it is, and the state
+/// of the training.
+pub type CheckpointSink<'a, B> = dyn FnMut(&OptModel<B>, TrainerState) -> Result<()> + 'a;
+
 /// Trains a freshly initialised model shaped by `config` on `blocks` (token blocks of equal
-/// length), measuring the held-out loss on `eval_blocks`.
+/// length), measuring the held-out loss on `eval_blocks`; after each step in `checkpoints`
+/// (ascending) the model and the training state go to `on_checkpoint`.
+#[allow(clippy::too_many_arguments)]
 pub fn train<B: AutodiffBackend>(
     config: &OptConfig,
     blocks: &[Vec<u32>],
@@ -113,6 +120,8 @@ pub fn train<B: AutodiffBackend>(
     options: &TrainOptions,
     device: &B::Device,
     progress: bool,
+    checkpoints: &[usize],
+    on_checkpoint: &mut CheckpointSink<'_, B::InnerBackend>,
 ) -> Result<Trained<B::InnerBackend>> {
     let seq_len = blocks.first().map(Vec::len).unwrap_or(0);
     if blocks.len() < options.batch_size || seq_len < 2 {
@@ -144,16 +153,39 @@ pub fn train<B: AutodiffBackend>(
     let shown = bar.enter();
     let started = Instant::now();
     let (mut log, mut loss_sum, mut loss_steps) = (Vec::new(), 0.0, 0usize);
+    // The training loss since the previous checkpoint, apart from the log's.
+    let (mut checkpoint_sum, mut checkpoint_steps) = (0.0, 0usize);
     for step in 0..options.steps {
         let indices = order.next_batch(options.batch_size);
         let batch: Vec<&Vec<u32>> = indices.iter().map(|&i| &blocks[i]).collect();
         let loss = next_token_loss(&model, &batch, device)?;
-        loss_sum += loss.clone().into_scalar().elem::<f64>();
+        let value = loss.clone().into_scalar().elem::<f64>();
+        loss_sum += value;
         loss_steps += 1;
+        checkpoint_sum += value;
+        checkpoint_steps += 1;
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let lr = options.learning_rate_at(step);
         model = optimizer.step(lr, model, grads);
         let done = step + 1;
+        if checkpoints.contains(&done) {
+            let valid = model.valid();
+            let held_out_loss = if eval_blocks.is_empty() {
+                None
+            } else {
+                Some(held_out_loss(&valid, eval_blocks, options, device)?)
+            };
+            let state = TrainerState {
+                global_step: done,
+                max_steps: options.steps,
+                tokens: (done * options.batch_size * seq_len) as u64,
+                train_loss: checkpoint_sum / checkpoint_steps as f64,
+                held_out_loss,
+                learning_rate: lr,
+            };
+            (checkpoint_sum, checkpoint_steps) = (0.0, 0);
+            on_checkpoint(&valid, state)?;
+        }
         if done % LOG_EVERY == 0 || done == options.steps {
             let eval_due =
                 done == options.steps || (options.eval_every > 0 && done % options.eval_every == 0);

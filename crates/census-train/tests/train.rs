@@ -262,3 +262,68 @@ fn bad_training_input_is_named() {
     );
     assert!(!dir.path().join("m").exists(), "nothing written on refusal");
 }
+
+#[test]
+fn checkpoints_are_saved_along_the_run_each_a_loadable_model() {
+    use census_format::corpus::CorpusSource;
+    use census_train::checkpoints::{Schedule, TRAINER_STATE_FILE, TrainerState};
+    use census_train::cli::saved_loss;
+    use census_train::data::{pack_blocks, read_texts};
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    let args = tiny(&out, &["--save-steps", "10,30"]);
+    args.run().unwrap();
+    let mut saved: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("checkpoint-"))
+        .collect();
+    saved.sort();
+    assert_eq!(saved, ["checkpoint-10", "checkpoint-30"]);
+    let final_tokenizer = OptTokenizer::from_dir(&out).unwrap();
+    let eval = read_texts(&[CorpusSource::parse(&args.eval_data).unwrap()]).unwrap();
+    for step in [10, 30] {
+        let checkpoint = out.join(format!("checkpoint-{step}"));
+        let state: TrainerState = serde_json::from_str(
+            &std::fs::read_to_string(checkpoint.join(TRAINER_STATE_FILE)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(state.global_step, step);
+        assert_eq!(state.max_steps, 60);
+        assert_eq!(
+            state.tokens,
+            (step * 8 * 32) as u64,
+            "steps × batch × sequence"
+        );
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(checkpoint.join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(config["neuron_census"]["step"], step);
+        // A model directory of its own: the same tokenizer, and the weights whose held-out
+        // loss the state records (reloaded as extraction loads them).
+        let tokenizer = OptTokenizer::from_dir(&checkpoint).unwrap();
+        assert_eq!(
+            tokenizer.encode("The whale swam.").unwrap(),
+            final_tokenizer.encode("The whale swam.").unwrap()
+        );
+        let blocks = pack_blocks(&tokenizer, &eval, 32).unwrap();
+        let loss = saved_loss(&checkpoint, &blocks, &args.options()).unwrap();
+        let recorded = state.held_out_loss.unwrap();
+        assert!((loss - recorded).abs() < 1e-5, "{loss} vs {recorded}");
+    }
+    // Without flags: five checkpoints, log-spaced below the last step.
+    assert_eq!(tiny(&out, &[]).schedule(), Schedule::default());
+    assert_eq!(Schedule::default().steps(60), [2, 4, 8, 15, 30]);
+    assert!(
+        tiny(&out, &["--no-checkpoints"])
+            .schedule()
+            .steps(60)
+            .is_empty()
+    );
+    // A step outside the run is refused before anything is trained.
+    let refused = tiny(&dir.path().join("other"), &["--save-steps", "60"])
+        .run()
+        .unwrap_err();
+    assert!(refused.to_string().contains("--save-steps"), "{refused}");
+}
