@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::analysis::ModelAnalysis;
 use crate::error::{ReportError, Result};
 use crate::table::Table;
+use census_format::analysis::vocabulary::display_ngram;
 
 /// The script file of a layer, relative to the report directory.
 pub fn layer_script(model_slug: &str, layer: usize) -> String {
@@ -18,6 +19,24 @@ pub fn layer_script(model_slug: &str, layer: usize) -> String {
 /// JSON for a `<script>` body: `</` cannot end the element early.
 pub fn script_json(value: &Value) -> String {
     value.to_string().replace("</", "<\\/")
+}
+
+/// `value` with its token lists (`triggers`, `promoted`, `suppressed`) shown readably
+/// ([`display_ngram`]), the raw token strings kept beside them as `<name>_raw` for the title a
+/// reader sees on hover.
+fn shown_tokens(mut value: Value) -> Value {
+    for name in ["triggers", "promoted", "suppressed"] {
+        let Some(Value::Array(raw)) = value.get(name).cloned() else {
+            continue;
+        };
+        let shown: Vec<Value> = raw
+            .iter()
+            .map(|t| json!(display_ngram(t.as_str().unwrap_or_default())))
+            .collect();
+        value[format!("{name}_raw")] = Value::Array(raw);
+        value[name] = Value::Array(shown);
+    }
+    value
 }
 
 /// Writes the layer scripts of `model` under `out`, with up to `contexts` example contexts per
@@ -69,7 +88,7 @@ pub fn write_layers(
         for i in 0..pl.len() {
             projections.entry(pl[i] as usize).or_default().insert(
                 (pn[i] as usize).to_string(),
-                json!({"promoted": promoted[i], "suppressed": suppressed[i]}),
+                shown_tokens(json!({"promoted": promoted[i], "suppressed": suppressed[i]})),
             );
         }
     }
@@ -82,7 +101,7 @@ pub fn write_layers(
             .detectors
             .iter()
             .filter(|d| d.layer == l)
-            .map(|d| (d.neuron.to_string(), json!(d)))
+            .map(|d| (d.neuron.to_string(), shown_tokens(json!(d))))
             .collect();
         let curves: BTreeMap<String, Value> = model
             .positional

@@ -1,6 +1,7 @@
 //! The report page: headline table, figures by section, example detectors, the neuron browser
 //! and provenance, with the numbers behind the figures embedded as JSON.
 
+use census_format::analysis::vocabulary::display_ngram;
 use std::fmt::Write;
 
 use serde_json::{Value, json};
@@ -68,6 +69,20 @@ fn headline_table(models: &[PageModel<'_>], headlines: &[Headline]) -> String {
     s
 }
 
+/// Tokens (or n-grams) as the tables name them, each shown readably in a `<code>` whose title
+/// is the raw token string.
+fn tokens_html<'a>(raw: impl Iterator<Item = &'a String>) -> String {
+    raw.map(|t| {
+        format!(
+            "<code title=\"{}\">{}</code>",
+            esc(t),
+            esc(&display_ngram(t))
+        )
+    })
+    .collect::<Vec<_>>()
+    .join(" ")
+}
+
 fn detector_examples(m: &PageModel<'_>, limit: usize) -> String {
     let a = m.analysis;
     let tokens: Vec<_> = a.detectors.iter().filter(|d| d.kind == "token").collect();
@@ -83,30 +98,20 @@ fn detector_examples(m: &PageModel<'_>, limit: usize) -> String {
     );
     let join = |v: &Option<Vec<String>>| {
         v.as_ref()
-            .map(|v| {
-                v.iter()
-                    .take(5)
-                    .map(|t| esc(t))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
+            .map(|v| tokens_html(v.iter().take(5)))
             .unwrap_or_else(|| "–".to_string())
     };
     for d in tokens.iter().take(limit) {
         let _ = writeln!(
             s,
-            "<tr><td><a href=\"#browser\" data-neuron=\"{}/{}/{}\">L{} N{}</a></td><td><code>{}</code></td>\
-             <td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+            "<tr><td><a href=\"#browser\" data-neuron=\"{}/{}/{}\">L{} N{}</a></td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td></tr>",
             m.slug,
             d.layer,
             d.neuron,
             d.layer,
             d.neuron,
-            d.triggers
-                .iter()
-                .map(|t| esc(t))
-                .collect::<Vec<_>>()
-                .join(" "),
+            tokens_html(d.triggers.iter()),
             join(&d.promoted),
             join(&d.suppressed),
             match d.suppresses_triggers {

@@ -32,6 +32,15 @@
     for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
     return node;
   };
+  // Tokens shown readably, each in a <code> whose title is the raw token string.
+  const tokenCodes = (shown, raw) => {
+    const span = el("span", {});
+    shown.forEach((t, i) => {
+      if (i) span.append(" ");
+      span.append(el("code", { title: raw ? raw[i] : t }, t));
+    });
+    return span;
+  };
   const fmt = (x, digits) => x === null || x === undefined ? "–" : (typeof x === "number" ? x.toLocaleString(undefined, { maximumFractionDigits: digits ?? 4 }) : String(x));
   const curveSvg = (first, curve) => {
     const w = 520, h = 140, n = Math.max(curve.length - 1, 1);
@@ -71,19 +80,19 @@
     if (detector) {
       view.append(el("h4", {}, detector.kind + " detector, coverage " + fmt(detector.coverage * 100, 1) + "%"));
       const list = el("ul", {});
-      detector.triggers.forEach((t, i) => list.append(el("li", {}, el("code", {}, t), " × " + fmt(detector.trigger_fires[i], 0))));
+      detector.triggers.forEach((t, i) => list.append(el("li", {}, el("code", { title: detector.triggers_raw[i] }, t), " × " + fmt(detector.trigger_fires[i], 0))));
       view.append(list);
       if (detector.promoted) {
-        view.append(el("p", {}, "promoted: ", el("code", {}, detector.promoted.join("  "))));
-        view.append(el("p", {}, "suppressed: ", el("code", {}, detector.suppressed.join("  "))));
+        view.append(el("p", {}, "promoted: ", tokenCodes(detector.promoted, detector.promoted_raw)));
+        view.append(el("p", {}, "suppressed: ", tokenCodes(detector.suppressed, detector.suppressed_raw)));
         view.append(el("p", {}, "suppresses its triggers: " + (detector.suppresses_triggers === null ? "–" : detector.suppresses_triggers ? "yes" : "no")));
       }
     }
     const projection = values.projections[String(neuron)];
     if (projection && !(detector && detector.promoted)) {
       view.append(el("h4", {}, "its update on the vocabulary"));
-      view.append(el("p", {}, "promoted: ", el("code", {}, projection.promoted.join("  "))));
-      view.append(el("p", {}, "suppressed: ", el("code", {}, projection.suppressed.join("  "))));
+      view.append(el("p", {}, "promoted: ", tokenCodes(projection.promoted, projection.promoted_raw)));
+      view.append(el("p", {}, "suppressed: ", tokenCodes(projection.suppressed, projection.suppressed_raw)));
     }
     const contexts = values.contexts[row] || [];
     if (contexts.length) {

@@ -54,6 +54,43 @@ fn run(chromium: &str, profile: &Path, extra: &[&str], page: &Path) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// The text of a DOM dump a reader sees: scripts, styles and tags (with their attributes,
+/// quoted values included) removed.
+fn visible_text(dom: &str) -> String {
+    let mut text = String::new();
+    let mut rest = dom;
+    while let Some(start) = rest.find('<') {
+        text.push_str(&rest[..start]);
+        let tag = &rest[start..];
+        // The end of the tag: the first `>` outside a quoted attribute value.
+        let mut quote = None;
+        let end = tag
+            .char_indices()
+            .find(|&(_, c)| match quote {
+                Some(q) if c == q => {
+                    quote = None;
+                    false
+                }
+                Some(_) => false,
+                None if c == '"' || c == '\'' => {
+                    quote = Some(c);
+                    false
+                }
+                None => c == '>',
+            })
+            .map_or(tag.len(), |(i, _)| i + 1);
+        rest = &tag[end..];
+        for name in ["script", "style"] {
+            if tag[1..].starts_with(name) {
+                let close = format!("</{name}>");
+                rest = rest.find(&close).map_or("", |i| &rest[i + close.len()..]);
+            }
+        }
+    }
+    text.push_str(rest);
+    text
+}
+
 #[test]
 fn the_report_renders_in_a_browser() {
     let Some(chromium) = chromium() else { return };
@@ -94,6 +131,17 @@ fn the_report_renders_in_a_browser() {
         dom.contains("<div id=\"neuron-view\"><h3>"),
         "the neuron view is empty"
     );
+    // Tokens read as text: no byte-level spelling (`Ġ` for a space, `Ċ` for a newline) in
+    // what a reader sees, the spaces shown as `␣` instead (the raw strings stay in titles).
+    let visible = visible_text(&dom);
+    for spelling in ['Ġ', 'Ċ'] {
+        assert!(
+            !visible.contains(spelling),
+            "'{spelling}' in the visible text: {}",
+            &visible[visible.find(spelling).unwrap().saturating_sub(200)..][..300]
+        );
+    }
+    assert!(visible.contains('␣'), "no token with a leading space shown");
 
     let shot = dir.path().join("shot.png");
     run(

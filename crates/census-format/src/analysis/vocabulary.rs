@@ -115,6 +115,58 @@ impl Vocabulary {
     }
 }
 
+/// A token as people read it: its byte-level spelling turned back into text, with a space shown
+/// as `␣`, a newline as `↵`, a tab as `⇥`, other control characters and bytes that form no
+/// UTF-8 character as `⟨XX⟩` (their hex value). Strings outside the byte-level alphabet
+/// (special tokens, `#id` names) are shown as they are.
+pub fn display_token(raw: &str) -> String {
+    let bytes = byte_level_bytes(raw);
+    let mut shown = String::with_capacity(bytes.len());
+    let mut rest = bytes.as_slice();
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(text) => {
+                push_visible(&mut shown, text);
+                break;
+            }
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                push_visible(
+                    &mut shown,
+                    std::str::from_utf8(valid).expect("checked valid"),
+                );
+                let bad = e.error_len().unwrap_or(after.len());
+                for byte in &after[..bad] {
+                    shown.push_str(&format!("⟨{byte:02X}⟩"));
+                }
+                rest = &after[bad..];
+            }
+        }
+    }
+    shown
+}
+
+/// An n-gram as the analysis tables name it (token strings joined by spaces), each token shown
+/// by [`display_token`] and joined by spaces again.
+pub fn display_ngram(raw: &str) -> String {
+    raw.split(' ')
+        .map(display_token)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn push_visible(shown: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            ' ' => shown.push('␣'),
+            '\n' => shown.push('↵'),
+            '\t' => shown.push('⇥'),
+            c if c.is_control() => shown.push_str(&format!("⟨{:02X}⟩", c as u32)),
+            c => shown.push(c),
+        }
+    }
+}
+
 /// GPT-2's byte-level alphabet: the character that stands for each byte. Printable bytes stand
 /// for themselves; the others (controls, space, `\x7f`–`\xa0`, soft hyphen) take the characters
 /// from U+0100 on, in byte order.
@@ -177,6 +229,19 @@ mod tests {
         ]);
         assert_eq!(vocabulary.decode(&[0, 1, 2, 3]), "Hello wörld\n");
         assert_eq!(vocabulary.decode(&[1, 9]), "Hello#9");
+    }
+
+    #[test]
+    fn tokens_are_shown_as_readable_text() {
+        assert_eq!(display_token("Ġthe"), "␣the");
+        assert_eq!(display_token("ĊĊ"), "↵↵");
+        assert_eq!(display_token("ĠwÃ¶rld"), "␣wörld");
+        assert_eq!(display_token("</s>"), "</s>");
+        assert_eq!(display_token("#17"), "#17");
+        // Half of a two-byte character, and a control byte (byte 0 is spelled U+0100).
+        assert_eq!(display_token("Ã"), "⟨C3⟩");
+        assert_eq!(display_token("\u{100}"), "⟨00⟩");
+        assert_eq!(display_ngram("Ġof Ġthe Ċ"), "␣of ␣the ↵");
     }
 
     #[test]
