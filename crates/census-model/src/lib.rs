@@ -8,6 +8,7 @@
 //! - [`load_pretrained`] / [`load_checkpoint`]: safetensors (single or sharded) and
 //!   `pytorch_model.bin` (single or sharded), f32/f16/bf16, cast to a chosen compute dtype.
 //! - [`save_pretrained`]: writes a model in the Hugging Face layout (for models trained here).
+//! - [`checkpoint_series`]: the checkpoints of a training run (`checkpoint-<step>/`), in step order.
 //! - [`OptTokenizer`]: byte-level BPE with `</s>` prepended, as Hugging Face does.
 //! - [`host`]: the host engine, the decoder layers on the CPU in f32 straight on the `gemm`
 //!   kernels, doing only the work extraction needs (the fastest path on CPUs).
@@ -27,6 +28,7 @@ pub mod hub;
 mod layer;
 pub mod loader;
 mod saver;
+pub mod series;
 mod tokenizer;
 mod vocab_projection;
 pub mod weights;
@@ -44,6 +46,7 @@ pub use hub::{HubOptions, ModelSpec};
 pub use layer::{LayerOutput, OptDecoderLayer};
 pub use loader::{CheckpointPlan, load_checkpoint, load_pretrained};
 pub use saver::save_pretrained;
+pub use series::{SeriesCheckpoint, checkpoint_series};
 pub use tokenizer::{BOS_TOKEN, OptTokenizer, SPECIAL_TOKENS};
 pub use weights::{LayerWeight, Part};
 

@@ -63,14 +63,20 @@ pub struct DetectorRow {
     pub kind: String,
     /// Trigger strings.
     pub triggers: Vec<String>,
+    /// Token ids of each trigger (empty in analyses that did not record them).
+    pub trigger_ids: Vec<Vec<u32>>,
     /// Fires on each trigger.
     pub trigger_fires: Vec<f64>,
     /// Share of activations on the triggers.
     pub coverage: f64,
     /// Top promoted tokens.
     pub promoted: Option<Vec<String>>,
+    /// Their ids.
+    pub promoted_ids: Option<Vec<u32>>,
     /// Top suppressed tokens.
     pub suppressed: Option<Vec<String>>,
+    /// Their ids.
+    pub suppressed_ids: Option<Vec<u32>>,
     /// Whether the update suppresses the triggers.
     pub suppresses_triggers: Option<bool>,
 }
@@ -253,16 +259,39 @@ fn read_detectors(t: &Table) -> Result<Vec<DetectorRow>> {
     let promoted = t.string_lists("promoted")?;
     let suppressed = t.string_lists("suppressed")?;
     let suppresses = t.bools("suppresses_triggers")?;
+    let ids = |name: &str| -> Result<Vec<Option<Vec<u32>>>> {
+        if !t.has(name) {
+            return Ok(vec![None; t.len()]);
+        }
+        Ok(t.count_lists(name)?
+            .into_iter()
+            .map(|row| row.map(|ids| ids.into_iter().map(|id| id as u32).collect()))
+            .collect())
+    };
+    let (promoted_ids, suppressed_ids) = (ids("promoted_ids")?, ids("suppressed_ids")?);
+    let trigger_ids = if t.has("trigger_ids") {
+        t.nested_count_lists("trigger_ids")?
+    } else {
+        vec![None; t.len()]
+    };
     Ok((0..t.len())
         .map(|i| DetectorRow {
             layer: index(layer[i]),
             neuron: index(neuron[i]),
             kind: kind[i].clone().unwrap_or_default(),
             triggers: triggers[i].clone().unwrap_or_default(),
+            trigger_ids: trigger_ids[i]
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|ids| ids.into_iter().map(|id| id as u32).collect())
+                .collect(),
             trigger_fires: fires[i].clone().unwrap_or_default(),
             coverage: coverage[i],
             promoted: promoted[i].clone(),
+            promoted_ids: promoted_ids[i].clone(),
             suppressed: suppressed[i].clone(),
+            suppressed_ids: suppressed_ids[i].clone(),
             suppresses_triggers: suppresses[i],
         })
         .collect())

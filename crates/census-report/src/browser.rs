@@ -23,7 +23,7 @@ pub fn script_json(value: &Value) -> String {
 
 /// `value` with its token lists (`triggers`, `promoted`, `suppressed`) shown readably
 /// ([`display_ngram`]), the raw token strings kept beside them as `<name>_raw` for the title a
-/// reader sees on hover.
+/// reader sees on hover (with the ids, `<name>_ids` or `trigger_ids`, where recorded).
 fn shown_tokens(mut value: Value) -> Value {
     for name in ["triggers", "promoted", "suppressed"] {
         let Some(Value::Array(raw)) = value.get(name).cloned() else {
@@ -85,10 +85,23 @@ pub fn write_layers(
         let p = Table::read(&projections_path)?;
         let (pl, pn) = (p.counts_required("layer")?, p.counts_required("neuron")?);
         let (promoted, suppressed) = (p.string_lists("promoted")?, p.string_lists("suppressed")?);
+        let ids = |name: &str| -> Result<Vec<Option<Vec<f64>>>> {
+            if p.has(name) {
+                p.count_lists(name)
+            } else {
+                Ok(vec![None; p.len()])
+            }
+        };
+        let (promoted_ids, suppressed_ids) = (ids("promoted_ids")?, ids("suppressed_ids")?);
         for i in 0..pl.len() {
             projections.entry(pl[i] as usize).or_default().insert(
                 (pn[i] as usize).to_string(),
-                shown_tokens(json!({"promoted": promoted[i], "suppressed": suppressed[i]})),
+                shown_tokens(json!({
+                    "promoted": promoted[i],
+                    "suppressed": suppressed[i],
+                    "promoted_ids": promoted_ids[i],
+                    "suppressed_ids": suppressed_ids[i],
+                })),
             );
         }
     }

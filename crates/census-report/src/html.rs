@@ -70,17 +70,26 @@ fn headline_table(models: &[PageModel<'_>], headlines: &[Headline]) -> String {
 }
 
 /// Tokens (or n-grams) as the tables name them, each shown readably in a `<code>` whose title
-/// is the raw token string.
-fn tokens_html<'a>(raw: impl Iterator<Item = &'a String>) -> String {
-    raw.map(|t| {
-        format!(
-            "<code title=\"{}\">{}</code>",
-            esc(t),
-            esc(&display_ngram(t))
-        )
-    })
-    .collect::<Vec<_>>()
-    .join(" ")
+/// is the raw token string and, where known, its ids.
+fn tokens_html<'a>(raw: impl Iterator<Item = &'a String>, ids: &[Vec<u32>]) -> String {
+    raw.enumerate()
+        .map(|(i, t)| {
+            let ids = ids
+                .get(i)
+                .map(|ids| {
+                    let ids: Vec<String> = ids.iter().map(u32::to_string).collect();
+                    format!(" · id {}", ids.join(" "))
+                })
+                .unwrap_or_default();
+            format!(
+                "<code title=\"{}{}\">{}</code>",
+                esc(t),
+                ids,
+                esc(&display_ngram(t))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn detector_examples(m: &PageModel<'_>, limit: usize) -> String {
@@ -96,9 +105,10 @@ fn detector_examples(m: &PageModel<'_>, limit: usize) -> String {
         tokens.len().min(limit),
         tokens.len()
     );
-    let join = |v: &Option<Vec<String>>| {
+    let join = |v: &Option<Vec<String>>, ids: &Option<Vec<u32>>| {
+        let ids: Vec<Vec<u32>> = ids.iter().flatten().map(|&id| vec![id]).collect();
         v.as_ref()
-            .map(|v| tokens_html(v.iter().take(5)))
+            .map(|v| tokens_html(v.iter().take(5), &ids))
             .unwrap_or_else(|| "–".to_string())
     };
     for d in tokens.iter().take(limit) {
@@ -111,9 +121,9 @@ fn detector_examples(m: &PageModel<'_>, limit: usize) -> String {
             d.neuron,
             d.layer,
             d.neuron,
-            tokens_html(d.triggers.iter()),
-            join(&d.promoted),
-            join(&d.suppressed),
+            tokens_html(d.triggers.iter(), &d.trigger_ids),
+            join(&d.promoted, &d.promoted_ids),
+            join(&d.suppressed, &d.suppressed_ids),
             match d.suppresses_triggers {
                 Some(true) => "yes",
                 Some(false) => "no",

@@ -32,12 +32,14 @@
     for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
     return node;
   };
-  // Tokens shown readably, each in a <code> whose title is the raw token string.
-  const tokenCodes = (shown, raw) => {
+  // The title of a shown token: its raw string and, where recorded, its id(s).
+  const tokenTitle = (raw, ids) => raw + (ids === undefined || ids === null ? "" : " · id " + [].concat(ids).join(" "));
+  // Tokens shown readably, each in a <code> whose title is the raw token string and its id.
+  const tokenCodes = (shown, raw, ids) => {
     const span = el("span", {});
     shown.forEach((t, i) => {
       if (i) span.append(" ");
-      span.append(el("code", { title: raw ? raw[i] : t }, t));
+      span.append(el("code", { title: tokenTitle(raw ? raw[i] : t, ids ? ids[i] : null) }, t));
     });
     return span;
   };
@@ -80,19 +82,19 @@
     if (detector) {
       view.append(el("h4", {}, detector.kind + " detector, coverage " + fmt(detector.coverage * 100, 1) + "%"));
       const list = el("ul", {});
-      detector.triggers.forEach((t, i) => list.append(el("li", {}, el("code", { title: detector.triggers_raw[i] }, t), " × " + fmt(detector.trigger_fires[i], 0))));
+      detector.triggers.forEach((t, i) => list.append(el("li", {}, el("code", { title: tokenTitle(detector.triggers_raw[i], (detector.trigger_ids || [])[i]) }, t), " × " + fmt(detector.trigger_fires[i], 0))));
       view.append(list);
       if (detector.promoted) {
-        view.append(el("p", {}, "promoted: ", tokenCodes(detector.promoted, detector.promoted_raw)));
-        view.append(el("p", {}, "suppressed: ", tokenCodes(detector.suppressed, detector.suppressed_raw)));
+        view.append(el("p", {}, "promoted: ", tokenCodes(detector.promoted, detector.promoted_raw, detector.promoted_ids)));
+        view.append(el("p", {}, "suppressed: ", tokenCodes(detector.suppressed, detector.suppressed_raw, detector.suppressed_ids)));
         view.append(el("p", {}, "suppresses its triggers: " + (detector.suppresses_triggers === null ? "–" : detector.suppresses_triggers ? "yes" : "no")));
       }
     }
     const projection = values.projections[String(neuron)];
     if (projection && !(detector && detector.promoted)) {
       view.append(el("h4", {}, "its update on the vocabulary"));
-      view.append(el("p", {}, "promoted: ", tokenCodes(projection.promoted, projection.promoted_raw)));
-      view.append(el("p", {}, "suppressed: ", tokenCodes(projection.suppressed, projection.suppressed_raw)));
+      view.append(el("p", {}, "promoted: ", tokenCodes(projection.promoted, projection.promoted_raw, projection.promoted_ids)));
+      view.append(el("p", {}, "suppressed: ", tokenCodes(projection.suppressed, projection.suppressed_raw, projection.suppressed_ids)));
     }
     const contexts = values.contexts[row] || [];
     if (contexts.length) {

@@ -157,6 +157,26 @@ impl Table {
         })
     }
 
+    /// A list column of lists of counts (as `trigger_ids`), null lists as `None`.
+    pub fn nested_count_lists(&self, name: &str) -> Result<Vec<Option<Vec<Vec<f64>>>>> {
+        self.lists(name, |inner| {
+            let lists = inner
+                .as_list_opt::<i32>()
+                .ok_or_else(|| self.bad(name, "not a list of lists"))?;
+            (0..lists.len())
+                .map(|j| {
+                    let values =
+                        cast(&lists.value(j), &DataType::Float64).map_err(|e| self.bad(name, e))?;
+                    let values = values.as_primitive::<Float64Type>();
+                    if values.null_count() > 0 || values.values().iter().any(|v| *v < 0.0) {
+                        return Err(self.bad(name, "a list holds nulls or negative values"));
+                    }
+                    Ok(values.values().to_vec())
+                })
+                .collect()
+        })
+    }
+
     /// A list column of strings, null lists as `None`.
     pub fn string_lists(&self, name: &str) -> Result<Vec<Option<Vec<String>>>> {
         self.lists(name, |inner| {

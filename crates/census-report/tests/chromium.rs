@@ -142,6 +142,10 @@ fn the_report_renders_in_a_browser() {
         );
     }
     assert!(visible.contains('␣'), "no token with a leading space shown");
+    assert!(
+        dom.contains(" · id "),
+        "tokens carry their raw string and id on hover"
+    );
 
     let shot = dir.path().join("shot.png");
     run(

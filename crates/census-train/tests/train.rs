@@ -312,6 +312,10 @@ fn checkpoints_are_saved_along_the_run_each_a_loadable_model() {
         let recorded = state.held_out_loss.unwrap();
         assert!((loss - recorded).abs() < 1e-5, "{loss} vs {recorded}");
     }
+    // The series reader finds them, with the tokens their states record.
+    let series = census_model::checkpoint_series(&out).unwrap();
+    let found: Vec<(u64, Option<u64>)> = series.iter().map(|c| (c.step, c.tokens)).collect();
+    assert_eq!(found, [(10, Some(10 * 8 * 32)), (30, Some(30 * 8 * 32))]);
     // Without flags: five checkpoints, log-spaced below the last step.
     assert_eq!(tiny(&out, &[]).schedule(), Schedule::default());
     assert_eq!(Schedule::default().steps(60), [2, 4, 8, 15, 30]);
