@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::{CastOptions, cast_with_options};
-use arrow::datatypes::{DataType, Field};
+use arrow::datatypes::{ArrowPrimitiveType, DataType, Field};
 
 use crate::error::{FormatError, Result};
 
@@ -69,6 +69,19 @@ pub fn integer_column(
     let array = find(batch, name, path)?;
     no_nulls(array.as_ref(), path, name)?;
     integers(array, want, path, name)
+}
+
+/// The values of integer column `name` of `batch` as `T` (any integer width whose values fit,
+/// no nulls), appended to `out`.
+pub fn extend_integers<T: ArrowPrimitiveType>(
+    out: &mut Vec<T::Native>,
+    batch: &RecordBatch,
+    name: &str,
+    path: &Path,
+) -> Result<()> {
+    let column = integer_column(batch, name, &T::DATA_TYPE, path)?;
+    out.extend(column.as_primitive::<T>().values());
+    Ok(())
 }
 
 /// Column `name` of `batch` as a list (32-bit offsets) of integer type `want`, with no null

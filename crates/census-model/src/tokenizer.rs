@@ -106,12 +106,14 @@ impl OptTokenizer {
         self.inner.id_to_token(id)
     }
 
-    /// Whether `id` is a special token (`</s>`, `<pad>`, …), which decoding leaves out.
-    pub fn is_special(&self, id: u32) -> bool {
+    /// The ids of the special tokens (`</s>`, `<pad>`, …), which decoding leaves out.
+    pub fn special_ids(&self) -> std::collections::BTreeSet<u32> {
         self.inner
             .get_added_tokens_decoder()
-            .get(&id)
-            .is_some_and(|token| token.special)
+            .into_iter()
+            .filter(|(_, token)| token.special)
+            .map(|(id, _)| id)
+            .collect()
     }
 
     /// Decodes ids back to text (special tokens skipped).

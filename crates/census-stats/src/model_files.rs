@@ -138,9 +138,10 @@ pub fn locate_tokenizer(
 /// spells tokens without loading a tokenizer.
 pub fn vocabulary(tokenizer: &OptTokenizer) -> census_format::analysis::Vocabulary {
     let ids = 0..tokenizer.vocab_size() as u32;
+    let special = tokenizer.special_ids();
     census_format::analysis::Vocabulary::new(ids.filter_map(|id| {
         tokenizer
             .token(id)
-            .map(|token| (id, token, tokenizer.is_special(id)))
+            .map(|token| (id, token, special.contains(&id)))
     }))
 }

@@ -189,14 +189,29 @@ fn byte_alphabet() -> &'static [char; 256] {
     })
 }
 
+/// The byte each character of the byte-level alphabet stands for, indexed by code point (the
+/// alphabet's characters all lie below U+0144).
+fn byte_of_char() -> &'static [Option<u8>] {
+    static INVERSE: OnceLock<Vec<Option<u8>>> = OnceLock::new();
+    INVERSE.get_or_init(|| {
+        let alphabet = byte_alphabet();
+        let size = alphabet.iter().map(|&c| c as usize).max().unwrap_or(0) + 1;
+        let mut inverse = vec![None; size];
+        for (byte, &c) in alphabet.iter().enumerate() {
+            inverse[c as usize] = Some(byte as u8);
+        }
+        inverse
+    })
+}
+
 /// The bytes a byte-level token string spells; characters outside the alphabet (added tokens
 /// stored as plain text) keep their own UTF-8 bytes.
 fn byte_level_bytes(token: &str) -> Vec<u8> {
-    let alphabet = byte_alphabet();
+    let inverse = byte_of_char();
     let mut bytes = Vec::with_capacity(token.len());
     for c in token.chars() {
-        match alphabet.iter().position(|&a| a == c) {
-            Some(byte) => bytes.push(byte as u8),
+        match inverse.get(c as usize).copied().flatten() {
+            Some(byte) => bytes.push(byte),
             None => bytes.extend(c.to_string().bytes()),
         }
     }

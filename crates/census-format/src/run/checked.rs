@@ -5,11 +5,10 @@
 
 use std::path::Path;
 
-use arrow::array::AsArray;
-use arrow::datatypes::{DataType, UInt16Type, UInt32Type, UInt64Type};
+use arrow::datatypes::{UInt16Type, UInt32Type, UInt64Type};
 use parquet::arrow::ProjectionMask;
 
-use crate::columns::integer_column;
+use crate::columns::extend_integers;
 use crate::error::{FormatError, Result};
 use crate::parquet_file::read_all;
 use crate::run::tables::{ActivationRows, PartCheck, open_part};
@@ -71,22 +70,9 @@ pub fn read_token_ids(
     let mask = ProjectionMask::leaves(schema, indices);
     let mut ids = TokenIds::default();
     for batch in read_all(path, builder.with_projection(mask))? {
-        let column = |name: &str, want: DataType| integer_column(&batch, name, &want, path);
-        ids.seq.extend(
-            column("seq", DataType::UInt64)?
-                .as_primitive::<UInt64Type>()
-                .values(),
-        );
-        ids.pos.extend(
-            column("pos", DataType::UInt16)?
-                .as_primitive::<UInt16Type>()
-                .values(),
-        );
-        ids.token.extend(
-            column("token", DataType::UInt32)?
-                .as_primitive::<UInt32Type>()
-                .values(),
-        );
+        extend_integers::<UInt64Type>(&mut ids.seq, &batch, "seq", path)?;
+        extend_integers::<UInt16Type>(&mut ids.pos, &batch, "pos", path)?;
+        extend_integers::<UInt32Type>(&mut ids.token, &batch, "token", path)?;
     }
     let TokenIds { seq, pos, token } = &ids;
     if let Some(row) = token.iter().position(|&t| t as usize >= limits.vocab) {

@@ -19,7 +19,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
-use crate::columns::{integer_column, integer_list_column, string_column};
+use crate::columns::{extend_integers, integer_list_column, string_column};
 use crate::{DigestWriter, FileDigest};
 
 use crate::error::{FormatError, Result};
@@ -349,16 +349,8 @@ fn read_batches(path: &Path, check: Option<&PartCheck<'_>>) -> Result<Vec<Record
 pub fn read_activations(path: &Path, check: Option<&PartCheck<'_>>) -> Result<ActivationRows> {
     let mut rows = ActivationRows::default();
     for batch in read_batches(path, check)? {
-        rows.seq.extend(
-            integer_column(&batch, "seq", &DataType::UInt64, path)?
-                .as_primitive::<UInt64Type>()
-                .values(),
-        );
-        rows.pos.extend(
-            integer_column(&batch, "pos", &DataType::UInt16, path)?
-                .as_primitive::<UInt16Type>()
-                .values(),
-        );
+        extend_integers::<UInt64Type>(&mut rows.seq, &batch, "seq", path)?;
+        extend_integers::<UInt16Type>(&mut rows.pos, &batch, "pos", path)?;
         let lists = integer_list_column(&batch, "neurons", &DataType::UInt16, path)?;
         let lists = lists.as_list::<i32>();
         for i in 0..lists.len() {
@@ -375,26 +367,10 @@ pub fn read_activations(path: &Path, check: Option<&PartCheck<'_>>) -> Result<Ac
 pub fn read_tokens(path: &Path, check: Option<&PartCheck<'_>>) -> Result<TokenRows> {
     let mut rows = TokenRows::default();
     for batch in read_batches(path, check)? {
-        rows.seq.extend(
-            integer_column(&batch, "seq", &DataType::UInt64, path)?
-                .as_primitive::<UInt64Type>()
-                .values(),
-        );
-        rows.pos.extend(
-            integer_column(&batch, "pos", &DataType::UInt16, path)?
-                .as_primitive::<UInt16Type>()
-                .values(),
-        );
-        rows.token.extend(
-            integer_column(&batch, "token", &DataType::UInt32, path)?
-                .as_primitive::<UInt32Type>()
-                .values(),
-        );
-        rows.doc.extend(
-            integer_column(&batch, "doc", &DataType::UInt64, path)?
-                .as_primitive::<UInt64Type>()
-                .values(),
-        );
+        extend_integers::<UInt64Type>(&mut rows.seq, &batch, "seq", path)?;
+        extend_integers::<UInt16Type>(&mut rows.pos, &batch, "pos", path)?;
+        extend_integers::<UInt32Type>(&mut rows.token, &batch, "token", path)?;
+        extend_integers::<UInt64Type>(&mut rows.doc, &batch, "doc", path)?;
         let domain = string_column(&batch, "domain", path)?;
         rows.domain.extend(
             domain
