@@ -26,8 +26,13 @@ const STRICT: CastOptions<'static> = CastOptions {
     format_options: arrow::util::display::FormatOptions::new(),
 };
 
-/// Casts integer `array` to integer type `want` (values must fit).
-fn integers(array: &ArrayRef, want: &DataType, path: &Path, name: &str) -> Result<ArrayRef> {
+/// Casts integer `array` to integer type `want` (values must fit; nulls stay nulls).
+pub(crate) fn cast_integers(
+    array: &ArrayRef,
+    want: &DataType,
+    path: &Path,
+    name: &str,
+) -> Result<ArrayRef> {
     if array.data_type() == want {
         return Ok(array.clone());
     }
@@ -68,7 +73,7 @@ pub fn integer_column(
 ) -> Result<ArrayRef> {
     let array = find(batch, name, path)?;
     no_nulls(array.as_ref(), path, name)?;
-    integers(array, want, path, name)
+    cast_integers(array, want, path, name)
 }
 
 /// The values of integer column `name` of `batch` as `T` (any integer width whose values fit,
@@ -111,7 +116,7 @@ pub fn integer_list_column(
         return Ok(array.clone());
     }
     // Checks the elements' type and range first, so the error says which.
-    integers(values, want, path, name)?;
+    cast_integers(values, want, path, name)?;
     let target = DataType::List(Arc::new(Field::new("item", want.clone(), true)));
     cast_with_options(array, &target, &STRICT)
         .map_err(|e| column_error(path, name, format!("cannot be read as {target} ({e})")))

@@ -36,6 +36,24 @@ pub enum FormatError {
         /// What is wrong.
         reason: String,
     },
+    /// Arrow could not build or combine a table's columns.
+    #[error("{}: {source}", path.display())]
+    Arrow {
+        /// The file.
+        path: PathBuf,
+        /// What Arrow reported.
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    /// A Parquet file could not be written.
+    #[error("{}: {source}", path.display())]
+    ParquetWrite {
+        /// The file.
+        path: PathBuf,
+        /// What the Parquet writer reported.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
     /// A corpus record could not be used.
     #[error("{}:{line}: {reason}", path.display())]
     Corpus {

@@ -6,7 +6,7 @@ use census_format::analysis::AnalysisManifest;
 use census_format::analysis::Summary;
 
 use crate::error::{ReportError, Result};
-use crate::table::Table;
+use census_format::analysis::tables::{self, AnalysisTable};
 
 /// Per-layer aggregates (a row of `layers.parquet`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -19,8 +19,7 @@ pub struct LayerRow {
     pub neurons: f64,
     /// Dead share.
     pub dead_share: f64,
-    /// Dead share under the other reading of the `</s>` prefix (none in analyses that did not
-    /// record it).
+    /// Dead share under the other reading of the `</s>` prefix.
     pub dead_share_other: Option<f64>,
     /// Mean frequency among alive neurons.
     pub mean_frequency_alive: Option<f64>,
@@ -63,7 +62,7 @@ pub struct DetectorRow {
     pub kind: String,
     /// Trigger strings.
     pub triggers: Vec<String>,
-    /// Token ids of each trigger (empty in analyses that did not record them).
+    /// Token ids of each trigger.
     pub trigger_ids: Vec<Vec<u32>>,
     /// Fires on each trigger.
     pub trigger_fires: Vec<f64>,
@@ -123,10 +122,6 @@ pub struct ModelAnalysis {
     pub positional: Vec<PositionalRow>,
 }
 
-fn index(v: f64) -> usize {
-    v as usize
-}
-
 impl ModelAnalysis {
     /// Reads analysis directory `dir`.
     pub fn load(dir: &Path) -> Result<Self> {
@@ -146,13 +141,10 @@ impl ModelAnalysis {
         Ok(Self {
             dir: dir.to_path_buf(),
             name,
-            layers: read_layers(
-                &Table::read(&dir.join("layers.parquet"))?,
-                manifest.options.count_bos,
-            )?,
-            coverage: read_coverage(&Table::read(&dir.join("coverage.parquet"))?)?,
-            detectors: read_detectors(&Table::read(&dir.join("detectors.parquet"))?)?,
-            positional: read_positional(&Table::read(&dir.join("positional.parquet"))?)?,
+            layers: layer_rows(tables::LayerRow::read(dir)?, manifest.options.count_bos),
+            coverage: coverage_rows(tables::CoverageRow::read(dir)?),
+            detectors: detector_rows(tables::DetectorRow::read(dir)?),
+            positional: positional_rows(tables::PositionalRow::read(dir)?),
             manifest,
             summary,
         })
@@ -169,159 +161,95 @@ impl ModelAnalysis {
     }
 }
 
-fn read_layers(t: &Table, counts_bos: bool) -> Result<Vec<LayerRow>> {
-    let layer = t.counts_required("layer")?;
-    let tokens = t.counts_required("tokens")?;
-    let neurons = t.counts_required("neurons")?;
-    let dead_share = t.shares_required("dead_share")?;
-    let other_column = if counts_bos {
-        "dead_without_bos"
-    } else {
-        "dead_with_bos"
+/// The report's view of `layers.parquet`, by layer; `counts_bos` picks the other reading of
+/// the `</s>` prefix.
+fn layer_rows(rows: Vec<tables::LayerRow>, counts_bos: bool) -> Vec<LayerRow> {
+    let four = |c: Option<tables::DetectedCoverage>| {
+        c.map_or([None; 4], |c| {
+            [c.detected, c.cumulative, c.new_overall, c.new_vs_previous].map(|v| Some(v as f64))
+        })
     };
-    let dead_other = if t.has(other_column) {
-        t.counts(other_column)?
-    } else {
-        vec![None; t.len()]
-    };
-    let mean = t.shares("mean_frequency_alive")?;
-    let token_detectors = t.counts("token_detectors")?;
-    let trigram_detectors = t.counts("trigram_detectors")?;
-    let four = |prefix: &str| -> Result<Vec<[Option<f64>; 4]>> {
-        let cols = [
-            t.counts(&format!("{prefix}_detected"))?,
-            t.counts(&format!("{prefix}_detected_cumulative"))?,
-            t.counts(&format!("{prefix}_new_overall"))?,
-            t.counts(&format!("{prefix}_new_vs_previous"))?,
-        ];
-        Ok((0..t.len())
-            .map(|i| [cols[0][i], cols[1][i], cols[2][i], cols[3][i]])
-            .collect())
-    };
-    let tokens_detected = four("tokens")?;
-    let trigrams_detected = four("trigrams")?;
-    let mut by_type = Vec::new();
-    for kind in ["oscillatory", "both_extremes", "one_extreme", "other"] {
-        by_type.push([
-            t.counts(&format!("{kind}_strong"))?,
-            t.counts(&format!("{kind}_weak"))?,
-        ]);
-    }
-    let mut rows: Vec<LayerRow> = (0..t.len())
-        .map(|i| LayerRow {
-            layer: index(layer[i]),
-            tokens: tokens[i],
-            neurons: neurons[i],
-            dead_share: dead_share[i],
-            dead_share_other: dead_other[i].map(|d| d / neurons[i].max(1.0)),
-            mean_frequency_alive: mean[i],
-            token_detectors: token_detectors[i],
-            trigram_detectors: trigram_detectors[i],
-            tokens_detected: tokens_detected[i],
-            trigrams_detected: trigrams_detected[i],
-            positional: by_type[0][0][i].map(|_| {
-                let mut p = [[0.0; 2]; 4];
-                for (k, [strong, weak]) in by_type.iter().enumerate() {
-                    p[k] = [strong[i].unwrap_or(0.0), weak[i].unwrap_or(0.0)];
-                }
-                p
-            }),
+    let mut rows: Vec<LayerRow> = rows
+        .into_iter()
+        .map(|r| {
+            let other = if counts_bos {
+                r.dead_without_bos
+            } else {
+                r.dead_with_bos
+            };
+            LayerRow {
+                layer: usize::from(r.layer),
+                tokens: r.tokens as f64,
+                neurons: f64::from(r.neurons),
+                dead_share: r.dead_share,
+                dead_share_other: Some(f64::from(other) / f64::from(r.neurons.max(1))),
+                mean_frequency_alive: r.mean_frequency_alive,
+                token_detectors: r.token_detectors.map(f64::from),
+                trigram_detectors: r.trigram_detectors.map(f64::from),
+                tokens_detected: four(r.tokens_detected),
+                trigrams_detected: four(r.trigrams_detected),
+                positional: r.positional.map(|p| p.map(|counts| counts.map(f64::from))),
+            }
         })
         .collect();
     rows.sort_by_key(|r| r.layer);
-    Ok(rows)
+    rows
 }
 
-fn read_coverage(t: &Table) -> Result<Vec<CoverageRow>> {
-    let layer = t.counts_required("layer")?;
-    let order = t.strings("order")?;
-    let bin = t.counts_required("bin")?;
-    let label = t.strings("label")?;
-    let neurons = t.counts_required("neurons")?;
-    Ok((0..t.len())
-        .map(|i| CoverageRow {
-            layer: index(layer[i]),
-            order: order[i].clone().unwrap_or_default(),
-            bin: index(bin[i]),
-            label: label[i].clone().unwrap_or_default(),
-            neurons: neurons[i],
+/// The report's view of `coverage.parquet`.
+fn coverage_rows(rows: Vec<tables::CoverageRow>) -> Vec<CoverageRow> {
+    rows.into_iter()
+        .map(|r| CoverageRow {
+            layer: usize::from(r.layer),
+            order: r.order.name().to_string(),
+            bin: usize::from(r.bin),
+            label: r.label,
+            neurons: r.neurons as f64,
         })
-        .collect())
+        .collect()
 }
 
-fn read_detectors(t: &Table) -> Result<Vec<DetectorRow>> {
-    let layer = t.counts_required("layer")?;
-    let neuron = t.counts_required("neuron")?;
-    let kind = t.strings("kind")?;
-    let triggers = t.string_lists("triggers")?;
-    let fires = t.count_lists("trigger_fires")?;
-    let coverage = t.shares_required("coverage")?;
-    let promoted = t.string_lists("promoted")?;
-    let suppressed = t.string_lists("suppressed")?;
-    let suppresses = t.bools("suppresses_triggers")?;
-    let ids = |name: &str| -> Result<Vec<Option<Vec<u32>>>> {
-        if !t.has(name) {
-            return Ok(vec![None; t.len()]);
-        }
-        Ok(t.count_lists(name)?
-            .into_iter()
-            .map(|row| row.map(|ids| ids.into_iter().map(|id| id as u32).collect()))
-            .collect())
-    };
-    let (promoted_ids, suppressed_ids) = (ids("promoted_ids")?, ids("suppressed_ids")?);
-    let trigger_ids = if t.has("trigger_ids") {
-        t.nested_count_lists("trigger_ids")?
-    } else {
-        vec![None; t.len()]
-    };
-    Ok((0..t.len())
-        .map(|i| DetectorRow {
-            layer: index(layer[i]),
-            neuron: index(neuron[i]),
-            kind: kind[i].clone().unwrap_or_default(),
-            triggers: triggers[i].clone().unwrap_or_default(),
-            trigger_ids: trigger_ids[i]
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|ids| ids.into_iter().map(|id| id as u32).collect())
-                .collect(),
-            trigger_fires: fires[i].clone().unwrap_or_default(),
-            coverage: coverage[i],
-            promoted: promoted[i].clone(),
-            promoted_ids: promoted_ids[i].clone(),
-            suppressed: suppressed[i].clone(),
-            suppressed_ids: suppressed_ids[i].clone(),
-            suppresses_triggers: suppresses[i],
+/// The report's view of `detectors.parquet`.
+fn detector_rows(rows: Vec<tables::DetectorRow>) -> Vec<DetectorRow> {
+    let names = |t: &[tables::RankedToken]| t.iter().map(|t| t.name.clone()).collect();
+    let ids = |t: &[tables::RankedToken]| t.iter().map(|t| t.id).collect();
+    rows.into_iter()
+        .map(|r| {
+            let p = r.projection.as_ref();
+            DetectorRow {
+                layer: usize::from(r.layer),
+                neuron: usize::from(r.neuron),
+                kind: r.kind.name().to_string(),
+                trigger_fires: r.trigger_fires.iter().map(|&f| f as f64).collect(),
+                coverage: r.coverage,
+                promoted: p.map(|p| names(&p.promoted)),
+                promoted_ids: p.map(|p| ids(&p.promoted)),
+                suppressed: p.map(|p| names(&p.suppressed)),
+                suppressed_ids: p.map(|p| ids(&p.suppressed)),
+                suppresses_triggers: p.and_then(|p| p.suppresses_triggers),
+                triggers: r.triggers,
+                trigger_ids: r.trigger_ids,
+            }
         })
-        .collect())
+        .collect()
 }
 
-fn read_positional(t: &Table) -> Result<Vec<PositionalRow>> {
-    let layer = t.counts_required("layer")?;
-    let neuron = t.counts_required("neuron")?;
-    let mi = t.counts_required("mi")?;
-    let kind = t.strings("type")?;
-    let strong = t.bools("strong")?;
-    let first = t.counts_required("first_position")?;
-    let curve = t.share_lists("frequency")?;
-    let starts = t.count_lists("range_starts")?;
-    let ends = t.count_lists("range_ends")?;
-    Ok((0..t.len())
-        .map(|i| PositionalRow {
-            layer: index(layer[i]),
-            neuron: index(neuron[i]),
-            mi: mi[i],
-            kind: kind[i].clone().unwrap_or_default(),
-            strong: strong[i].unwrap_or(false),
-            first_position: index(first[i]),
-            curve: curve[i].clone().unwrap_or_default(),
-            ranges: starts[i]
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .zip(ends[i].clone().unwrap_or_default())
+/// The report's view of `positional.parquet`.
+fn positional_rows(rows: Vec<tables::PositionalRow>) -> Vec<PositionalRow> {
+    rows.into_iter()
+        .map(|r| PositionalRow {
+            layer: usize::from(r.layer),
+            neuron: usize::from(r.neuron),
+            mi: r.mi,
+            kind: r.class.kind.name().to_string(),
+            strong: r.class.strong,
+            first_position: usize::from(r.first_position),
+            curve: r.frequency.iter().map(|&x| f64::from(x)).collect(),
+            ranges: r
+                .ranges
+                .iter()
+                .map(|&(a, b)| (f64::from(a), f64::from(b)))
                 .collect(),
         })
-        .collect())
+        .collect()
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::analysis::ModelAnalysis;
 use crate::error::{ReportError, Result};
-use crate::table::Table;
+use census_format::analysis::tables::{AnalysisTable, NeuronRow, ProjectionRow, RankedToken};
 use census_format::analysis::vocabulary::display_ngram;
 
 /// The script file of a layer, relative to the report directory.
@@ -47,29 +47,14 @@ pub fn write_layers(
     out: &Path,
     contexts: usize,
 ) -> Result<usize> {
-    let t = Table::read(&model.dir.join("neurons.parquet"))?;
-    let layer = t.counts_required("layer")?;
-    let neuron = t.counts_required("neuron")?;
-    let fires = t.counts_required("fires")?;
-    let fires_bos = t.counts_required("fires_bos")?;
-    let frequency = t.shares_required("frequency")?;
-    let dead = t.bools("dead")?;
-    let coverage = [
-        t.counts("unigram_coverage")?,
-        t.counts("bigram_coverage")?,
-        t.counts("trigram_coverage")?,
-    ];
-    let mi = t.counts("position_mi")?;
-    let kind = t.strings("positional_type")?;
-    let strong = t.bools("positional_strong")?;
-    let mut layers: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for (row, &l) in layer.iter().enumerate() {
-        layers.entry(l as usize).or_default().push(row);
-    }
+    let neurons = NeuronRow::read(&model.dir)?;
+    let mut layers: BTreeMap<usize, Vec<&NeuronRow>> = BTreeMap::new();
     let mut alive: BTreeMap<usize, usize> = BTreeMap::new();
-    for (row, &l) in layer.iter().enumerate() {
-        if dead[row] == Some(false) {
-            *alive.entry(l as usize).or_insert(0) += 1;
+    for n in &neurons {
+        let l = usize::from(n.layer);
+        layers.entry(l).or_default().push(n);
+        if !n.dead {
+            *alive.entry(l).or_insert(0) += 1;
         }
     }
     let examples = if contexts > 0 {
@@ -80,27 +65,17 @@ pub fn write_layers(
     };
     // Every alive neuron's projection, when the analysis computed them.
     let mut projections: BTreeMap<usize, BTreeMap<String, Value>> = BTreeMap::new();
-    let projections_path = model.dir.join("projections.parquet");
-    if projections_path.exists() {
-        let p = Table::read(&projections_path)?;
-        let (pl, pn) = (p.counts_required("layer")?, p.counts_required("neuron")?);
-        let (promoted, suppressed) = (p.string_lists("promoted")?, p.string_lists("suppressed")?);
-        let ids = |name: &str| -> Result<Vec<Option<Vec<f64>>>> {
-            if p.has(name) {
-                p.count_lists(name)
-            } else {
-                Ok(vec![None; p.len()])
-            }
-        };
-        let (promoted_ids, suppressed_ids) = (ids("promoted_ids")?, ids("suppressed_ids")?);
-        for i in 0..pl.len() {
-            projections.entry(pl[i] as usize).or_default().insert(
-                (pn[i] as usize).to_string(),
+    if model.dir.join(ProjectionRow::FILE).exists() {
+        let names = |t: &[RankedToken]| t.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+        let ids = |t: &[RankedToken]| t.iter().map(|t| t.id).collect::<Vec<_>>();
+        for p in ProjectionRow::read(&model.dir)? {
+            projections.entry(usize::from(p.layer)).or_default().insert(
+                p.neuron.to_string(),
                 shown_tokens(json!({
-                    "promoted": promoted[i],
-                    "suppressed": suppressed[i],
-                    "promoted_ids": promoted_ids[i],
-                    "suppressed_ids": suppressed_ids[i],
+                    "promoted": names(&p.promoted),
+                    "suppressed": names(&p.suppressed),
+                    "promoted_ids": ids(&p.promoted),
+                    "suppressed_ids": ids(&p.suppressed),
                 })),
             );
         }
@@ -109,7 +84,7 @@ pub fn write_layers(
     std::fs::create_dir_all(&dir).map_err(|e| ReportError::io("cannot create", &dir, e))?;
     for (&l, rows) in &layers {
         let mut rows = rows.clone();
-        rows.sort_by_key(|&r| neuron[r] as usize);
+        rows.sort_by_key(|n| n.neuron);
         let detectors: BTreeMap<String, Value> = model
             .detectors
             .iter()
@@ -122,22 +97,23 @@ pub fn write_layers(
             .filter(|p| p.layer == l)
             .map(|p| (p.neuron.to_string(), json!(p)))
             .collect();
-        let column = |f: &dyn Fn(usize) -> Value| rows.iter().map(|&r| f(r)).collect::<Vec<_>>();
+        let column =
+            |f: &dyn Fn(&NeuronRow) -> Value| rows.iter().map(|n| f(n)).collect::<Vec<_>>();
         let data = json!({
-            "neuron": column(&|r| json!(neuron[r])),
-            "fires": column(&|r| json!(fires[r])),
-            "fires_bos": column(&|r| json!(fires_bos[r])),
-            "frequency": column(&|r| json!(frequency[r])),
-            "dead": column(&|r| json!(dead[r])),
-            "coverage": column(&|r| json!([coverage[0][r], coverage[1][r], coverage[2][r]])),
-            "mi": column(&|r| json!(mi[r])),
-            "type": column(&|r| json!(kind[r])),
-            "strong": column(&|r| json!(strong[r])),
+            "neuron": column(&|n| json!(n.neuron)),
+            "fires": column(&|n| json!(n.fires)),
+            "fires_bos": column(&|n| json!(n.fires_bos)),
+            "frequency": column(&|n| json!(n.frequency)),
+            "dead": column(&|n| json!(n.dead)),
+            "coverage": column(&|n| json!(n.coverage)),
+            "mi": column(&|n| json!(n.position_mi)),
+            "type": column(&|n| json!(n.positional.map(|c| c.kind.name()))),
+            "strong": column(&|n| json!(n.positional.map(|c| c.strong))),
             "detectors": detectors,
             "positional": curves,
             "projections": projections.remove(&l).unwrap_or_default(),
-            "contexts": rows.iter().map(|&r| {
-                examples.get(&l).and_then(|per| per.get(neuron[r] as usize)).cloned().unwrap_or_default()
+            "contexts": rows.iter().map(|n| {
+                examples.get(&l).and_then(|per| per.get(usize::from(n.neuron))).cloned().unwrap_or_default()
             }).collect::<Vec<_>>(),
         });
         let path = out.join(layer_script(slug, l));

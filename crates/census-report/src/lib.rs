@@ -17,7 +17,6 @@ pub mod figures;
 pub mod html;
 pub mod markdown;
 pub mod paper;
-mod table;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -28,9 +28,13 @@ use crate::projection::{
 use crate::sections::{DataGroup, SectionBases, Sources};
 
 use crate::summary::Summary;
-use crate::tables::{self, LayerSummary};
+use crate::tables;
 pub use census_format::analysis::manifest::{
     ANALYSIS_KIND, ANALYSIS_SCHEMA_VERSION, AnalysisManifest, InputRun, MANIFEST_FILE, SUMMARY_FILE,
+};
+use census_format::analysis::tables::{
+    AnalysisTable, CoverageRow, DetectorRow, LayerRow, NeuronRow, PositionalDomainRow,
+    PositionalRow, ProjectionRow,
 };
 
 /// What to analyse and where to write it.
@@ -227,7 +231,7 @@ fn progress_span(total: u64, enabled: bool) -> tracing::Span {
 }
 
 /// Per-layer aggregates from the layer results and the detected-n-gram coverage.
-fn layer_summaries(results: &[LayerResult]) -> Vec<LayerSummary> {
+fn layer_summaries(results: &[LayerResult]) -> Vec<LayerRow> {
     let coverage_of = |order: Order| {
         // Coverage is defined over consecutive layers that all counted this order.
         let sets: Vec<Option<BTreeSet<u64>>> = results
@@ -267,8 +271,8 @@ fn layer_summaries(results: &[LayerResult]) -> Vec<LayerSummary> {
                     .as_ref()
                     .map(|_| r.detectors.iter().filter(|d| d.order == order).count() as u32)
             };
-            LayerSummary {
-                layer: r.layer,
+            LayerRow {
+                layer: r.layer as u16,
                 tokens: r.counted_tokens,
                 neurons,
                 dead,
@@ -745,44 +749,43 @@ fn write(
     ];
     let positional: Vec<_> = results.iter().flat_map(|r| &r.positional).collect();
     let mut written = vec![
-        (tables::NEURONS_FILE, tables::neurons_batch(&results)?),
-        (tables::LAYERS_FILE, tables::layers_batch(&summaries)?),
-        (
-            tables::COVERAGE_FILE,
-            tables::coverage_batch(&results, &options.coverage_bins)?,
-        ),
-        (
-            tables::DETECTORS_FILE,
-            tables::detectors_batch(&detectors, projections.as_deref(), &token_name)?,
-        ),
-        (
-            tables::POSITIONAL_FILE,
-            tables::positional_batch(&positional)?,
-        ),
+        NeuronRow::FILE,
+        LayerRow::FILE,
+        CoverageRow::FILE,
+        DetectorRow::FILE,
+        PositionalRow::FILE,
     ];
+    NeuronRow::write(out, &tables::neuron_rows(&results), &metadata)?;
+    LayerRow::write(out, &summaries, &metadata)?;
+    CoverageRow::write(
+        out,
+        &tables::coverage_rows(&results, &options.coverage_bins),
+        &metadata,
+    )?;
+    DetectorRow::write(
+        out,
+        &tables::detector_rows(&detectors, projections.as_deref(), &token_name),
+        &metadata,
+    )?;
+    PositionalRow::write(out, &tables::positional_rows(&positional), &metadata)?;
     if let Some((rows, _)) = &by_domain {
-        written.push((
-            tables::POSITIONAL_DOMAINS_FILE,
-            tables::positional_domains_batch(rows)?,
-        ));
+        PositionalDomainRow::write(out, &tables::positional_domain_rows(rows), &metadata)?;
+        written.push(PositionalDomainRow::FILE);
     }
     if let Some(rows) = &all_projections {
-        written.push((
-            tables::PROJECTIONS_FILE,
-            tables::projections_batch(rows, &token_name)?,
-        ));
+        ProjectionRow::write(out, &tables::projection_rows(rows, &token_name), &metadata)?;
+        written.push(ProjectionRow::FILE);
     }
     if let Some(found) = &tokenizer {
+        let path = out.join(VOCABULARY_FILE);
         let batch = crate::model_files::vocabulary(&found.tokenizer)
             .to_batch()
             .map_err(|e| StatsError::Parquet {
-                path: out.join(VOCABULARY_FILE),
+                path: path.clone(),
                 reason: e.to_string(),
             })?;
-        written.push((VOCABULARY_FILE, batch));
-    }
-    for (name, batch) in &written {
-        tables::write_table(&out.join(name), batch, &metadata)?;
+        census_format::analysis::tables::write_table(&path, &batch, &metadata)?;
+        written.push(VOCABULARY_FILE);
     }
     let alive_frequency_sum: f64 = results
         .iter()
@@ -835,7 +838,7 @@ fn write(
         tokenizer: tokenizer.as_ref().map(|t| t.dir.clone()),
         sections: Some(bases),
         seconds: started.elapsed().as_secs_f64(),
-        tables: written.iter().map(|(n, _)| n.to_string()).collect(),
+        tables: written.iter().map(|n| n.to_string()).collect(),
     };
     write_json(&out.join(MANIFEST_FILE), &manifest)?;
     staged.commit()?;

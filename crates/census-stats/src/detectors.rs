@@ -94,18 +94,7 @@ pub fn detect(
         })
 }
 
-/// Detected n-grams of one layer against the layers below it (§3.7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DetectedCoverage {
-    /// N-grams with a detector in this layer.
-    pub detected: u64,
-    /// N-grams with a detector in this layer or one below.
-    pub cumulative: u64,
-    /// Detected here and in no lower layer.
-    pub new_overall: u64,
-    /// Detected here but not in the previous layer.
-    pub new_vs_previous: u64,
-}
+pub use census_format::analysis::tables::DetectedCoverage;
 
 /// Coverage of each layer given the detected n-gram sets of consecutive layers, lowest first.
 pub fn detected_coverage(per_layer: &[BTreeSet<u64>]) -> Vec<DetectedCoverage> {

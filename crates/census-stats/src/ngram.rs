@@ -7,38 +7,7 @@ pub const MAX_VOCAB: usize = 1 << 16;
 pub const MAX_NEURONS: usize = 1 << 16;
 
 /// Order of an n-gram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Order {
-    /// The current token.
-    Unigram,
-    /// The previous and the current token.
-    Bigram,
-    /// The two previous tokens and the current one.
-    Trigram,
-}
-
-impl Order {
-    /// All orders.
-    pub const ALL: [Order; 3] = [Order::Unigram, Order::Bigram, Order::Trigram];
-
-    /// `n`.
-    pub fn n(self) -> usize {
-        match self {
-            Self::Unigram => 1,
-            Self::Bigram => 2,
-            Self::Trigram => 3,
-        }
-    }
-
-    /// `unigram`, `bigram` or `trigram`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Unigram => "unigram",
-            Self::Bigram => "bigram",
-            Self::Trigram => "trigram",
-        }
-    }
-}
+pub use census_format::analysis::tables::Order;
 
 /// Packs the tokens of an n-gram, oldest first.
 pub fn pack(tokens: &[u32]) -> u64 {

@@ -3,8 +3,6 @@
 //! indicates. The numeric rules are ours (the paper gives none); they are flags in
 //! [`PositionalOptions`] and documented in `docs/ANALYSIS.md`.
 
-use serde::{Deserialize, Serialize};
-
 use crate::options::{LogBase, PositionalOptions};
 
 /// Mutual information between "fires" and "position" from fires per position and rows per
@@ -30,48 +28,7 @@ pub fn mutual_information(fires: &[u64], rows: &[u64], base: LogBase) -> f64 {
         .max(0.0)
 }
 
-/// The shape of a positional neuron's curve (Fig. 7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PositionalType {
-    /// Alternates between low and high regimes (purple).
-    Oscillatory,
-    /// Not oscillatory; stays at 0 on some interval and at 1 on another (red).
-    BothExtremes,
-    /// Stays at 0 or at 1 on some interval, not both (green).
-    OneExtreme,
-    /// Depends on position without reaching either extreme (yellow).
-    Other,
-}
-
-impl PositionalType {
-    /// All types, in the paper's order.
-    pub const ALL: [PositionalType; 4] = [
-        Self::Oscillatory,
-        Self::BothExtremes,
-        Self::OneExtreme,
-        Self::Other,
-    ];
-
-    /// `oscillatory`, `both-extremes`, `one-extreme`, `other`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Oscillatory => "oscillatory",
-            Self::BothExtremes => "both-extremes",
-            Self::OneExtreme => "one-extreme",
-            Self::Other => "other",
-        }
-    }
-}
-
-/// Type and strength of a curve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Classification {
-    /// The type.
-    pub kind: PositionalType,
-    /// Strong (exact extremes, or a thin curve for `Other`) or weak.
-    pub strong: bool,
-}
+pub use census_format::analysis::tables::{Classification, PositionalType};
 
 /// Whether `curve` holds `predicate` on at least `run` consecutive positions.
 fn has_run(curve: &[f64], run: usize, predicate: impl Fn(f64) -> bool) -> bool {

@@ -13,25 +13,25 @@ use crate::ngram::Order;
 use crate::positional::PositionalType;
 use crate::projection::Projection;
 use crate::suppression::at_least;
-use crate::tables::LayerSummary;
+use census_format::analysis::tables::LayerRow;
 
 /// Dead neurons under the reading `counts_bos` did not choose.
-fn other_reading(layers: &[LayerSummary], counts_bos: bool) -> DeadReading {
-    let dead = |l: &LayerSummary| {
+fn other_reading(layers: &[LayerRow], counts_bos: bool) -> DeadReading {
+    let dead = |l: &LayerRow| {
         if counts_bos {
             l.dead_without_bos
         } else {
             l.dead_with_bos
         }
     };
-    let share = |l: &LayerSummary| f64::from(dead(l)) / f64::from(l.neurons.max(1));
+    let share = |l: &LayerRow| f64::from(dead(l)) / f64::from(l.neurons.max(1));
     let worst = layers
         .iter()
         .max_by(|a, b| share(a).total_cmp(&share(b)).then(b.layer.cmp(&a.layer)));
     DeadReading {
         total: layers.iter().map(|l| u64::from(dead(l))).sum(),
         max_layer_share: worst.map_or(0.0, share),
-        max_layer: worst.map_or(0, |l| l.layer),
+        max_layer: worst.map_or(0, |l| usize::from(l.layer)),
     }
 }
 
@@ -46,18 +46,18 @@ fn median(values: &[f64]) -> f64 {
 }
 
 fn detector_summary(
-    layers: &[LayerSummary],
-    pick: fn(&LayerSummary) -> Option<crate::detectors::DetectedCoverage>,
-    count: fn(&LayerSummary) -> Option<u32>,
+    layers: &[LayerRow],
+    pick: fn(&LayerRow) -> Option<crate::detectors::DetectedCoverage>,
+    count: fn(&LayerRow) -> Option<u32>,
 ) -> Option<DetectorSummary> {
-    let counted: Vec<&LayerSummary> = layers.iter().filter(|l| count(l).is_some()).collect();
+    let counted: Vec<&LayerRow> = layers.iter().filter(|l| count(l).is_some()).collect();
     if counted.is_empty() {
         return None;
     }
     let coverage: Vec<_> = layers.iter().filter_map(pick).collect();
     let new_share_by_layer = layers
         .iter()
-        .filter_map(|l| pick(l).map(|c| (l.layer, c)))
+        .filter_map(|l| pick(l).map(|c| (usize::from(l.layer), c)))
         .skip(1)
         .filter(|(_, c)| c.detected > 0)
         .map(|(layer, c)| (layer, c.new_overall as f64 / c.detected as f64))
@@ -80,7 +80,7 @@ fn detector_summary(
 pub fn summarise(
     counts_bos: bool,
     model: String,
-    layers: &[LayerSummary],
+    layers: &[LayerRow],
     sequences: u64,
     detectors: &[Detector],
     projections: Option<&[Projection]>,
@@ -157,7 +157,7 @@ pub fn summarise(
                 dead as f64 / neurons as f64
             },
             max_layer_share: worst.map_or(0.0, |l| l.dead_share),
-            max_layer: worst.map_or(0, |l| l.layer),
+            max_layer: worst.map_or(0, |l| usize::from(l.layer)),
             counts_bos,
             other_reading: Some(other_reading(layers, counts_bos)),
         },

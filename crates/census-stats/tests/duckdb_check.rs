@@ -142,3 +142,84 @@ fn a_run_rewritten_by_duckdb_analyses_to_the_same_result() {
         );
     }
 }
+
+/// Rewrites the analysis tables of `analysis` through DuckDB with every unsigned integer column
+/// (and list) widened to BIGINT and every FLOAT list to DOUBLE, as a user's SQL would leave them.
+fn widen_with_duckdb(python: &str, analysis: &Path, tables: &[&str]) {
+    let script = r#"
+import duckdb, os, re, sys
+analysis, tables = sys.argv[1], sys.argv[2:]
+for name in tables:
+    f = os.path.join(analysis, name)
+    columns = []
+    for column, kind, *_ in duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{f}')").fetchall():
+        wide = re.sub(r"U(TINYINT|SMALLINT|INTEGER|BIGINT)", "BIGINT", kind).replace("FLOAT", "DOUBLE")
+        columns.append(f'"{column}"::{wide} AS "{column}"' if wide != kind else f'"{column}"')
+    tmp = f + ".duck"
+    duckdb.sql(f"COPY (SELECT {', '.join(columns)} FROM read_parquet('{f}')) TO '{tmp}' (FORMAT parquet)")
+    os.replace(tmp, f)
+print(duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{os.path.join(analysis, tables[0])}')").fetchall())
+"#;
+    let output = Command::new(python)
+        .args(["-c", script])
+        .arg(analysis)
+        .args(tables)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "DuckDB could not rewrite the analysis"
+    );
+    assert!(stdout.contains("BIGINT") && !stdout.contains("USMALLINT"));
+}
+
+#[test]
+fn an_analysis_rewritten_by_duckdb_reads_back_as_the_same_rows() {
+    use census_format::analysis::tables::{
+        AnalysisTable, CoverageRow, DetectorRow, LayerRow, NeuronRow, PositionalRow, ProjectionRow,
+    };
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (run, out) = (dir.path().join("run"), dir.path().join("analysis"));
+    extract_planted(&run);
+    // The planted model is small enough that every neuron is projected by default.
+    let mut options = AnalysisOptions {
+        ngram_layers: LayerScope::All,
+        ..Default::default()
+    };
+    options.positional.any_length = true;
+    analyze(&AnalyzeRequest {
+        model: Some(fixture("planted")),
+        options,
+        ..AnalyzeRequest::new(vec![run], out.clone())
+    })
+    .unwrap();
+    let neurons = NeuronRow::read(&out).unwrap();
+    let layers = LayerRow::read(&out).unwrap();
+    let coverage = CoverageRow::read(&out).unwrap();
+    let detectors = DetectorRow::read(&out).unwrap();
+    let positional = PositionalRow::read(&out).unwrap();
+    let projections = ProjectionRow::read(&out).unwrap();
+    assert!(!detectors.is_empty() && detectors.iter().any(|d| d.projection.is_some()));
+    assert!(!positional.is_empty() && !projections.is_empty());
+    widen_with_duckdb(
+        &python,
+        &out,
+        &[
+            NeuronRow::FILE,
+            LayerRow::FILE,
+            CoverageRow::FILE,
+            DetectorRow::FILE,
+            PositionalRow::FILE,
+            ProjectionRow::FILE,
+        ],
+    );
+    assert_eq!(NeuronRow::read(&out).unwrap(), neurons);
+    assert_eq!(LayerRow::read(&out).unwrap(), layers);
+    assert_eq!(CoverageRow::read(&out).unwrap(), coverage);
+    assert_eq!(DetectorRow::read(&out).unwrap(), detectors);
+    assert_eq!(PositionalRow::read(&out).unwrap(), positional);
+    assert_eq!(ProjectionRow::read(&out).unwrap(), projections);
+}

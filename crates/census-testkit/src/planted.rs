@@ -238,7 +238,9 @@ pub fn edit_tokens(path: &Path, edit: impl FnOnce(&mut TokenRows)) {
     std::fs::rename(temp, path).unwrap();
 }
 
-/// Rewrites column `name` of the table at `path` with `values` (as float64).
+/// Rewrites column `name` of the table at `path` with `values`: in the column's own integer
+/// type where every value is a whole number that fits it, else as float64 (as a tool that
+/// rewrote the table with other values would).
 pub fn rewrite_column(path: &Path, name: &str, values: impl Fn(usize) -> f64) {
     use std::sync::Arc;
     let batch = read_table(path);
@@ -249,9 +251,19 @@ pub fn rewrite_column(path: &Path, name: &str, values: impl Fn(usize) -> f64) {
         .zip(batch.columns())
         .map(|(field, column)| {
             if field.name() == name {
-                Arc::new(arrow::array::Float64Array::from_iter_values(
-                    (0..batch.num_rows()).map(&values),
-                )) as arrow::array::ArrayRef
+                let floats: arrow::array::ArrayRef =
+                    Arc::new(arrow::array::Float64Array::from_iter_values(
+                        (0..batch.num_rows()).map(&values),
+                    ));
+                let whole = (0..batch.num_rows()).all(|i| values(i).fract() == 0.0);
+                let strict = arrow::compute::CastOptions {
+                    safe: false,
+                    ..Default::default()
+                };
+                match arrow::compute::cast_with_options(&floats, field.data_type(), &strict) {
+                    Ok(cast) if whole && field.data_type().is_integer() => cast,
+                    _ => floats,
+                }
             } else {
                 column.clone()
             }

@@ -1,0 +1,62 @@
+//! The Parquet tables of an analysis directory as typed rows (see `docs/SCHEMA.md`). The
+//! analysis writes them and the report reads them through these types, so each column is
+//! declared once, here.
+//!
+//! Every table implements [`AnalysisTable`]: its file name, how its rows become a record batch,
+//! and how they are read back through a [`TableReader`], which accepts any integer width whose
+//! values fit and names the file and column of anything else.
+
+mod columns;
+mod coverage;
+mod detectors;
+mod kinds;
+mod layers;
+mod neurons;
+mod positional;
+mod projections;
+pub mod reader;
+
+use std::path::Path;
+
+use arrow::array::RecordBatch;
+
+pub use coverage::CoverageRow;
+pub use detectors::{DetectorProjection, DetectorRow};
+pub use kinds::{Classification, DetectorKind, Order, PositionalType};
+pub use layers::{DetectedCoverage, LayerRow};
+pub use neurons::NeuronRow;
+pub use positional::{PositionalDomainRow, PositionalRow};
+pub use projections::{ProjectionRow, RankedToken};
+pub use reader::TableReader;
+
+use crate::error::{FormatError, Result};
+
+/// A table of an analysis directory, one row type per file.
+pub trait AnalysisTable: Sized {
+    /// The file name inside the analysis directory.
+    const FILE: &'static str;
+
+    /// The rows as one record batch, columns in the order `docs/SCHEMA.md` lists them.
+    fn to_batch(rows: &[Self]) -> Result<RecordBatch>;
+
+    /// The rows of a table read whole.
+    fn from_table(table: &TableReader) -> Result<Vec<Self>>;
+
+    /// Reads the table of analysis directory `dir`.
+    fn read(dir: &Path) -> Result<Vec<Self>> {
+        Self::from_table(&TableReader::read(&dir.join(Self::FILE))?)
+    }
+
+    /// Writes `rows` as this table of analysis directory `dir` (zstd, footer `metadata`),
+    /// through a temporary file renamed into place.
+    fn write(dir: &Path, rows: &[Self], metadata: &[(String, String)]) -> Result<()> {
+        write_table(&dir.join(Self::FILE), &Self::to_batch(rows)?, metadata)
+    }
+}
+
+/// Writes `batch` (zstd, footer `metadata`) to `path` through a temporary file, flushed to disk
+/// and renamed into place.
+pub fn write_table(path: &Path, batch: &RecordBatch, metadata: &[(String, String)]) -> Result<()> {
+    let (temp, _) = crate::run::tables::write_temp_parquet(path, batch, metadata)?;
+    std::fs::rename(&temp, path).map_err(|e| FormatError::io("cannot write", path, e))
+}
