@@ -10,6 +10,7 @@ use census_model::{BackendJob, Device, FloatType};
 use clap::Args;
 
 use crate::corpus::CorpusSource;
+use crate::engine::{Engine, FfnPath};
 use crate::error::{ExtractError, Result};
 use crate::run::{DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions, LayerSpec};
 use crate::sequences::{DEFAULT_MAX_SEQ_LEN, SequenceOptions, Shard};
@@ -111,16 +112,6 @@ pub fn parse_layers(spec: &str) -> Result<LayerSpec> {
     Ok(LayerSpec::Range(start..end + usize::from(inclusive)))
 }
 
-/// How the FFN layers run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FfnPath {
-    /// The host engine: the layers on the CPU in f32, fc2 summed over the fired neurons only
-    /// (fastest on a CPU).
-    Sparse,
-    /// Every layer on the backend device, in the compute dtype.
-    Dense,
-}
-
 /// An extraction, run on the backend [`Device::run`] picks.
 struct ExtractJob<'a>(&'a ExtractOptions);
 
@@ -140,7 +131,7 @@ impl ExtractArgs {
             &self.model,
             &census_model::HubOptions::from_env(!self.quiet),
         )?;
-        options.dtype = self.compute_dtype(options.sparse_ffn, &options.model_dir)?;
+        options.dtype = self.compute_dtype(options.engine, &options.model_dir)?;
         options.sequences.max_seq_len = self.max_seq_len_for(&options.model_dir);
         self.device
             .run(ExtractJob(&options))
@@ -150,11 +141,11 @@ impl ExtractArgs {
     /// The compute dtype: `--dtype` if given; else f32 on the host engine, and on the dense path
     /// the dtype the checkpoint in `model_dir` declares (f32 when it declares none or cannot be
     /// read yet, as a hub model before its download).
-    pub fn compute_dtype(&self, sparse_ffn: bool, model_dir: &Path) -> Result<DType> {
+    pub fn compute_dtype(&self, engine: Engine, model_dir: &Path) -> Result<DType> {
         if let Some(float) = self.dtype {
             return Ok(float.dtype());
         }
-        if sparse_ffn {
+        if engine.on_host() {
             return Ok(DType::F32);
         }
         Ok(
@@ -176,18 +167,19 @@ impl ExtractArgs {
         })
     }
 
-    /// Whether the layers run on the host engine (`--ffn sparse`, the default on the CPU).
-    fn sparse_ffn(&self) -> bool {
-        match self.ffn {
-            Some(FfnPath::Sparse) => true,
-            Some(FfnPath::Dense) => false,
-            None => self.device != Device::Cuda,
-        }
+    /// The engine the flags name (see [`Engine::from_flags`]).
+    pub fn engine(&self) -> Result<Engine> {
+        Engine::from_flags(
+            self.ffn,
+            self.device == Device::Cuda,
+            self.stream_layers,
+            self.offload_hidden,
+        )
     }
 
     /// The run options these flags describe.
     pub fn to_options(&self) -> Result<ExtractOptions> {
-        let sparse_ffn = self.sparse_ffn();
+        let engine = self.engine()?;
         Ok(ExtractOptions {
             model_dir: PathBuf::from(&self.model),
             model_source: self.model.clone(),
@@ -206,10 +198,8 @@ impl ExtractArgs {
             shard: self.shard.parse::<Shard>()?,
             part_tokens: self.part_tokens,
             batch_tokens: self.batch_tokens,
-            dtype: self.compute_dtype(sparse_ffn, Path::new(&self.model))?,
-            sparse_ffn,
-            stream_layers: self.stream_layers,
-            offload_hidden: self.offload_hidden,
+            dtype: self.compute_dtype(engine, Path::new(&self.model))?,
+            engine,
             out: self.out.clone(),
             progress: !self.quiet,
         })
@@ -244,14 +234,23 @@ mod tests {
                 .args
                 .to_options()
         };
-        assert!(options(&[]).unwrap().sparse_ffn);
-        assert!(!options(&["--device", "cuda"]).unwrap().sparse_ffn);
-        assert!(
-            options(&["--device", "cuda", "--ffn", "sparse"])
-                .unwrap()
-                .sparse_ffn
+        let engine = |extra: &[&str]| options(extra).unwrap().engine;
+        assert_eq!(engine(&[]), Engine::Host);
+        assert_eq!(engine(&["--device", "cuda"]), Engine::Dense);
+        assert_eq!(
+            engine(&["--device", "cuda", "--ffn", "sparse"]),
+            Engine::Host
         );
-        assert!(!options(&["--ffn", "dense"]).unwrap().sparse_ffn);
+        assert_eq!(engine(&["--ffn", "dense"]), Engine::Dense);
+        assert_eq!(engine(&["--stream-layers"]), Engine::HostStreamed);
+        assert_eq!(
+            engine(&["--ffn", "dense", "--stream-layers", "--offload-hidden"]),
+            Engine::DenseStreamedOffload
+        );
+        let e = options(&["--stream-layers", "--offload-hidden"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--offload-hidden"), "{e}");
         for bad in [["--ffn", "fast"], ["--dtype", "fp8"], ["--device", "tpu"]] {
             let args = ["extract", "--model", "m", "--data", "d", "--out", "o"];
             let e = <Command as clap::Parser>::try_parse_from(args.iter().chain(&bad))

@@ -9,6 +9,7 @@
 //! - [`extract`]: the run itself, resumable part by part.
 
 pub mod cli;
+mod engine;
 mod error;
 mod run;
 pub mod sequences;
@@ -18,6 +19,7 @@ pub use census_format::run::manifest;
 pub use census_format::run::tables as shards;
 
 pub use corpus::{CorpusSource, SourceFormat};
+pub use engine::{Engine, FfnPath};
 pub use error::{ExtractError, Result};
 pub use manifest::Manifest;
 pub use run::{

@@ -15,6 +15,7 @@ use tracing_indicatif::span_ext::IndicatifSpanExt;
 use tracing_indicatif::style::ProgressStyle;
 
 use crate::corpus::{CorpusSource, SourceFormat};
+use crate::engine::Engine;
 use crate::error::{ExtractError, Result};
 use crate::manifest::{
     CommittedPart, FileFingerprint, Manifest, ModelDescription, RunConfig, SCHEMA_VERSION,
@@ -64,17 +65,9 @@ pub struct ExtractOptions {
     pub batch_tokens: usize,
     /// Compute dtype.
     pub dtype: DType,
-    /// Run the decoder layers on the host engine ([`census_model::host`]: CPU, f32, fc2 over
-    /// the fired neurons only; the fastest path on CPU) instead of on the backend device.
-    pub sparse_ffn: bool,
-    /// Hold one decoder layer's weights at a time: per part, embed every batch, then load each
-    /// layer, run it on every batch and drop it (for models larger than the device). The
-    /// output equals a normal run's bit for bit.
-    pub stream_layers: bool,
-    /// With `stream_layers`: keep the hidden states of the part's batches in host memory
-    /// between layers, so the device holds one layer and one batch at a time. The output is
-    /// unchanged (the round trip is exact).
-    pub offload_hidden: bool,
+    /// What computes the activations (the host engine or the device, whole or streamed layer
+    /// by layer); every engine records the same fires for a given dtype.
+    pub engine: Engine,
     /// Run directory.
     pub out: PathBuf,
     /// Show a progress bar.
@@ -121,9 +114,7 @@ impl ExtractOptions {
             part_tokens: DEFAULT_PART_TOKENS,
             batch_tokens: DEFAULT_BATCH_TOKENS,
             dtype: DType::F32,
-            sparse_ffn: true,
-            stream_layers: false,
-            offload_hidden: false,
+            engine: Engine::Host,
             out: out.into(),
             progress: false,
         }
@@ -154,7 +145,7 @@ impl ExtractOptions {
                 layers.start, layers.end, config.num_hidden_layers
             )));
         }
-        if self.sparse_ffn && self.dtype != DType::F32 {
+        if self.engine.on_host() && self.dtype != DType::F32 {
             return Err(ExtractError::InvalidOption(format!(
                 "--ffn sparse runs the layers on the host CPU in f32; --dtype {:?} needs --ffn dense",
                 self.dtype
@@ -274,7 +265,7 @@ fn check_options(options: &ExtractOptions) -> Result<CheckedOptions> {
     let run_config = RunConfig {
         model: describe_model(options, &config)?,
         dtype: format!("{:?}", options.dtype),
-        ffn: if options.sparse_ffn { "host" } else { "dense" }.to_string(),
+        ffn: options.engine.ffn_name().to_string(),
         corpus: options.sources.clone(),
         sequences: options.sequences.clone(),
         layers: [layers.start, layers.end],
@@ -358,6 +349,7 @@ fn open_or_resume(
             run_id: checked.run_config.run_id(),
             config: checked.run_config.clone(),
             device: device_name.to_string(),
+            engine: Some(options.engine.name().to_string()),
             domains: corpus.domains.clone(),
             counts: corpus.counts,
             corpus_digest: digest,
@@ -379,7 +371,7 @@ fn load_engine<'a, B: Backend>(
     options: &ExtractOptions,
     device: &B::Device,
 ) -> Result<Compute<'a, B>> {
-    if options.stream_layers {
+    if options.engine.streams_layers() {
         let _span = tracing::info_span!("load_embeddings").entered();
         return Ok(Compute::Streamed {
             embeddings: plan.load_embeddings::<B>(device, options.dtype)?,
@@ -387,7 +379,7 @@ fn load_engine<'a, B: Backend>(
         });
     }
     let _span = tracing::info_span!("load_model").entered();
-    Ok(if options.sparse_ffn {
+    Ok(if options.engine.on_host() {
         Compute::Host(HostModel::load(plan, device)?)
     } else {
         Compute::Whole(plan.load_model(device, options.dtype)?)
@@ -585,7 +577,7 @@ fn run_batches<B: Backend>(
                 }
             }
         }
-        Compute::Streamed { embeddings, plan } if options.sparse_ffn => {
+        Compute::Streamed { embeddings, plan } if options.engine.on_host() => {
             let mut states = inputs
                 .iter()
                 .map(|input| HostStates::embed(embeddings, input))
@@ -607,7 +599,7 @@ fn run_batches<B: Backend>(
                 .iter()
                 .map(|input| {
                     let h = embeddings.embed(input)?;
-                    Ok(HiddenStates::keep(h, options.offload_hidden))
+                    Ok(HiddenStates::keep(h, options.engine.offloads_hidden()))
                 })
                 .collect::<census_model::Result<Vec<_>>>()?;
             let padding: Vec<_> = inputs.iter().map(|input| input.padding_mask()).collect();
@@ -621,7 +613,7 @@ fn run_batches<B: Backend>(
                     } else {
                         FiredNeurons::default()
                     };
-                    *h = HiddenStates::keep(out.hidden, options.offload_hidden);
+                    *h = HiddenStates::keep(out.hidden, options.engine.offloads_hidden());
                     if layer_index >= layers.start {
                         fired[layer_index - layers.start].push(f);
                     }

@@ -8,7 +8,8 @@ use std::path::Path;
 use census_extract::manifest::Manifest;
 use census_extract::shards::{activations_path, read_activations, read_tokens, tokens_path};
 use census_extract::{
-    CorpusSource, ExtractError, ExtractOptions, SequenceOptions, Shard, SourceFormat, extract,
+    CorpusSource, Engine, ExtractError, ExtractOptions, SequenceOptions, Shard, SourceFormat,
+    extract,
 };
 use census_model::{CpuBackend, OptTokenizer};
 use common::{files, fixture};
@@ -147,7 +148,11 @@ fn shards_hold_hf_fired_masks() {
         let out = tmp.path().join("run");
         let source = pretokenized_source(tmp.path(), &golden.sequences);
         let summary = run(&ExtractOptions {
-            sparse_ffn,
+            engine: if sparse_ffn {
+                Engine::Host
+            } else {
+                Engine::Dense
+            },
             ..options(model, vec![source], &out)
         })
         .unwrap();
@@ -468,41 +473,53 @@ fn bad_inputs_name_the_file_and_line() {
 }
 
 /// `--stream-layers` (one layer's weights at a time) writes exactly the files of a normal run,
-/// with the sparse and the dense FFN, and with a layer range that starts above layer 0.
+/// with the sparse and the dense FFN, and with a layer range that starts above layer 0; so does
+/// the dense path with its hidden states offloaded to the host between layers.
 #[test]
 fn streamed_layers_write_the_same_run() {
     let golden = read_golden("odd");
     let tmp = tempfile::tempdir().unwrap();
     let source = pretokenized_source(tmp.path(), &golden.sequences);
-    for (sparse_ffn, layers) in [
-        (true, None),
-        (false, None),
-        (true, Some(1..3)),
-        (false, Some(2..3)),
+    for (engine, layers) in [
+        (Engine::Host, None),
+        (Engine::Dense, None),
+        (Engine::Host, Some(1..3)),
+        (Engine::Dense, Some(2..3)),
     ] {
-        let label = format!("sparse {sparse_ffn}, layers {layers:?}");
-        let normal_dir = tmp.path().join(format!("normal-{sparse_ffn}-{layers:?}"));
-        let streamed_dir = tmp.path().join(format!("streamed-{sparse_ffn}-{layers:?}"));
+        let label = format!("{}, layers {layers:?}", engine.name());
+        let normal_dir = tmp
+            .path()
+            .join(format!("normal-{}-{layers:?}", engine.name()));
+        let streamed_dir = tmp
+            .path()
+            .join(format!("streamed-{}-{layers:?}", engine.name()));
         let base = ExtractOptions {
-            sparse_ffn,
+            engine,
             layers: layers.clone().map(census_extract::LayerSpec::Range),
             ..options("odd", vec![source.clone()], &normal_dir)
         };
         run(&base).unwrap();
         let streamed = ExtractOptions {
-            stream_layers: true,
+            engine: engine.streamed(),
             out: streamed_dir.clone(),
             ..base.clone()
         };
         let summary = run(&streamed).unwrap();
         assert!(summary.manifest.complete, "{label}");
+        assert_eq!(
+            summary.manifest.engine.as_deref(),
+            Some(engine.streamed().name())
+        );
         assert_eq!(files(&streamed_dir), files(&normal_dir), "{label}");
+        if engine.on_host() {
+            continue;
+        }
         // Hidden states offloaded to the host between layers: the same files again.
         let offloaded_dir = tmp
             .path()
-            .join(format!("offloaded-{sparse_ffn}-{layers:?}"));
+            .join(format!("offloaded-{}-{layers:?}", engine.name()));
         let offloaded = ExtractOptions {
-            offload_hidden: true,
+            engine: Engine::DenseStreamedOffload,
             out: offloaded_dir.clone(),
             ..streamed.clone()
         };

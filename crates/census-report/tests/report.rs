@@ -479,7 +479,7 @@ fn a_run_coarser_than_its_checkpoint_is_flagged() {
     extract::<census_model::CpuBackend>(
         &ExtractOptions {
             sequences: SequenceOptions::with_max_seq_len(48),
-            sparse_ffn: false,
+            engine: census_extract::Engine::Dense,
             dtype: burn::tensor::DType::BF16,
             ..ExtractOptions::new(
                 common::fixture("opt/planted"),

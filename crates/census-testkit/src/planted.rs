@@ -130,6 +130,7 @@ impl SyntheticRun<'_> {
             run_id,
             config,
             device: "none".to_string(),
+            engine: None,
             domains,
             counts: CorpusCounts {
                 documents: self.sequences.len() as u64,

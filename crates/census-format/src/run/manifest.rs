@@ -153,6 +153,11 @@ pub struct Manifest {
     pub config: RunConfig,
     /// Device the activations were computed on.
     pub device: String,
+    /// The engine the run started with (`host`, `host-streamed`, `dense`, `dense-streamed`,
+    /// `dense-streamed-offload`); every engine records the same fires, so a run may resume on
+    /// another. Absent in runs written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
     /// Domain names, in dictionary order.
     pub domains: Vec<String>,
     /// Corpus and shard counts.
