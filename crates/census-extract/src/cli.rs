@@ -14,6 +14,7 @@ use crate::engine::{Engine, FfnPath};
 use crate::error::{ExtractError, Result};
 use crate::run::{DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions, LayerSpec};
 use crate::sequences::{DEFAULT_MAX_SEQ_LEN, SequenceOptions, Shard};
+use census_format::run::RecordMode;
 
 /// `extract` flags.
 #[derive(Debug, Clone, Args)]
@@ -74,6 +75,11 @@ pub struct ExtractArgs {
     /// device holds one layer and one batch at a time (for parts whose activations do not fit).
     #[arg(long, requires = "stream_layers")]
     pub offload_hidden: bool,
+    /// What to record: `shards` (every token's fired neurons: every statistic) or `counts`
+    /// (per-neuron fire counts by domain, and by position with --full-length: dead neurons,
+    /// frequencies and positional statistics, in megabytes).
+    #[arg(long, value_enum, default_value = "shards")]
+    pub record: RecordMode,
     /// Device: `cpu`, or `cuda` (GPU 0; needs a build with `--features cuda`).
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: Device,
@@ -200,6 +206,7 @@ impl ExtractArgs {
             batch_tokens: self.batch_tokens,
             dtype: self.compute_dtype(engine, Path::new(&self.model))?,
             engine,
+            record: self.record,
             out: self.out.clone(),
             progress: !self.quiet,
         })

@@ -26,9 +26,13 @@ use crate::sequences::{
     plan_parts,
 };
 use crate::shards::{
-    ACTIVATIONS_DIR, ActivationRows, TEMP_SUFFIX, TOKENS_DIR, activations_batch, activations_path,
-    part_footer, tokens_batch, tokens_path, write_temp_parquet,
+    ACTIVATIONS_DIR, ActivationRows, TEMP_SUFFIX, TOKENS_DIR, activations_batch, part_footer,
+    tokens_batch, tokens_path, write_temp_parquet,
 };
+use census_format::FormatError;
+use census_format::run::RecordMode;
+use census_format::run::counts::{DomainCounts, PartCounts, counts_batch};
+use census_format::run::tables::PartFile;
 
 /// Share of FFN neurons assumed to fire when estimating disk use before the first part is
 /// measured. Trained OPT models fire far less in their sparse layers; random models fire more,
@@ -68,6 +72,8 @@ pub struct ExtractOptions {
     /// What computes the activations (the host engine or the device, whole or streamed layer
     /// by layer); every engine records the same fires for a given dtype.
     pub engine: Engine,
+    /// What is recorded: every token's fired neurons, or per-neuron counts.
+    pub record: RecordMode,
     /// Run directory.
     pub out: PathBuf,
     /// Show a progress bar.
@@ -115,6 +121,7 @@ impl ExtractOptions {
             batch_tokens: DEFAULT_BATCH_TOKENS,
             dtype: DType::F32,
             engine: Engine::Host,
+            record: RecordMode::Shards,
             out: out.into(),
             progress: false,
         }
@@ -271,6 +278,7 @@ fn check_options(options: &ExtractOptions) -> Result<CheckedOptions> {
         layers: [layers.start, layers.end],
         shard: options.shard,
         part_tokens: options.part_tokens,
+        record: options.record,
     };
     Ok(CheckedOptions {
         config,
@@ -465,7 +473,11 @@ fn corpus_digest(corpus: &SequencedCorpus) -> String {
 fn verify_committed(out: &Path, manifest: &Manifest, layers: &Range<usize>) -> Result<()> {
     for part in &manifest.parts {
         let mut files = vec![tokens_path(out, part.index)];
-        files.extend(layers.clone().map(|l| activations_path(out, l, part.index)));
+        files.extend(
+            layers
+                .clone()
+                .map(|l| layer_file(manifest.config.record, l).path(out, part.index)),
+        );
         if let Some(missing) = files.iter().find(|f| !f.is_file()) {
             return Err(ExtractError::Manifest {
                 path: out.join(crate::manifest::MANIFEST_FILE),
@@ -482,7 +494,11 @@ fn verify_committed(out: &Path, manifest: &Manifest, layers: &Range<usize>) -> R
 
 /// Deletes `*.tmp` files an interrupted run left behind (never committed, safe to drop).
 fn remove_temporaries(out: &Path) -> Result<()> {
-    let mut stack = vec![out.join(TOKENS_DIR), out.join(ACTIVATIONS_DIR)];
+    let mut stack = vec![
+        out.join(TOKENS_DIR),
+        out.join(ACTIVATIONS_DIR),
+        out.join(census_format::run::counts::COUNTS_DIR),
+    ];
     while let Some(dir) = stack.pop() {
         if !dir.is_dir() {
             continue;
@@ -705,9 +721,9 @@ fn write_part<B: Backend>(
     let out = &options.out;
     let mut temporaries = Vec::new();
     let tokens_final = tokens_path(out, part.index);
-    let batch = token_rows(sequences, &corpus.domains).map_err(|e| ExtractError::Parquet {
+    let batch = token_rows(sequences, &corpus.domains).map_err(|source| FormatError::Arrow {
         path: tokens_final.clone(),
-        reason: e.to_string(),
+        source,
     })?;
     temporaries.push((
         write_temp_parquet(&tokens_final, &batch, &metadata(None))?,
@@ -715,14 +731,33 @@ fn write_part<B: Backend>(
     ));
     for (offset, per_sequence) in rows.into_iter().enumerate() {
         let layer = layers.start + offset;
-        let path = activations_path(out, layer, part.index);
-        let merged = merge_rows(per_sequence).map_err(|reason| ExtractError::Parquet {
+        let path = layer_file(options.record, layer).path(out, part.index);
+        let batch = match options.record {
+            RecordMode::Shards => {
+                let merged = merge_rows(per_sequence).map_err(|reason| ExtractError::Parquet {
+                    path: path.clone(),
+                    reason,
+                })?;
+                activations_batch(merged)
+            }
+            RecordMode::Counts => {
+                let positions = options
+                    .sequences
+                    .full_length
+                    .then_some(options.sequences.max_seq_len);
+                let counts = count_rows(
+                    sequences,
+                    &per_sequence,
+                    &corpus.domains,
+                    config.ffn_dim,
+                    positions,
+                );
+                counts_batch(&counts)
+            }
+        }
+        .map_err(|source| FormatError::Arrow {
             path: path.clone(),
-            reason,
-        })?;
-        let batch = activations_batch(merged).map_err(|e| ExtractError::Parquet {
-            path: path.clone(),
-            reason: e.to_string(),
+            source,
         })?;
         temporaries.push((
             write_temp_parquet(&path, &batch, &metadata(Some(layer)))?,
@@ -748,6 +783,35 @@ fn write_part<B: Backend>(
         bytes,
         files,
     })
+}
+
+/// The file a part records for `layer` in `mode`.
+fn layer_file(mode: RecordMode, layer: usize) -> PartFile {
+    match mode {
+        RecordMode::Shards => PartFile::Activations(layer),
+        RecordMode::Counts => PartFile::Counts(layer),
+    }
+}
+
+/// One layer's fire counts over a part's sequences (`rows[i]` are sequence `i`'s rows), by
+/// domain, by position over `positions` positions when given.
+fn count_rows(
+    sequences: &[Sequence],
+    rows: &[ActivationRows],
+    domains: &[String],
+    ffn: usize,
+    positions: Option<usize>,
+) -> PartCounts {
+    let mut counts = PartCounts::new();
+    for (sequence, rows) in sequences.iter().zip(rows) {
+        let domain = counts
+            .entry(domains[sequence.domain as usize].clone())
+            .or_insert_with(|| DomainCounts::new(ffn, positions));
+        for row in 0..rows.len() {
+            domain.add_token(usize::from(rows.pos[row]), rows.neurons_of(row));
+        }
+    }
+    counts
 }
 
 /// Appends the fired neurons of every real (unpadded) position of batch row `row` to `out`.

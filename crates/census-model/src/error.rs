@@ -96,7 +96,7 @@ pub enum ModelError {
         /// What went wrong.
         reason: String,
     },
-    /// The tokenizer files could not be loaded.
+    /// The tokenizer files load but cannot serve OPT (no `</s>` token).
     #[error("cannot build the tokenizer from {path}: {reason}")]
     Tokenizer {
         /// The file.
@@ -104,9 +104,18 @@ pub enum ModelError {
         /// What went wrong.
         reason: String,
     },
-    /// Text could not be encoded.
+    /// The tokenizer files could not be parsed or built.
+    #[error("cannot build the tokenizer from {}: {source}", path.display())]
+    TokenizerFile {
+        /// The file.
+        path: PathBuf,
+        /// What the tokenizers library reported.
+        #[source]
+        source: tokenizers::Error,
+    },
+    /// Text could not be encoded, or ids decoded.
     #[error("tokenization failed: {0}")]
-    Encode(String),
+    Encode(#[source] tokenizers::Error),
     /// The input batch does not fit the model.
     #[error("invalid input: {0}")]
     InvalidInput(String),

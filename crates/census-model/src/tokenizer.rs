@@ -43,9 +43,9 @@ impl OptTokenizer {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
             ));
         }
-        let inner = Tokenizer::from_file(path).map_err(|e| ModelError::Tokenizer {
+        let inner = Tokenizer::from_file(path).map_err(|source| ModelError::TokenizerFile {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            source,
         })?;
         Self::with_bos(inner, path)
     }
@@ -65,9 +65,9 @@ impl OptTokenizer {
         let merges_str = merges.to_string_lossy().into_owned();
         let bpe = BPE::from_file(&vocab_str, &merges_str)
             .build()
-            .map_err(|e| ModelError::Tokenizer {
+            .map_err(|source| ModelError::TokenizerFile {
                 path: vocab.to_path_buf(),
-                reason: e.to_string(),
+                source,
             })?;
         let mut inner = Tokenizer::new(bpe);
         inner.with_pre_tokenizer(Some(ByteLevel::default().add_prefix_space(false)));
@@ -118,17 +118,12 @@ impl OptTokenizer {
 
     /// Decodes ids back to text (special tokens skipped).
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.inner
-            .decode(ids, true)
-            .map_err(|e| ModelError::Encode(e.to_string()))
+        self.inner.decode(ids, true).map_err(ModelError::Encode)
     }
 
     /// `</s>` followed by the ids of `text`.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let encoding = self
-            .inner
-            .encode(text, false)
-            .map_err(|e| ModelError::Encode(e.to_string()))?;
+        let encoding = self.inner.encode(text, false).map_err(ModelError::Encode)?;
         let mut ids = Vec::with_capacity(encoding.len() + 1);
         ids.push(self.bos_id);
         ids.extend_from_slice(encoding.get_ids());
@@ -140,7 +135,7 @@ impl OptTokenizer {
         let encodings = self
             .inner
             .encode_batch(texts.to_vec(), false)
-            .map_err(|e| ModelError::Encode(e.to_string()))?;
+            .map_err(ModelError::Encode)?;
         Ok(encodings
             .iter()
             .map(|e| {

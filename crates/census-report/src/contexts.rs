@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use census_format::analysis::vocabulary::{VOCABULARY_FILE, Vocabulary};
 use census_format::run::Manifest;
+use census_format::run::RecordMode;
 use census_format::run::checked::{PartLimits, read_token_ids};
 use census_format::run::tables::{PartCheck, activations_path, read_activations, tokens_path};
 use serde::Serialize;
@@ -58,8 +59,48 @@ fn analysis_vocabulary(model: &ModelAnalysis) -> Option<Vocabulary> {
     }
 }
 
+/// A run the analysis read: its directory and the run id it had then.
+struct AnalysedRun {
+    dir: PathBuf,
+    run_id: String,
+}
+
+/// The runs the analysis read, each once: its `--run` inputs, then the runs its n-gram and
+/// positional sections rest on (a counts run's analysis may take them from shards runs).
+fn context_runs(model: &ModelAnalysis) -> Vec<AnalysedRun> {
+    let mut runs: Vec<AnalysedRun> = model
+        .manifest
+        .inputs
+        .iter()
+        .map(|i| AnalysedRun {
+            dir: i.dir.clone(),
+            run_id: i.run_id.clone(),
+        })
+        .collect();
+    let sections = model.manifest.sections.iter().flat_map(|s| {
+        [Some(&s.frequency), s.ngram.as_ref(), s.positional.as_ref()]
+            .into_iter()
+            .flatten()
+    });
+    for basis in sections {
+        for run in &basis.runs {
+            if !runs
+                .iter()
+                .any(|r| r.dir == run.dir && r.run_id == run.run_id)
+            {
+                runs.push(AnalysedRun {
+                    dir: run.dir.clone(),
+                    run_id: run.run_id.clone(),
+                });
+            }
+        }
+    }
+    runs
+}
+
 /// Finds up to `per_neuron` contexts for every neuron of every analysed layer, scanning the
-/// analysis's input runs part by part and stopping once every neuron that fires has enough.
+/// analysis's runs part by part (the layers each recorded, skipping counts runs) and stopping
+/// once every neuron that fires has enough.
 /// Runs that are no longer on disk are skipped with a warning.
 pub fn collect(
     model: &ModelAnalysis,
@@ -73,7 +114,7 @@ pub fn collect(
     let mut complete: BTreeMap<usize, usize> = (start..end).map(|l| (l, 0)).collect();
     let mut runs: Vec<(PathBuf, Manifest)> = Vec::new();
     let vocabulary = analysis_vocabulary(model);
-    'runs: for input in &model.manifest.inputs {
+    'runs: for input in context_runs(model) {
         let Ok(Some(manifest)) = Manifest::load(&input.dir) else {
             tracing::warn!(run = %input.dir.display(), "run not found: no example contexts from it");
             continue;
@@ -86,11 +127,21 @@ pub fn collect(
             );
             continue;
         }
+        if manifest.config.record == RecordMode::Counts {
+            tracing::info!(
+                run = %input.dir.display(),
+                "the run records counts (--record counts), not the fired neurons of each token: \
+                 no example contexts from it"
+            );
+            continue;
+        }
         runs.push((input.dir.clone(), manifest));
         let run = runs.len() - 1;
         let manifest = &runs[run].1;
+        let [recorded_start, recorded_end] = manifest.config.layers;
+        let layers = start.max(recorded_start)..end.min(recorded_end);
         for part in &manifest.parts {
-            for layer in start..end {
+            for layer in layers.clone() {
                 let needed = alive.get(&layer).copied().unwrap_or(ffn);
                 if complete[&layer] >= needed {
                     continue;

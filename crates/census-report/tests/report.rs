@@ -593,3 +593,81 @@ fn sections_state_their_data_and_positional_neurons_their_domains() {
         section("positional")
     );
 }
+
+/// A report over the analysis of a `--record counts` run: its frequencies and positional
+/// figures are drawn, and the neuron browser has no example contexts from it (it holds no fired
+/// neurons per token), with no error; with the n-gram statistics taken from a shards run of the
+/// first half of the layers, the contexts of those layers come from that run.
+#[test]
+fn a_counts_run_is_reported_with_contexts_only_from_shards_runs() {
+    use census_extract::{CorpusSource, ExtractOptions, LayerSpec, SequenceOptions, extract};
+    use census_format::run::RecordMode;
+    use census_stats::options::LayerScope;
+    let dir = tempfile::tempdir().unwrap();
+    let extract_run = |run: &Path, record: RecordMode, layers: Option<LayerSpec>| {
+        extract::<census_model::CpuBackend>(
+            &ExtractOptions {
+                sequences: SequenceOptions {
+                    full_length: true,
+                    ..SequenceOptions::with_max_seq_len(12)
+                },
+                record,
+                layers,
+                ..ExtractOptions::new(
+                    common::fixture("opt/planted"),
+                    vec![CorpusSource::new(common::fixture("corpus/planted.jsonl"))],
+                    run,
+                )
+            },
+            &Default::default(),
+            "cpu",
+        )
+        .unwrap();
+    };
+    let (counts, shards) = (dir.path().join("counts"), dir.path().join("shards"));
+    extract_run(&counts, RecordMode::Counts, None);
+    extract_run(&shards, RecordMode::Shards, Some(LayerSpec::FirstHalf));
+    let analyse = |name: &str, ngram_runs: Vec<std::path::PathBuf>| {
+        let analysis = dir.path().join(name);
+        let ngrams = if ngram_runs.is_empty() {
+            LayerScope::None
+        } else {
+            LayerScope::FirstHalf
+        };
+        census_stats::analyze(&census_stats::AnalyzeRequest {
+            options: census_stats::AnalysisOptions {
+                unigram_layers: ngrams,
+                ngram_layers: ngrams,
+                ..Default::default()
+            },
+            ngram_runs,
+            ..census_stats::AnalyzeRequest::new(vec![counts.clone()], analysis.clone())
+        })
+        .unwrap();
+        analysis
+    };
+    let layer_script = |out: &Path, layer: usize| {
+        std::fs::read_to_string(out.join(format!("data/planted/layer-{layer:02}.js"))).unwrap()
+    };
+    let alone = dir.path().join("report-alone");
+    render(&request(vec![analyse("alone", vec![])], &alone)).unwrap();
+    assert!(alone.join("figures/fig1a-dead.svg").is_file());
+    assert!(
+        layer_script(&alone, 0).contains("\"contexts\":[[]"),
+        "no contexts"
+    );
+
+    let with = dir.path().join("report-with");
+    render(&request(vec![analyse("with", vec![shards])], &with)).unwrap();
+    let first = layer_script(&with, 0);
+    let contexts = &first[first.find("\"contexts\":").unwrap()..];
+    assert!(
+        contexts.contains("\"before\""),
+        "contexts of layer 0 from the shards run"
+    );
+    let last = layer_script(&with, 1);
+    assert!(
+        last.contains("\"contexts\":[[]"),
+        "layer 1 was not recorded as shards"
+    );
+}

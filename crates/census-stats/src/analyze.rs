@@ -36,6 +36,9 @@ use census_format::analysis::tables::{
     AnalysisTable, CoverageRow, DetectorRow, LayerRow, NeuronRow, PositionalDomainRow,
     PositionalRow, ProjectionRow,
 };
+use census_format::run::RecordMode;
+use census_format::run::counts::{DomainCounts, read_counts};
+use census_format::run::tables::PartFile;
 
 /// What to analyse and where to write it.
 #[derive(Debug, Clone)]
@@ -182,20 +185,25 @@ pub fn count_layer(
         if let Some(keep) = set.kept(part) {
             tokens = tokens.select(keep);
         }
-        let path = set.activations_path(part, layer);
-        let acts = read_layer_part(
-            &path,
-            &tokens,
-            set.part_check(part, Some(layer)).as_ref(),
-            &limits,
-            set.kept(part),
-        )?;
-        counts
-            .add_part(&tokens, &acts)
-            .map_err(|reason| StatsError::Parquet {
-                path: path.clone(),
-                reason,
-            })?;
+        match set.record(part) {
+            RecordMode::Shards => {
+                let path = set.activations_path(part, layer);
+                let acts = read_layer_part(
+                    &path,
+                    &tokens,
+                    set.part_check(part, Some(layer)).as_ref(),
+                    &limits,
+                    set.kept(part),
+                )?;
+                counts
+                    .add_part(&tokens, &acts)
+                    .map_err(|reason| StatsError::Parquet {
+                        path: path.clone(),
+                        reason,
+                    })?;
+            }
+            RecordMode::Counts => add_recorded_counts(set, part, layer, &tokens, &mut counts)?,
+        }
         let bytes = counts.table_bytes();
         if bytes > cap_bytes {
             return Err(StatsError::NgramMemory {
@@ -209,6 +217,43 @@ pub fn count_layer(
         progress.pb_inc(part.rows);
     }
     Ok(counts)
+}
+
+/// Adds the fire counts a counts run recorded for `part` in `layer`, for the domains the
+/// analysis keeps (`tokens`: the part's kept rows).
+fn add_recorded_counts(
+    set: &RunSet,
+    part: PartRef,
+    layer: usize,
+    tokens: &PartTokens,
+    counts: &mut LayerCounts,
+) -> Result<()> {
+    let path = set.counts_path(part, layer);
+    let domains = set.kept_domains(part)?;
+    let recorded = read_counts(
+        &path,
+        set.part_file_check(part, PartFile::Counts(layer)).as_ref(),
+        counts.ffn,
+        counts
+            .positions
+            .is_some()
+            .then(|| set.runs[part.run].manifest.config.sequences.max_seq_len),
+    )?;
+    let mut merged = DomainCounts::new(
+        counts.ffn,
+        counts
+            .positions
+            .as_ref()
+            .map(|p| p.len() / counts.ffn.max(1)),
+    );
+    for (domain, c) in &recorded {
+        if domains.as_ref().is_none_or(|keep| keep.contains(domain)) {
+            merged.merge(c);
+        }
+    }
+    counts
+        .add_recorded(&merged, tokens.len() as u64)
+        .map_err(|reason| StatsError::Parquet { path, reason })
 }
 
 /// The span of the counting; when `enabled`, the command line draws it as a progress bar of
@@ -338,6 +383,29 @@ fn group_layers(group: &DataGroup, options: &AnalysisOptions, layers: &[usize]) 
             group.frequency || scope.unigrams || scope.bigrams_trigrams || scope.positions.is_some()
         })
         .collect()
+}
+
+/// Refuses n-gram statistics (coverage, detectors) from counts runs, which hold no fired
+/// neurons per token, naming the run and what to do instead.
+fn refuse_ngrams_of_counts_runs(
+    group: &DataGroup,
+    layers: &[usize],
+    options: &AnalysisOptions,
+) -> Result<()> {
+    let ngrams = layers.iter().any(|&l| {
+        let scope = group_scope(group, options, l);
+        scope.unigrams || scope.bigrams_trigrams
+    });
+    match group.set.counts_runs().first() {
+        Some(dir) if ngrams => Err(StatsError::run(
+            dir,
+            "records counts (--record counts), which give dead neurons, frequencies and \
+             positional statistics but not the n-gram coverage and detectors: those need every \
+             token's fired neurons (--record shards). Pass --unigram-layers none \
+             --ngram-layers none, or take them from a shards run with --ngram-run",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Tallies `group`'s corpus and counts and analyses `layers` (in parallel).
@@ -527,6 +595,9 @@ struct Counted {
 fn count(plan: &AnalysisPlan, request: &AnalyzeRequest) -> Result<Counted> {
     let options = &request.options;
     let sources = &plan.sources;
+    for (group, layers) in sources.groups.iter().zip(&plan.group_layers) {
+        refuse_ngrams_of_counts_runs(group, layers, options)?;
+    }
     let progress = progress_span(plan.work, request.progress);
     let shown = progress.enter();
     let mut counted: Vec<GroupCounts> = sources
@@ -780,9 +851,9 @@ fn write(
         let path = out.join(VOCABULARY_FILE);
         let batch = crate::model_files::vocabulary(&found.tokenizer)
             .to_batch()
-            .map_err(|e| StatsError::Parquet {
+            .map_err(|source| census_format::FormatError::Arrow {
                 path: path.clone(),
-                reason: e.to_string(),
+                source,
             })?;
         census_format::analysis::tables::write_table(&path, &batch, &metadata)?;
         written.push(VOCABULARY_FILE);

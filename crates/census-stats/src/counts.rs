@@ -3,6 +3,7 @@
 //! at each position. All of them are partial-mergeable: counting parts separately and merging
 //! gives exactly the counts of one pass.
 
+use census_format::run::counts::DomainCounts;
 use census_format::run::tables::ActivationRows;
 use rustc_hash::FxHashMap;
 
@@ -221,6 +222,34 @@ impl LayerCounts {
             }
         }
         self.rows += tokens.len() as u64;
+        Ok(())
+    }
+
+    /// Counts `tokens` tokens whose fires a counts run recorded as `counts` (one domain of one
+    /// part); the n-gram tables are untouched, and position counts are taken only where this
+    /// layer counts positions.
+    pub fn add_recorded(&mut self, counts: &DomainCounts, tokens: u64) -> Result<(), String> {
+        if counts.ffn() != self.ffn {
+            return Err(format!(
+                "holds counts of {} neurons but layer {} has {}",
+                counts.ffn(),
+                self.layer,
+                self.ffn
+            ));
+        }
+        add_vectors(&mut self.fires, &counts.fires);
+        add_vectors(&mut self.fires_bos, &counts.fires_bos);
+        if let Some(positions) = &mut self.positions {
+            let recorded = counts
+                .positions
+                .as_ref()
+                .ok_or("holds no counts by position")?;
+            if recorded.len() > positions.len() {
+                return Err("holds positions beyond the longest sequence".to_string());
+            }
+            add_vectors(positions, recorded);
+        }
+        self.rows += tokens;
         Ok(())
     }
 

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use census_format::run::Manifest;
 use census_format::run::ModelConfig;
+use census_format::run::RecordMode;
 use census_format::run::manifest::{FileFingerprint, SCHEMA_VERSION};
-use census_format::run::tables::PartCheck;
+use census_format::run::tables::{PartCheck, PartFile};
 use census_model::OptConfig;
 
 use crate::error::{Result, StatsError};
@@ -316,6 +317,78 @@ impl RunSet {
     /// Tokens in all committed parts (`</s>` prefixes included).
     pub fn tokens(&self) -> u64 {
         self.parts().iter().map(|p| p.rows).sum()
+    }
+
+    /// What `part`'s run records.
+    pub fn record(&self, part: PartRef) -> RecordMode {
+        self.runs[part.run].manifest.config.record
+    }
+
+    /// The directories of the runs that record counts (`--record counts`).
+    pub fn counts_runs(&self) -> Vec<&Path> {
+        self.runs
+            .iter()
+            .filter(|r| r.manifest.config.record == RecordMode::Counts)
+            .map(|r| r.dir.as_path())
+            .collect()
+    }
+
+    /// The domains whose sequences `part` contributes whole, when the analysis is restricted
+    /// (none: every domain). A counts run holds counts per part and domain, so a selection that
+    /// keeps some of a domain's sequences in a part and drops others (a token budget) cannot be
+    /// applied to it, and is refused.
+    pub fn kept_domains(&self, part: PartRef) -> Result<Option<BTreeSet<String>>> {
+        let Some(kept) = self.kept(part) else {
+            return Ok(None);
+        };
+        let path = self.tokens_path(part);
+        let rows =
+            census_format::run::tables::read_tokens(&path, self.part_check(part, None).as_ref())?;
+        let mut by_domain: BTreeMap<&str, (bool, bool)> = BTreeMap::new();
+        for (seq, domain) in rows.seq.iter().zip(&rows.domain) {
+            let entry = by_domain.entry(domain).or_insert((false, false));
+            if kept.contains(seq) {
+                entry.0 = true;
+            } else {
+                entry.1 = true;
+            }
+        }
+        if let Some((domain, _)) = by_domain
+            .iter()
+            .find(|(_, (some, others))| *some && *others)
+        {
+            return Err(StatsError::run(
+                &self.runs[part.run].dir,
+                format!(
+                    "records counts (--record counts), per part and domain: the selection keeps \
+                     only some sequences of domain '{domain}' in part {} (a token budget), which \
+                     its counts cannot give; drop the token budget or use a shards run",
+                    part.part
+                ),
+            ));
+        }
+        Ok(Some(
+            by_domain
+                .into_iter()
+                .filter(|(_, (some, _))| *some)
+                .map(|(d, _)| d.to_string())
+                .collect(),
+        ))
+    }
+
+    /// The count file of a part in `layer` (counts runs).
+    pub fn counts_path(&self, part: PartRef, layer: usize) -> PathBuf {
+        PartFile::Counts(layer).path(&self.runs[part.run].dir, part.part)
+    }
+
+    /// What `file` of `part` must be, or none when parts are not verified.
+    pub fn part_file_check(&self, part: PartRef, file: PartFile) -> Option<PartCheck<'_>> {
+        if !self.verify_parts {
+            return None;
+        }
+        let manifest = &self.runs[part.run].manifest;
+        let committed = manifest.parts.iter().find(|p| p.index == part.part)?;
+        Some(PartCheck::of_file(manifest, committed, file))
     }
 
     /// The token file of a part.

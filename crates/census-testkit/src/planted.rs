@@ -174,6 +174,7 @@ impl SyntheticRun<'_> {
             layers: [0, layers],
             shard: self.shard,
             part_tokens: 1,
+            record: Default::default(),
         }
     }
 }

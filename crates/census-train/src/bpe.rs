@@ -35,10 +35,10 @@ where
     let post = TemplateProcessing::builder()
         .try_single(format!("{bos} $A:0"))
         .and_then(|b| b.try_pair(format!("{bos} $A:0 $B:1")))
-        .map_err(|e| TrainError::Tokenizer(e.to_string()))?
+        .map_err(|e| library("building the post-processor", e.into()))?
         .special_tokens(vec![(bos, 2)])
         .build()
-        .map_err(|e| TrainError::Tokenizer(e.to_string()))?;
+        .map_err(|e| library("building the post-processor", e.into()))?;
     let mut tokenizer = TokenizerBuilder::new()
         .with_model(BPE::default())
         .with_normalizer(None::<tokenizers::NormalizerWrapper>)
@@ -46,10 +46,10 @@ where
         .with_post_processor(Some(post))
         .with_decoder(Some(ByteLevel::default()))
         .build()
-        .map_err(|e| TrainError::Tokenizer(e.to_string()))?;
+        .map_err(|e| library("building", e))?;
     tokenizer
         .train(&mut trainer, texts)
-        .map_err(|e| TrainError::Tokenizer(format!("training: {e}")))?;
+        .map_err(|e| library("training", e))?;
     for (id, token) in SPECIAL_TOKENS.iter().enumerate() {
         if tokenizer.token_to_id(token) != Some(id as u32) {
             return Err(TrainError::Tokenizer(format!(
@@ -59,8 +59,16 @@ where
     }
     tokenizer
         .save(path, true)
-        .map_err(|e| TrainError::Tokenizer(format!("saving {}: {e}", path.display())))?;
+        .map_err(|e| library(&format!("saving {}", path.display()), e))?;
     Ok(OptTokenizer::from_tokenizer_json(path)?)
+}
+
+/// A failure of the tokenizers library while `action`.
+fn library(action: &str, source: tokenizers::Error) -> TrainError {
+    TrainError::TokenizerLibrary {
+        action: action.to_string(),
+        source,
+    }
 }
 
 /// Refuses a vocabulary with no room for merges beyond the special tokens and the 256 bytes.

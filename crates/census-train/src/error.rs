@@ -8,9 +8,18 @@ pub enum TrainError {
     /// The model crate failed (building, running or saving the model, the tokenizer).
     #[error(transparent)]
     Model(#[from] census_model::ModelError),
-    /// The tokenizer could not be trained or saved.
+    /// The trained tokenizer does not have OPT's special tokens where OPT has them.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// The tokenizers library failed to build, train or save the tokenizer.
+    #[error("tokenizer: {action}: {source}")]
+    TokenizerLibrary {
+        /// What was being done ("training", "saving <path>", …).
+        action: String,
+        /// What the library reported.
+        #[source]
+        source: tokenizers::Error,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -6,6 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::FileDigest;
+use crate::run::counts::RecordMode;
 use crate::run::model_config::ModelConfig;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -107,6 +108,10 @@ pub struct RunConfig {
     pub shard: Shard,
     /// Tokens per part (the unit of commit and resume).
     pub part_tokens: u64,
+    /// What is recorded (`--record`); absent in the manifest for `shards`, so the run ids of
+    /// shards runs are those of runs written before the mode existed.
+    #[serde(default, skip_serializing_if = "RecordMode::is_shards")]
+    pub record: RecordMode,
 }
 
 /// One committed part.

@@ -1,13 +1,15 @@
 //! A run directory as data: its manifest, the settings that cut the corpus into sequences, and
-//! its token and activation tables (see `docs/SCHEMA.md`).
+//! its token, activation and count tables (see `docs/SCHEMA.md`).
 
 pub mod checked;
+pub mod counts;
 pub mod manifest;
 pub mod model_config;
 pub mod sequencing;
 pub mod tables;
 
 pub use checked::PartLimits;
+pub use counts::RecordMode;
 pub use manifest::{
     CommittedPart, FileFingerprint, MANIFEST_FILE, Manifest, ModelDescription, RunConfig,
     SCHEMA_VERSION,

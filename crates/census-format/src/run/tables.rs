@@ -1,5 +1,6 @@
 //! The Parquet files of a run: `tokens/part-NNNNN.parquet` and
-//! `activations/layer=LL/part-NNNNN.parquet` (see `docs/SCHEMA.md`).
+//! `activations/layer=LL/part-NNNNN.parquet` (see `docs/SCHEMA.md`; the count parts of
+//! `--record counts` runs are in [`crate::run::counts`]).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -221,9 +222,9 @@ pub fn write_temp_parquet(
     std::fs::create_dir_all(dir).map_err(|e| FormatError::io("cannot create", dir, e))?;
     let temp = PathBuf::from(format!("{}{TEMP_SUFFIX}", final_path.display()));
     let file = File::create(&temp).map_err(|e| FormatError::io("cannot create", &temp, e))?;
-    let parquet_err = |e: parquet::errors::ParquetError| FormatError::Parquet {
+    let parquet_err = |source: parquet::errors::ParquetError| FormatError::ParquetWrite {
         path: temp.clone(),
-        reason: e.to_string(),
+        source,
     };
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
@@ -259,19 +260,54 @@ pub struct PartCheck<'a> {
     pub digest: Option<FileDigest>,
 }
 
+/// One file of a part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartFile {
+    /// `tokens/part-NNNNN.parquet`.
+    Tokens,
+    /// `activations/layer=LL/part-NNNNN.parquet`.
+    Activations(usize),
+    /// `counts/layer=LL/part-NNNNN.parquet`.
+    Counts(usize),
+}
+
+impl PartFile {
+    /// Its path in run directory `run`, for part `part`.
+    pub fn path(self, run: &Path, part: u32) -> PathBuf {
+        match self {
+            Self::Tokens => tokens_path(run, part),
+            Self::Activations(layer) => activations_path(run, layer, part),
+            Self::Counts(layer) => crate::run::counts::counts_path(run, layer, part),
+        }
+    }
+
+    /// The layer its footer records, if a layer file.
+    pub fn layer(self) -> Option<usize> {
+        match self {
+            Self::Tokens => None,
+            Self::Activations(layer) | Self::Counts(layer) => Some(layer),
+        }
+    }
+}
+
 impl<'a> PartCheck<'a> {
     /// What the file of committed `part` of the run `manifest` describes must be: its token file
     /// (`layer` none) or its activation file of `layer`.
     pub fn of(manifest: &'a Manifest, part: &CommittedPart, layer: Option<usize>) -> Self {
-        let relative = match layer {
-            Some(layer) => activations_path(Path::new(""), layer, part.index),
-            None => tokens_path(Path::new(""), part.index),
-        };
+        Self::of_file(
+            manifest,
+            part,
+            layer.map_or(PartFile::Tokens, PartFile::Activations),
+        )
+    }
+
+    /// What `file` of committed `part` of the run `manifest` describes must be.
+    pub fn of_file(manifest: &'a Manifest, part: &CommittedPart, file: PartFile) -> Self {
         Self {
             run_id: &manifest.run_id,
             part: part.index,
-            layer,
-            digest: part.digest(&relative),
+            layer: file.layer(),
+            digest: part.digest(&file.path(Path::new(""), part.index)),
         }
     }
 
