@@ -26,12 +26,15 @@ use crate::sequences::{
     plan_parts,
 };
 use crate::shards::{
-    ACTIVATIONS_DIR, ActivationRows, TEMP_SUFFIX, TOKENS_DIR, activations_batch, part_footer,
-    tokens_batch, tokens_path, write_temp_parquet,
+    ACTIVATIONS_DIR, ActivationRows, FOOTER_RUN_ID, TEMP_SUFFIX, TOKENS_DIR, activations_batch,
+    part_footer, tokens_batch, tokens_path, write_temp_parquet,
 };
 use census_format::FormatError;
 use census_format::run::RecordMode;
 use census_format::run::counts::{DomainCounts, PartCounts, counts_batch};
+use census_format::run::sequence_table::{
+    CorpusFile, SEQUENCES_FILE, SequenceTable, corpus_files, read_sequences, write_sequences,
+};
 use census_format::run::tables::PartFile;
 
 /// Share of FFN neurons assumed to fire when estimating disk use before the first part is
@@ -326,21 +329,29 @@ fn open_or_resume(
             difference,
         });
     }
-    let corpus = {
-        let _span = tracing::info_span!("tokenize").entered();
-        let tokenizer = checked.tokenizer.as_ref();
-        let bos = tokenizer.map_or(config.bos_token_id, |t| t.bos_id());
-        build_sequences(
-            &options.sources,
-            tokenizer,
-            bos,
-            config.vocab_size,
-            &options.sequences,
-            options.shard,
-        )?
+    let corpus_files = corpus_files(&options.sources)?;
+    let reused = previous
+        .as_ref()
+        .and_then(|p| reuse_sequences(out, p, &corpus_files));
+    let table_is_current = reused.is_some();
+    let corpus = match reused {
+        Some(corpus) => corpus,
+        None => {
+            let _span = tracing::info_span!("tokenize").entered();
+            let tokenizer = checked.tokenizer.as_ref();
+            let bos = tokenizer.map_or(config.bos_token_id, |t| t.bos_id());
+            build_sequences(
+                &options.sources,
+                tokenizer,
+                bos,
+                config.vocab_size,
+                &options.sequences,
+                options.shard,
+            )?
+        }
     };
     let digest = corpus_digest(&corpus);
-    let manifest = match previous {
+    let mut manifest = match previous {
         Some(previous) => {
             if previous.corpus_digest != digest {
                 return Err(ExtractError::ConfigurationChanged {
@@ -361,6 +372,7 @@ fn open_or_resume(
             domains: corpus.domains.clone(),
             counts: corpus.counts,
             corpus_digest: digest,
+            sequence_table: None,
             parts: Vec::new(),
             complete: false,
         },
@@ -369,7 +381,50 @@ fn open_or_resume(
     verify_committed(out, &manifest, &checked.layers)?;
     remove_temporaries(out)?;
     manifest.store(out)?;
+    if !table_is_current {
+        let _span = tracing::info_span!("write_sequences").entered();
+        let footer = [(FOOTER_RUN_ID.to_string(), manifest.run_id.clone())];
+        let digest = write_sequences(
+            &out.join(SEQUENCES_FILE),
+            &corpus.sequences,
+            &corpus.domains,
+            &footer,
+        )?;
+        manifest.sequence_table = Some(SequenceTable {
+            digest,
+            corpus_files,
+        });
+        manifest.store(out)?;
+    }
     Ok(Opened { corpus, manifest })
+}
+
+/// This shard's sequences read from the run's sequence table, when `previous` recorded one cut
+/// from exactly `corpus_files` and it reads back whole; none otherwise (the corpus is then
+/// tokenised again, and its digest compared with the run's).
+fn reuse_sequences(
+    out: &Path,
+    previous: &Manifest,
+    corpus_files: &[CorpusFile],
+) -> Option<SequencedCorpus> {
+    let table = previous.sequence_table.as_ref()?;
+    if table.corpus_files != corpus_files {
+        tracing::info!("the corpus files changed since the run started: tokenising them again");
+        return None;
+    }
+    let _span = tracing::info_span!("read_sequences").entered();
+    let path = out.join(SEQUENCES_FILE);
+    match read_sequences(&path, &table.digest, &previous.domains) {
+        Ok(sequences) => Some(SequencedCorpus {
+            sequences,
+            domains: previous.domains.clone(),
+            counts: previous.counts,
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot reuse the sequence table: tokenising the corpus again");
+            None
+        }
+    }
 }
 
 /// Loads what computes the activations: the whole model on the device, its layers on the host

@@ -12,18 +12,7 @@ pub use census_format::run::{CorpusCounts, DEFAULT_MAX_SEQ_LEN, SequenceOptions,
 /// Documents tokenized together (in parallel) before they are cut into sequences.
 const TOKENIZE_CHUNK: usize = 256;
 
-/// One model input: `</s>` followed by consecutive tokens of one document.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sequence {
-    /// Global sequence id (the same on every shard).
-    pub seq: u64,
-    /// Global document id.
-    pub doc: u64,
-    /// Index into [`SequencedCorpus::domains`].
-    pub domain: u32,
-    /// Token ids; position 0 is `</s>`.
-    pub tokens: Vec<u32>,
-}
+pub use census_format::run::sequence_table::Sequence;
 
 /// This shard's sequences, with the domain dictionary and counts.
 #[derive(Debug, Clone, Default)]

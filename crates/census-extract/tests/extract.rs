@@ -290,6 +290,89 @@ fn resume_equals_an_uninterrupted_run() {
     assert_eq!(again.parts_written, 0, "a complete run is left as it is");
 }
 
+/// A run tokenises its corpus once: a resume reads the sequence table instead, while the corpus
+/// files are byte for byte those the table was cut from. A missing or damaged table is rebuilt
+/// by tokenising again, to the same files; a table that does not hold the run's sequences is
+/// caught by the run's digest.
+#[test]
+fn a_resume_reads_the_sequence_table_instead_of_tokenising_again() {
+    use census_format::run::sequence_table::{SEQUENCES_FILE, read_sequences, write_sequences};
+    let golden = read_golden("pre-ln");
+    let tmp = tempfile::tempdir().unwrap();
+    let source = pretokenized_source(tmp.path(), &golden.sequences);
+    let small_parts = |out: &Path| ExtractOptions {
+        part_tokens: 16,
+        ..options("pre-ln", vec![source.clone()], out)
+    };
+    let whole = tmp.path().join("whole");
+    let first = run(&small_parts(&whole)).unwrap();
+    let table = first
+        .manifest
+        .sequence_table
+        .clone()
+        .expect("a sequence table");
+    assert_eq!(table.corpus_files.len(), 1);
+    assert_eq!(table.corpus_files[0].path, source.path);
+    let sequences = read_sequences(
+        &whole.join(SEQUENCES_FILE),
+        &table.digest,
+        &first.manifest.domains,
+    )
+    .unwrap();
+    assert_eq!(
+        sequences.len() as u64,
+        first.manifest.counts.shard_sequences
+    );
+    assert_eq!(sequences[0].tokens[0], 2, "</s> first");
+
+    // Loses its last part, then resumes from the table, three ways.
+    let interrupted = |name: &str| {
+        let dir = tmp.path().join(name);
+        run(&small_parts(&dir)).unwrap();
+        let mut manifest = Manifest::load(&dir).unwrap().unwrap();
+        manifest.parts.pop();
+        manifest.complete = false;
+        manifest.store(&dir).unwrap();
+        dir
+    };
+    let from_table = interrupted("from-table");
+    let resumed = run(&small_parts(&from_table)).unwrap();
+    assert_eq!(resumed.parts_written, 1);
+    assert_eq!(files(&from_table), files(&whole));
+
+    let without_table = interrupted("without-table");
+    std::fs::remove_file(without_table.join(SEQUENCES_FILE)).unwrap();
+    run(&small_parts(&without_table)).unwrap();
+    assert_eq!(files(&without_table), files(&whole), "tokenised again");
+
+    let damaged = interrupted("damaged");
+    let path = damaged.join(SEQUENCES_FILE);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xFF;
+    std::fs::write(&path, bytes).unwrap();
+    run(&small_parts(&damaged)).unwrap();
+    assert_eq!(files(&damaged), files(&whole), "a damaged table is rebuilt");
+
+    // A table that reads back whole but holds other sequences: the resume read it (tokenising
+    // again would have found the run's own sequences), and the digest refuses it.
+    let other = interrupted("other-sequences");
+    let mut manifest = Manifest::load(&other).unwrap().unwrap();
+    let mut changed = sequences.clone();
+    changed[0].tokens[1] += 1;
+    let digest = write_sequences(
+        &other.join(SEQUENCES_FILE),
+        &changed,
+        &manifest.domains,
+        &[],
+    )
+    .unwrap();
+    manifest.sequence_table.as_mut().unwrap().digest = digest;
+    manifest.store(&other).unwrap();
+    let e = run(&small_parts(&other)).unwrap_err().to_string();
+    assert!(e.contains("different content"), "{e}");
+}
+
 #[test]
 fn shards_together_equal_the_unsharded_run() {
     let golden = read_golden("odd");

@@ -119,11 +119,28 @@ fn write_weights<B: Backend>(model: &OptModel<B>, path: &Path, dtype: DType) -> 
     write_atomically(path, &bytes)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory.
+/// Writes `bytes` to `path` whole or not at all: through a uniquely named temporary file in the
+/// same directory, flushed to disk and renamed over `path` (removed on any error). The same
+/// protocol as `census_format::write_atomic`, which this crate does not depend on.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| ModelError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| ModelError::io(path, e))?;
+    temp.write_all(bytes).map_err(|e| ModelError::io(path, e))?;
+    temp.as_file()
+        .sync_all()
+        .map_err(|e| ModelError::io(path, e))?;
+    temp.persist(path)
+        .map_err(|e| ModelError::io(path, e.error))?;
+    Ok(())
 }
 
 #[cfg(test)]

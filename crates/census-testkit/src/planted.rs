@@ -141,6 +141,7 @@ impl SyntheticRun<'_> {
                 ..Default::default()
             },
             corpus_digest: String::new(),
+            sequence_table: None,
             parts,
             complete: self.complete,
         };

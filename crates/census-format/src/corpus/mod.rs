@@ -266,7 +266,7 @@ fn read_files(
 
 /// The files of a source: the path itself, or the `.txt`/`.jsonl` files under a directory,
 /// sorted by path.
-fn source_files(source: &CorpusSource) -> Result<Vec<PathBuf>> {
+pub fn source_files(source: &CorpusSource) -> Result<Vec<PathBuf>> {
     let path = &source.path;
     let meta = std::fs::metadata(path).map_err(|e| FormatError::io("cannot read", path, e))?;
     if meta.is_file() {

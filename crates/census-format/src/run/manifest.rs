@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::FileDigest;
 use crate::run::counts::RecordMode;
 use crate::run::model_config::ModelConfig;
+use crate::run::sequence_table::SequenceTable;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -170,6 +171,10 @@ pub struct Manifest {
     /// SHA-256 over this shard's sequences (ids, documents, tokens): a changed corpus file
     /// under the same name is detected on resume.
     pub corpus_digest: String,
+    /// The sequence table a resume reads instead of tokenising again (absent in runs written
+    /// before it existed, which tokenise on every resume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence_table: Option<SequenceTable>,
     /// Parts committed so far, by index.
     pub parts: Vec<CommittedPart>,
     /// `true` only once every part is committed.

@@ -5,6 +5,7 @@ pub mod checked;
 pub mod counts;
 pub mod manifest;
 pub mod model_config;
+pub mod sequence_table;
 pub mod sequencing;
 pub mod tables;
 
