@@ -18,6 +18,12 @@ pub enum Benchmark {
     /// Fired bits that change when the dense path computes in f16 or bf16 instead of f32
     /// (`benches/dtype_flips.py`; a measurement, not a race).
     Dtype,
+    /// A resumed extraction's start-up with its sequence table and tokenising again
+    /// (`benches/resume_startup.py`; a measurement).
+    Resume,
+    /// The host's decoding of fired masks into neuron lists, packed and as booleans
+    /// (`census-model`'s `decode_rate` example; a measurement).
+    Decode,
 }
 
 /// `bench` flags.
@@ -72,6 +78,13 @@ impl BenchArgs {
                 ],
                 "benches/dtype_flips.py",
             ),
+            Benchmark::Resume => (
+                &["-p", "census-cli", "--bin", "neuron-census"],
+                "benches/resume_startup.py",
+            ),
+            Benchmark::Decode => {
+                return run_example(&root, "census-model", "decode_rate", &self.script_args);
+            }
         };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
         let mut command = Command::new(&cargo);
@@ -107,4 +120,32 @@ impl BenchArgs {
         }
         Ok(())
     }
+}
+
+/// Builds and runs example `example` of `package` in release, with `args`.
+fn run_example(
+    root: &std::path::Path,
+    package: &str,
+    example: &str,
+    args: &[String],
+) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let status = Command::new(&cargo)
+        .current_dir(root)
+        .args([
+            "run",
+            "--release",
+            "-p",
+            package,
+            "--example",
+            example,
+            "--",
+        ])
+        .args(args)
+        .status()
+        .with_context(|| format!("running {cargo}"))?;
+    if !status.success() {
+        bail!("the {example} example failed ({status})");
+    }
+    Ok(())
 }

@@ -22,7 +22,7 @@ mod decoder;
 mod dtype;
 mod error;
 mod ffn;
-mod fired;
+pub mod fired;
 pub mod host;
 pub mod hub;
 mod layer;
