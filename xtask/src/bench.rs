@@ -24,6 +24,9 @@ pub enum Benchmark {
     /// The host's decoding of fired masks into neuron lists, packed and as booleans
     /// (`census-model`'s `decode_rate` example; a measurement).
     Decode,
+    /// The shard writer alone: fires/s per core by zstd level and row-group size, and every
+    /// layer of a part at once (`census-extract`'s `writer_rate` example; a measurement).
+    Writer,
 }
 
 /// `bench` flags.
@@ -84,6 +87,9 @@ impl BenchArgs {
             ),
             Benchmark::Decode => {
                 return run_example(&root, "census-model", "decode_rate", &self.script_args);
+            }
+            Benchmark::Writer => {
+                return run_example(&root, "census-extract", "writer_rate", &self.script_args);
             }
         };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());

@@ -36,6 +36,7 @@ use census_format::run::sequence_table::{
     CorpusFile, SEQUENCES_FILE, SequenceTable, corpus_files, read_sequences, write_sequences,
 };
 use census_format::run::tables::PartFile;
+use rayon::prelude::*;
 
 /// Share of FFN neurons assumed to fire when estimating disk use before the first part is
 /// measured. Trained OPT models fire far less in their sparse layers; random models fire more,
@@ -463,29 +464,66 @@ fn run_parts<B: Backend>(
     let remaining: u64 = todo.iter().map(|p| p.tokens).sum();
     let progress = progress_span(options.progress, remaining);
     let _shown = progress.enter();
+    let Opened { corpus, manifest } = opened;
+    let corpus: &SequencedCorpus = corpus;
+    let context = PartContext {
+        run_id: manifest.run_id.clone(),
+        model: manifest.config.model.source.clone(),
+        ffn: manifest.config.model.config.ffn_dim,
+    };
+    let config = manifest.config.model.config.clone();
     let mut processed = 0u64;
-    for part in todo {
-        let _span = tracing::info_span!("part", index = part.index).entered();
-        let committed = write_part(
-            compute,
-            &opened.corpus,
-            part,
-            layers,
-            options,
-            &opened.manifest,
-            device,
-        )?;
-        processed += part.tokens;
-        progress.pb_inc(part.tokens);
-        let manifest = &mut opened.manifest;
+    // Commits a written part: the manifest lists it, then the disk must hold the rest.
+    let mut commit = |manifest: &mut Manifest, committed: CommittedPart| -> Result<()> {
+        processed += committed.rows;
+        progress.pb_inc(committed.rows);
         manifest.parts.push(committed);
         manifest.parts.sort_by_key(|p| p.index);
         manifest.store(out)?;
         let written: u64 = manifest.parts.iter().map(|p| p.bytes).sum();
         let per_token = written / manifest.committed_tokens().max(1);
-        check_disk(out, remaining - processed, per_token)?;
-    }
+        check_disk(out, remaining - processed, per_token)
+    };
+    // A part's files are written on another thread while the next part computes; at most one
+    // part is in writing, and parts are committed in order.
+    std::thread::scope(|scope| -> Result<()> {
+        let mut writing: Option<std::thread::ScopedJoinHandle<'_, Result<CommittedPart>>> = None;
+        for &part in todo {
+            let span = tracing::info_span!("part", index = part.index);
+            let computed = span.in_scope(|| {
+                compute_part(
+                    compute,
+                    &corpus.sequences[part.range.clone()],
+                    layers,
+                    options,
+                    &config,
+                    device,
+                )
+            });
+            if let Some(handle) = writing.take() {
+                commit(manifest, join_writer(handle)?)?;
+            }
+            let computed = computed?;
+            let context = &context;
+            writing = Some(scope.spawn(move || {
+                span.in_scope(|| write_computed(computed, corpus, part, layers, options, context))
+            }));
+        }
+        if let Some(handle) = writing.take() {
+            commit(manifest, join_writer(handle)?)?;
+        }
+        Ok(())
+    })?;
     Ok(processed)
+}
+
+/// The result of a part's writer thread.
+fn join_writer(
+    handle: std::thread::ScopedJoinHandle<'_, Result<CommittedPart>>,
+) -> Result<CommittedPart> {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 fn describe_model(options: &ExtractOptions, config: &OptConfig) -> Result<ModelDescription> {
@@ -731,19 +769,21 @@ impl<B: Backend> HiddenStates<B> {
     }
 }
 
-/// Runs one part through the model, writes its files under temporary names, renames them, and
-/// returns the entry to commit.
-fn write_part<B: Backend>(
+/// What one part's files are written from: every layer's rows, per sequence of the part.
+struct ComputedPart {
+    /// `rows[layer - start][local sequence]`: that sequence's rows in that layer.
+    rows: Vec<Vec<ActivationRows>>,
+}
+
+/// Runs one part through the model.
+fn compute_part<B: Backend>(
     compute: &Compute<'_, B>,
-    corpus: &SequencedCorpus,
-    part: &PartPlan,
+    sequences: &[Sequence],
     layers: &Range<usize>,
     options: &ExtractOptions,
-    manifest: &Manifest,
+    config: &census_format::run::ModelConfig,
     device: &B::Device,
-) -> Result<CommittedPart> {
-    let sequences = &corpus.sequences[part.range.clone()];
-    let config = &manifest.config.model.config;
+) -> Result<ComputedPart> {
     let batches = plan_batches(sequences, options.batch_tokens);
     let inputs = batches
         .iter()
@@ -754,7 +794,6 @@ fn write_part<B: Backend>(
         })
         .collect::<census_model::Result<Vec<_>>>()?;
     let fired = run_batches(compute, &inputs, layers, options, device)?;
-    // rows[layer - start][local sequence]: that sequence's rows in that layer.
     let mut rows: Vec<Vec<ActivationRows>> =
         vec![vec![ActivationRows::default(); sequences.len()]; layers.len()];
     for (layer_rows, per_batch) in rows.iter_mut().zip(&fired) {
@@ -765,60 +804,85 @@ fn write_part<B: Backend>(
             }
         }
     }
-    let metadata = |layer: Option<usize>| {
-        part_footer(
-            &manifest.run_id,
-            &manifest.config.model.source,
-            part.index,
-            layer,
-        )
-    };
+    Ok(ComputedPart { rows })
+}
+
+/// What the files of a run's parts carry beside their rows.
+#[derive(Debug, Clone)]
+struct PartContext {
+    /// The run id, for the footers.
+    run_id: String,
+    /// The model source, for the footers.
+    model: String,
+    /// The model's FFN width, for count tables.
+    ffn: usize,
+}
+
+/// Writes a computed part's files under temporary names (the layers in parallel), renames them,
+/// and returns the entry to commit.
+fn write_computed(
+    computed: ComputedPart,
+    corpus: &SequencedCorpus,
+    part: &PartPlan,
+    layers: &Range<usize>,
+    options: &ExtractOptions,
+    context: &PartContext,
+) -> Result<CommittedPart> {
+    let sequences = &corpus.sequences[part.range.clone()];
+    let metadata =
+        |layer: Option<usize>| part_footer(&context.run_id, &context.model, part.index, layer);
     let out = &options.out;
-    let mut temporaries = Vec::new();
     let tokens_final = tokens_path(out, part.index);
     let batch = token_rows(sequences, &corpus.domains).map_err(|source| FormatError::Arrow {
         path: tokens_final.clone(),
         source,
     })?;
-    temporaries.push((
+    let mut temporaries = vec![(
         write_temp_parquet(&tokens_final, &batch, &metadata(None))?,
         tokens_final,
-    ));
-    for (offset, per_sequence) in rows.into_iter().enumerate() {
-        let layer = layers.start + offset;
-        let path = layer_file(options.record, layer).path(out, part.index);
-        let batch = match options.record {
-            RecordMode::Shards => {
-                let merged = merge_rows(per_sequence).map_err(|reason| ExtractError::Parquet {
-                    path: path.clone(),
-                    reason,
-                })?;
-                activations_batch(merged)
+    )];
+    let layer_files = computed
+        .rows
+        .into_par_iter()
+        .enumerate()
+        .map(|(offset, per_sequence)| {
+            let layer = layers.start + offset;
+            let path = layer_file(options.record, layer).path(out, part.index);
+            let batch = match options.record {
+                RecordMode::Shards => {
+                    let merged =
+                        merge_rows(per_sequence).map_err(|reason| ExtractError::Parquet {
+                            path: path.clone(),
+                            reason,
+                        })?;
+                    activations_batch(merged)
+                }
+                RecordMode::Counts => {
+                    let positions = options
+                        .sequences
+                        .full_length
+                        .then_some(options.sequences.max_seq_len);
+                    let counts = count_rows(
+                        sequences,
+                        &per_sequence,
+                        &corpus.domains,
+                        context.ffn,
+                        positions,
+                    );
+                    counts_batch(&counts)
+                }
             }
-            RecordMode::Counts => {
-                let positions = options
-                    .sequences
-                    .full_length
-                    .then_some(options.sequences.max_seq_len);
-                let counts = count_rows(
-                    sequences,
-                    &per_sequence,
-                    &corpus.domains,
-                    config.ffn_dim,
-                    positions,
-                );
-                counts_batch(&counts)
-            }
-        }
-        .map_err(|source| FormatError::Arrow {
-            path: path.clone(),
-            source,
-        })?;
-        temporaries.push((
-            write_temp_parquet(&path, &batch, &metadata(Some(layer)))?,
-            path,
-        ));
-    }
+            .map_err(|source| FormatError::Arrow {
+                path: path.clone(),
+                source,
+            })?;
+            Ok((
+                write_temp_parquet(&path, &batch, &metadata(Some(layer)))?,
+                path,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    temporaries.extend(layer_files);
     let mut bytes = 0;
     let mut files = BTreeMap::new();
     for ((temp, digest), path) in temporaries {
