@@ -129,7 +129,11 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         _ => Path::new("."),
     };
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let mut temp = tempfile::Builder::new()
+    let mut builder = tempfile::Builder::new();
+    // Readable by others as a plainly created file is (a temporary file is private by default).
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let mut temp = builder
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
         .tempfile_in(dir)

@@ -3,7 +3,10 @@
 //! zero biases), then fc1 biases set so that a few percent of the neurons fire, as in trained
 //! OPT models.
 //!
-//! `random_opt OUT [--preset opt-125m] [--fc1-bias -0.9] [--save-dtype f16]`
+//! With `--num-layers N`, the model keeps the preset's widths but only its first N layers: a
+//! slice of a model too large to write whole, whose per-layer costs are the full model's.
+//!
+//! `random_opt OUT [--preset opt-125m] [--fc1-bias -0.9] [--save-dtype f16] [--num-layers N]`
 
 use anyhow::{Context, Result, bail};
 use burn::module::{Module, ModuleMapper, Param};
@@ -47,9 +50,19 @@ fn flag<'a>(args: &'a [String], name: &str, default: &'a str) -> &'a str {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(out) = args.first() else {
-        bail!("usage: random_opt OUT [--preset opt-125m] [--fc1-bias -0.9] [--save-dtype f16]");
+        bail!(
+            "usage: random_opt OUT [--preset opt-125m] [--fc1-bias -0.9] [--save-dtype f16] \
+             [--num-layers N]"
+        );
     };
-    let config = OptConfig::preset(flag(&args, "--preset", "opt-125m"))?;
+    let mut config = OptConfig::preset(flag(&args, "--preset", "opt-125m"))?;
+    if let Some(layers) = args.iter().position(|a| a == "--num-layers") {
+        config.num_hidden_layers = args
+            .get(layers + 1)
+            .and_then(|n| n.parse().ok())
+            .filter(|&n: &usize| n >= 1 && n <= config.num_hidden_layers)
+            .context("--num-layers takes a number of layers the preset has")?;
+    }
     let bias: f64 = flag(&args, "--fc1-bias", "-0.9")
         .parse()
         .context("--fc1-bias takes a number")?;
