@@ -469,7 +469,6 @@ fn run_parts<B: Backend>(
     let context = PartContext {
         run_id: manifest.run_id.clone(),
         model: manifest.config.model.source.clone(),
-        ffn: manifest.config.model.config.ffn_dim,
     };
     let config = manifest.config.model.config.clone();
     let mut processed = 0u64;
@@ -493,6 +492,7 @@ fn run_parts<B: Backend>(
             let computed = span.in_scope(|| {
                 compute_part(
                     compute,
+                    corpus,
                     &corpus.sequences[part.range.clone()],
                     layers,
                     options,
@@ -659,30 +659,31 @@ enum Compute<'a, B: Backend> {
     },
 }
 
-/// The fired neurons of every batch of a part, per recorded layer: `[layer - start][batch]`.
+/// Runs every batch of a part and hands the fired neurons of each recorded layer and batch to
+/// `sink` (`sink(layer - start, batch, fired)`) as they come, so a part never holds them all.
 fn run_batches<B: Backend>(
     compute: &Compute<'_, B>,
     inputs: &[OptBatch<B>],
     layers: &Range<usize>,
     options: &ExtractOptions,
     device: &B::Device,
-) -> Result<Vec<Vec<FiredNeurons>>> {
-    let mut fired: Vec<Vec<FiredNeurons>> = vec![Vec::with_capacity(inputs.len()); layers.len()];
+    sink: &mut dyn FnMut(usize, usize, FiredNeurons),
+) -> Result<()> {
     match compute {
         Compute::Whole(model) => {
-            for input in inputs {
+            for (b, input) in inputs.iter().enumerate() {
                 let recorded = model.forward_fired_indices(input, Some(layers.end - 1))?;
                 for (layer, f) in recorded.into_iter().enumerate().skip(layers.start) {
-                    fired[layer - layers.start].push(f);
+                    sink(layer - layers.start, b, f);
                 }
             }
         }
         Compute::Host(model) => {
             let mut scratch = HostScratch::default();
-            for input in inputs {
+            for (b, input) in inputs.iter().enumerate() {
                 let (per_layer, _) = model.forward(input, layers.end - 1, &mut scratch)?;
                 for (layer, f) in per_layer.into_iter().enumerate().skip(layers.start) {
-                    fired[layer - layers.start].push(f);
+                    sink(layer - layers.start, b, f);
                 }
             }
         }
@@ -695,10 +696,10 @@ fn run_batches<B: Backend>(
             for layer_index in 0..layers.end {
                 let _span = tracing::debug_span!("layer", index = layer_index).entered();
                 let layer = HostLayer::load(plan, layer_index)?;
-                for state in &mut states {
+                for (b, state) in states.iter_mut().enumerate() {
                     let f = layer.forward(&mut state.hidden, &state.rows, &mut scratch);
                     if layer_index >= layers.start {
-                        fired[layer_index - layers.start].push(f);
+                        sink(layer_index - layers.start, b, f);
                     }
                 }
             }
@@ -724,13 +725,13 @@ fn run_batches<B: Backend>(
                     };
                     *h = HiddenStates::keep(out.hidden, options.engine.offloads_hidden());
                     if layer_index >= layers.start {
-                        fired[layer_index - layers.start].push(f);
+                        sink(layer_index - layers.start, b, f);
                     }
                 }
             }
         }
     }
-    Ok(fired)
+    Ok(())
 }
 
 /// A batch's residual stream between streamed layers: on the device, or in host memory.
@@ -769,15 +770,19 @@ impl<B: Backend> HiddenStates<B> {
     }
 }
 
-/// What one part's files are written from: every layer's rows, per sequence of the part.
-struct ComputedPart {
+/// What one part's files are written from, by record mode.
+enum ComputedPart {
     /// `rows[layer - start][local sequence]`: that sequence's rows in that layer.
-    rows: Vec<Vec<ActivationRows>>,
+    Rows(Vec<Vec<ActivationRows>>),
+    /// Each recorded layer's fire counts, by domain.
+    Counts(Vec<PartCounts>),
 }
 
-/// Runs one part through the model.
+/// Runs one part through the model, recording each batch as it comes: its rows (shards), or
+/// its fire counts (counts), so a counts part holds only its counters.
 fn compute_part<B: Backend>(
     compute: &Compute<'_, B>,
+    corpus: &SequencedCorpus,
     sequences: &[Sequence],
     layers: &Range<usize>,
     options: &ExtractOptions,
@@ -793,18 +798,60 @@ fn compute_part<B: Backend>(
             OptBatch::left_padded(&token_lists, config.pad_token_id, config.vocab_size, device)
         })
         .collect::<census_model::Result<Vec<_>>>()?;
-    let fired = run_batches(compute, &inputs, layers, options, device)?;
-    let mut rows: Vec<Vec<ActivationRows>> =
-        vec![vec![ActivationRows::default(); sequences.len()]; layers.len()];
-    for (layer_rows, per_batch) in rows.iter_mut().zip(&fired) {
-        for ((batch, input), f) in batches.iter().zip(&inputs).zip(per_batch) {
-            let [_, width] = input.dims();
-            for (row, &local) in batch.iter().enumerate() {
-                append_fired(&mut layer_rows[local], &sequences[local], f, row, width);
-            }
+    let widths: Vec<usize> = inputs.iter().map(|input| input.dims()[1]).collect();
+    match options.record {
+        RecordMode::Shards => {
+            let mut rows: Vec<Vec<ActivationRows>> =
+                vec![vec![ActivationRows::default(); sequences.len()]; layers.len()];
+            run_batches(
+                compute,
+                &inputs,
+                layers,
+                options,
+                device,
+                &mut |layer, b, f| {
+                    for (row, &local) in batches[b].iter().enumerate() {
+                        append_fired(
+                            &mut rows[layer][local],
+                            &sequences[local],
+                            &f,
+                            row,
+                            widths[b],
+                        );
+                    }
+                },
+            )?;
+            Ok(ComputedPart::Rows(rows))
+        }
+        RecordMode::Counts => {
+            let positions = options
+                .sequences
+                .full_length
+                .then_some(options.sequences.max_seq_len);
+            let mut counts: Vec<PartCounts> = vec![PartCounts::new(); layers.len()];
+            run_batches(
+                compute,
+                &inputs,
+                layers,
+                options,
+                device,
+                &mut |layer, b, f| {
+                    for (row, &local) in batches[b].iter().enumerate() {
+                        let sequence = &sequences[local];
+                        let domain = counts[layer]
+                            .entry(corpus.domains[sequence.domain as usize].clone())
+                            .or_insert_with(|| DomainCounts::new(config.ffn_dim, positions));
+                        let len = sequence.tokens.len();
+                        let first = row * widths[b] + widths[b] - len;
+                        for pos in 0..len {
+                            domain.add_token(pos, f.of(first + pos));
+                        }
+                    }
+                },
+            )?;
+            Ok(ComputedPart::Counts(counts))
         }
     }
-    Ok(ComputedPart { rows })
 }
 
 /// What the files of a run's parts carry beside their rows.
@@ -814,9 +861,15 @@ struct PartContext {
     run_id: String,
     /// The model source, for the footers.
     model: String,
-    /// The model's FFN width, for count tables.
-    ffn: usize,
 }
+
+/// One layer file of a part: its layer, its record batch (or why it could not be built) and
+/// its path.
+type LayerBatch = (
+    usize,
+    std::result::Result<arrow::array::RecordBatch, arrow::error::ArrowError>,
+    PathBuf,
+);
 
 /// Writes a computed part's files under temporary names (the layers in parallel), renames them,
 /// and returns the entry to commit.
@@ -841,38 +894,34 @@ fn write_computed(
         write_temp_parquet(&tokens_final, &batch, &metadata(None))?,
         tokens_final,
     )];
-    let layer_files = computed
-        .rows
+    let layer_batches: Vec<LayerBatch> = match computed {
+        ComputedPart::Rows(rows) => rows
+            .into_par_iter()
+            .enumerate()
+            .map(|(offset, per_sequence)| {
+                let layer = layers.start + offset;
+                let path = PartFile::Activations(layer).path(out, part.index);
+                let merged = merge_rows(per_sequence).map_err(|reason| ExtractError::Parquet {
+                    path: path.clone(),
+                    reason,
+                })?;
+                Ok((layer, activations_batch(merged), path))
+            })
+            .collect::<Result<_>>()?,
+        ComputedPart::Counts(counts) => counts
+            .par_iter()
+            .enumerate()
+            .map(|(offset, counts)| {
+                let layer = layers.start + offset;
+                let path = PartFile::Counts(layer).path(out, part.index);
+                (layer, counts_batch(counts), path)
+            })
+            .collect(),
+    };
+    let layer_files = layer_batches
         .into_par_iter()
-        .enumerate()
-        .map(|(offset, per_sequence)| {
-            let layer = layers.start + offset;
-            let path = layer_file(options.record, layer).path(out, part.index);
-            let batch = match options.record {
-                RecordMode::Shards => {
-                    let merged =
-                        merge_rows(per_sequence).map_err(|reason| ExtractError::Parquet {
-                            path: path.clone(),
-                            reason,
-                        })?;
-                    activations_batch(merged)
-                }
-                RecordMode::Counts => {
-                    let positions = options
-                        .sequences
-                        .full_length
-                        .then_some(options.sequences.max_seq_len);
-                    let counts = count_rows(
-                        sequences,
-                        &per_sequence,
-                        &corpus.domains,
-                        context.ffn,
-                        positions,
-                    );
-                    counts_batch(&counts)
-                }
-            }
-            .map_err(|source| FormatError::Arrow {
+        .map(|(layer, batch, path)| {
+            let batch = batch.map_err(|source| FormatError::Arrow {
                 path: path.clone(),
                 source,
             })?;
@@ -910,27 +959,6 @@ fn layer_file(mode: RecordMode, layer: usize) -> PartFile {
         RecordMode::Shards => PartFile::Activations(layer),
         RecordMode::Counts => PartFile::Counts(layer),
     }
-}
-
-/// One layer's fire counts over a part's sequences (`rows[i]` are sequence `i`'s rows), by
-/// domain, by position over `positions` positions when given.
-fn count_rows(
-    sequences: &[Sequence],
-    rows: &[ActivationRows],
-    domains: &[String],
-    ffn: usize,
-    positions: Option<usize>,
-) -> PartCounts {
-    let mut counts = PartCounts::new();
-    for (sequence, rows) in sequences.iter().zip(rows) {
-        let domain = counts
-            .entry(domains[sequence.domain as usize].clone())
-            .or_insert_with(|| DomainCounts::new(ffn, positions));
-        for row in 0..rows.len() {
-            domain.add_token(usize::from(rows.pos[row]), rows.neurons_of(row));
-        }
-    }
-    counts
 }
 
 /// Appends the fired neurons of every real (unpadded) position of batch row `row` to `out`.

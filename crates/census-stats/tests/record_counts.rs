@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use census_extract::{CorpusSource, ExtractOptions, SequenceOptions, Shard, extract};
+use census_extract::{CorpusSource, Engine, ExtractOptions, SequenceOptions, Shard, extract};
 use census_format::analysis::tables::{
     AnalysisTable, LayerRow, NeuronRow, PositionalDomainRow, PositionalRow,
 };
@@ -24,6 +24,17 @@ fn extract_run(
     full_length: bool,
     shard: Shard,
 ) -> census_extract::Result<()> {
+    extract_with(out, mode, full_length, shard, Engine::Host)
+}
+
+/// [`extract_run`] on `engine`.
+fn extract_with(
+    out: &Path,
+    mode: RecordMode,
+    full_length: bool,
+    shard: Shard,
+    engine: Engine,
+) -> census_extract::Result<()> {
     let corpus = |file: &str, domain: &str| CorpusSource {
         domain: Some(domain.to_string()),
         ..CorpusSource::new(fixture(&format!("../corpus/{file}")))
@@ -38,6 +49,7 @@ fn extract_run(
             batch_tokens: 240,
             shard,
             record: mode,
+            engine,
             ..ExtractOptions::new(
                 fixture("planted"),
                 vec![corpus("planted.jsonl", "a"), corpus("sample.jsonl", "b")],
@@ -186,4 +198,37 @@ fn a_counts_run_is_named_in_its_manifest_and_shards_runs_keep_their_ids() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("record"), "{e}");
+}
+
+/// The counts of the device path, whole and streamed layer by layer, equal its shards'.
+#[test]
+fn counts_on_the_dense_path_equal_its_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str| dir.path().join(name);
+    let shard = Shard::default();
+    extract_with(
+        &run("shards"),
+        RecordMode::Shards,
+        true,
+        shard,
+        Engine::Dense,
+    )
+    .unwrap();
+    extract_with(
+        &run("counts"),
+        RecordMode::Counts,
+        true,
+        shard,
+        Engine::Dense,
+    )
+    .unwrap();
+    let streamed = Engine::DenseStreamedOffload;
+    extract_with(&run("streamed"), RecordMode::Counts, true, shard, streamed).unwrap();
+    let out = |name: &str| dir.path().join(format!("analysis-{name}"));
+    for name in ["shards", "counts", "streamed"] {
+        analyse(vec![run(name)], &out(name), no_ngrams()).unwrap();
+    }
+    let expected = tables(&out("shards"));
+    assert_eq!(tables(&out("counts")), expected);
+    assert_eq!(tables(&out("streamed")), expected);
 }
