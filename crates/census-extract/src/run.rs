@@ -764,7 +764,11 @@ impl<B: Backend> HiddenStates<B> {
     fn take(&mut self, device: &B::Device) -> Tensor<B, 3> {
         match std::mem::replace(self, Self::Taken) {
             Self::Device(states) => states,
-            Self::Host(data) => Tensor::from_data(data, device),
+            Self::Host(data) => {
+                // In the dtype it left in: f16 states come back as f16, not the default float.
+                let dtype = data.dtype;
+                Tensor::from_data(data, (device, dtype))
+            }
             Self::Taken => unreachable!("each batch's states are taken once per layer"),
         }
     }

@@ -12,88 +12,15 @@ use census_extract::{
     extract,
 };
 use census_model::{CpuBackend, OptTokenizer};
+use census_testkit::golden::Golden;
 use common::{files, fixture};
-use safetensors::SafeTensors;
-
-/// HF goldens of a fixture: per batch, the unpadded sequences and per layer the fc1
-/// pre-activations of their real positions (`[sequence][layer][pos][neuron]`).
-struct Golden {
-    sequences: Vec<Vec<u32>>,
-    fc1: Vec<Vec<Vec<Vec<f32>>>>,
-}
 
 fn read_golden(name: &str) -> Golden {
-    let bytes = std::fs::read(fixture(name).join("golden.safetensors")).unwrap();
-    let file = SafeTensors::deserialize(&bytes).unwrap();
-    let ints = |key: &str| -> (Vec<usize>, Vec<i64>) {
-        let v = file.tensor(key).unwrap();
-        let data = v
-            .data()
-            .chunks_exact(8)
-            .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-            .collect();
-        (v.shape().to_vec(), data)
-    };
-    let floats = |key: &str| -> (Vec<usize>, Vec<f32>) {
-        let v = file.tensor(key).unwrap();
-        let data = v
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-            .collect();
-        (v.shape().to_vec(), data)
-    };
-    let mut golden = Golden {
-        sequences: Vec::new(),
-        fc1: Vec::new(),
-    };
-    for batch in ["plain", "padded", "full"] {
-        let (shape, ids) = ints(&format!("{batch}.input_ids"));
-        let (_, mask) = ints(&format!("{batch}.attention_mask"));
-        let (rows, width) = (shape[0], shape[1]);
-        let layers = (0..)
-            .take_while(|l| file.tensor(&format!("{batch}.fc1.{l}")).is_ok())
-            .count();
-        let fc1: Vec<(Vec<usize>, Vec<f32>)> = (0..layers)
-            .map(|l| floats(&format!("{batch}.fc1.{l}")))
-            .collect();
-        for r in 0..rows {
-            let real: Vec<usize> = (0..width).filter(|&c| mask[r * width + c] == 1).collect();
-            golden
-                .sequences
-                .push(real.iter().map(|&c| ids[r * width + c] as u32).collect());
-            golden.fc1.push(
-                fc1.iter()
-                    .map(|(shape, values)| {
-                        let f = shape[1];
-                        real.iter()
-                            .map(|&c| values[(r * width + c) * f..(r * width + c + 1) * f].to_vec())
-                            .collect()
-                    })
-                    .collect(),
-            );
-        }
-    }
-    golden
+    census_testkit::golden::read_golden(&fixture(name))
 }
 
-/// Writes the golden sequences (without their `</s>` prefix) as a pre-tokenized JSONL source.
 fn pretokenized_source(dir: &Path, sequences: &[Vec<u32>]) -> CorpusSource {
-    let path = dir.join("golden.jsonl");
-    let lines: Vec<String> = sequences
-        .iter()
-        .map(|s| {
-            assert_eq!(s[0], 2, "every golden sequence starts with </s>");
-            serde_json::json!({ "input_ids": &s[1..], "domain": "golden" }).to_string()
-        })
-        .collect();
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    CorpusSource {
-        path,
-        format: SourceFormat::PreTokenized,
-        domain: None,
-        max_tokens: None,
-    }
+    census_testkit::golden::pretokenized_source(dir, sequences)
 }
 
 fn options(model: &str, sources: Vec<CorpusSource>, out: &Path) -> ExtractOptions {
@@ -613,6 +540,29 @@ fn streamed_layers_write_the_same_run() {
             "{label}, offloaded"
         );
     }
+}
+
+/// Streamed and offloaded in f16, the hidden states come back from the host in f16: the files
+/// equal a whole f16 run's.
+#[test]
+fn offloaded_half_precision_states_keep_their_dtype() {
+    let golden = read_golden("odd");
+    let tmp = tempfile::tempdir().unwrap();
+    let source = pretokenized_source(tmp.path(), &golden.sequences);
+    let run_with = |engine: Engine, name: &str| {
+        let out = tmp.path().join(name);
+        run(&ExtractOptions {
+            engine,
+            dtype: burn::tensor::DType::F16,
+            ..options("odd", vec![source.clone()], &out)
+        })
+        .unwrap();
+        files(&out)
+    };
+    assert_eq!(
+        run_with(Engine::DenseStreamedOffload, "offloaded"),
+        run_with(Engine::Dense, "whole")
+    );
 }
 
 /// The data of a run (token rows, and every layer's fired neurons), without the footers,

@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""Rehearsal of the paper's job at real OPT shapes, on the CPU, and its projection to the GPU.
+
+Random OPT models of real shapes (OPT's initialisation, f16 weights, fc1 biases set so that
+about --activity of the neurons fire) go through each record mode:
+
+  opt-1.3b   the whole model;
+  opt-13b    a slice of its first 2 layers, streamed layer by layer (--stream-layers);
+  opt-66b    a slice of its first layer, streamed.
+
+A slice keeps the preset's widths, so its per-layer costs are the full model's. Each run
+measures bytes on disk per fire (shards) and per count row (counts), the token and sequence
+tables' bytes per token, peak host memory and tokens/s on this CPU. From those, and from the
+assumptions printed beside them, it projects every OPT size (125m to 66b) and each of the
+paper's three experiments: disk, host memory, GPU memory (whole model and streamed) and
+GPU-hours on one H100, and checks the goals:
+
+  - no experiment needs more than 1 TB of disk for any model;
+  - the Section 3 pass needs under 1 GB for opt-66b;
+  - the whole paper (eight models, three experiments) fits one 8-GPU node's local disk.
+
+    pip install duckdb
+    cargo build --release -p census-cli --bin neuron-census -p census-train --example random_opt
+    python benches/scale_rehearsal.py [--tokens 1024] [--activity 0.05] [--work DIR]
+
+Needs about 10 GB of disk and 12 GB of memory; takes a few minutes on 2 cores.
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
+
+# OPT family (Zhang et al. 2022, Table 1): layers, hidden, FFN width, heads.
+OPT = {
+    "opt-125m": (12, 768, 3072, 12),
+    "opt-350m": (24, 1024, 4096, 16),
+    "opt-1.3b": (24, 2048, 8192, 32),
+    "opt-2.7b": (32, 2560, 10240, 32),
+    "opt-6.7b": (32, 4096, 16384, 32),
+    "opt-13b": (40, 5120, 20480, 40),
+    "opt-30b": (48, 7168, 28672, 56),
+    "opt-66b": (64, 9216, 36864, 72),
+}
+VOCAB = 50272
+POSITIONS = 2048
+
+# The rehearsed shapes: (preset, layers written (None: all), streamed).
+SHAPES = [("opt-1.3b", None, False), ("opt-13b", 2, True), ("opt-66b", 1, True)]
+
+# The paper's experiments as pipelines/paper.toml runs them.
+EXPERIMENTS = {
+    "§3 dead neurons": dict(tokens=20_000_000, mode="counts", layers="all", domains=9,
+                            positions=False),
+    "§4 n-grams": dict(tokens=5_000_000, mode="shards", layers="first-half", domains=5,
+                       positions=False),
+    "§5 positional": dict(tokens=3_000_000, mode="counts", layers="all", domains=3,
+                          positions=True),
+}
+PART_TOKENS = {"counts": 2_097_152, "shards": 65_536}
+DOMAINS_PER_PART = 1.5  # sources are read one after the other: most parts hold one domain
+H100_TFLOPS = 989.0  # dense f16/bf16 peak
+MFU = 0.40
+BATCH_TOKENS = 4096
+NODE_DISK_TB = 30.0  # 8 x 3.84 TB NVMe, as in a DGX H100
+
+
+def params(layers, hidden, ffn):
+    return layers * (4 * hidden * hidden + 2 * hidden * ffn) + (VOCAB + POSITIONS) * hidden
+
+
+def run_measured(command):
+    """Runs `command`; returns (seconds, peak resident bytes of the child)."""
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"{command[0]} failed: {child.stderr.read().decode()[-2000:]}")
+    return seconds, usage.ru_maxrss * 1024
+
+
+def size(path: Path) -> int:
+    if not path.exists():
+        return 0
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def write_corpus(path: Path, tokens: int, seq_len: int):
+    rng = random.Random(0)
+    with path.open("w") as out:
+        for _ in range(tokens // seq_len):
+            ids = [rng.randrange(4, 50265) for _ in range(seq_len - 1)]
+            out.write(json.dumps({"input_ids": ids}) + "\n")
+
+
+def rehearse(work: Path, tokens: int, activity: float, seq_len: int):
+    corpus = work / "corpus.jsonl"
+    write_corpus(corpus, tokens, seq_len)
+    measured = {}
+    for preset, layers, streamed in SHAPES:
+        n_layers, hidden, ffn, _ = OPT[preset]
+        model = work / f"{preset}-{layers or n_layers}"
+        # fc1 pre-activations have a standard deviation of about 0.02 * sqrt(hidden) under OPT's
+        # initialisation; a bias of -z * std leaves the share above z of a normal firing.
+        z = {0.02: 2.054, 0.05: 1.645, 0.10: 1.282}.get(activity, 1.645)
+        bias = -z * 0.02 * math.sqrt(hidden)
+        command = [str(TARGET / "examples/random_opt"), str(model), "--preset", preset,
+                   "--fc1-bias", f"{bias:.4f}", "--save-dtype", "f16"]
+        if layers:
+            command += ["--num-layers", str(layers)]
+        if not (model / "model.safetensors").exists():
+            print(f"writing {model.name} ...", flush=True)
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        written_layers = layers or n_layers
+        for mode in ["shards", "counts"]:
+            out = work / f"run-{model.name}-{mode}"
+            shutil.rmtree(out, ignore_errors=True)
+            command = [str(TARGET / "neuron-census"), "extract", "--model", str(model),
+                       "--data", str(corpus), "--out", str(out), "--max-seq-len", str(seq_len),
+                       "--full-length", "--record", mode, "--quiet"]
+            if streamed:
+                command.append("--stream-layers")
+            seconds, rss = run_measured(command)
+            manifest = json.loads((out / "manifest.json").read_text())
+            run_tokens = manifest["counts"]["tokens"]
+            entry = dict(seconds=seconds, rss=rss, tokens=run_tokens, layers=written_layers,
+                         tokens_bytes=size(out / "tokens"),
+                         sequences_bytes=size(out / "sequences.parquet"))
+            if mode == "shards":
+                fires = duckdb.sql(
+                    f"SELECT sum(len(neurons)) FROM read_parquet('{out}/activations/*/*.parquet')"
+                ).fetchall()[0][0]
+                entry.update(fires=fires, bytes=size(out / "activations"))
+            else:
+                rows, fires, cells = duckdb.sql(
+                    f"SELECT count(*), sum(fires + fires_bos), sum(len(position_fires)) "
+                    f"FROM read_parquet('{out}/counts/*/*.parquet')").fetchall()[0]
+                entry.update(fires=fires, rows=rows, cells=cells, bytes=size(out / "counts"))
+            entry["activity"] = entry["fires"] / (run_tokens * ffn * written_layers)
+            measured[(preset, mode)] = entry
+            print(f"{preset} ({written_layers} layers{', streamed' if streamed else ''}) {mode}: "
+                  f"{run_tokens / seconds:.1f} tokens/s, peak {rss / 2**30:.2f} GiB, "
+                  f"activity {100 * entry['activity']:.1f}%, {entry['bytes'] / 1e6:.2f} MB",
+                  flush=True)
+    return measured
+
+
+def human(n_bytes):
+    for unit, scale in [("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)]:
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.1f} {unit}"
+    return f"{n_bytes:.0f} B"
+
+
+def project(measured, activity, seq_len):
+    shards = [m for (p, mode), m in measured.items() if mode == "shards"]
+    counts = [m for (p, mode), m in measured.items() if mode == "counts"]
+    bytes_per_fire = max(m["bytes"] / m["fires"] for m in shards)
+    # A count row: domain, neuron, fires, fires_bos and seq_len position counts; split into a
+    # fixed part and a per-position part from the runs (all full-length, seq_len positions).
+    bytes_per_cell = max(m["bytes"] / m["cells"] for m in counts)
+    bytes_per_row = bytes_per_cell * seq_len  # with positions
+    bytes_per_row_plain = 8.0  # without positions: upper bound (u16 + 2 x u64, compressed)
+    token_bytes = max(m["tokens_bytes"] / m["tokens"] for m in shards + counts)
+    sequence_bytes = max(m["sequences_bytes"] / m["tokens"] for m in shards + counts)
+    print()
+    print("Assumptions:")
+    activities = ", ".join(f"{100 * m['activity']:.1f}%" for m in shards)
+    print(f"- activity {100 * activity:.0f}% of neurons per token in every layer "
+          f"(measured: {activities})")
+    print(f"- shards: {bytes_per_fire:.2f} bytes per fire (measured on random models, whose "
+          "uniform fires compress worst; trained models write 0.5-1)")
+    print(f"- counts: parts of {PART_TOKENS['counts']:,} tokens holding {DOMAINS_PER_PART} domains "
+          f"on average, a row per (domain, neuron); {bytes_per_row_plain:.0f} bytes per row "
+          f"without positions (upper bound), {bytes_per_cell:.2f} bytes per position count "
+          "(measured)")
+    print(f"- token parts {token_bytes:.2f} and sequence table {sequence_bytes:.2f} bytes per "
+          "token (measured)")
+    print(f"- sequences of {POSITIONS} tokens; batches of {BATCH_TOKENS} tokens; f16 weights and "
+          "activations on the GPU")
+    print(f"- one H100 at {H100_TFLOPS:.0f} TFLOP/s f16 peak and {100 * MFU:.0f}% MFU; forward "
+          "FLOPs per token 2 x (non-embedding parameters) + 2 x layers x 2048 x hidden "
+          "(attention), no LM head")
+    print(f"- host memory: the shard's sequences (4 bytes per token), two parts in flight "
+          "(one computing, one writing): fired lists at 2 bytes per fire, or counters at 16 "
+          "bytes per neuron and domain plus 4 per position; weights are read from disk as "
+          "needed")
+    print(f"- one 8-GPU node: {NODE_DISK_TB:.0f} TB of local NVMe")
+    print()
+    print("| model | experiment | disk | host memory | GPU memory, whole / streamed | "
+          "H100-hours |")
+    print("|---|---|---|---|---|---|")
+    total = 0.0
+    worst = (0.0, "")
+    section3_66b = 0.0
+    for name, (layers, hidden, ffn, heads) in OPT.items():
+        for experiment, e in EXPERIMENTS.items():
+            recorded = layers if e["layers"] == "all" else layers // 2
+            tokens = e["tokens"]
+            if e["mode"] == "shards":
+                layer_bytes = tokens * ffn * activity * recorded * bytes_per_fire
+                in_flight = 2 * PART_TOKENS["shards"] * ffn * activity * recorded * 2
+            else:
+                parts = math.ceil(tokens / PART_TOKENS["counts"])
+                rows = parts * recorded * DOMAINS_PER_PART * ffn
+                per_row = bytes_per_row * POSITIONS / seq_len if e["positions"] else \
+                    bytes_per_row_plain
+                layer_bytes = rows * per_row
+                counters = 16 + (4 * POSITIONS if e["positions"] else 0)
+                in_flight = 2 * recorded * DOMAINS_PER_PART * ffn * counters
+            disk = layer_bytes + tokens * (token_bytes + sequence_bytes)
+            host = 4 * tokens + in_flight
+            non_embedding = layers * (4 * hidden * hidden + 2 * hidden * ffn)
+            weights = 2 * params(layers, hidden, ffn)
+            activations = 2 * BATCH_TOKENS * (4 * hidden + 2 * ffn) + \
+                2 * (BATCH_TOKENS // POSITIONS) * heads * POSITIONS * POSITIONS
+            whole = weights + activations
+            streamed = 2 * (VOCAB + POSITIONS) * hidden + 2 * non_embedding / layers + activations
+            flops = 2 * non_embedding * recorded / layers + 2 * recorded * POSITIONS * hidden
+            hours = tokens * flops / (H100_TFLOPS * 1e12 * MFU) / 3600
+            total += disk
+            if disk > worst[0]:
+                worst = (disk, f"{name} {experiment}")
+            if name == "opt-66b" and experiment.startswith("§3"):
+                section3_66b = disk
+            print(f"| {name} | {experiment} | {human(disk)} | {human(host)} | "
+                  f"{human(whole)} / {human(streamed)} | {hours:.2f} |")
+    print()
+    print(f"largest experiment: {worst[1]}, {human(worst[0])} (goal: under 1 TB): "
+          f"{'met' if worst[0] < 1e12 else 'NOT met'}")
+    print(f"§3 on opt-66b: {human(section3_66b)} (goal: under 1 GB): "
+          f"{'met' if section3_66b < 1e9 else 'NOT met'}")
+    print(f"the whole paper: {human(total)} (goal: one node's {NODE_DISK_TB:.0f} TB): "
+          f"{'met' if total < NODE_DISK_TB * 1e12 else 'NOT met'}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tokens", type=int, default=1024)
+    parser.add_argument("--seq-len", type=int, default=512)
+    parser.add_argument("--activity", type=float, default=0.05)
+    parser.add_argument("--work", type=Path, help="keep models and runs here (reused)")
+    args = parser.parse_args()
+    for binary in [TARGET / "neuron-census", TARGET / "examples/random_opt"]:
+        if not binary.exists():
+            raise SystemExit(f"{binary} is missing: see the top of this script")
+    work = args.work or Path(tempfile.mkdtemp(prefix="scale-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        measured = rehearse(work, args.tokens, args.activity, args.seq_len)
+        print()
+        print("| shape | mode | tokens/s (CPU) | peak host memory | activity | bytes per fire | "
+              "bytes per token |")
+        print("|---|---|---|---|---|---|---|")
+        for (preset, mode), m in measured.items():
+            print(f"| {preset} ({m['layers']} layers) | {mode} | {m['tokens'] / m['seconds']:.1f} | "
+                  f"{m['rss'] / 2**30:.2f} GiB | {100 * m['activity']:.1f}% | "
+                  f"{m['bytes'] / m['fires']:.3f} | {m['bytes'] / m['tokens']:.0f} |")
+        project(measured, args.activity, args.seq_len)
+        print(f"\ncores: {os.cpu_count()}")
+    finally:
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
