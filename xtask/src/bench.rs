@@ -24,6 +24,9 @@ pub enum Benchmark {
     /// The host's decoding of fired masks into neuron lists, packed and as booleans
     /// (`census-model`'s `decode_rate` example; a measurement).
     Decode,
+    /// A rehearsal at real OPT shapes through each record mode, and its projection to every
+    /// OPT size and experiment on a GPU (`benches/scale_rehearsal.py`; a measurement).
+    Scale,
     /// The shard writer alone: fires/s per core by zstd level and row-group size, and every
     /// layer of a part at once (`census-extract`'s `writer_rate` example; a measurement).
     Writer,
@@ -80,6 +83,19 @@ impl BenchArgs {
                     "random_opt",
                 ],
                 "benches/dtype_flips.py",
+            ),
+            Benchmark::Scale => (
+                &[
+                    "-p",
+                    "census-cli",
+                    "--bin",
+                    "neuron-census",
+                    "-p",
+                    "census-train",
+                    "--example",
+                    "random_opt",
+                ],
+                "benches/scale_rehearsal.py",
             ),
             Benchmark::Resume => (
                 &["-p", "census-cli", "--bin", "neuron-census"],
