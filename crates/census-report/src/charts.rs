@@ -114,8 +114,11 @@ pub enum Figure {
         y_label: String,
         /// The lines.
         series: Vec<Series>,
-        /// Fixed y range (else from the data).
+        /// Fixed y range (else fitted to the data).
         y_range: Option<(f64, f64)>,
+        /// The paper's full scale (a share's `0..1`), drawn as a second version of the figure
+        /// that the page offers one click away, when the y range is fitted to the data.
+        full_scale: Option<(f64, f64)>,
     },
     /// Stacked bars at integer x positions.
     StackedBars {
@@ -156,6 +159,158 @@ pub enum Figure {
         /// X range.
         x_range: (f64, f64),
     },
+}
+
+impl Figure {
+    /// The figure at the paper's full scale, if it has one besides its fitted range.
+    pub fn at_full_scale(&self) -> Option<Figure> {
+        match self {
+            Figure::Lines {
+                title,
+                x_label,
+                y_label,
+                series,
+                full_scale: Some(range),
+                ..
+            } => Some(Figure::Lines {
+                title: title.clone(),
+                x_label: x_label.clone(),
+                y_label: y_label.clone(),
+                series: series.clone(),
+                y_range: Some(*range),
+                full_scale: None,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The entries of its legend, drawn beside the plotting area.
+    fn legend_entries(&self) -> Vec<(String, Glyph)> {
+        match self {
+            Figure::Lines { series, .. } => series
+                .iter()
+                .map(|s| {
+                    (
+                        s.name.clone(),
+                        Glyph::Line {
+                            color: s.color,
+                            dashed: s.dashed,
+                        },
+                    )
+                })
+                .collect(),
+            Figure::StackedBars { stacks, .. } => stacks
+                .iter()
+                .map(|s| (s.name.clone(), Glyph::Box(s.color)))
+                .collect(),
+            Figure::Dots { legend, .. } => legend
+                .iter()
+                .map(|(name, color)| (name.clone(), Glyph::Dot(*color)))
+                .collect(),
+            Figure::Ranges { .. } => Vec::new(),
+        }
+    }
+}
+
+/// How a legend entry shows its series.
+#[derive(Debug, Clone, Copy)]
+enum Glyph {
+    /// A line, solid or dashed.
+    Line {
+        /// Colour.
+        color: RGBColor,
+        /// Dashed.
+        dashed: bool,
+    },
+    /// A filled box (a bar stack).
+    Box(RGBColor),
+    /// A filled dot.
+    Dot(RGBColor),
+}
+
+/// Longest legend label, in characters (longer ones are cut with an ellipsis).
+const LEGEND_CHARS: usize = 28;
+
+/// The legend's width for `entries`, in pixels: glyph, gap and the longest (cut) label.
+fn legend_width(entries: &[(String, Glyph)]) -> u32 {
+    let chars = entries
+        .iter()
+        .map(|(name, _)| name.chars().count().min(LEGEND_CHARS))
+        .max()
+        .unwrap_or(0);
+    (36 + 7 * chars as u32).clamp(90, 230)
+}
+
+/// Draws `entries` down `area`, beside the plotting area (never over the data).
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(String, Glyph)],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let (_, height) = area.dim_in_pixel();
+    let row = 18;
+    let fits = ((height as i32 - 60) / row).max(1) as usize;
+    for (i, (name, glyph)) in entries.iter().enumerate() {
+        let y = 48 + row * i as i32;
+        if i + 1 == fits && entries.len() > fits {
+            area.draw(&Text::new(
+                format!("… {} more", entries.len() - i),
+                (4, y - 6),
+                (FONT, 12).into_font(),
+            ))
+            .map_err(plot_error)?;
+            break;
+        }
+        match *glyph {
+            Glyph::Line { color, dashed } => {
+                if dashed {
+                    for x in [4, 12] {
+                        area.draw(&PathElement::new(
+                            vec![(x, y), (x + 5, y)],
+                            color.stroke_width(2),
+                        ))
+                        .map_err(plot_error)?;
+                    }
+                } else {
+                    area.draw(&PathElement::new(
+                        vec![(4, y), (22, y)],
+                        color.stroke_width(2),
+                    ))
+                    .map_err(plot_error)?;
+                }
+            }
+            Glyph::Box(color) => area
+                .draw(&Rectangle::new([(6, y - 5), (18, y + 5)], color.filled()))
+                .map_err(plot_error)?,
+            Glyph::Dot(color) => area
+                .draw(&Circle::new((12, y), 5, color.filled()))
+                .map_err(plot_error)?,
+        }
+        let label: String = if name.chars().count() > LEGEND_CHARS {
+            name.chars().take(LEGEND_CHARS - 1).chain(['…']).collect()
+        } else {
+            name.clone()
+        };
+        area.draw(&Text::new(label, (28, y - 7), (FONT, 12).into_font()))
+            .map_err(plot_error)?;
+    }
+    Ok(())
+}
+
+/// A y range fitted to `values`: from 0 (or the lowest value, if negative) to a little above
+/// the highest; `0..1` when every value is 0 or there is none.
+fn fitted_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((0.0f64, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if !hi.is_finite() || hi <= lo {
+        return (lo, lo + 1.0);
+    }
+    (lo, hi + (hi - lo) * 0.08)
 }
 
 fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
@@ -206,6 +361,15 @@ where
 {
     register_fonts();
     root.fill(&WHITE).map_err(plot_error)?;
+    let entries = figure.legend_entries();
+    let (width, _) = root.dim_in_pixel();
+    let (plot, side) = root.split_horizontally(if entries.is_empty() {
+        width
+    } else {
+        width - legend_width(&entries)
+    });
+    draw_legend(&side, &entries)?;
+    let root = &plot;
     match figure {
         Figure::Lines {
             title,
@@ -213,6 +377,7 @@ where
             y_label,
             series,
             y_range,
+            ..
         } => draw_lines(root, title, (x_label, y_label), series, *y_range)?,
         Figure::StackedBars {
             title,
@@ -226,9 +391,9 @@ where
             x_label,
             y_label,
             dots,
-            legend,
             x_range,
-        } => draw_dots(root, title, (x_label, y_label), dots, legend, x_range)?,
+            ..
+        } => draw_dots(root, title, (x_label, y_label), dots, x_range)?,
         Figure::Ranges {
             title,
             x_label,
@@ -236,7 +401,7 @@ where
             x_range,
         } => draw_ranges(root, title, x_label, rows, x_range)?,
     }
-    root.present().map_err(plot_error)
+    plot.present().map_err(plot_error)
 }
 
 /// Lines over a numeric x axis, the y range fixed or fitted to the data.
@@ -251,10 +416,8 @@ where
     DB::ErrorType: 'static,
 {
     let (x0, x1) = span(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
-    let (y0, y1) = y_range.unwrap_or_else(|| {
-        let (lo, hi) = span(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
-        (lo.min(0.0), hi + (hi - lo.min(0.0)) * 0.05)
-    });
+    let (y0, y1) = y_range
+        .unwrap_or_else(|| fitted_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1))));
     let mut chart = ChartBuilder::on(root)
         .caption(title, title_font())
         .margin(12)
@@ -283,19 +446,15 @@ where
         .map_err(plot_error)?;
     for s in series {
         let style = s.color.stroke_width(2);
-        let drawn = if s.dashed {
+        if s.dashed {
             chart
                 .draw_series(DashedLineSeries::new(s.points.iter().copied(), 6, 4, style))
-                .map_err(plot_error)?
+                .map_err(plot_error)?;
         } else {
             chart
                 .draw_series(LineSeries::new(s.points.iter().copied(), style))
-                .map_err(plot_error)?
-        };
-        let color = s.color;
-        drawn.label(s.name.as_str()).legend(move |(x, y)| {
-            PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-        });
+                .map_err(plot_error)?;
+        }
         chart
             .draw_series(
                 s.points
@@ -304,7 +463,6 @@ where
             )
             .map_err(plot_error)?;
     }
-    legend(&mut chart)?;
     Ok(())
 }
 
@@ -347,23 +505,17 @@ where
         for (i, b) in base.iter_mut().enumerate() {
             *b += stack.values[i];
         }
-        chart
-            .draw_series(bars)
-            .map_err(plot_error)?
-            .label(stack.name.as_str())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+        chart.draw_series(bars).map_err(plot_error)?;
     }
-    legend(&mut chart)?;
     Ok(())
 }
 
-/// One dot per neuron, with a legend of colours.
+/// One dot per neuron (its legend of colours is drawn beside it).
 fn draw_dots<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
     (x_label, y_label): (&str, &str),
     dots: &[Dot],
-    entries: &[(String, RGBColor)],
     x_range: &(f64, f64),
 ) -> Result<()>
 where
@@ -385,15 +537,6 @@ where
                 .map(|d| Circle::new((d.x, d.y), radius, d.color.filled())),
         )
         .map_err(plot_error)?;
-    for (name, color) in entries {
-        let color = *color;
-        chart
-            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-            .map_err(plot_error)?
-            .label(name.as_str())
-            .legend(move |(x, y)| Circle::new((x + 6, y), 5, color.filled()));
-    }
-    legend(&mut chart)?;
     Ok(())
 }
 
@@ -489,22 +632,6 @@ where
     Ok(chart)
 }
 
-fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
-    chart: &mut ChartContext<'a, DB, CT>,
-) -> Result<()>
-where
-    DB::ErrorType: 'static,
-{
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(200, 200, 200))
-        .label_font((FONT, 12))
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(plot_error)
-}
-
 /// The width of an x range, in whole units.
 fn x1_span(range: &(f64, f64)) -> f64 {
     (range.1 - range.0).ceil().max(1.0)
@@ -524,4 +651,20 @@ pub fn to_svg(figure: &Figure) -> Result<String> {
 pub fn write_png(figure: &Figure, path: &Path) -> Result<()> {
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     draw(&root, figure)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fitted_range;
+
+    #[test]
+    fn fitted_ranges_start_at_zero_and_leave_room_above() {
+        let (lo, hi) = fitted_range([0.027, 0.031].into_iter());
+        assert_eq!(lo, 0.0);
+        assert!(hi > 0.031 && hi < 0.04, "{hi}");
+        assert_eq!(fitted_range([0.03, 0.03].into_iter()).0, 0.0);
+        assert_eq!(fitted_range([0.0, 0.0].into_iter()), (0.0, 1.0));
+        assert_eq!(fitted_range(std::iter::empty()), (0.0, 1.0));
+        assert_eq!(fitted_range([-2.0, 3.0].into_iter()).0, -2.0);
+    }
 }

@@ -138,6 +138,8 @@ struct Comparison<'a> {
     caption: &'a str,
     y_label: &'a str,
     y_range: Option<(f64, f64)>,
+    /// The paper's full scale, offered beside the fitted range (shares: `0..1`).
+    full_scale: Option<(f64, f64)>,
 }
 
 /// A comparison figure on absolute layers, plus one on normalised depth when there are several
@@ -165,6 +167,7 @@ fn comparison_with(
         caption,
         y_label,
         y_range,
+        full_scale,
     } = spec;
     let mut out = Vec::new();
     let variants: &[bool] = if models.len() > 1 {
@@ -214,6 +217,7 @@ fn comparison_with(
                 y_label: y_label.to_string(),
                 series,
                 y_range,
+                full_scale,
             },
         });
     }
@@ -330,6 +334,7 @@ fn new_figure(m: &ModelAnalysis, trigrams: bool) -> Option<NamedFigure> {
             y_label: what.to_string(),
             series,
             y_range: None,
+            full_scale: None,
         },
     })
 }
@@ -376,6 +381,7 @@ fn detected_figure(models: &[ModelAnalysis], trigrams: bool) -> Option<NamedFigu
             y_label: what.to_string(),
             series,
             y_range: None,
+            full_scale: None,
         },
     })
 }
@@ -468,6 +474,7 @@ fn example_curves(m: &ModelAnalysis) -> Option<NamedFigure> {
             y_label: "activation frequency".to_string(),
             series,
             y_range: Some((0.0, 1.0)),
+            full_scale: None,
         },
     })
 }
@@ -532,7 +539,8 @@ pub fn build(models: &[ModelAnalysis]) -> Vec<NamedFigure> {
                       position); dashed, where it differs: the other reading (never fires \
                       outside the </s> prefix, or at any position).",
             y_label: "dead share",
-            y_range: Some((0.0, 1.0)),
+            y_range: None,
+            full_scale: Some((0.0, 1.0)),
         },
         &|l| Some(l.dead_share),
         Some(("(other reading of </s>)", &|l| l.dead_share_other)),
@@ -546,6 +554,7 @@ pub fn build(models: &[ModelAnalysis]) -> Vec<NamedFigure> {
             caption: "Mean activation frequency of the neurons that are not dead, per layer (paper Fig. 1b).",
             y_label: "mean frequency",
             y_range: None,
+            full_scale: Some((0.0, 1.0)),
         },
         &|l| l.mean_frequency_alive,
     ));
@@ -568,6 +577,7 @@ pub fn build(models: &[ModelAnalysis]) -> Vec<NamedFigure> {
          of the activations (paper Fig. 3a).",
             y_label: "token detectors",
             y_range: None,
+            full_scale: None,
         },
         &|l| l.token_detectors,
     ));
@@ -584,6 +594,7 @@ pub fn build(models: &[ModelAnalysis]) -> Vec<NamedFigure> {
             caption: "Neurons triggered by 1-50 trigrams, with the same 95%/95% rule (paper Fig. 14a).",
             y_label: "trigram detectors",
             y_range: None,
+            full_scale: None,
         },
         &|l| l.trigram_detectors,
     ));

@@ -27,6 +27,16 @@ pub struct PageModel<'a> {
     pub slug: String,
 }
 
+/// A figure drawn for the page: fitted to its data, and at the paper's full scale when it has
+/// one.
+#[derive(Debug, Clone)]
+pub struct DrawnFigure {
+    /// The SVG at the y range of the data.
+    pub fitted: String,
+    /// The SVG at the paper's full scale.
+    pub full_scale: Option<String>,
+}
+
 /// The data embedded in the page (`<script id="census-data">`): every number the figures and
 /// tables show, straight from the analysis tables.
 pub fn embedded_data(models: &[PageModel<'_>], headlines: &[Headline]) -> Value {
@@ -334,7 +344,7 @@ fn provenance(m: &PageModel<'_>) -> String {
 pub fn page(
     models: &[PageModel<'_>],
     figures: &[NamedFigure],
-    svgs: &[String],
+    svgs: &[DrawnFigure],
     headlines: &[Headline],
 ) -> String {
     let names: Vec<String> = models.iter().map(|m| esc(&m.analysis.name)).collect();
@@ -385,9 +395,22 @@ pub fn page(
                 continue;
             }
             any = true;
+            let (views, toggle) = match &svg.full_scale {
+                Some(full) => (
+                    format!(
+                        "<div class=\"scale fitted\">{}</div>\n<div class=\"scale full\" hidden>{full}</div>",
+                        svg.fitted
+                    ),
+                    "<button type=\"button\" class=\"scale-toggle\" title=\"Switch between \
+                     the range of the data and the paper's full scale\">paper's scale (0–1)\
+                     </button> "
+                        .to_string(),
+                ),
+                None => (svg.fitted.clone(), String::new()),
+            };
             let _ = write!(
                 s,
-                "<figure id=\"{id}\">\n{svg}\n<figcaption>{} <a href=\"figures/{id}.svg\">SVG</a> \
+                "<figure id=\"{id}\">\n{views}\n<figcaption>{toggle}{} <a href=\"figures/{id}.svg\">SVG</a> \
                  <a href=\"figures/{id}.png\">PNG</a></figcaption>\n</figure>\n",
                 esc(&figure.caption),
                 id = figure.id,

@@ -168,7 +168,18 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
         if request.png {
             charts::write_png(&f.figure, &figures_dir.join(format!("{}.png", f.id)))?;
         }
-        svgs.push(svg);
+        let full_scale = match f.figure.at_full_scale() {
+            Some(full) => {
+                let svg = charts::to_svg(&full)?;
+                write(&figures_dir.join(format!("{}-full.svg", f.id)), &svg)?;
+                Some(svg)
+            }
+            None => None,
+        };
+        svgs.push(html::DrawnFigure {
+            fitted: svg,
+            full_scale,
+        });
     }
     let slugs = slugs(&models);
     let mut layer_scripts = 0;

@@ -120,6 +120,18 @@
     form.model.value = model; form.layer.value = layer; form.neuron.value = neuron;
     show(model, Number(layer), Number(neuron)).then(() => view.scrollIntoView()).catch((err) => fail(String(err)));
   }));
+  // Figures fitted to their data offer the paper's full scale one click away, and back.
+  document.querySelectorAll("button.scale-toggle").forEach((button) => button.addEventListener("click", () => {
+    const figure = button.closest("figure");
+    const full = figure.querySelector(".scale.full");
+    const showFull = full.hidden;
+    full.hidden = !showFull;
+    figure.querySelector(".scale.fitted").hidden = showFull;
+    button.textContent = showFull ? "fit to the data" : "paper's scale (0–1)";
+  }));
+  if (new URLSearchParams(location.hash.slice(1)).get("scale") === "full") {
+    document.querySelectorAll("button.scale-toggle").forEach((button) => button.click());
+  }
   const first = data.models[0];
   if (first) {
     const start = first.start;

@@ -39,11 +39,20 @@ fn chromium() -> Option<String> {
 }
 
 fn run(chromium: &str, profile: &Path, extra: &[&str], page: &Path) -> String {
+    run_url(
+        chromium,
+        profile,
+        extra,
+        &format!("file://{}", page.display()),
+    )
+}
+
+fn run_url(chromium: &str, profile: &Path, extra: &[&str], url: &str) -> String {
     let output = Command::new(chromium)
         .args(FLAGS)
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(extra)
-        .arg(format!("file://{}", page.display()))
+        .arg(url)
         .output()
         .unwrap();
     assert!(
@@ -145,6 +154,30 @@ fn the_report_renders_in_a_browser() {
     assert!(
         dom.contains(" · id "),
         "tokens carry their raw string and id on hover"
+    );
+
+    // Shares are drawn fitted to the data, the paper's full scale one click away (or by URL).
+    assert!(
+        dom.contains("<div class=\"scale full\" hidden=\"\">"),
+        "the full scale starts hidden"
+    );
+    let full = run_url(
+        &chromium,
+        &dir.path().join("profile-3"),
+        &["--dump-dom"],
+        &format!("file://{}#scale=full", page.display()),
+    );
+    assert!(
+        full.contains("<div class=\"scale fitted\" hidden=\"\">")
+            && full.contains("<div class=\"scale full\">")
+            && full.contains("fit to the data"),
+        "#scale=full shows the paper's scale"
+    );
+    let full_body = &full[full.find("<body").unwrap()..];
+    let full_body = &full_body[..full_body.find('>').unwrap()];
+    assert!(
+        !full_body.contains("data-error"),
+        "errors with the full scale: {full_body}"
     );
 
     let shot = dir.path().join("shot.png");
