@@ -13,34 +13,22 @@ use std::fs::File;
 use std::time::Instant;
 
 use census_extract::shards::{ActivationRows, activations_batch};
+use census_testkit::SeededRng;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use rayon::prelude::*;
 
-/// A deterministic pseudo-random stream (SplitMix64).
-struct Stream(u64);
-
-impl Stream {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 /// One layer's rows of `tokens` tokens (sequences of 2,048) at `activity`.
 fn rows(tokens: usize, ffn: usize, activity: f64, seed: u64) -> ActivationRows {
-    let mut stream = Stream(seed);
+    let mut rng = SeededRng::new(seed);
     let threshold = (activity * (1u64 << 32) as f64) as u64;
     let mut rows = ActivationRows::default();
     for t in 0..tokens {
         rows.seq.push((t / 2048) as u64);
         rows.pos.push((t % 2048) as u16);
         for n in 0..ffn {
-            if stream.next() >> 32 < threshold {
+            if rng.next_u64() >> 32 < threshold {
                 rows.neurons.push(n as u16);
             }
         }

@@ -11,23 +11,7 @@ use std::time::Instant;
 
 use census_model::FiredNeurons;
 use census_model::fired::WORD_BITS;
-
-/// A deterministic pseudo-random stream (SplitMix64).
-struct Stream(u64);
-
-impl Stream {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
-    }
-}
+use census_testkit::SeededRng;
 
 /// Seconds per call of `f`, best of `reps`.
 fn best<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
@@ -46,8 +30,11 @@ fn main() {
     let ffn: usize = args.first().map_or(20_480, |a| a.parse().expect("ffn"));
     let tokens: usize = args.get(1).map_or(2_048, |a| a.parse().expect("tokens"));
     let activity: f64 = args.get(2).map_or(0.05, |a| a.parse().expect("activity"));
-    let mut stream = Stream(7);
-    let mask: Vec<bool> = (0..tokens * ffn).map(|_| stream.below(activity)).collect();
+    let mut rng = SeededRng::new(7);
+    let threshold = (activity * (1u64 << 53) as f64) as u64;
+    let mask: Vec<bool> = (0..tokens * ffn)
+        .map(|_| rng.next_u64() >> 11 < threshold)
+        .collect();
     let per_token = ffn.div_ceil(WORD_BITS);
     let mut words = vec![0u32; tokens * per_token];
     for (t, token) in mask.chunks_exact(ffn).enumerate() {
