@@ -54,12 +54,35 @@ pub fn embedded_data(models: &[PageModel<'_>], headlines: &[Headline]) -> Value 
                 "layers": a.layers,
                 "coverage": a.coverage,
                 "detectors": a.detectors.len(),
+                "detector_index": detector_index(a),
                 "positional": a.positional.len(),
                 "start": [start.0, start.1],
             })
         }).collect::<Vec<_>>(),
         "headlines": headlines,
     })
+}
+
+/// Every detector of a model for the page's search by token: `[layer, neuron, kind, triggers]`,
+/// the triggers as a reader sees them ([`display_ngram`]).
+fn detector_index(analysis: &crate::analysis::ModelAnalysis) -> Value {
+    Value::Array(
+        analysis
+            .detectors
+            .iter()
+            .map(|d| {
+                json!([
+                    d.layer,
+                    d.neuron,
+                    d.kind,
+                    d.triggers
+                        .iter()
+                        .map(|t| display_ngram(t))
+                        .collect::<Vec<_>>()
+                ])
+            })
+            .collect(),
+    )
 }
 
 fn headline_table(models: &[PageModel<'_>], headlines: &[Headline]) -> String {
@@ -441,6 +464,11 @@ pub fn page(
     }
     s.push_str("</select> layer <input name=\"layer\" type=\"number\" min=\"0\" value=\"0\"> neuron \
                 <input name=\"neuron\" type=\"number\" min=\"0\" value=\"0\"> <button>show</button></form>\n\
+                <form id=\"token-search\">find the detectors of a token or trigram \
+                <input name=\"q\" type=\"search\" placeholder=\"e.g. the\"> <button>search</button>\
+                </form>\n<ul id=\"search-results\"></ul>\n\
+                <p class=\"muted\">A neuron's view has its own address \
+                (<code>index.html#m=model&amp;l=layer&amp;n=neuron</code>) to link to.</p>\n\
                 <div id=\"neuron-view\"></div>\n</section>\n<section id=\"provenance\"><h2>Provenance</h2>\n");
     for m in models {
         s.push_str(&provenance(m));

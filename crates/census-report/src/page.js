@@ -109,6 +109,10 @@
       view.append(curveSvg(positional.first_position, positional.curve));
     }
     body.dataset.browser = model + "/" + layer + "/" + neuron;
+    // The neuron's own address, other settings of the page (as the scale) kept.
+    const params = new URLSearchParams(location.hash.slice(1));
+    params.set("m", model); params.set("l", layer); params.set("n", neuron);
+    history.replaceState(null, "", "#" + params.toString());
   }
   form.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -132,8 +136,51 @@
   if (new URLSearchParams(location.hash.slice(1)).get("scale") === "full") {
     document.querySelectorAll("button.scale-toggle").forEach((button) => button.click());
   }
+  // Search by token: the detectors whose triggers hold the text typed (a leading-space marker
+  // and letter case are ignored), with their layers, linked to the browser.
+  const search = document.getElementById("token-search");
+  const results = document.getElementById("search-results");
+  const plain = (t) => t.replaceAll("␣", " ").trim().toLowerCase();
+  // A trigger matches a query when one of its tokens, or the whole n-gram, is the query; when no
+  // trigger of any detector does, when it contains the query.
+  const matches = (query, exact) => {
+    const q = plain(query);
+    const hit = (t) => exact ? plain(t) === q || plain(t).split(/\s+/).includes(q) : plain(t).includes(q);
+    const out = [];
+    for (const m of data.models) {
+      for (const [layer, neuron, kind, triggers] of m.detector_index) {
+        const hits = triggers.filter(hit);
+        if (hits.length) out.push({ m, layer, neuron, kind, hits });
+      }
+    }
+    return out;
+  };
+  const find = (query) => {
+    results.replaceChildren();
+    if (!plain(query)) return;
+    let found = matches(query, true);
+    if (!found.length) found = matches(query, false);
+    for (const { m, layer, neuron, kind, hits } of found.slice(0, 100)) {
+      const link = el("a", { href: "#browser", "data-neuron": m.slug + "/" + layer + "/" + neuron }, m.name + " L" + layer + " N" + neuron);
+      link.addEventListener("click", (e) => {
+        e.preventDefault();
+        form.model.value = m.slug; form.layer.value = layer; form.neuron.value = neuron;
+        show(m.slug, layer, neuron).then(() => view.scrollIntoView()).catch((err) => fail(String(err)));
+      });
+      results.append(el("li", {}, link, " " + kind + " detector of ", ...hits.map((t) => el("code", {}, t))));
+    }
+    const n = found.length;
+    results.prepend(el("li", { class: "muted" }, n ? n + " detector" + (n > 1 ? "s" : "") + (n > 100 ? " (the first 100 shown)" : "") : "no detector of '" + query + "'"));
+  };
+  search.addEventListener("submit", (e) => { e.preventDefault(); find(search.q.value); });
+  const address = new URLSearchParams(location.hash.slice(1));
+  if (address.get("q")) { search.q.value = address.get("q"); find(address.get("q")); }
   const first = data.models[0];
-  if (first) {
+  const linked = data.models.find((m) => m.slug === address.get("m"));
+  if (linked && address.get("l") !== null && address.get("n") !== null) {
+    form.model.value = linked.slug; form.layer.value = address.get("l"); form.neuron.value = address.get("n");
+    show(linked.slug, Number(address.get("l")), Number(address.get("n"))).catch((err) => fail(String(err)));
+  } else if (first) {
     const start = first.start;
     show(first.slug, start[0], start[1]).catch((err) => fail(String(err)));
   }

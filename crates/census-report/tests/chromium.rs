@@ -107,7 +107,7 @@ fn the_report_renders_in_a_browser() {
     let analysis = planted_analysis(dir.path());
     let out = dir.path().join("report");
     let summary = render(&ReportRequest {
-        analyses: vec![analysis],
+        analyses: vec![analysis.clone()],
         out,
         png: false,
         contexts: 3,
@@ -179,6 +179,61 @@ fn the_report_renders_in_a_browser() {
         !full_body.contains("data-error"),
         "errors with the full scale: {full_body}"
     );
+
+    // A neuron opens by its address; a trigger token finds its detector.
+    use census_format::analysis::tables::{AnalysisTable, DetectorRow};
+    let detectors = DetectorRow::read(&analysis).unwrap();
+    let last = detectors.last().expect("planted detectors");
+    let address = format!("planted/{}/{}", last.layer, last.neuron);
+    let linked = run_url(
+        &chromium,
+        &dir.path().join("profile-4"),
+        &["--dump-dom"],
+        &format!(
+            "file://{}#m=planted&l={}&n={}",
+            page.display(),
+            last.layer,
+            last.neuron
+        ),
+    );
+    assert!(
+        linked.contains(&format!("data-browser=\"{address}\"")),
+        "the address opened another neuron"
+    );
+    let token = census_format::analysis::vocabulary::display_token(
+        last.triggers[0].split(' ').next_back().unwrap(),
+    )
+    .replace('␣', "");
+    let query: String = token
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let searched = run_url(
+        &chromium,
+        &dir.path().join("profile-5"),
+        &["--dump-dom"],
+        &format!("file://{}#q={query}", page.display()),
+    );
+    let found = &searched[searched.find("<ul id=\"search-results\">").unwrap()..];
+    let found = &found[..found.find("</ul>").unwrap()];
+    assert!(
+        found.contains(&format!("data-neuron=\"{address}\"")),
+        "searching '{token}' did not find {address}: {found}"
+    );
+    for dump in [&linked, &searched] {
+        let tag = &dump[dump.find("<body").unwrap()..];
+        let tag = &tag[..tag.find('>').unwrap()];
+        assert!(
+            !tag.contains("data-error"),
+            "the page reported errors: {tag}"
+        );
+    }
 
     let shot = dir.path().join("shot.png");
     run(
