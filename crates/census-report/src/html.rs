@@ -469,7 +469,7 @@ pub fn page(
                 </form>\n<ul id=\"search-results\"></ul>\n\
                 <p class=\"muted\">A neuron's view has its own address \
                 (<code>index.html#m=model&amp;l=layer&amp;n=neuron</code>) to link to.</p>\n\
-                <div id=\"neuron-view\"></div>\n</section>\n<section id=\"provenance\"><h2>Provenance</h2>\n");
+                <div id=\"neuron-table\"></div>\n<div id=\"neuron-view\"></div>\n</section>\n<section id=\"provenance\"><h2>Provenance</h2>\n");
     for m in models {
         s.push_str(&provenance(m));
     }

@@ -61,8 +61,103 @@
 
   const view = document.getElementById("neuron-view");
   const form = document.getElementById("neuron-form");
+
+  // Every neuron of the shown layer in a table: sortable on every column, filtered by kind,
+  // 100 rows a page, so even a 36,864-neuron layer stays fast.
+  const PAGE = 100;
+  const table = { model: null, layer: null, values: null, key: "frequency", descending: true, filter: "all", page: 0 };
+  const tableBox = document.getElementById("neuron-table");
+  const columns = [
+    ["neuron", "neuron", (v, r) => v.neuron[r]],
+    ["frequency", "frequency", (v, r) => v.frequency[r]],
+    ["fires", "fires", (v, r) => v.fires[r]],
+    ["dead", "dead", (v, r) => v.dead[r] ? 1 : 0],
+    ["unigrams", "uni", (v, r) => v.coverage[r][0]],
+    ["bigrams", "bi", (v, r) => v.coverage[r][1]],
+    ["trigrams", "tri", (v, r) => v.coverage[r][2]],
+    ["detector", "detector", (v, r) => (v.detectors[String(v.neuron[r])] || {}).kind || ""],
+    ["mi", "MI", (v, r) => v.mi[r]],
+    ["type", "positional", (v, r) => v.type[r] ? v.type[r] + (v.strong[r] ? "" : " (weak)") : ""],
+  ];
+  const filters = {
+    all: () => true,
+    alive: (v, r) => !v.dead[r],
+    dead: (v, r) => v.dead[r],
+    token: (v, r) => (v.detectors[String(v.neuron[r])] || {}).kind === "token",
+    trigram: (v, r) => (v.detectors[String(v.neuron[r])] || {}).kind === "trigram",
+    positional: (v, r) => Boolean(v.type[r]),
+    oscillatory: (v, r) => v.type[r] === "oscillatory",
+    "both-extremes": (v, r) => v.type[r] === "both-extremes",
+    "one-extreme": (v, r) => v.type[r] === "one-extreme",
+    other: (v, r) => v.type[r] === "other",
+  };
+  const compare = (a, b) => (a === null || a === undefined) - (b === null || b === undefined) || (a < b ? -1 : a > b ? 1 : 0);
+  function renderTable() {
+    const v = table.values;
+    if (!v) return;
+    const pick = columns.find((c) => c[0] === table.key)[2];
+    const rows = v.neuron.map((_, r) => r).filter((r) => filters[table.filter](v, r));
+    rows.sort((a, b) => {
+      const va = pick(v, a), vb = pick(v, b);
+      if (va === null || va === undefined) return 1;
+      if (vb === null || vb === undefined) return -1;
+      return (table.descending ? -1 : 1) * compare(va, vb) || v.neuron[a] - v.neuron[b];
+    });
+    const pages = Math.max(1, Math.ceil(rows.length / PAGE));
+    table.page = Math.min(table.page, pages - 1);
+    const info = data.models.find((m) => m.slug === table.model);
+    const select = el("select", { name: "filter" });
+    for (const name of Object.keys(filters)) {
+      const option = el("option", { value: name }, name);
+      if (name === table.filter) option.selected = true;
+      select.append(option);
+    }
+    select.addEventListener("change", () => { table.filter = select.value; table.page = 0; renderTable(); });
+    const turn = (delta, label) => {
+      const button = el("button", { type: "button" }, label);
+      button.disabled = table.page + delta < 0 || table.page + delta >= pages;
+      button.addEventListener("click", () => { table.page += delta; renderTable(); });
+      return button;
+    };
+    const head = el("tr", {});
+    for (const [key, label] of columns) {
+      const th = el("th", { "data-key": key, class: "sortable" }, label + (table.key === key ? (table.descending ? " ▾" : " ▴") : ""));
+      th.addEventListener("click", () => {
+        table.descending = table.key === key ? !table.descending : key !== "neuron";
+        table.key = key; table.page = 0; renderTable();
+      });
+      head.append(th);
+    }
+    const grid = el("table", { class: "neurons" }, head);
+    for (const r of rows.slice(table.page * PAGE, (table.page + 1) * PAGE)) {
+      const neuron = v.neuron[r];
+      const link = el("a", { href: "#browser", "data-row": String(neuron) }, String(neuron));
+      link.addEventListener("click", (e) => {
+        e.preventDefault();
+        form.model.value = table.model; form.layer.value = table.layer; form.neuron.value = neuron;
+        show(table.model, table.layer, neuron).catch((err) => fail(String(err)));
+      });
+      const cells = columns.slice(1).map(([key, , get]) => {
+        const x = get(v, r);
+        if (key === "dead") return x ? "yes" : "";
+        return typeof x === "number" ? fmt(x, key === "frequency" || key === "mi" ? 4 : 0) : x;
+      });
+      grid.append(el("tr", {}, el("td", {}, link), ...cells.map((c) => el("td", {}, c))));
+    }
+    tableBox.replaceChildren(
+      el("p", {}, (info ? info.name : table.model) + " · layer " + table.layer + ": " + rows.length + " of " + v.neuron.length + " neurons · show ", select, " ",
+        turn(-1, "◀"), " page " + (table.page + 1) + " of " + pages + " ", turn(1, "▶")),
+      grid,
+    );
+    tableBox.dataset.rows = String(rows.length);
+    tableBox.dataset.first = rows.length ? String(v.neuron[rows[table.page * PAGE]]) : "";
+  }
   async function show(model, layer, neuron) {
     const values = await load(model, layer);
+    if (table.model !== model || table.layer !== layer) {
+      Object.assign(table, { model, layer, values, page: 0 });
+      renderTable();
+    }
     const row = values.neuron.indexOf(neuron);
     view.replaceChildren();
     if (row < 0) { view.append(el("p", {}, "Layer " + layer + " has no neuron " + neuron + ".")); return; }
@@ -174,12 +269,23 @@
   };
   search.addEventListener("submit", (e) => { e.preventDefault(); find(search.q.value); });
   const address = new URLSearchParams(location.hash.slice(1));
+  // The table's sort and filter by address too: `sort=frequency` ascending, `sort=-frequency`
+  // descending, `filter=token`.
+  const sortKey = (address.get("sort") || "").replace(/^-/, "");
+  if (columns.some((c) => c[0] === sortKey)) {
+    table.key = sortKey;
+    table.descending = address.get("sort").startsWith("-");
+  }
+  if (filters[address.get("filter")]) table.filter = address.get("filter");
   if (address.get("q")) { search.q.value = address.get("q"); find(address.get("q")); }
   const first = data.models[0];
   const linked = data.models.find((m) => m.slug === address.get("m"));
   if (linked && address.get("l") !== null && address.get("n") !== null) {
     form.model.value = linked.slug; form.layer.value = address.get("l"); form.neuron.value = address.get("n");
-    show(linked.slug, Number(address.get("l")), Number(address.get("n"))).catch((err) => fail(String(err)));
+    // A link to a neuron opens on it.
+    show(linked.slug, Number(address.get("l")), Number(address.get("n")))
+      .then(() => document.getElementById("browser").scrollIntoView())
+      .catch((err) => fail(String(err)));
   } else if (first) {
     const start = first.start;
     show(first.slug, start[0], start[1]).catch((err) => fail(String(err)));

@@ -226,7 +226,67 @@ fn the_report_renders_in_a_browser() {
         found.contains(&format!("data-neuron=\"{address}\"")),
         "searching '{token}' did not find {address}: {found}"
     );
-    for dump in [&linked, &searched] {
+    // Every neuron of the layer in a table: by default the most frequent first; filtered to the
+    // token detectors and sorted by neuron, exactly the layer's token detectors, lowest first.
+    use census_format::analysis::tables::NeuronRow;
+    let neurons: Vec<NeuronRow> = NeuronRow::read(&analysis)
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.layer == last.layer)
+        .collect();
+    let attribute = |dump: &str, name: &str| -> String {
+        let tag = &dump[dump
+            .find("<div id=\"neuron-table\"")
+            .expect("a neuron table")..];
+        let tag = &tag[..tag.find('>').unwrap()];
+        let start = tag
+            .find(&format!("{name}=\""))
+            .unwrap_or_else(|| panic!("no {name}: {tag}"));
+        tag[start + name.len() + 2..]
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let most_frequent = neurons
+        .iter()
+        .max_by(|a, b| {
+            a.frequency
+                .total_cmp(&b.frequency)
+                .then(b.neuron.cmp(&a.neuron))
+        })
+        .unwrap();
+    assert_eq!(attribute(&linked, "data-rows"), neurons.len().to_string());
+    assert_eq!(
+        attribute(&linked, "data-first"),
+        most_frequent.neuron.to_string()
+    );
+    let filtered = run_url(
+        &chromium,
+        &dir.path().join("profile-6"),
+        &["--dump-dom"],
+        &format!(
+            "file://{}#m=planted&l={}&n={}&filter=token&sort=neuron",
+            page.display(),
+            last.layer,
+            last.neuron
+        ),
+    );
+    let token_detectors: Vec<u16> = detectors
+        .iter()
+        .filter(|d| d.layer == last.layer && d.kind.name() == "token")
+        .map(|d| d.neuron)
+        .collect();
+    assert!(!token_detectors.is_empty());
+    assert_eq!(
+        attribute(&filtered, "data-rows"),
+        token_detectors.len().to_string()
+    );
+    assert_eq!(
+        attribute(&filtered, "data-first"),
+        token_detectors.iter().min().unwrap().to_string()
+    );
+    for dump in [&linked, &searched, &filtered] {
         let tag = &dump[dump.find("<body").unwrap()..];
         let tag = &tag[..tag.find('>').unwrap()];
         assert!(
