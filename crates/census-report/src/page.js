@@ -280,15 +280,18 @@
   if (address.get("q")) { search.q.value = address.get("q"); find(address.get("q")); }
   const first = data.models[0];
   const linked = data.models.find((m) => m.slug === address.get("m"));
+  let shown = Promise.resolve();
   if (linked && address.get("l") !== null && address.get("n") !== null) {
     form.model.value = linked.slug; form.layer.value = address.get("l"); form.neuron.value = address.get("n");
     // A link to a neuron opens on it.
-    show(linked.slug, Number(address.get("l")), Number(address.get("n")))
-      .then(() => document.getElementById("browser").scrollIntoView())
-      .catch((err) => fail(String(err)));
+    shown = show(linked.slug, Number(address.get("l")), Number(address.get("n")))
+      .then(() => document.getElementById("browser").scrollIntoView());
   } else if (first) {
     const start = first.start;
-    show(first.slug, start[0], start[1]).catch((err) => fail(String(err)));
+    shown = show(first.slug, start[0], start[1]);
   }
+  // When the first neuron is shown: milliseconds since navigation, for load-time measurements.
+  shown.then(() => { body.dataset.readyMs = String(Math.round(performance.now())); })
+    .catch((err) => fail(String(err)));
   body.dataset.ready = "1";
 })();
