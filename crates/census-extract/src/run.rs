@@ -814,14 +814,8 @@ fn compute_part<B: Backend>(
                 options,
                 device,
                 &mut |layer, b, f| {
-                    for (row, &local) in batches[b].iter().enumerate() {
-                        append_fired(
-                            &mut rows[layer][local],
-                            &sequences[local],
-                            &f,
-                            row,
-                            widths[b],
-                        );
+                    for (local, first) in batch_sequences(&batches[b], widths[b], sequences) {
+                        append_fired(&mut rows[layer][local], &sequences[local], &f, first);
                     }
                 },
             )?;
@@ -840,14 +834,12 @@ fn compute_part<B: Backend>(
                 options,
                 device,
                 &mut |layer, b, f| {
-                    for (row, &local) in batches[b].iter().enumerate() {
+                    for (local, first) in batch_sequences(&batches[b], widths[b], sequences) {
                         let sequence = &sequences[local];
                         let domain = counts[layer]
                             .entry(corpus.domains[sequence.domain as usize].clone())
                             .or_insert_with(|| DomainCounts::new(config.ffn_dim, positions));
-                        let len = sequence.tokens.len();
-                        let first = row * widths[b] + widths[b] - len;
-                        for pos in 0..len {
+                        for pos in 0..sequence.tokens.len() {
                             domain.add_token(pos, f.of(first + pos));
                         }
                     }
@@ -965,19 +957,23 @@ fn layer_file(mode: RecordMode, layer: usize) -> PartFile {
     }
 }
 
-/// Appends the fired neurons of every real (unpadded) position of batch row `row` to `out`.
-fn append_fired(
-    out: &mut ActivationRows,
-    sequence: &Sequence,
-    fired: &FiredNeurons,
-    row: usize,
+/// Each sequence of a batch padded to `width` tokens (left padding): its index in `sequences`
+/// and the batch token (row-major) where its `</s>` sits.
+fn batch_sequences<'a>(
+    batch: &'a [usize],
     width: usize,
-) {
-    let len = sequence.tokens.len();
-    let pad = width - len;
-    for pos in 0..len {
-        out.neurons
-            .extend_from_slice(fired.of(row * width + pad + pos));
+    sequences: &'a [Sequence],
+) -> impl Iterator<Item = (usize, usize)> + 'a {
+    batch
+        .iter()
+        .enumerate()
+        .map(move |(row, &local)| (local, row * width + width - sequences[local].tokens.len()))
+}
+
+/// Appends the fired neurons of every position of `sequence`, whose `</s>` is batch token `first`, to `out`.
+fn append_fired(out: &mut ActivationRows, sequence: &Sequence, fired: &FiredNeurons, first: usize) {
+    for pos in 0..sequence.tokens.len() {
+        out.neurons.extend_from_slice(fired.of(first + pos));
         out.seq.push(sequence.seq);
         out.pos.push(pos as u16);
         out.offsets.push(out.neurons.len() as i32);

@@ -46,11 +46,10 @@ fn check(python: &str, run: &Path, analysis: &Path) {
     }
 }
 
-#[test]
-fn duckdb_recomputes_the_analysis() {
-    let Some(python) = python() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let (run, out) = (dir.path().join("run"), dir.path().join("analysis"));
+/// The planted fixture extracted into `dir/run` and analysed into `dir/analysis` with n-grams in
+/// every layer and positions at any length.
+fn analysed_planted(dir: &Path) -> (PathBuf, PathBuf) {
+    let (run, out) = (dir.join("run"), dir.join("analysis"));
     extract_planted(&run);
     let mut options = AnalysisOptions {
         ngram_layers: LayerScope::All,
@@ -63,6 +62,14 @@ fn duckdb_recomputes_the_analysis() {
         ..AnalyzeRequest::new(vec![run.clone()], out.clone())
     })
     .unwrap();
+    (run, out)
+}
+
+#[test]
+fn duckdb_recomputes_the_analysis() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (run, out) = analysed_planted(dir.path());
     check(&python, &run, &out);
 }
 
@@ -182,20 +189,8 @@ fn an_analysis_rewritten_by_duckdb_reads_back_as_the_same_rows() {
     };
     let Some(python) = python() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let (run, out) = (dir.path().join("run"), dir.path().join("analysis"));
-    extract_planted(&run);
     // The planted model is small enough that every neuron is projected by default.
-    let mut options = AnalysisOptions {
-        ngram_layers: LayerScope::All,
-        ..Default::default()
-    };
-    options.positional.any_length = true;
-    analyze(&AnalyzeRequest {
-        model: Some(fixture("planted")),
-        options,
-        ..AnalyzeRequest::new(vec![run], out.clone())
-    })
-    .unwrap();
+    let (_, out) = analysed_planted(dir.path());
     let neurons = NeuronRow::read(&out).unwrap();
     let layers = LayerRow::read(&out).unwrap();
     let coverage = CoverageRow::read(&out).unwrap();
