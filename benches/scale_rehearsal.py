@@ -74,6 +74,8 @@ H100_TFLOPS = 989.0  # dense f16/bf16 peak
 MFU = 0.40
 BATCH_TOKENS = 4096
 NODE_DISK_TB = 30.0  # 8 x 3.84 TB NVMe, as in a DGX H100
+ANALYSIS_CORES = 64
+ANALYSIS_MEMORY = 1e12  # bytes
 
 
 def params(layers, hidden, ffn):
@@ -151,11 +153,25 @@ def rehearse(work: Path, tokens: int, activity: float, seq_len: int):
                     f"FROM read_parquet('{out}/counts/*/*.parquet')").fetchall()[0]
                 entry.update(fires=fires, rows=rows, cells=cells, bytes=size(out / "counts"))
             entry["activity"] = entry["fires"] / (run_tokens * ffn * written_layers)
+            # The analysis of what was extracted: the token tables in every layer and the bigram
+            # and trigram tables in the first half of the model's (shards), or the frequencies
+            # and positions from the counts.
+            analysis = work / f"analysis-{model.name}-{mode}"
+            shutil.rmtree(analysis, ignore_errors=True)
+            command = [str(TARGET / "neuron-census"), "analyze", "--run", str(out), "--out",
+                       str(analysis), "--no-projection", "--quiet"]
+            if mode == "counts":
+                command += ["--unigram-layers", "none", "--ngram-layers", "none"]
+            seconds, rss = run_measured(command)
+            ngram_layers = sum(1 for layer in range(written_layers) if layer < n_layers // 2)
+            entry.update(analyze_seconds=seconds, analyze_rss=rss,
+                         ngram_layers=ngram_layers if mode == "shards" else 0)
             measured[(preset, mode)] = entry
             print(f"{preset} ({written_layers} layers{', streamed' if streamed else ''}) {mode}: "
                   f"{run_tokens / seconds:.1f} tokens/s, peak {rss / 2**30:.2f} GiB, "
-                  f"activity {100 * entry['activity']:.1f}%, {entry['bytes'] / 1e6:.2f} MB",
-                  flush=True)
+                  f"activity {100 * entry['activity']:.1f}%, {entry['bytes'] / 1e6:.2f} MB; "
+                  f"analysed in {entry['analyze_seconds']:.1f} s, peak "
+                  f"{entry['analyze_rss'] / 2**30:.2f} GiB", flush=True)
     return measured
 
 
@@ -246,6 +262,68 @@ def project(measured, activity, seq_len):
           f"{'met' if section3_66b < 1e9 else 'NOT met'}")
     print(f"the whole paper: {human(total)} (goal: one node's {NODE_DISK_TB:.0f} TB): "
           f"{'met' if total < NODE_DISK_TB * 1e12 else 'NOT met'}")
+    project_analysis(measured, activity, seq_len)
+
+
+def project_analysis(measured, activity, seq_len):
+    """Projects `analyze`'s time and peak memory from the analyses of the rehearsal's runs."""
+    cores = os.cpu_count()
+    shapes = {p for (p, _) in measured}
+    # Shards: one table increment per fire and table (token tables in every layer, bigram and
+    # trigram tables in the n-gram layers), in core-seconds; memory per table entry from the
+    # peak above the counts analysis of the same shape, with min(cores, layers) layers counted
+    # at once and, as on random tokens, every fire a new (neuron, n-gram) pair.
+    unit_seconds, entry_bytes, base = [], [], []
+    for preset in shapes:
+        s, c = measured[(preset, "shards")], measured[(preset, "counts")]
+        per_layer = s["fires"] / s["layers"]
+        units = per_layer * (s["layers"] + 2 * s["ngram_layers"])
+        unit_seconds.append(s["analyze_seconds"] * cores / units)
+        concurrent = min(cores, max(s["ngram_layers"], 1))
+        entry_bytes.append(max(s["analyze_rss"] - c["analyze_rss"], 0) /
+                           (concurrent * per_layer * 3))
+        base.append(c["analyze_rss"])
+    unit_s, entry_b = max(unit_seconds), max(entry_bytes)
+    # Counts: core-seconds per count row read (a row holds every position of a neuron and domain).
+    row_seconds = max(m["analyze_seconds"] * cores / m["rows"]
+                      for (p, mode), m in measured.items() if mode == "counts")
+    print()
+    print("Analysis, assumptions:")
+    print(f"- shards: {unit_s * 1e9:.0f} core-ns per fire and count table (measured; a token table "
+          "in every recorded layer, bigram and trigram tables in the first half of the model's "
+          "layers); layers are counted in parallel")
+    print(f"- n-gram tables: {entry_b:.1f} bytes per (neuron, n-gram) entry (measured above the "
+          "counts analysis's peak), every fire a new entry as on random tokens: an upper bound; "
+          "language repeats n-grams")
+    print(f"- counts: {row_seconds * 1e6:.0f} core-µs per count row (measured on rows holding "
+          "every position); counters of 8 bytes per neuron and position in the layers counted "
+          f"at once; {human(max(base))} besides (measured)")
+    print(f"- one analysis node of {ANALYSIS_CORES} cores and {human(ANALYSIS_MEMORY)}; "
+          "`analyze --layers` splits a model over several (Slurm array, merge-analyses)")
+    print()
+    print("| model | experiment | analysis core-hours | peak memory per layer | layers at once "
+          f"in {human(ANALYSIS_MEMORY)} | node-hours |")
+    print("|---|---|---|---|---|---|")
+    for name, (layers, hidden, ffn, heads) in OPT.items():
+        for experiment, e in EXPERIMENTS.items():
+            recorded = layers if e["layers"] == "all" else layers // 2
+            tokens = e["tokens"]
+            if e["mode"] == "shards":
+                per_layer = tokens * ffn * activity
+                ngram_layers = min(recorded, layers // 2)
+                core_seconds = per_layer * (recorded + 2 * ngram_layers) * unit_s
+                layer_memory = per_layer * 3 * entry_b
+            else:
+                parts = math.ceil(tokens / PART_TOKENS["counts"])
+                rows = parts * recorded * DOMAINS_PER_PART * ffn
+                core_seconds = rows * row_seconds * (POSITIONS / seq_len if e["positions"] else 1)
+                layer_memory = ffn * 8 * (POSITIONS if e["positions"] else 2)
+            at_once = max(0, min(ANALYSIS_CORES, recorded,
+                                 int((ANALYSIS_MEMORY - max(base)) // max(layer_memory, 1))))
+            node_hours = core_seconds / 3600 / max(min(ANALYSIS_CORES, at_once), 1)
+            print(f"| {name} | {experiment} | {core_seconds / 3600:.2f} | {human(layer_memory)} "
+                  f"| {at_once if at_once else 'none: cap, or lower --ngram-layers'} | "
+                  f"{node_hours:.2f} |")
 
 
 def main():

@@ -8,6 +8,7 @@
 # A task that is preempted or fails can simply be resubmitted: the same command on the same
 # directory resumes from its last committed part. Set EXTRA_FLAGS for more flags, for example
 # EXTRA_FLAGS="--device cuda --ffn dense --dtype bf16 --stream-layers --max-seq-len 2048".
+# NEURON_CENSUS names the neuron-census binary (default target/release/neuron-census).
 #SBATCH --job-name=census-extract
 #SBATCH --gpus=1
 #SBATCH --cpus-per-task=8
@@ -25,7 +26,7 @@ shift 2
 
 index=${SLURM_ARRAY_TASK_ID:?run as a Slurm array task}
 count=${SLURM_ARRAY_TASK_COUNT:?run as a Slurm array task}
-binary=${CENSUS_EXTRACT:-target/release/census-extract}
+binary=${NEURON_CENSUS:-target/release/neuron-census}
 
 data_flags=()
 for source in "$@"; do
@@ -33,5 +34,5 @@ for source in "$@"; do
 done
 
 # shellcheck disable=SC2086 # EXTRA_FLAGS is a list of flags
-exec "$binary" --model "$model" "${data_flags[@]}" \
+exec "$binary" extract --model "$model" "${data_flags[@]}" \
   --out "$run_root/shard-$index-of-$count" --shard "$index/$count" --quiet ${EXTRA_FLAGS:-}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use census_extract::cli::ExtractArgs;
 use census_report::cli::ReportArgs;
-use census_stats::cli::AnalyzeArgs;
+use census_stats::cli::{AnalyzeArgs, MergeArgs};
 use census_train::cli::TrainArgs;
 use clap::Subcommand;
 
@@ -24,6 +24,9 @@ pub enum Command {
     /// detectors, vocabulary projections, positional neurons) from one or more run directories
     /// into an analysis directory of Parquet tables (see docs/SCHEMA.md and docs/ANALYSIS.md).
     Analyze(Box<AnalyzeArgs>),
+    /// Combine the parts of an analysis split by layer (`analyze --layers START..END`, one job
+    /// per range) into the analysis directory one analysis of all their layers writes.
+    MergeAnalyses(MergeArgs),
     /// Write an HTML report (the paper's figures, the paper's numbers beside ours, a neuron
     /// browser), each figure as SVG and PNG, and a Markdown summary, from one or more analysis
     /// directories (one per model).
@@ -66,6 +69,10 @@ impl Command {
             }
             Self::Analyze(args) => {
                 // The analysis logs what it wrote.
+                args.run()?;
+            }
+            Self::MergeAnalyses(args) => {
+                // The merge logs what it wrote.
                 args.run()?;
             }
             Self::Report(args) => {

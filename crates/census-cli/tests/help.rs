@@ -2,7 +2,15 @@
 
 use std::process::Command;
 
-const COMMANDS: [&str; 6] = ["run", "extract", "analyze", "report", "train", "fired"];
+const COMMANDS: [&str; 7] = [
+    "run",
+    "extract",
+    "analyze",
+    "merge-analyses",
+    "report",
+    "train",
+    "fired",
+];
 
 fn help_of(program: &str) -> String {
     let output = Command::new(program).arg("--help").output().unwrap();

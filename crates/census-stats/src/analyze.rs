@@ -1,7 +1,7 @@
 //! The analysis stage end to end: runs in, count tables layer by layer (in parallel), results,
 //! projections and the tables, summary and manifest of an analysis directory.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -12,14 +12,17 @@ use serde::Serialize;
 use tracing_indicatif::span_ext::IndicatifSpanExt;
 use tracing_indicatif::style::ProgressStyle;
 
+use crate::analysis_tables::AnalysisTables;
 use crate::counts::{CorpusTally, CountScope, LayerCounts};
-use crate::detectors::{Detector, detected_coverage};
+use crate::detectors::Detector;
 use crate::error::{Result, StatsError};
 use crate::inputs::{PartRef, RunSet};
 use crate::layer_analysis::{LayerResult, analyze_layer};
 use crate::model_files::{FoundTokenizer, locate_tokenizer};
 use crate::ngram::{MAX_NEURONS, Order};
-use crate::options::{AnalysisOptions, DataSelection, PROJECT_ALL_AUTO_FLOPS, ProjectAll};
+use crate::options::{
+    AnalysisOptions, DataSelection, LayerScope, PROJECT_ALL_AUTO_FLOPS, ProjectAll,
+};
 use crate::part_data::{PartTokens, read_layer_part};
 use crate::positional_domains::{self, DomainResults, DomainStability};
 use crate::projection::{
@@ -32,10 +35,7 @@ use crate::tables;
 pub use census_format::analysis::manifest::{
     ANALYSIS_KIND, ANALYSIS_SCHEMA_VERSION, AnalysisManifest, InputRun, MANIFEST_FILE, SUMMARY_FILE,
 };
-use census_format::analysis::tables::{
-    AnalysisTable, CoverageRow, DetectorRow, LayerRow, NeuronRow, PositionalDomainRow,
-    PositionalRow, ProjectionRow,
-};
+use census_format::analysis::tables::LayerRow;
 use census_format::run::RecordMode;
 use census_format::run::counts::{DomainCounts, read_counts};
 use census_format::run::tables::PartFile;
@@ -61,6 +61,9 @@ pub struct AnalyzeRequest {
     pub rewritten_parts: bool,
     /// The analysis options.
     pub options: AnalysisOptions,
+    /// The layers to analyse (of those the runs recorded): a part of a split analysis, whose
+    /// parts [`crate::merge::merge_analyses`] combines into the tables of one analysis.
+    pub layers: LayerScope,
     /// Show a progress bar.
     pub progress: bool,
 }
@@ -78,6 +81,7 @@ impl AnalyzeRequest {
             ngram_runs: Vec::new(),
             positional_runs: Vec::new(),
             options: AnalysisOptions::default(),
+            layers: LayerScope::All,
             progress: false,
         }
     }
@@ -275,34 +279,12 @@ fn progress_span(total: u64, enabled: bool) -> tracing::Span {
     span
 }
 
-/// Per-layer aggregates from the layer results and the detected-n-gram coverage.
+/// Per-layer aggregates from the layer results; the detected-n-gram coverage is filled in from
+/// the detectors' rows ([`crate::summary::fill_detected_coverage`]).
 fn layer_summaries(results: &[LayerResult]) -> Vec<LayerRow> {
-    let coverage_of = |order: Order| {
-        // Coverage is defined over consecutive layers that all counted this order.
-        let sets: Vec<Option<BTreeSet<u64>>> = results
-            .iter()
-            .map(|r| {
-                r.coverage_bins[order as usize].as_ref().map(|_| {
-                    r.detectors
-                        .iter()
-                        .filter(|d| d.order == order)
-                        .flat_map(|d| d.triggers.iter().map(|t| t.ngram))
-                        .collect()
-                })
-            })
-            .collect();
-        let prefix: Vec<BTreeSet<u64>> = sets.iter().map_while(|s| s.clone()).collect();
-        let mut coverage: Vec<Option<_>> =
-            detected_coverage(&prefix).into_iter().map(Some).collect();
-        coverage.resize(results.len(), None);
-        coverage
-    };
-    let tokens = coverage_of(Order::Unigram);
-    let trigrams = coverage_of(Order::Trigram);
     results
         .iter()
-        .enumerate()
-        .map(|(i, r)| {
+        .map(|r| {
             let neurons = r.neurons.len() as u32;
             let dead = r.neurons.iter().filter(|n| n.dead).count() as u32;
             let alive: Vec<f64> = r
@@ -336,8 +318,8 @@ fn layer_summaries(results: &[LayerResult]) -> Vec<LayerRow> {
                     .then(|| alive.iter().sum::<f64>() / alive.len() as f64),
                 token_detectors: count(Order::Unigram),
                 trigram_detectors: count(Order::Trigram),
-                tokens_detected: tokens[i],
-                trigrams_detected: trigrams[i],
+                tokens_detected: None,
+                trigrams_detected: None,
                 positional: r.positions_analysed.then(|| {
                     let mut by_type = [[0u32; 2]; 4];
                     for p in &r.positional {
@@ -490,6 +472,8 @@ struct AnalysisPlan {
     by_domain: Vec<(String, DataGroup)>,
     /// Token-layers to count, for the progress bar.
     work: u64,
+    /// Layers the runs recorded (more than `layers` in a part of a split analysis).
+    recorded_layers: usize,
 }
 
 /// Checks the options and the runs, and plans what each data group counts.
@@ -506,7 +490,21 @@ fn plan_analysis(request: &AnalyzeRequest) -> Result<AnalysisPlan> {
             config.ffn_dim
         )));
     }
-    let layers: Vec<usize> = set.layers().collect();
+    let total = config.num_hidden_layers;
+    let layers: Vec<usize> = set
+        .layers()
+        .filter(|&l| request.layers.contains(l, total))
+        .collect();
+    if layers.is_empty() {
+        let recorded: Vec<usize> = set.layers().collect();
+        return Err(StatsError::InvalidOption(format!(
+            "--layers {}: the runs recorded no layer there (they recorded layers {}..{})",
+            request.layers,
+            recorded[0],
+            recorded[recorded.len() - 1] + 1
+        )));
+    }
+    let recorded_layers = set.layers().count();
     let positional_group = &sources.groups[sources.positional];
     let full_length = positional_group.set.full_length();
     if !full_length && !options.positional.any_length {
@@ -574,6 +572,7 @@ fn plan_analysis(request: &AnalyzeRequest) -> Result<AnalysisPlan> {
         positional_layers,
         by_domain,
         work,
+        recorded_layers,
     })
 }
 
@@ -749,8 +748,11 @@ fn project(plan: &AnalysisPlan, request: &AnalyzeRequest, counted: &Counted) -> 
             (r.layer, alive)
         })
         .collect();
-    let neurons: usize = alive.values().map(Vec::len).sum();
-    let flops = 2.0 * neurons as f64 * config.embed_dim() as f64 * config.vocab_size as f64;
+    // A part of a split analysis decides as the whole analysis would: on every recorded layer,
+    // its own layers' alive neurons standing for the rest.
+    let neurons = alive.values().map(Vec::len).sum::<usize>() as f64 * plan.recorded_layers as f64
+        / plan.layers.len() as f64;
+    let flops = 2.0 * neurons * config.embed_dim() as f64 * config.vocab_size as f64;
     let wanted = match options.projection.all {
         ProjectAll::On => true,
         ProjectAll::Off => false,
@@ -804,49 +806,27 @@ fn write(
             .and_then(|t| t.tokenizer.token(id))
             .unwrap_or_else(|| format!("#{id}"))
     };
-    let summaries = layer_summaries(&results);
+    let mut summaries = layer_summaries(&results);
     let staged = StagedDir::begin(&request.out)?;
     let out = staged.path();
-    let metadata = vec![
-        ("neuron_census.kind".to_string(), ANALYSIS_KIND.to_string()),
-        (
-            "neuron_census.schema_version".to_string(),
-            ANALYSIS_SCHEMA_VERSION.to_string(),
-        ),
-        (
-            "neuron_census.model".to_string(),
-            set.model_source().to_string(),
-        ),
-    ];
+    let metadata = table_metadata(set.model_source());
     let positional: Vec<_> = results.iter().flat_map(|r| &r.positional).collect();
-    let mut written = vec![
-        NeuronRow::FILE,
-        LayerRow::FILE,
-        CoverageRow::FILE,
-        DetectorRow::FILE,
-        PositionalRow::FILE,
-    ];
-    NeuronRow::write(out, &tables::neuron_rows(&results), &metadata)?;
-    LayerRow::write(out, &summaries, &metadata)?;
-    CoverageRow::write(
-        out,
-        &tables::coverage_rows(&results, &options.coverage_bins),
-        &metadata,
-    )?;
-    DetectorRow::write(
-        out,
-        &tables::detector_rows(&detectors, projections.as_deref(), &token_name),
-        &metadata,
-    )?;
-    PositionalRow::write(out, &tables::positional_rows(&positional), &metadata)?;
-    if let Some((rows, _)) = &by_domain {
-        PositionalDomainRow::write(out, &tables::positional_domain_rows(rows), &metadata)?;
-        written.push(PositionalDomainRow::FILE);
-    }
-    if let Some(rows) = &all_projections {
-        ProjectionRow::write(out, &tables::projection_rows(rows, &token_name), &metadata)?;
-        written.push(ProjectionRow::FILE);
-    }
+    let detector_rows = tables::detector_rows(&detectors, projections.as_deref(), &token_name);
+    crate::summary::fill_detected_coverage(&mut summaries, &detector_rows);
+    let written_tables = AnalysisTables {
+        neurons: tables::neuron_rows(&results),
+        layers: summaries,
+        coverage: tables::coverage_rows(&results, &options.coverage_bins),
+        detectors: detector_rows,
+        positional: tables::positional_rows(&positional),
+        positional_domains: by_domain
+            .as_ref()
+            .map(|(rows, _)| tables::positional_domain_rows(rows)),
+        projections: all_projections
+            .as_ref()
+            .map(|rows| tables::projection_rows(rows, &token_name)),
+    };
+    let mut written = written_tables.write(out, &metadata)?;
     if let Some(found) = &tokenizer {
         let path = out.join(VOCABULARY_FILE);
         let batch = crate::model_files::vocabulary(&found.tokenizer)
@@ -858,24 +838,15 @@ fn write(
         census_format::analysis::tables::write_table(&path, &batch, &metadata)?;
         written.push(VOCABULARY_FILE);
     }
-    let alive_frequency_sum: f64 = results
-        .iter()
-        .flat_map(|r| &r.neurons)
-        .filter(|n| !n.dead)
-        .map(|n| n.frequency)
-        .sum();
     let mut summary = crate::summary::summarise(
         options.count_bos,
         set.model_source().to_string(),
-        &summaries,
+        &written_tables.layers,
         tally.sequences,
-        &detectors,
-        projections.as_deref(),
-        &positional
-            .iter()
-            .map(|p| (usize::from(p.layer), p.class.kind, p.class.strong))
-            .collect::<Vec<_>>(),
-        alive_frequency_sum,
+        &written_tables.neurons,
+        &written_tables.detectors,
+        projections.is_some(),
+        &written_tables.positional,
     );
     summary.positional_domains = by_domain.map(|(_, stability)| stability);
     write_json(&out.join(SUMMARY_FILE), &summary)?;
@@ -924,8 +895,20 @@ fn write(
     Ok(summary)
 }
 
+/// The footer metadata of every table of an analysis of the model `source`.
+pub(crate) fn table_metadata(source: &str) -> Vec<(String, String)> {
+    vec![
+        ("neuron_census.kind".to_string(), ANALYSIS_KIND.to_string()),
+        (
+            "neuron_census.schema_version".to_string(),
+            ANALYSIS_SCHEMA_VERSION.to_string(),
+        ),
+        ("neuron_census.model".to_string(), source.to_string()),
+    ]
+}
+
 /// Writes JSON atomically.
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let json = serde_json::to_string_pretty(value).expect("analysis records serialize");
     Ok(write_atomic(path, json)?)
 }

@@ -150,6 +150,10 @@ pub struct AnalyzeArgs {
     /// costs at most 1e13 FLOPs (OPT-125m-sized models).
     #[arg(long, value_enum, default_value = "auto")]
     pub project_all: ProjectAll,
+    /// Analyse only these of the recorded layers (START..END or first-half): one part of an
+    /// analysis split across machines, combined by `neuron-census merge-analyses`.
+    #[arg(long, default_value = "all")]
+    pub layers: LayerScope,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -167,6 +171,11 @@ fn selection(domains: &[String], token_budget: Option<u64>) -> Option<DataSelect
 impl AnalyzeArgs {
     /// The request these flags describe.
     pub fn request(&self) -> Result<AnalyzeRequest> {
+        if self.layers == LayerScope::None {
+            return Err(StatsError::InvalidOption(
+                "--layers none leaves nothing to analyse".to_string(),
+            ));
+        }
         if self.extreme_run_share <= 0.0 || self.extreme_run_share > 1.0 {
             return Err(StatsError::InvalidOption(
                 "--extreme-run-share must be in (0, 1]".to_string(),
@@ -218,6 +227,7 @@ impl AnalyzeArgs {
                     all: self.project_all,
                 },
             },
+            layers: self.layers,
             progress: !self.quiet,
         })
     }
@@ -225,5 +235,24 @@ impl AnalyzeArgs {
     /// Runs the analysis.
     pub fn run(&self) -> Result<crate::Summary> {
         crate::analyze(&self.request()?)
+    }
+}
+
+/// `merge-analyses` flags.
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// The analysis directory to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The parts: analysis directories of the same runs and options, each of a layer range
+    /// (`analyze --layers START..END`), together covering consecutive layers.
+    #[arg(required = true)]
+    pub parts: Vec<PathBuf>,
+}
+
+impl MergeArgs {
+    /// Merges the parts.
+    pub fn run(&self) -> Result<crate::Summary> {
+        crate::merge_analyses(&self.parts, &self.out)
     }
 }

@@ -39,6 +39,14 @@ pub enum StatsError {
         /// What went wrong.
         reason: String,
     },
+    /// A part of a split analysis does not belong with the others.
+    #[error("{}: cannot merge this part: {reason}", path.display())]
+    MergePart {
+        /// The part's analysis directory.
+        path: PathBuf,
+        /// What does not match.
+        reason: String,
+    },
     /// An option is invalid.
     #[error("invalid option: {0}")]
     InvalidOption(String),

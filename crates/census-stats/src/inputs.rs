@@ -424,11 +424,12 @@ impl RunSet {
 
     /// Logs shards of a sharded run that are not among the inputs.
     fn warn_missing_shards(&self) {
-        let mut by_run: std::collections::BTreeMap<&str, (u32, BTreeSet<u32>)> = Default::default();
+        let mut by_run: std::collections::BTreeMap<String, (u32, BTreeSet<u32>)> =
+            Default::default();
         for run in &self.runs {
             let shard = run.manifest.config.shard;
             let entry = by_run
-                .entry(run.manifest.run_id.as_str())
+                .entry(run.manifest.config.sharded_run_id())
                 .or_insert((shard.count, BTreeSet::new()));
             entry.1.insert(shard.index);
         }
@@ -436,7 +437,7 @@ impl RunSet {
             if present.len() < count as usize {
                 let missing: Vec<u32> = (0..count).filter(|i| !present.contains(i)).collect();
                 tracing::warn!(
-                    run_id,
+                    run_id = %run_id,
                     ?missing,
                     "some shards of a sharded run are not among the inputs; the analysis covers \
                      the shards given"

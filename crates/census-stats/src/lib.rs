@@ -11,6 +11,7 @@
 //! - [`model_files`]: the model's weights and tokenizer, found as the extraction found them.
 //! - [`analyze()`]: the stage end to end.
 
+pub mod analysis_tables;
 pub mod analyze;
 pub mod cli;
 pub mod counts;
@@ -20,6 +21,7 @@ mod error;
 pub mod gram_counts;
 pub mod inputs;
 pub mod layer_analysis;
+pub mod merge;
 pub mod model_files;
 pub mod ngram;
 pub use census_format::analysis::options;
@@ -34,5 +36,6 @@ pub mod tables;
 
 pub use analyze::{AnalysisManifest, AnalyzeRequest, analyze};
 pub use error::{Result, StatsError};
+pub use merge::merge_analyses;
 pub use options::AnalysisOptions;
 pub use summary::Summary;

@@ -8,12 +8,15 @@ pub use census_format::analysis::summary::{
     Summary, SuppressionSummary,
 };
 
-use crate::detectors::Detector;
-use crate::ngram::Order;
+use std::collections::BTreeSet;
+
+use crate::detectors::detected_coverage;
+use crate::ngram::pack;
 use crate::positional::PositionalType;
-use crate::projection::Projection;
 use crate::suppression::at_least;
-use census_format::analysis::tables::LayerRow;
+use census_format::analysis::tables::{
+    DetectorKind, DetectorProjection, DetectorRow, LayerRow, NeuronRow, PositionalRow,
+};
 
 /// Dead neurons under the reading `counts_bos` did not choose.
 fn other_reading(layers: &[LayerRow], counts_bos: bool) -> DeadReading {
@@ -74,33 +77,72 @@ fn detector_summary(
     })
 }
 
-/// Summarises the layer aggregates, detectors and projections; `counts_bos` says which reading
-/// of "dead" the layers' `dead` follows.
+/// Fills in each layer's detected-n-gram coverage (`tokens_detected`, `trigrams_detected`) from
+/// the detectors' triggers. Coverage is defined over consecutive layers, from the first, that all
+/// counted the order (their `token_detectors` or `trigram_detectors` is set).
+pub fn fill_detected_coverage(layers: &mut [LayerRow], detectors: &[DetectorRow]) {
+    for kind in [DetectorKind::Token, DetectorKind::Trigram] {
+        let counted = |l: &LayerRow| match kind {
+            DetectorKind::Token => l.token_detectors.is_some(),
+            DetectorKind::Trigram => l.trigram_detectors.is_some(),
+        };
+        let prefix: Vec<BTreeSet<u64>> = layers
+            .iter()
+            .map_while(|l| {
+                counted(l).then(|| {
+                    detectors
+                        .iter()
+                        .filter(|d| d.layer == l.layer && d.kind == kind)
+                        .flat_map(|d| d.trigger_ids.iter().map(|ids| pack(ids)))
+                        .collect()
+                })
+            })
+            .collect();
+        let coverage = detected_coverage(&prefix);
+        for (i, layer) in layers.iter_mut().enumerate() {
+            let value = coverage.get(i).copied();
+            match kind {
+                DetectorKind::Token => layer.tokens_detected = value,
+                DetectorKind::Trigram => layer.trigrams_detected = value,
+            }
+        }
+    }
+}
+
+/// Summarises an analysis's tables: the layer aggregates (with their detected coverage filled
+/// in), every neuron, the detectors with their projections (`projected`: whether projections
+/// were computed) and the positional neurons; `counts_bos` says which reading of "dead" the
+/// layers' `dead` follows.
 #[allow(clippy::too_many_arguments)]
 pub fn summarise(
     counts_bos: bool,
     model: String,
     layers: &[LayerRow],
     sequences: u64,
-    detectors: &[Detector],
-    projections: Option<&[Projection]>,
-    positional_layers: &[(usize, PositionalType, bool)],
-    alive_frequency_sum: f64,
+    neurons: &[NeuronRow],
+    detectors: &[DetectorRow],
+    projected: bool,
+    positional: &[PositionalRow],
 ) -> Summary {
-    let neurons: u64 = layers.iter().map(|l| u64::from(l.neurons)).sum();
+    let neuron_count: u64 = layers.iter().map(|l| u64::from(l.neurons)).sum();
     let dead: u64 = layers.iter().map(|l| u64::from(l.dead)).sum();
     let worst = layers.iter().max_by(|a, b| {
         a.dead_share
             .total_cmp(&b.dead_share)
             .then(b.layer.cmp(&a.layer))
     });
-    let alive = neurons - dead;
-    let suppression = projections.map(|p| {
-        let token: Vec<&Projection> = detectors
+    let alive = neuron_count - dead;
+    let alive_frequency_sum: f64 = neurons
+        .iter()
+        .filter(|n| !n.dead)
+        .map(|n| n.frequency)
+        .sum();
+    let suppression = projected.then(|| {
+        let token: Vec<&DetectorProjection> = detectors
             .iter()
-            .zip(p)
-            .filter(|(d, p)| d.order == Order::Unigram && p.suppresses_triggers.is_some())
-            .map(|(_, p)| p)
+            .filter(|d| d.kind == DetectorKind::Token)
+            .filter_map(|d| d.projection.as_ref())
+            .filter(|p| p.suppresses_triggers.is_some())
             .collect();
         let suppressing = token
             .iter()
@@ -119,26 +161,29 @@ pub fn summarise(
             median_trigger_rank: any.then(|| median(&ranks)),
         }
     });
-    let positional = layers.iter().any(|l| l.positional.is_some()).then(|| {
+    let positional_summary = layers.iter().any(|l| l.positional.is_some()).then(|| {
         let mut by_type: BTreeMap<String, [u64; 2]> = PositionalType::ALL
             .iter()
             .map(|t| (t.name().to_string(), [0, 0]))
             .collect();
-        for &(_, kind, strong) in positional_layers {
-            by_type.get_mut(kind.name()).expect("every type")[usize::from(!strong)] += 1;
+        for p in positional {
+            by_type.get_mut(p.class.kind.name()).expect("every type")
+                [usize::from(!p.class.strong)] += 1;
         }
-        let mut oscillatory: Vec<usize> = positional_layers
+        let mut oscillatory: Vec<usize> = positional
             .iter()
-            .filter(|(_, k, _)| *k == PositionalType::Oscillatory)
-            .map(|(l, _, _)| *l)
+            .filter(|p| p.class.kind == PositionalType::Oscillatory)
+            .map(|p| usize::from(p.layer))
             .collect();
         oscillatory.dedup();
         PositionalSummary {
-            total: positional_layers.len() as u64,
+            total: positional.len() as u64,
             by_type,
-            strong_oscillatory_layer_1: positional_layers
+            strong_oscillatory_layer_1: positional
                 .iter()
-                .filter(|&&(l, k, s)| l == 1 && k == PositionalType::Oscillatory && s)
+                .filter(|p| {
+                    p.layer == 1 && p.class.kind == PositionalType::Oscillatory && p.class.strong
+                })
                 .count() as u64,
             layers_with_oscillatory: oscillatory,
         }
@@ -151,10 +196,10 @@ pub fn summarise(
         sequences,
         dead: DeadSummary {
             total: dead,
-            share: if neurons == 0 {
+            share: if neuron_count == 0 {
                 0.0
             } else {
-                dead as f64 / neurons as f64
+                dead as f64 / neuron_count as f64
             },
             max_layer_share: worst.map_or(0.0, |l| l.dead_share),
             max_layer: worst.map_or(0, |l| usize::from(l.layer)),
@@ -169,7 +214,7 @@ pub fn summarise(
             |l| l.trigram_detectors,
         ),
         suppression,
-        positional,
+        positional: positional_summary,
         positional_domains: None,
     }
 }

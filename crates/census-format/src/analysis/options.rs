@@ -37,6 +37,17 @@ impl LayerScope {
     }
 }
 
+impl std::fmt::Display for LayerScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::All => f.write_str("all"),
+            Self::FirstHalf => f.write_str("first-half"),
+            Self::None => f.write_str("none"),
+            Self::Range { start, end } => write!(f, "{start}..{end}"),
+        }
+    }
+}
+
 impl FromStr for LayerScope {
     type Err = String;
 

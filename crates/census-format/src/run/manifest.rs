@@ -187,6 +187,14 @@ impl RunConfig {
         let json = serde_json::to_vec(self).expect("configurations serialize");
         hex(&Sha256::digest(&json))[..16].to_string()
     }
+
+    /// The id every shard of one sharded run shares: that of the configuration with the shard
+    /// index left aside.
+    pub fn sharded_run_id(&self) -> String {
+        let mut config = self.clone();
+        config.shard.index = 0;
+        config.run_id()
+    }
 }
 
 impl Manifest {

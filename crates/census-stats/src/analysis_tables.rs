@@ -1,0 +1,93 @@
+//! The Parquet tables of an analysis directory held together: written in one order by
+//! `analyze` and by the merge of a split analysis, and read back by the merge.
+
+use std::path::Path;
+
+use census_format::analysis::tables::{
+    AnalysisTable, CoverageRow, DetectorRow, LayerRow, NeuronRow, PositionalDomainRow,
+    PositionalRow, ProjectionRow,
+};
+
+use crate::error::Result;
+
+/// Every row of an analysis's tables (the vocabulary aside).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AnalysisTables {
+    /// `neurons.parquet`.
+    pub neurons: Vec<NeuronRow>,
+    /// `layers.parquet`.
+    pub layers: Vec<LayerRow>,
+    /// `coverage.parquet`.
+    pub coverage: Vec<CoverageRow>,
+    /// `detectors.parquet`.
+    pub detectors: Vec<DetectorRow>,
+    /// `positional.parquet`.
+    pub positional: Vec<PositionalRow>,
+    /// `positional_domains.parquet`, when the positional data held two or more domains.
+    pub positional_domains: Option<Vec<PositionalDomainRow>>,
+    /// `projections.parquet`, when every alive neuron was projected.
+    pub projections: Option<Vec<ProjectionRow>>,
+}
+
+impl AnalysisTables {
+    /// Writes every table into analysis directory `dir` (footer `metadata`); returns the file
+    /// names written, in order.
+    pub fn write(&self, dir: &Path, metadata: &[(String, String)]) -> Result<Vec<&'static str>> {
+        NeuronRow::write(dir, &self.neurons, metadata)?;
+        LayerRow::write(dir, &self.layers, metadata)?;
+        CoverageRow::write(dir, &self.coverage, metadata)?;
+        DetectorRow::write(dir, &self.detectors, metadata)?;
+        PositionalRow::write(dir, &self.positional, metadata)?;
+        let mut written = vec![
+            NeuronRow::FILE,
+            LayerRow::FILE,
+            CoverageRow::FILE,
+            DetectorRow::FILE,
+            PositionalRow::FILE,
+        ];
+        if let Some(rows) = &self.positional_domains {
+            PositionalDomainRow::write(dir, rows, metadata)?;
+            written.push(PositionalDomainRow::FILE);
+        }
+        if let Some(rows) = &self.projections {
+            ProjectionRow::write(dir, rows, metadata)?;
+            written.push(ProjectionRow::FILE);
+        }
+        Ok(written)
+    }
+
+    /// Reads the tables of analysis directory `dir`; the optional ones where `listed` (the
+    /// manifest's `tables`) names them.
+    pub fn read(dir: &Path, listed: &[String]) -> Result<Self> {
+        let has = |file: &str| listed.iter().any(|t| t == file);
+        Ok(Self {
+            neurons: NeuronRow::read(dir)?,
+            layers: LayerRow::read(dir)?,
+            coverage: CoverageRow::read(dir)?,
+            detectors: DetectorRow::read(dir)?,
+            positional: PositionalRow::read(dir)?,
+            positional_domains: has(PositionalDomainRow::FILE)
+                .then(|| PositionalDomainRow::read(dir))
+                .transpose()?,
+            projections: has(ProjectionRow::FILE)
+                .then(|| ProjectionRow::read(dir))
+                .transpose()?,
+        })
+    }
+
+    /// Appends the rows of `other`, an analysis of later layers.
+    pub fn append(&mut self, other: Self) {
+        fn extend<T>(into: &mut Option<Vec<T>>, from: Option<Vec<T>>) {
+            if let Some(rows) = from {
+                into.get_or_insert_with(Vec::new).extend(rows);
+            }
+        }
+        self.neurons.extend(other.neurons);
+        self.layers.extend(other.layers);
+        self.coverage.extend(other.coverage);
+        self.detectors.extend(other.detectors);
+        self.positional.extend(other.positional);
+        extend(&mut self.positional_domains, other.positional_domains);
+        extend(&mut self.projections, other.projections);
+    }
+}
