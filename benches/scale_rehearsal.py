@@ -162,13 +162,13 @@ def rehearse(work: Path, tokens: int, activity: float, seq_len: int):
                        str(analysis), "--no-projection", "--quiet"]
             if mode == "counts":
                 command += ["--unigram-layers", "none", "--ngram-layers", "none"]
-            seconds, rss = run_measured(command)
+            analyze_seconds, analyze_rss = run_measured(command)
             ngram_layers = sum(1 for layer in range(written_layers) if layer < n_layers // 2)
-            entry.update(analyze_seconds=seconds, analyze_rss=rss,
+            entry.update(analyze_seconds=analyze_seconds, analyze_rss=analyze_rss,
                          ngram_layers=ngram_layers if mode == "shards" else 0)
             measured[(preset, mode)] = entry
             print(f"{preset} ({written_layers} layers{', streamed' if streamed else ''}) {mode}: "
-                  f"{run_tokens / seconds:.1f} tokens/s, peak {rss / 2**30:.2f} GiB, "
+                  f"{run_tokens / entry['seconds']:.1f} tokens/s, peak {entry['rss'] / 2**30:.2f} GiB, "
                   f"activity {100 * entry['activity']:.1f}%, {entry['bytes'] / 1e6:.2f} MB; "
                   f"analysed in {entry['analyze_seconds']:.1f} s, peak "
                   f"{entry['analyze_rss'] / 2**30:.2f} GiB", flush=True)

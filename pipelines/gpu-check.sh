@@ -8,7 +8,8 @@
 #
 # It needs python3 (standard library only) and nvidia-smi. It
 #   1. checks that the CUDA backend's fired masks equal the host engine's and Hugging Face's on
-#      the parity fixtures in f32 and f16 (differences only inside the near-zero band);
+#      the parity fixtures in f32 and f16 (differences only inside the near-zero band), and that
+#      the fire counts summed on the device (--record counts) equal those of its fired lists;
 #   2. measures tokens/s and MFU at the opt-1.3b shape in f16 on the dense path;
 #   3. runs --stream-layers --offload-hidden on the first 4 layers of the opt-66b shape and
 #      reports peak GPU memory;
@@ -125,9 +126,9 @@ PY
   fi
 }
 
-echo "== 1. fired masks on the fixtures against Hugging Face and the host engine =="
+echo "== 1. fired masks on the fixtures against Hugging Face and the host engine; counts on the device =="
 "$parity" --device "$device" --fixtures "$fixtures" | tee "$work/parity.md"
-parity_result="agree outside the band"
+parity_result="agree outside the band; device counts equal"
 
 echo
 echo "== 2. throughput at the $throughput_preset shape, f16, dense =="
@@ -163,6 +164,6 @@ echo
 echo "== 4. summary ($device) =="
 echo "| check | result |"
 echo "|---|---|"
-echo "| fired masks, parity fixtures, f32 and f16 | $parity_result |"
+echo "| fired masks and device counts, parity fixtures, f32 and f16 | $parity_result |"
 echo "| $throughput_preset shape, f16 dense | $tps tokens/s, MFU $mfu%, peak $where memory $memory MiB |"
 echo "| $stream_preset shape, $stream_layers layers streamed with offload | $stream_tps tokens/s, peak $stream_where memory $stream_memory MiB |"

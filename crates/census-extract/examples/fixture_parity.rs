@@ -2,8 +2,9 @@
 //! records on the parity fixtures, on the device given and in each compute dtype, against the
 //! Hugging Face goldens committed with the fixtures (fc1 pre-activations in f32) and the host
 //! engine's. A fired bit may differ from HF's only where HF's pre-activation is within the
-//! documented band of zero (1e-4 in f32, 1e-2 in f16). Prints a Markdown table; exits non-zero
-//! when a bit differs outside the band.
+//! documented band of zero (1e-4 in f32, 1e-2 in f16). The dense path's fire counts, summed on
+//! the device (`--record counts`), must equal the counts of its own fired lists. Prints a
+//! Markdown table; exits non-zero when a bit differs outside the band or a count differs.
 //!
 //! `fixture_parity [--device cpu|cuda] [--fixtures tests/fixtures/opt]`
 
@@ -14,6 +15,8 @@ use burn::tensor::DType;
 use burn::tensor::backend::Backend;
 use census_extract::shards::{activations_path, read_activations};
 use census_extract::{Engine, ExtractOptions, Manifest, SequenceOptions, extract};
+use census_format::run::RecordMode;
+use census_format::run::counts::read_counts;
 use census_model::{BackendJob, Device};
 use census_testkit::golden::{Golden, pretokenized_source, read_golden};
 
@@ -69,6 +72,44 @@ fn compare(run: &Path, golden: &Golden, band: f32) -> Result<Comparison> {
     Ok(cmp)
 }
 
+/// Whether the counts run `counts` holds, layer by layer, the fires the shards run `shards`
+/// (the same engine and dtype) recorded, on the `</s>` prefix and elsewhere.
+fn counts_agree(shards: &Path, counts: &Path, ffn: usize) -> Result<bool> {
+    let manifest = Manifest::load(shards)?.context("no manifest")?;
+    let counted = Manifest::load(counts)?.context("no manifest")?;
+    let [start, end] = manifest.config.layers;
+    for layer in start..end {
+        let mut expected = (vec![0u64; ffn], vec![0u64; ffn]);
+        for part in &manifest.parts {
+            let rows = read_activations(&activations_path(shards, layer, part.index), None)?;
+            for i in 0..rows.len() {
+                let into = if rows.pos[i] == 0 {
+                    &mut expected.0
+                } else {
+                    &mut expected.1
+                };
+                for &n in rows.neurons_of(i) {
+                    into[usize::from(n)] += 1;
+                }
+            }
+        }
+        let mut found = (vec![0u64; ffn], vec![0u64; ffn]);
+        for part in &counted.parts {
+            let path = census_format::run::counts::counts_path(counts, layer, part.index);
+            for c in read_counts(&path, None, ffn, None)?.values() {
+                for n in 0..ffn {
+                    found.0[n] += c.fires_bos[n];
+                    found.1[n] += c.fires[n];
+                }
+            }
+        }
+        if found != expected {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter()
         .position(|a| a == name)
@@ -89,8 +130,11 @@ fn main() -> Result<()> {
         PathBuf::from,
     );
     let work = tempfile::tempdir()?;
-    println!("| fixture | engine | dtype | fired bits | differ | outside the band |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| fixture | engine | dtype | fired bits | differ | outside the band | counts on the \
+         device |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     let mut failed = false;
     for name in FIXTURES {
         let dir = fixtures.join(name);
@@ -114,8 +158,28 @@ fn main() -> Result<()> {
             on.run(Extraction { options: &options })??;
             let cmp = compare(&out, &golden, band)?;
             failed |= cmp.outside > 0;
+            let counts = if engine == Engine::Dense {
+                let counts_out = out.with_extension("counts");
+                let options = ExtractOptions {
+                    record: RecordMode::Counts,
+                    out: counts_out.clone(),
+                    ..options.clone()
+                };
+                on.run(Extraction { options: &options })??;
+                let ffn = Manifest::load(&out)?
+                    .context("no manifest")?
+                    .config
+                    .model
+                    .config
+                    .ffn_dim;
+                let agree = counts_agree(&out, &counts_out, ffn)?;
+                failed |= !agree;
+                if agree { "equal" } else { "DIFFER" }
+            } else {
+                "-"
+            };
             println!(
-                "| {name} | {} on {} | {dtype:?} | {} | {} | {} (band ±{band}) |",
+                "| {name} | {} on {} | {dtype:?} | {} | {} | {} (band ±{band}) | {counts} |",
                 engine.name(),
                 on.name(),
                 cmp.compared,
@@ -125,8 +189,11 @@ fn main() -> Result<()> {
         }
     }
     if failed {
-        bail!("fired bits differ from HF's outside the band");
+        bail!("fired bits differ from HF's outside the band, or counts from their fired lists");
     }
-    println!("\nevery fired bit agrees with HF's outside the near-zero band");
+    println!(
+        "\nevery fired bit agrees with HF's outside the near-zero band, and every count summed \
+         on the device with the fired lists"
+    );
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! - [`extract`]: the run itself, resumable part by part.
 
 pub mod cli;
+mod device_counts;
 mod engine;
 mod error;
 mod run;

@@ -15,6 +15,7 @@ use tracing_indicatif::span_ext::IndicatifSpanExt;
 use tracing_indicatif::style::ProgressStyle;
 
 use crate::corpus::{CorpusSource, SourceFormat};
+use crate::device_counts::DeviceCounts;
 use crate::engine::Engine;
 use crate::error::{ExtractError, Result};
 use crate::manifest::{
@@ -659,23 +660,62 @@ enum Compute<'a, B: Backend> {
     },
 }
 
-/// Runs every batch of a part and hands the fired neurons of each recorded layer and batch to
-/// `sink` (`sink(layer - start, batch, fired)`) as they come, so a part never holds them all.
+/// A recorded layer's activity in one batch, as handed to a part's recorder.
+enum LayerOutput<B: Backend> {
+    /// The fired neurons of every token, on the host.
+    Fired(FiredNeurons),
+    /// The fc1 pre-activations, on the device (dense engines, when asked for).
+    ///
+    /// # Shapes
+    /// - `[batch, seq, ffn]`
+    PreActivations(Tensor<B, 3>),
+}
+
+impl<B: Backend> LayerOutput<B> {
+    /// The dense path's output: the pre-activations where `keep_on_device`, else the fired
+    /// neurons decoded on the host.
+    fn of_dense(fc1: Tensor<B, 3>, keep_on_device: bool) -> Self {
+        if keep_on_device {
+            Self::PreActivations(fc1)
+        } else {
+            Self::Fired(FiredNeurons::from_pre_activations(fc1))
+        }
+    }
+
+    /// The fired neurons, decoded on the host if they are still on the device.
+    fn fired(self) -> FiredNeurons {
+        match self {
+            Self::Fired(fired) => fired,
+            Self::PreActivations(fc1) => FiredNeurons::from_pre_activations(fc1),
+        }
+    }
+}
+
+/// Runs every batch of a part and hands each recorded layer's output of each batch to `sink`
+/// (`sink(layer - start, batch, output)`) as they come, so a part never holds them all. The
+/// dense engines hand over the pre-activations on the device when `on_device`; the host engine
+/// always hands over fired neurons.
 fn run_batches<B: Backend>(
     compute: &Compute<'_, B>,
     inputs: &[OptBatch<B>],
     layers: &Range<usize>,
     options: &ExtractOptions,
     device: &B::Device,
-    sink: &mut dyn FnMut(usize, usize, FiredNeurons),
+    on_device: bool,
+    sink: &mut dyn FnMut(usize, usize, LayerOutput<B>),
 ) -> Result<()> {
     match compute {
         Compute::Whole(model) => {
             for (b, input) in inputs.iter().enumerate() {
-                let recorded = model.forward_fired_indices(input, Some(layers.end - 1))?;
-                for (layer, f) in recorded.into_iter().enumerate().skip(layers.start) {
-                    sink(layer - layers.start, b, f);
-                }
+                model.forward_visiting(input, Some(layers.end - 1), &mut |layer, fc1| {
+                    if layer >= layers.start {
+                        sink(
+                            layer - layers.start,
+                            b,
+                            LayerOutput::of_dense(fc1, on_device),
+                        );
+                    }
+                })?;
             }
         }
         Compute::Host(model) => {
@@ -683,7 +723,7 @@ fn run_batches<B: Backend>(
             for (b, input) in inputs.iter().enumerate() {
                 let (per_layer, _) = model.forward(input, layers.end - 1, &mut scratch)?;
                 for (layer, f) in per_layer.into_iter().enumerate().skip(layers.start) {
-                    sink(layer - layers.start, b, f);
+                    sink(layer - layers.start, b, LayerOutput::Fired(f));
                 }
             }
         }
@@ -699,7 +739,7 @@ fn run_batches<B: Backend>(
                 for (b, state) in states.iter_mut().enumerate() {
                     let f = layer.forward(&mut state.hidden, &state.rows, &mut scratch);
                     if layer_index >= layers.start {
-                        sink(layer_index - layers.start, b, f);
+                        sink(layer_index - layers.start, b, LayerOutput::Fired(f));
                     }
                 }
             }
@@ -718,14 +758,10 @@ fn run_batches<B: Backend>(
                 let layer = plan.load_layer::<B>(layer_index, device, options.dtype)?;
                 for (b, h) in hidden.iter_mut().enumerate() {
                     let out = layer.forward(h.take(device), padding[b].clone());
-                    let f = if layer_index >= layers.start {
-                        FiredNeurons::from_pre_activations(out.fc1)
-                    } else {
-                        FiredNeurons::default()
-                    };
                     *h = HiddenStates::keep(out.hidden, options.engine.offloads_hidden());
                     if layer_index >= layers.start {
-                        sink(layer_index - layers.start, b, f);
+                        let output = LayerOutput::of_dense(out.fc1, on_device);
+                        sink(layer_index - layers.start, b, output);
                     }
                 }
             }
@@ -813,7 +849,9 @@ fn compute_part<B: Backend>(
                 layers,
                 options,
                 device,
-                &mut |layer, b, f| {
+                false,
+                &mut |layer, b, output| {
+                    let f = output.fired();
                     for (local, first) in batch_sequences(&batches[b], widths[b], sequences) {
                         append_fired(&mut rows[layer][local], &sequences[local], &f, first);
                     }
@@ -827,13 +865,25 @@ fn compute_part<B: Backend>(
                 .full_length
                 .then_some(options.sequences.max_seq_len);
             let mut counts: Vec<PartCounts> = vec![PartCounts::new(); layers.len()];
+            let mut on_device =
+                DeviceCounts::<B>::new(config.ffn_dim, positions, options.engine.streams_layers());
             run_batches(
                 compute,
                 &inputs,
                 layers,
                 options,
                 device,
-                &mut |layer, b, f| {
+                !options.engine.on_host(),
+                &mut |layer, b, output| {
+                    let f = match output {
+                        LayerOutput::PreActivations(fc1)
+                            if on_device.fits(&batches[b], widths[b], sequences) =>
+                        {
+                            on_device.add(layer, fc1, &batches[b], widths[b], sequences);
+                            return;
+                        }
+                        output => output.fired(),
+                    };
                     for (local, first) in batch_sequences(&batches[b], widths[b], sequences) {
                         let sequence = &sequences[local];
                         let domain = counts[layer]
@@ -845,6 +895,7 @@ fn compute_part<B: Backend>(
                     }
                 },
             )?;
+            on_device.into_host(&corpus.domains, &mut counts);
             Ok(ComputedPart::Counts(counts))
         }
     }

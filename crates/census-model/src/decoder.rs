@@ -277,43 +277,67 @@ impl<B: Backend> OptModel<B> {
     /// - layer records `[batch, seq, ffn_dim]`, hidden `[batch, seq, hidden]`, logits `[batch, seq, vocab_size]`
     pub fn forward(&self, batch: &OptBatch<B>, options: &ForwardOptions) -> Result<OptOutput<B>> {
         let layer_count = self.layers.len();
-        if layer_count == 0 {
-            return Err(ModelError::InvalidInput(
-                "this model holds no decoder layers (they are streamed): run them one by one"
-                    .to_string(),
-            ));
-        }
-        let last = options.last_layer.unwrap_or(layer_count - 1);
-        if last >= layer_count {
-            return Err(ModelError::InvalidInput(format!(
-                "last layer {last} requested but the model has {layer_count} layers (0-based)"
-            )));
-        }
-        if options.logits && last + 1 != layer_count {
+        let last = options.last_layer.unwrap_or(layer_count.saturating_sub(1));
+        if options.logits && layer_count > 0 && last + 1 != layer_count {
             return Err(ModelError::InvalidInput(format!(
                 "logits need every layer, but the pass stops after layer {last}"
             )));
         }
-        let mut hidden = self.embed(batch)?;
-        let padding = batch.padding_mask();
         let mut layers = Vec::new();
-        for layer in &self.layers[..=last] {
-            let out = layer.forward(hidden, padding.clone());
-            hidden = out.hidden;
-            match options.record {
+        let hidden = self.forward_visiting(
+            batch,
+            options.last_layer,
+            &mut |_, fc1| match options.record {
                 Record::Nothing => {}
-                Record::PreActivations => layers.push(LayerActivity::PreActivations(out.fc1)),
-                Record::Fired => layers.push(LayerActivity::Fired(out.fc1.greater_elem(0.0))),
+                Record::PreActivations => layers.push(LayerActivity::PreActivations(fc1)),
+                Record::Fired => layers.push(LayerActivity::Fired(fc1.greater_elem(0.0))),
                 Record::FiredIndices => layers.push(LayerActivity::FiredIndices(
-                    FiredNeurons::from_pre_activations(out.fc1),
+                    FiredNeurons::from_pre_activations(fc1),
                 )),
-            }
-        }
+            },
+        )?;
         let logits = options.logits.then(|| self.logits(hidden.clone()));
         Ok(OptOutput {
             layers,
             hidden,
             logits,
         })
+    }
+
+    /// Runs the decoder up to `last_layer` (every layer when `None`), handing each layer's fc1
+    /// pre-activations to `visit(layer, fc1)` as they come, so no more than one layer's are
+    /// held; returns the residual stream after the last layer run.
+    ///
+    /// # Shapes
+    /// - `batch`: `[batch, seq]` ids and mask
+    /// - `fc1`: `[batch, seq, ffn_dim]`
+    /// - returns `[batch, seq, hidden]` (before the final LayerNorm)
+    pub fn forward_visiting(
+        &self,
+        batch: &OptBatch<B>,
+        last_layer: Option<usize>,
+        visit: &mut dyn FnMut(usize, Tensor<B, 3>),
+    ) -> Result<Tensor<B, 3>> {
+        let layer_count = self.layers.len();
+        if layer_count == 0 {
+            return Err(ModelError::InvalidInput(
+                "this model holds no decoder layers (they are streamed): run them one by one"
+                    .to_string(),
+            ));
+        }
+        let last = last_layer.unwrap_or(layer_count - 1);
+        if last >= layer_count {
+            return Err(ModelError::InvalidInput(format!(
+                "last layer {last} requested but the model has {layer_count} layers (0-based)"
+            )));
+        }
+        let mut hidden = self.embed(batch)?;
+        let padding = batch.padding_mask();
+        for (index, layer) in self.layers[..=last].iter().enumerate() {
+            let out = layer.forward(hidden, padding.clone());
+            hidden = out.hidden;
+            visit(index, out.fc1);
+        }
+        Ok(hidden)
     }
 }

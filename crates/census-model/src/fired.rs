@@ -130,10 +130,107 @@ pub fn pack_fired<B: Backend>(fc1: Tensor<B, 3>) -> Vec<u32> {
         .collect()
 }
 
+/// The fired mask (`fc1 > 0`) as f32 zeros and ones, `[rows, columns]`.
+fn fired_matrix<B: Backend>(fc1: Tensor<B, 3>, rows: usize, columns: usize) -> Tensor<B, 2> {
+    fc1.greater_elem(0.0)
+        .cast(burn::tensor::FloatDType::F32)
+        .reshape([rows, columns])
+}
+
+/// Fire counts of groups of tokens, summed on the device so only the counts are copied:
+/// `groups[r, t]` is 1 where token `t` of the batch (row-major) belongs to group `r`, else 0.
+/// Each sum runs over at most `batch * seq` ones in f32, so it is exact.
+///
+/// # Shapes
+/// - `fc1`: `[batch, seq, ffn_dim]`
+/// - `groups`: `[rows, batch * seq]`, f32
+/// - returns `[rows, ffn_dim]`
+pub fn count_fired<B: Backend>(fc1: Tensor<B, 3>, groups: Tensor<B, 2>) -> Tensor<B, 2, Int> {
+    let [batch, seq, ffn] = fc1.dims();
+    groups.matmul(fired_matrix(fc1, batch * seq, ffn)).int()
+}
+
+/// Fire counts by position of groups of sequences, summed on the device: `groups[r, b]` is 1
+/// where sequence `b` of the batch belongs to group `r`, else 0.
+///
+/// # Shapes
+/// - `fc1`: `[batch, seq, ffn_dim]`
+/// - `groups`: `[rows, batch]`, f32
+/// - returns `[rows, seq * ffn_dim]` (position-major)
+pub fn count_fired_by_position<B: Backend>(
+    fc1: Tensor<B, 3>,
+    groups: Tensor<B, 2>,
+) -> Tensor<B, 2, Int> {
+    let [batch, seq, ffn] = fc1.dims();
+    groups.matmul(fired_matrix(fc1, batch, seq * ffn)).int()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::CpuBackend;
+
+    #[test]
+    fn counts_summed_on_the_device_equal_the_fired_lists_counted() {
+        let device = Default::default();
+        let (batch, seq, ffn) = (3, 5, 37);
+        let values: Vec<f32> = (0..batch * seq * ffn)
+            .map(|i| {
+                if (i as u64).wrapping_mul(0x9E37_79B9) % 7 < 3 {
+                    0.25
+                } else {
+                    -1.0
+                }
+            })
+            .collect();
+        let fc1 = || {
+            Tensor::<CpuBackend, 3>::from_data(
+                TensorData::new(values.clone(), [batch, seq, ffn]),
+                &device,
+            )
+        };
+        let fired = naive(&values, ffn);
+        // Group 0: every token; group 1: the first token of each sequence; group 2: none.
+        let tokens = batch * seq;
+        let mut groups = vec![0f32; 3 * tokens];
+        groups[..tokens].fill(1.0);
+        for b in 0..batch {
+            groups[tokens + b * seq] = 1.0;
+        }
+        let groups = Tensor::from_data(TensorData::new(groups, [3, tokens]), &device);
+        let counts: Vec<i64> = count_fired(fc1(), groups)
+            .into_data()
+            .convert::<i64>()
+            .to_vec()
+            .unwrap();
+        let mut expected = vec![0i64; 3 * ffn];
+        for t in 0..tokens {
+            for &n in fired.of(t) {
+                expected[usize::from(n)] += 1;
+                if t % seq == 0 {
+                    expected[ffn + usize::from(n)] += 1;
+                }
+            }
+        }
+        assert_eq!(counts, expected);
+
+        // Sequences 0 and 2 by position.
+        let groups = Tensor::from_data(TensorData::new(vec![1f32, 0.0, 1.0], [1, batch]), &device);
+        let by_position: Vec<i64> = count_fired_by_position(fc1(), groups)
+            .into_data()
+            .convert::<i64>()
+            .to_vec()
+            .unwrap();
+        let mut expected = vec![0i64; seq * ffn];
+        for b in [0, 2] {
+            for pos in 0..seq {
+                for &n in fired.of(b * seq + pos) {
+                    expected[pos * ffn + usize::from(n)] += 1;
+                }
+            }
+        }
+        assert_eq!(by_position, expected);
+    }
 
     /// The fired lists the plain way: every neuron of every token tested.
     fn naive(values: &[f32], ffn: usize) -> FiredNeurons {

@@ -200,35 +200,58 @@ fn a_counts_run_is_named_in_its_manifest_and_shards_runs_keep_their_ids() {
     assert!(e.contains("record"), "{e}");
 }
 
-/// The counts of the device path, whole and streamed layer by layer, equal its shards'.
+/// The counts of the device path, summed on the device, whole and streamed layer by layer,
+/// equal its shards', by position on full-length runs and without positions on the others.
 #[test]
 fn counts_on_the_dense_path_equal_its_shards() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |name: &str| dir.path().join(name);
     let shard = Shard::default();
-    extract_with(
-        &run("shards"),
-        RecordMode::Shards,
-        true,
-        shard,
-        Engine::Dense,
-    )
-    .unwrap();
-    extract_with(
-        &run("counts"),
-        RecordMode::Counts,
-        true,
-        shard,
-        Engine::Dense,
-    )
-    .unwrap();
-    let streamed = Engine::DenseStreamedOffload;
-    extract_with(&run("streamed"), RecordMode::Counts, true, shard, streamed).unwrap();
-    let out = |name: &str| dir.path().join(format!("analysis-{name}"));
-    for name in ["shards", "counts", "streamed"] {
-        analyse(vec![run(name)], &out(name), no_ngrams()).unwrap();
+    for full_length in [true, false] {
+        let run = |name: &str| dir.path().join(format!("{name}-{full_length}"));
+        extract_with(
+            &run("shards"),
+            RecordMode::Shards,
+            full_length,
+            shard,
+            Engine::Dense,
+        )
+        .unwrap();
+        extract_with(
+            &run("counts"),
+            RecordMode::Counts,
+            full_length,
+            shard,
+            Engine::Dense,
+        )
+        .unwrap();
+        let streamed = Engine::DenseStreamedOffload;
+        extract_with(
+            &run("streamed"),
+            RecordMode::Counts,
+            full_length,
+            shard,
+            streamed,
+        )
+        .unwrap();
+        let out = |name: &str| dir.path().join(format!("analysis-{name}-{full_length}"));
+        for name in ["shards", "counts", "streamed"] {
+            analyse(vec![run(name)], &out(name), no_ngrams()).unwrap();
+        }
+        let expected = tables(&out("shards"));
+        assert!(expected.0.iter().any(|n| n.fires > 0));
+        assert_eq!(
+            expected.2.is_empty(),
+            !full_length || expected.1.iter().all(|l| l.positional.is_none())
+        );
+        assert_eq!(
+            tables(&out("counts")),
+            expected,
+            "full length {full_length}"
+        );
+        assert_eq!(
+            tables(&out("streamed")),
+            expected,
+            "full length {full_length}"
+        );
     }
-    let expected = tables(&out("shards"));
-    assert_eq!(tables(&out("counts")), expected);
-    assert_eq!(tables(&out("streamed")), expected);
 }
