@@ -17,7 +17,9 @@ use crate::counts::{CorpusTally, CountScope, LayerCounts};
 use crate::detectors::Detector;
 use crate::error::{Result, StatsError};
 use crate::inputs::{PartRef, RunSet};
-use crate::layer_analysis::{LayerResult, analyze_layer};
+use crate::layer_analysis::{
+    LayerResult, NgramStatistics, analyze_frequencies_and_positions, analyze_layer,
+};
 use crate::model_files::{FoundTokenizer, locate_tokenizer};
 use crate::ngram::{MAX_NEURONS, Order};
 use crate::options::{
@@ -168,17 +170,34 @@ pub fn tally_corpus(set: &RunSet, parts: &[PartRef], count_trigrams: bool) -> Re
         )
 }
 
-/// Counts `layer` over `parts`, checking the n-gram tables against `cap_bytes`.
+/// The outcome of one counting pass over a layer.
+pub enum LayerPass {
+    /// Every part counted.
+    Whole(Box<LayerCounts>),
+    /// The n-gram tables outgrew the cap after `rows` rows, holding `entries` entries in
+    /// `bytes` bytes.
+    Overflow {
+        /// Rows counted when the cap was reached.
+        rows: u64,
+        /// Table entries then.
+        entries: usize,
+        /// Table bytes then.
+        bytes: usize,
+    },
+}
+
+/// Counts `layer` over `parts` into `counts`, stopping as soon as its n-gram tables hold more
+/// than `cap_bytes`.
 pub fn count_layer(
     set: &RunSet,
     parts: &[PartRef],
-    layer: usize,
-    scope: CountScope,
+    mut counts: LayerCounts,
     cap_bytes: usize,
     progress: &tracing::Span,
-) -> Result<LayerCounts> {
-    let ffn = set.model_config().ffn_dim;
-    let mut counts = LayerCounts::new(layer, ffn, scope);
+) -> Result<LayerPass> {
+    let layer = counts.layer;
+    // Unsorted keys take at most a sixteenth of the cap per table.
+    counts.limit_buffers(cap_bytes / 16);
     for &part in parts {
         let limits = set.part_limits(part);
         let mut tokens = PartTokens::read(
@@ -208,19 +227,137 @@ pub fn count_layer(
             }
             RecordMode::Counts => add_recorded_counts(set, part, layer, &tokens, &mut counts)?,
         }
-        let bytes = counts.table_bytes();
-        if bytes > cap_bytes {
-            return Err(StatsError::NgramMemory {
-                layer,
+        progress.pb_inc(part.rows);
+        if counts.table_bytes() > cap_bytes {
+            return Ok(LayerPass::Overflow {
+                rows: counts.rows,
                 entries: counts.table_entries(),
-                mib: bytes >> 20,
-                tokens: counts.rows,
-                cap_mib: cap_bytes >> 20,
+                bytes: counts.table_bytes(),
             });
         }
-        progress.pb_inc(part.rows);
     }
-    Ok(counts)
+    counts.compact();
+    if counts.table_bytes() > cap_bytes {
+        return Ok(LayerPass::Overflow {
+            rows: counts.rows,
+            entries: counts.table_entries(),
+            bytes: counts.table_bytes(),
+        });
+    }
+    Ok(LayerPass::Whole(Box::new(counts)))
+}
+
+/// Counts `layer` over `parts` in one pass, whatever its tables take.
+pub fn count_layer_uncapped(
+    set: &RunSet,
+    parts: &[PartRef],
+    layer: usize,
+    scope: CountScope,
+    progress: &tracing::Span,
+) -> Result<LayerCounts> {
+    let counts = LayerCounts::new(layer, set.model_config().ffn_dim, scope);
+    match count_layer(set, parts, counts, usize::MAX, progress)? {
+        LayerPass::Whole(counts) => Ok(*counts),
+        LayerPass::Overflow { .. } => unreachable!("no table outgrows usize::MAX bytes"),
+    }
+}
+
+/// Counts and analyses `layer` over `parts`. When its n-gram tables outgrow `cap_bytes` (the
+/// layer's share of `--ngram-memory-mib`), they are counted again neuron range by neuron range,
+/// one pass over the data each, ranges sized from the growth seen so far: the statistics of a
+/// neuron rest on its own counts only, so the result is the same, and memory stays within the
+/// cap at the price of more passes.
+#[allow(clippy::too_many_arguments)]
+pub fn count_and_analyze_layer(
+    set: &RunSet,
+    parts: &[PartRef],
+    layer: usize,
+    scope: CountScope,
+    cap_bytes: usize,
+    tally: &CorpusTally,
+    options: &AnalysisOptions,
+    progress: &tracing::Span,
+) -> Result<LayerResult> {
+    let ffn = set.model_config().ffn_dim;
+    let too_large = |entries: usize, bytes: usize, rows: u64| StatsError::NgramMemory {
+        layer,
+        entries,
+        mib: bytes >> 20,
+        tokens: rows,
+        cap_mib: cap_bytes >> 20,
+    };
+    let (rows, entries, bytes) = match count_layer(
+        set,
+        parts,
+        LayerCounts::new(layer, ffn, scope),
+        cap_bytes,
+        progress,
+    )? {
+        LayerPass::Whole(counts) => return Ok(analyze_layer(*counts, tally, options)),
+        LayerPass::Overflow {
+            rows,
+            entries,
+            bytes,
+        } => (rows, entries, bytes),
+    };
+    let total: u64 = parts.iter().map(|p| p.rows).sum();
+    let predicted = bytes as f64 * total as f64 / rows.max(1) as f64;
+    let ranges = (1.25 * predicted / cap_bytes.max(1) as f64).ceil() as usize;
+    if cap_bytes == 0 || ranges > ffn {
+        return Err(too_large(entries, bytes, rows));
+    }
+    tracing::info!(
+        layer,
+        ranges,
+        "the n-gram tables outgrow --ngram-memory-mib: counting them in {ranges} neuron ranges, \
+         one pass over the data each"
+    );
+    progress.pb_inc_length(total * (ranges as u64 + 1) - rows);
+    let frequencies = CountScope {
+        unigrams: false,
+        bigrams_trigrams: false,
+        ..scope
+    };
+    let base = LayerCounts::new(layer, ffn, frequencies);
+    let LayerPass::Whole(base) = count_layer(set, parts, base, cap_bytes, progress)? else {
+        unreachable!("counts without n-gram tables never outgrow the cap");
+    };
+    let mut result = analyze_frequencies_and_positions(&base, tally, options);
+    drop(base);
+    let mut ngrams = NgramStatistics::default();
+    // Neuron ranges in order; a range whose tables still outgrow the cap (its neurons fire more
+    // than most) is split in two and counted again.
+    let mut pending: std::collections::VecDeque<std::ops::Range<u16>> = (0..ranges)
+        .map(|r| (r * ffn / ranges) as u16..((r + 1) * ffn / ranges) as u16)
+        .filter(|r| !r.is_empty())
+        .collect();
+    while let Some(neurons) = pending.pop_front() {
+        let tables = CountScope {
+            positions: None,
+            ..scope
+        };
+        let counts = LayerCounts::new(layer, ffn, tables).with_table_neurons(neurons.clone());
+        match count_layer(set, parts, counts, cap_bytes, progress)? {
+            LayerPass::Whole(mut counts) => {
+                ngrams.add(&mut result.neurons, &mut counts, tally, options);
+            }
+            LayerPass::Overflow {
+                rows,
+                entries,
+                bytes,
+            } => {
+                if neurons.len() == 1 {
+                    return Err(too_large(entries, bytes, rows));
+                }
+                let middle = neurons.start + (neurons.end - neurons.start) / 2;
+                pending.push_front(middle..neurons.end);
+                pending.push_front(neurons.start..middle);
+                progress.pb_inc_length(total + rows);
+            }
+        }
+    }
+    ngrams.finish(&mut result);
+    Ok(result)
 }
 
 /// Adds the fire counts a counts run recorded for `part` in `layer`, for the domains the
@@ -413,8 +550,10 @@ fn count_group(
         .map(|&layer| {
             let _span = tracing::info_span!("layer", layer).entered();
             let scope = group_scope(group, options, layer);
-            let counts = count_layer(set, &parts, layer, scope, cap_bytes, progress)?;
-            Ok((layer, analyze_layer(&counts, &tally, options)))
+            let result = count_and_analyze_layer(
+                set, &parts, layer, scope, cap_bytes, &tally, options, progress,
+            )?;
+            Ok((layer, result))
         })
         .collect::<Result<_>>()?;
     Ok(GroupCounts { tally, results })

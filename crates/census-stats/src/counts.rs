@@ -8,9 +8,9 @@ use census_format::run::tables::ActivationRows;
 use rustc_hash::FxHashMap;
 
 use crate::coverage::GroupedCounts;
-use crate::gram_counts::GramCounts;
 use crate::ngram::{MAX_VOCAB, Order};
 use crate::part_data::{NO_NGRAM, PartTokens};
+use crate::sorted_counts::SortedCounts;
 
 /// A count table keyed by packed (neuron, n-gram) or by n-gram.
 pub type CountTable = FxHashMap<u64, u64>;
@@ -147,9 +147,11 @@ pub struct LayerCounts {
     /// Fires of each neuron on the `</s>` prefix.
     pub fires_bos: Vec<u64>,
     /// (neuron, n-gram) fire counts by order (unigram, bigram, trigram), where counted.
-    pub tables: [Option<GramCounts>; 3],
+    pub tables: [Option<SortedCounts>; 3],
     /// Fires at each position, `positions[pos * ffn + neuron]`, where counted.
     pub positions: Option<Vec<u32>>,
+    /// The neurons the n-gram tables count (none: all), for tables counted range by range.
+    pub table_neurons: Option<std::ops::Range<u16>>,
 }
 
 impl LayerCounts {
@@ -162,19 +164,44 @@ impl LayerCounts {
             fires: vec![0; ffn],
             fires_bos: vec![0; ffn],
             tables: [
-                scope.unigrams.then(|| GramCounts::tokens(ffn)),
-                scope.bigrams_trigrams.then(|| GramCounts::ngrams(ffn)),
-                scope.bigrams_trigrams.then(|| GramCounts::ngrams(ffn)),
+                scope.unigrams.then(SortedCounts::new),
+                scope.bigrams_trigrams.then(SortedCounts::new),
+                scope.bigrams_trigrams.then(SortedCounts::new),
             ],
             positions: scope.positions.map(|len| vec![0; len * ffn]),
+            table_neurons: None,
         }
     }
 
-    /// The (neuron, n-gram, fires) counts of `order` grouped by neuron, if counted.
-    pub fn grouped(&self, order: Order) -> Option<GroupedCounts> {
+    /// The same counts with n-gram tables of the neurons in `range` only.
+    pub fn with_table_neurons(self, range: std::ops::Range<u16>) -> Self {
+        Self {
+            table_neurons: Some(range),
+            ..self
+        }
+    }
+
+    /// The (neuron, n-gram, fires) counts of `order` grouped by neuron, if counted; the table
+    /// is handed over (it is as large as the grouping).
+    pub fn take_grouped(&mut self, order: Order) -> Option<GroupedCounts> {
         self.tables[order as usize]
-            .as_ref()
-            .map(|t| GroupedCounts::new(t.iter()))
+            .take()
+            .map(|t| GroupedCounts::from_neuron_order(t.into_sorted()))
+    }
+
+    /// Keeps each table's buffer of unsorted keys within `bytes`.
+    pub fn limit_buffers(&mut self, bytes: usize) {
+        for table in self.tables.iter_mut().flatten() {
+            table.limit_buffer(bytes / 8);
+        }
+    }
+
+    /// Merges each table into one run (as counting ends).
+    pub fn compact(&mut self) {
+        self.tables
+            .iter_mut()
+            .flatten()
+            .for_each(SortedCounts::compact);
     }
 
     /// Counts one part; `acts` must have the rows of `tokens` (see
@@ -217,7 +244,12 @@ impl LayerCounts {
                 if let Some(table) = table
                     && key != NO_NGRAM
                 {
-                    table.add_row(key, fired);
+                    match &self.table_neurons {
+                        None => table.add_row(key, fired.iter().copied()),
+                        Some(range) => {
+                            table.add_row(key, fired.iter().copied().filter(|n| range.contains(n)))
+                        }
+                    }
                 }
             }
         }
@@ -275,11 +307,11 @@ impl LayerCounts {
 
     /// Approximate heap bytes of the n-gram tables (cheap: no entry is visited).
     pub fn table_bytes(&self) -> usize {
-        self.tables.iter().flatten().map(GramCounts::bytes).sum()
+        self.tables.iter().flatten().map(SortedCounts::bytes).sum()
     }
 
     /// Entries of the n-gram tables.
     pub fn table_entries(&self) -> usize {
-        self.tables.iter().flatten().map(GramCounts::len).sum()
+        self.tables.iter().flatten().map(SortedCounts::len).sum()
     }
 }

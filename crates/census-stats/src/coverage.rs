@@ -31,6 +31,26 @@ impl GroupedCounts {
         }
     }
 
+    /// Groups (neuron, n-gram, count) triples that come in neuron order (as a sorted count table
+    /// gives them): only each neuron's own list is sorted.
+    pub fn from_neuron_order(triples: impl Iterator<Item = (u16, u64, u64)>) -> Self {
+        let mut entries: Vec<(u64, u64)> = Vec::with_capacity(triples.size_hint().0);
+        let mut neurons: Vec<(u16, Range<usize>)> = Vec::new();
+        for (neuron, gram, count) in triples {
+            let i = entries.len();
+            entries.push((gram, count));
+            match neurons.last_mut() {
+                Some((n, range)) if *n == neuron => range.end = i + 1,
+                Some((n, _)) if *n > neuron => panic!("triples out of neuron order"),
+                _ => neurons.push((neuron, i..i + 1)),
+            }
+        }
+        for (_, range) in &neurons {
+            entries[range.clone()].sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        }
+        Self { entries, neurons }
+    }
+
     /// Each neuron that fired on some n-gram, with its (n-gram, count) list, most frequent first.
     pub fn iter(&self) -> impl Iterator<Item = (u16, &[(u64, u64)])> {
         self.neurons
@@ -119,5 +139,9 @@ mod tests {
         assert_eq!(grouped.of(1), &[(4, 1)]);
         assert!(grouped.of(2).is_empty());
         assert_eq!(grouped.iter().count(), 2);
+        let sorted =
+            GroupedCounts::from_neuron_order([(1, 4, 1), (3, 7, 2), (3, 9, 5)].into_iter());
+        assert_eq!(sorted.of(3), grouped.of(3));
+        assert_eq!(sorted.of(1), grouped.of(1));
     }
 }

@@ -75,8 +75,77 @@ pub struct LayerResult {
     pub positions_analysed: bool,
 }
 
-/// Analyses a layer's counts.
+/// The n-gram statistics of a layer, gathered from its count tables (all at once, or neuron
+/// range by neuron range when the tables are counted in several passes).
+#[derive(Debug, Clone, Default)]
+pub struct NgramStatistics {
+    /// Alive neurons per coverage bin, by order, where the order was counted.
+    bins: [Option<Vec<u64>>; 3],
+    /// Detectors by order, each in neuron order.
+    detectors: [Vec<Detector>; 3],
+}
+
+impl NgramStatistics {
+    /// Adds the statistics of the neurons whose n-grams `counts` holds (its tables are consumed),
+    /// marking their coverage counts and detector flags in `neurons`.
+    pub fn add(
+        &mut self,
+        neurons: &mut [NeuronStats],
+        counts: &mut LayerCounts,
+        tally: &CorpusTally,
+        options: &AnalysisOptions,
+    ) {
+        let layer = counts.layer;
+        for order in Order::ALL {
+            let Some(grouped) = counts.take_grouped(order) else {
+                continue;
+            };
+            let bins = self.bins[order as usize]
+                .get_or_insert_with(|| vec![0u64; options.coverage_bins.len() + 1]);
+            for (neuron, ngrams) in grouped.iter() {
+                let stats = &mut neurons[usize::from(neuron)];
+                if stats.dead {
+                    continue;
+                }
+                let m = coverage_count(ngrams, options.detectors.coverage_share);
+                stats.coverage[order as usize] = Some(m);
+                bins[bin_of(m, &options.coverage_bins)] += 1;
+                if let Some(found) =
+                    detect(layer, neuron, order, ngrams, m, tally, &options.detectors)
+                {
+                    match order {
+                        Order::Unigram => stats.token_detector = true,
+                        Order::Trigram => stats.trigram_detector = true,
+                        Order::Bigram => {}
+                    }
+                    self.detectors[order as usize].push(found);
+                }
+            }
+        }
+    }
+
+    /// Puts the statistics into `result`: coverage bins, and detectors by order, then neuron.
+    pub fn finish(self, result: &mut LayerResult) {
+        result.coverage_bins = self.bins;
+        result.detectors = self.detectors.into_iter().flatten().collect();
+    }
+}
+
+/// Analyses a layer's counts (its n-gram tables are consumed as they are grouped).
 pub fn analyze_layer(
+    mut counts: LayerCounts,
+    tally: &CorpusTally,
+    options: &AnalysisOptions,
+) -> LayerResult {
+    let mut result = analyze_frequencies_and_positions(&counts, tally, options);
+    let mut ngrams = NgramStatistics::default();
+    ngrams.add(&mut result.neurons, &mut counts, tally, options);
+    ngrams.finish(&mut result);
+    result
+}
+
+/// Analyses a layer's fire counts and position counts, leaving its n-gram tables aside.
+pub fn analyze_frequencies_and_positions(
     counts: &LayerCounts,
     tally: &CorpusTally,
     options: &AnalysisOptions,
@@ -111,34 +180,6 @@ pub fn analyze_layer(
             }
         })
         .collect();
-
-    let mut coverage_bins: [Option<Vec<u64>>; 3] = [None, None, None];
-    let mut detectors = Vec::new();
-    for order in Order::ALL {
-        let Some(grouped) = counts.grouped(order) else {
-            continue;
-        };
-        let mut bins = vec![0u64; options.coverage_bins.len() + 1];
-        for (neuron, ngrams) in grouped.iter() {
-            let stats = &mut neurons[usize::from(neuron)];
-            if stats.dead {
-                continue;
-            }
-            let m = coverage_count(ngrams, options.detectors.coverage_share);
-            stats.coverage[order as usize] = Some(m);
-            bins[bin_of(m, &options.coverage_bins)] += 1;
-            if let Some(found) = detect(layer, neuron, order, ngrams, m, tally, &options.detectors)
-            {
-                match order {
-                    Order::Unigram => stats.token_detector = true,
-                    Order::Trigram => stats.trigram_detector = true,
-                    Order::Bigram => {}
-                }
-                detectors.push(found);
-            }
-        }
-        coverage_bins[order as usize] = Some(bins);
-    }
 
     let mut positional = Vec::new();
     if let Some(positions) = &counts.positions {
@@ -186,8 +227,8 @@ pub fn analyze_layer(
         layer,
         counted_tokens,
         neurons,
-        coverage_bins,
-        detectors,
+        coverage_bins: [None, None, None],
+        detectors: Vec::new(),
         positional,
         positions_analysed: counts.positions.is_some(),
     }

@@ -367,12 +367,12 @@ fn partial_counts_merge_into_one_pass() {
     for layer in 0..2 {
         let scope = census_stats::analyze::count_scope(&set, &options, layer);
         let whole =
-            census_stats::analyze::count_layer(&set, &parts, layer, scope, usize::MAX, &hidden)
+            census_stats::analyze::count_layer_uncapped(&set, &parts, layer, scope, &hidden)
                 .unwrap();
         let mut merged: Option<LayerCounts> = None;
         for chunk in parts.chunks(3) {
             let partial =
-                census_stats::analyze::count_layer(&set, chunk, layer, scope, usize::MAX, &hidden)
+                census_stats::analyze::count_layer_uncapped(&set, chunk, layer, scope, &hidden)
                     .unwrap();
             match &mut merged {
                 Some(m) => m.merge(partial),
@@ -636,4 +636,77 @@ fn parts_that_do_not_belong_to_the_run_are_refused() {
         restore();
     }
     assert_eq!(analyse(true).unwrap(), reference);
+}
+
+/// Tables over the memory cap are counted again neuron range by neuron range, to the same result
+/// as one pass; a cap no range fits is refused with the flag to change.
+#[test]
+fn ngram_tables_over_the_cap_are_counted_by_neuron_range_to_the_same_result() {
+    use census_stats::analyze::{
+        LayerPass, count_and_analyze_layer, count_layer, count_layer_uncapped, count_scope,
+        tally_corpus,
+    };
+    use census_stats::layer_analysis::analyze_layer;
+
+    const WIDE: usize = 256;
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let sequences = corpus();
+    // A quarter of the neurons fire at random on each token; neuron 0 detects token 10.
+    let fired = |layer: usize, s: usize, p: usize| {
+        let t = sequences[s][p];
+        let mut on: Vec<u16> = (1..WIDE as u16)
+            .filter(|&n| {
+                mix((s * LEN + p) as u64 * 7919 + u64::from(n) * 31 + layer as u64)
+                    .is_multiple_of(4)
+            })
+            .collect();
+        if p > 0 && t == 10 {
+            on.insert(0, 0);
+        }
+        on
+    };
+    SyntheticRun {
+        config: config(2, WIDE, LEN),
+        sequences: sequences.clone(),
+        seq_ids: (0..sequences.len() as u64).collect(),
+        fired: &fired,
+        domain: &|_| "test",
+        part_sequences: 8,
+        full_length: true,
+        shard: Shard::default(),
+        complete: true,
+    }
+    .write(&run);
+    let set = RunSet::open(&[run], false).unwrap();
+    let options = options();
+    let parts = set.parts();
+    let hidden = tracing::Span::none();
+    let tally = tally_corpus(&set, &parts, true).unwrap();
+    for layer in 0..2 {
+        let scope = count_scope(&set, &options, layer);
+        assert!(scope.bigrams_trigrams && scope.unigrams);
+        let whole = count_layer_uncapped(&set, &parts, layer, scope, &hidden).unwrap();
+        let bytes = whole.table_bytes();
+        let one_pass = analyze_layer(whole, &tally, &options);
+        assert!(
+            !one_pass.detectors.is_empty(),
+            "layer {layer} has detectors"
+        );
+        // A cap of a quarter of the tables: one pass overflows, ranges of neurons fit.
+        let cap = bytes / 4;
+        let counts = LayerCounts::new(layer, WIDE, scope);
+        assert!(matches!(
+            count_layer(&set, &parts, counts, cap, &hidden).unwrap(),
+            LayerPass::Overflow { .. }
+        ));
+        let by_range =
+            count_and_analyze_layer(&set, &parts, layer, scope, cap, &tally, &options, &hidden)
+                .unwrap();
+        assert_eq!(by_range, one_pass, "layer {layer}");
+        let e = count_and_analyze_layer(&set, &parts, layer, scope, 64, &tally, &options, &hidden)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--ngram-memory-mib"), "{e}");
+    }
 }
