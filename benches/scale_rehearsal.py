@@ -20,7 +20,8 @@ GPU-hours on one H100, and checks the goals:
   - the whole paper (eight models, three experiments) fits one 8-GPU node's local disk.
 
     pip install duckdb
-    cargo build --release -p census-cli --bin neuron-census -p census-train --example random_opt
+    cargo build --release -p census-cli --bin neuron-census -p census-train --example random_opt \
+        -p census-stats --example count_bench
     python benches/scale_rehearsal.py [--tokens 1024] [--activity 0.05] [--work DIR]
 
 Needs about 10 GB of disk and 12 GB of memory; takes a few minutes on 2 cores.
@@ -175,6 +176,34 @@ def rehearse(work: Path, tokens: int, activity: float, seq_len: int):
     return measured
 
 
+def analysis_rates(work: Path, activity: float):
+    """The analysis's per-fire costs, measured on a synthetic run at opt-1.3b width large enough
+    that start-up costs vanish (`count_bench make-run`: Zipf-like tokens, half of each token's
+    fires the same on every occurrence): 32,768 tokens x 4 layers x 8,192 neurons, analysed
+    with no count tables, then with token tables in every layer and bigram and trigram tables
+    in the first two."""
+    run = work / "synthetic-opt-1.3b-width"
+    if not (run / "manifest.json").exists():
+        subprocess.run([str(TARGET / "examples/count_bench"), "make-run", str(run), "--tokens",
+                        "32768", "--layers", "4", "--ffn", "8192", "--density", str(activity)],
+                       check=True, stdout=subprocess.DEVNULL)
+    fires = duckdb.sql(
+        f"SELECT sum(len(neurons)) FROM read_parquet('{run}/activations/*/*.parquet')"
+    ).fetchall()[0][0]
+    analysis = work / "synthetic-analysis"
+    command = [str(TARGET / "neuron-census"), "analyze", "--run", str(run), "--out",
+               str(analysis), "--no-projection", "--quiet"]
+    shutil.rmtree(analysis, ignore_errors=True)
+    read = run_measured(command + ["--unigram-layers", "none", "--ngram-layers", "none"])
+    shutil.rmtree(analysis, ignore_errors=True)
+    full = run_measured(command + ["--ngram-layers", "0..2"])
+    rates = dict(fires=fires, layers=4, ngram_layers=2, read=read, full=full)
+    print(f"synthetic run at opt-1.3b width: {fires / 1e6:.1f}M fires; analysed without tables "
+          f"in {read[0]:.1f} s (peak {read[1] / 2**30:.2f} GiB), with them in {full[0]:.1f} s "
+          f"(peak {full[1] / 2**30:.2f} GiB)", flush=True)
+    return rates
+
+
 def human(n_bytes):
     for unit, scale in [("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)]:
         if n_bytes >= scale:
@@ -182,7 +211,7 @@ def human(n_bytes):
     return f"{n_bytes:.0f} B"
 
 
-def project(measured, activity, seq_len):
+def project(measured, rates, activity, seq_len):
     shards = [m for (p, mode), m in measured.items() if mode == "shards"]
     counts = [m for (p, mode), m in measured.items() if mode == "counts"]
     bytes_per_fire = max(m["bytes"] / m["fires"] for m in shards)
@@ -262,68 +291,73 @@ def project(measured, activity, seq_len):
           f"{'met' if section3_66b < 1e9 else 'NOT met'}")
     print(f"the whole paper: {human(total)} (goal: one node's {NODE_DISK_TB:.0f} TB): "
           f"{'met' if total < NODE_DISK_TB * 1e12 else 'NOT met'}")
-    project_analysis(measured, activity, seq_len)
+    project_analysis(measured, rates, activity, seq_len)
 
 
-def project_analysis(measured, activity, seq_len):
-    """Projects `analyze`'s time and peak memory from the analyses of the rehearsal's runs."""
+def project_analysis(measured, rates, activity, seq_len):
+    """Projects `analyze`'s time and peak memory from the rates measured on the synthetic run
+    and the analyses of the rehearsal's counts runs."""
     cores = os.cpu_count()
-    shapes = {p for (p, _) in measured}
-    # Shards: one table increment per fire and table (token tables in every layer, bigram and
-    # trigram tables in the n-gram layers), in core-seconds; memory per table entry from the
-    # peak above the counts analysis of the same shape, with min(cores, layers) layers counted
-    # at once and, as on random tokens, every fire a new (neuron, n-gram) pair.
-    unit_seconds, entry_bytes, base = [], [], []
-    for preset in shapes:
-        s, c = measured[(preset, "shards")], measured[(preset, "counts")]
-        per_layer = s["fires"] / s["layers"]
-        units = per_layer * (s["layers"] + 2 * s["ngram_layers"])
-        unit_seconds.append(s["analyze_seconds"] * cores / units)
-        concurrent = min(cores, max(s["ngram_layers"], 1))
-        entry_bytes.append(max(s["analyze_rss"] - c["analyze_rss"], 0) /
-                           (concurrent * per_layer * 3))
-        base.append(c["analyze_rss"])
-    unit_s, entry_b = max(unit_seconds), max(entry_bytes)
+    # Shards: reading a fire, and one table increment per fire and table (token tables in every
+    # layer, bigram and trigram tables in the n-gram layers), in core-seconds; memory per fire
+    # counted in a table from the peak above the analysis without tables, with min(cores,
+    # n-gram layers) layers counted at once.
+    per_layer = rates["fires"] / rates["layers"]
+    (read_seconds, read_rss), (full_seconds, full_rss) = rates["read"], rates["full"]
+    read_s = read_seconds * cores / rates["fires"]
+    units = per_layer * (rates["layers"] + 2 * rates["ngram_layers"])
+    unit_s = max(full_seconds - read_seconds, 0) * cores / units
+    concurrent = min(cores, rates["ngram_layers"])
+    entry_b = max(full_rss - read_rss, 0) / (concurrent * per_layer * 3)
+    base = [read_rss]
     # Counts: core-seconds per count row read (a row holds every position of a neuron and domain).
     row_seconds = max(m["analyze_seconds"] * cores / m["rows"]
                       for (p, mode), m in measured.items() if mode == "counts")
+    base_bytes = max(base + [m["analyze_rss"] for (p, mode), m in measured.items()
+                             if mode == "counts"])
     print()
     print("Analysis, assumptions:")
-    print(f"- shards: {unit_s * 1e9:.0f} core-ns per fire and count table (measured; a token table "
-          "in every recorded layer, bigram and trigram tables in the first half of the model's "
-          "layers); layers are counted in parallel")
-    print(f"- n-gram tables: {entry_b:.1f} bytes per (neuron, n-gram) entry (measured above the "
-          "counts analysis's peak), every fire a new entry as on random tokens: an upper bound; "
-          "language repeats n-grams")
+    print(f"- shards: {read_s * 1e9:.0f} core-ns to read a fire, {unit_s * 1e9:.0f} core-ns per "
+          "fire and count table (measured on the synthetic run; a token table in every "
+          "recorded layer, bigram and trigram tables in the first half of the model's layers); "
+          "layers are counted in parallel")
+    print(f"- n-gram tables: {entry_b:.1f} bytes per fire and table in one pass (measured on "
+          "the synthetic run's Zipf-like tokens, above the analysis without tables)")
+    print("- --ngram-memory-mib set to the node's memory: a layer whose tables outgrow its share "
+          "is counted in neuron ranges, one more pass over its fires each (sized with a quarter "
+          "to spare)")
     print(f"- counts: {row_seconds * 1e6:.0f} core-µs per count row (measured on rows holding "
-          "every position); counters of 8 bytes per neuron and position in the layers counted "
-          f"at once; {human(max(base))} besides (measured)")
+          f"{seq_len} positions, scaled to {POSITIONS}); counters of 8 bytes per neuron and "
+          f"position in the layers counted at once; {human(base_bytes)} besides (measured)")
     print(f"- one analysis node of {ANALYSIS_CORES} cores and {human(ANALYSIS_MEMORY)}; "
-          "`analyze --layers` splits a model over several (Slurm array, merge-analyses)")
+          "`analyze --layers` can split a model over several (Slurm array, merge-analyses)")
     print()
-    print("| model | experiment | analysis core-hours | peak memory per layer | layers at once "
-          f"in {human(ANALYSIS_MEMORY)} | node-hours |")
-    print("|---|---|---|---|---|---|")
+    print("| model | experiment | table memory per layer, one pass | layers at once | passes "
+          f"per layer | analysis core-hours | hours on one node |")
+    print("|---|---|---|---|---|---|---|")
     for name, (layers, hidden, ffn, heads) in OPT.items():
         for experiment, e in EXPERIMENTS.items():
             recorded = layers if e["layers"] == "all" else layers // 2
             tokens = e["tokens"]
+            at_once = min(ANALYSIS_CORES, recorded)
             if e["mode"] == "shards":
                 per_layer = tokens * ffn * activity
                 ngram_layers = min(recorded, layers // 2)
-                core_seconds = per_layer * (recorded + 2 * ngram_layers) * unit_s
                 layer_memory = per_layer * 3 * entry_b
+                share = (ANALYSIS_MEMORY - base_bytes) / at_once
+                passes = 1 if layer_memory <= share else \
+                    1 + math.ceil(1.25 * layer_memory / share)
+                core_seconds = per_layer * recorded * read_s * passes + \
+                    per_layer * (recorded + 2 * ngram_layers) * unit_s
             else:
                 parts = math.ceil(tokens / PART_TOKENS["counts"])
                 rows = parts * recorded * DOMAINS_PER_PART * ffn
                 core_seconds = rows * row_seconds * (POSITIONS / seq_len if e["positions"] else 1)
                 layer_memory = ffn * 8 * (POSITIONS if e["positions"] else 2)
-            at_once = max(0, min(ANALYSIS_CORES, recorded,
-                                 int((ANALYSIS_MEMORY - max(base)) // max(layer_memory, 1))))
-            node_hours = core_seconds / 3600 / max(min(ANALYSIS_CORES, at_once), 1)
-            print(f"| {name} | {experiment} | {core_seconds / 3600:.2f} | {human(layer_memory)} "
-                  f"| {at_once if at_once else 'none: cap, or lower --ngram-layers'} | "
-                  f"{node_hours:.2f} |")
+                passes = 1
+            hours = core_seconds / 3600 / at_once
+            print(f"| {name} | {experiment} | {human(layer_memory)} | {at_once} | {passes} | "
+                  f"{core_seconds / 3600:.2f} | {hours:.2f} |")
 
 
 def main():
@@ -333,22 +367,25 @@ def main():
     parser.add_argument("--activity", type=float, default=0.05)
     parser.add_argument("--work", type=Path, help="keep models and runs here (reused)")
     args = parser.parse_args()
-    for binary in [TARGET / "neuron-census", TARGET / "examples/random_opt"]:
+    for binary in [TARGET / "neuron-census", TARGET / "examples/random_opt",
+                   TARGET / "examples/count_bench"]:
         if not binary.exists():
             raise SystemExit(f"{binary} is missing: see the top of this script")
     work = args.work or Path(tempfile.mkdtemp(prefix="scale-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
         measured = rehearse(work, args.tokens, args.activity, args.seq_len)
+        rates = analysis_rates(work, args.activity)
         print()
         print("| shape | mode | tokens/s (CPU) | peak host memory | activity | bytes per fire | "
-              "bytes per token |")
-        print("|---|---|---|---|---|---|---|")
+              "bytes per token | analysis: seconds, peak memory |")
+        print("|---|---|---|---|---|---|---|---|")
         for (preset, mode), m in measured.items():
             print(f"| {preset} ({m['layers']} layers) | {mode} | {m['tokens'] / m['seconds']:.1f} | "
                   f"{m['rss'] / 2**30:.2f} GiB | {100 * m['activity']:.1f}% | "
-                  f"{m['bytes'] / m['fires']:.3f} | {m['bytes'] / m['tokens']:.0f} |")
-        project(measured, args.activity, args.seq_len)
+                  f"{m['bytes'] / m['fires']:.3f} | {m['bytes'] / m['tokens']:.0f} | "
+                  f"{m['analyze_seconds']:.1f} s, {m['analyze_rss'] / 2**30:.2f} GiB |")
+        project(measured, rates, args.activity, args.seq_len)
         print(f"\ncores: {os.cpu_count()}")
     finally:
         if not args.work:

@@ -5,9 +5,12 @@
 # host: tar -xzf gpu-check.tar.gz && gpu-check/gpu-check.sh
 #
 #   pipelines/gpu-bundle.sh [OUT.tar.gz]      (default: target/gpu-check.tar.gz)
+#
+# CARGO_TARGET_DIR is honoured (a separate one keeps the CPU builds' binaries as they are).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out="${1:-target/gpu-check.tar.gz}"
+target="${CARGO_TARGET_DIR:-target}"
+out="${1:-$target/gpu-check.tar.gz}"
 cargo build --release --features cuda \
   -p census-cli --bin neuron-census \
   -p census-extract --example fixture_parity \
@@ -15,8 +18,8 @@ cargo build --release --features cuda \
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/gpu-check/bin" "$stage/gpu-check/fixtures/opt"
-cp target/release/neuron-census target/release/examples/fixture_parity \
-  target/release/examples/random_opt "$stage/gpu-check/bin/"
+cp "$target/release/neuron-census" "$target/release/examples/fixture_parity" \
+  "$target/release/examples/random_opt" "$stage/gpu-check/bin/"
 strip "$stage/gpu-check/bin/"*
 for fixture in pre-ln post-ln-proj odd f16; do
   cp -r "tests/fixtures/opt/$fixture" "$stage/gpu-check/fixtures/opt/"

@@ -415,3 +415,143 @@ fn a_pipeline_gives_each_section_its_own_run() {
         "{log}"
     );
 }
+
+/// A training series (`series:trained:NAME`): the pipeline trains a model with checkpoints at
+/// steps 3 and 6, extracts and analyses each checkpoint and the trained model (step 10) on the
+/// same data, each as its own cached stage, and the report's training view shows the three
+/// steps. Each step's tables equal the analysis of that checkpoint alone.
+#[test]
+fn a_pipeline_runs_a_training_series_checkpoint_by_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = fixtures().join("../../data/corpus/train.jsonl");
+    let sample = fixtures().join("corpus/sample.jsonl");
+    let pipeline = dir.path().join("p.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"name = "t"
+models = ["series:trained:tiny"]
+[train.tiny]
+data = ["{corpus},max_tokens=20000"]
+eval-data = "{corpus},max_tokens=3000"
+vocab-size = 300
+hidden-size = 32
+layers = 2
+heads = 2
+ffn-dim = 64
+max-positions = 32
+seq-len = 32
+batch-size = 4
+steps = 10
+warmup-steps = 2
+save-steps = [3, 6]
+[extract]
+data = ["{sample}"]
+max-seq-len = 32
+full-length = true
+[report]
+no-png = true
+"#,
+            corpus = corpus.display(),
+            sample = sample.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "--pipeline",
+        pipeline.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let (ok, log) = xtask_run(&args);
+    assert!(ok, "{log}");
+    assert_eq!(
+        stages_run(&log),
+        [
+            "train/tiny",
+            "extract/trained_tiny/step-3",
+            "analyze/trained_tiny/step-3",
+            "extract/trained_tiny/step-6",
+            "analyze/trained_tiny/step-6",
+            "extract/trained_tiny/final",
+            "analyze/trained_tiny/final",
+            "report"
+        ],
+        "{log}"
+    );
+
+    // Each step's analysis equals that checkpoint's analysis alone.
+    let model = out.join("trained/tiny");
+    for (step, checkpoint) in [("step-3", "checkpoint-3"), ("step-6", "checkpoint-6")] {
+        let alone = dir.path().join(format!("alone-{step}"));
+        let checkpoint = model.join(checkpoint);
+        let run = |args: &[&str]| {
+            let status = Command::new(env!("CARGO_BIN_EXE_xtask"))
+                .args(args)
+                .env("RUST_LOG", "warn")
+                .status()
+                .unwrap();
+            assert!(status.success(), "{args:?}");
+        };
+        run(&[
+            "extract",
+            "--model",
+            checkpoint.to_str().unwrap(),
+            "--data",
+            sample.to_str().unwrap(),
+            "--max-seq-len",
+            "32",
+            "--full-length",
+            "--out",
+            alone.join("run").to_str().unwrap(),
+            "--quiet",
+        ]);
+        run(&[
+            "analyze",
+            "--run",
+            alone.join("run").to_str().unwrap(),
+            "--model",
+            checkpoint.to_str().unwrap(),
+            "--out",
+            alone.join("analysis").to_str().unwrap(),
+            "--quiet",
+        ]);
+        let piped = out.join("trained_tiny").join(step).join("analysis");
+        for table in ["neurons.parquet", "layers.parquet", "summary.json"] {
+            assert!(
+                std::fs::read(piped.join(table)).unwrap()
+                    == std::fs::read(alone.join("analysis").join(table)).unwrap(),
+                "{step}: {table} differs from the checkpoint's own analysis"
+            );
+        }
+    }
+
+    // The report's training view: every statistic against the three steps.
+    let report = out.join("report");
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(html.contains("<section id=\"training\">"));
+    for what in ["dead", "frequency", "detectors", "positional", "loss"] {
+        let svg = report.join(format!("figures/training-{what}-neuron-census-tiny.svg"));
+        assert!(svg.is_file(), "{} missing", svg.display());
+    }
+    let summary = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    let table = &summary[summary.find("neuron-census-tiny during training").unwrap()..];
+    let steps: Vec<&str> = table
+        .lines()
+        .skip(4)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| l.split('|').nth(1).unwrap().trim())
+        .collect();
+    assert_eq!(steps, ["3", "6", "10"], "{summary}");
+    // Only the trained model appears in the other sections and the browser.
+    assert_eq!(
+        std::fs::read_dir(report.join("data")).unwrap().count(),
+        1,
+        "one model's browser data"
+    );
+
+    // Nothing changed: nothing runs again.
+    let (ok, log) = xtask_run(&args);
+    assert!(ok && stages_run(&log).is_empty(), "{log}");
+}

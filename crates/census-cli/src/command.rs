@@ -33,7 +33,7 @@ pub enum Command {
     Report(ReportArgs),
     /// Train a byte-level BPE tokenizer and an OPT-architecture model on a corpus and save both
     /// in the Hugging Face layout (the defaults rebuild the embedded default in data/model).
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Tokenize a text, run it through a model directory and print the FFN neurons that fire
     /// on each token in each layer.
     Fired {

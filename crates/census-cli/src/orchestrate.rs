@@ -15,7 +15,9 @@ use clap::{Args, Parser};
 
 use census_train::cli::{TrainArgs, is_trained_model};
 
-use crate::pipeline::{Pipeline, SECTION_RUN_KEYS, TRAINED_PREFIX, rooted_model, table_flags};
+use crate::pipeline::{
+    Pipeline, SECTION_RUN_KEYS, SERIES_PREFIX, TRAINED_PREFIX, rooted_model, table_flags,
+};
 use crate::stages::{StageLedger, StageStamp, describe_content, describe_files};
 
 /// `run` flags.
@@ -105,18 +107,24 @@ impl RunArgs {
             .clone()
             .unwrap_or_else(|| root.join("out").join(&pipeline.name));
         tracing::info!(pipeline = %pipeline.name, out = %out.display(), "{}", pipeline.description);
-        let models: Vec<(String, String)> = pipeline
+        let entries: Vec<(String, String, bool)> = pipeline
             .models
             .iter()
             .zip(pipeline.model_slugs())
             .map(|(model, slug)| {
+                let (model, series) = match model.strip_prefix(SERIES_PREFIX) {
+                    Some(model) => (model, true),
+                    None => (model.as_str(), false),
+                };
                 let model = match model.strip_prefix(TRAINED_PREFIX) {
                     Some(name) => out.join("trained").join(name).display().to_string(),
                     None => rooted_model(model, &root),
                 };
-                (model, slug)
+                (model, slug, series)
             })
             .collect();
+        // Series are checked as far as their checkpoints exist before training.
+        let models = expand_series(&entries)?;
         preflight(&pipeline, &root, &out, &models).with_context(|| {
             format!(
                 "checking pipeline {} before any stage ran: nothing was changed",
@@ -133,6 +141,7 @@ impl RunArgs {
             let stage = train_stage(name, table, &root, &out.join("trained").join(name))?;
             stages.step(stage, |args| args.run().map(|_| ()).map_err(Into::into))?;
         }
+        let models = expand_series(&entries)?;
         let mut analyses = Vec::new();
         for (model, slug) in &models {
             let local_model = Path::new(&model).is_dir().then(|| PathBuf::from(&model));
@@ -179,6 +188,42 @@ impl RunArgs {
             skipped: stages.skipped,
         })
     }
+}
+
+/// The models the pipeline extracts and analyses, with their slugs: each entry as it is, or, for
+/// a series, each of its checkpoints (`<slug>/step-<step>`) and the trained model beside them
+/// (`<slug>/final`), in step order. A series whose directory does not exist yet (a model the
+/// pipeline has still to train) has none.
+fn expand_series(entries: &[(String, String, bool)]) -> Result<Vec<(String, String)>> {
+    let mut models = Vec::new();
+    for (model, slug, series) in entries {
+        if !series {
+            models.push((model.clone(), slug.clone()));
+            continue;
+        }
+        let dir = Path::new(model);
+        if !dir.is_dir() {
+            continue;
+        }
+        let checkpoints = census_model::checkpoint_series(dir)
+            .with_context(|| format!("reading the checkpoints of series {}", dir.display()))?;
+        if checkpoints.is_empty() {
+            bail!(
+                "series {}: no checkpoint-<step>/ or step-<step>/ model directory in it",
+                dir.display()
+            );
+        }
+        for checkpoint in checkpoints {
+            models.push((
+                checkpoint.dir.display().to_string(),
+                format!("{slug}/step-{}", checkpoint.step),
+            ));
+        }
+        if dir.join("config.json").is_file() {
+            models.push((model.clone(), format!("{slug}/final")));
+        }
+    }
+    Ok(models)
 }
 
 /// Runs stages or skips them, keeping the ledger and the counts.
@@ -461,7 +506,10 @@ fn preflight(
         analyses.push(analysis_dir);
     }
     let report_dir = out.join("report");
-    report_stage(pipeline, root, &analyses, &report_dir)?;
+    // A series the pipeline has still to train has no analysis yet.
+    if !analyses.is_empty() {
+        report_stage(pipeline, root, &analyses, &report_dir)?;
+    }
     census_report::check_output_dir(&report_dir)?;
     Ok(())
 }

@@ -63,6 +63,10 @@ pub struct Pipeline {
 
 /// How `models` refers to a model the pipeline trains: `trained:<name>`.
 pub const TRAINED_PREFIX: &str = "trained:";
+/// Prefix of a model that is a training run's series of checkpoints (`series:DIR` or
+/// `series:trained:NAME`): each checkpoint, and the trained model, is extracted and analysed
+/// on the same data, and the report shows the statistics against training step.
+pub const SERIES_PREFIX: &str = "series:";
 
 /// `[analyze]` keys that name a table of `runs` rather than give a flag's value.
 pub const SECTION_RUN_KEYS: [&str; 2] = ["ngram-run", "positional-run"];
@@ -130,6 +134,7 @@ impl Pipeline {
             }
         }
         for model in &pipeline.models {
+            let model = model.strip_prefix(SERIES_PREFIX).unwrap_or(model);
             if let Some(name) = model.strip_prefix(TRAINED_PREFIX)
                 && !pipeline.train.contains_key(name)
             {
@@ -147,6 +152,7 @@ impl Pipeline {
     pub fn model_slugs(&self) -> Vec<String> {
         let mut slugs: Vec<String> = Vec::new();
         for model in &self.models {
+            let model = model.strip_prefix(SERIES_PREFIX).unwrap_or(model);
             let base = model
                 .trim_end_matches('/')
                 .rsplit(['/', '\\'])

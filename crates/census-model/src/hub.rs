@@ -1,5 +1,6 @@
 //! Where a model comes from: a local directory, a preset name (`opt-125m` … `opt-66b`, mapped to
-//! `facebook/opt-*`) or any Hugging Face hub id. Hub models are downloaded through the `hf-hub`
+//! `facebook/opt-*`) or any Hugging Face hub id, each optionally at a revision (`id@revision`:
+//! a branch, tag or commit, such as a training run's checkpoints). Hub models are downloaded through the `hf-hub`
 //! crate into the standard Hugging Face cache, so files already fetched by Python tools are
 //! reused, honouring `HF_HOME`, `HF_ENDPOINT` and `HF_HUB_OFFLINE`.
 
@@ -38,21 +39,38 @@ pub enum ModelSpec {
 }
 
 impl ModelSpec {
-    /// Reads `spec`: an existing directory, a preset name, or an `org/name` hub id.
+    /// Reads `spec`: an existing directory, or a preset name or `org/name` hub id, either with
+    /// an optional `@revision`.
     pub fn parse(spec: &str) -> Result<Self> {
         let path = Path::new(spec);
         if path.is_dir() {
             return Ok(Self::Dir(path.to_path_buf()));
         }
-        if PRESET_NAMES.contains(&spec) {
-            return Ok(Self::Hub(format!("facebook/{spec}")));
+        let (id, revision) = match spec.split_once('@') {
+            Some((id, revision)) if !revision.is_empty() && !revision.contains('@') => {
+                (id, Some(revision))
+            }
+            Some(_) => {
+                return Err(ModelError::InvalidInput(format!(
+                    "model '{spec}': a revision follows one '@' (org/name@revision)"
+                )));
+            }
+            None => (spec, None),
+        };
+        let at = |id: String| match revision {
+            Some(revision) => format!("{id}@{revision}"),
+            None => id,
+        };
+        if PRESET_NAMES.contains(&id) {
+            return Ok(Self::Hub(at(format!("facebook/{id}"))));
         }
-        let parts: Vec<&str> = spec.split('/').collect();
+        let parts: Vec<&str> = id.split('/').collect();
         if parts.len() == 2 && parts.iter().all(|p| !p.is_empty()) {
-            return Ok(Self::Hub(spec.to_string()));
+            return Ok(Self::Hub(at(id.to_string())));
         }
         Err(ModelError::InvalidInput(format!(
-            "model '{spec}' is not a directory, a preset ({}) or a hub id (org/name)",
+            "model '{spec}' is not a directory, a preset ({}) or a hub id (org/name), each \
+             optionally @revision",
             PRESET_NAMES.join(", ")
         )))
     }
@@ -97,6 +115,16 @@ impl HubOptions {
     }
 }
 
+/// The hub repository a hub spec names: `org/name`, at `@revision` when given (else `main`).
+fn repo_of(spec: &str) -> Repo {
+    match spec.split_once('@') {
+        Some((id, revision)) => {
+            Repo::with_revision(id.to_string(), RepoType::Model, revision.to_string())
+        }
+        None => Repo::new(spec.to_string(), RepoType::Model),
+    }
+}
+
 /// The local directory holding model `spec`, downloading it from the hub if needed.
 pub fn resolve(spec: &str, options: &HubOptions) -> Result<PathBuf> {
     match ModelSpec::parse(spec)? {
@@ -109,9 +137,7 @@ pub fn resolve(spec: &str, options: &HubOptions) -> Result<PathBuf> {
 /// The snapshot directory of hub model `id` in the Hugging Face cache (the one its `main` ref
 /// points to), if its `config.json` is there; nothing is downloaded.
 pub fn cached_snapshot(id: &str, options: &HubOptions) -> Option<PathBuf> {
-    let repo = options
-        .cache()
-        .repo(Repo::new(id.to_string(), RepoType::Model));
+    let repo = options.cache().repo(repo_of(id));
     let config = repo.get("config.json")?;
     config.parent().map(Path::to_path_buf)
 }
@@ -131,7 +157,7 @@ fn hub_error(id: &str, reason: impl std::fmt::Display) -> ModelError {
 /// The snapshot directory of a cached model, checked to hold a config and weights.
 fn from_cache(id: &str, options: &HubOptions) -> Result<PathBuf> {
     let cache = options.cache();
-    let repo = cache.repo(Repo::new(id.to_string(), RepoType::Model));
+    let repo = cache.repo(repo_of(id));
     let config = repo.get("config.json").ok_or_else(|| {
         hub_error(
             id,
@@ -158,7 +184,7 @@ fn download(id: &str, options: &HubOptions) -> Result<PathBuf> {
         builder = builder.with_endpoint(endpoint.clone());
     }
     let api = builder.build().map_err(|e| hub_error(id, e))?;
-    let repo = api.model(id.to_string());
+    let repo = api.repo(repo_of(id));
     let _span = tracing::info_span!("hub", id).entered();
     let info = repo
         .info()
@@ -218,4 +244,32 @@ fn download(id: &str, options: &HubOptions) -> Result<PathBuf> {
         .to_path_buf();
     tracing::info!(dir = %dir.display(), "model in the Hugging Face cache");
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_name_a_hub_model_at_a_revision() {
+        assert_eq!(
+            ModelSpec::parse("opt-125m").unwrap(),
+            ModelSpec::Hub("facebook/opt-125m".into())
+        );
+        assert_eq!(
+            ModelSpec::parse("opt-125m@step-100").unwrap(),
+            ModelSpec::Hub("facebook/opt-125m@step-100".into())
+        );
+        assert_eq!(
+            ModelSpec::parse("EleutherAI/pythia-160m@step1000").unwrap(),
+            ModelSpec::Hub("EleutherAI/pythia-160m@step1000".into())
+        );
+        for bad in ["org/name@", "org/name@a@b", "name@rev", "a/b/c"] {
+            let e = ModelSpec::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
+        let repo = repo_of("org/name@v2");
+        assert_eq!(repo.revision(), "v2");
+        assert_eq!(repo_of("org/name").revision(), "main");
+    }
 }

@@ -17,13 +17,18 @@ use census_model::{CpuBackend, HubOptions, load_pretrained};
 
 const REPO: &str = "test-org/opt-tiny";
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+/// A second revision of the repository (as a training run's checkpoint would be), served from
+/// another fixture.
+const REVISION: &str = "step-100";
+const REVISION_COMMIT: &str = "89abcdef0123456789abcdef0123456789abcdef";
 
 fn fixture_dir() -> PathBuf {
     common::fixtures().join("opt/pre-ln")
 }
 
-/// Answers one request from the files of `dir`, served as repository `REPO`.
-fn answer(mut stream: TcpStream, dir: &Path, downloads: &AtomicUsize) {
+/// Answers one request from the files of `dir`, served as repository `REPO` at `main`, or from
+/// those of the `odd` fixture at revision `REVISION`.
+fn answer(mut stream: TcpStream, main: &Path, downloads: &AtomicUsize) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut request = String::new();
     reader.read_line(&mut request).unwrap();
@@ -41,6 +46,17 @@ fn answer(mut stream: TcpStream, dir: &Path, downloads: &AtomicUsize) {
         }
     }
     let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let at_revision = path.contains(&format!("/{REVISION}"));
+    let (dir, rev, commit) = if at_revision {
+        (
+            common::fixtures().join("opt/odd"),
+            REVISION,
+            REVISION_COMMIT,
+        )
+    } else {
+        (main.to_path_buf(), "main", COMMIT)
+    };
+    let dir = dir.as_path();
     let mut files: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -60,12 +76,12 @@ fn answer(mut stream: TcpStream, dir: &Path, downloads: &AtomicUsize) {
             stream.write_all(head.as_bytes()).unwrap();
             stream.write_all(body).unwrap();
         };
-    if path == format!("/api/models/{REPO}/revision/main") {
+    if path == format!("/api/models/{REPO}/revision/{rev}") {
         let siblings: Vec<_> = files
             .iter()
             .map(|f| serde_json::json!({"rfilename": f}))
             .collect();
-        let body = serde_json::json!({"sha": COMMIT, "siblings": siblings}).to_string();
+        let body = serde_json::json!({"sha": commit, "siblings": siblings}).to_string();
         respond(
             &mut stream,
             "200 OK",
@@ -74,7 +90,7 @@ fn answer(mut stream: TcpStream, dir: &Path, downloads: &AtomicUsize) {
         );
         return;
     }
-    let prefix = format!("/{REPO}/resolve/main/");
+    let prefix = format!("/{REPO}/resolve/{rev}/");
     let Some(name) = path
         .strip_prefix(&prefix)
         .filter(|n| files.iter().any(|f| f == n))
@@ -101,7 +117,7 @@ fn answer(mut stream: TcpStream, dir: &Path, downloads: &AtomicUsize) {
             .fold(0u64, |h, &b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
     );
     let headers = vec![
-        ("x-repo-commit".to_string(), COMMIT.to_string()),
+        ("x-repo-commit".to_string(), commit.to_string()),
         ("etag".to_string(), etag),
         (
             "Content-Range".to_string(),
@@ -180,6 +196,44 @@ fn a_hub_model_downloads_into_the_cache_and_loads() {
         ..options.clone()
     };
     assert_eq!(resolve(REPO, &offline).unwrap(), dir);
+}
+
+/// `id@revision` downloads that revision's files into their own snapshot; the cache finds it
+/// offline, beside `main`.
+#[test]
+fn a_hub_revision_resolves_to_its_own_snapshot() {
+    let (endpoint, _) = serve(fixture_dir());
+    let cache = tempfile::tempdir().unwrap();
+    let options = HubOptions {
+        endpoint: Some(endpoint),
+        cache_dir: Some(cache.path().to_path_buf()),
+        offline: false,
+        progress: false,
+    };
+    let spec = format!("{REPO}@{REVISION}");
+    let at_revision = resolve(&spec, &options).unwrap();
+    let main = resolve(REPO, &options).unwrap();
+    let snapshots = cache.path().join("models--test-org--opt-tiny/snapshots");
+    assert_eq!(at_revision, snapshots.join(REVISION_COMMIT));
+    assert_eq!(main, snapshots.join(COMMIT));
+    let layers = |dir: &Path| {
+        load_pretrained::<CpuBackend>(dir, &Default::default(), DType::F32)
+            .unwrap()
+            .config()
+            .num_hidden_layers
+    };
+    assert_eq!(layers(&at_revision), 3, "the odd fixture's 3 layers");
+    assert_eq!(layers(&main), 2);
+    let offline = HubOptions {
+        endpoint: Some("http://127.0.0.1:9".into()),
+        offline: true,
+        ..options.clone()
+    };
+    assert_eq!(resolve(&spec, &offline).unwrap(), at_revision);
+    let e = resolve(&format!("{REPO}@nowhere"), &options)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("@nowhere"), "{e}");
 }
 
 #[test]

@@ -336,6 +336,17 @@ fn tick(x: f64) -> String {
     }
 }
 
+/// A tick label on a log axis, whose points hold `log10(x)`: `x` to two significant digits.
+fn log_tick(log_x: f64) -> String {
+    let x = 10f64.powf(log_x);
+    if x >= 100.0 {
+        let scale = 10f64.powi(x.log10().floor() as i32 - 1);
+        format!("{}", (x / scale).round() * scale)
+    } else {
+        tick((x * 10.0).round() / 10.0)
+    }
+}
+
 /// A tick label on an integer axis (layers, positions): empty between integers.
 fn integer_tick(x: f64) -> String {
     if (x - x.round()).abs() < 1e-9 {
@@ -426,8 +437,12 @@ where
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(plot_error)?;
     let integer_x = x_label == "layer" || x_label == "position";
+    // Points of a log axis hold log10(x); their ticks name x.
+    let log_x = x_label.ends_with("(log scale)");
     let x_format = |x: &f64| {
-        if integer_x {
+        if log_x {
+            log_tick(*x)
+        } else if integer_x {
             integer_tick(*x)
         } else {
             tick(*x)
@@ -655,7 +670,17 @@ pub fn write_png(figure: &Figure, path: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::fitted_range;
+    use super::{fitted_range, log_tick};
+
+    #[test]
+    fn log_ticks_name_the_step() {
+        assert_eq!(log_tick(0.0), "1");
+        assert_eq!(log_tick(1.0), "10");
+        assert_eq!(log_tick(2.0_f64.log10()), "2");
+        assert_eq!(log_tick(1500f64.log10()), "1500");
+        assert_eq!(log_tick(12345f64.log10()), "12000");
+        assert_eq!(log_tick(0.5), "3.2");
+    }
 
     #[test]
     fn fitted_ranges_start_at_zero_and_leave_room_above() {

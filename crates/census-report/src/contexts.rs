@@ -15,8 +15,8 @@ use crate::analysis::ModelAnalysis;
 use crate::error::Result;
 
 /// Tokens shown before and after the one a neuron fires on.
-const BEFORE: usize = 8;
-const AFTER: usize = 3;
+const BEFORE: usize = 10;
+const AFTER: usize = 10;
 
 /// One place a neuron fires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -23,6 +23,8 @@ pub struct NamedFigure {
 /// Report sections, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Section {
+    /// The statistics along a model's training (checkpoint series).
+    Training,
     /// Dead neurons and activation frequency.
     Dead,
     /// N-gram coverage.
@@ -35,11 +37,18 @@ pub enum Section {
 
 impl Section {
     /// All sections in order.
-    pub const ALL: [Section; 4] = [Self::Dead, Self::Ngrams, Self::Detectors, Self::Positional];
+    pub const ALL: [Section; 5] = [
+        Self::Training,
+        Self::Dead,
+        Self::Ngrams,
+        Self::Detectors,
+        Self::Positional,
+    ];
 
     /// Heading.
     pub fn title(self) -> &'static str {
         match self {
+            Self::Training => "During training",
             Self::Dead => "Dead neurons and activation frequency",
             Self::Ngrams => "How many n-grams trigger a neuron",
             Self::Detectors => "Token and trigram detectors",
@@ -50,6 +59,7 @@ impl Section {
     /// Anchor id.
     pub fn anchor(self) -> &'static str {
         match self {
+            Self::Training => "training",
             Self::Dead => "dead",
             Self::Ngrams => "ngrams",
             Self::Detectors => "detectors",
@@ -77,7 +87,8 @@ pub fn type_color(kind: usize, strong: bool) -> RGBColor {
     }
 }
 
-fn slug(name: &str) -> String {
+/// A file-name-safe form of a model name.
+pub(crate) fn slug(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {

@@ -172,6 +172,10 @@ fn detector_examples(m: &PageModel<'_>, limit: usize) -> String {
 /// paper computes its sections on different data).
 fn basis_lines(models: &[PageModel<'_>], section: Section) -> String {
     let mut s = String::new();
+    if section == Section::Training {
+        // Each training figure's caption names its checkpoints.
+        return s;
+    }
     for m in models {
         let a = m.analysis;
         let Some(sections) = &a.manifest.sections else {
@@ -185,6 +189,7 @@ fn basis_lines(models: &[PageModel<'_>], section: Section) -> String {
             continue;
         };
         let basis = match section {
+            Section::Training => None,
             Section::Dead => Some(&sections.frequency),
             Section::Ngrams | Section::Detectors => sections.ngram.as_ref(),
             Section::Positional => sections.positional.as_ref(),
@@ -388,7 +393,10 @@ pub fn page(
         names.join(", ")
     );
     s.push_str("<nav><a href=\"#headline\">paper vs ours</a>");
-    for section in Section::ALL {
+    let shown = |section: Section| {
+        section != Section::Training || figures.iter().any(|f| f.section == section)
+    };
+    for section in Section::ALL.into_iter().filter(|&x| shown(x)) {
         let _ = write!(
             s,
             "<a href=\"#{}\">{}</a>",
@@ -404,7 +412,7 @@ pub fn page(
          provenance.</p></section>\n",
         headline_table(models, headlines)
     );
-    for section in Section::ALL {
+    for section in Section::ALL.into_iter().filter(|&x| shown(x)) {
         let _ = writeln!(
             s,
             "<section id=\"{}\"><h2>{}</h2>",

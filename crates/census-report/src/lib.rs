@@ -5,6 +5,7 @@
 //!
 //! - [`analysis`]: an analysis directory read back.
 //! - [`figures`]: the figures as backend-independent descriptions; [`charts`] draws them.
+//! - [`training`]: the training view, for the checkpoints of a training run.
 //! - [`html`], [`browser`], [`markdown`]: the outputs.
 
 pub mod analysis;
@@ -17,6 +18,7 @@ pub mod figures;
 pub mod html;
 pub mod markdown;
 pub mod paper;
+pub mod training;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -149,17 +151,38 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
     }
     check_distinct(&request.analyses)?;
     check_output_dir(&request.out)?;
-    let models = request
+    let analysed = request
         .analyses
         .iter()
         .map(|dir| ModelAnalysis::load(dir))
         .collect::<Result<Vec<_>>>()?;
+    // A training run's checkpoints form the training view; of them only the last (the trained
+    // model) is shown in the other sections and the browser.
+    let series = training::find_series(&analysed);
+    let earlier: BTreeSet<usize> = series
+        .iter()
+        .flat_map(|s| {
+            let last = s.last();
+            s.checkpoints
+                .iter()
+                .map(|c| c.analysis)
+                .filter(move |&a| a != last)
+        })
+        .collect();
+    let mut figures = training::figures(&series, &analysed);
+    let training_summary = markdown::training(&series, &analysed);
+    let models: Vec<ModelAnalysis> = analysed
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !earlier.contains(i))
+        .map(|(_, m)| m)
+        .collect();
     let staged = StagedDir::begin(&request.out)?;
     let out = staged.path();
     let figures_dir = out.join("figures");
     std::fs::create_dir_all(&figures_dir)
         .map_err(|e| ReportError::io("cannot create", &figures_dir, e))?;
-    let figures = figures::build(&models);
+    figures.extend(figures::build(&models));
     let mut svgs = Vec::with_capacity(figures.len());
     for f in &figures {
         let _span = tracing::info_span!("figure", id = %f.id).entered();
@@ -201,7 +224,7 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
     )?;
     write(
         &out.join(MARKDOWN_FILE),
-        markdown::summary(&models, &headlines),
+        markdown::summary(&models, &headlines) + &training_summary,
     )?;
     let marker = serde_json::json!({
         "kind": "report",

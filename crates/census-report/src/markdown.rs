@@ -86,3 +86,35 @@ fn data_lines(m: &ModelAnalysis) -> String {
     s.push('\n');
     s
 }
+
+/// The training view as a table per training run: each checkpoint's headline numbers.
+pub fn training(series: &[crate::training::TrainingSeries], models: &[ModelAnalysis]) -> String {
+    let mut s = String::new();
+    for run in series {
+        let _ = write!(
+            s,
+            "\n## {} during training\n\n\
+             | step | tokens | held-out loss | dead | mean frequency (alive) | token detectors | \
+             trigram detectors | positional |\n|---|---|---|---|---|---|---|---|\n",
+            run.name
+        );
+        for c in &run.checkpoints {
+            let m = &models[c.analysis];
+            let count = |v: Option<u64>| v.map_or_else(|| "–".to_string(), |x| x.to_string());
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} ({:.1}%) | {} | {} | {} | {} |",
+                c.step,
+                count(c.tokens),
+                cell(c.held_out_loss, 3),
+                m.summary.dead.total,
+                100.0 * m.summary.dead.share,
+                cell(m.summary.mean_frequency_alive, 4),
+                count(m.summary.token_detectors.as_ref().map(|d| d.detectors)),
+                count(m.summary.trigram_detectors.as_ref().map(|d| d.detectors)),
+                count(m.summary.positional.as_ref().map(|p| p.total)),
+            );
+        }
+    }
+    s
+}

@@ -90,6 +90,13 @@ pub struct TrainerState {
     pub learning_rate: f64,
 }
 
+/// Writes `state` as `trainer_state.json` of model directory `dir`.
+pub fn write_trainer_state(dir: &Path, state: &TrainerState) -> Result<()> {
+    let json = serde_json::to_string_pretty(state).expect("states serialize") + "\n";
+    let path = dir.join(TRAINER_STATE_FILE);
+    std::fs::write(&path, json).map_err(|e| TrainError::io(&path, e))
+}
+
 /// `checkpoint-<step>` in `dir`.
 pub fn checkpoint_dir(dir: &Path, step: usize) -> PathBuf {
     dir.join(format!("checkpoint-{step}"))
@@ -111,9 +118,7 @@ pub fn write_checkpoint<B: Backend>(
     for (name, text) in tokenizer_files {
         std::fs::write(out.join(name), text).map_err(|e| TrainError::io(out.join(name), e))?;
     }
-    let json = serde_json::to_string_pretty(state).expect("states serialize") + "\n";
-    let path = out.join(TRAINER_STATE_FILE);
-    std::fs::write(&path, json).map_err(|e| TrainError::io(&path, e))?;
+    write_trainer_state(&out, state)?;
     tracing::info!(
         step = state.global_step,
         train_loss = state.train_loss,

@@ -15,7 +15,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::bpe::{check_vocab_size, tokenizer_side_files, train_tokenizer};
-use crate::checkpoints::{Schedule, TrainerState, write_checkpoint};
+use crate::checkpoints::{Schedule, TrainerState, write_checkpoint, write_trainer_state};
 use crate::data::{pack_blocks, read_texts};
 use crate::error::{Result, TrainError};
 use crate::loss_curve::{loss_csv, loss_svg};
@@ -38,6 +38,11 @@ pub struct TrainArgs {
     /// Replace a model already in --out.
     #[arg(long)]
     pub force: bool,
+    /// The model's name, recorded in its `config.json` (`_name_or_path`, as Hugging Face
+    /// writes it) and shown by the report [default: neuron-census-default for data/model,
+    /// neuron-census-<directory name> elsewhere].
+    #[arg(long)]
+    pub name: Option<String>,
     /// Tokenizer vocabulary, special tokens and the 256 bytes included.
     #[arg(long, default_value_t = 4096)]
     pub vocab_size: usize,
@@ -274,6 +279,20 @@ impl TrainArgs {
         )?;
         let held_out = trained.log.last().and_then(|r| r.eval_loss);
         save_pretrained(&trained.model, staging, save_dtype, &extra)?;
+        // The trained model records its step too, so it joins its checkpoints as the last of
+        // the series.
+        let last = trained.log.last();
+        write_trainer_state(
+            staging,
+            &TrainerState {
+                global_step: self.steps,
+                max_steps: self.steps,
+                tokens: last.map_or(0, |r| r.tokens),
+                train_loss: last.map_or(f64::NAN, |r| r.train_loss),
+                held_out_loss: held_out,
+                learning_rate: last.map_or(0.0, |r| r.learning_rate),
+            },
+        )?;
         let held_out_saved = if eval_blocks.is_empty() {
             None
         } else {
@@ -304,7 +323,23 @@ impl TrainArgs {
         }
         let mut extra = serde_json::Map::new();
         extra.insert("neuron_census".to_string(), block);
+        extra.insert("_name_or_path".to_string(), self.model_name().into());
         extra
+    }
+
+    /// The name the model goes by: `--name`, or one made from `--out`.
+    pub fn model_name(&self) -> String {
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
+        if self.out == Path::new("data/model") {
+            return "neuron-census-default".to_string();
+        }
+        let dir = self
+            .out
+            .file_name()
+            .map_or("model".into(), |n| n.to_string_lossy());
+        format!("neuron-census-{dir}")
     }
 
     fn write_side_files(

@@ -98,6 +98,11 @@ fn a_trained_model_learns_and_loads_as_a_hugging_face_checkpoint() {
     assert_eq!(config["model_type"], "opt");
     assert_eq!(config["ffn_dim"], 64);
     assert_eq!(config["neuron_census"]["positions"], true);
+    let name = format!(
+        "neuron-census-{}",
+        out.file_name().unwrap().to_string_lossy()
+    );
+    assert_eq!(config["_name_or_path"], name.as_str());
     let record: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("training.json")).unwrap()).unwrap();
     assert_eq!(

@@ -1,0 +1,309 @@
+//! The training view: the analyses of one training run's checkpoints (`checkpoint-<step>/` or
+//! `step-<step>/` model directories, as Hugging Face `Trainer` and `neuron-census train` write
+//! them, and the final model beside them), as the headline statistics against training step.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::analysis::{ModelAnalysis, model_name};
+use crate::charts::{Figure, Series, color, ramp};
+use crate::figures::{NamedFigure, Section, TYPE_COLORS, TYPE_NAMES, slug};
+
+/// File in which a checkpoint records its training state.
+const TRAINER_STATE_FILE: &str = "trainer_state.json";
+
+/// One analysed checkpoint of a training run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// Optimizer steps done.
+    pub step: u64,
+    /// Index of its analysis among the report's.
+    pub analysis: usize,
+    /// Tokens trained on, where recorded.
+    pub tokens: Option<u64>,
+    /// Held-out loss, where recorded.
+    pub held_out_loss: Option<f64>,
+}
+
+/// The analysed checkpoints of one training run, in step order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingSeries {
+    /// The run's name (its final model's, else its directory's).
+    pub name: String,
+    /// The run's directory.
+    pub dir: PathBuf,
+    /// Its checkpoints, at least two.
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+impl TrainingSeries {
+    /// The analysis of the last checkpoint (the trained model, when it was analysed).
+    pub fn last(&self) -> usize {
+        self.checkpoints
+            .last()
+            .expect("at least two checkpoints")
+            .analysis
+    }
+}
+
+/// The step a checkpoint directory's name gives: `checkpoint-<step>` or `step-<step>`.
+fn step_of(name: &str) -> Option<u64> {
+    name.strip_prefix("checkpoint-")
+        .or_else(|| name.strip_prefix("step-"))
+        .and_then(|step| step.parse().ok())
+}
+
+/// What a model directory's `trainer_state.json` records: step, tokens, held-out loss.
+fn trainer_state(dir: &Path) -> Option<(Option<u64>, Option<u64>, Option<f64>)> {
+    let text = std::fs::read_to_string(dir.join(TRAINER_STATE_FILE)).ok()?;
+    let state: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some((
+        state.get("global_step").and_then(|v| v.as_u64()),
+        state.get("tokens").and_then(|v| v.as_u64()),
+        state.get("held_out_loss").and_then(|v| v.as_f64()),
+    ))
+}
+
+/// The training runs among `models`: analyses of checkpoints of the same run directory (and of
+/// the run's final model, whose `trainer_state.json` gives its step), two or more per run.
+pub fn find_series(models: &[ModelAnalysis]) -> Vec<TrainingSeries> {
+    let mut runs: BTreeMap<PathBuf, Vec<Checkpoint>> = BTreeMap::new();
+    for (i, m) in models.iter().enumerate() {
+        let source = Path::new(&m.manifest.model.source);
+        if !source.is_dir() {
+            continue;
+        }
+        let state = trainer_state(source);
+        let (run, step) = match source
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(step_of)
+        {
+            Some(step) => match source.parent() {
+                Some(parent) => (parent.to_path_buf(), step),
+                None => continue,
+            },
+            None => match state.and_then(|s| s.0) {
+                // A final model records its step beside its checkpoints.
+                Some(step) => (source.to_path_buf(), step),
+                None => continue,
+            },
+        };
+        let run = run.canonicalize().unwrap_or(run);
+        runs.entry(run).or_default().push(Checkpoint {
+            step,
+            analysis: i,
+            tokens: state.and_then(|s| s.1),
+            held_out_loss: state.and_then(|s| s.2),
+        });
+    }
+    runs.into_iter()
+        .filter(|(_, checkpoints)| checkpoints.len() >= 2)
+        .map(|(dir, mut checkpoints)| {
+            checkpoints.sort_by_key(|c| c.step);
+            let name = if dir.join("config.json").is_file() {
+                model_name(&dir.display().to_string())
+            } else {
+                models[checkpoints[checkpoints.len() - 1].analysis]
+                    .name
+                    .clone()
+            };
+            TrainingSeries {
+                name,
+                dir,
+                checkpoints,
+            }
+        })
+        .collect()
+}
+
+/// The x of a step on the log axis (steps below 1 sit at 1).
+fn log_step(step: u64) -> f64 {
+    (step.max(1) as f64).log10()
+}
+
+/// The x-axis label of the training figures (the charts read it as a log axis).
+pub const STEP_AXIS: &str = "training step (log scale)";
+
+/// One line of `value(checkpoint analysis)` against step.
+fn line(
+    series: &TrainingSeries,
+    models: &[ModelAnalysis],
+    name: &str,
+    color: plotters::style::RGBColor,
+    value: &dyn Fn(&Checkpoint, &ModelAnalysis) -> Option<f64>,
+) -> Series {
+    Series {
+        name: name.to_string(),
+        points: series
+            .checkpoints
+            .iter()
+            .filter_map(|c| value(c, &models[c.analysis]).map(|v| (log_step(c.step), v)))
+            .collect(),
+        color,
+        dashed: false,
+    }
+}
+
+/// A line figure of the training view, when any line has a point.
+fn figure(
+    id: String,
+    title: String,
+    caption: String,
+    y_label: &str,
+    lines: Vec<Series>,
+    full_scale: Option<(f64, f64)>,
+) -> Option<NamedFigure> {
+    let lines: Vec<Series> = lines.into_iter().filter(|s| !s.points.is_empty()).collect();
+    (!lines.is_empty()).then(|| NamedFigure {
+        id,
+        section: Section::Training,
+        caption,
+        figure: Figure::Lines {
+            title,
+            x_label: STEP_AXIS.to_string(),
+            y_label: y_label.to_string(),
+            series: lines,
+            y_range: None,
+            full_scale,
+        },
+    })
+}
+
+/// The training view's figures for each series: dead share per layer, mean frequency of alive
+/// neurons, detectors and detected tokens, positional neurons by type, and held-out loss, each
+/// against training step.
+pub fn figures(all: &[TrainingSeries], models: &[ModelAnalysis]) -> Vec<NamedFigure> {
+    let mut out = Vec::new();
+    for s in all {
+        let id = |what: &str| format!("training-{what}-{}", slug(&s.name));
+        let steps = s
+            .checkpoints
+            .iter()
+            .map(|c| c.step.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let layers = models[s.last()].layers.len();
+        let dead: Vec<Series> = (0..layers)
+            .map(|l| {
+                line(
+                    s,
+                    models,
+                    &format!("layer {l}"),
+                    ramp(l as f64 / (layers.max(2) - 1) as f64),
+                    &|_, m| m.layers.get(l).map(|row| row.dead_share),
+                )
+            })
+            .collect();
+        out.extend(figure(
+            id("dead"),
+            format!("{}: dead neurons per layer during training", s.name),
+            format!(
+                "{}: share of each layer's neurons that never fire on the corpus, at each \
+                 analysed checkpoint (steps {steps}).",
+                s.name
+            ),
+            "dead share",
+            dead,
+            Some((0.0, 1.0)),
+        ));
+        out.extend(figure(
+            id("frequency"),
+            format!("{}: activation frequency during training", s.name),
+            format!(
+                "{}: mean activation frequency of the neurons that are not dead, all layers \
+                 together, at each checkpoint.",
+                s.name
+            ),
+            "mean frequency",
+            vec![line(s, models, "alive neurons", color(0), &|_, m| {
+                m.summary.mean_frequency_alive
+            })],
+            Some((0.0, 1.0)),
+        ));
+        let count = |f: fn(&ModelAnalysis) -> Option<u64>| {
+            move |_: &Checkpoint, m: &ModelAnalysis| f(m).map(|v| v as f64)
+        };
+        out.extend(figure(
+            id("detectors"),
+            format!("{}: detectors during training", s.name),
+            format!(
+                "{}: token and trigram detectors, and the distinct tokens the token detectors \
+                 of the counted layers cover, at each checkpoint.",
+                s.name
+            ),
+            "count",
+            vec![
+                line(
+                    s,
+                    models,
+                    "token detectors",
+                    color(0),
+                    &count(|m| m.summary.token_detectors.as_ref().map(|d| d.detectors)),
+                ),
+                line(
+                    s,
+                    models,
+                    "trigram detectors",
+                    color(1),
+                    &count(|m| m.summary.trigram_detectors.as_ref().map(|d| d.detectors)),
+                ),
+                line(
+                    s,
+                    models,
+                    "tokens detected",
+                    color(2),
+                    &count(|m| {
+                        m.summary
+                            .token_detectors
+                            .as_ref()
+                            .map(|d| d.detected_cumulative)
+                    }),
+                ),
+            ],
+            None,
+        ));
+        let mut positional: Vec<Series> = TYPE_NAMES
+            .iter()
+            .zip(TYPE_COLORS)
+            .map(|(name, c)| {
+                line(s, models, name, c, &|_, m| {
+                    let by_type = &m.summary.positional.as_ref()?.by_type;
+                    by_type
+                        .get(*name)
+                        .map(|[strong, weak]| (strong + weak) as f64)
+                })
+            })
+            .collect();
+        positional.push(line(s, models, "all types", color(7), &|_, m| {
+            m.summary.positional.as_ref().map(|p| p.total as f64)
+        }));
+        out.extend(figure(
+            id("positional"),
+            format!("{}: positional neurons during training", s.name),
+            format!(
+                "{}: neurons whose mutual information with position passes the threshold, by \
+                 type (strong and weak together), at each checkpoint.",
+                s.name
+            ),
+            "neurons",
+            positional,
+            None,
+        ));
+        out.extend(figure(
+            id("loss"),
+            format!("{}: held-out loss during training", s.name),
+            format!(
+                "{}: held-out loss (nats per token) each checkpoint recorded in its \
+                 trainer_state.json.",
+                s.name
+            ),
+            "held-out loss",
+            vec![line(s, models, "held-out loss", color(3), &|c, _| {
+                c.held_out_loss
+            })],
+            None,
+        ));
+    }
+    out
+}
