@@ -36,6 +36,9 @@ fn write_pipeline(path: &Path, corpus: &Path, analyze: &str) {
     .unwrap();
 }
 
+/// The `train` keys of the tiny model the training tests train in seconds.
+const TINY_MODEL: &str = "vocab-size = 300\nhidden-size = 32\nlayers = 2\nheads = 2\nffn-dim = 64\nmax-positions = 32\nseq-len = 32\nbatch-size = 4\nsteps = 10\nwarmup-steps = 2\n";
+
 fn stages_run(log: &str) -> Vec<String> {
     log.lines()
         .filter(|l| l.contains(" running "))
@@ -165,17 +168,7 @@ models = ["trained:tiny"]
 [train.tiny]
 data = ["{corpus},max_tokens=20000"]
 eval-data = "none"
-vocab-size = 300
-hidden-size = 32
-layers = 2
-heads = 2
-ffn-dim = 64
-max-positions = 32
-seq-len = 32
-batch-size = 4
-steps = 10
-warmup-steps = 2
-no-positions = true
+{shape}no-positions = true
 [extract]
 data = ["{sample}"]
 max-seq-len = 32
@@ -183,7 +176,8 @@ max-seq-len = 32
 no-png = true
 "#,
             corpus = corpus.display(),
-            sample = fixtures().join("corpus/sample.jsonl").display()
+            sample = fixtures().join("corpus/sample.jsonl").display(),
+            shape = TINY_MODEL,
         ),
     )
     .unwrap();
@@ -434,17 +428,7 @@ models = ["series:trained:tiny"]
 [train.tiny]
 data = ["{corpus},max_tokens=20000"]
 eval-data = "{corpus},max_tokens=3000"
-vocab-size = 300
-hidden-size = 32
-layers = 2
-heads = 2
-ffn-dim = 64
-max-positions = 32
-seq-len = 32
-batch-size = 4
-steps = 10
-warmup-steps = 2
-save-steps = [3, 6]
+{shape}save-steps = [3, 6]
 [extract]
 data = ["{sample}"]
 max-seq-len = 32
@@ -453,7 +437,8 @@ full-length = true
 no-png = true
 "#,
             corpus = corpus.display(),
-            sample = sample.display()
+            sample = sample.display(),
+            shape = TINY_MODEL,
         ),
     )
     .unwrap();
@@ -474,8 +459,8 @@ no-png = true
             "analyze/trained_tiny/step-3",
             "extract/trained_tiny/step-6",
             "analyze/trained_tiny/step-6",
-            "extract/trained_tiny/final",
-            "analyze/trained_tiny/final",
+            "extract/trained_tiny",
+            "analyze/trained_tiny",
             "report"
         ],
         "{log}"

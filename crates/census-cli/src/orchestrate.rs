@@ -191,8 +191,8 @@ impl RunArgs {
 }
 
 /// The models the pipeline extracts and analyses, with their slugs: each entry as it is, or, for
-/// a series, each of its checkpoints (`<slug>/step-<step>`) and the trained model beside them
-/// (`<slug>/final`), in step order. A series whose directory does not exist yet (a model the
+/// a series, each of its checkpoints (`<slug>/step-<step>`), then the trained model beside them
+/// (`<slug>`, where a single model's outputs go). A series whose directory does not exist yet (a model the
 /// pipeline has still to train) has none.
 fn expand_series(entries: &[(String, String, bool)]) -> Result<Vec<(String, String)>> {
     let mut models = Vec::new();
@@ -220,7 +220,7 @@ fn expand_series(entries: &[(String, String, bool)]) -> Result<Vec<(String, Stri
             ));
         }
         if dir.join("config.json").is_file() {
-            models.push((model.clone(), format!("{slug}/final")));
+            models.push((model.clone(), slug.clone()));
         }
     }
     Ok(models)
@@ -573,6 +573,41 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 3);
+    }
+
+    /// The default model as a series: its five checkpoints in step order, then the model.
+    #[test]
+    fn a_series_expands_to_its_checkpoints_then_the_trained_model() {
+        let model = repository_root().join("data/model").display().to_string();
+        let models = expand_series(&[(model.clone(), "model".to_string(), true)]).unwrap();
+        let slugs: Vec<&str> = models.iter().map(|(_, slug)| slug.as_str()).collect();
+        assert_eq!(
+            slugs,
+            [
+                "model/step-22",
+                "model/step-44",
+                "model/step-88",
+                "model/step-175",
+                "model/step-350",
+                "model"
+            ]
+        );
+        assert!(models[0].0.ends_with("checkpoint-22"));
+        assert_eq!(models[5].0, model);
+        // Not a series: as it is; a series not trained yet: nothing yet.
+        let plain = expand_series(&[(model.clone(), "m".to_string(), false)]).unwrap();
+        assert_eq!(plain, [(model, "m".to_string())]);
+        let untrained = "/nonexistent/trained/x".to_string();
+        assert!(
+            expand_series(&[(untrained, "x".to_string(), true)])
+                .unwrap()
+                .is_empty()
+        );
+        let empty = tempfile::tempdir().unwrap();
+        let e = expand_series(&[(empty.path().display().to_string(), "e".into(), true)])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no checkpoint"), "{e}");
     }
 
     #[test]

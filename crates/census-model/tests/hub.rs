@@ -147,16 +147,21 @@ fn serve(dir: PathBuf) -> (String, Arc<AtomicUsize>) {
     (endpoint, downloads)
 }
 
+/// Options that reach the test server at `endpoint` with the cache in `cache`.
+fn online(endpoint: String, cache: &Path) -> HubOptions {
+    HubOptions {
+        endpoint: Some(endpoint),
+        cache_dir: Some(cache.to_path_buf()),
+        offline: false,
+        progress: false,
+    }
+}
+
 #[test]
 fn a_hub_model_downloads_into_the_cache_and_loads() {
     let (endpoint, downloads) = serve(fixture_dir());
     let cache = tempfile::tempdir().unwrap();
-    let options = HubOptions {
-        endpoint: Some(endpoint),
-        cache_dir: Some(cache.path().to_path_buf()),
-        offline: false,
-        progress: false,
-    };
+    let options = online(endpoint, cache.path());
     let dir = resolve(REPO, &options).unwrap();
     assert!(
         dir.starts_with(
@@ -204,12 +209,7 @@ fn a_hub_model_downloads_into_the_cache_and_loads() {
 fn a_hub_revision_resolves_to_its_own_snapshot() {
     let (endpoint, _) = serve(fixture_dir());
     let cache = tempfile::tempdir().unwrap();
-    let options = HubOptions {
-        endpoint: Some(endpoint),
-        cache_dir: Some(cache.path().to_path_buf()),
-        offline: false,
-        progress: false,
-    };
+    let options = online(endpoint, cache.path());
     let spec = format!("{REPO}@{REVISION}");
     let at_revision = resolve(&spec, &options).unwrap();
     let main = resolve(REPO, &options).unwrap();
@@ -240,12 +240,7 @@ fn a_hub_revision_resolves_to_its_own_snapshot() {
 fn hub_failures_name_the_model() {
     let (endpoint, _) = serve(fixture_dir());
     let cache = tempfile::tempdir().unwrap();
-    let options = HubOptions {
-        endpoint: Some(endpoint),
-        cache_dir: Some(cache.path().to_path_buf()),
-        offline: false,
-        progress: false,
-    };
+    let options = online(endpoint, cache.path());
     let e = resolve("test-org/missing", &options)
         .unwrap_err()
         .to_string();

@@ -339,7 +339,7 @@ fn tick(x: f64) -> String {
 /// A tick label on a log axis, whose points hold `log10(x)`: `x` to two significant digits.
 fn log_tick(log_x: f64) -> String {
     let x = 10f64.powf(log_x);
-    if x >= 100.0 {
+    if x >= 10.0 {
         let scale = 10f64.powi(x.log10().floor() as i32 - 1);
         format!("{}", (x / scale).round() * scale)
     } else {
@@ -680,6 +680,7 @@ mod tests {
         assert_eq!(log_tick(1500f64.log10()), "1500");
         assert_eq!(log_tick(12345f64.log10()), "12000");
         assert_eq!(log_tick(0.5), "3.2");
+        assert_eq!(log_tick(25.1f64.log10()), "25");
     }
 
     #[test]
