@@ -536,6 +536,22 @@ no-png = true
         "one model's browser data"
     );
 
+    // The page, training view included, sets up in Chromium without an error.
+    if let Some(chromium) = census_testkit::chromium::chromium() {
+        let dom = census_testkit::chromium::run_url(
+            &chromium,
+            &dir.path().join("chromium-profile"),
+            &["--dump-dom"],
+            &format!("file://{}", report.join("index.html").display()),
+        );
+        let body = census_testkit::chromium::body_tag(&dom);
+        assert!(
+            body.contains("data-ready=\"1\"") && !body.contains("data-error"),
+            "{body}"
+        );
+        assert!(dom.contains("id=\"training-dead-neuron-census-tiny\""));
+    }
+
     // Nothing changed: nothing runs again.
     let (ok, log) = xtask_run(&args);
     assert!(ok && stages_run(&log).is_empty(), "{log}");

@@ -1,42 +1,15 @@
 //! The report opened in headless Chromium: the page's script sets up without a console error,
 //! the neuron browser loads a layer's data from disk, and a screenshot is not blank.
 //!
-//! Needs Chromium (`NEURON_CENSUS_CHROMIUM`, default `chromium`). Without it the test says so and
-//! passes, unless `NEURON_CENSUS_REQUIRE_CHROMIUM=1` (CI sets it) makes that a failure.
+//! Needs Chromium (see `census_testkit::chromium`).
 
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use census_report::{ReportRequest, render};
+use census_testkit::chromium::{body_tag, chromium, run_url};
 use common::planted_analysis;
-
-/// Flags for a headless Chromium on a machine without network or display.
-const FLAGS: &[&str] = &[
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--virtual-time-budget=10000",
-];
-
-fn chromium() -> Option<String> {
-    let chromium = std::env::var("NEURON_CENSUS_CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    let required = std::env::var("NEURON_CENSUS_REQUIRE_CHROMIUM").is_ok_and(|v| v == "1");
-    let probe = Command::new(&chromium).arg("--version").output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        assert!(!required, "{chromium} does not run");
-        eprintln!("SKIPPED: {chromium} does not run");
-        return None;
-    }
-    Some(chromium)
-}
 
 fn run(chromium: &str, profile: &Path, extra: &[&str], page: &Path) -> String {
     run_url(
@@ -45,22 +18,6 @@ fn run(chromium: &str, profile: &Path, extra: &[&str], page: &Path) -> String {
         extra,
         &format!("file://{}", page.display()),
     )
-}
-
-fn run_url(chromium: &str, profile: &Path, extra: &[&str], url: &str) -> String {
-    let output = Command::new(chromium)
-        .args(FLAGS)
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(extra)
-        .arg(url)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// The text of a DOM dump a reader sees: scripts, styles and tags (with their attributes,
@@ -287,8 +244,7 @@ fn the_report_renders_in_a_browser() {
         token_detectors.iter().min().unwrap().to_string()
     );
     for dump in [&linked, &searched, &filtered] {
-        let tag = &dump[dump.find("<body").unwrap()..];
-        let tag = &tag[..tag.find('>').unwrap()];
+        let tag = body_tag(dump);
         assert!(
             !tag.contains("data-error"),
             "the page reported errors: {tag}"
