@@ -144,27 +144,25 @@ impl<B: Backend> DeviceCounts<B> {
                 .entry(domains[domain as usize].clone())
                 .or_insert_with(|| DomainCounts::new(ffn, self.positions));
             let (bos, rest) = values.split_at(ffn);
-            for (total, &c) in counts.fires_bos.iter_mut().zip(bos) {
-                *total += c as u64;
-            }
+            add_to(&mut counts.fires_bos, bos);
             match &mut counts.positions {
                 Some(by_position) => {
                     for (total, &c) in by_position.iter_mut().zip(&values) {
                         *total += c as u32;
                     }
-                    for row in rest.chunks_exact(ffn) {
-                        for (total, &c) in counts.fires.iter_mut().zip(row) {
-                            *total += c as u64;
-                        }
-                    }
+                    rest.chunks_exact(ffn)
+                        .for_each(|row| add_to(&mut counts.fires, row));
                 }
-                None => {
-                    for (total, &c) in counts.fires.iter_mut().zip(rest) {
-                        *total += c as u64;
-                    }
-                }
+                None => add_to(&mut counts.fires, rest),
             }
         }
+    }
+}
+
+/// Adds copied counters to host totals.
+fn add_to(totals: &mut [u64], counters: &[i64]) {
+    for (total, &c) in totals.iter_mut().zip(counters) {
+        *total += c as u64;
     }
 }
 

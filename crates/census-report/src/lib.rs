@@ -114,17 +114,7 @@ fn slugs(models: &[ModelAnalysis]) -> Vec<String> {
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let base: String = m
-                .name
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() {
-                        c.to_ascii_lowercase()
-                    } else {
-                        '-'
-                    }
-                })
-                .collect();
+            let base = figures::slug(&m.name);
             let slug = if seen.contains(&base) {
                 format!("{base}-{i}")
             } else {

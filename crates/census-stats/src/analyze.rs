@@ -186,6 +186,18 @@ pub enum LayerPass {
     },
 }
 
+impl LayerPass {
+    /// The overflow of `counts`, when its tables hold more than `cap_bytes`.
+    fn overflow(counts: &LayerCounts, cap_bytes: usize) -> Option<Self> {
+        let bytes = counts.table_bytes();
+        (bytes > cap_bytes).then(|| Self::Overflow {
+            rows: counts.rows,
+            entries: counts.table_entries(),
+            bytes,
+        })
+    }
+}
+
 /// Counts `layer` over `parts` into `counts`, stopping as soon as its n-gram tables hold more
 /// than `cap_bytes`.
 pub fn count_layer(
@@ -228,23 +240,12 @@ pub fn count_layer(
             RecordMode::Counts => add_recorded_counts(set, part, layer, &tokens, &mut counts)?,
         }
         progress.pb_inc(part.rows);
-        if counts.table_bytes() > cap_bytes {
-            return Ok(LayerPass::Overflow {
-                rows: counts.rows,
-                entries: counts.table_entries(),
-                bytes: counts.table_bytes(),
-            });
+        if let Some(overflow) = LayerPass::overflow(&counts, cap_bytes) {
+            return Ok(overflow);
         }
     }
     counts.compact();
-    if counts.table_bytes() > cap_bytes {
-        return Ok(LayerPass::Overflow {
-            rows: counts.rows,
-            entries: counts.table_entries(),
-            bytes: counts.table_bytes(),
-        });
-    }
-    Ok(LayerPass::Whole(Box::new(counts)))
+    Ok(LayerPass::overflow(&counts, cap_bytes).unwrap_or(LayerPass::Whole(Box::new(counts))))
 }
 
 /// Counts `layer` over `parts` in one pass, whatever its tables take.
