@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use census_format::analysis::tables::{
-    AnalysisTable, CoverageRow, DetectorRow, LayerRow, NeuronRow, PositionalDomainRow,
-    PositionalRow, ProjectionRow,
+    AnalysisTable, CoverageRow, DetectorRow, LayerRow, NeuronRow, PositionCurveRow,
+    PositionalDomainRow, PositionalRow, ProjectionRow, TokenNeuronRow,
 };
 
 use crate::error::Result;
@@ -27,6 +27,11 @@ pub struct AnalysisTables {
     pub positional_domains: Option<Vec<PositionalDomainRow>>,
     /// `projections.parquet`, when every alive neuron was projected.
     pub projections: Option<Vec<ProjectionRow>>,
+    /// `position_curves.parquet`, when positions were analysed and curves asked for.
+    pub position_curves: Option<Vec<PositionCurveRow>>,
+    /// `token_neurons.parquet`, when unigram tables were counted and neurons per token asked
+    /// for.
+    pub token_neurons: Option<Vec<TokenNeuronRow>>,
 }
 
 impl AnalysisTables {
@@ -53,6 +58,14 @@ impl AnalysisTables {
             ProjectionRow::write(dir, rows, metadata)?;
             written.push(ProjectionRow::FILE);
         }
+        if let Some(rows) = &self.position_curves {
+            PositionCurveRow::write(dir, rows, metadata)?;
+            written.push(PositionCurveRow::FILE);
+        }
+        if let Some(rows) = &self.token_neurons {
+            TokenNeuronRow::write(dir, rows, metadata)?;
+            written.push(TokenNeuronRow::FILE);
+        }
         Ok(written)
     }
 
@@ -72,10 +85,17 @@ impl AnalysisTables {
             projections: has(ProjectionRow::FILE)
                 .then(|| ProjectionRow::read(dir))
                 .transpose()?,
+            position_curves: has(PositionCurveRow::FILE)
+                .then(|| PositionCurveRow::read(dir))
+                .transpose()?,
+            token_neurons: has(TokenNeuronRow::FILE)
+                .then(|| TokenNeuronRow::read(dir))
+                .transpose()?,
         })
     }
 
-    /// Appends the rows of `other`, an analysis of later layers.
+    /// Appends the rows of `other`, an analysis of later layers (token neurons are selected
+    /// again by the merge).
     pub fn append(&mut self, other: Self) {
         fn extend<T>(into: &mut Option<Vec<T>>, from: Option<Vec<T>>) {
             if let Some(rows) = from {
@@ -89,5 +109,7 @@ impl AnalysisTables {
         self.positional.extend(other.positional);
         extend(&mut self.positional_domains, other.positional_domains);
         extend(&mut self.projections, other.projections);
+        extend(&mut self.position_curves, other.position_curves);
+        extend(&mut self.token_neurons, other.token_neurons);
     }
 }

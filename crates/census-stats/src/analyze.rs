@@ -570,6 +570,7 @@ fn take_ngram_statistics(into: &mut LayerResult, from: &LayerResult) {
     }
     into.coverage_bins = from.coverage_bins.clone();
     into.detectors = from.detectors.clone();
+    into.token_neurons = from.token_neurons.clone();
 }
 
 /// Replaces the positional statistics of `into` by those of `from`.
@@ -579,6 +580,7 @@ fn take_positional_statistics(into: &mut LayerResult, from: &LayerResult) {
         a.positional = b.positional;
     }
     into.positional = from.positional.clone();
+    into.curves = from.curves.clone();
     into.positions_analysed = from.positions_analysed;
 }
 
@@ -965,6 +967,10 @@ fn write(
         projections: all_projections
             .as_ref()
             .map(|rows| tables::projection_rows(rows, &token_name)),
+        position_curves: (options.positional.curve_bins > 0
+            && results.iter().any(|r| r.positions_analysed))
+        .then(|| results.iter().flat_map(|r| r.curves.clone()).collect()),
+        token_neurons: tables::token_neuron_rows(&results, options.token_neurons, &token_name),
     };
     let mut written = written_tables.write(out, &metadata)?;
     if let Some(found) = &tokenizer {

@@ -134,6 +134,14 @@ pub struct AnalyzeArgs {
     /// Frequency at which positions belong to a neuron's ranges.
     #[arg(long, default_value_t = 0.5)]
     pub range_threshold: f64,
+    /// Bins of the frequency-by-position curve written for every alive neuron (the report's
+    /// browser draws it); 0 writes none.
+    #[arg(long, default_value_t = 128)]
+    pub position_curve_bins: usize,
+    /// Neurons listed per token: this many firing most often on it and this many giving it the
+    /// largest share of their fires (the report's search by token); 0 writes none.
+    #[arg(long, default_value_t = 10)]
+    pub token_neurons: usize,
     /// Skip the vocabulary projections (no weights needed).
     #[arg(long)]
     pub no_projection: bool,
@@ -218,6 +226,7 @@ impl AnalyzeArgs {
                     oscillation_min_swing: self.oscillation_min_swing,
                     smooth_residual_share: self.smooth_residual_share,
                     range_threshold: self.range_threshold,
+                    curve_bins: self.position_curve_bins,
                 },
                 projection: ProjectionOptions {
                     enabled: !self.no_projection,
@@ -226,6 +235,7 @@ impl AnalyzeArgs {
                     rule: self.suppression,
                     all: self.project_all,
                 },
+                token_neurons: self.token_neurons,
             },
             layers: self.layers,
             progress: !self.quiet,

@@ -7,6 +7,8 @@ use crate::detectors::{Detector, detect};
 use crate::ngram::Order;
 use crate::options::AnalysisOptions;
 use crate::positional::{Classification, classify, mutual_information, ranges_above};
+use crate::token_neurons::{TokenFires, TokenNeurons};
+use census_format::analysis::tables::PositionCurveRow;
 
 /// Statistics of one neuron (a row of `neurons.parquet`).
 #[derive(Debug, Clone, PartialEq)]
@@ -71,8 +73,13 @@ pub struct LayerResult {
     pub detectors: Vec<Detector>,
     /// Positional neurons.
     pub positional: Vec<PositionalNeuron>,
+    /// Every alive neuron's binned frequency-by-position curve (when positions were analysed
+    /// and curves asked for).
+    pub curves: Vec<PositionCurveRow>,
     /// Whether the MI was computed.
     pub positions_analysed: bool,
+    /// The neurons of each token, where this layer's unigram tables were counted.
+    pub token_neurons: Option<TokenNeurons>,
 }
 
 /// The n-gram statistics of a layer, gathered from its count tables (all at once, or neuron
@@ -83,6 +90,8 @@ pub struct NgramStatistics {
     bins: [Option<Vec<u64>>; 3],
     /// Detectors by order, each in neuron order.
     detectors: [Vec<Detector>; 3],
+    /// The neurons of each token, once unigram tables were seen.
+    token_neurons: Option<TokenNeurons>,
 }
 
 impl NgramStatistics {
@@ -102,10 +111,27 @@ impl NgramStatistics {
             };
             let bins = self.bins[order as usize]
                 .get_or_insert_with(|| vec![0u64; options.coverage_bins.len() + 1]);
+            let mut by_token = (order == Order::Unigram).then(|| {
+                self.token_neurons
+                    .take()
+                    .unwrap_or_else(|| TokenNeurons::new(options.token_neurons))
+            });
             for (neuron, ngrams) in grouped.iter() {
                 let stats = &mut neurons[usize::from(neuron)];
                 if stats.dead {
                     continue;
+                }
+                if let Some(by_token) = &mut by_token {
+                    let neuron_fires = ngrams.iter().map(|&(_, c)| c).sum();
+                    for &(token, fires) in ngrams {
+                        let entry = TokenFires {
+                            layer: layer as u16,
+                            neuron,
+                            fires,
+                            neuron_fires,
+                        };
+                        by_token.offer(token as u32, tally.tokens[token as usize], entry);
+                    }
                 }
                 let m = coverage_count(ngrams, options.detectors.coverage_share);
                 stats.coverage[order as usize] = Some(m);
@@ -121,6 +147,9 @@ impl NgramStatistics {
                     self.detectors[order as usize].push(found);
                 }
             }
+            if by_token.is_some() {
+                self.token_neurons = by_token;
+            }
         }
     }
 
@@ -128,6 +157,7 @@ impl NgramStatistics {
     pub fn finish(self, result: &mut LayerResult) {
         result.coverage_bins = self.bins;
         result.detectors = self.detectors.into_iter().flatten().collect();
+        result.token_neurons = self.token_neurons;
     }
 }
 
@@ -182,6 +212,7 @@ pub fn analyze_frequencies_and_positions(
         .collect();
 
     let mut positional = Vec::new();
+    let mut curves = Vec::new();
     if let Some(positions) = &counts.positions {
         let first = usize::from(options.positional.skip_bos);
         // Positions that occur form a prefix (shorter sequences stop earlier).
@@ -192,9 +223,20 @@ pub fn analyze_frequencies_and_positions(
             .map_or(0, |p| p + 1);
         let rows = &tally.positions[first..end.max(first)];
         let mut fires = vec![0u64; rows.len()];
+        let bins = options.positional.curve_bins;
         for (n, stats) in neurons.iter_mut().enumerate() {
             for (i, f) in fires.iter_mut().enumerate() {
                 *f = u64::from(positions[(first + i) * counts.ffn + n]);
+            }
+            if bins > 0 && !stats.dead && !rows.is_empty() {
+                curves.push(binned_curve(
+                    layer as u16,
+                    n as u16,
+                    first as u16,
+                    &fires,
+                    rows,
+                    bins,
+                ));
             }
             let mi = mutual_information(&fires, rows, options.positional.log_base);
             stats.position_mi = Some(mi);
@@ -230,6 +272,41 @@ pub fn analyze_frequencies_and_positions(
         coverage_bins: [None, None, None],
         detectors: Vec::new(),
         positional,
+        curves,
         positions_analysed: counts.positions.is_some(),
+        token_neurons: None,
+    }
+}
+
+/// A neuron's frequency by position in at most `bins` bins of equal width (the last may be
+/// narrower): fires over tokens in each bin. `fires[i]` and `rows[i]` are at position
+/// `first + i`.
+fn binned_curve(
+    layer: u16,
+    neuron: u16,
+    first: u16,
+    fires: &[u64],
+    rows: &[u64],
+    bins: usize,
+) -> PositionCurveRow {
+    let width = rows.len().div_ceil(bins).max(1);
+    let frequency = fires
+        .chunks(width)
+        .zip(rows.chunks(width))
+        .map(|(f, r)| {
+            let tokens: u64 = r.iter().sum();
+            if tokens == 0 {
+                0.0
+            } else {
+                (f.iter().sum::<u64>() as f64 / tokens as f64) as f32
+            }
+        })
+        .collect();
+    PositionCurveRow {
+        layer,
+        neuron,
+        first_position: first,
+        bin_width: width as u16,
+        frequency,
     }
 }

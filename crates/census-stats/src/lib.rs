@@ -33,6 +33,7 @@ pub mod sorted_counts;
 pub mod summary;
 pub mod suppression;
 pub mod tables;
+pub mod token_neurons;
 
 pub use analyze::{AnalysisManifest, AnalyzeRequest, analyze};
 pub use error::{Result, StatsError};

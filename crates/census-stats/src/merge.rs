@@ -4,6 +4,7 @@
 //! n-gram coverage, the summary) is computed again from the merged tables, and the positional
 //! domain counts are added.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -17,6 +18,7 @@ use crate::analyze::{
 use crate::error::{Result, StatsError};
 use crate::sections::SectionBases;
 use crate::summary::{DomainStability, Summary, fill_detected_coverage, summarise};
+use crate::token_neurons::TokenNeurons;
 
 /// One part of a split analysis, as read from its directory.
 struct Part {
@@ -233,8 +235,17 @@ pub fn merge_analyses(parts: &[PathBuf], out: &Path) -> Result<Summary> {
     for part in &parts {
         tables.append(AnalysisTables::read(&part.dir, &part.manifest.tables)?);
     }
-    fill_detected_coverage(&mut tables.layers, &tables.detectors);
     let first = &parts[0].manifest;
+    if let Some(rows) = tables.token_neurons.take() {
+        // Each part selected over its layers; selecting again from their union selects over all.
+        let names: HashMap<u32, &str> = rows
+            .iter()
+            .map(|r| (r.token_id, r.token.as_str()))
+            .collect();
+        let selected = TokenNeurons::from_rows(first.options.token_neurons, &rows);
+        tables.token_neurons = Some(selected.rows(&|id| names[&id].to_string()));
+    }
+    fill_detected_coverage(&mut tables.layers, &tables.detectors);
     let mut summary = summarise(
         first.options.count_bos,
         first.model.source.clone(),

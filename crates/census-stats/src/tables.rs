@@ -3,7 +3,7 @@
 
 use census_format::analysis::tables::{
     CoverageRow, DetectorKind, DetectorProjection, DetectorRow, NeuronRow, PositionalDomainRow,
-    PositionalRow, ProjectionRow, RankedToken,
+    PositionalRow, ProjectionRow, RankedToken, TokenNeuronRow,
 };
 
 use crate::detectors::Detector;
@@ -11,6 +11,7 @@ use crate::layer_analysis::{LayerResult, PositionalNeuron};
 use crate::ngram::{Order, unpack};
 use crate::positional_domains::DomainRow;
 use crate::projection::{NeuronProjection, Projection};
+use crate::token_neurons::TokenNeurons;
 
 /// `neurons.parquet`: one row per (layer, neuron).
 pub fn neuron_rows(layers: &[LayerResult]) -> Vec<NeuronRow> {
@@ -31,6 +32,24 @@ pub fn neuron_rows(layers: &[LayerResult]) -> Vec<NeuronRow> {
             positional: n.positional,
         })
         .collect()
+}
+
+/// `token_neurons.parquet`: the neurons of each token over the layers whose unigram tables
+/// were counted (none when no layer's were, or `k` is 0).
+pub fn token_neuron_rows(
+    layers: &[LayerResult],
+    k: usize,
+    token_name: &dyn Fn(u32) -> String,
+) -> Option<Vec<TokenNeuronRow>> {
+    let mut selected: Option<TokenNeurons> = None;
+    for layer in layers {
+        if let Some(by_token) = &layer.token_neurons {
+            selected
+                .get_or_insert_with(|| TokenNeurons::new(k))
+                .absorb(by_token);
+        }
+    }
+    selected.filter(|_| k > 0).map(|s| s.rows(token_name))
 }
 
 /// `coverage.parquet`: alive neurons per n-gram coverage bin, per layer and order.

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Recomputes an analysis with DuckDB SQL straight from the run's Parquet shards and compares it
 with the analysis tables: per-neuron fire counts, dead neurons, unigram/bigram/trigram coverage
-counts, token and trigram detectors with their triggers, and the mutual information with
-position. Exits 1 and prints the differences if anything disagrees.
+counts, token and trigram detectors with their triggers, the mutual information with
+position, every alive neuron's binned frequency-by-position curve, and each token's top neurons
+(most fires on it, largest share of their fires). Exits 1 and prints the differences if anything disagrees.
 
     python duckdb_check.py RUN_DIR ANALYSIS_DIR
 """
@@ -21,7 +22,9 @@ MAX_TOKENS, MAX_TRIGRAMS = 5, 50
 def main(run, analysis):
     # Dead neurons and fire counts include the </s> prefix unless the analysis left it out.
     with open(os.path.join(analysis, "manifest.json")) as f:
-        counts_bos = json.load(f)["options"]["count_bos"]
+        manifest = json.load(f)
+    options, tables = manifest["options"], manifest["tables"]
+    counts_bos = options["count_bos"]
     counted = "TRUE" if counts_bos else "pos > 0"
     con = duckdb.connect()
     con.execute(f"""
@@ -160,6 +163,58 @@ def main(run, analysis):
             LEFT JOIN mi m ON o.layer = m.layer AND o.neuron = m.neuron
             WHERE o.position_mi IS NOT NULL
               AND abs(o.position_mi - coalesce(m.mi, 0)) > 1e-9 * greatest(1, abs(o.position_mi))""")
+
+    if "token_neurons.parquet" in tables:
+        k = options["token_neurons"]
+        con.execute(f"""
+            CREATE TABLE token_expected AS
+            WITH layers AS (SELECT DISTINCT layer FROM ours WHERE unigram_coverage IS NOT NULL),
+            c AS (SELECT u.layer, u.neuron, u.gram AS token, u.c AS fires,
+                    sum(u.c) OVER (PARTITION BY u.layer, u.neuron) AS neuron_fires
+                  FROM counts_unigram u JOIN layers USING (layer)),
+            occ AS (SELECT token, count(*) AS occurrences FROM grams WHERE pos > 0 GROUP BY ALL),
+            ranked AS (SELECT *,
+                row_number() OVER (PARTITION BY token ORDER BY fires DESC, layer, neuron) AS by_fires,
+                row_number() OVER (PARTITION BY token ORDER BY fires::DOUBLE / neuron_fires DESC,
+                                   fires DESC, layer, neuron) AS by_share
+              FROM c)
+            SELECT token, layer, neuron, fires, occurrences, neuron_fires
+            FROM ranked JOIN occ USING (token) WHERE by_fires <= {k} OR by_share <= {k}""")
+        ours_sql = f"""SELECT token_id::BIGINT AS token, layer::INTEGER, neuron::INTEGER, fires,
+                         occurrences, neuron_fires FROM read_parquet('{analysis}/token_neurons.parquet')"""
+        check("neurons of each token", f"""
+            (SELECT * FROM token_expected EXCEPT SELECT * FROM ({ours_sql}))
+            UNION ALL (SELECT * FROM ({ours_sql}) EXCEPT SELECT * FROM token_expected)""")
+        count = con.execute("SELECT count(*) FROM token_expected").fetchone()[0]
+        print(f"    {count} (token, neuron) rows")
+
+    if "position_curves.parquet" in tables:
+        first = 1 if options["positional"]["skip_bos"] else 0
+        bins = options["positional"]["curve_bins"]
+        end = con.execute("SELECT max(pos) + 1 FROM toks").fetchone()[0]
+        width = max(1, -(-(end - first) // bins))
+        con.execute(f"""
+            CREATE TABLE curve_expected AS
+            WITH alive AS (SELECT layer, neuron FROM ours
+                           WHERE NOT dead AND position_mi IS NOT NULL),
+            rows_in AS (SELECT (pos - {first}) // {width} AS bin, sum(n) AS n FROM rows_at
+                        WHERE pos >= {first} GROUP BY ALL),
+            f AS (SELECT layer, neuron, (pos - {first}) // {width} AS bin, count(*)::DOUBLE AS c
+                  FROM fired WHERE pos >= {first} GROUP BY ALL)
+            SELECT a.layer, a.neuron, r.bin, coalesce(f.c, 0) / r.n AS frequency
+            FROM alive a CROSS JOIN rows_in r
+            LEFT JOIN f ON f.layer = a.layer AND f.neuron = a.neuron AND f.bin = r.bin""")
+        con.execute(f"""
+            CREATE TABLE curve_ours AS
+            SELECT layer::INTEGER AS layer, neuron::INTEGER AS neuron, first_position, bin_width,
+              generate_subscripts(frequency, 1) - 1 AS bin, unnest(frequency) AS frequency
+            FROM read_parquet('{analysis}/position_curves.parquet')""")
+        check("binned frequency-by-position curves", f"""
+            SELECT e.layer, e.neuron, e.bin, e.frequency, o.frequency FROM curve_expected e
+            FULL JOIN curve_ours o USING (layer, neuron, bin)
+            WHERE o.frequency IS NULL OR e.frequency IS NULL
+              OR abs(e.frequency - o.frequency) > 1e-6
+              OR o.first_position != {first} OR o.bin_width != {width}""")
 
     if failures:
         print("\n".join(["MISMATCH " + f for f in failures]))

@@ -38,6 +38,8 @@ fn check(python: &str, run: &Path, analysis: &Path) {
         "dead under both readings of </s>",
         "trigram coverage",
         "token detectors",
+        "neurons of each token",
+        "binned frequency-by-position curves",
     ] {
         assert!(
             stdout.contains(&format!("ok  {checked}")),
@@ -47,7 +49,8 @@ fn check(python: &str, run: &Path, analysis: &Path) {
 }
 
 /// The planted fixture extracted into `dir/run` and analysed into `dir/analysis` with n-grams in
-/// every layer and positions at any length.
+/// every layer, positions at any length, curves in 7 bins (several positions each) and 3 neurons
+/// per token (so the selections leave neurons out).
 fn analysed_planted(dir: &Path) -> (PathBuf, PathBuf) {
     let (run, out) = (dir.join("run"), dir.join("analysis"));
     extract_planted(&run);
@@ -56,6 +59,8 @@ fn analysed_planted(dir: &Path) -> (PathBuf, PathBuf) {
         ..Default::default()
     };
     options.positional.any_length = true;
+    options.positional.curve_bins = 7;
+    options.token_neurons = 3;
     analyze(&AnalyzeRequest {
         model: Some(fixture("planted")),
         options,
@@ -185,7 +190,8 @@ print(duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{os.path.join(analysis, 
 #[test]
 fn an_analysis_rewritten_by_duckdb_reads_back_as_the_same_rows() {
     use census_format::analysis::tables::{
-        AnalysisTable, CoverageRow, DetectorRow, LayerRow, NeuronRow, PositionalRow, ProjectionRow,
+        AnalysisTable, CoverageRow, DetectorRow, LayerRow, NeuronRow, PositionCurveRow,
+        PositionalRow, ProjectionRow, TokenNeuronRow,
     };
     let Some(python) = python() else { return };
     let dir = tempfile::tempdir().unwrap();
@@ -197,6 +203,9 @@ fn an_analysis_rewritten_by_duckdb_reads_back_as_the_same_rows() {
     let detectors = DetectorRow::read(&out).unwrap();
     let positional = PositionalRow::read(&out).unwrap();
     let projections = ProjectionRow::read(&out).unwrap();
+    let curves = PositionCurveRow::read(&out).unwrap();
+    let token_neurons = TokenNeuronRow::read(&out).unwrap();
+    assert!(curves.iter().all(|c| c.bin_width > 1) && !token_neurons.is_empty());
     assert!(!detectors.is_empty() && detectors.iter().any(|d| d.projection.is_some()));
     assert!(!positional.is_empty() && !projections.is_empty());
     widen_with_duckdb(
@@ -209,6 +218,8 @@ fn an_analysis_rewritten_by_duckdb_reads_back_as_the_same_rows() {
             DetectorRow::FILE,
             PositionalRow::FILE,
             ProjectionRow::FILE,
+            PositionCurveRow::FILE,
+            TokenNeuronRow::FILE,
         ],
     );
     assert_eq!(NeuronRow::read(&out).unwrap(), neurons);
@@ -217,4 +228,6 @@ fn an_analysis_rewritten_by_duckdb_reads_back_as_the_same_rows() {
     assert_eq!(DetectorRow::read(&out).unwrap(), detectors);
     assert_eq!(PositionalRow::read(&out).unwrap(), positional);
     assert_eq!(ProjectionRow::read(&out).unwrap(), projections);
+    assert_eq!(PositionCurveRow::read(&out).unwrap(), curves);
+    assert_eq!(TokenNeuronRow::read(&out).unwrap(), token_neurons);
 }

@@ -147,12 +147,13 @@ fn merged_layer_ranges_equal_one_analysis_of_every_layer() {
     ))
     .unwrap();
     let whole = AnalysisManifest::load(&path("whole")).unwrap();
-    assert!(
-        whole
-            .tables
-            .iter()
-            .any(|t| t == "positional_domains.parquet")
-    );
+    for table in [
+        "positional_domains.parquet",
+        "position_curves.parquet",
+        "token_neurons.parquet",
+    ] {
+        assert!(whole.tables.iter().any(|t| t == table), "{table}");
+    }
     let summary = census_stats::Summary::load(&path("whole")).unwrap();
     assert!(summary.token_detectors.as_ref().unwrap().detectors >= 3);
     assert!(summary.positional.as_ref().unwrap().total > 0);
@@ -186,6 +187,8 @@ fn the_planted_model_split_in_two_merges_with_its_projections_and_vocabulary() {
     let mut options = AnalysisOptions::default();
     options.projection.all = ProjectAll::On;
     options.positional.any_length = true;
+    // Few neurons per token, so the merge's selection from the parts' leaves some out.
+    options.token_neurons = 2;
     analyze(&request(
         &path("run"),
         &path("whole"),
@@ -198,6 +201,8 @@ fn the_planted_model_split_in_two_merges_with_its_projections_and_vocabulary() {
         "projections.parquet",
         "vocabulary.parquet",
         "detectors.parquet",
+        "position_curves.parquet",
+        "token_neurons.parquet",
     ] {
         assert!(whole.tables.iter().any(|t| t == table), "{table}");
     }

@@ -164,6 +164,14 @@ pub struct PositionalOptions {
     pub smooth_residual_share: f64,
     /// Positions where an oscillatory neuron's frequency is at least this form its ranges (0.5).
     pub range_threshold: f64,
+    /// Bins of the frequency-by-position curve written for every alive neuron
+    /// (`position_curves.parquet`; 128: 2,048 positions in bins of 16); 0 writes none.
+    #[serde(default = "default_curve_bins")]
+    pub curve_bins: usize,
+}
+
+fn default_curve_bins() -> usize {
+    128
 }
 
 fn default_oscillation_min_swing() -> f64 {
@@ -183,6 +191,7 @@ impl Default for PositionalOptions {
             oscillation_min_swing: default_oscillation_min_swing(),
             smooth_residual_share: 0.25,
             range_threshold: 0.5,
+            curve_bins: default_curve_bins(),
         }
     }
 }
@@ -300,6 +309,15 @@ pub struct AnalysisOptions {
     pub positional: PositionalOptions,
     /// Vocabulary projections.
     pub projection: ProjectionOptions,
+    /// Neurons listed per token in `token_neurons.parquet`: this many that fire most often on
+    /// it, and this many that give it the largest share of their fires, over the layers with
+    /// unigram tables (10); 0 writes no table.
+    #[serde(default = "default_token_neurons")]
+    pub token_neurons: usize,
+}
+
+fn default_token_neurons() -> usize {
+    10
 }
 
 impl Default for AnalysisOptions {
@@ -318,6 +336,7 @@ impl Default for AnalysisOptions {
             detectors: DetectorOptions::default(),
             positional: PositionalOptions::default(),
             projection: ProjectionOptions::default(),
+            token_neurons: default_token_neurons(),
         }
     }
 }

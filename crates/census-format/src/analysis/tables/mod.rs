@@ -12,9 +12,11 @@ mod detectors;
 mod kinds;
 mod layers;
 mod neurons;
+mod position_curves;
 mod positional;
 mod projections;
 pub mod reader;
+mod token_neurons;
 
 use std::path::Path;
 
@@ -25,9 +27,11 @@ pub use detectors::{DetectorProjection, DetectorRow};
 pub use kinds::{Classification, DetectorKind, Order, PositionalType};
 pub use layers::{DetectedCoverage, LayerRow};
 pub use neurons::NeuronRow;
+pub use position_curves::PositionCurveRow;
 pub use positional::{PositionalDomainRow, PositionalRow};
 pub use projections::{ProjectionRow, RankedToken};
 pub use reader::TableReader;
+pub use token_neurons::TokenNeuronRow;
 
 use crate::error::{FormatError, Result};
 
