@@ -11,12 +11,49 @@ use std::process::Command;
 use common::{fixtures, strip_colours};
 
 /// Runs `xtask run` with `args`; returns (success, stderr without colour codes).
+/// What a neuron's view shows of it at one checkpoint.
+struct NeuronState {
+    layer: u16,
+    frequency: f64,
+    dead: bool,
+    detector: Option<String>,
+    positional: Option<String>,
+}
+
+/// Every neuron's state in an analysis, in table order.
+fn neuron_states(analysis: &Path) -> Vec<NeuronState> {
+    use census_format::analysis::tables::{AnalysisTable, DetectorRow, NeuronRow};
+    let detectors = DetectorRow::read(analysis).unwrap();
+    NeuronRow::read(analysis)
+        .unwrap()
+        .into_iter()
+        .map(|n| NeuronState {
+            layer: n.layer,
+            frequency: n.frequency,
+            dead: n.dead,
+            // A neuron both a token and a trigram detector shows as the latter.
+            detector: detectors
+                .iter()
+                .rev()
+                .find(|d| d.layer == n.layer && d.neuron == n.neuron)
+                .map(|d| d.kind.name().to_string()),
+            positional: n.positional.map(|c| c.kind.name().to_string()),
+        })
+        .collect()
+}
+
 fn xtask_run(args: &[&str]) -> (bool, String) {
+    xtask_run_with(args, &[])
+}
+
+/// `xtask run ARGS` with environment variables `env` set.
+fn xtask_run_with(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .arg("run")
         .args(args)
         .env("RUST_BACKTRACE", "0")
         .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
         .output()
         .expect("xtask runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -536,23 +573,178 @@ no-png = true
         "one model's browser data"
     );
 
-    // The page, training view included, sets up in Chromium without an error.
+    // The browser follows each neuron along the checkpoints: its statistics at every step, as
+    // each step's own analysis gives them.
+    let analyses = [
+        out.join("trained_tiny/step-3/analysis"),
+        out.join("trained_tiny/step-6/analysis"),
+        out.join("trained_tiny/analysis"),
+    ];
+    let states: Vec<Vec<NeuronState>> = analyses.iter().map(|a| neuron_states(a)).collect();
+    let chunk = report.join("data/neuron-census-tiny/layer-00/neurons-000.js");
+    let chunk = std::fs::read_to_string(&chunk).unwrap();
+    let details: serde_json::Value =
+        serde_json::from_str(&chunk[chunk.find('[').unwrap()..chunk.rfind(')').unwrap()]).unwrap();
+    for (n, detail) in details.as_array().unwrap().iter().enumerate() {
+        let history = detail["history"].as_array().unwrap();
+        let steps: Vec<u64> = history
+            .iter()
+            .map(|h| h["step"].as_u64().unwrap())
+            .collect();
+        assert_eq!(steps, [3, 6, 10]);
+        for (h, step) in history.iter().zip(&states) {
+            let want = &step[n];
+            assert_eq!(h["frequency"].as_f64().unwrap(), want.frequency);
+            assert_eq!(h["dead"].as_bool().unwrap(), want.dead);
+            assert_eq!(h["detector"].as_str(), want.detector.as_deref());
+            assert_eq!(h["type"].as_str(), want.positional.as_deref());
+        }
+    }
+    // A neuron that crosses a threshold along the run, and how many crossings the page must
+    // mark.
+    let crossed = |n: usize| -> usize {
+        states
+            .windows(2)
+            .map(|w| {
+                let (a, b) = (&w[0][n], &w[1][n]);
+                usize::from(a.dead != b.dead)
+                    + usize::from(a.detector != b.detector)
+                        * (usize::from(a.detector.is_some()) + usize::from(b.detector.is_some()))
+                    + usize::from(a.positional != b.positional)
+            })
+            .sum()
+    };
+    let layer0 = states[0].iter().filter(|s| s.layer == 0).count();
+    let neuron = (0..layer0)
+        .find(|&n| crossed(n) > 0)
+        .expect("a neuron of layer 0 crosses a threshold along the run");
+
+    // The page, training view included, sets up in Chromium without an error, and the neuron's
+    // view marks its crossings.
     if let Some(chromium) = census_testkit::chromium::chromium() {
         let dom = census_testkit::chromium::run_url(
             &chromium,
             &dir.path().join("chromium-profile"),
             &["--dump-dom"],
-            &format!("file://{}", report.join("index.html").display()),
+            &format!(
+                "file://{}#m=neuron-census-tiny&l=0&n={neuron}",
+                report.join("index.html").display()
+            ),
         );
         let body = census_testkit::chromium::body_tag(&dom);
         assert!(
             body.contains("data-ready=\"1\"") && !body.contains("data-error"),
             "{body}"
         );
+        assert!(body.contains(&format!("data-browser=\"neuron-census-tiny/0/{neuron}\"")));
         assert!(dom.contains("id=\"training-dead-neuron-census-tiny\""));
+        assert!(
+            dom.contains(&format!(
+                "<div class=\"history\" data-crossings=\"{}\">",
+                crossed(neuron)
+            )),
+            "neuron {neuron} should show {} crossings",
+            crossed(neuron)
+        );
     }
 
     // Nothing changed: nothing runs again.
     let (ok, log) = xtask_run(&args);
+    assert!(ok && stages_run(&log).is_empty(), "{log}");
+}
+
+#[test]
+fn a_pipeline_runs_a_series_of_hub_revisions() {
+    use census_testkit::hub_server::{HubServer, Revision};
+    let fixture = fixtures().join("opt/pre-ln");
+    let server = HubServer::serve(
+        "test-org/opt-tiny",
+        vec![
+            Revision::new("main", &"0".repeat(40), fixture.clone()),
+            Revision::new("step-50", &"5".repeat(40), fixture.clone()),
+            Revision::new("step-100", &"a".repeat(40), fixture),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("hf");
+    let sample = fixtures().join("corpus/sample.jsonl");
+    let pipeline = dir.path().join("p.toml");
+    let write = |models: &str| {
+        std::fs::write(
+            &pipeline,
+            format!(
+                "name = \"t\"\nmodels = [\"{models}\"]\n[extract]\ndata = [\"{}\"]\n\
+                 max-seq-len = 32\nfull-length = true\n[report]\nno-png = true\n",
+                sample.display()
+            ),
+        )
+        .unwrap();
+    };
+    let out = dir.path().join("out");
+    let args = [
+        "--pipeline",
+        pipeline.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let env = [
+        ("HF_ENDPOINT", server.endpoint.as_str()),
+        ("HF_HOME", cache.to_str().unwrap()),
+    ];
+
+    // A revision whose name gives no step is refused before anything runs.
+    write("series:test-org/opt-tiny@main,step-50");
+    let (ok, log) = xtask_run_with(&args, &env);
+    assert!(
+        !ok && log.contains("`main`") && log.contains("names no step"),
+        "{log}"
+    );
+    assert!(!out.exists());
+
+    // Revisions in any order run in step order, each its own stage.
+    write("series:test-org/opt-tiny@step-100,step-50");
+    let (ok, log) = xtask_run_with(&args, &env);
+    assert!(ok, "{log}");
+    assert_eq!(
+        stages_run(&log),
+        [
+            "extract/opt-tiny/step-50",
+            "analyze/opt-tiny/step-50",
+            "extract/opt-tiny/step-100",
+            "analyze/opt-tiny/step-100",
+            "report"
+        ],
+        "{log}"
+    );
+    for step in [50, 100] {
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(format!("opt-tiny/step-{step}/run/manifest.json")))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            manifest["config"]["model"]["source"],
+            format!("test-org/opt-tiny@step-{step}")
+        );
+    }
+    // The report follows the repository along its revisions, named after it.
+    let report = out.join("report");
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(html.contains("<section id=\"training\">"));
+    let summary = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    let table = &summary[summary
+        .find("test-org/opt-tiny during training")
+        .unwrap_or_else(|| panic!("{summary}"))..];
+    let steps: Vec<&str> = table
+        .lines()
+        .skip(4)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| l.split('|').nth(1).unwrap().trim())
+        .collect();
+    assert_eq!(steps, ["50", "100"], "{summary}");
+    assert_eq!(std::fs::read_dir(report.join("data")).unwrap().count(), 1);
+    // From the cache, offline, nothing runs again.
+    let offline = [env[1], ("HF_HUB_OFFLINE", "1")];
+    let (ok, log) = xtask_run_with(&args, &offline);
     assert!(ok && stages_run(&log).is_empty(), "{log}");
 }

@@ -16,7 +16,8 @@ use clap::{Args, Parser};
 use census_train::cli::{TrainArgs, is_trained_model};
 
 use crate::pipeline::{
-    Pipeline, SECTION_RUN_KEYS, SERIES_PREFIX, TRAINED_PREFIX, rooted_model, table_flags,
+    Pipeline, SECTION_RUN_KEYS, SERIES_PREFIX, TRAINED_PREFIX, hub_revision_series, rooted_model,
+    table_flags,
 };
 use crate::stages::{StageLedger, StageStamp, describe_content, describe_files};
 
@@ -192,8 +193,9 @@ impl RunArgs {
 
 /// The models the pipeline extracts and analyses, with their slugs: each entry as it is, or, for
 /// a series, each of its checkpoints (`<slug>/step-<step>`), then the trained model beside them
-/// (`<slug>`, where a single model's outputs go). A series whose directory does not exist yet (a model the
-/// pipeline has still to train) has none.
+/// (`<slug>`, where a single model's outputs go); for hub revisions, each revision
+/// (`<slug>/step-<step>`, the last one the trained model). A series whose directory does not
+/// exist yet (a model the pipeline has still to train) has none.
 fn expand_series(entries: &[(String, String, bool)]) -> Result<Vec<(String, String)>> {
     let mut models = Vec::new();
     for (model, slug, series) in entries {
@@ -203,6 +205,9 @@ fn expand_series(entries: &[(String, String, bool)]) -> Result<Vec<(String, Stri
         }
         let dir = Path::new(model);
         if !dir.is_dir() {
+            for (revision, step) in hub_revision_series(model)?.unwrap_or_default() {
+                models.push((revision, format!("{slug}/step-{step}")));
+            }
             continue;
         }
         let checkpoints = census_model::checkpoint_series(dir)

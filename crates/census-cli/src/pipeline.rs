@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use census_format::series::{hub_revision, revision_step};
 use serde::Deserialize;
 
 /// One experiment.
@@ -63,10 +64,36 @@ pub struct Pipeline {
 
 /// How `models` refers to a model the pipeline trains: `trained:<name>`.
 pub const TRAINED_PREFIX: &str = "trained:";
-/// Prefix of a model that is a training run's series of checkpoints (`series:DIR` or
-/// `series:trained:NAME`): each checkpoint, and the trained model, is extracted and analysed
-/// on the same data, and the report shows the statistics against training step.
+/// Prefix of a model that is a training run's series of checkpoints (`series:DIR`,
+/// `series:trained:NAME`, or hub revisions `series:org/name@REV,REV,…`): each checkpoint, and
+/// the trained model, is extracted and analysed on the same data, and the report shows the
+/// statistics against training step.
 pub const SERIES_PREFIX: &str = "series:";
+
+/// The checkpoints a series of hub revisions names (`org/name@REV,REV,…`, each revision's name
+/// carrying its step, as `step-100`): `(org/name@REV, step)` in step order. None when `series`
+/// names no hub revisions (a directory, or a model the pipeline trains).
+pub fn hub_revision_series(series: &str) -> Result<Option<Vec<(String, u64)>>> {
+    let Some((id, revisions)) = hub_revision(series) else {
+        return Ok(None);
+    };
+    let mut checkpoints = Vec::new();
+    for revision in revisions.split(',') {
+        let revision = revision.trim();
+        let Some(step) = revision_step(revision) else {
+            bail!(
+                "revision `{revision}` of series {id} names no step; name each revision by its \
+                 step (`step-100`, `step1000`)"
+            );
+        };
+        if let Some((other, _)) = checkpoints.iter().find(|(_, s)| *s == step) {
+            bail!("revisions `{other}` and `{id}@{revision}` of series {id} are both step {step}");
+        }
+        checkpoints.push((format!("{id}@{revision}"), step));
+    }
+    checkpoints.sort_by_key(|(_, step)| *step);
+    Ok(Some(checkpoints))
+}
 
 /// `[analyze]` keys that name a table of `runs` rather than give a flag's value.
 pub const SECTION_RUN_KEYS: [&str; 2] = ["ngram-run", "positional-run"];
@@ -134,6 +161,12 @@ impl Pipeline {
             }
         }
         for model in &pipeline.models {
+            if let Some(series) = model.strip_prefix(SERIES_PREFIX)
+                && !series.starts_with(TRAINED_PREFIX)
+            {
+                hub_revision_series(series)
+                    .with_context(|| format!("{}: model `{model}`", path.display()))?;
+            }
             let model = model.strip_prefix(SERIES_PREFIX).unwrap_or(model);
             if let Some(name) = model.strip_prefix(TRAINED_PREFIX)
                 && !pipeline.train.contains_key(name)
@@ -152,7 +185,11 @@ impl Pipeline {
     pub fn model_slugs(&self) -> Vec<String> {
         let mut slugs: Vec<String> = Vec::new();
         for model in &self.models {
-            let model = model.strip_prefix(SERIES_PREFIX).unwrap_or(model);
+            let model = match model.strip_prefix(SERIES_PREFIX) {
+                // A series of hub revisions is named after its repository.
+                Some(series) => series.split('@').next().unwrap_or(series),
+                None => model,
+            };
             let base = model
                 .trim_end_matches('/')
                 .rsplit(['/', '\\'])

@@ -21,6 +21,7 @@ pub mod corpus;
 mod error;
 pub mod parquet_file;
 pub mod run;
+pub mod series;
 pub mod staged;
 
 pub use atomic::write_atomic;

@@ -1,9 +1,10 @@
 //! The report of an opt-66b-sized analysis: 64 layers of 36,864 neurons, synthetic. A small real
 //! analysis (the planted fixture) gives the manifest and summary; its tables are replaced by
 //! tables of that size (frequencies, dead neurons, detectors with triggers, positional neurons
-//! with 2,048-position curves, projections of every neuron). Prints the time to render, the page
-//! weight (the page itself, what the first view loads, everything), and, with Chromium, the time
-//! until the page's script is set up with its first layer shown.
+//! with 2,048-position curves, projections and 128-bin position curves of every neuron, 20
+//! neurons for each of 50,000 tokens). Prints the time to render, the page weight (the page
+//! itself, what the first view loads, everything), and, with Chromium, the time until the
+//! page's script is set up with its first neuron shown.
 //!
 //! `cargo run --release -p census-report --example report_at_scale [-- --chromium chromium]`
 
@@ -13,13 +14,15 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use census_format::analysis::tables::{
     AnalysisTable, Classification, CoverageRow, DetectedCoverage, DetectorKind, DetectorRow,
-    LayerRow, NeuronRow, Order, PositionalRow, PositionalType, ProjectionRow, RankedToken,
+    LayerRow, NeuronRow, Order, PositionCurveRow, PositionalRow, PositionalType, ProjectionRow,
+    RankedToken, TokenNeuronRow,
 };
 use census_testkit::SeededRng;
 
 const LAYERS: usize = 64;
 const FFN: usize = 36_864;
 const POSITIONS: usize = 2_048;
+const VOCAB: u32 = 50_000;
 
 fn size(path: &Path) -> u64 {
     if path.is_file() {
@@ -48,6 +51,7 @@ fn write_tables(dir: &Path) -> Result<()> {
     let mut detectors = Vec::new();
     let mut positional = Vec::new();
     let mut projections = Vec::new();
+    let mut curves = Vec::new();
     for layer in 0..LAYERS {
         let mut dead = 0;
         for neuron in 0..FFN {
@@ -108,6 +112,13 @@ fn write_tables(dir: &Path) -> Result<()> {
                 });
             }
             if !is_dead {
+                curves.push(PositionCurveRow {
+                    layer: layer as u16,
+                    neuron: neuron as u16,
+                    first_position: 0,
+                    bin_width: (POSITIONS / 128) as u16,
+                    frequency: (0..128).map(|_| rng.below(1000) as f32 / 1000.0).collect(),
+                });
                 projections.push(ProjectionRow {
                     layer: layer as u16,
                     neuron: neuron as u16,
@@ -158,6 +169,25 @@ fn write_tables(dir: &Path) -> Result<()> {
     DetectorRow::write(dir, &detectors, &[])?;
     PositionalRow::write(dir, &positional, &[])?;
     ProjectionRow::write(dir, &projections, &[])?;
+    PositionCurveRow::write(dir, &curves, &[])?;
+    let token_neurons: Vec<TokenNeuronRow> = (0..VOCAB)
+        .flat_map(|token| {
+            let fires: Vec<u64> = (0..20).map(|i| 1000 - i * 10).collect();
+            fires
+                .into_iter()
+                .map(|f| TokenNeuronRow {
+                    token_id: token,
+                    token: format!("Ġtok{token}"),
+                    layer: rng.below(LAYERS) as u16,
+                    neuron: rng.below(FFN) as u16,
+                    fires: f,
+                    occurrences: 2000,
+                    neuron_fires: 100_000,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    TokenNeuronRow::write(dir, &token_neurons, &[])?;
     let manifest_path = dir.join("manifest.json");
     let mut manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&manifest_path)?)?;
@@ -202,23 +232,41 @@ fn main() -> Result<()> {
         contexts: 0,
     })?;
     let render = start.elapsed().as_secs_f64();
-    let data = out.join("data");
-    let mut scripts: Vec<PathBuf> = std::fs::read_dir(data.join("opt-66b"))?
+    // The one model's browser data.
+    let data = std::fs::read_dir(out.join("data"))?
         .flatten()
         .map(|e| e.path())
+        .next()
+        .context("no browser data")?;
+    let mut scripts: Vec<PathBuf> = std::fs::read_dir(&data)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
         .collect();
     scripts.sort();
     let largest = scripts.iter().map(|p| size(p)).max().unwrap_or(0);
+    let chunk = data.join("layer-00").join("neurons-000.js");
+    let chunks = (0..LAYERS)
+        .map(|l| std::fs::read_dir(data.join(format!("layer-{l:02}"))).map_or(0, |d| d.count()))
+        .sum::<usize>();
     let page = size(&out.join("index.html"));
     println!("render: {render:.1} s");
     println!(
-        "page weight: index.html {:.2} MB; first view (page and one layer script) {:.2} MB; \
-         every layer script {:.1} MB ({} scripts, the largest {:.2} MB); everything {:.1} MB",
+        "page weight: index.html {:.2} MB; first view (page, one layer's table, one chunk of \
+         neuron details) {:.2} MB; every layer table {:.1} MB ({} scripts, the largest {:.2} MB); \
+         neuron details {:.1} MB in {chunks} chunks of {:.2} MB; token index {:.1} MB; \
+         everything {:.1} MB",
         page as f64 / 1e6,
-        (page + size(&scripts[0])) as f64 / 1e6,
-        size(&data) as f64 / 1e6,
+        (page + size(&scripts[0]) + size(&chunk)) as f64 / 1e6,
+        scripts.iter().map(|p| size(p)).sum::<u64>() as f64 / 1e6,
         scripts.len(),
         largest as f64 / 1e6,
+        (0..LAYERS)
+            .map(|l| size(&data.join(format!("layer-{l:02}"))))
+            .sum::<u64>() as f64
+            / 1e6,
+        size(&chunk) as f64 / 1e6,
+        size(&data.join("tokens").join("index.js")) as f64 / 1e6,
         size(&out) as f64 / 1e6
     );
     if let Some(chromium) = chromium {
@@ -250,7 +298,7 @@ fn main() -> Result<()> {
             "the page reported errors: {body}"
         );
         println!(
-            "Chromium: script set up, first layer shown, {ready} ms after navigation \
+            "Chromium: script set up, first neuron shown, {ready} ms after navigation \
              ({wall:.1} s wall, browser start included)"
         );
     }

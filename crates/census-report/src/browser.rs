@@ -1,5 +1,10 @@
-//! The neuron browser's data: one script per (model, layer) under `data/`, loaded by the page
-//! only when a neuron of that layer is shown, so a report of OPT-66b (2.4M neurons) opens fast.
+//! The neuron browser's data, as scripts the page loads only when it needs them, so a report of
+//! OPT-66b (2.4M neurons) opens fast:
+//! - `data/<model>/layer-LL.js`: the layer's table (one column per statistic) and its detectors;
+//! - `data/<model>/layer-LL/neurons-CCC.js`: for [`NEURON_CHUNK`] neurons, their projections,
+//!   example contexts, frequency-by-position curve and, for the trained model of a training
+//!   run, their statistics at each checkpoint;
+//! - `data/<model>/tokens/index.js` and `tokens/part-CCC.js`: the neurons of each token.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,17 +13,61 @@ use serde_json::{Value, json};
 
 use crate::analysis::ModelAnalysis;
 use crate::error::{ReportError, Result};
-use census_format::analysis::tables::{AnalysisTable, NeuronRow, ProjectionRow, RankedToken};
-use census_format::analysis::vocabulary::display_ngram;
+use census_format::analysis::tables::{
+    AnalysisTable, NeuronRow, PositionCurveRow, ProjectionRow, RankedToken, TokenNeuronRow,
+};
+use census_format::analysis::vocabulary::{display_ngram, display_token};
 
-/// The script file of a layer, relative to the report directory.
+/// Neurons per neuron-detail script.
+pub const NEURON_CHUNK: usize = 256;
+/// Token ids per token script.
+pub const TOKEN_CHUNK: usize = 1024;
+/// Most values of a checkpoint's position curve in a neuron's history.
+const HISTORY_CURVE_POINTS: usize = 32;
+/// Triggers of a checkpoint's detector listed in a neuron's history.
+const HISTORY_TRIGGERS: usize = 3;
+
+/// The table script of a layer, relative to the report directory.
 pub fn layer_script(model_slug: &str, layer: usize) -> String {
     format!("data/{model_slug}/layer-{layer:02}.js")
+}
+
+/// The detail script of the chunk of neurons holding `neuron`, relative to the report directory.
+pub fn chunk_script(model_slug: &str, layer: usize, neuron: usize) -> String {
+    format!(
+        "data/{model_slug}/layer-{layer:02}/neurons-{:03}.js",
+        neuron / NEURON_CHUNK
+    )
+}
+
+/// The token scripts of a model: the index, and the part holding `token`.
+pub fn token_scripts(model_slug: &str, token: u32) -> [String; 2] {
+    [
+        format!("data/{model_slug}/tokens/index.js"),
+        format!(
+            "data/{model_slug}/tokens/part-{:03}.js",
+            token as usize / TOKEN_CHUNK
+        ),
+    ]
 }
 
 /// JSON for a `<script>` body: `</` cannot end the element early.
 pub fn script_json(value: &Value) -> String {
     value.to_string().replace("</", "<\\/")
+}
+
+/// `x` rounded to 4 decimals, for curves (the page draws them a few hundred pixels wide).
+fn round4(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
+}
+
+/// `values` averaged in groups so that at most `points` remain.
+fn coarsen(values: &[f64], points: usize) -> Vec<f64> {
+    let width = values.len().div_ceil(points.max(1)).max(1);
+    values
+        .chunks(width)
+        .map(|c| round4(c.iter().sum::<f64>() / c.len() as f64))
+        .collect()
 }
 
 /// `value` with its token lists (`triggers`, `promoted`, `suppressed`) shown readably
@@ -39,13 +88,113 @@ fn shown_tokens(mut value: Value) -> Value {
     value
 }
 
-/// Writes the layer scripts of `model` under `out`, with up to `contexts` example contexts per
-/// neuron from the runs' token shards, and returns how many were written.
+fn write_script(out: &Path, relative: &str, body: String) -> Result<()> {
+    let path = out.join(relative);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| ReportError::io("cannot create", dir, e))?;
+    }
+    std::fs::write(&path, body).map_err(|e| ReportError::io("cannot write", &path, e))
+}
+
+/// A neuron's frequency-by-position curve: `{first, width, values}`.
+fn curve(first: usize, width: usize, values: &[f64]) -> Value {
+    json!({
+        "first": first,
+        "width": width,
+        "values": values.iter().map(|&v| round4(v)).collect::<Vec<_>>(),
+    })
+}
+
+/// Every neuron's curve, by (layer, neuron): a positional neuron's full curve, else its binned
+/// one from `position_curves.parquet` (where the analysis wrote it).
+fn curves(model: &ModelAnalysis) -> Result<BTreeMap<(usize, usize), Value>> {
+    let mut curves = BTreeMap::new();
+    if model.dir.join(PositionCurveRow::FILE).exists() {
+        for c in PositionCurveRow::read(&model.dir)? {
+            let values: Vec<f64> = c.frequency.iter().map(|&v| f64::from(v)).collect();
+            curves.insert(
+                (usize::from(c.layer), usize::from(c.neuron)),
+                curve(
+                    usize::from(c.first_position),
+                    usize::from(c.bin_width),
+                    &values,
+                ),
+            );
+        }
+    }
+    for p in &model.positional {
+        curves.insert((p.layer, p.neuron), curve(p.first_position, 1, &p.curve));
+    }
+    Ok(curves)
+}
+
+/// One checkpoint's statistics of every neuron, by (layer, neuron), for the neurons' histories.
+fn checkpoint_states(step: u64, model: &ModelAnalysis) -> Result<BTreeMap<(usize, usize), Value>> {
+    let detectors: BTreeMap<(usize, usize), (String, Vec<String>)> = model
+        .detectors
+        .iter()
+        .map(|d| {
+            (
+                (d.layer, d.neuron),
+                (
+                    d.kind.clone(),
+                    d.triggers
+                        .iter()
+                        .take(HISTORY_TRIGGERS)
+                        .map(|t| display_ngram(t))
+                        .collect(),
+                ),
+            )
+        })
+        .collect();
+    let mut curves = curves(model)?;
+    NeuronRow::read(&model.dir)?
+        .into_iter()
+        .map(|n| {
+            let key = (usize::from(n.layer), usize::from(n.neuron));
+            let detector = detectors.get(&key);
+            let curve = curves.remove(&key).map(|c| {
+                let values: Vec<f64> = c["values"]
+                    .as_array()
+                    .map(|v| v.iter().filter_map(Value::as_f64).collect())
+                    .unwrap_or_default();
+                let width = c["width"].as_u64().unwrap_or(1) as usize;
+                let grouped = values.len().div_ceil(HISTORY_CURVE_POINTS).max(1);
+                json!({
+                    "first": c["first"],
+                    "width": width * grouped,
+                    "values": coarsen(&values, HISTORY_CURVE_POINTS),
+                })
+            });
+            Ok((
+                key,
+                json!({
+                    "step": step,
+                    "frequency": n.frequency,
+                    "dead": n.dead,
+                    "detector": detector.map(|d| d.0.clone()),
+                    "triggers": detector.map(|d| d.1.clone()).unwrap_or_default(),
+                    "type": n.positional.map(|c| c.kind.name()),
+                    "strong": n.positional.map(|c| c.strong),
+                    "mi": n.position_mi,
+                    "curve": curve,
+                }),
+            ))
+        })
+        .collect()
+}
+
+/// Writes the browser's scripts of `model` under `out`: its layers' tables, its neurons'
+/// details with up to `contexts` example contexts each from the runs' token shards and, when
+/// `history` lists the model's training checkpoints (step and analysis, in step order, the
+/// model itself last), each neuron's statistics along them; and its tokens' neurons. Returns
+/// how many layer scripts were written.
 pub fn write_layers(
     model: &ModelAnalysis,
     slug: &str,
     out: &Path,
     contexts: usize,
+    history: &[(u64, &ModelAnalysis)],
 ) -> Result<usize> {
     let neurons = NeuronRow::read(&model.dir)?;
     let mut layers: BTreeMap<usize, Vec<&NeuronRow>> = BTreeMap::new();
@@ -64,13 +213,13 @@ pub fn write_layers(
         Default::default()
     };
     // Every alive neuron's projection, when the analysis computed them.
-    let mut projections: BTreeMap<usize, BTreeMap<String, Value>> = BTreeMap::new();
+    let mut projections: BTreeMap<(usize, usize), Value> = BTreeMap::new();
     if model.dir.join(ProjectionRow::FILE).exists() {
         let names = |t: &[RankedToken]| t.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
         let ids = |t: &[RankedToken]| t.iter().map(|t| t.id).collect::<Vec<_>>();
         for p in ProjectionRow::read(&model.dir)? {
-            projections.entry(usize::from(p.layer)).or_default().insert(
-                p.neuron.to_string(),
+            projections.insert(
+                (usize::from(p.layer), usize::from(p.neuron)),
                 shown_tokens(json!({
                     "promoted": names(&p.promoted),
                     "suppressed": names(&p.suppressed),
@@ -80,8 +229,11 @@ pub fn write_layers(
             );
         }
     }
-    let dir = out.join("data").join(slug);
-    std::fs::create_dir_all(&dir).map_err(|e| ReportError::io("cannot create", &dir, e))?;
+    let mut curves = curves(model)?;
+    let mut states: Vec<BTreeMap<(usize, usize), Value>> = history
+        .iter()
+        .map(|&(step, m)| checkpoint_states(step, m))
+        .collect::<Result<_>>()?;
     for (&l, rows) in &layers {
         let mut rows = rows.clone();
         rows.sort_by_key(|n| n.neuron);
@@ -90,12 +242,6 @@ pub fn write_layers(
             .iter()
             .filter(|d| d.layer == l)
             .map(|d| (d.neuron.to_string(), shown_tokens(json!(d))))
-            .collect();
-        let curves: BTreeMap<String, Value> = model
-            .positional
-            .iter()
-            .filter(|p| p.layer == l)
-            .map(|p| (p.neuron.to_string(), json!(p)))
             .collect();
         let column =
             |f: &dyn Fn(&NeuronRow) -> Value| rows.iter().map(|n| f(n)).collect::<Vec<_>>();
@@ -110,19 +256,118 @@ pub fn write_layers(
             "type": column(&|n| json!(n.positional.map(|c| c.kind.name()))),
             "strong": column(&|n| json!(n.positional.map(|c| c.strong))),
             "detectors": detectors,
-            "positional": curves,
-            "projections": projections.remove(&l).unwrap_or_default(),
-            "contexts": rows.iter().map(|n| {
-                examples.get(&l).and_then(|per| per.get(usize::from(n.neuron))).cloned().unwrap_or_default()
-            }).collect::<Vec<_>>(),
         });
-        let path = out.join(layer_script(slug, l));
-        let script = format!(
-            "censusLayer({}, {l}, {});\n",
-            script_json(&json!(slug)),
-            script_json(&data)
-        );
-        std::fs::write(&path, script).map_err(|e| ReportError::io("cannot write", &path, e))?;
+        write_script(
+            out,
+            &layer_script(slug, l),
+            format!(
+                "censusLayer({}, {l}, {});\n",
+                script_json(&json!(slug)),
+                script_json(&data)
+            ),
+        )?;
+        let per_layer = examples.get(&l);
+        for chunk in rows.chunks(NEURON_CHUNK) {
+            let first = usize::from(chunk[0].neuron);
+            let details: Vec<Value> = chunk
+                .iter()
+                .map(|n| {
+                    let key = (l, usize::from(n.neuron));
+                    let mut detail = json!({
+                        "projection": projections.remove(&key),
+                        "contexts": per_layer
+                            .and_then(|per| per.get(usize::from(n.neuron)))
+                            .cloned()
+                            .unwrap_or_default(),
+                        "curve": curves.remove(&key),
+                    });
+                    if !states.is_empty() {
+                        detail["history"] = Value::Array(
+                            states.iter_mut().filter_map(|s| s.remove(&key)).collect(),
+                        );
+                    }
+                    detail
+                })
+                .collect();
+            write_script(
+                out,
+                &chunk_script(slug, l, first),
+                format!(
+                    "censusChunk({}, {l}, {}, {});\n",
+                    script_json(&json!(slug)),
+                    first / NEURON_CHUNK,
+                    script_json(&Value::Array(details))
+                ),
+            )?;
+        }
     }
+    write_tokens(model, slug, out)?;
     Ok(layers.len())
+}
+
+/// Writes the token scripts of `model`, when its analysis lists the neurons of each token:
+/// the index (`[id, shown, raw, occurrences]` per token with neurons) and the parts
+/// (`{id: [[layer, neuron, fires, neuron_fires], …]}`, most fires first).
+fn write_tokens(model: &ModelAnalysis, slug: &str, out: &Path) -> Result<bool> {
+    if !model.dir.join(TokenNeuronRow::FILE).exists() {
+        return Ok(false);
+    }
+    let rows = TokenNeuronRow::read(&model.dir)?;
+    let mut index = Vec::new();
+    let mut parts: BTreeMap<usize, BTreeMap<String, Vec<Value>>> = BTreeMap::new();
+    for r in &rows {
+        let part = parts.entry(r.token_id as usize / TOKEN_CHUNK).or_default();
+        let list = part.entry(r.token_id.to_string()).or_insert_with(|| {
+            index.push(json!([
+                r.token_id,
+                display_token(&r.token),
+                r.token,
+                r.occurrences
+            ]));
+            Vec::new()
+        });
+        list.push(json!([r.layer, r.neuron, r.fires, r.neuron_fires]));
+    }
+    let model_json = script_json(&json!(slug));
+    let [index_script, _] = token_scripts(slug, 0);
+    write_script(
+        out,
+        &index_script,
+        format!(
+            "censusTokenIndex({model_json}, {});\n",
+            script_json(&Value::Array(index))
+        ),
+    )?;
+    for (part, tokens) in parts {
+        let [_, part_script] = token_scripts(slug, (part * TOKEN_CHUNK) as u32);
+        write_script(
+            out,
+            &part_script,
+            format!(
+                "censusTokenPart({model_json}, {part}, {});\n",
+                script_json(&json!(tokens))
+            ),
+        )?;
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_are_named_by_chunk() {
+        assert_eq!(chunk_script("m", 3, 0), "data/m/layer-03/neurons-000.js");
+        assert_eq!(chunk_script("m", 3, 255), "data/m/layer-03/neurons-000.js");
+        assert_eq!(chunk_script("m", 3, 256), "data/m/layer-03/neurons-001.js");
+        assert_eq!(token_scripts("m", 2047)[1], "data/m/tokens/part-001.js");
+    }
+
+    #[test]
+    fn curves_are_coarsened_by_averaging_groups() {
+        let values: Vec<f64> = (0..10).map(f64::from).collect();
+        assert_eq!(coarsen(&values, 4), vec![1.0, 4.0, 7.0, 9.0]);
+        assert_eq!(coarsen(&values, 32), values);
+    }
 }

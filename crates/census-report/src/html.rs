@@ -1,6 +1,7 @@
 //! The report page: headline table, figures by section, example detectors, the neuron browser
 //! and provenance, with the numbers behind the figures embedded as JSON.
 
+use census_format::analysis::tables::{AnalysisTable, TokenNeuronRow};
 use census_format::analysis::vocabulary::display_ngram;
 use std::fmt::Write;
 
@@ -57,9 +58,12 @@ pub fn embedded_data(models: &[PageModel<'_>], headlines: &[Headline]) -> Value 
                 "detector_index": detector_index(a),
                 "positional": a.positional.len(),
                 "start": [start.0, start.1],
+                "tokens": a.dir.join(TokenNeuronRow::FILE).exists(),
             })
         }).collect::<Vec<_>>(),
         "headlines": headlines,
+        "neuron_chunk": crate::browser::NEURON_CHUNK,
+        "token_chunk": crate::browser::TOKEN_CHUNK,
     })
 }
 
@@ -472,7 +476,7 @@ pub fn page(
     }
     s.push_str("</select> layer <input name=\"layer\" type=\"number\" min=\"0\" value=\"0\"> neuron \
                 <input name=\"neuron\" type=\"number\" min=\"0\" value=\"0\"> <button>show</button></form>\n\
-                <form id=\"token-search\">find the detectors of a token or trigram \
+                <form id=\"token-search\">find a token's detectors and the neurons that fire on it \
                 <input name=\"q\" type=\"search\" placeholder=\"e.g. the\"> <button>search</button>\
                 </form>\n<ul id=\"search-results\"></ul>\n\
                 <p class=\"muted\">A neuron's view has its own address \

@@ -161,11 +161,26 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
         .collect();
     let mut figures = training::figures(&series, &analysed);
     let training_summary = markdown::training(&series, &analysed);
-    let models: Vec<ModelAnalysis> = analysed
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !earlier.contains(i))
-        .map(|(_, m)| m)
+    let kept: Vec<usize> = (0..analysed.len())
+        .filter(|i| !earlier.contains(i))
+        .collect();
+    let models: Vec<ModelAnalysis> = kept.iter().map(|&i| analysed[i].clone()).collect();
+    // A training run's trained model: its checkpoints' analyses, in step order, for the
+    // browser's history of each neuron.
+    let histories: Vec<Vec<(u64, &ModelAnalysis)>> = kept
+        .iter()
+        .map(|&i| {
+            series
+                .iter()
+                .find(|s| s.last() == i)
+                .map(|s| {
+                    s.checkpoints
+                        .iter()
+                        .map(|c| (c.step, &analysed[c.analysis]))
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
         .collect();
     let staged = StagedDir::begin(&request.out)?;
     let out = staged.path();
@@ -196,8 +211,8 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
     }
     let slugs = slugs(&models);
     let mut layer_scripts = 0;
-    for (m, slug) in models.iter().zip(&slugs) {
-        layer_scripts += browser::write_layers(m, slug, out, request.contexts)?;
+    for ((m, slug), history) in models.iter().zip(&slugs).zip(&histories) {
+        layer_scripts += browser::write_layers(m, slug, out, request.contexts, history)?;
     }
     let headlines = paper::headlines(&models);
     let page_models: Vec<PageModel<'_>> = models

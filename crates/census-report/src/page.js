@@ -14,17 +14,36 @@
   console.error = (...args) => { fail(args.join(" ")); consoleError(...args); };
 
   const data = JSON.parse(document.getElementById("census-data").textContent);
-  const layers = {};
-  window.censusLayer = (model, layer, values) => { layers[model + "/" + layer] = values; };
-  const load = (model, layer) => new Promise((resolve, reject) => {
-    const key = model + "/" + layer;
-    if (layers[key]) { resolve(layers[key]); return; }
+  // The browser's data scripts, each loaded once, on demand: a layer's table, a chunk of its
+  // neurons' details, a model's token index and token parts.
+  const loaded = {};
+  window.censusLayer = (model, layer, values) => { loaded["layer/" + model + "/" + layer] = values; };
+  window.censusChunk = (model, layer, chunk, values) => { loaded["chunk/" + model + "/" + layer + "/" + chunk] = values; };
+  window.censusTokenIndex = (model, values) => { loaded["tokens/" + model] = values; };
+  window.censusTokenPart = (model, part, values) => { loaded["tokens/" + model + "/" + part] = values; };
+  const loadScript = (key, src) => new Promise((resolve, reject) => {
+    if (loaded[key]) { resolve(loaded[key]); return; }
     const script = document.createElement("script");
-    script.src = "data/" + model + "/layer-" + String(layer).padStart(2, "0") + ".js";
-    script.onload = () => layers[key] ? resolve(layers[key]) : reject(new Error("no data in " + script.src));
+    script.src = src;
+    script.onload = () => loaded[key] ? resolve(loaded[key]) : reject(new Error("no data in " + script.src));
     script.onerror = () => reject(new Error("cannot load " + script.src));
     document.head.appendChild(script);
   });
+  const pad = (x, n) => String(x).padStart(n, "0");
+  const load = (model, layer) => loadScript("layer/" + model + "/" + layer, "data/" + model + "/layer-" + pad(layer, 2) + ".js");
+  const CHUNK = data.neuron_chunk, TOKEN_CHUNK = data.token_chunk;
+  const loadChunk = (model, layer, neuron) => {
+    const chunk = Math.floor(neuron / CHUNK);
+    return loadScript("chunk/" + model + "/" + layer + "/" + chunk,
+      "data/" + model + "/layer-" + pad(layer, 2) + "/neurons-" + pad(chunk, 3) + ".js")
+      .then((values) => values[neuron - chunk * CHUNK]);
+  };
+  const loadTokenIndex = (model) => loadScript("tokens/" + model, "data/" + model + "/tokens/index.js");
+  const loadTokenPart = (model, id) => {
+    const part = Math.floor(id / TOKEN_CHUNK);
+    return loadScript("tokens/" + model + "/" + part, "data/" + model + "/tokens/part-" + pad(part, 3) + ".js")
+      .then((values) => values[String(id)] || []);
+  };
 
   const el = (tag, attrs, ...children) => {
     const node = document.createElement(tag);
@@ -44,19 +63,99 @@
     return span;
   };
   const fmt = (x, digits) => x === null || x === undefined ? "–" : (typeof x === "number" ? x.toLocaleString(undefined, { maximumFractionDigits: digits ?? 4 }) : String(x));
-  const curveSvg = (first, curve) => {
-    const w = 520, h = 140, n = Math.max(curve.length - 1, 1);
-    const points = curve.map((v, i) => (i / n * (w - 40) + 30).toFixed(1) + "," + (h - 20 - v * (h - 30)).toFixed(1)).join(" ");
+  const svgNode = (w, h, cls, inner) => {
     const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
     svg.setAttribute("viewBox", "0 0 " + w + " " + h);
-    svg.setAttribute("class", "curve");
-    svg.innerHTML = '<line x1="30" y1="' + (h - 20) + '" x2="' + (w - 10) + '" y2="' + (h - 20) + '" stroke="#999"/>' +
-      '<line x1="30" y1="10" x2="30" y2="' + (h - 20) + '" stroke="#999"/>' +
-      '<text x="2" y="16" font-size="11">1</text><text x="2" y="' + (h - 20) + '" font-size="11">0</text>' +
-      '<text x="30" y="' + (h - 4) + '" font-size="11">' + first + '</text>' +
-      '<text x="' + (w - 50) + '" y="' + (h - 4) + '" font-size="11">' + (first + curve.length - 1) + '</text>' +
-      '<polyline fill="none" stroke="#762a83" stroke-width="1.5" points="' + points + '"/>';
+    svg.setAttribute("class", cls);
+    svg.innerHTML = inner;
     return svg;
+  };
+  // The top of a y axis fitted to values up to `max`: 1, 2 or 5 times a power of ten.
+  const niceTop = (max) => {
+    if (!(max > 0)) return 1;
+    const p = Math.pow(10, Math.floor(Math.log10(max)));
+    return Math.min(1, [1, 2, 5, 10].map((m) => m * p).find((t) => t >= max * 0.9999));
+  };
+  // A frequency-by-position curve ({first, width, values}: values[i] over positions
+  // first + i·width …), its y axis fitted to the data.
+  const curveSvg = (curve) => {
+    const w = 560, h = 150, values = curve.values, top = niceTop(Math.max(...values));
+    const n = Math.max(values.length - 1, 1);
+    const x = (i) => (i / n * (w - 60) + 44).toFixed(1), y = (v) => (h - 22 - v / top * (h - 34)).toFixed(1);
+    const last = curve.first + values.length * curve.width - 1;
+    return svgNode(w, h, "curve",
+      '<line x1="44" y1="' + (h - 22) + '" x2="' + (w - 10) + '" y2="' + (h - 22) + '" stroke="#999"/>' +
+      '<line x1="44" y1="10" x2="44" y2="' + (h - 22) + '" stroke="#999"/>' +
+      '<text x="2" y="16" font-size="11">' + top + '</text><text x="2" y="' + (h - 22) + '" font-size="11">0</text>' +
+      '<text x="44" y="' + (h - 6) + '" font-size="11">' + curve.first + '</text>' +
+      '<text x="' + (w - 60) + '" y="' + (h - 6) + '" font-size="11">' + last + '</text>' +
+      '<text x="' + (w / 2 - 20) + '" y="' + (h - 6) + '" font-size="11">position</text>' +
+      '<polyline fill="none" stroke="#762a83" stroke-width="1.5" points="' +
+      values.map((v, i) => x(i) + "," + y(v)).join(" ") + '"/>');
+  };
+  // A small curve for a table cell, on the 0–1 scale so checkpoints compare.
+  const sparkSvg = (curve) => {
+    const w = 120, h = 30, n = Math.max(curve.values.length - 1, 1);
+    return svgNode(w, h, "spark",
+      '<rect x="0" y="0" width="' + w + '" height="' + h + '" fill="#f7f7f7"/>' +
+      '<polyline fill="none" stroke="#762a83" stroke-width="1" points="' +
+      curve.values.map((v, i) => (i / n * (w - 4) + 2).toFixed(1) + "," + (h - 2 - v * (h - 4)).toFixed(1)).join(" ") + '"/>');
+  };
+
+  // What changed for a neuron between two checkpoints: the thresholds it crossed.
+  const crossings = (before, after) => {
+    const out = [];
+    if (before.dead !== after.dead) out.push(after.dead ? "died" : "came alive");
+    if (before.detector !== after.detector) {
+      if (before.detector) out.push("stopped being a " + before.detector + " detector");
+      if (after.detector) out.push("became a " + after.detector + " detector");
+    }
+    if (before.type !== after.type) {
+      if (!before.type) out.push("became positional (" + after.type + ")");
+      else if (!after.type) out.push("stopped being positional");
+      else out.push("turned from " + before.type + " to " + after.type);
+    }
+    return out;
+  };
+  // A neuron along a training run: its frequency against step (log axis) with the checkpoints
+  // where it crossed a threshold marked, and a row per checkpoint.
+  const historyView = (history) => {
+    const box = el("div", { class: "history" });
+    const changes = history.map((h, i) => i ? crossings(history[i - 1], h) : []);
+    const w = 560, h = 160, top = niceTop(Math.max(...history.map((s) => s.frequency)));
+    const logs = history.map((s) => Math.log10(Math.max(s.step, 1)));
+    const lo = Math.min(...logs), span = Math.max(Math.max(...logs) - lo, 1e-9);
+    const x = (i) => (44 + (logs[i] - lo) / span * (w - 70)).toFixed(1), y = (v) => (h - 24 - v / top * (h - 40)).toFixed(1);
+    let inner = '<line x1="44" y1="' + (h - 24) + '" x2="' + (w - 10) + '" y2="' + (h - 24) + '" stroke="#999"/>' +
+      '<line x1="44" y1="12" x2="44" y2="' + (h - 24) + '" stroke="#999"/>' +
+      '<text x="2" y="18" font-size="11">' + top + '</text><text x="2" y="' + (h - 24) + '" font-size="11">0</text>' +
+      '<text x="' + (w / 2 - 70) + '" y="' + (h - 4) + '" font-size="11">training step (log scale)</text>' +
+      '<polyline fill="none" stroke="#0072b2" stroke-width="1.5" points="' +
+      history.map((s, i) => x(i) + "," + y(s.frequency)).join(" ") + '"/>';
+    history.forEach((s, i) => {
+      const crossed = changes[i].length > 0;
+      inner += '<circle cx="' + x(i) + '" cy="' + y(s.frequency) + '" r="' + (crossed ? 5 : 3) + '" fill="' +
+        (crossed ? "#d55e00" : "#0072b2") + '"><title>step ' + s.step + (crossed ? ": " + changes[i].join(", ") : "") + '</title></circle>' +
+        '<text x="' + x(i) + '" y="' + (h - 12) + '" font-size="10" text-anchor="middle">' + s.step + '</text>';
+    });
+    box.append(svgNode(w, h, "curve", inner));
+    const table = el("table", { class: "history-table" },
+      el("tr", {}, ...["step", "frequency", "detector", "positional", "MI", "by position", "crossed"].map((t) => el("th", {}, t))));
+    history.forEach((s, i) => {
+      const detector = s.detector ? el("span", {}, s.detector + " ", tokenCodes(s.triggers)) : "–";
+      const row = el("tr", changes[i].length ? { class: "crossed" } : {},
+        el("td", {}, String(s.step)),
+        el("td", {}, s.dead ? "dead" : fmt(s.frequency, 4)),
+        el("td", {}, detector),
+        el("td", {}, s.type ? s.type + (s.strong ? "" : " (weak)") : "–"),
+        el("td", {}, fmt(s.mi, 3)),
+        el("td", {}, s.curve ? sparkSvg(s.curve) : "–"),
+        el("td", {}, changes[i].join("; ")));
+      table.append(row);
+    });
+    box.append(table);
+    box.dataset.crossings = String(changes.reduce((n, c) => n + c.length, 0));
+    return box;
   };
 
   const view = document.getElementById("neuron-view");
@@ -185,23 +284,26 @@
         view.append(el("p", {}, "suppresses its triggers: " + (detector.suppresses_triggers === null ? "–" : detector.suppresses_triggers ? "yes" : "no")));
       }
     }
-    const projection = values.projections[String(neuron)];
-    if (projection && !(detector && detector.promoted)) {
+    const detail = await loadChunk(model, layer, neuron);
+    if (detail.projection && !(detector && detector.promoted)) {
+      const projection = detail.projection;
       view.append(el("h4", {}, "its update on the vocabulary"));
       view.append(el("p", {}, "promoted: ", tokenCodes(projection.promoted, projection.promoted_raw, projection.promoted_ids)));
       view.append(el("p", {}, "suppressed: ", tokenCodes(projection.suppressed, projection.suppressed_raw, projection.suppressed_ids)));
     }
-    const contexts = values.contexts[row] || [];
-    if (contexts.length) {
+    if (detail.contexts.length) {
       view.append(el("h4", {}, "where it fires"));
       const list = el("ul", { class: "contexts" });
-      contexts.forEach((c) => list.append(el("li", {}, el("span", {}, c.before), el("mark", {}, c.token), el("span", {}, c.after))));
+      detail.contexts.forEach((c) => list.append(el("li", {}, el("span", {}, c.before), el("mark", {}, c.token), el("span", {}, c.after))));
       view.append(list);
     }
-    const positional = values.positional[String(neuron)];
-    if (positional) {
-      view.append(el("h4", {}, "activation frequency by position"));
-      view.append(curveSvg(positional.first_position, positional.curve));
+    if (detail.curve) {
+      view.append(el("h4", {}, "activation frequency by position" + (detail.curve.width > 1 ? " (bins of " + detail.curve.width + " positions)" : "")));
+      view.append(curveSvg(detail.curve));
+    }
+    if (detail.history && detail.history.length > 1) {
+      view.append(el("h4", {}, "along training"));
+      view.append(historyView(detail.history));
     }
     body.dataset.browser = model + "/" + layer + "/" + neuron;
     // The neuron's own address, other settings of the page (as the scale) kept.
@@ -250,24 +352,69 @@
     }
     return out;
   };
-  const find = (query) => {
+  const openLink = (m, layer, neuron, label) => {
+    const link = el("a", { href: "#browser", "data-neuron": m.slug + "/" + layer + "/" + neuron }, label);
+    link.addEventListener("click", (e) => {
+      e.preventDefault();
+      form.model.value = m.slug; form.layer.value = layer; form.neuron.value = neuron;
+      show(m.slug, layer, neuron).then(() => view.scrollIntoView()).catch((err) => fail(String(err)));
+    });
+    return link;
+  };
+  // A token's neurons (`[layer, neuron, fires, neuron_fires]`, most fires first) in a table
+  // sortable by how often they fire on it or by the share of their fires it takes.
+  const tokenNeuronTable = (m, occurrences, rows) => {
+    const table = el("table", { class: "neurons token-neurons" });
+    const keys = { often: (r) => r[2], share: (r) => r[2] / r[3] };
+    const render = (key) => {
+      const sorted = rows.slice().sort((a, b) => keys[key](b) - keys[key](a) || b[2] - a[2] || a[0] - b[0] || a[1] - b[1]);
+      const head = el("tr", {}, el("th", {}, "neuron"), el("th", {}, "fires on it"));
+      for (const [k, label] of [["often", "of its occurrences"], ["share", "share of the neuron's fires"]]) {
+        const th = el("th", { class: "sortable", "data-key": k }, label + (k === key ? " ▾" : ""));
+        th.addEventListener("click", () => render(k));
+        head.append(th);
+      }
+      table.replaceChildren(head, ...sorted.map(([layer, neuron, fires, all]) => el("tr", {},
+        el("td", {}, openLink(m, layer, neuron, "L" + layer + " N" + neuron)),
+        el("td", {}, fmt(fires, 0)),
+        el("td", {}, fmt(100 * fires / occurrences, 1) + "%"),
+        el("td", {}, fmt(100 * fires / all, 1) + "%"))));
+    };
+    render("often");
+    return table;
+  };
+  // The tokens whose text is the query (a leading space and letter case ignored), with the
+  // neurons that fire on each most often and those most devoted to it.
+  const tokenMatches = async (query) => {
+    const q = plain(query), out = [];
+    for (const m of data.models.filter((m) => m.tokens)) {
+      const index = await loadTokenIndex(m.slug);
+      for (const [id, shown, raw, occurrences] of index.filter((t) => plain(t[1]) === q).slice(0, 8)) {
+        out.push({ m, id, shown, raw, occurrences, rows: await loadTokenPart(m.slug, id) });
+      }
+    }
+    return out;
+  };
+  const find = async (query) => {
     results.replaceChildren();
+    delete results.dataset.searched;
     if (!plain(query)) return;
     let found = matches(query, true);
     if (!found.length) found = matches(query, false);
     for (const { m, layer, neuron, kind, hits } of found.slice(0, 100)) {
-      const link = el("a", { href: "#browser", "data-neuron": m.slug + "/" + layer + "/" + neuron }, m.name + " L" + layer + " N" + neuron);
-      link.addEventListener("click", (e) => {
-        e.preventDefault();
-        form.model.value = m.slug; form.layer.value = layer; form.neuron.value = neuron;
-        show(m.slug, layer, neuron).then(() => view.scrollIntoView()).catch((err) => fail(String(err)));
-      });
-      results.append(el("li", {}, link, " " + kind + " detector of ", ...hits.map((t) => el("code", {}, t))));
+      results.append(el("li", {}, openLink(m, layer, neuron, m.name + " L" + layer + " N" + neuron), " " + kind + " detector of ", ...hits.map((t) => el("code", {}, t))));
     }
     const n = found.length;
     results.prepend(el("li", { class: "muted" }, n ? n + " detector" + (n > 1 ? "s" : "") + (n > 100 ? " (the first 100 shown)" : "") : "no detector of '" + query + "'"));
+    for (const t of await tokenMatches(query)) {
+      results.append(el("li", { class: "token-block", "data-token-id": String(t.id), "data-rows": String(t.rows.length) },
+        t.m.name + ": the neurons that fire on ", el("code", { title: tokenTitle(t.raw, t.id) }, t.shown),
+        " (" + fmt(t.occurrences, 0) + " occurrences) most often, and those giving it the largest share of their fires",
+        tokenNeuronTable(t.m, t.occurrences, t.rows)));
+    }
+    results.dataset.searched = "1";
   };
-  search.addEventListener("submit", (e) => { e.preventDefault(); find(search.q.value); });
+  search.addEventListener("submit", (e) => { e.preventDefault(); find(search.q.value).catch((err) => fail(String(err))); });
   const address = new URLSearchParams(location.hash.slice(1));
   // The table's sort and filter by address too: `sort=frequency` ascending, `sort=-frequency`
   // descending, `filter=token`.
@@ -277,7 +424,7 @@
     table.descending = address.get("sort").startsWith("-");
   }
   if (filters[address.get("filter")]) table.filter = address.get("filter");
-  if (address.get("q")) { search.q.value = address.get("q"); find(address.get("q")); }
+  if (address.get("q")) { search.q.value = address.get("q"); find(address.get("q")).catch((err) => fail(String(err))); }
   const first = data.models[0];
   const linked = data.models.find((m) => m.slug === address.get("m"));
   let shown = Promise.resolve();

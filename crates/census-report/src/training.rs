@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use crate::analysis::{ModelAnalysis, model_name};
 use crate::charts::{Figure, Series, color, ramp};
 use crate::figures::{NamedFigure, Section, TYPE_COLORS, TYPE_NAMES, slug};
+use census_format::series::{checkpoint_step, hub_revision, revision_step};
+
+/// How the run of a hub repository's revisions is keyed (`hub:org/name`).
+const HUB_RUN: &str = "hub:";
 
 /// File in which a checkpoint records its training state.
 const TRAINER_STATE_FILE: &str = "trainer_state.json";
@@ -30,7 +34,7 @@ pub struct Checkpoint {
 pub struct TrainingSeries {
     /// The run's name (its final model's, else its directory's).
     pub name: String,
-    /// The run's directory.
+    /// The run's directory (`hub:org/name` for the revisions of a hub repository).
     pub dir: PathBuf,
     /// Its checkpoints, at least two.
     pub checkpoints: Vec<Checkpoint>,
@@ -44,13 +48,6 @@ impl TrainingSeries {
             .expect("at least two checkpoints")
             .analysis
     }
-}
-
-/// The step a checkpoint directory's name gives: `checkpoint-<step>` or `step-<step>`.
-fn step_of(name: &str) -> Option<u64> {
-    name.strip_prefix("checkpoint-")
-        .or_else(|| name.strip_prefix("step-"))
-        .and_then(|step| step.parse().ok())
 }
 
 /// What a model directory's `trainer_state.json` records: step, tokens, held-out loss.
@@ -69,15 +66,29 @@ fn trainer_state(dir: &Path) -> Option<(Option<u64>, Option<u64>, Option<f64>)> 
 pub fn find_series(models: &[ModelAnalysis]) -> Vec<TrainingSeries> {
     let mut runs: BTreeMap<PathBuf, Vec<Checkpoint>> = BTreeMap::new();
     for (i, m) in models.iter().enumerate() {
-        let source = Path::new(&m.manifest.model.source);
+        let spec = m.manifest.model.source.as_str();
+        let source = Path::new(spec);
         if !source.is_dir() {
+            // A hub model at a revision that names its step: a checkpoint of the hub repository.
+            if let Some((id, revision)) = hub_revision(spec)
+                && let Some(step) = revision_step(revision)
+            {
+                runs.entry(PathBuf::from(format!("{HUB_RUN}{id}")))
+                    .or_default()
+                    .push(Checkpoint {
+                        step,
+                        analysis: i,
+                        tokens: None,
+                        held_out_loss: None,
+                    });
+            }
             continue;
         }
         let state = trainer_state(source);
         let (run, step) = match source
             .file_name()
             .and_then(|n| n.to_str())
-            .and_then(step_of)
+            .and_then(checkpoint_step)
         {
             Some(step) => match source.parent() {
                 Some(parent) => (parent.to_path_buf(), step),
@@ -101,7 +112,10 @@ pub fn find_series(models: &[ModelAnalysis]) -> Vec<TrainingSeries> {
         .filter(|(_, checkpoints)| checkpoints.len() >= 2)
         .map(|(dir, mut checkpoints)| {
             checkpoints.sort_by_key(|c| c.step);
-            let name = if dir.join("config.json").is_file() {
+            let hub_id = dir.to_str().and_then(|d| d.strip_prefix(HUB_RUN));
+            let name = if let Some(id) = hub_id {
+                id.to_string()
+            } else if dir.join("config.json").is_file() {
                 model_name(&dir.display().to_string())
             } else {
                 models[checkpoints[checkpoints.len() - 1].analysis]

@@ -157,6 +157,11 @@ fn the_report_renders_in_a_browser() {
         linked.contains(&format!("data-browser=\"{address}\"")),
         "the address opened another neuron"
     );
+    // Every neuron's view draws its frequency by position, positional or not.
+    assert!(
+        linked.contains("activation frequency by position"),
+        "no position curve for {address}"
+    );
     let token = census_format::analysis::vocabulary::display_token(
         last.triggers[0].split(' ').next_back().unwrap(),
     )
@@ -177,12 +182,31 @@ fn the_report_renders_in_a_browser() {
         &["--dump-dom"],
         &format!("file://{}#q={query}", page.display()),
     );
-    let found = &searched[searched.find("<ul id=\"search-results\">").unwrap()..];
+    let found = &searched[searched.find("<ul id=\"search-results\"").unwrap()..];
     let found = &found[..found.find("</ul>").unwrap()];
     assert!(
         found.contains(&format!("data-neuron=\"{address}\"")),
         "searching '{token}' did not find {address}: {found}"
     );
+    // The search also lists the neurons that fire on the token: those of token_neurons.parquet,
+    // each linked to the browser.
+    use census_format::analysis::tables::TokenNeuronRow;
+    let id = *last.trigger_ids[0].last().unwrap();
+    let listed: Vec<TokenNeuronRow> = TokenNeuronRow::read(&analysis)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.token_id == id)
+        .collect();
+    assert!(!listed.is_empty(), "no neuron fires on token {id}");
+    let block = &found[found
+        .find(&format!("data-token-id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no neurons listed for token {id}: {found}"))..];
+    let block = &block[..block.find("</li>").unwrap()];
+    assert!(block.contains(&format!("data-rows=\"{}\"", listed.len())));
+    for r in &listed {
+        let link = format!("data-neuron=\"planted/{}/{}\"", r.layer, r.neuron);
+        assert!(block.contains(&link), "{link} missing for token {id}");
+    }
     // Every neuron of the layer in a table: by default the most frequent first; filtered to the
     // token detectors and sorted by neuron, exactly the layer's token detectors, lowest first.
     use census_format::analysis::tables::NeuronRow;

@@ -23,6 +23,16 @@ fn read(path: &Path) -> arrow::array::RecordBatch {
     arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
 }
 
+/// The neuron details of the first chunk of `layer` in report `out`.
+fn chunk_details(out: &Path, layer: usize) -> Vec<serde_json::Value> {
+    let script = std::fs::read_to_string(
+        out.join(census_report::browser::chunk_script("planted", layer, 0)),
+    )
+    .unwrap();
+    let json = &script[script.find('[').unwrap()..script.rfind(')').unwrap()];
+    serde_json::from_str(json).unwrap()
+}
+
 fn request(analyses: Vec<std::path::PathBuf>, out: &Path) -> ReportRequest {
     ReportRequest {
         analyses,
@@ -158,13 +168,16 @@ fn the_page_shows_the_analysis_numbers() {
         let json = &script[script.find('{').unwrap()..script.rfind(')').unwrap()];
         let values: serde_json::Value = serde_json::from_str(json).unwrap();
         assert_eq!(values["neuron"].as_array().unwrap().len(), 128);
+        // The neurons' details, in chunks of NEURON_CHUNK (the planted layers fit one).
+        let details = chunk_details(&out, layer);
+        assert_eq!(details.len(), 128);
         // Every planted detector of this layer fires, in its example contexts, on its tokens.
         for d in planted["detectors"].as_array().unwrap() {
             if d["layer"] != layer {
                 continue;
             }
             let n = d["neuron"].as_u64().unwrap() as usize;
-            let contexts = values["contexts"][n].as_array().unwrap();
+            let contexts = details[n]["contexts"].as_array().unwrap();
             assert_eq!(contexts.len(), 3, "contexts of {layer}/{n}");
             let tokens: Vec<String> = d["token_strings"]
                 .as_array()
@@ -180,16 +193,20 @@ fn the_page_shows_the_analysis_numbers() {
                 );
             }
         }
-        // Every alive neuron's projection is there for the browser.
-        assert_eq!(
-            values["projections"].as_object().unwrap().len(),
-            128 - planted["dead"][layer].as_array().unwrap().len()
-        );
+        // Every alive neuron's projection and position curve is there for the browser.
+        let alive = 128 - planted["dead"][layer].as_array().unwrap().len();
+        for part in ["projection", "curve"] {
+            assert_eq!(
+                details.iter().filter(|d| !d[part].is_null()).count(),
+                alive,
+                "{part}s of layer {layer}"
+            );
+        }
         // A dead neuron has no contexts.
         let dead = planted["dead"][layer].as_array().unwrap()[0]
             .as_u64()
             .unwrap() as usize;
-        assert!(values["contexts"][dead].as_array().unwrap().is_empty());
+        assert!(details[dead]["contexts"].as_array().unwrap().is_empty());
     }
     let markdown = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(markdown.contains("| claim | paper | planted |"));
@@ -647,14 +664,15 @@ fn a_counts_run_is_reported_with_contexts_only_from_shards_runs() {
         analysis
     };
     let layer_script = |out: &Path, layer: usize| {
-        std::fs::read_to_string(out.join(format!("data/planted/layer-{layer:02}.js"))).unwrap()
+        std::fs::read_to_string(out.join(format!("data/planted/layer-{layer:02}/neurons-000.js")))
+            .unwrap()
     };
     let alone = dir.path().join("report-alone");
     render(&request(vec![analyse("alone", vec![])], &alone)).unwrap();
     assert!(alone.join("figures/fig1a-dead.svg").is_file());
     assert!(
-        layer_script(&alone, 0).contains("\"contexts\":[[]"),
-        "no contexts"
+        !layer_script(&alone, 0).contains("\"before\""),
+        "contexts without a shards run"
     );
 
     let with = dir.path().join("report-with");
@@ -667,7 +685,7 @@ fn a_counts_run_is_reported_with_contexts_only_from_shards_runs() {
     );
     let last = layer_script(&with, 1);
     assert!(
-        last.contains("\"contexts\":[[]"),
+        last.contains("\"contexts\":[]") && !last.contains("\"before\""),
         "layer 1 was not recorded as shards"
     );
 }

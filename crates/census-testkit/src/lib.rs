@@ -9,6 +9,7 @@ use std::process::Command;
 
 pub mod chromium;
 pub mod golden;
+pub mod hub_server;
 pub mod planted;
 
 /// The repository's `tests/fixtures` directory.

@@ -1,0 +1,48 @@
+//! How the checkpoints of a training run are named: model directories `checkpoint-<step>` (as
+//! Hugging Face `Trainer` and `neuron-census train` save them) or `step-<step>`, and hub
+//! revisions whose name carries the step (`step-100`, `step1000`).
+
+/// The step a checkpoint directory's name gives: `checkpoint-<step>` or `step-<step>`.
+pub fn checkpoint_step(name: &str) -> Option<u64> {
+    name.strip_prefix("checkpoint-")
+        .or_else(|| name.strip_prefix("step-"))
+        .and_then(|step| step.parse().ok())
+}
+
+/// The step a hub revision's name gives: its last run of digits (`step-100`: 100, `step1000`:
+/// 1000); none when it has no digit (`main`).
+pub fn revision_step(revision: &str) -> Option<u64> {
+    let end = revision.rfind(|c: char| c.is_ascii_digit())? + 1;
+    let start = revision[..end]
+        .rfind(|c: char| !c.is_ascii_digit())
+        .map_or(0, |i| i + 1);
+    revision[start..end].parse().ok()
+}
+
+/// A hub model at a revision, `org/name@revision`: the id and the revision.
+pub fn hub_revision(spec: &str) -> Option<(&str, &str)> {
+    spec.split_once('@')
+        .filter(|(id, revision)| id.contains('/') && !revision.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_come_from_directory_and_revision_names() {
+        assert_eq!(checkpoint_step("checkpoint-350"), Some(350));
+        assert_eq!(checkpoint_step("step-7"), Some(7));
+        assert_eq!(checkpoint_step("final"), None);
+        assert_eq!(revision_step("step-100"), Some(100));
+        assert_eq!(revision_step("step1000"), Some(1000));
+        assert_eq!(revision_step("v2-step300"), Some(300));
+        assert_eq!(revision_step("main"), None);
+        assert_eq!(
+            hub_revision("org/name@step-1"),
+            Some(("org/name", "step-1"))
+        );
+        assert_eq!(hub_revision("data/model"), None);
+        assert_eq!(hub_revision("name@rev"), None);
+    }
+}
