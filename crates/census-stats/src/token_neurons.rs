@@ -4,6 +4,7 @@
 //! selections over parts of the layers gives the selection over all of them.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use census_format::analysis::tables::TokenNeuronRow;
 
@@ -55,14 +56,23 @@ fn offer(
     list.truncate(k);
 }
 
+/// One token's selections.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Selected {
+    /// Its occurrences.
+    occurrences: u64,
+    /// The neurons firing most on it.
+    most: Vec<TokenFires>,
+    /// The neurons it takes the largest share of.
+    devoted: Vec<TokenFires>,
+}
+
 /// Each token's selections, as neurons are offered.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TokenNeurons {
     k: usize,
-    /// Per token id: the most firing, then the most devoted.
-    tokens: Vec<[Vec<TokenFires>; 2]>,
-    /// Per token id: its occurrences.
-    occurrences: Vec<u64>,
+    /// By token id.
+    tokens: BTreeMap<u32, Selected>,
 }
 
 impl TokenNeurons {
@@ -70,8 +80,7 @@ impl TokenNeurons {
     pub fn new(k: usize) -> Self {
         Self {
             k,
-            tokens: Vec::new(),
-            occurrences: Vec::new(),
+            tokens: BTreeMap::new(),
         }
     }
 
@@ -80,22 +89,17 @@ impl TokenNeurons {
         if self.k == 0 || entry.fires == 0 {
             return;
         }
-        let t = token as usize;
-        if self.tokens.len() <= t {
-            self.tokens.resize_with(t + 1, Default::default);
-            self.occurrences.resize(t + 1, 0);
-        }
-        self.occurrences[t] = occurrences;
-        let [most, devoted] = &mut self.tokens[t];
-        offer(most, self.k, entry, TokenFires::by_fires);
-        offer(devoted, self.k, entry, TokenFires::by_share);
+        let selected = self.tokens.entry(token).or_default();
+        selected.occurrences = occurrences;
+        offer(&mut selected.most, self.k, entry, TokenFires::by_fires);
+        offer(&mut selected.devoted, self.k, entry, TokenFires::by_share);
     }
 
     /// Offers every selection of `other`.
     pub fn absorb(&mut self, other: &Self) {
-        for (token, lists) in other.tokens.iter().enumerate() {
-            for entry in lists.iter().flatten() {
-                self.offer(token as u32, other.occurrences[token], *entry);
+        for (&token, selected) in &other.tokens {
+            for entry in selected.most.iter().chain(&selected.devoted) {
+                self.offer(token, selected.occurrences, *entry);
             }
         }
     }
@@ -104,23 +108,23 @@ impl TokenNeurons {
     /// `name` gives a token's vocabulary string.
     pub fn rows(&self, name: &dyn Fn(u32) -> String) -> Vec<TokenNeuronRow> {
         let mut rows = Vec::new();
-        for (token, [most, devoted]) in self.tokens.iter().enumerate() {
-            let mut union: Vec<TokenFires> = most.iter().chain(devoted).copied().collect();
+        for (&token, selected) in &self.tokens {
+            let mut union: Vec<TokenFires> = selected
+                .most
+                .iter()
+                .chain(&selected.devoted)
+                .copied()
+                .collect();
             union.sort_by(TokenFires::by_fires);
             union.dedup();
-            let token = token as u32;
-            let token_name = if union.is_empty() {
-                String::new()
-            } else {
-                name(token)
-            };
+            let token_name = name(token);
             rows.extend(union.into_iter().map(|e| TokenNeuronRow {
                 token_id: token,
                 token: token_name.clone(),
                 layer: e.layer,
                 neuron: e.neuron,
                 fires: e.fires,
-                occurrences: self.occurrences[token as usize],
+                occurrences: selected.occurrences,
                 neuron_fires: e.neuron_fires,
             }));
         }

@@ -19,6 +19,10 @@ use crate::parquet_file::{open_file, read_all};
 /// File name of the vocabulary table in an analysis directory.
 pub const VOCABULARY_FILE: &str = "vocabulary.parquet";
 
+/// Token ids a vocabulary table may hold: more than any tokenizer has, few enough that a table
+/// read by id stays small. A larger id is damage.
+pub const MAX_TOKEN_ID: u32 = 1 << 24;
+
 /// A tokenizer's vocabulary: each id's token string, and whether it is a special token.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Vocabulary {
@@ -108,7 +112,17 @@ impl Vocabulary {
             let ids = ids.as_primitive::<UInt32Type>();
             let tokens = tokens.as_string::<i32>();
             for i in 0..batch.num_rows() {
-                entries.push((ids.value(i), tokens.value(i).to_string(), special.value(i)));
+                let id = ids.value(i);
+                if id >= MAX_TOKEN_ID {
+                    return Err(FormatError::Column {
+                        path: path.to_path_buf(),
+                        column: "id".to_string(),
+                        reason: format!(
+                            "row {i}: id {id} is beyond any tokenizer's (at most {MAX_TOKEN_ID})"
+                        ),
+                    });
+                }
+                entries.push((id, tokens.value(i).to_string(), special.value(i)));
             }
         }
         Ok(Self::new(entries))
@@ -275,5 +289,44 @@ mod tests {
         writer.write(&batch).unwrap();
         writer.close().unwrap();
         assert_eq!(Vocabulary::read(&path).unwrap(), vocabulary);
+    }
+
+    #[test]
+    fn a_damaged_id_is_refused_not_allocated() {
+        use arrow::array::{ArrayRef, BooleanArray, StringArray, UInt32Array};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(VOCABULARY_FILE);
+        let column = |a: ArrayRef| a;
+        let batch = RecordBatch::try_from_iter([
+            (
+                "id",
+                column(std::sync::Arc::new(UInt32Array::from(vec![
+                    0,
+                    3_925_932_522,
+                ]))),
+            ),
+            (
+                "token",
+                std::sync::Arc::new(StringArray::from(vec!["</s>", "Ġa"])),
+            ),
+            (
+                "special",
+                std::sync::Arc::new(BooleanArray::from(vec![true, false])),
+            ),
+        ])
+        .unwrap();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(
+            std::fs::File::create(&path).unwrap(),
+            batch.schema(),
+            None,
+        )
+        .unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let e = Vocabulary::read(&path).unwrap_err().to_string();
+        assert!(
+            e.contains(VOCABULARY_FILE) && e.contains("3925932522"),
+            "{e}"
+        );
     }
 }
