@@ -298,7 +298,7 @@ fn train_stage(
     }
     Ok(Stage {
         key: format!("train/{name}"),
-        stamp: StageStamp::new(&flags, inputs),
+        stamp: StageStamp::new("train", &flags, inputs),
         complete: model_dir.join("training.json").is_file(),
         args,
     })
@@ -341,7 +341,7 @@ fn extract_stage(
     }
     Ok(Stage {
         key,
-        stamp: StageStamp::new(&flags, inputs),
+        stamp: StageStamp::new("extract", &flags, inputs),
         complete: run_is_complete(run_dir),
         args,
     })
@@ -386,7 +386,7 @@ fn analyze_stage(
     }
     Ok(Stage {
         key: format!("analyze/{slug}"),
-        stamp: StageStamp::new(&flags, inputs),
+        stamp: StageStamp::new("analyze", &flags, inputs),
         complete: analysis_dir.join("manifest.json").is_file(),
         args,
     })
@@ -413,7 +413,7 @@ fn report_stage(
     let args = parse_flags::<ReportArgs>("report", &flags)?;
     Ok(Stage {
         key: "report".to_string(),
-        stamp: StageStamp::new(&flags, inputs),
+        stamp: StageStamp::new("report", &flags, inputs),
         complete: report_dir.join("index.html").is_file(),
         args,
     })

@@ -2,8 +2,8 @@
 //! what they were when that output was made.
 //!
 //! Each stage's fingerprint is a SHA-256 over its flags and its inputs: the size and
-//! modification time of every file of a local model or corpus, and the bytes of the manifests
-//! of the stage before. Fingerprints are kept in `<out>/stages.json`.
+//! modification time of every file of a local model or corpus, the bytes of the manifests of
+//! the stage before, and the revision of what the stage writes ([`output_revision`]). Fingerprints are kept in `<out>/stages.json`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,9 +32,26 @@ pub struct StageStamp {
     pub inputs: BTreeMap<String, String>,
 }
 
+/// The revision of what a kind of stage (`train`, `extract`, `analyze`, `report`) writes. It
+/// enters the stage's stamp, so raising it when a stage starts writing something new (a table,
+/// the report's data) redoes that stage in pipelines run by an earlier version.
+pub fn output_revision(kind: &str) -> u32 {
+    match kind {
+        // 2: position curves of every neuron and the neurons of each token.
+        "analyze" => 2,
+        // 2: neuron details by chunk, histories along training, token scripts.
+        "report" => 2,
+        _ => 1,
+    }
+}
+
 impl StageStamp {
-    /// A stamp over `flags` and `inputs`.
-    pub fn new(flags: &[String], inputs: BTreeMap<String, String>) -> Self {
+    /// A stamp over `flags` and `inputs` of a stage of `kind`, its output revision included.
+    pub fn new(kind: &str, flags: &[String], mut inputs: BTreeMap<String, String>) -> Self {
+        inputs.insert(
+            "output revision".to_string(),
+            format!("{kind} {}", output_revision(kind)),
+        );
         let mut hasher = Sha256::new();
         for flag in flags {
             hasher.update(flag.as_bytes());
@@ -149,32 +166,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stamps_change_with_flags_and_inputs_only() {
+    fn stamps_change_with_flags_inputs_and_the_output_revision_only() {
         let inputs = BTreeMap::from([("a".to_string(), "1:2".to_string())]);
         let flags = vec!["--x".to_string(), "1".to_string()];
-        let stamp = StageStamp::new(&flags, inputs.clone());
-        assert_eq!(stamp, StageStamp::new(&flags, inputs.clone()));
+        let stamp = StageStamp::new("analyze", &flags, inputs.clone());
+        assert_eq!(stamp, StageStamp::new("analyze", &flags, inputs.clone()));
         let other_flags = vec!["--x".to_string(), "2".to_string()];
         assert_ne!(
             stamp.fingerprint,
-            StageStamp::new(&other_flags, inputs.clone()).fingerprint
+            StageStamp::new("analyze", &other_flags, inputs.clone()).fingerprint
         );
         let other_inputs = BTreeMap::from([("a".to_string(), "1:3".to_string())]);
         assert_ne!(
             stamp.fingerprint,
-            StageStamp::new(&flags, other_inputs).fingerprint
+            StageStamp::new("analyze", &flags, other_inputs).fingerprint
         );
         // Flag boundaries count: ["--x1"] is not ["--x", "1"].
         assert_ne!(
             stamp.fingerprint,
-            StageStamp::new(&["--x1".to_string()], inputs).fingerprint
+            StageStamp::new("analyze", &["--x1".to_string()], inputs.clone()).fingerprint
         );
+        // Another kind of stage writes another revision.
+        assert_ne!(
+            stamp.fingerprint,
+            StageStamp::new("train", &flags, inputs).fingerprint
+        );
+        assert!(stamp.inputs["output revision"].starts_with("analyze "));
     }
 
     #[test]
     fn the_ledger_round_trips_and_forgets() {
         let dir = tempfile::tempdir().unwrap();
-        let stamp = StageStamp::new(&["--a".to_string()], BTreeMap::new());
+        let stamp = StageStamp::new("extract", &["--a".to_string()], BTreeMap::new());
         let mut ledger = StageLedger::open(dir.path()).unwrap();
         assert!(!ledger.is_current("extract/m", &stamp));
         ledger.record("extract/m", stamp.clone()).unwrap();
