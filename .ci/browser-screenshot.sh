@@ -17,12 +17,12 @@ profile=$(mktemp -d)
 trap 'rm -rf "$profile" "$frame"' EXIT
 cat > "$frame" <<HTML
 <!doctype html><html><body style="margin:0">
-<iframe src="index.html#m=$slug&l=$layer&n=$neuron" style="border:0;width:1280px;height:1100px"></iframe>
+<iframe src="index.html#m=$slug&l=$layer&n=$neuron" style="border:0;width:1280px;height:2000px"></iframe>
 </body></html>
 HTML
 "$chromium" --headless --no-sandbox --disable-gpu --no-first-run --disable-sync \
   --disable-background-networking --disable-component-update --hide-scrollbars \
-  --virtual-time-budget=10000 --user-data-dir="$profile" --window-size=1280,1100 \
+  --virtual-time-budget=10000 --user-data-dir="$profile" --window-size=1280,2000 \
   --screenshot="$report/browser.png" "file://$frame" 2>/dev/null
 size=$(stat -c %s "$report/browser.png")
 echo "$report/browser.png: $size bytes"

@@ -122,21 +122,21 @@
   const historyView = (history) => {
     const box = el("div", { class: "history" });
     const changes = history.map((h, i) => i ? crossings(history[i - 1], h) : []);
-    const w = 560, h = 160, top = niceTop(Math.max(...history.map((s) => s.frequency)));
+    const w = 560, h = 176, top = niceTop(Math.max(...history.map((s) => s.frequency)));
     const logs = history.map((s) => Math.log10(Math.max(s.step, 1)));
     const lo = Math.min(...logs), span = Math.max(Math.max(...logs) - lo, 1e-9);
-    const x = (i) => (44 + (logs[i] - lo) / span * (w - 70)).toFixed(1), y = (v) => (h - 24 - v / top * (h - 40)).toFixed(1);
-    let inner = '<line x1="44" y1="' + (h - 24) + '" x2="' + (w - 10) + '" y2="' + (h - 24) + '" stroke="#999"/>' +
-      '<line x1="44" y1="12" x2="44" y2="' + (h - 24) + '" stroke="#999"/>' +
-      '<text x="2" y="18" font-size="11">' + top + '</text><text x="2" y="' + (h - 24) + '" font-size="11">0</text>' +
-      '<text x="' + (w / 2 - 70) + '" y="' + (h - 4) + '" font-size="11">training step (log scale)</text>' +
+    const x = (i) => (44 + (logs[i] - lo) / span * (w - 70)).toFixed(1), y = (v) => (h - 34 - v / top * (h - 50)).toFixed(1);
+    let inner = '<line x1="44" y1="' + (h - 34) + '" x2="' + (w - 10) + '" y2="' + (h - 34) + '" stroke="#999"/>' +
+      '<line x1="44" y1="12" x2="44" y2="' + (h - 34) + '" stroke="#999"/>' +
+      '<text x="2" y="18" font-size="11">' + top + '</text><text x="2" y="' + (h - 34) + '" font-size="11">0</text>' +
+      '<text x="' + (w / 2 - 70) + '" y="' + (h - 3) + '" font-size="11">training step (log scale)</text>' +
       '<polyline fill="none" stroke="#0072b2" stroke-width="1.5" points="' +
       history.map((s, i) => x(i) + "," + y(s.frequency)).join(" ") + '"/>';
     history.forEach((s, i) => {
       const crossed = changes[i].length > 0;
       inner += '<circle cx="' + x(i) + '" cy="' + y(s.frequency) + '" r="' + (crossed ? 5 : 3) + '" fill="' +
         (crossed ? "#d55e00" : "#0072b2") + '"><title>step ' + s.step + (crossed ? ": " + changes[i].join(", ") : "") + '</title></circle>' +
-        '<text x="' + x(i) + '" y="' + (h - 12) + '" font-size="10" text-anchor="middle">' + s.step + '</text>';
+        '<text x="' + x(i) + '" y="' + (h - 20) + '" font-size="10" text-anchor="middle">' + s.step + '</text>';
     });
     box.append(svgNode(w, h, "curve", inner));
     const table = el("table", { class: "history-table" },
