@@ -465,7 +465,7 @@ models = ["series:trained:tiny"]
 [train.tiny]
 data = ["{corpus},max_tokens=20000"]
 eval-data = "{corpus},max_tokens=3000"
-{shape}save-steps = [3, 6]
+{shape}save-steps = [3, 6, 8]
 [extract]
 data = ["{sample}"]
 max-seq-len = 32
@@ -496,6 +496,8 @@ no-png = true
             "analyze/trained_tiny/step-3",
             "extract/trained_tiny/step-6",
             "analyze/trained_tiny/step-6",
+            "extract/trained_tiny/step-8",
+            "analyze/trained_tiny/step-8",
             "extract/trained_tiny",
             "analyze/trained_tiny",
             "report"
@@ -505,7 +507,11 @@ no-png = true
 
     // Each step's analysis equals that checkpoint's analysis alone.
     let model = out.join("trained/tiny");
-    for (step, checkpoint) in [("step-3", "checkpoint-3"), ("step-6", "checkpoint-6")] {
+    for (step, checkpoint) in [
+        ("step-3", "checkpoint-3"),
+        ("step-6", "checkpoint-6"),
+        ("step-8", "checkpoint-8"),
+    ] {
         let alone = dir.path().join(format!("alone-{step}"));
         let checkpoint = model.join(checkpoint);
         let run = |args: &[&str]| {
@@ -549,7 +555,7 @@ no-png = true
         }
     }
 
-    // The report's training view: every statistic against the three steps.
+    // The report's training view: every statistic against the four steps.
     let report = out.join("report");
     let html = std::fs::read_to_string(report.join("index.html")).unwrap();
     assert!(html.contains("<section id=\"training\">"));
@@ -565,7 +571,7 @@ no-png = true
         .take_while(|l| l.starts_with('|'))
         .map(|l| l.split('|').nth(1).unwrap().trim())
         .collect();
-    assert_eq!(steps, ["3", "6", "10"], "{summary}");
+    assert_eq!(steps, ["3", "6", "8", "10"], "{summary}");
     // Only the trained model appears in the other sections and the browser.
     assert_eq!(
         std::fs::read_dir(report.join("data")).unwrap().count(),
@@ -578,6 +584,7 @@ no-png = true
     let analyses = [
         out.join("trained_tiny/step-3/analysis"),
         out.join("trained_tiny/step-6/analysis"),
+        out.join("trained_tiny/step-8/analysis"),
         out.join("trained_tiny/analysis"),
     ];
     let states: Vec<Vec<NeuronState>> = analyses.iter().map(|a| neuron_states(a)).collect();
@@ -591,7 +598,7 @@ no-png = true
             .iter()
             .map(|h| h["step"].as_u64().unwrap())
             .collect();
-        assert_eq!(steps, [3, 6, 10]);
+        assert_eq!(steps, [3, 6, 8, 10]);
         for (h, step) in history.iter().zip(&states) {
             let want = &step[n];
             assert_eq!(h["frequency"].as_f64().unwrap(), want.frequency);
