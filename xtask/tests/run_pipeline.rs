@@ -42,6 +42,20 @@ fn neuron_states(analysis: &Path) -> Vec<NeuronState> {
         .collect()
 }
 
+/// The steps of `model`'s table in `summary.md` of report `report`.
+fn training_steps(report: &Path, model: &str) -> Vec<String> {
+    let summary = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    let table = &summary[summary
+        .find(&format!("{model} during training"))
+        .unwrap_or_else(|| panic!("no training table of {model}: {summary}"))..];
+    table
+        .lines()
+        .skip(4)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| l.split('|').nth(1).unwrap().trim().to_string())
+        .collect()
+}
+
 fn xtask_run(args: &[&str]) -> (bool, String) {
     xtask_run_with(args, &[])
 }
@@ -563,15 +577,10 @@ no-png = true
         let svg = report.join(format!("figures/training-{what}-neuron-census-tiny.svg"));
         assert!(svg.is_file(), "{} missing", svg.display());
     }
-    let summary = std::fs::read_to_string(report.join("summary.md")).unwrap();
-    let table = &summary[summary.find("neuron-census-tiny during training").unwrap()..];
-    let steps: Vec<&str> = table
-        .lines()
-        .skip(4)
-        .take_while(|l| l.starts_with('|'))
-        .map(|l| l.split('|').nth(1).unwrap().trim())
-        .collect();
-    assert_eq!(steps, ["3", "6", "8", "10"], "{summary}");
+    assert_eq!(
+        training_steps(&report, "neuron-census-tiny"),
+        ["3", "6", "8", "10"]
+    );
     // Only the trained model appears in the other sections and the browser.
     assert_eq!(
         std::fs::read_dir(report.join("data")).unwrap().count(),
@@ -738,17 +747,7 @@ fn a_pipeline_runs_a_series_of_hub_revisions() {
     let report = out.join("report");
     let html = std::fs::read_to_string(report.join("index.html")).unwrap();
     assert!(html.contains("<section id=\"training\">"));
-    let summary = std::fs::read_to_string(report.join("summary.md")).unwrap();
-    let table = &summary[summary
-        .find("test-org/opt-tiny during training")
-        .unwrap_or_else(|| panic!("{summary}"))..];
-    let steps: Vec<&str> = table
-        .lines()
-        .skip(4)
-        .take_while(|l| l.starts_with('|'))
-        .map(|l| l.split('|').nth(1).unwrap().trim())
-        .collect();
-    assert_eq!(steps, ["50", "100"], "{summary}");
+    assert_eq!(training_steps(&report, "test-org/opt-tiny"), ["50", "100"]);
     assert_eq!(std::fs::read_dir(report.join("data")).unwrap().count(), 1);
     // From the cache, offline, nothing runs again.
     let offline = [env[1], ("HF_HUB_OFFLINE", "1")];

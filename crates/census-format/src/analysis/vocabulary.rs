@@ -273,21 +273,21 @@ mod tests {
         assert_eq!(display_ngram("Ġof Ġthe Ċ"), "␣of ␣the ↵");
     }
 
+    /// Writes `batch` as a Parquet file at `path`.
+    fn write(path: &Path, batch: &RecordBatch) {
+        let file = std::fs::File::create(path).unwrap();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+        writer.write(batch).unwrap();
+        writer.close().unwrap();
+    }
+
     #[test]
     fn the_table_reads_back() {
         let vocabulary =
             Vocabulary::new([(0, "</s>".to_string(), true), (2, "Ġa".to_string(), false)]);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(VOCABULARY_FILE);
-        let batch = vocabulary.to_batch().unwrap();
-        let mut writer = parquet::arrow::ArrowWriter::try_new(
-            std::fs::File::create(&path).unwrap(),
-            batch.schema(),
-            None,
-        )
-        .unwrap();
-        writer.write(&batch).unwrap();
-        writer.close().unwrap();
+        write(&path, &vocabulary.to_batch().unwrap());
         assert_eq!(Vocabulary::read(&path).unwrap(), vocabulary);
     }
 
@@ -315,14 +315,7 @@ mod tests {
             ),
         ])
         .unwrap();
-        let mut writer = parquet::arrow::ArrowWriter::try_new(
-            std::fs::File::create(&path).unwrap(),
-            batch.schema(),
-            None,
-        )
-        .unwrap();
-        writer.write(&batch).unwrap();
-        writer.close().unwrap();
+        write(&path, &batch);
         let e = Vocabulary::read(&path).unwrap_err().to_string();
         assert!(
             e.contains(VOCABULARY_FILE) && e.contains("3925932522"),
