@@ -56,9 +56,10 @@ pub fn script_json(value: &Value) -> String {
     value.to_string().replace("</", "<\\/")
 }
 
-/// `x` rounded to 4 decimals, for curves (the page draws them a few hundred pixels wide).
-fn round4(x: f64) -> f64 {
-    (x * 1e4).round() / 1e4
+/// `x` rounded to 3 decimals, for curves (the page draws them a few hundred pixels high at
+/// most; the analysis keeps every digit).
+fn round3(x: f64) -> f64 {
+    (x * 1e3).round() / 1e3
 }
 
 /// `values` averaged in groups so that at most `points` remain.
@@ -66,7 +67,7 @@ fn coarsen(values: &[f64], points: usize) -> Vec<f64> {
     let width = values.len().div_ceil(points.max(1)).max(1);
     values
         .chunks(width)
-        .map(|c| round4(c.iter().sum::<f64>() / c.len() as f64))
+        .map(|c| round3(c.iter().sum::<f64>() / c.len() as f64))
         .collect()
 }
 
@@ -101,7 +102,7 @@ fn curve(first: usize, width: usize, values: &[f64]) -> Value {
     json!({
         "first": first,
         "width": width,
-        "values": values.iter().map(|&v| round4(v)).collect::<Vec<_>>(),
+        "values": values.iter().map(|&v| round3(v)).collect::<Vec<_>>(),
     })
 }
 
