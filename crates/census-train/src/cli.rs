@@ -71,13 +71,13 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 700)]
     pub steps: usize,
     /// Peak learning rate (AdamW).
-    #[arg(long, default_value_t = 2e-3)]
+    #[arg(long, default_value_t = 5e-3)]
     pub lr: f64,
     /// Linear warm-up steps.
     #[arg(long, default_value_t = 50)]
     pub warmup_steps: usize,
     /// AdamW weight decay.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.1)]
     pub weight_decay: f64,
     /// Seed of the initialisation and the block order.
     #[arg(long, default_value_t = 0)]

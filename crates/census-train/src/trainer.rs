@@ -50,10 +50,10 @@ impl Default for TrainOptions {
         Self {
             batch_size: 16,
             steps: 700,
-            learning_rate: 2e-3,
+            learning_rate: 5e-3,
             warmup_steps: 50,
             final_lr_fraction: 0.1,
-            weight_decay: 0.01,
+            weight_decay: 0.1,
             grad_clip: 1.0,
             seed: 0,
             positions: true,
