@@ -56,6 +56,16 @@ fn training_steps(report: &Path, model: &str) -> Vec<String> {
         .collect()
 }
 
+/// `run`'s flags for pipeline file `pipeline` writing into `out`.
+fn run_args<'a>(pipeline: &'a Path, out: &'a Path) -> [&'a str; 4] {
+    [
+        "--pipeline",
+        pipeline.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]
+}
+
 fn xtask_run(args: &[&str]) -> (bool, String) {
     xtask_run_with(args, &[])
 }
@@ -106,12 +116,7 @@ fn stages_run_once_and_rerun_only_when_something_changed() {
     let pipeline = dir.path().join("p.toml");
     write_pipeline(&pipeline, &corpus, "");
     let out = dir.path().join("out");
-    let args = [
-        "--pipeline",
-        pipeline.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
+    let args = run_args(&pipeline, &out);
 
     let (ok, log) = xtask_run(&args);
     assert!(ok, "{log}");
@@ -233,12 +238,7 @@ no-png = true
     )
     .unwrap();
     let out = dir.path().join("out");
-    let args = [
-        "--pipeline",
-        pipeline.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
+    let args = run_args(&pipeline, &out);
     let (ok, log) = xtask_run(&args);
     assert!(ok, "{log}");
     assert_eq!(
@@ -388,12 +388,7 @@ fn a_pipeline_gives_each_section_its_own_run() {
     };
     write("positions");
     let out = dir.path().join("out");
-    let args = [
-        "--pipeline",
-        pipeline.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
+    let args = run_args(&pipeline, &out);
     let (ok, log) = xtask_run(&args);
     assert!(ok, "{log}");
     assert_eq!(
@@ -494,12 +489,7 @@ no-png = true
     )
     .unwrap();
     let out = dir.path().join("out");
-    let args = [
-        "--pipeline",
-        pipeline.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
+    let args = run_args(&pipeline, &out);
     let (ok, log) = xtask_run(&args);
     assert!(ok, "{log}");
     assert_eq!(
@@ -697,12 +687,7 @@ fn a_pipeline_runs_a_series_of_hub_revisions() {
         .unwrap();
     };
     let out = dir.path().join("out");
-    let args = [
-        "--pipeline",
-        pipeline.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
+    let args = run_args(&pipeline, &out);
     let env = [
         ("HF_ENDPOINT", server.endpoint.as_str()),
         ("HF_HOME", cache.to_str().unwrap()),

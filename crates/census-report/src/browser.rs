@@ -97,34 +97,54 @@ fn write_script(out: &Path, relative: &str, body: String) -> Result<()> {
     std::fs::write(&path, body).map_err(|e| ReportError::io("cannot write", &path, e))
 }
 
-/// A neuron's frequency-by-position curve: `{first, width, values}`.
-fn curve(first: usize, width: usize, values: &[f64]) -> Value {
-    json!({
-        "first": first,
-        "width": width,
-        "values": values.iter().map(|&v| round3(v)).collect::<Vec<_>>(),
-    })
+/// A neuron's frequency-by-position curve as the page draws it: `values[i]` over the `width`
+/// positions from `first + i·width`, rounded ([`round3`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+struct Curve {
+    first: usize,
+    width: usize,
+    values: Vec<f64>,
+}
+
+impl Curve {
+    fn new(first: usize, width: usize, values: impl Iterator<Item = f64>) -> Self {
+        Self {
+            first,
+            width,
+            values: values.map(round3).collect(),
+        }
+    }
+
+    /// The curve in groups of bins averaged, at most `points` values.
+    fn coarsened(&self, points: usize) -> Self {
+        let grouped = self.values.len().div_ceil(points).max(1);
+        Self {
+            first: self.first,
+            width: self.width * grouped,
+            values: coarsen(&self.values, points),
+        }
+    }
 }
 
 /// Every neuron's curve, by (layer, neuron): a positional neuron's full curve, else its binned
 /// one from `position_curves.parquet` (where the analysis wrote it).
-fn curves(model: &ModelAnalysis) -> Result<BTreeMap<(usize, usize), Value>> {
+fn curves(model: &ModelAnalysis) -> Result<BTreeMap<(usize, usize), Curve>> {
     let mut curves = BTreeMap::new();
     if model.dir.join(PositionCurveRow::FILE).exists() {
         for c in PositionCurveRow::read(&model.dir)? {
-            let values: Vec<f64> = c.frequency.iter().map(|&v| f64::from(v)).collect();
             curves.insert(
                 (usize::from(c.layer), usize::from(c.neuron)),
-                curve(
+                Curve::new(
                     usize::from(c.first_position),
                     usize::from(c.bin_width),
-                    &values,
+                    c.frequency.iter().map(|&v| f64::from(v)),
                 ),
             );
         }
     }
     for p in &model.positional {
-        curves.insert((p.layer, p.neuron), curve(p.first_position, 1, &p.curve));
+        let curve = Curve::new(p.first_position, 1, p.curve.iter().copied());
+        curves.insert((p.layer, p.neuron), curve);
     }
     Ok(curves)
 }
@@ -154,19 +174,9 @@ fn checkpoint_states(step: u64, model: &ModelAnalysis) -> Result<BTreeMap<(usize
         .map(|n| {
             let key = (usize::from(n.layer), usize::from(n.neuron));
             let detector = detectors.get(&key);
-            let curve = curves.remove(&key).map(|c| {
-                let values: Vec<f64> = c["values"]
-                    .as_array()
-                    .map(|v| v.iter().filter_map(Value::as_f64).collect())
-                    .unwrap_or_default();
-                let width = c["width"].as_u64().unwrap_or(1) as usize;
-                let grouped = values.len().div_ceil(HISTORY_CURVE_POINTS).max(1);
-                json!({
-                    "first": c["first"],
-                    "width": width * grouped,
-                    "values": coarsen(&values, HISTORY_CURVE_POINTS),
-                })
-            });
+            let curve = curves
+                .remove(&key)
+                .map(|c| c.coarsened(HISTORY_CURVE_POINTS));
             Ok((
                 key,
                 json!({
