@@ -2,12 +2,12 @@
 //! its output is complete and its flags and inputs are unchanged.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use census_extract::cli::{ExtractArgs, parse_source};
 use census_extract::manifest::check_foreign_directory;
-use census_format::StagedDir;
+use census_format::{OutputLock, StagedDir};
 use census_model::{HubOptions, ModelSpec, OptConfig};
 use census_report::cli::ReportArgs;
 use census_stats::cli::AnalyzeArgs;
@@ -108,6 +108,7 @@ impl RunArgs {
             .clone()
             .unwrap_or_else(|| root.join("out").join(&pipeline.name));
         tracing::info!(pipeline = %pipeline.name, out = %out.display(), "{}", pipeline.description);
+        let _lock = OutputLock::acquire(&out, "run")?;
         let entries: Vec<(String, String, bool)> = pipeline
             .models
             .iter()
@@ -148,6 +149,7 @@ impl RunArgs {
             let local_model = Path::new(&model).is_dir().then(|| PathBuf::from(&model));
             let run_dir = out.join(slug).join("run");
             let analysis_dir = out.join(slug).join("analysis");
+            check_inside(&out, &out.join(slug))?;
 
             for (name, run_dir) in run_dirs(&pipeline, &out, slug) {
                 let table = match &name {
@@ -456,6 +458,7 @@ fn preflight(
 ) -> Result<()> {
     for (name, table) in &pipeline.train {
         let model_dir = out.join("trained").join(name);
+        check_inside(out, &model_dir)?;
         let stage = train_stage(name, table, root, &model_dir)?;
         for spec in stage
             .args
@@ -480,7 +483,9 @@ fn preflight(
         let run_dir = out.join(slug).join("run");
         let analysis_dir = out.join(slug).join("analysis");
         let path = Path::new(model);
+        check_inside(out, &out.join(slug))?;
         for (name, dir) in run_dirs(pipeline, out, slug) {
+            check_inside(out, &dir)?;
             let table = match &name {
                 Some(name) => pipeline.run_table(name),
                 None => pipeline.extract.clone(),
@@ -516,6 +521,41 @@ fn preflight(
         report_stage(pipeline, root, &analyses, &report_dir)?;
     }
     census_report::check_output_dir(&report_dir)?;
+    Ok(())
+}
+
+/// `path` made absolute, with `.` and `..` resolved by its text alone (nothing need exist).
+fn normalised(path: &Path) -> PathBuf {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    let mut normal = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::ParentDir => {
+                normal.pop();
+            }
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    normal
+}
+
+/// Refuses a stage output that does not lie strictly inside the pipeline's `--out`, once both
+/// paths are normalised.
+fn check_inside(out: &Path, output: &Path) -> Result<()> {
+    let (out_n, output_n) = (normalised(out), normalised(output));
+    if output_n == out_n || !output_n.starts_with(&out_n) {
+        bail!(
+            "a stage would write {} ({}), which is not inside --out {}; refusing",
+            output.display(),
+            output_n.display(),
+            out.display()
+        );
+    }
     Ok(())
 }
 
@@ -581,6 +621,19 @@ mod tests {
     }
 
     /// The default model as a series: its five checkpoints in step order, then the model.
+    #[test]
+    fn stage_outputs_must_lie_inside_out() {
+        let out = Path::new("/tmp/o/out");
+        check_inside(out, &out.join("trained/x")).unwrap();
+        check_inside(Path::new("rel/out"), Path::new("rel/./out/m/run")).unwrap();
+        for outside in ["trained/x/../../../victim/model", "..", ".", "a/../../b"] {
+            let err = check_inside(out, &out.join(outside))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("not inside --out"), "{outside}: {err}");
+        }
+    }
+
     #[test]
     fn a_series_expands_to_its_checkpoints_then_the_trained_model() {
         let model = repository_root().join("data/model").display().to_string();

@@ -116,11 +116,11 @@ impl Pipeline {
         if pipeline.models.is_empty() {
             bail!("the pipeline {} names no model", path.display());
         }
-        if pipeline.name.is_empty() || pipeline.name.contains(['/', '\\']) {
-            bail!(
-                "the pipeline {} needs a plain `name` (it names the output directory)",
-                path.display()
-            );
+        let names = std::iter::once(("`name`".to_string(), &pipeline.name))
+            .chain(pipeline.train.keys().map(|n| (format!("[train.{n}]"), n)))
+            .chain(pipeline.runs.keys().map(|n| (format!("[runs.{n}]"), n)));
+        for (what, name) in names {
+            check_path_name(name).with_context(|| format!("{}: {what}", path.display()))?;
         }
         let stages = [
             ("extract", &pipeline.extract),
@@ -141,13 +141,6 @@ impl Pipeline {
                     path.display()
                 );
             }
-        }
-        if let Some(name) = pipeline.runs.keys().find(|n| !is_plain_name(n)) {
-            bail!(
-                "{}: [runs.{name}]: a run's name is letters, digits, '-' and '_' (it names a \
-                 directory)",
-                path.display()
-            );
         }
         for key in SECTION_RUN_KEYS {
             match pipeline.analyze.get(key) {
@@ -204,6 +197,14 @@ impl Pipeline {
                     }
                 })
                 .collect::<String>();
+            // A path's last component may be `..`, `.` or hidden; a slug never starts with a dot.
+            let base = if base.is_empty() {
+                "model".to_string()
+            } else if base.starts_with('.') {
+                format!("_{base}")
+            } else {
+                base
+            };
             let mut slug = base.clone();
             let mut n = 2;
             while slugs.contains(&slug) {
@@ -216,12 +217,20 @@ impl Pipeline {
     }
 }
 
-/// Whether `name` is non-empty and only letters, digits, '-' and '_'.
-fn is_plain_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+/// Checks a name that becomes a directory of the pipeline's output (the pipeline's `name`, a
+/// `[train.*]` or `[runs.*]` table's): letters, digits, '-', '_' and '.', not starting with a
+/// dot, so it names one directory inside `--out` and never climbs out of it.
+pub fn check_path_name(name: &str) -> Result<()> {
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if name.is_empty() || !plain || name.starts_with('.') {
+        bail!(
+            "`{name}` cannot name a directory: use letters, digits, '-', '_' and '.', not \
+             starting with a dot"
+        );
+    }
+    Ok(())
 }
 
 impl Pipeline {
@@ -413,6 +422,40 @@ mod tests {
         assert_eq!(table["data"], p.extract["data"]);
         assert_eq!(p.section_run("positional-run"), Some("p"));
         assert_eq!(p.section_run("ngram-run"), None);
+    }
+
+    #[test]
+    fn names_that_become_directories_cannot_leave_the_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        for (text, what) in [
+            (
+                "name = \"x\"\nmodels = [\"trained:x/../../../victim/model\"]\n[train.\"x/../../../victim/model\"]\n",
+                "[train.x/../../../victim/model]",
+            ),
+            ("name = \"..\"\nmodels = [\"m\"]\n", "`name`"),
+            ("name = \"\"\nmodels = [\"m\"]\n", "`name`"),
+            (
+                "name = \"x\"\nmodels = [\"m\"]\n[runs.\"..\"]\nfull-length = true\n",
+                "[runs...]",
+            ),
+            (
+                "name = \"x\"\nmodels = [\"m\"]\n[train.\".hidden\"]\n",
+                "[train..hidden]",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = format!("{:#}", Pipeline::load(&path).unwrap_err());
+            assert!(
+                err.contains(what) && err.contains("cannot name a directory"),
+                "{text}: {err}"
+            );
+        }
+        let p = parse("name = \"x\"\nmodels = [\"a/..\", \".\", \"b/.hidden\", \"/\"]");
+        assert_eq!(p.model_slugs(), ["_..", "_.", "_.hidden", "model"]);
+        for slug in p.model_slugs() {
+            check_path_name(&slug).unwrap();
+        }
     }
 
     #[test]

@@ -30,13 +30,13 @@ use crate::shards::{
     ACTIVATIONS_DIR, ActivationRows, FOOTER_RUN_ID, TEMP_SUFFIX, TOKENS_DIR, activations_batch,
     part_footer, tokens_batch, tokens_path, write_temp_parquet,
 };
-use census_format::FormatError;
 use census_format::run::RecordMode;
 use census_format::run::counts::{DomainCounts, PartCounts, counts_batch};
 use census_format::run::sequence_table::{
     CorpusFile, SEQUENCES_FILE, SequenceTable, corpus_files, read_sequences, write_sequences,
 };
 use census_format::run::tables::PartFile;
+use census_format::{FileDigest, FormatError, OutputLock};
 use rayon::prelude::*;
 
 /// Share of FFN neurons assumed to fire when estimating disk use before the first part is
@@ -196,6 +196,7 @@ pub fn extract<B: Backend>(
     device_name: &str,
 ) -> Result<ExtractSummary> {
     let _span = tracing::info_span!("extract", out = %options.out.display()).entered();
+    let _lock = OutputLock::acquire(&options.out, "extract")?;
     let checked = check_options(options)?;
     let mut opened = open_or_resume(options, &checked, device_name)?;
     let parts = plan_parts(&opened.corpus.sequences, options.part_tokens);
@@ -346,6 +347,7 @@ fn open_or_resume(
                 &options.sources,
                 tokenizer,
                 bos,
+                Some(config.pad_token_id),
                 config.vocab_size,
                 &options.sequences,
                 options.shard,
@@ -380,7 +382,7 @@ fn open_or_resume(
         },
     };
     std::fs::create_dir_all(out).map_err(|e| ExtractError::io("cannot create", out, e))?;
-    verify_committed(out, &manifest, &checked.layers)?;
+    drop_damaged_parts(out, &mut manifest, &checked.layers)?;
     remove_temporaries(out)?;
     manifest.store(out)?;
     if !table_is_current {
@@ -563,27 +565,71 @@ fn corpus_digest(corpus: &SequencedCorpus) -> String {
     hex(&hasher.finalize())
 }
 
-/// Every committed part's files must exist.
-fn verify_committed(out: &Path, manifest: &Manifest, layers: &Range<usize>) -> Result<()> {
-    for part in &manifest.parts {
+/// Checks every committed part's files against the manifest (present, and of the size and
+/// checksum recorded when the part was committed); a part that fails is taken out of the
+/// manifest, its files deleted, and it is computed again.
+fn drop_damaged_parts(out: &Path, manifest: &mut Manifest, layers: &Range<usize>) -> Result<()> {
+    let record = manifest.config.record;
+    let committed = manifest.parts.len();
+    let mut kept = Vec::with_capacity(committed);
+    for part in std::mem::take(&mut manifest.parts) {
         let mut files = vec![tokens_path(out, part.index)];
         files.extend(
             layers
                 .clone()
-                .map(|l| layer_file(manifest.config.record, l).path(out, part.index)),
+                .map(|l| layer_file(record, l).path(out, part.index)),
         );
-        if let Some(missing) = files.iter().find(|f| !f.is_file()) {
-            return Err(ExtractError::Manifest {
-                path: out.join(crate::manifest::MANIFEST_FILE),
-                reason: format!(
-                    "part {} is committed but {} is missing",
-                    part.index,
-                    missing.display()
-                ),
-            });
+        let missing = files
+            .iter()
+            .find(|f| !f.is_file())
+            .map(|f| (f.display().to_string(), "is missing".to_string()));
+        let damage = match missing {
+            Some(found) => Some(found),
+            None => first_mismatch(out, &part)?,
+        };
+        match damage {
+            None => kept.push(part),
+            Some((file, reason)) => {
+                tracing::warn!(
+                    part = part.index,
+                    %file,
+                    %reason,
+                    "a committed part is damaged: computing it again"
+                );
+                for file in part.files.keys().map(|f| out.join(f)).chain(files) {
+                    match std::fs::remove_file(&file) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(ExtractError::io("cannot remove", &file, e));
+                        }
+                        _ => {}
+                    }
+                }
+            }
         }
     }
+    if kept.len() != committed {
+        manifest.complete = false;
+    }
+    manifest.parts = kept;
     Ok(())
+}
+
+/// The first of `part`'s recorded files whose size or checksum no longer matches, with why.
+fn first_mismatch(out: &Path, part: &CommittedPart) -> Result<Option<(String, String)>> {
+    for (name, digest) in &part.files {
+        let path = out.join(name);
+        let found =
+            FileDigest::of_file(&path).map_err(|e| ExtractError::io("cannot read", &path, e))?;
+        if found != *digest {
+            let reason = if found.bytes != digest.bytes {
+                format!("is {} bytes, {} were committed", found.bytes, digest.bytes)
+            } else {
+                "its checksum differs from the committed one".to_string()
+            };
+            return Ok(Some((path.display().to_string(), reason)));
+        }
+    }
+    Ok(None)
 }
 
 /// Deletes `*.tmp` files an interrupted run left behind (never committed, safe to drop).

@@ -28,10 +28,14 @@ pub struct SequencedCorpus {
 /// Reads `sources` in order and cuts every document into sequences, keeping this `shard`'s.
 ///
 /// `tokenizer` is needed only for text sources; every id is checked against `vocab_size`.
+/// Pre-tokenized documents that already start with `bos_id` (as Hugging Face's OPT tokenizer
+/// writes them) are taken as they are, without a second `</s>`; one that holds `pad_id` is
+/// refused, since padding is never recorded as a token.
 pub fn build_sequences(
     sources: &[CorpusSource],
     tokenizer: Option<&OptTokenizer>,
     bos_id: u32,
+    pad_id: Option<u32>,
     vocab_size: usize,
     options: &SequenceOptions,
     shard: Shard,
@@ -60,7 +64,7 @@ pub fn build_sequences(
                      left: &mut Option<u64>|
          -> Result<bool> {
             let docs = std::mem::take(pending);
-            let ids = tokenize(&docs, tokenizer, source)?;
+            let ids = tokenize(&docs, tokenizer, source, bos_id, pad_id)?;
             for (doc, ids) in docs.into_iter().zip(ids) {
                 if !builder.add_document(&doc.domain, ids, left, source)? {
                     return Ok(false);
@@ -83,7 +87,7 @@ pub fn build_sequences(
         }
     }
     let mut out = builder.out;
-    out.counts.empty_documents = read.empty_documents;
+    out.counts.empty_documents += read.empty_documents;
     out.counts.malformed_lines = read.malformed_lines;
     if out.counts.tokens == 0 {
         let what = if options.full_length {
@@ -99,11 +103,15 @@ pub fn build_sequences(
     Ok(out)
 }
 
-/// Token ids of each document, without the `</s>` prefix.
+/// Token ids of each document, without the `</s>` prefix: the tokenizer's output loses the one
+/// it adds, and pre-tokenized ids the one they may start with. Pre-tokenized ids holding the pad
+/// id are refused.
 fn tokenize(
     docs: &[Document],
     tokenizer: Option<&OptTokenizer>,
     source: &CorpusSource,
+    bos_id: u32,
+    pad_id: Option<u32>,
 ) -> Result<Vec<Vec<u32>>> {
     let texts: Vec<&str> = docs
         .iter()
@@ -124,16 +132,29 @@ fn tokenize(
         tokenizer.encode_batch(&texts)?
     }
     .into_iter();
-    Ok(docs
-        .iter()
+    docs.iter()
         .map(|d| match &d.content {
-            DocumentContent::Ids(ids) => ids.clone(),
-            DocumentContent::Text(_) => encoded
+            DocumentContent::Ids(ids) => {
+                if let Some(pad) = pad_id
+                    && let Some(at) = ids.iter().position(|&t| t == pad)
+                {
+                    return Err(ExtractError::InvalidOption(format!(
+                        "{}: a pre-tokenized document holds the pad id {pad} at token {at}; \
+                         padding is never recorded as a token, so remove it from the ids",
+                        source.path.display()
+                    )));
+                }
+                Ok(match ids.split_first() {
+                    Some((&first, rest)) if first == bos_id => rest.to_vec(),
+                    _ => ids.clone(),
+                })
+            }
+            DocumentContent::Text(_) => Ok(encoded
                 .next()
                 .map(|ids| ids[1..].to_vec())
-                .unwrap_or_default(),
+                .unwrap_or_default()),
         })
-        .collect())
+        .collect()
 }
 
 struct Builder<'a> {
@@ -325,7 +346,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let source = pretokenized(dir.path(), &[vec![10, 11, 12, 13, 14], vec![20, 21]]);
         let corpus =
-            build_sequences(&[source], None, 2, 100, &options(3), Shard::default()).unwrap();
+            build_sequences(&[source], None, 2, None, 100, &options(3), Shard::default()).unwrap();
         let tokens: Vec<(u64, Vec<u32>)> = corpus
             .sequences
             .iter()
@@ -352,9 +373,47 @@ mod tests {
             full_length: true,
             ..options(4)
         };
-        let corpus = build_sequences(&[source], None, 2, 100, &opts, Shard::default()).unwrap();
+        let corpus =
+            build_sequences(&[source], None, 2, None, 100, &opts, Shard::default()).unwrap();
         assert!(corpus.sequences.iter().all(|s| s.tokens.len() == 4));
         assert_eq!(corpus.sequences.len(), 2);
+    }
+
+    #[test]
+    fn pretokenized_ids_starting_with_bos_keep_one_and_pad_ids_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        // As Hugging Face's OPT tokenizer writes them (with `</s>`), and without it.
+        let source = pretokenized(dir.path(), &[vec![2, 7, 8, 9], vec![7, 8, 9], vec![2]]);
+        let corpus = build_sequences(
+            std::slice::from_ref(&source),
+            None,
+            2,
+            Some(1),
+            100,
+            &options(8),
+            Shard::default(),
+        )
+        .unwrap();
+        let tokens: Vec<&Vec<u32>> = corpus.sequences.iter().map(|s| &s.tokens).collect();
+        assert_eq!(tokens, [&vec![2, 7, 8, 9], &vec![2, 7, 8, 9]]);
+        assert_eq!(corpus.counts.tokens, 8);
+        assert_eq!(corpus.counts.empty_documents, 1);
+        let padded = pretokenized(dir.path(), &[vec![7, 8], vec![7, 1, 1]]);
+        let err = build_sequences(
+            &[padded],
+            None,
+            2,
+            Some(1),
+            100,
+            &options(8),
+            Shard::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("pad id 1 at token 1") && err.contains(".jsonl"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -369,7 +428,7 @@ mod tests {
             max_tokens: Some(10),
             ..options(5)
         };
-        let corpus = build_sequences(&[a, b], None, 2, 100, &opts, Shard::default()).unwrap();
+        let corpus = build_sequences(&[a, b], None, 2, None, 100, &opts, Shard::default()).unwrap();
         let lens: Vec<usize> = corpus.sequences.iter().map(|s| s.tokens.len()).collect();
         // Source a: one sequence of 5, then 1 token of budget left (too few for `</s>` and a
         // token). Source b: the 5 tokens left of the overall budget.
@@ -386,6 +445,7 @@ mod tests {
             std::slice::from_ref(&source),
             None,
             2,
+            None,
             100,
             &options(4),
             Shard::default(),
@@ -398,6 +458,7 @@ mod tests {
                 std::slice::from_ref(&source),
                 None,
                 2,
+                None,
                 100,
                 &options(4),
                 shard,
@@ -419,7 +480,7 @@ mod tests {
     fn out_of_vocabulary_ids_and_empty_corpora_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let source = pretokenized(dir.path(), &[vec![3, 500]]);
-        let err = build_sequences(&[source], None, 2, 100, &options(8), Shard::default())
+        let err = build_sequences(&[source], None, 2, None, 100, &options(8), Shard::default())
             .unwrap_err()
             .to_string();
         assert!(
@@ -427,8 +488,8 @@ mod tests {
             "{err}"
         );
         let empty = pretokenized(dir.path(), &[]);
-        let err =
-            build_sequences(&[empty], None, 2, 100, &options(8), Shard::default()).unwrap_err();
+        let err = build_sequences(&[empty], None, 2, None, 100, &options(8), Shard::default())
+            .unwrap_err();
         assert!(matches!(err, ExtractError::EmptyCorpus(_)), "{err}");
     }
 

@@ -24,6 +24,27 @@ impl FileDigest {
         }
     }
 
+    /// The digest of the file at `path`, read in blocks.
+    pub fn of_file(path: &std::path::Path) -> std::io::Result<Self> {
+        use std::io::Read;
+        let mut file = std::fs::File::open(path)?;
+        let mut hasher = crc32fast::Hasher::new();
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut bytes = 0u64;
+        loop {
+            let n = file.read(&mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+            bytes += n as u64;
+        }
+        Ok(Self {
+            bytes,
+            crc32: hasher.finalize(),
+        })
+    }
+
     /// Why `data` is not the file this digest describes, if it is not.
     pub fn mismatch(&self, data: &[u8]) -> Option<String> {
         let found = Self::of(data);

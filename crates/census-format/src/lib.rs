@@ -15,10 +15,12 @@
 
 pub mod analysis;
 pub mod atomic;
+pub mod bounded;
 pub mod checksum;
 pub mod columns;
 pub mod corpus;
 mod error;
+pub mod lock;
 pub mod parquet_file;
 pub mod run;
 pub mod series;
@@ -27,4 +29,5 @@ pub mod staged;
 pub use atomic::write_atomic;
 pub use checksum::{DigestWriter, FileDigest};
 pub use error::{FormatError, Result};
+pub use lock::OutputLock;
 pub use staged::StagedDir;

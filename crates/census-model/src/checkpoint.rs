@@ -70,7 +70,14 @@ impl StoredTensor {
             };
             let mut file = File::open(&self.file).map_err(io)?;
             file.seek(SeekFrom::Start(range.start)).map_err(io)?;
-            return file.read_exact(bytemuck::cast_slice_mut(out)).map_err(io);
+            file.read_exact(bytemuck::cast_slice_mut(out)).map_err(io)?;
+            return refuse_non_finite(bytemuck::cast_slice(out), DType::F32).map_err(|reason| {
+                ModelError::TensorData {
+                    tensor: self.name.clone(),
+                    path: self.file.clone(),
+                    reason,
+                }
+            });
         }
         let values = self
             .read()?
@@ -285,6 +292,7 @@ fn safetensors_tensors(path: &Path) -> Result<Vec<StoredTensor>> {
             f.seek(SeekFrom::Start(data_start + begin)).map_err(io)?;
             let mut bytes = vec![0u8; (end - begin) as usize];
             f.read_exact(&mut bytes).map_err(io)?;
+            refuse_non_finite(&bytes, dtype).map_err(TensorSnapshotError::DataError)?;
             Ok(TensorData::from_bytes_vec(bytes, shape.clone(), dtype))
         });
         tensors.push(StoredTensor {
@@ -314,9 +322,46 @@ fn pytorch_tensors(path: &Path) -> Result<Vec<StoredTensor>> {
             dtype: snapshot.dtype,
             shape: snapshot.shape.to_vec(),
             raw: None,
-            read: snapshot.clone_data_fn(),
+            read: {
+                let read = snapshot.clone_data_fn();
+                Rc::new(move || {
+                    let data = read()?;
+                    refuse_non_finite(data.as_bytes(), data.dtype)
+                        .map_err(TensorSnapshotError::DataError)?;
+                    Ok(data)
+                })
+            },
         })
         .collect();
     tensors.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(tensors)
+}
+
+/// Refuses stored floating-point data holding NaN or an infinity (a diverged training run),
+/// naming the first such element; other dtypes pass.
+pub fn refuse_non_finite(bytes: &[u8], dtype: DType) -> std::result::Result<(), String> {
+    let first = match dtype {
+        DType::F16 => first_exponent_full::<2>(bytes, 0x7c00),
+        DType::BF16 => first_exponent_full::<2>(bytes, 0x7f80),
+        DType::F32 => first_exponent_full::<4>(bytes, 0x7f80_0000),
+        DType::F64 => first_exponent_full::<8>(bytes, 0x7ff0_0000_0000_0000),
+        _ => None,
+    };
+    match first {
+        None => Ok(()),
+        Some(index) => Err(format!(
+            "holds NaN or infinity (first at element {index}): the weights are not usable (a \
+             training run that diverged?)"
+        )),
+    }
+}
+
+/// The index of the first little-endian `W`-byte element whose exponent bits (`mask`) are all
+/// set: an infinity or a NaN.
+fn first_exponent_full<const W: usize>(bytes: &[u8], mask: u64) -> Option<usize> {
+    bytes.chunks_exact(W).position(|chunk| {
+        let mut bits = [0u8; 8];
+        bits[..W].copy_from_slice(chunk);
+        u64::from_le_bytes(bits) & mask == mask
+    })
 }

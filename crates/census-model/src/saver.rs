@@ -94,6 +94,12 @@ fn write_weights<B: Backend>(model: &OptModel<B>, path: &Path, dtype: DType) -> 
             .to_data()
             .map_err(|e| ModelError::InvalidInput(format!("reading parameter {name}: {e:?}")))?
             .convert_dtype(dtype);
+        crate::checkpoint::refuse_non_finite(data.as_bytes(), data.dtype).map_err(|reason| {
+            ModelError::InvalidInput(format!(
+                "parameter {name} {reason}; refusing to save it to {}",
+                path.display()
+            ))
+        })?;
         tensors.insert(format!("{SAVED_PREFIX}{name}"), data);
     }
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors

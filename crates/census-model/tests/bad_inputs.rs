@@ -259,3 +259,66 @@ fn impossible_forward_options_are_rejected() {
     let err = model.forward(&batch, &logits_early).unwrap_err();
     assert!(err.to_string().contains("logits need every layer"), "{err}");
 }
+
+#[test]
+fn weights_holding_nan_or_infinity_are_refused_naming_the_tensor() {
+    let name = "model.decoder.layers.1.fc1.weight";
+    for (label, bits) in [("NaN", 0x7fc0_0000u32), ("infinity", 0xff80_0000u32)] {
+        let (_tmp, dir) = copy_fixture("pre-ln");
+        rewrite_safetensors(&dir, |t| {
+            let (dtype, _, data) = t.get_mut(name).unwrap();
+            assert_eq!(*dtype, safetensors::Dtype::F32);
+            data[40..44].copy_from_slice(&bits.to_le_bytes());
+        });
+        let err = load(&dir).unwrap_err().to_string();
+        assert!(
+            err.contains(name)
+                && err.contains("model.safetensors")
+                && err.contains("NaN or infinity (first at element 10)"),
+            "{label}: {err}"
+        );
+        // The host engine reads f32 weights straight from the file: refused there too.
+        let plan = census_model::loader::CheckpointPlan::open(
+            &dir,
+            &OptConfig::from_file(dir.join("config.json")).unwrap(),
+        )
+        .unwrap();
+        let err = plan
+            .read_f32("layers.1.ffn.fc1.weight")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(name) && err.contains("NaN"), "{label}: {err}");
+    }
+}
+
+#[test]
+fn non_finite_values_are_found_in_every_float_dtype() {
+    use census_model::checkpoint::refuse_non_finite;
+    let f16 = |x: f32| half::f16::from_f32(x).to_bits().to_le_bytes();
+    let bf16 = |x: f32| half::bf16::from_f32(x).to_bits().to_le_bytes();
+    let finite = [1.0f32, -65504.0, 0.0, 1e-7];
+    let ok16: Vec<u8> = finite.iter().flat_map(|&x| f16(x)).collect();
+    refuse_non_finite(&ok16, DType::F16).unwrap();
+    let okb: Vec<u8> = finite.iter().flat_map(|&x| bf16(x)).collect();
+    refuse_non_finite(&okb, DType::BF16).unwrap();
+    let ok64: Vec<u8> = [1.0f64, -1e300]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    refuse_non_finite(&ok64, DType::F64).unwrap();
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let values = [1.0f32, 2.0, bad];
+        let b16: Vec<u8> = values.iter().flat_map(|&x| f16(x)).collect();
+        let e = refuse_non_finite(&b16, DType::F16).unwrap_err();
+        assert!(e.contains("element 2"), "{e}");
+        let bb: Vec<u8> = values.iter().flat_map(|&x| bf16(x)).collect();
+        assert!(refuse_non_finite(&bb, DType::BF16).is_err());
+        let b32: Vec<u8> = values.iter().flat_map(|x| x.to_le_bytes()).collect();
+        assert!(refuse_non_finite(&b32, DType::F32).is_err());
+        let b64: Vec<u8> = values
+            .iter()
+            .flat_map(|&x| (x as f64).to_le_bytes())
+            .collect();
+        assert!(refuse_non_finite(&b64, DType::F64).is_err());
+    }
+}

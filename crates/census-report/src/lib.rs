@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::{ReportError, Result};
 
-use census_format::StagedDir;
+use census_format::{OutputLock, StagedDir};
 
 use crate::analysis::ModelAnalysis;
 use crate::html::PageModel;
@@ -140,6 +140,7 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
         ));
     }
     check_distinct(&request.analyses)?;
+    let _lock = OutputLock::acquire(&request.out, "report")?;
     check_output_dir(&request.out)?;
     let analysed = request
         .analyses

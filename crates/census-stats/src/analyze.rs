@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use census_format::analysis::vocabulary::VOCABULARY_FILE;
-use census_format::{StagedDir, write_atomic};
+use census_format::{OutputLock, StagedDir, write_atomic};
 use rayon::prelude::*;
 use serde::Serialize;
 use tracing_indicatif::span_ext::IndicatifSpanExt;
@@ -590,6 +590,7 @@ fn take_positional_statistics(into: &mut LayerResult, from: &LayerResult) {
 /// summary and manifest, swapped in only when complete).
 pub fn analyze(request: &AnalyzeRequest) -> Result<Summary> {
     let started = Instant::now();
+    let _lock = OutputLock::acquire(&request.out, "analyze")?;
     let plan = plan_analysis(request)?;
     let counted = count(&plan, request)?;
     let projected = project(&plan, request, &counted)?;
@@ -1061,18 +1062,38 @@ pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 
 /// Checks option values.
 fn validate(options: &AnalysisOptions) -> Result<()> {
-    let share = |name: &str, x: f64| {
-        if x > 0.0 && x <= 1.0 {
-            Ok(())
-        } else {
-            Err(StatsError::InvalidOption(format!(
-                "{name} must be in (0, 1], got {x}"
-            )))
-        }
-    };
-    share("--coverage-share", options.detectors.coverage_share)?;
-    share("--trigger-share", options.detectors.trigger_share)?;
-    share("--range-threshold", options.positional.range_threshold)?;
+    use census_format::bounded::{HALF_SHARE, NON_NEGATIVE, POSITIVE_SHARE, SHARE};
+    let (detectors, positional) = (&options.detectors, &options.positional);
+    for (flag, value, bounds) in [
+        ("--coverage-share", detectors.coverage_share, POSITIVE_SHARE),
+        ("--trigger-share", detectors.trigger_share, POSITIVE_SHARE),
+        ("--mi-threshold", positional.mi_threshold, NON_NEGATIVE),
+        ("--weak-epsilon", positional.weak_epsilon, HALF_SHARE),
+        (
+            "--extreme-run-share",
+            positional.extreme_run_share,
+            POSITIVE_SHARE,
+        ),
+        (
+            "--oscillation-min-swing",
+            positional.oscillation_min_swing,
+            SHARE,
+        ),
+        (
+            "--smooth-residual-share",
+            positional.smooth_residual_share,
+            NON_NEGATIVE,
+        ),
+        (
+            "--range-threshold",
+            positional.range_threshold,
+            POSITIVE_SHARE,
+        ),
+    ] {
+        bounds
+            .check(value)
+            .map_err(|reason| StatsError::InvalidOption(format!("{flag}: {reason}")))?;
+    }
     if options.coverage_bins.windows(2).any(|w| w[0] >= w[1]) || options.coverage_bins.is_empty() {
         return Err(StatsError::InvalidOption(
             "--coverage-bins must be increasing upper edges, e.g. 5,10,20".to_string(),

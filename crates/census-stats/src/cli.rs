@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use census_format::bounded;
 use clap::Args;
 
 use crate::analyze::AnalyzeRequest;
@@ -88,10 +89,10 @@ pub struct AnalyzeArgs {
     )]
     pub coverage_bins: Vec<u32>,
     /// Share of a neuron's activations its covering n-grams reach.
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = 0.95, value_parser = bounded::positive_share)]
     pub coverage_share: f64,
     /// Share of a token's occurrences a neuron must fire on for the token to be covered.
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = 0.95, value_parser = bounded::positive_share)]
     pub trigger_share: f64,
     /// Token detectors are covered by at most this many tokens.
     #[arg(long, default_value_t = 5)]
@@ -112,27 +113,27 @@ pub struct AnalyzeArgs {
     #[arg(long, value_enum, default_value = "e")]
     pub mi_log: LogBase,
     /// Neurons with a larger MI with position are positional.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = bounded::non_negative)]
     pub mi_threshold: f64,
     /// Weak extremes stay within this of 0 or 1.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = bounded::half_share)]
     pub weak_epsilon: f64,
     /// Shortest run at an extreme, as a share of the sequence length.
-    #[arg(long, default_value_t = 1.0 / 128.0)]
+    #[arg(long, default_value_t = 1.0 / 128.0, value_parser = bounded::positive_share)]
     pub extreme_run_share: f64,
     /// Low/high transitions that make a curve oscillatory.
     #[arg(long, default_value_t = 3)]
     pub oscillation_transitions: u32,
     /// The least swing of frequency (smoothed maximum minus minimum) an oscillation needs; a
     /// wavy curve that swings less is "other".
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = bounded::share)]
     pub oscillation_min_swing: f64,
     /// "Other" curves are strong when their residual around a moving average is at most this
     /// share of their standard deviation.
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.25, value_parser = bounded::non_negative)]
     pub smooth_residual_share: f64,
     /// Frequency at which positions belong to a neuron's ranges.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = bounded::positive_share)]
     pub range_threshold: f64,
     /// Bins of the frequency-by-position curve written for every alive neuron (the report's
     /// browser draws it); 0 writes none.
@@ -182,11 +183,6 @@ impl AnalyzeArgs {
         if self.layers == LayerScope::None {
             return Err(StatsError::InvalidOption(
                 "--layers none leaves nothing to analyse".to_string(),
-            ));
-        }
-        if self.extreme_run_share <= 0.0 || self.extreme_run_share > 1.0 {
-            return Err(StatsError::InvalidOption(
-                "--extreme-run-share must be in (0, 1]".to_string(),
             ));
         }
         Ok(AnalyzeRequest {

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use census_format::StagedDir;
 use census_format::analysis::vocabulary::VOCABULARY_FILE;
+use census_format::{OutputLock, StagedDir};
 
 use crate::analysis_tables::AnalysisTables;
 use crate::analyze::{
@@ -216,6 +216,7 @@ pub fn merge_analyses(parts: &[PathBuf], out: &Path) -> Result<Summary> {
             "name at least one analysis to merge".to_string(),
         ));
     }
+    let _lock = OutputLock::acquire(out, "merge-analyses")?;
     let mut parts: Vec<Part> = parts.iter().map(|p| Part::open(p)).collect::<Result<_>>()?;
     for part in &parts {
         if part.dir.canonicalize().ok() == out.canonicalize().ok() && out.exists() {

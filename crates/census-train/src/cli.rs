@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use burn::tensor::DType;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use census_format::StagedDir;
 use census_format::corpus::CorpusSource;
+use census_format::{OutputLock, StagedDir, bounded};
 use census_model::{
     BackendJob, CpuBackend, Device, FloatType, OptConfig, load_pretrained, save_pretrained,
 };
@@ -65,19 +65,19 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 256)]
     pub seq_len: usize,
     /// Blocks per step.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = bounded::at_least_one)]
     pub batch_size: usize,
     /// Optimizer steps.
-    #[arg(long, default_value_t = 700)]
+    #[arg(long, default_value_t = 700, value_parser = bounded::at_least_one)]
     pub steps: usize,
     /// Peak learning rate (AdamW).
-    #[arg(long, default_value_t = 5e-3)]
+    #[arg(long, default_value_t = 5e-3, value_parser = bounded::positive)]
     pub lr: f64,
     /// Linear warm-up steps.
     #[arg(long, default_value_t = 50)]
     pub warmup_steps: usize,
     /// AdamW weight decay.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = bounded::non_negative)]
     pub weight_decay: f64,
     /// Seed of the initialisation and the block order.
     #[arg(long, default_value_t = 0)]
@@ -204,6 +204,7 @@ impl TrainArgs {
             )));
         }
         self.schedule().check(self.steps)?;
+        let _lock = OutputLock::acquire(&self.out, "train")?;
         refuse_to_overwrite(&self.out, self.force)?;
         // The model is built beside --out and replaces it only when every file is written.
         let staged = StagedDir::begin(&self.out)?;

@@ -31,6 +31,19 @@ pub enum TrainError {
     /// The options contradict each other or the corpus.
     #[error("{0}")]
     InvalidOptions(String),
+    /// The training loss stopped being finite; nothing is saved.
+    #[error(
+        "training diverged: the loss at step {step} is {loss}; no model was saved (lower --lr, \
+         now {learning_rate})"
+    )]
+    Diverged {
+        /// The step (1-based) whose loss was not finite.
+        step: usize,
+        /// That loss.
+        loss: f64,
+        /// The peak learning rate.
+        learning_rate: f64,
+    },
     /// The output directory already holds something, and overwriting was not asked for.
     #[error(
         "{0} holds a model trained by neuron-census: it would be replaced (choose another --out, or pass --force to replace it)"

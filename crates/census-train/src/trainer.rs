@@ -160,6 +160,13 @@ pub fn train<B: AutodiffBackend>(
         let batch: Vec<&Vec<u32>> = indices.iter().map(|&i| &blocks[i]).collect();
         let loss = next_token_loss(&model, &batch, device)?;
         let value = loss.clone().into_scalar().elem::<f64>();
+        if !value.is_finite() {
+            return Err(TrainError::Diverged {
+                step: step + 1,
+                loss: value,
+                learning_rate: options.learning_rate,
+            });
+        }
         loss_sum += value;
         loss_steps += 1;
         checkpoint_sum += value;
