@@ -16,7 +16,12 @@ use common::{
 fn table() -> Vec<(String, Vec<String>)> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/BAD-INPUTS.md");
     let text = std::fs::read_to_string(path).unwrap();
-    text.lines()
+    // The refused inputs; the inputs taken as meant follow, with a test of their own.
+    let (refused, _) = text
+        .split_once("## Inputs taken as meant")
+        .unwrap_or((&text, ""));
+    refused
+        .lines()
         .filter(|l| l.starts_with("| `"))
         .map(|line| {
             let cells: Vec<&str> = line.trim_matches('|').split(" | ").collect();
@@ -40,6 +45,57 @@ fn model_copy(dir: &Path) -> PathBuf {
     let m = dir.join("m");
     copy_dir(&fixtures().join("opt/pre-ln"), &m);
     m
+}
+
+/// `train` of a tiny model on the training corpus into `m`, with `extra` flags.
+fn tiny_train(extra: &[&str]) -> Vec<String> {
+    let corpus = fixtures().join("../../data/corpus/train.jsonl");
+    let mut args = strings(&[
+        "train",
+        "--data",
+        corpus.to_str().unwrap(),
+        "--eval-data",
+        "none",
+        "--out",
+        "m",
+        "--vocab-size",
+        "300",
+        "--hidden-size",
+        "16",
+        "--layers",
+        "1",
+        "--heads",
+        "1",
+        "--ffn-dim",
+        "32",
+        "--max-positions",
+        "32",
+        "--seq-len",
+        "32",
+        "--batch-size",
+        "2",
+        "--steps",
+        "20",
+        "--no-checkpoints",
+    ]);
+    match args.iter().position(|a| a == extra[0]) {
+        // A flag given a value above takes the case's value instead.
+        Some(at) => args[at + 1] = extra[1].to_string(),
+        None => args.extend(strings(extra)),
+    }
+    args
+}
+
+/// Writes `value` over element `index` of the f32 tensor `name` in a safetensors file.
+fn poke_f32(path: &Path, name: &str, index: usize, value: f32) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    assert_eq!(header[name]["dtype"], "F32");
+    let begin = header[name]["data_offsets"][0].as_u64().unwrap() as usize;
+    let at = 8 + header_len + begin + 4 * index;
+    bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    std::fs::write(path, bytes).unwrap();
 }
 
 /// Builds case `id`'s input in `dir`; returns the command's arguments (run in `dir`).
@@ -260,6 +316,84 @@ fn case(id: &str, dir: &Path) -> Vec<String> {
             ])
         }
         "fired-missing-model" => strings(&["fired", "--model", "no-model", "hello"]),
+        "run-train-name-escapes" => {
+            let victim = dir.join("victim/model");
+            std::fs::create_dir_all(&victim).unwrap();
+            std::fs::write(victim.join("model.safetensors"), "weights").unwrap();
+            let name = "x/../../../victim/model";
+            std::fs::write(
+                dir.join("p.toml"),
+                format!(
+                    "name = \"t\"\nmodels = [\"trained:{name}\"]\n[train.\"{name}\"]\nsteps = 1\n"
+                ),
+            )
+            .unwrap();
+            let out = dir.join("out/inner");
+            strings(&[
+                "run",
+                "--pipeline",
+                dir.join("p.toml").to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+        }
+        "run-float-nan" => {
+            std::fs::write(
+                dir.join("p.toml"),
+                format!(
+                    "name = \"t\"\nmodels = [\"{}\"]\n[extract]\ndata = [\"{}\"]\n[analyze]\nmi-threshold = nan\n",
+                    model(),
+                    sample()
+                ),
+            )
+            .unwrap();
+            strings(&[
+                "run",
+                "--pipeline",
+                dir.join("p.toml").to_str().unwrap(),
+                "--out",
+                dir.join("out").to_str().unwrap(),
+            ])
+        }
+        "analyze-mi-threshold-nan" => {
+            copy_run();
+            analyze(&["--mi-threshold", "NaN"])
+        }
+        "analyze-mi-threshold-negative" => {
+            copy_run();
+            analyze(&["--mi-threshold=-1"])
+        }
+        "analyze-weak-epsilon-inf" => {
+            copy_run();
+            analyze(&["--weak-epsilon", "inf"])
+        }
+        "analyze-second-writer" => {
+            copy_run();
+            copy_dir(&w.analysis, &dir.join("a"));
+            // Another command writes the analysis: its lock is held for the rest of the test.
+            let held = census_format::OutputLock::acquire(&dir.join("a"), "analyze").unwrap();
+            Box::leak(Box::new(held));
+            analyze(&[])
+        }
+        "extract-pad-id" => {
+            std::fs::write(dir.join("ids.jsonl"), "{\"input_ids\": [5, 6, 1, 1]}\n").unwrap();
+            extract_args("run", "48", "ids.jsonl")
+        }
+        "extract-nan-weights" => {
+            let m = model_copy(dir);
+            poke_f32(
+                &m.join("model.safetensors"),
+                "model.decoder.layers.1.fc1.weight",
+                10,
+                f32::NAN,
+            );
+            extract_model_args("m", "run", "48", &sample())
+        }
+        "train-lr-nan" => tiny_train(&["--lr", "NaN"]),
+        "train-lr-negative" => tiny_train(&["--lr=-1"]),
+        "train-weight-decay-nan" => tiny_train(&["--weight-decay", "NaN"]),
+        "train-batch-size-zero" => tiny_train(&["--batch-size", "0"]),
+        "train-diverges" => tiny_train(&["--lr", "1e6"]),
         other => panic!("docs/BAD-INPUTS.md names {other}, which has no test here"),
     }
 }

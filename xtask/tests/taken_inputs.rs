@@ -1,0 +1,208 @@
+//! Every row of the second table of `docs/BAD-INPUTS.md` ("Inputs taken as meant"), run: the
+//! input the row names is built, the command succeeds, and what the row says holds afterwards.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{copy_dir, extract_args, fixtures, sample, snapshot, strings, world, xtask_in};
+
+/// The ids of the table's rows.
+fn table() -> Vec<String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/BAD-INPUTS.md");
+    let text = std::fs::read_to_string(path).unwrap();
+    let (_, taken) = text
+        .split_once("## Inputs taken as meant")
+        .expect("the table of inputs taken as meant");
+    taken
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|line| {
+            let cells: Vec<&str> = line.trim_matches('|').split(" | ").collect();
+            assert_eq!(cells.len(), 4, "{line}");
+            cells[0].trim().trim_matches('`').to_string()
+        })
+        .collect()
+}
+
+/// Runs `args` in `dir` and requires success.
+fn ok(dir: &Path, args: &[String]) {
+    let outcome = xtask_in(dir, args, &[]);
+    assert!(outcome.ok(), "{args:?}: {}", outcome.stderr);
+}
+
+/// The user's files put into `dir`: path → bytes.
+fn users_files(dir: &Path, files: &[(&str, &str)]) -> Vec<(PathBuf, Vec<u8>)> {
+    files
+        .iter()
+        .map(|(name, text)| {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+            (path, text.as_bytes().to_vec())
+        })
+        .collect()
+}
+
+fn assert_kept(files: &[(PathBuf, Vec<u8>)]) {
+    for (path, bytes) in files {
+        assert_eq!(
+            std::fs::read(path).ok().as_ref(),
+            Some(bytes),
+            "{}",
+            path.display()
+        );
+    }
+}
+
+fn is_link(path: &Path) -> bool {
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .file_type()
+        .is_symlink()
+}
+
+fn tiny_train(dir: &Path, extra: &[&str]) {
+    let corpus = fixtures().join("../../data/corpus/train.jsonl");
+    let mut args = strings(&[
+        "train",
+        "--data",
+        corpus.to_str().unwrap(),
+        "--eval-data",
+        "none",
+        "--out",
+        "m",
+        "--vocab-size",
+        "300",
+        "--hidden-size",
+        "16",
+        "--layers",
+        "1",
+        "--heads",
+        "1",
+        "--ffn-dim",
+        "32",
+        "--max-positions",
+        "32",
+        "--seq-len",
+        "32",
+        "--batch-size",
+        "2",
+        "--steps",
+        "4",
+        "--no-checkpoints",
+    ]);
+    args.extend(strings(extra));
+    ok(dir, &args);
+}
+
+/// Builds case `id`'s input in `dir`, runs its command and checks what it says.
+fn case(id: &str, dir: &Path) {
+    let w = world();
+    let analyze = |out: &str| strings(&["analyze", "--run", "run", "--out", out]);
+    let report = |out: &str| strings(&["report", "--analysis", "a", "--out", out, "--no-png"]);
+    match id {
+        "analyze-keeps-users-files" => {
+            copy_dir(&w.run, &dir.join("run"));
+            copy_dir(&w.analysis, &dir.join("a"));
+            let mut mine = users_files(
+                &dir.join("a"),
+                &[("NOTES.txt", "my notes"), ("plots/p.png", "a plot")],
+            );
+            copy_dir(&w.report, &dir.join("a/report"));
+            mine.extend(snapshot(&dir.join("a/report")));
+            std::fs::write(dir.join("a/neurons.parquet"), "stale").unwrap();
+            ok(dir, &analyze("a"));
+            assert_kept(&mine);
+            assert_ne!(
+                std::fs::read(dir.join("a/neurons.parquet")).unwrap(),
+                b"stale"
+            );
+        }
+        "report-keeps-users-files" => {
+            copy_dir(&w.analysis, &dir.join("a"));
+            copy_dir(&w.report, &dir.join("r"));
+            let mine = users_files(
+                &dir.join("r"),
+                &[("NOTES.txt", "my notes"), ("figures/mine.svg", "<svg/>")],
+            );
+            ok(dir, &report("r"));
+            assert_kept(&mine);
+            assert!(dir.join("r/index.html").is_file());
+        }
+        "train-force-keeps-users-files" => {
+            tiny_train(dir, &[]);
+            let mine = users_files(&dir.join("m"), &[("NOTES.txt", "my notes")]);
+            let weights = std::fs::read(dir.join("m/model.safetensors")).unwrap();
+            tiny_train(dir, &["--force", "--seed", "7"]);
+            assert_kept(&mine);
+            assert_ne!(
+                std::fs::read(dir.join("m/model.safetensors")).unwrap(),
+                weights
+            );
+        }
+        "analyze-out-symlink" => {
+            copy_dir(&w.run, &dir.join("run"));
+            std::fs::create_dir_all(dir.join("disk")).unwrap();
+            std::os::unix::fs::symlink(dir.join("disk/a"), dir.join("a")).unwrap();
+            ok(dir, &analyze("a"));
+            assert!(is_link(&dir.join("a")));
+            assert!(dir.join("disk/a/neurons.parquet").is_file());
+        }
+        "report-out-symlink" => {
+            copy_dir(&w.analysis, &dir.join("a"));
+            copy_dir(&w.report, &dir.join("disk/r"));
+            std::fs::remove_file(dir.join("disk/r/index.html")).unwrap();
+            std::os::unix::fs::symlink("disk/r", dir.join("r")).unwrap();
+            ok(dir, &report("r"));
+            assert!(is_link(&dir.join("r")));
+            assert!(dir.join("disk/r/index.html").is_file());
+        }
+        "extract-ids-with-bos" => {
+            std::fs::write(
+                dir.join("with.jsonl"),
+                "{\"input_ids\": [2, 50, 51, 52], \"domain\": \"d\"}\n{\"input_ids\": [2, 60, 61], \"domain\": \"d\"}\n",
+            )
+            .unwrap();
+            std::fs::write(
+                dir.join("without.jsonl"),
+                "{\"input_ids\": [50, 51, 52], \"domain\": \"d\"}\n{\"input_ids\": [60, 61], \"domain\": \"d\"}\n",
+            )
+            .unwrap();
+            ok(dir, &extract_args("with", "48", "with.jsonl"));
+            ok(dir, &extract_args("without", "48", "without.jsonl"));
+            let manifest = |run: &str| -> serde_json::Value {
+                serde_json::from_slice(&std::fs::read(dir.join(run).join("manifest.json")).unwrap())
+                    .unwrap()
+            };
+            let (with, without) = (manifest("with"), manifest("without"));
+            assert_eq!(with["counts"]["tokens"], 7);
+            // The digest of every sequence's token ids.
+            assert_eq!(with["corpus_digest"], without["corpus_digest"]);
+        }
+        "extract-resume-damaged-part" => {
+            copy_dir(&w.run, &dir.join("run"));
+            let part = "run/activations/layer=01/part-00000.parquet";
+            let mut bytes = std::fs::read(dir.join(part)).unwrap();
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x40;
+            std::fs::write(dir.join(part), &bytes).unwrap();
+            ok(dir, &extract_args("run", "48", &sample()));
+            assert_eq!(
+                std::fs::read(dir.join(part)).unwrap(),
+                std::fs::read(w.run.join("activations/layer=01/part-00000.parquet")).unwrap()
+            );
+        }
+        other => panic!("docs/BAD-INPUTS.md names {other}, which has no test here"),
+    }
+}
+
+#[test]
+fn every_input_taken_as_meant_gives_what_its_row_says() {
+    let rows = table();
+    assert!(rows.len() >= 7, "{} rows", rows.len());
+    for id in &rows {
+        let dir = tempfile::tempdir().unwrap();
+        case(id, dir.path());
+    }
+}
