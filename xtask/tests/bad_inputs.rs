@@ -47,6 +47,12 @@ fn model_copy(dir: &Path) -> PathBuf {
     m
 }
 
+/// Runs `args` in `dir` to make a case's input; it must succeed.
+fn made(dir: &Path, args: &[String]) {
+    let outcome = xtask_in(dir, args, &[]);
+    assert!(outcome.ok(), "{args:?}: {}", outcome.stderr);
+}
+
 /// `train` of a tiny model on the training corpus into `m`, with `extra` flags.
 fn tiny_train(extra: &[&str]) -> Vec<String> {
     let corpus = fixtures().join("../../data/corpus/train.jsonl");
@@ -316,6 +322,50 @@ fn case(id: &str, dir: &Path) -> Vec<String> {
             ])
         }
         "fired-missing-model" => strings(&["fired", "--model", "no-model", "hello"]),
+        "extract-data-twice" => {
+            let mut args = extract_args("run", "48", &sample());
+            args.extend(strings(&["--data", &sample()]));
+            args
+        }
+        "analyze-counts-beside-shards" => {
+            copy_run();
+            let mut counts = extract_args("counts", "48", &sample());
+            counts.extend(strings(&["--record", "counts"]));
+            made(dir, &counts);
+            strings(&["analyze", "--run", "run", "--run", "counts", "--out", "a"])
+        }
+        "analyze-parts-differ" => {
+            copy_run();
+            let mut other = extract_args("other", "48", &sample());
+            other.extend(strings(&["--part-tokens", "500"]));
+            made(dir, &other);
+            strings(&["analyze", "--run", "run", "--run", "other", "--out", "a"])
+        }
+        "analyze-shards-beside-whole" => {
+            copy_run();
+            for shard in ["0/2", "1/2"] {
+                let out = format!("shard-{}", &shard[..1]);
+                let mut args = extract_args(&out, "48", &sample());
+                args.extend(strings(&["--shard", shard]));
+                made(dir, &args);
+            }
+            strings(&[
+                "analyze", "--run", "shard-0", "--run", "shard-1", "--run", "run", "--out", "a",
+            ])
+        }
+        "analyze-shards-overlap" => {
+            for (out, shard) in [("half", "0/2"), ("third", "1/3")] {
+                let mut args = extract_args(out, "48", &sample());
+                args.extend(strings(&["--shard", shard]));
+                made(dir, &args);
+            }
+            strings(&["analyze", "--run", "half", "--run", "third", "--out", "a"])
+        }
+        "analyze-same-corpus-other-cut" => {
+            copy_run();
+            made(dir, &extract_args("short", "40", &sample()));
+            strings(&["analyze", "--run", "run", "--run", "short", "--out", "a"])
+        }
         "run-train-name-escapes" => {
             let victim = dir.join("victim/model");
             std::fs::create_dir_all(&victim).unwrap();

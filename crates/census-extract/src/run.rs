@@ -333,6 +333,7 @@ fn open_or_resume(
         });
     }
     let corpus_files = corpus_files(&options.sources)?;
+    refuse_files_read_twice(&corpus_files)?;
     let reused = previous
         .as_ref()
         .and_then(|p| reuse_sequences(out, p, &corpus_files));
@@ -563,6 +564,27 @@ fn corpus_digest(corpus: &SequencedCorpus) -> String {
         }
     }
     hex(&hasher.finalize())
+}
+
+/// Refuses a corpus that reads one file twice (the same `--data` given twice, or a file inside a
+/// directory also given): its documents would count twice.
+fn refuse_files_read_twice(files: &[CorpusFile]) -> Result<()> {
+    let mut seen: BTreeMap<PathBuf, &Path> = BTreeMap::new();
+    for file in files {
+        let key = file
+            .path
+            .canonicalize()
+            .unwrap_or_else(|_| file.path.clone());
+        if let Some(first) = seen.insert(key, &file.path) {
+            return Err(ExtractError::InvalidOption(format!(
+                "--data reads {} twice (also as {}): its documents would count twice; give \
+                 each corpus file once",
+                file.path.display(),
+                first.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Checks every committed part's files against the manifest (present, and of the size and

@@ -116,6 +116,7 @@ impl RunSet {
                     ),
                 ));
             }
+            crate::shared_sequences::check_disjoint(&runs, dir, &manifest)?;
             runs.push(RunInput {
                 dir: dir.clone(),
                 manifest,

@@ -44,6 +44,44 @@ impl Shard {
     pub fn owns(&self, seq: u64) -> bool {
         seq % u64::from(self.count) == u64::from(self.index)
     }
+
+    /// The first sequence id both this shard and `other` hold, when they share any (shards of
+    /// one cut of a corpus: `0/2` and `1/3` share 4, 10, 16, …); none when they are disjoint.
+    pub fn first_shared(&self, other: &Shard) -> Option<u64> {
+        let (n, m) = (u64::from(self.count), u64::from(other.count));
+        // x = index + k·n for k < m covers every residue class modulo m that this shard meets.
+        (0..m)
+            .map(|k| u64::from(self.index) + k * n)
+            .find(|&x| x % m == u64::from(other.index))
+    }
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::*;
+
+    fn shard(index: u32, count: u32) -> Shard {
+        Shard { index, count }
+    }
+
+    #[test]
+    fn shards_share_sequences_exactly_when_their_residues_meet() {
+        assert_eq!(shard(0, 2).first_shared(&shard(1, 3)), Some(4));
+        assert_eq!(shard(0, 2).first_shared(&shard(1, 2)), None);
+        assert_eq!(shard(0, 1).first_shared(&shard(1, 2)), Some(1));
+        assert_eq!(shard(1, 4).first_shared(&shard(0, 2)), None);
+        assert_eq!(shard(3, 4).first_shared(&shard(1, 6)), Some(7));
+        // Checked against membership for every small pair.
+        for (n, m) in [(2, 3), (4, 6), (5, 5), (1, 7)] {
+            for i in 0..n {
+                for j in 0..m {
+                    let (a, b) = (shard(i, n), shard(j, m));
+                    let brute = (0..u64::from(n * m)).find(|&x| a.owns(x) && b.owns(x));
+                    assert_eq!(a.first_shared(&b), brute, "{i}/{n} {j}/{m}");
+                }
+            }
+        }
+    }
 }
 
 /// Longest sequence by default, `</s>` included (OPT's positions).
