@@ -366,6 +366,44 @@ fn case(id: &str, dir: &Path) -> Vec<String> {
             made(dir, &extract_args("short", "40", &sample()));
             strings(&["analyze", "--run", "run", "--run", "short", "--out", "a"])
         }
+        "merge-part-of-other-layers" => {
+            copy_run();
+            made(dir, &analyze(&["--layers", "0..1"]));
+            std::fs::rename(dir.join("a"), dir.join("low")).unwrap();
+            made(dir, &analyze(&["--layers", "1..2"]));
+            std::fs::rename(dir.join("a"), dir.join("high")).unwrap();
+            for table in ["neurons", "layers", "coverage", "detectors", "positional"] {
+                let name = format!("{table}.parquet");
+                std::fs::copy(dir.join("low").join(&name), dir.join("high").join(&name)).unwrap();
+            }
+            strings(&["merge-analyses", "low", "high", "--out", "merged"])
+        }
+        "report-tables-of-other-layers" => {
+            copy_run();
+            made(dir, &analyze(&["--layers", "0..1"]));
+            std::fs::rename(dir.join("a"), dir.join("low")).unwrap();
+            made(dir, &analyze(&["--layers", "1..2"]));
+            std::fs::copy(dir.join("low/layers.parquet"), dir.join("a/layers.parquet")).unwrap();
+            strings(&["report", "--analysis", "a", "--out", "report", "--no-png"])
+        }
+        "report-same-checkpoint-twice" => {
+            let m = model_copy(dir);
+            std::fs::write(m.join("trainer_state.json"), "{\"global_step\": 700}").unwrap();
+            made(dir, &extract_model_args("m", "run", "48", &sample()));
+            for out in ["a", "b"] {
+                made(dir, &strings(&["analyze", "--run", "run", "--out", out]));
+            }
+            strings(&[
+                "report",
+                "--analysis",
+                "a",
+                "--analysis",
+                "b",
+                "--out",
+                "report",
+                "--no-png",
+            ])
+        }
         "run-train-name-escapes" => {
             let victim = dir.join("victim/model");
             std::fs::create_dir_all(&victim).unwrap();

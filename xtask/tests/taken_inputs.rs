@@ -193,6 +193,28 @@ fn case(id: &str, dir: &Path) {
                 std::fs::read(w.run.join("activations/layer=01/part-00000.parquet")).unwrap()
             );
         }
+        "report-same-model-twice" => {
+            copy_dir(&w.analysis, &dir.join("a"));
+            copy_dir(&w.analysis, &dir.join("b"));
+            ok(
+                dir,
+                &strings(&[
+                    "report",
+                    "--analysis",
+                    "a",
+                    "--analysis",
+                    "b",
+                    "--out",
+                    "r",
+                    "--no-png",
+                ]),
+            );
+            let summary = std::fs::read_to_string(dir.join("r/summary.md")).unwrap();
+            assert!(
+                summary.contains("(a)") && summary.contains("(b)"),
+                "{summary}"
+            );
+        }
         other => panic!("docs/BAD-INPUTS.md names {other}, which has no test here"),
     }
 }

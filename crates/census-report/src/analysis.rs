@@ -1,5 +1,6 @@
 //! One analysis directory loaded for the report: its manifest, summary and tables.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use census_format::analysis::AnalysisManifest;
@@ -131,13 +132,50 @@ impl ModelAnalysis {
         let manifest = AnalysisManifest::load(dir)?;
         let summary = Summary::load(dir)?;
         let name = model_name(&manifest.model.source);
+        let (layers, coverage, detectors, positional) = (
+            tables::LayerRow::read(dir)?,
+            tables::CoverageRow::read(dir)?,
+            tables::DetectorRow::read(dir)?,
+            tables::PositionalRow::read(dir)?,
+        );
+        let declared = manifest.layers;
+        let outside = |file: &str, rows: Vec<u16>| match rows
+            .into_iter()
+            .find(|&l| usize::from(l) < declared[0] || usize::from(l) >= declared[1])
+        {
+            Some(layer) => Err(ReportError::analysis(
+                dir.join(file),
+                format!(
+                    "holds rows of layer {layer}, but the analysis's manifest declares layers \
+                     {}..{}; the tables were replaced or edited",
+                    declared[0], declared[1]
+                ),
+            )),
+            None => Ok(()),
+        };
+        outside(
+            tables::LayerRow::FILE,
+            layers.iter().map(|r| r.layer).collect(),
+        )?;
+        outside(
+            tables::CoverageRow::FILE,
+            coverage.iter().map(|r| r.layer).collect(),
+        )?;
+        outside(
+            tables::DetectorRow::FILE,
+            detectors.iter().map(|r| r.layer).collect(),
+        )?;
+        outside(
+            tables::PositionalRow::FILE,
+            positional.iter().map(|r| r.layer).collect(),
+        )?;
         Ok(Self {
             dir: dir.to_path_buf(),
             name,
-            layers: layer_rows(tables::LayerRow::read(dir)?, manifest.options.count_bos),
-            coverage: coverage_rows(tables::CoverageRow::read(dir)?),
-            detectors: detector_rows(tables::DetectorRow::read(dir)?),
-            positional: positional_rows(tables::PositionalRow::read(dir)?),
+            layers: layer_rows(layers, manifest.options.count_bos),
+            coverage: coverage_rows(coverage),
+            detectors: detector_rows(detectors),
+            positional: positional_rows(positional),
             manifest,
             summary,
         })
@@ -151,6 +189,44 @@ impl ModelAnalysis {
     /// `layer / (L - 1)`: depth in 0..=1.
     pub fn depth(&self, layer: usize) -> f64 {
         layer as f64 / (self.model_layers().max(2) - 1) as f64
+    }
+}
+
+/// Gives analyses that go by the same name (one model analysed on two corpora, a counts
+/// analysis beside a shards one, two models both called `model`) labels that tell them apart:
+/// the name followed by the last components of their directories that differ.
+pub fn label_apart(models: &mut [ModelAnalysis]) {
+    let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, m) in models.iter().enumerate() {
+        by_name.entry(m.name.clone()).or_default().push(i);
+    }
+    for (name, group) in by_name.into_iter().filter(|(_, g)| g.len() > 1) {
+        let components: Vec<Vec<String>> = group
+            .iter()
+            .map(|&i| {
+                let dir = &models[i].dir;
+                let dir = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+                dir.components()
+                    .rev()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .collect();
+        let longest = components.iter().map(Vec::len).max().unwrap_or(0);
+        let label = |path: &[String], n: usize| -> String {
+            let mut taken: Vec<&str> = path.iter().take(n).map(String::as_str).collect();
+            taken.reverse();
+            taken.join("/").trim_start_matches('/').to_string()
+        };
+        let depth = (1..=longest)
+            .find(|&n| {
+                let labels: BTreeSet<String> = components.iter().map(|c| label(c, n)).collect();
+                labels.len() == group.len()
+            })
+            .unwrap_or(longest);
+        for (&i, path) in group.iter().zip(&components) {
+            models[i].name = format!("{name} ({})", label(path, depth));
+        }
     }
 }
 

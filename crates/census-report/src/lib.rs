@@ -149,7 +149,7 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
         .collect::<Result<Vec<_>>>()?;
     // A training run's checkpoints form the training view; of them only the last (the trained
     // model) is shown in the other sections and the browser.
-    let series = training::find_series(&analysed);
+    let series = training::find_series(&analysed)?;
     let earlier: BTreeSet<usize> = series
         .iter()
         .flat_map(|s| {
@@ -165,7 +165,8 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
     let kept: Vec<usize> = (0..analysed.len())
         .filter(|i| !earlier.contains(i))
         .collect();
-    let models: Vec<ModelAnalysis> = kept.iter().map(|&i| analysed[i].clone()).collect();
+    let mut models: Vec<ModelAnalysis> = kept.iter().map(|&i| analysed[i].clone()).collect();
+    analysis::label_apart(&mut models);
     // A training run's trained model: its checkpoints' analyses, in step order, for the
     // browser's history of each neuron.
     let histories: Vec<Vec<(u64, &ModelAnalysis)>> = kept

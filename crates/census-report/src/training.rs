@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::analysis::{ModelAnalysis, model_name};
 use crate::charts::{Figure, Series, color, ramp};
+use crate::error::{ReportError, Result};
 use crate::figures::{NamedFigure, Section, TYPE_COLORS, TYPE_NAMES, slug};
 use census_format::series::{checkpoint_step, hub_revision, revision_step};
 
@@ -63,7 +64,7 @@ fn trainer_state(dir: &Path) -> Option<(Option<u64>, Option<u64>, Option<f64>)> 
 
 /// The training runs among `models`: analyses of checkpoints of the same run directory (and of
 /// the run's final model, whose `trainer_state.json` gives its step), two or more per run.
-pub fn find_series(models: &[ModelAnalysis]) -> Vec<TrainingSeries> {
+pub fn find_series(models: &[ModelAnalysis]) -> Result<Vec<TrainingSeries>> {
     let mut runs: BTreeMap<PathBuf, Vec<Checkpoint>> = BTreeMap::new();
     for (i, m) in models.iter().enumerate() {
         let spec = m.manifest.model.source.as_str();
@@ -108,10 +109,25 @@ pub fn find_series(models: &[ModelAnalysis]) -> Vec<TrainingSeries> {
             held_out_loss: state.and_then(|s| s.2),
         });
     }
-    runs.into_iter()
+    for (dir, checkpoints) in &mut runs {
+        checkpoints.sort_by_key(|c| (c.step, c.analysis));
+        if let Some(pair) = checkpoints.windows(2).find(|p| p[0].step == p[1].step) {
+            return Err(ReportError::analysis(
+                &models[pair[1].analysis].dir,
+                format!(
+                    "is an analysis of the same model as {} (step {} of {}); the report shows \
+                     one analysis of each model of a training run: give one of the two",
+                    models[pair[0].analysis].dir.display(),
+                    pair[0].step,
+                    dir.display()
+                ),
+            ));
+        }
+    }
+    Ok(runs
+        .into_iter()
         .filter(|(_, checkpoints)| checkpoints.len() >= 2)
-        .map(|(dir, mut checkpoints)| {
-            checkpoints.sort_by_key(|c| c.step);
+        .map(|(dir, checkpoints)| {
             let hub_id = dir.to_str().and_then(|d| d.strip_prefix(HUB_RUN));
             let name = if let Some(id) = hub_id {
                 id.to_string()
@@ -128,7 +144,7 @@ pub fn find_series(models: &[ModelAnalysis]) -> Vec<TrainingSeries> {
                 checkpoints,
             }
         })
-        .collect()
+        .collect())
 }
 
 /// The x of a step on the log axis (steps below 1 sit at 1).

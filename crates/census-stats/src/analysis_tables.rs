@@ -94,6 +94,58 @@ impl AnalysisTables {
         })
     }
 
+    /// The first table holding a row of a layer outside `layers` (`[start, end)`, as the
+    /// analysis's manifest declares them), with that layer.
+    pub fn layer_outside(&self, layers: [usize; 2]) -> Option<(&'static str, u16)> {
+        fn first<T>(rows: Option<&[T]>, layer: fn(&T) -> u16, range: [usize; 2]) -> Option<u16> {
+            rows?
+                .iter()
+                .map(layer)
+                .find(|&l| usize::from(l) < range[0] || usize::from(l) >= range[1])
+        }
+        let found = [
+            (
+                NeuronRow::FILE,
+                first(Some(&self.neurons), |r| r.layer, layers),
+            ),
+            (
+                LayerRow::FILE,
+                first(Some(&self.layers), |r| r.layer, layers),
+            ),
+            (
+                CoverageRow::FILE,
+                first(Some(&self.coverage), |r| r.layer, layers),
+            ),
+            (
+                DetectorRow::FILE,
+                first(Some(&self.detectors), |r| r.layer, layers),
+            ),
+            (
+                PositionalRow::FILE,
+                first(Some(&self.positional), |r| r.layer, layers),
+            ),
+            (
+                PositionalDomainRow::FILE,
+                first(self.positional_domains.as_deref(), |r| r.layer, layers),
+            ),
+            (
+                ProjectionRow::FILE,
+                first(self.projections.as_deref(), |r| r.layer, layers),
+            ),
+            (
+                PositionCurveRow::FILE,
+                first(self.position_curves.as_deref(), |r| r.layer, layers),
+            ),
+            (
+                TokenNeuronRow::FILE,
+                first(self.token_neurons.as_deref(), |r| r.layer, layers),
+            ),
+        ];
+        found
+            .into_iter()
+            .find_map(|(file, layer)| layer.map(|l| (file, l)))
+    }
+
     /// Appends the rows of `other`, an analysis of later layers (token neurons are selected
     /// again by the merge).
     pub fn append(&mut self, other: Self) {

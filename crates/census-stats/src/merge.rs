@@ -234,7 +234,15 @@ pub fn merge_analyses(parts: &[PathBuf], out: &Path) -> Result<Summary> {
 
     let mut tables = AnalysisTables::default();
     for part in &parts {
-        tables.append(AnalysisTables::read(&part.dir, &part.manifest.tables)?);
+        let read = AnalysisTables::read(&part.dir, &part.manifest.tables)?;
+        if let Some((file, layer)) = read.layer_outside(part.manifest.layers) {
+            let [start, end] = part.manifest.layers;
+            return Err(part.refuse(format!(
+                "{file} holds rows of layer {layer}, but its manifest declares layers \
+                 {start}..{end}; the part's tables were replaced or edited"
+            )));
+        }
+        tables.append(read);
     }
     let first = &parts[0].manifest;
     if let Some(rows) = tables.token_neurons.take() {
