@@ -193,6 +193,38 @@ fn case(id: &str, dir: &Path) {
                 std::fs::read(w.run.join("activations/layer=01/part-00000.parquet")).unwrap()
             );
         }
+        "extract-jsonl-bom" => {
+            let line =
+                "{\"text\": \"Neurons in large language models fire.\", \"domain\": \"d\"}\n";
+            std::fs::write(dir.join("plain.jsonl"), line).unwrap();
+            std::fs::write(dir.join("marked.jsonl"), format!("\u{feff}{line}")).unwrap();
+            ok(dir, &extract_args("plain", "48", "plain.jsonl"));
+            ok(dir, &extract_args("marked", "48", "marked.jsonl"));
+            let manifest = |run: &str| -> serde_json::Value {
+                serde_json::from_slice(&std::fs::read(dir.join(run).join("manifest.json")).unwrap())
+                    .unwrap()
+            };
+            let (plain, marked) = (manifest("plain"), manifest("marked"));
+            assert_eq!(marked["counts"]["documents"], 1);
+            assert_eq!(plain["corpus_digest"], marked["corpus_digest"]);
+        }
+        "analyze-counts-run" => {
+            let mut args = extract_args("run", "48", &sample());
+            args.extend(strings(&["--record", "counts"]));
+            ok(dir, &args);
+            let outcome = xtask_in(dir, &analyze("a"), &[]);
+            assert!(outcome.ok(), "{}", outcome.stderr);
+            assert!(
+                outcome.stderr.contains("n-gram statistics skipped"),
+                "{}",
+                outcome.stderr
+            );
+            assert!(dir.join("a/neurons.parquet").is_file());
+            let manifest: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.join("a/manifest.json")).unwrap())
+                    .unwrap();
+            assert_eq!(manifest["options"]["ngram_layers"], "none", "{manifest}");
+        }
         "report-same-model-twice" => {
             copy_dir(&w.analysis, &dir.join("a"));
             copy_dir(&w.analysis, &dir.join("b"));

@@ -1,7 +1,5 @@
 //! The subcommands of `neuron-census`, also offered as `cargo xtask <command>`.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use census_extract::cli::ExtractArgs;
 use census_report::cli::ReportArgs;
@@ -37,9 +35,10 @@ pub enum Command {
     /// Tokenize a text, run it through a model directory and print the FFN neurons that fire
     /// on each token in each layer.
     Fired {
-        /// A model directory in the Hugging Face layout (config.json, weights, tokenizer files).
+        /// A model directory in the Hugging Face layout (config.json, weights, tokenizer files),
+        /// a preset or a hub id.
         #[arg(long)]
-        model: PathBuf,
+        model: String,
         /// Compute dtype.
         #[arg(long, value_enum, default_value = "f32")]
         dtype: census_model::FloatType,
@@ -111,7 +110,11 @@ impl Command {
                 dtype,
                 show,
                 text,
-            } => crate::fired::fired(model, dtype, show, &text)?,
+            } => {
+                let dir =
+                    census_model::hub::resolve(&model, &census_model::HubOptions::from_env(true))?;
+                crate::fired::fired(dir, dtype, show, &text)?
+            }
         }
         Ok(())
     }

@@ -108,7 +108,6 @@ impl RunArgs {
             .clone()
             .unwrap_or_else(|| root.join("out").join(&pipeline.name));
         tracing::info!(pipeline = %pipeline.name, out = %out.display(), "{}", pipeline.description);
-        let _lock = OutputLock::acquire(&out, "run")?;
         let entries: Vec<(String, String, bool)> = pipeline
             .models
             .iter()
@@ -125,6 +124,33 @@ impl RunArgs {
                 (model, slug, series)
             })
             .collect();
+        for ((model, _, series), spec) in entries.iter().zip(&pipeline.models) {
+            let trained = spec
+                .strip_prefix(SERIES_PREFIX)
+                .unwrap_or(spec)
+                .starts_with(TRAINED_PREFIX);
+            if *series
+                && !trained
+                && !Path::new(model).is_dir()
+                && hub_revision_series(model)?.is_none()
+            {
+                bail!(
+                    "{}: model `{spec}`: the series directory {model} does not exist (a series \
+                     is a directory of checkpoints, or hub revisions as org/name@REV,REV)",
+                    pipeline_path.display()
+                );
+            }
+            if Path::new(model).is_dir()
+                && normalised(&out).starts_with(normalised(Path::new(model)))
+            {
+                bail!(
+                    "--out {} lies inside the model directory {model}: the model's fingerprint \
+                     would cover the pipeline's own outputs and every stage would run again each \
+                     time; choose an --out outside it",
+                    out.display()
+                );
+            }
+        }
         // Series are checked as far as their checkpoints exist before training.
         let models = expand_series(&entries)?;
         preflight(&pipeline, &root, &out, &models).with_context(|| {
@@ -133,6 +159,7 @@ impl RunArgs {
                 pipeline_path.display()
             )
         })?;
+        let _lock = OutputLock::acquire(&out, "run")?;
         let mut stages = StageRunner {
             ledger: StageLedger::open(&out)?,
             force: self.force,
@@ -456,6 +483,7 @@ fn preflight(
     out: &Path,
     models: &[(String, String)],
 ) -> Result<()> {
+    check_tables(pipeline)?;
     for (name, table) in &pipeline.train {
         let model_dir = out.join("trained").join(name);
         check_inside(out, &model_dir)?;
@@ -555,6 +583,53 @@ fn check_inside(out: &Path, output: &Path) -> Result<()> {
             output_n.display(),
             out.display()
         );
+    }
+    Ok(())
+}
+
+/// Checks every key of every stage table against its command's flags, naming the table and the
+/// key: a key no flag has, and a switch given anything but `true` or `false`.
+fn check_tables(pipeline: &Pipeline) -> Result<()> {
+    fn check<A: Args>(
+        command: &str,
+        section: &str,
+        table: &BTreeMap<String, toml::Value>,
+        skip: &[&str],
+    ) -> Result<()> {
+        let flags = A::augment_args(clap::Command::new("stage"));
+        for (key, value) in table {
+            if skip.contains(&key.as_str()) {
+                continue;
+            }
+            let Some(flag) = flags.get_arguments().find(|a| a.get_long() == Some(key)) else {
+                bail!(
+                    "[{section}] has no key `{key}`: its keys are `{command}` flags without \
+                     their dashes (see `neuron-census {command} --help`)"
+                );
+            };
+            let switch = !flag.get_action().takes_values();
+            match value {
+                toml::Value::Boolean(_) if !switch => {
+                    bail!("[{section}] {key} = {value}: `--{key}` takes a value, not true or false")
+                }
+                toml::Value::Boolean(_) => {}
+                _ if switch => bail!(
+                    "[{section}] {key} = {value}: `--{key}` is a switch; write {key} = true or \
+                     leave it out"
+                ),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+    check::<ExtractArgs>("extract", "extract", &pipeline.extract, &[])?;
+    for (name, table) in &pipeline.runs {
+        check::<ExtractArgs>("extract", &format!("runs.{name}"), table, &[])?;
+    }
+    check::<AnalyzeArgs>("analyze", "analyze", &pipeline.analyze, &SECTION_RUN_KEYS)?;
+    check::<ReportArgs>("report", "report", &pipeline.report, &[])?;
+    for (name, table) in &pipeline.train {
+        check::<TrainArgs>("train", &format!("train.{name}"), table, &[])?;
     }
     Ok(())
 }

@@ -154,6 +154,15 @@ impl Pipeline {
             }
         }
         for model in &pipeline.models {
+            let bare = model.strip_prefix(SERIES_PREFIX).unwrap_or(model);
+            if bare
+                .strip_prefix(TRAINED_PREFIX)
+                .unwrap_or(bare)
+                .trim()
+                .is_empty()
+            {
+                bail!("{}: model `{model}` names no model", path.display());
+            }
             if let Some(series) = model.strip_prefix(SERIES_PREFIX)
                 && !series.starts_with(TRAINED_PREFIX)
             {

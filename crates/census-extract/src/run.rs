@@ -265,6 +265,9 @@ fn check_options(options: &ExtractOptions) -> Result<CheckedOptions> {
     let model_dir = &options.model_dir;
     let config = OptConfig::from_file(model_dir.join("config.json"))?;
     let layers = options.validate(&config)?;
+    // Every tensor's name and shape against the configuration (headers only), before the corpus
+    // is read against the configuration's vocabulary.
+    CheckpointPlan::open(model_dir, &config)?;
     let needs_tokenizer = options
         .sources
         .iter()

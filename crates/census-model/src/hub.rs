@@ -46,6 +46,17 @@ impl ModelSpec {
         if path.is_dir() {
             return Ok(Self::Dir(path.to_path_buf()));
         }
+        if path.exists() {
+            return Err(ModelError::InvalidInput(format!(
+                "model '{spec}' is a file; a model is a directory in the Hugging Face layout \
+                 (config.json, weights, tokenizer files), a preset or a hub id (org/name)"
+            )));
+        }
+        if path.is_absolute() || spec.starts_with("./") || spec.starts_with("../") {
+            return Err(ModelError::InvalidInput(format!(
+                "model '{spec}': no such directory (moved or deleted?)"
+            )));
+        }
         let (id, revision) = match spec.split_once('@') {
             Some((id, revision)) if !revision.is_empty() && !revision.contains('@') => {
                 (id, Some(revision))

@@ -72,12 +72,14 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub no_positional_by_domain: bool,
     /// Layers with token tables (token detectors, unigram coverage): all, first-half, none or
-    /// START..END.
-    #[arg(long, default_value = "all")]
-    pub unigram_layers: LayerScope,
-    /// Layers with bigram and trigram tables (coverage, trigram detectors).
-    #[arg(long, default_value = "first-half")]
-    pub ngram_layers: LayerScope,
+    /// START..END [default: all; none when the n-gram data are counts runs, which cannot give
+    /// them].
+    #[arg(long)]
+    pub unigram_layers: Option<LayerScope>,
+    /// Layers with bigram and trigram tables (coverage, trigram detectors) [default:
+    /// first-half; none when the n-gram data are counts runs].
+    #[arg(long)]
+    pub ngram_layers: Option<LayerScope>,
     /// Memory cap for the n-gram tables of the layers counted at once, in MiB.
     #[arg(long, default_value_t = 8192)]
     pub ngram_memory_mib: usize,
@@ -180,6 +182,31 @@ fn selection(domains: &[String], token_budget: Option<u64>) -> Option<DataSelect
 impl AnalyzeArgs {
     /// The request these flags describe.
     pub fn request(&self) -> Result<AnalyzeRequest> {
+        // N-gram statistics need every token's fired neurons; counts runs hold none. Unless they
+        // were asked for, they are skipped for such data, with a line saying so.
+        let ngram_data = if self.ngram_runs.is_empty() {
+            &self.runs
+        } else {
+            &self.ngram_runs
+        };
+        let counts_only = !ngram_data.is_empty()
+            && ngram_data.iter().all(|dir| {
+                census_format::run::Manifest::load(dir)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|m| m.config.record == census_format::run::RecordMode::Counts)
+            });
+        let defaulted = self.unigram_layers.is_none() || self.ngram_layers.is_none();
+        if counts_only && defaulted {
+            tracing::info!(
+                "n-gram statistics skipped: the n-gram data are counts runs (--record counts), \
+                 which hold no fired neurons per token; give a shards run with --ngram-run for \
+                 them"
+            );
+        }
+        let n_gram_default = |scope: LayerScope| {
+            if counts_only { LayerScope::None } else { scope }
+        };
         if self.layers == LayerScope::None {
             return Err(StatsError::InvalidOption(
                 "--layers none leaves nothing to analyse".to_string(),
@@ -200,8 +227,12 @@ impl AnalyzeArgs {
                 ngram_data: selection(&self.ngram_domains, self.ngram_token_budget),
                 positional_data: selection(&self.positional_domains, self.positional_token_budget),
                 positional_by_domain: !self.no_positional_by_domain,
-                unigram_layers: self.unigram_layers,
-                ngram_layers: self.ngram_layers,
+                unigram_layers: self
+                    .unigram_layers
+                    .unwrap_or(n_gram_default(LayerScope::All)),
+                ngram_layers: self
+                    .ngram_layers
+                    .unwrap_or(n_gram_default(LayerScope::FirstHalf)),
                 ngram_memory_mib: self.ngram_memory_mib,
                 coverage_bins: self.coverage_bins.clone(),
                 detectors: DetectorOptions {

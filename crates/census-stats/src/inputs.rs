@@ -455,7 +455,7 @@ fn check_compatible(first: &RunInput, dir: &Path, manifest: &Manifest) -> Result
         Err(StatsError::run(
             dir,
             format!(
-                "{what} differs from that of {}; only runs of one model with the same recorded \
+                "differs from {} in {what}; only runs of one model with the same recorded \
                  layers are analysed together",
                 first.dir.display()
             ),

@@ -64,7 +64,7 @@ fn check_same_analysis(first: &Part, part: &Part) -> Result<()> {
     };
     let differs = |what: &str| {
         part.refuse(format!(
-            "its {what} differs from that of {} (analyse every part of the same runs with the \
+            "it differs from {} in its {what} (analyse every part of the same runs with the \
              same options, changing only --layers)",
             first.dir.display()
         ))

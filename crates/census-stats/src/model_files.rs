@@ -40,10 +40,16 @@ impl ModelLocation {
     pub fn resolve(&self) -> Result<PathBuf> {
         match self {
             Self::Dir(dir) => Ok(dir.clone()),
-            Self::Hub(id) => Ok(census_model::hub::resolve(
-                id,
-                &HubOptions::from_env(false),
-            )?),
+            Self::Hub(id) => {
+                census_model::hub::resolve(id, &HubOptions::from_env(false)).map_err(|e| {
+                    StatsError::InvalidOption(format!(
+                        "the runs recorded the model as '{id}', which is no directory here, so it \
+                         was looked for as a hub model: {e}. If it was a local directory (moved \
+                         since, or given relative to another directory), pass --model DIR; or \
+                         pass --no-projection"
+                    ))
+                })
+            }
         }
     }
 

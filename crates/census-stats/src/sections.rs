@@ -145,7 +145,7 @@ fn check_same_model(main: &RunSet, other: &RunSet) -> Result<()> {
     Err(StatsError::run(
         &other.runs[0].dir,
         format!(
-            "its {what} differs from that of {}: every section of an analysis must be of one \
+            "it differs from {} in its {what}: every section of an analysis must be of one \
              model",
             main.runs[0].dir.display()
         ),

@@ -460,7 +460,7 @@ fn bad_inputs_are_refused_with_the_reason() {
     }
     .write(&other);
     let e = error(vec![run.clone(), other], &dir.path().join("o2"));
-    assert!(e.contains("model configuration differs"), "{e}");
+    assert!(e.contains("in the model configuration"), "{e}");
 
     // Writing over an extraction run, or into an unrelated directory.
     let e = error(vec![run.clone()], &run);

@@ -431,6 +431,12 @@ fn parse_sources(specs: &[String]) -> Result<Vec<census_format::corpus::CorpusSo
 /// Refuses a non-empty `out` that is not a model this project trained, whatever the flags, and
 /// one that is unless `force`.
 fn refuse_to_overwrite(out: &Path, force: bool) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        return Err(TrainError::InvalidOptions(format!(
+            "--out {} is a file, not a model directory; choose another --out",
+            out.display()
+        )));
+    }
     let occupied = match std::fs::read_dir(out) {
         Ok(mut entries) => entries.next().is_some(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,

@@ -81,7 +81,7 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 stack.push(path);
-            } else {
+            } else if path.is_file() {
                 let bytes = std::fs::read(&path).unwrap();
                 files.insert(path, bytes);
             }

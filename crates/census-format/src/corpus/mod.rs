@@ -84,11 +84,15 @@ fn first_record(path: &Path) -> Option<serde_json::Map<String, serde_json::Value
         .take(64)
         .map_while(|l| l.ok())
         .find(|l| !l.trim().is_empty())?;
-    match serde_json::from_str(&line).ok()? {
+    let line = line.trim_start_matches('\u{feff}');
+    match serde_json::from_str(line).ok()? {
         serde_json::Value::Object(record) => Some(record),
         _ => None,
     }
 }
+
+/// The UTF-8 byte-order mark, skipped at the start of a file.
+const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// One corpus source of a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,6 +276,14 @@ pub fn source_files(source: &CorpusSource) -> Result<Vec<PathBuf>> {
     if meta.is_file() {
         return Ok(vec![path.clone()]);
     }
+    if !meta.is_dir() {
+        return Err(FormatError::InvalidOption(format!(
+            "--data {}: neither a file nor a directory (a pipe or a device, such as /dev/stdin?); \
+             a corpus is read twice (hashed for the run's record, then cut into sequences), so \
+             write it to a file first",
+            path.display()
+        )));
+    }
     let wanted: &[&str] = match source.format {
         SourceFormat::TextFiles | SourceFormat::TextLines => &["txt"],
         SourceFormat::Jsonl | SourceFormat::PreTokenized => &["jsonl", "json", "ndjson"],
@@ -322,6 +334,10 @@ fn read_text_file(
             .count() as u64,
         reason: "invalid UTF-8".to_string(),
     })?;
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    };
     if text.trim().is_empty() {
         counts.empty_documents += 1;
         return Ok(true);
@@ -363,6 +379,10 @@ fn read_lines(
             return Ok(true);
         }
         line_no += 1;
+        // A UTF-8 byte-order mark some editors put at the start of a file is not content.
+        if line_no == 1 && raw.starts_with(UTF8_BOM) {
+            raw.drain(..UTF8_BOM.len());
+        }
         let parsed = std::str::from_utf8(&raw)
             .map_err(|_| "invalid UTF-8".to_string())
             .and_then(|line| {

@@ -119,6 +119,11 @@ impl SequenceOptions {
                 self.max_seq_len
             )));
         }
+        if let Some(tokens) = self.max_tokens.filter(|&t| t < 2) {
+            return Err(FormatError::InvalidOption(format!(
+                "--max-tokens {tokens} leaves no room for a sequence (</s> and one token)"
+            )));
+        }
         Ok(())
     }
 }

@@ -364,7 +364,10 @@ pub fn open_part(
         reason,
     };
     if let Some(reason) = check.and_then(|c| c.digest).and_then(|d| d.mismatch(&data)) {
-        return Err(refuse(reason));
+        return Err(refuse(format!(
+            "{reason}; if another tool (DuckDB, polars, pyarrow) rewrote the run's parts on \
+             purpose, pass --rewritten-parts to analyse them by their values alone"
+        )));
     }
     let builder = crate::parquet_file::open_bytes(path, data)?;
     if let Some(reason) = check
