@@ -223,3 +223,162 @@ fn mutated_runs_analyses_and_pipelines_never_panic_and_never_lose_outputs() {
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
     assert_eq!(failures, 0);
 }
+
+/// The value of the first `key` anywhere in `value`.
+fn find_key<'a>(value: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+    let object = value.as_object()?;
+    object
+        .get(key)
+        .or_else(|| object.values().find_map(|v| find_key(v, key)))
+}
+
+/// A random name for a pipeline table, from pieces that climb out of a directory, hide, or
+/// are plain.
+fn table_name(rng: &mut SeededRng) -> String {
+    const PIECES: [&str; 10] = [
+        "x", "..", ".", "/", "\\\\", "victim", "-", "_", "model", " ",
+    ];
+    let length = 1 + rng.below(6);
+    (0..length)
+        .map(|_| PIECES[rng.below(PIECES.len())])
+        .collect()
+}
+
+/// Whether `name` is one a pipeline accepts as a directory name (the documented rule).
+fn is_plain(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+#[test]
+fn pipeline_table_names_never_reach_outside_out_and_float_options_are_finite() {
+    let w = world();
+    let mut problems = Vec::new();
+    for seed in 0..cases() {
+        let mut rng = SeededRng::new(seed);
+
+        // A [train.*] or [runs.*] table with a random name, beside files it must not touch.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("victim/model")).unwrap();
+        std::fs::write(dir.path().join("victim/model/weights"), "mine").unwrap();
+        let name = table_name(&mut rng);
+        let quoted = name.replace('\\', "\\\\");
+        // A plain name trains nothing: it names a fast extraction ([runs.*]).
+        let tables = if is_plain(&name) || rng.below(2) == 0 {
+            format!("[runs.\"{quoted}\"]\nmax-seq-len = 40\n")
+        } else {
+            format!("[train.\"{quoted}\"]\nsteps = 1\n")
+        };
+        let models = if tables.starts_with("[train") {
+            format!("\"trained:{quoted}\"")
+        } else {
+            format!("\"{}\"", model())
+        };
+        std::fs::write(
+            dir.path().join("p.toml"),
+            format!(
+                "name = \"t\"\nmodels = [{models}]\n[extract]\ndata = [\"{}\"]\nmax-seq-len = 48\n{tables}[report]\nno-png = true\n",
+                sample()
+            ),
+        )
+        .unwrap();
+        let out = dir.path().join("out/inner");
+        let args = strings(&[
+            "run",
+            "--pipeline",
+            dir.path().join("p.toml").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let before = snapshot(dir.path());
+        let outcome = xtask_in(dir.path(), &args, &[("HF_HUB_OFFLINE", "1")]);
+        let after = snapshot(dir.path());
+        let label = format!("seed {seed}, table name {name:?}");
+        if outcome.panicked() {
+            problems.push(format!("{label}: panicked\n{}", outcome.stderr));
+        }
+        let outside: Vec<&PathBuf> = after
+            .keys()
+            .filter(|p| !p.starts_with(&out) && !before.contains_key(*p))
+            .collect();
+        if !outside.is_empty() {
+            problems.push(format!("{label}: wrote outside --out: {outside:?}"));
+        }
+        let lost = changed(&before, &after);
+        if !lost.is_empty() {
+            problems.push(format!("{label}: changed {lost:?}"));
+        }
+        match (is_plain(&name), outcome.ok()) {
+            (true, false) => problems.push(format!("{label}: refused\n{}", outcome.stderr)),
+            (false, true) => problems.push(format!("{label}: accepted")),
+            (false, false) if !outcome.stderr.contains("cannot name a directory") => {
+                problems.push(format!("{label}: the message\n{}", outcome.stderr));
+            }
+            _ => {}
+        }
+
+        // A float option of the analysis given a random spelling of a number.
+        const FLAGS: [&str; 8] = [
+            "--coverage-share",
+            "--trigger-share",
+            "--mi-threshold",
+            "--weak-epsilon",
+            "--extreme-run-share",
+            "--oscillation-min-swing",
+            "--smooth-residual-share",
+            "--range-threshold",
+        ];
+        const VALUES: [&str; 12] = [
+            "NaN", "nan", "inf", "-inf", "-1", "1e309", "0", "1.5", "0.5", "-0", "1e-320", "0.25",
+        ];
+        let flag = FLAGS[rng.below(FLAGS.len())];
+        let value = VALUES[rng.below(VALUES.len())];
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&w.run, &dir.path().join("run"));
+        let args = strings(&[
+            "analyze",
+            "--run",
+            "run",
+            "--out",
+            "a",
+            &format!("{flag}={value}"),
+        ]);
+        let outcome = xtask_in(dir.path(), &args, &[]);
+        let label = format!("seed {seed}, {flag}={value}");
+        if outcome.panicked() {
+            problems.push(format!("{label}: panicked\n{}", outcome.stderr));
+        }
+        let parsed: f64 = value.parse().unwrap();
+        if !parsed.is_finite() && outcome.ok() {
+            problems.push(format!("{label}: accepted"));
+        }
+        if !outcome.ok() && !outcome.stderr.contains(flag) {
+            problems.push(format!(
+                "{label}: the message names no flag\n{}",
+                outcome.stderr
+            ));
+        }
+        if outcome.ok() {
+            // What was accepted is recorded as a number every reader takes back.
+            let manifest = std::fs::read_to_string(dir.path().join("a/manifest.json")).unwrap();
+            let manifest_json: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+            let key = flag.trim_start_matches("--").replace('-', "_");
+            let recorded = find_key(&manifest_json["options"], &key);
+            if !recorded.is_some_and(|v| v.as_f64().is_some_and(f64::is_finite)) {
+                problems.push(format!("{label}: {key} recorded as {recorded:?}"));
+            }
+            let report = xtask_in(
+                dir.path(),
+                &strings(&["report", "--analysis", "a", "--out", "r", "--no-png"]),
+                &[],
+            );
+            if !report.ok() {
+                problems.push(format!("{label}: the report refused it\n{}", report.stderr));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
