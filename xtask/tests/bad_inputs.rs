@@ -459,6 +459,19 @@ fn case(id: &str, dir: &Path) -> Vec<String> {
                 "--no-png",
             ])
         }
+        "fired-hub-model-offline" => strings(&["fired", "--model", "org/absent", "hello"]),
+        "run-model-twice" => {
+            let args = pipeline_case(
+                dir,
+                &format!("[extract]\ndata = [\"{}\"]\n", sample()),
+                None,
+            );
+            let text = std::fs::read_to_string(dir.join("p.toml")).unwrap();
+            let listed = format!("\"{}\"", model());
+            let text = text.replacen(&listed, &format!("{listed}, {listed}"), 1);
+            std::fs::write(dir.join("p.toml"), text).unwrap();
+            args
+        }
         "fired-file-model" => strings(&["fired", "--model", &sample(), "hello"]),
         "extract-vocab-below-weights" => {
             let m = model_copy(dir);

@@ -153,7 +153,14 @@ impl Pipeline {
                 ),
             }
         }
-        for model in &pipeline.models {
+        for (i, model) in pipeline.models.iter().enumerate() {
+            if pipeline.models[..i].contains(model) {
+                bail!(
+                    "{}: model `{model}` is listed twice; its analyses would be one model's \
+                     twice over",
+                    path.display()
+                );
+            }
             let bare = model.strip_prefix(SERIES_PREFIX).unwrap_or(model);
             if bare
                 .strip_prefix(TRAINED_PREFIX)

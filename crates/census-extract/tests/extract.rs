@@ -796,11 +796,12 @@ fn a_run_that_committed_nothing_starts_anew() {
         std::fs::copy(fixture("pre-ln").join(file), model.join(file)).unwrap();
     }
     let weights = std::fs::read(model.join("model.safetensors")).unwrap();
-    std::fs::write(
-        model.join("model.safetensors"),
-        &weights[..weights.len() / 2],
-    )
-    .unwrap();
+    // Weights whose headers pass but whose last value is NaN: refused when the model loads,
+    // after the run directory was started.
+    let mut broken = weights.clone();
+    let end = broken.len();
+    broken[end - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(model.join("model.safetensors"), &broken).unwrap();
     let out = tmp.path().join("run");
     let failing = ExtractOptions {
         model_dir: model.clone(),

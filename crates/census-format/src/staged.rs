@@ -67,7 +67,11 @@ impl StagedDir {
         }
         let staging = sibling(target, ".partial");
         if staging.exists() {
-            if !staging.join(STAGING_MARKER).is_file() {
+            // Ours while it is built (the marker), or once complete and not yet swapped in (the
+            // list of what it wrote).
+            let ours =
+                staging.join(STAGING_MARKER).is_file() || staging.join(WRITTEN_LIST).is_file();
+            if !ours {
                 return Err(FormatError::Foreign {
                     path: staging,
                     reason: "is in the way of the staging directory and was not written by \
@@ -344,6 +348,18 @@ mod tests {
         assert_eq!(listing(staged.path()), [STAGING_MARKER]);
         staged.commit().unwrap();
         assert_eq!(listing(&target), [WRITTEN_LIST]);
+    }
+
+    #[test]
+    fn a_complete_staging_directory_left_before_its_swap_is_cleared() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("analysis");
+        let staging = root.path().join("analysis.partial");
+        std::fs::create_dir(&staging).unwrap();
+        std::fs::write(staging.join(WRITTEN_LIST), "neurons.parquet\n").unwrap();
+        std::fs::write(staging.join("neurons.parquet"), "half").unwrap();
+        let staged = StagedDir::begin(&target).unwrap();
+        assert_eq!(listing(staged.path()), [STAGING_MARKER]);
     }
 
     #[test]
