@@ -139,35 +139,30 @@ impl ModelAnalysis {
             tables::PositionalRow::read(dir)?,
         );
         let declared = manifest.layers;
-        let outside = |file: &str, rows: Vec<u16>| match rows
-            .into_iter()
-            .find(|&l| usize::from(l) < declared[0] || usize::from(l) >= declared[1])
-        {
-            Some(layer) => Err(ReportError::analysis(
-                dir.join(file),
-                format!(
-                    "holds rows of layer {layer}, but the analysis's manifest declares layers \
-                     {}..{}; the tables were replaced or edited",
-                    declared[0], declared[1]
-                ),
-            )),
-            None => Ok(()),
-        };
-        outside(
+        check_layers(
+            dir,
+            declared,
             tables::LayerRow::FILE,
-            layers.iter().map(|r| r.layer).collect(),
+            layers.iter().map(|r| r.layer),
         )?;
-        outside(
+        check_layers(
+            dir,
+            declared,
             tables::CoverageRow::FILE,
-            coverage.iter().map(|r| r.layer).collect(),
+            coverage.iter().map(|r| r.layer),
         )?;
-        outside(
+        check_layers(
+            dir,
+            declared,
             tables::DetectorRow::FILE,
-            detectors.iter().map(|r| r.layer).collect(),
+            detectors.iter().map(|r| r.layer),
         )?;
-        outside(
+        let positional_layers = positional.iter().map(|r| r.layer);
+        check_layers(
+            dir,
+            declared,
             tables::PositionalRow::FILE,
-            positional.iter().map(|r| r.layer).collect(),
+            positional_layers,
         )?;
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -189,6 +184,27 @@ impl ModelAnalysis {
     /// `layer / (L - 1)`: depth in 0..=1.
     pub fn depth(&self, layer: usize) -> f64 {
         layer as f64 / (self.model_layers().max(2) - 1) as f64
+    }
+}
+
+/// Refuses a table of analysis `dir` (file `file`) holding a row of a layer outside the
+/// analysis's declared layers (`[start, end)`): a table replaced or edited since.
+pub fn check_layers(
+    dir: &Path,
+    declared: [usize; 2],
+    file: &str,
+    mut layers: impl Iterator<Item = u16>,
+) -> Result<()> {
+    match layers.find(|&l| usize::from(l) < declared[0] || usize::from(l) >= declared[1]) {
+        Some(layer) => Err(ReportError::analysis(
+            dir.join(file),
+            format!(
+                "holds rows of layer {layer}, but the analysis's manifest declares layers \
+                 {}..{}; the tables were replaced or edited",
+                declared[0], declared[1]
+            ),
+        )),
+        None => Ok(()),
     }
 }
 

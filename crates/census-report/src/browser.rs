@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::analysis::ModelAnalysis;
+use crate::analysis::{ModelAnalysis, check_layers};
 use crate::error::{ReportError, Result};
 use census_format::analysis::tables::{
     AnalysisTable, NeuronRow, PositionCurveRow, ProjectionRow, RankedToken, TokenNeuronRow,
@@ -208,6 +208,13 @@ pub fn write_layers(
     history: &[(u64, &ModelAnalysis)],
 ) -> Result<usize> {
     let neurons = NeuronRow::read(&model.dir)?;
+    let declared = model.manifest.layers;
+    check_layers(
+        &model.dir,
+        declared,
+        NeuronRow::FILE,
+        neurons.iter().map(|n| n.layer),
+    )?;
     let mut layers: BTreeMap<usize, Vec<&NeuronRow>> = BTreeMap::new();
     let mut alive: BTreeMap<usize, usize> = BTreeMap::new();
     for n in &neurons {
