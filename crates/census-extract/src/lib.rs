@@ -2,9 +2,10 @@
 //! Parquet shards recording, for every token and layer, which FFN neurons fired. The layout is
 //! specified in `docs/SCHEMA.md`.
 //!
-//! - [`corpus`]: JSONL, text and pre-tokenized sources.
+//! - [`corpus`]: JSONL, text and pre-tokenized sources (census-format's, re-exported).
 //! - [`sequences`]: documents → `</s>`-prefixed sequences, shards, parts and batches.
-//! - [`shards`]: the Parquet files and their readers.
+//! - [`shards`]: the Parquet files and their readers (census-format's `run::tables`,
+//!   re-exported).
 //! - [`manifest`]: the run's configuration and commit log.
 //! - [`extract`]: the run itself, resumable part by part.
 

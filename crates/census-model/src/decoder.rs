@@ -127,14 +127,6 @@ impl<B: Backend> OptModel<B> {
         &self.layers
     }
 
-    /// The token embedding matrix (tied with the LM head).
-    ///
-    /// # Shapes
-    /// - returns `[vocab_size, word_embed_proj_dim]`
-    pub fn token_embeddings(&self) -> Tensor<B, 2> {
-        self.embed_tokens.weight.val()
-    }
-
     /// The float dtype the parameters are held in (the compute dtype).
     pub fn dtype(&self) -> burn::tensor::DType {
         self.embed_tokens.weight.val().dtype()

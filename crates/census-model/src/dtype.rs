@@ -2,9 +2,6 @@
 
 use burn::tensor::DType;
 
-/// The names [`float_dtype`] accepts, for messages.
-pub const FLOAT_DTYPE_NAMES: &str = "f32, f16 or bf16";
-
 /// The dtype called `name` (`f32`, `f16` or `bf16`), if any.
 pub fn float_dtype(name: &str) -> Option<DType> {
     match name {

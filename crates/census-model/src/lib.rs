@@ -38,7 +38,7 @@ pub use batch::{OptBatch, POSITION_OFFSET};
 pub use choices::{BackendJob, Device, FloatType, UnavailableDevice};
 pub use config::{OptConfig, PRESET_NAMES};
 pub use decoder::{ForwardOptions, LayerActivity, OptModel, OptOutput, Record};
-pub use dtype::{FLOAT_DTYPE_NAMES, checkpoint_dtype, float_dtype};
+pub use dtype::{checkpoint_dtype, float_dtype};
 pub use error::{ModelError, Result};
 pub use ffn::OptFeedForward;
 pub use fired::FiredNeurons;

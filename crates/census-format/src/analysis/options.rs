@@ -1,7 +1,6 @@
 //! Every choice the paper leaves open, as a flag with a documented default (see
 //! `docs/ANALYSIS.md`). The options are recorded in the analysis manifest.
 
-use std::ops::Range;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -353,9 +352,4 @@ impl AnalysisOptions {
             token_budget: self.token_budget,
         }
     }
-}
-
-/// `0..layers` filtered by `scope`.
-pub fn layers_in(scope: LayerScope, layers: Range<usize>, total: usize) -> Vec<usize> {
-    layers.filter(|&l| scope.contains(l, total)).collect()
 }

@@ -285,19 +285,4 @@ impl TableReader {
             self.no_null_items(name, row, items)
         })
     }
-
-    /// `read(self)` if column `name` exists, else `missing` for every row (for columns that
-    /// older analyses did not write).
-    pub fn if_present<T: Clone>(
-        &self,
-        name: &str,
-        missing: T,
-        read: impl FnOnce(&Self) -> Result<Vec<T>>,
-    ) -> Result<Vec<T>> {
-        if self.has(name) {
-            read(self)
-        } else {
-            Ok(vec![missing; self.len()])
-        }
-    }
 }
