@@ -110,7 +110,12 @@ fn case(id: &str, dir: &Path) {
                 &[("NOTES.txt", "my notes"), ("plots/p.png", "a plot")],
             );
             copy_dir(&w.report, &dir.join("a/report"));
-            mine.extend(snapshot(&dir.join("a/report")));
+            let report = dir.join("a/report");
+            mine.extend(
+                snapshot(&report)
+                    .into_iter()
+                    .map(|(p, b)| (report.join(p), b)),
+            );
             std::fs::write(dir.join("a/neurons.parquet"), "stale").unwrap();
             ok(dir, &analyze("a"));
             assert_kept(&mine);

@@ -11,6 +11,7 @@ use std::path::Path;
 use arrow::array::AsArray;
 use arrow::datatypes::{Float64Type, UInt16Type, UInt32Type, UInt64Type};
 use census_report::{ReportRequest, render};
+use census_testkit::{copy_dir, snapshot};
 use common::{embedded_data, planted_analysis};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -270,32 +271,6 @@ fn bad_analyses_are_refused_with_the_reason() {
     // A directory that holds something else is not written into.
     let e = error(vec![analysis], dir.path());
     assert!(e.contains("refusing"), "{e}");
-}
-
-/// Every file under `dir` with its bytes, by relative path.
-fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut files = std::collections::BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let name = path.strip_prefix(dir).unwrap().display().to_string();
-                files.insert(name, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    files
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
-    }
 }
 
 #[test]

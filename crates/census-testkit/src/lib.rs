@@ -68,25 +68,48 @@ pub fn write_random_ids(path: &Path, documents: usize, length: usize, seed: u64)
     std::fs::write(path, lines.join("\n")).unwrap();
 }
 
-/// Every file under `dir` with its bytes, by path relative to `dir`, leaving out files named
-/// `skip` (such as `manifest.json`, which records times).
-pub fn files_except(dir: &Path, skip: &str) -> BTreeMap<PathBuf, Vec<u8>> {
+/// Every regular file under `dir` with its bytes, by path relative to `dir` (nothing when
+/// `dir` does not exist): two snapshots of one directory show what a command changed, and
+/// snapshots of two directories whether they hold the same files.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if !p.ends_with(skip) {
-                out.insert(
-                    p.strip_prefix(dir).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                );
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.is_file() {
+                let bytes = std::fs::read(&path).unwrap();
+                out.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
             }
         }
     }
     out
+}
+
+/// [`snapshot`] leaving out files named `skip` (such as `manifest.json`, which records times).
+pub fn files_except(dir: &Path, skip: &str) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = snapshot(dir);
+    files.retain(|path, _| !path.ends_with(skip));
+    files
+}
+
+/// Copies directory `from` to `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
 }
 
 /// The Python that can `import duckdb` (`NEURON_CENSUS_PYTHON`, default `python3`), or `None`

@@ -69,26 +69,7 @@ pub fn strip_colours(text: &str) -> String {
     out
 }
 
-/// Every file under `dir` with its bytes, by path (none when `dir` does not exist).
-pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.is_file() {
-                let bytes = std::fs::read(&path).unwrap();
-                files.insert(path, bytes);
-            }
-        }
-    }
-    files
-}
+pub use census_testkit::{copy_dir, snapshot};
 
 /// Paths of `before` whose bytes differ in `after`, or that are gone.
 pub fn changed(
@@ -100,20 +81,6 @@ pub fn changed(
         .filter(|(path, bytes)| after.get(*path) != Some(*bytes))
         .map(|(path, _)| path.clone())
         .collect()
-}
-
-/// Copies directory `from` to `to`, recursively.
-pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
 }
 
 /// A finished run, analysis and report of the pre-LN fixture, made once for every case.
