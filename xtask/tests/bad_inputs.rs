@@ -472,6 +472,27 @@ fn case(id: &str, dir: &Path) -> Vec<String> {
             std::fs::write(dir.join("p.toml"), text).unwrap();
             args
         }
+        "extract-data-copied" => {
+            std::fs::copy(sample(), dir.join("copy.jsonl")).unwrap();
+            let mut args = extract_args("run", "48", &sample());
+            args.extend(strings(&["--data", "copy.jsonl"]));
+            args
+        }
+        "lock-place-taken" => {
+            std::fs::write(dir.join(".run.neuron-census-lock"), "my notes").unwrap();
+            extract_args("run", "48", &sample())
+        }
+        "run-outputs-inside-model" => {
+            let m = model_copy(dir);
+            let mut args = pipeline_case(
+                dir,
+                &format!("[extract]\ndata = [\"{}\"]\n", sample()),
+                Some(m.to_str().unwrap()),
+            );
+            let out = args.len() - 1;
+            args[out] = dir.display().to_string();
+            args
+        }
         "fired-file-model" => strings(&["fired", "--model", &sample(), "hello"]),
         "extract-vocab-below-weights" => {
             let m = model_copy(dir);

@@ -146,6 +146,57 @@ fn case(id: &str, dir: &Path) {
                 weights
             );
         }
+        "train-force-over-unlisted-model" => {
+            tiny_train(dir, &[]);
+            std::fs::remove_file(dir.join("m/.neuron-census-files")).unwrap();
+            copy_dir(&dir.join("m"), &dir.join("earlier"));
+            std::fs::rename(dir.join("earlier"), dir.join("m/checkpoint-99")).unwrap();
+            let mine = users_files(&dir.join("m"), &[("README.md", "how I made it")]);
+            tiny_train(dir, &["--force", "--seed", "7"]);
+            assert_kept(&mine);
+            assert!(!dir.join("m/checkpoint-99").exists());
+        }
+        "run-force-replaces-whole-run" => {
+            let pipeline = |part_tokens: u64| {
+                std::fs::write(
+                    dir.join("p.toml"),
+                    format!(
+                        "name = \"t\"\nmodels = [\"{}\"]\n[extract]\ndata = [\"{}\"]\nmax-seq-len = 48\npart-tokens = {part_tokens}\n[report]\nno-png = true\n",
+                        common::model(),
+                        sample()
+                    ),
+                )
+                .unwrap();
+            };
+            let run = |force: bool| {
+                let mut args = strings(&["run", "--pipeline", "p.toml", "--out", "out"]);
+                if force {
+                    args.push("--force".to_string());
+                }
+                ok(dir, &args);
+            };
+            pipeline(100);
+            run(false);
+            pipeline(65_536);
+            run(true);
+            let run_dir = dir.join("out/pre-ln/run");
+            let parts = std::fs::read_dir(run_dir.join("tokens")).unwrap().count();
+            assert_eq!(parts, 1, "stale parts left in the replaced run");
+        }
+        "extract-resume-edited-manifest" => {
+            copy_dir(&w.run, &dir.join("run"));
+            let path = dir.join("run/manifest.json");
+            let mut manifest: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let original = manifest["parts"].clone();
+            let last = manifest["parts"][0]["last_seq"].as_u64().unwrap();
+            manifest["parts"][0]["last_seq"] = serde_json::json!(last + 7);
+            std::fs::write(&path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+            ok(dir, &extract_args("run", "48", &sample()));
+            let redone: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            assert_eq!(redone["parts"], original);
+        }
         "analyze-out-symlink" => {
             copy_dir(&w.run, &dir.join("run"));
             std::fs::create_dir_all(dir.join("disk")).unwrap();
@@ -229,6 +280,36 @@ fn case(id: &str, dir: &Path) {
                 serde_json::from_slice(&std::fs::read(dir.join("a/manifest.json")).unwrap())
                     .unwrap();
             assert_eq!(manifest["options"]["ngram_layers"], "none", "{manifest}");
+        }
+        "report-same-slug" => {
+            copy_dir(&w.analysis, &dir.join("aF"));
+            copy_dir(&w.analysis, &dir.join("af"));
+            let args = [
+                "report",
+                "--analysis",
+                "aF",
+                "--analysis",
+                "af",
+                "--out",
+                "r",
+            ];
+            ok(dir, &strings(&[&args[..], &["--no-png"]].concat()));
+            let marker: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.join("r/report.json")).unwrap()).unwrap();
+            let ids: Vec<&str> = marker["figures"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap())
+                .collect();
+            let unique: std::collections::BTreeSet<&&str> = ids.iter().collect();
+            assert_eq!(unique.len(), ids.len(), "{ids:?}");
+            for id in &ids {
+                assert!(dir.join(format!("r/figures/{id}.svg")).is_file(), "{id}");
+            }
+            // Each model's own figures, once per model.
+            let per_model = ids.iter().filter(|id| id.starts_with("fig2-")).count();
+            assert!(per_model >= 2, "{ids:?}");
         }
         "report-same-model-twice" => {
             copy_dir(&w.analysis, &dir.join("a"));

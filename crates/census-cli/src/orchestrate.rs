@@ -466,7 +466,7 @@ fn replace_run(mut args: ExtractArgs, run_dir: &Path) -> Result<()> {
             run_dir.display()
         );
     }
-    let staged = StagedDir::begin(run_dir)?;
+    let staged = StagedDir::begin(run_dir, census_format::run::RUN_OWNED)?;
     args.out = staged.path().to_path_buf();
     args.run()?;
     staged.commit()?;
@@ -506,8 +506,25 @@ fn preflight(
         }
     }
     let trained = out.join("trained");
+    let local_models: Vec<PathBuf> = models
+        .iter()
+        .map(|(model, _)| PathBuf::from(model))
+        .filter(|m| m.is_dir())
+        .collect();
     let mut analyses = Vec::new();
     for (model, slug) in models {
+        let outputs = normalised(&out.join(slug));
+        if let Some(inside) = local_models
+            .iter()
+            .find(|m| outputs.starts_with(normalised(m)))
+        {
+            bail!(
+                "the outputs of model `{model}` would be written into {}, inside the model \
+                 directory {}; choose an --out outside it",
+                out.join(slug).display(),
+                inside.display()
+            );
+        }
         let run_dir = out.join(slug).join("run");
         let analysis_dir = out.join(slug).join("analysis");
         let path = Path::new(model);

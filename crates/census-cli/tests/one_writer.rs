@@ -46,5 +46,5 @@ fn a_second_extraction_into_a_run_being_written_is_refused_and_the_first_is_whol
     assert_eq!(shared_manifest.parts, alone_manifest.parts);
     assert_eq!(common::files(&shared), common::files(&alone));
     // The lock went with its holder.
-    assert!(!tmp.path().join("shared.lock").exists());
+    assert!(!tmp.path().join(".shared.neuron-census-lock").exists());
 }

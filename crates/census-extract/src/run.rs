@@ -386,7 +386,14 @@ fn open_or_resume(
         },
     };
     std::fs::create_dir_all(out).map_err(|e| ExtractError::io("cannot create", out, e))?;
-    drop_damaged_parts(out, &mut manifest, &checked.layers)?;
+    let plan = plan_parts(&corpus.sequences, options.part_tokens);
+    drop_damaged_parts(
+        out,
+        &mut manifest,
+        &checked.layers,
+        &plan,
+        &corpus.sequences,
+    )?;
     remove_temporaries(out)?;
     manifest.store(out)?;
     if !table_is_current {
@@ -569,31 +576,44 @@ fn corpus_digest(corpus: &SequencedCorpus) -> String {
     hex(&hasher.finalize())
 }
 
-/// Refuses a corpus that reads one file twice (the same `--data` given twice, or a file inside a
-/// directory also given): its documents would count twice.
+/// Refuses a corpus that reads the same text twice: one file given twice, a file inside a
+/// directory also given, a hard link or a copy (by size and SHA-256; empty files aside). Its
+/// documents would count twice.
 fn refuse_files_read_twice(files: &[CorpusFile]) -> Result<()> {
-    let mut seen: BTreeMap<PathBuf, &Path> = BTreeMap::new();
-    for file in files {
-        let key = file
-            .path
-            .canonicalize()
-            .unwrap_or_else(|_| file.path.clone());
-        if let Some(first) = seen.insert(key, &file.path) {
+    let mut seen: BTreeMap<(u64, &str), &Path> = BTreeMap::new();
+    for file in files.iter().filter(|f| f.bytes > 0) {
+        if let Some(first) = seen.insert((file.bytes, file.sha256.as_str()), &file.path) {
+            let how = if file.path.canonicalize().ok() == first.canonicalize().ok() {
+                "twice"
+            } else {
+                "twice (the same bytes as"
+            };
+            let tail = if how == "twice" {
+                format!(" (also as {})", first.display())
+            } else {
+                format!(" {})", first.display())
+            };
             return Err(ExtractError::InvalidOption(format!(
-                "--data reads {} twice (also as {}): its documents would count twice; give \
-                 each corpus file once",
-                file.path.display(),
-                first.display()
+                "--data reads {} {how}{tail}: its documents would count twice; give each \
+                 corpus text once",
+                file.path.display()
             )));
         }
     }
     Ok(())
 }
 
-/// Checks every committed part's files against the manifest (present, and of the size and
-/// checksum recorded when the part was committed); a part that fails is taken out of the
-/// manifest, its files deleted, and it is computed again.
-fn drop_damaged_parts(out: &Path, manifest: &mut Manifest, layers: &Range<usize>) -> Result<()> {
+/// Checks every committed part against the run's plan (the same sequences and tokens under its
+/// number) and its files against the manifest (present, and of the size and checksum recorded
+/// when the part was committed); a part that fails is taken out of the manifest, its files
+/// deleted, and it is computed again.
+fn drop_damaged_parts(
+    out: &Path,
+    manifest: &mut Manifest,
+    layers: &Range<usize>,
+    plan: &[PartPlan],
+    sequences: &[Sequence],
+) -> Result<()> {
     let record = manifest.config.record;
     let committed = manifest.parts.len();
     let mut kept = Vec::with_capacity(committed);
@@ -608,7 +628,29 @@ fn drop_damaged_parts(out: &Path, manifest: &mut Manifest, layers: &Range<usize>
             .iter()
             .find(|f| !f.is_file())
             .map(|f| (f.display().to_string(), "is missing".to_string()));
-        let damage = match missing {
+        let planned = plan
+            .iter()
+            .find(|p| p.index == part.index)
+            .is_some_and(|p| {
+                let range = &sequences[p.range.clone()];
+                range.first().map(|s| s.seq) == Some(part.first_seq)
+                    && range.last().map(|s| s.seq) == Some(part.last_seq)
+                    && range.len() as u64 == part.sequences
+                    && p.tokens == part.rows
+            });
+        let off_plan = (!planned).then(|| {
+            (
+                out.join(crate::manifest::MANIFEST_FILE)
+                    .display()
+                    .to_string(),
+                format!(
+                    "records part {} as sequences {}..={}, which is not the run's part of that \
+                     number (the manifest was edited?)",
+                    part.index, part.first_seq, part.last_seq
+                ),
+            )
+        });
+        let damage = match off_plan.or(missing) {
             Some(found) => Some(found),
             None => first_mismatch(out, &part)?,
         };

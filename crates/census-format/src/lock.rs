@@ -1,5 +1,7 @@
-//! One writer per output: a command holds `<output>.lock`, beside its output, for its whole
-//! life, so a second command writing the same output is refused, naming the first.
+//! One writer per output: a command holds `.<output>.neuron-census-lock`, beside its output,
+//! for its whole life, so a second command writing the same output is refused, naming the
+//! first. A file at that place that is not such a lock (a user's, or a link) is refused and
+//! never written.
 //!
 //! The lock is an advisory lock of the operating system on that file (`flock`), so a process
 //! that is killed releases it with its file handles: a lock file it leaves behind is stale, and
@@ -19,20 +21,50 @@ pub struct OutputLock {
     file: File,
 }
 
-/// `<output>.lock` beside `output`; a final symbolic link is followed first, so the link and its
-/// target share one lock.
-pub fn lock_path(output: &Path) -> PathBuf {
+/// What every lock file starts with, so a file of someone else's is never taken for one.
+const LOCK_PREFIX: &str = "neuron-census lock: ";
+
+/// `.<output>.neuron-census-lock` beside `output`; a final symbolic link is followed first, so
+/// the link and its target share one lock. None for an output without a name of its own (`/`).
+pub fn lock_path(output: &Path) -> Option<PathBuf> {
     let resolved = std::fs::canonicalize(output).unwrap_or_else(|_| output.to_path_buf());
-    let mut name = resolved.file_name().unwrap_or_default().to_os_string();
-    name.push(".lock");
-    resolved.with_file_name(name)
+    let name = resolved.file_name()?;
+    let mut lock = std::ffi::OsString::from(".");
+    lock.push(name);
+    lock.push(".neuron-census-lock");
+    Some(resolved.with_file_name(lock))
+}
+
+/// Refuses a file at the lock's place that is not one of our locks: a link, a directory, or a
+/// file whose text does not start with [`LOCK_PREFIX`] (an empty one is a lock whose holder
+/// stopped before it wrote its name).
+fn refuse_foreign(path: &Path) -> Result<()> {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    let ours = meta.is_file()
+        && std::fs::read(path)
+            .is_ok_and(|text| text.is_empty() || text.starts_with(LOCK_PREFIX.as_bytes()));
+    if ours {
+        Ok(())
+    } else {
+        Err(FormatError::Foreign {
+            path: path.to_path_buf(),
+            reason: "is in the place of neuron-census's lock of the output beside it and is not \
+                     one; move it away"
+                .to_string(),
+        })
+    }
 }
 
 impl OutputLock {
     /// Takes the lock of `output` for `command` (as it is shown to a second command), or
     /// refuses, naming the process that holds it.
     pub fn acquire(output: &Path, command: &str) -> Result<Self> {
-        let path = lock_path(output);
+        let path = lock_path(output).ok_or_else(|| FormatError::Foreign {
+            path: output.to_path_buf(),
+            reason: "an output directory needs a name of its own".to_string(),
+        })?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .map_err(|e| FormatError::io("cannot create", output, e))?;
@@ -40,6 +72,7 @@ impl OutputLock {
         // The file can be removed by its holder between our open and our lock: lock again
         // until the file we hold is the one at the path.
         for _ in 0..16 {
+            refuse_foreign(&path)?;
             let mut file = OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -52,7 +85,7 @@ impl OutputLock {
                 Err(TryLockError::WouldBlock) => {
                     let mut holder = String::new();
                     let _ = file.read_to_string(&mut holder);
-                    let holder = holder.trim();
+                    let holder = holder.trim().trim_start_matches(LOCK_PREFIX);
                     let holder = if holder.is_empty() {
                         "another process"
                     } else {
@@ -79,11 +112,11 @@ impl OutputLock {
             if !stale.trim().is_empty() {
                 tracing::info!(
                     lock = %path.display(),
-                    left_by = %stale.trim(),
+                    left_by = %stale.trim().trim_start_matches(LOCK_PREFIX),
                     "clearing a lock its holder left when it was stopped"
                 );
             }
-            let holder = format!("pid {}: {command}", std::process::id());
+            let holder = format!("{LOCK_PREFIX}pid {}: {command}", std::process::id());
             file.set_len(0)
                 .and_then(|()| file.seek(SeekFrom::Start(0)).map(|_| ()))
                 .and_then(|()| file.write_all(holder.as_bytes()))
@@ -137,10 +170,12 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let out = root.path().join("run");
         let first = OutputLock::acquire(&out, "extract").unwrap();
-        assert_eq!(
-            first.path(),
-            root.path().canonicalize().unwrap().join("run.lock")
-        );
+        let lock = root
+            .path()
+            .canonicalize()
+            .unwrap()
+            .join(".run.neuron-census-lock");
+        assert_eq!(first.path(), lock);
         let e = OutputLock::acquire(&out, "analyze")
             .unwrap_err()
             .to_string();
@@ -150,7 +185,7 @@ mod tests {
             "{e}"
         );
         drop(first);
-        assert!(!root.path().join("run.lock").exists());
+        assert!(!lock.exists());
         let again = OutputLock::acquire(&out, "analyze").unwrap();
         drop(again);
     }
@@ -159,10 +194,38 @@ mod tests {
     fn a_lock_file_left_by_a_killed_holder_is_taken_over() {
         let root = tempfile::tempdir().unwrap();
         let out = root.path().join("analysis");
-        std::fs::write(root.path().join("analysis.lock"), "pid 4242: analyze").unwrap();
+        let left = root.path().join(".analysis.neuron-census-lock");
+        std::fs::write(&left, format!("{LOCK_PREFIX}pid 4242: analyze")).unwrap();
         let lock = OutputLock::acquire(&out, "analyze").unwrap();
         let text = std::fs::read_to_string(lock.path()).unwrap();
-        assert_eq!(text, format!("pid {}: analyze", std::process::id()));
+        assert_eq!(
+            text,
+            format!("{LOCK_PREFIX}pid {}: analyze", std::process::id())
+        );
+    }
+
+    #[test]
+    fn a_users_file_or_link_in_the_locks_place_is_refused_and_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("run");
+        let place = root.path().join(".run.neuron-census-lock");
+        std::fs::write(&place, "my notes").unwrap();
+        let e = OutputLock::acquire(&out, "extract")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not one; move it away"), "{e}");
+        assert_eq!(std::fs::read_to_string(&place).unwrap(), "my notes");
+        std::fs::remove_file(&place).unwrap();
+        #[cfg(unix)]
+        {
+            std::fs::write(root.path().join("notes.txt"), "mine").unwrap();
+            std::os::unix::fs::symlink("notes.txt", &place).unwrap();
+            assert!(OutputLock::acquire(&out, "extract").is_err());
+            let notes = std::fs::read_to_string(root.path().join("notes.txt")).unwrap();
+            assert_eq!(notes, "mine");
+            assert!(place.is_symlink());
+        }
+        assert!(OutputLock::acquire(Path::new("/"), "analyze").is_err());
     }
 
     #[cfg(unix)]

@@ -9,7 +9,9 @@
 //!
 //! Every committed output lists what it wrote in [`WRITTEN_LIST`]. A replacement keeps whatever
 //! else the old directory holds (a user's notes, plots, another report): those entries are moved
-//! into the new directory, at the same place, before the old one is deleted. An entry of the
+//! into the new directory, at the same place, before the old one is deleted. An output written
+//! without a list (by an earlier version, or an extraction run) is read by the names its kind
+//! writes at its top level ([`StagedDir::begin`]'s `owned`): those are ours, the rest the user's. An entry of the
 //! user's that the new output would overwrite is refused, naming it, before anything is
 //! touched. A `target` that is a symbolic link is written through: the directory it points to
 //! is replaced and the link stays.
@@ -43,6 +45,8 @@ pub fn holds_nothing(dir: &Path) -> std::io::Result<bool> {
 pub struct StagedDir {
     target: PathBuf,
     staging: PathBuf,
+    /// The top-level names an output of this kind writes.
+    owned: &'static [&'static str],
     committed: bool,
 }
 
@@ -57,7 +61,11 @@ impl StagedDir {
     /// Starts building the replacement of `target` in `<target>.partial`. A staging directory
     /// left by an interrupted command is removed first if it carries this project's marker;
     /// anything else at that path is refused.
-    pub fn begin(target: &Path) -> Result<Self> {
+    ///
+    /// `owned` names what an output of this kind writes at its top level (`*.parquet`,
+    /// `checkpoint-*`, `manifest.json`): for an existing output without a [`WRITTEN_LIST`],
+    /// the entries that match are ours, and everything else is kept.
+    pub fn begin(target: &Path, owned: &'static [&'static str]) -> Result<Self> {
         let target = &through_link(target)?;
         if target.file_name().is_none() {
             return Err(FormatError::Foreign {
@@ -90,6 +98,7 @@ impl StagedDir {
         Ok(Self {
             target: target.to_path_buf(),
             staging,
+            owned,
             committed: false,
         })
     }
@@ -113,7 +122,7 @@ impl StagedDir {
         let old = sibling(&self.target, ".old");
         let had_target = self.target.exists();
         let kept = if had_target {
-            users_entries(&self.target, &self.staging)?
+            users_entries(&self.target, self.owned)?
         } else {
             Vec::new()
         };
@@ -232,15 +241,47 @@ fn written_entries(dir: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Whether top-level `name` matches one of `owned` (`*` at the start or end of a pattern stands
+/// for any text).
+fn owned_name(name: &str, owned: &[&str]) -> bool {
+    owned.iter().any(
+        |pattern| match (pattern.strip_prefix('*'), pattern.strip_suffix('*')) {
+            (Some(suffix), _) => name.ends_with(suffix),
+            (_, Some(prefix)) => name.starts_with(prefix),
+            _ => name == *pattern,
+        },
+    )
+}
+
 /// The entries of the existing output `old` that this project did not write: those its
-/// [`WRITTEN_LIST`] does not name. An output written before the list existed has none; there,
-/// what the new output (`new`) does not hold is the user's.
-fn users_entries(old: &Path, new: &Path) -> Result<Vec<String>> {
+/// [`WRITTEN_LIST`] does not name, or, for an output without one, the top-level entries whose
+/// names do not match `owned`.
+fn users_entries(old: &Path, owned: &[&str]) -> Result<Vec<String>> {
     let list = old.join(WRITTEN_LIST);
     let ours: BTreeSet<String> = match std::fs::read_to_string(&list) {
         Ok(text) => text.lines().map(str::to_string).collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            written_entries(new)?.into_iter().collect()
+            let mut ours = BTreeSet::new();
+            for entry in
+                std::fs::read_dir(old).map_err(|e| FormatError::io("cannot read", old, e))?
+            {
+                let entry = entry.map_err(|e| FormatError::io("cannot read", old, e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if owned_name(&name, owned) {
+                    // A whole directory of ours: every entry under it is ours too.
+                    let path = entry.path();
+                    ours.insert(name.clone());
+                    if path.is_dir() && !path.is_symlink() {
+                        ours.extend(
+                            written_entries(&path)?
+                                .into_iter()
+                                .map(|e| format!("{name}/{e}")),
+                        );
+                        ours.insert(format!("{name}/"));
+                    }
+                }
+            }
+            ours
         }
         Err(e) => return Err(FormatError::io("cannot read", &list, e)),
     };
@@ -294,6 +335,9 @@ impl Drop for StagedDir {
 mod tests {
     use super::*;
 
+    /// What the test outputs write at their top level.
+    const TEST_OWNED: &[&str] = &["*.parquet", "index.html", "figures", "stale.svg", "x"];
+
     fn listing(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
@@ -307,10 +351,10 @@ mod tests {
     fn a_commit_replaces_the_whole_directory() {
         let root = tempfile::tempdir().unwrap();
         let target = root.path().join("report");
-        let first = StagedDir::begin(&target).unwrap();
+        let first = StagedDir::begin(&target, TEST_OWNED).unwrap();
         std::fs::write(first.path().join("stale.svg"), "old").unwrap();
         first.commit().unwrap();
-        let staged = StagedDir::begin(&target).unwrap();
+        let staged = StagedDir::begin(&target, TEST_OWNED).unwrap();
         std::fs::write(staged.path().join("index.html"), "new").unwrap();
         // Until the commit, the old directory is as it was.
         assert_eq!(listing(&target), [WRITTEN_LIST, "stale.svg"]);
@@ -326,7 +370,7 @@ mod tests {
         std::fs::create_dir(&target).unwrap();
         std::fs::write(target.join("neurons.parquet"), "old").unwrap();
         {
-            let staged = StagedDir::begin(&target).unwrap();
+            let staged = StagedDir::begin(&target, TEST_OWNED).unwrap();
             std::fs::write(staged.path().join("neurons.parquet"), "half").unwrap();
         }
         assert_eq!(listing(root.path()), ["analysis"]);
@@ -340,11 +384,11 @@ mod tests {
     fn a_new_target_is_created_and_stale_staging_is_cleared() {
         let root = tempfile::tempdir().unwrap();
         let target = root.path().join("nested").join("run");
-        let first = StagedDir::begin(&target).unwrap();
+        let first = StagedDir::begin(&target, TEST_OWNED).unwrap();
         std::fs::write(first.path().join("x"), "1").unwrap();
         // An interrupted command leaves its staging directory behind.
         std::mem::forget(first);
-        let staged = StagedDir::begin(&target).unwrap();
+        let staged = StagedDir::begin(&target, TEST_OWNED).unwrap();
         assert_eq!(listing(staged.path()), [STAGING_MARKER]);
         staged.commit().unwrap();
         assert_eq!(listing(&target), [WRITTEN_LIST]);
@@ -358,7 +402,7 @@ mod tests {
         std::fs::create_dir(&staging).unwrap();
         std::fs::write(staging.join(WRITTEN_LIST), "neurons.parquet\n").unwrap();
         std::fs::write(staging.join("neurons.parquet"), "half").unwrap();
-        let staged = StagedDir::begin(&target).unwrap();
+        let staged = StagedDir::begin(&target, TEST_OWNED).unwrap();
         assert_eq!(listing(staged.path()), [STAGING_MARKER]);
     }
 
@@ -369,7 +413,9 @@ mod tests {
         let foreign = root.path().join("model.partial");
         std::fs::create_dir(&foreign).unwrap();
         std::fs::write(foreign.join("thesis.tex"), "mine").unwrap();
-        let e = StagedDir::begin(&target).unwrap_err().to_string();
+        let e = StagedDir::begin(&target, TEST_OWNED)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("model.partial") && e.contains("not written by"),
             "{e}"
@@ -380,7 +426,7 @@ mod tests {
     /// A committed output with a user's files beside ours, in and under it.
     fn output_with_users_files(root: &Path) -> PathBuf {
         let target = root.join("analysis");
-        let staged = StagedDir::begin(&target).unwrap();
+        let staged = StagedDir::begin(&target, TEST_OWNED).unwrap();
         std::fs::create_dir(staged.path().join("figures")).unwrap();
         std::fs::write(staged.path().join("figures/a.svg"), "ours").unwrap();
         std::fs::write(staged.path().join("neurons.parquet"), "ours").unwrap();
@@ -397,7 +443,7 @@ mod tests {
     fn a_replacement_keeps_what_we_did_not_write_and_drops_what_we_did() {
         let root = tempfile::tempdir().unwrap();
         let target = output_with_users_files(root.path());
-        let staged = StagedDir::begin(&target).unwrap();
+        let staged = StagedDir::begin(&target, TEST_OWNED).unwrap();
         std::fs::create_dir(staged.path().join("figures")).unwrap();
         std::fs::write(staged.path().join("figures/b.svg"), "new").unwrap();
         std::fs::write(staged.path().join("neurons.parquet"), "new").unwrap();
@@ -428,7 +474,7 @@ mod tests {
     fn a_users_file_where_the_new_output_writes_is_refused_before_anything_changes() {
         let root = tempfile::tempdir().unwrap();
         let target = output_with_users_files(root.path());
-        let staged = StagedDir::begin(&target).unwrap();
+        let staged = StagedDir::begin(&target, TEST_OWNED).unwrap();
         std::fs::write(staged.path().join("NOTES.txt"), "ours now").unwrap();
         let e = staged.commit().unwrap_err().to_string();
         assert!(
@@ -447,15 +493,19 @@ mod tests {
     }
 
     #[test]
-    fn an_output_without_a_list_keeps_what_the_new_one_does_not_write() {
+    fn an_output_without_a_list_keeps_what_its_kind_does_not_write() {
         let root = tempfile::tempdir().unwrap();
         let target = root.path().join("report");
         std::fs::create_dir(&target).unwrap();
         std::fs::write(target.join("index.html"), "old").unwrap();
         std::fs::write(target.join("NOTES.txt"), "mine").unwrap();
-        let staged = StagedDir::begin(&target).unwrap();
+        std::fs::create_dir(target.join("figures")).unwrap();
+        std::fs::write(target.join("figures/old.svg"), "ours").unwrap();
+        std::fs::write(target.join("stale.parquet"), "ours").unwrap();
+        let staged = StagedDir::begin(&target, TEST_OWNED).unwrap();
         std::fs::write(staged.path().join("index.html"), "new").unwrap();
         staged.commit().unwrap();
+        // Ours by name (the old figures, a table the new output does not write) go.
         assert_eq!(listing(&target), [WRITTEN_LIST, "NOTES.txt", "index.html"]);
         assert_eq!(
             std::fs::read_to_string(target.join("index.html")).unwrap(),
@@ -472,7 +522,7 @@ mod tests {
         std::fs::write(disk.join("report/index.html"), "old").unwrap();
         let link = root.path().join("report");
         std::os::unix::fs::symlink(disk.join("report"), &link).unwrap();
-        let staged = StagedDir::begin(&link).unwrap();
+        let staged = StagedDir::begin(&link, TEST_OWNED).unwrap();
         std::fs::write(staged.path().join("index.html"), "new").unwrap();
         staged.commit().unwrap();
         assert!(
@@ -490,7 +540,10 @@ mod tests {
         // A link to a directory not made yet is written through too.
         let later = root.path().join("later");
         std::os::unix::fs::symlink("disk/analysis", &later).unwrap();
-        StagedDir::begin(&later).unwrap().commit().unwrap();
+        StagedDir::begin(&later, TEST_OWNED)
+            .unwrap()
+            .commit()
+            .unwrap();
         assert!(disk.join("analysis").join(WRITTEN_LIST).is_file());
     }
 }

@@ -208,15 +208,17 @@ pub fn check_layers(
     }
 }
 
-/// Gives analyses that go by the same name (one model analysed on two corpora, a counts
-/// analysis beside a shards one, two models both called `model`) labels that tell them apart:
-/// the name followed by the last components of their directories that differ.
+/// Gives analyses whose names would name the same figures (one model analysed on two corpora,
+/// a counts analysis beside a shards one, two models called `Foo` and `foo`) labels that tell
+/// them apart: the name followed by the last components of their directories that differ, or,
+/// where those do not (directories that differ only in case), by their order.
 pub fn label_apart(models: &mut [ModelAnalysis]) {
-    let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let slug = crate::figures::slug;
+    let mut by_slug: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, m) in models.iter().enumerate() {
-        by_name.entry(m.name.clone()).or_default().push(i);
+        by_slug.entry(slug(&m.name)).or_default().push(i);
     }
-    for (name, group) in by_name.into_iter().filter(|(_, g)| g.len() > 1) {
+    for group in by_slug.into_values().filter(|g| g.len() > 1) {
         let components: Vec<Vec<String>> = group
             .iter()
             .map(|&i| {
@@ -228,20 +230,34 @@ pub fn label_apart(models: &mut [ModelAnalysis]) {
                     .collect()
             })
             .collect();
-        let longest = components.iter().map(Vec::len).max().unwrap_or(0);
         let label = |path: &[String], n: usize| -> String {
             let mut taken: Vec<&str> = path.iter().take(n).map(String::as_str).collect();
             taken.reverse();
             taken.join("/").trim_start_matches('/').to_string()
         };
-        let depth = (1..=longest)
-            .find(|&n| {
-                let labels: BTreeSet<String> = components.iter().map(|c| label(c, n)).collect();
-                labels.len() == group.len()
-            })
-            .unwrap_or(longest);
-        for (&i, path) in group.iter().zip(&components) {
-            models[i].name = format!("{name} ({})", label(path, depth));
+        let longest = components.iter().map(Vec::len).max().unwrap_or(0);
+        let labelled = |n: usize| -> Vec<String> {
+            group
+                .iter()
+                .zip(&components)
+                .map(|(&i, path)| format!("{} ({})", models[i].name, label(path, n)))
+                .collect()
+        };
+        let distinct = |names: &[String]| {
+            names.iter().map(|n| slug(n)).collect::<BTreeSet<_>>().len() == names.len()
+        };
+        let names = (1..=longest)
+            .map(labelled)
+            .find(|names| distinct(names))
+            .unwrap_or_else(|| {
+                group
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &i)| format!("{} ({})", models[i].name, k + 1))
+                    .collect()
+            });
+        for (&i, name) in group.iter().zip(names) {
+            models[i].name = name;
         }
     }
 }

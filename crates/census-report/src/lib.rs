@@ -30,6 +30,10 @@ use census_format::{OutputLock, StagedDir};
 use crate::analysis::ModelAnalysis;
 use crate::html::PageModel;
 
+/// What a report directory holds at its top level, as [`StagedDir::begin`] reads a report
+/// written without a list of its files.
+const REPORT_OWNED: &[&str] = &[INDEX_FILE, MARKDOWN_FILE, REPORT_FILE, "figures", "data"];
+
 /// The report's own marker file.
 pub const REPORT_FILE: &str = "report.json";
 /// The page.
@@ -184,7 +188,7 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
                 .unwrap_or_default()
         })
         .collect();
-    let staged = StagedDir::begin(&request.out)?;
+    let staged = StagedDir::begin(&request.out, REPORT_OWNED)?;
     let out = staged.path();
     let figures_dir = out.join("figures");
     std::fs::create_dir_all(&figures_dir)

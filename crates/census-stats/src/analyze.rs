@@ -950,7 +950,7 @@ fn write(
             .unwrap_or_else(|| format!("#{id}"))
     };
     let mut summaries = layer_summaries(&results);
-    let staged = StagedDir::begin(&request.out)?;
+    let staged = StagedDir::begin(&request.out, census_format::analysis::ANALYSIS_OWNED)?;
     let out = staged.path();
     let metadata = table_metadata(set.model_source());
     let positional: Vec<_> = results.iter().flat_map(|r| &r.positional).collect();

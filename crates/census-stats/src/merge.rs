@@ -267,7 +267,7 @@ pub fn merge_analyses(parts: &[PathBuf], out: &Path) -> Result<Summary> {
     );
     summary.positional_domains = positional_domains;
 
-    let staged = StagedDir::begin(out)?;
+    let staged = StagedDir::begin(out, census_format::analysis::ANALYSIS_OWNED)?;
     let dir = staged.path();
     let mut written = tables.write(dir, &table_metadata(&first.model.source))?;
     if let Some(bytes) = &vocabulary {

@@ -21,6 +21,25 @@ use crate::error::{Result, TrainError};
 use crate::loss_curve::{loss_csv, loss_svg};
 use crate::trainer::{LogRow, TrainOptions, next_token_loss, train};
 
+/// What a trained model's directory holds at its top level, as [`StagedDir::begin`] reads a
+/// model written without a list of its files: weights, configuration, tokenizer, the training
+/// record and the checkpoints (a README or notes of the user's are kept).
+const MODEL_OWNED: &[&str] = &[
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "generation_config.json",
+    "trainer_state.json",
+    "training.json",
+    "loss.csv",
+    "loss.svg",
+    "checkpoint-*",
+];
+
 /// `train` flags. The defaults train the embedded default model.
 #[derive(Debug, Clone, Args)]
 pub struct TrainArgs {
@@ -207,7 +226,7 @@ impl TrainArgs {
         let _lock = OutputLock::acquire(&self.out, "train")?;
         refuse_to_overwrite(&self.out, self.force)?;
         // The model is built beside --out and replaces it only when every file is written.
-        let staged = StagedDir::begin(&self.out)?;
+        let staged = StagedDir::begin(&self.out, MODEL_OWNED)?;
         let summary = self.train_into::<B>(staged.path(), device, save_dtype, started)?;
         staged.commit()?;
         Ok(summary)

@@ -13,3 +13,7 @@ pub use options::AnalysisOptions;
 pub use summary::Summary;
 pub use tables::AnalysisTable;
 pub use vocabulary::Vocabulary;
+
+/// What an analysis directory holds at its top level, as [`crate::StagedDir::begin`] reads an
+/// analysis written without a list of its files: its tables, summary and manifest.
+pub const ANALYSIS_OWNED: &[&str] = &["*.parquet", "summary.json", "manifest.json"];

@@ -17,3 +17,13 @@ pub use manifest::{
 };
 pub use model_config::ModelConfig;
 pub use sequencing::{CorpusCounts, DEFAULT_MAX_SEQ_LEN, SequenceOptions, Shard};
+
+/// What a run directory holds at its top level, as [`crate::StagedDir::begin`] reads it (runs
+/// keep no list of their files): the manifest, the sequence table and the parts' directories.
+pub const RUN_OWNED: &[&str] = &[
+    manifest::MANIFEST_FILE,
+    sequence_table::SEQUENCES_FILE,
+    tables::TOKENS_DIR,
+    tables::ACTIVATIONS_DIR,
+    counts::COUNTS_DIR,
+];
