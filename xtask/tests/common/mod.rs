@@ -69,6 +69,7 @@ pub fn strip_colours(text: &str) -> String {
     out
 }
 
+#[allow(unused_imports)] // Not every test crate that shares this module copies directories.
 pub use census_testkit::{copy_dir, snapshot};
 
 /// Paths of `before` whose bytes differ in `after`, or that are gone.
