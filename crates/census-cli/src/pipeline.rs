@@ -95,6 +95,9 @@ pub fn hub_revision_series(series: &str) -> Result<Option<Vec<(String, u64)>>> {
     Ok(Some(checkpoints))
 }
 
+/// What a pipeline's `--out` holds beside its models' directories: no model's slug takes these.
+const RESERVED_NAMES: [&str; 3] = ["report", "trained", "stages.json"];
+
 /// `[analyze]` keys that name a table of `runs` rather than give a flag's value.
 pub const SECTION_RUN_KEYS: [&str; 2] = ["ngram-run", "positional-run"];
 
@@ -218,6 +221,9 @@ impl Pipeline {
                 "model".to_string()
             } else if base.starts_with('.') {
                 format!("_{base}")
+            } else if RESERVED_NAMES.contains(&base.as_str()) {
+                // The pipeline's own outputs beside the models' keep their names.
+                format!("{base}-model")
             } else {
                 base
             };
@@ -467,8 +473,20 @@ mod tests {
                 "{text}: {err}"
             );
         }
-        let p = parse("name = \"x\"\nmodels = [\"a/..\", \".\", \"b/.hidden\", \"/\"]");
-        assert_eq!(p.model_slugs(), ["_..", "_.", "_.hidden", "model"]);
+        let p = parse(
+            "name = \"x\"\nmodels = [\"a/..\", \".\", \"b/.hidden\", \"/\", \"x/report\", \"trained\"]",
+        );
+        assert_eq!(
+            p.model_slugs(),
+            [
+                "_..",
+                "_.",
+                "_.hidden",
+                "model",
+                "report-model",
+                "trained-model"
+            ]
+        );
         for slug in p.model_slugs() {
             check_path_name(&slug).unwrap();
         }
