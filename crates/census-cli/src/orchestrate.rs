@@ -15,10 +15,7 @@ use clap::{Args, Parser};
 
 use census_train::cli::{TrainArgs, is_trained_model};
 
-use crate::pipeline::{
-    Pipeline, SECTION_RUN_KEYS, SERIES_PREFIX, TRAINED_PREFIX, hub_revision_series, rooted_model,
-    table_flags,
-};
+use crate::pipeline::{ModelSource, Pipeline, SECTION_RUN_KEYS, hub_revision_series, table_flags};
 use crate::stages::{StageLedger, StageStamp, describe_content, describe_files};
 
 /// `run` flags.
@@ -108,27 +105,15 @@ impl RunArgs {
             .clone()
             .unwrap_or_else(|| root.join("out").join(&pipeline.name));
         tracing::info!(pipeline = %pipeline.name, out = %out.display(), "{}", pipeline.description);
-        let entries: Vec<(String, String, bool)> = pipeline
-            .models
+        let parsed = pipeline.entries()?;
+        let entries: Vec<(String, String, bool)> = parsed
             .iter()
             .zip(pipeline.model_slugs())
-            .map(|(model, slug)| {
-                let (model, series) = match model.strip_prefix(SERIES_PREFIX) {
-                    Some(model) => (model, true),
-                    None => (model.as_str(), false),
-                };
-                let model = match model.strip_prefix(TRAINED_PREFIX) {
-                    Some(name) => out.join("trained").join(name).display().to_string(),
-                    None => rooted_model(model, &root),
-                };
-                (model, slug, series)
-            })
+            .map(|(entry, slug)| (entry.location(&out, &root), slug, entry.series))
             .collect();
-        for ((model, _, series), spec) in entries.iter().zip(&pipeline.models) {
-            let trained = spec
-                .strip_prefix(SERIES_PREFIX)
-                .unwrap_or(spec)
-                .starts_with(TRAINED_PREFIX);
+        for ((model, _, series), entry) in entries.iter().zip(&parsed) {
+            let spec = &entry.spec;
+            let trained = matches!(entry.source, ModelSource::Trained(_));
             if *series
                 && !trained
                 && !Path::new(model).is_dir()

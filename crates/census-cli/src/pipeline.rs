@@ -70,6 +70,71 @@ pub const TRAINED_PREFIX: &str = "trained:";
 /// statistics against training step.
 pub const SERIES_PREFIX: &str = "series:";
 
+/// A model a pipeline names, parsed once from its `models` entry: every prefix is read here and
+/// nowhere else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelEntry {
+    /// The entry as the pipeline writes it.
+    pub spec: String,
+    /// A training series (`series:`): each checkpoint is extracted and analysed as a model.
+    pub series: bool,
+    /// Where the model (or the series) comes from.
+    pub source: ModelSource,
+}
+
+/// Where a pipeline's model comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// A model the pipeline trains itself (`trained:NAME`), in `<out>/trained/NAME`.
+    Trained(String),
+    /// A preset, a hub id (at a revision, `@REV`; for a series, revisions `@REV,REV`) or a
+    /// directory.
+    Given(String),
+}
+
+impl ModelEntry {
+    /// Parses a `models` entry.
+    pub fn parse(spec: &str) -> Result<Self> {
+        let (series, rest) = match spec.strip_prefix(SERIES_PREFIX) {
+            Some(rest) => (true, rest),
+            None => (false, spec),
+        };
+        let source = match rest.strip_prefix(TRAINED_PREFIX) {
+            Some(name) => ModelSource::Trained(name.to_string()),
+            None => ModelSource::Given(rest.to_string()),
+        };
+        let named = match &source {
+            ModelSource::Trained(name) | ModelSource::Given(name) => name,
+        };
+        if named.trim().is_empty() {
+            bail!("model `{spec}` names no model");
+        }
+        Ok(Self {
+            spec: spec.to_string(),
+            series,
+            source,
+        })
+    }
+
+    /// What a stage is given for it: a trained model's directory under `out`, a directory
+    /// relative to `root`, or the preset or hub id as written.
+    pub fn location(&self, out: &Path, root: &Path) -> String {
+        match &self.source {
+            ModelSource::Trained(name) => out.join("trained").join(name).display().to_string(),
+            ModelSource::Given(spec) => rooted_model(spec, root),
+        }
+    }
+
+    /// The text its slug is made from: a series of hub revisions goes by its repository.
+    fn slug_base(&self) -> String {
+        match (&self.source, self.series) {
+            (ModelSource::Trained(name), _) => format!("{TRAINED_PREFIX}{name}"),
+            (ModelSource::Given(spec), true) => spec.split('@').next().unwrap_or(spec).to_string(),
+            (ModelSource::Given(spec), false) => spec.clone(),
+        }
+    }
+}
+
 /// The checkpoints a series of hub revisions names (`org/name@REV,REV,…`, each revision's name
 /// carrying its step, as `step-100`): `(org/name@REV, step)` in step order. None when `series`
 /// names no hub revisions (a directory, or a model the pipeline trains).
@@ -164,44 +229,38 @@ impl Pipeline {
                     path.display()
                 );
             }
-            let bare = model.strip_prefix(SERIES_PREFIX).unwrap_or(model);
-            if bare
-                .strip_prefix(TRAINED_PREFIX)
-                .unwrap_or(bare)
-                .trim()
-                .is_empty()
-            {
-                bail!("{}: model `{model}` names no model", path.display());
-            }
-            if let Some(series) = model.strip_prefix(SERIES_PREFIX)
-                && !series.starts_with(TRAINED_PREFIX)
-            {
-                hub_revision_series(series)
-                    .with_context(|| format!("{}: model `{model}`", path.display()))?;
-            }
-            let model = model.strip_prefix(SERIES_PREFIX).unwrap_or(model);
-            if let Some(name) = model.strip_prefix(TRAINED_PREFIX)
-                && !pipeline.train.contains_key(name)
-            {
-                bail!(
-                    "{}: model `{model}` names no [train.{name}] table",
-                    path.display()
-                );
+            let entry = ModelEntry::parse(model).with_context(|| format!("{}", path.display()))?;
+            match &entry.source {
+                ModelSource::Given(spec) if entry.series => {
+                    hub_revision_series(spec)
+                        .with_context(|| format!("{}: model `{model}`", path.display()))?;
+                }
+                ModelSource::Trained(name) if !pipeline.train.contains_key(name) => {
+                    bail!(
+                        "{}: model `{}` names no [train.{name}] table",
+                        path.display(),
+                        model.strip_prefix(SERIES_PREFIX).unwrap_or(model)
+                    );
+                }
+                _ => {}
             }
         }
         Ok(pipeline)
     }
 
+    /// The models, parsed.
+    pub fn entries(&self) -> Result<Vec<ModelEntry>> {
+        self.models.iter().map(|m| ModelEntry::parse(m)).collect()
+    }
+
     /// A short, unique, file-system-safe name for each model: the last component of its path or
-    /// hub id.
+    /// hub id. Entries that do not parse (the pipeline refuses them when it loads) go by their
+    /// text.
     pub fn model_slugs(&self) -> Vec<String> {
         let mut slugs: Vec<String> = Vec::new();
         for model in &self.models {
-            let model = match model.strip_prefix(SERIES_PREFIX) {
-                // A series of hub revisions is named after its repository.
-                Some(series) => series.split('@').next().unwrap_or(series),
-                None => model,
-            };
+            let model = ModelEntry::parse(model).map_or_else(|_| model.clone(), |e| e.slug_base());
+            let model = model.as_str();
             let base = model
                 .trim_end_matches('/')
                 .rsplit(['/', '\\'])
@@ -490,6 +549,46 @@ mod tests {
         for slug in p.model_slugs() {
             check_path_name(&slug).unwrap();
         }
+    }
+
+    #[test]
+    fn model_entries_are_parsed_once_into_their_kind() {
+        let given = |spec: &str| ModelSource::Given(spec.to_string());
+        let trained = |name: &str| ModelSource::Trained(name.to_string());
+        for (spec, series, source) in [
+            ("data/model", false, given("data/model")),
+            (
+                "facebook/opt-125m@main",
+                false,
+                given("facebook/opt-125m@main"),
+            ),
+            ("trained:nopos", false, trained("nopos")),
+            ("series:data/model", true, given("data/model")),
+            ("series:trained:a", true, trained("a")),
+            (
+                "series:org/m@step-1,step-2",
+                true,
+                given("org/m@step-1,step-2"),
+            ),
+        ] {
+            let entry = ModelEntry::parse(spec).unwrap();
+            assert_eq!((entry.series, &entry.source), (series, &source), "{spec}");
+            assert_eq!(entry.spec, spec);
+        }
+        for empty in ["", "series:", "trained:", "series:trained: "] {
+            let e = ModelEntry::parse(empty).unwrap_err().to_string();
+            assert!(e.contains("names no model"), "{empty}: {e}");
+        }
+        let root = Path::new("/repo");
+        let out = Path::new("/o");
+        let entry = ModelEntry::parse("series:trained:a").unwrap();
+        assert_eq!(entry.location(out, root), "/o/trained/a");
+        assert_eq!(
+            ModelEntry::parse("opt-125m").unwrap().location(out, root),
+            "opt-125m"
+        );
+        let p = parse("name = \"x\"\nmodels = [\"series:org/m@step-1\", \"series:trained:a\"]");
+        assert_eq!(p.model_slugs(), ["m", "trained_a"]);
     }
 
     #[test]
