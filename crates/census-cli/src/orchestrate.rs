@@ -13,7 +13,7 @@ use census_report::cli::ReportArgs;
 use census_stats::cli::AnalyzeArgs;
 use clap::{Args, Parser};
 
-use census_train::cli::{TrainArgs, is_trained_model};
+use census_train::cli::{TrainArgs, check_model_output};
 
 use crate::pipeline::{ModelSource, Pipeline, SECTION_RUN_KEYS, hub_revision_series, table_flags};
 use crate::stages::{StageLedger, StageStamp, describe_content, describe_files};
@@ -481,14 +481,7 @@ fn preflight(
         {
             parse_source(spec)?.check_exists()?;
         }
-        let occupied = std::fs::read_dir(&model_dir).is_ok_and(|mut e| e.next().is_some());
-        if occupied && !is_trained_model(&model_dir) {
-            bail!(
-                "{} holds something other than a model trained by neuron-census; refusing to \
-                 replace it",
-                model_dir.display()
-            );
-        }
+        check_model_output(&model_dir)?;
     }
     let trained = out.join("trained");
     let local_models: Vec<PathBuf> = models

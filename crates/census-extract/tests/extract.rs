@@ -475,7 +475,10 @@ fn bad_inputs_name_the_file_and_line() {
     let err = run(&options("pre-ln", vec![CorpusSource::new(&bad)], &foreign))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("refusing to write"), "{err}");
+    assert!(
+        err.contains("holds no run of neuron-census; refusing"),
+        "{err}"
+    );
     assert_eq!(
         std::fs::read_to_string(foreign.join("notes.txt")).unwrap(),
         "mine"

@@ -30,4 +30,4 @@ pub use atomic::write_atomic;
 pub use checksum::{DigestWriter, FileDigest};
 pub use error::{FormatError, Result};
 pub use lock::OutputLock;
-pub use staged::StagedDir;
+pub use staged::{OutputKind, Ownership, StagedDir, check_replaceable};

@@ -40,6 +40,57 @@ pub fn holds_nothing(dir: &Path) -> std::io::Result<bool> {
     Ok(true)
 }
 
+/// What an existing directory at an output's place turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ownership {
+    /// An output of this kind that this project wrote: it may be replaced.
+    Ours,
+    /// An output of this project of another kind (described: "an extraction run").
+    OtherKind(String),
+    /// Nothing this project wrote.
+    NotOurs,
+}
+
+/// A kind of output directory, as the refusals name it.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputKind {
+    /// The directory with its article: "an analysis directory".
+    pub directory: &'static str,
+    /// What an output of this kind is: "analysis of neuron-census".
+    pub ours: &'static str,
+}
+
+/// Checks that an output of `kind` may be written at `out`: nothing is there, an empty
+/// directory (or a staging directory nothing was written into), or a directory `owner` says is
+/// ours. Anything else is refused, with the reason.
+pub fn check_replaceable(
+    out: &Path,
+    kind: OutputKind,
+    owner: impl Fn(&Path) -> Ownership,
+) -> std::result::Result<(), String> {
+    if !out.exists() {
+        return Ok(());
+    }
+    if !out.is_dir() {
+        return Err(format!("is a file, not {}", kind.directory));
+    }
+    match owner(out) {
+        Ownership::Ours => Ok(()),
+        Ownership::OtherKind(other) => Err(format!(
+            "holds {other}, not {}; refusing to replace it",
+            kind.directory
+        )),
+        Ownership::NotOurs => match holds_nothing(out) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!(
+                "is not empty and holds no {}; refusing to replace it",
+                kind.ours
+            )),
+            Err(e) => Err(format!("cannot be read: {e}")),
+        },
+    }
+}
+
 /// A directory being built to replace `target`.
 #[derive(Debug)]
 pub struct StagedDir {
@@ -404,6 +455,35 @@ mod tests {
         std::fs::write(staging.join("neurons.parquet"), "half").unwrap();
         let staged = StagedDir::begin(&target, TEST_OWNED).unwrap();
         assert_eq!(listing(staged.path()), [STAGING_MARKER]);
+    }
+
+    #[test]
+    fn an_output_place_is_free_when_absent_empty_or_ours() {
+        const KIND: OutputKind = OutputKind {
+            directory: "a report directory",
+            ours: "report of neuron-census",
+        };
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("r");
+        let foreign = |_: &Path| Ownership::NotOurs;
+        check_replaceable(&out, KIND, foreign).unwrap();
+        std::fs::create_dir(&out).unwrap();
+        check_replaceable(&out, KIND, foreign).unwrap();
+        std::fs::write(out.join("notes.txt"), "mine").unwrap();
+        let e = check_replaceable(&out, KIND, foreign).unwrap_err();
+        assert_eq!(
+            e,
+            "is not empty and holds no report of neuron-census; refusing to replace it"
+        );
+        check_replaceable(&out, KIND, |_| Ownership::Ours).unwrap();
+        let e =
+            check_replaceable(&out, KIND, |_| Ownership::OtherKind("a run".into())).unwrap_err();
+        assert_eq!(
+            e,
+            "holds a run, not a report directory; refusing to replace it"
+        );
+        let e = check_replaceable(&out.join("notes.txt"), KIND, foreign).unwrap_err();
+        assert_eq!(e, "is a file, not a report directory");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::{ReportError, Result};
 
-use census_format::{OutputLock, StagedDir};
+use census_format::{OutputKind, OutputLock, Ownership, StagedDir, check_replaceable};
 
 use crate::analysis::ModelAnalysis;
 use crate::html::PageModel;
@@ -67,33 +67,22 @@ pub struct ReportSummary {
 
 /// Refuses to replace a directory that holds something other than a report of ours.
 pub fn check_output_dir(out: &Path) -> Result<()> {
-    if !out.exists() {
-        return Ok(());
-    }
-    if !out.is_dir() {
-        return Err(ReportError::InvalidOption(format!(
-            "--out {} is a file, not a report directory",
-            out.display()
-        )));
-    }
-    let marker = out.join(REPORT_FILE);
-    if marker.is_file() {
-        let kind = std::fs::read_to_string(&marker)
+    const KIND: OutputKind = OutputKind {
+        directory: "a report directory",
+        ours: "report of neuron-census",
+    };
+    check_replaceable(out, KIND, |dir| {
+        let kind = std::fs::read_to_string(dir.join(REPORT_FILE))
             .ok()
             .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
             .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string));
         if kind.as_deref() == Some("report") {
-            return Ok(());
+            Ownership::Ours
+        } else {
+            Ownership::NotOurs
         }
-    }
-    let mut entries = std::fs::read_dir(out).map_err(|e| ReportError::io("cannot read", out, e))?;
-    if entries.next().is_some() {
-        return Err(ReportError::InvalidOption(format!(
-            "--out {} is not empty and holds no report of neuron-census; refusing to replace it",
-            out.display()
-        )));
-    }
-    Ok(())
+    })
+    .map_err(|reason| ReportError::InvalidOption(format!("--out {} {reason}", out.display())))
 }
 
 /// Refuses an analysis directory named twice.

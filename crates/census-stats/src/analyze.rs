@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use census_format::analysis::vocabulary::VOCABULARY_FILE;
-use census_format::{OutputLock, StagedDir, write_atomic};
+use census_format::{
+    OutputKind, OutputLock, Ownership, StagedDir, check_replaceable, write_atomic,
+};
 use rayon::prelude::*;
 use serde::Serialize;
 use tracing_indicatif::span_ext::IndicatifSpanExt;
@@ -91,39 +93,24 @@ impl AnalyzeRequest {
 
 /// Refuses to replace a directory that holds something other than an analysis of ours.
 pub fn check_output_dir(out: &Path) -> Result<()> {
-    if !out.exists() {
-        return Ok(());
-    }
-    if !out.is_dir() {
-        return Err(StatsError::output(
-            out,
-            "is a file, not an analysis directory",
-        ));
-    }
-    let manifest = out.join(MANIFEST_FILE);
-    if manifest.exists() {
-        let text = std::fs::read_to_string(&manifest)
-            .map_err(|e| StatsError::io("cannot read", &manifest, e))?;
+    const KIND: OutputKind = OutputKind {
+        directory: "an analysis directory",
+        ours: "analysis of neuron-census",
+    };
+    check_replaceable(out, KIND, |dir| {
+        let Ok(text) = std::fs::read_to_string(dir.join(MANIFEST_FILE)) else {
+            return Ownership::NotOurs;
+        };
         let kind = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
             .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string));
-        if kind.as_deref() != Some(ANALYSIS_KIND) {
-            return Err(StatsError::output(
-                out,
-                "holds a manifest that is not an analysis's (an extraction run?); refusing to \
-                 replace it",
-            ));
+        if kind.as_deref() == Some(ANALYSIS_KIND) {
+            Ownership::Ours
+        } else {
+            Ownership::OtherKind("another kind of manifest (an extraction run's?)".to_string())
         }
-        return Ok(());
-    }
-    let mut entries = std::fs::read_dir(out).map_err(|e| StatsError::io("cannot read", out, e))?;
-    if entries.next().is_some() {
-        return Err(StatsError::output(
-            out,
-            "is not empty and holds no analysis of neuron-census; refusing to replace it",
-        ));
-    }
-    Ok(())
+    })
+    .map_err(|reason| StatsError::output(out, reason))
 }
 
 /// What each layer counts.

@@ -7,7 +7,7 @@ use std::time::Instant;
 use burn::tensor::DType;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use census_format::corpus::CorpusSource;
-use census_format::{OutputLock, StagedDir, bounded};
+use census_format::{OutputKind, OutputLock, Ownership, StagedDir, bounded, check_replaceable};
 use census_model::{
     BackendJob, CpuBackend, Device, FloatType, OptConfig, load_pretrained, save_pretrained,
 };
@@ -450,28 +450,34 @@ fn parse_sources(specs: &[String]) -> Result<Vec<census_format::corpus::CorpusSo
 /// Refuses a non-empty `out` that is not a model this project trained, whatever the flags, and
 /// one that is unless `force`.
 fn refuse_to_overwrite(out: &Path, force: bool) -> Result<()> {
-    if out.exists() && !out.is_dir() {
-        return Err(TrainError::InvalidOptions(format!(
-            "--out {} is a file, not a model directory; choose another --out",
-            out.display()
-        )));
-    }
-    let occupied = match std::fs::read_dir(out) {
-        Ok(mut entries) => entries.next().is_some(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => true,
-        Err(e) => return Err(TrainError::io(out, e)),
-    };
-    if !occupied {
-        return Ok(());
-    }
-    if !is_trained_model(out) {
-        return Err(TrainError::ForeignOutput(out.to_path_buf()));
-    }
-    if !force {
+    check_model_output(out)?;
+    if is_trained_model(out) && !force {
         return Err(TrainError::OutputExists(out.to_path_buf()));
     }
     Ok(())
+}
+
+/// Refuses an `out` a model cannot be trained into, `--force` or not: a file, or a non-empty
+/// directory that holds no model this project trained.
+pub fn check_model_output(out: &Path) -> Result<()> {
+    const KIND: OutputKind = OutputKind {
+        directory: "a model directory",
+        ours: "model trained by neuron-census",
+    };
+    check_replaceable(out, KIND, |dir| {
+        if is_trained_model(dir) {
+            Ownership::Ours
+        } else {
+            Ownership::NotOurs
+        }
+    })
+    .map_err(|reason| {
+        TrainError::InvalidOptions(format!(
+            "--out {} {reason} (a model trained by neuron-census carries a neuron_census block \
+             in its config.json), with or without --force: choose another --out",
+            out.display()
+        ))
+    })
 }
 
 /// Whether `dir` holds a model written by this project's trainer: its `config.json` carries the

@@ -49,12 +49,6 @@ pub enum TrainError {
         "{0} holds a model trained by neuron-census: it would be replaced (choose another --out, or pass --force to replace it)"
     )]
     OutputExists(PathBuf),
-    /// The output directory holds something this project did not write.
-    #[error(
-        "{0} is not empty and holds no model trained by neuron-census (no neuron_census block in \
-         its config.json); refusing to replace it, with or without --force: choose another --out"
-    )]
-    ForeignOutput(PathBuf),
     /// Reading the corpus failed (missing file, malformed JSONL, invalid UTF-8), or the output
     /// directory could not be staged or swapped in.
     #[error(transparent)]

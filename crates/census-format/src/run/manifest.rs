@@ -275,17 +275,19 @@ fn diff_values(path: &str, a: &serde_json::Value, b: &serde_json::Value) -> Opti
 /// Paths of a run directory that must not be silently replaced: an existing directory without a
 /// manifest but with files in it is refused.
 pub fn check_foreign_directory(dir: &Path) -> Result<()> {
-    if !dir.exists() || dir.join(MANIFEST_FILE).exists() {
-        return Ok(());
-    }
-    if !crate::staged::holds_nothing(dir).map_err(|e| FormatError::io("cannot read", dir, e))? {
-        return Err(FormatError::Manifest {
-            path: PathBuf::from(dir).join(MANIFEST_FILE),
-            reason: format!(
-                "{} is not empty and holds no run; refusing to write into it",
-                dir.display()
-            ),
-        });
-    }
-    Ok(())
+    const KIND: crate::OutputKind = crate::OutputKind {
+        directory: "a run directory",
+        ours: "run of neuron-census",
+    };
+    crate::check_replaceable(dir, KIND, |d| {
+        if d.join(MANIFEST_FILE).exists() {
+            crate::Ownership::Ours
+        } else {
+            crate::Ownership::NotOurs
+        }
+    })
+    .map_err(|reason| FormatError::Manifest {
+        path: PathBuf::from(dir).join(MANIFEST_FILE),
+        reason: format!("{} {reason}", dir.display()),
+    })
 }
