@@ -8,25 +8,16 @@ use census_testkit::planted as stats_common;
 use std::path::{Path, PathBuf};
 
 use common::{
-    Outcome, changed, copy_dir, extract_args, extract_model_args, fixtures, model, sample,
-    snapshot, strings, world, xtask_in,
+    Outcome, bad_inputs_table, changed, copy_dir, extract_args, extract_model_args, fixtures,
+    model, sample, snapshot, strings, tiny_train_args, world, xtask_in,
 };
 
 /// The table's rows: id and the fragments the message must hold.
 fn table() -> Vec<(String, Vec<String>)> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/BAD-INPUTS.md");
-    let text = std::fs::read_to_string(path).unwrap();
-    // The refused inputs; the inputs taken as meant follow, with a test of their own.
-    let (refused, _) = text
-        .split_once("## Inputs taken as meant")
-        .unwrap_or((&text, ""));
-    refused
-        .lines()
-        .filter(|l| l.starts_with("| `"))
-        .map(|line| {
-            let cells: Vec<&str> = line.trim_matches('|').split(" | ").collect();
-            assert_eq!(cells.len(), 4, "{line}");
-            let id = cells[0].trim().trim_matches('`').to_string();
+    bad_inputs_table(false)
+        .into_iter()
+        .map(|cells| {
+            let id = cells[0].trim_matches('`').to_string();
             let fragments = cells[3]
                 .split(" · ")
                 .map(|f| f.trim().trim_matches('`').to_string())
@@ -69,45 +60,6 @@ fn pipeline_case(dir: &Path, tables: &str, models: Option<&str>) -> Vec<String> 
 fn made(dir: &Path, args: &[String]) {
     let outcome = xtask_in(dir, args, &[]);
     assert!(outcome.ok(), "{args:?}: {}", outcome.stderr);
-}
-
-/// `train` of a tiny model on the training corpus into `m`, with `extra` flags.
-fn tiny_train(extra: &[&str]) -> Vec<String> {
-    let corpus = fixtures().join("../../data/corpus/train.jsonl");
-    let mut args = strings(&[
-        "train",
-        "--data",
-        corpus.to_str().unwrap(),
-        "--eval-data",
-        "none",
-        "--out",
-        "m",
-        "--vocab-size",
-        "300",
-        "--hidden-size",
-        "16",
-        "--layers",
-        "1",
-        "--heads",
-        "1",
-        "--ffn-dim",
-        "32",
-        "--max-positions",
-        "32",
-        "--seq-len",
-        "32",
-        "--batch-size",
-        "2",
-        "--steps",
-        "20",
-        "--no-checkpoints",
-    ]);
-    match args.iter().position(|a| a == extra[0]) {
-        // A flag given a value above takes the case's value instead.
-        Some(at) => args[at + 1] = extra[1].to_string(),
-        None => args.extend(strings(extra)),
-    }
-    args
 }
 
 /// Writes `value` over element `index` of the f32 tensor `name` in a safetensors file.
@@ -523,7 +475,7 @@ fn case(id: &str, dir: &Path) -> Vec<String> {
         }
         "train-out-a-file" => {
             std::fs::write(dir.join("model"), "a file").unwrap();
-            let mut args = tiny_train(&["--steps", "1"]);
+            let mut args = tiny_train_args(&["--steps", "1"]);
             let out = args.iter().position(|a| a == "--out").unwrap();
             args[out + 1] = "model".to_string();
             args
@@ -601,11 +553,11 @@ fn case(id: &str, dir: &Path) -> Vec<String> {
             );
             extract_model_args("m", "run", "48", &sample())
         }
-        "train-lr-nan" => tiny_train(&["--lr", "NaN"]),
-        "train-lr-negative" => tiny_train(&["--lr=-1"]),
-        "train-weight-decay-nan" => tiny_train(&["--weight-decay", "NaN"]),
-        "train-batch-size-zero" => tiny_train(&["--batch-size", "0"]),
-        "train-diverges" => tiny_train(&["--lr", "1e6"]),
+        "train-lr-nan" => tiny_train_args(&["--lr", "NaN"]),
+        "train-lr-negative" => tiny_train_args(&["--lr=-1"]),
+        "train-weight-decay-nan" => tiny_train_args(&["--weight-decay", "NaN"]),
+        "train-batch-size-zero" => tiny_train_args(&["--batch-size", "0"]),
+        "train-diverges" => tiny_train_args(&["--lr", "1e6"]),
         other => panic!("docs/BAD-INPUTS.md names {other}, which has no test here"),
     }
 }

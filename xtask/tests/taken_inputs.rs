@@ -5,23 +5,16 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{copy_dir, extract_args, fixtures, sample, snapshot, strings, world, xtask_in};
+use common::{
+    bad_inputs_table, copy_dir, extract_args, sample, snapshot, strings, tiny_train_args, world,
+    xtask_in,
+};
 
 /// The ids of the table's rows.
 fn table() -> Vec<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/BAD-INPUTS.md");
-    let text = std::fs::read_to_string(path).unwrap();
-    let (_, taken) = text
-        .split_once("## Inputs taken as meant")
-        .expect("the table of inputs taken as meant");
-    taken
-        .lines()
-        .filter(|l| l.starts_with("| `"))
-        .map(|line| {
-            let cells: Vec<&str> = line.trim_matches('|').split(" | ").collect();
-            assert_eq!(cells.len(), 4, "{line}");
-            cells[0].trim().trim_matches('`').to_string()
-        })
+    bad_inputs_table(true)
+        .into_iter()
+        .map(|cells| cells[0].trim_matches('`').to_string())
         .collect()
 }
 
@@ -63,37 +56,7 @@ fn is_link(path: &Path) -> bool {
 }
 
 fn tiny_train(dir: &Path, extra: &[&str]) {
-    let corpus = fixtures().join("../../data/corpus/train.jsonl");
-    let mut args = strings(&[
-        "train",
-        "--data",
-        corpus.to_str().unwrap(),
-        "--eval-data",
-        "none",
-        "--out",
-        "m",
-        "--vocab-size",
-        "300",
-        "--hidden-size",
-        "16",
-        "--layers",
-        "1",
-        "--heads",
-        "1",
-        "--ffn-dim",
-        "32",
-        "--max-positions",
-        "32",
-        "--seq-len",
-        "32",
-        "--batch-size",
-        "2",
-        "--steps",
-        "4",
-        "--no-checkpoints",
-    ]);
-    args.extend(strings(extra));
-    ok(dir, &args);
+    ok(dir, &tiny_train_args(extra));
 }
 
 /// Builds case `id`'s input in `dir`, runs its command and checks what it says.

@@ -159,3 +159,77 @@ pub fn extract_model_args(model: &str, out: &str, max_seq_len: &str, data: &str)
         "--quiet",
     ])
 }
+
+/// The cells of the rows of one table of `docs/BAD-INPUTS.md`: the refused inputs, or (with
+/// `taken`) the inputs taken as meant that follow them. Every row has four cells.
+pub fn bad_inputs_table(taken: bool) -> Vec<Vec<String>> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/BAD-INPUTS.md");
+    let text = std::fs::read_to_string(path).unwrap();
+    let (refused, rest) = text
+        .split_once("## Inputs taken as meant")
+        .expect("the table of inputs taken as meant");
+    let table = if taken { rest } else { refused };
+    table
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|line| {
+            let cells: Vec<String> = line
+                .trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().to_string())
+                .collect();
+            assert_eq!(cells.len(), 4, "{line}");
+            cells
+        })
+        .collect()
+}
+
+/// `train` of a tiny model (one layer of 32 neurons, 20 steps, no checkpoints) on the training
+/// corpus into `m`. Each flag of `extra` given a value above takes the new value; the others
+/// are added.
+pub fn tiny_train_args(extra: &[&str]) -> Vec<String> {
+    let corpus = fixtures().join("../../data/corpus/train.jsonl");
+    let mut args = strings(&[
+        "train",
+        "--data",
+        corpus.to_str().unwrap(),
+        "--eval-data",
+        "none",
+        "--out",
+        "m",
+        "--vocab-size",
+        "300",
+        "--hidden-size",
+        "16",
+        "--layers",
+        "1",
+        "--heads",
+        "1",
+        "--ffn-dim",
+        "32",
+        "--max-positions",
+        "32",
+        "--seq-len",
+        "32",
+        "--batch-size",
+        "2",
+        "--steps",
+        "20",
+        "--no-checkpoints",
+    ]);
+    let mut i = 0;
+    while i < extra.len() {
+        let value = extra.get(i + 1).filter(|v| !v.starts_with("--"));
+        match (args.iter().position(|a| a == extra[i]), value) {
+            (Some(at), Some(value)) => {
+                args[at + 1] = value.to_string();
+                i += 2;
+            }
+            _ => {
+                args.push(extra[i].to_string());
+                i += 1;
+            }
+        }
+    }
+    args
+}
