@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use census_model::{CpuBackend, FloatType, OptBatch, OptTokenizer, load_pretrained};
+use census_model::{CpuBackend, FloatType, OptTokenizer, TokenBatch, load_pretrained};
 
 /// Prints, per layer and token, the FFN neurons of `model_dir` that fire on `text`.
 #[allow(clippy::print_stdout)]
@@ -16,7 +16,7 @@ pub fn fired(model_dir: PathBuf, dtype: FloatType, show: usize, text: &str) -> R
         .with_context(|| format!("loading the model in {}", model_dir.display()))?;
     let ids = tokenizer.encode(text)?;
     let config = model.config();
-    let batch = OptBatch::left_padded(
+    let batch = TokenBatch::left_padded(
         std::slice::from_ref(&ids),
         config.pad_token_id,
         config.vocab_size,

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use census_extract::cli::{ExtractArgs, parse_source};
 use census_extract::manifest::check_foreign_directory;
 use census_format::{OutputLock, StagedDir};
-use census_model::{HubOptions, ModelSpec, OptConfig};
+use census_model::{HubOptions, ModelSpec};
 use census_report::cli::ReportArgs;
 use census_stats::cli::AnalyzeArgs;
 use clap::{Args, Parser};
@@ -516,7 +516,7 @@ fn preflight(
             let stage = extract_stage(&table, root, model, String::new(), &dir)?;
             let options = stage.args.to_options()?;
             if path.is_dir() {
-                let config = OptConfig::from_file(path.join("config.json"))?;
+                let config = census_model::family::read_config(path.join("config.json"))?;
                 options.validate(&config)?;
             } else {
                 for source in &options.sources {

@@ -155,7 +155,7 @@ impl ExtractArgs {
             return Ok(DType::F32);
         }
         Ok(
-            census_model::OptConfig::from_file(model_dir.join("config.json"))
+            census_model::family::read_config(model_dir.join("config.json"))
                 .ok()
                 .and_then(|c| c.dtype)
                 .and_then(|d| census_model::checkpoint_dtype(&d))
@@ -168,7 +168,7 @@ impl ExtractArgs {
     /// configuration cannot be read yet, as a hub model's before its download).
     pub fn max_seq_len_for(&self, model_dir: &Path) -> usize {
         self.max_seq_len.unwrap_or_else(|| {
-            census_model::OptConfig::from_file(model_dir.join("config.json"))
+            census_model::family::read_config(model_dir.join("config.json"))
                 .map_or(DEFAULT_MAX_SEQ_LEN, |c| c.max_position_embeddings)
         })
     }

@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use burn::tensor::DType;
+use census_format::model::ModelConfig;
 use census_model::checkpoint::CheckpointFiles;
 use census_model::host::{HostLayer, HostModel, HostScratch, HostStates};
-use census_model::{CheckpointPlan, FiredNeurons, OptBatch, OptConfig, OptModel, OptTokenizer};
+use census_model::{CheckpointPlan, DecoderModel, FiredNeurons, OptTokenizer, TokenBatch};
 use sha2::{Digest, Sha256};
 use tracing_indicatif::span_ext::IndicatifSpanExt;
 use tracing_indicatif::style::ProgressStyle;
@@ -134,7 +135,7 @@ impl ExtractOptions {
 
     /// Checks the options against the model's configuration, and that every corpus source is
     /// there, before anything is read or written; returns the layers to record.
-    pub fn validate(&self, config: &OptConfig) -> Result<Range<usize>> {
+    pub fn validate(&self, config: &ModelConfig) -> Result<Range<usize>> {
         self.sequences.check()?;
         for source in &self.sources {
             source.check_exists()?;
@@ -254,7 +255,7 @@ pub fn extract<B: Backend>(
 /// The options checked against the model: its configuration, the layers to record, the
 /// tokenizer (when there is one), and the run's configuration as the manifest records it.
 struct CheckedOptions {
-    config: OptConfig,
+    config: ModelConfig,
     layers: Range<usize>,
     tokenizer: Option<OptTokenizer>,
     run_config: RunConfig,
@@ -263,7 +264,7 @@ struct CheckedOptions {
 /// Reads the model's configuration and checks the options against it.
 fn check_options(options: &ExtractOptions) -> Result<CheckedOptions> {
     let model_dir = &options.model_dir;
-    let config = OptConfig::from_file(model_dir.join("config.json"))?;
+    let config = census_model::family::read_config(model_dir.join("config.json"))?;
     let layers = options.validate(&config)?;
     // Every tensor's name and shape against the configuration (headers only), before the corpus
     // is read against the configuration's vocabulary.
@@ -540,7 +541,7 @@ fn join_writer(
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
-fn describe_model(options: &ExtractOptions, config: &OptConfig) -> Result<ModelDescription> {
+fn describe_model(options: &ExtractOptions, config: &ModelConfig) -> Result<ModelDescription> {
     let files = CheckpointFiles::discover(&options.model_dir)?;
     let weight_files = files
         .paths()
@@ -555,7 +556,7 @@ fn describe_model(options: &ExtractOptions, config: &OptConfig) -> Result<ModelD
         .collect::<census_format::Result<Vec<_>>>()?;
     Ok(ModelDescription {
         source: options.model_source.clone(),
-        config: census_format::run::ModelConfig::record(config),
+        config: config.clone(),
         weight_files,
         tokenizer_files,
     })
@@ -762,13 +763,13 @@ fn progress_span(show: bool, total: u64) -> tracing::Span {
 /// How a part's activations are computed.
 enum Compute<'a, B: Backend> {
     /// The whole model is loaded on the device.
-    Whole(OptModel<B>),
+    Whole(DecoderModel<B>),
     /// The whole model is loaded, its layers on the host engine.
     Host(HostModel<B>),
     /// Only the embeddings are loaded; each layer is loaded from the checkpoint when its turn
     /// comes and dropped after.
     Streamed {
-        embeddings: OptModel<B>,
+        embeddings: DecoderModel<B>,
         plan: &'a CheckpointPlan,
     },
 }
@@ -810,7 +811,7 @@ impl<B: Backend> LayerOutput<B> {
 /// always hands over fired neurons.
 fn run_batches<B: Backend>(
     compute: &Compute<'_, B>,
-    inputs: &[OptBatch<B>],
+    inputs: &[TokenBatch<B>],
     layers: &Range<usize>,
     options: &ExtractOptions,
     device: &B::Device,
@@ -865,12 +866,15 @@ fn run_batches<B: Backend>(
                     Ok(HiddenStates::keep(h, options.engine.offloads_hidden()))
                 })
                 .collect::<census_model::Result<Vec<_>>>()?;
-            let padding: Vec<_> = inputs.iter().map(|input| input.padding_mask()).collect();
+            let contexts: Vec<_> = inputs
+                .iter()
+                .map(|input| embeddings.attention_context(input))
+                .collect();
             for layer_index in 0..layers.end {
                 let _span = tracing::debug_span!("layer", index = layer_index).entered();
                 let layer = plan.load_layer::<B>(layer_index, device, options.dtype)?;
                 for (b, h) in hidden.iter_mut().enumerate() {
-                    let out = layer.forward(h.take(device), padding[b].clone());
+                    let out = layer.forward(h.take(device), &contexts[b]);
                     *h = HiddenStates::keep(out.hidden, options.engine.offloads_hidden());
                     if layer_index >= layers.start {
                         let output = LayerOutput::of_dense(out.fc1, on_device);
@@ -939,7 +943,7 @@ fn compute_part<B: Backend>(
     sequences: &[Sequence],
     layers: &Range<usize>,
     options: &ExtractOptions,
-    config: &census_format::run::ModelConfig,
+    config: &census_format::model::ModelConfig,
     device: &B::Device,
 ) -> Result<ComputedPart> {
     let batches = plan_batches(sequences, options.batch_tokens);
@@ -948,7 +952,7 @@ fn compute_part<B: Backend>(
         .map(|batch| {
             let token_lists: Vec<Vec<u32>> =
                 batch.iter().map(|&i| sequences[i].tokens.clone()).collect();
-            OptBatch::left_padded(&token_lists, config.pad_token_id, config.vocab_size, device)
+            TokenBatch::left_padded(&token_lists, config.pad_token_id, config.vocab_size, device)
         })
         .collect::<census_model::Result<Vec<_>>>()?;
     let widths: Vec<usize> = inputs.iter().map(|input| input.dims()[1]).collect();

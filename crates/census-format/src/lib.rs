@@ -5,6 +5,7 @@
 //! - [`checksum`]: the size and CRC-32 of a file, computed as it is written and checked as it
 //!   is read.
 //! - [`corpus`]: corpus sources (JSONL, text, pre-tokenized, Parquet) and their documents.
+//! - [`model`]: the model a run used: its family and hyper-parameters ([`model::ModelConfig`]).
 //! - [`run`]: a run directory: its manifest, sequencing settings, token and activation tables.
 //! - [`columns`]: columns read as the types the formats specify, from files other tools
 //!   rewrote too (any integer width whose values fit).
@@ -21,6 +22,7 @@ pub mod columns;
 pub mod corpus;
 mod error;
 pub mod lock;
+pub mod model;
 pub mod parquet_file;
 pub mod run;
 pub mod series;

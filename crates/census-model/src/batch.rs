@@ -1,22 +1,20 @@
-//! `OptBatch`: token ids and attention mask, with positions and attention bias derived as Hugging Face does.
+//! `TokenBatch`: token ids and attention mask, with positions and the padding mask derived as
+//! Hugging Face does.
 
 use burn::prelude::*;
 
 use crate::error::{ModelError, Result};
 
-/// Row offset of position 0 in OPT's learned position table.
-pub const POSITION_OFFSET: usize = 2;
-
 /// A batch of token sequences for the model.
 #[derive(Debug, Clone)]
-pub struct OptBatch<B: Backend> {
+pub struct TokenBatch<B: Backend> {
     /// Token ids, `[batch, seq]`.
     pub input_ids: Tensor<B, 2, Int>,
     /// 1 for real tokens, 0 for padding, `[batch, seq]`.
     pub attention_mask: Tensor<B, 2, Int>,
 }
 
-impl<B: Backend> OptBatch<B> {
+impl<B: Backend> TokenBatch<B> {
     /// Wraps tensors built elsewhere.
     ///
     /// # Shapes
@@ -75,14 +73,24 @@ impl<B: Backend> OptBatch<B> {
         self.input_ids.dims()
     }
 
-    /// Rows of the position table each token reads: `cumsum(mask) * mask - 1 + 2`, so padding reads
-    /// row 1 and the first real token of every row reads row 2, whatever the padding.
+    /// Each token's position, counted from the row's first real token (0-based); padding reads 0.
     ///
     /// # Shapes
     /// - returns `[batch, seq]`
-    pub fn position_rows(&self) -> Tensor<B, 2, Int> {
+    pub fn positions(&self) -> Tensor<B, 2, Int> {
+        self.position_rows(0)
+    }
+
+    /// Rows of a learned position table whose position 0 is row `offset`:
+    /// `cumsum(mask) * mask - 1 + offset`, so the first real token of every row reads row
+    /// `offset` whatever the padding, and padding reads row `offset - 1` (OPT's row 1), or row 0
+    /// when `offset` is 0.
+    ///
+    /// # Shapes
+    /// - returns `[batch, seq]`
+    pub fn position_rows(&self, offset: usize) -> Tensor<B, 2, Int> {
         let mask = self.attention_mask.clone();
-        (mask.clone().cumsum(1) * mask) + (POSITION_OFFSET as i64 - 1)
+        ((mask.clone().cumsum(1) * mask) + (offset as i64 - 1)).clamp_min(0)
     }
 
     /// Key-padding mask for attention: `true` where a key is padding, or `None` when no row is

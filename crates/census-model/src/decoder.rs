@@ -1,24 +1,31 @@
-//! `OptModel`: the OPT decoder, with the FFN neurons of every layer as an explicit output.
+//! `DecoderModel`: a decoder of any supported family, with the FFN neurons of every layer as an
+//! explicit output.
 
-use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::prelude::*;
+use census_format::model::ModelConfig;
 
-use crate::batch::{OptBatch, POSITION_OFFSET};
-use crate::config::OptConfig;
+use crate::attention::AttentionContext;
+use crate::batch::TokenBatch;
 use crate::error::{ModelError, Result};
 use crate::fired::FiredNeurons;
-use crate::layer::OptDecoderLayer;
+use crate::layer::DecoderLayer;
+use crate::norm::Norm;
+use crate::rotary::RotaryTables;
 
-/// The OPT decoder (Hugging Face's `OPTDecoder`) with a tied LM head computed only on request.
+/// A decoder (Hugging Face's `OPTDecoder`, `GPT2Model`, `GPTNeoXModel`, `LlamaModel`, …) with
+/// an LM head computed only on request. Parameter names follow OPT's; each family's table maps
+/// its Hugging Face names onto them.
 #[derive(Module, Debug)]
-pub struct OptModel<B: Backend> {
+pub struct DecoderModel<B: Backend> {
     pub(crate) embed_tokens: Embedding<B>,
-    embed_positions: Embedding<B>,
+    embed_positions: Option<Embedding<B>>,
     project_in: Option<Linear<B>>,
     pub(crate) project_out: Option<Linear<B>>,
-    pub(crate) final_layer_norm: Option<LayerNorm<B>>,
-    layers: Vec<OptDecoderLayer<B>>,
-    config: OptConfig,
+    pub(crate) final_layer_norm: Option<Norm<B>>,
+    pub(crate) lm_head: Option<Linear<B>>,
+    layers: Vec<DecoderLayer<B>>,
+    config: ModelConfig,
 }
 
 /// What the forward pass records for each layer it runs.
@@ -28,14 +35,14 @@ pub enum Record {
     Nothing,
     /// The fc1 pre-activations, as floats.
     PreActivations,
-    /// The fired mask, `fc1 > 0` (ReLU output positive).
+    /// The fired mask: the activation's input (fc1 or gate output) `> 0`.
     #[default]
     Fired,
     /// The fired neurons of every token as ascending index lists, on the host.
     FiredIndices,
 }
 
-/// Options of [`OptModel::forward`].
+/// Options of [`DecoderModel::forward`].
 #[derive(Debug, Clone, Default)]
 pub struct ForwardOptions {
     /// What to record per layer.
@@ -51,15 +58,15 @@ pub struct ForwardOptions {
 pub enum LayerActivity<B: Backend> {
     /// fc1 pre-activations, `[batch, seq, ffn_dim]`.
     PreActivations(Tensor<B, 3>),
-    /// `fc1 > 0`, `[batch, seq, ffn_dim]`.
+    /// The activation's input `> 0`, `[batch, seq, ffn_dim]`.
     Fired(Tensor<B, 3, Bool>),
     /// Fired neurons of the `batch * seq` tokens, row-major.
     FiredIndices(FiredNeurons),
 }
 
-/// Result of [`OptModel::forward`].
+/// Result of [`DecoderModel::forward`].
 #[derive(Debug, Clone)]
-pub struct OptOutput<B: Backend> {
+pub struct DecoderOutput<B: Backend> {
     /// One entry per layer run, in order (empty when recording nothing).
     pub layers: Vec<LayerActivity<B>>,
     /// Residual stream after the last layer run, `[batch, seq, hidden]` (before the final LayerNorm).
@@ -68,35 +75,39 @@ pub struct OptOutput<B: Backend> {
     pub logits: Option<Tensor<B, 3>>,
 }
 
-impl<B: Backend> OptModel<B> {
+impl<B: Backend> DecoderModel<B> {
     /// Allocates a model shaped by `config` with lazily initialised (random) parameters; load
     /// real weights with [`crate::load_checkpoint`].
-    pub fn new(config: &OptConfig, device: &B::Device) -> Self {
+    pub fn new(config: &ModelConfig, device: &B::Device) -> Self {
         let (d, e) = (config.hidden_size, config.embed_dim());
         let projections = config.has_projections();
+        let positions = config.model_type.learned_position_offset();
         Self {
             embed_tokens: EmbeddingConfig::new(config.vocab_size, e).init(device),
-            embed_positions: EmbeddingConfig::new(
-                config.max_position_embeddings + POSITION_OFFSET,
-                d,
-            )
-            .init(device),
+            embed_positions: positions.map(|offset| {
+                EmbeddingConfig::new(config.max_position_embeddings + offset, d).init(device)
+            }),
             project_in: projections.then(|| LinearConfig::new(e, d).with_bias(false).init(device)),
             project_out: projections.then(|| LinearConfig::new(d, e).with_bias(false).init(device)),
             final_layer_norm: config
                 .has_final_layer_norm()
-                .then(|| LayerNormConfig::new(d).init(device)),
+                .then(|| Norm::of(config, device)),
+            lm_head: (!config.tie_word_embeddings).then(|| {
+                LinearConfig::new(e, config.vocab_size)
+                    .with_bias(false)
+                    .init(device)
+            }),
             layers: (0..config.num_hidden_layers)
-                .map(|_| OptDecoderLayer::new(config, device))
+                .map(|_| DecoderLayer::new(config, device))
                 .collect(),
             config: config.clone(),
         }
     }
 
     /// The model without decoder layers (for layer streaming: embeddings, projections and the
-    /// final LayerNorm only). [`OptModel::forward`] refuses to run it.
-    pub(crate) fn without_layers(config: &OptConfig, device: &B::Device) -> Self {
-        let no_layers = OptConfig {
+    /// final LayerNorm only). [`DecoderModel::forward`] refuses to run it.
+    pub(crate) fn without_layers(config: &ModelConfig, device: &B::Device) -> Self {
+        let no_layers = ModelConfig {
             num_hidden_layers: 0,
             ..config.clone()
         };
@@ -110,20 +121,21 @@ impl<B: Backend> OptModel<B> {
     /// positional information (for training a model without positional encoding). Saved, the
     /// zero table loads like any other checkpoint.
     pub fn without_positions(mut self) -> Self {
-        let weight = self.embed_positions.weight.val();
-        let zeros = Tensor::zeros(weight.shape(), &weight.device());
-        self.embed_positions.weight =
-            burn::module::Param::from_tensor(zeros).set_require_grad(false);
+        if let Some(table) = &mut self.embed_positions {
+            let weight = table.weight.val();
+            let zeros = Tensor::zeros(weight.shape(), &weight.device());
+            table.weight = burn::module::Param::from_tensor(zeros).set_require_grad(false);
+        }
         self
     }
 
     /// The configuration the model was built from.
-    pub fn config(&self) -> &OptConfig {
+    pub fn config(&self) -> &ModelConfig {
         &self.config
     }
 
     /// The decoder layers, for running them one at a time.
-    pub fn layers(&self) -> &[OptDecoderLayer<B>] {
+    pub fn layers(&self) -> &[DecoderLayer<B>] {
         &self.layers
     }
 
@@ -133,7 +145,7 @@ impl<B: Backend> OptModel<B> {
     }
 
     /// Checks that a batch fits the position table.
-    fn check_batch(&self, batch: &OptBatch<B>) -> Result<()> {
+    fn check_batch(&self, batch: &TokenBatch<B>) -> Result<()> {
         let [_, seq] = batch.dims();
         let max = self.config.max_position_embeddings;
         if seq > max {
@@ -145,20 +157,58 @@ impl<B: Backend> OptModel<B> {
     }
 
     /// The residual stream entering layer 0: token embedding (through `project_in` when present)
-    /// plus the learned position embedding.
+    /// plus, for families with learned positions, the position embedding.
     ///
     /// # Shapes
     /// - returns `[batch, seq, hidden]`
-    pub fn embed(&self, batch: &OptBatch<B>) -> Result<Tensor<B, 3>> {
+    pub fn embed(&self, batch: &TokenBatch<B>) -> Result<Tensor<B, 3>> {
         self.check_batch(batch)?;
         let mut tokens = self.embed_tokens.forward(batch.input_ids.clone());
         if let Some(project_in) = &self.project_in {
             tokens = project_in.forward(tokens);
         }
-        Ok(tokens + self.embed_positions.forward(batch.position_rows()))
+        Ok(
+            match (
+                &self.embed_positions,
+                self.config.model_type.learned_position_offset(),
+            ) {
+                (Some(table), Some(offset)) => tokens + table.forward(batch.position_rows(offset)),
+                _ => tokens,
+            },
+        )
     }
 
-    /// The tied LM head on the residual stream after the last layer.
+    /// What every layer's attention needs for `batch`: the mask of padding keys and of keys
+    /// outside the sliding window, and the rotary tables of its positions.
+    pub fn attention_context(&self, batch: &TokenBatch<B>) -> AttentionContext<B> {
+        let mut mask = batch.padding_mask();
+        if let Some(window) = self.config.sliding_window {
+            let [rows, seq] = batch.dims();
+            if seq > window {
+                let device = batch.input_ids.device();
+                let far: Vec<bool> = (0..seq * seq)
+                    .map(|i| (i / seq) >= (i % seq) + window)
+                    .collect();
+                let far =
+                    Tensor::<B, 1, Bool>::from_data(TensorData::new(far, [seq * seq]), &device)
+                        .reshape([1, 1, seq, seq])
+                        .expand([rows, 1, seq, seq]);
+                mask = Some(match mask {
+                    Some(padding) => padding.bool_or(far),
+                    None => far,
+                });
+            }
+        }
+        let rotary = self
+            .config
+            .rotary
+            .as_ref()
+            .map(|rotary| RotaryTables::new(rotary, batch.positions(), self.dtype()));
+        AttentionContext { mask, rotary }
+    }
+
+    /// The LM head on the residual stream after the last layer: the final norm, `project_out`
+    /// where present, then the tied embedding or the separate head.
     ///
     /// # Shapes
     /// - `hidden`: `[batch, seq, hidden]`
@@ -171,8 +221,13 @@ impl<B: Backend> OptModel<B> {
         if let Some(project_out) = &self.project_out {
             hidden = project_out.forward(hidden);
         }
-        let embeddings = self.embed_tokens.weight.val().transpose().unsqueeze_dim(0);
-        hidden.matmul(embeddings)
+        match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            None => {
+                let embeddings = self.embed_tokens.weight.val().transpose().unsqueeze_dim(0);
+                hidden.matmul(embeddings)
+            }
+        }
     }
 
     /// The LM-head logits of every token.
@@ -180,7 +235,7 @@ impl<B: Backend> OptModel<B> {
     /// # Shapes
     /// - `batch`: `[batch, seq]` ids and mask
     /// - returns `[batch, seq, vocab_size]`
-    pub fn forward_logits(&self, batch: &OptBatch<B>) -> Result<Tensor<B, 3>> {
+    pub fn forward_logits(&self, batch: &TokenBatch<B>) -> Result<Tensor<B, 3>> {
         let options = ForwardOptions {
             record: Record::Nothing,
             logits: true,
@@ -192,14 +247,14 @@ impl<B: Backend> OptModel<B> {
             .expect("forward computes the logits it is asked for"))
     }
 
-    /// The fired mask (`fc1 > 0`) of every layer up to `last_layer` (all when `None`).
+    /// The fired mask (activation input `> 0`) of every layer up to `last_layer` (all when `None`).
     ///
     /// # Shapes
     /// - `batch`: `[batch, seq]` ids and mask
     /// - returns one `[batch, seq, ffn_dim]` mask per layer
     pub fn forward_fired(
         &self,
-        batch: &OptBatch<B>,
+        batch: &TokenBatch<B>,
         last_layer: Option<usize>,
     ) -> Result<Vec<Tensor<B, 3, Bool>>> {
         self.recorded(batch, Record::Fired, last_layer, |a| match a {
@@ -216,7 +271,7 @@ impl<B: Backend> OptModel<B> {
     /// - returns one list set of `batch * seq` tokens (row-major) per layer
     pub fn forward_fired_indices(
         &self,
-        batch: &OptBatch<B>,
+        batch: &TokenBatch<B>,
         last_layer: Option<usize>,
     ) -> Result<Vec<FiredNeurons>> {
         self.recorded(batch, Record::FiredIndices, last_layer, |a| match a {
@@ -232,7 +287,7 @@ impl<B: Backend> OptModel<B> {
     /// - returns one `[batch, seq, ffn_dim]` tensor per layer
     pub fn forward_pre_activations(
         &self,
-        batch: &OptBatch<B>,
+        batch: &TokenBatch<B>,
         last_layer: Option<usize>,
     ) -> Result<Vec<Tensor<B, 3>>> {
         self.recorded(batch, Record::PreActivations, last_layer, |a| match a {
@@ -244,7 +299,7 @@ impl<B: Backend> OptModel<B> {
     /// Runs the decoder recording `record` and unwraps each layer's record with `pick`.
     fn recorded<T>(
         &self,
-        batch: &OptBatch<B>,
+        batch: &TokenBatch<B>,
         record: Record,
         last_layer: Option<usize>,
         pick: fn(LayerActivity<B>) -> Option<T>,
@@ -267,7 +322,11 @@ impl<B: Backend> OptModel<B> {
     /// # Shapes
     /// - `batch`: `[batch, seq]` ids and mask
     /// - layer records `[batch, seq, ffn_dim]`, hidden `[batch, seq, hidden]`, logits `[batch, seq, vocab_size]`
-    pub fn forward(&self, batch: &OptBatch<B>, options: &ForwardOptions) -> Result<OptOutput<B>> {
+    pub fn forward(
+        &self,
+        batch: &TokenBatch<B>,
+        options: &ForwardOptions,
+    ) -> Result<DecoderOutput<B>> {
         let layer_count = self.layers.len();
         let last = options.last_layer.unwrap_or(layer_count.saturating_sub(1));
         if options.logits && layer_count > 0 && last + 1 != layer_count {
@@ -289,7 +348,7 @@ impl<B: Backend> OptModel<B> {
             },
         )?;
         let logits = options.logits.then(|| self.logits(hidden.clone()));
-        Ok(OptOutput {
+        Ok(DecoderOutput {
             layers,
             hidden,
             logits,
@@ -306,7 +365,7 @@ impl<B: Backend> OptModel<B> {
     /// - returns `[batch, seq, hidden]` (before the final LayerNorm)
     pub fn forward_visiting(
         &self,
-        batch: &OptBatch<B>,
+        batch: &TokenBatch<B>,
         last_layer: Option<usize>,
         visit: &mut dyn FnMut(usize, Tensor<B, 3>),
     ) -> Result<Tensor<B, 3>> {
@@ -324,9 +383,9 @@ impl<B: Backend> OptModel<B> {
             )));
         }
         let mut hidden = self.embed(batch)?;
-        let padding = batch.padding_mask();
+        let context = self.attention_context(batch);
         for (index, layer) in self.layers[..=last].iter().enumerate() {
-            let out = layer.forward(hidden, padding.clone());
+            let out = layer.forward(hidden, &context);
             hidden = out.hidden;
             visit(index, out.fc1);
         }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-/// Everything that can go wrong while configuring, loading or running an OPT model.
+/// Everything that can go wrong while configuring, loading or running a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// A file could not be opened or read.
@@ -30,7 +30,7 @@ pub enum ModelError {
         source: serde_json::Error,
     },
     /// The configuration is internally inconsistent or describes something unsupported.
-    #[error("invalid OPT config ({origin}): {reason}")]
+    #[error("invalid model config ({origin}): {reason}")]
     InvalidConfig {
         /// Where the config came from (a file or a preset name).
         origin: String,
@@ -38,7 +38,7 @@ pub enum ModelError {
         reason: String,
     },
     /// An unknown preset name.
-    #[error("unknown OPT preset '{0}' (known: {known})", known = crate::config::PRESET_NAMES.join(", "))]
+    #[error("unknown preset '{0}' (known: {known})", known = crate::presets::PRESET_NAMES.join(", "))]
     UnknownPreset(String),
     /// No checkpoint file was found in a model directory.
     #[error(

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use hf_hub::api::sync::ApiBuilder;
 use hf_hub::{Cache, Repo, RepoType};
 
-use crate::config::PRESET_NAMES;
 use crate::error::{ModelError, Result};
+use crate::presets::PRESET_NAMES;
 
 /// Tokenizer files fetched when the repository has them.
 const TOKENIZER_FILES: [&str; 5] = [

@@ -1,50 +1,57 @@
-//! Meta's OPT decoder family (125m to 66b, including the post-LN 350m) in burn, built for
-//! counting FFN neurons: the forward pass returns, per layer, the fc1 pre-activations or the
-//! fired mask (ReLU output > 0), can stop after any layer, and computes the tied LM head only
-//! when asked.
+//! Decoder families in burn (OPT 125m–66b including the post-LN 350m, GPT-2, GPT-NeoX/Pythia,
+//! Llama, Qwen2, Mistral), built for counting FFN neurons: the forward pass returns, per layer,
+//! the activation's inputs (fc1 or gate outputs) or the fired mask (input > 0), can stop after
+//! any layer, and computes the LM head only when asked.
 //!
-//! - [`OptConfig`]: hyper-parameters from a Hugging Face `config.json` or a named preset.
-//! - [`OptModel`]: the decoder; [`OptDecoderLayer`] runs one layer on given hidden states.
+//! - [`family`]: each family's `config.json` (read into one
+//!   [`census_format::model::ModelConfig`]) and its table of checkpoint tensors.
+//! - [`presets`]: the shapes of released models by name.
+//! - [`DecoderModel`]: the decoder; [`DecoderLayer`] runs one layer on given hidden states.
 //! - [`load_pretrained`] / [`load_checkpoint`]: safetensors (single or sharded) and
 //!   `pytorch_model.bin` (single or sharded), f32/f16/bf16, cast to a chosen compute dtype.
-//! - [`save_pretrained`]: writes a model in the Hugging Face layout (for models trained here).
+//! - [`save_pretrained`]: writes an OPT model in the Hugging Face layout (for models trained here).
 //! - [`checkpoint_series`]: the checkpoints of a training run (`checkpoint-<step>/`), in step order.
 //! - [`OptTokenizer`]: byte-level BPE with `</s>` prepended, as Hugging Face does.
-//! - [`host`]: the host engine, the decoder layers on the CPU in f32 straight on the `gemm`
+//! - [`host`]: the host engine, OPT's decoder layers on the CPU in f32 straight on the `gemm`
 //!   kernels, doing only the work extraction needs (the fastest path on CPUs).
 
 mod attention;
 mod batch;
 pub mod checkpoint;
 mod choices;
-pub mod config;
 mod decoder;
 mod dtype;
 mod error;
+pub mod family;
 mod ffn;
 pub mod fired;
 pub mod host;
 pub mod hub;
 mod layer;
 pub mod loader;
+mod norm;
+pub mod presets;
+mod rotary;
 mod saver;
 pub mod series;
 mod tokenizer;
 mod vocab_projection;
 pub mod weights;
 
-pub use attention::OptAttention;
-pub use batch::{OptBatch, POSITION_OFFSET};
+pub use attention::{Attention, AttentionContext};
+pub use batch::TokenBatch;
 pub use choices::{BackendJob, Device, FloatType, UnavailableDevice};
-pub use config::{OptConfig, PRESET_NAMES};
-pub use decoder::{ForwardOptions, LayerActivity, OptModel, OptOutput, Record};
+pub use decoder::{DecoderModel, DecoderOutput, ForwardOptions, LayerActivity, Record};
 pub use dtype::{checkpoint_dtype, float_dtype};
 pub use error::{ModelError, Result};
-pub use ffn::OptFeedForward;
+pub use ffn::FeedForward;
 pub use fired::FiredNeurons;
 pub use hub::{HubOptions, ModelSpec};
-pub use layer::{LayerOutput, OptDecoderLayer};
+pub use layer::{DecoderLayer, LayerOutput};
 pub use loader::{CheckpointPlan, load_checkpoint, load_pretrained};
+pub use norm::Norm;
+pub use presets::PRESET_NAMES;
+pub use rotary::RotaryTables;
 pub use saver::save_pretrained;
 pub use series::{SeriesCheckpoint, checkpoint_series};
 pub use tokenizer::{BOS_TOKEN, OptTokenizer, SPECIAL_TOKENS};

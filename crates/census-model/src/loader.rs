@@ -1,8 +1,9 @@
-//! Loading Hugging Face OPT checkpoints into [`OptModel`] through burn-store.
+//! Loading Hugging Face checkpoints into [`DecoderModel`] through burn-store.
 //!
-//! Names are mapped by a declarative table; every tensor is checked against the config (name and
-//! shape) before any data is read; tensors are then read one at a time, converted from PyTorch
-//! layout ([`PyTorchToBurnAdapter`]) and cast to the compute dtype ([`CastAdapter`]).
+//! Names are mapped by the family's tensor table ([`crate::family::tensor_specs`]); every tensor
+//! is checked against the config (name and shape) before any data is read; tensors are then read
+//! one at a time, converted from PyTorch layout ([`PyTorchToBurnAdapter`], except for GPT-2's
+//! `Conv1D` weights, stored as burn holds them) and cast to the compute dtype ([`CastAdapter`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,31 +13,13 @@ use burn::module::ParamId;
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn_store::{ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter, TensorSnapshot};
-use regex::Regex;
+use census_format::model::ModelConfig;
 
 use crate::checkpoint::{CheckpointFiles, StoredTensor};
-use crate::config::OptConfig;
-use crate::decoder::OptModel;
+use crate::decoder::DecoderModel;
 use crate::error::{ModelError, Result};
-use crate::layer::OptDecoderLayer;
-
-/// Prefixes a checkpoint may put before the decoder's tensor names: `transformers` writes
-/// `model.decoder.`, the released `facebook/opt-*` files write `decoder.`.
-pub const NAME_PREFIX: &str = r"^(?:model\.)?decoder\.";
-
-/// Hugging Face name (prefix stripped) → parameter path in [`OptModel`], first match wins;
-/// names that match no row keep their Hugging Face form.
-pub const NAME_TABLE: &[(&str, &str)] = &[
-    (
-        r"^layers\.(\d+)\.(fc[12])\.(weight|bias)$",
-        "layers.$1.ffn.$2.$3",
-    ),
-    (r"^(.*layer_norm)\.weight$", "$1.gamma"),
-    (r"^(.*layer_norm)\.bias$", "$1.beta"),
-];
-
-/// Tensors a checkpoint may hold that the model does not load: the LM head, tied to `embed_tokens`.
-pub const TIED_TENSORS: &[&str] = &["lm_head.weight"];
+use crate::family::{NamePatterns, head_name, read_config, stores_inputs_first, tensor_specs};
+use crate::layer::DecoderLayer;
 
 /// Casts floating-point tensors to the compute dtype while they are read.
 #[derive(Debug, Clone)]
@@ -73,53 +56,14 @@ impl ModuleAdapter for CastAdapter {
     }
 }
 
-/// Maps Hugging Face tensor names to parameter paths (see [`NAME_PREFIX`] and [`NAME_TABLE`]).
-#[derive(Debug)]
-pub struct NameMapper {
-    prefix: Regex,
-    table: Vec<(Regex, &'static str)>,
-}
-
-impl Default for NameMapper {
-    fn default() -> Self {
-        Self {
-            prefix: Regex::new(NAME_PREFIX).expect("valid prefix pattern"),
-            table: NAME_TABLE
-                .iter()
-                .map(|(from, to)| (Regex::new(from).expect("valid table pattern"), *to))
-                .collect(),
-        }
-    }
-}
-
-impl NameMapper {
-    /// The Hugging Face name without its `model.decoder.`/`decoder.` prefix.
-    pub fn strip<'a>(&self, name: &'a str) -> &'a str {
-        match self.prefix.find(name) {
-            Some(m) => &name[m.end()..],
-            None => name,
-        }
-    }
-
-    /// The parameter path in [`OptModel`] for a prefix-stripped Hugging Face name.
-    pub fn to_param_path(&self, stripped: &str) -> String {
-        for (pattern, replacement) in &self.table {
-            if pattern.is_match(stripped) {
-                return pattern.replace(stripped, *replacement).into_owned();
-            }
-        }
-        stripped.to_string()
-    }
-}
-
 /// Reads `config.json` and the checkpoint in `dir`, and builds the model on `device` in `dtype`.
 pub fn load_pretrained<B: Backend>(
     dir: impl AsRef<Path>,
     device: &B::Device,
     dtype: DType,
-) -> Result<OptModel<B>> {
+) -> Result<DecoderModel<B>> {
     let dir = dir.as_ref();
-    let config = OptConfig::from_file(dir.join("config.json"))?;
+    let config = read_config(dir.join("config.json"))?;
     load_checkpoint(dir, &config, device, dtype)
 }
 
@@ -128,10 +72,10 @@ pub fn load_pretrained<B: Backend>(
 /// Errors name the tensor and file for a missing, unexpected, mis-shaped or unreadable tensor.
 pub fn load_checkpoint<B: Backend>(
     dir: impl AsRef<Path>,
-    config: &OptConfig,
+    config: &ModelConfig,
     device: &B::Device,
     dtype: DType,
-) -> Result<OptModel<B>> {
+) -> Result<DecoderModel<B>> {
     CheckpointPlan::open(dir, config)?.load_model(device, dtype)
 }
 
@@ -139,9 +83,9 @@ pub fn load_checkpoint<B: Backend>(
 /// read), ready to load whole, or piece by piece for layer streaming.
 pub struct CheckpointPlan {
     dir: PathBuf,
-    config: OptConfig,
+    config: ModelConfig,
     files: usize,
-    /// Parameter path in [`OptModel`] → the stored tensor that fills it.
+    /// Parameter path in [`DecoderModel`] → the stored tensor that fills it.
     entries: Vec<(String, StoredTensor)>,
 }
 
@@ -156,12 +100,12 @@ impl std::fmt::Debug for CheckpointPlan {
 
 impl CheckpointPlan {
     /// Finds and indexes the checkpoint in `dir` and checks it against `config`.
-    pub fn open(dir: impl AsRef<Path>, config: &OptConfig) -> Result<Self> {
+    pub fn open(dir: impl AsRef<Path>, config: &ModelConfig) -> Result<Self> {
         let dir = dir.as_ref();
-        config.validate(&dir.display().to_string())?;
+        crate::family::check_config(config, &dir.display().to_string())?;
         let files = CheckpointFiles::discover(dir)?;
         let stored = files.index()?;
-        let entries = plan_loading(config, &stored, &NameMapper::default(), dir)?
+        let entries = plan_loading(config, &stored, dir)?
             .into_iter()
             .map(|(path, tensor)| (path, tensor.clone()))
             .collect();
@@ -174,14 +118,18 @@ impl CheckpointPlan {
     }
 
     /// The config the checkpoint was checked against.
-    pub fn config(&self) -> &OptConfig {
+    pub fn config(&self) -> &ModelConfig {
         &self.config
     }
 
     /// The whole model.
-    pub fn load_model<B: Backend>(&self, device: &B::Device, dtype: DType) -> Result<OptModel<B>> {
+    pub fn load_model<B: Backend>(
+        &self,
+        device: &B::Device,
+        dtype: DType,
+    ) -> Result<DecoderModel<B>> {
         let _span = tracing::info_span!("load_checkpoint", dir = %self.dir.display()).entered();
-        let mut model = OptModel::<B>::new(&self.config, device);
+        let mut model = DecoderModel::<B>::new(&self.config, device);
         let applied = self.apply(&mut model, &|path| Some(path.to_string()), dtype)?;
         tracing::info!(
             tensors = applied,
@@ -193,13 +141,13 @@ impl CheckpointPlan {
     }
 
     /// The model without its decoder layers: embeddings, projections and final LayerNorm, for
-    /// [`OptModel::embed`] and [`OptModel::logits`] while the layers are streamed.
+    /// [`DecoderModel::embed`] and [`DecoderModel::logits`] while the layers are streamed.
     pub fn load_embeddings<B: Backend>(
         &self,
         device: &B::Device,
         dtype: DType,
-    ) -> Result<OptModel<B>> {
-        let mut model = OptModel::<B>::without_layers(&self.config, device);
+    ) -> Result<DecoderModel<B>> {
+        let mut model = DecoderModel::<B>::without_layers(&self.config, device);
         let outside_layers = |path: &str| (!path.starts_with("layers.")).then(|| path.to_string());
         self.apply(&mut model, &outside_layers, dtype)?;
         Ok(model)
@@ -211,21 +159,21 @@ impl CheckpointPlan {
         layer: usize,
         device: &B::Device,
         dtype: DType,
-    ) -> Result<OptDecoderLayer<B>> {
+    ) -> Result<DecoderLayer<B>> {
         if layer >= self.config.num_hidden_layers {
             return Err(ModelError::InvalidInput(format!(
                 "layer {layer} requested but the model has {} layers",
                 self.config.num_hidden_layers
             )));
         }
-        let mut module = OptDecoderLayer::<B>::new(&self.config, device);
+        let mut module = DecoderLayer::<B>::new(&self.config, device);
         let prefix = format!("layers.{layer}.");
         let in_layer = |path: &str| path.strip_prefix(prefix.as_str()).map(str::to_string);
         self.apply(&mut module, &in_layer, dtype)?;
         Ok(module)
     }
 
-    /// The stored tensor that fills parameter `path` (as [`OptModel`] names it, e.g.
+    /// The stored tensor that fills parameter `path` (as [`DecoderModel`] names it, e.g.
     /// `layers.3.ffn.fc1.weight`), with its shape in PyTorch layout.
     pub fn stored(&self, path: &str) -> Result<&StoredTensor> {
         self.entries
@@ -276,8 +224,13 @@ impl CheckpointPlan {
                 )
             })
             .collect();
-        let adapter = PyTorchToBurnAdapter.chain(CastAdapter::new(dtype));
-        let result = module.apply(snapshots, None, Some(Box::new(adapter)), false);
+        let cast = CastAdapter::new(dtype);
+        let adapter: Box<dyn ModuleAdapter> = if stores_inputs_first(self.config.model_type) {
+            Box::new(cast)
+        } else {
+            Box::new(PyTorchToBurnAdapter.chain(cast))
+        };
+        let result = module.apply(snapshots, None, Some(adapter), false);
         if let Some(error) = result.errors.first() {
             let path = match error {
                 burn_store::ApplyError::ShapeMismatch { path, .. }
@@ -312,15 +265,24 @@ impl CheckpointPlan {
 /// Pairs every parameter the config implies with the stored tensor that fills it, checking names
 /// and shapes before any data is read.
 fn plan_loading<'a>(
-    config: &OptConfig,
+    config: &ModelConfig,
     stored: &'a [StoredTensor],
-    mapper: &NameMapper,
     dir: &Path,
 ) -> Result<Vec<(String, &'a StoredTensor)>> {
-    let expected: BTreeMap<String, Vec<usize>> = config.expected_tensors().into_iter().collect();
+    let specs = tensor_specs(config);
+    let patterns = NamePatterns::of(config.model_type);
+    let head = head_name(config.model_type);
+    let by_name: BTreeMap<&str, &crate::family::TensorSpec> = specs
+        .iter()
+        .map(|spec| (spec.name.as_str(), spec))
+        .collect();
     let mut found: BTreeMap<&str, &StoredTensor> = BTreeMap::new();
     for tensor in stored {
-        if TIED_TENSORS.contains(&tensor.name.as_str()) {
+        let stripped = patterns.strip(&tensor.name);
+        if patterns.is_ignored(stripped) {
+            continue;
+        }
+        if config.tie_word_embeddings && stripped == head {
             let embed = [config.vocab_size, config.embed_dim()];
             if tensor.shape != embed {
                 return Err(ModelError::ShapeMismatch {
@@ -332,16 +294,15 @@ fn plan_loading<'a>(
             }
             continue;
         }
-        let stripped = mapper.strip(&tensor.name);
-        match expected.get_key_value(stripped) {
-            Some((key, shape)) if *shape == tensor.shape => {
-                found.insert(key.as_str(), tensor);
+        match by_name.get(stripped) {
+            Some(spec) if spec.shape == tensor.shape => {
+                found.insert(spec.name.as_str(), tensor);
             }
-            Some((_, shape)) => {
+            Some(spec) => {
                 return Err(ModelError::ShapeMismatch {
                     tensor: tensor.name.clone(),
                     path: tensor.file.clone(),
-                    expected: shape.clone(),
+                    expected: spec.shape.clone(),
                     found: tensor.shape.clone(),
                 });
             }
@@ -353,14 +314,14 @@ fn plan_loading<'a>(
             }
         }
     }
-    // Report the first missing tensor in model order (as `expected_tensors` lists them).
-    let mut plan = Vec::with_capacity(expected.len());
-    for (name, _) in config.expected_tensors() {
-        match found.get(name.as_str()) {
-            Some(tensor) => plan.push((mapper.to_param_path(&name), *tensor)),
+    // Report the first missing tensor in model order.
+    let mut plan = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        match found.get(spec.name.as_str()) {
+            Some(tensor) => plan.push((spec.param.clone(), *tensor)),
             None => {
                 return Err(ModelError::MissingTensor {
-                    tensor: name,
+                    tensor: spec.name.clone(),
                     location: dir.to_path_buf(),
                 });
             }

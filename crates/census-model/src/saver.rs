@@ -1,4 +1,4 @@
-//! Saving an [`OptModel`] in the Hugging Face layout (`config.json` + `model.safetensors`), so a
+//! Saving an OPT [`DecoderModel`] in the Hugging Face layout (`config.json` + `model.safetensors`), so a
 //! model trained here loads through exactly the path released checkpoints take, and in
 //! `transformers`.
 
@@ -8,14 +8,11 @@ use std::path::Path;
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn_store::{BurnToPyTorchAdapter, ModuleAdapter, ModuleSnapshot};
-use regex::Regex;
+use census_format::model::Family;
 
-use crate::decoder::OptModel;
+use crate::decoder::DecoderModel;
 use crate::error::{ModelError, Result};
-
-/// Parameter path in [`OptModel`] → Hugging Face name (after the norm renaming of
-/// [`BurnToPyTorchAdapter`]); the inverse of [`crate::loader::NAME_TABLE`].
-const SAVE_TABLE: &[(&str, &str)] = &[(r"^layers\.(\d+)\.ffn\.(fc[12])\.", "layers.$1.$2.")];
+use crate::family::tensor_specs;
 
 /// The prefix `transformers` writes before decoder tensor names.
 const SAVED_PREFIX: &str = "model.decoder.";
@@ -24,12 +21,18 @@ const SAVED_PREFIX: &str = "model.decoder.";
 /// `model.safetensors` (every parameter, in PyTorch layout, cast to `dtype`; the LM head is tied
 /// and not written) into `dir`. Each file is written under a temporary name and renamed.
 pub fn save_pretrained<B: Backend>(
-    model: &OptModel<B>,
+    model: &DecoderModel<B>,
     dir: impl AsRef<Path>,
     dtype: DType,
     extra: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<()> {
     let dir = dir.as_ref();
+    let family = model.config().model_type;
+    if family != Family::Opt {
+        return Err(ModelError::InvalidInput(format!(
+            "only OPT models are saved (they are the ones trained here); this one is {family}"
+        )));
+    }
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
     write_config(model, dir, dtype, extra)?;
     write_weights(model, &dir.join("model.safetensors"), dtype)
@@ -48,7 +51,7 @@ fn torch_dtype_name(dtype: DType) -> Result<&'static str> {
 }
 
 fn write_config<B: Backend>(
-    model: &OptModel<B>,
+    model: &DecoderModel<B>,
     dir: &Path,
     dtype: DType,
     extra: &serde_json::Map<String, serde_json::Value>,
@@ -77,19 +80,19 @@ fn write_config<B: Backend>(
     write_atomically(&dir.join("config.json"), text.as_bytes())
 }
 
-fn write_weights<B: Backend>(model: &OptModel<B>, path: &Path, dtype: DType) -> Result<()> {
-    let table: Vec<(Regex, &str)> = SAVE_TABLE
-        .iter()
-        .map(|(from, to)| (Regex::new(from).expect("valid save pattern"), *to))
+fn write_weights<B: Backend>(model: &DecoderModel<B>, path: &Path, dtype: DType) -> Result<()> {
+    let names: BTreeMap<String, String> = tensor_specs(model.config())
+        .into_iter()
+        .map(|spec| (spec.param, spec.name))
         .collect();
     let adapter = BurnToPyTorchAdapter;
     let mut tensors = BTreeMap::new();
     for snapshot in model.collect(None, None, false) {
         let snapshot = adapter.adapt(&snapshot);
-        let mut name = snapshot.full_path();
-        for (pattern, replacement) in &table {
-            name = pattern.replace(&name, *replacement).into_owned();
-        }
+        let param = snapshot.full_path();
+        let name = names.get(&param).cloned().ok_or_else(|| {
+            ModelError::InvalidInput(format!("parameter {param} has no name in the OPT table"))
+        })?;
         let data = snapshot
             .to_data()
             .map_err(|e| ModelError::InvalidInput(format!("reading parameter {name}: {e:?}")))?
@@ -156,13 +159,14 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CpuBackend, OptConfig};
+    use crate::CpuBackend;
+    use census_format::model::ModelConfig;
 
     /// The saver writes every weight under the Hugging Face name the loader's table expects
     /// (one table for both directions), for pre-LN and post-LN models with and without biases.
     #[test]
     fn saved_names_are_the_expected_hugging_face_names() {
-        let small = |do_layer_norm_before: bool, enable_bias: bool| OptConfig {
+        let small = |do_layer_norm_before: bool, enable_bias: bool| ModelConfig {
             vocab_size: 64,
             hidden_size: 16,
             num_hidden_layers: 2,
@@ -172,20 +176,19 @@ mod tests {
             word_embed_proj_dim: Some(if do_layer_norm_before { 16 } else { 8 }),
             do_layer_norm_before,
             enable_bias,
-            ..OptConfig::default()
+            ..ModelConfig::default()
         };
         for config in [small(true, true), small(false, true), small(true, false)] {
-            let model = OptModel::<CpuBackend>::new(&config, &Default::default());
+            let model = DecoderModel::<CpuBackend>::new(&config, &Default::default());
             let dir = tempfile::tempdir().unwrap();
             save_pretrained(&model, dir.path(), DType::F32, &Default::default()).unwrap();
             let bytes = std::fs::read(dir.path().join("model.safetensors")).unwrap();
             let saved = safetensors::SafeTensors::deserialize(&bytes).unwrap();
             let mut names: Vec<String> = saved.names().into_iter().map(str::to_string).collect();
             names.sort();
-            let mut expected: Vec<String> = config
-                .expected_tensors()
+            let mut expected: Vec<String> = tensor_specs(&config)
                 .into_iter()
-                .map(|(name, _)| format!("{SAVED_PREFIX}{name}"))
+                .map(|spec| format!("{SAVED_PREFIX}{}", spec.name))
                 .collect();
             expected.sort();
             assert_eq!(names, expected, "{config:?}");

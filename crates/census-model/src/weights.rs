@@ -1,13 +1,5 @@
-//! The names of the model's weights, in one table: every weight of a decoder layer by its
-//! Hugging Face name ([`LayerWeight`]), and the one mapping from Hugging Face names to the
-//! parameter paths of [`crate::OptModel`] ([`crate::loader::NAME_TABLE`]). The loader checks a
-//! checkpoint against the names [`crate::OptConfig::expected_tensors`] builds from this table,
-//! the host engine reads the tensors it names, and the saver writes them back under the same
-//! Hugging Face names (a test checks the round trip).
-
-use std::sync::OnceLock;
-
-use crate::loader::NameMapper;
+//! The weights of an OPT decoder layer by their Hugging Face names ([`LayerWeight`]), from which
+//! OPT's tensor table ([`crate::family::tensor_specs`]) is built and which the host engine reads.
 
 /// One weight of a decoder layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,28 +74,38 @@ impl LayerWeight {
         format!("layers.{layer}.{}.{part}", self.hf())
     }
 
-    /// The parameter path in [`crate::OptModel`] that `part` of this weight fills, e.g.
+    /// Its parameter path within a layer of [`crate::DecoderModel`].
+    pub fn param(self) -> &'static str {
+        match self {
+            Self::Fc1 => "ffn.fc1",
+            Self::Fc2 => "ffn.fc2",
+            other => other.hf(),
+        }
+    }
+
+    /// The parameter path in [`crate::DecoderModel`] that `part` of this weight fills, e.g.
     /// `layers.3.ffn.fc1.weight` or `layers.3.final_layer_norm.gamma`.
     pub fn param_path(self, layer: usize, part: Part) -> String {
-        static MAPPER: OnceLock<NameMapper> = OnceLock::new();
-        MAPPER
-            .get_or_init(NameMapper::default)
-            .to_param_path(&self.hf_name(layer, part))
+        let part = match (self.is_norm(), part) {
+            (false, Part::Weight) => "weight",
+            (false, Part::Bias) => "bias",
+            (true, Part::Weight) => "gamma",
+            (true, Part::Bias) => "beta",
+        };
+        format!("layers.{layer}.{}.{part}", self.param())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::OptConfig;
 
     #[test]
-    fn every_layer_weight_is_expected_by_the_config() {
-        let config = OptConfig::opt_125m();
-        let expected: Vec<String> = config
-            .expected_tensors()
+    fn every_layer_weight_is_in_the_opt_table() {
+        let config = crate::presets::opt_125m();
+        let expected: Vec<String> = crate::family::tensor_specs(&config)
             .into_iter()
-            .map(|(name, _)| name)
+            .map(|spec| spec.name)
             .collect();
         for layer in [0, 11] {
             for weight in LayerWeight::ALL {

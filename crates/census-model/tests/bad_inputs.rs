@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::DType;
+use census_format::model::ModelConfig;
 use census_model::{
-    CpuBackend, ForwardOptions, ModelError, OptBatch, OptConfig, OptModel, load_checkpoint,
+    CpuBackend, DecoderModel, ForwardOptions, ModelError, TokenBatch, load_checkpoint,
     load_pretrained,
 };
 use safetensors::SafeTensors;
@@ -28,7 +29,7 @@ fn copy_fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
     (tmp, dir)
 }
 
-fn load(dir: &Path) -> Result<OptModel<B>, ModelError> {
+fn load(dir: &Path) -> Result<DecoderModel<B>, ModelError> {
     load_pretrained::<B>(dir, &Default::default(), DType::F32)
 }
 
@@ -72,6 +73,9 @@ fn malformed_config_names_the_file() {
     let (_tmp, dir) = copy_fixture("pre-ln");
     std::fs::write(dir.join("config.json"), "{\"hidden_size\": \"wide\"}").unwrap();
     let err = load(&dir).unwrap_err();
+    assert!(matches!(err, ModelError::InvalidConfig { .. }), "{err}");
+    std::fs::write(dir.join("config.json"), "{\"hidden_size\": 3").unwrap();
+    let err = load(&dir).unwrap_err();
     assert!(matches!(err, ModelError::Json { .. }), "{err}");
     assert!(err.to_string().contains("config.json"), "{err}");
 }
@@ -79,9 +83,9 @@ fn malformed_config_names_the_file() {
 #[test]
 fn config_contradicting_the_weights_is_a_shape_error() {
     let (_tmp, dir) = copy_fixture("pre-ln");
-    let config = OptConfig {
+    let config = ModelConfig {
         ffn_dim: 96,
-        ..OptConfig::from_file(dir.join("config.json")).unwrap()
+        ..census_model::family::read_config(dir.join("config.json")).unwrap()
     };
     let err = load_checkpoint::<B>(&dir, &config, &Default::default(), DType::F32).unwrap_err();
     let ModelError::ShapeMismatch {
@@ -105,9 +109,9 @@ fn config_contradicting_the_weights_is_a_shape_error() {
 #[test]
 fn post_ln_config_on_pre_ln_weights_is_rejected() {
     let (_tmp, dir) = copy_fixture("pre-ln");
-    let config = OptConfig {
+    let config = ModelConfig {
         word_embed_proj_dim: Some(16),
-        ..OptConfig::from_file(dir.join("config.json")).unwrap()
+        ..census_model::family::read_config(dir.join("config.json")).unwrap()
     };
     let err = load_checkpoint::<B>(&dir, &config, &Default::default(), DType::F32).unwrap_err();
     assert!(err.to_string().contains("embed_tokens.weight"), "{err}");
@@ -221,7 +225,7 @@ fn too_long_sequence_and_out_of_vocab_ids_are_input_errors() {
     let model = load(&common::model_dir("pre-ln")).unwrap();
     let config = model.config().clone();
     let long = vec![vec![5u32; config.max_position_embeddings + 1]];
-    let batch = OptBatch::<B>::left_padded(&long, 1, config.vocab_size, &device).unwrap();
+    let batch = TokenBatch::<B>::left_padded(&long, 1, config.vocab_size, &device).unwrap();
     let err = model
         .forward(&batch, &ForwardOptions::default())
         .unwrap_err();
@@ -231,13 +235,13 @@ fn too_long_sequence_and_out_of_vocab_ids_are_input_errors() {
     );
 
     let bad = vec![vec![2u32, config.vocab_size as u32]];
-    let err = OptBatch::<B>::left_padded(&bad, 1, config.vocab_size, &device).unwrap_err();
+    let err = TokenBatch::<B>::left_padded(&bad, 1, config.vocab_size, &device).unwrap_err();
     assert!(
         err.to_string().contains("outside the model's vocabulary"),
         "{err}"
     );
 
-    let err = OptBatch::<B>::left_padded(&[], 1, config.vocab_size, &device).unwrap_err();
+    let err = TokenBatch::<B>::left_padded(&[], 1, config.vocab_size, &device).unwrap_err();
     assert!(matches!(err, ModelError::InvalidInput(_)), "{err}");
 }
 
@@ -245,7 +249,7 @@ fn too_long_sequence_and_out_of_vocab_ids_are_input_errors() {
 fn impossible_forward_options_are_rejected() {
     let device = Default::default();
     let model = load(&common::model_dir("pre-ln")).unwrap();
-    let batch = OptBatch::<B>::left_padded(&[vec![2, 5, 6]], 1, 520, &device).unwrap();
+    let batch = TokenBatch::<B>::left_padded(&[vec![2, 5, 6]], 1, 520, &device).unwrap();
     let beyond = ForwardOptions {
         last_layer: Some(2),
         ..Default::default()
@@ -280,7 +284,7 @@ fn weights_holding_nan_or_infinity_are_refused_naming_the_tensor() {
         // The host engine reads f32 weights straight from the file: refused there too.
         let plan = census_model::loader::CheckpointPlan::open(
             &dir,
-            &OptConfig::from_file(dir.join("config.json")).unwrap(),
+            &census_model::family::read_config(dir.join("config.json")).unwrap(),
         )
         .unwrap();
         let err = plan

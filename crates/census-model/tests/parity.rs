@@ -14,8 +14,8 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use census_model::host::{HostModel, HostScratch};
 use census_model::{
-    CheckpointPlan, CpuBackend, ForwardOptions, LayerActivity, OptBatch, OptConfig, OptModel,
-    Record, load_pretrained,
+    CheckpointPlan, CpuBackend, DecoderModel, ForwardOptions, LayerActivity, Record, TokenBatch,
+    load_pretrained,
 };
 use common::{Golden, batch_names, goldens};
 
@@ -61,14 +61,14 @@ struct Comparison {
 /// mask output agrees with the pre-activation output, and measures differences against HF.
 fn compare(name: &str, dtype: DType, band: f64) -> Comparison {
     let device = Default::default();
-    let model: OptModel<B> =
+    let model: DecoderModel<B> =
         load_pretrained(common::model_dir(name), &device, dtype).expect("fixture loads");
     let golden = goldens(name);
     let mut cmp = Comparison::default();
     for batch_name in batch_names(&golden) {
         let ids = &golden[&format!("{batch_name}.input_ids")];
         let mask = &golden[&format!("{batch_name}.attention_mask")];
-        let batch = OptBatch::new(int_tensor(ids, &device), int_tensor(mask, &device)).unwrap();
+        let batch = TokenBatch::new(int_tensor(ids, &device), int_tensor(mask, &device)).unwrap();
         // The typed entry points, each checked against the goldens.
         let pre = model.forward_pre_activations(&batch, None).unwrap();
         let fired = model.forward_fired(&batch, None).unwrap();
@@ -220,10 +220,10 @@ fn half_precision_compute_stays_close() {
 #[test]
 fn partial_and_layerwise_passes_equal_the_full_pass() {
     let device = Default::default();
-    let model: OptModel<B> =
+    let model: DecoderModel<B> =
         load_pretrained(common::model_dir("odd"), &device, DType::F32).unwrap();
     let golden = goldens("odd");
-    let batch = OptBatch::new(
+    let batch = TokenBatch::new(
         int_tensor(&golden["padded.input_ids"], &device),
         int_tensor(&golden["padded.attention_mask"], &device),
     )
@@ -250,10 +250,13 @@ fn partial_and_layerwise_passes_equal_the_full_pass() {
         .unwrap();
     assert_eq!(partial.layers.len(), 2);
     let mut hidden = model.embed(&batch).unwrap();
-    let padding = batch.padding_mask();
-    assert!(padding.is_some(), "the padded batch has a padding mask");
+    let context = model.attention_context(&batch);
+    assert!(
+        context.mask.is_some(),
+        "the padded batch has a padding mask"
+    );
     for (i, layer) in model.layers().iter().enumerate() {
-        let out = layer.forward(hidden, padding.clone());
+        let out = layer.forward(hidden, &context);
         hidden = out.hidden;
         let LayerActivity::PreActivations(expected) = &full.layers[i] else {
             unreachable!()
@@ -289,16 +292,16 @@ fn host_engine_matches_hf() {
     ] {
         let device = Default::default();
         let dir = common::model_dir(name);
-        let config = OptConfig::from_file(dir.join("config.json")).unwrap();
+        let config = census_model::family::read_config(dir.join("config.json")).unwrap();
         let plan = CheckpointPlan::open(&dir, &config).unwrap();
         let host: HostModel<B> = HostModel::load(&plan, &device).unwrap();
-        let model: OptModel<B> = load_pretrained(&dir, &device, DType::F32).unwrap();
+        let model: DecoderModel<B> = load_pretrained(&dir, &device, DType::F32).unwrap();
         let mut scratch = HostScratch::default();
         let golden = goldens(name);
         let (mut max_logit, mut flips, mut compared) = (0f64, 0usize, 0usize);
         for batch_name in batch_names(&golden) {
             let mask = &golden[&format!("{batch_name}.attention_mask")];
-            let batch = OptBatch::new(
+            let batch = TokenBatch::new(
                 int_tensor(&golden[&format!("{batch_name}.input_ids")], &device),
                 int_tensor(mask, &device),
             )
@@ -369,13 +372,13 @@ fn host_engine_matches_hf() {
 fn host_engine_refuses_right_padding() {
     let device = Default::default();
     let dir = common::model_dir("pre-ln");
-    let config = OptConfig::from_file(dir.join("config.json")).unwrap();
+    let config = census_model::family::read_config(dir.join("config.json")).unwrap();
     let host: HostModel<B> =
         HostModel::load(&CheckpointPlan::open(&dir, &config).unwrap(), &device).unwrap();
     let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![2i64, 5, 6, 1], [1, 4]), &device);
     let mask =
         Tensor::<B, 2, Int>::from_data(TensorData::new(vec![1i64, 1, 1, 0], [1, 4]), &device);
-    let batch = OptBatch::new(ids, mask).unwrap();
+    let batch = TokenBatch::new(ids, mask).unwrap();
     let error = host
         .forward(&batch, 0, &mut HostScratch::default())
         .unwrap_err()
@@ -390,11 +393,11 @@ fn streamed_layers_equal_the_whole_model() {
     for name in ["post-ln-proj", "sharded"] {
         let device = Default::default();
         let dir = common::model_dir(name);
-        let config = census_model::OptConfig::from_file(dir.join("config.json")).unwrap();
+        let config = census_model::family::read_config(dir.join("config.json")).unwrap();
         let plan = census_model::CheckpointPlan::open(&dir, &config).unwrap();
-        let whole: OptModel<B> = plan.load_model(&device, DType::F32).unwrap();
+        let whole: DecoderModel<B> = plan.load_model(&device, DType::F32).unwrap();
         let golden = goldens(name);
-        let batch = OptBatch::new(
+        let batch = TokenBatch::new(
             int_tensor(&golden["padded.input_ids"], &device),
             int_tensor(&golden["padded.attention_mask"], &device),
         )
@@ -409,16 +412,17 @@ fn streamed_layers_equal_the_whole_model() {
                 },
             )
             .unwrap();
-        let embeddings: OptModel<B> = plan.load_embeddings(&device, DType::F32).unwrap();
+        let embeddings: DecoderModel<B> = plan.load_embeddings(&device, DType::F32).unwrap();
         assert!(
             embeddings
                 .forward(&batch, &ForwardOptions::default())
                 .is_err()
         );
         let mut hidden = embeddings.embed(&batch).unwrap();
+        let context = embeddings.attention_context(&batch);
         for l in 0..config.num_hidden_layers {
             let layer = plan.load_layer::<B>(l, &device, DType::F32).unwrap();
-            let out = layer.forward(hidden, batch.padding_mask());
+            let out = layer.forward(hidden, &context);
             hidden = out.hidden;
             let LayerActivity::PreActivations(expected) = &full.layers[l] else {
                 unreachable!()

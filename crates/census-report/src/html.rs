@@ -350,7 +350,7 @@ fn provenance(m: &PageModel<'_>) -> String {
                 esc(&c.ffn)
             );
             let stored = c.model.config.dtype.as_deref();
-            if census_format::run::model_config::coarser_than_checkpoint(&c.dtype, stored) {
+            if census_format::model::coarser_than_checkpoint(&c.dtype, stored) {
                 let _ = writeln!(
                     s,
                     "<tr><th>precision</th><td class=\"warn\">This run computed in {}, coarser \

@@ -589,7 +589,7 @@ struct AnalysisPlan {
     /// The data groups of the sections.
     sources: Sources,
     /// The runs' model configuration.
-    config: census_model::OptConfig,
+    config: census_format::model::ModelConfig,
     /// Every analysed layer.
     layers: Vec<usize>,
     /// Whether every positional sequence has the full length.
@@ -613,7 +613,7 @@ fn plan_analysis(request: &AnalyzeRequest) -> Result<AnalysisPlan> {
     let sources = Sources::open(request)?;
     check_output_dir(&request.out)?;
     let set = sources.main();
-    let config: census_model::OptConfig = set.model_config().to();
+    let config = set.model_config().clone();
     if config.ffn_dim > MAX_NEURONS {
         return Err(StatsError::InvalidOption(format!(
             "{} neurons per layer do not fit 16-bit indices",

@@ -5,12 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use census_format::model::ModelConfig;
 use census_format::run::Manifest;
-use census_format::run::ModelConfig;
 use census_format::run::RecordMode;
 use census_format::run::manifest::{FileFingerprint, SCHEMA_VERSION};
 use census_format::run::tables::{PartCheck, PartFile};
-use census_model::OptConfig;
 
 use crate::error::{Result, StatsError};
 use crate::options::DataSelection;
@@ -82,12 +81,10 @@ impl RunSet {
                 )
             })?;
             let manifest_path = dir.join(census_format::run::manifest::MANIFEST_FILE);
-            manifest
-                .config
-                .model
-                .config
-                .to::<OptConfig>()
-                .validate(&manifest_path.display().to_string())?;
+            census_model::family::check_config(
+                &manifest.config.model.config,
+                &manifest_path.display().to_string(),
+            )?;
             if !manifest.complete && !allow_incomplete {
                 return Err(StatsError::run(
                     dir,

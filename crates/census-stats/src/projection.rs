@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::tensor::DType;
+use census_format::model::ModelConfig;
 use census_format::run::manifest::FileFingerprint;
 use census_model::checkpoint::CheckpointFiles;
-use census_model::{CheckpointPlan, CpuBackend, OptConfig};
+use census_model::{CheckpointPlan, CpuBackend};
 
 use crate::detectors::Detector;
 use crate::error::{Result, StatsError};
@@ -48,7 +49,7 @@ pub fn locate_weights(
     explicit: Option<&Path>,
     source: &str,
     expected: &[FileFingerprint],
-    config: &OptConfig,
+    config: &ModelConfig,
     run_dir: &Path,
 ) -> Result<PathBuf> {
     let dir = ModelLocation::of(explicit, source).resolve()?;
@@ -74,7 +75,7 @@ pub fn locate_weights(
             manifest.display()
         )));
     }
-    let on_disk = OptConfig::from_file(dir.join("config.json"))?;
+    let on_disk = census_model::family::read_config(dir.join("config.json"))?;
     if &on_disk != config {
         return Err(StatsError::InvalidOption(format!(
             "the model configuration in {} differs from {}/config.json",
@@ -89,7 +90,7 @@ pub fn locate_weights(
 /// once and each layer with detectors in turn, on the CPU in f32.
 pub fn project_detectors(
     dir: &Path,
-    config: &OptConfig,
+    config: &ModelConfig,
     detectors: &[Detector],
     real_vocab: usize,
     options: &ProjectionOptions,
@@ -239,7 +240,7 @@ const CHUNK: usize = 512;
 /// tokens, in chunks, on the CPU in f32.
 pub fn project_neurons(
     dir: &Path,
-    config: &OptConfig,
+    config: &ModelConfig,
     neurons: &BTreeMap<usize, Vec<u16>>,
     real_vocab: usize,
     options: &ProjectionOptions,

@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 use arrow::array::RecordBatch;
 use census_extract::{ExtractOptions, extract};
 use census_format::corpus::{CorpusSource, SourceFormat};
+use census_format::model::ModelConfig;
 use census_format::run::manifest::{CommittedPart, Manifest, ModelDescription, RunConfig};
 use census_format::run::sequencing::{CorpusCounts, SequenceOptions, Shard};
 use census_format::run::tables::{
     ActivationRows, TokenRows, activations_batch, activations_path, part_footer, read_activations,
     read_tokens, tokens_batch, tokens_path, write_temp_parquet,
 };
-use census_model::{CpuBackend, OptConfig};
+use census_model::CpuBackend;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// A model fixture directory under `tests/fixtures/opt`.
@@ -24,8 +25,9 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 /// The small OPT config of the fixtures, with `layers` layers of `ffn` neurons.
-pub fn config(layers: usize, ffn: usize, positions: usize) -> OptConfig {
-    let mut config = OptConfig::from_file(fixture("pre-ln").join("config.json")).unwrap();
+pub fn config(layers: usize, ffn: usize, positions: usize) -> ModelConfig {
+    let mut config =
+        census_model::family::read_config(fixture("pre-ln").join("config.json")).unwrap();
     config.num_hidden_layers = layers;
     config.ffn_dim = ffn;
     config.max_position_embeddings = positions;
@@ -38,7 +40,7 @@ pub use crate::mix;
 /// fire on (layer, sequence, position).
 pub struct SyntheticRun<'a> {
     /// Model configuration.
-    pub config: OptConfig,
+    pub config: ModelConfig,
     /// Token ids of each sequence, `</s>` first; sequence `i` has id `first_seq + i * stride`.
     pub sequences: Vec<Vec<u32>>,
     /// Sequence ids.
@@ -154,7 +156,7 @@ impl SyntheticRun<'_> {
         RunConfig {
             model: ModelDescription {
                 source: "synthetic".to_string(),
-                config: census_format::run::ModelConfig::record(&self.config),
+                config: self.config.clone(),
                 weight_files: vec![],
                 tokenizer_files: vec![],
             },

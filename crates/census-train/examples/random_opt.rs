@@ -11,7 +11,7 @@
 use anyhow::{Context, Result, bail};
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
-use census_model::{CpuBackend, OptConfig, OptModel, save_pretrained};
+use census_model::{CpuBackend, DecoderModel, save_pretrained};
 use census_train::init::OptInitializer;
 
 /// Sets every fc1 bias to one value.
@@ -55,7 +55,7 @@ fn main() -> Result<()> {
              [--num-layers N]"
         );
     };
-    let mut config = OptConfig::preset(flag(&args, "--preset", "opt-125m"))?;
+    let mut config = census_model::presets::preset(flag(&args, "--preset", "opt-125m"))?;
     if let Some(layers) = args.iter().position(|a| a == "--num-layers") {
         config.num_hidden_layers = args
             .get(layers + 1)
@@ -69,7 +69,7 @@ fn main() -> Result<()> {
     let dtype = census_model::float_dtype(flag(&args, "--save-dtype", "f16"))
         .context("--save-dtype: f32, f16 or bf16")?;
     let device = Default::default();
-    let model = OptModel::<CpuBackend>::new(&config, &device)
+    let model = DecoderModel::<CpuBackend>::new(&config, &device)
         .map(&mut OptInitializer::new(0.02))
         .map(&mut Fc1Bias {
             value: bias,

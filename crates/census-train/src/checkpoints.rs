@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::tensor::DType;
-use census_model::{OptModel, save_pretrained};
+use census_model::{DecoderModel, save_pretrained};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
@@ -107,7 +107,7 @@ pub fn checkpoint_dir(dir: &Path, step: usize) -> PathBuf {
 /// `tokenizer_files`, and `trainer_state.json`.
 pub fn write_checkpoint<B: Backend>(
     dir: &Path,
-    model: &OptModel<B>,
+    model: &DecoderModel<B>,
     state: &TrainerState,
     dtype: DType,
     extra: &serde_json::Map<String, serde_json::Value>,

@@ -7,10 +7,9 @@ use std::time::Instant;
 use burn::tensor::DType;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use census_format::corpus::CorpusSource;
+use census_format::model::ModelConfig;
 use census_format::{OutputKind, OutputLock, Ownership, StagedDir, bounded, check_replaceable};
-use census_model::{
-    BackendJob, CpuBackend, Device, FloatType, OptConfig, load_pretrained, save_pretrained,
-};
+use census_model::{BackendJob, CpuBackend, Device, FloatType, load_pretrained, save_pretrained};
 use clap::Args;
 use serde::Serialize;
 
@@ -162,8 +161,8 @@ impl BackendJob for TrainJob<'_> {
 
 impl TrainArgs {
     /// The model shape these flags describe.
-    pub fn config(&self) -> OptConfig {
-        OptConfig {
+    pub fn config(&self) -> ModelConfig {
+        ModelConfig {
             vocab_size: self.vocab_size,
             hidden_size: self.hidden_size,
             num_hidden_layers: self.layers,
@@ -171,7 +170,7 @@ impl TrainArgs {
             num_attention_heads: self.heads,
             max_position_embeddings: self.max_positions,
             word_embed_proj_dim: Some(self.hidden_size),
-            ..OptConfig::default()
+            ..ModelConfig::default()
         }
     }
 
@@ -214,7 +213,7 @@ impl TrainArgs {
     fn run_on<B: AutodiffBackend>(&self, device: &B::Device) -> Result<TrainSummary> {
         let started = Instant::now();
         let save_dtype = self.save_dtype.dtype();
-        self.config().validate("the training flags")?;
+        census_model::family::check_config(&self.config(), "the training flags")?;
         check_vocab_size(self.vocab_size)?;
         if self.seq_len > self.max_positions {
             return Err(TrainError::InvalidOptions(format!(
@@ -281,7 +280,7 @@ impl TrainArgs {
                 .map(|(name, value)| (name, pretty(&value))),
         );
         let checkpoints = self.schedule().steps(self.steps);
-        let mut save_checkpoint = |model: &census_model::OptModel<B::InnerBackend>,
+        let mut save_checkpoint = |model: &census_model::DecoderModel<B::InnerBackend>,
                                    state: TrainerState| {
             let extra = self.config_block(Some(state.global_step));
             write_checkpoint(staging, model, &state, save_dtype, &extra, &tokenizer_files)
@@ -414,7 +413,7 @@ fn command_line() -> String {
 }
 
 /// Parameters of an OPT model of this shape, the tied LM head counted once.
-pub fn parameter_count(config: &OptConfig) -> u64 {
+pub fn parameter_count(config: &ModelConfig) -> u64 {
     let (d, f, v) = (
         config.hidden_size as u64,
         config.ffn_dim as u64,

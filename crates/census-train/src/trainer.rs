@@ -8,7 +8,8 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use census_model::{OptBatch, OptConfig, OptModel};
+use census_format::model::ModelConfig;
+use census_model::{DecoderModel, TokenBatch};
 use serde::{Deserialize, Serialize};
 use tracing_indicatif::span_ext::IndicatifSpanExt;
 use tracing_indicatif::style::ProgressStyle;
@@ -97,7 +98,7 @@ pub struct LogRow {
 #[derive(Debug)]
 pub struct Trained<B: Backend> {
     /// The model, detached from autodiff.
-    pub model: OptModel<B>,
+    pub model: DecoderModel<B>,
     /// One row per logging interval.
     pub log: Vec<LogRow>,
 }
@@ -107,14 +108,14 @@ const LOG_EVERY: usize = 20;
 
 /// What the training loop hands over at each checkpoint step: the model as it is, and the state
 /// of the training.
-pub type CheckpointSink<'a, B> = dyn FnMut(&OptModel<B>, TrainerState) -> Result<()> + 'a;
+pub type CheckpointSink<'a, B> = dyn FnMut(&DecoderModel<B>, TrainerState) -> Result<()> + 'a;
 
 /// Trains a freshly initialised model shaped by `config` on `blocks` (token blocks of equal
 /// length), measuring the held-out loss on `eval_blocks`; after each step in `checkpoints`
 /// (ascending) the model and the training state go to `on_checkpoint`.
 #[allow(clippy::too_many_arguments)]
 pub fn train<B: AutodiffBackend>(
-    config: &OptConfig,
+    config: &ModelConfig,
     blocks: &[Vec<u32>],
     eval_blocks: &[Vec<u32>],
     options: &TrainOptions,
@@ -138,7 +139,7 @@ pub fn train<B: AutodiffBackend>(
         )));
     }
     B::seed(device, options.seed);
-    let mut model = OptModel::<B>::new(config, device).map(&mut OptInitializer::new(0.02));
+    let mut model = DecoderModel::<B>::new(config, device).map(&mut OptInitializer::new(0.02));
     if !options.positions {
         model = model.without_positions();
     }
@@ -147,7 +148,7 @@ pub fn train<B: AutodiffBackend>(
         .with_grad_clipping(Some(burn::grad_clipping::GradientClippingConfig::Norm(
             options.grad_clip as f32,
         )))
-        .init::<B, OptModel<B>>();
+        .init::<B, DecoderModel<B>>();
     let mut order = BatchOrder::new(blocks.len(), options.seed);
     let bar = progress_span(options.steps, progress);
     let shown = bar.enter();
@@ -235,7 +236,7 @@ pub fn train<B: AutodiffBackend>(
 /// # Shapes
 /// - returns `[1]`
 pub fn next_token_loss<B: Backend>(
-    model: &OptModel<B>,
+    model: &DecoderModel<B>,
     blocks: &[&Vec<u32>],
     device: &B::Device,
 ) -> Result<Tensor<B, 1>> {
@@ -245,7 +246,7 @@ pub fn next_token_loss<B: Backend>(
         .flat_map(|b| b.iter().map(|&t| t as i64))
         .collect();
     let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [blocks.len(), seq_len]), device);
-    let batch = OptBatch::new(ids.clone(), ids.ones_like())?;
+    let batch = TokenBatch::new(ids.clone(), ids.ones_like())?;
     let logits = model.forward_logits(&batch)?;
     let [rows, _, vocab] = logits.dims();
     let predicted = logits
@@ -261,7 +262,7 @@ pub fn next_token_loss<B: Backend>(
 
 /// Mean loss over up to `options.eval_blocks` held-out blocks, without gradients.
 fn held_out_loss<B: Backend>(
-    model: &OptModel<B>,
+    model: &DecoderModel<B>,
     blocks: &[Vec<u32>],
     options: &TrainOptions,
     device: &B::Device,

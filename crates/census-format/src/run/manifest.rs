@@ -6,8 +6,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::FileDigest;
+use crate::model::ModelConfig;
 use crate::run::counts::RecordMode;
-use crate::run::model_config::ModelConfig;
 use crate::run::sequence_table::SequenceTable;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -4,7 +4,6 @@
 pub mod checked;
 pub mod counts;
 pub mod manifest;
-pub mod model_config;
 pub mod sequence_table;
 pub mod sequencing;
 pub mod tables;
@@ -15,7 +14,6 @@ pub use manifest::{
     CommittedPart, FileFingerprint, MANIFEST_FILE, Manifest, ModelDescription, RunConfig,
     SCHEMA_VERSION,
 };
-pub use model_config::ModelConfig;
 pub use sequencing::{CorpusCounts, DEFAULT_MAX_SEQ_LEN, SequenceOptions, Shard};
 
 /// What a run directory holds at its top level, as [`crate::StagedDir::begin`] reads it (runs

@@ -15,8 +15,8 @@ use burn::prelude::*;
 pub use attention::RowLayout;
 pub use layer::{HostLayer, HostScratch};
 
-use crate::batch::OptBatch;
-use crate::decoder::OptModel;
+use crate::batch::TokenBatch;
+use crate::decoder::DecoderModel;
 use crate::error::{ModelError, Result};
 use crate::fired::FiredNeurons;
 use crate::loader::CheckpointPlan;
@@ -44,7 +44,7 @@ impl HostStates {
     ///
     /// # Shapes
     /// - `batch`: `[batch, seq]`; the states are `[batch * seq, hidden]`
-    pub fn embed<B: Backend>(model: &OptModel<B>, batch: &OptBatch<B>) -> Result<Self> {
+    pub fn embed<B: Backend>(model: &DecoderModel<B>, batch: &TokenBatch<B>) -> Result<Self> {
         let [rows, seq] = batch.dims();
         let mask: Vec<i64> = batch
             .attention_mask
@@ -77,7 +77,7 @@ impl HostStates {
 /// A whole model for the host engine: embeddings on the burn model, layers on the host.
 #[derive(Debug)]
 pub struct HostModel<B: Backend> {
-    embeddings: OptModel<B>,
+    embeddings: DecoderModel<B>,
     layers: Vec<HostLayer>,
 }
 
@@ -103,7 +103,7 @@ impl<B: Backend> HostModel<B> {
     }
 
     /// The model that embeds (no layers).
-    pub fn embeddings(&self) -> &OptModel<B> {
+    pub fn embeddings(&self) -> &DecoderModel<B> {
         &self.embeddings
     }
 
@@ -111,7 +111,7 @@ impl<B: Backend> HostModel<B> {
     /// tokens, row-major (padding included), and the residual stream after the last one.
     pub fn forward(
         &self,
-        batch: &OptBatch<B>,
+        batch: &TokenBatch<B>,
         last_layer: usize,
         scratch: &mut HostScratch,
     ) -> Result<(Vec<FiredNeurons>, HostStates)> {

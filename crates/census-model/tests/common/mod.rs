@@ -39,7 +39,17 @@ pub struct Golden {
 
 /// Reads every tensor of a fixture's `golden.safetensors`.
 pub fn goldens(name: &str) -> HashMap<String, Golden> {
-    let bytes = std::fs::read(golden_dir(name).join("golden.safetensors")).expect("golden file");
+    goldens_in(&golden_dir(name))
+}
+
+/// One fixture of another family (`tests/fixtures/families/<name>`).
+pub fn family_dir(name: &str) -> PathBuf {
+    fixtures().join("families").join(name)
+}
+
+/// Reads every tensor of the `golden.safetensors` in `dir`.
+pub fn goldens_in(dir: &std::path::Path) -> HashMap<String, Golden> {
+    let bytes = std::fs::read(dir.join("golden.safetensors")).expect("golden file");
     let file = SafeTensors::deserialize(&bytes).expect("valid golden file");
     file.tensors()
         .into_iter()

@@ -1,0 +1,158 @@
+//! Parity with Hugging Face `transformers` for the families beside OPT: the activation's inputs
+//! (`c_fc`, `dense_h_to_4h` or `gate_proj` outputs), fired masks and logits of every fixture in
+//! `tests/fixtures/families`, produced by `tests/fixtures/make_family_fixtures.py` with
+//! generate()'s position ids for left padding. Tolerances are those of the OPT parity test.
+
+mod common;
+
+use burn::prelude::*;
+use burn::tensor::DType;
+use census_format::model::Family;
+use census_model::{CheckpointPlan, CpuBackend, DecoderModel, TokenBatch, load_pretrained};
+use common::{Golden, family_dir, goldens_in};
+
+type B = CpuBackend;
+
+/// Largest scaled |Δ| allowed between our and HF's activation inputs and logits (f32 compute).
+const TOL: f64 = 1e-4;
+
+fn int_tensor(g: &Golden, device: &burn::tensor::Device<B>) -> Tensor<B, 2, Int> {
+    let values: Vec<i64> = g.values.iter().map(|&v| v as i64).collect();
+    Tensor::from_data(TensorData::new(values, [g.shape[0], g.shape[1]]), device)
+}
+
+fn floats<const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+    t.into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .unwrap()
+        .into_iter()
+        .map(f64::from)
+        .collect()
+}
+
+/// The largest scaled difference at real (unpadded) tokens of `[rows, width, n]` values.
+fn max_diff(ours: &[f64], hf: &[f64], real: &[bool], n: usize) -> f64 {
+    ours.iter()
+        .zip(hf)
+        .enumerate()
+        .filter(|(i, _)| real[i / n])
+        .map(|(_, (&x, &h))| (x - h).abs() / h.abs().max(1.0))
+        .fold(0.0, f64::max)
+}
+
+/// Runs every golden batch of fixture `name` through the dense model and the streamed layers;
+/// returns the largest activation-input and logit differences against HF.
+fn compare(name: &str, family: Family) -> (f64, f64) {
+    let device = Default::default();
+    let dir = family_dir(name);
+    let model: DecoderModel<B> = load_pretrained(&dir, &device, DType::F32).expect("fixture loads");
+    assert_eq!(model.config().model_type, family);
+    let plan = CheckpointPlan::open(&dir, model.config()).unwrap();
+    let embeddings: DecoderModel<B> = plan.load_embeddings(&device, DType::F32).unwrap();
+    let golden = goldens_in(&dir);
+    let (mut pre_diff, mut logit_diff, mut compared) = (0.0f64, 0.0f64, 0);
+    for batch_name in ["plain", "padded", "full"] {
+        let ids = &golden[&format!("{batch_name}.input_ids")];
+        let mask = &golden[&format!("{batch_name}.attention_mask")];
+        let positions = &golden[&format!("{batch_name}.position_ids")];
+        let batch = TokenBatch::new(int_tensor(ids, &device), int_tensor(mask, &device)).unwrap();
+        let real: Vec<bool> = mask.values.iter().map(|&m| m == 1.0).collect();
+        // Our positions are generate()'s at every real token.
+        let ours: Vec<f64> = floats(batch.positions().float());
+        for (i, (&p, &h)) in ours.iter().zip(&positions.values).enumerate() {
+            if real[i] {
+                assert_eq!(p, h, "{name} {batch_name}: position of token {i}");
+            }
+        }
+        let pre = model.forward_pre_activations(&batch, None).unwrap();
+        let fired = model.forward_fired(&batch, None).unwrap();
+        let mut hidden = embeddings.embed(&batch).unwrap();
+        let context = embeddings.attention_context(&batch);
+        for (layer, (ours, bits)) in pre.into_iter().zip(fired).enumerate() {
+            let expected = &golden[&format!("{batch_name}.act_in.{layer}")];
+            assert_eq!(
+                ours.dims().to_vec(),
+                expected.shape,
+                "{name} {batch_name} {layer}"
+            );
+            let n = expected.shape[2];
+            let streamed = plan.load_layer::<B>(layer, &device, DType::F32).unwrap();
+            let out = streamed.forward(hidden, &context);
+            hidden = out.hidden;
+            let ours = floats(ours);
+            assert_eq!(
+                floats(out.fc1),
+                ours,
+                "{name}: streamed layer {layer} differs from dense"
+            );
+            let bits: Vec<bool> = bits.into_data().convert::<bool>().to_vec().unwrap();
+            assert!(bits.iter().zip(&ours).all(|(&b, &x)| b == (x > 0.0)));
+            pre_diff = pre_diff.max(max_diff(&ours, &expected.values, &real, n));
+            compared += real.iter().filter(|&&r| r).count() * n;
+        }
+        if let Some(expected) = golden.get(&format!("{batch_name}.logits")) {
+            let logits = model.forward_logits(&batch).unwrap();
+            assert_eq!(logits.dims().to_vec(), expected.shape);
+            let vocab = expected.shape[2];
+            logit_diff = logit_diff.max(max_diff(&floats(logits), &expected.values, &real, vocab));
+        }
+    }
+    eprintln!(
+        "parity {name:<14} max scaled |Δ act_in| {pre_diff:.2e}, |Δ logit| {logit_diff:.2e}, {compared} values"
+    );
+    assert!(compared > 0);
+    (pre_diff, logit_diff)
+}
+
+fn assert_parity(name: &str, family: Family) {
+    let (pre, logits) = compare(name, family);
+    assert!(
+        pre <= TOL,
+        "{name}: activation inputs differ by {pre:.3e} > {TOL:e}"
+    );
+    assert!(
+        logits <= TOL,
+        "{name}: logits differ by {logits:.3e} > {TOL:e}"
+    );
+}
+
+#[test]
+fn gpt2_matches_hf() {
+    assert_parity("gpt2", Family::Gpt2);
+}
+
+#[test]
+fn sharded_gpt2_matches_hf() {
+    assert_parity("gpt2-sharded", Family::Gpt2);
+}
+
+#[test]
+fn pythia_in_f16_matches_hf_in_f32_compute() {
+    assert_parity("pythia", Family::GptNeox);
+}
+
+#[test]
+fn pythia_with_a_serial_residual_matches_hf() {
+    assert_parity("pythia-serial", Family::GptNeox);
+}
+
+#[test]
+fn llama_with_llama3_rope_and_grouped_queries_in_bf16_matches_hf() {
+    assert_parity("llama", Family::Llama);
+}
+
+#[test]
+fn sharded_tied_llama_matches_hf() {
+    assert_parity("llama-tied", Family::Llama);
+}
+
+#[test]
+fn qwen2_with_qkv_biases_matches_hf() {
+    assert_parity("qwen2", Family::Qwen2);
+}
+
+#[test]
+fn mistral_with_a_sliding_window_matches_hf() {
+    assert_parity("mistral", Family::Mistral);
+}
