@@ -3,17 +3,17 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use census_model::{CpuBackend, FloatType, OptTokenizer, TokenBatch, load_pretrained};
+use census_model::{CpuBackend, FloatType, ModelTokenizer, TokenBatch, load_pretrained};
 
 /// Prints, per layer and token, the FFN neurons of `model_dir` that fire on `text`.
 #[allow(clippy::print_stdout)]
 pub fn fired(model_dir: PathBuf, dtype: FloatType, show: usize, text: &str) -> Result<()> {
     let device = Default::default();
     let dtype = dtype.dtype();
-    let tokenizer = OptTokenizer::from_dir(&model_dir)
-        .with_context(|| format!("loading the tokenizer of {}", model_dir.display()))?;
     let model = load_pretrained::<CpuBackend>(&model_dir, &device, dtype)
         .with_context(|| format!("loading the model in {}", model_dir.display()))?;
+    let tokenizer = ModelTokenizer::from_dir(&model_dir, model.config().model_type)
+        .with_context(|| format!("loading the tokenizer of {}", model_dir.display()))?;
     let ids = tokenizer.encode(text)?;
     let config = model.config();
     let batch = TokenBatch::left_padded(

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::DType;
 use burn::tensor::backend::Backend;
+use census_format::model::Family;
 use census_model::{BackendJob, Device, FloatType};
 
 use clap::Args;
@@ -137,6 +138,7 @@ impl ExtractArgs {
             &self.model,
             &census_model::HubOptions::from_env(!self.quiet),
         )?;
+        options.engine = self.engine_for(&options.model_dir)?;
         options.dtype = self.compute_dtype(options.engine, &options.model_dir)?;
         options.sequences.max_seq_len = self.max_seq_len_for(&options.model_dir);
         self.device
@@ -144,14 +146,15 @@ impl ExtractArgs {
             .map_err(|e| ExtractError::InvalidOption(e.to_string()))?
     }
 
-    /// The compute dtype: `--dtype` if given; else f32 on the host engine, and on the dense path
-    /// the dtype the checkpoint in `model_dir` declares (f32 when it declares none or cannot be
-    /// read yet, as a hub model before its download).
+    /// The compute dtype: `--dtype` if given; else f32 on the host engine and on the dense path
+    /// the CPU takes by default (for families without a host engine), and on any other dense
+    /// path the dtype the checkpoint in `model_dir` declares (f32 when it declares none or
+    /// cannot be read yet, as a hub model before its download).
     pub fn compute_dtype(&self, engine: Engine, model_dir: &Path) -> Result<DType> {
         if let Some(float) = self.dtype {
             return Ok(float.dtype());
         }
-        if engine.on_host() {
+        if engine.on_host() || (self.device == Device::Cpu && self.ffn.is_none()) {
             return Ok(DType::F32);
         }
         Ok(
@@ -173,19 +176,24 @@ impl ExtractArgs {
         })
     }
 
-    /// The engine the flags name (see [`Engine::from_flags`]).
-    pub fn engine(&self) -> Result<Engine> {
+    /// The engine the flags name for the model in `model_dir` (see [`Engine::from_flags`]; an
+    /// OPT model's when its configuration cannot be read yet, as a hub model's before its
+    /// download).
+    pub fn engine_for(&self, model_dir: &Path) -> Result<Engine> {
+        let family = census_model::family::read_config(model_dir.join("config.json"))
+            .map_or(Family::Opt, |c| c.model_type);
         Engine::from_flags(
             self.ffn,
             self.device == Device::Cuda,
             self.stream_layers,
             self.offload_hidden,
+            family,
         )
     }
 
     /// The run options these flags describe.
     pub fn to_options(&self) -> Result<ExtractOptions> {
-        let engine = self.engine()?;
+        let engine = self.engine_for(Path::new(&self.model))?;
         Ok(ExtractOptions {
             model_dir: PathBuf::from(&self.model),
             model_source: self.model.clone(),

@@ -1,5 +1,6 @@
 //! What computes the activations of an extraction, as one choice.
 
+use census_format::model::Family;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ExtractError, Result};
@@ -36,19 +37,28 @@ pub enum Engine {
 }
 
 impl Engine {
-    /// The engine the flags name: `--ffn` (`None`: sparse on the CPU, dense on CUDA),
-    /// `--stream-layers` and `--offload-hidden`. Offloading applies to the dense path only.
+    /// The engine the flags name for a model of `family`: `--ffn` (`None`: sparse on the CPU
+    /// where the family has a host engine, dense otherwise), `--stream-layers` and
+    /// `--offload-hidden`. Offloading applies to the dense path only.
     pub fn from_flags(
         ffn: Option<FfnPath>,
         on_cuda: bool,
         stream_layers: bool,
         offload_hidden: bool,
+        family: Family,
     ) -> Result<Self> {
-        let ffn = ffn.unwrap_or(if on_cuda {
+        let host = Self::has_host_engine(family);
+        let ffn = ffn.unwrap_or(if on_cuda || !host {
             FfnPath::Dense
         } else {
             FfnPath::Sparse
         });
+        if ffn == FfnPath::Sparse && !host {
+            return Err(ExtractError::InvalidOption(format!(
+                "the host engine (--ffn sparse) runs OPT models only; this {family} model runs \
+                 on --ffn dense"
+            )));
+        }
         Ok(match (ffn, stream_layers, offload_hidden) {
             (_, false, true) => {
                 return Err(ExtractError::InvalidOption(
@@ -68,6 +78,11 @@ impl Engine {
             (FfnPath::Dense, true, false) => Self::DenseStreamed,
             (FfnPath::Dense, true, true) => Self::DenseStreamedOffload,
         })
+    }
+
+    /// Whether the host engine runs models of `family` (OPT only; every family runs dense).
+    pub fn has_host_engine(family: Family) -> bool {
+        family == Family::Opt
     }
 
     /// `host`, `host-streamed`, `dense`, `dense-streamed` or `dense-streamed-offload`, as the
@@ -120,8 +135,20 @@ mod tests {
 
     #[test]
     fn flags_name_one_engine_and_wrong_combinations_are_refused() {
-        let engine = |ffn, cuda, stream, offload| Engine::from_flags(ffn, cuda, stream, offload);
+        let engine = |ffn, cuda, stream, offload| {
+            Engine::from_flags(ffn, cuda, stream, offload, Family::Opt)
+        };
         assert_eq!(engine(None, false, false, false).unwrap(), Engine::Host);
+        let llama = Engine::from_flags(None, false, false, false, Family::Llama).unwrap();
+        assert_eq!(
+            llama,
+            Engine::Dense,
+            "families without a host engine run dense"
+        );
+        let err = Engine::from_flags(Some(FfnPath::Sparse), false, false, false, Family::Gpt2)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("gpt2") && err.contains("--ffn dense"), "{err}");
         assert_eq!(engine(None, true, false, false).unwrap(), Engine::Dense);
         assert_eq!(
             engine(Some(FfnPath::Sparse), true, true, false).unwrap(),

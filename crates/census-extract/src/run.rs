@@ -10,7 +10,7 @@ use burn::tensor::DType;
 use census_format::model::ModelConfig;
 use census_model::checkpoint::CheckpointFiles;
 use census_model::host::{HostLayer, HostModel, HostScratch, HostStates};
-use census_model::{CheckpointPlan, DecoderModel, FiredNeurons, OptTokenizer, TokenBatch};
+use census_model::{CheckpointPlan, DecoderModel, FiredNeurons, ModelTokenizer, TokenBatch};
 use sha2::{Digest, Sha256};
 use tracing_indicatif::span_ext::IndicatifSpanExt;
 use tracing_indicatif::style::ProgressStyle;
@@ -31,12 +31,12 @@ use crate::shards::{
     ACTIVATIONS_DIR, ActivationRows, FOOTER_RUN_ID, TEMP_SUFFIX, TOKENS_DIR, activations_batch,
     part_footer, tokens_batch, tokens_path, write_temp_parquet,
 };
-use census_format::run::RecordMode;
 use census_format::run::counts::{DomainCounts, PartCounts, counts_batch};
 use census_format::run::sequence_table::{
     CorpusFile, SEQUENCES_FILE, SequenceTable, corpus_files, read_sequences, write_sequences,
 };
 use census_format::run::tables::PartFile;
+use census_format::run::{RecordMode, SequenceStart};
 use census_format::{FileDigest, FormatError, OutputLock};
 use rayon::prelude::*;
 
@@ -50,9 +50,6 @@ pub const DEFAULT_PART_TOKENS: u64 = 65_536;
 
 /// Largest padded batch by default, in tokens.
 pub const DEFAULT_BATCH_TOKENS: usize = 4096;
-
-/// Tokenizer files fingerprinted into the manifest when present.
-const TOKENIZER_FILES: [&str; 3] = ["tokenizer.json", "vocab.json", "merges.txt"];
 
 /// Options of an extraction run (the same as `cargo xtask extract`'s flags).
 #[derive(Debug, Clone)]
@@ -158,6 +155,12 @@ impl ExtractOptions {
                 layers.start, layers.end, config.num_hidden_layers
             )));
         }
+        if self.engine.on_host() && !Engine::has_host_engine(config.model_type) {
+            return Err(ExtractError::InvalidOption(format!(
+                "the host engine runs OPT models only; this {} model runs on --ffn dense",
+                config.model_type
+            )));
+        }
         if self.engine.on_host() && self.dtype != DType::F32 {
             return Err(ExtractError::InvalidOption(format!(
                 "--ffn sparse runs the layers on the host CPU in f32; --dtype {:?} needs --ffn dense",
@@ -257,7 +260,9 @@ pub fn extract<B: Backend>(
 struct CheckedOptions {
     config: ModelConfig,
     layers: Range<usize>,
-    tokenizer: Option<OptTokenizer>,
+    tokenizer: Option<ModelTokenizer>,
+    /// The token every sequence starts with, if any.
+    bos: Option<u32>,
     run_config: RunConfig,
 }
 
@@ -274,10 +279,17 @@ fn check_options(options: &ExtractOptions) -> Result<CheckedOptions> {
         .iter()
         .any(|s| !matches!(s.format, SourceFormat::PreTokenized | SourceFormat::Parquet));
     // Parquet sources may hold text or ids; text without a tokenizer fails when it is read.
+    let family = config.model_type;
     let tokenizer = if needs_tokenizer {
-        Some(OptTokenizer::from_dir(model_dir)?)
+        Some(ModelTokenizer::from_dir(model_dir, family)?)
     } else {
-        OptTokenizer::from_dir(model_dir).ok()
+        ModelTokenizer::from_dir(model_dir, family).ok()
+    };
+    // The token every sequence starts with: the tokenizer's, or, for pre-tokenized input read
+    // without one, the family's (see `Family::adds_bos`).
+    let bos = match &tokenizer {
+        Some(tokenizer) => tokenizer.prefix(),
+        None => family.adds_bos().then_some(config.bos_token_id),
     };
     let run_config = RunConfig {
         model: describe_model(options, &config)?,
@@ -289,11 +301,17 @@ fn check_options(options: &ExtractOptions) -> Result<CheckedOptions> {
         shard: options.shard,
         part_tokens: options.part_tokens,
         record: options.record,
+        sequence_start: if bos.is_some() {
+            SequenceStart::Bos
+        } else {
+            SequenceStart::Text
+        },
     };
     Ok(CheckedOptions {
         config,
         layers,
         tokenizer,
+        bos,
         run_config,
     })
 }
@@ -346,12 +364,10 @@ fn open_or_resume(
         Some(corpus) => corpus,
         None => {
             let _span = tracing::info_span!("tokenize").entered();
-            let tokenizer = checked.tokenizer.as_ref();
-            let bos = tokenizer.map_or(config.bos_token_id, |t| t.bos_id());
             build_sequences(
                 &options.sources,
-                tokenizer,
-                bos,
+                checked.tokenizer.as_ref(),
+                checked.bos,
                 Some(config.pad_token_id),
                 config.vocab_size,
                 &options.sequences,
@@ -548,7 +564,7 @@ fn describe_model(options: &ExtractOptions, config: &ModelConfig) -> Result<Mode
         .iter()
         .map(|p| FileFingerprint::of(p))
         .collect::<census_format::Result<Vec<_>>>()?;
-    let tokenizer_files = TOKENIZER_FILES
+    let tokenizer_files = census_model::TOKENIZER_FILES
         .iter()
         .map(|name| options.model_dir.join(name))
         .filter(|p| p.is_file())

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use census_model::OptTokenizer;
+use census_model::ModelTokenizer;
 
 use crate::error::{ExtractError, Result};
 use census_format::corpus::{CorpusSource, Document, DocumentContent, ReadCounts, read_source};
@@ -28,13 +28,14 @@ pub struct SequencedCorpus {
 /// Reads `sources` in order and cuts every document into sequences, keeping this `shard`'s.
 ///
 /// `tokenizer` is needed only for text sources; every id is checked against `vocab_size`.
-/// Pre-tokenized documents that already start with `bos_id` (as Hugging Face's OPT tokenizer
-/// writes them) are taken as they are, without a second `</s>`; one that holds `pad_id` is
-/// refused, since padding is never recorded as a token.
+/// Every sequence starts with `bos_id` when there is one (OPT's `</s>`, Llama's `<s>`), and
+/// with the text otherwise. Pre-tokenized documents that already start with `bos_id` (as
+/// Hugging Face's tokenizer writes them) are taken as they are, without a second one; one that
+/// holds `pad_id` is refused, since padding is never recorded as a token.
 pub fn build_sequences(
     sources: &[CorpusSource],
-    tokenizer: Option<&OptTokenizer>,
-    bos_id: u32,
+    tokenizer: Option<&ModelTokenizer>,
+    bos_id: Option<u32>,
     pad_id: Option<u32>,
     vocab_size: usize,
     options: &SequenceOptions,
@@ -103,14 +104,13 @@ pub fn build_sequences(
     Ok(out)
 }
 
-/// Token ids of each document, without the `</s>` prefix: the tokenizer's output loses the one
-/// it adds, and pre-tokenized ids the one they may start with. Pre-tokenized ids holding the pad
-/// id are refused.
+/// Token ids of each document, without a BOS: text is encoded without one, and pre-tokenized
+/// ids lose the one they may start with. Pre-tokenized ids holding the pad id are refused.
 fn tokenize(
     docs: &[Document],
-    tokenizer: Option<&OptTokenizer>,
+    tokenizer: Option<&ModelTokenizer>,
     source: &CorpusSource,
-    bos_id: u32,
+    bos_id: Option<u32>,
     pad_id: Option<u32>,
 ) -> Result<Vec<Vec<u32>>> {
     let texts: Vec<&str> = docs
@@ -129,7 +129,7 @@ fn tokenize(
                 source.path.display()
             ))
         })?;
-        tokenizer.encode_batch(&texts)?
+        tokenizer.encode_batch_without_prefix(&texts)?
     }
     .into_iter();
     docs.iter()
@@ -145,20 +145,17 @@ fn tokenize(
                     )));
                 }
                 Ok(match ids.split_first() {
-                    Some((&first, rest)) if first == bos_id => rest.to_vec(),
+                    Some((&first, rest)) if Some(first) == bos_id => rest.to_vec(),
                     _ => ids.clone(),
                 })
             }
-            DocumentContent::Text(_) => Ok(encoded
-                .next()
-                .map(|ids| ids[1..].to_vec())
-                .unwrap_or_default()),
+            DocumentContent::Text(_) => Ok(encoded.next().unwrap_or_default()),
         })
         .collect()
 }
 
 struct Builder<'a> {
-    bos_id: u32,
+    bos_id: Option<u32>,
     vocab_size: usize,
     options: &'a SequenceOptions,
     shard: Shard,
@@ -202,7 +199,8 @@ impl Builder<'_> {
                 id
             }
         };
-        let body = self.options.max_seq_len - 1;
+        let prefix = usize::from(self.bos_id.is_some());
+        let body = self.options.max_seq_len - prefix;
         for chunk in ids.chunks(body) {
             if self.options.full_length && chunk.len() < body {
                 continue;
@@ -213,11 +211,11 @@ impl Builder<'_> {
                 (a, b) => a.or(b),
             };
             if let Some(left) = left {
-                // A sequence needs room for `</s>` and at least one token.
-                if left < 2 {
+                // A sequence needs room for its BOS and at least one token.
+                if left < 1 + prefix as u64 {
                     return Ok(false);
                 }
-                let room = (left - 1) as usize;
+                let room = (left - prefix as u64) as usize;
                 if room < take {
                     if self.options.full_length {
                         return Ok(false);
@@ -225,8 +223,8 @@ impl Builder<'_> {
                     take = room;
                 }
             }
-            let mut tokens = Vec::with_capacity(take + 1);
-            tokens.push(self.bos_id);
+            let mut tokens = Vec::with_capacity(take + prefix);
+            tokens.extend(self.bos_id);
             tokens.extend_from_slice(&chunk[..take]);
             let n = tokens.len() as u64;
             self.spend(n);
@@ -342,11 +340,38 @@ mod tests {
     }
 
     #[test]
+    fn without_a_bos_sequences_are_text_only_and_keep_a_leading_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = pretokenized(dir.path(), &[vec![2, 10, 11, 12, 13], vec![20, 21]]);
+        let corpus = build_sequences(
+            &[source],
+            None,
+            None,
+            None,
+            100,
+            &options(3),
+            Shard::default(),
+        )
+        .unwrap();
+        let tokens: Vec<Vec<u32>> = corpus.sequences.iter().map(|s| s.tokens.clone()).collect();
+        assert_eq!(tokens, vec![vec![2, 10, 11], vec![12, 13], vec![20, 21]]);
+        assert_eq!(corpus.counts.tokens, 7);
+    }
+
+    #[test]
     fn documents_are_cut_with_a_prefix_and_never_joined() {
         let dir = tempfile::tempdir().unwrap();
         let source = pretokenized(dir.path(), &[vec![10, 11, 12, 13, 14], vec![20, 21]]);
-        let corpus =
-            build_sequences(&[source], None, 2, None, 100, &options(3), Shard::default()).unwrap();
+        let corpus = build_sequences(
+            &[source],
+            None,
+            Some(2),
+            None,
+            100,
+            &options(3),
+            Shard::default(),
+        )
+        .unwrap();
         let tokens: Vec<(u64, Vec<u32>)> = corpus
             .sequences
             .iter()
@@ -374,7 +399,7 @@ mod tests {
             ..options(4)
         };
         let corpus =
-            build_sequences(&[source], None, 2, None, 100, &opts, Shard::default()).unwrap();
+            build_sequences(&[source], None, Some(2), None, 100, &opts, Shard::default()).unwrap();
         assert!(corpus.sequences.iter().all(|s| s.tokens.len() == 4));
         assert_eq!(corpus.sequences.len(), 2);
     }
@@ -387,7 +412,7 @@ mod tests {
         let corpus = build_sequences(
             std::slice::from_ref(&source),
             None,
-            2,
+            Some(2),
             Some(1),
             100,
             &options(8),
@@ -402,7 +427,7 @@ mod tests {
         let err = build_sequences(
             &[padded],
             None,
-            2,
+            Some(2),
             Some(1),
             100,
             &options(8),
@@ -428,7 +453,8 @@ mod tests {
             max_tokens: Some(10),
             ..options(5)
         };
-        let corpus = build_sequences(&[a, b], None, 2, None, 100, &opts, Shard::default()).unwrap();
+        let corpus =
+            build_sequences(&[a, b], None, Some(2), None, 100, &opts, Shard::default()).unwrap();
         let lens: Vec<usize> = corpus.sequences.iter().map(|s| s.tokens.len()).collect();
         // Source a: one sequence of 5, then 1 token of budget left (too few for `</s>` and a
         // token). Source b: the 5 tokens left of the overall budget.
@@ -444,7 +470,7 @@ mod tests {
         let all = build_sequences(
             std::slice::from_ref(&source),
             None,
-            2,
+            Some(2),
             None,
             100,
             &options(4),
@@ -457,7 +483,7 @@ mod tests {
             let part = build_sequences(
                 std::slice::from_ref(&source),
                 None,
-                2,
+                Some(2),
                 None,
                 100,
                 &options(4),
@@ -480,16 +506,32 @@ mod tests {
     fn out_of_vocabulary_ids_and_empty_corpora_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let source = pretokenized(dir.path(), &[vec![3, 500]]);
-        let err = build_sequences(&[source], None, 2, None, 100, &options(8), Shard::default())
-            .unwrap_err()
-            .to_string();
+        let err = build_sequences(
+            &[source],
+            None,
+            Some(2),
+            None,
+            100,
+            &options(8),
+            Shard::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("token id 500") && err.contains("ids.jsonl"),
             "{err}"
         );
         let empty = pretokenized(dir.path(), &[]);
-        let err = build_sequences(&[empty], None, 2, None, 100, &options(8), Shard::default())
-            .unwrap_err();
+        let err = build_sequences(
+            &[empty],
+            None,
+            Some(2),
+            None,
+            100,
+            &options(8),
+            Shard::default(),
+        )
+        .unwrap_err();
         assert!(matches!(err, ExtractError::EmptyCorpus(_)), "{err}");
     }
 

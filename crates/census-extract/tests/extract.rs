@@ -2,6 +2,7 @@
 
 mod common;
 
+use census_format::model::Family;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -11,7 +12,7 @@ use census_extract::{
     CorpusSource, Engine, ExtractError, ExtractOptions, SequenceOptions, Shard, SourceFormat,
     extract,
 };
-use census_model::{CpuBackend, OptTokenizer};
+use census_model::{CpuBackend, ModelTokenizer};
 use census_testkit::golden::Golden;
 use common::{files, fixture};
 
@@ -140,7 +141,7 @@ fn token_shards_match_the_tokenizer_and_domains() {
     let summary = run(&opts).unwrap();
     assert_eq!(summary.manifest.counts.documents, 2);
     assert_eq!(summary.manifest.counts.empty_documents, 2);
-    let tokenizer = OptTokenizer::from_dir(fixture("pre-ln")).unwrap();
+    let tokenizer = ModelTokenizer::from_dir(fixture("pre-ln"), Family::Opt).unwrap();
     let mut seen: Vec<(u64, u16, u32, u64, String)> = Vec::new();
     for part in &summary.manifest.parts {
         let t = read_tokens(&tokens_path(&out, part.index), None).unwrap();

@@ -11,7 +11,7 @@
 //!   `pytorch_model.bin` (single or sharded), f32/f16/bf16, cast to a chosen compute dtype.
 //! - [`save_pretrained`]: writes an OPT model in the Hugging Face layout (for models trained here).
 //! - [`checkpoint_series`]: the checkpoints of a training run (`checkpoint-<step>/`), in step order.
-//! - [`OptTokenizer`]: byte-level BPE with `</s>` prepended, as Hugging Face does.
+//! - [`ModelTokenizer`]: each family's tokenizer, giving exactly Hugging Face's ids.
 //! - [`host`]: the host engine, OPT's decoder layers on the CPU in f32 straight on the `gemm`
 //!   kernels, doing only the work extraction needs (the fastest path on CPUs).
 
@@ -54,7 +54,7 @@ pub use presets::PRESET_NAMES;
 pub use rotary::RotaryTables;
 pub use saver::save_pretrained;
 pub use series::{SeriesCheckpoint, checkpoint_series};
-pub use tokenizer::{BOS_TOKEN, OptTokenizer, SPECIAL_TOKENS};
+pub use tokenizer::{BOS_TOKEN, ModelTokenizer, SPECIAL_TOKENS, TOKENIZER_FILES};
 pub use weights::{LayerWeight, Part};
 
 /// The CPU backend used by tests, examples and the default pipeline.

@@ -1,6 +1,13 @@
-//! The OPT tokenizer: GPT-2 byte-level BPE with OPT's ids, `</s>` prepended exactly once.
+//! A model's tokenizer, giving exactly Hugging Face's `AutoTokenizer` ids: a `tokenizer.json`
+//! (normaliser, pre-tokeniser, model and post-processor), or the `vocab.json` + `merges.txt` of
+//! the released OPT and GPT-2 repositories. Each input starts with the token the family's
+//! tokenizer puts first: OPT's `</s>` (always, as `GPT2Tokenizer` with `add_bos_token` does), or
+//! whatever the `tokenizer.json`'s post-processor adds (`<s>` or `<|begin_of_text|>` for
+//! Llama, nothing for GPT-2, Pythia and Qwen2).
 
 use std::path::Path;
+
+use census_format::model::Family;
 
 use tokenizers::models::bpe::BPE;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
@@ -14,28 +21,56 @@ pub const SPECIAL_TOKENS: [&str; 4] = ["<s>", "<pad>", "</s>", "<unk>"];
 /// The token every OPT input starts with.
 pub const BOS_TOKEN: &str = "</s>";
 
-/// Tokenizes text exactly as Hugging Face's OPT tokenizer does.
+/// GPT-2's one special token (end of text), in the released `vocab.json`.
+const GPT2_SPECIAL: &str = "<|endoftext|>";
+
+/// The files a model directory's tokenizer is read from, in the order they are looked for.
+pub const TOKENIZER_FILES: [&str; 3] = ["tokenizer.json", "vocab.json", "merges.txt"];
+
+/// Tokenizes text exactly as Hugging Face's tokenizer of the model's family does.
 #[derive(Debug, Clone)]
-pub struct OptTokenizer {
+pub struct ModelTokenizer {
     inner: Tokenizer,
-    bos_id: u32,
+    prefix: Option<u32>,
 }
 
-impl OptTokenizer {
-    /// Builds the tokenizer from a model directory: `tokenizer.json` if present, otherwise
-    /// `vocab.json` + `merges.txt` (the layout of the released `facebook/opt-*` repositories).
-    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self> {
+impl ModelTokenizer {
+    /// Builds the tokenizer of a model of `family` from its directory: `tokenizer.json` if
+    /// present, otherwise `vocab.json` + `merges.txt` (the layout of the released
+    /// `facebook/opt-*` and `gpt2` repositories). A directory with only a sentencepiece
+    /// `tokenizer.model` is refused, naming the `tokenizer.json` it lacks.
+    pub fn from_dir(dir: impl AsRef<Path>, family: Family) -> Result<Self> {
         let dir = dir.as_ref();
         let json = dir.join("tokenizer.json");
         if json.is_file() {
-            return Self::from_tokenizer_json(json);
+            return Self::from_tokenizer_json(json, family);
         }
-        Self::from_vocab_merges(dir.join("vocab.json"), dir.join("merges.txt"))
+        let byte_level = matches!(family, Family::Opt | Family::Gpt2);
+        if dir.join("tokenizer.model").is_file()
+            && !(byte_level && dir.join("vocab.json").is_file())
+        {
+            return Err(ModelError::Tokenizer {
+                path: json,
+                reason: "missing: only a sentencepiece tokenizer.model is here, which is not \
+                         read; write tokenizer.json with transformers \
+                         (AutoTokenizer.from_pretrained(dir).save_pretrained(dir))"
+                    .to_string(),
+            });
+        }
+        if !byte_level {
+            return Err(ModelError::io(
+                &json,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            ));
+        }
+        Self::from_vocab_merges(dir.join("vocab.json"), dir.join("merges.txt"), family)
     }
 
-    /// Builds the tokenizer from a `tokenizer.json`. Its post-processor is not used: `</s>` is
-    /// prepended by [`OptTokenizer::encode`] itself, so it is never added twice.
-    pub fn from_tokenizer_json(path: impl AsRef<Path>) -> Result<Self> {
+    /// Builds the tokenizer from a `tokenizer.json`. For OPT its post-processor is not used:
+    /// `</s>` is prepended by [`ModelTokenizer::encode`] itself, so it is never added twice. For
+    /// other families the token the post-processor puts before a text is the prefix; one that
+    /// adds tokens after the text is refused.
+    pub fn from_tokenizer_json(path: impl AsRef<Path>, family: Family) -> Result<Self> {
         let path = path.as_ref();
         if !path.is_file() {
             return Err(ModelError::io(
@@ -47,11 +82,20 @@ impl OptTokenizer {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::with_bos(inner, path)
+        if family == Family::Opt {
+            return Self::with_opt_bos(inner, path);
+        }
+        let prefix = post_processor_prefix(&inner, path)?;
+        Ok(Self { inner, prefix })
     }
 
-    /// Builds a byte-level BPE tokenizer from `vocab.json` (token → id) and `merges.txt`.
-    pub fn from_vocab_merges(vocab: impl AsRef<Path>, merges: impl AsRef<Path>) -> Result<Self> {
+    /// Builds a byte-level BPE tokenizer from `vocab.json` (token → id) and `merges.txt`, with
+    /// OPT's special tokens and `</s>` prefix, or GPT-2's `<|endoftext|>` and no prefix.
+    pub fn from_vocab_merges(
+        vocab: impl AsRef<Path>,
+        merges: impl AsRef<Path>,
+        family: Family,
+    ) -> Result<Self> {
         let (vocab, merges) = (vocab.as_ref(), merges.as_ref());
         for path in [vocab, merges] {
             if !path.is_file() {
@@ -72,28 +116,47 @@ impl OptTokenizer {
         let mut inner = Tokenizer::new(bpe);
         inner.with_pre_tokenizer(Some(ByteLevel::default().add_prefix_space(false)));
         inner.with_decoder(Some(ByteLevel::default()));
-        let specials: Vec<AddedToken> = SPECIAL_TOKENS
+        let names: &[&str] = if family == Family::Opt {
+            &SPECIAL_TOKENS
+        } else {
+            &[GPT2_SPECIAL]
+        };
+        let specials: Vec<AddedToken> = names
             .iter()
             .filter(|t| inner.token_to_id(t).is_some())
             .map(|t| AddedToken::from(*t, true))
             .collect();
         inner.add_special_tokens(&specials);
-        Self::with_bos(inner, vocab)
+        match family {
+            Family::Opt => Self::with_opt_bos(inner, vocab),
+            Family::Gpt2 | Family::GptNeox => Ok(Self {
+                inner,
+                prefix: None,
+            }),
+            other => Err(ModelError::Tokenizer {
+                path: vocab.to_path_buf(),
+                reason: format!("a {other} model's tokenizer is read from tokenizer.json"),
+            }),
+        }
     }
 
-    fn with_bos(inner: Tokenizer, origin: &Path) -> Result<Self> {
+    fn with_opt_bos(inner: Tokenizer, origin: &Path) -> Result<Self> {
         let bos_id = inner
             .token_to_id(BOS_TOKEN)
             .ok_or_else(|| ModelError::Tokenizer {
                 path: origin.to_path_buf(),
                 reason: format!("the vocabulary has no '{BOS_TOKEN}' token"),
             })?;
-        Ok(Self { inner, bos_id })
+        Ok(Self {
+            inner,
+            prefix: Some(bos_id),
+        })
     }
 
-    /// The id of `</s>`, prepended to every input (2 for OPT).
-    pub fn bos_id(&self) -> u32 {
-        self.bos_id
+    /// The token every input starts with (`</s>` = 2 for OPT), or `None` when the family's
+    /// tokenizer adds none (GPT-2, Pythia, Qwen2).
+    pub fn prefix(&self) -> Option<u32> {
+        self.prefix
     }
 
     /// Number of entries in the vocabulary, special tokens included.
@@ -121,29 +184,54 @@ impl OptTokenizer {
         self.inner.decode(ids, true).map_err(ModelError::Encode)
     }
 
-    /// `</s>` followed by the ids of `text`.
+    /// The prefix (if any) followed by the ids of `text`: Hugging Face's `input_ids`.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let encoding = self.inner.encode(text, false).map_err(ModelError::Encode)?;
-        let mut ids = Vec::with_capacity(encoding.len() + 1);
-        ids.push(self.bos_id);
-        ids.extend_from_slice(encoding.get_ids());
-        Ok(ids)
+        Ok(self
+            .prefix
+            .into_iter()
+            .chain(encoding.get_ids().iter().copied())
+            .collect())
     }
 
-    /// [`OptTokenizer::encode`] on many texts, in parallel.
+    /// [`ModelTokenizer::encode`] on many texts, in parallel.
     pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        let mut bodies = self.encode_batch_without_prefix(texts)?;
+        if let Some(prefix) = self.prefix {
+            for ids in &mut bodies {
+                ids.insert(0, prefix);
+            }
+        }
+        Ok(bodies)
+    }
+
+    /// The ids of many texts without the prefix (what a sequence cut from a document holds
+    /// after its own prefix), in parallel.
+    pub fn encode_batch_without_prefix(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
         let encodings = self
             .inner
             .encode_batch(texts.to_vec(), false)
             .map_err(ModelError::Encode)?;
-        Ok(encodings
-            .iter()
-            .map(|e| {
-                let mut ids = Vec::with_capacity(e.len() + 1);
-                ids.push(self.bos_id);
-                ids.extend_from_slice(e.get_ids());
-                ids
-            })
-            .collect())
+        Ok(encodings.iter().map(|e| e.get_ids().to_vec()).collect())
+    }
+}
+
+/// The one token a `tokenizer.json`'s post-processor puts before a text, if any: the ids of a
+/// probe text with special tokens must be those without, preceded by at most one token.
+fn post_processor_prefix(inner: &Tokenizer, path: &Path) -> Result<Option<u32>> {
+    let probe = "a";
+    let with = inner.encode(probe, true).map_err(ModelError::Encode)?;
+    let without = inner.encode(probe, false).map_err(ModelError::Encode)?;
+    let (with, without) = (with.get_ids(), without.get_ids());
+    match with.len().checked_sub(without.len()) {
+        Some(0) if with == without => Ok(None),
+        Some(1) if &with[1..] == without => Ok(Some(with[0])),
+        _ => Err(ModelError::Tokenizer {
+            path: path.to_path_buf(),
+            reason: format!(
+                "its post-processor turns {without:?} into {with:?}; only one token before the \
+                 text is supported (tokens after it, or several, are not)"
+            ),
+        }),
     }
 }

@@ -5,7 +5,8 @@
 
 mod common;
 
-use census_model::{ModelError, OptTokenizer};
+use census_format::model::Family;
+use census_model::{ModelError, ModelTokenizer};
 
 fn lines_and_golden() -> (Vec<String>, Vec<Vec<u32>>) {
     let dir = common::fixtures().join("tokenizer");
@@ -22,9 +23,9 @@ fn lines_and_golden() -> (Vec<String>, Vec<Vec<u32>>) {
     (lines, golden)
 }
 
-fn assert_matches_hf(tokenizer: &OptTokenizer) {
+fn assert_matches_hf(tokenizer: &ModelTokenizer) {
     let (lines, golden) = lines_and_golden();
-    assert_eq!(tokenizer.bos_id(), 2);
+    assert_eq!(tokenizer.prefix(), Some(2));
     for (line, expected) in lines.iter().zip(&golden) {
         let ids = tokenizer.encode(line).unwrap();
         assert_eq!(&ids, expected, "line {line:?}");
@@ -41,21 +42,26 @@ fn assert_matches_hf(tokenizer: &OptTokenizer) {
 #[test]
 fn vocab_and_merges_match_hf() {
     let dir = common::fixtures().join("tokenizer");
-    let tokenizer =
-        OptTokenizer::from_vocab_merges(dir.join("vocab.json"), dir.join("merges.txt")).unwrap();
+    let tokenizer = ModelTokenizer::from_vocab_merges(
+        dir.join("vocab.json"),
+        dir.join("merges.txt"),
+        Family::Opt,
+    )
+    .unwrap();
     assert_matches_hf(&tokenizer);
 }
 
 #[test]
 fn tokenizer_json_matches_hf_and_adds_bos_once() {
     let dir = common::fixtures().join("tokenizer");
-    let tokenizer = OptTokenizer::from_tokenizer_json(dir.join("tokenizer.json")).unwrap();
+    let tokenizer =
+        ModelTokenizer::from_tokenizer_json(dir.join("tokenizer.json"), Family::Opt).unwrap();
     assert_matches_hf(&tokenizer);
 }
 
 #[test]
 fn model_directory_tokenizer_round_trips_text() {
-    let tokenizer = OptTokenizer::from_dir(common::model_dir("pre-ln")).unwrap();
+    let tokenizer = ModelTokenizer::from_dir(common::model_dir("pre-ln"), Family::Opt).unwrap();
     let text = "Neurons in large language models fire.";
     let ids = tokenizer.encode(text).unwrap();
     assert_eq!(ids[0], 2);
@@ -65,14 +71,15 @@ fn model_directory_tokenizer_round_trips_text() {
 
 #[test]
 fn empty_text_is_just_bos() {
-    let tokenizer = OptTokenizer::from_dir(common::fixtures().join("tokenizer")).unwrap();
+    let tokenizer =
+        ModelTokenizer::from_dir(common::fixtures().join("tokenizer"), Family::Opt).unwrap();
     assert_eq!(tokenizer.encode("").unwrap(), vec![2]);
 }
 
 #[test]
 fn missing_tokenizer_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    let err = OptTokenizer::from_dir(dir.path()).unwrap_err();
+    let err = ModelTokenizer::from_dir(dir.path(), Family::Opt).unwrap_err();
     assert!(matches!(err, ModelError::Io { .. }), "{err}");
     assert!(err.to_string().contains("vocab.json"), "{err}");
 }
@@ -86,7 +93,7 @@ fn vocabulary_without_bos_is_rejected() {
     )
     .unwrap();
     std::fs::write(dir.path().join("merges.txt"), "#version: 0.2\na b\n").unwrap();
-    let err = OptTokenizer::from_dir(dir.path()).unwrap_err();
+    let err = ModelTokenizer::from_dir(dir.path(), Family::Opt).unwrap_err();
     assert!(matches!(err, ModelError::Tokenizer { .. }), "{err}");
     assert!(err.to_string().contains("</s>"), "{err}");
 }
@@ -95,7 +102,7 @@ fn vocabulary_without_bos_is_rejected() {
 fn malformed_tokenizer_json_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("tokenizer.json"), "{ not json").unwrap();
-    let err = OptTokenizer::from_dir(dir.path()).unwrap_err();
+    let err = ModelTokenizer::from_dir(dir.path(), Family::Opt).unwrap_err();
     assert!(err.to_string().contains("tokenizer.json"), "{err}");
 }
 
@@ -111,7 +118,8 @@ fn trained_default_tokenizer_matches_hf() {
     let golden = common::golden_dir(common::DEFAULT_MODEL).join("tokens.json");
     let cases: Vec<Case> = serde_json::from_str(&std::fs::read_to_string(golden).unwrap()).unwrap();
     assert_eq!(cases.len(), 8, "one document per domain");
-    let tokenizer = OptTokenizer::from_dir(common::model_dir(common::DEFAULT_MODEL)).unwrap();
+    let tokenizer =
+        ModelTokenizer::from_dir(common::model_dir(common::DEFAULT_MODEL), Family::Opt).unwrap();
     for case in &cases {
         assert_eq!(
             tokenizer.encode(&case.text).unwrap(),
@@ -120,4 +128,71 @@ fn trained_default_tokenizer_matches_hf() {
             case.text
         );
     }
+}
+
+/// The lines and `AutoTokenizer`'s ids (with and without special tokens) of a family tokenizer
+/// fixture (`tests/fixtures/families/tokenizers/<name>`).
+fn family_lines_and_golden(name: &str) -> (Vec<String>, Vec<Vec<u32>>, Vec<Vec<u32>>) {
+    let dir = common::family_dir("tokenizers").join(name);
+    let read = |file: &str| std::fs::read_to_string(dir.join(file)).unwrap();
+    let lines: Vec<String> = read("lines.txt")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let golden: Vec<Vec<u32>> = serde_json::from_str(&read("golden_ids.json")).unwrap();
+    let plain: Vec<Vec<u32>> = serde_json::from_str(&read("golden_ids_plain.json")).unwrap();
+    assert_eq!((lines.len(), plain.len()), (golden.len(), golden.len()));
+    assert!(lines.len() >= 200, "only {} lines", lines.len());
+    (lines, golden, plain)
+}
+
+/// `tokenizer.json` of `family` gives `AutoTokenizer`'s ids on every line, one by one and in a
+/// batch, and its body without the prefix.
+fn assert_family_matches_hf(name: &str, family: Family, prefix: Option<u32>) {
+    let dir = common::family_dir("tokenizers").join(name);
+    let tokenizer = ModelTokenizer::from_dir(&dir, family).unwrap();
+    assert_eq!(tokenizer.prefix(), prefix);
+    let (lines, golden, plain) = family_lines_and_golden(name);
+    for (line, expected) in lines.iter().zip(&golden) {
+        assert_eq!(&tokenizer.encode(line).unwrap(), expected, "line {line:?}");
+    }
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_eq!(tokenizer.encode_batch(&refs).unwrap(), golden);
+    assert_eq!(tokenizer.encode_batch_without_prefix(&refs).unwrap(), plain);
+}
+
+#[test]
+fn a_byte_level_tokenizer_json_without_bos_matches_hf() {
+    assert_family_matches_hf("bytelevel", Family::Gpt2, None);
+    assert_family_matches_hf("bytelevel", Family::GptNeox, None);
+}
+
+#[test]
+fn a_tokenizer_json_with_a_bos_template_matches_hf() {
+    assert_family_matches_hf("bos-template", Family::Llama, Some(500));
+    assert_family_matches_hf("bos-template", Family::Qwen2, Some(500));
+}
+
+#[test]
+fn model_directories_of_every_family_give_their_tokenizer_prefix() {
+    for (name, family, prefix) in [
+        ("gpt2", Family::Gpt2, None),
+        ("pythia", Family::GptNeox, None),
+        ("llama", Family::Llama, Some(500)),
+        ("mistral", Family::Mistral, Some(500)),
+    ] {
+        let tokenizer = ModelTokenizer::from_dir(common::family_dir(name), family).unwrap();
+        assert_eq!(tokenizer.prefix(), prefix, "{name}");
+    }
+}
+
+#[test]
+fn a_sentencepiece_only_repository_is_refused_naming_tokenizer_json() {
+    let dir = common::family_dir("tokenizers").join("sentencepiece-only");
+    let err = ModelTokenizer::from_dir(&dir, Family::Llama).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("tokenizer.json") && message.contains("tokenizer.model"),
+        "{message}"
+    );
 }

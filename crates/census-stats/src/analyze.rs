@@ -40,9 +40,9 @@ pub use census_format::analysis::manifest::{
     ANALYSIS_KIND, ANALYSIS_SCHEMA_VERSION, AnalysisManifest, InputRun, MANIFEST_FILE, SUMMARY_FILE,
 };
 use census_format::analysis::tables::LayerRow;
-use census_format::run::RecordMode;
 use census_format::run::counts::{DomainCounts, read_counts};
 use census_format::run::tables::PartFile;
+use census_format::run::{RecordMode, SequenceStart};
 
 /// What to analyse and where to write it.
 #[derive(Debug, Clone)]
@@ -135,6 +135,7 @@ pub fn tally_corpus(set: &RunSet, parts: &[PartRef], count_trigrams: bool) -> Re
                 &path,
                 set.part_check(part, None).as_ref(),
                 &set.part_limits(part),
+                set.text_start(),
             )?;
             if let Some(keep) = set.kept(part) {
                 tokens = tokens.select(keep);
@@ -203,6 +204,7 @@ pub fn count_layer(
             &set.tokens_path(part),
             set.part_check(part, None).as_ref(),
             &limits,
+            set.text_start(),
         )?;
         if let Some(keep) = set.kept(part) {
             tokens = tokens.select(keep);
@@ -381,7 +383,7 @@ fn add_recorded_counts(
         }
     }
     counts
-        .add_recorded(&merged, tokens.len() as u64)
+        .add_recorded(&merged, tokens.len() as u64, tokens.text_start)
         .map_err(|reason| StatsError::Parquet { path, reason })
 }
 
@@ -614,6 +616,15 @@ fn plan_analysis(request: &AnalyzeRequest) -> Result<AnalysisPlan> {
     check_output_dir(&request.out)?;
     let set = sources.main();
     let config = set.model_config().clone();
+    if set.sequence_start() == SequenceStart::Text
+        && (!options.count_bos || options.positional.skip_bos)
+    {
+        return Err(StatsError::InvalidOption(format!(
+            "--exclude-bos and --positional-skip-bos leave out a BOS, but these runs' sequences \
+             start with text (the {} tokenizer adds no BOS)",
+            config.model_type
+        )));
+    }
     if config.ffn_dim > MAX_NEURONS {
         return Err(StatsError::InvalidOption(format!(
             "{} neurons per layer do not fit 16-bit indices",

@@ -44,7 +44,7 @@ fn add_vectors<T: Copy + std::ops::AddAssign>(into: &mut [T], from: &[T]) {
 pub struct CorpusTally {
     /// Rows (tokens), `</s>` prefixes included.
     pub rows: u64,
-    /// Rows at position 0 (the `</s>` prefixes).
+    /// Rows of the BOS (position 0 of sequences that start with one).
     pub bos_rows: u64,
     /// Sequences (rows at position 0).
     pub sequences: u64,
@@ -81,8 +81,10 @@ impl CorpusTally {
             }
             self.positions[pos] += 1;
             if pos == 0 {
-                self.bos_rows += 1;
                 self.sequences += 1;
+            }
+            if pos < usize::from(part.text_start) {
+                self.bos_rows += 1;
                 continue;
             }
             self.tokens[part.token[i] as usize] += 1;
@@ -140,11 +142,11 @@ pub struct LayerCounts {
     pub layer: usize,
     /// Neurons in the layer.
     pub ffn: usize,
-    /// Rows counted (`</s>` prefixes included).
+    /// Rows counted (BOS rows included).
     pub rows: u64,
-    /// Fires of each neuron outside the `</s>` prefix.
+    /// Fires of each neuron outside the BOS.
     pub fires: Vec<u64>,
-    /// Fires of each neuron on the `</s>` prefix.
+    /// Fires of each neuron on the BOS (position 0 of sequences that start with one).
     pub fires_bos: Vec<u64>,
     /// (neuron, n-gram) fire counts by order (unigram, bigram, trigram), where counted.
     pub tables: [Option<SortedCounts>; 3],
@@ -226,7 +228,7 @@ impl LayerCounts {
                     positions[base + usize::from(n)] += 1;
                 }
             }
-            if pos == 0 {
+            if pos < usize::from(tokens.text_start) {
                 for &n in fired {
                     self.fires_bos[usize::from(n)] += 1;
                 }
@@ -259,8 +261,14 @@ impl LayerCounts {
 
     /// Counts `tokens` tokens whose fires a counts run recorded as `counts` (one domain of one
     /// part); the n-gram tables are untouched, and position counts are taken only where this
-    /// layer counts positions.
-    pub fn add_recorded(&mut self, counts: &DomainCounts, tokens: u64) -> Result<(), String> {
+    /// layer counts positions. The fires it recorded at position 0 are the BOS's when the text
+    /// starts at position 1 (`text_start`), and text's otherwise.
+    pub fn add_recorded(
+        &mut self,
+        counts: &DomainCounts,
+        tokens: u64,
+        text_start: u16,
+    ) -> Result<(), String> {
         if counts.ffn() != self.ffn {
             return Err(format!(
                 "holds counts of {} neurons but layer {} has {}",
@@ -270,7 +278,11 @@ impl LayerCounts {
             ));
         }
         add_vectors(&mut self.fires, &counts.fires);
-        add_vectors(&mut self.fires_bos, &counts.fires_bos);
+        if text_start == 0 {
+            add_vectors(&mut self.fires, &counts.fires_bos);
+        } else {
+            add_vectors(&mut self.fires_bos, &counts.fires_bos);
+        }
         if let Some(positions) = &mut self.positions {
             let recorded = counts
                 .positions

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use census_format::model::ModelConfig;
 use census_format::run::Manifest;
-use census_format::run::RecordMode;
 use census_format::run::manifest::{FileFingerprint, SCHEMA_VERSION};
 use census_format::run::tables::{PartCheck, PartFile};
+use census_format::run::{RecordMode, SequenceStart};
 
 use crate::error::{Result, StatsError};
 use crate::options::DataSelection;
@@ -150,6 +150,16 @@ impl RunSet {
     /// The weight files the runs were made with.
     pub fn weight_files(&self) -> &[FileFingerprint] {
         &self.runs[0].manifest.config.model.weight_files
+    }
+
+    /// What the runs' sequences start with (one for all: mixed runs are refused).
+    pub fn sequence_start(&self) -> SequenceStart {
+        self.runs[0].manifest.config.sequence_start
+    }
+
+    /// The position of the runs' first text token: 1 after a BOS, 0 without.
+    pub fn text_start(&self) -> u16 {
+        self.sequence_start().text_start()
     }
 
     /// The recorded layers.
@@ -469,6 +479,9 @@ fn check_compatible(first: &RunInput, dir: &Path, manifest: &Manifest) -> Result
     }
     if a.dtype != b.dtype {
         return differs("the compute dtype");
+    }
+    if a.sequence_start != b.sequence_start {
+        return differs("what its sequences start with (a BOS or text)");
     }
     Ok(())
 }

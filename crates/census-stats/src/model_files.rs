@@ -6,12 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use census_format::run::manifest::{FileFingerprint, ModelDescription};
-use census_model::{HubOptions, ModelSpec, OptTokenizer};
+use census_model::{HubOptions, ModelSpec, ModelTokenizer};
 
 use crate::error::{Result, StatsError};
-
-/// Tokenizer files the extraction fingerprints, in the order it lists them.
-const TOKENIZER_FILES: [&str; 3] = ["tokenizer.json", "vocab.json", "merges.txt"];
 
 /// Where a model's files come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +74,7 @@ impl ModelLocation {
 #[derive(Debug, Clone)]
 pub struct FoundTokenizer {
     /// The tokenizer.
-    pub tokenizer: OptTokenizer,
+    pub tokenizer: ModelTokenizer,
     /// Its directory.
     pub dir: PathBuf,
 }
@@ -102,7 +99,7 @@ pub fn locate_tokenizer(
         );
         return Ok(None);
     };
-    let present: Vec<PathBuf> = TOKENIZER_FILES
+    let present: Vec<PathBuf> = census_model::TOKENIZER_FILES
         .iter()
         .map(|name| dir.join(name))
         .filter(|p| p.is_file())
@@ -135,14 +132,14 @@ pub fn locate_tokenizer(
             )));
         }
     }
-    let tokenizer = OptTokenizer::from_dir(&dir)?;
+    let tokenizer = ModelTokenizer::from_dir(&dir, model.config.model_type)?;
     tracing::info!(dir = %dir.display(), vocabulary = tokenizer.vocab_size(), "tokenizer");
     Ok(Some(FoundTokenizer { tokenizer, dir }))
 }
 
 /// The vocabulary of `tokenizer` as the analysis records it (`vocabulary.parquet`), so the report
 /// spells tokens without loading a tokenizer.
-pub fn vocabulary(tokenizer: &OptTokenizer) -> census_format::analysis::Vocabulary {
+pub fn vocabulary(tokenizer: &ModelTokenizer) -> census_format::analysis::Vocabulary {
     let ids = 0..tokenizer.vocab_size() as u32;
     let special = tokenizer.special_ids();
     census_format::analysis::Vocabulary::new(ids.filter_map(|id| {

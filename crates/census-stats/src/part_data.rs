@@ -11,16 +11,17 @@ use census_format::run::tables::{ActivationRows, PartCheck, read_activations};
 use crate::error::{Result, StatsError};
 use crate::ngram::{MAX_VOCAB, pack};
 
-/// Marks a row without an n-gram of some order (it would reach into `</s>` or off the start).
+/// Marks a row without an n-gram of some order (it would reach into the BOS or off the start).
 pub const NO_NGRAM: u64 = u64::MAX;
 
 /// The tokens of a part, with each row's bigram and trigram (or [`NO_NGRAM`]). N-grams never
-/// include the `</s>` prefix and never cross a sequence start.
+/// include the BOS (OPT's `</s>`, where sequences start with one) and never cross a sequence
+/// start.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PartTokens {
     /// Sequence id.
     pub seq: Vec<u64>,
-    /// Position (0 = `</s>`).
+    /// Position (0 = the BOS, where sequences start with one).
     pub pos: Vec<u16>,
     /// Token id.
     pub token: Vec<u32>,
@@ -28,20 +29,23 @@ pub struct PartTokens {
     pub bigram: Vec<u64>,
     /// Packed (two back, previous, current) or [`NO_NGRAM`].
     pub trigram: Vec<u64>,
+    /// The position of the first text token: 1 after a BOS, 0 where sequences start with text.
+    pub text_start: u16,
 }
 
 impl PartTokens {
-    /// Builds the n-gram columns from rows ordered by `(seq, pos)`.
-    pub fn new(seq: Vec<u64>, pos: Vec<u16>, token: Vec<u32>) -> Self {
+    /// Builds the n-gram columns from rows ordered by `(seq, pos)` of sequences whose text
+    /// starts at position `text_start`.
+    pub fn new(seq: Vec<u64>, pos: Vec<u16>, token: Vec<u32>, text_start: u16) -> Self {
         let rows = seq.len();
         let mut bigram = vec![NO_NGRAM; rows];
         let mut trigram = vec![NO_NGRAM; rows];
         // Row i continues row i-1 when it is the next position of the same sequence.
         let follows = |i: usize| i > 0 && seq[i - 1] == seq[i] && pos[i - 1] + 1 == pos[i];
         for i in 0..rows {
-            if pos[i] >= 2 && follows(i) {
+            if pos[i] > text_start && follows(i) {
                 bigram[i] = pack(&token[i - 1..=i]);
-                if pos[i] >= 3 && follows(i - 1) {
+                if pos[i] > text_start + 1 && follows(i - 1) {
                     trigram[i] = pack(&token[i - 2..=i]);
                 }
             }
@@ -52,6 +56,7 @@ impl PartTokens {
             token,
             bigram,
             trigram,
+            text_start,
         }
     }
 
@@ -64,6 +69,7 @@ impl PartTokens {
             rows.iter().map(|&i| self.seq[i]).collect(),
             rows.iter().map(|&i| self.pos[i]).collect(),
             rows.iter().map(|&i| self.token[i]).collect(),
+            self.text_start,
         )
     }
 
@@ -79,8 +85,14 @@ impl PartTokens {
 
     /// Reads the `seq`, `pos` and `token` columns of a token part, checked against `check` (its
     /// manifest entry and footer) when given, and its values against `limits`
-    /// ([`read_token_ids`]); token ids must also fit the n-gram keys' 16 bits.
-    pub fn read(path: &Path, check: Option<&PartCheck<'_>>, limits: &PartLimits) -> Result<Self> {
+    /// ([`read_token_ids`]); token ids must also fit the n-gram keys' 16 bits. The text of its
+    /// sequences starts at position `text_start`.
+    pub fn read(
+        path: &Path,
+        check: Option<&PartCheck<'_>>,
+        limits: &PartLimits,
+        text_start: u16,
+    ) -> Result<Self> {
         let TokenIds { seq, pos, token } = read_token_ids(path, check, limits)?;
         if let Some(&bad) = token.iter().find(|&&t| t as usize >= MAX_VOCAB) {
             return Err(StatsError::Parquet {
@@ -91,7 +103,7 @@ impl PartTokens {
                 ),
             });
         }
-        Ok(Self::new(seq, pos, token))
+        Ok(Self::new(seq, pos, token, text_start))
     }
 }
 
@@ -133,12 +145,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn without_a_bos_ngrams_start_at_the_first_token() {
+        // One sequence of text from position 0: 10 11 12.
+        let tokens = PartTokens::new(vec![0, 0, 0], vec![0, 1, 2], vec![10, 11, 12], 0);
+        assert_eq!(
+            tokens.bigram,
+            vec![NO_NGRAM, pack(&[10, 11]), pack(&[11, 12])]
+        );
+        assert_eq!(
+            tokens.trigram,
+            vec![NO_NGRAM, NO_NGRAM, pack(&[10, 11, 12])]
+        );
+    }
+
+    #[test]
     fn ngrams_skip_the_prefix_and_sequence_starts() {
         // Two sequences: </s> 10 11 12 and </s> 20 21.
         let tokens = PartTokens::new(
             vec![0, 0, 0, 0, 1, 1, 1],
             vec![0, 1, 2, 3, 0, 1, 2],
             vec![2, 10, 11, 12, 2, 20, 21],
+            1,
         );
         assert_eq!(
             tokens.bigram,

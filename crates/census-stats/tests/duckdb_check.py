@@ -24,8 +24,13 @@ def main(run, analysis):
     with open(os.path.join(analysis, "manifest.json")) as f:
         manifest = json.load(f)
     options, tables = manifest["options"], manifest["tables"]
+    # Sequences start with a BOS at position 0 (the text at 1) unless the run says they start
+    # with text (families whose tokenizer adds none).
+    with open(os.path.join(run, "manifest.json")) as f:
+        start = json.load(f)["config"].get("sequence_start", "bos")
+    ts = 1 if start == "bos" else 0
     counts_bos = options["count_bos"]
-    counted = "TRUE" if counts_bos else "pos > 0"
+    counted = "TRUE" if counts_bos else f"pos >= {ts}"
     con = duckdb.connect()
     con.execute(f"""
         CREATE VIEW acts AS SELECT layer::INTEGER AS layer, seq, pos, neurons
@@ -33,12 +38,12 @@ def main(run, analysis):
     con.execute(f"CREATE VIEW toks AS SELECT seq, pos, token FROM read_parquet('{run}/tokens/*.parquet')")
     con.execute(f"CREATE VIEW ours AS SELECT * FROM read_parquet('{analysis}/neurons.parquet')")
     con.execute(f"CREATE VIEW our_detectors AS SELECT * FROM read_parquet('{analysis}/detectors.parquet')")
-    # N-grams of each token row: never across a sequence start, never including </s> (pos 0).
-    con.execute("""
+    # N-grams of each token row: never across a sequence start, never including the BOS.
+    con.execute(f"""
         CREATE TABLE grams AS SELECT seq, pos, token,
-          CASE WHEN pos >= 2 AND lag(pos, 1) OVER w = pos - 1
+          CASE WHEN pos >= {ts + 1} AND lag(pos, 1) OVER w = pos - 1
                THEN [lag(token, 1) OVER w, token] END AS bigram,
-          CASE WHEN pos >= 3 AND lag(pos, 2) OVER w = pos - 2
+          CASE WHEN pos >= {ts + 2} AND lag(pos, 2) OVER w = pos - 2
                THEN [lag(token, 2) OVER w, lag(token, 1) OVER w, token] END AS trigram
         FROM toks WINDOW w AS (PARTITION BY seq ORDER BY pos)""")
     con.execute("""
@@ -59,8 +64,8 @@ def main(run, analysis):
         SELECT o.layer, o.neuron, o.fires, f.fires FROM ours o
         LEFT JOIN f ON o.layer = f.layer AND o.neuron = f.neuron
         WHERE o.fires != coalesce(f.fires, 0)""")
-    check("fires on </s>", """
-        WITH f AS (SELECT layer, neuron, count(*) AS fires FROM fired WHERE pos = 0 GROUP BY ALL)
+    check("fires on </s>", f"""
+        WITH f AS (SELECT layer, neuron, count(*) AS fires FROM fired WHERE pos < {ts} GROUP BY ALL)
         SELECT o.layer, o.neuron FROM ours o LEFT JOIN f ON o.layer = f.layer AND o.neuron = f.neuron
         WHERE o.fires_bos != coalesce(f.fires, 0)""")
     check("dead neurons", f"""
@@ -69,9 +74,9 @@ def main(run, analysis):
         LEFT JOIN alive a ON o.layer = a.layer AND o.neuron = a.neuron
         WHERE o.dead != (a.neuron IS NULL)""")
     con.execute(f"CREATE TABLE layer_rows AS SELECT * FROM read_parquet('{analysis}/layers.parquet')")
-    check("dead under both readings of </s>", """
+    check("dead under both readings of </s>", f"""
         WITH anywhere AS (SELECT DISTINCT layer, neuron FROM fired),
-        outside AS (SELECT DISTINCT layer, neuron FROM fired WHERE pos > 0),
+        outside AS (SELECT DISTINCT layer, neuron FROM fired WHERE pos >= {ts}),
         c AS (SELECT o.layer,
                 count(*) FILTER (WHERE a.neuron IS NULL) AS with_bos,
                 count(*) FILTER (WHERE x.neuron IS NULL) AS without_bos
@@ -86,7 +91,7 @@ def main(run, analysis):
     for gram, column in [("token", "unigram"), ("bigram", "bigram"), ("trigram", "trigram")]:
         con.execute(f"""
             CREATE TABLE counts_{column} AS SELECT layer, neuron, {gram} AS gram, count(*) AS c
-            FROM fired WHERE pos > 0 AND {gram} IS NOT NULL GROUP BY ALL""")
+            FROM fired WHERE pos >= {ts} AND {gram} IS NOT NULL GROUP BY ALL""")
         con.execute(f"""
             CREATE TABLE coverage_{column} AS
             WITH ranked AS (
@@ -113,7 +118,7 @@ def main(run, analysis):
         con.execute(f"""
             CREATE TABLE detectors_{kind} AS
             WITH occ AS (SELECT {gram} AS gram, count(*) AS n FROM grams
-                         WHERE pos > 0 AND {gram} IS NOT NULL GROUP BY ALL),
+                         WHERE pos >= {ts} AND {gram} IS NOT NULL GROUP BY ALL),
             candidates AS (SELECT layer, neuron FROM coverage_{column}
                            WHERE m BETWEEN 1 AND {limit} AND layer IN ({in_layers})),
             per AS (SELECT c.layer, c.neuron, c.gram, c.c,
@@ -172,7 +177,7 @@ def main(run, analysis):
             c AS (SELECT u.layer, u.neuron, u.gram AS token, u.c AS fires,
                     sum(u.c) OVER (PARTITION BY u.layer, u.neuron) AS neuron_fires
                   FROM counts_unigram u JOIN layers USING (layer)),
-            occ AS (SELECT token, count(*) AS occurrences FROM grams WHERE pos > 0 GROUP BY ALL),
+            occ AS (SELECT token, count(*) AS occurrences FROM grams WHERE pos >= {ts} GROUP BY ALL),
             ranked AS (SELECT *,
                 row_number() OVER (PARTITION BY token ORDER BY fires DESC, layer, neuron) AS by_fires,
                 row_number() OVER (PARTITION BY token ORDER BY fires::DOUBLE / neuron_fires DESC,

@@ -231,3 +231,67 @@ fn an_analysis_rewritten_by_duckdb_reads_back_as_the_same_rows() {
     assert_eq!(PositionCurveRow::read(&out).unwrap(), curves);
     assert_eq!(TokenNeuronRow::read(&out).unwrap(), token_neurons);
 }
+
+/// A random fixture of another family extracted on the dense path from the bundled text corpus
+/// into `dir/run` and analysed into `dir/analysis`, projections included, as the DuckDB check
+/// reads it.
+fn analysed_family(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    use census_extract::{CorpusSource, Engine, ExtractOptions, SequenceOptions, extract};
+    let model = census_testkit::family_fixture(name);
+    let (run, out) = (dir.join("run"), dir.join("analysis"));
+    let corpus = census_testkit::fixtures_dir().join("corpus/sample.jsonl");
+    extract::<census_model::CpuBackend>(
+        &ExtractOptions {
+            sequences: SequenceOptions::with_max_seq_len(64),
+            engine: Engine::Dense,
+            part_tokens: 2048,
+            ..ExtractOptions::new(&model, vec![CorpusSource::new(corpus)], &run)
+        },
+        &Default::default(),
+        "cpu",
+    )
+    .unwrap();
+    let mut options = AnalysisOptions {
+        ngram_layers: LayerScope::All,
+        ..Default::default()
+    };
+    options.positional.any_length = true;
+    options.positional.curve_bins = 7;
+    options.token_neurons = 3;
+    analyze(&AnalyzeRequest {
+        model: Some(model),
+        options,
+        ..AnalyzeRequest::new(vec![run.clone()], out.clone())
+    })
+    .unwrap();
+    (run, out)
+}
+
+/// A GELU family whose sequences start with text (GPT-2: no BOS, so position 0 is a token with
+/// no n-gram before it), checked by DuckDB.
+#[test]
+fn duckdb_recomputes_the_analysis_of_a_gelu_family_without_bos() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run, out) = analysed_family(dir.path(), "gpt2");
+    let manifest = std::fs::read_to_string(run.join("manifest.json")).unwrap();
+    assert!(
+        manifest.contains("\"sequence_start\": \"text\""),
+        "{manifest}"
+    );
+    assert!(manifest.contains("\"model_type\": \"gpt2\""));
+    let Some(python) = python() else { return };
+    check(&python, &run, &out);
+}
+
+/// A gated family whose sequences start with a BOS (Llama's `<|begin_of_text|>`), its neurons
+/// the gate's outputs, checked by DuckDB.
+#[test]
+fn duckdb_recomputes_the_analysis_of_a_gated_family_with_bos() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run, out) = analysed_family(dir.path(), "llama");
+    let manifest = std::fs::read_to_string(run.join("manifest.json")).unwrap();
+    assert!(!manifest.contains("sequence_start"), "{manifest}");
+    assert!(manifest.contains("\"model_type\": \"llama\""));
+    let Some(python) = python() else { return };
+    check(&python, &run, &out);
+}

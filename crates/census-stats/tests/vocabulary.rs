@@ -2,13 +2,14 @@
 //! (Hugging Face `tokenizers`' byte-level decoder, special tokens skipped), so the report needs
 //! no tokenizer to show example contexts.
 
+use census_format::model::Family;
 use std::path::Path;
 
-use census_model::OptTokenizer;
+use census_model::ModelTokenizer;
 use census_stats::model_files::vocabulary;
 use census_testkit::{SeededRng, fixtures_dir};
 
-fn assert_decodes_as_the_tokenizer(tokenizer: &OptTokenizer, what: &str) {
+fn assert_decodes_as_the_tokenizer(tokenizer: &ModelTokenizer, what: &str) {
     let vocabulary = vocabulary(tokenizer);
     let size = tokenizer.vocab_size();
     let mut rng = SeededRng::new(7);
@@ -36,14 +37,24 @@ fn assert_decodes_as_the_tokenizer(tokenizer: &OptTokenizer, what: &str) {
 #[test]
 fn the_vocabulary_decodes_as_the_opt_tokenizer() {
     let dir = fixtures_dir().join("tokenizer");
-    assert_decodes_as_the_tokenizer(&OptTokenizer::from_dir(&dir).unwrap(), "tokenizer.json");
-    let from_files =
-        OptTokenizer::from_vocab_merges(dir.join("vocab.json"), dir.join("merges.txt")).unwrap();
+    assert_decodes_as_the_tokenizer(
+        &ModelTokenizer::from_dir(&dir, Family::Opt).unwrap(),
+        "tokenizer.json",
+    );
+    let from_files = ModelTokenizer::from_vocab_merges(
+        dir.join("vocab.json"),
+        dir.join("merges.txt"),
+        Family::Opt,
+    )
+    .unwrap();
     assert_decodes_as_the_tokenizer(&from_files, "vocab.json + merges.txt");
 }
 
 #[test]
 fn the_vocabulary_decodes_as_the_default_models_tokenizer() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/model");
-    assert_decodes_as_the_tokenizer(&OptTokenizer::from_dir(&dir).unwrap(), "data/model");
+    assert_decodes_as_the_tokenizer(
+        &ModelTokenizer::from_dir(&dir, Family::Opt).unwrap(),
+        "data/model",
+    );
 }

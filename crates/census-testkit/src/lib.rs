@@ -22,6 +22,11 @@ pub fn opt_fixture(name: &str) -> PathBuf {
     fixtures_dir().join("opt").join(name)
 }
 
+/// A random fixture of another family under `tests/fixtures/families` (`gpt2`, `llama`, …).
+pub fn family_fixture(name: &str) -> PathBuf {
+    fixtures_dir().join("families").join(name)
+}
+
 /// SplitMix64's output for state `x`: a well-mixed hash of `x`, used as the generator below and
 /// directly wherever a test needs reproducible values of an index.
 pub fn mix(mut x: u64) -> u64 {

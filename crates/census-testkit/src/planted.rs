@@ -178,6 +178,7 @@ impl SyntheticRun<'_> {
             shard: self.shard,
             part_tokens: 1,
             record: Default::default(),
+            sequence_start: Default::default(),
         }
     }
 }

@@ -2,9 +2,10 @@
 //! special tokens at ids 0–3 and a post-processor that prepends `</s>`, saved as
 //! `tokenizer.json`.
 
+use census_format::model::Family;
 use std::path::Path;
 
-use census_model::{OptTokenizer, SPECIAL_TOKENS};
+use census_model::{ModelTokenizer, SPECIAL_TOKENS};
 use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::processors::template::TemplateProcessing;
@@ -14,7 +15,7 @@ use crate::error::{Result, TrainError};
 
 /// Trains a byte-level BPE of `vocab_size` ids (the 4 special tokens and the 256 byte symbols
 /// included) on `texts`, writes it to `path` and loads it back as the model will.
-pub fn train_tokenizer<I, S>(texts: I, vocab_size: usize, path: &Path) -> Result<OptTokenizer>
+pub fn train_tokenizer<I, S>(texts: I, vocab_size: usize, path: &Path) -> Result<ModelTokenizer>
 where
     I: Iterator<Item = S> + Send,
     S: AsRef<str> + Send,
@@ -60,7 +61,7 @@ where
     tokenizer
         .save(path, true)
         .map_err(|e| library(&format!("saving {}", path.display()), e))?;
-    Ok(OptTokenizer::from_tokenizer_json(path)?)
+    Ok(ModelTokenizer::from_tokenizer_json(path, Family::Opt)?)
 }
 
 /// A failure of the tokenizers library while `action`.

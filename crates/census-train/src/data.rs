@@ -3,7 +3,7 @@
 
 use census_format::corpus::CorpusSource;
 use census_format::corpus::{DocumentContent, ReadCounts, read_source};
-use census_model::OptTokenizer;
+use census_model::ModelTokenizer;
 
 use crate::error::{Result, TrainError};
 
@@ -58,7 +58,7 @@ pub fn read_texts(sources: &[CorpusSource]) -> Result<Vec<SourceTexts>> {
 /// concatenates them and cuts the stream into blocks of `seq_len` tokens; the incomplete tail is
 /// dropped.
 pub fn pack_blocks(
-    tokenizer: &OptTokenizer,
+    tokenizer: &ModelTokenizer,
     sources: &[SourceTexts],
     seq_len: usize,
 ) -> Result<Vec<Vec<u32>>> {

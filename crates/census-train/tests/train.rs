@@ -2,10 +2,11 @@
 //! layout (reloaded through the loader real checkpoints take), learning, and the model without
 //! positions.
 
+use census_format::model::Family;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::DType;
-use census_model::{CpuBackend, OptTokenizer, SPECIAL_TOKENS, load_pretrained};
+use census_model::{CpuBackend, ModelTokenizer, SPECIAL_TOKENS, load_pretrained};
 use census_train::cli::TrainArgs;
 use clap::Parser;
 
@@ -111,7 +112,7 @@ fn a_trained_model_learns_and_loads_as_a_hugging_face_checkpoint() {
     );
 
     // OPT's special tokens at ids 0-3, and `</s>` prepended exactly once.
-    let tokenizer = OptTokenizer::from_dir(&out).unwrap();
+    let tokenizer = ModelTokenizer::from_dir(&out, Family::Opt).unwrap();
     for (id, token) in SPECIAL_TOKENS.iter().enumerate() {
         assert_eq!(tokenizer.token(id as u32).as_deref(), Some(*token));
     }
@@ -286,7 +287,7 @@ fn checkpoints_are_saved_along_the_run_each_a_loadable_model() {
         .collect();
     saved.sort();
     assert_eq!(saved, ["checkpoint-10", "checkpoint-30"]);
-    let final_tokenizer = OptTokenizer::from_dir(&out).unwrap();
+    let final_tokenizer = ModelTokenizer::from_dir(&out, Family::Opt).unwrap();
     let eval = read_texts(&[CorpusSource::parse(&args.eval_data).unwrap()]).unwrap();
     for step in [10, 30] {
         let checkpoint = out.join(format!("checkpoint-{step}"));
@@ -307,7 +308,7 @@ fn checkpoints_are_saved_along_the_run_each_a_loadable_model() {
         assert_eq!(config["neuron_census"]["step"], step);
         // A model directory of its own: the same tokenizer, and the weights whose held-out
         // loss the state records (reloaded as extraction loads them).
-        let tokenizer = OptTokenizer::from_dir(&checkpoint).unwrap();
+        let tokenizer = ModelTokenizer::from_dir(&checkpoint, Family::Opt).unwrap();
         assert_eq!(
             tokenizer.encode("The whale swam.").unwrap(),
             final_tokenizer.encode("The whale swam.").unwrap()

@@ -60,6 +60,13 @@ impl Family {
         matches!(self, Self::Llama | Self::Qwen2 | Self::Mistral)
     }
 
+    /// Whether its tokenizer puts a BOS before every text (what pre-tokenized input is taken to
+    /// need when the model directory has no tokenizer): OPT's `</s>`, Llama's and Mistral's
+    /// `<s>`; GPT-2, Pythia and Qwen2 add none.
+    pub fn adds_bos(self) -> bool {
+        matches!(self, Self::Opt | Self::Llama | Self::Mistral)
+    }
+
     /// Whether its norms are RMSNorms (otherwise LayerNorms).
     pub fn rms_norm(self) -> bool {
         self.gated_mlp()

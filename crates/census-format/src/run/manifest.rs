@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::corpus::CorpusSource;
 use crate::error::{FormatError, Result};
-use crate::run::sequencing::{CorpusCounts, SequenceOptions, Shard};
+use crate::run::sequencing::{CorpusCounts, SequenceOptions, SequenceStart, Shard};
 
 /// Version of the run-directory layout described in `docs/SCHEMA.md`.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -113,6 +113,10 @@ pub struct RunConfig {
     /// shards runs are those of runs written before the mode existed.
     #[serde(default, skip_serializing_if = "RecordMode::is_shards")]
     pub record: RecordMode,
+    /// What every sequence starts with; absent in the manifest for a BOS, so the run ids of
+    /// runs with a BOS are those of runs written before other families existed.
+    #[serde(default, skip_serializing_if = "SequenceStart::is_bos")]
+    pub sequence_start: SequenceStart,
 }
 
 /// One committed part.

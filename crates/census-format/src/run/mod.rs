@@ -14,7 +14,7 @@ pub use manifest::{
     CommittedPart, FileFingerprint, MANIFEST_FILE, Manifest, ModelDescription, RunConfig,
     SCHEMA_VERSION,
 };
-pub use sequencing::{CorpusCounts, DEFAULT_MAX_SEQ_LEN, SequenceOptions, Shard};
+pub use sequencing::{CorpusCounts, DEFAULT_MAX_SEQ_LEN, SequenceOptions, SequenceStart, Shard};
 
 /// What a run directory holds at its top level, as [`crate::StagedDir::begin`] reads it (runs
 /// keep no list of their files): the manifest, the sequence table and the parts' directories.

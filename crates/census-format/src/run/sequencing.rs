@@ -134,6 +134,33 @@ impl Default for SequenceOptions {
     }
 }
 
+/// What every sequence starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SequenceStart {
+    /// The token the model's tokenizer puts first (OPT's `</s>`, Llama's `<s>` or
+    /// `<|begin_of_text|>`), at position 0 of every sequence; the text starts at position 1.
+    #[default]
+    Bos,
+    /// The text itself (GPT-2, Pythia and Qwen2 add no such token); position 0 is text.
+    Text,
+}
+
+impl SequenceStart {
+    /// Whether sequences start with a BOS.
+    pub fn is_bos(&self) -> bool {
+        *self == Self::Bos
+    }
+
+    /// The position of the first text token: 1 after a BOS, 0 without.
+    pub fn text_start(self) -> u16 {
+        match self {
+            Self::Bos => 1,
+            Self::Text => 0,
+        }
+    }
+}
+
 /// Counts describing the whole corpus and this shard's share.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CorpusCounts {
