@@ -739,3 +739,63 @@ fn a_pipeline_runs_a_series_of_hub_revisions() {
     let (ok, log) = xtask_run_with(&args, &offline);
     assert!(ok && stages_run(&log).is_empty(), "{log}");
 }
+
+/// A preset's hub revisions as a series (`series:pythia-160m@…`), served by the local hub: a
+/// GPT-NeoX model (rotary, parallel residual, no BOS) along its checkpoints, end to end.
+#[test]
+fn a_pipeline_runs_a_pythia_presets_checkpoints_from_the_hub() {
+    use census_testkit::hub_server::{HubServer, Revision};
+    let fixture = census_testkit::family_fixture("pythia");
+    let server = HubServer::serve(
+        "EleutherAI/pythia-160m",
+        vec![
+            Revision::new("step1000", &"1".repeat(40), fixture.clone()),
+            Revision::new("step2000", &"2".repeat(40), fixture),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("hf");
+    let sample = fixtures().join("corpus/sample.jsonl");
+    let pipeline = dir.path().join("p.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "name = \"t\"\nmodels = [\"series:pythia-160m@step2000,step1000\"]\n[extract]\n\
+             data = [\"{}\"]\nmax-seq-len = 32\nfull-length = true\n[report]\nno-png = true\n",
+            sample.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let env = [
+        ("HF_ENDPOINT", server.endpoint.as_str()),
+        ("HF_HOME", cache.to_str().unwrap()),
+    ];
+    let (ok, log) = xtask_run_with(&run_args(&pipeline, &out), &env);
+    assert!(ok, "{log}");
+    assert_eq!(
+        stages_run(&log),
+        [
+            "extract/pythia-160m/step-1000",
+            "analyze/pythia-160m/step-1000",
+            "extract/pythia-160m/step-2000",
+            "analyze/pythia-160m/step-2000",
+            "report"
+        ],
+        "{log}"
+    );
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("pythia-160m/step-1000/run/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let config = &manifest["config"];
+    assert_eq!(config["model"]["source"], "EleutherAI/pythia-160m@step1000");
+    assert_eq!(config["model"]["config"]["model_type"], "gpt_neox");
+    assert_eq!(config["sequence_start"], "text");
+    assert_eq!(config["ffn"], "dense");
+    let report = out.join("report");
+    assert_eq!(
+        training_steps(&report, "EleutherAI/pythia-160m"),
+        ["1000", "2000"]
+    );
+}

@@ -135,10 +135,32 @@ impl ModelEntry {
     }
 }
 
-/// The checkpoints a series of hub revisions names (`org/name@REV,REV,…`, each revision's name
-/// carrying its step, as `step-100`): `(org/name@REV, step)` in step order. None when `series`
-/// names no hub revisions (a directory, or a model the pipeline trains).
+/// The checkpoints a series of hub revisions names (`org/name@REV,REV,…` or
+/// `PRESET@REV,REV,…`, each revision's name carrying its step, as `step-100`, `step1000` or
+/// `stage1-step1000-tokens4B`; `PRESET@log` for a Pythia preset's log-spaced checkpoints):
+/// `(org/name@REV, step)` in step order. None when `series` names no hub revisions (a
+/// directory, or a model the pipeline trains).
 pub fn hub_revision_series(series: &str) -> Result<Option<Vec<(String, u64)>>> {
+    let expanded;
+    let series = match series.split_once('@') {
+        Some((name, revisions)) if !name.contains('/') && !Path::new(name).exists() => {
+            let Some(preset) = census_model::presets::find(name) else {
+                return Ok(None);
+            };
+            let revisions = if revisions == "log" {
+                census_model::presets::log_spaced_revisions(preset)
+                    .with_context(|| {
+                        format!("{name} publishes no training checkpoints, so `@log` names none")
+                    })?
+                    .join(",")
+            } else {
+                revisions.to_string()
+            };
+            expanded = format!("{}@{revisions}", preset.hub_id);
+            expanded.as_str()
+        }
+        _ => series,
+    };
     let Some((id, revisions)) = hub_revision(series) else {
         return Ok(None);
     };
@@ -618,5 +640,43 @@ mod tests {
                 .to_string()
                 .contains("names no model")
         );
+    }
+
+    #[test]
+    fn a_pythia_preset_series_names_its_log_spaced_hub_revisions() {
+        let series = hub_revision_series("pythia-160m@log").unwrap().unwrap();
+        assert_eq!(series.len(), 20);
+        assert_eq!(series[0], ("EleutherAI/pythia-160m@step0".to_string(), 0));
+        assert_eq!(
+            series[19],
+            ("EleutherAI/pythia-160m@step143000".to_string(), 143_000)
+        );
+        assert!(series.windows(2).all(|w| w[0].1 < w[1].1));
+        let err = hub_revision_series("gpt2@log").unwrap_err().to_string();
+        assert!(
+            err.contains("gpt2") && err.contains("no training checkpoints"),
+            "{err}"
+        );
+        let chosen = hub_revision_series("pythia-70m-deduped@step2000,step1000")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            chosen,
+            [
+                ("EleutherAI/pythia-70m-deduped@step1000".to_string(), 1000),
+                ("EleutherAI/pythia-70m-deduped@step2000".to_string(), 2000),
+            ]
+        );
+    }
+
+    #[test]
+    fn olmo_revision_names_resolve_to_their_step() {
+        let series = hub_revision_series(
+            "allenai/OLMo-2-0425-1B@stage1-step2000-tokens5B,stage1-step1000-tokens3B",
+        )
+        .unwrap()
+        .unwrap();
+        let steps: Vec<u64> = series.iter().map(|(_, step)| *step).collect();
+        assert_eq!(steps, [1000, 2000]);
     }
 }

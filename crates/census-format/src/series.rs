@@ -9,9 +9,21 @@ pub fn checkpoint_step(name: &str) -> Option<u64> {
         .and_then(|step| step.parse().ok())
 }
 
-/// The step a hub revision's name gives: its last run of digits (`step-100`: 100, `step1000`:
-/// 1000); none when it has no digit (`main`).
+/// The step a hub revision's name gives: the number after its last `step` (`step-100`: 100,
+/// `step1000`: 1000, OLMo's `stage1-step1000-tokens4B`: 1000), else its last run of digits
+/// (`v2-300`: 300); none when it has no digit (`main`).
 pub fn revision_step(revision: &str) -> Option<u64> {
+    let lower = revision.to_ascii_lowercase();
+    if let Some(at) = lower.rfind("step") {
+        let digits: String = lower[at + 4..]
+            .trim_start_matches(['-', '_'])
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        if let Ok(step) = digits.parse() {
+            return Some(step);
+        }
+    }
     let end = revision.rfind(|c: char| c.is_ascii_digit())? + 1;
     let start = revision[..end]
         .rfind(|c: char| !c.is_ascii_digit())
@@ -37,6 +49,12 @@ mod tests {
         assert_eq!(revision_step("step-100"), Some(100));
         assert_eq!(revision_step("step1000"), Some(1000));
         assert_eq!(revision_step("v2-step300"), Some(300));
+        assert_eq!(revision_step("stage1-step1000-tokens4B"), Some(1000));
+        assert_eq!(
+            revision_step("stage2-ingredient1-step23852-tokens100B"),
+            Some(23852)
+        );
+        assert_eq!(revision_step("v2-300"), Some(300));
         assert_eq!(revision_step("main"), None);
         assert_eq!(
             hub_revision("org/name@step-1"),

@@ -38,7 +38,7 @@ pub enum ModelError {
         reason: String,
     },
     /// An unknown preset name.
-    #[error("unknown preset '{0}' (known: {known})", known = crate::presets::PRESET_NAMES.join(", "))]
+    #[error("unknown preset '{0}' (known: {known})", known = crate::presets::preset_names().join(", "))]
     UnknownPreset(String),
     /// No checkpoint file was found in a model directory.
     #[error(

@@ -10,7 +10,7 @@ use hf_hub::api::sync::ApiBuilder;
 use hf_hub::{Cache, Repo, RepoType};
 
 use crate::error::{ModelError, Result};
-use crate::presets::PRESET_NAMES;
+use crate::presets::{find, preset_names};
 
 /// Tokenizer files fetched when the repository has them.
 const TOKENIZER_FILES: [&str; 5] = [
@@ -72,8 +72,10 @@ impl ModelSpec {
             Some(revision) => format!("{id}@{revision}"),
             None => id,
         };
-        if PRESET_NAMES.contains(&id) {
-            return Ok(Self::Hub(at(format!("facebook/{id}"))));
+        if !id.contains('/')
+            && let Some(preset) = find(id)
+        {
+            return Ok(Self::Hub(at(preset.hub_id.to_string())));
         }
         let parts: Vec<&str> = id.split('/').collect();
         if parts.len() == 2 && parts.iter().all(|p| !p.is_empty()) {
@@ -82,7 +84,7 @@ impl ModelSpec {
         Err(ModelError::InvalidInput(format!(
             "model '{spec}' is not a directory, a preset ({}) or a hub id (org/name), each \
              optionally @revision",
-            PRESET_NAMES.join(", ")
+            preset_names().join(", ")
         )))
     }
 }

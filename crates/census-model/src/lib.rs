@@ -50,7 +50,6 @@ pub use hub::{HubOptions, ModelSpec};
 pub use layer::{DecoderLayer, LayerOutput};
 pub use loader::{CheckpointPlan, load_checkpoint, load_pretrained};
 pub use norm::Norm;
-pub use presets::PRESET_NAMES;
 pub use rotary::RotaryTables;
 pub use saver::save_pretrained;
 pub use series::{SeriesCheckpoint, checkpoint_series};
