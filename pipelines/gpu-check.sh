@@ -8,8 +8,9 @@
 #
 # It needs python3 (standard library only) and nvidia-smi. It
 #   1. checks that the CUDA backend's fired masks equal the host engine's and Hugging Face's on
-#      the parity fixtures in f32 and f16 (differences only inside the near-zero band), and that
-#      the fire counts summed on the device (--record counts) equal those of its fired lists;
+#      the parity fixtures in f32 and f16 (differences only inside the near-zero band), those of
+#      every other family (GPT-2, Pythia, Llama, Qwen2, Mistral) included, and that the fire
+#      counts summed on the device (--record counts) equal those of its fired lists;
 #   2. measures tokens/s and MFU at the opt-1.3b shape in f16 on the dense path;
 #   3. runs --stream-layers --offload-hidden on the first 4 layers of the opt-66b shape and
 #      reports peak GPU memory;
@@ -18,7 +19,8 @@
 # In the repository, `pipelines/gpu-check.sh --device cpu --quick` runs the same steps on the
 # CPU at small shapes (CI does, with the release builds in target/release).
 #
-# Options: --device cuda|cpu, --quick (small shapes), --bin DIR (the binaries), --fixtures DIR,
+# Options: --device cuda|cpu, --quick (small shapes), --bin DIR (the binaries), --fixtures DIR
+# (OPT's), --families DIR (the other families'),
 # --work DIR (kept), --peak-tflops N (the GPU's dense f16 peak; 989 for H100 and H200).
 set -euo pipefail
 
@@ -30,9 +32,11 @@ work=""
 if [ -x "$here/bin/neuron-census" ]; then
   bin="$here/bin"
   fixtures="$here/fixtures/opt"
+  families="$here/fixtures/families"
 else
   bin="$here/../target/release"
   fixtures="$here/../tests/fixtures/opt"
+  families="$here/../tests/fixtures/families"
 fi
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -40,6 +44,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1; shift ;;
     --bin) bin="$2"; shift 2 ;;
     --fixtures) fixtures="$2"; shift 2 ;;
+    --families) families="$2"; shift 2 ;;
     --work) work="$2"; shift 2 ;;
     --peak-tflops) peak_tflops="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -127,7 +132,7 @@ PY
 }
 
 echo "== 1. fired masks on the fixtures against Hugging Face and the host engine; counts on the device =="
-"$parity" --device "$device" --fixtures "$fixtures" | tee "$work/parity.md"
+"$parity" --device "$device" --fixtures "$fixtures" --families "$families" | tee "$work/parity.md"
 parity_result="agree outside the band; device counts equal"
 
 echo
@@ -164,6 +169,6 @@ echo
 echo "== 4. summary ($device) =="
 echo "| check | result |"
 echo "|---|---|"
-echo "| fired masks and device counts, parity fixtures, f32 and f16 | $parity_result |"
+echo "| fired masks and device counts, parity fixtures of every family, f32 and f16 | $parity_result |"
 echo "| $throughput_preset shape, f16 dense | $tps tokens/s, MFU $mfu%, peak $where memory $memory MiB |"
 echo "| $stream_preset shape, $stream_layers layers streamed with offload | $stream_tps tokens/s, peak $stream_where memory $stream_memory MiB |"

@@ -110,6 +110,34 @@ fn case(id: &str, dir: &Path) -> Vec<String> {
             std::fs::write(m.join("config.json"), config).unwrap();
             extract_model_args("m", "run", "48", &sample())
         }
+        "extract-unknown-family" => {
+            let m = model_copy(dir);
+            let config = std::fs::read_to_string(m.join("config.json")).unwrap();
+            let config = config.replace("\"model_type\": \"opt\"", "\"model_type\": \"bloom\"");
+            std::fs::write(m.join("config.json"), config).unwrap();
+            extract_model_args("m", "run", "48", &sample())
+        }
+        "extract-sentencepiece-only" => {
+            let m = dir.join("m");
+            copy_dir(&census_testkit::family_fixture("llama"), &m);
+            std::fs::remove_file(m.join("tokenizer.json")).unwrap();
+            std::fs::write(m.join("tokenizer.model"), b"sentencepiece").unwrap();
+            extract_model_args("m", "run", "32", &sample())
+        }
+        "extract-host-engine-other-family" => {
+            let gpt2 = census_testkit::family_fixture("gpt2");
+            let mut args = extract_model_args(gpt2.to_str().unwrap(), "run", "32", &sample());
+            args.extend(strings(&["--ffn", "sparse"]));
+            args
+        }
+        "analyze-exclude-bos-without-bos" => {
+            let gpt2 = census_testkit::family_fixture("gpt2");
+            made(
+                dir,
+                &extract_model_args(gpt2.to_str().unwrap(), "run", "32", &sample()),
+            );
+            analyze(&["--exclude-bos", "--no-projection"])
+        }
         "extract-sequence-too-long" => extract_args("run", "4096", &sample()),
         "extract-empty-sequences" => extract_args("run", "0", &sample()),
         "extract-foreign-out" => {

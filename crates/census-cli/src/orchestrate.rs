@@ -690,6 +690,45 @@ mod tests {
         assert!(checked >= 3);
     }
 
+    /// The model-family pipelines name what their comments say, and pass the checks `run` makes
+    /// of its models before any stage: Pythia's 20 log-spaced checkpoints, one hub model of
+    /// each family.
+    #[test]
+    fn the_family_and_training_pipelines_resolve_their_models() {
+        let root = repository_root();
+        let out = Path::new("/nonexistent/out");
+        let training = Pipeline::load(&root.join("pipelines/pythia-training.toml")).unwrap();
+        let entries = training.entries().unwrap();
+        assert!(entries.len() == 1 && entries[0].series);
+        let series = hub_revision_series(&entries[0].location(out, &root))
+            .unwrap()
+            .unwrap();
+        assert_eq!(series.len(), 20);
+        assert_eq!(series[19].0, "EleutherAI/pythia-160m@step143000");
+        let families = Pipeline::load(&root.join("pipelines/families.toml")).unwrap();
+        let hub_ids: Vec<String> = families
+            .entries()
+            .unwrap()
+            .iter()
+            .map(
+                |entry| match ModelSpec::parse(&entry.location(out, &root)).unwrap() {
+                    ModelSpec::Hub(id) => id,
+                    ModelSpec::Dir(dir) => panic!("{} is a directory", dir.display()),
+                },
+            )
+            .collect();
+        assert_eq!(
+            hub_ids,
+            [
+                "facebook/opt-1.3b",
+                "openai-community/gpt2-large",
+                "EleutherAI/pythia-1.4b",
+                "TinyLlama/TinyLlama_v1.1",
+                "mistralai/Mistral-7B-v0.1"
+            ]
+        );
+    }
+
     /// The default model as a series: its five checkpoints in step order, then the model.
     #[test]
     fn stage_outputs_must_lie_inside_out() {

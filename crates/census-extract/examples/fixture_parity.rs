@@ -6,7 +6,11 @@
 //! the device (`--record counts`), must equal the counts of its own fired lists. Prints a
 //! Markdown table; exits non-zero when a bit differs outside the band or a count differs.
 //!
-//! `fixture_parity [--device cpu|cuda] [--fixtures tests/fixtures/opt]`
+//! The other families' fixtures (GPT-2, Pythia, Llama, Qwen2, Mistral: `--families
+//! tests/fixtures/families`) run on the dense path alone, the host engine being OPT's.
+//!
+//! `fixture_parity [--device cpu|cuda] [--fixtures tests/fixtures/opt]
+//! [--families tests/fixtures/families]`
 
 use std::path::{Path, PathBuf};
 
@@ -18,10 +22,14 @@ use census_extract::{Engine, ExtractOptions, Manifest, SequenceOptions, extract}
 use census_format::run::RecordMode;
 use census_format::run::counts::read_counts;
 use census_model::{BackendJob, Device};
-use census_testkit::golden::{Golden, pretokenized_source, read_golden};
+use census_testkit::golden::{Golden, pretokenized_as_is, pretokenized_source, read_golden};
 
 /// Fixtures checked: pre-LN, post-LN with projections (350m's layout), odd shapes, f16 weights.
 const FIXTURES: [&str; 4] = ["pre-ln", "post-ln-proj", "odd", "f16"];
+
+/// Fixtures of the other families: a GELU model without BOS, a parallel-residual rotary one in
+/// f16, a gated grouped-query one with Llama 3's rope in bf16, q/k/v biases, a sliding window.
+const FAMILY_FIXTURES: [&str; 5] = ["gpt2", "pythia", "llama", "qwen2", "mistral"];
 
 /// One extraction of a fixture.
 struct Extraction<'a> {
@@ -129,6 +137,10 @@ fn main() -> Result<()> {
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/opt"),
         PathBuf::from,
     );
+    let families = flag(&args, "--families").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/families"),
+        PathBuf::from,
+    );
     let work = tempfile::tempdir()?;
     println!(
         "| fixture | engine | dtype | fired bits | differ | outside the band | counts on the \
@@ -136,21 +148,38 @@ fn main() -> Result<()> {
     );
     println!("|---|---|---|---|---|---|---|");
     let mut failed = false;
-    for name in FIXTURES {
-        let dir = fixtures.join(name);
+    let opt = FIXTURES.iter().map(|name| (fixtures.join(name), true));
+    let others = FAMILY_FIXTURES
+        .iter()
+        .map(|name| (families.join(name), false));
+    for (dir, is_opt) in opt.chain(others) {
+        let name = dir
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         let golden = read_golden(&dir);
-        let source = pretokenized_source(work.path(), &golden.sequences);
-        let checks = [
-            (Device::Cpu, Engine::Host, DType::F32, 1e-4),
+        let source = if is_opt {
+            pretokenized_source(work.path(), &golden.sequences)
+        } else {
+            pretokenized_as_is(work.path(), &golden.sequences)
+        };
+        let positions =
+            census_model::family::read_config(dir.join("config.json"))?.max_position_embeddings;
+        let host = (Device::Cpu, Engine::Host, DType::F32, 1e-4);
+        let dense = [
             (device, Engine::Dense, DType::F32, 1e-4),
             (device, Engine::Dense, DType::F16, 1e-2),
         ];
+        let checks: Vec<_> = if is_opt {
+            std::iter::once(host).chain(dense).collect()
+        } else {
+            dense.to_vec()
+        };
         for (on, engine, dtype, band) in checks {
             let out = work
                 .path()
                 .join(format!("{name}-{}-{dtype:?}", engine.name()));
             let options = ExtractOptions {
-                sequences: SequenceOptions::with_max_seq_len(48),
+                sequences: SequenceOptions::with_max_seq_len(positions),
                 engine,
                 dtype,
                 ..ExtractOptions::new(&dir, vec![source.clone()], &out)

@@ -277,11 +277,14 @@ fn provenance(m: &PageModel<'_>) -> String {
     let a = m.analysis;
     let c = &a.manifest.model.config;
     let mut s = format!(
-        "<h3>{}</h3>\n<table>\n<tr><th>model</th><td><code>{}</code>: {} layers × {} neurons, \
-         hidden {}, {}</td></tr>\n<tr><th>tokens analysed</th><td>{} tokens in {} sequences{}</td></tr>\n\
+        "<h3>{}</h3>\n<table>\n<tr><th>model</th><td><code>{}</code>: {} ({}), {} layers × {} neurons, \
+         hidden {}, {}</td></tr>\n<tr><th>fired</th><td>{}</td></tr>\n\
+         <tr><th>tokens analysed</th><td>{} tokens in {} sequences{}</td></tr>\n\
          <tr><th>analysis</th><td><code>{}</code>, {:.1} s, {}</td></tr>\n",
         esc(&a.name),
         esc(&a.manifest.model.source),
+        c.model_type,
+        c.activation_function.name(),
         c.num_hidden_layers,
         c.ffn_dim,
         c.hidden_size,
@@ -290,6 +293,7 @@ fn provenance(m: &PageModel<'_>) -> String {
         } else {
             "post-LN"
         },
+        esc(&c.fired_rule(0.0)),
         a.summary.tokens,
         a.summary.sequences,
         if a.manifest.full_length {
