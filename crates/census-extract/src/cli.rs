@@ -81,6 +81,11 @@ pub struct ExtractArgs {
     /// frequencies and positional statistics, in megabytes).
     #[arg(long, value_enum, default_value = "shards")]
     pub record: RecordMode,
+    /// A neuron fires when its activation input (fc1 or gate output) exceeds this, for a
+    /// magnitude reading of GELU and SiLU models (default 0: the paper's rule; the dense path
+    /// only; recorded in the manifest).
+    #[arg(long, default_value_t = 0.0, value_parser = census_format::bounded::non_negative)]
+    pub fire_threshold: f64,
     /// Device: `cpu`, or `cuda` (GPU 0; needs a build with `--features cuda`).
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: Device,
@@ -215,6 +220,7 @@ impl ExtractArgs {
             dtype: self.compute_dtype(engine, Path::new(&self.model))?,
             engine,
             record: self.record,
+            fire_threshold: self.fire_threshold as f32,
             out: self.out.clone(),
             progress: !self.quiet,
         })

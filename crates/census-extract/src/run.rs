@@ -77,6 +77,8 @@ pub struct ExtractOptions {
     pub engine: Engine,
     /// What is recorded: every token's fired neurons, or per-neuron counts.
     pub record: RecordMode,
+    /// A neuron fires when its activation input exceeds this (0: the paper's rule).
+    pub fire_threshold: f32,
     /// Run directory.
     pub out: PathBuf,
     /// Show a progress bar.
@@ -125,6 +127,7 @@ impl ExtractOptions {
             dtype: DType::F32,
             engine: Engine::Host,
             record: RecordMode::Shards,
+            fire_threshold: 0.0,
             out: out.into(),
             progress: false,
         }
@@ -153,6 +156,14 @@ impl ExtractOptions {
             return Err(ExtractError::InvalidOption(format!(
                 "--layers {}..{} is not a non-empty range within the model's {} layers",
                 layers.start, layers.end, config.num_hidden_layers
+            )));
+        }
+        if self.fire_threshold != 0.0 && (self.engine.on_host() || !self.fire_threshold.is_finite())
+        {
+            return Err(ExtractError::InvalidOption(format!(
+                "--fire-threshold {}: a finite threshold, on the dense path (--ffn dense); the \
+                 host engine sums fc2 over the neurons whose ReLU output is positive",
+                self.fire_threshold
             )));
         }
         if self.engine.on_host() && !Engine::has_host_engine(config.model_type) {
@@ -306,6 +317,7 @@ fn check_options(options: &ExtractOptions) -> Result<CheckedOptions> {
         } else {
             SequenceStart::Text
         },
+        fire_threshold: options.fire_threshold,
     };
     Ok(CheckedOptions {
         config,
@@ -802,9 +814,15 @@ enum LayerOutput<B: Backend> {
 }
 
 impl<B: Backend> LayerOutput<B> {
-    /// The dense path's output: the pre-activations where `keep_on_device`, else the fired
-    /// neurons decoded on the host.
-    fn of_dense(fc1: Tensor<B, 3>, keep_on_device: bool) -> Self {
+    /// The dense path's output: the activation inputs less `threshold` (so a neuron fires
+    /// where the result is positive) where `keep_on_device`, else the fired neurons decoded on
+    /// the host.
+    fn of_dense(fc1: Tensor<B, 3>, keep_on_device: bool, threshold: f32) -> Self {
+        let fc1 = if threshold == 0.0 {
+            fc1
+        } else {
+            fc1.sub_scalar(threshold)
+        };
         if keep_on_device {
             Self::PreActivations(fc1)
         } else {
@@ -842,7 +860,7 @@ fn run_batches<B: Backend>(
                         sink(
                             layer - layers.start,
                             b,
-                            LayerOutput::of_dense(fc1, on_device),
+                            LayerOutput::of_dense(fc1, on_device, options.fire_threshold),
                         );
                     }
                 })?;
@@ -893,7 +911,8 @@ fn run_batches<B: Backend>(
                     let out = layer.forward(h.take(device), &contexts[b]);
                     *h = HiddenStates::keep(out.hidden, options.engine.offloads_hidden());
                     if layer_index >= layers.start {
-                        let output = LayerOutput::of_dense(out.fc1, on_device);
+                        let output =
+                            LayerOutput::of_dense(out.fc1, on_device, options.fire_threshold);
                         sink(layer_index - layers.start, b, output);
                     }
                 }

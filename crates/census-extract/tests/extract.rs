@@ -824,3 +824,69 @@ fn a_run_that_committed_nothing_starts_anew() {
     assert!(manifest.complete);
     assert_eq!(manifest.config.sequences.max_seq_len, 32);
 }
+
+/// `--fire-threshold τ`: on the GELU fixture without BOS, the shards hold exactly the neurons
+/// whose activation input HF computed above τ (outside the near-zero band around τ), the
+/// manifest records τ, and the host engine refuses a threshold.
+#[test]
+fn a_fire_threshold_records_inputs_above_it() {
+    let model = census_testkit::family_fixture("gpt2");
+    let golden = census_testkit::golden::read_golden(&model);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let source = census_testkit::golden::pretokenized_as_is(tmp.path(), &golden.sequences);
+    let threshold = 0.5f32;
+    let options = ExtractOptions {
+        sequences: SequenceOptions::with_max_seq_len(64),
+        engine: Engine::Dense,
+        fire_threshold: threshold,
+        ..ExtractOptions::new(&model, vec![source], &out)
+    };
+    let summary = run(&options).unwrap();
+    assert_eq!(summary.manifest.config.fire_threshold, threshold);
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"fire_threshold\": 0.5"), "{manifest}");
+    let rows = activations(&out);
+    let (mut compared, mut above) = (0usize, 0usize);
+    for (seq, per_layer) in golden.fc1.iter().enumerate() {
+        for (layer, positions) in per_layer.iter().enumerate() {
+            for (pos, pre) in positions.iter().enumerate() {
+                let fired = &rows[&layer][&(seq as u64, pos as u16)];
+                for (n, &x) in pre.iter().enumerate() {
+                    compared += 1;
+                    above += usize::from(x > threshold);
+                    if fired.binary_search(&(n as u16)).is_ok() != (x > threshold) {
+                        assert!(
+                            (x - threshold).abs() < 1e-4,
+                            "layer {layer} neuron {n}: {x}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        above > 0 && above < compared / 2,
+        "{above} of {compared} above τ"
+    );
+    let host = ExtractOptions {
+        engine: Engine::Host,
+        out: tmp.path().join("host"),
+        ..ExtractOptions::new(
+            fixture("pre-ln"),
+            options.sources.clone(),
+            tmp.path().join("h"),
+        )
+    };
+    let err = run(&ExtractOptions {
+        fire_threshold: threshold,
+        sequences: SequenceOptions::with_max_seq_len(48),
+        ..host
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("--fire-threshold") && err.contains("--ffn dense"),
+        "{err}"
+    );
+}

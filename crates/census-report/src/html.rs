@@ -293,7 +293,7 @@ fn provenance(m: &PageModel<'_>) -> String {
         } else {
             "post-LN"
         },
-        esc(&c.fired_rule(0.0)),
+        esc(&c.fired_rule(a.manifest.fire_threshold)),
         a.summary.tokens,
         a.summary.sequences,
         if a.manifest.full_length {

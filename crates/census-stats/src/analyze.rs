@@ -1018,6 +1018,7 @@ fn write(
             })
             .collect(),
         model: set.runs[0].manifest.config.model.clone(),
+        fire_threshold: set.runs[0].manifest.config.fire_threshold,
         layers: [layers[0], layers[layers.len() - 1] + 1],
         full_length: plan.full_length,
         options: options.clone(),

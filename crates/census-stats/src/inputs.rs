@@ -480,6 +480,9 @@ fn check_compatible(first: &RunInput, dir: &Path, manifest: &Manifest) -> Result
     if a.dtype != b.dtype {
         return differs("the compute dtype");
     }
+    if a.fire_threshold != b.fire_threshold {
+        return differs("the fire threshold");
+    }
     if a.sequence_start != b.sequence_start {
         return differs("what its sequences start with (a BOS or text)");
     }

@@ -179,6 +179,7 @@ impl SyntheticRun<'_> {
             part_tokens: 1,
             record: Default::default(),
             sequence_start: Default::default(),
+            fire_threshold: 0.0,
         }
     }
 }

@@ -49,6 +49,9 @@ pub struct AnalysisManifest {
     pub inputs: Vec<InputRun>,
     /// Model source and configuration.
     pub model: ModelDescription,
+    /// The runs' fire threshold (`--fire-threshold`); absent for 0, the paper's rule.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fire_threshold: f32,
     /// Layers analysed, `[start, end)`.
     pub layers: [usize; 2],
     /// Whether every sequence had the full length (positions equally frequent).
@@ -67,6 +70,10 @@ pub struct AnalysisManifest {
     pub seconds: f64,
     /// The tables written.
     pub tables: Vec<String>,
+}
+
+fn is_zero(value: &f32) -> bool {
+    *value == 0.0
 }
 
 impl AnalysisManifest {

@@ -89,6 +89,10 @@ pub struct ModelDescription {
     pub tokenizer_files: Vec<FileFingerprint>,
 }
 
+fn is_zero(value: &f32) -> bool {
+    *value == 0.0
+}
+
 /// Everything that determines a run's output. Resuming requires an identical configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
@@ -117,6 +121,10 @@ pub struct RunConfig {
     /// runs with a BOS are those of runs written before other families existed.
     #[serde(default, skip_serializing_if = "SequenceStart::is_bos")]
     pub sequence_start: SequenceStart,
+    /// A neuron fires when its activation input exceeds this (`--fire-threshold`); absent in
+    /// the manifest for 0, the paper's rule.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fire_threshold: f32,
 }
 
 /// One committed part.
