@@ -172,12 +172,16 @@ impl ExtractArgs {
     }
 
     /// The longest sequence: `--max-seq-len` if given, else the positions of the model in
-    /// `model_dir` (its `max_position_embeddings`; [`DEFAULT_MAX_SEQ_LEN`], every OPT's, when its
-    /// configuration cannot be read yet, as a hub model's before its download).
+    /// `model_dir` (its `max_position_embeddings`), at most [`DEFAULT_MAX_SEQ_LEN`] (every
+    /// OPT's, and the paper's; long-context models would otherwise take their 32k or 128k
+    /// positions), which is also the default when the configuration cannot be read yet, as a
+    /// hub model's before its download.
     pub fn max_seq_len_for(&self, model_dir: &Path) -> usize {
         self.max_seq_len.unwrap_or_else(|| {
             census_model::family::read_config(model_dir.join("config.json"))
-                .map_or(DEFAULT_MAX_SEQ_LEN, |c| c.max_position_embeddings)
+                .map_or(DEFAULT_MAX_SEQ_LEN, |c| {
+                    c.max_position_embeddings.min(DEFAULT_MAX_SEQ_LEN)
+                })
         })
     }
 

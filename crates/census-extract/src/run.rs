@@ -380,7 +380,9 @@ fn open_or_resume(
                 &options.sources,
                 checked.tokenizer.as_ref(),
                 checked.bos,
-                Some(config.pad_token_id),
+                // A pad id of its own is never text; where padding borrows the end-of-text
+                // id (GPT-2, Pythia, Qwen2), that id separates documents and is kept.
+                (config.pad_token_id != config.eos_token_id).then_some(config.pad_token_id),
                 config.vocab_size,
                 &options.sequences,
                 options.shard,

@@ -890,3 +890,26 @@ fn a_fire_threshold_records_inputs_above_it() {
         "{err}"
     );
 }
+
+/// Where padding borrows the end-of-text id (GPT-2, Pythia and Qwen2 have no pad token), that
+/// id is text separating documents in pre-tokenized corpora, and is kept.
+#[test]
+fn pre_tokenized_end_of_text_ids_are_kept_where_padding_borrows_them() {
+    let model = census_testkit::family_fixture("gpt2");
+    let tmp = tempfile::tempdir().unwrap();
+    let source = census_testkit::golden::pretokenized_as_is(
+        tmp.path(),
+        &[vec![10, 11, 500, 12, 13], vec![500, 20, 21]],
+    );
+    let out = tmp.path().join("run");
+    let summary = run(&ExtractOptions {
+        sequences: SequenceOptions::with_max_seq_len(64),
+        engine: Engine::Dense,
+        ..ExtractOptions::new(&model, vec![source], &out)
+    })
+    .unwrap();
+    assert_eq!(summary.manifest.counts.tokens, 8);
+    let tokens = read_tokens(&tokens_path(&out, 0), None).unwrap();
+    assert_eq!(tokens.token, [10, 11, 500, 12, 13, 500, 20, 21]);
+    assert_eq!(tokens.pos, [0, 1, 2, 3, 4, 0, 1, 2]);
+}

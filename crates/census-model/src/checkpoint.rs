@@ -252,6 +252,11 @@ fn safetensors_tensors(path: &Path) -> Result<Vec<StoredTensor>> {
             safetensors::Dtype::F16 => (DType::F16, 2),
             safetensors::Dtype::BF16 => (DType::BF16, 2),
             safetensors::Dtype::F64 => (DType::F64, 8),
+            // Buffers some checkpoints hold (causal masks, step counters): indexed so the
+            // family's table can skip them; planning refuses them as weights.
+            safetensors::Dtype::BOOL => (DType::Bool(burn::tensor::BoolStore::Native), 1),
+            safetensors::Dtype::U8 => (DType::U8, 1),
+            safetensors::Dtype::I64 => (DType::I64, 8),
             other => {
                 return Err(ModelError::TensorData {
                     tensor: name,

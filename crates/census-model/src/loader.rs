@@ -295,6 +295,13 @@ fn plan_loading<'a>(
             continue;
         }
         match by_name.get(stripped) {
+            Some(_) if !tensor.dtype.is_float() => {
+                return Err(ModelError::TensorData {
+                    tensor: tensor.name.clone(),
+                    path: tensor.file.clone(),
+                    reason: format!("unsupported dtype {:?} for a weight", tensor.dtype),
+                });
+            }
             Some(spec) if spec.shape == tensor.shape => {
                 found.insert(spec.name.as_str(), tensor);
             }

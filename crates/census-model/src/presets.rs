@@ -1,4 +1,4 @@
-//! Released, ungated models by short name: their hub repositories and shapes. The shapes are
+//! Released models by short name: their hub repositories and shapes. The shapes are
 //! for planning (the scale rehearsal, random models); a run reads the downloaded `config.json`.
 //!
 //! - OPT: `opt-125m` … `opt-66b` (`facebook/`);
@@ -6,7 +6,8 @@
 //! - Pythia: `pythia-70m` … `pythia-12b`, each also `-deduped` (`EleutherAI/`), with 154
 //!   training checkpoints as revisions `stepN` ([`log_spaced_revisions`] picks 20 of them);
 //! - Qwen2.5: `qwen2.5-0.5b` … `qwen2.5-7b` (`Qwen/`);
-//! - Mistral: `mistral-7b` (`mistralai/Mistral-7B-v0.1`).
+//! - Mistral: `mistral-7b` (`mistralai/Mistral-7B-v0.1`; the hub asks users to accept its
+//!   terms first: log in, and its token file in the Hugging Face cache is used).
 
 use census_format::model::{Activation, Family, ModelConfig, Rotary};
 

@@ -326,3 +326,52 @@ fn non_finite_values_are_found_in_every_float_dtype() {
         assert!(refuse_non_finite(&b64, DType::F64).is_err());
     }
 }
+
+/// Buffers older checkpoints saved beside the weights (GPT-NeoX's boolean causal masks and
+/// rotary frequencies) are skipped: the model loads and computes as without them. A boolean
+/// tensor where a weight belongs is refused, naming it.
+#[test]
+fn buffers_of_older_checkpoints_are_skipped_and_non_float_weights_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pythia");
+    census_testkit::copy_dir(&census_testkit::family_fixture("pythia-serial"), &dir);
+    let device = Default::default();
+    let batch = TokenBatch::<B>::left_padded(&[vec![5, 6, 7, 8]], 0, 512, &device).unwrap();
+    let before = load(&dir)
+        .unwrap()
+        .forward_pre_activations(&batch, None)
+        .unwrap();
+    rewrite_safetensors(&dir, |tensors| {
+        for layer in 0..2 {
+            let prefix = format!("gpt_neox.layers.{layer}.attention");
+            tensors.insert(
+                format!("{prefix}.bias"),
+                (safetensors::Dtype::BOOL, vec![1, 1, 4, 4], vec![1; 16]),
+            );
+            tensors.insert(
+                format!("{prefix}.rotary_emb.inv_freq"),
+                (safetensors::Dtype::F32, vec![2], vec![0; 8]),
+            );
+        }
+    });
+    let after = load(&dir)
+        .unwrap()
+        .forward_pre_activations(&batch, None)
+        .unwrap();
+    for (a, b) in before.into_iter().zip(after) {
+        assert_eq!(a.into_data(), b.into_data());
+    }
+    rewrite_safetensors(&dir, |tensors| {
+        let (_, shape, data) = tensors.remove("gpt_neox.final_layer_norm.weight").unwrap();
+        let bools = vec![1u8; data.len() / 4];
+        tensors.insert(
+            "gpt_neox.final_layer_norm.weight".to_string(),
+            (safetensors::Dtype::BOOL, shape, bools),
+        );
+    });
+    let err = load(&dir).unwrap_err().to_string();
+    assert!(
+        err.contains("final_layer_norm.weight") && err.contains("unsupported dtype"),
+        "{err}"
+    );
+}

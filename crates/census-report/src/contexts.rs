@@ -150,8 +150,9 @@ pub fn collect(
                 let check = PartCheck::of(manifest, part, Some(layer));
                 let rows = read_activations(&path, Some(&check))?;
                 let per = found.get_mut(&layer).expect("every layer");
+                let text_start = manifest.config.sequence_start.text_start();
                 for i in 0..rows.len() {
-                    if rows.pos[i] == 0 {
+                    if rows.pos[i] < text_start {
                         continue;
                     }
                     for &n in rows.neurons_of(i) {
