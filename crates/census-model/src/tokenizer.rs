@@ -32,7 +32,13 @@ pub const TOKENIZER_FILES: [&str; 3] = ["tokenizer.json", "vocab.json", "merges.
 pub struct ModelTokenizer {
     inner: Tokenizer,
     prefix: Option<u32>,
+    /// Whether tokens are sentencepiece pieces (`▁` for a space, `<0xHH>` for a byte) rather
+    /// than GPT-2's byte-level spelling.
+    pieces: bool,
 }
+
+/// The space of a sentencepiece piece.
+const PIECE_SPACE: char = '\u{2581}';
 
 impl ModelTokenizer {
     /// Builds the tokenizer of a model of `family` from its directory: `tokenizer.json` if
@@ -86,7 +92,7 @@ impl ModelTokenizer {
             return Self::with_opt_bos(inner, path);
         }
         let prefix = post_processor_prefix(&inner, path)?;
-        Ok(Self { inner, prefix })
+        Ok(Self::with_prefix(inner, prefix))
     }
 
     /// Builds a byte-level BPE tokenizer from `vocab.json` (token → id) and `merges.txt`, with
@@ -129,10 +135,7 @@ impl ModelTokenizer {
         inner.add_special_tokens(&specials);
         match family {
             Family::Opt => Self::with_opt_bos(inner, vocab),
-            Family::Gpt2 | Family::GptNeox => Ok(Self {
-                inner,
-                prefix: None,
-            }),
+            Family::Gpt2 | Family::GptNeox => Ok(Self::with_prefix(inner, None)),
             other => Err(ModelError::Tokenizer {
                 path: vocab.to_path_buf(),
                 reason: format!("a {other} model's tokenizer is read from tokenizer.json"),
@@ -147,10 +150,19 @@ impl ModelTokenizer {
                 path: origin.to_path_buf(),
                 reason: format!("the vocabulary has no '{BOS_TOKEN}' token"),
             })?;
-        Ok(Self {
+        Ok(Self::with_prefix(inner, Some(bos_id)))
+    }
+
+    /// The tokenizer with `prefix`, its spelling read from its vocabulary: sentencepiece pieces
+    /// hold `▁` or the byte-fallback token `<0x0A>`, which byte-level vocabularies never do.
+    fn with_prefix(inner: Tokenizer, prefix: Option<u32>) -> Self {
+        let pieces = inner.token_to_id(&PIECE_SPACE.to_string()).is_some()
+            || inner.token_to_id("<0x0A>").is_some();
+        Self {
             inner,
-            prefix: Some(bos_id),
-        })
+            prefix,
+            pieces,
+        }
     }
 
     /// The token every input starts with (`</s>` = 2 for OPT), or `None` when the family's
@@ -164,9 +176,26 @@ impl ModelTokenizer {
         self.inner.get_vocab_size(true)
     }
 
-    /// The token string of an id (`Ġ` marks a leading space), if the id exists.
+    /// The token string of an id in GPT-2's byte-level spelling (`Ġ` marks a leading space,
+    /// one character per byte), if the id exists. Sentencepiece pieces are respelled (`▁the` as
+    /// `Ġthe`, `<0x0A>` as `Ċ`) so every family's tokens read alike; special tokens are kept.
     pub fn token(&self, id: u32) -> Option<String> {
-        self.inner.id_to_token(id)
+        let token = self.inner.id_to_token(id)?;
+        if !self.pieces || self.inner.get_added_tokens_decoder().contains_key(&id) {
+            return Some(token);
+        }
+        let byte = token
+            .strip_prefix("<0x")
+            .and_then(|hex| hex.strip_suffix('>'))
+            .filter(|hex| hex.len() == 2)
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        let bytes = match byte {
+            Some(byte) => vec![byte],
+            None => token.replace(PIECE_SPACE, " ").into_bytes(),
+        };
+        Some(census_format::analysis::vocabulary::byte_level_spelling(
+            &bytes,
+        ))
     }
 
     /// The ids of the special tokens (`</s>`, `<pad>`, …), which decoding leaves out.

@@ -196,3 +196,58 @@ fn a_sentencepiece_only_repository_is_refused_naming_tokenizer_json() {
         "{message}"
     );
 }
+
+/// A sentencepiece-style `tokenizer.json` (Llama 2, Mistral: `▁` for a space, `<0x0A>` byte
+/// fallback, built here with `tokenizers`): its pieces are spelled in GPT-2's byte-level
+/// alphabet, as every family's tokens are stored, and its special tokens kept.
+#[test]
+fn sentencepiece_pieces_are_spelled_byte_level() {
+    use tokenizers::models::bpe::BPE;
+    use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
+    use tokenizers::{AddedToken, Tokenizer};
+    let pieces = [
+        "<unk>",
+        "<s>",
+        "</s>",
+        "<0x0A>",
+        "\u{2581}",
+        "t",
+        "h",
+        "e",
+        "\u{2581}t",
+        "he",
+        "\u{2581}the",
+        "é",
+    ];
+    let vocab: [(String, u32); 12] = std::array::from_fn(|id| (pieces[id].to_string(), id as u32));
+    let merges = vec![
+        ("\u{2581}".to_string(), "t".to_string()),
+        ("h".to_string(), "e".to_string()),
+        ("\u{2581}t".to_string(), "he".to_string()),
+    ];
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .byte_fallback(true)
+        .unk_token("<unk>".to_string())
+        .build()
+        .unwrap();
+    let mut inner = Tokenizer::new(bpe);
+    inner.with_pre_tokenizer(Some(Metaspace::new('\u{2581}', PrependScheme::First, true)));
+    inner.add_special_tokens(&[
+        AddedToken::from("<s>", true),
+        AddedToken::from("</s>", true),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokenizer.json");
+    inner.save(&path, false).unwrap();
+    let tokenizer = ModelTokenizer::from_tokenizer_json(&path, Family::Llama).unwrap();
+    assert_eq!(tokenizer.token(10).as_deref(), Some("\u{120}the"));
+    assert_eq!(tokenizer.token(3).as_deref(), Some("\u{10a}"));
+    assert_eq!(tokenizer.token(11).as_deref(), Some("Ã©"));
+    assert_eq!(tokenizer.token(1).as_deref(), Some("<s>"));
+    assert_eq!(tokenizer.encode("the").unwrap(), [10]);
+    // A byte-level vocabulary is left as it is.
+    let gpt2 = ModelTokenizer::from_dir(common::family_dir("gpt2"), Family::Gpt2).unwrap();
+    let the = gpt2.encode(" the").unwrap();
+    assert!(gpt2.token(the[0]).unwrap().starts_with('\u{120}'));
+}

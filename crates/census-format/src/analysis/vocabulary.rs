@@ -218,6 +218,13 @@ fn byte_of_char() -> &'static [Option<u8>] {
     })
 }
 
+/// The byte-level spelling of `bytes` (GPT-2's alphabet: one character per byte), the form the
+/// analysis stores every token in, whatever the tokenizer.
+pub fn byte_level_spelling(bytes: &[u8]) -> String {
+    let alphabet = byte_alphabet();
+    bytes.iter().map(|&b| alphabet[usize::from(b)]).collect()
+}
+
 /// The bytes a byte-level token string spells; characters outside the alphabet (added tokens
 /// stored as plain text) keep their own UTF-8 bytes.
 fn byte_level_bytes(token: &str) -> Vec<u8> {
@@ -235,6 +242,14 @@ fn byte_level_bytes(token: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_level_spelling_round_trips_every_byte() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        let spelled = byte_level_spelling(&bytes);
+        assert_eq!(byte_level_bytes(&spelled), bytes);
+        assert_eq!(byte_level_spelling(b" the\n"), "\u{120}the\u{10a}");
+    }
 
     #[test]
     fn the_alphabet_is_gpt2s() {
