@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use census_format::series::checkpoint_step;
 use serde::Deserialize;
 
 use crate::error::{ModelError, Result};
@@ -32,13 +33,6 @@ struct TrainerState {
     held_out_loss: Option<f64>,
 }
 
-/// The step a directory name gives: `checkpoint-<step>` or `step-<step>`.
-fn step_of(name: &str) -> Option<u64> {
-    name.strip_prefix("checkpoint-")
-        .or_else(|| name.strip_prefix("step-"))
-        .and_then(|step| step.parse().ok())
-}
-
 /// The checkpoints under `dir`, in step order (empty when it holds none). A checkpoint's
 /// `trainer_state.json`, where present, must agree with its directory's step.
 pub fn checkpoint_series(dir: &Path) -> Result<Vec<SeriesCheckpoint>> {
@@ -47,7 +41,7 @@ pub fn checkpoint_series(dir: &Path) -> Result<Vec<SeriesCheckpoint>> {
     for entry in entries {
         let entry = entry.map_err(|e| ModelError::io(dir, e))?;
         let path = entry.path();
-        let Some(step) = entry.file_name().to_str().and_then(step_of) else {
+        let Some(step) = entry.file_name().to_str().and_then(checkpoint_step) else {
             continue;
         };
         if !path.join("config.json").is_file() {
