@@ -288,28 +288,36 @@ pub fn mistral_7b() -> ModelConfig {
     }
 }
 
-/// Meta-Llama-3-8B's shape (gated on the hub: a shape for planning, not a preset).
-pub fn llama3_8b() -> ModelConfig {
+/// Llama 3 with `layers` layers, `heads` query heads and width `hidden`: 8 key-value heads,
+/// the 128,256-token vocabulary and 8,192 positions.
+fn llama3(layers: usize, heads: usize, hidden: usize, ffn: usize) -> ModelConfig {
     ModelConfig {
         max_position_embeddings: 8192,
         norm_eps: 1e-5,
         bos_token_id: 128000,
         eos_token_id: 128001,
         pad_token_id: 128001,
-        ..llama_layout(Family::Llama, 32, 32, 8, 4096, 14336, 128256, 500_000.0)
+        ..llama_layout(
+            Family::Llama,
+            layers,
+            heads,
+            8,
+            hidden,
+            ffn,
+            128256,
+            500_000.0,
+        )
     }
+}
+
+/// Meta-Llama-3-8B's shape (gated on the hub: a shape for planning, not a preset).
+pub fn llama3_8b() -> ModelConfig {
+    llama3(32, 32, 4096, 14336)
 }
 
 /// Meta-Llama-3-70B's shape (gated on the hub: a shape for planning, not a preset).
 pub fn llama3_70b() -> ModelConfig {
-    ModelConfig {
-        max_position_embeddings: 8192,
-        norm_eps: 1e-5,
-        bos_token_id: 128000,
-        eos_token_id: 128001,
-        pad_token_id: 128001,
-        ..llama_layout(Family::Llama, 80, 64, 8, 8192, 28672, 128256, 500_000.0)
-    }
+    llama3(80, 64, 8192, 28672)
 }
 
 /// The shape of the preset called `name` (its short name or hub id).

@@ -35,6 +35,8 @@ pub struct ModelTokenizer {
     /// Whether tokens are sentencepiece pieces (`▁` for a space, `<0xHH>` for a byte) rather
     /// than GPT-2's byte-level spelling.
     pieces: bool,
+    /// The ids of added tokens (kept as they are when pieces are respelled).
+    added: std::collections::HashSet<u32>,
 }
 
 /// The space of a sentencepiece piece.
@@ -158,10 +160,12 @@ impl ModelTokenizer {
     fn with_prefix(inner: Tokenizer, prefix: Option<u32>) -> Self {
         let pieces = inner.token_to_id(&PIECE_SPACE.to_string()).is_some()
             || inner.token_to_id("<0x0A>").is_some();
+        let added = inner.get_added_tokens_decoder().into_keys().collect();
         Self {
             inner,
             prefix,
             pieces,
+            added,
         }
     }
 
@@ -181,7 +185,7 @@ impl ModelTokenizer {
     /// `Ġthe`, `<0x0A>` as `Ċ`) so every family's tokens read alike; special tokens are kept.
     pub fn token(&self, id: u32) -> Option<String> {
         let token = self.inner.id_to_token(id)?;
-        if !self.pieces || self.inner.get_added_tokens_decoder().contains_key(&id) {
+        if !self.pieces || self.added.contains(&id) {
             return Some(token);
         }
         let byte = token

@@ -5,31 +5,15 @@
 
 mod common;
 
-use burn::prelude::*;
 use burn::tensor::DType;
 use census_format::model::Family;
 use census_model::{CheckpointPlan, CpuBackend, DecoderModel, TokenBatch, load_pretrained};
-use common::{Golden, family_dir, goldens_in};
+use common::{family_dir, floats, goldens_in, int_tensor};
 
 type B = CpuBackend;
 
 /// Largest scaled |Δ| allowed between our and HF's activation inputs and logits (f32 compute).
 const TOL: f64 = 1e-4;
-
-fn int_tensor(g: &Golden, device: &burn::tensor::Device<B>) -> Tensor<B, 2, Int> {
-    let values: Vec<i64> = g.values.iter().map(|&v| v as i64).collect();
-    Tensor::from_data(TensorData::new(values, [g.shape[0], g.shape[1]]), device)
-}
-
-fn floats<const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
-    t.into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .unwrap()
-        .into_iter()
-        .map(f64::from)
-        .collect()
-}
 
 /// The largest scaled difference at real (unpadded) tokens of `[rows, width, n]` values.
 fn max_diff(ours: &[f64], hf: &[f64], real: &[bool], n: usize) -> f64 {

@@ -17,7 +17,7 @@ use census_model::{
     CheckpointPlan, CpuBackend, DecoderModel, ForwardOptions, LayerActivity, Record, TokenBatch,
     load_pretrained,
 };
-use common::{Golden, batch_names, goldens};
+use common::{batch_names, floats, goldens, int_tensor};
 
 type B = CpuBackend;
 
@@ -26,21 +26,6 @@ const PRE_TOL: f64 = 1e-4;
 /// Largest |Δ| allowed between our and HF's logits (f32 compute); logits are sums over the
 /// embedding width, held to the same bound.
 const LOGIT_TOL: f64 = 1e-4;
-
-fn int_tensor(g: &Golden, device: &burn::tensor::Device<B>) -> Tensor<B, 2, Int> {
-    let values: Vec<i64> = g.values.iter().map(|&v| v as i64).collect();
-    Tensor::from_data(TensorData::new(values, [g.shape[0], g.shape[1]]), device)
-}
-
-fn floats<const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
-    t.into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .unwrap()
-        .into_iter()
-        .map(f64::from)
-        .collect()
-}
 
 /// `|x - h|`, relative to `|h|` where `|h| > 1`.
 fn scaled_diff(x: f64, h: f64) -> f64 {

@@ -4,7 +4,7 @@
 use census_format::model::{Activation, Family, ModelConfig};
 use serde::Deserialize;
 
-use super::{TensorSpecs, hf_dtype};
+use super::{TensorSpecs, hf_dtype, special_ids};
 
 /// The fields of Hugging Face's `GPT2Config` this crate reads.
 #[derive(Debug, Deserialize)]
@@ -64,7 +64,7 @@ pub(super) fn parse(value: serde_json::Value) -> Result<ModelConfig, String> {
     if !hf.tie_word_embeddings {
         return Err("an untied GPT-2 head is not supported".to_string());
     }
-    let eos = hf.eos_token_id.unwrap_or(0);
+    let [pad, bos, eos] = special_ids(hf.pad_token_id, hf.bos_token_id, hf.eos_token_id, 0);
     Ok(ModelConfig {
         model_type: Family::Gpt2,
         vocab_size: hf.vocab_size,
@@ -75,8 +75,8 @@ pub(super) fn parse(value: serde_json::Value) -> Result<ModelConfig, String> {
         max_position_embeddings: hf.n_positions,
         activation_function: hf.activation_function,
         norm_eps: hf.layer_norm_epsilon,
-        pad_token_id: hf.pad_token_id.unwrap_or(eos),
-        bos_token_id: hf.bos_token_id.unwrap_or(eos),
+        pad_token_id: pad,
+        bos_token_id: bos,
         eos_token_id: eos,
         dtype,
         ..ModelConfig::default()

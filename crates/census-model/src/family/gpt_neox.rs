@@ -4,7 +4,7 @@
 use census_format::model::{Activation, Family, ModelConfig, Rotary};
 use serde::Deserialize;
 
-use super::{RopeFields, TensorSpecs, hf_dtype};
+use super::{RopeFields, TensorSpecs, hf_dtype, special_ids};
 
 /// The fields of Hugging Face's `GPTNeoXConfig` this crate reads.
 #[derive(Debug, Deserialize)]
@@ -65,7 +65,7 @@ pub(super) fn parse(value: serde_json::Value) -> Result<ModelConfig, String> {
         .or(hf.rope.partial_rotary_factor())
         .unwrap_or(0.25);
     let theta = hf.rotary_emb_base.or(hf.rope.theta()).unwrap_or(10_000.0);
-    let eos = hf.eos_token_id.unwrap_or(0);
+    let [pad, bos, eos] = special_ids(hf.pad_token_id, hf.bos_token_id, hf.eos_token_id, 0);
     Ok(ModelConfig {
         model_type: Family::GptNeox,
         vocab_size: hf.vocab_size,
@@ -86,8 +86,8 @@ pub(super) fn parse(value: serde_json::Value) -> Result<ModelConfig, String> {
             theta,
             scaling: hf.rope.scaling()?,
         }),
-        pad_token_id: hf.pad_token_id.unwrap_or(eos),
-        bos_token_id: hf.bos_token_id.unwrap_or(eos),
+        pad_token_id: pad,
+        bos_token_id: bos,
         eos_token_id: eos,
         dtype,
         ..ModelConfig::default()

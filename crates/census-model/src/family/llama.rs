@@ -5,7 +5,7 @@
 use census_format::model::{Activation, Family, ModelConfig, Rotary};
 use serde::Deserialize;
 
-use super::{RopeFields, TensorSpecs, hf_dtype};
+use super::{RopeFields, TensorSpecs, hf_dtype, special_ids};
 
 /// The fields of Hugging Face's `LlamaConfig`, `Qwen2Config` and `MistralConfig` this crate reads.
 #[derive(Debug, Deserialize)]
@@ -69,12 +69,17 @@ pub(super) fn parse(family: Family, value: serde_json::Value) -> Result<ModelCon
         .unwrap_or(hf.hidden_size / hf.num_attention_heads.max(1));
     let share = hf.rope.partial_rotary_factor().unwrap_or(1.0);
     // Llama 3 lists several end-of-sequence ids; the first is the one it writes.
-    let eos = match &hf.eos_token_id {
+    let first_eos = match &hf.eos_token_id {
         Some(serde_json::Value::Array(ids)) => ids.first().and_then(|id| id.as_u64()),
         Some(id) => id.as_u64(),
         None => None,
-    }
-    .unwrap_or(2) as u32;
+    };
+    let [pad, bos, eos] = special_ids(
+        hf.pad_token_id,
+        hf.bos_token_id,
+        first_eos.map(|id| id as u32),
+        2,
+    );
     let sliding_window = match family {
         Family::Mistral => hf.sliding_window,
         Family::Qwen2 if hf.use_sliding_window == Some(true) => {
@@ -121,8 +126,8 @@ pub(super) fn parse(family: Family, value: serde_json::Value) -> Result<ModelCon
             theta: hf.rope.theta().unwrap_or(10_000.0),
             scaling: hf.rope.scaling()?,
         }),
-        pad_token_id: hf.pad_token_id.unwrap_or(eos),
-        bos_token_id: hf.bos_token_id.unwrap_or(eos),
+        pad_token_id: pad,
+        bos_token_id: bos,
         eos_token_id: eos,
         dtype,
         ..ModelConfig::default()

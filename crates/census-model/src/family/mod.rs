@@ -173,6 +173,14 @@ impl NamePatterns {
     }
 }
 
+/// `(pad, bos, eos)` ids of a `config.json` that may name none: the end-of-text id stands in for
+/// a missing pad or BOS id (GPT-2, Pythia and Llama name no pad token), and `eos` for a missing
+/// end-of-text id.
+fn special_ids(pad: Option<u32>, bos: Option<u32>, eos: Option<u32>, default_eos: u32) -> [u32; 3] {
+    let eos = eos.unwrap_or(default_eos);
+    [pad.unwrap_or(eos), bos.unwrap_or(eos), eos]
+}
+
 /// The storage dtype a `config.json` declares (`dtype`, or `torch_dtype` in older files).
 fn hf_dtype(value: &serde_json::Value) -> Option<String> {
     ["dtype", "torch_dtype"]

@@ -84,3 +84,26 @@ pub fn batch_names(goldens: &HashMap<String, Golden>) -> Vec<String> {
     names.sort();
     names
 }
+
+/// A golden `[rows, width]` integer tensor (ids or a mask) on `device`.
+pub fn int_tensor(
+    g: &Golden,
+    device: &burn::tensor::Device<census_model::CpuBackend>,
+) -> burn::tensor::Tensor<census_model::CpuBackend, 2, burn::tensor::Int> {
+    let values: Vec<i64> = g.values.iter().map(|&v| v as i64).collect();
+    burn::tensor::Tensor::from_data(
+        burn::tensor::TensorData::new(values, [g.shape[0], g.shape[1]]),
+        device,
+    )
+}
+
+/// A float tensor's values as `f64`.
+pub fn floats<const D: usize>(t: burn::tensor::Tensor<census_model::CpuBackend, D>) -> Vec<f64> {
+    t.into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .unwrap()
+        .into_iter()
+        .map(f64::from)
+        .collect()
+}
