@@ -103,8 +103,14 @@ fn count(dir: PathBuf) -> Result<()> {
         .layers()
         .into_par_iter()
         .map(|layer| {
-            let counts =
-                census_stats::analyze::count_layer_uncapped(&set, &parts, layer, scope, &hidden)?;
+            let counts = census_stats::analyze::count_layer_uncapped(
+                &set,
+                &parts,
+                layer,
+                scope,
+                Default::default(),
+                &hidden,
+            )?;
             let fires: u64 = counts.fires.iter().sum();
             let (mut pairs, mut squares) = (0u64, 0u64);
             for (_, _, c) in counts.tables[0].iter().flat_map(|t| t.iter()) {

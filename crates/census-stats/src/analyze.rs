@@ -23,7 +23,7 @@ use crate::layer_analysis::{
     LayerResult, NgramStatistics, analyze_frequencies_and_positions, analyze_layer,
 };
 use crate::model_files::{FoundTokenizer, locate_tokenizer};
-use crate::ngram::{MAX_NEURONS, Order};
+use crate::ngram::{MAX_NEURONS, Order, TableCodes};
 use crate::options::{
     AnalysisOptions, DataSelection, LayerScope, PROJECT_ALL_AUTO_FLOPS, ProjectAll,
 };
@@ -127,6 +127,7 @@ pub fn count_scope(set: &RunSet, options: &AnalysisOptions, layer: usize) -> Cou
 /// Tallies the corpus of `parts`.
 pub fn tally_corpus(set: &RunSet, parts: &[PartRef], count_trigrams: bool) -> Result<CorpusTally> {
     let positions = set.max_seq_len();
+    let vocab = set.model_config().vocab_size;
     parts
         .par_iter()
         .map(|&part| {
@@ -140,7 +141,7 @@ pub fn tally_corpus(set: &RunSet, parts: &[PartRef], count_trigrams: bool) -> Re
             if let Some(keep) = set.kept(part) {
                 tokens = tokens.select(keep);
             }
-            let mut tally = CorpusTally::new(positions, count_trigrams);
+            let mut tally = CorpusTally::new(positions, vocab, count_trigrams);
             tally
                 .add_part(&tokens)
                 .map_err(|reason| StatsError::Parquet {
@@ -150,7 +151,7 @@ pub fn tally_corpus(set: &RunSet, parts: &[PartRef], count_trigrams: bool) -> Re
             Ok(tally)
         })
         .try_reduce(
-            || CorpusTally::new(positions, count_trigrams),
+            || CorpusTally::new(positions, vocab, count_trigrams),
             |mut a, b| {
                 a.merge(b);
                 Ok(a)
@@ -237,15 +238,17 @@ pub fn count_layer(
     Ok(LayerPass::overflow(&counts, cap_bytes).unwrap_or(LayerPass::Whole(Box::new(counts))))
 }
 
-/// Counts `layer` over `parts` in one pass, whatever its tables take.
+/// Counts `layer` over `parts` in one pass, whatever its tables take, their keys coded by
+/// `codes` (which must key the layer's every neuron).
 pub fn count_layer_uncapped(
     set: &RunSet,
     parts: &[PartRef],
     layer: usize,
     scope: CountScope,
+    codes: TableCodes,
     progress: &tracing::Span,
 ) -> Result<LayerCounts> {
-    let counts = LayerCounts::new(layer, set.model_config().ffn_dim, scope);
+    let counts = LayerCounts::new(layer, set.model_config().ffn_dim, scope, codes);
     match count_layer(set, parts, counts, usize::MAX, progress)? {
         LayerPass::Whole(counts) => Ok(*counts),
         LayerPass::Overflow { .. } => unreachable!("no table outgrows usize::MAX bytes"),
@@ -256,7 +259,9 @@ pub fn count_layer_uncapped(
 /// layer's share of `--ngram-memory-mib`), they are counted again neuron range by neuron range,
 /// one pass over the data each, ranges sized from the growth seen so far: the statistics of a
 /// neuron rest on its own counts only, so the result is the same, and memory stays within the
-/// cap at the price of more passes.
+/// cap at the price of more passes. So are they from the start when the corpus holds too many
+/// distinct tokens for a table's keys to hold every neuron beside a trigram
+/// ([`TableCodes::table_neurons`]).
 #[allow(clippy::too_many_arguments)]
 pub fn count_and_analyze_layer(
     set: &RunSet,
@@ -269,6 +274,7 @@ pub fn count_and_analyze_layer(
     progress: &tracing::Span,
 ) -> Result<LayerResult> {
     let ffn = set.model_config().ffn_dim;
+    let codes = tally.table_codes();
     let too_large = |entries: usize, bytes: usize, rows: u64| StatsError::NgramMemory {
         layer,
         entries,
@@ -276,39 +282,56 @@ pub fn count_and_analyze_layer(
         tokens: rows,
         cap_mib: cap_bytes >> 20,
     };
-    let (rows, entries, bytes) = match count_layer(
-        set,
-        parts,
-        LayerCounts::new(layer, ffn, scope),
-        cap_bytes,
-        progress,
-    )? {
-        LayerPass::Whole(counts) => return Ok(analyze_layer(*counts, tally, options)),
-        LayerPass::Overflow {
-            rows,
-            entries,
-            bytes,
-        } => (rows, entries, bytes),
-    };
     let total: u64 = parts.iter().map(|p| p.rows).sum();
-    let predicted = bytes as f64 * total as f64 / rows.max(1) as f64;
-    let ranges = (1.25 * predicted / cap_bytes.max(1) as f64).ceil() as usize;
-    if cap_bytes == 0 || ranges > ffn {
-        return Err(too_large(entries, bytes, rows));
-    }
-    tracing::info!(
-        layer,
-        ranges,
-        "the n-gram tables outgrow --ngram-memory-mib: counting them in {ranges} neuron ranges, \
-         one pass over the data each"
-    );
-    progress.pb_inc_length(total * (ranges as u64 + 1) - rows);
+    let tables = scope.unigrams || scope.bigrams_trigrams;
+    let ranges = if tables && ffn > codes.table_neurons() {
+        let ranges = ffn.div_ceil(codes.table_neurons());
+        tracing::info!(
+            layer,
+            ranges,
+            "the corpus holds more than 65,536 distinct tokens: with {}-bit token codes a \
+             trigram leaves room for {} neurons in a table's keys, so the n-gram tables are \
+             counted in {ranges} neuron ranges, one pass over the data each",
+            codes.bits(),
+            codes.table_neurons()
+        );
+        progress.pb_inc_length(total * ranges as u64);
+        ranges
+    } else {
+        let (rows, entries, bytes) = match count_layer(
+            set,
+            parts,
+            LayerCounts::new(layer, ffn, scope, codes.clone()),
+            cap_bytes,
+            progress,
+        )? {
+            LayerPass::Whole(counts) => return Ok(analyze_layer(*counts, tally, options)),
+            LayerPass::Overflow {
+                rows,
+                entries,
+                bytes,
+            } => (rows, entries, bytes),
+        };
+        let predicted = bytes as f64 * total as f64 / rows.max(1) as f64;
+        let ranges = (1.25 * predicted / cap_bytes.max(1) as f64).ceil() as usize;
+        if cap_bytes == 0 || ranges > ffn {
+            return Err(too_large(entries, bytes, rows));
+        }
+        tracing::info!(
+            layer,
+            ranges,
+            "the n-gram tables outgrow --ngram-memory-mib: counting them in {ranges} neuron \
+             ranges, one pass over the data each"
+        );
+        progress.pb_inc_length(total * (ranges as u64 + 1) - rows);
+        ranges
+    };
     let frequencies = CountScope {
         unigrams: false,
         bigrams_trigrams: false,
         ..scope
     };
-    let base = LayerCounts::new(layer, ffn, frequencies);
+    let base = LayerCounts::new(layer, ffn, frequencies, codes.clone());
     let LayerPass::Whole(base) = count_layer(set, parts, base, cap_bytes, progress)? else {
         unreachable!("counts without n-gram tables never outgrow the cap");
     };
@@ -317,8 +340,8 @@ pub fn count_and_analyze_layer(
     let mut ngrams = NgramStatistics::default();
     // Neuron ranges in order; a range whose tables still outgrow the cap (its neurons fire more
     // than most) is split in two and counted again.
-    let mut pending: std::collections::VecDeque<std::ops::Range<u16>> = (0..ranges)
-        .map(|r| (r * ffn / ranges) as u16..((r + 1) * ffn / ranges) as u16)
+    let mut pending: std::collections::VecDeque<std::ops::Range<u32>> = (0..ranges)
+        .map(|r| (r * ffn / ranges) as u32..((r + 1) * ffn / ranges) as u32)
         .filter(|r| !r.is_empty())
         .collect();
     while let Some(neurons) = pending.pop_front() {
@@ -326,7 +349,8 @@ pub fn count_and_analyze_layer(
             positions: None,
             ..scope
         };
-        let counts = LayerCounts::new(layer, ffn, tables).with_table_neurons(neurons.clone());
+        let counts =
+            LayerCounts::new(layer, ffn, tables, codes.clone()).with_table_neurons(neurons.clone());
         match count_layer(set, parts, counts, cap_bytes, progress)? {
             LayerPass::Whole(mut counts) => {
                 ngrams.add(&mut result.neurons, &mut counts, tally, options);

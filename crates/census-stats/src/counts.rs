@@ -8,9 +8,9 @@ use census_format::run::tables::ActivationRows;
 use rustc_hash::FxHashMap;
 
 use crate::coverage::GroupedCounts;
-use crate::ngram::{MAX_VOCAB, Order};
+use crate::ngram::{Order, TableCodes, pack};
 use crate::part_data::{NO_NGRAM, PartTokens};
-use crate::sorted_counts::SortedCounts;
+use crate::sorted_counts::{KeyLayout, SortedCounts};
 
 /// A count table keyed by packed (neuron, n-gram) or by n-gram.
 pub type CountTable = FxHashMap<u64, u64>;
@@ -48,7 +48,7 @@ pub struct CorpusTally {
     pub bos_rows: u64,
     /// Sequences (rows at position 0).
     pub sequences: u64,
-    /// Occurrences of each token id outside the prefix.
+    /// Occurrences of each token id of the vocabulary outside the prefix.
     pub tokens: Vec<u64>,
     /// Occurrences of each trigram (when trigrams are counted).
     pub trigrams: Option<CountTable>,
@@ -57,13 +57,13 @@ pub struct CorpusTally {
 }
 
 impl CorpusTally {
-    /// An empty tally for sequences of up to `positions` tokens.
-    pub fn new(positions: usize, count_trigrams: bool) -> Self {
+    /// An empty tally of a vocabulary of `vocab` ids, for sequences of up to `positions` tokens.
+    pub fn new(positions: usize, vocab: usize, count_trigrams: bool) -> Self {
         Self {
             rows: 0,
             bos_rows: 0,
             sequences: 0,
-            tokens: vec![0; MAX_VOCAB],
+            tokens: vec![0; vocab],
             trigrams: count_trigrams.then(CountTable::default),
             positions: vec![0; positions],
         }
@@ -87,7 +87,14 @@ impl CorpusTally {
                 self.bos_rows += 1;
                 continue;
             }
-            self.tokens[part.token[i] as usize] += 1;
+            let token = part.token[i] as usize;
+            let Some(count) = self.tokens.get_mut(token) else {
+                return Err(format!(
+                    "token id {token} is not below the vocabulary of {}",
+                    self.tokens.len()
+                ));
+            };
+            *count += 1;
             if let Some(trigrams) = &mut self.trigrams
                 && part.trigram[i] != NO_NGRAM
             {
@@ -96,6 +103,11 @@ impl CorpusTally {
         }
         self.rows += part.len() as u64;
         Ok(())
+    }
+
+    /// The codes of the tokens this corpus holds in the count tables.
+    pub fn table_codes(&self) -> TableCodes {
+        TableCodes::for_corpus(&self.tokens)
     }
 
     /// Adds another tally of disjoint parts.
@@ -153,12 +165,21 @@ pub struct LayerCounts {
     /// Fires at each position, `positions[pos * ffn + neuron]`, where counted.
     pub positions: Option<Vec<u32>>,
     /// The neurons the n-gram tables count (none: all), for tables counted range by range.
-    pub table_neurons: Option<std::ops::Range<u16>>,
+    pub table_neurons: Option<std::ops::Range<u32>>,
+    /// The token codes of the n-gram tables' keys.
+    pub codes: TableCodes,
 }
 
 impl LayerCounts {
-    /// Empty counts of `layer` with `ffn` neurons.
-    pub fn new(layer: usize, ffn: usize, scope: CountScope) -> Self {
+    /// Empty counts of `layer` with `ffn` neurons, the n-gram tables keyed by `codes` (which
+    /// key every neuron of the layer only when it has at most [`TableCodes::table_neurons`];
+    /// otherwise they count a range of neurons, [`Self::with_table_neurons`]).
+    pub fn new(layer: usize, ffn: usize, scope: CountScope, codes: TableCodes) -> Self {
+        let layout = KeyLayout {
+            gram_bits: codes.gram_bits(),
+            first_neuron: 0,
+        };
+        let table = |counted: bool| counted.then(|| SortedCounts::with_layout(layout));
         Self {
             layer,
             ffn,
@@ -166,29 +187,45 @@ impl LayerCounts {
             fires: vec![0; ffn],
             fires_bos: vec![0; ffn],
             tables: [
-                scope.unigrams.then(SortedCounts::new),
-                scope.bigrams_trigrams.then(SortedCounts::new),
-                scope.bigrams_trigrams.then(SortedCounts::new),
+                table(scope.unigrams),
+                table(scope.bigrams_trigrams),
+                table(scope.bigrams_trigrams),
             ],
             positions: scope.positions.map(|len| vec![0; len * ffn]),
             table_neurons: None,
+            codes,
         }
     }
 
-    /// The same counts with n-gram tables of the neurons in `range` only.
-    pub fn with_table_neurons(self, range: std::ops::Range<u16>) -> Self {
-        Self {
-            table_neurons: Some(range),
-            ..self
+    /// The same counts with n-gram tables of the neurons in `range` only (at most
+    /// [`TableCodes::table_neurons`] of them).
+    pub fn with_table_neurons(mut self, range: std::ops::Range<u32>) -> Self {
+        let layout = KeyLayout {
+            gram_bits: self.codes.gram_bits(),
+            first_neuron: u16::try_from(range.start).expect("a neuron index fits 16 bits"),
+        };
+        for table in self.tables.iter_mut().flatten() {
+            *table = SortedCounts::with_layout(layout);
         }
+        self.table_neurons = Some(range);
+        self
     }
 
-    /// The (neuron, n-gram, fires) counts of `order` grouped by neuron, if counted; the table
-    /// is handed over (it is as large as the grouping).
+    /// Neurons the n-gram tables count.
+    fn table_width(&self) -> usize {
+        self.table_neurons.as_ref().map_or(self.ffn, |r| r.len())
+    }
+
+    /// The (neuron, n-gram, fires) counts of `order` grouped by neuron, if counted, n-grams packed
+    /// by [`pack`]; the table is handed over (it is as large as the grouping).
     pub fn take_grouped(&mut self, order: Order) -> Option<GroupedCounts> {
-        self.tables[order as usize]
-            .take()
-            .map(|t| GroupedCounts::from_neuron_order(t.into_sorted()))
+        let codes = &self.codes;
+        self.tables[order as usize].take().map(|t| {
+            GroupedCounts::from_neuron_order(
+                t.into_sorted()
+                    .map(|(neuron, key, fires)| (neuron, codes.decode(key, order.n()), fires)),
+            )
+        })
     }
 
     /// Keeps each table's buffer of unsorted keys within `bytes`.
@@ -210,6 +247,16 @@ impl LayerCounts {
     /// [`crate::part_data::read_layer_part`]).
     pub fn add_part(&mut self, tokens: &PartTokens, acts: &ActivationRows) -> Result<(), String> {
         let ffn = self.ffn;
+        if self.tables.iter().any(Option::is_some)
+            && self.table_width() > self.codes.table_neurons()
+        {
+            return Err(format!(
+                "the n-gram tables key {} neurons at most with {}-bit token codes, not {}",
+                self.codes.table_neurons(),
+                self.codes.bits(),
+                self.table_width()
+            ));
+        }
         for row in 0..tokens.len() {
             let fired = acts.neurons_of(row);
             if let Some(&bad) = fired.iter().find(|&&n| usize::from(n) >= ffn) {
@@ -237,20 +284,30 @@ impl LayerCounts {
             for &n in fired {
                 self.fires[usize::from(n)] += 1;
             }
-            let keys = [
-                u64::from(tokens.token[row]),
+            let grams = [
+                pack(&[tokens.token[row]]),
                 tokens.bigram[row],
                 tokens.trigram[row],
             ];
-            for (table, key) in self.tables.iter_mut().zip(keys) {
+            for ((table, gram), n) in self.tables.iter_mut().zip(grams).zip(1..) {
                 if let Some(table) = table
-                    && key != NO_NGRAM
+                    && gram != NO_NGRAM
                 {
+                    let key = self.codes.encode(gram, n).ok_or_else(|| {
+                        format!(
+                            "token id {} is not among the tokens the corpus tally holds",
+                            tokens.token[row]
+                        )
+                    })?;
                     match &self.table_neurons {
                         None => table.add_row(key, fired.iter().copied()),
-                        Some(range) => {
-                            table.add_row(key, fired.iter().copied().filter(|n| range.contains(n)))
-                        }
+                        Some(range) => table.add_row(
+                            key,
+                            fired
+                                .iter()
+                                .copied()
+                                .filter(|&n| range.contains(&u32::from(n))),
+                        ),
                     }
                 }
             }

@@ -122,7 +122,7 @@ mod tests {
     use super::*;
 
     fn tally(occurrences: &[(u32, u64)]) -> CorpusTally {
-        let mut tally = CorpusTally::new(4, false);
+        let mut tally = CorpusTally::new(4, 64, false);
         for &(token, n) in occurrences {
             tally.tokens[token as usize] = n;
         }

@@ -1,8 +1,20 @@
-//! N-grams as packed integers: each token id takes 16 bits (OPT's vocabulary has 50,272
-//! entries), so a trigram fits 48 bits and a (neuron, n-gram) pair one `u64`.
+//! N-grams as packed integers.
+//!
+//! Everywhere but inside the count tables, an n-gram is its token ids packed [`TOKEN_BITS`] bits
+//! each, oldest first ([`pack`]): every vocabulary below 2^21 ids fits (Llama 3's 128,256,
+//! Qwen2's 151,936, Gemma's 256,000), and a trigram takes 63 bits. A unigram's key is its token
+//! id.
+//!
+//! The (neuron, n-gram) count tables hold the neuron beside the n-gram in one `u64`, so there
+//! each token takes a shorter *code* ([`TableCodes`]): its own id where the vocabulary fits 16
+//! bits (OPT, GPT-2, Pythia), otherwise its rank among the tokens the corpus holds, in as few bits
+//! as they need (at least 16). Where the codes take more than 16 bits, a table keys fewer neurons
+//! than a layer has, and the analysis counts the layer's tables neuron range by neuron range.
 
-/// Largest vocabulary whose ids pack into 16 bits.
-pub const MAX_VOCAB: usize = 1 << 16;
+/// Bits of one token id in a packed n-gram.
+pub const TOKEN_BITS: u32 = 21;
+/// Largest vocabulary whose ids pack into [`TOKEN_BITS`] bits.
+pub const MAX_VOCAB: usize = 1 << TOKEN_BITS;
 /// Largest FFN width whose neuron indices pack into 16 bits (the `neurons` column is `u16`).
 pub const MAX_NEURONS: usize = 1 << 16;
 
@@ -11,29 +23,137 @@ pub use census_format::analysis::tables::Order;
 
 /// Packs the tokens of an n-gram, oldest first.
 pub fn pack(tokens: &[u32]) -> u64 {
-    tokens
-        .iter()
-        .fold(0u64, |key, &t| (key << 16) | u64::from(t))
+    pack_bits(tokens.iter().copied(), TOKEN_BITS)
 }
 
 /// Unpacks an n-gram of order `n`, oldest first.
 pub fn unpack(key: u64, n: usize) -> Vec<u32> {
-    (0..n)
+    unpack_bits(key, n, TOKEN_BITS).collect()
+}
+
+fn pack_bits(tokens: impl Iterator<Item = u32>, bits: u32) -> u64 {
+    tokens.fold(0u64, |key, t| (key << bits) | u64::from(t))
+}
+
+fn unpack_bits(key: u64, n: usize, bits: u32) -> impl Iterator<Item = u32> {
+    let mask = (1u64 << bits) - 1;
+    (0..n as u32)
         .rev()
-        .map(|i| ((key >> (16 * i)) & 0xFFFF) as u32)
-        .collect()
+        .map(move |i| ((key >> (bits * i)) & mask) as u32)
 }
 
-/// The key of (neuron, n-gram) in a count table.
-#[inline]
-pub fn neuron_key(neuron: u16, ngram: u64) -> u64 {
-    (u64::from(neuron) << 48) | ngram
+/// Bits of a token code at least (as many as the token ids of OPT, GPT-2 and Pythia take).
+const MIN_CODE_BITS: u32 = 16;
+
+/// The token codes of the (neuron, n-gram) count tables: the key of a trigram of codes takes
+/// `3 · bits` bits and the neuron the rest of a `u64`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableCodes {
+    /// Bits of one code.
+    bits: u32,
+    /// Each token's code and each code's token (none: the code is the token id).
+    ranks: Option<std::sync::Arc<TokenRanks>>,
 }
 
-/// Splits a count-table key into (neuron, n-gram).
-#[inline]
-pub fn split_key(key: u64) -> (u16, u64) {
-    ((key >> 48) as u16, key & ((1 << 48) - 1))
+/// Dense codes: the rank of each token among those the corpus holds.
+#[derive(Debug, PartialEq, Eq)]
+struct TokenRanks {
+    /// The code of each token id ([`u32::MAX`]: not in the corpus).
+    code_of: Vec<u32>,
+    /// The token id of each code, ascending.
+    token_of: Vec<u32>,
+}
+
+impl Default for TableCodes {
+    fn default() -> Self {
+        Self::identity()
+    }
+}
+
+impl TableCodes {
+    /// Token ids as codes, 16 bits each (vocabularies of up to 65,536 ids).
+    pub fn identity() -> Self {
+        Self {
+            bits: MIN_CODE_BITS,
+            ranks: None,
+        }
+    }
+
+    /// The codes of a corpus whose occurrences of each token id are `occurrences`: the ids
+    /// themselves when every token it holds is below 2^16, otherwise each token's rank among
+    /// those it holds. Codes keep the order of token ids, so tables sorted by code are sorted
+    /// by n-gram.
+    pub fn for_corpus(occurrences: &[u64]) -> Self {
+        let held = || (0..occurrences.len()).filter(|&t| occurrences[t] > 0);
+        if held().all(|t| t < 1 << MIN_CODE_BITS) {
+            return Self::identity();
+        }
+        let token_of: Vec<u32> = held().map(|t| t as u32).collect();
+        let mut code_of = vec![u32::MAX; occurrences.len()];
+        for (code, &token) in token_of.iter().enumerate() {
+            code_of[token as usize] = code as u32;
+        }
+        let bits = (usize::BITS - (token_of.len() - 1).leading_zeros()).max(MIN_CODE_BITS);
+        Self {
+            bits,
+            ranks: Some(std::sync::Arc::new(TokenRanks { code_of, token_of })),
+        }
+    }
+
+    /// Bits of one code.
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    /// Bits a trigram of codes takes in a table key; the neuron takes the bits above.
+    pub fn gram_bits(&self) -> u32 {
+        3 * self.bits
+    }
+
+    /// The most neurons one table keys (at most [`MAX_NEURONS`]).
+    pub fn table_neurons(&self) -> usize {
+        1usize << (64 - self.gram_bits()).min(16)
+    }
+
+    /// The codes of packed n-gram `gram` of order `n`, packed; `None` when it holds a token the
+    /// corpus the codes were made from does not.
+    #[inline]
+    pub fn encode(&self, gram: u64, n: usize) -> Option<u64> {
+        let tokens = unpack_bits(gram, n, TOKEN_BITS);
+        match &self.ranks {
+            None => {
+                let mut key = 0;
+                for t in tokens {
+                    if t >= 1 << self.bits {
+                        return None;
+                    }
+                    key = (key << self.bits) | u64::from(t);
+                }
+                Some(key)
+            }
+            Some(ranks) => {
+                let mut key = 0;
+                for t in tokens {
+                    let code = *ranks.code_of.get(t as usize)?;
+                    if code == u32::MAX {
+                        return None;
+                    }
+                    key = (key << self.bits) | u64::from(code);
+                }
+                Some(key)
+            }
+        }
+    }
+
+    /// The packed n-gram of order `n` whose codes `key` packs.
+    #[inline]
+    pub fn decode(&self, key: u64, n: usize) -> u64 {
+        let codes = unpack_bits(key, n, self.bits);
+        match &self.ranks {
+            None => pack_bits(codes, TOKEN_BITS),
+            Some(ranks) => pack_bits(codes.map(|c| ranks.token_of[c as usize]), TOKEN_BITS),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -44,8 +164,72 @@ mod tests {
     fn packing_round_trips() {
         let trigram = [50271, 0, 2];
         assert_eq!(unpack(pack(&trigram), 3), trigram);
-        let key = neuron_key(36863, pack(&trigram));
-        assert_eq!(split_key(key), (36863, pack(&trigram)));
+        let wide = [151_935, 128_255, 0];
+        assert_eq!(unpack(pack(&wide), 3), wide);
+        assert_eq!(pack(&[7]), 7, "a unigram's key is its token id");
         assert_ne!(pack(&[1, 2]), pack(&[2, 1]));
+        assert!(
+            pack(&[2, 1]) > pack(&[1, 2]),
+            "keys sort as their token tuples"
+        );
+    }
+
+    #[test]
+    fn small_vocabularies_are_coded_by_their_ids() {
+        let mut occurrences = vec![0u64; 50_272];
+        occurrences[50_271] = 3;
+        let codes = TableCodes::for_corpus(&occurrences);
+        assert_eq!(codes, TableCodes::identity());
+        assert_eq!((codes.gram_bits(), codes.table_neurons()), (48, 65_536));
+        let gram = pack(&[50_271, 0, 2]);
+        let key = codes.encode(gram, 3).unwrap();
+        assert_eq!(key, (50_271 << 32) | 2);
+        assert_eq!(codes.decode(key, 3), gram);
+        // A large vocabulary whose corpus holds only ids below 2^16 keeps its ids.
+        let mut large = vec![0u64; 151_936];
+        large[65_535] = 1;
+        assert_eq!(TableCodes::for_corpus(&large), TableCodes::identity());
+        assert_eq!(TableCodes::identity().encode(pack(&[65_536]), 1), None);
+    }
+
+    #[test]
+    fn large_vocabularies_are_coded_by_rank_in_order() {
+        let mut occurrences = vec![0u64; 151_936];
+        for t in [5, 70_000, 151_935, 100_000] {
+            occurrences[t] = 1;
+        }
+        let codes = TableCodes::for_corpus(&occurrences);
+        assert_eq!((codes.bits(), codes.table_neurons()), (16, 65_536));
+        let grams = [[5, 70_000, 151_935], [70_000, 100_000, 5], [151_935, 5, 5]];
+        let keys: Vec<u64> = grams
+            .iter()
+            .map(|g| codes.encode(pack(g), 3).unwrap())
+            .collect();
+        assert_eq!(keys[0], (1 << 16) | 3, "ranks 0, 1, 3");
+        for (gram, &key) in grams.iter().zip(&keys) {
+            assert_eq!(unpack(codes.decode(key, 3), 3), gram);
+        }
+        assert!(
+            keys[0] < keys[1] && keys[1] < keys[2],
+            "codes keep the order"
+        );
+        assert_eq!(
+            codes.encode(pack(&[6]), 1),
+            None,
+            "a token not in the corpus"
+        );
+        assert_eq!(codes.encode(pack(&[200_000]), 1), None);
+
+        // 70,000 distinct tokens take 17 bits: a table keys 2^13 neurons.
+        let mut many = vec![0u64; 151_936];
+        for t in (0..151_936).step_by(2).take(70_000) {
+            many[t] = 1;
+        }
+        let codes = TableCodes::for_corpus(&many);
+        assert_eq!((codes.bits(), codes.table_neurons()), (17, 8192));
+        let gram = pack(&[139_998, 0, 2]);
+        let key = codes.encode(gram, 3).unwrap();
+        assert_eq!(key, (69_999 << 34) | 1);
+        assert_eq!(codes.decode(key, 3), gram);
     }
 }

@@ -9,7 +9,7 @@ use census_format::run::checked::{TokenIds, check_activation_rows, read_token_id
 use census_format::run::tables::{ActivationRows, PartCheck, read_activations};
 
 use crate::error::{Result, StatsError};
-use crate::ngram::{MAX_VOCAB, pack};
+use crate::ngram::{MAX_VOCAB, TOKEN_BITS, pack};
 
 /// Marks a row without an n-gram of some order (it would reach into the BOS or off the start).
 pub const NO_NGRAM: u64 = u64::MAX;
@@ -85,8 +85,8 @@ impl PartTokens {
 
     /// Reads the `seq`, `pos` and `token` columns of a token part, checked against `check` (its
     /// manifest entry and footer) when given, and its values against `limits`
-    /// ([`read_token_ids`]); token ids must also fit the n-gram keys' 16 bits. The text of its
-    /// sequences starts at position `text_start`.
+    /// ([`read_token_ids`]); token ids must also fit the n-gram keys' [`TOKEN_BITS`] bits. The
+    /// text of its sequences starts at position `text_start`.
     pub fn read(
         path: &Path,
         check: Option<&PartCheck<'_>>,
@@ -98,8 +98,8 @@ impl PartTokens {
             return Err(StatsError::Parquet {
                 path: path.to_path_buf(),
                 reason: format!(
-                    "token id {bad} does not fit 16 bits; vocabularies above {MAX_VOCAB} entries \
-                     are not supported"
+                    "token id {bad} does not fit {TOKEN_BITS} bits; vocabularies above \
+                     {MAX_VOCAB} entries are not supported"
                 ),
             });
         }

@@ -1,13 +1,11 @@
 //! (neuron, n-gram) fire counts as sorted runs of packed keys, the analysis's largest tables.
 //!
-//! Every fire appends one key (`neuron << 48 | n-gram`) to a buffer; a full buffer is radix
+//! Every fire appends one key (the neuron above the n-gram's codes, [`KeyLayout`]) to a buffer; a full buffer is radix
 //! sorted and run-length encoded into a run of distinct keys with their counts, and runs of
 //! similar size are merged, so the table holds about two runs per doubling of its size.
 //! Counting touches memory in order instead of at random (a hash table's cache miss per fire),
 //! and a distinct entry takes 12 bytes. The result comes out sorted by neuron, then n-gram:
 //! grouped by neuron for free.
-
-use crate::ngram::{neuron_key, split_key};
 
 /// Keys buffered before they are sorted into a run, at most (32 MiB).
 pub const BUFFER_KEYS: usize = 1 << 22;
@@ -119,9 +117,48 @@ fn radix_sort(keys: &mut [u64]) {
     }
 }
 
+/// How a (neuron, n-gram) pair packs into a key: the n-gram's codes in the low `gram_bits` bits,
+/// the neuron's offset from `first_neuron` above them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyLayout {
+    /// Bits of the n-gram's codes (at most 48 leaves the neuron 16 bits).
+    pub gram_bits: u32,
+    /// The lowest neuron the table counts.
+    pub first_neuron: u16,
+}
+
+impl Default for KeyLayout {
+    fn default() -> Self {
+        Self {
+            gram_bits: 48,
+            first_neuron: 0,
+        }
+    }
+}
+
+impl KeyLayout {
+    /// The key of (neuron, n-gram).
+    #[inline]
+    fn key(self, neuron: u16, gram: u64) -> u64 {
+        debug_assert!(neuron >= self.first_neuron && gram < 1 << self.gram_bits);
+        (u64::from(neuron - self.first_neuron) << self.gram_bits) | gram
+    }
+
+    /// Splits a key into (neuron, n-gram).
+    #[inline]
+    fn split(self, key: u64) -> (u16, u64) {
+        (
+            self.first_neuron + (key >> self.gram_bits) as u16,
+            key & ((1 << self.gram_bits) - 1),
+        )
+    }
+}
+
 /// (neuron, n-gram) fire counts of one layer and order. Partial-mergeable.
 #[derive(Debug, Clone)]
 pub struct SortedCounts {
+    /// How pairs pack into keys.
+    layout: KeyLayout,
     /// Sorted runs, largest first.
     runs: Vec<Run>,
     /// Keys not yet sorted into a run.
@@ -133,6 +170,7 @@ pub struct SortedCounts {
 impl Default for SortedCounts {
     fn default() -> Self {
         Self {
+            layout: KeyLayout::default(),
             runs: Vec::new(),
             buffer: Vec::new(),
             buffer_keys: BUFFER_KEYS,
@@ -149,9 +187,17 @@ impl PartialEq for SortedCounts {
 impl Eq for SortedCounts {}
 
 impl SortedCounts {
-    /// Empty counts.
+    /// Empty counts with 48-bit n-grams.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Empty counts whose keys pack as `layout` says.
+    pub fn with_layout(layout: KeyLayout) -> Self {
+        Self {
+            layout,
+            ..Self::default()
+        }
     }
 
     /// Sorts buffered keys into a run once `keys` of them are waiting (at least 1,024), so the
@@ -160,11 +206,13 @@ impl SortedCounts {
         self.buffer_keys = keys.clamp(1024, BUFFER_KEYS);
     }
 
-    /// Counts one row: n-gram `gram` (at most 48 bits) with its fired `neurons`.
+    /// Counts one row: n-gram `gram` (its codes, in the layout's bits) with its fired `neurons`
+    /// (from the layout's first neuron, as many as the bits above the n-gram key).
     #[inline]
     pub fn add_row(&mut self, gram: u64, neurons: impl IntoIterator<Item = u16>) {
+        let layout = self.layout;
         self.buffer
-            .extend(neurons.into_iter().map(|n| neuron_key(n, gram)));
+            .extend(neurons.into_iter().map(|n| layout.key(n, gram)));
         if self.buffer.len() >= self.buffer_keys {
             self.flush();
         }
@@ -207,6 +255,10 @@ impl SortedCounts {
 
     /// Adds the counts of disjoint parts.
     pub fn merge(&mut self, mut other: Self) {
+        assert_eq!(
+            self.layout, other.layout,
+            "merging tables of different layouts"
+        );
         other.flush();
         self.flush();
         for run in other.runs {
@@ -218,8 +270,9 @@ impl SortedCounts {
     /// Every (neuron, n-gram, fires) with fires > 0, by neuron, then n-gram (a copy of the
     /// table is merged first when it holds more than one run).
     pub fn iter(&self) -> Box<dyn Iterator<Item = (u16, u64, u64)> + '_> {
-        let split = |(key, count): (u64, u32)| {
-            let (neuron, gram) = split_key(key);
+        let layout = self.layout;
+        let split = move |(key, count): (u64, u32)| {
+            let (neuron, gram) = layout.split(key);
             (neuron, gram, u64::from(count))
         };
         match (self.runs.as_slice(), self.buffer.is_empty()) {
@@ -238,11 +291,15 @@ impl SortedCounts {
     /// The counts sorted by neuron, then n-gram, consuming the table.
     pub fn into_sorted(mut self) -> impl Iterator<Item = (u16, u64, u64)> {
         self.compact();
+        let layout = self.layout;
         let run = self.runs.pop().unwrap_or_default();
-        run.keys.into_iter().zip(run.counts).map(|(key, count)| {
-            let (neuron, gram) = split_key(key);
-            (neuron, gram, u64::from(count))
-        })
+        run.keys
+            .into_iter()
+            .zip(run.counts)
+            .map(move |(key, count)| {
+                let (neuron, gram) = layout.split(key);
+                (neuron, gram, u64::from(count))
+            })
     }
 
     /// Distinct (neuron, n-gram) pairs held, counting a pair once per run it is in.
@@ -320,5 +377,28 @@ mod tests {
         a.merge(b);
         assert_eq!(a, whole);
         assert_eq!(a.into_sorted().collect::<Vec<_>>(), expected);
+    }
+
+    #[test]
+    fn a_layout_of_wide_grams_and_a_neuron_range_round_trips() {
+        // 17-bit codes: trigrams of 51 bits, 13 bits left for neurons 8192..16384.
+        let layout = KeyLayout {
+            gram_bits: 51,
+            first_neuron: 8192,
+        };
+        let mut table = SortedCounts::with_layout(layout);
+        let top = (1u64 << 51) - 1;
+        table.add_row(top, [8192, 16_383]);
+        table.add_row(5, [16_383, 9000]);
+        table.add_row(top, [16_383]);
+        assert_eq!(
+            table.into_sorted().collect::<Vec<_>>(),
+            vec![
+                (8192, top, 1),
+                (9000, 5, 1),
+                (16_383, 5, 1),
+                (16_383, top, 2)
+            ]
+        );
     }
 }

@@ -295,3 +295,125 @@ fn duckdb_recomputes_the_analysis_of_a_gated_family_with_bos() {
     let Some(python) = python() else { return };
     check(&python, &run, &out);
 }
+
+/// A corpus of more than 65,536 distinct tokens of a Qwen2-sized vocabulary (151,936 ids), whose
+/// table codes take 17 bits: a table then keys 8,192 neurons beside a trigram, so the 9,000
+/// neurons of each layer are counted in two ranges. Planted detectors of tokens above 2^16 on
+/// both sides of the boundary are found, and DuckDB recomputes everything else.
+#[test]
+fn duckdb_recomputes_the_analysis_of_a_vocabulary_beyond_16_bits() {
+    use census_extract::sequences::Shard;
+    use census_format::analysis::tables::{AnalysisTable, DetectorKind, DetectorRow};
+    use census_stats::counts::CorpusTally;
+    use common::{SyntheticRun, config, mix};
+
+    const VOCAB: usize = 151_936;
+    const FFN: usize = 9000;
+    const LEN: usize = 64;
+    const SEQUENCES: usize = 1400;
+    const TOKEN: u32 = 150_000;
+    const TRIGRAM: [u32; 3] = [140_001, 140_002, 140_003];
+    // Neurons that fire on the planted n-grams only, on both sides of the range boundary.
+    let planted: [(usize, u16); 4] = [(0, 8700), (0, 8999), (1, 8191), (1, 8192)];
+
+    // Filler tokens run through 65,536..139,536 in a scrambled order (7919 and 74,000 are
+    // coprime), so the corpus holds about 70,000 distinct tokens.
+    let mut filler = (0u32..).map(|i| 65_536 + (i * 7919) % 74_000);
+    let corpus: Vec<Vec<u32>> = (0..SEQUENCES)
+        .map(|_| {
+            let mut tokens = vec![2u32];
+            while tokens.len() < LEN {
+                let p = tokens.len();
+                if p % 31 == 10 && p + 3 <= LEN {
+                    tokens.extend(TRIGRAM);
+                } else if p % 9 == 4 {
+                    tokens.push(TOKEN);
+                } else {
+                    tokens.push(filler.next().unwrap());
+                }
+            }
+            tokens
+        })
+        .collect();
+    let rule = |layer: usize, s: usize, p: usize| -> Vec<u16> {
+        let t = &corpus[s];
+        let mut fired = Vec::new();
+        for salt in 0..3 {
+            let n = (mix((layer * 1_000_000 + s * LEN + p) as u64 * 3 + salt) % FFN as u64) as u16;
+            if !planted.contains(&(layer, n)) {
+                fired.push(n);
+            }
+        }
+        if p > 0 && t[p] == TOKEN {
+            fired.extend(if layer == 0 {
+                &[8700][..]
+            } else {
+                &[8191, 8192]
+            });
+        }
+        if layer == 0 && p >= 3 && t[p - 2..=p] == TRIGRAM {
+            fired.push(8999);
+        }
+        fired.sort_unstable();
+        fired.dedup();
+        fired
+    };
+    let mut model = config(2, FFN, LEN);
+    model.vocab_size = VOCAB;
+    let dir = tempfile::tempdir().unwrap();
+    let (run, out) = (dir.path().join("run"), dir.path().join("analysis"));
+    SyntheticRun {
+        config: model,
+        sequences: corpus.clone(),
+        seq_ids: (0..SEQUENCES as u64).collect(),
+        fired: &rule,
+        domain: &|_| "synthetic",
+        part_sequences: 128,
+        full_length: true,
+        shard: Shard::default(),
+        complete: true,
+    }
+    .write(&run);
+
+    // The codes this corpus needs.
+    let mut tally = CorpusTally::new(LEN, VOCAB, false);
+    for sequence in &corpus {
+        for &t in &sequence[1..] {
+            tally.tokens[t as usize] += 1;
+        }
+    }
+    let distinct = tally.tokens.iter().filter(|&&n| n > 0).count();
+    assert!(distinct > 65_536, "{distinct} distinct tokens");
+    let codes = tally.table_codes();
+    assert_eq!((codes.bits(), codes.table_neurons()), (17, 8192));
+
+    let mut options = AnalysisOptions {
+        ngram_layers: LayerScope::All,
+        ..Default::default()
+    };
+    options.projection.enabled = false;
+    options.positional.any_length = true;
+    options.positional.curve_bins = 7;
+    options.token_neurons = 3;
+    analyze(&AnalyzeRequest {
+        options,
+        ..AnalyzeRequest::new(vec![run.clone()], out.clone())
+    })
+    .unwrap();
+    let detectors = DetectorRow::read(&out).unwrap();
+    for (layer, neuron) in planted {
+        // The trigram's last token occurs only in it: its neuron detects both.
+        let (kind, triggers) = if neuron == 8999 {
+            (DetectorKind::Trigram, TRIGRAM.to_vec())
+        } else {
+            (DetectorKind::Token, vec![TOKEN])
+        };
+        let found = detectors
+            .iter()
+            .find(|d| (usize::from(d.layer), d.neuron, d.kind) == (layer, neuron, kind))
+            .unwrap_or_else(|| panic!("no {kind:?} detector at layer {layer}, neuron {neuron}"));
+        assert_eq!(found.trigger_ids, vec![triggers]);
+    }
+    let Some(python) = python() else { return };
+    check(&python, &run, &out);
+}

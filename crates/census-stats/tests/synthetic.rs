@@ -366,14 +366,26 @@ fn partial_counts_merge_into_one_pass() {
     let hidden = tracing::Span::none();
     for layer in 0..2 {
         let scope = census_stats::analyze::count_scope(&set, &options, layer);
-        let whole =
-            census_stats::analyze::count_layer_uncapped(&set, &parts, layer, scope, &hidden)
-                .unwrap();
+        let whole = census_stats::analyze::count_layer_uncapped(
+            &set,
+            &parts,
+            layer,
+            scope,
+            Default::default(),
+            &hidden,
+        )
+        .unwrap();
         let mut merged: Option<LayerCounts> = None;
         for chunk in parts.chunks(3) {
-            let partial =
-                census_stats::analyze::count_layer_uncapped(&set, chunk, layer, scope, &hidden)
-                    .unwrap();
+            let partial = census_stats::analyze::count_layer_uncapped(
+                &set,
+                chunk,
+                layer,
+                scope,
+                Default::default(),
+                &hidden,
+            )
+            .unwrap();
             match &mut merged {
                 Some(m) => m.merge(partial),
                 None => merged = Some(partial),
@@ -686,7 +698,8 @@ fn ngram_tables_over_the_cap_are_counted_by_neuron_range_to_the_same_result() {
     for layer in 0..2 {
         let scope = count_scope(&set, &options, layer);
         assert!(scope.bigrams_trigrams && scope.unigrams);
-        let whole = count_layer_uncapped(&set, &parts, layer, scope, &hidden).unwrap();
+        let whole =
+            count_layer_uncapped(&set, &parts, layer, scope, tally.table_codes(), &hidden).unwrap();
         let bytes = whole.table_bytes();
         let one_pass = analyze_layer(whole, &tally, &options);
         assert!(
@@ -695,7 +708,7 @@ fn ngram_tables_over_the_cap_are_counted_by_neuron_range_to_the_same_result() {
         );
         // A cap of a quarter of the tables: one pass overflows, ranges of neurons fit.
         let cap = bytes / 4;
-        let counts = LayerCounts::new(layer, WIDE, scope);
+        let counts = LayerCounts::new(layer, WIDE, scope, tally.table_codes());
         assert!(matches!(
             count_layer(&set, &parts, counts, cap, &hidden).unwrap(),
             LayerPass::Overflow { .. }
