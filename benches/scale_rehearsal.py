@@ -19,12 +19,19 @@ GPU-hours on one H100, and checks the goals:
   - the Section 3 pass needs under 1 GB for opt-66b;
   - the whole paper (eight models, three experiments) fits one 8-GPU node's local disk.
 
+The other families are rehearsed the same way at their released shapes (random models written
+by benches/random_family.py): Pythia-12B (2 layers, streamed), Llama-3-8B, Llama-3-70B and
+Qwen2.5-7B (1 layer each, streamed), with vocabularies of 128k-152k tokens, and Llama-3-8B once
+more over one 8,192-token sequence counted by position. Their projection adds contexts of 2k,
+8k and 32k tokens and the memory of the positional counters, which grows with the context.
+
     pip install duckdb
     cargo build --release -p census-cli --bin neuron-census -p census-train --example random_opt \
         -p census-stats --example count_bench
     python benches/scale_rehearsal.py [--tokens 1024] [--activity 0.05] [--work DIR]
+        [--only opt|families]
 
-Needs about 10 GB of disk and 12 GB of memory; takes a few minutes on 2 cores.
+Needs about 25 GB of disk and 16 GB of memory; takes about half an hour on 2 cores.
 """
 
 import argparse
@@ -39,6 +46,8 @@ import time
 from pathlib import Path
 
 import duckdb
+
+import random_family
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
@@ -360,20 +369,207 @@ def project_analysis(measured, rates, activity, seq_len):
                   f"{core_seconds / 3600:.2f} | {hours:.2f} |")
 
 
+# The other families' rehearsed shapes: (preset, layers written, streamed). Pythia's MLP has a
+# bias, set for --activity as OPT's; the gated families have none and fire on about half their
+# neurons at random initialisation.
+FAMILY_SHAPES = [("pythia-12b", 2), ("llama3-8b", 1), ("llama3-70b", 1), ("qwen2.5-7b", 1)]
+# The long-context rehearsal: one sequence of this many tokens, counted by position.
+LONG_CONTEXT = ("llama3-8b", 8192)
+# Contexts the families' projection covers.
+CONTEXTS = [2048, 8192, 32768]
+INT_BYTES = 4  # the device's position counters (i32 on CUDA)
+HOST_BYTES = 12  # a counter on the host: its u32 copy, the part's u32 total, the part before it
+
+
+def write_ids(path: Path, tokens: int, seq_len: int, p):
+    """Documents of `seq_len` tokens with the BOS the family adds (Llama's), of random ids."""
+    rng = random.Random(0)
+    length = seq_len - (1 if p["family"] == "llama" else 0)
+    with path.open("w") as out:
+        for _ in range(max(1, tokens // seq_len)):
+            ids = [rng.randrange(4, p["vocab"]) for _ in range(length)]
+            out.write(json.dumps({"input_ids": ids}) + "\n")
+
+
+def family_model(work: Path, preset: str, layers: int, activity: float) -> Path:
+    p = random_family.PRESETS[preset]
+    model = work / f"{preset}-{layers}"
+    if not (model / "model.safetensors").exists():
+        print(f"writing {model.name} ...", flush=True)
+        z = {0.02: 2.054, 0.05: 1.645, 0.10: 1.282}.get(activity, 1.645)
+        # LayerNorm'd inputs: the MLP's pre-activations have a std of 0.02 * sqrt(hidden).
+        bias = -z * 0.02 * math.sqrt(p["hidden"]) if p["family"] == "gpt_neox" else 0.0
+        random_family.write(model, preset, layers, None, bias)
+    return model
+
+
+def extract_measured(model: Path, corpus: Path, out: Path, mode: str, seq_len: int, ffn: int,
+                     layers: int):
+    shutil.rmtree(out, ignore_errors=True)
+    command = [str(TARGET / "neuron-census"), "extract", "--model", str(model), "--data",
+               str(corpus), "--out", str(out), "--max-seq-len", str(seq_len), "--full-length",
+               "--record", mode, "--stream-layers", "--quiet"]
+    seconds, rss = run_measured(command)
+    manifest = json.loads((out / "manifest.json").read_text())
+    tokens = manifest["counts"]["tokens"]
+    entry = dict(seconds=seconds, rss=rss, tokens=tokens, layers=layers)
+    if mode == "shards":
+        fires = duckdb.sql(
+            f"SELECT sum(len(neurons)) FROM read_parquet('{out}/activations/*/*.parquet')"
+        ).fetchall()[0][0]
+        entry.update(fires=fires, bytes=size(out / "activations"))
+    else:
+        rows, fires, cells = duckdb.sql(
+            f"SELECT count(*), sum(fires + fires_bos), sum(len(position_fires)) "
+            f"FROM read_parquet('{out}/counts/*/*.parquet')").fetchall()[0]
+        entry.update(fires=fires, rows=rows, cells=cells, bytes=size(out / "counts"))
+    entry["activity"] = entry["fires"] / (tokens * ffn * layers)
+    return entry
+
+
+def rehearse_families(work: Path, tokens: int, activity: float, seq_len: int):
+    measured = {}
+    for preset, layers in FAMILY_SHAPES:
+        p = random_family.PRESETS[preset]
+        model = family_model(work, preset, layers, activity)
+        corpus = work / f"corpus-{p['family']}-{p['vocab']}.jsonl"
+        write_ids(corpus, tokens, seq_len, p)
+        for mode in ["shards", "counts"]:
+            out = work / f"run-{model.name}-{mode}"
+            entry = extract_measured(model, corpus, out, mode, seq_len, p["ffn"], layers)
+            if mode == "shards":
+                # Every analysis table, n-grams in every layer: the large vocabulary's codes.
+                analysis = work / f"analysis-{model.name}"
+                shutil.rmtree(analysis, ignore_errors=True)
+                entry["analyze_seconds"], entry["analyze_rss"] = run_measured(
+                    [str(TARGET / "neuron-census"), "analyze", "--run", str(out), "--out",
+                     str(analysis), "--no-projection", "--ngram-layers", "all", "--quiet"])
+            measured[(preset, mode)] = entry
+            print(f"{preset} ({layers} layers, streamed) {mode}: "
+                  f"{entry['tokens'] / entry['seconds']:.1f} tokens/s, peak "
+                  f"{entry['rss'] / 2**30:.2f} GiB, activity {100 * entry['activity']:.1f}%, "
+                  f"{entry['bytes'] / entry['fires']:.3f} bytes per fire", flush=True)
+    preset, context = LONG_CONTEXT
+    p = random_family.PRESETS[preset]
+    model = family_model(work, preset, 1, activity)
+    corpus = work / f"corpus-long-{context}.jsonl"
+    write_ids(corpus, context, context, p)
+    entry = extract_measured(model, corpus, work / f"run-{model.name}-long", "counts", context,
+                             p["ffn"], 1)
+    measured[(preset, f"counts, {context} positions")] = entry
+    (work / "families.json").write_text(json.dumps(
+        [dict(preset=p, mode=m, **e) for (p, m), e in measured.items()], indent=1))
+    print(f"{preset} (1 layer, streamed) counts over one {context}-token sequence: "
+          f"{entry['tokens'] / entry['seconds']:.1f} tokens/s, peak {entry['rss'] / 2**30:.2f} GiB",
+          flush=True)
+    return measured
+
+
+def family_costs(p):
+    """(non-embedding parameters, embedding parameters) of a released family shape."""
+    d, f, v, layers = p["hidden"], p["ffn"], p["vocab"], p["layers"]
+    kv = p["kv_heads"] * d // p["heads"]
+    if p["family"] == "gpt_neox":
+        per_layer = 4 * d * d + 2 * d * f
+    else:
+        per_layer = 2 * d * d + 2 * d * kv + 3 * d * f
+    return layers * per_layer, 2 * v * d
+
+
+def project_families(measured, seq_len):
+    shards = {p: m for (p, mode), m in measured.items() if mode == "shards"}
+    bytes_per_fire = {p: m["bytes"] / m["fires"] for p, m in shards.items()}
+    activity = {p: m["activity"] for p, m in shards.items()}
+    print()
+    print("Families, assumptions:")
+    print("- activity and bytes per fire as measured on each random slice (gated families fire on "
+          "about half their neurons with the paper's rule at random initialisation; trained "
+          "models must be measured: `--fire-threshold` reads a magnitude instead)")
+    print(f"- the paper's experiments and token counts as for OPT; f16/bf16 weights; batches of "
+          f"{BATCH_TOKENS} tokens; attention through the backends' flash kernels (no score "
+          "matrix in memory), so activations grow with the context only through K and V")
+    print(f"- one H100 at {H100_TFLOPS:.0f} TFLOP/s and {100 * MFU:.0f}% MFU; forward FLOPs per "
+          "token 2 x (non-embedding parameters) + 2 x layers x context x hidden")
+    print(f"- positional counters (§5, counts by position), per (position, neuron, domain of a "
+          f"part; {DOMAINS_PER_PART} domains a part on average): {INT_BYTES} bytes on the device "
+          f"for every recorded layer (whole model) or one layer (--stream-layers), and "
+          f"{HOST_BYTES} bytes on the host for every recorded layer (the device's counters copied "
+          "as u32, the part's u32 totals, and the previous part's totals being written)")
+    print()
+    print("| model | context | §4 n-gram shards, disk | §5 counters: GPU whole / streamed | "
+          "§5 counters: host | GPU memory, whole / streamed | H100-hours, §3–§5 |")
+    print("|---|---|---|---|---|---|---|")
+    domains = DOMAINS_PER_PART
+    for preset, p in random_family.PRESETS.items():
+        non_embedding, embedding = family_costs(p)
+        layers, d, f = p["layers"], p["hidden"], p["ffn"]
+        kv = p["kv_heads"] * d // p["heads"]
+        s4 = EXPERIMENTS["§4 n-grams"]
+        disk = s4["tokens"] * f * activity[preset] * (layers // 2) * bytes_per_fire[preset]
+        for context in CONTEXTS:
+            if context > p["positions"]:
+                continue
+            cells = context * f * domains
+            gpu_whole = layers * cells * INT_BYTES
+            gpu_streamed = cells * INT_BYTES
+            host = layers * cells * HOST_BYTES
+            kv_cache = 2 * BATCH_TOKENS * 2 * kv  # K and V of a batch, f16
+            activations = 2 * BATCH_TOKENS * (4 * d + 3 * f) + kv_cache
+            whole = 2 * (non_embedding + embedding) + activations + gpu_whole
+            streamed = 2 * embedding + 2 * non_embedding / layers + activations + gpu_streamed
+            hours = 0.0
+            for e in EXPERIMENTS.values():
+                recorded = layers if e["layers"] == "all" else layers // 2
+                flops = 2 * non_embedding * recorded / layers + 2 * recorded * context * d
+                hours += e["tokens"] * flops / (H100_TFLOPS * 1e12 * MFU) / 3600
+            print(f"| {preset} | {context:,} | {human(disk)} | {human(gpu_whole)} / "
+                  f"{human(gpu_streamed)} | {human(host)} | {human(whole)} / {human(streamed)} | "
+                  f"{hours:.1f} |")
+    print()
+    print(f"Bound: a recorded layer's counters take {HOST_BYTES} x context x FFN width bytes of "
+          "host memory per domain of a part, and the device holds every recorded layer's "
+          "(whole model) or one layer's (--stream-layers). `extract` logs the host figure "
+          "before it starts and refuses a run whose counters for one domain exceed the memory "
+          "available, naming what shrinks them: fewer layers per run (--layers), shorter "
+          "sequences (--max-seq-len), or counts without positions (no --full-length).")
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tokens", type=int, default=1024)
     parser.add_argument("--seq-len", type=int, default=512)
     parser.add_argument("--activity", type=float, default=0.05)
     parser.add_argument("--work", type=Path, help="keep models and runs here (reused)")
+    parser.add_argument("--only", choices=["opt", "families"], help="rehearse one part only")
+    parser.add_argument("--project-only", action="store_true",
+                        help="families: project from the measurements saved in --work")
     args = parser.parse_args()
-    for binary in [TARGET / "neuron-census", TARGET / "examples/random_opt",
-                   TARGET / "examples/count_bench"]:
+    needed = [TARGET / "neuron-census"]
+    if args.only != "families":
+        needed += [TARGET / "examples/random_opt", TARGET / "examples/count_bench"]
+    for binary in needed:
         if not binary.exists():
             raise SystemExit(f"{binary} is missing: see the top of this script")
     work = args.work or Path(tempfile.mkdtemp(prefix="scale-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
+        if args.only != "opt":
+            cached = work / "families.json"
+            if args.project_only and cached.exists():
+                families = {(e.pop("preset"), e.pop("mode")): e
+                            for e in json.loads(cached.read_text())}
+            else:
+                families = rehearse_families(work, args.tokens, args.activity, args.seq_len)
+            print()
+            print("| shape | mode | tokens/s (CPU) | peak host memory | activity | bytes per fire |")
+            print("|---|---|---|---|---|---|")
+            for (preset, mode), m in families.items():
+                print(f"| {preset} ({m['layers']} layer{'s' if m['layers'] > 1 else ''}) | {mode} "
+                      f"| {m['tokens'] / m['seconds']:.1f} | {m['rss'] / 2**30:.2f} GiB | "
+                      f"{100 * m['activity']:.1f}% | {m['bytes'] / m['fires']:.3f} |")
+            project_families(families, args.seq_len)
+            if args.only == "families":
+                print(f"\ncores: {os.cpu_count()}")
+                return
         measured = rehearse(work, args.tokens, args.activity, args.seq_len)
         rates = analysis_rates(work, args.activity)
         print()

@@ -124,6 +124,12 @@ fn case(id: &str, dir: &Path) -> Vec<String> {
             std::fs::write(m.join("tokenizer.model"), b"sentencepiece").unwrap();
             extract_model_args("m", "run", "32", &sample())
         }
+        "extract-malformed-tokenizer-config" => {
+            let m = dir.join("m");
+            copy_dir(&census_testkit::family_fixture("llama"), &m);
+            std::fs::write(m.join("tokenizer_config.json"), b"{\"tokenizer_class\": ").unwrap();
+            extract_model_args("m", "run", "32", &sample())
+        }
         "extract-host-engine-other-family" => {
             let gpt2 = census_testkit::family_fixture("gpt2");
             let mut args = extract_model_args(gpt2.to_str().unwrap(), "run", "32", &sample());

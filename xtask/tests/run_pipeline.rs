@@ -798,4 +798,14 @@ fn a_pipeline_runs_a_pythia_presets_checkpoints_from_the_hub() {
         training_steps(&report, "EleutherAI/pythia-160m"),
         ["1000", "2000"]
     );
+    // The report names the family beside each model, and its fired rule in the provenance.
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(
+        html.contains("<br><span class=\"muted\">gpt_neox</span></th>"),
+        "no family in the headline table"
+    );
+    assert!(
+        html.contains("dense_h_to_4h"),
+        "no fired rule in the provenance"
+    );
 }

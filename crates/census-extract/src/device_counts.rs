@@ -19,8 +19,9 @@ type Counters<B> = Tensor<B, 2, Int>;
 /// A part's counters on the device, by (recorded layer, domain index).
 pub struct DeviceCounts<B: Backend> {
     counters: BTreeMap<(usize, u32), Counters<B>>,
-    /// Counters already copied to the host, as [`DeviceCounts::counters`] held them.
-    copied: Vec<((usize, u32), Vec<i64>)>,
+    /// Counters already copied to the host, as [`DeviceCounts::counters`] held them (32 bits
+    /// each: a part counts fewer than 2^32 tokens).
+    copied: Vec<((usize, u32), Vec<u32>)>,
     ffn: usize,
     /// Sequence length of full-length runs (counts by position), none otherwise.
     positions: Option<usize>,
@@ -51,7 +52,7 @@ impl<B: Backend> DeviceCounts<B> {
             .collect();
         for key in below {
             let counters = self.counters.remove(&key).expect("a listed key");
-            self.copied.push((key, to_host(counters)));
+            self.copied.push((key, narrow(to_host(counters))));
         }
     }
 
@@ -138,7 +139,7 @@ impl<B: Backend> DeviceCounts<B> {
         let on_device = self
             .counters
             .into_iter()
-            .map(|(key, counters)| (key, to_host(counters)));
+            .map(|(key, counters)| (key, narrow(to_host(counters))));
         for ((layer, domain), values) in self.copied.into_iter().chain(on_device) {
             let counts = into[layer]
                 .entry(domains[domain as usize].clone())
@@ -148,7 +149,7 @@ impl<B: Backend> DeviceCounts<B> {
             match &mut counts.positions {
                 Some(by_position) => {
                     for (total, &c) in by_position.iter_mut().zip(&values) {
-                        *total += c as u32;
+                        *total += c;
                     }
                     rest.chunks_exact(ffn)
                         .for_each(|row| add_to(&mut counts.fires, row));
@@ -160,10 +161,18 @@ impl<B: Backend> DeviceCounts<B> {
 }
 
 /// Adds copied counters to host totals.
-fn add_to(totals: &mut [u64], counters: &[i64]) {
+fn add_to(totals: &mut [u64], counters: &[u32]) {
     for (total, &c) in totals.iter_mut().zip(counters) {
-        *total += c as u64;
+        *total += u64::from(c);
     }
+}
+
+/// Counters copied to the host, in 32 bits (a part counts fewer than 2^32 tokens).
+fn narrow(counters: Vec<i64>) -> Vec<u32> {
+    counters
+        .into_iter()
+        .map(|c| u32::try_from(c).expect("a part's counter fits 32 bits"))
+        .collect()
 }
 
 /// Counters copied to the host.

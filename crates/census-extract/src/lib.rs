@@ -10,6 +10,7 @@
 //! - [`extract`]: the run itself, resumable part by part.
 
 pub mod cli;
+pub mod counter_memory;
 mod device_counts;
 mod engine;
 mod error;

@@ -16,6 +16,7 @@ use tracing_indicatif::span_ext::IndicatifSpanExt;
 use tracing_indicatif::style::ProgressStyle;
 
 use crate::corpus::{CorpusSource, SourceFormat};
+use crate::counter_memory::{PositionCounters, available_memory};
 use crate::device_counts::DeviceCounts;
 use crate::engine::Engine;
 use crate::error::{ExtractError, Result};
@@ -282,6 +283,20 @@ fn check_options(options: &ExtractOptions) -> Result<CheckedOptions> {
     let model_dir = &options.model_dir;
     let config = census_model::family::read_config(model_dir.join("config.json"))?;
     let layers = options.validate(&config)?;
+    if options.record == RecordMode::Counts && options.sequences.full_length {
+        let counters = PositionCounters {
+            layers: layers.len() as u64,
+            positions: options.sequences.max_seq_len as u64,
+            ffn: config.ffn_dim as u64,
+        };
+        tracing::info!(
+            mb = counters.host_bytes() >> 20,
+            "counters by position: host memory per domain of a part"
+        );
+        if let Some(available) = available_memory() {
+            counters.check(available)?;
+        }
+    }
     // Every tensor's name and shape against the configuration (headers only), before the corpus
     // is read against the configuration's vocabulary.
     CheckpointPlan::open(model_dir, &config)?;
@@ -578,7 +593,7 @@ fn describe_model(options: &ExtractOptions, config: &ModelConfig) -> Result<Mode
         .iter()
         .map(|p| FileFingerprint::of(p))
         .collect::<census_format::Result<Vec<_>>>()?;
-    let tokenizer_files = census_model::TOKENIZER_FILES
+    let tokenizer_files = census_model::tokenizer_files(config.model_type)
         .iter()
         .map(|name| options.model_dir.join(name))
         .filter(|p| p.is_file())

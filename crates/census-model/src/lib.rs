@@ -35,6 +35,7 @@ mod rotary;
 mod saver;
 pub mod series;
 mod tokenizer;
+mod tokenizer_config;
 mod vocab_projection;
 pub mod weights;
 
@@ -53,7 +54,7 @@ pub use norm::Norm;
 pub use rotary::RotaryTables;
 pub use saver::save_pretrained;
 pub use series::{SeriesCheckpoint, checkpoint_series};
-pub use tokenizer::{BOS_TOKEN, ModelTokenizer, SPECIAL_TOKENS, TOKENIZER_FILES};
+pub use tokenizer::{BOS_TOKEN, ModelTokenizer, SPECIAL_TOKENS, tokenizer_files};
 pub use weights::{LayerWeight, Part};
 
 /// The CPU backend used by tests, examples and the default pipeline.

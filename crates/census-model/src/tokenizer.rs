@@ -14,6 +14,7 @@ use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{AddedToken, Tokenizer};
 
 use crate::error::{ModelError, Result};
+use crate::tokenizer_config::{TOKENIZER_CONFIG_FILE, apply_tokenizer_config};
 
 /// Special tokens of OPT, at ids 0–3 in the released vocabularies.
 pub const SPECIAL_TOKENS: [&str; 4] = ["<s>", "<pad>", "</s>", "<unk>"];
@@ -24,8 +25,22 @@ pub const BOS_TOKEN: &str = "</s>";
 /// GPT-2's one special token (end of text), in the released `vocab.json`.
 const GPT2_SPECIAL: &str = "<|endoftext|>";
 
-/// The files a model directory's tokenizer is read from, in the order they are looked for.
-pub const TOKENIZER_FILES: [&str; 3] = ["tokenizer.json", "vocab.json", "merges.txt"];
+/// The files a model directory's tokenizer of `family` is read from, in the order they are
+/// looked for: `tokenizer.json` or `vocab.json` + `merges.txt`, and for the families other than
+/// OPT the `tokenizer_config.json` that changes how `AutoTokenizer` reads them.
+pub fn tokenizer_files(family: Family) -> &'static [&'static str] {
+    const FILES: [&str; 4] = [
+        "tokenizer.json",
+        "vocab.json",
+        "merges.txt",
+        TOKENIZER_CONFIG_FILE,
+    ];
+    if family == Family::Opt {
+        &FILES[..3]
+    } else {
+        &FILES
+    }
+}
 
 /// Tokenizes text exactly as Hugging Face's tokenizer of the model's family does.
 #[derive(Debug, Clone)]
@@ -76,8 +91,9 @@ impl ModelTokenizer {
 
     /// Builds the tokenizer from a `tokenizer.json`. For OPT its post-processor is not used:
     /// `</s>` is prepended by [`ModelTokenizer::encode`] itself, so it is never added twice. For
-    /// other families the token the post-processor puts before a text is the prefix; one that
-    /// adds tokens after the text is refused.
+    /// other families, the `tokenizer_config.json` beside it changes the pipeline as
+    /// `AutoTokenizer` does ([`apply_tokenizer_config`]), and the token the post-processor puts
+    /// before a text is the prefix; one that adds tokens after the text is refused.
     pub fn from_tokenizer_json(path: impl AsRef<Path>, family: Family) -> Result<Self> {
         let path = path.as_ref();
         if !path.is_file() {
@@ -86,12 +102,15 @@ impl ModelTokenizer {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
             ));
         }
-        let inner = Tokenizer::from_file(path).map_err(|source| ModelError::TokenizerFile {
+        let mut inner = Tokenizer::from_file(path).map_err(|source| ModelError::TokenizerFile {
             path: path.to_path_buf(),
             source,
         })?;
         if family == Family::Opt {
             return Self::with_opt_bos(inner, path);
+        }
+        if let Some(dir) = path.parent() {
+            apply_tokenizer_config(&mut inner, dir)?;
         }
         let prefix = post_processor_prefix(&inner, path)?;
         Ok(Self::with_prefix(inner, prefix))

@@ -92,7 +92,12 @@ fn detector_index(analysis: &crate::analysis::ModelAnalysis) -> Value {
 fn headline_table(models: &[PageModel<'_>], headlines: &[Headline]) -> String {
     let mut s = String::from("<table><tr><th>claim</th><th>paper</th>");
     for m in models {
-        let _ = write!(s, "<th>{}</th>", esc(&m.analysis.name));
+        let _ = write!(
+            s,
+            "<th>{}<br><span class=\"muted\">{}</span></th>",
+            esc(&m.analysis.name),
+            m.analysis.manifest.model.config.model_type
+        );
     }
     s.push_str("<th>where</th></tr>\n");
     for h in headlines {

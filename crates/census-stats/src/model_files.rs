@@ -99,7 +99,7 @@ pub fn locate_tokenizer(
         );
         return Ok(None);
     };
-    let present: Vec<PathBuf> = census_model::TOKENIZER_FILES
+    let present: Vec<PathBuf> = census_model::tokenizer_files(model.config.model_type)
         .iter()
         .map(|name| dir.join(name))
         .filter(|p| p.is_file())
