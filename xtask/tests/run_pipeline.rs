@@ -657,6 +657,49 @@ no-png = true
     // Nothing changed: nothing runs again.
     let (ok, log) = xtask_run(&args);
     assert!(ok && stages_run(&log).is_empty(), "{log}");
+
+    // The report rests on the analyses alone: with the models and runs moved away, the same
+    // analyses render the same report, byte for byte (training view, names and provenance
+    // included; example contexts are still read from the runs, so none are asked for).
+    let render = |to: &Path| {
+        let mut args: Vec<String> = vec!["report".into(), "--out".into(), to.display().to_string()];
+        for a in &analyses {
+            args.extend(["--analysis".to_string(), a.display().to_string()]);
+        }
+        args.extend(["--contexts", "0", "--no-png"].map(String::from));
+        let status = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .status()
+            .unwrap();
+        assert!(status.success(), "{args:?}");
+    };
+    let (before, after) = (dir.path().join("before"), dir.path().join("after"));
+    render(&before);
+    let away = dir.path().join("away");
+    std::fs::create_dir_all(&away).unwrap();
+    std::fs::rename(out.join("trained"), away.join("trained")).unwrap();
+    for (i, analysis) in analyses.iter().enumerate() {
+        let run = analysis.parent().unwrap().join("run");
+        std::fs::rename(&run, away.join(format!("run-{i}"))).unwrap();
+    }
+    render(&after);
+    let (before, after) = (
+        census_testkit::snapshot(&before),
+        census_testkit::snapshot(&after),
+    );
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
+    for (file, bytes) in &before {
+        assert!(after[file] == *bytes, "{} differs", file.display());
+    }
+    assert!(
+        std::str::from_utf8(&before[Path::new("index.html")])
+            .unwrap()
+            .contains("<section id=\"training\">")
+    );
 }
 
 #[test]

@@ -37,8 +37,9 @@ pub struct StageStamp {
 /// the report's data) redoes that stage in pipelines run by an earlier version.
 pub fn output_revision(kind: &str) -> u32 {
     match kind {
-        // 2: position curves of every neuron and the neurons of each token.
-        "analyze" => 2,
+        // 2: position curves of every neuron and the neurons of each token. 3: the model's
+        // name, its place in a training run and each run's provenance (analysis schema 2).
+        "analyze" => 3,
         // 2: neuron details by chunk, histories along training, token scripts.
         "report" => 2,
         _ => 1,

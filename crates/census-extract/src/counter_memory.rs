@@ -49,10 +49,21 @@ impl PositionCounters {
     }
 }
 
-/// Bytes of memory the host can still give (`MemAvailable` of `/proc/meminfo`), where known.
+/// Bytes of memory the process can still take, where known: the host's `MemAvailable`
+/// (`/proc/meminfo`), or less where a cgroup (a container, a Slurm job) limits it
+/// (`memory.max` less `memory.current`, cgroup v2).
 pub fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    parse_available(&text)
+    let host = parse_available(&std::fs::read_to_string("/proc/meminfo").ok()?)?;
+    let read = |name: &str| -> Option<u64> {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{name}"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let cgroup =
+        read("memory.max").map(|max| max.saturating_sub(read("memory.current").unwrap_or(0)));
+    Some(cgroup.map_or(host, |limit| limit.min(host)))
 }
 
 fn parse_available(meminfo: &str) -> Option<u64> {

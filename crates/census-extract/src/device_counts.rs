@@ -52,7 +52,7 @@ impl<B: Backend> DeviceCounts<B> {
             .collect();
         for key in below {
             let counters = self.counters.remove(&key).expect("a listed key");
-            self.copied.push((key, narrow(to_host(counters))));
+            self.copied.push((key, to_host(counters)));
         }
     }
 
@@ -139,7 +139,7 @@ impl<B: Backend> DeviceCounts<B> {
         let on_device = self
             .counters
             .into_iter()
-            .map(|(key, counters)| (key, narrow(to_host(counters))));
+            .map(|(key, counters)| (key, to_host(counters)));
         for ((layer, domain), values) in self.copied.into_iter().chain(on_device) {
             let counts = into[layer]
                 .entry(domains[domain as usize].clone())
@@ -167,19 +167,12 @@ fn add_to(totals: &mut [u64], counters: &[u32]) {
     }
 }
 
-/// Counters copied to the host, in 32 bits (a part counts fewer than 2^32 tokens).
-fn narrow(counters: Vec<i64>) -> Vec<u32> {
-    counters
-        .into_iter()
-        .map(|c| u32::try_from(c).expect("a part's counter fits 32 bits"))
-        .collect()
-}
-
-/// Counters copied to the host.
-fn to_host<B: Backend>(counters: Counters<B>) -> Vec<i64> {
+/// Counters copied to the host, converted to 32 bits as they are read (a part holds fewer than
+/// 2^31 tokens, `--part-tokens`).
+fn to_host<B: Backend>(counters: Counters<B>) -> Vec<u32> {
     counters
         .into_data()
-        .convert::<i64>()
+        .convert::<u32>()
         .to_vec()
         .expect("integer counters")
 }

@@ -184,6 +184,14 @@ impl ExtractOptions {
                 "--part-tokens and --batch-tokens must be positive".to_string(),
             ));
         }
+        // A part's counters are 32-bit integers on the device and the host.
+        if self.part_tokens > i32::MAX as u64 {
+            return Err(ExtractError::InvalidOption(format!(
+                "--part-tokens {} exceeds {} (a part's counters are 32-bit)",
+                self.part_tokens,
+                i32::MAX
+            )));
+        }
         Ok(layers)
     }
 }

@@ -2,6 +2,40 @@
 //! Hugging Face `Trainer` and `neuron-census train` save them) or `step-<step>`, and hub
 //! revisions whose name carries the step (`step-100`, `step1000`).
 
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// File in which a model directory records its training state (`global_step`, …), as Hugging
+/// Face `Trainer` and `neuron-census train` write it.
+pub const TRAINER_STATE_FILE: &str = "trainer_state.json";
+
+/// What is read of a `trainer_state.json` (ours, or Hugging Face `Trainer`'s).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize)]
+pub struct TrainingState {
+    /// Optimizer steps done.
+    pub global_step: Option<u64>,
+    /// Tokens trained on.
+    pub tokens: Option<u64>,
+    /// Held-out loss (nats per token).
+    pub held_out_loss: Option<f64>,
+}
+
+impl TrainingState {
+    /// The training state model directory `dir` records: `Ok(None)` without one, an error
+    /// naming the file when it cannot be read or parsed.
+    pub fn read(dir: &Path) -> Result<Option<Self>, String> {
+        let path = dir.join(TRAINER_STATE_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+}
+
 /// The step a checkpoint directory's name gives: `checkpoint-<step>` or `step-<step>`.
 pub fn checkpoint_step(name: &str) -> Option<u64> {
     name.strip_prefix("checkpoint-")

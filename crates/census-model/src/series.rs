@@ -4,13 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use census_format::series::checkpoint_step;
-use serde::Deserialize;
+pub use census_format::series::TRAINER_STATE_FILE;
+use census_format::series::{TrainingState, checkpoint_step};
 
 use crate::error::{ModelError, Result};
-
-/// File in which a checkpoint records its training state (`global_step`, …).
-pub const TRAINER_STATE_FILE: &str = "trainer_state.json";
 
 /// One checkpoint of a series.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,14 +20,6 @@ pub struct SeriesCheckpoint {
     pub tokens: Option<u64>,
     /// Held-out loss, when its training state records it.
     pub held_out_loss: Option<f64>,
-}
-
-/// What this crate reads of a `trainer_state.json` (ours, or Hugging Face `Trainer`'s).
-#[derive(Deserialize)]
-struct TrainerState {
-    global_step: Option<u64>,
-    tokens: Option<u64>,
-    held_out_loss: Option<f64>,
 }
 
 /// The checkpoints under `dir`, in step order (empty when it holds none). A checkpoint's
@@ -47,21 +36,13 @@ pub fn checkpoint_series(dir: &Path) -> Result<Vec<SeriesCheckpoint>> {
         if !path.join("config.json").is_file() {
             continue;
         }
-        let state_path = path.join(TRAINER_STATE_FILE);
-        let state =
-            match std::fs::read_to_string(&state_path) {
-                Ok(text) => Some(serde_json::from_str::<TrainerState>(&text).map_err(|e| {
-                    ModelError::InvalidInput(format!("{}: {e}", state_path.display()))
-                })?),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(ModelError::io(&state_path, e)),
-            };
+        let state = TrainingState::read(&path).map_err(ModelError::InvalidInput)?;
         if let Some(recorded) = state.as_ref().and_then(|s| s.global_step)
             && recorded != step
         {
             return Err(ModelError::InvalidInput(format!(
                 "{}: records step {recorded}, but its directory says step {step}",
-                state_path.display()
+                path.join(TRAINER_STATE_FILE).display()
             )));
         }
         series.push(SeriesCheckpoint {

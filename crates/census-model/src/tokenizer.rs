@@ -14,7 +14,7 @@ use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{AddedToken, Tokenizer};
 
 use crate::error::{ModelError, Result};
-use crate::tokenizer_config::{TOKENIZER_CONFIG_FILE, apply_tokenizer_config};
+use crate::tokenizer_config::{TOKENIZER_CONFIG_FILE, read_tokenizer_json};
 
 /// Special tokens of OPT, at ids 0–3 in the released vocabularies.
 pub const SPECIAL_TOKENS: [&str; 4] = ["<s>", "<pad>", "</s>", "<unk>"];
@@ -91,9 +91,10 @@ impl ModelTokenizer {
 
     /// Builds the tokenizer from a `tokenizer.json`. For OPT its post-processor is not used:
     /// `</s>` is prepended by [`ModelTokenizer::encode`] itself, so it is never added twice. For
-    /// other families, the `tokenizer_config.json` beside it changes the pipeline as
-    /// `AutoTokenizer` does ([`apply_tokenizer_config`]), and the token the post-processor puts
-    /// before a text is the prefix; one that adds tokens after the text is refused.
+    /// other families, the pipeline is the one `AutoTokenizer` builds from it and the
+    /// `tokenizer_config.json` beside it ([`read_tokenizer_json`]), and the token the
+    /// post-processor puts before a text is the prefix; one that adds tokens after the text is
+    /// refused.
     pub fn from_tokenizer_json(path: impl AsRef<Path>, family: Family) -> Result<Self> {
         let path = path.as_ref();
         if !path.is_file() {
@@ -102,16 +103,14 @@ impl ModelTokenizer {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
             ));
         }
-        let mut inner = Tokenizer::from_file(path).map_err(|source| ModelError::TokenizerFile {
-            path: path.to_path_buf(),
-            source,
-        })?;
         if family == Family::Opt {
+            let inner = Tokenizer::from_file(path).map_err(|source| ModelError::TokenizerFile {
+                path: path.to_path_buf(),
+                source,
+            })?;
             return Self::with_opt_bos(inner, path);
         }
-        if let Some(dir) = path.parent() {
-            apply_tokenizer_config(&mut inner, dir)?;
-        }
+        let inner = read_tokenizer_json(path, family)?;
         let prefix = post_processor_prefix(&inner, path)?;
         Ok(Self::with_prefix(inner, prefix))
     }

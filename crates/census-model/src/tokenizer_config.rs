@@ -1,45 +1,37 @@
-//! What `AutoTokenizer` (transformers 5) takes from `tokenizer_config.json` beside
-//! `tokenizer.json`, so that our ids stay its ids:
+//! The pipeline `AutoTokenizer` (transformers 5) builds from a model directory's
+//! `tokenizer.json`, given the model's family and its `tokenizer_config.json`, so that our ids
+//! stay its ids.
 //!
-//! - `tokenizer_class: LlamaTokenizer` (the class Llama 2's and Mistral's repositories name)
-//!   rebuilds the pipeline from the vocabulary and merges: no normaliser, and a `Metaspace`
-//!   pre-tokeniser whose prefix space follows `add_prefix_space` (default true) and `legacy`
-//!   (default false): `always` for a legacy tokenizer, `first` otherwise, `never` without a
-//!   prefix space. The normaliser their `tokenizer.json` holds (Prepend `▁`, Replace spaces) is
-//!   not used: it differs on text that starts with a space.
-//! - `add_bos_token` or `add_eos_token`, when either is given, rewrite the post-processor as
-//!   `[bos] $A [eos]` with the flags given (an absent one is false).
+//! transformers picks a tokenizer class, and most classes rebuild the normaliser, the
+//! pre-tokeniser and the BPE options from the vocabulary and merges alone:
 //!
-//! The byte-level classes (`GPT2Tokenizer`, `GPTNeoXTokenizer`, `Qwen2Tokenizer`) rebuild the
-//! same normaliser and pre-tokeniser their released repositories' `tokenizer.json` holds, so
-//! they are read as they are; one that asks for a prefix space is refused rather than read
-//! otherwise than transformers reads it.
+//! - Mistral models (with no `mistral_common` installed) and every class it does not know read
+//!   `tokenizer.json` as saved ([`Pipeline::AsSaved`]);
+//! - Qwen2 models always get `Qwen2Tokenizer` (NFC, its regex split, byte-level);
+//! - otherwise the class `tokenizer_config.json` names, or without one the family's
+//!   (`GPT2Tokenizer` for GPT-2, `GPTNeoXTokenizer` for GPT-NeoX, none for Llama);
+//! - a `LlamaTokenizer` over a byte-level `tokenizer.json` (Llama 3 fine-tunes that name it) is
+//!   read as saved; otherwise it gets no normaliser and a Metaspace pre-tokeniser whose leading
+//!   `▁` follows `add_prefix_space` (default true) and `legacy` (default false). The legacy
+//!   normaliser Llama 2's `tokenizer.json` holds reads text that starts with a space otherwise.
+//!
+//! `add_bos_token` and `add_eos_token` are dropped when a `tokenizer.json` exists: its
+//! post-processor decides, except under `GPTNeoXTokenizer`, which resets it to add nothing.
 
 use std::path::Path;
 
+use census_format::model::Family;
 use serde::Deserialize;
+use serde_json::{Value, json};
 use tokenizers::Tokenizer;
-use tokenizers::normalizers::NormalizerWrapper;
-use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
-use tokenizers::processors::template::TemplateProcessing;
 
 use crate::error::{ModelError, Result};
 
 /// The file read beside `tokenizer.json`.
 pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
 
-/// The classes whose pipeline transformers rebuilds as Llama's.
-const LLAMA_CLASSES: [&str; 2] = ["LlamaTokenizer", "LlamaTokenizerFast"];
-
-/// The byte-level classes whose rebuilt pipeline equals their repositories' `tokenizer.json`.
-const BYTE_LEVEL_CLASSES: [&str; 6] = [
-    "GPT2Tokenizer",
-    "GPT2TokenizerFast",
-    "GPTNeoXTokenizer",
-    "GPTNeoXTokenizerFast",
-    "Qwen2Tokenizer",
-    "Qwen2TokenizerFast",
-];
+/// `Qwen2Tokenizer`'s pre-tokenizer split (transformers' `PRETOKENIZE_REGEX`).
+const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// The settings of `tokenizer_config.json` that change ids.
 #[derive(Debug, Default, Deserialize)]
@@ -47,104 +39,156 @@ struct TokenizerConfig {
     tokenizer_class: Option<String>,
     add_prefix_space: Option<bool>,
     legacy: Option<bool>,
-    add_bos_token: Option<bool>,
-    add_eos_token: Option<bool>,
-    bos_token: Option<SpecialToken>,
-    eos_token: Option<SpecialToken>,
+    trim_offsets: Option<bool>,
 }
 
-/// A special token as `tokenizer_config.json` writes it: a string, or an `AddedToken` object.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum SpecialToken {
-    Plain(String),
-    Added { content: String },
+/// The pipeline transformers builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pipeline {
+    /// `tokenizer.json` as saved.
+    AsSaved,
+    /// `LlamaTokenizer`: Metaspace with this prepend scheme.
+    Llama(&'static str),
+    /// `GPT2Tokenizer`: byte-level, with or without a prefix space.
+    Gpt2 { add_prefix_space: bool },
+    /// `GPTNeoXTokenizer`: NFC, byte-level, nothing added around the text.
+    GptNeox { add_prefix_space: bool },
+    /// `Qwen2Tokenizer`: NFC, its regex split, byte-level.
+    Qwen2 { add_prefix_space: bool },
 }
 
-impl SpecialToken {
-    fn content(&self) -> &str {
-        match self {
-            Self::Plain(s) | Self::Added { content: s } => s,
+impl Pipeline {
+    /// The pipeline of a model of `family` whose `tokenizer.json` is `json`.
+    fn choose(family: Family, config: &TokenizerConfig, json: &str) -> Self {
+        let named = config
+            .tokenizer_class
+            .as_deref()
+            .map(|c| c.strip_suffix("Fast").unwrap_or(c));
+        let class = match family {
+            Family::Mistral | Family::Opt => return Self::AsSaved,
+            Family::Qwen2 => "Qwen2Tokenizer",
+            Family::Gpt2 => named.unwrap_or("GPT2Tokenizer"),
+            Family::GptNeox => named.unwrap_or("GPTNeoXTokenizer"),
+            Family::Llama => named.unwrap_or_default(),
+        };
+        let add_prefix_space = config.add_prefix_space;
+        match class {
+            "LlamaTokenizer" if json.contains("\"ByteLevel\"") => Self::AsSaved,
+            "LlamaTokenizer" => {
+                Self::Llama(match (add_prefix_space.unwrap_or(true), config.legacy) {
+                    (false, _) => "never",
+                    (true, Some(true)) => "always",
+                    (true, _) => "first",
+                })
+            }
+            "GPT2Tokenizer" => Self::Gpt2 {
+                add_prefix_space: add_prefix_space.unwrap_or(false),
+            },
+            "GPTNeoXTokenizer" => Self::GptNeox {
+                add_prefix_space: add_prefix_space.unwrap_or(false),
+            },
+            "Qwen2Tokenizer" => Self::Qwen2 {
+                add_prefix_space: add_prefix_space.unwrap_or(false),
+            },
+            _ => Self::AsSaved,
         }
     }
+
+    /// Rewrites `tokenizer` (a parsed `tokenizer.json`) as this pipeline builds it.
+    fn apply(self, tokenizer: &mut Value, trim_offsets: bool) {
+        let byte_level = |add_prefix_space: bool, use_regex: bool| {
+            json!({"type": "ByteLevel", "add_prefix_space": add_prefix_space,
+                   "trim_offsets": trim_offsets, "use_regex": use_regex})
+        };
+        // The BPE options each class passes (`byte_fallback`: Llama's).
+        let bpe = |tokenizer: &mut Value, llama: bool| {
+            if let Some(model) = tokenizer.get_mut("model").and_then(Value::as_object_mut) {
+                let affix = if llama { Value::Null } else { json!("") };
+                model.insert("dropout".into(), Value::Null);
+                model.insert("unk_token".into(), Value::Null);
+                model.insert("continuing_subword_prefix".into(), affix.clone());
+                model.insert("end_of_word_suffix".into(), affix);
+                model.insert("fuse_unk".into(), json!(llama));
+                model.insert("byte_fallback".into(), json!(llama));
+                model.insert("ignore_merges".into(), json!(false));
+            }
+        };
+        if tokenizer.pointer("/model/merges").is_none() {
+            return; // not a BPE model: no class of these families rebuilds it
+        }
+        let (normalizer, pre_tokenizer) = match self {
+            Self::AsSaved => return,
+            Self::Llama(scheme) => {
+                bpe(tokenizer, true);
+                (
+                    Value::Null,
+                    json!({"type": "Metaspace", "replacement": "\u{2581}",
+                           "prepend_scheme": scheme, "split": false}),
+                )
+            }
+            Self::Gpt2 { add_prefix_space } => {
+                bpe(tokenizer, false);
+                (Value::Null, byte_level(add_prefix_space, true))
+            }
+            Self::GptNeox { add_prefix_space } => {
+                bpe(tokenizer, false);
+                tokenizer["post_processor"] = json!({
+                    "type": "TemplateProcessing",
+                    "single": [{"Sequence": {"id": "A", "type_id": 0}}],
+                    "pair": [{"Sequence": {"id": "A", "type_id": 0}},
+                             {"Sequence": {"id": "B", "type_id": 1}}],
+                    "special_tokens": {}
+                });
+                (json!({"type": "NFC"}), byte_level(add_prefix_space, true))
+            }
+            Self::Qwen2 { add_prefix_space } => {
+                bpe(tokenizer, false);
+                (
+                    json!({"type": "NFC"}),
+                    json!({"type": "Sequence", "pretokenizers": [
+                        {"type": "Split", "pattern": {"Regex": QWEN2_SPLIT},
+                         "behavior": "Isolated", "invert": false},
+                        byte_level(add_prefix_space, false)
+                    ]}),
+                )
+            }
+        };
+        tokenizer["normalizer"] = normalizer;
+        tokenizer["pre_tokenizer"] = pre_tokenizer;
+    }
 }
 
-/// Applies the `tokenizer_config.json` of `dir`, if there is one, to `tokenizer` (read from
-/// that directory's `tokenizer.json`).
-pub fn apply_tokenizer_config(tokenizer: &mut Tokenizer, dir: &Path) -> Result<()> {
-    let path = dir.join(TOKENIZER_CONFIG_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(ModelError::io(&path, e)),
-    };
-    let config: TokenizerConfig =
-        serde_json::from_str(&text).map_err(|e| ModelError::Tokenizer {
-            path: path.clone(),
+/// Reads `tokenizer.json` at `path` as `AutoTokenizer` builds it for a model of `family`, given
+/// the `tokenizer_config.json` beside it (if any).
+pub fn read_tokenizer_json(path: &Path, family: Family) -> Result<Tokenizer> {
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+    let config_path = path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(TOKENIZER_CONFIG_FILE);
+    let config: TokenizerConfig = match std::fs::read_to_string(&config_path) {
+        Ok(config) => serde_json::from_str(&config).map_err(|e| ModelError::Tokenizer {
+            path: config_path.clone(),
             reason: format!("malformed: {e}"),
-        })?;
-    let class = config.tokenizer_class.as_deref().unwrap_or_default();
-    if LLAMA_CLASSES.contains(&class) {
-        let scheme = match (config.add_prefix_space.unwrap_or(true), config.legacy) {
-            (false, _) => PrependScheme::Never,
-            (true, Some(true)) => PrependScheme::Always,
-            (true, _) => PrependScheme::First,
-        };
-        tokenizer.with_normalizer(None::<NormalizerWrapper>);
-        tokenizer.with_pre_tokenizer(Some(Metaspace::new('\u{2581}', scheme, false)));
-    } else if BYTE_LEVEL_CLASSES.contains(&class) && config.add_prefix_space == Some(true) {
-        return Err(ModelError::Tokenizer {
-            path,
-            reason: format!(
-                "{class} with add_prefix_space = true is not supported (transformers rebuilds \
-                 its pre-tokenizer to add a space)"
-            ),
-        });
-    }
-    if config.add_bos_token.is_some() || config.add_eos_token.is_some() {
-        let special =
-            |flag: Option<bool>, token: &Option<SpecialToken>| -> Result<Option<(String, u32)>> {
-                let Some(token) = token.as_ref().filter(|_| flag == Some(true)) else {
-                    return Ok(None);
-                };
-                let content = token.content().to_string();
-                let id = tokenizer
-                    .token_to_id(&content)
-                    .ok_or_else(|| ModelError::Tokenizer {
-                        path: path.clone(),
-                        reason: format!("its special token '{content}' is not in the vocabulary"),
-                    })?;
-                Ok(Some((content, id)))
-            };
-        let bos = special(config.add_bos_token, &config.bos_token)?;
-        let eos = special(config.add_eos_token, &config.eos_token)?;
-        let piece = |t: &Option<(String, u32)>, seq: u8| {
-            t.as_ref()
-                .map(|(c, _)| format!("{c}:{seq} "))
-                .unwrap_or_default()
-        };
-        let tail = |t: &Option<(String, u32)>, seq: u8| {
-            t.as_ref()
-                .map(|(c, _)| format!(" {c}:{seq}"))
-                .unwrap_or_default()
-        };
-        let single = format!("{}$A:0{}", piece(&bos, 0), tail(&eos, 0));
-        let pair = format!("{single} {}$B:1{}", piece(&bos, 1), tail(&eos, 1));
-        let specials: Vec<(String, u32)> = bos.into_iter().chain(eos).collect();
-        let template = TemplateProcessing::builder()
-            .try_single(single.as_str())
-            .and_then(|b| b.try_pair(pair.as_str()))
-            .map_err(|e| ModelError::Tokenizer {
-                path: path.clone(),
-                reason: format!("its special tokens make no template: {e}"),
-            })?
-            .special_tokens(specials)
-            .build()
-            .map_err(|e| ModelError::Tokenizer {
-                path: path.clone(),
-                reason: format!("its special tokens make no template: {e}"),
-            })?;
-        tokenizer.with_post_processor(Some(template));
-    }
-    Ok(())
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => TokenizerConfig::default(),
+        Err(e) => return Err(ModelError::io(&config_path, e)),
+    };
+    let pipeline = Pipeline::choose(family, &config, &text);
+    let malformed = |reason: String| ModelError::Tokenizer {
+        path: path.to_path_buf(),
+        reason: format!("malformed: {reason}"),
+    };
+    let text = if pipeline == Pipeline::AsSaved {
+        text
+    } else {
+        let mut value: Value = serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
+        pipeline.apply(&mut value, config.trim_offsets.unwrap_or(true));
+        value.to_string()
+    };
+    text.parse::<Tokenizer>()
+        .map_err(|source| ModelError::TokenizerFile {
+            path: path.to_path_buf(),
+            source,
+        })
 }

@@ -107,7 +107,7 @@ pub struct PositionalRow {
 pub struct ModelAnalysis {
     /// The directory.
     pub dir: PathBuf,
-    /// The model's name for legends ([`model_name`]).
+    /// The model's name for legends, as the analysis recorded it.
     pub name: String,
     /// The manifest.
     pub manifest: AnalysisManifest,
@@ -131,7 +131,7 @@ impl ModelAnalysis {
         }
         let manifest = AnalysisManifest::load(dir)?;
         let summary = Summary::load(dir)?;
-        let name = model_name(&manifest.model.source);
+        let name = manifest.model_name.clone();
         let (layers, coverage, detectors, positional) = (
             tables::LayerRow::read(dir)?,
             tables::CoverageRow::read(dir)?,
@@ -353,66 +353,4 @@ fn positional_rows(rows: Vec<tables::PositionalRow>) -> Vec<PositionalRow> {
                 .collect(),
         })
         .collect()
-}
-
-/// The name a model goes by in the report: the name its `config.json` records
-/// (`_name_or_path`, as Hugging Face and `train --name` write it), else its hub id as given
-/// (for a source that is not a directory), else the hub id a Hugging Face cache snapshot
-/// directory stands for, and only as a last resort the directory's name.
-pub fn model_name(source: &str) -> String {
-    let dir = Path::new(source);
-    if !dir.is_dir() {
-        return source.to_string();
-    }
-    let recorded = std::fs::read_to_string(dir.join("config.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .and_then(|config| config.get("_name_or_path")?.as_str().map(str::to_string))
-        .filter(|name| {
-            !name.is_empty() && !name.starts_with(['/', '.']) && !Path::new(name).is_absolute()
-        });
-    if let Some(name) = recorded {
-        return name;
-    }
-    // .../models--org--name/snapshots/<revision>
-    let components: Vec<&str> = source
-        .trim_end_matches('/')
-        .split('/')
-        .filter(|c| !c.is_empty())
-        .collect();
-    if let [.., repo, "snapshots", _] = components.as_slice()
-        && let Some(id) = repo.strip_prefix("models--")
-    {
-        return id.replacen("--", "/", 1);
-    }
-    components.last().copied().unwrap_or("model").to_string()
-}
-
-#[cfg(test)]
-mod name_tests {
-    use super::model_name;
-
-    #[test]
-    fn models_go_by_their_recorded_name_their_hub_id_or_their_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        let model = |name: &str, config: &str| {
-            let path = dir.path().join(name);
-            std::fs::create_dir_all(&path).unwrap();
-            std::fs::write(path.join("config.json"), config).unwrap();
-            path.display().to_string()
-        };
-        let named = model("m1", r#"{"_name_or_path": "neuron-census-default"}"#);
-        assert_eq!(model_name(&named), "neuron-census-default");
-        let unnamed = model("m2", r#"{"_name_or_path": ""}"#);
-        assert_eq!(model_name(&unnamed), "m2");
-        let pathlike = model("m3", r#"{"_name_or_path": "/home/me/opt"}"#);
-        assert_eq!(model_name(&pathlike), "m3");
-        let snapshot = model(
-            "hub/models--facebook--opt-125m/snapshots/abc123",
-            r#"{"_name_or_path": ""}"#,
-        );
-        assert_eq!(model_name(&snapshot), "facebook/opt-125m");
-        assert_eq!(model_name("facebook/opt-1.3b"), "facebook/opt-1.3b");
-        assert_eq!(model_name("opt-125m"), "opt-125m");
-    }
 }

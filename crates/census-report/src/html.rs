@@ -321,55 +321,53 @@ fn provenance(m: &PageModel<'_>) -> String {
             input.tokens,
             if input.complete { "" } else { ", incomplete" }
         );
-        if let Ok(Some(run)) = census_format::run::Manifest::load(&input.dir) {
-            let c = &run.config;
-            let sources: Vec<String> = c
-                .corpus
-                .iter()
-                .map(|src| {
-                    format!(
-                        "<code>{}</code> ({:?}{}{})",
-                        esc(&src.path.display().to_string()),
-                        src.format,
-                        src.domain
-                            .as_ref()
-                            .map(|d| format!(", domain {}", esc(d)))
-                            .unwrap_or_default(),
-                        src.max_tokens
-                            .map(|t| format!(", at most {t} tokens"))
-                            .unwrap_or_default()
-                    )
-                })
-                .collect();
+        let run = &input.provenance;
+        let sources: Vec<String> = run
+            .sources
+            .iter()
+            .map(|src| {
+                format!(
+                    "<code>{}</code> ({:?}{}{})",
+                    esc(&src.path.display().to_string()),
+                    src.format,
+                    src.domain
+                        .as_ref()
+                        .map(|d| format!(", domain {}", esc(d)))
+                        .unwrap_or_default(),
+                    src.max_tokens
+                        .map(|t| format!(", at most {t} tokens"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "<tr><th>corpus</th><td>{}; domains {}; {} documents; sequences of at most {} \
+             tokens{}; {} on {}, FFN {}</td></tr>",
+            sources.join(", "),
+            esc(&run.domains.join(", ")),
+            run.documents,
+            run.max_seq_len,
+            if run.full_length {
+                " (full length only)"
+            } else {
+                ""
+            },
+            esc(&run.dtype),
+            esc(&run.device),
+            esc(&run.ffn)
+        );
+        let stored = a.manifest.model.config.dtype.as_deref();
+        if census_format::model::coarser_than_checkpoint(&run.dtype, stored) {
             let _ = writeln!(
                 s,
-                "<tr><th>corpus</th><td>{}; domains {}; {} documents; sequences of at most {} \
-                 tokens{}; {} on {}, FFN {}</td></tr>",
-                sources.join(", "),
-                esc(&run.domains.join(", ")),
-                run.counts.documents,
-                c.sequences.max_seq_len,
-                if c.sequences.full_length {
-                    " (full length only)"
-                } else {
-                    ""
-                },
-                esc(&c.dtype),
-                esc(&run.device),
-                esc(&c.ffn)
+                "<tr><th>precision</th><td class=\"warn\">This run computed in {}, coarser \
+                 than the checkpoint's {}: fc1 pre-activations near zero may change sign, \
+                 which moves the dead counts and the 95% thresholds (docs/ANALYSIS.md, \
+                 \"Precision\").</td></tr>",
+                esc(&run.dtype),
+                esc(stored.unwrap_or_default())
             );
-            let stored = c.model.config.dtype.as_deref();
-            if census_format::model::coarser_than_checkpoint(&c.dtype, stored) {
-                let _ = writeln!(
-                    s,
-                    "<tr><th>precision</th><td class=\"warn\">This run computed in {}, coarser \
-                     than the checkpoint's {}: fc1 pre-activations near zero may change sign, \
-                     which moves the dead counts and the 95% thresholds (docs/ANALYSIS.md, \
-                     \"Precision\").</td></tr>",
-                    esc(&c.dtype),
-                    esc(stored.unwrap_or_default())
-                );
-            }
         }
     }
     let options = serde_json::to_string_pretty(&a.manifest.options).unwrap_or_default();

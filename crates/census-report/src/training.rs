@@ -3,19 +3,12 @@
 //! them, and the final model beside them), as the headline statistics against training step.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::analysis::{ModelAnalysis, model_name};
+use crate::analysis::ModelAnalysis;
 use crate::charts::{Figure, Series, color, ramp};
 use crate::error::{ReportError, Result};
 use crate::figures::{NamedFigure, Section, TYPE_COLORS, TYPE_NAMES, slug};
-use census_format::series::{checkpoint_step, hub_revision, revision_step};
-
-/// How the run of a hub repository's revisions is keyed (`hub:org/name`).
-const HUB_RUN: &str = "hub:";
-
-/// File in which a checkpoint records its training state.
-const TRAINER_STATE_FILE: &str = "trainer_state.json";
 
 /// One analysed checkpoint of a training run.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,98 +44,50 @@ impl TrainingSeries {
     }
 }
 
-/// What a model directory's `trainer_state.json` records: step, tokens, held-out loss.
-fn trainer_state(dir: &Path) -> Option<(Option<u64>, Option<u64>, Option<f64>)> {
-    let text = std::fs::read_to_string(dir.join(TRAINER_STATE_FILE)).ok()?;
-    let state: serde_json::Value = serde_json::from_str(&text).ok()?;
-    Some((
-        state.get("global_step").and_then(|v| v.as_u64()),
-        state.get("tokens").and_then(|v| v.as_u64()),
-        state.get("held_out_loss").and_then(|v| v.as_f64()),
-    ))
-}
-
-/// The training runs among `models`: analyses of checkpoints of the same run directory (and of
-/// the run's final model, whose `trainer_state.json` gives its step), two or more per run.
+/// The training runs among `models`: analyses of checkpoints of the same run (and of the run's
+/// final model), two or more per run, as each analysis recorded its place in its run.
 pub fn find_series(models: &[ModelAnalysis]) -> Result<Vec<TrainingSeries>> {
-    let mut runs: BTreeMap<PathBuf, Vec<Checkpoint>> = BTreeMap::new();
+    let mut runs: BTreeMap<String, (Option<String>, Vec<Checkpoint>)> = BTreeMap::new();
     for (i, m) in models.iter().enumerate() {
-        let spec = m.manifest.model.source.as_str();
-        let source = Path::new(spec);
-        if !source.is_dir() {
-            // A hub model at a revision that names its step: a checkpoint of the hub repository.
-            if let Some((id, revision)) = hub_revision(spec)
-                && let Some(step) = revision_step(revision)
-            {
-                runs.entry(PathBuf::from(format!("{HUB_RUN}{id}")))
-                    .or_default()
-                    .push(Checkpoint {
-                        step,
-                        analysis: i,
-                        tokens: None,
-                        held_out_loss: None,
-                    });
-            }
+        let Some(point) = &m.manifest.training else {
             continue;
-        }
-        let state = trainer_state(source);
-        let (run, step) = match source
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(checkpoint_step)
-        {
-            Some(step) => match source.parent() {
-                Some(parent) => (parent.to_path_buf(), step),
-                None => continue,
-            },
-            None => match state.and_then(|s| s.0) {
-                // A final model records its step beside its checkpoints.
-                Some(step) => (source.to_path_buf(), step),
-                None => continue,
-            },
         };
-        let run = run.canonicalize().unwrap_or(run);
-        runs.entry(run).or_default().push(Checkpoint {
-            step,
+        let run = runs.entry(point.run.clone()).or_default();
+        if run.0.is_none() {
+            run.0.clone_from(&point.run_name);
+        }
+        run.1.push(Checkpoint {
+            step: point.step,
             analysis: i,
-            tokens: state.and_then(|s| s.1),
-            held_out_loss: state.and_then(|s| s.2),
+            tokens: point.tokens,
+            held_out_loss: point.held_out_loss,
         });
     }
-    for (dir, checkpoints) in &mut runs {
+    for (dir, (_, checkpoints)) in &mut runs {
         checkpoints.sort_by_key(|c| (c.step, c.analysis));
         if let Some(pair) = checkpoints.windows(2).find(|p| p[0].step == p[1].step) {
             return Err(ReportError::analysis(
                 &models[pair[1].analysis].dir,
                 format!(
-                    "is an analysis of the same model as {} (step {} of {}); the report shows \
+                    "is an analysis of the same model as {} (step {} of {dir}); the report shows \
                      one analysis of each model of a training run: give one of the two",
                     models[pair[0].analysis].dir.display(),
                     pair[0].step,
-                    dir.display()
                 ),
             ));
         }
     }
     Ok(runs
         .into_iter()
-        .filter(|(_, checkpoints)| checkpoints.len() >= 2)
-        .map(|(dir, checkpoints)| {
-            let hub_id = dir.to_str().and_then(|d| d.strip_prefix(HUB_RUN));
-            let name = if let Some(id) = hub_id {
-                id.to_string()
-            } else if dir.join("config.json").is_file() {
-                model_name(&dir.display().to_string())
-            } else {
+        .filter(|(_, (_, checkpoints))| checkpoints.len() >= 2)
+        .map(|(dir, (name, checkpoints))| TrainingSeries {
+            name: name.unwrap_or_else(|| {
                 models[checkpoints[checkpoints.len() - 1].analysis]
                     .name
                     .clone()
-            };
-            TrainingSeries {
-                name,
-                dir,
-                checkpoints,
-            }
+            }),
+            dir: PathBuf::from(dir),
+            checkpoints,
         })
         .collect())
 }

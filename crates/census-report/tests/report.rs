@@ -262,11 +262,14 @@ fn bad_analyses_are_refused_with_the_reason() {
     .unwrap();
     std::fs::write(
         broken.join("manifest.json"),
-        manifest.replace("\"schema_version\": 1", "\"schema_version\": 2"),
+        manifest.replace("\"schema_version\": 2", "\"schema_version\": 1"),
     )
     .unwrap();
     let e = error(vec![broken], &out);
-    assert!(e.contains("schema version"), "{e}");
+    assert!(
+        e.contains("schema version 1") && e.contains("run `analyze` again"),
+        "{e}"
+    );
 
     // A directory that holds something else is not written into.
     let e = error(vec![analysis], dir.path());

@@ -37,7 +37,8 @@ use crate::sections::{DataGroup, SectionBases, Sources};
 use crate::summary::Summary;
 use crate::tables;
 pub use census_format::analysis::manifest::{
-    ANALYSIS_KIND, ANALYSIS_SCHEMA_VERSION, AnalysisManifest, InputRun, MANIFEST_FILE, SUMMARY_FILE,
+    ANALYSIS_KIND, ANALYSIS_SCHEMA_VERSION, AnalysisManifest, InputRun, MANIFEST_FILE,
+    RunProvenance, SUMMARY_FILE,
 };
 use census_format::analysis::tables::LayerRow;
 use census_format::run::counts::{DomainCounts, read_counts};
@@ -284,16 +285,17 @@ pub fn count_and_analyze_layer(
     };
     let total: u64 = parts.iter().map(|p| p.rows).sum();
     let tables = scope.unigrams || scope.bigrams_trigrams;
-    let ranges = if tables && ffn > codes.table_neurons() {
-        let ranges = ffn.div_ceil(codes.table_neurons());
+    let keyed = codes.table_neurons(scope.highest_order());
+    let ranges = if tables && ffn > keyed {
+        let ranges = ffn.div_ceil(keyed);
         tracing::info!(
             layer,
             ranges,
-            "the corpus holds more than 65,536 distinct tokens: with {}-bit token codes a \
-             trigram leaves room for {} neurons in a table's keys, so the n-gram tables are \
+            "the corpus holds more than 65,536 distinct tokens: with {}-bit token codes an \
+             n-gram leaves room for {} neurons in a table's keys, so the n-gram tables are \
              counted in {ranges} neuron ranges, one pass over the data each",
             codes.bits(),
-            codes.table_neurons()
+            keyed
         );
         progress.pb_inc_length(total * ranges as u64);
         ranges
@@ -1039,9 +1041,13 @@ fn write(
                 complete: r.manifest.complete,
                 parts: parts.iter().filter(|p| p.run == i).count(),
                 tokens: parts.iter().filter(|p| p.run == i).map(|p| p.rows).sum(),
+                provenance: run_provenance(&r.manifest),
             })
             .collect(),
         model: set.runs[0].manifest.config.model.clone(),
+        model_name: census_format::model::model_name(set.model_source()),
+        training: census_format::model::training_point(set.model_source())
+            .map_err(StatsError::InvalidOption)?,
         fire_threshold: set.runs[0].manifest.config.fire_threshold,
         layers: [layers[0], layers[layers.len() - 1] + 1],
         full_length: plan.full_length,
@@ -1063,6 +1069,21 @@ fn write(
         "analysis written"
     );
     Ok(summary)
+}
+
+/// What run `manifest` was made from, as the analysis records it for the report.
+fn run_provenance(manifest: &census_format::run::Manifest) -> RunProvenance {
+    let config = &manifest.config;
+    RunProvenance {
+        sources: config.corpus.clone(),
+        domains: manifest.domains.clone(),
+        documents: manifest.counts.documents,
+        max_seq_len: config.sequences.max_seq_len,
+        full_length: config.sequences.full_length,
+        dtype: config.dtype.clone(),
+        device: manifest.device.clone(),
+        ffn: config.ffn.clone(),
+    }
 }
 
 /// The footer metadata of every table of an analysis of the model `source`.

@@ -147,6 +147,17 @@ pub struct CountScope {
     pub positions: Option<usize>,
 }
 
+impl CountScope {
+    /// The highest n-gram order its tables count (their keys are sized for it).
+    pub fn highest_order(&self) -> Order {
+        if self.bigrams_trigrams {
+            Order::Trigram
+        } else {
+            Order::Unigram
+        }
+    }
+}
+
 /// Counts of one layer's neurons.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerCounts {
@@ -168,6 +179,8 @@ pub struct LayerCounts {
     pub table_neurons: Option<std::ops::Range<u32>>,
     /// The token codes of the n-gram tables' keys.
     pub codes: TableCodes,
+    /// The highest order the tables count (their keys are sized for it).
+    highest: Order,
 }
 
 impl LayerCounts {
@@ -176,7 +189,7 @@ impl LayerCounts {
     /// otherwise they count a range of neurons, [`Self::with_table_neurons`]).
     pub fn new(layer: usize, ffn: usize, scope: CountScope, codes: TableCodes) -> Self {
         let layout = KeyLayout {
-            gram_bits: codes.gram_bits(),
+            gram_bits: codes.gram_bits(scope.highest_order()),
             first_neuron: 0,
         };
         let table = |counted: bool| counted.then(|| SortedCounts::with_layout(layout));
@@ -194,6 +207,7 @@ impl LayerCounts {
             positions: scope.positions.map(|len| vec![0; len * ffn]),
             table_neurons: None,
             codes,
+            highest: scope.highest_order(),
         }
     }
 
@@ -201,7 +215,7 @@ impl LayerCounts {
     /// [`TableCodes::table_neurons`] of them).
     pub fn with_table_neurons(mut self, range: std::ops::Range<u32>) -> Self {
         let layout = KeyLayout {
-            gram_bits: self.codes.gram_bits(),
+            gram_bits: self.codes.gram_bits(self.highest),
             first_neuron: u16::try_from(range.start).expect("a neuron index fits 16 bits"),
         };
         for table in self.tables.iter_mut().flatten() {
@@ -247,12 +261,11 @@ impl LayerCounts {
     /// [`crate::part_data::read_layer_part`]).
     pub fn add_part(&mut self, tokens: &PartTokens, acts: &ActivationRows) -> Result<(), String> {
         let ffn = self.ffn;
-        if self.tables.iter().any(Option::is_some)
-            && self.table_width() > self.codes.table_neurons()
-        {
+        let keyed = self.codes.table_neurons(self.highest);
+        if self.tables.iter().any(Option::is_some) && self.table_width() > keyed {
             return Err(format!(
                 "the n-gram tables key {} neurons at most with {}-bit token codes, not {}",
-                self.codes.table_neurons(),
+                keyed,
                 self.codes.bits(),
                 self.table_width()
             ));
@@ -360,6 +373,11 @@ impl LayerCounts {
             (self.layer, self.ffn),
             (other.layer, other.ffn),
             "merging counts of different layers"
+        );
+        assert_eq!(
+            (&self.codes, &self.table_neurons),
+            (&other.codes, &other.table_neurons),
+            "merging counts of differently keyed tables"
         );
         self.rows += other.rows;
         add_vectors(&mut self.fires, &other.fires);

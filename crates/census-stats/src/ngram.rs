@@ -45,8 +45,8 @@ fn unpack_bits(key: u64, n: usize, bits: u32) -> impl Iterator<Item = u32> {
 /// Bits of a token code at least (as many as the token ids of OPT, GPT-2 and Pythia take).
 const MIN_CODE_BITS: u32 = 16;
 
-/// The token codes of the (neuron, n-gram) count tables: the key of a trigram of codes takes
-/// `3 · bits` bits and the neuron the rest of a `u64`.
+/// The token codes of the (neuron, n-gram) count tables: the key of an n-gram of codes takes
+/// `n · bits` bits (`n` the highest order the layer counts) and the neuron the rest of a `u64`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableCodes {
     /// Bits of one code.
@@ -105,14 +105,14 @@ impl TableCodes {
         self.bits
     }
 
-    /// Bits a trigram of codes takes in a table key; the neuron takes the bits above.
-    pub fn gram_bits(&self) -> u32 {
-        3 * self.bits
+    /// Bits an n-gram of `order` takes in a table key; the neuron takes the bits above.
+    pub fn gram_bits(&self, order: Order) -> u32 {
+        order.n() as u32 * self.bits
     }
 
-    /// The most neurons one table keys (at most [`MAX_NEURONS`]).
-    pub fn table_neurons(&self) -> usize {
-        1usize << (64 - self.gram_bits()).min(16)
+    /// The most neurons one table of n-grams up to `order` keys (at most [`MAX_NEURONS`]).
+    pub fn table_neurons(&self, order: Order) -> usize {
+        1usize << (64 - self.gram_bits(order)).min(16)
     }
 
     /// The codes of packed n-gram `gram` of order `n`, packed; `None` when it holds a token the
@@ -180,7 +180,13 @@ mod tests {
         occurrences[50_271] = 3;
         let codes = TableCodes::for_corpus(&occurrences);
         assert_eq!(codes, TableCodes::identity());
-        assert_eq!((codes.gram_bits(), codes.table_neurons()), (48, 65_536));
+        assert_eq!(
+            (
+                codes.gram_bits(Order::Trigram),
+                codes.table_neurons(Order::Trigram)
+            ),
+            (48, 65_536)
+        );
         let gram = pack(&[50_271, 0, 2]);
         let key = codes.encode(gram, 3).unwrap();
         assert_eq!(key, (50_271 << 32) | 2);
@@ -199,7 +205,10 @@ mod tests {
             occurrences[t] = 1;
         }
         let codes = TableCodes::for_corpus(&occurrences);
-        assert_eq!((codes.bits(), codes.table_neurons()), (16, 65_536));
+        assert_eq!(
+            (codes.bits(), codes.table_neurons(Order::Trigram)),
+            (16, 65_536)
+        );
         let grams = [[5, 70_000, 151_935], [70_000, 100_000, 5], [151_935, 5, 5]];
         let keys: Vec<u64> = grams
             .iter()
@@ -226,7 +235,12 @@ mod tests {
             many[t] = 1;
         }
         let codes = TableCodes::for_corpus(&many);
-        assert_eq!((codes.bits(), codes.table_neurons()), (17, 8192));
+        assert_eq!(
+            (codes.bits(), codes.table_neurons(Order::Trigram)),
+            (17, 8192)
+        );
+        // Token tables alone key every neuron beside a 17-bit code.
+        assert_eq!(codes.table_neurons(Order::Unigram), 65_536);
         let gram = pack(&[139_998, 0, 2]);
         let key = codes.encode(gram, 3).unwrap();
         assert_eq!(key, (69_999 << 34) | 1);

@@ -385,7 +385,13 @@ fn duckdb_recomputes_the_analysis_of_a_vocabulary_beyond_16_bits() {
     let distinct = tally.tokens.iter().filter(|&&n| n > 0).count();
     assert!(distinct > 65_536, "{distinct} distinct tokens");
     let codes = tally.table_codes();
-    assert_eq!((codes.bits(), codes.table_neurons()), (17, 8192));
+    assert_eq!(
+        (
+            codes.bits(),
+            codes.table_neurons(census_stats::ngram::Order::Trigram)
+        ),
+        (17, 8192)
+    );
 
     let mut options = AnalysisOptions {
         ngram_layers: LayerScope::All,

@@ -7,11 +7,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::options::AnalysisOptions;
 use crate::analysis::sections::SectionBases;
+use crate::corpus::CorpusSource;
 use crate::error::{FormatError, Result};
+use crate::model::TrainingPoint;
 use crate::run::manifest::ModelDescription;
 
-/// Version of the analysis-directory layout described in `docs/SCHEMA.md`.
-pub const ANALYSIS_SCHEMA_VERSION: u32 = 1;
+/// Version of the analysis-directory layout described in `docs/SCHEMA.md`. 2: the model's name,
+/// its place in a training run and each run's provenance are recorded, so the report reads
+/// nothing but analyses.
+pub const ANALYSIS_SCHEMA_VERSION: u32 = 2;
 /// The analysis manifest.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// The headline numbers.
@@ -34,6 +38,29 @@ pub struct InputRun {
     pub parts: usize,
     /// Tokens analysed.
     pub tokens: u64,
+    /// What the run was made from, as its manifest said when it was analysed.
+    pub provenance: RunProvenance,
+}
+
+/// What a run was made from, as the report's provenance states it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunProvenance {
+    /// Its corpus sources.
+    pub sources: Vec<CorpusSource>,
+    /// Its domains, in id order.
+    pub domains: Vec<String>,
+    /// Documents read.
+    pub documents: u64,
+    /// Longest sequence.
+    pub max_seq_len: usize,
+    /// Whether only full-length sequences were kept.
+    pub full_length: bool,
+    /// The dtype it computed in.
+    pub dtype: String,
+    /// The device it ran on.
+    pub device: String,
+    /// The FFN path (`dense`, `sparse`).
+    pub ffn: String,
 }
 
 /// `manifest.json` of an analysis directory.
@@ -49,6 +76,11 @@ pub struct AnalysisManifest {
     pub inputs: Vec<InputRun>,
     /// Model source and configuration.
     pub model: ModelDescription,
+    /// The name the model goes by in legends ([`crate::model::model_name`]).
+    pub model_name: String,
+    /// Where the model stands in a training run, if it is part of one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<TrainingPoint>,
     /// The runs' fire threshold (`--fire-threshold`); absent for 0, the paper's rule.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub fire_threshold: f32,
@@ -99,8 +131,11 @@ impl AnalysisManifest {
         }
         let version = value.get("schema_version").and_then(|v| v.as_u64());
         if version != Some(u64::from(ANALYSIS_SCHEMA_VERSION)) {
+            let made = version.map_or("an unknown version".to_string(), |v| v.to_string());
             return Err(bad(format!(
-                "analysis schema version {version:?}; this program reads {ANALYSIS_SCHEMA_VERSION}"
+                "analysis schema version {made}, written by another version of neuron-census; \
+                 this one reads version {ANALYSIS_SCHEMA_VERSION}: run `analyze` again on its \
+                 runs to redo it"
             )));
         }
         serde_json::from_value(value).map_err(|source| FormatError::Json { path, source })

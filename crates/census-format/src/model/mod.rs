@@ -3,6 +3,8 @@
 
 mod config;
 mod family;
+mod identity;
 
 pub use config::{Biases, ModelConfig, coarser_than_checkpoint};
 pub use family::{Activation, Family, RopeScaling, Rotary};
+pub use identity::{HUB_RUN, TrainingPoint, model_name, training_point};
