@@ -659,14 +659,14 @@ no-png = true
     assert!(ok && stages_run(&log).is_empty(), "{log}");
 
     // The report rests on the analyses alone: with the models and runs moved away, the same
-    // analyses render the same report, byte for byte (training view, names and provenance
-    // included; example contexts are still read from the runs, so none are asked for).
+    // analyses render the same report, byte for byte (training view, names, provenance and
+    // example contexts included).
     let render = |to: &Path| {
         let mut args: Vec<String> = vec!["report".into(), "--out".into(), to.display().to_string()];
         for a in &analyses {
             args.extend(["--analysis".to_string(), a.display().to_string()]);
         }
-        args.extend(["--contexts", "0", "--no-png"].map(String::from));
+        args.push("--no-png".to_string());
         let status = Command::new(env!("CARGO_BIN_EXE_xtask"))
             .args(&args)
             .env("RUST_LOG", "warn")
@@ -700,6 +700,12 @@ no-png = true
             .unwrap()
             .contains("<section id=\"training\">")
     );
+    let contexts = before
+        .iter()
+        .filter(|(file, _)| file.starts_with("data"))
+        .filter(|(_, bytes)| std::str::from_utf8(bytes).unwrap().contains("\"before\":"))
+        .count();
+    assert!(contexts > 0, "no example contexts in the browser's data");
 }
 
 #[test]

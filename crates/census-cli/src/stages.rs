@@ -38,7 +38,8 @@ pub struct StageStamp {
 pub fn output_revision(kind: &str) -> u32 {
     match kind {
         // 2: position curves of every neuron and the neurons of each token. 3: the model's
-        // name, its place in a training run and each run's provenance (analysis schema 2).
+        // name, its place in a training run, each run's provenance and the example contexts
+        // (analysis schema 2).
         "analyze" => 3,
         // 2: neuron details by chunk, histories along training, token scripts.
         "report" => 2,

@@ -196,7 +196,7 @@ fn checkpoint_states(step: u64, model: &ModelAnalysis) -> Result<BTreeMap<(usize
 }
 
 /// Writes the browser's scripts of `model` under `out`: its layers' tables, its neurons'
-/// details with up to `contexts` example contexts each from the runs' token shards and, when
+/// details with up to `contexts` of the example contexts the analysis recorded and, when
 /// `history` lists the model's training checkpoints (step and analysis, in step order, the
 /// model itself last), each neuron's statistics along them; and its tokens' neurons. Returns
 /// how many layer scripts were written.
@@ -224,12 +224,7 @@ pub fn write_layers(
             *alive.entry(l).or_insert(0) += 1;
         }
     }
-    let examples = if contexts > 0 {
-        let _span = tracing::info_span!("contexts", model = %model.name).entered();
-        crate::contexts::collect(model, contexts, &alive)?
-    } else {
-        Default::default()
-    };
+    let examples = crate::contexts::load(model, contexts)?;
     // Every alive neuron's projection, when the analysis computed them.
     let mut projections: BTreeMap<(usize, usize), Value> = BTreeMap::new();
     if model.dir.join(ProjectionRow::FILE).exists() {

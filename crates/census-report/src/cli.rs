@@ -19,8 +19,8 @@ pub struct ReportArgs {
     /// Skip the PNG copies of the figures.
     #[arg(long)]
     pub no_png: bool,
-    /// Example contexts per neuron in the neuron browser, read from the runs' token shards
-    /// (0 skips the scan of the runs).
+    /// Example contexts shown per neuron in the neuron browser, at most those the analysis
+    /// recorded (`analyze --contexts`); 0 shows none.
     #[arg(long, default_value_t = 3)]
     pub contexts: usize,
 }

@@ -50,7 +50,8 @@ pub struct ReportRequest {
     pub out: PathBuf,
     /// Also write every figure as PNG.
     pub png: bool,
-    /// Example contexts per neuron in the browser (0: none; needs the runs on disk).
+    /// Example contexts shown per neuron in the browser, at most those the analysis recorded
+    /// (0: none).
     pub contexts: usize,
 }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use census_format::analysis::tables::{
-    AnalysisTable, CoverageRow, DetectorRow, LayerRow, NeuronRow, PositionCurveRow,
+    AnalysisTable, ContextRow, CoverageRow, DetectorRow, LayerRow, NeuronRow, PositionCurveRow,
     PositionalDomainRow, PositionalRow, ProjectionRow, TokenNeuronRow,
 };
 
@@ -32,6 +32,8 @@ pub struct AnalysisTables {
     /// `token_neurons.parquet`, when unigram tables were counted and neurons per token asked
     /// for.
     pub token_neurons: Option<Vec<TokenNeuronRow>>,
+    /// `contexts.parquet`, when example contexts were asked for.
+    pub contexts: Option<Vec<ContextRow>>,
 }
 
 impl AnalysisTables {
@@ -66,6 +68,10 @@ impl AnalysisTables {
             TokenNeuronRow::write(dir, rows, metadata)?;
             written.push(TokenNeuronRow::FILE);
         }
+        if let Some(rows) = &self.contexts {
+            ContextRow::write(dir, rows, metadata)?;
+            written.push(ContextRow::FILE);
+        }
         Ok(written)
     }
 
@@ -90,6 +96,9 @@ impl AnalysisTables {
                 .transpose()?,
             token_neurons: has(TokenNeuronRow::FILE)
                 .then(|| TokenNeuronRow::read(dir))
+                .transpose()?,
+            contexts: has(ContextRow::FILE)
+                .then(|| ContextRow::read(dir))
                 .transpose()?,
         })
     }
@@ -140,6 +149,10 @@ impl AnalysisTables {
                 TokenNeuronRow::FILE,
                 first(self.token_neurons.as_deref(), |r| r.layer, layers),
             ),
+            (
+                ContextRow::FILE,
+                first(self.contexts.as_deref(), |r| r.layer, layers),
+            ),
         ];
         found
             .into_iter()
@@ -163,5 +176,6 @@ impl AnalysisTables {
         extend(&mut self.projections, other.projections);
         extend(&mut self.position_curves, other.position_curves);
         extend(&mut self.token_neurons, other.token_neurons);
+        extend(&mut self.contexts, other.contexts);
     }
 }

@@ -996,6 +996,9 @@ fn write(
             && results.iter().any(|r| r.positions_analysed))
         .then(|| results.iter().flat_map(|r| r.curves.clone()).collect()),
         token_neurons: tables::token_neuron_rows(&results, options.token_neurons, &token_name),
+        contexts: (options.contexts > 0)
+            .then(|| example_contexts(plan, &results, options.contexts))
+            .transpose()?,
     };
     let mut written = written_tables.write(out, &metadata)?;
     if let Some(found) = &tokenizer {
@@ -1069,6 +1072,43 @@ fn write(
         "analysis written"
     );
     Ok(summary)
+}
+
+/// Up to `per_neuron` example contexts of every neuron of the analysed layers, from every run of
+/// every section's data (each once) that records fired neurons.
+fn example_contexts(
+    plan: &AnalysisPlan,
+    results: &[LayerResult],
+    per_neuron: usize,
+) -> Result<Vec<census_format::analysis::tables::ContextRow>> {
+    let _span = tracing::info_span!("contexts", per_neuron).entered();
+    let mut runs: Vec<&crate::inputs::RunInput> = Vec::new();
+    let verify_parts = plan.sources.groups.iter().all(|g| g.set.verify_parts);
+    for group in &plan.sources.groups {
+        for run in &group.set.runs {
+            if !runs
+                .iter()
+                .any(|r| r.dir == run.dir && r.manifest.run_id == run.manifest.run_id)
+            {
+                runs.push(run);
+            }
+        }
+    }
+    let alive: BTreeMap<usize, usize> = results
+        .iter()
+        .map(|r| (r.layer, r.neurons.iter().filter(|n| !n.dead).count()))
+        .collect();
+    let config = plan.sources.main().model_config();
+    let layers = &plan.layers;
+    crate::contexts::collect(
+        &runs,
+        verify_parts,
+        layers[0]..layers[layers.len() - 1] + 1,
+        config.ffn_dim,
+        config.vocab_size,
+        per_neuron,
+        &alive,
+    )
 }
 
 /// What run `manifest` was made from, as the analysis records it for the report.

@@ -145,6 +145,11 @@ pub struct AnalyzeArgs {
     /// largest share of their fires (the report's search by token); 0 writes none.
     #[arg(long, default_value_t = 10)]
     pub token_neurons: usize,
+    /// Example contexts recorded per neuron: the first places it fires with the tokens around
+    /// them, read from the runs that record fired neurons (the report's neuron browser shows
+    /// them); 0 records none.
+    #[arg(long, default_value_t = 3)]
+    pub contexts: usize,
     /// Skip the vocabulary projections (no weights needed).
     #[arg(long)]
     pub no_projection: bool,
@@ -263,6 +268,7 @@ impl AnalyzeArgs {
                     all: self.project_all,
                 },
                 token_neurons: self.token_neurons,
+                contexts: self.contexts,
             },
             layers: self.layers,
             progress: !self.quiet,

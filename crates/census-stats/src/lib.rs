@@ -14,6 +14,7 @@
 pub mod analysis_tables;
 pub mod analyze;
 pub mod cli;
+pub mod contexts;
 pub mod counts;
 pub mod coverage;
 pub mod detectors;

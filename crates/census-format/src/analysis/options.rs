@@ -313,10 +313,18 @@ pub struct AnalysisOptions {
     /// unigram tables (10); 0 writes no table.
     #[serde(default = "default_token_neurons")]
     pub token_neurons: usize,
+    /// Example contexts recorded per neuron in `contexts.parquet` (the first places it fires,
+    /// with the tokens around them, from the runs that record fired neurons); 0 writes no table.
+    #[serde(default = "default_contexts")]
+    pub contexts: usize,
 }
 
 fn default_token_neurons() -> usize {
     10
+}
+
+fn default_contexts() -> usize {
+    3
 }
 
 impl Default for AnalysisOptions {
@@ -336,6 +344,7 @@ impl Default for AnalysisOptions {
             positional: PositionalOptions::default(),
             projection: ProjectionOptions::default(),
             token_neurons: default_token_neurons(),
+            contexts: default_contexts(),
         }
     }
 }

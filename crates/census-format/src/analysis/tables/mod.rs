@@ -7,6 +7,7 @@
 //! values fit and names the file and column of anything else.
 
 mod columns;
+mod contexts;
 mod coverage;
 mod detectors;
 mod kinds;
@@ -22,6 +23,7 @@ use std::path::Path;
 
 use arrow::array::RecordBatch;
 
+pub use contexts::ContextRow;
 pub use coverage::CoverageRow;
 pub use detectors::{DetectorProjection, DetectorRow};
 pub use kinds::{Classification, DetectorKind, Order, PositionalType};

@@ -1,0 +1,143 @@
+//! Example contexts of every neuron (`contexts.parquet`): the first places it fires (outside
+//! the `</s>` prefix), with the tokens around them, read from the runs that record fired neurons
+//! while they are at hand, so the report needs no run.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use census_format::analysis::tables::ContextRow;
+use census_format::run::RecordMode;
+use census_format::run::checked::{PartLimits, read_token_ids};
+use census_format::run::tables::{PartCheck, activations_path, read_activations, tokens_path};
+
+use crate::error::Result;
+use crate::inputs::RunInput;
+
+/// Tokens kept before and after the one a neuron fires on.
+const BEFORE: usize = 10;
+const AFTER: usize = 10;
+
+/// Where a neuron fired: (run index, part, sequence, position).
+type Place = (usize, u32, u64, u16);
+
+/// Up to `per_neuron` contexts of every neuron of `layers` (`ffn` neurons each, `alive` of them
+/// not dead, by layer), scanning `runs` part by part (the layers each recorded, skipping counts
+/// runs) until every alive neuron has enough; `vocab` bounds the token ids read, and each part
+/// read is checked against its run's manifest when `verify_parts` (off for runs another tool
+/// rewrote, `--rewritten-parts`).
+pub fn collect(
+    runs: &[&RunInput],
+    verify_parts: bool,
+    layers: Range<usize>,
+    ffn: usize,
+    vocab: usize,
+    per_neuron: usize,
+    alive: &BTreeMap<usize, usize>,
+) -> Result<Vec<ContextRow>> {
+    let mut found: BTreeMap<usize, Vec<Vec<Place>>> =
+        layers.clone().map(|l| (l, vec![Vec::new(); ffn])).collect();
+    let mut complete: BTreeMap<usize, usize> = layers.clone().map(|l| (l, 0)).collect();
+    let needed = |layer: usize| alive.get(&layer).copied().unwrap_or(ffn);
+    'runs: for (r, run) in runs.iter().enumerate() {
+        let manifest = &run.manifest;
+        if manifest.config.record == RecordMode::Counts {
+            continue;
+        }
+        let [recorded_start, recorded_end] = manifest.config.layers;
+        let scanned = layers.start.max(recorded_start)..layers.end.min(recorded_end);
+        let text_start = manifest.config.sequence_start.text_start();
+        for part in &manifest.parts {
+            for layer in scanned.clone() {
+                if complete[&layer] >= needed(layer) {
+                    continue;
+                }
+                let path = activations_path(&run.dir, layer, part.index);
+                let check = verify_parts.then(|| PartCheck::of(manifest, part, Some(layer)));
+                let rows = read_activations(&path, check.as_ref())?;
+                let per = found.get_mut(&layer).expect("every layer");
+                for i in 0..rows.len() {
+                    if rows.pos[i] < text_start {
+                        continue;
+                    }
+                    for &n in rows.neurons_of(i) {
+                        let Some(list) = per.get_mut(usize::from(n)) else {
+                            continue;
+                        };
+                        if list.len() < per_neuron {
+                            list.push((r, part.index, rows.seq[i], rows.pos[i]));
+                            if list.len() == per_neuron {
+                                *complete.get_mut(&layer).expect("every layer") += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            if layers.clone().all(|l| complete[&l] >= needed(l)) {
+                break 'runs;
+            }
+        }
+    }
+    // The token windows, reading each needed token part once.
+    let mut wanted: BTreeMap<(usize, u32), Vec<(u64, u16)>> = BTreeMap::new();
+    for per in found.values() {
+        for &(run, part, seq, pos) in per.iter().flatten() {
+            wanted.entry((run, part)).or_default().push((seq, pos));
+        }
+    }
+    let mut windows: BTreeMap<Place, (Vec<u32>, u16)> = BTreeMap::new();
+    for ((r, part), places) in wanted {
+        let run = runs[r];
+        let committed = run
+            .manifest
+            .parts
+            .iter()
+            .find(|p| p.index == part)
+            .expect("places come from committed parts");
+        let limits = PartLimits {
+            vocab,
+            positions: run.manifest.config.sequences.max_seq_len,
+            neurons: ffn,
+        };
+        let check = verify_parts.then(|| PartCheck::of(&run.manifest, committed, None));
+        let tokens = read_token_ids(&tokens_path(&run.dir, part), check.as_ref(), &limits)?;
+        let index: BTreeMap<(u64, u16), usize> = (0..tokens.len())
+            .map(|i| ((tokens.seq[i], tokens.pos[i]), i))
+            .collect();
+        for (seq, pos) in places {
+            let Some(&row) = index.get(&(seq, pos)) else {
+                continue;
+            };
+            let first = (0..=BEFORE)
+                .rev()
+                .map(|k| row.saturating_sub(k))
+                .find(|&i| tokens.seq[i] == seq)
+                .unwrap_or(row);
+            let mut last = row;
+            while last + 1 < tokens.len() && last < row + AFTER && tokens.seq[last + 1] == seq {
+                last += 1;
+            }
+            windows.insert(
+                (r, part, seq, pos),
+                (tokens.token[first..=last].to_vec(), (row - first) as u16),
+            );
+        }
+    }
+    Ok(found
+        .into_iter()
+        .flat_map(|(layer, per)| {
+            let windows = &windows;
+            per.into_iter().enumerate().flat_map(move |(neuron, list)| {
+                list.into_iter().filter_map(move |place| {
+                    windows.get(&place).map(|(tokens, at)| ContextRow {
+                        layer: layer as u16,
+                        neuron: neuron as u16,
+                        seq: place.2,
+                        pos: place.3,
+                        tokens: tokens.clone(),
+                        at: *at,
+                    })
+                })
+            })
+        })
+        .collect())
+}
