@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::analysis::{ModelAnalysis, check_layers};
 use crate::error::{ReportError, Result};
+use crate::page_data::DetectorData;
 use census_format::analysis::tables::{
     AnalysisTable, NeuronRow, PositionCurveRow, ProjectionRow, RankedToken, TokenNeuronRow,
 };
@@ -143,8 +144,12 @@ fn curves(model: &ModelAnalysis) -> Result<BTreeMap<(usize, usize), Curve>> {
         }
     }
     for p in &model.positional {
-        let curve = Curve::new(p.first_position, 1, p.curve.iter().copied());
-        curves.insert((p.layer, p.neuron), curve);
+        let curve = Curve::new(
+            usize::from(p.first_position),
+            1,
+            p.frequency.iter().map(|&v| f64::from(v)),
+        );
+        curves.insert((usize::from(p.layer), usize::from(p.neuron)), curve);
     }
     Ok(curves)
 }
@@ -156,9 +161,9 @@ fn checkpoint_states(step: u64, model: &ModelAnalysis) -> Result<BTreeMap<(usize
         .iter()
         .map(|d| {
             (
-                (d.layer, d.neuron),
+                (usize::from(d.layer), usize::from(d.neuron)),
                 (
-                    d.kind.clone(),
+                    d.kind.name().to_string(),
                     d.triggers
                         .iter()
                         .take(HISTORY_TRIGGERS)
@@ -253,8 +258,11 @@ pub fn write_layers(
         let detectors: BTreeMap<String, Value> = model
             .detectors
             .iter()
-            .filter(|d| d.layer == l)
-            .map(|d| (d.neuron.to_string(), shown_tokens(json!(d))))
+            .filter(|d| usize::from(d.layer) == l)
+            .map(|d| {
+                let shown = shown_tokens(json!(DetectorData::from(d)));
+                (d.neuron.to_string(), shown)
+            })
             .collect();
         let column =
             |f: &dyn Fn(&NeuronRow) -> Value| rows.iter().map(|n| f(n)).collect::<Vec<_>>();

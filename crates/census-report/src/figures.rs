@@ -4,7 +4,9 @@
 
 use plotters::style::RGBColor;
 
-use crate::analysis::{LayerRow, ModelAnalysis, PositionalRow};
+use census_format::analysis::tables::{LayerRow, Order, PositionalRow, PositionalType};
+
+use crate::analysis::ModelAnalysis;
 use crate::charts::{Dot, Figure, Series, Stack, color, lighter, ramp};
 
 /// A figure with its file id and caption.
@@ -75,16 +77,10 @@ pub const TYPE_COLORS: [RGBColor; 4] = [
     RGBColor(26, 150, 65),
     RGBColor(230, 171, 2),
 ];
-/// Positional type names in the tables' order.
-pub const TYPE_NAMES: [&str; 4] = ["oscillatory", "both-extremes", "one-extreme", "other"];
-
 /// The colour of a positional type and strength.
-pub fn type_color(kind: usize, strong: bool) -> RGBColor {
-    if strong {
-        TYPE_COLORS[kind]
-    } else {
-        lighter(TYPE_COLORS[kind], 0.6)
-    }
+pub fn type_color(kind: PositionalType, strong: bool) -> RGBColor {
+    let base = TYPE_COLORS[kind as usize];
+    if strong { base } else { lighter(base, 0.6) }
 }
 
 /// A file-name-safe form of a model name.
@@ -101,11 +97,7 @@ pub(crate) fn slug(name: &str) -> String {
 }
 
 /// One line per model of `value(layer)` against the layer (or depth).
-fn per_model_lines(
-    models: &[ModelAnalysis],
-    depth: bool,
-    value: &dyn Fn(&LayerRow) -> Option<f64>,
-) -> Vec<Series> {
+fn per_model_lines(models: &[ModelAnalysis], depth: bool, value: LayerValue<'_>) -> Vec<Series> {
     models
         .iter()
         .enumerate()
@@ -120,26 +112,22 @@ fn per_model_lines(
 }
 
 /// `(layer or normalised depth, value)` for every layer of `m` that has a value.
-fn layer_points(
-    m: &ModelAnalysis,
-    depth: bool,
-    value: &dyn Fn(&LayerRow) -> Option<f64>,
-) -> Vec<(f64, f64)> {
+fn layer_points(m: &ModelAnalysis, depth: bool, value: LayerValue<'_>) -> Vec<(f64, f64)> {
     m.layers
         .iter()
         .filter_map(|l| {
             let x = if depth {
                 m.depth(l.layer)
             } else {
-                l.layer as f64
+                f64::from(l.layer)
             };
-            value(l).map(|v| (x, v))
+            value(m, l).map(|v| (x, v))
         })
         .collect()
 }
 
 /// A per-layer value of a model.
-type LayerValue<'a> = &'a dyn Fn(&LayerRow) -> Option<f64>;
+type LayerValue<'a> = &'a dyn Fn(&ModelAnalysis, &LayerRow) -> Option<f64>;
 
 /// What a comparison figure shows.
 struct Comparison<'a> {
@@ -158,7 +146,7 @@ struct Comparison<'a> {
 fn comparison(
     models: &[ModelAnalysis],
     spec: Comparison<'_>,
-    value: &dyn Fn(&LayerRow) -> Option<f64>,
+    value: LayerValue<'_>,
 ) -> Vec<NamedFigure> {
     comparison_with(models, spec, value, None)
 }
@@ -168,7 +156,7 @@ fn comparison(
 fn comparison_with(
     models: &[ModelAnalysis],
     spec: Comparison<'_>,
-    value: &dyn Fn(&LayerRow) -> Option<f64>,
+    value: LayerValue<'_>,
     alternate: Option<(&str, LayerValue<'_>)>,
 ) -> Vec<NamedFigure> {
     let Comparison {
@@ -193,7 +181,7 @@ fn comparison_with(
         }
         if let Some((suffix, other)) = alternate {
             for (i, m) in models.iter().enumerate() {
-                let differs = m.layers.iter().any(|l| other(l) != value(l));
+                let differs = m.layers.iter().any(|l| other(m, l) != value(m, l));
                 if !differs {
                     continue;
                 }
@@ -237,17 +225,18 @@ fn comparison_with(
 
 /// Neurons per coverage bin, stacked, per layer of the first half of the network (Figs. 2, 12,
 /// 13 show that half; the other layers stay in the tables and the browser).
-fn coverage_figure(m: &ModelAnalysis, order: &str, fig: &str) -> Option<NamedFigure> {
+fn coverage_figure(m: &ModelAnalysis, order: Order, fig: &str) -> Option<NamedFigure> {
     let half = m.model_layers().div_ceil(2);
     let rows: Vec<_> = m
         .coverage
         .iter()
-        .filter(|c| c.order == order && c.layer < half)
+        .filter(|c| c.order == order && usize::from(c.layer) < half)
         .collect();
     if rows.is_empty() {
         return None;
     }
-    let mut layers: Vec<usize> = rows.iter().map(|r| r.layer).collect();
+    let order = order.name();
+    let mut layers: Vec<u16> = rows.iter().map(|r| r.layer).collect();
     layers.sort_unstable();
     layers.dedup();
     let bins = rows.iter().map(|r| r.bin).max().unwrap_or(0) + 1;
@@ -260,13 +249,13 @@ fn coverage_figure(m: &ModelAnalysis, order: &str, fig: &str) -> Option<NamedFig
                 .unwrap_or_default();
             Stack {
                 name: label,
-                color: ramp(b as f64 / (bins - 1).max(1) as f64),
+                color: ramp(f64::from(b) / f64::from((bins - 1).max(1))),
                 values: layers
                     .iter()
                     .map(|&l| {
                         rows.iter()
                             .find(|r| r.layer == l && r.bin == b)
-                            .map_or(0.0, |r| r.neurons)
+                            .map_or(0.0, |r| r.neurons as f64)
                     })
                     .collect(),
             }
@@ -287,7 +276,7 @@ fn coverage_figure(m: &ModelAnalysis, order: &str, fig: &str) -> Option<NamedFig
             title: format!("{}: neurons by number of triggering {order}s", m.name),
             x_label: "layer".to_string(),
             y_label: "alive neurons".to_string(),
-            x: layers.iter().map(|&l| l as f64).collect(),
+            x: layers.iter().map(|&l| f64::from(l)).collect(),
             stacks,
         },
     })
@@ -316,7 +305,7 @@ fn new_figure(m: &ModelAnalysis, trigrams: bool) -> Option<NamedFigure> {
             points: m
                 .layers
                 .iter()
-                .filter_map(|l| pick(l)[field].map(|v| (l.layer as f64, v)))
+                .filter_map(|l| pick(l).map(|c| (f64::from(l.layer), c.fields()[field] as f64)))
                 .collect(),
             color: color(k),
             dashed: k == 2,
@@ -365,7 +354,7 @@ fn detected_figure(models: &[ModelAnalysis], trigrams: bool) -> Option<NamedFigu
                     } else {
                         l.tokens_detected
                     };
-                    c[field].map(|v| (l.layer as f64, v))
+                    c.map(|c| (f64::from(l.layer), c.fields()[field] as f64))
                 })
                 .collect();
             if !points.is_empty() {
@@ -403,25 +392,25 @@ fn positional_dots(m: &ModelAnalysis) -> Option<NamedFigure> {
         return None;
     }
     let mut sorted: Vec<&PositionalRow> = m.positional.iter().collect();
-    let kind_index = |k: &str| TYPE_NAMES.iter().position(|n| *n == k).unwrap_or(3);
-    sorted.sort_by_key(|p| (p.layer, kind_index(&p.kind), !p.strong, p.neuron));
-    let mut height = std::collections::BTreeMap::<usize, f64>::new();
+    sorted.sort_by_key(|p| (p.layer, p.class.kind, !p.class.strong, p.neuron));
+    let mut height = std::collections::BTreeMap::<u16, f64>::new();
     let dots = sorted
         .iter()
         .map(|p| {
             let h = height.entry(p.layer).or_insert(0.0);
             *h += 1.0;
             Dot {
-                x: p.layer as f64,
+                x: f64::from(p.layer),
                 y: *h,
-                color: type_color(kind_index(&p.kind), p.strong),
+                color: type_color(p.class.kind, p.class.strong),
             }
         })
         .collect();
     let mut legend = Vec::new();
-    for (k, name) in TYPE_NAMES.iter().enumerate() {
-        legend.push((format!("{name} (strong)"), type_color(k, true)));
-        legend.push((format!("{name} (weak)"), type_color(k, false)));
+    for kind in PositionalType::ALL {
+        let name = kind.name();
+        legend.push((format!("{name} (strong)"), type_color(kind, true)));
+        legend.push((format!("{name} (weak)"), type_color(kind, false)));
     }
     let last = m.model_layers().max(1) as f64 - 1.0;
     Some(NamedFigure {
@@ -446,28 +435,29 @@ fn positional_dots(m: &ModelAnalysis) -> Option<NamedFigure> {
 /// Example curves, the highest-MI neuron of each type, strong ones first (Fig. 7).
 fn example_curves(m: &ModelAnalysis) -> Option<NamedFigure> {
     let mut series = Vec::new();
-    for (k, name) in TYPE_NAMES.iter().enumerate() {
+    for kind in PositionalType::ALL {
         let best = m
             .positional
             .iter()
-            .filter(|p| p.kind == *name)
-            .max_by(|a, b| a.strong.cmp(&b.strong).then(a.mi.total_cmp(&b.mi)));
+            .filter(|p| p.class.kind == kind)
+            .max_by(|a, b| (a.class.strong.cmp(&b.class.strong)).then(a.mi.total_cmp(&b.mi)));
         if let Some(p) = best {
             series.push(Series {
                 name: format!(
-                    "{name} {} L{}/N{}",
-                    if p.strong { "strong" } else { "weak" },
+                    "{} {} L{}/N{}",
+                    kind.name(),
+                    if p.class.strong { "strong" } else { "weak" },
                     p.layer,
                     p.neuron
                 ),
                 points: p
-                    .curve
+                    .frequency
                     .iter()
                     .enumerate()
-                    .map(|(i, &v)| ((p.first_position + i) as f64, v))
+                    .map(|(i, &v)| ((usize::from(p.first_position) + i) as f64, f64::from(v)))
                     .collect(),
-                color: type_color(k, true),
-                dashed: !p.strong,
+                color: type_color(kind, true),
+                dashed: !p.class.strong,
             });
         }
     }
@@ -496,9 +486,9 @@ fn oscillatory_ranges(m: &ModelAnalysis) -> Option<NamedFigure> {
     let strong: Vec<&PositionalRow> = m
         .positional
         .iter()
-        .filter(|p| p.kind == "oscillatory" && p.strong)
+        .filter(|p| p.class.kind == PositionalType::Oscillatory && p.class.strong)
         .collect();
-    let count = |l: usize| strong.iter().filter(|p| p.layer == l).count();
+    let count = |l: u16| strong.iter().filter(|p| p.layer == l).count();
     let layer = if count(1) > 0 {
         1
     } else {
@@ -509,12 +499,12 @@ fn oscillatory_ranges(m: &ModelAnalysis) -> Option<NamedFigure> {
     };
     let mut rows: Vec<&PositionalRow> = strong.into_iter().filter(|p| p.layer == layer).collect();
     rows.sort_by(|a, b| {
-        let start = |p: &PositionalRow| p.ranges.first().map_or(f64::MAX, |r| r.0);
+        let start = |p: &PositionalRow| p.ranges.first().map_or(f64::MAX, |r| f64::from(r.0));
         start(a).total_cmp(&start(b))
     });
     let end = rows
         .iter()
-        .map(|p| (p.first_position + p.curve.len()) as f64)
+        .map(|p| (usize::from(p.first_position) + p.frequency.len()) as f64)
         .fold(1.0, f64::max);
     Some(NamedFigure {
         id: format!("fig9-ranges-{}", slug(&m.name)),
@@ -529,7 +519,10 @@ fn oscillatory_ranges(m: &ModelAnalysis) -> Option<NamedFigure> {
             x_label: "position".to_string(),
             rows: rows
                 .iter()
-                .map(|p| (format!("N{}", p.neuron), p.ranges.clone()))
+                .map(|p| {
+                    let ranges = p.ranges.iter().map(|&(a, b)| (f64::from(a), f64::from(b)));
+                    (format!("N{}", p.neuron), ranges.collect())
+                })
                 .collect(),
             x_range: (0.0, end),
         },
@@ -553,8 +546,10 @@ pub fn build(models: &[ModelAnalysis]) -> Vec<NamedFigure> {
             y_range: None,
             full_scale: Some((0.0, 1.0)),
         },
-        &|l| Some(l.dead_share),
-        Some(("(other reading of </s>)", &|l| l.dead_share_other)),
+        &|_, l| Some(l.dead_share),
+        Some(("(other reading of </s>)", &|m, l| {
+            Some(m.dead_share_other(l))
+        })),
     ));
     out.extend(comparison(
         models,
@@ -567,13 +562,13 @@ pub fn build(models: &[ModelAnalysis]) -> Vec<NamedFigure> {
             y_range: None,
             full_scale: Some((0.0, 1.0)),
         },
-        &|l| l.mean_frequency_alive,
+        &|_, l| l.mean_frequency_alive,
     ));
     for m in models {
         for (order, fig) in [
-            ("unigram", "fig2"),
-            ("bigram", "fig12"),
-            ("trigram", "fig13"),
+            (Order::Unigram, "fig2"),
+            (Order::Bigram, "fig12"),
+            (Order::Trigram, "fig13"),
         ] {
             out.extend(coverage_figure(m, order, fig));
         }
@@ -590,7 +585,7 @@ pub fn build(models: &[ModelAnalysis]) -> Vec<NamedFigure> {
             y_range: None,
             full_scale: None,
         },
-        &|l| l.token_detectors,
+        &|_, l| l.token_detectors.map(f64::from),
     ));
     out.extend(detected_figure(models, false));
     for m in models {
@@ -607,7 +602,7 @@ pub fn build(models: &[ModelAnalysis]) -> Vec<NamedFigure> {
             y_range: None,
             full_scale: None,
         },
-        &|l| l.trigram_detectors,
+        &|_, l| l.trigram_detectors.map(f64::from),
     ));
     out.extend(detected_figure(models, true));
     for m in models {

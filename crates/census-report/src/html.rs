@@ -1,7 +1,7 @@
 //! The report page: headline table, figures by section, example detectors, the neuron browser
 //! and provenance, with the numbers behind the figures embedded as JSON.
 
-use census_format::analysis::tables::{AnalysisTable, TokenNeuronRow};
+use census_format::analysis::tables::{AnalysisTable, DetectorKind, RankedToken, TokenNeuronRow};
 use census_format::analysis::vocabulary::display_ngram;
 use std::fmt::Write;
 
@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::analysis::ModelAnalysis;
 use crate::browser::script_json;
 use crate::figures::{NamedFigure, Section};
+use crate::page_data::{CoverageData, LayerData};
 use crate::paper::Headline;
 
 /// Escapes text for HTML.
@@ -46,14 +47,14 @@ pub fn embedded_data(models: &[PageModel<'_>], headlines: &[Headline]) -> Value 
             let a = m.analysis;
             let start = a.detectors.first().map(|d| (d.layer, d.neuron))
                 .or_else(|| a.positional.first().map(|p| (p.layer, p.neuron)))
-                .unwrap_or((a.manifest.layers[0], 0));
+                .map_or((a.manifest.layers[0], 0), |(l, n)| (usize::from(l), usize::from(n)));
             json!({
                 "name": a.name,
                 "slug": m.slug,
                 "dir": a.dir,
                 "summary": a.summary,
-                "layers": a.layers,
-                "coverage": a.coverage,
+                "layers": LayerData::all(a),
+                "coverage": CoverageData::all(a),
                 "detectors": a.detectors.len(),
                 "detector_index": detector_index(a),
                 "positional": a.positional.len(),
@@ -78,7 +79,7 @@ fn detector_index(analysis: &crate::analysis::ModelAnalysis) -> Value {
                 json!([
                     d.layer,
                     d.neuron,
-                    d.kind,
+                    d.kind.name(),
                     d.triggers
                         .iter()
                         .map(|t| display_ngram(t))
@@ -136,7 +137,11 @@ fn tokens_html<'a>(raw: impl Iterator<Item = &'a String>, ids: &[Vec<u32>]) -> S
 
 fn detector_examples(m: &PageModel<'_>, limit: usize) -> String {
     let a = m.analysis;
-    let tokens: Vec<_> = a.detectors.iter().filter(|d| d.kind == "token").collect();
+    let tokens: Vec<_> = a
+        .detectors
+        .iter()
+        .filter(|d| d.kind == DetectorKind::Token)
+        .collect();
     if tokens.is_empty() {
         return format!("<p>{}: no token detectors.</p>\n", esc(&a.name));
     }
@@ -147,10 +152,13 @@ fn detector_examples(m: &PageModel<'_>, limit: usize) -> String {
         tokens.len().min(limit),
         tokens.len()
     );
-    let join = |v: &Option<Vec<String>>, ids: &Option<Vec<u32>>| {
-        let ids: Vec<Vec<u32>> = ids.iter().flatten().map(|&id| vec![id]).collect();
-        v.as_ref()
-            .map(|v| tokens_html(v.iter().take(5), &ids))
+    let join = |ranked: Option<&Vec<RankedToken>>| {
+        ranked
+            .map(|ranked| {
+                let names: Vec<&String> = ranked.iter().map(|t| &t.name).collect();
+                let ids: Vec<Vec<u32>> = ranked.iter().map(|t| vec![t.id]).collect();
+                tokens_html(names.into_iter().take(5), &ids)
+            })
             .unwrap_or_else(|| "–".to_string())
     };
     for d in tokens.iter().take(limit) {
@@ -164,9 +172,9 @@ fn detector_examples(m: &PageModel<'_>, limit: usize) -> String {
             d.layer,
             d.neuron,
             tokens_html(d.triggers.iter(), &d.trigger_ids),
-            join(&d.promoted, &d.promoted_ids),
-            join(&d.suppressed, &d.suppressed_ids),
-            match d.suppresses_triggers {
+            join(d.projection.as_ref().map(|p| &p.promoted)),
+            join(d.projection.as_ref().map(|p| &p.suppressed)),
+            match d.projection.as_ref().and_then(|p| p.suppresses_triggers) {
                 Some(true) => "yes",
                 Some(false) => "no",
                 None => "–",

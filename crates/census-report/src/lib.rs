@@ -17,6 +17,7 @@ mod error;
 pub mod figures;
 pub mod html;
 pub mod markdown;
+pub mod page_data;
 pub mod paper;
 pub mod training;
 

@@ -37,17 +37,20 @@ pub fn summary(models: &[ModelAnalysis], headlines: &[Headline]) -> String {
             data_lines(m)
         );
         for l in &m.layers {
-            let positional = l.positional.map(|p| p.iter().flatten().sum::<f64>());
+            let positional = l
+                .positional
+                .map(|p| p.iter().flatten().map(|&n| f64::from(n)).sum::<f64>());
+            let detected = l.tokens_detected.map(|c| c.fields().map(|v| v as f64));
             let _ = writeln!(
                 s,
                 "| {} | {:.3} | {} | {} | {} | {} | {} | {} |",
                 l.layer,
                 l.dead_share,
                 cell(l.mean_frequency_alive, 4),
-                cell(l.token_detectors, 0),
-                cell(l.tokens_detected[0], 0),
-                cell(l.tokens_detected[1], 0),
-                cell(l.trigram_detectors, 0),
+                cell(l.token_detectors.map(f64::from), 0),
+                cell(detected.map(|d| d[0]), 0),
+                cell(detected.map(|d| d[1]), 0),
+                cell(l.trigram_detectors.map(f64::from), 0),
                 cell(positional, 0),
             );
         }

@@ -116,8 +116,8 @@ pub fn headlines(models: &[ModelAnalysis]) -> Vec<Headline> {
                 let dead: f64 = m
                     .layers
                     .iter()
-                    .filter(|l| l.layer >= half)
-                    .map(|l| l.dead_share * l.neurons)
+                    .filter(|l| usize::from(l.layer) >= half)
+                    .map(|l| l.dead_share * f64::from(l.neurons))
                     .sum();
                 format!("{dead:.0}")
             }),

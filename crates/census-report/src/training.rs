@@ -5,10 +5,12 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use census_format::analysis::tables::PositionalType;
+
 use crate::analysis::ModelAnalysis;
 use crate::charts::{Figure, Series, color, ramp};
 use crate::error::{ReportError, Result};
-use crate::figures::{NamedFigure, Section, TYPE_COLORS, TYPE_NAMES, slug};
+use crate::figures::{NamedFigure, Section, slug, type_color};
 
 /// One analysed checkpoint of a training run.
 #[derive(Debug, Clone, PartialEq)]
@@ -238,14 +240,13 @@ pub fn figures(all: &[TrainingSeries], models: &[ModelAnalysis]) -> Vec<NamedFig
             ],
             None,
         ));
-        let mut positional: Vec<Series> = TYPE_NAMES
-            .iter()
-            .zip(TYPE_COLORS)
-            .map(|(name, c)| {
-                line(s, models, name, c, &|_, m| {
+        let mut positional: Vec<Series> = PositionalType::ALL
+            .into_iter()
+            .map(|kind| {
+                line(s, models, kind.name(), type_color(kind, true), &|_, m| {
                     let by_type = &m.summary.positional.as_ref()?.by_type;
                     by_type
-                        .get(*name)
+                        .get(kind.name())
                         .map(|[strong, weak]| (strong + weak) as f64)
                 })
             })

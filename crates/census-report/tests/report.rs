@@ -416,7 +416,7 @@ fn figures_and_claims_are_drawn_and_cited_as_the_paper_does() {
     let model = census_report::analysis::ModelAnalysis::load(&analysis).unwrap();
     let half = model.model_layers().div_ceil(2);
     // The analysis covers every layer (n-grams in all of them) ...
-    assert!(model.coverage.iter().any(|c| c.layer >= half));
+    assert!(model.coverage.iter().any(|c| usize::from(c.layer) >= half));
     // ... but Figs. 2, 12 and 13 draw the first half of the network only.
     let figures = census_report::figures::build(std::slice::from_ref(&model));
     let coverage: Vec<_> = figures

@@ -29,7 +29,8 @@ const DETECTED_SUFFIXES: [&str; 4] = [
 ];
 
 impl DetectedCoverage {
-    fn fields(self) -> [u64; 4] {
+    /// Detected, cumulative, new overall and new vs the previous layer, in that order.
+    pub fn fields(self) -> [u64; 4] {
         [
             self.detected,
             self.cumulative,
