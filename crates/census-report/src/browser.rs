@@ -9,15 +9,17 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_json::{Value, json};
+use census_format::analysis::tables::{
+    AnalysisTable, NeuronRow, PositionCurveRow, ProjectionRow, TokenNeuronRow,
+};
+use census_format::analysis::vocabulary::display_ngram;
+use serde::Serialize;
 
 use crate::analysis::{ModelAnalysis, check_layers};
 use crate::error::{ReportError, Result};
-use crate::page_data::DetectorData;
-use census_format::analysis::tables::{
-    AnalysisTable, NeuronRow, PositionCurveRow, ProjectionRow, RankedToken, TokenNeuronRow,
+use crate::page_data::{
+    Curve, IndexedToken, LayerTable, NeuronDetail, NeuronState, ProjectionData, TokenNeuron,
 };
-use census_format::analysis::vocabulary::{display_ngram, display_token};
 
 /// Neurons per neuron-detail script.
 pub const NEURON_CHUNK: usize = 256;
@@ -52,42 +54,12 @@ pub fn token_scripts(model_slug: &str, token: u32) -> [String; 2] {
     ]
 }
 
-/// JSON for a `<script>` body: `</` cannot end the element early.
-pub fn script_json(value: &Value) -> String {
-    value.to_string().replace("</", "<\\/")
-}
-
-/// `x` rounded to 3 decimals, for curves (the page draws them a few hundred pixels high at
-/// most; the analysis keeps every digit).
-fn round3(x: f64) -> f64 {
-    (x * 1e3).round() / 1e3
-}
-
-/// `values` averaged in groups so that at most `points` remain.
-fn coarsen(values: &[f64], points: usize) -> Vec<f64> {
-    let width = values.len().div_ceil(points.max(1)).max(1);
-    values
-        .chunks(width)
-        .map(|c| round3(c.iter().sum::<f64>() / c.len() as f64))
-        .collect()
-}
-
-/// `value` with its token lists (`triggers`, `promoted`, `suppressed`) shown readably
-/// ([`display_ngram`]), the raw token strings kept beside them as `<name>_raw` for the title a
-/// reader sees on hover (with the ids, `<name>_ids` or `trigger_ids`, where recorded).
-fn shown_tokens(mut value: Value) -> Value {
-    for name in ["triggers", "promoted", "suppressed"] {
-        let Some(Value::Array(raw)) = value.get(name).cloned() else {
-            continue;
-        };
-        let shown: Vec<Value> = raw
-            .iter()
-            .map(|t| json!(display_ngram(t.as_str().unwrap_or_default())))
-            .collect();
-        value[format!("{name}_raw")] = Value::Array(raw);
-        value[name] = Value::Array(shown);
-    }
-    value
+/// JSON for a `<script>` body, object keys in sorted order: `</` cannot end the element early.
+pub fn script_json(value: &impl Serialize) -> String {
+    serde_json::to_value(value)
+        .expect("the page's data serialises")
+        .to_string()
+        .replace("</", "<\\/")
 }
 
 fn write_script(out: &Path, relative: &str, body: String) -> Result<()> {
@@ -96,35 +68,6 @@ fn write_script(out: &Path, relative: &str, body: String) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| ReportError::io("cannot create", dir, e))?;
     }
     std::fs::write(&path, body).map_err(|e| ReportError::io("cannot write", &path, e))
-}
-
-/// A neuron's frequency-by-position curve as the page draws it: `values[i]` over the `width`
-/// positions from `first + i·width`, rounded ([`round3`]).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-struct Curve {
-    first: usize,
-    width: usize,
-    values: Vec<f64>,
-}
-
-impl Curve {
-    fn new(first: usize, width: usize, values: impl Iterator<Item = f64>) -> Self {
-        Self {
-            first,
-            width,
-            values: values.map(round3).collect(),
-        }
-    }
-
-    /// The curve in groups of bins averaged, at most `points` values.
-    fn coarsened(&self, points: usize) -> Self {
-        let grouped = self.values.len().div_ceil(points).max(1);
-        Self {
-            first: self.first,
-            width: self.width * grouped,
-            values: coarsen(&self.values, points),
-        }
-    }
 }
 
 /// Every neuron's curve, by (layer, neuron): a positional neuron's full curve, else its binned
@@ -155,15 +98,18 @@ fn curves(model: &ModelAnalysis) -> Result<BTreeMap<(usize, usize), Curve>> {
 }
 
 /// One checkpoint's statistics of every neuron, by (layer, neuron), for the neurons' histories.
-fn checkpoint_states(step: u64, model: &ModelAnalysis) -> Result<BTreeMap<(usize, usize), Value>> {
-    let detectors: BTreeMap<(usize, usize), (String, Vec<String>)> = model
+fn checkpoint_states(
+    step: u64,
+    model: &ModelAnalysis,
+) -> Result<BTreeMap<(usize, usize), NeuronState>> {
+    let detectors: BTreeMap<(usize, usize), (&'static str, Vec<String>)> = model
         .detectors
         .iter()
         .map(|d| {
             (
                 (usize::from(d.layer), usize::from(d.neuron)),
                 (
-                    d.kind.name().to_string(),
+                    d.kind.name(),
                     d.triggers
                         .iter()
                         .take(HISTORY_TRIGGERS)
@@ -184,17 +130,17 @@ fn checkpoint_states(step: u64, model: &ModelAnalysis) -> Result<BTreeMap<(usize
                 .map(|c| c.coarsened(HISTORY_CURVE_POINTS));
             Ok((
                 key,
-                json!({
-                    "step": step,
-                    "frequency": n.frequency,
-                    "dead": n.dead,
-                    "detector": detector.map(|d| d.0.clone()),
-                    "triggers": detector.map(|d| d.1.clone()).unwrap_or_default(),
-                    "type": n.positional.map(|c| c.kind.name()),
-                    "strong": n.positional.map(|c| c.strong),
-                    "mi": n.position_mi,
-                    "curve": curve,
-                }),
+                NeuronState {
+                    step,
+                    frequency: n.frequency,
+                    dead: n.dead,
+                    detector: detector.map(|d| d.0),
+                    triggers: detector.map(|d| d.1.clone()).unwrap_or_default(),
+                    kind: n.positional.map(|c| c.kind.name()),
+                    strong: n.positional.map(|c| c.strong),
+                    mi: n.position_mi,
+                    curve,
+                },
             ))
         })
         .collect()
@@ -231,83 +177,49 @@ pub fn write_layers(
     }
     let examples = crate::contexts::load(model, contexts)?;
     // Every alive neuron's projection, when the analysis computed them.
-    let mut projections: BTreeMap<(usize, usize), Value> = BTreeMap::new();
+    let mut projections: BTreeMap<(usize, usize), ProjectionData> = BTreeMap::new();
     if model.dir.join(ProjectionRow::FILE).exists() {
-        let names = |t: &[RankedToken]| t.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
-        let ids = |t: &[RankedToken]| t.iter().map(|t| t.id).collect::<Vec<_>>();
         for p in ProjectionRow::read(&model.dir)? {
-            projections.insert(
-                (usize::from(p.layer), usize::from(p.neuron)),
-                shown_tokens(json!({
-                    "promoted": names(&p.promoted),
-                    "suppressed": names(&p.suppressed),
-                    "promoted_ids": ids(&p.promoted),
-                    "suppressed_ids": ids(&p.suppressed),
-                })),
-            );
+            let key = (usize::from(p.layer), usize::from(p.neuron));
+            projections.insert(key, ProjectionData::from(&p));
         }
     }
     let mut curves = curves(model)?;
-    let mut states: Vec<BTreeMap<(usize, usize), Value>> = history
+    let mut states: Vec<BTreeMap<(usize, usize), NeuronState>> = history
         .iter()
         .map(|&(step, m)| checkpoint_states(step, m))
         .collect::<Result<_>>()?;
     for (&l, rows) in &layers {
         let mut rows = rows.clone();
         rows.sort_by_key(|n| n.neuron);
-        let detectors: BTreeMap<String, Value> = model
-            .detectors
-            .iter()
-            .filter(|d| usize::from(d.layer) == l)
-            .map(|d| {
-                let shown = shown_tokens(json!(DetectorData::from(d)));
-                (d.neuron.to_string(), shown)
-            })
-            .collect();
-        let column =
-            |f: &dyn Fn(&NeuronRow) -> Value| rows.iter().map(|n| f(n)).collect::<Vec<_>>();
-        let data = json!({
-            "neuron": column(&|n| json!(n.neuron)),
-            "fires": column(&|n| json!(n.fires)),
-            "fires_bos": column(&|n| json!(n.fires_bos)),
-            "frequency": column(&|n| json!(n.frequency)),
-            "dead": column(&|n| json!(n.dead)),
-            "coverage": column(&|n| json!(n.coverage)),
-            "mi": column(&|n| json!(n.position_mi)),
-            "type": column(&|n| json!(n.positional.map(|c| c.kind.name()))),
-            "strong": column(&|n| json!(n.positional.map(|c| c.strong))),
-            "detectors": detectors,
-        });
+        let detectors = model.detectors.iter().filter(|d| usize::from(d.layer) == l);
+        let data = LayerTable::new(&rows, detectors);
         write_script(
             out,
             &layer_script(slug, l),
             format!(
                 "censusLayer({}, {l}, {});\n",
-                script_json(&json!(slug)),
+                script_json(&slug),
                 script_json(&data)
             ),
         )?;
         let per_layer = examples.get(&l);
         for chunk in rows.chunks(NEURON_CHUNK) {
             let first = usize::from(chunk[0].neuron);
-            let details: Vec<Value> = chunk
+            let details: Vec<NeuronDetail> = chunk
                 .iter()
                 .map(|n| {
                     let key = (l, usize::from(n.neuron));
-                    let mut detail = json!({
-                        "projection": projections.remove(&key),
-                        "contexts": per_layer
+                    NeuronDetail {
+                        projection: projections.remove(&key),
+                        contexts: per_layer
                             .and_then(|per| per.get(usize::from(n.neuron)))
                             .cloned()
                             .unwrap_or_default(),
-                        "curve": curves.remove(&key),
-                    });
-                    if !states.is_empty() {
-                        detail["history"] = Value::Array(
-                            states.iter_mut().filter_map(|s| s.remove(&key)).collect(),
-                        );
+                        curve: curves.remove(&key),
+                        history: (!states.is_empty())
+                            .then(|| states.iter_mut().filter_map(|s| s.remove(&key)).collect()),
                     }
-                    detail
                 })
                 .collect();
             write_script(
@@ -315,9 +227,9 @@ pub fn write_layers(
                 &chunk_script(slug, l, first),
                 format!(
                     "censusChunk({}, {l}, {}, {});\n",
-                    script_json(&json!(slug)),
+                    script_json(&slug),
                     first / NEURON_CHUNK,
-                    script_json(&Value::Array(details))
+                    script_json(&details)
                 ),
             )?;
         }
@@ -334,30 +246,22 @@ fn write_tokens(model: &ModelAnalysis, slug: &str, out: &Path) -> Result<bool> {
         return Ok(false);
     }
     let rows = TokenNeuronRow::read(&model.dir)?;
-    let mut index = Vec::new();
-    let mut parts: BTreeMap<usize, BTreeMap<String, Vec<Value>>> = BTreeMap::new();
+    let mut index: Vec<IndexedToken> = Vec::new();
+    let mut parts: BTreeMap<usize, BTreeMap<String, Vec<TokenNeuron>>> = BTreeMap::new();
     for r in &rows {
         let part = parts.entry(r.token_id as usize / TOKEN_CHUNK).or_default();
         let list = part.entry(r.token_id.to_string()).or_insert_with(|| {
-            index.push(json!([
-                r.token_id,
-                display_token(&r.token),
-                r.token,
-                r.occurrences
-            ]));
+            index.push(IndexedToken::from(r));
             Vec::new()
         });
-        list.push(json!([r.layer, r.neuron, r.fires, r.neuron_fires]));
+        list.push(TokenNeuron::from(r));
     }
-    let model_json = script_json(&json!(slug));
+    let model_json = script_json(&slug);
     let [index_script, _] = token_scripts(slug, 0);
     write_script(
         out,
         &index_script,
-        format!(
-            "censusTokenIndex({model_json}, {});\n",
-            script_json(&Value::Array(index))
-        ),
+        format!("censusTokenIndex({model_json}, {});\n", script_json(&index)),
     )?;
     for (part, tokens) in parts {
         let [_, part_script] = token_scripts(slug, (part * TOKEN_CHUNK) as u32);
@@ -366,7 +270,7 @@ fn write_tokens(model: &ModelAnalysis, slug: &str, out: &Path) -> Result<bool> {
             &part_script,
             format!(
                 "censusTokenPart({model_json}, {part}, {});\n",
-                script_json(&json!(tokens))
+                script_json(&tokens)
             ),
         )?;
     }
@@ -383,12 +287,5 @@ mod tests {
         assert_eq!(chunk_script("m", 3, 255), "data/m/layer-03/neurons-000.js");
         assert_eq!(chunk_script("m", 3, 256), "data/m/layer-03/neurons-001.js");
         assert_eq!(token_scripts("m", 2047)[1], "data/m/tokens/part-001.js");
-    }
-
-    #[test]
-    fn curves_are_coarsened_by_averaging_groups() {
-        let values: Vec<f64> = (0..10).map(f64::from).collect();
-        assert_eq!(coarsen(&values, 4), vec![1.0, 4.0, 7.0, 9.0]);
-        assert_eq!(coarsen(&values, 32), values);
     }
 }

@@ -1,16 +1,14 @@
 //! The report page: headline table, figures by section, example detectors, the neuron browser
 //! and provenance, with the numbers behind the figures embedded as JSON.
 
-use census_format::analysis::tables::{AnalysisTable, DetectorKind, RankedToken, TokenNeuronRow};
+use census_format::analysis::tables::{DetectorKind, RankedToken};
 use census_format::analysis::vocabulary::display_ngram;
 use std::fmt::Write;
-
-use serde_json::{Value, json};
 
 use crate::analysis::ModelAnalysis;
 use crate::browser::script_json;
 use crate::figures::{NamedFigure, Section};
-use crate::page_data::{CoverageData, LayerData};
+use crate::page_data::{ModelData, PageData};
 use crate::paper::Headline;
 
 /// Escapes text for HTML.
@@ -41,53 +39,13 @@ pub struct DrawnFigure {
 
 /// The data embedded in the page (`<script id="census-data">`): every number the figures and
 /// tables show, straight from the analysis tables.
-pub fn embedded_data(models: &[PageModel<'_>], headlines: &[Headline]) -> Value {
-    json!({
-        "models": models.iter().map(|m| {
-            let a = m.analysis;
-            let start = a.detectors.first().map(|d| (d.layer, d.neuron))
-                .or_else(|| a.positional.first().map(|p| (p.layer, p.neuron)))
-                .map_or((a.manifest.layers[0], 0), |(l, n)| (usize::from(l), usize::from(n)));
-            json!({
-                "name": a.name,
-                "slug": m.slug,
-                "dir": a.dir,
-                "summary": a.summary,
-                "layers": LayerData::all(a),
-                "coverage": CoverageData::all(a),
-                "detectors": a.detectors.len(),
-                "detector_index": detector_index(a),
-                "positional": a.positional.len(),
-                "start": [start.0, start.1],
-                "tokens": a.dir.join(TokenNeuronRow::FILE).exists(),
-            })
-        }).collect::<Vec<_>>(),
-        "headlines": headlines,
-        "neuron_chunk": crate::browser::NEURON_CHUNK,
-        "token_chunk": crate::browser::TOKEN_CHUNK,
-    })
-}
-
-/// Every detector of a model for the page's search by token: `[layer, neuron, kind, triggers]`,
-/// the triggers as a reader sees them ([`display_ngram`]).
-fn detector_index(analysis: &crate::analysis::ModelAnalysis) -> Value {
-    Value::Array(
-        analysis
-            .detectors
-            .iter()
-            .map(|d| {
-                json!([
-                    d.layer,
-                    d.neuron,
-                    d.kind.name(),
-                    d.triggers
-                        .iter()
-                        .map(|t| display_ngram(t))
-                        .collect::<Vec<_>>()
-                ])
-            })
-            .collect(),
-    )
+pub fn embedded_data<'a>(models: &'a [PageModel<'a>], headlines: &'a [Headline]) -> PageData<'a> {
+    PageData {
+        models: models.iter().map(ModelData::new).collect(),
+        headlines,
+        neuron_chunk: crate::browser::NEURON_CHUNK,
+        token_chunk: crate::browser::TOKEN_CHUNK,
+    }
 }
 
 fn headline_table(models: &[PageModel<'_>], headlines: &[Headline]) -> String {

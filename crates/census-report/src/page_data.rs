@@ -1,12 +1,105 @@
-//! The shapes of the analysis rows the page's script (`page.js`) reads: the embedded data's
-//! `layers` and `coverage` of each model, and the detectors of the neuron browser's layer
-//! scripts. Each is built here, once, from the analysis tables' rows; `page.js` reads these
-//! field names.
+//! The shapes of the data the page's script (`page.js`) reads: the embedded data's `layers` and
+//! `coverage` of each model, and the neuron browser's scripts (a layer's table and detectors,
+//! a neuron's details and history, the tokens' neurons). Each is built here, once, from the
+//! analysis tables' rows; `page.js` reads these field names.
+//!
+//! Token strings the page shows are given twice: readably ([`display_ngram`]) under the field's
+//! name, and as the tables hold them under `<name>_raw`, for the title a reader sees on hover.
 
-use census_format::analysis::tables::{CoverageRow, DetectedCoverage, DetectorRow, LayerRow};
+use std::collections::BTreeMap;
+
+use census_format::analysis::tables::{
+    CoverageRow, DetectedCoverage, DetectorRow, LayerRow, NeuronRow, ProjectionRow, RankedToken,
+    TokenNeuronRow,
+};
+use census_format::analysis::vocabulary::{display_ngram, display_token};
 use serde::Serialize;
 
+use census_format::analysis::Summary;
+use census_format::analysis::tables::AnalysisTable;
+
 use crate::analysis::ModelAnalysis;
+use crate::contexts::Context;
+use crate::html::PageModel;
+use crate::paper::Headline;
+
+/// The data embedded in the page (`<script id="census-data">`).
+#[derive(Debug, Clone, Serialize)]
+pub struct PageData<'a> {
+    /// The models, in input order.
+    pub models: Vec<ModelData<'a>>,
+    /// The paper's claims with our values.
+    pub headlines: &'a [Headline],
+    /// Neurons per neuron-detail script.
+    pub neuron_chunk: usize,
+    /// Token ids per token script.
+    pub token_chunk: usize,
+}
+
+/// One model in the embedded data.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelData<'a> {
+    /// Name for legends.
+    pub name: &'a str,
+    /// Slug of its data directory and ids.
+    pub slug: &'a str,
+    /// The analysis directory.
+    pub dir: &'a std::path::Path,
+    /// The headline numbers.
+    pub summary: &'a Summary,
+    /// Per-layer aggregates.
+    pub layers: Vec<LayerData>,
+    /// Coverage bins.
+    pub coverage: Vec<CoverageData>,
+    /// Detectors.
+    pub detectors: usize,
+    /// Every detector for the search by token.
+    pub detector_index: Vec<IndexedDetector>,
+    /// Positional neurons.
+    pub positional: usize,
+    /// The neuron the browser opens on: the first detector, else the first positional neuron.
+    pub start: [usize; 2],
+    /// Whether the analysis lists the neurons of each token.
+    pub tokens: bool,
+}
+
+impl<'a> ModelData<'a> {
+    /// The data of `model`.
+    pub fn new(model: &'a PageModel<'a>) -> Self {
+        let a = model.analysis;
+        let start = a
+            .detectors
+            .first()
+            .map(|d| (d.layer, d.neuron))
+            .or_else(|| a.positional.first().map(|p| (p.layer, p.neuron)))
+            .map_or([a.manifest.layers[0], 0], |(l, n)| {
+                [usize::from(l), usize::from(n)]
+            });
+        Self {
+            name: &a.name,
+            slug: &model.slug,
+            dir: &a.dir,
+            summary: &a.summary,
+            layers: LayerData::all(a),
+            coverage: CoverageData::all(a),
+            detectors: a.detectors.len(),
+            detector_index: a.detectors.iter().map(IndexedDetector::from).collect(),
+            positional: a.positional.len(),
+            start,
+            tokens: a.dir.join(TokenNeuronRow::FILE).exists(),
+        }
+    }
+}
+
+/// A detector in the search by token: layer, neuron, kind and its triggers, shown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IndexedDetector(pub u16, pub u16, pub &'static str, pub Vec<String>);
+
+impl From<&DetectorRow> for IndexedDetector {
+    fn from(d: &DetectorRow) -> Self {
+        Self(d.layer, d.neuron, d.kind.name(), shown(&d.triggers))
+    }
+}
 
 /// A layer's aggregates as the page reads them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -99,7 +192,18 @@ impl CoverageData {
     }
 }
 
-/// A detector as the neuron browser reads it (before its token strings are made readable).
+/// Token strings as the page shows them.
+fn shown(raw: &[String]) -> Vec<String> {
+    raw.iter().map(|t| display_ngram(t)).collect()
+}
+
+/// Ranked tokens' strings, shown and raw, and their ids.
+fn ranked(tokens: &[RankedToken]) -> (Vec<String>, Vec<String>, Vec<u32>) {
+    let raw: Vec<String> = tokens.iter().map(|t| t.name.clone()).collect();
+    (shown(&raw), raw, tokens.iter().map(|t| t.id).collect())
+}
+
+/// A detector as the neuron browser reads it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DetectorData {
     /// Layer.
@@ -108,20 +212,28 @@ pub struct DetectorData {
     pub neuron: u16,
     /// `token` or `trigram`.
     pub kind: &'static str,
-    /// Trigger strings.
+    /// Triggers, shown.
     pub triggers: Vec<String>,
+    /// Triggers as the tables hold them.
+    pub triggers_raw: Vec<String>,
     /// Token ids of each trigger.
     pub trigger_ids: Vec<Vec<u32>>,
     /// Fires on each trigger.
     pub trigger_fires: Vec<f64>,
     /// Share of activations on the triggers.
     pub coverage: f64,
-    /// Top promoted tokens.
+    /// Top promoted tokens, shown (none without a projection).
     pub promoted: Option<Vec<String>>,
+    /// Top promoted tokens as the tables hold them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted_raw: Option<Vec<String>>,
     /// Their ids.
     pub promoted_ids: Option<Vec<u32>>,
-    /// Top suppressed tokens.
+    /// Top suppressed tokens, shown.
     pub suppressed: Option<Vec<String>>,
+    /// Top suppressed tokens as the tables hold them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppressed_raw: Option<Vec<String>>,
     /// Their ids.
     pub suppressed_ids: Option<Vec<u32>>,
     /// Whether the update suppresses the triggers.
@@ -131,19 +243,234 @@ pub struct DetectorData {
 impl From<&DetectorRow> for DetectorData {
     fn from(r: &DetectorRow) -> Self {
         let p = r.projection.as_ref();
+        let promoted = p.map(|p| ranked(&p.promoted));
+        let suppressed = p.map(|p| ranked(&p.suppressed));
         Self {
             layer: r.layer,
             neuron: r.neuron,
             kind: r.kind.name(),
-            triggers: r.triggers.clone(),
+            triggers: shown(&r.triggers),
+            triggers_raw: r.triggers.clone(),
             trigger_ids: r.trigger_ids.clone(),
             trigger_fires: r.trigger_fires.iter().map(|&f| f as f64).collect(),
             coverage: r.coverage,
-            promoted: p.map(|p| p.promoted.iter().map(|t| t.name.clone()).collect()),
-            promoted_ids: p.map(|p| p.promoted.iter().map(|t| t.id).collect()),
-            suppressed: p.map(|p| p.suppressed.iter().map(|t| t.name.clone()).collect()),
-            suppressed_ids: p.map(|p| p.suppressed.iter().map(|t| t.id).collect()),
+            promoted: promoted.as_ref().map(|t| t.0.clone()),
+            promoted_raw: promoted.as_ref().map(|t| t.1.clone()),
+            promoted_ids: promoted.map(|t| t.2),
+            suppressed: suppressed.as_ref().map(|t| t.0.clone()),
+            suppressed_raw: suppressed.as_ref().map(|t| t.1.clone()),
+            suppressed_ids: suppressed.map(|t| t.2),
             suppresses_triggers: p.and_then(|p| p.suppresses_triggers),
         }
+    }
+}
+
+/// A layer's table in the neuron browser (`layer-LL.js`): one column per statistic, by neuron,
+/// and the layer's detectors by neuron.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerTable {
+    /// Neuron.
+    pub neuron: Vec<u16>,
+    /// Fires.
+    pub fires: Vec<u64>,
+    /// Fires in the `</s>` prefix.
+    pub fires_bos: Vec<u64>,
+    /// Activation frequency.
+    pub frequency: Vec<f64>,
+    /// Dead.
+    pub dead: Vec<bool>,
+    /// Unigrams, bigrams and trigrams covering the activations.
+    pub coverage: Vec<[Option<u32>; 3]>,
+    /// Mutual information with position.
+    pub mi: Vec<Option<f64>>,
+    /// Positional type.
+    #[serde(rename = "type")]
+    pub kind: Vec<Option<&'static str>>,
+    /// Strong positional pattern.
+    pub strong: Vec<Option<bool>>,
+    /// The layer's detectors, by neuron.
+    pub detectors: BTreeMap<String, DetectorData>,
+}
+
+impl LayerTable {
+    /// The table of `rows` (one layer's neurons, by neuron) with that layer's `detectors`.
+    pub fn new<'a>(rows: &[&NeuronRow], detectors: impl Iterator<Item = &'a DetectorRow>) -> Self {
+        Self {
+            neuron: rows.iter().map(|n| n.neuron).collect(),
+            fires: rows.iter().map(|n| n.fires).collect(),
+            fires_bos: rows.iter().map(|n| n.fires_bos).collect(),
+            frequency: rows.iter().map(|n| n.frequency).collect(),
+            dead: rows.iter().map(|n| n.dead).collect(),
+            coverage: rows.iter().map(|n| n.coverage).collect(),
+            mi: rows.iter().map(|n| n.position_mi).collect(),
+            kind: rows
+                .iter()
+                .map(|n| n.positional.map(|c| c.kind.name()))
+                .collect(),
+            strong: rows
+                .iter()
+                .map(|n| n.positional.map(|c| c.strong))
+                .collect(),
+            detectors: detectors
+                .map(|d| (d.neuron.to_string(), DetectorData::from(d)))
+                .collect(),
+        }
+    }
+}
+
+/// A neuron's frequency-by-position curve as the page draws it: `values[i]` over the `width`
+/// positions from `first + i·width`, rounded ([`round3`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Curve {
+    /// First position.
+    pub first: usize,
+    /// Positions per value.
+    pub width: usize,
+    /// Frequencies.
+    pub values: Vec<f64>,
+}
+
+impl Curve {
+    /// The curve of `values` over `width` positions each from `first`.
+    pub fn new(first: usize, width: usize, values: impl Iterator<Item = f64>) -> Self {
+        Self {
+            first,
+            width,
+            values: values.map(round3).collect(),
+        }
+    }
+
+    /// The curve in groups of bins averaged, at most `points` values.
+    pub fn coarsened(&self, points: usize) -> Self {
+        let grouped = self.values.len().div_ceil(points).max(1);
+        Self {
+            first: self.first,
+            width: self.width * grouped,
+            values: coarsen(&self.values, points),
+        }
+    }
+}
+
+/// `x` rounded to 3 decimals, for curves (the page draws them a few hundred pixels high at
+/// most; the analysis keeps every digit).
+fn round3(x: f64) -> f64 {
+    (x * 1e3).round() / 1e3
+}
+
+/// `values` averaged in groups so that at most `points` remain.
+fn coarsen(values: &[f64], points: usize) -> Vec<f64> {
+    let width = values.len().div_ceil(points.max(1)).max(1);
+    values
+        .chunks(width)
+        .map(|c| round3(c.iter().sum::<f64>() / c.len() as f64))
+        .collect()
+}
+
+/// A neuron's vocabulary projection in the browser.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProjectionData {
+    /// Top promoted tokens, shown.
+    pub promoted: Vec<String>,
+    /// As the tables hold them.
+    pub promoted_raw: Vec<String>,
+    /// Their ids.
+    pub promoted_ids: Vec<u32>,
+    /// Top suppressed tokens, shown.
+    pub suppressed: Vec<String>,
+    /// As the tables hold them.
+    pub suppressed_raw: Vec<String>,
+    /// Their ids.
+    pub suppressed_ids: Vec<u32>,
+}
+
+impl From<&ProjectionRow> for ProjectionData {
+    fn from(p: &ProjectionRow) -> Self {
+        let (promoted, promoted_raw, promoted_ids) = ranked(&p.promoted);
+        let (suppressed, suppressed_raw, suppressed_ids) = ranked(&p.suppressed);
+        Self {
+            promoted,
+            promoted_raw,
+            promoted_ids,
+            suppressed,
+            suppressed_raw,
+            suppressed_ids,
+        }
+    }
+}
+
+/// One checkpoint's statistics of a neuron, in its history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NeuronState {
+    /// Training step.
+    pub step: u64,
+    /// Activation frequency.
+    pub frequency: f64,
+    /// Dead.
+    pub dead: bool,
+    /// Detector kind, if a detector.
+    pub detector: Option<&'static str>,
+    /// Its first triggers, shown.
+    pub triggers: Vec<String>,
+    /// Positional type.
+    #[serde(rename = "type")]
+    pub kind: Option<&'static str>,
+    /// Strong positional pattern.
+    pub strong: Option<bool>,
+    /// Mutual information with position.
+    pub mi: Option<f64>,
+    /// Position curve, coarsened.
+    pub curve: Option<Curve>,
+}
+
+/// A neuron's details in its chunk script (`neurons-CCC.js`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NeuronDetail {
+    /// Vocabulary projection, where computed.
+    pub projection: Option<ProjectionData>,
+    /// Example contexts.
+    pub contexts: Vec<Context>,
+    /// Position curve.
+    pub curve: Option<Curve>,
+    /// Statistics at each checkpoint (for the trained model of a training run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<NeuronState>>,
+}
+
+/// A token with neurons in the token index: id, shown, raw, occurrences.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IndexedToken(pub u32, pub String, pub String, pub u64);
+
+impl From<&TokenNeuronRow> for IndexedToken {
+    fn from(r: &TokenNeuronRow) -> Self {
+        Self(
+            r.token_id,
+            display_token(&r.token),
+            r.token.clone(),
+            r.occurrences,
+        )
+    }
+}
+
+/// One of a token's neurons in a token part: layer, neuron, fires on the token, all fires.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenNeuron(pub u16, pub u16, pub u64, pub u64);
+
+impl From<&TokenNeuronRow> for TokenNeuron {
+    fn from(r: &TokenNeuronRow) -> Self {
+        Self(r.layer, r.neuron, r.fires, r.neuron_fires)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curves_are_coarsened_by_averaging_groups() {
+        let values: Vec<f64> = (0..10).map(f64::from).collect();
+        assert_eq!(coarsen(&values, 4), vec![1.0, 4.0, 7.0, 9.0]);
+        assert_eq!(coarsen(&values, 32), values);
+        let curve = Curve::new(2, 1, values.iter().copied()).coarsened(4);
+        assert_eq!((curve.first, curve.width), (2, 3));
     }
 }
