@@ -41,7 +41,7 @@ pub enum Command {
         model: String,
         /// Compute dtype.
         #[arg(long, value_enum, default_value = "f32")]
-        dtype: census_model::FloatType,
+        dtype: census_format::model::FloatType,
         /// Print at most this many neuron ids per token and layer.
         #[arg(long, default_value_t = 12)]
         show: usize,

@@ -3,13 +3,14 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use census_model::{CpuBackend, FloatType, ModelTokenizer, TokenBatch, load_pretrained};
+use census_format::model::FloatType;
+use census_model::{CpuBackend, ModelTokenizer, TokenBatch, load_pretrained};
 
 /// Prints, per layer and token, the FFN neurons of `model_dir` that fire on `text`.
 #[allow(clippy::print_stdout)]
 pub fn fired(model_dir: PathBuf, dtype: FloatType, show: usize, text: &str) -> Result<()> {
     let device = Default::default();
-    let dtype = dtype.dtype();
+    let dtype = census_model::burn_dtype(dtype);
     let model = load_pretrained::<CpuBackend>(&model_dir, &device, dtype)
         .with_context(|| format!("loading the model in {}", model_dir.display()))?;
     let tokenizer = ModelTokenizer::from_dir(&model_dir, model.config().model_type)

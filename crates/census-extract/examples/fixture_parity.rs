@@ -15,10 +15,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use burn::tensor::DType;
 use burn::tensor::backend::Backend;
 use census_extract::shards::{activations_path, read_activations};
 use census_extract::{Engine, ExtractOptions, Manifest, SequenceOptions, extract};
+use census_format::model::FloatType;
 use census_format::run::RecordMode;
 use census_format::run::counts::read_counts;
 use census_model::{BackendJob, Device};
@@ -164,10 +164,10 @@ fn main() -> Result<()> {
         };
         let positions =
             census_model::family::read_config(dir.join("config.json"))?.max_position_embeddings;
-        let host = (Device::Cpu, Engine::Host, DType::F32, 1e-4);
+        let host = (Device::Cpu, Engine::Host, FloatType::F32, 1e-4);
         let dense = [
-            (device, Engine::Dense, DType::F32, 1e-4),
-            (device, Engine::Dense, DType::F16, 1e-2),
+            (device, Engine::Dense, FloatType::F32, 1e-4),
+            (device, Engine::Dense, FloatType::F16, 1e-2),
         ];
         let checks: Vec<_> = if is_opt {
             std::iter::once(host).chain(dense).collect()
@@ -177,7 +177,7 @@ fn main() -> Result<()> {
         for (on, engine, dtype, band) in checks {
             let out = work
                 .path()
-                .join(format!("{name}-{}-{dtype:?}", engine.name()));
+                .join(format!("{name}-{}-{dtype}", engine.name()));
             let options = ExtractOptions {
                 sequences: SequenceOptions::with_max_seq_len(positions),
                 engine,
@@ -208,7 +208,7 @@ fn main() -> Result<()> {
                 "-"
             };
             println!(
-                "| {name} | {} on {} | {dtype:?} | {} | {} | {} (band ±{band}) | {counts} |",
+                "| {name} | {} on {} | {dtype} | {} | {} | {} (band ±{band}) | {counts} |",
                 engine.name(),
                 on.name(),
                 cmp.compared,

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::DType;
 use burn::tensor::backend::Backend;
 use census_format::model::Family;
-use census_model::{BackendJob, Device, FloatType};
+use census_format::model::FloatType;
+use census_model::{BackendJob, Device};
 
 use clap::Args;
 
@@ -155,19 +155,19 @@ impl ExtractArgs {
     /// the CPU takes by default (for families without a host engine), and on any other dense
     /// path the dtype the checkpoint in `model_dir` declares (f32 when it declares none or
     /// cannot be read yet, as a hub model before its download).
-    pub fn compute_dtype(&self, engine: Engine, model_dir: &Path) -> Result<DType> {
+    pub fn compute_dtype(&self, engine: Engine, model_dir: &Path) -> Result<FloatType> {
         if let Some(float) = self.dtype {
-            return Ok(float.dtype());
+            return Ok(float);
         }
         if engine.on_host() || (self.device == Device::Cpu && self.ffn.is_none()) {
-            return Ok(DType::F32);
+            return Ok(FloatType::F32);
         }
         Ok(
             census_model::family::read_config(model_dir.join("config.json"))
                 .ok()
                 .and_then(|c| c.dtype)
-                .and_then(|d| census_model::checkpoint_dtype(&d))
-                .unwrap_or(DType::F32),
+                .and_then(|d| FloatType::from_declared(&d))
+                .unwrap_or(FloatType::F32),
         )
     }
 
@@ -313,14 +313,14 @@ mod tests {
         assert_eq!(max_seq_len(&[]), 48);
         assert_eq!(max_seq_len(&["--max-seq-len", "16"]), 16);
         // The released OPT checkpoints are float16: so is the dense path by default.
-        assert_eq!(dtype("f16", &["--ffn", "dense"]), DType::F16);
-        assert_eq!(dtype("bf16", &["--ffn", "dense"]), DType::BF16);
-        assert_eq!(dtype("pre-ln", &["--ffn", "dense"]), DType::F32);
+        assert_eq!(dtype("f16", &["--ffn", "dense"]), FloatType::F16);
+        assert_eq!(dtype("bf16", &["--ffn", "dense"]), FloatType::Bf16);
+        assert_eq!(dtype("pre-ln", &["--ffn", "dense"]), FloatType::F32);
         // The host engine computes in f32; --dtype wins everywhere.
-        assert_eq!(dtype("f16", &[]), DType::F32);
+        assert_eq!(dtype("f16", &[]), FloatType::F32);
         assert_eq!(
             dtype("f16", &["--ffn", "dense", "--dtype", "f32"]),
-            DType::F32
+            FloatType::F32
         );
     }
 }

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::prelude::*;
-use burn::tensor::DType;
-use census_format::model::ModelConfig;
+use census_format::model::{FloatType, ModelConfig};
 use census_model::checkpoint::CheckpointFiles;
 use census_model::host::{HostLayer, HostModel, HostScratch, HostStates};
-use census_model::{CheckpointPlan, DecoderModel, FiredNeurons, ModelTokenizer, TokenBatch};
+use census_model::{
+    CheckpointPlan, DecoderModel, FiredNeurons, ModelTokenizer, TokenBatch, burn_dtype,
+};
 use sha2::{Digest, Sha256};
 use tracing_indicatif::span_ext::IndicatifSpanExt;
 use tracing_indicatif::style::ProgressStyle;
@@ -72,7 +73,7 @@ pub struct ExtractOptions {
     /// Largest padded batch, in tokens.
     pub batch_tokens: usize,
     /// Compute dtype.
-    pub dtype: DType,
+    pub dtype: FloatType,
     /// What computes the activations (the host engine or the device, whole or streamed layer
     /// by layer); every engine records the same fires for a given dtype.
     pub engine: Engine,
@@ -125,7 +126,7 @@ impl ExtractOptions {
             shard: Shard::default(),
             part_tokens: DEFAULT_PART_TOKENS,
             batch_tokens: DEFAULT_BATCH_TOKENS,
-            dtype: DType::F32,
+            dtype: FloatType::F32,
             engine: Engine::Host,
             record: RecordMode::Shards,
             fire_threshold: 0.0,
@@ -173,10 +174,10 @@ impl ExtractOptions {
                 config.model_type
             )));
         }
-        if self.engine.on_host() && self.dtype != DType::F32 {
+        if self.engine.on_host() && self.dtype != FloatType::F32 {
             return Err(ExtractError::InvalidOption(format!(
-                "--ffn sparse runs the layers on the host CPU in f32; --dtype {:?} needs --ffn dense",
-                self.dtype
+                "--ffn sparse runs the layers on the host CPU in f32; --dtype {} needs --ffn dense",
+                self.dtype.name()
             )));
         }
         if self.part_tokens == 0 || self.batch_tokens == 0 {
@@ -327,7 +328,7 @@ fn check_options(options: &ExtractOptions) -> Result<CheckedOptions> {
     };
     let run_config = RunConfig {
         model: describe_model(options, &config)?,
-        dtype: format!("{:?}", options.dtype),
+        dtype: options.dtype,
         ffn: options.engine.ffn_name().to_string(),
         corpus: options.sources.clone(),
         sequences: options.sequences.clone(),
@@ -506,7 +507,7 @@ fn load_engine<'a, B: Backend>(
     if options.engine.streams_layers() {
         let _span = tracing::info_span!("load_embeddings").entered();
         return Ok(Compute::Streamed {
-            embeddings: plan.load_embeddings::<B>(device, options.dtype)?,
+            embeddings: plan.load_embeddings::<B>(device, burn_dtype(options.dtype))?,
             plan,
         });
     }
@@ -514,7 +515,7 @@ fn load_engine<'a, B: Backend>(
     Ok(if options.engine.on_host() {
         Compute::Host(HostModel::load(plan, device)?)
     } else {
-        Compute::Whole(plan.load_model(device, options.dtype)?)
+        Compute::Whole(plan.load_model(device, burn_dtype(options.dtype))?)
     })
 }
 
@@ -931,7 +932,7 @@ fn run_batches<B: Backend>(
                 .collect();
             for layer_index in 0..layers.end {
                 let _span = tracing::debug_span!("layer", index = layer_index).entered();
-                let layer = plan.load_layer::<B>(layer_index, device, options.dtype)?;
+                let layer = plan.load_layer::<B>(layer_index, device, burn_dtype(options.dtype))?;
                 for (b, h) in hidden.iter_mut().enumerate() {
                     let out = layer.forward(h.take(device), &contexts[b]);
                     *h = HiddenStates::keep(out.hidden, options.engine.offloads_hidden());

@@ -462,7 +462,7 @@ fn bad_inputs_name_the_file_and_line() {
         vec![CorpusSource::new(&bad)],
         &tmp.path().join("r6"),
     );
-    half_on_host.dtype = burn::tensor::DType::BF16;
+    half_on_host.dtype = census_format::model::FloatType::Bf16;
     let err = run(&half_on_host).unwrap_err().to_string();
     assert!(
         err.contains("--ffn sparse runs the layers on the host CPU in f32"),
@@ -557,7 +557,7 @@ fn offloaded_half_precision_states_keep_their_dtype() {
         let out = tmp.path().join(name);
         run(&ExtractOptions {
             engine,
-            dtype: burn::tensor::DType::F16,
+            dtype: census_format::model::FloatType::F16,
             ..options("odd", vec![source.clone()], &out)
         })
         .unwrap();

@@ -1,7 +1,7 @@
-//! The choices the commands offer, as types: where the model computes ([`Device`], with one
-//! dispatch to its backend for every command) and in which float type ([`FloatType`]).
+//! Where the model computes ([`Device`]), as the commands offer it, with one dispatch to its
+//! backend for every command. The float type to compute in is census-format's
+//! [`FloatType`](census_format::model::FloatType).
 
-use burn::tensor::DType;
 use burn::tensor::backend::Backend;
 
 /// Where a command computes.
@@ -51,37 +51,6 @@ impl Device {
     }
 }
 
-/// A float type to compute in or to store weights in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FloatType {
-    /// 32-bit IEEE float.
-    F32,
-    /// 16-bit IEEE float (OPT's released dtype).
-    F16,
-    /// bfloat16 (8-bit exponent, 7-bit mantissa).
-    Bf16,
-}
-
-impl FloatType {
-    /// The tensor dtype.
-    pub fn dtype(self) -> DType {
-        match self {
-            Self::F32 => DType::F32,
-            Self::F16 => DType::F16,
-            Self::Bf16 => DType::BF16,
-        }
-    }
-
-    /// The flag's spelling (`f32`, `f16`, `bf16`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::F32 => "f32",
-            Self::F16 => "f16",
-            Self::Bf16 => "bf16",
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use clap::ValueEnum;
@@ -96,9 +65,8 @@ mod tests {
                 device.name()
             );
         }
-        for float in FloatType::value_variants() {
+        for float in census_format::model::FloatType::value_variants() {
             assert_eq!(float.to_possible_value().unwrap().get_name(), float.name());
-            assert_eq!(crate::float_dtype(float.name()), Some(float.dtype()));
         }
     }
 

@@ -1,26 +1,22 @@
-//! Names of the floating-point dtypes the model computes and stores in, as flags spell them.
+//! The burn dtype of each float type ([`FloatType`], owned by census-format with its spellings).
 
 use burn::tensor::DType;
+use census_format::model::FloatType;
 
-/// The dtype called `name` (`f32`, `f16` or `bf16`), if any.
-pub fn float_dtype(name: &str) -> Option<DType> {
-    match name {
-        "f32" => Some(DType::F32),
-        "f16" => Some(DType::F16),
-        "bf16" => Some(DType::BF16),
-        _ => None,
+/// The tensor dtype of `float`.
+pub fn burn_dtype(float: FloatType) -> DType {
+    match float {
+        FloatType::F32 => DType::F32,
+        FloatType::F16 => DType::F16,
+        FloatType::Bf16 => DType::BF16,
     }
 }
 
-/// The dtype a checkpoint declares in `config.json` (`torch_dtype`, or `dtype` as newer
-/// `transformers` write it: `float32`, `float16`, `bfloat16`), if it is one of ours.
-pub fn checkpoint_dtype(declared: &str) -> Option<DType> {
-    match declared {
-        "float32" | "f32" | "F32" => Some(DType::F32),
-        "float16" | "f16" | "F16" | "half" => Some(DType::F16),
-        "bfloat16" | "bf16" | "BF16" => Some(DType::BF16),
-        _ => None,
-    }
+/// The float type of tensor dtype `dtype`, if it is one of ours.
+pub fn float_type(dtype: DType) -> Option<FloatType> {
+    FloatType::ALL
+        .into_iter()
+        .find(|&float| burn_dtype(float) == dtype)
 }
 
 #[cfg(test)]
@@ -28,10 +24,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_map_to_dtypes() {
-        assert_eq!(float_dtype("bf16"), Some(DType::BF16));
-        assert_eq!(float_dtype("f16"), Some(DType::F16));
-        assert_eq!(float_dtype("f32"), Some(DType::F32));
-        assert_eq!(float_dtype("fp32"), None);
+    fn dtypes_round_trip() {
+        for float in FloatType::ALL {
+            assert_eq!(float_type(burn_dtype(float)), Some(float));
+        }
+        assert_eq!(float_type(DType::F64), None);
     }
 }

@@ -41,9 +41,9 @@ pub mod weights;
 
 pub use attention::{Attention, AttentionContext};
 pub use batch::TokenBatch;
-pub use choices::{BackendJob, Device, FloatType, UnavailableDevice};
+pub use choices::{BackendJob, Device, UnavailableDevice};
 pub use decoder::{DecoderModel, DecoderOutput, ForwardOptions, LayerActivity, Record};
-pub use dtype::{checkpoint_dtype, float_dtype};
+pub use dtype::{burn_dtype, float_type};
 pub use error::{ModelError, Result};
 pub use ffn::FeedForward;
 pub use fired::FiredNeurons;

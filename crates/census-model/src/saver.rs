@@ -8,7 +8,7 @@ use std::path::Path;
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn_store::{BurnToPyTorchAdapter, ModuleAdapter, ModuleSnapshot};
-use census_format::model::Family;
+use census_format::model::{Family, FloatType};
 
 use crate::decoder::DecoderModel;
 use crate::error::{ModelError, Result};
@@ -40,14 +40,13 @@ pub fn save_pretrained<B: Backend>(
 
 /// The `torch_dtype` name of a dtype.
 fn torch_dtype_name(dtype: DType) -> Result<&'static str> {
-    match dtype {
-        DType::F32 => Ok("float32"),
-        DType::F16 => Ok("float16"),
-        DType::BF16 => Ok("bfloat16"),
-        other => Err(ModelError::InvalidInput(format!(
-            "cannot save weights as {other:?} (use f32, f16 or bf16)"
-        ))),
-    }
+    crate::dtype::float_type(dtype)
+        .map(FloatType::torch_name)
+        .ok_or_else(|| {
+            ModelError::InvalidInput(format!(
+                "cannot save weights as {dtype:?} (use f32, f16 or bf16)"
+            ))
+        })
 }
 
 fn write_config<B: Backend>(

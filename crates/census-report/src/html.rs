@@ -319,19 +319,19 @@ fn provenance(m: &PageModel<'_>) -> String {
             } else {
                 ""
             },
-            esc(&run.dtype),
+            run.dtype,
             esc(&run.device),
             esc(&run.ffn)
         );
         let stored = a.manifest.model.config.dtype.as_deref();
-        if census_format::model::coarser_than_checkpoint(&run.dtype, stored) {
+        if run.dtype.coarser_than_checkpoint(stored) {
             let _ = writeln!(
                 s,
                 "<tr><th>precision</th><td class=\"warn\">This run computed in {}, coarser \
                  than the checkpoint's {}: fc1 pre-activations near zero may change sign, \
                  which moves the dead counts and the 95% thresholds (docs/ANALYSIS.md, \
                  \"Precision\").</td></tr>",
-                esc(&run.dtype),
+                run.dtype,
                 esc(stored.unwrap_or_default())
             );
         }

@@ -475,7 +475,7 @@ fn a_run_coarser_than_its_checkpoint_is_flagged() {
         &ExtractOptions {
             sequences: SequenceOptions::with_max_seq_len(48),
             engine: census_extract::Engine::Dense,
-            dtype: burn::tensor::DType::BF16,
+            dtype: census_format::model::FloatType::Bf16,
             ..ExtractOptions::new(
                 common::fixture("opt/planted"),
                 vec![CorpusSource::new(common::fixture("corpus/planted.jsonl"))],

@@ -1120,7 +1120,7 @@ fn run_provenance(manifest: &census_format::run::Manifest) -> RunProvenance {
         documents: manifest.counts.documents,
         max_seq_len: config.sequences.max_seq_len,
         full_length: config.sequences.full_length,
-        dtype: config.dtype.clone(),
+        dtype: config.dtype,
         device: manifest.device.clone(),
         ffn: config.ffn.clone(),
     }

@@ -160,7 +160,7 @@ impl SyntheticRun<'_> {
                 weight_files: vec![],
                 tokenizer_files: vec![],
             },
-            dtype: "F32".to_string(),
+            dtype: census_format::model::FloatType::F32,
             ffn: "dense".to_string(),
             corpus: vec![CorpusSource {
                 path: PathBuf::from("synthetic.jsonl"),

@@ -66,7 +66,8 @@ fn main() -> Result<()> {
     let bias: f64 = flag(&args, "--fc1-bias", "-0.9")
         .parse()
         .context("--fc1-bias takes a number")?;
-    let dtype = census_model::float_dtype(flag(&args, "--save-dtype", "f16"))
+    let dtype = census_format::model::FloatType::from_flag(flag(&args, "--save-dtype", "f16"))
+        .map(census_model::burn_dtype)
         .context("--save-dtype: f32, f16 or bf16")?;
     let device = Default::default();
     let model = DecoderModel::<CpuBackend>::new(&config, &device)

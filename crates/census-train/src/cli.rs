@@ -7,9 +7,10 @@ use std::time::Instant;
 use burn::tensor::DType;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use census_format::corpus::CorpusSource;
+use census_format::model::FloatType;
 use census_format::model::ModelConfig;
 use census_format::{OutputKind, OutputLock, Ownership, StagedDir, bounded, check_replaceable};
-use census_model::{BackendJob, CpuBackend, Device, FloatType, load_pretrained, save_pretrained};
+use census_model::{BackendJob, CpuBackend, Device, load_pretrained, save_pretrained};
 use clap::Args;
 use serde::Serialize;
 
@@ -212,7 +213,7 @@ impl TrainArgs {
 
     fn run_on<B: AutodiffBackend>(&self, device: &B::Device) -> Result<TrainSummary> {
         let started = Instant::now();
-        let save_dtype = self.save_dtype.dtype();
+        let save_dtype = census_model::burn_dtype(self.save_dtype);
         census_model::family::check_config(&self.config(), "the training flags")?;
         check_vocab_size(self.vocab_size)?;
         if self.seq_len > self.max_positions {

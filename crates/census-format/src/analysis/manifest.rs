@@ -9,7 +9,7 @@ use crate::analysis::options::AnalysisOptions;
 use crate::analysis::sections::SectionBases;
 use crate::corpus::CorpusSource;
 use crate::error::{FormatError, Result};
-use crate::model::TrainingPoint;
+use crate::model::{FloatType, TrainingPoint};
 use crate::run::manifest::ModelDescription;
 
 /// Version of the analysis-directory layout described in `docs/SCHEMA.md`. 2: the model's name,
@@ -56,7 +56,7 @@ pub struct RunProvenance {
     /// Whether only full-length sequences were kept.
     pub full_length: bool,
     /// The dtype it computed in.
-    pub dtype: String,
+    pub dtype: FloatType,
     /// The device it ran on.
     pub device: String,
     /// The FFN path (`dense`, `sparse`).

@@ -201,26 +201,6 @@ impl ModelConfig {
     }
 }
 
-/// Explicit mantissa bits of a dtype as a manifest (`F32`, `F16`, `BF16`) or a checkpoint's
-/// `config.json` (`float32`, `float16`, `bfloat16`) names it.
-fn mantissa_bits(name: &str) -> Option<u32> {
-    match name {
-        "float32" | "f32" | "F32" => Some(23),
-        "float16" | "f16" | "F16" | "half" => Some(10),
-        "bfloat16" | "bf16" | "BF16" => Some(7),
-        _ => None,
-    }
-}
-
-/// Whether computing in `run` (as a run manifest records it: `F32`, `F16`, `BF16`) is coarser
-/// than the checkpoint's declared dtype.
-pub fn coarser_than_checkpoint(run: &str, checkpoint: Option<&str>) -> bool {
-    match (mantissa_bits(run), checkpoint.and_then(mantissa_bits)) {
-        (Some(run), Some(stored)) => run < stored,
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,14 +242,5 @@ mod tests {
         assert_eq!(back, config);
         assert_eq!(back.kv_heads(), 2);
         assert!(back.fired_rule(0.0).starts_with("mlp.gate_proj output > 0"));
-    }
-
-    #[test]
-    fn a_run_coarser_than_its_checkpoint_is_recognised() {
-        assert!(coarser_than_checkpoint("BF16", Some("float16")));
-        assert!(coarser_than_checkpoint("F16", Some("float32")));
-        assert!(!coarser_than_checkpoint("F16", Some("float16")));
-        assert!(!coarser_than_checkpoint("F32", Some("float16")));
-        assert!(!coarser_than_checkpoint("BF16", None));
     }
 }

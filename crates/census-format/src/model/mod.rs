@@ -3,8 +3,10 @@
 
 mod config;
 mod family;
+mod float_type;
 mod identity;
 
-pub use config::{Biases, ModelConfig, coarser_than_checkpoint};
+pub use config::{Biases, ModelConfig};
 pub use family::{Activation, Family, RopeScaling, Rotary};
+pub use float_type::FloatType;
 pub use identity::{HUB_RUN, TrainingPoint, model_name, training_point};

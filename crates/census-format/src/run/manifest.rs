@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::FileDigest;
-use crate::model::ModelConfig;
+use crate::model::{FloatType, ModelConfig};
 use crate::run::counts::RecordMode;
 use crate::run::sequence_table::SequenceTable;
 use serde::{Deserialize, Serialize};
@@ -98,8 +98,8 @@ fn is_zero(value: &f32) -> bool {
 pub struct RunConfig {
     /// The model.
     pub model: ModelDescription,
-    /// Compute dtype (`F32`, `F16`, `BF16`).
-    pub dtype: String,
+    /// Compute dtype (`F32`, `F16`, `BF16` in the file).
+    pub dtype: FloatType,
     /// Where the layers ran: `dense` (on the backend device) or `host` (the host engine, f32,
     /// fc2 over the fired neurons only). Both give the same fired sets up to rounding near zero.
     pub ffn: String,
