@@ -3,7 +3,7 @@
 //! column, leaving every file that existed before byte for byte as it was.
 
 mod common;
-use census_testkit::planted as stats_common;
+use census_testkit::planted;
 
 use std::path::{Path, PathBuf};
 
@@ -188,7 +188,7 @@ fn case(id: &str, dir: &Path) -> Vec<String> {
         }
         "analyze-duplicate-neurons" => {
             copy_run();
-            stats_common::edit_activations(
+            planted::edit_activations(
                 &dir.join("run/activations/layer=01/part-00000.parquet"),
                 |lists| {
                     let row = lists.iter().position(|l| !l.is_empty()).unwrap();
@@ -200,7 +200,7 @@ fn case(id: &str, dir: &Path) -> Vec<String> {
         }
         "analyze-token-beyond-vocabulary" => {
             copy_run();
-            stats_common::edit_tokens(&dir.join("run/tokens/part-00000.parquet"), |rows| {
+            planted::edit_tokens(&dir.join("run/tokens/part-00000.parquet"), |rows| {
                 rows.token[5] = 600
             });
             analyze(&["--rewritten-parts"])
@@ -236,7 +236,7 @@ fn case(id: &str, dir: &Path) -> Vec<String> {
         }
         "report-share-out-of-range" => {
             copy_dir(&w.analysis, &dir.join("a"));
-            stats_common::rewrite_column(&dir.join("a/layers.parquet"), "dead_share", |_| 1.5);
+            planted::rewrite_column(&dir.join("a/layers.parquet"), "dead_share", |_| 1.5);
             strings(&["report", "--analysis", "a", "--out", "report", "--no-png"])
         }
         "report-same-analysis-twice" => {

@@ -5,7 +5,7 @@
 //! replayed (the case's seed and mutation are in the message).
 
 mod common;
-use census_testkit::planted as stats_common;
+use census_testkit::planted;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,7 +32,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 
 /// Rewrites a Parquet file with one column dropped or given another type.
 fn retype_column(path: &Path, rng: &mut SeededRng) -> String {
-    let batch = stats_common::read_table(path);
+    let batch = planted::read_table(path);
     let schema = batch.schema();
     let target = rng.below(schema.fields().len());
     let drop = rng.below(2) == 0;

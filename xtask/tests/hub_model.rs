@@ -5,7 +5,7 @@
 //! tokenizer must be found in the cache snapshot the weights come from: detectors, projections
 //! and the report carry real token strings and never a padding row.
 
-use census_testkit::planted as stats_common;
+use census_testkit::planted;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use std::process::Command;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::UInt32Type;
-use stats_common::read_table;
+use planted::read_table;
 
 const REPO: &str = "test-org/opt-planted";
 const COMMIT: &str = "89abcdef0123456789abcdef0123456789abcdef";

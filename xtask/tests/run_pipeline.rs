@@ -3,7 +3,7 @@
 //! redoes everything.
 
 mod common;
-use census_testkit::planted as stats_common;
+use census_testkit::planted;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -427,7 +427,7 @@ fn a_pipeline_gives_each_section_its_own_run() {
     assert!(dir_of("ngram").ends_with("pre-ln/run-firsthalf"));
     assert!(dir_of("positional").ends_with("pre-ln/run-positions"));
     // N-gram statistics only where the n-gram run recorded layers.
-    let layers = stats_common::read_table(&out.join("pre-ln/analysis/layers.parquet"));
+    let layers = planted::read_table(&out.join("pre-ln/analysis/layers.parquet"));
     let detectors = layers.column_by_name("token_detectors").unwrap();
     use arrow::array::Array;
     for layer in 0..depth as usize {

@@ -14,10 +14,11 @@ use census_extract::{
 };
 use census_model::{CpuBackend, ModelTokenizer};
 use census_testkit::golden::Golden;
-use common::{files, fixture};
+use census_testkit::opt_fixture;
+use common::files;
 
 fn read_golden(name: &str) -> Golden {
-    census_testkit::golden::read_golden(&fixture(name))
+    census_testkit::golden::read_golden(&opt_fixture(name))
 }
 
 fn pretokenized_source(dir: &Path, sequences: &[Vec<u32>]) -> CorpusSource {
@@ -30,7 +31,7 @@ fn options(model: &str, sources: Vec<CorpusSource>, out: &Path) -> ExtractOption
         sequences: SequenceOptions::with_max_seq_len(48),
         part_tokens: 40,
         batch_tokens: 96,
-        ..ExtractOptions::new(fixture(model), sources, out)
+        ..ExtractOptions::new(opt_fixture(model), sources, out)
     }
 }
 
@@ -141,7 +142,7 @@ fn token_shards_match_the_tokenizer_and_domains() {
     let summary = run(&opts).unwrap();
     assert_eq!(summary.manifest.counts.documents, 2);
     assert_eq!(summary.manifest.counts.empty_documents, 2);
-    let tokenizer = ModelTokenizer::from_dir(fixture("pre-ln"), Family::Opt).unwrap();
+    let tokenizer = ModelTokenizer::from_dir(opt_fixture("pre-ln"), Family::Opt).unwrap();
     let mut seen: Vec<(u64, u16, u32, u64, String)> = Vec::new();
     for part in &summary.manifest.parts {
         let t = read_tokens(&tokens_path(&out, part.index), None).unwrap();
@@ -759,7 +760,7 @@ fn json_lines_of_token_ids_are_detected_as_pre_tokenized() {
     let model = tmp.path().join("no-tokenizer");
     std::fs::create_dir(&model).unwrap();
     for file in ["config.json", "model.safetensors"] {
-        std::fs::copy(fixture("pre-ln").join(file), model.join(file)).unwrap();
+        std::fs::copy(opt_fixture("pre-ln").join(file), model.join(file)).unwrap();
     }
     let (a, b) = (tmp.path().join("detected"), tmp.path().join("named"));
     run(&ExtractOptions {
@@ -797,7 +798,7 @@ fn a_run_that_committed_nothing_starts_anew() {
     let model = tmp.path().join("model");
     std::fs::create_dir(&model).unwrap();
     for file in ["config.json", "model.safetensors"] {
-        std::fs::copy(fixture("pre-ln").join(file), model.join(file)).unwrap();
+        std::fs::copy(opt_fixture("pre-ln").join(file), model.join(file)).unwrap();
     }
     let weights = std::fs::read(model.join("model.safetensors")).unwrap();
     // Weights whose headers pass but whose last value is NaN: refused when the model loads,
@@ -873,7 +874,7 @@ fn a_fire_threshold_records_inputs_above_it() {
         engine: Engine::Host,
         out: tmp.path().join("host"),
         ..ExtractOptions::new(
-            fixture("pre-ln"),
+            opt_fixture("pre-ln"),
             options.sources.clone(),
             tmp.path().join("h"),
         )

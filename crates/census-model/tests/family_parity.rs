@@ -8,7 +8,8 @@ mod common;
 use burn::tensor::DType;
 use census_format::model::Family;
 use census_model::{CheckpointPlan, CpuBackend, DecoderModel, TokenBatch, load_pretrained};
-use common::{family_dir, floats, goldens_in, int_tensor};
+use census_testkit::golden::read_tensors;
+use common::{family_dir, floats, int_tensor};
 
 type B = CpuBackend;
 
@@ -34,7 +35,7 @@ fn compare(name: &str, family: Family) -> (f64, f64) {
     assert_eq!(model.config().model_type, family);
     let plan = CheckpointPlan::open(&dir, model.config()).unwrap();
     let embeddings: DecoderModel<B> = plan.load_embeddings(&device, DType::F32).unwrap();
-    let golden = goldens_in(&dir);
+    let golden = read_tensors(&dir);
     let (mut pre_diff, mut logit_diff, mut compared) = (0.0f64, 0.0f64, 0);
     for batch_name in ["plain", "padded", "full"] {
         let ids = &golden[&format!("{batch_name}.input_ids")];

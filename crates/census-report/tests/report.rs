@@ -3,7 +3,7 @@
 //! refused with the reason.
 
 mod common;
-use census_testkit::planted as stats_common;
+use census_testkit::planted;
 
 use std::fs::File;
 use std::path::Path;
@@ -128,7 +128,8 @@ fn the_page_shows_the_analysis_numbers() {
 
     // The planted detectors appear with their triggers and a link into the browser.
     let planted: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(common::fixture("opt/planted/planted.json")).unwrap(),
+        &std::fs::read_to_string(census_testkit::fixtures_dir().join("opt/planted/planted.json"))
+            .unwrap(),
     )
     .unwrap();
     for d in planted["detectors"].as_array().unwrap() {
@@ -353,7 +354,7 @@ fn impossible_values_in_the_tables_are_refused_naming_table_and_column() {
     for (i, (table, column, value)) in cases.into_iter().enumerate() {
         let broken = dir.path().join(format!("broken-{i}"));
         copy_dir(&analysis, &broken);
-        stats_common::rewrite_column(&broken.join(table), column, |_| value);
+        planted::rewrite_column(&broken.join(table), column, |_| value);
         let e = render(&request(vec![broken], &out))
             .unwrap_err()
             .to_string();
@@ -383,7 +384,7 @@ fn the_other_reading_of_dead_is_drawn_dashed_and_stated_where_it_differs() {
         .as_primitive::<UInt32Type>()
         .values()
         .to_vec();
-    stats_common::rewrite_column(&analysis.join("layers.parquet"), "dead_without_bos", |i| {
+    planted::rewrite_column(&analysis.join("layers.parquet"), "dead_without_bos", |i| {
         f64::from(dead[i] + 2)
     });
     let summary_path = analysis.join("summary.json");
@@ -477,8 +478,10 @@ fn a_run_coarser_than_its_checkpoint_is_flagged() {
             engine: census_extract::Engine::Dense,
             dtype: census_format::model::FloatType::Bf16,
             ..ExtractOptions::new(
-                common::fixture("opt/planted"),
-                vec![CorpusSource::new(common::fixture("corpus/planted.jsonl"))],
+                census_testkit::fixtures_dir().join("opt/planted"),
+                vec![CorpusSource::new(
+                    census_testkit::fixtures_dir().join("corpus/planted.jsonl"),
+                )],
                 &run,
             )
         },
@@ -512,7 +515,7 @@ fn sections_state_their_data_and_positional_neurons_their_domains() {
     let sequences: Vec<Vec<u32>> = (0..16)
         .map(|s| {
             let mut t = vec![2u32];
-            t.extend((1..LEN).map(|p| 10 + (stats_common::mix((s * 100 + p) as u64) % 30) as u32));
+            t.extend((1..LEN).map(|p| 10 + (planted::mix((s * 100 + p) as u64) % 30) as u32));
             t
         })
         .collect();
@@ -533,8 +536,8 @@ fn sections_state_their_data_and_positional_neurons_their_domains() {
     };
     let domain = |s: usize| if s.is_multiple_of(2) { "prose" } else { "code" };
     let run = dir.path().join("run");
-    stats_common::SyntheticRun {
-        config: stats_common::config(2, 6, LEN),
+    planted::SyntheticRun {
+        config: planted::config(2, 6, LEN),
         sequences: sequences.clone(),
         seq_ids: (0..16).collect(),
         fired: &fired,
@@ -609,8 +612,10 @@ fn a_counts_run_is_reported_with_contexts_only_from_shards_runs() {
                 record,
                 layers,
                 ..ExtractOptions::new(
-                    common::fixture("opt/planted"),
-                    vec![CorpusSource::new(common::fixture("corpus/planted.jsonl"))],
+                    census_testkit::fixtures_dir().join("opt/planted"),
+                    vec![CorpusSource::new(
+                        census_testkit::fixtures_dir().join("corpus/planted.jsonl"),
+                    )],
                     run,
                 )
             },

@@ -12,7 +12,8 @@ use std::process::Command;
 
 use census_stats::options::LayerScope;
 use census_stats::{AnalysisOptions, AnalyzeRequest, analyze};
-use common::{extract_planted, fixture};
+use census_testkit::opt_fixture;
+use common::extract_planted;
 
 fn python() -> Option<String> {
     census_testkit::python_with_duckdb()
@@ -62,7 +63,7 @@ fn analysed_planted(dir: &Path) -> (PathBuf, PathBuf) {
     options.positional.curve_bins = 7;
     options.token_neurons = 3;
     analyze(&AnalyzeRequest {
-        model: Some(fixture("planted")),
+        model: Some(opt_fixture("planted")),
         options,
         ..AnalyzeRequest::new(vec![run.clone()], out.clone())
     })
@@ -124,7 +125,7 @@ fn a_run_rewritten_by_duckdb_analyses_to_the_same_result() {
     extract_planted(&run);
     let analysis = |out: &Path, rewritten_parts: bool| {
         analyze(&AnalyzeRequest {
-            model: Some(fixture("planted")),
+            model: Some(opt_fixture("planted")),
             rewritten_parts,
             ..AnalyzeRequest::new(vec![run.clone()], out.to_path_buf())
         })

@@ -10,7 +10,8 @@ use std::collections::BTreeSet;
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float32Type, UInt16Type, UInt32Type};
 use census_stats::{AnalyzeRequest, analyze};
-use common::{extract_planted, fixture, read_table};
+use census_testkit::opt_fixture;
+use common::{extract_planted, read_table};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -33,7 +34,7 @@ struct Planted {
 #[test]
 fn planted_dead_neurons_and_detectors_are_recovered_with_their_projections() {
     let planted: Planted = serde_json::from_str(
-        &std::fs::read_to_string(fixture("planted").join("planted.json")).unwrap(),
+        &std::fs::read_to_string(opt_fixture("planted").join("planted.json")).unwrap(),
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();

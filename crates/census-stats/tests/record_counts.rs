@@ -14,7 +14,7 @@ use census_format::analysis::tables::{
 use census_format::run::RecordMode;
 use census_stats::options::LayerScope;
 use census_stats::{AnalysisOptions, AnalyzeRequest, analyze};
-use common::fixture;
+use census_testkit::opt_fixture;
 
 /// The planted corpus as two domains (`a` and `b`), cut into full-length sequences of 12 tokens
 /// (or any length up to 12), recorded in `mode` into `out`, shard `shard`.
@@ -37,7 +37,7 @@ fn extract_with(
 ) -> census_extract::Result<()> {
     let corpus = |file: &str, domain: &str| CorpusSource {
         domain: Some(domain.to_string()),
-        ..CorpusSource::new(fixture(&format!("../corpus/{file}")))
+        ..CorpusSource::new(opt_fixture(&format!("../corpus/{file}")))
     };
     extract::<census_model::CpuBackend>(
         &ExtractOptions {
@@ -51,7 +51,7 @@ fn extract_with(
             record: mode,
             engine,
             ..ExtractOptions::new(
-                fixture("planted"),
+                opt_fixture("planted"),
                 vec![corpus("planted.jsonl", "a"), corpus("sample.jsonl", "b")],
                 out,
             )
@@ -73,7 +73,7 @@ fn no_ngrams() -> AnalysisOptions {
 
 fn analyse(runs: Vec<PathBuf>, out: &Path, options: AnalysisOptions) -> census_stats::Result<()> {
     analyze(&AnalyzeRequest {
-        model: Some(fixture("planted")),
+        model: Some(opt_fixture("planted")),
         options,
         ..AnalyzeRequest::new(runs, out)
     })

@@ -10,7 +10,8 @@ use census_extract::sequences::Shard;
 use census_extract::{CorpusSource, ExtractOptions, SequenceOptions, extract};
 use census_model::CpuBackend;
 use census_stats::{AnalysisOptions, AnalyzeRequest, analyze};
-use common::{SyntheticRun, config, fixture, mix, read_table};
+use census_testkit::opt_fixture;
+use common::{SyntheticRun, config, mix, read_table};
 
 const TABLES: [&str; 5] = [
     "neurons.parquet",
@@ -43,7 +44,7 @@ fn extract_corpus(corpus: &Path, out: &Path) {
         &ExtractOptions {
             sequences: SequenceOptions::with_max_seq_len(48),
             part_tokens: 256,
-            ..ExtractOptions::new(fixture("pre-ln"), vec![CorpusSource::new(corpus)], out)
+            ..ExtractOptions::new(opt_fixture("pre-ln"), vec![CorpusSource::new(corpus)], out)
         },
         &Default::default(),
         "cpu",
@@ -54,7 +55,7 @@ fn extract_corpus(corpus: &Path, out: &Path) {
 #[test]
 fn domains_analyse_as_a_run_of_those_domains_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let sample = fixture("../corpus/sample.jsonl");
+    let sample = opt_fixture("../corpus/sample.jsonl");
     let text = std::fs::read_to_string(&sample).unwrap();
     let wanted = ["prose", "code"];
     let filtered: String = text

@@ -3,10 +3,46 @@
 //! `tests/fixtures/make_fixtures.py`, `act_in.{layer}` for the other families, written by
 //! `tests/fixtures/make_family_fixtures.py`), and the goldens' sequences as a corpus.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use census_extract::{CorpusSource, SourceFormat};
-use safetensors::SafeTensors;
+use safetensors::{Dtype, SafeTensors};
+
+/// One tensor of a golden file: its shape and values (integers widened to `f64`, exactly).
+#[derive(Debug, Clone)]
+pub struct GoldenTensor {
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Values, row-major.
+    pub values: Vec<f64>,
+}
+
+/// Reads every tensor of the `golden.safetensors` in `dir` (f32 and i64 tensors; panics on a
+/// damaged fixture).
+pub fn read_tensors(dir: &Path) -> HashMap<String, GoldenTensor> {
+    let bytes = std::fs::read(dir.join("golden.safetensors")).expect("golden file");
+    let file = SafeTensors::deserialize(&bytes).expect("valid golden file");
+    file.tensors()
+        .into_iter()
+        .map(|(key, view)| {
+            let data = view.data();
+            let values: Vec<f64> = match view.dtype() {
+                Dtype::F32 => data
+                    .chunks_exact(4)
+                    .map(|b| f64::from(f32::from_le_bytes(b.try_into().unwrap())))
+                    .collect(),
+                Dtype::I64 => data
+                    .chunks_exact(8)
+                    .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f64)
+                    .collect(),
+                other => panic!("unexpected golden dtype {other:?} for {key}"),
+            };
+            let shape = view.shape().to_vec();
+            (key, GoldenTensor { shape, values })
+        })
+        .collect()
+}
 
 /// HF goldens of a fixture: per batch, the unpadded sequences and per layer the fc1
 /// pre-activations of their real positions (`[sequence][layer][pos][neuron]`).
@@ -17,58 +53,45 @@ pub struct Golden {
     pub fc1: Vec<Vec<Vec<Vec<f32>>>>,
 }
 
-/// Reads `golden.safetensors` of fixture directory `dir` (panics on a damaged fixture).
+/// Reads `golden.safetensors` of fixture directory `dir` as sequences and activation inputs
+/// (panics on a damaged fixture).
 pub fn read_golden(dir: &Path) -> Golden {
-    let bytes = std::fs::read(dir.join("golden.safetensors")).unwrap();
-    let file = SafeTensors::deserialize(&bytes).unwrap();
-    let ints = |key: &str| -> (Vec<usize>, Vec<i64>) {
-        let v = file.tensor(key).unwrap();
-        let data = v
-            .data()
-            .chunks_exact(8)
-            .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-            .collect();
-        (v.shape().to_vec(), data)
-    };
-    let floats = |key: &str| -> (Vec<usize>, Vec<f32>) {
-        let v = file.tensor(key).unwrap();
-        let data = v
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-            .collect();
-        (v.shape().to_vec(), data)
-    };
+    let tensors = read_tensors(dir);
+    let tensor = |key: &str| tensors.get(key);
     let mut golden = Golden {
         sequences: Vec::new(),
         fc1: Vec::new(),
     };
-    let key = if file.tensor("plain.act_in.0").is_ok() {
+    let key = if tensor("plain.act_in.0").is_some() {
         "act_in"
     } else {
         "fc1"
     };
     for batch in ["plain", "padded", "full"] {
-        let (shape, ids) = ints(&format!("{batch}.input_ids"));
-        let (_, mask) = ints(&format!("{batch}.attention_mask"));
-        let (rows, width) = (shape[0], shape[1]);
-        let layers = (0..)
-            .take_while(|l| file.tensor(&format!("{batch}.{key}.{l}")).is_ok())
-            .count();
-        let fc1: Vec<(Vec<usize>, Vec<f32>)> = (0..layers)
-            .map(|l| floats(&format!("{batch}.{key}.{l}")))
+        let ids = tensor(&format!("{batch}.input_ids")).expect("input ids");
+        let mask = &tensor(&format!("{batch}.attention_mask"))
+            .expect("mask")
+            .values;
+        let (rows, width) = (ids.shape[0], ids.shape[1]);
+        let fc1: Vec<&GoldenTensor> = (0..)
+            .map_while(|l| tensor(&format!("{batch}.{key}.{l}")))
             .collect();
         for r in 0..rows {
-            let real: Vec<usize> = (0..width).filter(|&c| mask[r * width + c] == 1).collect();
-            golden
-                .sequences
-                .push(real.iter().map(|&c| ids[r * width + c] as u32).collect());
+            let real: Vec<usize> = (0..width).filter(|&c| mask[r * width + c] == 1.0).collect();
+            golden.sequences.push(
+                real.iter()
+                    .map(|&c| ids.values[r * width + c] as u32)
+                    .collect(),
+            );
             golden.fc1.push(
                 fc1.iter()
-                    .map(|(shape, values)| {
-                        let f = shape[shape.len() - 1];
+                    .map(|t| {
+                        let f = t.shape[t.shape.len() - 1];
                         real.iter()
-                            .map(|&c| values[(r * width + c) * f..(r * width + c + 1) * f].to_vec())
+                            .map(|&c| {
+                                let row = &t.values[(r * width + c) * f..(r * width + c + 1) * f];
+                                row.iter().map(|&v| v as f32).collect()
+                            })
                             .collect()
                     })
                     .collect(),

@@ -19,15 +19,11 @@ use census_format::run::tables::{
 use census_model::CpuBackend;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-/// A model fixture directory under `tests/fixtures/opt`.
-pub fn fixture(name: &str) -> PathBuf {
-    crate::opt_fixture(name)
-}
-
 /// The small OPT config of the fixtures, with `layers` layers of `ffn` neurons.
 pub fn config(layers: usize, ffn: usize, positions: usize) -> ModelConfig {
     let mut config =
-        census_model::family::read_config(fixture("pre-ln").join("config.json")).unwrap();
+        census_model::family::read_config(crate::opt_fixture("pre-ln").join("config.json"))
+            .unwrap();
     config.num_hidden_layers = layers;
     config.ffn_dim = ffn;
     config.max_position_embeddings = positions;
@@ -198,13 +194,17 @@ pub fn read_table(path: &Path) -> RecordBatch {
 
 /// Extracts the planted fixture's corpus (`tests/fixtures/corpus/planted.jsonl`) into `out`.
 pub fn extract_planted(out: &Path) {
-    let corpus = fixture("../corpus/planted.jsonl");
+    let corpus = crate::opt_fixture("../corpus/planted.jsonl");
     extract::<CpuBackend>(
         &ExtractOptions {
             sequences: SequenceOptions::with_max_seq_len(48),
             part_tokens: 1024,
             batch_tokens: 512,
-            ..ExtractOptions::new(fixture("planted"), vec![CorpusSource::new(corpus)], out)
+            ..ExtractOptions::new(
+                crate::opt_fixture("planted"),
+                vec![CorpusSource::new(corpus)],
+                out,
+            )
         },
         &Default::default(),
         "cpu",

@@ -4,11 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// A model fixture directory under `tests/fixtures/opt`.
-pub fn fixture(name: &str) -> PathBuf {
-    census_testkit::opt_fixture(name)
-}
-
 /// Every file of a run directory with its bytes, the manifest excepted.
 pub fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     census_testkit::files_except(dir, "manifest.json")

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use safetensors::{Dtype, SafeTensors};
+use census_testkit::golden::{GoldenTensor, read_tensors};
 
 /// `tests/fixtures` at the workspace root.
 pub fn fixtures() -> PathBuf {
@@ -30,16 +30,9 @@ pub fn golden_dir(name: &str) -> PathBuf {
     model_dir(name)
 }
 
-/// A golden tensor: shape and values (integers widened to f64 for uniform handling).
-#[derive(Debug, Clone)]
-pub struct Golden {
-    pub shape: Vec<usize>,
-    pub values: Vec<f64>,
-}
-
 /// Reads every tensor of a fixture's `golden.safetensors`.
-pub fn goldens(name: &str) -> HashMap<String, Golden> {
-    goldens_in(&golden_dir(name))
+pub fn goldens(name: &str) -> HashMap<String, GoldenTensor> {
+    read_tensors(&golden_dir(name))
 }
 
 /// One fixture of another family (`tests/fixtures/families/<name>`).
@@ -47,36 +40,8 @@ pub fn family_dir(name: &str) -> PathBuf {
     fixtures().join("families").join(name)
 }
 
-/// Reads every tensor of the `golden.safetensors` in `dir`.
-pub fn goldens_in(dir: &std::path::Path) -> HashMap<String, Golden> {
-    let bytes = std::fs::read(dir.join("golden.safetensors")).expect("golden file");
-    let file = SafeTensors::deserialize(&bytes).expect("valid golden file");
-    file.tensors()
-        .into_iter()
-        .map(|(key, view)| {
-            let data = view.data();
-            let values: Vec<f64> = match view.dtype() {
-                Dtype::F32 => data
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64)
-                    .collect(),
-                Dtype::I64 => data
-                    .chunks_exact(8)
-                    .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f64)
-                    .collect(),
-                other => panic!("unexpected golden dtype {other:?} for {key}"),
-            };
-            let golden = Golden {
-                shape: view.shape().to_vec(),
-                values,
-            };
-            (key, golden)
-        })
-        .collect()
-}
-
 /// Names of the batches in a golden file (`plain`, `padded`, `full`).
-pub fn batch_names(goldens: &HashMap<String, Golden>) -> Vec<String> {
+pub fn batch_names(goldens: &HashMap<String, GoldenTensor>) -> Vec<String> {
     let mut names: Vec<String> = goldens
         .keys()
         .filter_map(|k| k.strip_suffix(".input_ids").map(str::to_string))
@@ -87,7 +52,7 @@ pub fn batch_names(goldens: &HashMap<String, Golden>) -> Vec<String> {
 
 /// A golden `[rows, width]` integer tensor (ids or a mask) on `device`.
 pub fn int_tensor(
-    g: &Golden,
+    g: &GoldenTensor,
     device: &burn::tensor::Device<census_model::CpuBackend>,
 ) -> burn::tensor::Tensor<census_model::CpuBackend, 2, burn::tensor::Int> {
     let values: Vec<i64> = g.values.iter().map(|&v| v as i64).collect();

@@ -7,11 +7,6 @@ use census_extract::{CorpusSource, ExtractOptions, SequenceOptions, extract};
 use census_model::CpuBackend;
 use census_stats::{AnalysisOptions, AnalyzeRequest, analyze};
 
-/// A fixture path under `tests/fixtures`.
-pub fn fixture(path: &str) -> PathBuf {
-    census_testkit::fixtures_dir().join(path)
-}
-
 /// Extracts the planted fixture's corpus into `dir/run` and analyses it into `dir/analysis`
 /// (n-grams in every layer, positions on any length); returns the analysis directory.
 pub fn planted_analysis(dir: &Path) -> PathBuf {
@@ -22,8 +17,10 @@ pub fn planted_analysis(dir: &Path) -> PathBuf {
             part_tokens: 1024,
             batch_tokens: 512,
             ..ExtractOptions::new(
-                fixture("opt/planted"),
-                vec![CorpusSource::new(fixture("corpus/planted.jsonl"))],
+                census_testkit::fixtures_dir().join("opt/planted"),
+                vec![CorpusSource::new(
+                    census_testkit::fixtures_dir().join("corpus/planted.jsonl"),
+                )],
                 &run,
             )
         },
