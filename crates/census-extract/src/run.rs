@@ -14,7 +14,6 @@ use census_model::{
 };
 use sha2::{Digest, Sha256};
 use tracing_indicatif::span_ext::IndicatifSpanExt;
-use tracing_indicatif::style::ProgressStyle;
 
 use crate::corpus::{CorpusSource, SourceFormat};
 use crate::counter_memory::{PositionCounters, available_memory};
@@ -804,13 +803,7 @@ fn progress_span(show: bool, total: u64) -> tracing::Span {
         return tracing::Span::none();
     }
     let span = tracing::info_span!("extract", indicatif.pb_show = tracing::field::Empty);
-    span.pb_set_style(
-        &ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} tokens {per_sec} ETA {eta}",
-        )
-        .expect("valid template"),
-    );
-    span.pb_set_length(total);
+    census_format::progress::show_progress(&span, "extracting", "tokens", total);
     span
 }
 

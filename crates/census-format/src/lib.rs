@@ -24,6 +24,7 @@ mod error;
 pub mod lock;
 pub mod model;
 pub mod parquet_file;
+pub mod progress;
 pub mod run;
 pub mod series;
 pub mod staged;

@@ -12,7 +12,6 @@ use census_format::{
 use rayon::prelude::*;
 use serde::Serialize;
 use tracing_indicatif::span_ext::IndicatifSpanExt;
-use tracing_indicatif::style::ProgressStyle;
 
 use crate::analysis_tables::AnalysisTables;
 use crate::counts::{CorpusTally, CountScope, LayerCounts};
@@ -420,15 +419,7 @@ fn progress_span(total: u64, enabled: bool) -> tracing::Span {
         return tracing::Span::none();
     }
     let span = tracing::info_span!("count", indicatif.pb_show = tracing::field::Empty);
-    span.pb_set_style(
-        &ProgressStyle::with_template(
-            "{spinner} counting [{bar:40}] {human_pos}/{human_len} token-layers \
-             ({per_sec}, eta {eta})",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
-    span.pb_set_length(total);
+    census_format::progress::show_progress(&span, "counting", "token-layers", total);
     span
 }
 

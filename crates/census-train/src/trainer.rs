@@ -12,7 +12,6 @@ use census_format::model::ModelConfig;
 use census_model::{DecoderModel, TokenBatch};
 use serde::{Deserialize, Serialize};
 use tracing_indicatif::span_ext::IndicatifSpanExt;
-use tracing_indicatif::style::ProgressStyle;
 
 use crate::checkpoints::TrainerState;
 use crate::data::BatchOrder;
@@ -284,13 +283,7 @@ fn progress_span(steps: usize, visible: bool) -> tracing::Span {
         return tracing::Span::none();
     }
     let span = tracing::info_span!("train", indicatif.pb_show = tracing::field::Empty);
-    span.pb_set_style(
-        &ProgressStyle::with_template(
-            "training {bar:30} {pos}/{len} steps {msg} [{elapsed} < {eta}]",
-        )
-        .expect("valid template"),
-    );
-    span.pb_set_length(steps as u64);
+    census_format::progress::show_progress(&span, "training", "steps", steps as u64);
     span
 }
 
