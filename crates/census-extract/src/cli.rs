@@ -11,7 +11,7 @@ use census_model::{BackendJob, Device};
 use clap::Args;
 
 use crate::corpus::CorpusSource;
-use crate::engine::{Engine, FfnPath};
+use crate::engine::{Engine, FfnFlag};
 use crate::error::{ExtractError, Result};
 use crate::run::{DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions, LayerSpec};
 use crate::sequences::{DEFAULT_MAX_SEQ_LEN, SequenceOptions, Shard};
@@ -67,7 +67,7 @@ pub struct ExtractArgs {
     /// neurons only; fastest on CPU) or `dense` (every layer on the backend device, in --dtype)
     /// [default: sparse with --device cpu, dense with --device cuda].
     #[arg(long, value_enum)]
-    pub ffn: Option<FfnPath>,
+    pub ffn: Option<FfnFlag>,
     /// Hold one layer's weights at a time (models larger than the device); the output equals
     /// a normal run's.
     #[arg(long)]

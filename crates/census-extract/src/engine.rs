@@ -1,13 +1,14 @@
 //! What computes the activations of an extraction, as one choice.
 
 use census_format::model::Family;
+use census_format::run::FfnPath;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ExtractError, Result};
 
 /// How the FFN layers run (`--ffn`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FfnPath {
+pub enum FfnFlag {
     /// The host engine: the layers on the CPU in f32, fc2 summed over the fired neurons only
     /// (fastest on a CPU).
     Sparse,
@@ -41,7 +42,7 @@ impl Engine {
     /// where the family has a host engine, dense otherwise), `--stream-layers` and
     /// `--offload-hidden`. Offloading applies to the dense path only.
     pub fn from_flags(
-        ffn: Option<FfnPath>,
+        ffn: Option<FfnFlag>,
         on_cuda: bool,
         stream_layers: bool,
         offload_hidden: bool,
@@ -49,11 +50,11 @@ impl Engine {
     ) -> Result<Self> {
         let host = Self::has_host_engine(family);
         let ffn = ffn.unwrap_or(if on_cuda || !host {
-            FfnPath::Dense
+            FfnFlag::Dense
         } else {
-            FfnPath::Sparse
+            FfnFlag::Sparse
         });
-        if ffn == FfnPath::Sparse && !host {
+        if ffn == FfnFlag::Sparse && !host {
             return Err(ExtractError::InvalidOption(format!(
                 "the host engine (--ffn sparse) runs OPT models only; this {family} model runs \
                  on --ffn dense"
@@ -65,18 +66,18 @@ impl Engine {
                     "--offload-hidden needs --stream-layers".to_string(),
                 ));
             }
-            (FfnPath::Sparse, _, true) => {
+            (FfnFlag::Sparse, _, true) => {
                 return Err(ExtractError::InvalidOption(
                     "--offload-hidden keeps the dense path's hidden states in host memory; the \
                      host engine (--ffn sparse) holds them there already"
                         .to_string(),
                 ));
             }
-            (FfnPath::Sparse, false, false) => Self::Host,
-            (FfnPath::Sparse, true, false) => Self::HostStreamed,
-            (FfnPath::Dense, false, false) => Self::Dense,
-            (FfnPath::Dense, true, false) => Self::DenseStreamed,
-            (FfnPath::Dense, true, true) => Self::DenseStreamedOffload,
+            (FfnFlag::Sparse, false, false) => Self::Host,
+            (FfnFlag::Sparse, true, false) => Self::HostStreamed,
+            (FfnFlag::Dense, false, false) => Self::Dense,
+            (FfnFlag::Dense, true, false) => Self::DenseStreamed,
+            (FfnFlag::Dense, true, true) => Self::DenseStreamedOffload,
         })
     }
 
@@ -112,11 +113,15 @@ impl Engine {
         self == Self::DenseStreamedOffload
     }
 
-    /// The FFN path, as the run configuration (and so the run id) records it: `host` or
-    /// `dense`. Streaming does not change what is recorded, so it is not part of the run's
-    /// identity, and a run may resume with or without it.
-    pub fn ffn_name(self) -> &'static str {
-        if self.on_host() { "host" } else { "dense" }
+    /// The FFN path, as the run configuration (and so the run id) records it. Streaming does
+    /// not change what is recorded, so it is not part of the run's identity, and a run may
+    /// resume with or without it.
+    pub fn ffn_path(self) -> FfnPath {
+        if self.on_host() {
+            FfnPath::Host
+        } else {
+            FfnPath::Dense
+        }
     }
 
     /// The same engine holding one layer at a time (unchanged if it already does).
@@ -145,17 +150,17 @@ mod tests {
             Engine::Dense,
             "families without a host engine run dense"
         );
-        let err = Engine::from_flags(Some(FfnPath::Sparse), false, false, false, Family::Gpt2)
+        let err = Engine::from_flags(Some(FfnFlag::Sparse), false, false, false, Family::Gpt2)
             .unwrap_err()
             .to_string();
         assert!(err.contains("gpt2") && err.contains("--ffn dense"), "{err}");
         assert_eq!(engine(None, true, false, false).unwrap(), Engine::Dense);
         assert_eq!(
-            engine(Some(FfnPath::Sparse), true, true, false).unwrap(),
+            engine(Some(FfnFlag::Sparse), true, true, false).unwrap(),
             Engine::HostStreamed
         );
         assert_eq!(
-            engine(Some(FfnPath::Dense), false, true, true).unwrap(),
+            engine(Some(FfnFlag::Dense), false, true, true).unwrap(),
             Engine::DenseStreamedOffload
         );
         let e = engine(None, false, true, true).unwrap_err().to_string();
@@ -173,7 +178,7 @@ mod tests {
             Engine::DenseStreamedOffload,
         ] {
             assert_eq!(serde_json::to_value(e).unwrap(), e.name());
-            assert_eq!(e.streamed().ffn_name(), e.ffn_name());
+            assert_eq!(e.streamed().ffn_path(), e.ffn_path());
             assert!(e.streamed().streams_layers());
         }
     }

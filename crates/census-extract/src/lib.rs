@@ -22,7 +22,7 @@ pub use census_format::run::manifest;
 pub use census_format::run::tables as shards;
 
 pub use corpus::{CorpusSource, SourceFormat};
-pub use engine::{Engine, FfnPath};
+pub use engine::{Engine, FfnFlag};
 pub use error::{ExtractError, Result};
 pub use manifest::Manifest;
 pub use run::{

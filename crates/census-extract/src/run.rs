@@ -328,7 +328,7 @@ fn check_options(options: &ExtractOptions) -> Result<CheckedOptions> {
     let run_config = RunConfig {
         model: describe_model(options, &config)?,
         dtype: options.dtype,
-        ffn: options.engine.ffn_name().to_string(),
+        ffn: options.engine.ffn_path(),
         corpus: options.sources.clone(),
         sequences: options.sequences.clone(),
         layers: [layers.start, layers.end],

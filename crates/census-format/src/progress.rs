@@ -25,7 +25,11 @@ mod tests {
 
     #[test]
     fn every_label_and_unit_makes_a_valid_bar() {
-        for (label, unit) in [("extract", "tokens"), ("count", "token-layers"), ("train", "steps")] {
+        for (label, unit) in [
+            ("extract", "tokens"),
+            ("count", "token-layers"),
+            ("train", "steps"),
+        ] {
             show_progress(&tracing::Span::none(), label, unit, 10);
         }
     }

@@ -321,7 +321,7 @@ fn provenance(m: &PageModel<'_>) -> String {
             },
             run.dtype,
             esc(&run.device),
-            esc(&run.ffn)
+            run.ffn
         );
         let stored = a.manifest.model.config.dtype.as_deref();
         if run.dtype.coarser_than_checkpoint(stored) {

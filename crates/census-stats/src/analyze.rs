@@ -1113,7 +1113,7 @@ fn run_provenance(manifest: &census_format::run::Manifest) -> RunProvenance {
         full_length: config.sequences.full_length,
         dtype: config.dtype,
         device: manifest.device.clone(),
-        ffn: config.ffn.clone(),
+        ffn: config.ffn,
     }
 }
 

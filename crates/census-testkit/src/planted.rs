@@ -157,7 +157,7 @@ impl SyntheticRun<'_> {
                 tokenizer_files: vec![],
             },
             dtype: census_format::model::FloatType::F32,
-            ffn: "dense".to_string(),
+            ffn: census_format::run::FfnPath::Dense,
             corpus: vec![CorpusSource {
                 path: PathBuf::from("synthetic.jsonl"),
                 format: SourceFormat::PreTokenized,

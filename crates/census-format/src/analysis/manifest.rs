@@ -10,6 +10,7 @@ use crate::analysis::sections::SectionBases;
 use crate::corpus::CorpusSource;
 use crate::error::{FormatError, Result};
 use crate::model::{FloatType, TrainingPoint};
+use crate::run::FfnPath;
 use crate::run::manifest::ModelDescription;
 
 /// Version of the analysis-directory layout described in `docs/SCHEMA.md`. 2: the model's name,
@@ -59,8 +60,8 @@ pub struct RunProvenance {
     pub dtype: FloatType,
     /// The device it ran on.
     pub device: String,
-    /// The FFN path (`dense`, `sparse`).
-    pub ffn: String,
+    /// Where its FFN layers ran (`host` or `dense`).
+    pub ffn: FfnPath,
 }
 
 /// `manifest.json` of an analysis directory.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::FileDigest;
 use crate::model::{FloatType, ModelConfig};
+use crate::run::FfnPath;
 use crate::run::counts::RecordMode;
 use crate::run::sequence_table::SequenceTable;
 use serde::{Deserialize, Serialize};
@@ -102,7 +103,7 @@ pub struct RunConfig {
     pub dtype: FloatType,
     /// Where the layers ran: `dense` (on the backend device) or `host` (the host engine, f32,
     /// fc2 over the fired neurons only). Both give the same fired sets up to rounding near zero.
-    pub ffn: String,
+    pub ffn: FfnPath,
     /// Corpus sources in reading order.
     pub corpus: Vec<CorpusSource>,
     /// How documents became sequences.

@@ -3,6 +3,7 @@
 
 pub mod checked;
 pub mod counts;
+mod ffn_path;
 pub mod manifest;
 pub mod sequence_table;
 pub mod sequencing;
@@ -10,6 +11,7 @@ pub mod tables;
 
 pub use checked::PartLimits;
 pub use counts::RecordMode;
+pub use ffn_path::FfnPath;
 pub use manifest::{
     CommittedPart, FileFingerprint, MANIFEST_FILE, Manifest, ModelDescription, RunConfig,
     SCHEMA_VERSION,
