@@ -12,15 +12,6 @@ use hf_hub::{Cache, Repo, RepoType};
 use crate::error::{ModelError, Result};
 use crate::presets::{find, preset_names};
 
-/// Tokenizer files fetched when the repository has them.
-const TOKENIZER_FILES: [&str; 5] = [
-    "tokenizer.json",
-    "vocab.json",
-    "merges.txt",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-];
-
 /// Weight layouts in order of preference: an index naming shards, or a single file.
 const WEIGHTS: [(&str, bool); 4] = [
     ("model.safetensors.index.json", true),
@@ -211,7 +202,9 @@ fn download(id: &str, options: &HubOptions) -> Result<PathBuf> {
         return Err(hub_error(id, "the repository has no config.json"));
     }
     let config = get("config.json")?;
-    for name in TOKENIZER_FILES.iter().filter(|n| present(n)) {
+    // The tokenizer files the family's tokenizer reads, where the repository has them.
+    let family = crate::family::read_config(&config)?.model_type;
+    for name in crate::tokenizer_files(family).iter().filter(|n| present(n)) {
         get(name)?;
     }
     let (weights, sharded) = WEIGHTS

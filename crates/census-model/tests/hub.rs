@@ -77,9 +77,10 @@ fn a_hub_model_downloads_into_the_cache_and_loads() {
             "{name}"
         );
     }
-    // config, model, vocab, merges, tokenizer_config: one download each.
+    // config, model, vocab, merges: one download each (an OPT tokenizer reads no
+    // tokenizer_config.json, so the repository's is left on the hub).
     let fetched = server.downloaded();
-    assert_eq!(fetched, 5, "{fetched} downloads");
+    assert_eq!(fetched, 4, "{fetched} downloads");
     let model = load_pretrained::<CpuBackend>(&dir, &Default::default(), DType::F32).unwrap();
     assert_eq!(model.config().num_hidden_layers, 2);
 
