@@ -147,22 +147,10 @@ def rehearse(work: Path, tokens: int, activity: float, seq_len: int):
             if streamed:
                 command.append("--stream-layers")
             seconds, rss = run_measured(command)
-            manifest = json.loads((out / "manifest.json").read_text())
-            run_tokens = manifest["counts"]["tokens"]
-            entry = dict(seconds=seconds, rss=rss, tokens=run_tokens, layers=written_layers,
-                         tokens_bytes=size(out / "tokens"),
+            entry = run_entry(out, mode, ffn, written_layers, seconds, rss)
+            entry.update(tokens_bytes=size(out / "tokens"),
                          sequences_bytes=size(out / "sequences.parquet"))
-            if mode == "shards":
-                fires = duckdb.sql(
-                    f"SELECT sum(len(neurons)) FROM read_parquet('{out}/activations/*/*.parquet')"
-                ).fetchall()[0][0]
-                entry.update(fires=fires, bytes=size(out / "activations"))
-            else:
-                rows, fires, cells = duckdb.sql(
-                    f"SELECT count(*), sum(fires + fires_bos), sum(len(position_fires)) "
-                    f"FROM read_parquet('{out}/counts/*/*.parquet')").fetchall()[0]
-                entry.update(fires=fires, rows=rows, cells=cells, bytes=size(out / "counts"))
-            entry["activity"] = entry["fires"] / (run_tokens * ffn * written_layers)
+            run_tokens = entry["tokens"]
             # The analysis of what was extracted: the token tables in every layer and the bigram
             # and trigram tables in the first half of the model's (shards), or the frequencies
             # and positions from the counts.
@@ -410,6 +398,12 @@ def extract_measured(model: Path, corpus: Path, out: Path, mode: str, seq_len: i
                str(corpus), "--out", str(out), "--max-seq-len", str(seq_len), "--full-length",
                "--record", mode, "--stream-layers", "--quiet"]
     seconds, rss = run_measured(command)
+    return run_entry(out, mode, ffn, layers, seconds, rss)
+
+
+def run_entry(out: Path, mode: str, ffn: int, layers: int, seconds: float, rss: int) -> dict:
+    """What an extraction run `out` of `mode` wrote, read back by DuckDB: tokens, fires, bytes
+    and activity (fires per token, neuron and layer), beside its time and peak memory."""
     manifest = json.loads((out / "manifest.json").read_text())
     tokens = manifest["counts"]["tokens"]
     entry = dict(seconds=seconds, rss=rss, tokens=tokens, layers=layers)
