@@ -13,7 +13,7 @@ use clap::Args;
 use crate::corpus::CorpusSource;
 use crate::engine::{Engine, FfnFlag};
 use crate::error::{ExtractError, Result};
-use crate::run::{DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions, LayerSpec};
+use crate::run::options::{DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions, LayerSpec};
 use crate::sequences::{DEFAULT_MAX_SEQ_LEN, SequenceOptions, Shard};
 use census_format::run::RecordMode;
 

@@ -25,8 +25,8 @@ pub use corpus::{CorpusSource, SourceFormat};
 pub use engine::{Engine, FfnFlag};
 pub use error::{ExtractError, Result};
 pub use manifest::Manifest;
-pub use run::{
-    ASSUMED_DENSITY, DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions, ExtractSummary,
-    LayerSpec, extract,
+pub use run::options::{
+    ASSUMED_DENSITY, DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions, LayerSpec,
 };
+pub use run::{ExtractSummary, extract};
 pub use sequences::{DEFAULT_MAX_SEQ_LEN, SequenceOptions, Shard};

@@ -103,7 +103,7 @@ fn count(dir: PathBuf) -> Result<()> {
         .layers()
         .into_par_iter()
         .map(|layer| {
-            let counts = census_stats::analyze::count_layer_uncapped(
+            let counts = census_stats::analyze::counting::count_layer_uncapped(
                 &set,
                 &parts,
                 layer,

@@ -37,7 +37,7 @@ pub mod suppression;
 pub mod tables;
 pub mod token_neurons;
 
-pub use analyze::{AnalysisManifest, AnalyzeRequest, analyze};
+pub use analyze::{AnalyzeRequest, analyze};
 pub use error::{Result, StatsError};
 pub use merge::merge_analyses;
 pub use options::AnalysisOptions;

@@ -12,9 +12,10 @@ use census_format::analysis::vocabulary::VOCABULARY_FILE;
 use census_format::{OutputLock, StagedDir};
 
 use crate::analysis_tables::AnalysisTables;
-use crate::analyze::{
-    AnalysisManifest, MANIFEST_FILE, SUMMARY_FILE, check_output_dir, table_metadata, write_json,
-};
+use census_format::analysis::manifest::{AnalysisManifest, MANIFEST_FILE, SUMMARY_FILE};
+
+use crate::analyze::check_output_dir;
+use crate::analyze::write::{table_metadata, write_json};
 use crate::error::{Result, StatsError};
 use crate::sections::SectionBases;
 use crate::summary::{DomainStability, Summary, fill_detected_coverage, summarise};

@@ -10,8 +10,9 @@ use std::path::Path;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, UInt16Type};
 use census_extract::sequences::Shard;
+use census_format::analysis::manifest::AnalysisManifest;
 use census_stats::options::DataSelection;
-use census_stats::{AnalysisManifest, AnalysisOptions, AnalyzeRequest, analyze};
+use census_stats::{AnalysisOptions, AnalyzeRequest, analyze};
 use common::{SyntheticRun, config, mix, read_table};
 
 const LEN: usize = 32;

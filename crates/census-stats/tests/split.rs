@@ -8,9 +8,10 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use census_extract::sequences::Shard;
+use census_format::analysis::manifest::AnalysisManifest;
 use census_format::analysis::tables::{AnalysisTable, LayerRow};
 use census_stats::options::{LayerScope, ProjectAll};
-use census_stats::{AnalysisManifest, AnalysisOptions, AnalyzeRequest, analyze, merge_analyses};
+use census_stats::{AnalysisOptions, AnalyzeRequest, analyze, merge_analyses};
 use common::{SyntheticRun, config, extract_planted, mix};
 
 const LEN: usize = 32;

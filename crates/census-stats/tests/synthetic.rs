@@ -365,8 +365,8 @@ fn partial_counts_merge_into_one_pass() {
     assert!(parts.len() >= 4);
     let hidden = tracing::Span::none();
     for layer in 0..2 {
-        let scope = census_stats::analyze::count_scope(&set, &options, layer);
-        let whole = census_stats::analyze::count_layer_uncapped(
+        let scope = census_stats::analyze::counting::count_scope(&set, &options, layer);
+        let whole = census_stats::analyze::counting::count_layer_uncapped(
             &set,
             &parts,
             layer,
@@ -377,7 +377,7 @@ fn partial_counts_merge_into_one_pass() {
         .unwrap();
         let mut merged: Option<LayerCounts> = None;
         for chunk in parts.chunks(3) {
-            let partial = census_stats::analyze::count_layer_uncapped(
+            let partial = census_stats::analyze::counting::count_layer_uncapped(
                 &set,
                 chunk,
                 layer,
@@ -393,9 +393,10 @@ fn partial_counts_merge_into_one_pass() {
         }
         assert_eq!(merged.unwrap(), whole);
     }
-    let whole = census_stats::analyze::tally_corpus(&set, &parts, true).unwrap();
-    let mut merged = census_stats::analyze::tally_corpus(&set, &parts[..2], true).unwrap();
-    merged.merge(census_stats::analyze::tally_corpus(&set, &parts[2..], true).unwrap());
+    let whole = census_stats::analyze::counting::tally_corpus(&set, &parts, true).unwrap();
+    let mut merged =
+        census_stats::analyze::counting::tally_corpus(&set, &parts[..2], true).unwrap();
+    merged.merge(census_stats::analyze::counting::tally_corpus(&set, &parts[2..], true).unwrap());
     assert_eq!(merged, whole);
 }
 
@@ -654,7 +655,7 @@ fn parts_that_do_not_belong_to_the_run_are_refused() {
 /// as one pass; a cap no range fits is refused with the flag to change.
 #[test]
 fn ngram_tables_over_the_cap_are_counted_by_neuron_range_to_the_same_result() {
-    use census_stats::analyze::{
+    use census_stats::analyze::counting::{
         LayerPass, count_and_analyze_layer, count_layer, count_layer_uncapped, count_scope,
         tally_corpus,
     };

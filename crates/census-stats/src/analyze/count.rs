@@ -1,0 +1,249 @@
+//! The count phase: every data group counted in its layers (layers in parallel), each
+//! section's statistics merged into one result per layer.
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+
+use super::AnalyzeRequest;
+use super::counting::{count_and_analyze_layer, tally_corpus};
+use super::plan::AnalysisPlan;
+use crate::counts::{CorpusTally, CountScope};
+use crate::error::{Result, StatsError};
+use crate::layer_analysis::LayerResult;
+use crate::options::AnalysisOptions;
+use crate::positional_domains::{self, DomainResults, DomainStability};
+use crate::sections::{DataGroup, SectionBases};
+
+/// The counts of an analysis, merged into one result per layer.
+pub(super) struct Counted {
+    /// Per layer: frequencies from the main data, n-gram and positional statistics from their
+    /// sections' data.
+    pub(super) results: Vec<LayerResult>,
+    /// The main data's corpus tally.
+    pub(super) tally: CorpusTally,
+    /// The data each section rests on.
+    pub(super) bases: SectionBases,
+    /// Positional neurons domain by domain, against the pooled ones.
+    pub(super) by_domain: Option<(Vec<positional_domains::DomainRow>, DomainStability)>,
+}
+
+/// Counts every group in its layers (layers in parallel), and merges each section's statistics
+/// into the main results.
+pub(super) fn count(plan: &AnalysisPlan, request: &AnalyzeRequest) -> Result<Counted> {
+    let options = &request.options;
+    let sources = &plan.sources;
+    for (group, layers) in sources.groups.iter().zip(&plan.group_layers) {
+        refuse_ngrams_of_counts_runs(group, layers, options)?;
+    }
+    let progress = progress_span(plan.work, request.progress);
+    let shown = progress.enter();
+    let mut counted: Vec<GroupCounts> = sources
+        .groups
+        .iter()
+        .zip(&plan.group_layers)
+        .map(|(group, layers)| count_group(group, layers, options, &progress))
+        .collect::<Result<_>>()?;
+    let domain_counts: Vec<(String, GroupCounts)> = plan
+        .by_domain
+        .iter()
+        .map(|(domain, group)| {
+            let _span = tracing::info_span!("domain", domain = %domain).entered();
+            Ok((
+                domain.clone(),
+                count_group(group, &plan.positional_layers, options, &progress)?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    drop(shown);
+    // The other groups' results, each taken once (the n-gram and positional sections may share
+    // a group).
+    let others: BTreeMap<usize, BTreeMap<usize, LayerResult>> = (1..counted.len())
+        .map(|g| (g, std::mem::take(&mut counted[g].results)))
+        .collect();
+    let mut results: Vec<LayerResult> = std::mem::take(&mut counted[0].results)
+        .into_values()
+        .collect();
+    for result in &mut results {
+        let layer = result.layer;
+        if let Some(from) = others.get(&sources.ngram).and_then(|r| r.get(&layer)) {
+            take_ngram_statistics(result, from);
+        }
+        if let Some(from) = others.get(&sources.positional).and_then(|r| r.get(&layer)) {
+            take_positional_statistics(result, from);
+        }
+    }
+    let basis = |g: usize| {
+        let group = &sources.groups[g];
+        let tally = &counted[g].tally;
+        crate::sections::basis_of(&group.set, &group.selection, tally.rows, tally.sequences)
+    };
+    let bases = SectionBases {
+        frequency: basis(0),
+        ngram: results
+            .iter()
+            .any(|r| r.coverage_bins.iter().any(Option::is_some))
+            .then(|| basis(sources.ngram)),
+        positional: results
+            .iter()
+            .any(|r| r.positions_analysed)
+            .then(|| basis(sources.positional)),
+    };
+    let positional_set = &sources.groups[sources.positional].set;
+    let skip_bos = options.positional.skip_bos;
+    let domain_results: Vec<DomainResults<'_>> = domain_counts
+        .iter()
+        .map(|(domain, counts)| DomainResults {
+            domain: domain.clone(),
+            tokens: counts.tally.rows,
+            sequences: counts.tally.sequences,
+            results: &counts.results,
+            chance_mi: positional_domains::chance_mi(
+                positional_set.max_seq_len() - usize::from(skip_bos),
+                counts.tally.rows - if skip_bos { counts.tally.bos_rows } else { 0 },
+                options.positional.log_base,
+            ),
+        })
+        .collect();
+    let by_domain = (!domain_results.is_empty())
+        .then(|| positional_domains::compare(&results, &domain_results));
+    Ok(Counted {
+        results,
+        tally: counted.swap_remove(0).tally,
+        bases,
+        by_domain,
+    })
+}
+
+/// One group's corpus tally and layer results.
+struct GroupCounts {
+    tally: CorpusTally,
+    results: BTreeMap<usize, LayerResult>,
+}
+
+/// What `group` counts in `layer`: n-grams and positions only for the sections it serves, in
+/// the layers its runs recorded.
+pub(super) fn group_scope(
+    group: &DataGroup,
+    options: &AnalysisOptions,
+    layer: usize,
+) -> CountScope {
+    let set = &group.set;
+    let total = set.model_config().num_hidden_layers;
+    let recorded = set.layers().contains(&layer);
+    let ngram = group.ngram && recorded;
+    let positional =
+        group.positional && recorded && (set.full_length() || options.positional.any_length);
+    CountScope {
+        unigrams: ngram && options.unigram_layers.contains(layer, total),
+        bigrams_trigrams: ngram && options.ngram_layers.contains(layer, total),
+        positions: positional.then(|| set.max_seq_len()),
+    }
+}
+
+/// The layers of `layers` that `group` counts: every one for the frequencies, otherwise those
+/// where it has something to count.
+pub(super) fn group_layers(
+    group: &DataGroup,
+    options: &AnalysisOptions,
+    layers: &[usize],
+) -> Vec<usize> {
+    layers
+        .iter()
+        .copied()
+        .filter(|&l| {
+            let scope = group_scope(group, options, l);
+            group.frequency || scope.unigrams || scope.bigrams_trigrams || scope.positions.is_some()
+        })
+        .collect()
+}
+
+/// Refuses n-gram statistics (coverage, detectors) from counts runs, which hold no fired
+/// neurons per token, naming the run and what to do instead.
+fn refuse_ngrams_of_counts_runs(
+    group: &DataGroup,
+    layers: &[usize],
+    options: &AnalysisOptions,
+) -> Result<()> {
+    let ngrams = layers.iter().any(|&l| {
+        let scope = group_scope(group, options, l);
+        scope.unigrams || scope.bigrams_trigrams
+    });
+    match group.set.counts_runs().first() {
+        Some(dir) if ngrams => Err(StatsError::run(
+            dir,
+            "records counts (--record counts), which give dead neurons, frequencies and \
+             positional statistics but not the n-gram coverage and detectors: those need every \
+             token's fired neurons (--record shards). Pass --unigram-layers none \
+             --ngram-layers none, or take them from a shards run with --ngram-run",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Tallies `group`'s corpus and counts and analyses `layers` (in parallel).
+fn count_group(
+    group: &DataGroup,
+    layers: &[usize],
+    options: &AnalysisOptions,
+    progress: &tracing::Span,
+) -> Result<GroupCounts> {
+    let set = &group.set;
+    let parts = set.parts();
+    let count_trigrams = layers
+        .iter()
+        .any(|&l| group_scope(group, options, l).bigrams_trigrams);
+    let tally = {
+        let _span = tracing::info_span!("tally", parts = parts.len()).entered();
+        tally_corpus(set, &parts, count_trigrams)?
+    };
+    let concurrent = rayon::current_num_threads().min(layers.len()).max(1);
+    let cap_bytes = (options.ngram_memory_mib << 20) / concurrent;
+    let results = layers
+        .par_iter()
+        .map(|&layer| {
+            let _span = tracing::info_span!("layer", layer).entered();
+            let scope = group_scope(group, options, layer);
+            let result = count_and_analyze_layer(
+                set, &parts, layer, scope, cap_bytes, &tally, options, progress,
+            )?;
+            Ok((layer, result))
+        })
+        .collect::<Result<_>>()?;
+    Ok(GroupCounts { tally, results })
+}
+
+/// Replaces the n-gram statistics of `into` by those of `from` (the same layer counted on the
+/// n-gram data).
+fn take_ngram_statistics(into: &mut LayerResult, from: &LayerResult) {
+    for (a, b) in into.neurons.iter_mut().zip(&from.neurons) {
+        a.coverage = b.coverage;
+        a.token_detector = b.token_detector;
+        a.trigram_detector = b.trigram_detector;
+    }
+    into.coverage_bins = from.coverage_bins.clone();
+    into.detectors = from.detectors.clone();
+    into.token_neurons = from.token_neurons.clone();
+}
+
+/// Replaces the positional statistics of `into` by those of `from`.
+fn take_positional_statistics(into: &mut LayerResult, from: &LayerResult) {
+    for (a, b) in into.neurons.iter_mut().zip(&from.neurons) {
+        a.position_mi = b.position_mi;
+        a.positional = b.positional;
+    }
+    into.positional = from.positional.clone();
+    into.curves = from.curves.clone();
+    into.positions_analysed = from.positions_analysed;
+}
+
+/// The span of the counting; when `enabled`, the command line draws it as a progress bar of
+/// `total` token-layers (through `tracing-indicatif`), without it nothing is drawn.
+fn progress_span(total: u64, enabled: bool) -> tracing::Span {
+    if !enabled {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!("count", indicatif.pb_show = tracing::field::Empty);
+    census_format::progress::show_progress(&span, "counting", "token-layers", total);
+    span
+}

@@ -1,0 +1,143 @@
+//! The plan of an analysis: the options and runs checked, and the layers each data group
+//! counts in.
+
+use census_format::model::ModelConfig;
+use census_format::run::SequenceStart;
+
+use super::count::{group_layers, group_scope};
+use super::{AnalyzeRequest, check_output_dir, validate};
+use crate::error::{Result, StatsError};
+use crate::ngram::MAX_NEURONS;
+use crate::options::DataSelection;
+use crate::sections::{DataGroup, Sources};
+
+/// What an analysis counts: the runs of each section and the layers each group counts in.
+pub(super) struct AnalysisPlan {
+    /// The data groups of the sections.
+    pub(super) sources: Sources,
+    /// The runs' model configuration.
+    pub(super) config: ModelConfig,
+    /// Every analysed layer.
+    pub(super) layers: Vec<usize>,
+    /// Whether every positional sequence has the full length.
+    pub(super) full_length: bool,
+    /// The layers each group counts in (by group index).
+    pub(super) group_layers: Vec<Vec<usize>>,
+    /// The layers whose positions are counted.
+    pub(super) positional_layers: Vec<usize>,
+    /// The positional data domain by domain (empty with fewer than two domains).
+    pub(super) by_domain: Vec<(String, DataGroup)>,
+    /// Token-layers to count, for the progress bar.
+    pub(super) work: u64,
+    /// Layers the runs recorded (more than `layers` in a part of a split analysis).
+    pub(super) recorded_layers: usize,
+}
+
+/// Checks the options and the runs, and plans what each data group counts.
+pub(super) fn plan_analysis(request: &AnalyzeRequest) -> Result<AnalysisPlan> {
+    let options = &request.options;
+    validate(options)?;
+    let sources = Sources::open(request)?;
+    check_output_dir(&request.out)?;
+    let set = sources.main();
+    let config = set.model_config().clone();
+    if set.sequence_start() == SequenceStart::Text
+        && (!options.count_bos || options.positional.skip_bos)
+    {
+        return Err(StatsError::InvalidOption(format!(
+            "--exclude-bos and --positional-skip-bos leave out a BOS, but these runs' sequences \
+             start with text (the {} tokenizer adds no BOS)",
+            config.model_type
+        )));
+    }
+    if config.ffn_dim > MAX_NEURONS {
+        return Err(StatsError::InvalidOption(format!(
+            "{} neurons per layer do not fit 16-bit indices",
+            config.ffn_dim
+        )));
+    }
+    let total = config.num_hidden_layers;
+    let layers: Vec<usize> = set
+        .layers()
+        .filter(|&l| request.layers.contains(l, total))
+        .collect();
+    if layers.is_empty() {
+        let recorded: Vec<usize> = set.layers().collect();
+        return Err(StatsError::InvalidOption(format!(
+            "--layers {}: the runs recorded no layer there (they recorded layers {}..{})",
+            request.layers,
+            recorded[0],
+            recorded[recorded.len() - 1] + 1
+        )));
+    }
+    let recorded_layers = set.layers().count();
+    let positional_group = &sources.groups[sources.positional];
+    let full_length = positional_group.set.full_length();
+    if !full_length && !options.positional.any_length {
+        tracing::info!(
+            "positional analysis skipped: the runs are not all of full-length sequences \
+             (extract with --full-length, or pass --positional-any-length)"
+        );
+    }
+    let group_layers: Vec<Vec<usize>> = sources
+        .groups
+        .iter()
+        .map(|g| group_layers(g, options, &layers))
+        .collect();
+    let positional_layers: Vec<usize> = group_layers[sources.positional]
+        .iter()
+        .copied()
+        .filter(|&l| {
+            group_scope(positional_group, options, l)
+                .positions
+                .is_some()
+        })
+        .collect();
+    let by_domain = if options.positional_by_domain && !positional_layers.is_empty() {
+        let domains = positional_group.set.split_by_domain()?;
+        if domains.len() < 2 {
+            Vec::new()
+        } else {
+            domains
+                .into_iter()
+                .map(|(domain, set)| {
+                    let group = DataGroup {
+                        set,
+                        selection: DataSelection {
+                            domains: vec![domain.clone()],
+                            token_budget: None,
+                        },
+                        frequency: false,
+                        ngram: false,
+                        positional: true,
+                    };
+                    (domain, group)
+                })
+                .collect()
+        }
+    } else {
+        Vec::new()
+    };
+    let work: u64 = sources
+        .groups
+        .iter()
+        .zip(&group_layers)
+        .map(|(g, l)| g.set.tokens() * l.len() as u64)
+        .chain(
+            by_domain
+                .iter()
+                .map(|(_, g)| g.set.tokens() * positional_layers.len() as u64),
+        )
+        .sum();
+    Ok(AnalysisPlan {
+        sources,
+        config,
+        layers,
+        full_length,
+        group_layers,
+        positional_layers,
+        by_domain,
+        work,
+        recorded_layers,
+    })
+}
