@@ -712,7 +712,7 @@ mod tests {
             .iter()
             .map(
                 |entry| match ModelSpec::parse(&entry.location(out, &root)).unwrap() {
-                    ModelSpec::Hub(id) => id,
+                    ModelSpec::Hub(hub) => hub.to_string(),
                     ModelSpec::Dir(dir) => panic!("{} is a directory", dir.display()),
                 },
             )

@@ -28,7 +28,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use census_format::series::{hub_revision, revision_step};
+use census_format::hub_ref::{HubRef, split_revision};
+use census_format::series::revision_step;
 use serde::Deserialize;
 
 /// One experiment.
@@ -129,7 +130,9 @@ impl ModelEntry {
     fn slug_base(&self) -> String {
         match (&self.source, self.series) {
             (ModelSource::Trained(name), _) => format!("{TRAINED_PREFIX}{name}"),
-            (ModelSource::Given(spec), true) => spec.split('@').next().unwrap_or(spec).to_string(),
+            (ModelSource::Given(spec), true) => split_revision(spec)
+                .map_or(spec.as_str(), |(name, _)| name)
+                .to_string(),
             (ModelSource::Given(spec), false) => spec.clone(),
         }
     }
@@ -142,8 +145,8 @@ impl ModelEntry {
 /// directory, or a model the pipeline trains).
 pub fn hub_revision_series(series: &str) -> Result<Option<Vec<(String, u64)>>> {
     let expanded;
-    let series = match series.split_once('@') {
-        Some((name, revisions)) if !name.contains('/') && !Path::new(name).exists() => {
+    let series = match split_revision(series) {
+        Ok((name, Some(revisions))) if !name.contains('/') && !Path::new(name).exists() => {
             let Some(preset) = census_model::presets::find(name) else {
                 return Ok(None);
             };
@@ -161,7 +164,11 @@ pub fn hub_revision_series(series: &str) -> Result<Option<Vec<(String, u64)>>> {
         }
         _ => series,
     };
-    let Some((id, revisions)) = hub_revision(series) else {
+    let Some(HubRef {
+        repo: id,
+        revision: Some(revisions),
+    }) = HubRef::parse(series)
+    else {
         return Ok(None);
     };
     let mut checkpoints = Vec::new();

@@ -21,6 +21,7 @@ pub mod checksum;
 pub mod columns;
 pub mod corpus;
 mod error;
+pub mod hub_ref;
 pub mod lock;
 pub mod model;
 pub mod parquet_file;

@@ -65,12 +65,6 @@ pub fn revision_step(revision: &str) -> Option<u64> {
     revision[start..end].parse().ok()
 }
 
-/// A hub model at a revision, `org/name@revision`: the id and the revision.
-pub fn hub_revision(spec: &str) -> Option<(&str, &str)> {
-    spec.split_once('@')
-        .filter(|(id, revision)| id.contains('/') && !revision.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,11 +84,5 @@ mod tests {
         );
         assert_eq!(revision_step("v2-300"), Some(300));
         assert_eq!(revision_step("main"), None);
-        assert_eq!(
-            hub_revision("org/name@step-1"),
-            Some(("org/name", "step-1"))
-        );
-        assert_eq!(hub_revision("data/model"), None);
-        assert_eq!(hub_revision("name@rev"), None);
     }
 }

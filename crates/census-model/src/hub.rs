@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use census_format::hub_ref::{HubRef, is_repo_id, split_revision};
 use hf_hub::api::sync::ApiBuilder;
 use hf_hub::{Cache, Repo, RepoType};
 
@@ -25,8 +26,8 @@ const WEIGHTS: [(&str, bool); 4] = [
 pub enum ModelSpec {
     /// A local directory in the Hugging Face layout.
     Dir(PathBuf),
-    /// A hub repository id.
-    Hub(String),
+    /// A hub repository, at a revision when one is given.
+    Hub(HubRef),
 }
 
 impl ModelSpec {
@@ -48,35 +49,59 @@ impl ModelSpec {
                 "model '{spec}': no such directory (moved or deleted?)"
             )));
         }
-        let (id, revision) = match spec.split_once('@') {
-            Some((id, revision)) if !revision.is_empty() && !revision.contains('@') => {
-                (id, Some(revision))
-            }
-            Some(_) => {
-                return Err(ModelError::InvalidInput(format!(
-                    "model '{spec}': a revision follows one '@' (org/name@revision)"
-                )));
-            }
-            None => (spec, None),
-        };
-        let at = |id: String| match revision {
-            Some(revision) => format!("{id}@{revision}"),
-            None => id,
-        };
+        let (id, revision) = split_revision(spec)
+            .map_err(|reason| ModelError::InvalidInput(format!("model {reason}")))?;
         if !id.contains('/')
             && let Some(preset) = find(id)
         {
-            return Ok(Self::Hub(at(preset.hub_id.to_string())));
+            return Ok(Self::Hub(HubRef::new(preset.hub_id, revision)));
         }
-        let parts: Vec<&str> = id.split('/').collect();
-        if parts.len() == 2 && parts.iter().all(|p| !p.is_empty()) {
-            return Ok(Self::Hub(at(id.to_string())));
+        if is_repo_id(id) {
+            return Ok(Self::Hub(HubRef::new(id, revision)));
         }
         Err(ModelError::InvalidInput(format!(
             "model '{spec}' is not a directory, a preset ({}) or a hub id (org/name), each \
              optionally @revision",
             preset_names().join(", ")
         )))
+    }
+
+    /// The model a run recorded as `source`: a directory where one is here, else the hub model
+    /// it names, else the directory it was (moved or deleted since).
+    pub fn recorded(source: &str) -> Self {
+        match Self::parse(source) {
+            Ok(spec) => spec,
+            Err(_) => Self::Dir(PathBuf::from(source)),
+        }
+    }
+
+    /// The local directory, downloading a hub model into the cache if it is not there (the cache
+    /// only, when `options` are offline).
+    pub fn resolve(&self, options: &HubOptions) -> Result<PathBuf> {
+        match self {
+            Self::Dir(dir) => Ok(dir.clone()),
+            Self::Hub(hub) if options.offline => from_cache(hub, options),
+            Self::Hub(hub) => download(hub, options),
+        }
+    }
+
+    /// The local directory if it is already on this machine; nothing is downloaded.
+    pub fn local(&self, options: &HubOptions) -> Option<PathBuf> {
+        match self {
+            Self::Dir(dir) => dir.is_dir().then(|| dir.clone()),
+            Self::Hub(hub) => cached_snapshot(hub, options),
+        }
+    }
+
+    /// Where it is looked for, for messages.
+    pub fn describe(&self, options: &HubOptions) -> String {
+        match self {
+            Self::Dir(dir) => format!("directory {}", dir.display()),
+            Self::Hub(hub) => format!(
+                "hub model {hub} in the Hugging Face cache {}",
+                options.cache().path().display()
+            ),
+        }
     }
 }
 
@@ -119,47 +144,36 @@ impl HubOptions {
     }
 }
 
-/// The hub repository a hub spec names: `org/name`, at `@revision` when given (else `main`).
-fn repo_of(spec: &str) -> Repo {
-    match spec.split_once('@') {
-        Some((id, revision)) => {
-            Repo::with_revision(id.to_string(), RepoType::Model, revision.to_string())
-        }
-        None => Repo::new(spec.to_string(), RepoType::Model),
+/// The hf-hub repository of `hub`: at its revision when given, else `main`.
+fn repo_of(hub: &HubRef) -> Repo {
+    match &hub.revision {
+        Some(revision) => Repo::with_revision(hub.repo.clone(), RepoType::Model, revision.clone()),
+        None => Repo::new(hub.repo.clone(), RepoType::Model),
     }
 }
 
 /// The local directory holding model `spec`, downloading it from the hub if needed.
 pub fn resolve(spec: &str, options: &HubOptions) -> Result<PathBuf> {
-    match ModelSpec::parse(spec)? {
-        ModelSpec::Dir(dir) => Ok(dir),
-        ModelSpec::Hub(id) if options.offline => from_cache(&id, options),
-        ModelSpec::Hub(id) => download(&id, options),
-    }
+    ModelSpec::parse(spec)?.resolve(options)
 }
 
-/// The snapshot directory of hub model `id` in the Hugging Face cache (the one its `main` ref
-/// points to), if its `config.json` is there; nothing is downloaded.
-pub fn cached_snapshot(id: &str, options: &HubOptions) -> Option<PathBuf> {
-    let repo = options.cache().repo(repo_of(id));
+/// The snapshot directory of `hub` in the Hugging Face cache (the one its revision's ref points
+/// to), if its `config.json` is there; nothing is downloaded.
+fn cached_snapshot(hub: &HubRef, options: &HubOptions) -> Option<PathBuf> {
+    let repo = options.cache().repo(repo_of(hub));
     let config = repo.get("config.json")?;
     config.parent().map(Path::to_path_buf)
 }
 
-/// The cache directory hub models are looked up in.
-pub fn cache_dir(options: &HubOptions) -> PathBuf {
-    options.cache().path().clone()
-}
-
-fn hub_error(id: &str, reason: impl std::fmt::Display) -> ModelError {
+fn hub_error(hub: &HubRef, reason: impl std::fmt::Display) -> ModelError {
     ModelError::Hub {
-        id: id.to_string(),
+        id: hub.to_string(),
         reason: reason.to_string(),
     }
 }
 
 /// The snapshot directory of a cached model, checked to hold a config and weights.
-fn from_cache(id: &str, options: &HubOptions) -> Result<PathBuf> {
+fn from_cache(id: &HubRef, options: &HubOptions) -> Result<PathBuf> {
     let cache = options.cache();
     let repo = cache.repo(repo_of(id));
     let config = repo.get("config.json").ok_or_else(|| {
@@ -182,14 +196,14 @@ fn from_cache(id: &str, options: &HubOptions) -> Result<PathBuf> {
 }
 
 /// Downloads the config, tokenizer files and weights of `id` (files already cached are kept).
-fn download(id: &str, options: &HubOptions) -> Result<PathBuf> {
+fn download(id: &HubRef, options: &HubOptions) -> Result<PathBuf> {
     let mut builder = ApiBuilder::from_cache(options.cache()).with_progress(options.progress);
     if let Some(endpoint) = &options.endpoint {
         builder = builder.with_endpoint(endpoint.clone());
     }
     let api = builder.build().map_err(|e| hub_error(id, e))?;
     let repo = api.repo(repo_of(id));
-    let _span = tracing::info_span!("hub", id).entered();
+    let _span = tracing::info_span!("hub", id = %id).entered();
     let info = repo
         .info()
         .map_err(|e| hub_error(id, format!("cannot list the repository: {e}")))?;
@@ -258,24 +272,25 @@ mod tests {
 
     #[test]
     fn specs_name_a_hub_model_at_a_revision() {
+        let hub = |repo: &str, revision: Option<&str>| ModelSpec::Hub(HubRef::new(repo, revision));
         assert_eq!(
             ModelSpec::parse("opt-125m").unwrap(),
-            ModelSpec::Hub("facebook/opt-125m".into())
+            hub("facebook/opt-125m", None)
         );
         assert_eq!(
             ModelSpec::parse("opt-125m@step-100").unwrap(),
-            ModelSpec::Hub("facebook/opt-125m@step-100".into())
+            hub("facebook/opt-125m", Some("step-100"))
         );
         assert_eq!(
             ModelSpec::parse("EleutherAI/pythia-160m@step1000").unwrap(),
-            ModelSpec::Hub("EleutherAI/pythia-160m@step1000".into())
+            hub("EleutherAI/pythia-160m", Some("step1000"))
         );
         for bad in ["org/name@", "org/name@a@b", "name@rev", "a/b/c"] {
             let e = ModelSpec::parse(bad).unwrap_err().to_string();
             assert!(e.contains(bad), "{bad}: {e}");
         }
-        let repo = repo_of("org/name@v2");
+        let repo = repo_of(&HubRef::new("org/name", Some("v2")));
         assert_eq!(repo.revision(), "v2");
-        assert_eq!(repo_of("org/name").revision(), "main");
+        assert_eq!(repo_of(&HubRef::new("org/name", None)).revision(), "main");
     }
 }

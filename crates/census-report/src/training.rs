@@ -54,7 +54,7 @@ pub fn find_series(models: &[ModelAnalysis]) -> Result<Vec<TrainingSeries>> {
         let Some(point) = &m.manifest.training else {
             continue;
         };
-        let run = runs.entry(point.run.clone()).or_default();
+        let run = runs.entry(point.run.to_string()).or_default();
         if run.0.is_none() {
             run.0.clone_from(&point.run_name);
         }

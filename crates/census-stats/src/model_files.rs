@@ -10,64 +10,29 @@ use census_model::{HubOptions, ModelSpec, ModelTokenizer};
 
 use crate::error::{Result, StatsError};
 
-/// Where a model's files come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ModelLocation {
-    /// A local directory (`--model`, or the recorded source).
-    Dir(PathBuf),
-    /// A hub id, looked up in the Hugging Face cache.
-    Hub(String),
+/// The model whose files are read: `explicit` if given, else the runs' recorded source (a
+/// directory, or a hub model looked up in the Hugging Face cache).
+pub fn model_spec(explicit: Option<&Path>, source: &str) -> ModelSpec {
+    match explicit {
+        Some(dir) => ModelSpec::Dir(dir.to_path_buf()),
+        None => ModelSpec::recorded(source),
+    }
 }
 
-impl ModelLocation {
-    /// `explicit` if given, else the runs' recorded source.
-    pub fn of(explicit: Option<&Path>, source: &str) -> Self {
-        match explicit {
-            Some(dir) => Self::Dir(dir.to_path_buf()),
-            None if Path::new(source).is_dir() => Self::Dir(PathBuf::from(source)),
-            None => match ModelSpec::parse(source) {
-                Ok(ModelSpec::Hub(id)) => Self::Hub(id),
-                _ => Self::Dir(PathBuf::from(source)),
-            },
-        }
-    }
-
-    /// The local directory, downloading a hub model into the cache if it is not there (and
-    /// the hub may be reached).
-    pub fn resolve(&self) -> Result<PathBuf> {
-        match self {
-            Self::Dir(dir) => Ok(dir.clone()),
-            Self::Hub(id) => {
-                census_model::hub::resolve(id, &HubOptions::from_env(false)).map_err(|e| {
-                    StatsError::InvalidOption(format!(
-                        "the runs recorded the model as '{id}', which is no directory here, so it \
-                         was looked for as a hub model: {e}. If it was a local directory (moved \
-                         since, or given relative to another directory), pass --model DIR; or \
-                         pass --no-projection"
-                    ))
-                })
+/// The local directory of `spec`, downloading a hub model into the cache if it is not there
+/// (and the hub may be reached); a hub model that cannot be had says what to pass instead.
+pub fn resolve_model(spec: &ModelSpec) -> Result<PathBuf> {
+    spec.resolve(&HubOptions::from_env(false)).map_err(|e| {
+        StatsError::InvalidOption(format!(
+            "the runs recorded the model as '{}', which is no directory here, so it was looked \
+             for as a hub model: {e}. If it was a local directory (moved since, or given \
+             relative to another directory), pass --model DIR; or pass --no-projection",
+            match spec {
+                ModelSpec::Dir(dir) => dir.display().to_string(),
+                ModelSpec::Hub(hub) => hub.to_string(),
             }
-        }
-    }
-
-    /// The local directory if it is already on this machine (nothing is downloaded).
-    pub fn local(&self) -> Option<PathBuf> {
-        match self {
-            Self::Dir(dir) => dir.is_dir().then(|| dir.clone()),
-            Self::Hub(id) => census_model::hub::cached_snapshot(id, &HubOptions::from_env(false)),
-        }
-    }
-
-    /// Where it was looked for, for messages.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::Dir(dir) => format!("directory {}", dir.display()),
-            Self::Hub(id) => format!(
-                "hub model {id} in the Hugging Face cache {}",
-                census_model::hub::cache_dir(&HubOptions::from_env(false)).display()
-            ),
-        }
-    }
+        ))
+    })
 }
 
 /// A tokenizer and the directory it was read from.
@@ -89,12 +54,13 @@ pub fn locate_tokenizer(
     model: &ModelDescription,
     run_dir: &Path,
 ) -> Result<Option<FoundTokenizer>> {
-    let location = ModelLocation::of(explicit, &model.source);
-    let Some(dir) = location.local() else {
+    let spec = model_spec(explicit, &model.source);
+    let hub = HubOptions::from_env(false);
+    let Some(dir) = spec.local(&hub) else {
         tracing::warn!(
             "no tokenizer: the {} is not on this machine; tokens are named by id (#N) and \
              projections range over all {} embedding rows, padding rows included",
-            location.describe(),
+            spec.describe(&hub),
             model.config.vocab_size
         );
         return Ok(None);

@@ -13,7 +13,7 @@ use census_model::{CheckpointPlan, CpuBackend};
 
 use crate::detectors::Detector;
 use crate::error::{Result, StatsError};
-use crate::model_files::ModelLocation;
+use crate::model_files::{model_spec, resolve_model};
 use crate::ngram::{Order, unpack};
 use crate::options::{ProjectionOptions, SuppressionRule};
 use crate::suppression::null_probability;
@@ -52,7 +52,7 @@ pub fn locate_weights(
     config: &ModelConfig,
     run_dir: &Path,
 ) -> Result<PathBuf> {
-    let dir = ModelLocation::of(explicit, source).resolve()?;
+    let dir = resolve_model(&model_spec(explicit, source))?;
     if !dir.is_dir() {
         return Err(StatsError::InvalidOption(format!(
             "the vocabulary projection needs the model weights, but '{}' is not a directory; \

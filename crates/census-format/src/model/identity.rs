@@ -2,22 +2,62 @@
 //! model directory or a hub id) once, when it is analysed, and recorded in the analysis, so that
 //! the report needs nothing but analyses.
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::series::{TrainingState, checkpoint_step, hub_revision, revision_step};
+use crate::hub_ref::HubRef;
+use crate::series::{TrainingState, checkpoint_step, revision_step};
 
-/// How the run of a hub repository's revisions is keyed (`hub:org/name`).
-pub const HUB_RUN: &str = "hub:";
+/// The training run a model belongs to: a directory holding its checkpoints, or a hub
+/// repository whose revisions are its checkpoints. Recorded as text: the directory, or
+/// `hub:org/name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+pub enum TrainingRun {
+    /// A run directory.
+    Dir(PathBuf),
+    /// A hub repository (`org/name`).
+    Hub(String),
+}
+
+impl TrainingRun {
+    /// The prefix of a hub repository's run in the recorded text.
+    const HUB_PREFIX: &str = "hub:";
+}
+
+impl From<String> for TrainingRun {
+    fn from(text: String) -> Self {
+        match text.strip_prefix(Self::HUB_PREFIX) {
+            Some(repo) => Self::Hub(repo.to_string()),
+            None => Self::Dir(PathBuf::from(text)),
+        }
+    }
+}
+
+impl From<TrainingRun> for String {
+    fn from(run: TrainingRun) -> Self {
+        run.to_string()
+    }
+}
+
+impl fmt::Display for TrainingRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Dir(dir) => write!(f, "{}", dir.display()),
+            Self::Hub(repo) => write!(f, "{}{repo}", Self::HUB_PREFIX),
+        }
+    }
+}
 
 /// Where a model stands in a training run: a checkpoint of it (`checkpoint-<step>/`,
 /// `step-<step>/`, or a hub revision naming its step), or its final model (a directory whose
 /// `trainer_state.json` records its step, beside its checkpoints).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingPoint {
-    /// The run: its directory, or `hub:org/name` for the revisions of a hub repository.
-    pub run: String,
+    /// The run.
+    pub run: TrainingRun,
     /// The run's name for legends, where it has one of its own (a hub id, or a run directory
     /// holding the final model's `config.json`).
     pub run_name: Option<String>,
@@ -67,10 +107,10 @@ pub fn model_name(source: &str) -> String {
 pub fn training_point(source: &str) -> Result<Option<TrainingPoint>, String> {
     let dir = Path::new(source);
     if !dir.is_dir() {
-        return Ok(hub_revision(source).and_then(|(id, revision)| {
-            revision_step(revision).map(|step| TrainingPoint {
-                run: format!("{HUB_RUN}{id}"),
-                run_name: Some(id.to_string()),
+        return Ok(HubRef::parse(source).and_then(|hub| {
+            revision_step(hub.revision.as_deref()?).map(|step| TrainingPoint {
+                run_name: Some(hub.repo.clone()),
+                run: TrainingRun::Hub(hub.repo),
                 step,
                 tokens: None,
                 held_out_loss: None,
@@ -97,7 +137,7 @@ pub fn training_point(source: &str) -> Result<Option<TrainingPoint>, String> {
         .is_file()
         .then(|| model_name(&run.display().to_string()));
     Ok(Some(TrainingPoint {
-        run: run.display().to_string(),
+        run: TrainingRun::Dir(run),
         run_name,
         step,
         tokens: state.tokens,
@@ -147,7 +187,7 @@ mod tests {
         let point = training_point(&checkpoint.display().to_string())
             .unwrap()
             .unwrap();
-        let canonical = run.canonicalize().unwrap().display().to_string();
+        let canonical = TrainingRun::Dir(run.canonicalize().unwrap());
         assert_eq!(
             point,
             TrainingPoint {
@@ -171,10 +211,11 @@ mod tests {
         let hub = training_point("EleutherAI/pythia-160m@step1000")
             .unwrap()
             .unwrap();
+        assert_eq!(hub.run.to_string(), "hub:EleutherAI/pythia-160m");
         assert_eq!(
-            (hub.run.as_str(), hub.run_name.as_deref(), hub.step),
+            (hub.run, hub.run_name.as_deref(), hub.step),
             (
-                "hub:EleutherAI/pythia-160m",
+                TrainingRun::Hub("EleutherAI/pythia-160m".to_string()),
                 Some("EleutherAI/pythia-160m"),
                 1000
             )

@@ -9,4 +9,4 @@ mod identity;
 pub use config::{Biases, ModelConfig};
 pub use family::{Activation, Family, RopeScaling, Rotary};
 pub use float_type::FloatType;
-pub use identity::{HUB_RUN, TrainingPoint, model_name, training_point};
+pub use identity::{TrainingPoint, TrainingRun, model_name, training_point};
