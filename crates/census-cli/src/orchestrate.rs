@@ -798,7 +798,10 @@ mod tests {
         )
         .unwrap();
         let options = ngram.args.to_options().unwrap();
-        assert_eq!(options.layers, Some(census_extract::LayerSpec::FirstHalf));
+        assert_eq!(
+            options.layers,
+            census_format::analysis::options::LayerScope::FirstHalf
+        );
         assert_eq!(options.sources.len(), 5);
         let positional = pipeline.run_table("positional");
         assert_eq!(positional["full-length"], toml::Value::Boolean(true));

@@ -266,9 +266,8 @@ impl Pipeline {
                 }
                 ModelSource::Trained(name) if !pipeline.train.contains_key(name) => {
                     bail!(
-                        "{}: model `{}` names no [train.{name}] table",
-                        path.display(),
-                        model.strip_prefix(SERIES_PREFIX).unwrap_or(model)
+                        "{}: model `{TRAINED_PREFIX}{name}` names no [train.{name}] table",
+                        path.display()
                     );
                 }
                 _ => {}

@@ -13,8 +13,9 @@ use clap::Args;
 use crate::corpus::CorpusSource;
 use crate::engine::{Engine, FfnFlag};
 use crate::error::{ExtractError, Result};
-use crate::run::options::{DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions, LayerSpec};
+use crate::run::options::{DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions};
 use crate::sequences::{DEFAULT_MAX_SEQ_LEN, SequenceOptions, Shard};
+use census_format::analysis::options::LayerScope;
 use census_format::run::RecordMode;
 
 /// `extract` flags.
@@ -45,10 +46,10 @@ pub struct ExtractArgs {
     /// Skip and count malformed corpus lines instead of stopping.
     #[arg(long)]
     pub skip_malformed: bool,
-    /// Layers to record, `a..b` (end exclusive), `a..=b` or `first-half` (layers below half the
-    /// model's depth); the pass stops after the last one.
-    #[arg(long)]
-    pub layers: Option<String>,
+    /// Layers to record: `all`, `a..b` (end exclusive), `a..=b`, `..b` or `first-half` (layers
+    /// below half the model's depth); the pass stops after the last one.
+    #[arg(long, default_value = "all")]
+    pub layers: LayerScope,
     /// This machine's share of the corpus, `i/n`.
     #[arg(long, default_value = "0/1")]
     pub shard: String,
@@ -97,31 +98,6 @@ pub struct ExtractArgs {
 /// Parses a `--data` spec (see [`CorpusSource::parse`]).
 pub fn parse_source(spec: &str) -> Result<CorpusSource> {
     Ok(CorpusSource::parse(spec)?)
-}
-
-/// Parses `a..b`, `a..=b` or `first-half`.
-pub fn parse_layers(spec: &str) -> Result<LayerSpec> {
-    if spec == "first-half" {
-        return Ok(LayerSpec::FirstHalf);
-    }
-    let bad = || {
-        ExtractError::InvalidOption(format!(
-            "--layers '{spec}': expected a..b, a..=b or first-half"
-        ))
-    };
-    let (start, end, inclusive) = if let Some((a, b)) = spec.split_once("..=") {
-        (a, b, true)
-    } else {
-        let (a, b) = spec.split_once("..").ok_or_else(bad)?;
-        (a, b, false)
-    };
-    let start: usize = if start.is_empty() {
-        0
-    } else {
-        start.parse().map_err(|_| bad())?
-    };
-    let end: usize = end.parse().map_err(|_| bad())?;
-    Ok(LayerSpec::Range(start..end + usize::from(inclusive)))
 }
 
 /// An extraction, run on the backend [`Device::run`] picks.
@@ -217,7 +193,7 @@ impl ExtractArgs {
                 max_tokens: self.max_tokens,
                 skip_malformed: self.skip_malformed,
             },
-            layers: self.layers.as_deref().map(parse_layers).transpose()?,
+            layers: self.layers,
             shard: self.shard.parse::<Shard>()?,
             part_tokens: self.part_tokens,
             batch_tokens: self.batch_tokens,
@@ -234,15 +210,6 @@ impl ExtractArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn layer_ranges_parse() {
-        assert_eq!(parse_layers("0..6").unwrap(), LayerSpec::Range(0..6));
-        assert_eq!(parse_layers("2..=3").unwrap(), LayerSpec::Range(2..4));
-        assert_eq!(parse_layers("..4").unwrap(), LayerSpec::Range(0..4));
-        assert_eq!(parse_layers("first-half").unwrap().resolve(7), 0..3);
-        assert!(parse_layers("3").is_err());
-    }
 
     #[test]
     fn the_engine_follows_the_device_unless_named() {

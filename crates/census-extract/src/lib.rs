@@ -26,7 +26,7 @@ pub use engine::{Engine, FfnFlag};
 pub use error::{ExtractError, Result};
 pub use manifest::Manifest;
 pub use run::options::{
-    ASSUMED_DENSITY, DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions, LayerSpec,
+    ASSUMED_DENSITY, DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions,
 };
 pub use run::{ExtractSummary, extract};
 pub use sequences::{DEFAULT_MAX_SEQ_LEN, SequenceOptions, Shard};

@@ -2,6 +2,7 @@
 
 mod common;
 
+use census_format::analysis::options::LayerScope;
 use census_format::model::Family;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -345,7 +346,7 @@ fn a_layer_range_records_only_those_layers() {
     run(&options("odd", vec![source.clone()], &all_dir)).unwrap();
     let some_dir = tmp.path().join("some");
     let mut opts = options("odd", vec![source], &some_dir);
-    opts.layers = Some(census_extract::LayerSpec::Range(1..2));
+    opts.layers = LayerScope::range(1..2);
     run(&opts).unwrap();
     let all = activations(&all_dir);
     let some = activations(&some_dir);
@@ -510,7 +511,7 @@ fn streamed_layers_write_the_same_run() {
             .join(format!("streamed-{}-{layers:?}", engine.name()));
         let base = ExtractOptions {
             engine,
-            layers: layers.clone().map(census_extract::LayerSpec::Range),
+            layers: layers.clone().map_or(LayerScope::All, LayerScope::range),
             ..options("odd", vec![source.clone()], &normal_dir)
         };
         run(&base).unwrap();

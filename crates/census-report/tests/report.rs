@@ -598,11 +598,11 @@ fn sections_state_their_data_and_positional_neurons_their_domains() {
 /// first half of the layers, the contexts of those layers come from that run.
 #[test]
 fn a_counts_run_is_reported_with_contexts_only_from_shards_runs() {
-    use census_extract::{CorpusSource, ExtractOptions, LayerSpec, SequenceOptions, extract};
+    use census_extract::{CorpusSource, ExtractOptions, SequenceOptions, extract};
     use census_format::run::RecordMode;
     use census_stats::options::LayerScope;
     let dir = tempfile::tempdir().unwrap();
-    let extract_run = |run: &Path, record: RecordMode, layers: Option<LayerSpec>| {
+    let extract_run = |run: &Path, record: RecordMode, layers: LayerScope| {
         extract::<census_model::CpuBackend>(
             &ExtractOptions {
                 sequences: SequenceOptions {
@@ -625,8 +625,8 @@ fn a_counts_run_is_reported_with_contexts_only_from_shards_runs() {
         .unwrap();
     };
     let (counts, shards) = (dir.path().join("counts"), dir.path().join("shards"));
-    extract_run(&counts, RecordMode::Counts, None);
-    extract_run(&shards, RecordMode::Shards, Some(LayerSpec::FirstHalf));
+    extract_run(&counts, RecordMode::Counts, LayerScope::All);
+    extract_run(&shards, RecordMode::Shards, LayerScope::FirstHalf);
     let analyse = |name: &str, ngram_runs: Vec<std::path::PathBuf>| {
         let analysis = dir.path().join(name);
         let ngrams = if ngram_runs.is_empty() {

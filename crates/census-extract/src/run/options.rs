@@ -3,6 +3,7 @@
 use std::ops::Range;
 use std::path::PathBuf;
 
+use census_format::analysis::options::LayerScope;
 use census_format::model::{FloatType, ModelConfig};
 use census_model::{CheckpointPlan, ModelTokenizer};
 
@@ -38,8 +39,8 @@ pub struct ExtractOptions {
     pub sources: Vec<CorpusSource>,
     /// Sequence construction.
     pub sequences: SequenceOptions,
-    /// Layers to record; `None` records all.
-    pub layers: Option<LayerSpec>,
+    /// Layers to record.
+    pub layers: LayerScope,
     /// This machine's share.
     pub shard: Shard,
     /// Tokens per part.
@@ -61,26 +62,6 @@ pub struct ExtractOptions {
     pub progress: bool,
 }
 
-/// The layers a run records, before the model's depth is known.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LayerSpec {
-    /// Layers `start..end` (0-based, end exclusive).
-    Range(Range<usize>),
-    /// Layers with index below half the model's depth: the paper's "first half of the
-    /// network", as `analyze --ngram-layers first-half` reads it.
-    FirstHalf,
-}
-
-impl LayerSpec {
-    /// The layers of a model `depth` layers deep.
-    pub fn resolve(&self, depth: usize) -> Range<usize> {
-        match self {
-            Self::Range(range) => range.clone(),
-            Self::FirstHalf => 0..depth / 2,
-        }
-    }
-}
-
 impl ExtractOptions {
     /// The command line's defaults for a run of the model in `model_dir` over `sources` into
     /// `out`: every layer, sequences of up to 2048 tokens, the host engine in f32, no progress
@@ -96,7 +77,7 @@ impl ExtractOptions {
             model_dir,
             sources,
             sequences: SequenceOptions::default(),
-            layers: None,
+            layers: LayerScope::All,
             shard: Shard::default(),
             part_tokens: DEFAULT_PART_TOKENS,
             batch_tokens: DEFAULT_BATCH_TOKENS,
@@ -122,16 +103,11 @@ impl ExtractOptions {
                 self.sequences.max_seq_len, config.max_position_embeddings
             )));
         }
-        let layers = self
-            .layers
-            .as_ref()
-            .map_or(0..config.num_hidden_layers, |l| {
-                l.resolve(config.num_hidden_layers)
-            });
+        let layers = self.layers.resolve(config.num_hidden_layers);
         if layers.is_empty() || layers.end > config.num_hidden_layers {
             return Err(ExtractError::InvalidOption(format!(
-                "--layers {}..{} is not a non-empty range within the model's {} layers",
-                layers.start, layers.end, config.num_hidden_layers
+                "--layers {} ({}..{}) is not a non-empty range within the model's {} layers",
+                self.layers, layers.start, layers.end, config.num_hidden_layers
             )));
         }
         if self.fire_threshold != 0.0 && (self.engine.on_host() || !self.fire_threshold.is_finite())

@@ -1,11 +1,13 @@
 //! Every choice the paper leaves open, as a flag with a documented default (see
 //! `docs/ANALYSIS.md`). The options are recorded in the analysis manifest.
 
+use std::ops::Range;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// A set of layers, resolved against the number of layers a run recorded.
+/// A set of layers, resolved against a model's depth or the layers a run recorded: the one
+/// grammar of every `--layers`-like flag (`all`, `first-half`, `none`, `a..b`, `a..=b`, `..b`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LayerScope {
@@ -34,6 +36,25 @@ impl LayerScope {
             Self::Range { start, end } => (start..end).contains(&layer),
         }
     }
+
+    /// The layers `start..end`.
+    pub fn range(layers: Range<usize>) -> Self {
+        Self::Range {
+            start: layers.start,
+            end: layers.end,
+        }
+    }
+
+    /// The layers in scope of a model `depth` layers deep, as a range (a range beyond the
+    /// model is returned as given, for the caller to refuse).
+    pub fn resolve(&self, depth: usize) -> Range<usize> {
+        match *self {
+            Self::All => 0..depth,
+            Self::FirstHalf => 0..depth / 2,
+            Self::None => 0..0,
+            Self::Range { start, end } => start..end,
+        }
+    }
 }
 
 impl std::fmt::Display for LayerScope {
@@ -56,15 +77,25 @@ impl FromStr for LayerScope {
             "first-half" => Ok(Self::FirstHalf),
             "none" => Ok(Self::None),
             _ => {
-                let (a, b) = s.split_once("..").ok_or_else(|| {
-                    format!("'{s}' is not a layer scope: use all, first-half, none or START..END")
-                })?;
+                let (a, b, inclusive) = match s.split_once("..=") {
+                    Some((a, b)) => (a, b, true),
+                    None => {
+                        let (a, b) = s.split_once("..").ok_or_else(|| {
+                            format!(
+                                "'{s}' is not a layer scope: use all, first-half, none, \
+                                 START..END, START..=LAST or ..END"
+                            )
+                        })?;
+                        (a, b, false)
+                    }
+                };
                 let parse = |x: &str| {
                     x.trim()
                         .parse::<usize>()
                         .map_err(|_| format!("'{s}': '{x}' is not a layer index"))
                 };
-                let (start, end) = (parse(a)?, parse(b)?);
+                let start = if a.trim().is_empty() { 0 } else { parse(a)? };
+                let end = parse(b)? + usize::from(inclusive);
                 if start >= end {
                     return Err(format!("'{s}' is an empty layer range"));
                 }
@@ -360,5 +391,27 @@ impl AnalysisOptions {
             domains: self.domains.clone(),
             token_budget: self.token_budget,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_scopes_have_one_grammar() {
+        let parse = |s: &str| s.parse::<LayerScope>();
+        assert_eq!(parse("all"), Ok(LayerScope::All));
+        assert_eq!(parse("first-half").unwrap().resolve(7), 0..3);
+        assert_eq!(parse("none").unwrap().resolve(7), 0..0);
+        assert_eq!(parse("0..6"), Ok(LayerScope::range(0..6)));
+        assert_eq!(parse("2..=3"), Ok(LayerScope::range(2..4)));
+        assert_eq!(parse("..4"), Ok(LayerScope::range(0..4)));
+        assert_eq!(parse("..4").unwrap().to_string(), "0..4");
+        assert!(parse("3").unwrap_err().contains("START..=LAST"));
+        assert!(parse("4..4").unwrap_err().contains("empty"));
+        assert!(parse("a..4").unwrap_err().contains("'a'"));
+        assert!(LayerScope::range(1..3).contains(2, 12));
+        assert!(!LayerScope::FirstHalf.contains(6, 12));
     }
 }
