@@ -24,8 +24,8 @@ pub enum ReportError {
         reason: String,
     },
     /// A figure could not be drawn.
-    #[error("cannot draw a figure: {0}")]
-    Chart(String),
+    #[error(transparent)]
+    Chart(#[from] census_charts::ChartError),
     /// An analysis or run file does not hold what the format specifies, or the output directory
     /// could not be staged or swapped in.
     #[error(transparent)]

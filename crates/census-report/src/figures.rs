@@ -2,12 +2,12 @@
 //! comparisons draw one line per model, on absolute layers and on normalised depth; per-model
 //! figures get one panel each.
 
-use plotters::style::RGBColor;
+use census_charts::RGBColor;
 
 use census_format::analysis::tables::{LayerRow, Order, PositionalRow, PositionalType};
 
 use crate::analysis::ModelAnalysis;
-use crate::charts::{Dot, Figure, Series, Stack, color, lighter, ramp};
+use census_charts::{Dot, Figure, Series, Stack, XAxis, color, lighter, ramp};
 
 /// A figure with its file id and caption.
 #[derive(Debug, Clone, PartialEq)]
@@ -213,6 +213,7 @@ fn comparison_with(
                     "layer"
                 }
                 .to_string(),
+                x_axis: if depth { XAxis::Linear } else { XAxis::Integer },
                 y_label: y_label.to_string(),
                 series,
                 y_range,
@@ -331,6 +332,7 @@ fn new_figure(m: &ModelAnalysis, trigrams: bool) -> Option<NamedFigure> {
         figure: Figure::Lines {
             title: format!("{}: detected {what}, new and overlapping", m.name),
             x_label: "layer".to_string(),
+            x_axis: XAxis::Integer,
             y_label: what.to_string(),
             series,
             y_range: None,
@@ -378,6 +380,7 @@ fn detected_figure(models: &[ModelAnalysis], trigrams: bool) -> Option<NamedFigu
         figure: Figure::Lines {
             title: format!("{what} with a detector"),
             x_label: "layer".to_string(),
+            x_axis: XAxis::Integer,
             y_label: what.to_string(),
             series,
             y_range: None,
@@ -472,6 +475,7 @@ fn example_curves(m: &ModelAnalysis) -> Option<NamedFigure> {
         figure: Figure::Lines {
             title: format!("{}: positional patterns", m.name),
             x_label: "position".to_string(),
+            x_axis: XAxis::Integer,
             y_label: "activation frequency".to_string(),
             series,
             y_range: Some((0.0, 1.0)),

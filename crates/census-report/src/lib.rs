@@ -4,13 +4,12 @@
 //! summary.
 //!
 //! - [`analysis`]: an analysis directory read back.
-//! - [`figures`]: the figures as backend-independent descriptions; [`charts`] draws them.
+//! - [`figures`]: the figures as backend-independent descriptions; `census-charts` draws them.
 //! - [`training`]: the training view, for the checkpoints of a training run.
 //! - [`html`], [`browser`], [`markdown`]: the outputs.
 
 pub mod analysis;
 pub mod browser;
-pub mod charts;
 pub mod cli;
 pub mod contexts;
 mod error;
@@ -188,14 +187,14 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
     let mut svgs = Vec::with_capacity(figures.len());
     for f in &figures {
         let _span = tracing::info_span!("figure", id = %f.id).entered();
-        let svg = charts::to_svg(&f.figure)?;
+        let svg = census_charts::to_svg(&f.figure)?;
         write(&figures_dir.join(format!("{}.svg", f.id)), &svg)?;
         if request.png {
-            charts::write_png(&f.figure, &figures_dir.join(format!("{}.png", f.id)))?;
+            census_charts::write_png(&f.figure, &figures_dir.join(format!("{}.png", f.id)))?;
         }
         let full_scale = match f.figure.at_full_scale() {
             Some(full) => {
-                let svg = charts::to_svg(&full)?;
+                let svg = census_charts::to_svg(&full)?;
                 write(&figures_dir.join(format!("{}-full.svg", f.id)), &svg)?;
                 Some(svg)
             }

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use census_format::analysis::tables::PositionalType;
 
 use crate::analysis::ModelAnalysis;
-use crate::charts::{Figure, Series, color, ramp};
 use crate::error::{ReportError, Result};
 use crate::figures::{NamedFigure, Section, slug, type_color};
+use census_charts::{Figure, Series, XAxis, color, ramp};
 
 /// One analysed checkpoint of a training run.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,7 +107,7 @@ fn line(
     series: &TrainingSeries,
     models: &[ModelAnalysis],
     name: &str,
-    color: plotters::style::RGBColor,
+    color: census_charts::RGBColor,
     value: &dyn Fn(&Checkpoint, &ModelAnalysis) -> Option<f64>,
 ) -> Series {
     Series {
@@ -139,6 +139,7 @@ fn figure(
         figure: Figure::Lines {
             title,
             x_label: STEP_AXIS.to_string(),
+            x_axis: XAxis::Log10,
             y_label: y_label.to_string(),
             series: lines,
             y_range: None,

@@ -159,7 +159,7 @@ fn the_page_shows_the_analysis_numbers() {
         let png = image::open(out.join(format!("figures/{id}.png")))
             .unwrap()
             .to_rgb8();
-        assert_eq!(png.dimensions(), census_report::charts::SIZE);
+        assert_eq!(png.dimensions(), census_charts::SIZE);
         let colors: std::collections::BTreeSet<[u8; 3]> = png.pixels().map(|p| p.0).collect();
         assert!(colors.len() > 8, "{id}.png is nearly blank");
     }
@@ -435,7 +435,7 @@ fn figures_and_claims_are_drawn_and_cited_as_the_paper_does() {
         figures.iter().map(|f| &f.id).collect::<Vec<_>>()
     );
     for f in coverage {
-        let census_report::charts::Figure::StackedBars { x, .. } = &f.figure else {
+        let census_charts::Figure::StackedBars { x, .. } = &f.figure else {
             panic!("{} is not a bar chart", f.id);
         };
         assert!(x.iter().all(|&l| (l as usize) < half), "{}: {x:?}", f.id);

@@ -395,7 +395,7 @@ impl TrainArgs {
             self.ffn_dim,
             if self.no_positions { "no" } else { "learned" }
         );
-        write(dir, "loss.svg", &loss_svg(log, &title))
+        write(dir, "loss.svg", &loss_svg(log, &title)?)
     }
 }
 

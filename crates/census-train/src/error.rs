@@ -53,6 +53,9 @@ pub enum TrainError {
     /// directory could not be staged or swapped in.
     #[error(transparent)]
     Format(#[from] census_format::FormatError),
+    /// The loss curve could not be drawn.
+    #[error("loss.svg: {0}")]
+    Chart(#[from] census_charts::ChartError),
 }
 
 impl TrainError {

@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use census_charts::{ChartError, Figure, Series, XAxis, color, to_svg};
+
 use crate::trainer::LogRow;
 
 /// The log as CSV: `step,tokens,learning_rate,train_loss,eval_loss,seconds`.
@@ -18,104 +20,39 @@ pub fn loss_csv(log: &[LogRow]) -> String {
     out
 }
 
-/// A line chart of training (blue) and held-out (orange, dots) loss against tokens seen.
-pub fn loss_svg(log: &[LogRow], title: &str) -> String {
-    let (width, height, left, right, top, bottom) = (640.0, 360.0, 60.0, 20.0, 36.0, 44.0);
-    let max_tokens = log.iter().map(|r| r.tokens).max().unwrap_or(1).max(1) as f64;
-    let losses = log
-        .iter()
-        .flat_map(|r| std::iter::once(r.train_loss).chain(r.eval_loss));
-    let (lo, hi) = losses.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), l| {
-        (lo.min(l), hi.max(l))
-    });
-    let (lo, hi) = if lo.is_finite() {
-        (lo.floor(), hi.ceil().max(lo.floor() + 1.0))
-    } else {
-        (0.0, 1.0)
+/// A line chart of training and held-out loss against tokens seen, drawn by census-charts as
+/// the report draws its figures.
+pub fn loss_svg(log: &[LogRow], title: &str) -> Result<String, ChartError> {
+    let train = Series {
+        name: "training".to_string(),
+        points: log
+            .iter()
+            .map(|r| (r.tokens as f64, r.train_loss))
+            .collect(),
+        color: color(0),
+        dashed: false,
     };
-    let x = |tokens: u64| left + (width - left - right) * tokens as f64 / max_tokens;
-    let y = |loss: f64| top + (height - top - bottom) * (hi - loss) / (hi - lo);
-    let mut svg = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">
-<rect width="100%" height="100%" fill="white"/>
-<text x="{}" y="20" text-anchor="middle" font-size="14">{}</text>
-"#,
-        width / 2.0,
-        escape(title)
-    );
-    let ticks = (hi - lo) as usize;
-    for i in 0..=ticks {
-        let value = lo + i as f64;
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{value:.0}</text>"##,
-            width - right,
-            left - 6.0,
-            y(value) + 4.0,
-            y = y(value)
-        );
-    }
-    for i in 0..=4 {
-        let tokens = (max_tokens * i as f64 / 4.0) as u64;
-        let _ = writeln!(
-            svg,
-            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
-            x(tokens),
-            height - bottom + 16.0,
-            human(tokens)
-        );
-    }
-    let _ = writeln!(
-        svg,
-        r#"<text x="{}" y="{}" text-anchor="middle">tokens</text><text x="16" y="{}" text-anchor="middle" transform="rotate(-90 16 {})">loss (nats/token)</text>"#,
-        (left + width - right) / 2.0,
-        height - 8.0,
-        height / 2.0,
-        height / 2.0
-    );
-    let train: Vec<String> = log
-        .iter()
-        .map(|r| format!("{:.1},{:.1}", x(r.tokens), y(r.train_loss)))
-        .collect();
-    let _ = writeln!(
-        svg,
-        r##"<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="{}"/>"##,
-        train.join(" ")
-    );
-    for row in log {
-        if let Some(loss) = row.eval_loss {
-            let _ = writeln!(
-                svg,
-                r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="#ff7f0e"/>"##,
-                x(row.tokens),
-                y(loss)
-            );
-        }
-    }
-    let _ = writeln!(
-        svg,
-        r##"<text x="{}" y="{}" text-anchor="end" fill="#1f77b4">training</text><text x="{}" y="{}" text-anchor="end" fill="#ff7f0e">held out</text>
-</svg>"##,
-        width - right - 4.0,
-        top + 14.0,
-        width - right - 4.0,
-        top + 30.0
-    );
-    svg
-}
-
-fn human(tokens: u64) -> String {
-    match tokens {
-        t if t >= 1_000_000 => format!("{:.1}M", t as f64 / 1e6),
-        t if t >= 1_000 => format!("{:.0}k", t as f64 / 1e3),
-        t => t.to_string(),
-    }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    let held_out = Series {
+        name: "held out".to_string(),
+        points: log
+            .iter()
+            .filter_map(|r| Some((r.tokens as f64, r.eval_loss?)))
+            .collect(),
+        color: color(1),
+        dashed: false,
+    };
+    to_svg(&Figure::Lines {
+        title: title.to_string(),
+        x_label: "tokens".to_string(),
+        x_axis: XAxis::Linear,
+        y_label: "loss (nats/token)".to_string(),
+        series: [train, held_out]
+            .into_iter()
+            .filter(|s| !s.points.is_empty())
+            .collect(),
+        y_range: None,
+        full_scale: None,
+    })
 }
 
 #[cfg(test)]
@@ -139,9 +76,10 @@ mod tests {
         let csv = loss_csv(&log);
         assert_eq!(csv.lines().count(), 3);
         assert!(csv.contains("40,4000,1.000000e-3,6.25000,6.50000,40.0"));
-        let svg = loss_svg(&log, "a < b");
-        assert!(svg.contains("a &lt; b"));
-        assert_eq!(svg.matches("<circle").count(), 1);
-        assert!(svg.contains("<polyline"));
+        let svg = loss_svg(&log, "a < b").unwrap();
+        assert!(svg.contains("a &lt; b"), "the title, escaped");
+        assert!(svg.contains("training") && svg.contains("held out"), "the legend");
+        // A dot per point: two of training, one held out.
+        assert_eq!(svg.matches("<circle").count(), 3);
     }
 }

@@ -1,14 +1,38 @@
-//! The figures, drawn with plotters: one description ([`Figure`]) rendered either to an SVG string
-//! (inlined in the HTML and written standalone) or to a PNG file.
+//! The figures of neuron-census, drawn with plotters: one description ([`Figure`]) rendered
+//! either to an SVG string (inlined in the report's HTML and written standalone, or a training
+//! run's loss curve) or to a PNG file. Text is set in the embedded DejaVu Sans, so every machine
+//! draws the same bytes.
 
 use std::path::Path;
 use std::sync::Once;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::{FontStyle, RGBColor, register_font};
+/// The colour of a series, a bar stack or a dot.
+pub use plotters::style::RGBColor;
+use plotters::style::{FontStyle, register_font};
 
-use crate::error::{ReportError, Result};
+/// A figure that could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    /// The drawing backend failed (writing the PNG, or laying out the figure).
+    #[error("cannot draw the figure: {0}")]
+    Draw(String),
+}
+
+/// The result of drawing.
+pub type Result<T> = std::result::Result<T, ChartError>;
+
+/// How a line chart's x axis is scaled and labelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XAxis {
+    /// Numbers, ticks as fitted.
+    Linear,
+    /// Whole numbers (layers, positions), ticks on integers.
+    Integer,
+    /// Points hold `log10(x)`; the ticks name `x`.
+    Log10,
+}
 
 /// Width and height of every figure, in pixels.
 pub const SIZE: (u32, u32) = (760, 420);
@@ -110,6 +134,8 @@ pub enum Figure {
         title: String,
         /// X axis label.
         x_label: String,
+        /// How the x axis is scaled.
+        x_axis: XAxis,
         /// Y axis label.
         y_label: String,
         /// The lines.
@@ -168,6 +194,7 @@ impl Figure {
             Figure::Lines {
                 title,
                 x_label,
+                x_axis,
                 y_label,
                 series,
                 full_scale: Some(range),
@@ -175,6 +202,7 @@ impl Figure {
             } => Some(Figure::Lines {
                 title: title.clone(),
                 x_label: x_label.clone(),
+                x_axis: *x_axis,
                 y_label: y_label.clone(),
                 series: series.clone(),
                 y_range: Some(*range),
@@ -356,8 +384,8 @@ fn integer_tick(x: f64) -> String {
     }
 }
 
-fn plot_error(e: impl std::fmt::Display) -> ReportError {
-    ReportError::Chart(e.to_string())
+fn plot_error(e: impl std::fmt::Display) -> ChartError {
+    ChartError::Draw(e.to_string())
 }
 
 /// The font of figure titles.
@@ -385,11 +413,12 @@ where
         Figure::Lines {
             title,
             x_label,
+            x_axis,
             y_label,
             series,
             y_range,
             ..
-        } => draw_lines(root, title, (x_label, y_label), series, *y_range)?,
+        } => draw_lines(root, title, (x_label, *x_axis, y_label), series, *y_range)?,
         Figure::StackedBars {
             title,
             x_label,
@@ -419,7 +448,7 @@ where
 fn draw_lines<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
-    (x_label, y_label): (&str, &str),
+    (x_label, x_axis, y_label): (&str, XAxis, &str),
     series: &[Series],
     y_range: Option<(f64, f64)>,
 ) -> Result<()>
@@ -436,17 +465,10 @@ where
         .y_label_area_size(60)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(plot_error)?;
-    let integer_x = x_label == "layer" || x_label == "position";
-    // Points of a log axis hold log10(x); their ticks name x.
-    let log_x = x_label.ends_with("(log scale)");
-    let x_format = |x: &f64| {
-        if log_x {
-            log_tick(*x)
-        } else if integer_x {
-            integer_tick(*x)
-        } else {
-            tick(*x)
-        }
+    let x_format = |x: &f64| match x_axis {
+        XAxis::Log10 => log_tick(*x),
+        XAxis::Integer => integer_tick(*x),
+        XAxis::Linear => tick(*x),
     };
     let y_format = |y: &f64| tick(*y);
     chart
