@@ -6,7 +6,7 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use census_extract::cli::{ExtractArgs, parse_source};
-use census_extract::manifest::check_foreign_directory;
+use census_format::run::manifest::check_foreign_directory;
 use census_format::{OutputLock, StagedDir};
 use census_model::{HubOptions, ModelSpec};
 use census_report::cli::ReportArgs;

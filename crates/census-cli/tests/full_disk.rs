@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use census_extract::manifest::Manifest;
+use census_format::run::manifest::Manifest;
 use common::{extract_command, write_random_ids};
 
 /// A tmpfs of `megabytes`, unmounted on drop.

@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use census_extract::manifest::Manifest;
+use census_format::run::manifest::Manifest;
 
 /// [`common::extract_command`] with stderr discarded too.
 fn extract_command(corpus: &Path, out: &Path) -> Command {

@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Stdio;
 
-use census_extract::manifest::Manifest;
+use census_format::run::manifest::Manifest;
 
 #[test]
 fn a_second_extraction_into_a_run_being_written_is_refused_and_the_first_is_whole() {

@@ -16,11 +16,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::backend::Backend;
-use census_extract::shards::{activations_path, read_activations};
-use census_extract::{Engine, ExtractOptions, Manifest, SequenceOptions, extract};
+use census_extract::{Engine, ExtractOptions, extract};
 use census_format::model::FloatType;
 use census_format::run::RecordMode;
+use census_format::run::SequenceOptions;
 use census_format::run::counts::read_counts;
+use census_format::run::manifest::Manifest;
+use census_format::run::tables::{activations_path, read_activations};
 use census_model::{BackendJob, Device};
 use census_testkit::golden::{Golden, pretokenized_as_is, pretokenized_source, read_golden};
 

@@ -12,7 +12,7 @@
 use std::fs::File;
 use std::time::Instant;
 
-use census_extract::shards::{ActivationRows, activations_batch};
+use census_format::run::tables::{ActivationRows, activations_batch};
 use census_testkit::SeededRng;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};

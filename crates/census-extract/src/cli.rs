@@ -10,13 +10,15 @@ use census_model::{BackendJob, Device};
 
 use clap::Args;
 
-use crate::corpus::CorpusSource;
 use crate::engine::{Engine, FfnFlag};
 use crate::error::{ExtractError, Result};
 use crate::run::options::{DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions};
-use crate::sequences::{DEFAULT_MAX_SEQ_LEN, SequenceOptions, Shard};
 use census_format::analysis::options::LayerScope;
+use census_format::corpus::CorpusSource;
+use census_format::run::DEFAULT_MAX_SEQ_LEN;
 use census_format::run::RecordMode;
+use census_format::run::SequenceOptions;
+use census_format::run::Shard;
 
 /// `extract` flags.
 #[derive(Debug, Clone, Args)]

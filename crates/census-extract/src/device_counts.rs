@@ -10,7 +10,7 @@ use burn::tensor::{DType, TensorData};
 use census_format::run::counts::{DomainCounts, PartCounts};
 use census_model::fired::{count_fired, count_fired_by_position};
 
-use crate::sequences::Sequence;
+use census_format::run::sequence_table::Sequence;
 
 /// One recorded layer's counters of one domain, on the device: `[2, ffn]` (fires on the `</s>`
 /// prefix, then elsewhere), or `[positions, ffn]` by position on full-length runs.

@@ -7,12 +7,12 @@ use census_model::ModelTokenizer;
 
 use crate::error::{ExtractError, Result};
 use census_format::corpus::{CorpusSource, Document, DocumentContent, ReadCounts, read_source};
-pub use census_format::run::{CorpusCounts, DEFAULT_MAX_SEQ_LEN, SequenceOptions, Shard};
+use census_format::run::{CorpusCounts, SequenceOptions, Shard};
 
 /// Documents tokenized together (in parallel) before they are cut into sequences.
 const TOKENIZE_CHUNK: usize = 256;
 
-pub use census_format::run::sequence_table::Sequence;
+use census_format::run::sequence_table::Sequence;
 
 /// This shard's sequences, with the domain dictionary and counts.
 #[derive(Debug, Clone, Default)]
@@ -313,7 +313,7 @@ pub fn plan_batches(sequences: &[Sequence], batch_tokens: usize) -> Vec<Vec<usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::corpus::SourceFormat;
+    use census_format::corpus::SourceFormat;
 
     fn pretokenized(dir: &std::path::Path, docs: &[Vec<u32>]) -> CorpusSource {
         let path = dir.join("ids.jsonl");

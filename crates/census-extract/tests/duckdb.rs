@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use census_extract::manifest::Manifest;
-use census_extract::shards::{activations_path, read_activations};
-use census_extract::{CorpusSource, ExtractOptions, SequenceOptions, extract};
+use census_extract::{ExtractOptions, extract};
+use census_format::corpus::CorpusSource;
+use census_format::run::SequenceOptions;
+use census_format::run::manifest::Manifest;
+use census_format::run::tables::{activations_path, read_activations};
 use census_model::CpuBackend;
 
 #[test]

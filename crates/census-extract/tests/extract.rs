@@ -7,12 +7,13 @@ use census_format::model::Family;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use census_extract::manifest::Manifest;
-use census_extract::shards::{activations_path, read_activations, read_tokens, tokens_path};
-use census_extract::{
-    CorpusSource, Engine, ExtractError, ExtractOptions, SequenceOptions, Shard, SourceFormat,
-    extract,
-};
+use census_extract::{Engine, ExtractError, ExtractOptions, extract};
+use census_format::corpus::CorpusSource;
+use census_format::corpus::SourceFormat;
+use census_format::run::SequenceOptions;
+use census_format::run::Shard;
+use census_format::run::manifest::Manifest;
+use census_format::run::tables::{activations_path, read_activations, read_tokens, tokens_path};
 use census_model::{CpuBackend, ModelTokenizer};
 use census_testkit::golden::Golden;
 use census_testkit::opt_fixture;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-pub use census_format::series::TRAINER_STATE_FILE;
+use census_format::series::TRAINER_STATE_FILE;
 use census_format::series::{TrainingState, checkpoint_step};
 
 use crate::error::{ModelError, Result};

@@ -468,7 +468,9 @@ fn figures_and_claims_are_drawn_and_cited_as_the_paper_does() {
 
 #[test]
 fn a_run_coarser_than_its_checkpoint_is_flagged() {
-    use census_extract::{CorpusSource, ExtractOptions, SequenceOptions, extract};
+    use census_extract::{ExtractOptions, extract};
+    use census_format::corpus::CorpusSource;
+    use census_format::run::SequenceOptions;
     let dir = tempfile::tempdir().unwrap();
     let plain = planted_analysis(&dir.path().join("f32"));
     let run = dir.path().join("bf16/run");
@@ -544,13 +546,13 @@ fn sections_state_their_data_and_positional_neurons_their_domains() {
         domain: &domain,
         part_sequences: 4,
         full_length: true,
-        shard: census_extract::Shard::default(),
+        shard: census_format::run::Shard::default(),
         complete: true,
     }
     .write(&run);
     let analysis = dir.path().join("analysis");
-    let mut options = census_stats::AnalysisOptions {
-        ngram_data: Some(census_stats::options::DataSelection {
+    let mut options = census_format::analysis::options::AnalysisOptions {
+        ngram_data: Some(census_format::analysis::options::DataSelection {
             domains: vec!["prose".to_string()],
             token_budget: None,
         }),
@@ -598,9 +600,11 @@ fn sections_state_their_data_and_positional_neurons_their_domains() {
 /// first half of the layers, the contexts of those layers come from that run.
 #[test]
 fn a_counts_run_is_reported_with_contexts_only_from_shards_runs() {
-    use census_extract::{CorpusSource, ExtractOptions, SequenceOptions, extract};
+    use census_extract::{ExtractOptions, extract};
+    use census_format::analysis::options::LayerScope;
+    use census_format::corpus::CorpusSource;
     use census_format::run::RecordMode;
-    use census_stats::options::LayerScope;
+    use census_format::run::SequenceOptions;
     let dir = tempfile::tempdir().unwrap();
     let extract_run = |run: &Path, record: RecordMode, layers: LayerScope| {
         extract::<census_model::CpuBackend>(
@@ -635,7 +639,7 @@ fn a_counts_run_is_reported_with_contexts_only_from_shards_runs() {
             LayerScope::FirstHalf
         };
         census_stats::analyze(&census_stats::AnalyzeRequest {
-            options: census_stats::AnalysisOptions {
+            options: census_format::analysis::options::AnalysisOptions {
                 unigram_layers: ngrams,
                 ngram_layers: ngrams,
                 ..Default::default()

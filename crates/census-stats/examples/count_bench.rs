@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use census_extract::sequences::Shard;
+use census_format::run::Shard;
 use census_stats::counts::CountScope;
 use census_stats::inputs::RunSet;
 use common::{SyntheticRun, config, mix};

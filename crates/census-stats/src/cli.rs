@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::analyze::AnalyzeRequest;
 use crate::error::{Result, StatsError};
-use crate::options::{
+use census_format::analysis::options::{
     AnalysisOptions, DataSelection, DetectorOptions, LayerScope, LogBase, PositionalOptions,
     ProjectAll, ProjectionOptions, SuppressionRule,
 };
@@ -276,7 +276,7 @@ impl AnalyzeArgs {
     }
 
     /// Runs the analysis.
-    pub fn run(&self) -> Result<crate::Summary> {
+    pub fn run(&self) -> Result<census_format::analysis::summary::Summary> {
         crate::analyze(&self.request()?)
     }
 }
@@ -295,7 +295,7 @@ pub struct MergeArgs {
 
 impl MergeArgs {
     /// Merges the parts.
-    pub fn run(&self) -> Result<crate::Summary> {
+    pub fn run(&self) -> Result<census_format::analysis::summary::Summary> {
         crate::merge_analyses(&self.parts, &self.out)
     }
 }

@@ -8,9 +8,10 @@ use census_format::run::tables::ActivationRows;
 use rustc_hash::FxHashMap;
 
 use crate::coverage::GroupedCounts;
-use crate::ngram::{Order, TableCodes, pack};
+use crate::ngram::{TableCodes, pack};
 use crate::part_data::{NO_NGRAM, PartTokens};
 use crate::sorted_counts::{KeyLayout, SortedCounts};
+use census_format::analysis::tables::Order;
 
 /// A count table keyed by packed (neuron, n-gram) or by n-gram.
 pub type CountTable = FxHashMap<u64, u64>;

@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 
 use crate::counts::CorpusTally;
-use crate::ngram::Order;
-use crate::options::DetectorOptions;
+use census_format::analysis::options::DetectorOptions;
+use census_format::analysis::tables::Order;
 
 /// An n-gram that triggers a detector.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +94,7 @@ pub fn detect(
         })
 }
 
-pub use census_format::analysis::tables::DetectedCoverage;
+use census_format::analysis::tables::DetectedCoverage;
 
 /// Coverage of each layer given the detected n-gram sets of consecutive layers, lowest first.
 pub fn detected_coverage(per_layer: &[BTreeSet<u64>]) -> Vec<DetectedCoverage> {

@@ -12,8 +12,8 @@ use census_format::run::tables::{PartCheck, PartFile};
 use census_format::run::{RecordMode, SequenceStart};
 
 use crate::error::{Result, StatsError};
-use crate::options::DataSelection;
-use crate::part_data::PartLimits;
+use census_format::analysis::options::DataSelection;
+use census_format::run::checked::PartLimits;
 
 /// One extraction run directory.
 #[derive(Debug, Clone)]

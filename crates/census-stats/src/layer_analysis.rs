@@ -4,10 +4,11 @@
 use crate::counts::{CorpusTally, LayerCounts};
 use crate::coverage::{bin_of, coverage_count};
 use crate::detectors::{Detector, detect};
-use crate::ngram::Order;
-use crate::options::AnalysisOptions;
-use crate::positional::{Classification, classify, mutual_information, ranges_above};
+use crate::positional::{classify, mutual_information, ranges_above};
 use crate::token_neurons::{TokenFires, TokenNeurons};
+use census_format::analysis::options::AnalysisOptions;
+use census_format::analysis::tables::Classification;
+use census_format::analysis::tables::Order;
 use census_format::analysis::tables::PositionCurveRow;
 
 /// Statistics of one neuron (a row of `neurons.parquet`).

@@ -17,9 +17,10 @@ use census_format::analysis::manifest::{AnalysisManifest, MANIFEST_FILE, SUMMARY
 use crate::analyze::check_output_dir;
 use crate::analyze::write::{table_metadata, write_json};
 use crate::error::{Result, StatsError};
-use crate::sections::SectionBases;
-use crate::summary::{DomainStability, Summary, fill_detected_coverage, summarise};
+use crate::summary::{fill_detected_coverage, summarise};
 use crate::token_neurons::TokenNeurons;
+use census_format::analysis::sections::SectionBases;
+use census_format::analysis::summary::{DomainStability, Summary};
 
 /// One part of a split analysis, as read from its directory.
 struct Part {

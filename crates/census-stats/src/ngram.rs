@@ -19,7 +19,7 @@ pub const MAX_VOCAB: usize = 1 << TOKEN_BITS;
 pub const MAX_NEURONS: usize = 1 << 16;
 
 /// Order of an n-gram.
-pub use census_format::analysis::tables::Order;
+use census_format::analysis::tables::Order;
 
 /// Packs the tokens of an n-gram, oldest first.
 pub fn pack(tokens: &[u32]) -> u64 {

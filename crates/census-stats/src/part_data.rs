@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-pub use census_format::run::checked::PartLimits;
+use census_format::run::checked::PartLimits;
 use census_format::run::checked::{TokenIds, check_activation_rows, read_token_ids};
 use census_format::run::tables::{ActivationRows, PartCheck, read_activations};
 

@@ -3,7 +3,7 @@
 //! indicates. The numeric rules are ours (the paper gives none); they are flags in
 //! [`PositionalOptions`] and documented in `docs/ANALYSIS.md`.
 
-use crate::options::{LogBase, PositionalOptions};
+use census_format::analysis::options::{LogBase, PositionalOptions};
 
 /// Mutual information between "fires" and "position" from fires per position and rows per
 /// position; positions are weighted by how often they occur (uniformly on full-length runs,
@@ -28,7 +28,7 @@ pub fn mutual_information(fires: &[u64], rows: &[u64], base: LogBase) -> f64 {
         .max(0.0)
 }
 
-pub use census_format::analysis::tables::{Classification, PositionalType};
+use census_format::analysis::tables::{Classification, PositionalType};
 
 /// Whether `curve` holds `predicate` on at least `run` consecutive positions.
 fn has_run(curve: &[f64], run: usize, predicate: impl Fn(f64) -> bool) -> bool {

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-pub use census_format::analysis::summary::{DomainCount, DomainStability};
+use census_format::analysis::summary::{DomainCount, DomainStability};
 
 use crate::layer_analysis::LayerResult;
-use crate::options::LogBase;
-use crate::positional::Classification;
+use census_format::analysis::options::LogBase;
+use census_format::analysis::tables::Classification;
 
 /// One domain's layer results, and the data they rest on.
 #[derive(Debug)]

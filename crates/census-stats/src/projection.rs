@@ -14,9 +14,10 @@ use census_model::{CheckpointPlan, CpuBackend};
 use crate::detectors::Detector;
 use crate::error::{Result, StatsError};
 use crate::model_files::{model_spec, resolve_model};
-use crate::ngram::{Order, unpack};
-use crate::options::{ProjectionOptions, SuppressionRule};
+use crate::ngram::unpack;
 use crate::suppression::null_probability;
+use census_format::analysis::options::{ProjectionOptions, SuppressionRule};
+use census_format::analysis::tables::Order;
 
 /// The vocabulary projection of one detector.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,12 +7,12 @@
 
 use std::path::PathBuf;
 
-pub use census_format::analysis::sections::{BasisRun, DataBasis, SectionBases};
+use census_format::analysis::sections::{BasisRun, DataBasis};
 
 use crate::analyze::AnalyzeRequest;
 use crate::error::{Result, StatsError};
 use crate::inputs::RunSet;
-use crate::options::DataSelection;
+use census_format::analysis::options::DataSelection;
 
 /// The runs and the part of them one section rests on.
 #[derive(Debug, Clone, PartialEq, Eq)]

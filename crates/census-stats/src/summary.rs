@@ -3,17 +3,16 @@
 
 use std::collections::BTreeMap;
 
-pub use census_format::analysis::summary::{
-    DeadReading, DeadSummary, DetectorSummary, DomainCount, DomainStability, PositionalSummary,
-    Summary, SuppressionSummary,
+use census_format::analysis::summary::{
+    DeadReading, DeadSummary, DetectorSummary, PositionalSummary, Summary, SuppressionSummary,
 };
 
 use std::collections::BTreeSet;
 
 use crate::detectors::detected_coverage;
 use crate::ngram::pack;
-use crate::positional::PositionalType;
 use crate::suppression::at_least;
+use census_format::analysis::tables::PositionalType;
 use census_format::analysis::tables::{
     DetectorKind, DetectorProjection, DetectorRow, LayerRow, NeuronRow, PositionalRow,
 };
@@ -50,7 +49,7 @@ fn median(values: &[f64]) -> f64 {
 
 fn detector_summary(
     layers: &[LayerRow],
-    pick: fn(&LayerRow) -> Option<crate::detectors::DetectedCoverage>,
+    pick: fn(&LayerRow) -> Option<census_format::analysis::tables::DetectedCoverage>,
     count: fn(&LayerRow) -> Option<u32>,
 ) -> Option<DetectorSummary> {
     let counted: Vec<&LayerRow> = layers.iter().filter(|l| count(l).is_some()).collect();

@@ -4,7 +4,7 @@
 //! many tokens drawn at random from the real vocabulary, and over all detectors an exact one-sided
 //! test of the observed count against those chances (a sign test with unequal probabilities).
 
-use crate::options::SuppressionRule;
+use census_format::analysis::options::SuppressionRule;
 
 /// Random draws per detector when the chance has no closed form (the mean rule with several
 /// triggers).

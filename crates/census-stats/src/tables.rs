@@ -8,10 +8,11 @@ use census_format::analysis::tables::{
 
 use crate::detectors::Detector;
 use crate::layer_analysis::{LayerResult, PositionalNeuron};
-use crate::ngram::{Order, unpack};
+use crate::ngram::unpack;
 use crate::positional_domains::DomainRow;
 use crate::projection::{NeuronProjection, Projection};
 use crate::token_neurons::TokenNeurons;
+use census_format::analysis::tables::Order;
 
 /// `neurons.parquet`: one row per (layer, neuron).
 pub fn neuron_rows(layers: &[LayerResult]) -> Vec<NeuronRow> {

@@ -10,8 +10,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use census_stats::options::LayerScope;
-use census_stats::{AnalysisOptions, AnalyzeRequest, analyze};
+use census_format::analysis::options::AnalysisOptions;
+use census_format::analysis::options::LayerScope;
+use census_stats::{AnalyzeRequest, analyze};
 use census_testkit::opt_fixture;
 use common::extract_planted;
 
@@ -237,7 +238,9 @@ fn an_analysis_rewritten_by_duckdb_reads_back_as_the_same_rows() {
 /// into `dir/run` and analysed into `dir/analysis`, projections included, as the DuckDB check
 /// reads it.
 fn analysed_family(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    use census_extract::{CorpusSource, Engine, ExtractOptions, SequenceOptions, extract};
+    use census_extract::{Engine, ExtractOptions, extract};
+    use census_format::corpus::CorpusSource;
+    use census_format::run::SequenceOptions;
     let model = census_testkit::family_fixture(name);
     let (run, out) = (dir.join("run"), dir.join("analysis"));
     let corpus = census_testkit::fixtures_dir().join("corpus/sample.jsonl");
@@ -303,8 +306,8 @@ fn duckdb_recomputes_the_analysis_of_a_gated_family_with_bos() {
 /// both sides of the boundary are found, and DuckDB recomputes everything else.
 #[test]
 fn duckdb_recomputes_the_analysis_of_a_vocabulary_beyond_16_bits() {
-    use census_extract::sequences::Shard;
     use census_format::analysis::tables::{AnalysisTable, DetectorKind, DetectorRow};
+    use census_format::run::Shard;
     use census_stats::counts::CorpusTally;
     use common::{SyntheticRun, config, mix};
 
@@ -389,7 +392,7 @@ fn duckdb_recomputes_the_analysis_of_a_vocabulary_beyond_16_bits() {
     assert_eq!(
         (
             codes.bits(),
-            codes.table_neurons(census_stats::ngram::Order::Trigram)
+            codes.table_neurons(census_format::analysis::tables::Order::Trigram)
         ),
         (17, 8192)
     );

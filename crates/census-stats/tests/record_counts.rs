@@ -7,13 +7,17 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use census_extract::{CorpusSource, Engine, ExtractOptions, SequenceOptions, Shard, extract};
+use census_extract::{Engine, ExtractOptions, extract};
+use census_format::analysis::options::AnalysisOptions;
+use census_format::analysis::options::LayerScope;
 use census_format::analysis::tables::{
     AnalysisTable, LayerRow, NeuronRow, PositionalDomainRow, PositionalRow,
 };
+use census_format::corpus::CorpusSource;
 use census_format::run::RecordMode;
-use census_stats::options::LayerScope;
-use census_stats::{AnalysisOptions, AnalyzeRequest, analyze};
+use census_format::run::SequenceOptions;
+use census_format::run::Shard;
+use census_stats::{AnalyzeRequest, analyze};
 use census_testkit::opt_fixture;
 
 /// The planted corpus as two domains (`a` and `b`), cut into full-length sequences of 12 tokens

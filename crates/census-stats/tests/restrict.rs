@@ -6,10 +6,13 @@ mod common;
 
 use std::path::Path;
 
-use census_extract::sequences::Shard;
-use census_extract::{CorpusSource, ExtractOptions, SequenceOptions, extract};
+use census_extract::{ExtractOptions, extract};
+use census_format::analysis::options::AnalysisOptions;
+use census_format::corpus::CorpusSource;
+use census_format::run::SequenceOptions;
+use census_format::run::Shard;
 use census_model::CpuBackend;
-use census_stats::{AnalysisOptions, AnalyzeRequest, analyze};
+use census_stats::{AnalyzeRequest, analyze};
 use census_testkit::opt_fixture;
 use common::{SyntheticRun, config, mix, read_table};
 
@@ -21,7 +24,11 @@ const TABLES: [&str; 5] = [
     "positional.parquet",
 ];
 
-fn analyse(run: &Path, out: &Path, options: AnalysisOptions) -> census_stats::Summary {
+fn analyse(
+    run: &Path,
+    out: &Path,
+    options: AnalysisOptions,
+) -> census_format::analysis::summary::Summary {
     analyze(&AnalyzeRequest {
         options,
         ..AnalyzeRequest::new(vec![run.to_path_buf()], out.to_path_buf())

@@ -9,10 +9,11 @@ use std::path::Path;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, UInt16Type};
-use census_extract::sequences::Shard;
 use census_format::analysis::manifest::AnalysisManifest;
-use census_stats::options::DataSelection;
-use census_stats::{AnalysisOptions, AnalyzeRequest, analyze};
+use census_format::analysis::options::AnalysisOptions;
+use census_format::analysis::options::DataSelection;
+use census_format::run::Shard;
+use census_stats::{AnalyzeRequest, analyze};
 use common::{SyntheticRun, config, mix, read_table};
 
 const LEN: usize = 32;
@@ -204,7 +205,7 @@ fn each_section_equals_the_analysis_of_its_own_runs_alone() {
 
     let manifest = AnalysisManifest::load(&c).unwrap();
     let sections = manifest.sections.unwrap();
-    let basis = |b: &census_stats::sections::DataBasis| {
+    let basis = |b: &census_format::analysis::sections::DataBasis| {
         (b.runs[0].dir.clone(), b.tokens, b.domains.clone())
     };
     assert_eq!(

@@ -7,11 +7,12 @@ mod common;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use census_extract::sequences::Shard;
 use census_format::analysis::manifest::AnalysisManifest;
+use census_format::analysis::options::AnalysisOptions;
+use census_format::analysis::options::{LayerScope, ProjectAll};
 use census_format::analysis::tables::{AnalysisTable, LayerRow};
-use census_stats::options::{LayerScope, ProjectAll};
-use census_stats::{AnalysisOptions, AnalyzeRequest, analyze, merge_analyses};
+use census_format::run::Shard;
+use census_stats::{AnalyzeRequest, analyze, merge_analyses};
 use common::{SyntheticRun, config, extract_planted, mix};
 
 const LEN: usize = 32;
@@ -155,7 +156,7 @@ fn merged_layer_ranges_equal_one_analysis_of_every_layer() {
     ] {
         assert!(whole.tables.iter().any(|t| t == table), "{table}");
     }
-    let summary = census_stats::Summary::load(&path("whole")).unwrap();
+    let summary = census_format::analysis::summary::Summary::load(&path("whole")).unwrap();
     assert!(summary.token_detectors.as_ref().unwrap().detectors >= 3);
     assert!(summary.positional.as_ref().unwrap().total > 0);
     assert!(summary.positional_domains.as_ref().unwrap().pooled > 0);

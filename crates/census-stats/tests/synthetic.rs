@@ -9,11 +9,12 @@ use std::path::Path;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, UInt16Type, UInt32Type, UInt64Type};
-use census_extract::sequences::Shard;
+use census_format::analysis::options::AnalysisOptions;
+use census_format::analysis::options::LayerScope;
+use census_format::run::Shard;
 use census_stats::counts::LayerCounts;
 use census_stats::inputs::RunSet;
-use census_stats::options::LayerScope;
-use census_stats::{AnalysisOptions, AnalyzeRequest, analyze};
+use census_stats::{AnalyzeRequest, analyze};
 use common::{SyntheticRun, config, edit_activations, edit_tokens, mix, read_table};
 
 const LEN: usize = 64;

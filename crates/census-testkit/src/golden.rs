@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use census_extract::{CorpusSource, SourceFormat};
+use census_format::corpus::CorpusSource;
+use census_format::corpus::SourceFormat;
 use safetensors::{Dtype, SafeTensors};
 
 /// One tensor of a golden file: its shape and values (integers widened to `f64`, exactly).

@@ -14,7 +14,7 @@ use crate::error::{Result, TrainError};
 /// Checkpoints saved by default: this many, log-spaced below the last step.
 pub const DEFAULT_CHECKPOINTS: u32 = 5;
 
-pub use census_model::series::TRAINER_STATE_FILE;
+use census_format::series::TRAINER_STATE_FILE;
 
 /// Which steps are saved as checkpoints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

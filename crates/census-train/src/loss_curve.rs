@@ -78,7 +78,10 @@ mod tests {
         assert!(csv.contains("40,4000,1.000000e-3,6.25000,6.50000,40.0"));
         let svg = loss_svg(&log, "a < b").unwrap();
         assert!(svg.contains("a &lt; b"), "the title, escaped");
-        assert!(svg.contains("training") && svg.contains("held out"), "the legend");
+        assert!(
+            svg.contains("training") && svg.contains("held out"),
+            "the legend"
+        );
         // A dot per point: two of training, one held out.
         assert_eq!(svg.matches("<circle").count(), 3);
     }

@@ -272,7 +272,8 @@ fn bad_training_input_is_named() {
 #[test]
 fn checkpoints_are_saved_along_the_run_each_a_loadable_model() {
     use census_format::corpus::CorpusSource;
-    use census_train::checkpoints::{Schedule, TRAINER_STATE_FILE, TrainerState};
+    use census_format::series::TRAINER_STATE_FILE;
+    use census_train::checkpoints::{Schedule, TrainerState};
     use census_train::cli::saved_loss;
     use census_train::data::{pack_blocks, read_texts};
 

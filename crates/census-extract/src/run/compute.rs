@@ -10,10 +10,11 @@ use census_model::{CheckpointPlan, DecoderModel, FiredNeurons, TokenBatch, burn_
 use super::options::ExtractOptions;
 use crate::device_counts::DeviceCounts;
 use crate::error::Result;
-use crate::sequences::{Sequence, SequencedCorpus, plan_batches};
-use crate::shards::ActivationRows;
+use crate::sequences::{SequencedCorpus, plan_batches};
 use census_format::run::RecordMode;
 use census_format::run::counts::{DomainCounts, PartCounts};
+use census_format::run::sequence_table::Sequence;
+use census_format::run::tables::ActivationRows;
 
 /// How a part's activations are computed.
 pub(super) enum Compute<'a, B: Backend> {

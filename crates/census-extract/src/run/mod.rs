@@ -18,9 +18,9 @@ use self::options::{ASSUMED_DENSITY, ExtractOptions, check_options};
 use self::parts::{load_engine, run_parts};
 use self::resume::{Opened, check_disk, open_or_resume};
 use crate::error::Result;
-use crate::manifest::Manifest;
 use crate::sequences::{PartPlan, plan_parts};
 use census_format::OutputLock;
+use census_format::run::manifest::Manifest;
 
 /// What a finished call did.
 #[derive(Debug, Clone)]

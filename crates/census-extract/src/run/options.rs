@@ -7,12 +7,13 @@ use census_format::analysis::options::LayerScope;
 use census_format::model::{FloatType, ModelConfig};
 use census_model::{CheckpointPlan, ModelTokenizer};
 
-use crate::corpus::{CorpusSource, SourceFormat};
 use crate::counter_memory::{PositionCounters, available_memory};
 use crate::engine::Engine;
 use crate::error::{ExtractError, Result};
-use crate::manifest::RunConfig;
-use crate::sequences::{SequenceOptions, Shard};
+use census_format::corpus::{CorpusSource, SourceFormat};
+use census_format::run::SequenceOptions;
+use census_format::run::Shard;
+use census_format::run::manifest::RunConfig;
 use census_format::run::{RecordMode, SequenceStart};
 
 use super::resume::describe_model;

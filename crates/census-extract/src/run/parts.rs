@@ -13,8 +13,8 @@ use super::options::ExtractOptions;
 use super::resume::{Opened, check_disk};
 use super::write::{PartContext, write_computed};
 use crate::error::Result;
-use crate::manifest::{CommittedPart, Manifest};
 use crate::sequences::{PartPlan, SequencedCorpus};
+use census_format::run::manifest::{CommittedPart, Manifest};
 
 /// Loads what computes the activations: the whole model on the device, its layers on the host
 /// engine, or only the embeddings with the layers streamed from `plan`.

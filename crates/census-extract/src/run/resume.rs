@@ -12,15 +12,18 @@ use sha2::{Digest, Sha256};
 use super::options::{CheckedOptions, ExtractOptions};
 use super::write::layer_file;
 use crate::error::{ExtractError, Result};
-use crate::manifest::{
+use crate::sequences::{PartPlan, SequencedCorpus, build_sequences, plan_parts};
+use census_format::FileDigest;
+use census_format::run::manifest::{
     CommittedPart, FileFingerprint, Manifest, ModelDescription, SCHEMA_VERSION,
     check_foreign_directory, first_difference, hex,
 };
-use crate::sequences::{PartPlan, Sequence, SequencedCorpus, build_sequences, plan_parts};
-use crate::shards::{ACTIVATIONS_DIR, FOOTER_RUN_ID, TEMP_SUFFIX, TOKENS_DIR, tokens_path};
-use census_format::FileDigest;
+use census_format::run::sequence_table::Sequence;
 use census_format::run::sequence_table::{
     CorpusFile, SEQUENCES_FILE, SequenceTable, corpus_files, read_sequences, write_sequences,
+};
+use census_format::run::tables::{
+    ACTIVATIONS_DIR, FOOTER_RUN_ID, TEMP_SUFFIX, TOKENS_DIR, tokens_path,
 };
 
 /// A run directory ready for its remaining parts: the corpus cut into sequences, and the
@@ -271,7 +274,7 @@ fn drop_damaged_parts(
             });
         let off_plan = (!planned).then(|| {
             (
-                out.join(crate::manifest::MANIFEST_FILE)
+                out.join(census_format::run::manifest::MANIFEST_FILE)
                     .display()
                     .to_string(),
                 format!(

@@ -8,15 +8,16 @@ use std::path::PathBuf;
 use super::compute::{ComputedPart, merge_rows};
 use super::options::ExtractOptions;
 use crate::error::{ExtractError, Result};
-use crate::manifest::CommittedPart;
-use crate::sequences::{PartPlan, Sequence, SequencedCorpus};
-use crate::shards::{
-    activations_batch, part_footer, tokens_batch, tokens_path, write_temp_parquet,
-};
+use crate::sequences::{PartPlan, SequencedCorpus};
 use census_format::FormatError;
 use census_format::run::RecordMode;
 use census_format::run::counts::counts_batch;
+use census_format::run::manifest::CommittedPart;
+use census_format::run::sequence_table::Sequence;
 use census_format::run::tables::PartFile;
+use census_format::run::tables::{
+    activations_batch, part_footer, tokens_batch, tokens_path, write_temp_parquet,
+};
 use rayon::prelude::*;
 
 /// What the files of a run's parts carry beside their rows.

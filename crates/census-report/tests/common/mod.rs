@@ -3,9 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use census_extract::{CorpusSource, ExtractOptions, SequenceOptions, extract};
+use census_extract::{ExtractOptions, extract};
+use census_format::analysis::options::AnalysisOptions;
+use census_format::corpus::CorpusSource;
+use census_format::run::SequenceOptions;
 use census_model::CpuBackend;
-use census_stats::{AnalysisOptions, AnalyzeRequest, analyze};
+use census_stats::{AnalyzeRequest, analyze};
 
 /// Extracts the planted fixture's corpus into `dir/run` and analyses it into `dir/analysis`
 /// (n-grams in every layer, positions on any length); returns the analysis directory.
@@ -29,7 +32,7 @@ pub fn planted_analysis(dir: &Path) -> PathBuf {
     )
     .unwrap();
     let mut options = AnalysisOptions {
-        ngram_layers: census_stats::options::LayerScope::All,
+        ngram_layers: census_format::analysis::options::LayerScope::All,
         ..Default::default()
     };
     options.positional.any_length = true;

@@ -11,9 +11,11 @@ use super::plan::AnalysisPlan;
 use crate::counts::{CorpusTally, CountScope};
 use crate::error::{Result, StatsError};
 use crate::layer_analysis::LayerResult;
-use crate::options::AnalysisOptions;
-use crate::positional_domains::{self, DomainResults, DomainStability};
-use crate::sections::{DataGroup, SectionBases};
+use crate::positional_domains::{self, DomainResults};
+use crate::sections::DataGroup;
+use census_format::analysis::options::AnalysisOptions;
+use census_format::analysis::sections::SectionBases;
+use census_format::analysis::summary::DomainStability;
 
 /// The counts of an analysis, merged into one result per layer.
 pub(super) struct Counted {

@@ -14,8 +14,8 @@ use crate::layer_analysis::{
     LayerResult, NgramStatistics, analyze_frequencies_and_positions, analyze_layer,
 };
 use crate::ngram::TableCodes;
-use crate::options::AnalysisOptions;
 use crate::part_data::{PartTokens, read_layer_part};
+use census_format::analysis::options::AnalysisOptions;
 
 /// What each layer counts.
 pub fn count_scope(set: &RunSet, options: &AnalysisOptions, layer: usize) -> CountScope {

@@ -18,8 +18,8 @@ use census_format::analysis::manifest::{ANALYSIS_KIND, MANIFEST_FILE};
 use census_format::{OutputKind, OutputLock, Ownership, check_replaceable};
 
 use crate::error::{Result, StatsError};
-use crate::options::{AnalysisOptions, LayerScope};
-use crate::summary::Summary;
+use census_format::analysis::options::{AnalysisOptions, LayerScope};
+use census_format::analysis::summary::Summary;
 
 /// What to analyse and where to write it.
 #[derive(Debug, Clone)]

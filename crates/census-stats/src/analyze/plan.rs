@@ -8,8 +8,8 @@ use super::count::{group_layers, group_scope};
 use super::{AnalyzeRequest, check_output_dir, validate};
 use crate::error::{Result, StatsError};
 use crate::ngram::MAX_NEURONS;
-use crate::options::DataSelection;
 use crate::sections::{DataGroup, Sources};
+use census_format::analysis::options::DataSelection;
 
 /// What an analysis counts: the runs of each section and the layers each group counts in.
 pub(super) struct AnalysisPlan {

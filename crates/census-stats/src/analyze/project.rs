@@ -10,10 +10,10 @@ use super::plan::AnalysisPlan;
 use crate::detectors::Detector;
 use crate::error::Result;
 use crate::model_files::{FoundTokenizer, locate_tokenizer};
-use crate::options::{PROJECT_ALL_AUTO_FLOPS, ProjectAll};
 use crate::projection::{
     NeuronProjection, Projection, locate_weights, project_detectors, project_neurons,
 };
+use census_format::analysis::options::{PROJECT_ALL_AUTO_FLOPS, ProjectAll};
 
 /// The detectors, and what the model's weights and tokenizer add to them.
 pub(super) struct Projected {

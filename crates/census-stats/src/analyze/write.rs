@@ -22,9 +22,9 @@ use super::project::Projected;
 use crate::analysis_tables::AnalysisTables;
 use crate::error::{Result, StatsError};
 use crate::layer_analysis::LayerResult;
-use crate::ngram::Order;
-use crate::summary::Summary;
 use crate::tables;
+use census_format::analysis::summary::Summary;
+use census_format::analysis::tables::Order;
 
 /// Writes the tables, the summary and the manifest into a staging directory that replaces
 /// `--out` only when complete; returns the headline numbers.
