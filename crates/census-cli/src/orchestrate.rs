@@ -306,7 +306,8 @@ fn train_stage(
     for spec in args
         .data
         .iter()
-        .chain(Some(&args.eval_data).filter(|d| *d != "none"))
+        .map(String::as_str)
+        .chain(args.eval_data.source())
     {
         describe_files(&parse_source(spec)?.path, &mut inputs)?;
     }
@@ -477,7 +478,8 @@ fn preflight(
             .args
             .data
             .iter()
-            .chain(Some(&stage.args.eval_data).filter(|d| *d != "none"))
+            .map(String::as_str)
+            .chain(stage.args.eval_data.source())
         {
             parse_source(spec)?.check_exists()?;
         }

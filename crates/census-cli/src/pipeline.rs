@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use census_format::hub_ref::{HubRef, split_revision};
 use census_format::series::revision_step;
+use census_train::eval_data::EvalData;
 use serde::Deserialize;
 
 /// One experiment.
@@ -383,7 +384,7 @@ pub fn table_flags(table: &BTreeMap<String, toml::Value>, root: &Path) -> Result
 
 fn scalar(key: &str, value: &toml::Value, root: &Path) -> Result<String> {
     Ok(match value {
-        toml::Value::String(s) if key == "eval-data" && s == "none" => s.clone(),
+        toml::Value::String(s) if key == "eval-data" && s == EvalData::NONE => s.clone(),
         toml::Value::String(s) if key == "data" || key == "eval-data" => rooted_source(s, root),
         toml::Value::String(s) => s.clone(),
         toml::Value::Integer(i) => i.to_string(),

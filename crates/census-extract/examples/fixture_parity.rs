@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::backend::Backend;
-use census_extract::{Engine, ExtractOptions, extract};
+use census_extract::{ExtractOptions, extract};
 use census_format::model::FloatType;
+use census_format::run::Engine;
 use census_format::run::RecordMode;
 use census_format::run::SequenceOptions;
 use census_format::run::counts::read_counts;

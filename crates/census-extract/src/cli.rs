@@ -10,12 +10,13 @@ use census_model::{BackendJob, Device};
 
 use clap::Args;
 
-use crate::engine::{Engine, FfnFlag};
+use crate::engine::{FfnFlag, engine_from_flags};
 use crate::error::{ExtractError, Result};
 use crate::run::options::{DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions};
 use census_format::analysis::options::LayerScope;
 use census_format::corpus::CorpusSource;
 use census_format::run::DEFAULT_MAX_SEQ_LEN;
+use census_format::run::Engine;
 use census_format::run::RecordMode;
 use census_format::run::SequenceOptions;
 use census_format::run::Shard;
@@ -163,13 +164,13 @@ impl ExtractArgs {
         })
     }
 
-    /// The engine the flags name for the model in `model_dir` (see [`Engine::from_flags`]; an
+    /// The engine the flags name for the model in `model_dir` (see [`engine_from_flags`]; an
     /// OPT model's when its configuration cannot be read yet, as a hub model's before its
     /// download).
     pub fn engine_for(&self, model_dir: &Path) -> Result<Engine> {
         let family = census_model::family::read_config(model_dir.join("config.json"))
             .map_or(Family::Opt, |c| c.model_type);
-        Engine::from_flags(
+        engine_from_flags(
             self.ffn,
             self.device == Device::Cuda,
             self.stream_layers,

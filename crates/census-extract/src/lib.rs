@@ -17,7 +17,7 @@ mod error;
 mod run;
 pub mod sequences;
 
-pub use engine::{Engine, FfnFlag};
+pub use engine::{FfnFlag, engine_from_flags};
 pub use error::{ExtractError, Result};
 pub use run::options::{
     ASSUMED_DENSITY, DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions,

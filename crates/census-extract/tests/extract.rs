@@ -7,9 +7,10 @@ use census_format::model::Family;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use census_extract::{Engine, ExtractError, ExtractOptions, extract};
+use census_extract::{ExtractError, ExtractOptions, extract};
 use census_format::corpus::CorpusSource;
 use census_format::corpus::SourceFormat;
+use census_format::run::Engine;
 use census_format::run::SequenceOptions;
 use census_format::run::Shard;
 use census_format::run::manifest::Manifest;
@@ -523,10 +524,7 @@ fn streamed_layers_write_the_same_run() {
         };
         let summary = run(&streamed).unwrap();
         assert!(summary.manifest.complete, "{label}");
-        assert_eq!(
-            summary.manifest.engine.as_deref(),
-            Some(engine.streamed().name())
-        );
+        assert_eq!(summary.manifest.engine, Some(engine.streamed()));
         assert_eq!(files(&streamed_dir), files(&normal_dir), "{label}");
         if engine.on_host() {
             continue;

@@ -178,7 +178,7 @@ fn basis_lines(models: &[PageModel<'_>], section: Section) -> String {
                     "<code>{}</code> (run {}, shard {})",
                     esc(&r.dir.display().to_string()),
                     esc(&r.run_id),
-                    esc(&r.shard)
+                    esc(&r.shard.to_string())
                 )
             })
             .collect();
@@ -282,7 +282,7 @@ fn provenance(m: &PageModel<'_>) -> String {
             "<tr><th>run</th><td><code>{}</code> (run {}, shard {}, {} parts, {} tokens{})</td></tr>",
             esc(&input.dir.display().to_string()),
             esc(&input.run_id),
-            esc(&input.shard),
+            esc(&input.shard.to_string()),
             input.parts,
             input.tokens,
             if input.complete { "" } else { ", incomplete" }

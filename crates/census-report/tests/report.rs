@@ -477,7 +477,7 @@ fn a_run_coarser_than_its_checkpoint_is_flagged() {
     extract::<census_model::CpuBackend>(
         &ExtractOptions {
             sequences: SequenceOptions::with_max_seq_len(48),
-            engine: census_extract::Engine::Dense,
+            engine: census_format::run::Engine::Dense,
             dtype: census_format::model::FloatType::Bf16,
             ..ExtractOptions::new(
                 census_testkit::fixtures_dir().join("opt/planted"),

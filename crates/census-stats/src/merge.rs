@@ -53,15 +53,7 @@ fn check_same_analysis(first: &Part, part: &Part) -> Result<()> {
     let inputs = |m: &AnalysisManifest| {
         m.inputs
             .iter()
-            .map(|r| {
-                (
-                    r.run_id.clone(),
-                    r.shard.clone(),
-                    r.complete,
-                    r.parts,
-                    r.tokens,
-                )
-            })
+            .map(|r| (r.run_id.clone(), r.shard, r.complete, r.parts, r.tokens))
             .collect::<Vec<_>>()
     };
     let differs = |what: &str| {

@@ -162,10 +162,7 @@ pub fn basis_of(set: &RunSet, selection: &DataSelection, tokens: u64, sequences:
             .map(|r| BasisRun {
                 dir: r.dir.clone(),
                 run_id: r.manifest.run_id.clone(),
-                shard: format!(
-                    "{}/{}",
-                    r.manifest.config.shard.index, r.manifest.config.shard.count
-                ),
+                shard: r.manifest.config.shard,
             })
             .collect(),
         selection: selection.clone(),

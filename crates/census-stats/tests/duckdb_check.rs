@@ -238,8 +238,9 @@ fn an_analysis_rewritten_by_duckdb_reads_back_as_the_same_rows() {
 /// into `dir/run` and analysed into `dir/analysis`, projections included, as the DuckDB check
 /// reads it.
 fn analysed_family(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    use census_extract::{Engine, ExtractOptions, extract};
+    use census_extract::{ExtractOptions, extract};
     use census_format::corpus::CorpusSource;
+    use census_format::run::Engine;
     use census_format::run::SequenceOptions;
     let model = census_testkit::family_fixture(name);
     let (run, out) = (dir.join("run"), dir.join("analysis"));

@@ -7,13 +7,14 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use census_extract::{Engine, ExtractOptions, extract};
+use census_extract::{ExtractOptions, extract};
 use census_format::analysis::options::AnalysisOptions;
 use census_format::analysis::options::LayerScope;
 use census_format::analysis::tables::{
     AnalysisTable, LayerRow, NeuronRow, PositionalDomainRow, PositionalRow,
 };
 use census_format::corpus::CorpusSource;
+use census_format::run::Engine;
 use census_format::run::RecordMode;
 use census_format::run::SequenceOptions;
 use census_format::run::Shard;

@@ -18,6 +18,7 @@ use crate::bpe::{check_vocab_size, tokenizer_side_files, train_tokenizer};
 use crate::checkpoints::{Schedule, TrainerState, write_checkpoint, write_trainer_state};
 use crate::data::{pack_blocks, read_texts};
 use crate::error::{Result, TrainError};
+use crate::eval_data::EvalData;
 use crate::loss_curve::{loss_csv, loss_svg};
 use crate::trainer::{LogRow, TrainOptions, next_token_loss, train};
 
@@ -50,7 +51,7 @@ pub struct TrainArgs {
     pub data: Vec<String>,
     /// Held-out text whose loss is measured during training; `none` for no held-out loss.
     #[arg(long, default_value = "data/corpus/census.jsonl")]
-    pub eval_data: String,
+    pub eval_data: EvalData,
     /// Output model directory (Hugging Face layout).
     #[arg(long, default_value = "data/model")]
     pub out: PathBuf,
@@ -254,11 +255,12 @@ impl TrainArgs {
         let tokenizer =
             train_tokenizer(documents, self.vocab_size, &staging.join("tokenizer.json"))?;
         let blocks = pack_blocks(&tokenizer, &texts, self.seq_len)?;
-        let eval_blocks = if self.eval_data == "none" {
-            Vec::new()
-        } else {
-            let eval = read_texts(&parse_sources(std::slice::from_ref(&self.eval_data))?)?;
-            pack_blocks(&tokenizer, &eval, self.seq_len)?
+        let eval_blocks = match self.eval_data.source() {
+            None => Vec::new(),
+            Some(spec) => {
+                let eval = read_texts(&[CorpusSource::parse(spec)?])?;
+                pack_blocks(&tokenizer, &eval, self.seq_len)?
+            }
         };
         tracing::info!(
             blocks = blocks.len(),
@@ -376,7 +378,7 @@ impl TrainArgs {
         let record = serde_json::json!({
             "command": command,
             "data": self.data,
-            "eval_data": self.eval_data,
+            "eval_data": self.eval_data.to_string(),
             "config": self.config(),
             "options": self.options(),
             "seq_len": self.seq_len,

@@ -12,6 +12,7 @@ pub mod checkpoints;
 pub mod cli;
 pub mod data;
 mod error;
+pub mod eval_data;
 pub mod init;
 pub mod loss_curve;
 pub mod trainer;

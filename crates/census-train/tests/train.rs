@@ -256,7 +256,7 @@ fn bad_training_input_is_named() {
     assert!(err.contains("nope.jsonl"), "{err}");
 
     let mut args = tiny(&dir.path().join("m"), &["--vocab-size", "100"]);
-    args.eval_data = "none".into();
+    args.eval_data = census_train::eval_data::EvalData::None;
     let err = args.run().unwrap_err().to_string();
     assert!(err.contains("--vocab-size 100"), "{err}");
 
@@ -289,7 +289,8 @@ fn checkpoints_are_saved_along_the_run_each_a_loadable_model() {
     saved.sort();
     assert_eq!(saved, ["checkpoint-10", "checkpoint-30"]);
     let final_tokenizer = ModelTokenizer::from_dir(&out, Family::Opt).unwrap();
-    let eval = read_texts(&[CorpusSource::parse(&args.eval_data).unwrap()]).unwrap();
+    let eval =
+        read_texts(&[CorpusSource::parse(args.eval_data.source().unwrap()).unwrap()]).unwrap();
     for step in [10, 30] {
         let checkpoint = out.join(format!("checkpoint-{step}"));
         let state: TrainerState = serde_json::from_str(

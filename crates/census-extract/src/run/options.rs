@@ -8,9 +8,9 @@ use census_format::model::{FloatType, ModelConfig};
 use census_model::{CheckpointPlan, ModelTokenizer};
 
 use crate::counter_memory::{PositionCounters, available_memory};
-use crate::engine::Engine;
 use crate::error::{ExtractError, Result};
 use census_format::corpus::{CorpusSource, SourceFormat};
+use census_format::run::Engine;
 use census_format::run::SequenceOptions;
 use census_format::run::Shard;
 use census_format::run::manifest::RunConfig;

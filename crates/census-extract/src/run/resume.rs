@@ -105,7 +105,7 @@ pub(super) fn open_or_resume(
             run_id: checked.run_config.run_id(),
             config: checked.run_config.clone(),
             device: device_name.to_string(),
-            engine: Some(options.engine.name().to_string()),
+            engine: Some(options.engine),
             domains: corpus.domains.clone(),
             counts: corpus.counts,
             corpus_digest: digest,

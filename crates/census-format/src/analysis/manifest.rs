@@ -10,8 +10,8 @@ use crate::analysis::sections::SectionBases;
 use crate::corpus::CorpusSource;
 use crate::error::{FormatError, Result};
 use crate::model::{FloatType, TrainingPoint};
-use crate::run::FfnPath;
 use crate::run::manifest::ModelDescription;
+use crate::run::{FfnPath, Shard};
 
 /// Version of the analysis-directory layout described in `docs/SCHEMA.md`. 2: the model's name,
 /// its place in a training run and each run's provenance are recorded, so the report reads
@@ -31,8 +31,9 @@ pub struct InputRun {
     pub dir: PathBuf,
     /// Its run id.
     pub run_id: String,
-    /// Its shard, `index/count`.
-    pub shard: String,
+    /// Its shard, recorded as `index/count`.
+    #[serde(with = "crate::run::sequencing::shard_text")]
+    pub shard: Shard,
     /// Whether it was complete.
     pub complete: bool,
     /// Parts analysed.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::options::DataSelection;
+use crate::run::Shard;
 
 /// One run a section rests on, as the summary and manifest record it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -14,8 +15,9 @@ pub struct BasisRun {
     pub dir: PathBuf,
     /// Its run id.
     pub run_id: String,
-    /// Its shard, `index/count`.
-    pub shard: String,
+    /// Its shard, recorded as `index/count`.
+    #[serde(with = "crate::run::sequencing::shard_text")]
+    pub shard: Shard,
 }
 
 /// The data one section's statistics rest on.

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::FileDigest;
 use crate::model::{FloatType, ModelConfig};
-use crate::run::FfnPath;
 use crate::run::counts::RecordMode;
 use crate::run::sequence_table::SequenceTable;
+use crate::run::{Engine, FfnPath};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -176,7 +176,7 @@ pub struct Manifest {
     /// `dense-streamed-offload`); every engine records the same fires, so a run may resume on
     /// another. Absent in runs written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub engine: Option<String>,
+    pub engine: Option<Engine>,
     /// Domain names, in dictionary order.
     pub domains: Vec<String>,
     /// Corpus and shard counts.

@@ -3,6 +3,7 @@
 
 pub mod checked;
 pub mod counts;
+mod engine;
 mod ffn_path;
 pub mod manifest;
 pub mod sequence_table;
@@ -11,6 +12,7 @@ pub mod tables;
 
 pub use checked::PartLimits;
 pub use counts::RecordMode;
+pub use engine::Engine;
 pub use ffn_path::FfnPath;
 pub use manifest::{
     CommittedPart, FileFingerprint, MANIFEST_FILE, Manifest, ModelDescription, RunConfig,

@@ -39,6 +39,31 @@ impl std::str::FromStr for Shard {
     }
 }
 
+impl std::fmt::Display for Shard {
+    /// `i/n`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// A shard recorded as its text, `i/n` (the analysis manifest's inputs): `#[serde(with)]`.
+pub mod shard_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Shard;
+
+    /// Writes `i/n`.
+    pub fn serialize<S: Serializer>(shard: &Shard, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(shard)
+    }
+
+    /// Reads `i/n`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Shard, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl Shard {
     /// Whether sequence `seq` belongs to this shard (sequences are dealt round-robin).
     pub fn owns(&self, seq: u64) -> bool {

@@ -120,10 +120,7 @@ pub(super) fn write(
             .map(|(i, r)| InputRun {
                 dir: r.dir.clone(),
                 run_id: r.manifest.run_id.clone(),
-                shard: format!(
-                    "{}/{}",
-                    r.manifest.config.shard.index, r.manifest.config.shard.count
-                ),
+                shard: r.manifest.config.shard,
                 complete: r.manifest.complete,
                 parts: parts.iter().filter(|p| p.run == i).count(),
                 tokens: parts.iter().filter(|p| p.run == i).map(|p| p.rows).sum(),
