@@ -5,7 +5,8 @@
 use burn::tensor::backend::Backend;
 
 /// Where a command computes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Device {
     /// The CPU (burn's flex backend).
     Cpu,
@@ -51,7 +52,7 @@ impl Device {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "clap"))]
 mod tests {
     use clap::ValueEnum;
 

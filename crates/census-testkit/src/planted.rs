@@ -7,6 +7,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
+#[cfg(feature = "extract")]
 use census_extract::{ExtractOptions, extract};
 use census_format::corpus::{CorpusSource, SourceFormat};
 use census_format::model::ModelConfig;
@@ -16,6 +17,7 @@ use census_format::run::tables::{
     ActivationRows, TokenRows, activations_batch, activations_path, part_footer, read_activations,
     read_tokens, tokens_batch, tokens_path, write_temp_parquet,
 };
+#[cfg(feature = "extract")]
 use census_model::CpuBackend;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -193,6 +195,7 @@ pub fn read_table(path: &Path) -> RecordBatch {
 }
 
 /// Extracts the planted fixture's corpus (`tests/fixtures/corpus/planted.jsonl`) into `out`.
+#[cfg(feature = "extract")]
 pub fn extract_planted(out: &Path) {
     let corpus = crate::opt_fixture("../corpus/planted.jsonl");
     extract::<CpuBackend>(
