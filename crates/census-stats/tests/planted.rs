@@ -7,8 +7,9 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use arrow::array::{Array, AsArray};
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float32Type, UInt16Type, UInt32Type};
+use census_format::analysis::summary::Summary;
 use census_stats::{AnalyzeRequest, analyze};
 use census_testkit::opt_fixture;
 use common::{extract_planted, read_table};
@@ -31,104 +32,139 @@ struct Planted {
     dead: Vec<Vec<u16>>,
 }
 
+/// The planted fixture extracted and analysed once, with the tables the checks read.
+struct Recovered {
+    planted: Planted,
+    summary: Summary,
+    neurons: RecordBatch,
+    detectors: RecordBatch,
+    projections: RecordBatch,
+    /// The rows of `detectors` that hold token detectors.
+    token_rows: Vec<usize>,
+    /// The planted dead neurons, `(layer, neuron)`.
+    planted_dead: BTreeSet<(u16, u16)>,
+}
+
+impl Recovered {
+    fn analyse() -> Self {
+        let planted: Planted = serde_json::from_str(
+            &std::fs::read_to_string(opt_fixture("planted").join("planted.json")).unwrap(),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (run, out) = (dir.path().join("run"), dir.path().join("analysis"));
+        extract_planted(&run);
+        let summary = analyze(&AnalyzeRequest::new(vec![run], out.clone())).unwrap();
+        let detectors = read_table(&out.join("detectors.parquet"));
+        let kind = detectors.column_by_name("kind").unwrap().as_string::<i32>();
+        let token_rows = (0..detectors.num_rows())
+            .filter(|&i| kind.value(i) == "token")
+            .collect();
+        let planted_dead = planted
+            .dead
+            .iter()
+            .enumerate()
+            .flat_map(|(l, ns)| ns.iter().map(move |&n| (l as u16, n)))
+            .collect();
+        Self {
+            summary,
+            neurons: read_table(&out.join("neurons.parquet")),
+            projections: read_table(&out.join("projections.parquet")),
+            detectors,
+            token_rows,
+            planted_dead,
+            planted,
+        }
+    }
+
+    /// The `(layer, neuron)` of row `row` of `table`.
+    fn neuron_at(table: &RecordBatch, row: usize) -> (u16, u16) {
+        let column = |name: &str| {
+            table
+                .column_by_name(name)
+                .unwrap()
+                .as_primitive::<UInt16Type>()
+                .value(row)
+        };
+        (column("layer"), column("neuron"))
+    }
+
+    /// The row of `table` that holds neuron `(layer, neuron)`.
+    fn row_of(table: &RecordBatch, rows: impl IntoIterator<Item = usize>, at: (u16, u16)) -> usize {
+        rows.into_iter()
+            .find(|&i| Self::neuron_at(table, i) == at)
+            .unwrap()
+    }
+
+    /// The trigger ids of detector row `row`, in the table's order.
+    fn trigger_ids(&self, row: usize) -> Vec<u32> {
+        let inner = self
+            .detectors
+            .column_by_name("trigger_ids")
+            .unwrap()
+            .as_list::<i32>()
+            .value(row);
+        let triggers = inner.as_list::<i32>();
+        (0..triggers.len())
+            .map(|i| triggers.value(i).as_primitive::<UInt32Type>().value(0))
+            .collect()
+    }
+}
+
+/// A list column's values at `row`, as `T`.
+fn list_values<T: arrow::datatypes::ArrowPrimitiveType>(
+    table: &RecordBatch,
+    name: &str,
+    row: usize,
+) -> Vec<T::Native> {
+    let list = table.column_by_name(name).unwrap().as_list::<i32>();
+    list.value(row).as_primitive::<T>().values().to_vec()
+}
+
 #[test]
 fn planted_dead_neurons_and_detectors_are_recovered_with_their_projections() {
-    let planted: Planted = serde_json::from_str(
-        &std::fs::read_to_string(opt_fixture("planted").join("planted.json")).unwrap(),
-    )
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (run, out) = (dir.path().join("run"), dir.path().join("analysis"));
-    extract_planted(&run);
-    let summary = analyze(&AnalyzeRequest::new(vec![run], out.clone())).unwrap();
+    let recovered = Recovered::analyse();
+    dead_neurons_are_the_planted_ones(&recovered);
+    token_detectors_are_the_planted_ones_with_numpys_projections(&recovered);
+    every_alive_neuron_is_projected(&recovered);
+    suppression_and_its_null_baseline_match_a_recomputation(&recovered);
+}
 
-    let neurons = read_table(&out.join("neurons.parquet"));
-    let layer = neurons
-        .column_by_name("layer")
-        .unwrap()
-        .as_primitive::<UInt16Type>();
-    let neuron = neurons
-        .column_by_name("neuron")
-        .unwrap()
-        .as_primitive::<UInt16Type>();
-    let dead = neurons.column_by_name("dead").unwrap().as_boolean();
-    let found_dead: BTreeSet<(u16, u16)> = (0..neurons.num_rows())
+fn dead_neurons_are_the_planted_ones(r: &Recovered) {
+    let dead = r.neurons.column_by_name("dead").unwrap().as_boolean();
+    let found_dead: BTreeSet<(u16, u16)> = (0..r.neurons.num_rows())
         .filter(|&i| dead.value(i))
-        .map(|i| (layer.value(i), neuron.value(i)))
+        .map(|i| Recovered::neuron_at(&r.neurons, i))
         .collect();
-    let planted_dead: BTreeSet<(u16, u16)> = planted
-        .dead
-        .iter()
-        .enumerate()
-        .flat_map(|(l, ns)| ns.iter().map(move |&n| (l as u16, n)))
-        .collect();
-    assert_eq!(found_dead, planted_dead);
+    assert_eq!(found_dead, r.planted_dead);
+}
 
-    let detectors = read_table(&out.join("detectors.parquet"));
-    let kind = detectors.column_by_name("kind").unwrap().as_string::<i32>();
-    let d_layer = detectors
-        .column_by_name("layer")
-        .unwrap()
-        .as_primitive::<UInt16Type>();
-    let d_neuron = detectors
-        .column_by_name("neuron")
-        .unwrap()
-        .as_primitive::<UInt16Type>();
-    let token_rows: Vec<usize> = (0..detectors.num_rows())
-        .filter(|&i| kind.value(i) == "token")
-        .collect();
-    let found: BTreeSet<(u16, u16)> = token_rows
+fn token_detectors_are_the_planted_ones_with_numpys_projections(r: &Recovered) {
+    let detectors = &r.detectors;
+    let found: BTreeSet<(u16, u16)> = r
+        .token_rows
         .iter()
-        .map(|&i| (d_layer.value(i), d_neuron.value(i)))
+        .map(|&i| Recovered::neuron_at(detectors, i))
         .collect();
-    let expected: BTreeSet<(u16, u16)> = planted
+    let expected: BTreeSet<(u16, u16)> = r
+        .planted
         .detectors
         .iter()
         .map(|d| (d.layer, d.neuron))
         .collect();
     assert_eq!(found, expected, "token detectors");
-
-    let list_u32 = |name: &str, row: usize| -> Vec<u32> {
-        let list = detectors.column_by_name(name).unwrap().as_list::<i32>();
-        list.value(row)
-            .as_primitive::<UInt32Type>()
-            .values()
-            .to_vec()
-    };
-    let list_f32 = |name: &str, row: usize| -> Vec<f32> {
-        let list = detectors.column_by_name(name).unwrap().as_list::<i32>();
-        list.value(row)
-            .as_primitive::<Float32Type>()
-            .values()
-            .to_vec()
-    };
     let suppresses = detectors
         .column_by_name("suppresses_triggers")
         .unwrap()
         .as_boolean();
-    let triggers = detectors
-        .column_by_name("trigger_ids")
-        .unwrap()
-        .as_list::<i32>();
     let names = detectors
         .column_by_name("triggers")
         .unwrap()
         .as_list::<i32>();
-    for p in &planted.detectors {
-        let row = *token_rows
-            .iter()
-            .find(|&&i| (d_layer.value(i), d_neuron.value(i)) == (p.layer, p.neuron))
-            .unwrap();
-        let ids: BTreeSet<u32> = (0..triggers.value(row).len())
-            .map(|i| {
-                let inner = triggers.value(row);
-                inner
-                    .as_list::<i32>()
-                    .value(i)
-                    .as_primitive::<UInt32Type>()
-                    .value(0)
-            })
-            .collect();
+    for p in &r.planted.detectors {
+        let row = Recovered::row_of(detectors, r.token_rows.iter().copied(), (p.layer, p.neuron));
+        let ordered = r.trigger_ids(row);
+        let ids: BTreeSet<u32> = ordered.iter().copied().collect();
         assert_eq!(
             ids,
             p.tokens.iter().copied().collect(),
@@ -144,19 +180,11 @@ fn planted_dead_neurons_and_detectors_are_recovered_with_their_projections() {
         assert_eq!(strings, p.token_strings.iter().cloned().collect());
         // Projections equal numpy's: the five most suppressed and promoted tokens in order
         // (scores are far apart there), and each trigger's score.
-        assert_eq!(list_u32("suppressed_ids", row)[..5], p.bottom[..5]);
-        assert_eq!(list_u32("promoted_ids", row)[..5], p.top[..5]);
-        let ordered: Vec<u32> = (0..triggers.value(row).len())
-            .map(|i| {
-                let inner = triggers.value(row);
-                inner
-                    .as_list::<i32>()
-                    .value(i)
-                    .as_primitive::<UInt32Type>()
-                    .value(0)
-            })
-            .collect();
-        for (t, score) in ordered.iter().zip(list_f32("trigger_scores", row)) {
+        let ids = |name: &str| list_values::<UInt32Type>(detectors, name, row);
+        assert_eq!(ids("suppressed_ids")[..5], p.bottom[..5]);
+        assert_eq!(ids("promoted_ids")[..5], p.top[..5]);
+        let scores = list_values::<Float32Type>(detectors, "trigger_scores", row);
+        for (t, score) in ordered.iter().zip(scores) {
             let k = p.tokens.iter().position(|x| x == t).unwrap();
             assert!(
                 (score - p.scores[k]).abs() < 1e-5,
@@ -167,57 +195,45 @@ fn planted_dead_neurons_and_detectors_are_recovered_with_their_projections() {
         let mean: f32 = p.scores.iter().sum::<f32>() / p.scores.len() as f32;
         assert_eq!(suppresses.value(row), mean < 0.0);
     }
-    // Every alive neuron is projected too (the fixture is small enough for --project-all auto),
-    // the planted ones exactly as numpy does.
-    let projections = read_table(&out.join("projections.parquet"));
+}
+
+/// Every alive neuron is projected too (the fixture is small enough for --project-all auto),
+/// the planted ones exactly as numpy does.
+fn every_alive_neuron_is_projected(r: &Recovered) {
+    let projections = &r.projections;
     assert_eq!(
         projections.num_rows(),
-        neurons.num_rows() - planted_dead.len()
+        r.neurons.num_rows() - r.planted_dead.len()
     );
-    let p_layer = projections
-        .column_by_name("layer")
-        .unwrap()
-        .as_primitive::<UInt16Type>();
-    let p_neuron = projections
-        .column_by_name("neuron")
-        .unwrap()
-        .as_primitive::<UInt16Type>();
-    for p in &planted.detectors {
-        let row = (0..projections.num_rows())
-            .find(|&i| (p_layer.value(i), p_neuron.value(i)) == (p.layer, p.neuron))
-            .unwrap();
-        let ids = |name: &str| -> Vec<u32> {
-            let list = projections.column_by_name(name).unwrap().as_list::<i32>();
-            list.value(row)
-                .as_primitive::<UInt32Type>()
-                .values()
-                .to_vec()
-        };
+    for p in &r.planted.detectors {
+        let row = Recovered::row_of(projections, 0..projections.num_rows(), (p.layer, p.neuron));
+        let ids = |name: &str| list_values::<UInt32Type>(projections, name, row);
         assert_eq!(ids("suppressed_ids")[..5], p.bottom[..5]);
         assert_eq!(ids("promoted_ids")[..5], p.top[..5]);
     }
-    for &(l, n) in &planted_dead {
-        assert!(
-            !(0..projections.num_rows()).any(|i| (p_layer.value(i), p_neuron.value(i)) == (l, n))
-        );
+    for &dead in &r.planted_dead {
+        assert!(!(0..projections.num_rows()).any(|i| Recovered::neuron_at(projections, i) == dead));
     }
+}
 
-    // The first planted detector's update is minus its token's embedding: it suppresses it, and
-    // its token is the most suppressed of all.
-    let suppression = summary.suppression.unwrap();
+/// The first planted detector's update is minus its token's embedding: it suppresses it, and
+/// its token is the most suppressed of all. The null baseline is recomputed from the table:
+/// each token detector's chance, their mean, and the tail probability by enumerating every
+/// outcome of the detectors.
+fn suppression_and_its_null_baseline_match_a_recomputation(r: &Recovered) {
+    let suppression = r.summary.suppression.clone().unwrap();
     assert_eq!(suppression.detectors, 3);
     assert_eq!(suppression.suppressing, 1);
-    let first = &planted.detectors[0];
+    let first = &r.planted.detectors[0];
     assert_eq!(first.bottom[0], first.tokens[0]);
 
-    // The null baseline, recomputed from the table: each token detector's chance, their mean,
-    // and the tail probability by enumerating every outcome of the detectors.
     let float = |name: &str| {
-        let column = detectors
+        let column = r
+            .detectors
             .column_by_name(name)
             .unwrap()
             .as_primitive::<arrow::datatypes::Float64Type>();
-        token_rows
+        r.token_rows
             .iter()
             .map(|&i| column.value(i))
             .collect::<Vec<f64>>()
@@ -225,21 +241,16 @@ fn planted_dead_neurons_and_detectors_are_recovered_with_their_projections() {
     let chances = float("null_probability");
     let negative = float("negative_share");
     let ranks = float("trigger_rank_share");
-    for ((row, &chance), &neg) in token_rows.iter().zip(&chances).zip(&negative) {
-        let triggers = detectors
-            .column_by_name("trigger_ids")
-            .unwrap()
-            .as_list::<i32>()
-            .value(*row)
-            .len();
+    for ((&row, &chance), &neg) in r.token_rows.iter().zip(&chances).zip(&negative) {
         assert!(chance > 0.0 && chance < 1.0);
-        if triggers == 1 {
+        if r.trigger_ids(row).len() == 1 {
             assert!((chance - neg).abs() < 1e-12, "{chance} vs {neg}");
         }
     }
-    let first_row = token_rows
+    let first_row = r
+        .token_rows
         .iter()
-        .position(|&i| (d_layer.value(i), d_neuron.value(i)) == (first.layer, first.neuron))
+        .position(|&i| Recovered::neuron_at(&r.detectors, i) == (first.layer, first.neuron))
         .unwrap();
     assert_eq!(
         ranks[first_row], 0.0,
