@@ -463,9 +463,33 @@ fn a_pipeline_gives_each_section_its_own_run() {
 #[test]
 fn a_pipeline_runs_a_training_series_checkpoint_by_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
+    let out = run_training_series(dir.path());
+    let pipeline = dir.path().join("p.toml");
+    let args = run_args(&pipeline, &out);
+    each_step_equals_its_checkpoint_analysed_alone(dir.path(), &out);
+    let report = out.join("report");
+    the_training_view_shows_every_step(&report);
+    let analyses = [
+        out.join("trained_tiny/step-3/analysis"),
+        out.join("trained_tiny/step-6/analysis"),
+        out.join("trained_tiny/step-8/analysis"),
+        out.join("trained_tiny/analysis"),
+    ];
+    let crossing = the_browser_follows_each_neuron(&report, &analyses);
+    chromium_marks_the_crossings(dir.path(), &report, crossing);
+    // Nothing changed: nothing runs again.
+    let (ok, log) = xtask_run(&args);
+    assert!(ok && stages_run(&log).is_empty(), "{log}");
+
+    the_report_rests_on_the_analyses_alone(dir.path(), &out, &analyses);
+}
+
+/// The series pipeline trained, extracted, analysed and reported in `dir/out`, every stage run
+/// once and in order (the pipeline is `dir/p.toml`); returns its output directory.
+fn run_training_series(dir: &Path) -> PathBuf {
     let corpus = fixtures().join("../../data/corpus/train.jsonl");
     let sample = fixtures().join("corpus/sample.jsonl");
-    let pipeline = dir.path().join("p.toml");
+    let pipeline = dir.join("p.toml");
     std::fs::write(
         &pipeline,
         format!(
@@ -488,7 +512,7 @@ no-png = true
         ),
     )
     .unwrap();
-    let out = dir.path().join("out");
+    let out = dir.join("out");
     let args = run_args(&pipeline, &out);
     let (ok, log) = xtask_run(&args);
     assert!(ok, "{log}");
@@ -509,14 +533,19 @@ no-png = true
         "{log}"
     );
 
-    // Each step's analysis equals that checkpoint's analysis alone.
+    out
+}
+
+/// Each step's analysis equals that checkpoint's analysis alone.
+fn each_step_equals_its_checkpoint_analysed_alone(dir: &Path, out: &Path) {
+    let sample = fixtures().join("corpus/sample.jsonl");
     let model = out.join("trained/tiny");
     for (step, checkpoint) in [
         ("step-3", "checkpoint-3"),
         ("step-6", "checkpoint-6"),
         ("step-8", "checkpoint-8"),
     ] {
-        let alone = dir.path().join(format!("alone-{step}"));
+        let alone = dir.join(format!("alone-{step}"));
         let checkpoint = model.join(checkpoint);
         let run = |args: &[&str]| {
             let status = Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -558,9 +587,11 @@ no-png = true
             );
         }
     }
+}
 
-    // The report's training view: every statistic against the four steps.
-    let report = out.join("report");
+/// The report's training view: every statistic against the four steps, and only the trained
+/// model in the other sections and the browser.
+fn the_training_view_shows_every_step(report: &Path) {
     let html = std::fs::read_to_string(report.join("index.html")).unwrap();
     assert!(html.contains("<section id=\"training\">"));
     for what in ["dead", "frequency", "detectors", "positional", "loss"] {
@@ -568,7 +599,7 @@ no-png = true
         assert!(svg.is_file(), "{} missing", svg.display());
     }
     assert_eq!(
-        training_steps(&report, "neuron-census-tiny"),
+        training_steps(report, "neuron-census-tiny"),
         ["3", "6", "8", "10"]
     );
     // Only the trained model appears in the other sections and the browser.
@@ -577,15 +608,12 @@ no-png = true
         1,
         "one model's browser data"
     );
+}
 
-    // The browser follows each neuron along the checkpoints: its statistics at every step, as
-    // each step's own analysis gives them.
-    let analyses = [
-        out.join("trained_tiny/step-3/analysis"),
-        out.join("trained_tiny/step-6/analysis"),
-        out.join("trained_tiny/step-8/analysis"),
-        out.join("trained_tiny/analysis"),
-    ];
+/// The browser follows each neuron along the checkpoints: its statistics at every step, as each
+/// step's own analysis gives them. Returns a neuron of layer 0 that crosses a threshold along the
+/// run, and how many crossings the page must mark for it.
+fn the_browser_follows_each_neuron(report: &Path, analyses: &[PathBuf]) -> (usize, usize) {
     let states: Vec<Vec<NeuronState>> = analyses.iter().map(|a| neuron_states(a)).collect();
     let chunk = report.join("data/neuron-census-tiny/layer-00/neurons-000.js");
     let chunk = std::fs::read_to_string(&chunk).unwrap();
@@ -606,8 +634,6 @@ no-png = true
             assert_eq!(h["type"].as_str(), want.positional.as_deref());
         }
     }
-    // A neuron that crosses a threshold along the run, and how many crossings the page must
-    // mark.
     let crossed = |n: usize| -> usize {
         states
             .windows(2)
@@ -625,12 +651,16 @@ no-png = true
         .find(|&n| crossed(n) > 0)
         .expect("a neuron of layer 0 crosses a threshold along the run");
 
-    // The page, training view included, sets up in Chromium without an error, and the neuron's
-    // view marks its crossings.
+    (neuron, crossed(neuron))
+}
+
+/// The page, training view included, sets up in Chromium without an error, and the neuron's
+/// view marks its crossings.
+fn chromium_marks_the_crossings(dir: &Path, report: &Path, (neuron, crossings): (usize, usize)) {
     if let Some(chromium) = census_testkit::chromium::chromium() {
         let dom = census_testkit::chromium::run_url(
             &chromium,
-            &dir.path().join("chromium-profile"),
+            &dir.join("chromium-profile"),
             &["--dump-dom"],
             &format!(
                 "file://{}#m=neuron-census-tiny&l=0&n={neuron}",
@@ -647,23 +677,21 @@ no-png = true
         assert!(
             dom.contains(&format!(
                 "<div class=\"history\" data-crossings=\"{}\">",
-                crossed(neuron)
+                crossings
             )),
             "neuron {neuron} should show {} crossings",
-            crossed(neuron)
+            crossings
         );
     }
+}
 
-    // Nothing changed: nothing runs again.
-    let (ok, log) = xtask_run(&args);
-    assert!(ok && stages_run(&log).is_empty(), "{log}");
-
-    // The report rests on the analyses alone: with the models and runs moved away, the same
-    // analyses render the same report, byte for byte (training view, names, provenance and
-    // example contexts included).
+/// The report rests on the analyses alone: with the models and runs moved away, the same
+/// analyses render the same report, byte for byte (training view, names, provenance and example
+/// contexts included).
+fn the_report_rests_on_the_analyses_alone(dir: &Path, out: &Path, analyses: &[PathBuf]) {
     let render = |to: &Path| {
         let mut args: Vec<String> = vec!["report".into(), "--out".into(), to.display().to_string()];
-        for a in &analyses {
+        for a in analyses {
             args.extend(["--analysis".to_string(), a.display().to_string()]);
         }
         args.push("--no-png".to_string());
@@ -674,9 +702,9 @@ no-png = true
             .unwrap();
         assert!(status.success(), "{args:?}");
     };
-    let (before, after) = (dir.path().join("before"), dir.path().join("after"));
+    let (before, after) = (dir.join("before"), dir.join("after"));
     render(&before);
-    let away = dir.path().join("away");
+    let away = dir.join("away");
     std::fs::create_dir_all(&away).unwrap();
     std::fs::rename(out.join("trained"), away.join("trained")).unwrap();
     for (i, analysis) in analyses.iter().enumerate() {

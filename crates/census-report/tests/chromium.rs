@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use census_report::{ReportRequest, render};
 use census_testkit::chromium::{body_tag, chromium, run_url};
@@ -57,6 +57,14 @@ fn visible_text(dom: &str) -> String {
     text
 }
 
+/// A report rendered from the planted analysis, and what the checks open it with.
+struct Rendered {
+    chromium: String,
+    dir: PathBuf,
+    analysis: PathBuf,
+    page: PathBuf,
+}
+
 #[test]
 fn the_report_renders_in_a_browser() {
     let Some(chromium) = chromium() else { return };
@@ -70,13 +78,38 @@ fn the_report_renders_in_a_browser() {
         contexts: 3,
     })
     .unwrap();
-    let page = summary.index.canonicalize().unwrap();
+    let rendered = Rendered {
+        chromium,
+        dir: dir.path().to_path_buf(),
+        analysis,
+        page: summary.index.canonicalize().unwrap(),
+    };
+    let first_view = the_first_view_loads_and_shows_tokens_as_text(&rendered);
+    the_full_scale_is_one_click_away(&rendered, &first_view);
+    use census_format::analysis::tables::{AnalysisTable, DetectorRow};
+    let detectors = DetectorRow::read(&rendered.analysis).unwrap();
+    let last = detectors.last().expect("planted detectors");
+    let linked = a_neuron_opens_by_its_address(&rendered, last);
+    let searched = a_trigger_token_finds_its_detector_and_neurons(&rendered, last);
+    let filtered = the_neuron_table_sorts_and_filters(&rendered, &detectors, last, &linked);
+    for dump in [&linked, &searched, &filtered] {
+        let tag = body_tag(dump);
+        assert!(
+            !tag.contains("data-error"),
+            "the page reported errors: {tag}"
+        );
+    }
+    the_screenshot_is_drawn(&rendered);
+}
 
+/// The page sets up without an error, the browser opens the first detector, and tokens read as
+/// text; returns the page.
+fn the_first_view_loads_and_shows_tokens_as_text(r: &Rendered) -> String {
     let dom = run(
-        &chromium,
-        &dir.path().join("profile-1"),
+        &r.chromium,
+        &r.dir.join("profile-1"),
         &["--dump-dom"],
-        &page,
+        &r.page,
     );
     let body_start = dom.find("<body").expect("a body");
     let body = &dom[body_start..body_start + dom[body_start..].find('>').unwrap()];
@@ -112,17 +145,20 @@ fn the_report_renders_in_a_browser() {
         dom.contains(" · id "),
         "tokens carry their raw string and id on hover"
     );
+    dom
+}
 
-    // Shares are drawn fitted to the data, the paper's full scale one click away (or by URL).
+/// Shares are drawn fitted to the data, the paper's full scale one click away (or by URL).
+fn the_full_scale_is_one_click_away(r: &Rendered, dom: &str) {
     assert!(
         dom.contains("<div class=\"scale full\" hidden=\"\">"),
         "the full scale starts hidden"
     );
     let full = run_url(
-        &chromium,
-        &dir.path().join("profile-3"),
+        &r.chromium,
+        &r.dir.join("profile-3"),
         &["--dump-dom"],
-        &format!("file://{}#scale=full", page.display()),
+        &format!("file://{}#scale=full", r.page.display()),
     );
     assert!(
         full.contains("<div class=\"scale fitted\" hidden=\"\">")
@@ -136,19 +172,22 @@ fn the_report_renders_in_a_browser() {
         !full_body.contains("data-error"),
         "errors with the full scale: {full_body}"
     );
+}
 
-    // A neuron opens by its address; a trigger token finds its detector.
-    use census_format::analysis::tables::{AnalysisTable, DetectorRow};
-    let detectors = DetectorRow::read(&analysis).unwrap();
-    let last = detectors.last().expect("planted detectors");
+/// A neuron opens by its address, its view drawing its frequency by position; returns the page
+/// opened there.
+fn a_neuron_opens_by_its_address(
+    r: &Rendered,
+    last: &census_format::analysis::tables::DetectorRow,
+) -> String {
     let address = format!("planted/{}/{}", last.layer, last.neuron);
     let linked = run_url(
-        &chromium,
-        &dir.path().join("profile-4"),
+        &r.chromium,
+        &r.dir.join("profile-4"),
         &["--dump-dom"],
         &format!(
             "file://{}#m=planted&l={}&n={}",
-            page.display(),
+            r.page.display(),
             last.layer,
             last.neuron
         ),
@@ -162,6 +201,16 @@ fn the_report_renders_in_a_browser() {
         linked.contains("activation frequency by position"),
         "no position curve for {address}"
     );
+    linked
+}
+
+/// A trigger token finds its detector, and lists the neurons that fire on it; returns the page
+/// of the search.
+fn a_trigger_token_finds_its_detector_and_neurons(
+    r: &Rendered,
+    last: &census_format::analysis::tables::DetectorRow,
+) -> String {
+    let address = format!("planted/{}/{}", last.layer, last.neuron);
     let token = census_format::analysis::vocabulary::display_token(
         last.triggers[0].split(' ').next_back().unwrap(),
     )
@@ -177,10 +226,10 @@ fn the_report_renders_in_a_browser() {
         })
         .collect();
     let searched = run_url(
-        &chromium,
-        &dir.path().join("profile-5"),
+        &r.chromium,
+        &r.dir.join("profile-5"),
         &["--dump-dom"],
-        &format!("file://{}#q={query}", page.display()),
+        &format!("file://{}#q={query}", r.page.display()),
     );
     let found = &searched[searched.find("<ul id=\"search-results\"").unwrap()..];
     let found = &found[..found.find("</ul>").unwrap()];
@@ -190,9 +239,9 @@ fn the_report_renders_in_a_browser() {
     );
     // The search also lists the neurons that fire on the token: those of token_neurons.parquet,
     // each linked to the browser.
-    use census_format::analysis::tables::TokenNeuronRow;
+    use census_format::analysis::tables::{AnalysisTable, TokenNeuronRow};
     let id = *last.trigger_ids[0].last().unwrap();
-    let listed: Vec<TokenNeuronRow> = TokenNeuronRow::read(&analysis)
+    let listed: Vec<TokenNeuronRow> = TokenNeuronRow::read(&r.analysis)
         .unwrap()
         .into_iter()
         .filter(|r| r.token_id == id)
@@ -207,10 +256,20 @@ fn the_report_renders_in_a_browser() {
         let link = format!("data-neuron=\"planted/{}/{}\"", r.layer, r.neuron);
         assert!(block.contains(&link), "{link} missing for token {id}");
     }
-    // Every neuron of the layer in a table: by default the most frequent first; filtered to the
-    // token detectors and sorted by neuron, exactly the layer's token detectors, lowest first.
-    use census_format::analysis::tables::NeuronRow;
-    let neurons: Vec<NeuronRow> = NeuronRow::read(&analysis)
+    searched
+}
+
+/// Every neuron of the layer in a table: by default the most frequent first; filtered to the
+/// token detectors and sorted by neuron, exactly the layer's token detectors, lowest first.
+/// Returns the filtered page.
+fn the_neuron_table_sorts_and_filters(
+    r: &Rendered,
+    detectors: &[census_format::analysis::tables::DetectorRow],
+    last: &census_format::analysis::tables::DetectorRow,
+    linked: &str,
+) -> String {
+    use census_format::analysis::tables::{AnalysisTable, NeuronRow};
+    let neurons: Vec<NeuronRow> = NeuronRow::read(&r.analysis)
         .unwrap()
         .into_iter()
         .filter(|n| n.layer == last.layer)
@@ -237,18 +296,18 @@ fn the_report_renders_in_a_browser() {
                 .then(b.neuron.cmp(&a.neuron))
         })
         .unwrap();
-    assert_eq!(attribute(&linked, "data-rows"), neurons.len().to_string());
+    assert_eq!(attribute(linked, "data-rows"), neurons.len().to_string());
     assert_eq!(
-        attribute(&linked, "data-first"),
+        attribute(linked, "data-first"),
         most_frequent.neuron.to_string()
     );
     let filtered = run_url(
-        &chromium,
-        &dir.path().join("profile-6"),
+        &r.chromium,
+        &r.dir.join("profile-6"),
         &["--dump-dom"],
         &format!(
             "file://{}#m=planted&l={}&n={}&filter=token&sort=neuron",
-            page.display(),
+            r.page.display(),
             last.layer,
             last.neuron
         ),
@@ -267,23 +326,20 @@ fn the_report_renders_in_a_browser() {
         attribute(&filtered, "data-first"),
         token_detectors.iter().min().unwrap().to_string()
     );
-    for dump in [&linked, &searched, &filtered] {
-        let tag = body_tag(dump);
-        assert!(
-            !tag.contains("data-error"),
-            "the page reported errors: {tag}"
-        );
-    }
+    filtered
+}
 
-    let shot = dir.path().join("shot.png");
+/// A screenshot of the page is drawn, not blank.
+fn the_screenshot_is_drawn(r: &Rendered) {
+    let shot = r.dir.join("shot.png");
     run(
-        &chromium,
-        &dir.path().join("profile-2"),
+        &r.chromium,
+        &r.dir.join("profile-2"),
         &[
             "--window-size=1280,2400",
             &format!("--screenshot={}", shot.display()),
         ],
-        &page,
+        &r.page,
     );
     let image = image::open(&shot).unwrap().to_rgb8();
     let background = image.get_pixel(0, 0).0;
