@@ -13,6 +13,71 @@ use crate::part_data::{NO_NGRAM, PartTokens};
 use crate::sorted_counts::{KeyLayout, SortedCounts};
 use census_format::analysis::tables::Order;
 
+/// Values a part holds that do not fit the run it belongs to, found while counting it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CountError {
+    /// A token sits past the runs' longest sequence.
+    #[error("position {position} beyond the longest sequence{}", longest.map(|n| format!(" ({n} tokens)")).unwrap_or_default())]
+    PositionBeyondSequence {
+        /// Its position.
+        position: usize,
+        /// The longest sequence, in tokens, where known.
+        longest: Option<usize>,
+    },
+    /// A token id is outside the model's vocabulary.
+    #[error("token id {token} is not below the vocabulary of {vocabulary}")]
+    TokenBeyondVocabulary {
+        /// The id.
+        token: usize,
+        /// The vocabulary's size.
+        vocabulary: usize,
+    },
+    /// A token the corpus tally never saw (the tally and the counted parts differ).
+    #[error("token id {token} is not among the tokens the corpus tally holds")]
+    TokenNotTallied {
+        /// The id.
+        token: u32,
+    },
+    /// A fired neuron is outside the layer.
+    #[error("neuron {neuron} recorded but layer {layer} has {ffn} neurons")]
+    NeuronBeyondLayer {
+        /// The neuron.
+        neuron: u16,
+        /// The layer.
+        layer: usize,
+        /// The layer's neurons.
+        ffn: usize,
+    },
+    /// The n-gram tables were asked to key more neurons than their token codes leave room for.
+    #[error(
+        "the n-gram tables key {keyed} neurons at most with {bits}-bit token codes, not {width}"
+    )]
+    TablesTooWide {
+        /// Neurons a key holds at most.
+        keyed: usize,
+        /// Bits of a token code.
+        bits: u32,
+        /// Neurons asked for.
+        width: usize,
+    },
+    /// Recorded counts of another layer width.
+    #[error("holds counts of {recorded} neurons but layer {layer} has {ffn}")]
+    RecordedWidth {
+        /// Neurons the counts hold.
+        recorded: usize,
+        /// The layer.
+        layer: usize,
+        /// The layer's neurons.
+        ffn: usize,
+    },
+    /// Counts without positions where positions are counted.
+    #[error("holds no counts by position")]
+    NoPositionCounts,
+    /// Recorded position counts past the runs' longest sequence.
+    #[error("holds positions beyond the longest sequence")]
+    RecordedPositionsBeyondSequence,
+}
+
 /// A count table keyed by packed (neuron, n-gram) or by n-gram.
 pub type CountTable = FxHashMap<u64, u64>;
 
@@ -71,14 +136,14 @@ impl CorpusTally {
     }
 
     /// Counts a part.
-    pub fn add_part(&mut self, part: &PartTokens) -> Result<(), String> {
+    pub fn add_part(&mut self, part: &PartTokens) -> Result<(), CountError> {
         for i in 0..part.len() {
             let pos = usize::from(part.pos[i]);
             if pos >= self.positions.len() {
-                return Err(format!(
-                    "position {pos} beyond the longest sequence ({} tokens)",
-                    self.positions.len()
-                ));
+                return Err(CountError::PositionBeyondSequence {
+                    position: pos,
+                    longest: Some(self.positions.len()),
+                });
             }
             self.positions[pos] += 1;
             if pos == 0 {
@@ -90,10 +155,10 @@ impl CorpusTally {
             }
             let token = part.token[i] as usize;
             let Some(count) = self.tokens.get_mut(token) else {
-                return Err(format!(
-                    "token id {token} is not below the vocabulary of {}",
-                    self.tokens.len()
-                ));
+                return Err(CountError::TokenBeyondVocabulary {
+                    token,
+                    vocabulary: self.tokens.len(),
+                });
             };
             *count += 1;
             if let Some(trigrams) = &mut self.trigrams
@@ -260,30 +325,37 @@ impl LayerCounts {
 
     /// Counts one part; `acts` must have the rows of `tokens` (see
     /// [`crate::part_data::read_layer_part`]).
-    pub fn add_part(&mut self, tokens: &PartTokens, acts: &ActivationRows) -> Result<(), String> {
+    pub fn add_part(
+        &mut self,
+        tokens: &PartTokens,
+        acts: &ActivationRows,
+    ) -> Result<(), CountError> {
         let ffn = self.ffn;
         let keyed = self.codes.table_neurons(self.highest);
         if self.tables.iter().any(Option::is_some) && self.table_width() > keyed {
-            return Err(format!(
-                "the n-gram tables key {} neurons at most with {}-bit token codes, not {}",
+            return Err(CountError::TablesTooWide {
                 keyed,
-                self.codes.bits(),
-                self.table_width()
-            ));
+                bits: self.codes.bits(),
+                width: self.table_width(),
+            });
         }
         for row in 0..tokens.len() {
             let fired = acts.neurons_of(row);
             if let Some(&bad) = fired.iter().find(|&&n| usize::from(n) >= ffn) {
-                return Err(format!(
-                    "neuron {bad} recorded but layer {} has {ffn} neurons",
-                    self.layer
-                ));
+                return Err(CountError::NeuronBeyondLayer {
+                    neuron: bad,
+                    layer: self.layer,
+                    ffn,
+                });
             }
             let pos = usize::from(tokens.pos[row]);
             if let Some(positions) = &mut self.positions {
                 let base = pos * ffn;
                 if base >= positions.len() {
-                    return Err(format!("position {pos} beyond the longest sequence"));
+                    return Err(CountError::PositionBeyondSequence {
+                        position: pos,
+                        longest: None,
+                    });
                 }
                 for &n in fired {
                     positions[base + usize::from(n)] += 1;
@@ -307,12 +379,12 @@ impl LayerCounts {
                 if let Some(table) = table
                     && gram != NO_NGRAM
                 {
-                    let key = self.codes.encode(gram, n).ok_or_else(|| {
-                        format!(
-                            "token id {} is not among the tokens the corpus tally holds",
-                            tokens.token[row]
-                        )
-                    })?;
+                    let key = self
+                        .codes
+                        .encode(gram, n)
+                        .ok_or(CountError::TokenNotTallied {
+                            token: tokens.token[row],
+                        })?;
                     match &self.table_neurons {
                         None => table.add_row(key, fired.iter().copied()),
                         Some(range) => table.add_row(
@@ -339,14 +411,13 @@ impl LayerCounts {
         counts: &DomainCounts,
         tokens: u64,
         text_start: u16,
-    ) -> Result<(), String> {
+    ) -> Result<(), CountError> {
         if counts.ffn() != self.ffn {
-            return Err(format!(
-                "holds counts of {} neurons but layer {} has {}",
-                counts.ffn(),
-                self.layer,
-                self.ffn
-            ));
+            return Err(CountError::RecordedWidth {
+                recorded: counts.ffn(),
+                layer: self.layer,
+                ffn: self.ffn,
+            });
         }
         add_vectors(&mut self.fires, &counts.fires);
         if text_start == 0 {
@@ -358,9 +429,9 @@ impl LayerCounts {
             let recorded = counts
                 .positions
                 .as_ref()
-                .ok_or("holds no counts by position")?;
+                .ok_or(CountError::NoPositionCounts)?;
             if recorded.len() > positions.len() {
-                return Err("holds positions beyond the longest sequence".to_string());
+                return Err(CountError::RecordedPositionsBeyondSequence);
             }
             add_vectors(positions, recorded);
         }
@@ -401,5 +472,63 @@ impl LayerCounts {
     /// Entries of the n-gram tables.
     pub fn table_entries(&self) -> usize {
         self.tables.iter().flatten().map(SortedCounts::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One sequence of three tokens after a BOS.
+    fn part() -> PartTokens {
+        PartTokens::new(vec![0; 4], vec![0, 1, 2, 3], vec![2, 10, 11, 12], 1)
+    }
+
+    #[test]
+    fn values_that_do_not_fit_the_run_are_typed_counting_errors() {
+        let mut tally = CorpusTally::new(3, 64, true);
+        assert_eq!(
+            tally.add_part(&part()),
+            Err(CountError::PositionBeyondSequence {
+                position: 3,
+                longest: Some(3),
+            })
+        );
+        let mut small = CorpusTally::new(8, 11, false);
+        let e = small.add_part(&part()).unwrap_err();
+        assert_eq!(
+            e,
+            CountError::TokenBeyondVocabulary {
+                token: 11,
+                vocabulary: 11
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "token id 11 is not below the vocabulary of 11"
+        );
+
+        let scope = CountScope {
+            unigrams: true,
+            bigrams_trigrams: false,
+            positions: Some(8),
+        };
+        let mut counts = LayerCounts::new(2, 4, scope, TableCodes::identity());
+        let acts = ActivationRows {
+            seq: vec![0; 4],
+            pos: vec![0, 1, 2, 3],
+            offsets: vec![0, 1, 2, 3, 4],
+            neurons: vec![0, 1, 7, 2],
+        };
+        let e = counts.add_part(&part(), &acts).unwrap_err();
+        assert_eq!(
+            e,
+            CountError::NeuronBeyondLayer {
+                neuron: 7,
+                layer: 2,
+                ffn: 4
+            }
+        );
+        assert_eq!(e.to_string(), "neuron 7 recorded but layer 2 has 4 neurons");
     }
 }

@@ -39,6 +39,14 @@ pub enum StatsError {
         /// What went wrong.
         reason: String,
     },
+    /// A part holds values that do not fit its run, found while counting it.
+    #[error("{path}: {source}")]
+    Count {
+        /// The part's file.
+        path: PathBuf,
+        /// What does not fit.
+        source: crate::counts::CountError,
+    },
     /// A part of a split analysis does not belong with the others.
     #[error("{}: cannot merge this part: {reason}", path.display())]
     MergePart {

@@ -48,9 +48,9 @@ pub fn tally_corpus(set: &RunSet, parts: &[PartRef], count_trigrams: bool) -> Re
             let mut tally = CorpusTally::new(positions, vocab, count_trigrams);
             tally
                 .add_part(&tokens)
-                .map_err(|reason| StatsError::Parquet {
+                .map_err(|source| StatsError::Count {
                     path: path.clone(),
-                    reason,
+                    source,
                 })?;
             Ok(tally)
         })
@@ -126,9 +126,9 @@ pub fn count_layer(
                 )?;
                 counts
                     .add_part(&tokens, &acts)
-                    .map_err(|reason| StatsError::Parquet {
+                    .map_err(|source| StatsError::Count {
                         path: path.clone(),
-                        reason,
+                        source,
                     })?;
             }
             RecordMode::Counts => add_recorded_counts(set, part, layer, &tokens, &mut counts)?,
@@ -313,5 +313,5 @@ fn add_recorded_counts(
     }
     counts
         .add_recorded(&merged, tokens.len() as u64, tokens.text_start)
-        .map_err(|reason| StatsError::Parquet { path, reason })
+        .map_err(|source| StatsError::Count { path, source })
 }
