@@ -247,7 +247,7 @@ pub fn figures(all: &[TrainingSeries], models: &[ModelAnalysis]) -> Vec<NamedFig
                 line(s, models, kind.name(), type_color(kind, true), &|_, m| {
                     let by_type = &m.summary.positional.as_ref()?.by_type;
                     by_type
-                        .get(kind.name())
+                        .get(&kind)
                         .map(|[strong, weak]| (strong + weak) as f64)
                 })
             })

@@ -161,13 +161,10 @@ pub fn summarise(
         }
     });
     let positional_summary = layers.iter().any(|l| l.positional.is_some()).then(|| {
-        let mut by_type: BTreeMap<String, [u64; 2]> = PositionalType::ALL
-            .iter()
-            .map(|t| (t.name().to_string(), [0, 0]))
-            .collect();
+        let mut by_type: BTreeMap<PositionalType, [u64; 2]> =
+            PositionalType::ALL.iter().map(|&t| (t, [0, 0])).collect();
         for p in positional {
-            by_type.get_mut(p.class.kind.name()).expect("every type")
-                [usize::from(!p.class.strong)] += 1;
+            by_type.get_mut(&p.class.kind).expect("every type")[usize::from(!p.class.strong)] += 1;
         }
         let mut oscillatory: Vec<usize> = positional
             .iter()

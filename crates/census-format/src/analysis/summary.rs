@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::manifest::SUMMARY_FILE;
+use crate::analysis::tables::PositionalType;
 use crate::error::{FormatError, Result};
 
 /// Dead neurons over the whole model.
@@ -88,12 +89,47 @@ pub struct SuppressionSummary {
 pub struct PositionalSummary {
     /// Positional neurons in all layers.
     pub total: u64,
-    /// By type: `[strong, weak]` counts.
-    pub by_type: BTreeMap<String, [u64; 2]>,
+    /// By type: `[strong, weak]` counts, every type present; recorded keyed by the types'
+    /// names in name order.
+    #[serde(with = "counts_by_type_name")]
+    pub by_type: BTreeMap<PositionalType, [u64; 2]>,
     /// Strong oscillatory neurons in layer 1 (the paper's "second layer" of 125m has 10).
     pub strong_oscillatory_layer_1: u64,
     /// Layers with at least one oscillatory neuron.
     pub layers_with_oscillatory: Vec<usize>,
+}
+
+/// [`PositionalSummary::by_type`] as `summary.json` records it: an object keyed by the types'
+/// names, in name order.
+mod counts_by_type_name {
+    use std::collections::BTreeMap;
+
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::analysis::tables::PositionalType;
+
+    pub fn serialize<S: Serializer>(
+        counts: &BTreeMap<PositionalType, [u64; 2]>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let named: BTreeMap<&str, &[u64; 2]> =
+            counts.iter().map(|(kind, c)| (kind.name(), c)).collect();
+        named.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<PositionalType, [u64; 2]>, D::Error> {
+        BTreeMap::<String, [u64; 2]>::deserialize(deserializer)?
+            .into_iter()
+            .map(|(name, c)| {
+                PositionalType::from_name(&name)
+                    .map(|kind| (kind, c))
+                    .ok_or_else(|| D::Error::custom(format!("unknown positional type '{name}'")))
+            })
+            .collect()
+    }
 }
 
 /// The headline numbers.
