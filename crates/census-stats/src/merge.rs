@@ -17,7 +17,7 @@ use census_format::analysis::manifest::{AnalysisManifest, MANIFEST_FILE, SUMMARY
 use crate::analyze::check_output_dir;
 use crate::analyze::write::{table_metadata, write_json};
 use crate::error::{Result, StatsError};
-use crate::summary::{fill_detected_coverage, summarise};
+use crate::summary::{SummaryContext, fill_detected_coverage, summarise};
 use crate::token_neurons::TokenNeurons;
 use census_format::analysis::sections::SectionBases;
 use census_format::analysis::summary::{DomainStability, Summary};
@@ -250,14 +250,13 @@ pub fn merge_analyses(parts: &[PathBuf], out: &Path) -> Result<Summary> {
     }
     fill_detected_coverage(&mut tables.layers, &tables.detectors);
     let mut summary = summarise(
-        first.options.count_bos,
-        first.model.source.clone(),
-        &tables.layers,
-        parts[0].summary.sequences,
-        &tables.neurons,
-        &tables.detectors,
-        first.projection_weights.is_some(),
-        &tables.positional,
+        &tables,
+        SummaryContext {
+            model: first.model.source.clone(),
+            sequences: parts[0].summary.sequences,
+            counts_bos: first.options.count_bos,
+            projected: first.projection_weights.is_some(),
+        },
     );
     summary.positional_domains = positional_domains;
 

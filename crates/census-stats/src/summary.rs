@@ -9,13 +9,12 @@ use census_format::analysis::summary::{
 
 use std::collections::BTreeSet;
 
+use crate::analysis_tables::AnalysisTables;
 use crate::detectors::detected_coverage;
 use crate::ngram::pack;
 use crate::suppression::at_least;
 use census_format::analysis::tables::PositionalType;
-use census_format::analysis::tables::{
-    DetectorKind, DetectorProjection, DetectorRow, LayerRow, NeuronRow, PositionalRow,
-};
+use census_format::analysis::tables::{DetectorKind, DetectorProjection, DetectorRow, LayerRow};
 
 /// Dead neurons under the reading `counts_bos` did not choose.
 fn other_reading(layers: &[LayerRow], counts_bos: bool) -> DeadReading {
@@ -108,21 +107,35 @@ pub fn fill_detected_coverage(layers: &mut [LayerRow], detectors: &[DetectorRow]
     }
 }
 
+/// What the headline numbers rest on beside an analysis's tables.
+#[derive(Debug, Clone)]
+pub struct SummaryContext {
+    /// The model, as the runs recorded its source.
+    pub model: String,
+    /// Sequences counted (the frequency data's).
+    pub sequences: u64,
+    /// Which reading of "dead" the layers' `dead` follows: the BOS's fires count.
+    pub counts_bos: bool,
+    /// Whether the detectors' projections were computed.
+    pub projected: bool,
+}
+
 /// Summarises an analysis's tables: the layer aggregates (with their detected coverage filled
-/// in), every neuron, the detectors with their projections (`projected`: whether projections
-/// were computed) and the positional neurons; `counts_bos` says which reading of "dead" the
-/// layers' `dead` follows.
-#[allow(clippy::too_many_arguments)]
-pub fn summarise(
-    counts_bos: bool,
-    model: String,
-    layers: &[LayerRow],
-    sequences: u64,
-    neurons: &[NeuronRow],
-    detectors: &[DetectorRow],
-    projected: bool,
-    positional: &[PositionalRow],
-) -> Summary {
+/// in), every neuron, the detectors with their projections and the positional neurons.
+pub fn summarise(tables: &AnalysisTables, context: SummaryContext) -> Summary {
+    let SummaryContext {
+        model,
+        sequences,
+        counts_bos,
+        projected,
+    } = context;
+    let AnalysisTables {
+        layers,
+        neurons,
+        detectors,
+        positional,
+        ..
+    } = tables;
     let neuron_count: u64 = layers.iter().map(|l| u64::from(l.neurons)).sum();
     let dead: u64 = layers.iter().map(|l| u64::from(l.dead)).sum();
     let worst = layers.iter().max_by(|a, b| {

@@ -20,7 +20,7 @@ use crate::data::{pack_blocks, read_texts};
 use crate::error::{Result, TrainError};
 use crate::eval_data::EvalData;
 use crate::loss_curve::{loss_csv, loss_svg};
-use crate::trainer::{LogRow, TrainOptions, next_token_loss, train};
+use crate::trainer::{Checkpoints, LogRow, TrainOptions, TrainingData, next_token_loss, train};
 
 /// What a trained model's directory holds at its top level, as [`StagedDir::begin`] reads a
 /// model written without a list of its files: weights, configuration, tokenizer, the training
@@ -291,13 +291,19 @@ impl TrainArgs {
         };
         let trained = train::<B>(
             &config,
-            &blocks,
-            &eval_blocks,
-            &options,
+            TrainingData {
+                blocks: &blocks,
+                eval_blocks: &eval_blocks,
+            },
+            &TrainOptions {
+                progress: true,
+                ..options
+            },
             device,
-            true,
-            &checkpoints,
-            &mut save_checkpoint,
+            Checkpoints {
+                steps: &checkpoints,
+                save: &mut save_checkpoint,
+            },
         )?;
         let held_out = trained.log.last().and_then(|r| r.eval_loss);
         save_pretrained(&trained.model, staging, save_dtype, &extra)?;

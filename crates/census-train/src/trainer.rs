@@ -43,6 +43,9 @@ pub struct TrainOptions {
     pub eval_every: usize,
     /// Held-out blocks the loss is averaged over.
     pub eval_blocks: usize,
+    /// Draw a progress bar of the steps (how it is shown, not what is trained: not recorded).
+    #[serde(skip)]
+    pub progress: bool,
 }
 
 impl Default for TrainOptions {
@@ -59,6 +62,7 @@ impl Default for TrainOptions {
             positions: true,
             eval_every: 100,
             eval_blocks: 64,
+            progress: false,
         }
     }
 }
@@ -109,20 +113,41 @@ const LOG_EVERY: usize = 20;
 /// of the training.
 pub type CheckpointSink<'a, B> = dyn FnMut(&DecoderModel<B>, TrainerState) -> Result<()> + 'a;
 
-/// Trains a freshly initialised model shaped by `config` on `blocks` (token blocks of equal
-/// length), measuring the held-out loss on `eval_blocks`; after each step in `checkpoints`
-/// (ascending) the model and the training state go to `on_checkpoint`.
-#[allow(clippy::too_many_arguments)]
+/// The token blocks a model trains on and is measured on, each of equal length.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainingData<'a> {
+    /// The training blocks.
+    pub blocks: &'a [Vec<u32>],
+    /// The held-out blocks (none: no held-out loss).
+    pub eval_blocks: &'a [Vec<u32>],
+}
+
+/// The steps after which the model is saved, and what saves it.
+pub struct Checkpoints<'a, 's, B: Backend> {
+    /// Steps, ascending.
+    pub steps: &'a [usize],
+    /// Given the model and the training state after each of them.
+    pub save: &'a mut CheckpointSink<'s, B>,
+}
+
+/// Trains a freshly initialised model shaped by `config` on `data`, measuring the held-out
+/// loss on its held-out blocks; after each step of `checkpoints` the model and the training
+/// state go to its sink.
 pub fn train<B: AutodiffBackend>(
     config: &ModelConfig,
-    blocks: &[Vec<u32>],
-    eval_blocks: &[Vec<u32>],
+    data: TrainingData<'_>,
     options: &TrainOptions,
     device: &B::Device,
-    progress: bool,
-    checkpoints: &[usize],
-    on_checkpoint: &mut CheckpointSink<'_, B::InnerBackend>,
+    checkpoints: Checkpoints<'_, '_, B::InnerBackend>,
 ) -> Result<Trained<B::InnerBackend>> {
+    let TrainingData {
+        blocks,
+        eval_blocks,
+    } = data;
+    let Checkpoints {
+        steps: checkpoints,
+        save: on_checkpoint,
+    } = checkpoints;
     let seq_len = blocks.first().map(Vec::len).unwrap_or(0);
     if blocks.len() < options.batch_size || seq_len < 2 {
         return Err(TrainError::InvalidOptions(format!(
@@ -149,7 +174,7 @@ pub fn train<B: AutodiffBackend>(
         )))
         .init::<B, DecoderModel<B>>();
     let mut order = BatchOrder::new(blocks.len(), options.seed);
-    let bar = progress_span(options.steps, progress);
+    let bar = progress_span(options.steps, options.progress);
     let shown = bar.enter();
     let started = Instant::now();
     let (mut log, mut loss_sum, mut loss_steps) = (Vec::new(), 0.0, 0usize);

@@ -96,14 +96,13 @@ pub(super) fn write(
         written.push(VOCABULARY_FILE);
     }
     let mut summary = crate::summary::summarise(
-        options.count_bos,
-        set.model_source().to_string(),
-        &written_tables.layers,
-        tally.sequences,
-        &written_tables.neurons,
-        &written_tables.detectors,
-        projections.is_some(),
-        &written_tables.positional,
+        &written_tables,
+        crate::summary::SummaryContext {
+            model: set.model_source().to_string(),
+            sequences: tally.sequences,
+            counts_bos: options.count_bos,
+            projected: projections.is_some(),
+        },
     );
     summary.positional_domains = by_domain.map(|(_, stability)| stability);
     write_json(&out.join(SUMMARY_FILE), &summary)?;
