@@ -95,7 +95,9 @@ impl FromStr for LayerScope {
                         .map_err(|_| format!("'{s}': '{x}' is not a layer index"))
                 };
                 let start = if a.trim().is_empty() { 0 } else { parse(a)? };
-                let end = parse(b)? + usize::from(inclusive);
+                let end = parse(b)?
+                    .checked_add(usize::from(inclusive))
+                    .ok_or_else(|| format!("'{s}': '{b}' is past every layer"))?;
                 if start >= end {
                     return Err(format!("'{s}' is an empty layer range"));
                 }
@@ -411,6 +413,8 @@ mod tests {
         assert!(parse("3").unwrap_err().contains("START..=LAST"));
         assert!(parse("4..4").unwrap_err().contains("empty"));
         assert!(parse("a..4").unwrap_err().contains("'a'"));
+        let past = format!("0..={}", usize::MAX);
+        assert!(parse(&past).unwrap_err().contains("past every layer"));
         assert!(LayerScope::range(1..3).contains(2, 12));
         assert!(!LayerScope::FirstHalf.contains(6, 12));
     }
