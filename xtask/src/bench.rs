@@ -6,7 +6,14 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
-use census_cli::repository_root;
+/// The repository `cargo xtask` runs in: xtask is a tool of the clone it sits in, never
+/// installed.
+fn repository_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the repository root")
+        .to_path_buf()
+}
 
 /// Which benchmark.
 #[derive(Debug, Clone, Copy, ValueEnum)]

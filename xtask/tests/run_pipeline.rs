@@ -1,5 +1,5 @@
 //! `cargo xtask run` end to end on a fixture model: every stage runs once, is skipped when
-//! nothing changed, reruns from the first stage whose flags or inputs changed, and `--force`
+//! nothing changed, reruns from the first stage whose request or inputs changed, and `--force`
 //! redoes everything.
 
 mod common;
@@ -193,7 +193,7 @@ fn a_bad_pipeline_is_named() {
     let pipeline = dir.path().join("bad.toml");
     std::fs::write(
         &pipeline,
-        "name = \"t\"\nmodels = [\"m\"]\n[extract]\nmax-seq-len = \"x\"\n",
+        "name = \"t\"\nmodels = [\"m\"]\n[extract]\ndata = [\"c.jsonl\"]\nmax-seq-len = \"x\"\n",
     )
     .unwrap();
     let (ok, log) = xtask_run(&[

@@ -16,4 +16,3 @@ pub mod pipeline;
 pub mod stages;
 
 pub use command::Command;
-pub use orchestrate::repository_root;

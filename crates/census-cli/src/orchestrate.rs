@@ -1,40 +1,50 @@
 //! `cargo xtask run`: every stage of a pipeline (extract → analyze → report), each skipped when
-//! its output is complete and its flags and inputs are unchanged.
+//! its output is complete and its request and inputs are unchanged.
+//!
+//! Each stage is given its typed arguments directly: the paths it reads and writes are set
+//! here, and its settings are read from the pipeline's table by the stage's own flag parser
+//! ([`parse_settings`]).
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+use census_format::paths::absolute_normal as normalised;
 
 use anyhow::{Context, Result, bail};
-use census_extract::cli::{ExtractArgs, parse_source};
+use census_extract::cli::{ExtractArgs, ExtractSettings, parse_source};
+use census_format::corpus::CorpusSource;
 use census_format::run::manifest::check_foreign_directory;
 use census_format::{OutputLock, StagedDir};
 use census_model::{HubOptions, ModelSpec};
-use census_report::cli::ReportArgs;
-use census_stats::cli::AnalyzeArgs;
-use clap::{Args, Parser};
+use census_report::cli::{ReportArgs, ReportSettings};
+use census_stats::cli::{AnalyzeArgs, AnalyzeSettings};
+use clap::Args;
 
-use census_train::cli::{TrainArgs, check_model_output};
+use census_train::cli::{TrainArgs, TrainSettings, check_model_output, is_trained_model};
 
-use crate::pipeline::{ModelSource, Pipeline, SECTION_RUN_KEYS, hub_revision_series, table_flags};
-use crate::stages::{StageLedger, StageStamp, describe_content, describe_files};
+use crate::pipeline::{
+    EXTRACT_PATH_KEYS, ModelEntry, ModelSource, Pipeline, SECTION_RUN_KEYS, TRAIN_PATH_KEYS,
+    hub_revision_series, parse_settings,
+};
+use crate::stages::{StageKind, StageLedger, StageStamp, describe_content, describe_files};
 
 /// `run` flags.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// The experiment: a pipeline file (a relative path is looked for in the current directory,
-    /// then in the repository root). The default is the embedded default model and corpus in
-    /// data/.
+    /// The experiment: a pipeline file, whose relative paths are taken from its own directory.
+    /// The default is the embedded default model and corpus in data/ (run from a clone's root).
     #[arg(long, default_value = "pipelines/default.toml")]
-    pub pipeline: String,
-    /// Run these models instead of the pipeline's (preset, hub id or directory); repeat for
-    /// several.
+    pub pipeline: PathBuf,
+    /// Run these models instead of the pipeline's (preset, hub id or directory, relative to the
+    /// current directory); repeat for several.
     #[arg(long)]
     pub model: Vec<String>,
-    /// Extract this corpus instead of the pipeline's `[extract]` data (a `--data` source spec;
-    /// `[runs.*]` extractions with data of their own keep theirs); repeat for several.
-    #[arg(long)]
-    pub data: Vec<String>,
-    /// Output directory [default: out/<pipeline name> under the repository root].
+    /// Extract this corpus instead of the pipeline's `[extract]` data (a `--data` source spec,
+    /// relative to the current directory; `[runs.*]` extractions with data of their own keep
+    /// theirs); repeat for several.
+    #[arg(long, value_parser = parse_source)]
+    pub data: Vec<CorpusSource>,
+    /// Output directory [default: out/<pipeline name> in the current directory].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Redo every stage, even those whose output is up to date. Everything is checked first, and
@@ -59,57 +69,80 @@ pub struct RunSummary {
 /// One stage of one model (or the report), ready to run or skip.
 struct Stage<A> {
     key: String,
-    /// The stage's flags, parsed by its command's own parser.
+    /// The stage's typed arguments.
     args: A,
     stamp: StageStamp,
     complete: bool,
 }
 
-/// The repository root (where `pipelines/` and `data/` are) this command was built from.
-pub fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("the command's crate sits in crates/ of the repository")
-        .to_path_buf()
-}
-
-/// The pipeline file `spec` names: as given when it is absolute or found from the current
-/// directory, else under the repository `root` (where the shipped pipelines are).
-fn pipeline_file(spec: &str, root: &Path) -> PathBuf {
-    let path = Path::new(spec);
-    if path.is_absolute() || path.is_file() {
-        path.to_path_buf()
-    } else {
-        root.join(path)
-    }
+/// A pipeline ready to run: the file, its output directory and the data given on the command
+/// line.
+struct Plan {
+    pipeline: Pipeline,
+    path: PathBuf,
+    out: PathBuf,
+    /// `--data`: the corpus of the `[extract]` run and of `[runs.*]` runs without data of their
+    /// own.
+    data: Vec<CorpusSource>,
 }
 
 impl RunArgs {
     /// Runs the pipeline's stages in order.
     pub fn run(&self) -> Result<RunSummary> {
-        let root = repository_root();
-        let pipeline_path = pipeline_file(&self.pipeline, &root);
-        let mut pipeline = Pipeline::load(&pipeline_path)?;
+        if !self.pipeline.exists() {
+            bail!(
+                "no pipeline file {}: a relative --pipeline is taken from the current directory \
+                 (the shipped pipelines are in pipelines/ of a clone)",
+                self.pipeline.display()
+            );
+        }
+        let mut pipeline = Pipeline::load(&self.pipeline)?;
         if !self.model.is_empty() {
-            pipeline.models = self.model.clone();
+            // Given on the command line: relative to the current directory.
+            pipeline.models = self.model.iter().map(|m| from_current_dir(m)).collect();
         }
-        if !self.data.is_empty() {
-            let data = self.data.iter().map(|d| toml::Value::String(d.clone()));
-            pipeline
-                .extract
-                .insert("data".to_string(), toml::Value::Array(data.collect()));
+        // Absolute, so what the stages record names their inputs from any directory.
+        let out = normalised(
+            &self
+                .out
+                .clone()
+                .unwrap_or_else(|| Path::new("out").join(&pipeline.name)),
+        );
+        let plan = Plan {
+            pipeline,
+            path: self.pipeline.clone(),
+            out,
+            data: self.data.clone(),
+        };
+        plan.run(self.force)
+    }
+}
+
+/// A command line's model spec with a relative directory made absolute, so the pipeline's
+/// directory does not change what it names; presets and hub ids as written.
+fn from_current_dir(spec: &str) -> String {
+    let Ok(entry) = ModelEntry::parse(spec) else {
+        return spec.to_string();
+    };
+    match &entry.source {
+        ModelSource::Given(given) if Path::new(given).exists() => {
+            let absolute = std::path::absolute(given).unwrap_or_else(|_| PathBuf::from(given));
+            let prefix = &spec[..spec.len() - given.len()];
+            format!("{prefix}{}", absolute.display())
         }
-        let out = self
-            .out
-            .clone()
-            .unwrap_or_else(|| root.join("out").join(&pipeline.name));
+        _ => spec.to_string(),
+    }
+}
+
+impl Plan {
+    fn run(&self, force: bool) -> Result<RunSummary> {
+        let (pipeline, out) = (&self.pipeline, &self.out);
         tracing::info!(pipeline = %pipeline.name, out = %out.display(), "{}", pipeline.description);
         let parsed = pipeline.entries()?;
         let entries: Vec<(String, String, bool)> = parsed
             .iter()
             .zip(pipeline.model_slugs())
-            .map(|(entry, slug)| (entry.location(&out, &root), slug, entry.series))
+            .map(|(entry, slug)| (entry.location(out, &pipeline.base), slug, entry.series))
             .collect();
         for ((model, _, series), entry) in entries.iter().zip(&parsed) {
             let spec = &entry.spec;
@@ -122,11 +155,11 @@ impl RunArgs {
                 bail!(
                     "{}: model `{spec}`: the series directory {model} does not exist (a series \
                      is a directory of checkpoints, or hub revisions as org/name@REV,REV)",
-                    pipeline_path.display()
+                    self.path.display()
                 );
             }
             if Path::new(model).is_dir()
-                && normalised(&out).starts_with(normalised(Path::new(model)))
+                && normalised(out).starts_with(normalised(Path::new(model)))
             {
                 bail!(
                     "--out {} lies inside the model directory {model}: the model's fingerprint \
@@ -138,21 +171,21 @@ impl RunArgs {
         }
         // Series are checked as far as their checkpoints exist before training.
         let models = expand_series(&entries)?;
-        preflight(&pipeline, &root, &out, &models).with_context(|| {
+        self.preflight(&models).with_context(|| {
             format!(
                 "checking pipeline {} before any stage ran: nothing was changed",
-                pipeline_path.display()
+                self.path.display()
             )
         })?;
-        let _lock = OutputLock::acquire(&out, "run")?;
+        let _lock = OutputLock::acquire(out, "run")?;
         let mut stages = StageRunner {
-            ledger: StageLedger::open(&out)?,
-            force: self.force,
+            ledger: StageLedger::open(out)?,
+            force,
             ran: 0,
             skipped: 0,
         };
-        for (name, table) in &pipeline.train {
-            let stage = train_stage(name, table, &root, &out.join("trained").join(name))?;
+        for name in pipeline.train.keys() {
+            let stage = self.train_stage(name)?;
             stages.step(stage, |args| args.run().map(|_| ()).map_err(Into::into))?;
         }
         let models = expand_series(&entries)?;
@@ -161,20 +194,16 @@ impl RunArgs {
             let local_model = Path::new(&model).is_dir().then(|| PathBuf::from(&model));
             let run_dir = out.join(slug).join("run");
             let analysis_dir = out.join(slug).join("analysis");
-            check_inside(&out, &out.join(slug))?;
+            check_inside(out, &out.join(slug))?;
 
-            for (name, run_dir) in run_dirs(&pipeline, &out, slug) {
-                let table = match &name {
-                    Some(name) => pipeline.run_table(name),
-                    None => pipeline.extract.clone(),
-                };
+            for (name, run_dir) in run_dirs(pipeline, out, slug) {
                 let key = match &name {
                     Some(name) => format!("extract/{slug}/{name}"),
                     None => format!("extract/{slug}"),
                 };
-                let stage = extract_stage(&table, &root, model, key, &run_dir)?;
+                let stage = self.extract_stage(name.as_deref(), model, key, &run_dir)?;
                 stages.step(stage, |args| {
-                    if self.force && run_dir.exists() {
+                    if force && run_dir.exists() {
                         replace_run(args, &run_dir)
                     } else {
                         args.run().map(|_| ()).map_err(Into::into)
@@ -182,23 +211,17 @@ impl RunArgs {
                 })?;
             }
 
-            let stage = analyze_stage(
-                &pipeline,
-                &root,
-                local_model.as_deref(),
-                slug,
-                &run_dir,
-                &analysis_dir,
-            )?;
+            let stage =
+                self.analyze_stage(local_model.as_deref(), slug, &run_dir, &analysis_dir)?;
             stages.step(stage, |args| args.run().map(|_| ()).map_err(Into::into))?;
             analyses.push(analysis_dir);
         }
         let report_dir = out.join("report");
-        let stage = report_stage(&pipeline, &root, &analyses, &report_dir)?;
+        let stage = self.report_stage(&analyses, &report_dir)?;
         stages.step(stage, |args| args.run().map(|_| ()).map_err(Into::into))?;
         Ok(RunSummary {
-            index: report_dir.join("index.html"),
-            out,
+            index: report_dir.join(census_report::INDEX_FILE),
+            out: out.clone(),
             ran: stages.ran,
             skipped: stages.skipped,
         })
@@ -259,7 +282,7 @@ impl StageRunner {
         if !self.force && stage.complete && self.ledger.is_current(&stage.key, &stage.stamp) {
             tracing::info!(
                 stage = %stage.key,
-                "up to date (same flags and inputs, output complete): skipped; --force redoes it"
+                "up to date (same request and inputs, output complete): skipped; --force redoes it"
             );
             self.skipped += 1;
             return Ok(());
@@ -269,7 +292,7 @@ impl StageRunner {
         } else if !stage.complete {
             "no complete output yet"
         } else {
-            "flags or inputs changed"
+            "request or inputs changed"
         };
         tracing::info!(stage = %stage.key, reason, "running");
         self.ledger.forget(&stage.key)?;
@@ -280,43 +303,155 @@ impl StageRunner {
     }
 }
 
-fn train_stage(
-    name: &str,
-    table: &BTreeMap<String, toml::Value>,
-    root: &Path,
-    model_dir: &Path,
-) -> Result<Stage<TrainArgs>> {
-    let mut flags = vec![
-        "--out".to_string(),
-        model_dir.display().to_string(),
-        "--force".to_string(),
-    ];
-    // The flags' defaults are relative to the working directory; a pipeline's are not.
-    for (key, default) in [
-        ("data", "data/corpus/train.jsonl"),
-        ("eval-data", "data/corpus/census.jsonl"),
-    ] {
-        if !table.contains_key(key) {
-            flags.extend([format!("--{key}"), root.join(default).display().to_string()]);
+impl Plan {
+    /// The training of `[train.<name>]`, into `<out>/trained/<name>`.
+    fn train_stage(&self, name: &str) -> Result<Stage<TrainArgs>> {
+        let pipeline = &self.pipeline;
+        let table = &pipeline.train[name];
+        let section = format!("train.{name}");
+        let model_dir = self.out.join("trained").join(name);
+        let args = TrainArgs {
+            data: pipeline.sources(table, "data")?.with_context(|| {
+                format!("[{section}] names no `data`: give the text the model trains on")
+            })?,
+            eval_data: pipeline.eval_data(table)?,
+            out: model_dir.clone(),
+            force: true,
+            settings: parse_settings::<TrainSettings>(&section, table, &TRAIN_PATH_KEYS)?,
+        };
+        let mut inputs = BTreeMap::new();
+        for source in args.data.iter().chain(args.eval_data.source()) {
+            describe_files(&source.path, &mut inputs)?;
         }
+        Ok(Stage {
+            key: format!("train/{name}"),
+            stamp: StageStamp::new(StageKind::Train, &args, inputs)?,
+            complete: is_trained_model(&model_dir),
+            args,
+        })
     }
-    flags.extend(table_flags(table, root)?);
-    let args = parse_flags::<TrainArgs>("train", &flags)?;
-    let mut inputs = BTreeMap::new();
-    for spec in args
-        .data
-        .iter()
-        .map(String::as_str)
-        .chain(args.eval_data.source())
-    {
-        describe_files(&parse_source(spec)?.path, &mut inputs)?;
+
+    /// The extraction of `model` into `run_dir`: the `[extract]` run (`run` None) or
+    /// `[runs.<run>]`.
+    fn extract_stage(
+        &self,
+        run: Option<&str>,
+        model: &str,
+        key: String,
+        run_dir: &Path,
+    ) -> Result<Stage<ExtractArgs>> {
+        let pipeline = &self.pipeline;
+        let (section, table) = match run {
+            Some(name) => (format!("runs.{name}"), pipeline.run_table(name)),
+            None => ("extract".to_string(), pipeline.extract.clone()),
+        };
+        let own_data = run.is_some_and(|name| pipeline.runs[name].contains_key("data"));
+        let data = if !self.data.is_empty() && !own_data {
+            self.data.clone()
+        } else {
+            pipeline.sources(&table, "data")?.unwrap_or_default()
+        };
+        if data.is_empty() {
+            bail!("[{section}] names no `data` and none was given with --data");
+        }
+        let args = ExtractArgs {
+            model: model.to_string(),
+            data,
+            out: run_dir.to_path_buf(),
+            settings: parse_settings::<ExtractSettings>(&section, &table, &EXTRACT_PATH_KEYS)?,
+        };
+        let mut inputs = BTreeMap::new();
+        if Path::new(model).is_dir() {
+            describe_files(Path::new(model), &mut inputs)?;
+        }
+        for source in &args.data {
+            describe_files(&source.path, &mut inputs)?;
+        }
+        Ok(Stage {
+            key,
+            stamp: StageStamp::new(StageKind::Extract, &args, inputs)?,
+            complete: run_is_complete(run_dir),
+            args,
+        })
     }
-    Ok(Stage {
-        key: format!("train/{name}"),
-        stamp: StageStamp::new("train", &flags, inputs),
-        complete: model_dir.join("training.json").is_file(),
-        args,
-    })
+
+    /// The analysis of a model's runs (`run_dir` and the `[runs.*]` runs `[analyze]` names
+    /// beside it) into `analysis_dir`.
+    fn analyze_stage(
+        &self,
+        local_model: Option<&Path>,
+        slug: &str,
+        run_dir: &Path,
+        analysis_dir: &Path,
+    ) -> Result<Stage<AnalyzeArgs>> {
+        let pipeline = &self.pipeline;
+        let section_run = |key: &str| -> Vec<PathBuf> {
+            pipeline
+                .section_run(key)
+                .map(|name| run_dir.with_file_name(format!("run-{name}")))
+                .into_iter()
+                .collect()
+        };
+        let [ngram_key, positional_key] = SECTION_RUN_KEYS;
+        let args = AnalyzeArgs {
+            runs: vec![run_dir.to_path_buf()],
+            out: analysis_dir.to_path_buf(),
+            model: local_model.map(Path::to_path_buf),
+            ngram_runs: section_run(ngram_key),
+            positional_runs: section_run(positional_key),
+            settings: parse_settings::<AnalyzeSettings>(
+                "analyze",
+                &pipeline.analyze,
+                &SECTION_RUN_KEYS,
+            )?,
+        };
+        let mut inputs = BTreeMap::new();
+        if let Some(model) = local_model {
+            describe_files(model, &mut inputs)?;
+        }
+        let run_dirs = args
+            .runs
+            .iter()
+            .chain(&args.ngram_runs)
+            .chain(&args.positional_runs);
+        for dir in run_dirs {
+            let manifest = dir.join(census_format::run::manifest::MANIFEST_FILE);
+            if manifest.is_file() {
+                describe_content(&manifest, &mut inputs)?;
+            }
+        }
+        Ok(Stage {
+            key: format!("analyze/{slug}"),
+            stamp: StageStamp::new(StageKind::Analyze, &args, inputs)?,
+            complete: analysis_is_complete(analysis_dir),
+            args,
+        })
+    }
+
+    /// The report of `analyses` into `report_dir`.
+    fn report_stage(&self, analyses: &[PathBuf], report_dir: &Path) -> Result<Stage<ReportArgs>> {
+        use census_format::analysis::manifest::{MANIFEST_FILE, SUMMARY_FILE};
+        let args = ReportArgs {
+            analyses: analyses.to_vec(),
+            out: report_dir.to_path_buf(),
+            settings: parse_settings::<ReportSettings>("report", &self.pipeline.report, &[])?,
+        };
+        let mut inputs = BTreeMap::new();
+        for analysis in analyses {
+            for name in [MANIFEST_FILE, SUMMARY_FILE] {
+                let path = analysis.join(name);
+                if path.is_file() {
+                    describe_content(&path, &mut inputs)?;
+                }
+            }
+        }
+        Ok(Stage {
+            key: "report".to_string(),
+            stamp: StageStamp::new(StageKind::Report, &args, inputs)?,
+            complete: census_report::is_complete(report_dir),
+            args,
+        })
+    }
 }
 
 /// Each extraction of a model: the `[extract]` run (no name) in `<out>/<slug>/run`, then each
@@ -332,121 +467,28 @@ fn run_dirs(pipeline: &Pipeline, out: &Path, slug: &str) -> Vec<(Option<String>,
         .collect()
 }
 
-fn extract_stage(
-    table: &BTreeMap<String, toml::Value>,
-    root: &Path,
-    model: &str,
-    key: String,
-    run_dir: &Path,
-) -> Result<Stage<ExtractArgs>> {
-    let mut flags = vec![
-        "--model".to_string(),
-        model.to_string(),
-        "--out".to_string(),
-        run_dir.display().to_string(),
-    ];
-    flags.extend(table_flags(table, root)?);
-    let args = parse_flags::<ExtractArgs>("extract", &flags)?;
-    let mut inputs = BTreeMap::new();
-    if Path::new(model).is_dir() {
-        describe_files(Path::new(model), &mut inputs)?;
-    }
-    for spec in &args.data {
-        describe_files(&parse_source(spec)?.path, &mut inputs)?;
-    }
-    Ok(Stage {
-        key,
-        stamp: StageStamp::new("extract", &flags, inputs),
-        complete: run_is_complete(run_dir),
-        args,
-    })
-}
-
-fn analyze_stage(
-    pipeline: &Pipeline,
-    root: &Path,
-    local_model: Option<&Path>,
-    slug: &str,
-    run_dir: &Path,
-    analysis_dir: &Path,
-) -> Result<Stage<AnalyzeArgs>> {
-    let mut flags = vec![
-        "--run".to_string(),
-        run_dir.display().to_string(),
-        "--out".to_string(),
-        analysis_dir.display().to_string(),
-    ];
-    let mut inputs = BTreeMap::new();
-    if let Some(model) = local_model {
-        flags.extend(["--model".to_string(), model.display().to_string()]);
-        describe_files(model, &mut inputs)?;
-    }
-    let mut run_dirs = vec![run_dir.to_path_buf()];
-    for key in SECTION_RUN_KEYS {
-        if let Some(name) = pipeline.section_run(key) {
-            let dir = run_dir.with_file_name(format!("run-{name}"));
-            flags.extend([format!("--{key}"), dir.display().to_string()]);
-            run_dirs.push(dir);
-        }
-    }
-    let mut table = pipeline.analyze.clone();
-    table.retain(|k, _| !SECTION_RUN_KEYS.contains(&k.as_str()));
-    flags.extend(table_flags(&table, root)?);
-    let args = parse_flags::<AnalyzeArgs>("analyze", &flags)?;
-    for dir in run_dirs {
-        let manifest = dir.join("manifest.json");
-        if manifest.is_file() {
-            describe_content(&manifest, &mut inputs)?;
-        }
-    }
-    Ok(Stage {
-        key: format!("analyze/{slug}"),
-        stamp: StageStamp::new("analyze", &flags, inputs),
-        complete: analysis_dir.join("manifest.json").is_file(),
-        args,
-    })
-}
-
-fn report_stage(
-    pipeline: &Pipeline,
-    root: &Path,
-    analyses: &[PathBuf],
-    report_dir: &Path,
-) -> Result<Stage<ReportArgs>> {
-    let mut flags = vec!["--out".to_string(), report_dir.display().to_string()];
-    let mut inputs = BTreeMap::new();
-    for analysis in analyses {
-        flags.extend(["--analysis".to_string(), analysis.display().to_string()]);
-        for name in ["manifest.json", "summary.json"] {
-            let path = analysis.join(name);
-            if path.is_file() {
-                describe_content(&path, &mut inputs)?;
-            }
-        }
-    }
-    flags.extend(table_flags(&pipeline.report, root)?);
-    let args = parse_flags::<ReportArgs>("report", &flags)?;
-    Ok(Stage {
-        key: "report".to_string(),
-        stamp: StageStamp::new("report", &flags, inputs),
-        complete: report_dir.join("index.html").is_file(),
-        args,
-    })
-}
-
 /// Whether a run directory's manifest says the run finished.
 fn run_is_complete(run_dir: &Path) -> bool {
-    std::fs::read_to_string(run_dir.join("manifest.json"))
+    census_format::run::Manifest::load(run_dir)
         .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .and_then(|manifest| manifest.get("complete").and_then(|c| c.as_bool()))
-        .unwrap_or(false)
+        .flatten()
+        .is_some_and(|manifest| manifest.complete)
+}
+
+/// Whether an analysis directory holds a whole analysis (written whole, its manifest with it).
+fn analysis_is_complete(dir: &Path) -> bool {
+    dir.join(census_format::analysis::manifest::MANIFEST_FILE)
+        .is_file()
 }
 
 /// Redoes a run for `--force`: the new run is extracted beside the old one and replaces it only
 /// when complete, so a failure leaves the old run as it was.
 fn replace_run(mut args: ExtractArgs, run_dir: &Path) -> Result<()> {
-    if !run_dir.join("manifest.json").is_file() {
+    if census_format::run::Manifest::load(run_dir)
+        .ok()
+        .flatten()
+        .is_none()
+    {
         bail!(
             "--force would replace {}, which holds no run manifest: remove it yourself if it is yours",
             run_dir.display()
@@ -459,114 +501,82 @@ fn replace_run(mut args: ExtractArgs, run_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Checks everything the pipeline needs before any stage runs or anything is replaced: every
-/// stage's flags, every corpus source, every local model's configuration against the
-/// extraction flags, hub models in the cache when offline, and every output directory (it must
-/// be absent, empty, or one this project wrote for that stage).
-fn preflight(
-    pipeline: &Pipeline,
-    root: &Path,
-    out: &Path,
-    models: &[(String, String)],
-) -> Result<()> {
-    check_tables(pipeline)?;
-    for (name, table) in &pipeline.train {
-        let model_dir = out.join("trained").join(name);
-        check_inside(out, &model_dir)?;
-        let stage = train_stage(name, table, root, &model_dir)?;
-        for spec in stage
-            .args
-            .data
-            .iter()
-            .map(String::as_str)
-            .chain(stage.args.eval_data.source())
-        {
-            parse_source(spec)?.check_exists()?;
+impl Plan {
+    /// Checks everything the pipeline needs before any stage runs or anything is replaced:
+    /// every stage's settings, every corpus source, every local model's configuration against
+    /// the extraction settings, hub models in the cache when offline, and every output directory
+    /// (it must be absent, empty, or one this project wrote for that stage).
+    fn preflight(&self, models: &[(String, String)]) -> Result<()> {
+        let (pipeline, out) = (&self.pipeline, &self.out);
+        check_tables(pipeline)?;
+        for name in pipeline.train.keys() {
+            let model_dir = out.join("trained").join(name);
+            check_inside(out, &model_dir)?;
+            let stage = self.train_stage(name)?;
+            for source in stage.args.data.iter().chain(stage.args.eval_data.source()) {
+                source.check_exists()?;
+            }
+            check_model_output(&model_dir)?;
         }
-        check_model_output(&model_dir)?;
-    }
-    let trained = out.join("trained");
-    let local_models: Vec<PathBuf> = models
-        .iter()
-        .map(|(model, _)| PathBuf::from(model))
-        .filter(|m| m.is_dir())
-        .collect();
-    let mut analyses = Vec::new();
-    for (model, slug) in models {
-        let outputs = normalised(&out.join(slug));
-        if let Some(inside) = local_models
+        let trained = out.join("trained");
+        let local_models: Vec<PathBuf> = models
             .iter()
-            .find(|m| outputs.starts_with(normalised(m)))
-        {
-            bail!(
-                "the outputs of model `{model}` would be written into {}, inside the model \
-                 directory {}; choose an --out outside it",
-                out.join(slug).display(),
-                inside.display()
-            );
-        }
-        let run_dir = out.join(slug).join("run");
-        let analysis_dir = out.join(slug).join("analysis");
-        let path = Path::new(model);
-        check_inside(out, &out.join(slug))?;
-        for (name, dir) in run_dirs(pipeline, out, slug) {
-            check_inside(out, &dir)?;
-            let table = match &name {
-                Some(name) => pipeline.run_table(name),
-                None => pipeline.extract.clone(),
-            };
-            let stage = extract_stage(&table, root, model, String::new(), &dir)?;
-            let options = stage.args.to_options()?;
-            if path.is_dir() {
-                let config = census_model::family::read_config(path.join("config.json"))?;
-                options.validate(&config)?;
-            } else {
-                for source in &options.sources {
-                    source.check_exists()?;
+            .map(|(model, _)| PathBuf::from(model))
+            .filter(|m| m.is_dir())
+            .collect();
+        let mut analyses = Vec::new();
+        for (model, slug) in models {
+            let outputs = normalised(&out.join(slug));
+            if let Some(inside) = local_models
+                .iter()
+                .find(|m| outputs.starts_with(normalised(m)))
+            {
+                bail!(
+                    "the outputs of model `{model}` would be written into {}, inside the model \
+                     directory {}; choose an --out outside it",
+                    out.join(slug).display(),
+                    inside.display()
+                );
+            }
+            let run_dir = out.join(slug).join("run");
+            let analysis_dir = out.join(slug).join("analysis");
+            let path = Path::new(model);
+            check_inside(out, &out.join(slug))?;
+            for (name, dir) in run_dirs(pipeline, out, slug) {
+                check_inside(out, &dir)?;
+                let stage = self.extract_stage(name.as_deref(), model, String::new(), &dir)?;
+                let options = stage.args.to_options()?;
+                if path.is_dir() {
+                    let config = census_model::family::read_config(path.join("config.json"))?;
+                    options.validate(&config)?;
+                } else {
+                    for source in &options.sources {
+                        source.check_exists()?;
+                    }
+                }
+                check_foreign_directory(&dir)?;
+            }
+            if !path.is_dir() {
+                if !path.starts_with(&trained) && HubOptions::from_env(false).offline {
+                    // Offline, a hub model must already be in the cache.
+                    census_model::hub::resolve(model, &HubOptions::from_env(false))?;
+                } else if !path.starts_with(&trained) {
+                    ModelSpec::parse(model)?;
                 }
             }
-            check_foreign_directory(&dir)?;
+            let local_model = path.is_dir().then_some(path);
+            self.analyze_stage(local_model, slug, &run_dir, &analysis_dir)?;
+            census_stats::analyze::check_output_dir(&analysis_dir)?;
+            analyses.push(analysis_dir);
         }
-        if !path.is_dir() {
-            if !path.starts_with(&trained) && HubOptions::from_env(false).offline {
-                // Offline, a hub model must already be in the cache.
-                census_model::hub::resolve(model, &HubOptions::from_env(false))?;
-            } else if !path.starts_with(&trained) {
-                ModelSpec::parse(model)?;
-            }
+        let report_dir = out.join("report");
+        // A series the pipeline has still to train has no analysis yet.
+        if !analyses.is_empty() {
+            self.report_stage(&analyses, &report_dir)?;
         }
-        let local_model = path.is_dir().then_some(path);
-        analyze_stage(pipeline, root, local_model, slug, &run_dir, &analysis_dir)?;
-        census_stats::analyze::check_output_dir(&analysis_dir)?;
-        analyses.push(analysis_dir);
+        census_report::check_output_dir(&report_dir)?;
+        Ok(())
     }
-    let report_dir = out.join("report");
-    // A series the pipeline has still to train has no analysis yet.
-    if !analyses.is_empty() {
-        report_stage(pipeline, root, &analyses, &report_dir)?;
-    }
-    census_report::check_output_dir(&report_dir)?;
-    Ok(())
-}
-
-/// `path` made absolute, with `.` and `..` resolved by its text alone (nothing need exist).
-fn normalised(path: &Path) -> PathBuf {
-    let absolute = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(path)
-    };
-    let mut normal = PathBuf::new();
-    for component in absolute.components() {
-        match component {
-            Component::ParentDir => {
-                normal.pop();
-            }
-            Component::CurDir => {}
-            other => normal.push(other),
-        }
-    }
-    normal
 }
 
 /// Refuses a stage output that does not lie strictly inside the pipeline's `--out`, once both
@@ -584,24 +594,26 @@ fn check_inside(out: &Path, output: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Checks every key of every stage table against its command's flags, naming the table and the
-/// key: a key no flag has, and a switch given anything but `true` or `false`.
+/// Checks every key of every stage table against its stage's settings, naming the table and
+/// the key: a key no setting has (or one the pipeline sets itself), and a switch given anything
+/// but `true` or `false`.
 fn check_tables(pipeline: &Pipeline) -> Result<()> {
-    fn check<A: Args>(
+    fn check<S: Args>(
         command: &str,
         section: &str,
         table: &BTreeMap<String, toml::Value>,
-        skip: &[&str],
+        paths: &[&str],
     ) -> Result<()> {
-        let flags = A::augment_args(clap::Command::new("stage"));
+        let flags = S::augment_args(clap::Command::new("stage"));
         for (key, value) in table {
-            if skip.contains(&key.as_str()) {
+            if paths.contains(&key.as_str()) {
                 continue;
             }
             let Some(flag) = flags.get_arguments().find(|a| a.get_long() == Some(key)) else {
                 bail!(
                     "[{section}] has no key `{key}`: its keys are `{command}` flags without \
-                     their dashes (see `neuron-census {command} --help`)"
+                     their dashes (see `neuron-census {command} --help`), except those the \
+                     pipeline sets itself"
                 );
             };
             let switch = !flag.get_action().takes_values();
@@ -619,77 +631,135 @@ fn check_tables(pipeline: &Pipeline) -> Result<()> {
         }
         Ok(())
     }
-    check::<ExtractArgs>("extract", "extract", &pipeline.extract, &[])?;
+    check::<ExtractSettings>("extract", "extract", &pipeline.extract, &EXTRACT_PATH_KEYS)?;
     for (name, table) in &pipeline.runs {
-        check::<ExtractArgs>("extract", &format!("runs.{name}"), table, &[])?;
+        check::<ExtractSettings>(
+            "extract",
+            &format!("runs.{name}"),
+            table,
+            &EXTRACT_PATH_KEYS,
+        )?;
     }
-    check::<AnalyzeArgs>("analyze", "analyze", &pipeline.analyze, &SECTION_RUN_KEYS)?;
-    check::<ReportArgs>("report", "report", &pipeline.report, &[])?;
+    check::<AnalyzeSettings>("analyze", "analyze", &pipeline.analyze, &SECTION_RUN_KEYS)?;
+    check::<ReportSettings>("report", "report", &pipeline.report, &[])?;
     for (name, table) in &pipeline.train {
-        check::<TrainArgs>("train", &format!("train.{name}"), table, &[])?;
+        check::<TrainSettings>("train", &format!("train.{name}"), table, &TRAIN_PATH_KEYS)?;
     }
     Ok(())
-}
-
-/// Parses a stage's flags exactly as its command line would be.
-fn parse_flags<A: Args>(stage: &str, flags: &[String]) -> Result<A> {
-    #[derive(Parser)]
-    struct Command<A: Args> {
-        #[command(flatten)]
-        args: A,
-    }
-    let argv = std::iter::once(stage.to_string()).chain(flags.iter().cloned());
-    Command::<A>::try_parse_from(argv)
-        .map(|c| c.args)
-        .map_err(|e| anyhow::anyhow!("the pipeline's [{stage}] flags are not valid: {e}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Every pipeline shipped in `pipelines/` loads, and each of its stages' flags parse as the
-    /// stage's command line would (for the paper's pipeline, whose data is not shipped, this
+    /// The repository this crate sits in (where `pipelines/` and `data/` are).
+    fn repository() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    fn plan(pipeline: &str, out: &Path) -> Plan {
+        let path = repository().join("pipelines").join(pipeline);
+        Plan {
+            pipeline: Pipeline::load(&path).unwrap(),
+            path,
+            out: out.to_path_buf(),
+            data: Vec::new(),
+        }
+    }
+
+    /// Every pipeline shipped in `pipelines/` loads, and each of its stages' settings parse as
+    /// the stage's command line would (for the paper's pipeline, whose data is not shipped, this
     /// is the check that its tables hold no typo).
     #[test]
-    fn every_shipped_pipeline_gives_valid_stage_flags() {
-        let root = repository_root();
+    fn every_shipped_pipeline_gives_valid_stage_requests() {
         let out = Path::new("/nonexistent/out");
         let mut checked = 0;
-        for entry in std::fs::read_dir(root.join("pipelines")).unwrap() {
+        for entry in std::fs::read_dir(repository().join("pipelines")).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().and_then(|e| e.to_str()) != Some("toml") {
                 continue;
             }
-            let pipeline = Pipeline::load(&path).unwrap();
+            let plan = plan(path.file_name().unwrap().to_str().unwrap(), out);
+            let pipeline = &plan.pipeline;
             let label = path.display().to_string();
-            for (name, table) in &pipeline.train {
-                train_stage(name, table, &root, &out.join(name)).expect(&label);
+            check_tables(pipeline).expect(&label);
+            for name in pipeline.train.keys() {
+                let stage = plan.train_stage(name).expect(&label);
+                for source in &stage.args.data {
+                    source.check_exists().expect(&label);
+                }
             }
             let slug = &pipeline.model_slugs()[0];
-            for (name, dir) in run_dirs(&pipeline, out, slug) {
-                let table = name
-                    .as_ref()
-                    .map_or(pipeline.extract.clone(), |n| pipeline.run_table(n));
-                let stage =
-                    extract_stage(&table, &root, "opt-125m", String::new(), &dir).expect(&label);
+            for (name, dir) in run_dirs(pipeline, out, slug) {
+                let stage = plan
+                    .extract_stage(name.as_deref(), "opt-125m", String::new(), &dir)
+                    .expect(&label);
                 stage.args.to_options().expect(&label);
             }
             let analysis = out.join(slug).join("analysis");
-            let stage = analyze_stage(
-                &pipeline,
-                &root,
-                None,
-                slug,
-                &out.join(slug).join("run"),
-                &analysis,
-            )
-            .expect(&label);
+            let stage = plan
+                .analyze_stage(None, slug, &out.join(slug).join("run"), &analysis)
+                .expect(&label);
             stage.args.request().expect(&label);
-            report_stage(&pipeline, &root, &[analysis], &out.join("report")).expect(&label);
+            plan.report_stage(&[analysis], &out.join("report"))
+                .expect(&label);
             checked += 1;
         }
         assert!(checked >= 3);
+    }
+
+    /// The default pipeline's paths are taken from its own directory: its model and corpus
+    /// exist from any working directory.
+    #[test]
+    fn the_default_pipeline_finds_its_model_and_corpus_from_its_own_directory() {
+        let plan = plan("default.toml", Path::new("/nonexistent/out"));
+        let entries = plan.pipeline.entries().unwrap();
+        let model = entries[0].location(&plan.out, &plan.pipeline.base);
+        assert!(Path::new(&model).join("config.json").is_file(), "{model}");
+        let stage = plan
+            .extract_stage(
+                None,
+                &model,
+                String::new(),
+                Path::new("/nonexistent/out/run"),
+            )
+            .unwrap();
+        assert!(stage.args.data[0].path.is_file());
+        assert_eq!(stage.args.settings.max_seq_len, Some(256));
+        // The request is what the stamp records and fingerprints.
+        assert_eq!(
+            stage.stamp.request["settings"]["max_seq_len"],
+            serde_json::json!(256)
+        );
+        assert_eq!(
+            stage.stamp.request["out"],
+            serde_json::json!("/nonexistent/out/run")
+        );
+        // Only what the stage is asked changes its fingerprint: the same request twice gives
+        // the same stamp, another setting another.
+        let again = plan
+            .extract_stage(
+                None,
+                &model,
+                String::new(),
+                Path::new("/nonexistent/out/run"),
+            )
+            .unwrap();
+        assert_eq!(stage.stamp, again.stamp);
+        let mut other = plan;
+        other
+            .pipeline
+            .extract
+            .insert("max-seq-len".into(), toml::Value::Integer(128));
+        let changed = other
+            .extract_stage(
+                None,
+                &model,
+                String::new(),
+                Path::new("/nonexistent/out/run"),
+            )
+            .unwrap();
+        assert_ne!(stage.stamp.fingerprint, changed.stamp.fingerprint);
     }
 
     /// The model-family pipelines name what their comments say, and pass the checks `run` makes
@@ -697,23 +767,23 @@ mod tests {
     /// each family.
     #[test]
     fn the_family_and_training_pipelines_resolve_their_models() {
-        let root = repository_root();
+        let base = repository().join("pipelines");
         let out = Path::new("/nonexistent/out");
-        let training = Pipeline::load(&root.join("pipelines/pythia-training.toml")).unwrap();
+        let training = Pipeline::load(&base.join("pythia-training.toml")).unwrap();
         let entries = training.entries().unwrap();
         assert!(entries.len() == 1 && entries[0].series);
-        let series = hub_revision_series(&entries[0].location(out, &root))
+        let series = hub_revision_series(&entries[0].location(out, &base))
             .unwrap()
             .unwrap();
         assert_eq!(series.len(), 20);
         assert_eq!(series[19].0, "EleutherAI/pythia-160m@step143000");
-        let families = Pipeline::load(&root.join("pipelines/families.toml")).unwrap();
+        let families = Pipeline::load(&base.join("families.toml")).unwrap();
         let hub_ids: Vec<String> = families
             .entries()
             .unwrap()
             .iter()
             .map(
-                |entry| match ModelSpec::parse(&entry.location(out, &root)).unwrap() {
+                |entry| match ModelSpec::parse(&entry.location(out, &base)).unwrap() {
                     ModelSpec::Hub(hub) => hub.to_string(),
                     ModelSpec::Dir(dir) => panic!("{} is a directory", dir.display()),
                 },
@@ -747,7 +817,7 @@ mod tests {
 
     #[test]
     fn a_series_expands_to_its_checkpoints_then_the_trained_model() {
-        let model = repository_root().join("data/model").display().to_string();
+        let model = repository().join("data/model").display().to_string();
         let models = expand_series(&[(model.clone(), "model".to_string(), true)]).unwrap();
         let slugs: Vec<&str> = models.iter().map(|(_, slug)| slug.as_str()).collect();
         assert_eq!(
@@ -781,32 +851,43 @@ mod tests {
 
     #[test]
     fn the_paper_pipeline_gives_each_section_its_own_run() {
-        let root = repository_root();
-        let pipeline = Pipeline::load(&root.join("pipelines/paper.toml")).unwrap();
+        let plan = plan("paper.toml", Path::new("/o"));
         let run = Path::new("/o/opt-125m/run");
-        let stage =
-            analyze_stage(&pipeline, &root, None, "opt-125m", run, Path::new("/o/a")).unwrap();
+        let stage = plan
+            .analyze_stage(None, "opt-125m", run, Path::new("/o/a"))
+            .unwrap();
         assert_eq!(stage.args.ngram_runs, [Path::new("/o/opt-125m/run-ngram")]);
         assert_eq!(
             stage.args.positional_runs,
             [Path::new("/o/opt-125m/run-positional")]
         );
-        let ngram = extract_stage(
-            &pipeline.run_table("ngram"),
-            &root,
-            "opt-125m",
-            String::new(),
-            run,
-        )
-        .unwrap();
+        let ngram = plan
+            .extract_stage(Some("ngram"), "opt-125m", String::new(), run)
+            .unwrap();
         let options = ngram.args.to_options().unwrap();
         assert_eq!(
             options.layers,
             census_format::analysis::options::LayerScope::FirstHalf
         );
         assert_eq!(options.sources.len(), 5);
-        let positional = pipeline.run_table("positional");
+        assert!(options.sources[0].path.starts_with(repository()));
+        let positional = plan.pipeline.run_table("positional");
         assert_eq!(positional["full-length"], toml::Value::Boolean(true));
         assert_eq!(positional["device"], toml::Value::String("cuda".into()));
+    }
+
+    #[test]
+    fn command_line_models_are_taken_from_the_current_directory() {
+        let here = std::env::current_dir().unwrap();
+        let dir = tempfile::tempdir_in(&here).unwrap();
+        let name = dir.path().file_name().unwrap().to_str().unwrap();
+        let absolute = here.join(name).display().to_string();
+        assert_eq!(from_current_dir(name), absolute);
+        assert_eq!(
+            from_current_dir(&format!("series:{name}")),
+            format!("series:{absolute}")
+        );
+        assert_eq!(from_current_dir("opt-125m"), "opt-125m");
+        assert_eq!(from_current_dir("trained:x"), "trained:x");
     }
 }

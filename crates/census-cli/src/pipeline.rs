@@ -3,11 +3,12 @@
 //!
 //! ```toml
 //! name = "default"                     # output directory name under out/
-//! models = ["data/model", "trained:nopos"]  # presets, hub ids, directories, trained models
+//! models = ["../data/model", "trained:nopos"]  # presets, hub ids, directories, trained models
 //! [train.nopos]                        # a model this pipeline trains (`train` flags)
+//! data = ["../data/corpus/train.jsonl"]  # its text (`eval-data`: held-out text, default none)
 //! no-positions = true
 //! [extract]                            # every key is an `extract` flag, without its dashes
-//! data = ["data/corpus/census.jsonl"]  # arrays repeat the flag
+//! data = ["../data/corpus/census.jsonl"]  # arrays repeat the flag
 //! max-seq-len = 256
 //! full-length = true                   # true gives the bare flag; false leaves it out
 //! [runs.positions]                     # another extraction of each model: its keys replace
@@ -21,16 +22,20 @@
 //! every section not given its own: `ngram-run` and `positional-run` in `[analyze]` name the
 //! extra runs the n-gram (§4) and positional (§5) statistics rest on.
 //!
-//! Relative paths are taken from the repository root, so a pipeline runs the same from any
-//! directory.
+//! Relative paths (models, `data`, `eval-data`) are taken from the directory that holds the
+//! pipeline file, so a pipeline runs the same from any directory. The other keys are read by the
+//! stage's own flag parser, once, into its settings (`ExtractSettings`, `AnalyzeSettings`,
+//! `ReportSettings`, `TrainSettings`); the paths each stage reads and writes are set by `run`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use census_format::corpus::CorpusSource;
 use census_format::hub_ref::{HubRef, split_revision};
 use census_format::series::revision_step;
 use census_train::eval_data::EvalData;
+use clap::{Args, FromArgMatches};
 use serde::Deserialize;
 
 /// One experiment.
@@ -62,6 +67,9 @@ pub struct Pipeline {
     /// `report` flags (`--analysis` and `--out` are set).
     #[serde(default)]
     pub report: BTreeMap<String, toml::Value>,
+    /// The directory relative paths are taken from: the one that holds the pipeline file.
+    #[serde(skip)]
+    pub base: PathBuf,
 }
 
 /// How `models` refers to a model the pipeline trains: `trained:<name>`.
@@ -119,11 +127,18 @@ impl ModelEntry {
     }
 
     /// What a stage is given for it: a trained model's directory under `out`, a directory
-    /// relative to `root`, or the preset or hub id as written.
-    pub fn location(&self, out: &Path, root: &Path) -> String {
+    /// relative to `base`, or the preset or hub id as written.
+    pub fn location(&self, out: &Path, base: &Path) -> String {
         match &self.source {
             ModelSource::Trained(name) => out.join("trained").join(name).display().to_string(),
-            ModelSource::Given(spec) => rooted_model(spec, root),
+            ModelSource::Given(spec) => {
+                let candidate = census_format::paths::lexically_normal(&base.join(spec));
+                if candidate.is_dir() {
+                    candidate.display().to_string()
+                } else {
+                    spec.clone()
+                }
+            }
         }
     }
 
@@ -195,6 +210,11 @@ const RESERVED_NAMES: [&str; 3] = ["report", "trained", "stages.json"];
 
 /// `[analyze]` keys that name a table of `runs` rather than give a flag's value.
 pub const SECTION_RUN_KEYS: [&str; 2] = ["ngram-run", "positional-run"];
+/// `[extract]` and `[runs.*]` keys that give paths, read by [`Pipeline::sources`].
+pub const EXTRACT_PATH_KEYS: [&str; 1] = ["data"];
+/// `[train.*]` keys that give paths, read by [`Pipeline::sources`] and
+/// [`Pipeline::eval_data`].
+pub const TRAIN_PATH_KEYS: [&str; 2] = ["data", "eval-data"];
 
 /// Flags each stage sets itself; a pipeline may not name them.
 const RESERVED: &[(&str, &[&str])] = &[
@@ -209,8 +229,11 @@ impl Pipeline {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the pipeline {}", path.display()))?;
-        let pipeline: Self = toml::from_str(&text)
+        let mut pipeline: Self = toml::from_str(&text)
             .with_context(|| format!("the pipeline {} is not valid", path.display()))?;
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        pipeline.base = std::fs::canonicalize(dir.unwrap_or(Path::new(".")))
+            .with_context(|| format!("finding the directory of the pipeline {}", path.display()))?;
         if pipeline.models.is_empty() {
             bail!("the pipeline {} names no model", path.display());
         }
@@ -359,71 +382,87 @@ impl Pipeline {
     }
 }
 
-/// The command-line flags a stage table stands for, in key order.
-pub fn table_flags(table: &BTreeMap<String, toml::Value>, root: &Path) -> Result<Vec<String>> {
-    let mut flags = Vec::new();
+impl Pipeline {
+    /// The corpus sources `key` of `table` gives (a spec or an array of specs), relative paths
+    /// taken from the pipeline's directory; None when the table has no such key.
+    pub fn sources(
+        &self,
+        table: &BTreeMap<String, toml::Value>,
+        key: &str,
+    ) -> Result<Option<Vec<CorpusSource>>> {
+        let Some(value) = table.get(key) else {
+            return Ok(None);
+        };
+        let specs = match value {
+            toml::Value::Array(items) => items.iter().collect(),
+            single => vec![single],
+        };
+        specs
+            .into_iter()
+            .map(|spec| match spec {
+                toml::Value::String(spec) => CorpusSource::parse_in(spec, &self.base)
+                    .with_context(|| format!("`{key}` = \"{spec}\"")),
+                other => bail!("`{key}` = {other}: expected a corpus source spec (a string)"),
+            })
+            .collect::<Result<_>>()
+            .map(Some)
+    }
+
+    /// The held-out text of a `[train.*]` table: its `eval-data`, none when it has none.
+    pub fn eval_data(&self, table: &BTreeMap<String, toml::Value>) -> Result<EvalData> {
+        match table.get("eval-data") {
+            None => Ok(EvalData::None),
+            Some(toml::Value::String(text)) => EvalData::parse_in(text, &self.base)
+                .with_context(|| format!("`eval-data` = \"{text}\"")),
+            Some(other) => bail!("`eval-data` = {other}: expected a corpus source spec or `none`"),
+        }
+    }
+}
+
+/// The settings a stage table gives, read by the stage's own flag parser: each key is a flag
+/// without its dashes (`true` gives a switch, `false` leaves it out, an array repeats the
+/// flag). Keys in `paths` are read elsewhere.
+pub fn parse_settings<S: Args + FromArgMatches>(
+    section: &str,
+    table: &BTreeMap<String, toml::Value>,
+    paths: &[&str],
+) -> Result<S> {
+    let mut argv = vec![section.to_string()];
     for (key, value) in table {
+        if paths.contains(&key.as_str()) {
+            continue;
+        }
         let flag = format!("--{key}");
         match value {
-            toml::Value::Boolean(true) => flags.push(flag),
+            toml::Value::Boolean(true) => argv.push(flag),
             toml::Value::Boolean(false) => {}
             toml::Value::Array(items) => {
                 for item in items {
-                    flags.push(flag.clone());
-                    flags.push(scalar(key, item, root)?);
+                    argv.push(flag.clone());
+                    argv.push(scalar(key, item)?);
                 }
             }
             other => {
-                flags.push(flag);
-                flags.push(scalar(key, other, root)?);
+                argv.push(flag);
+                argv.push(scalar(key, other)?);
             }
         }
     }
-    Ok(flags)
+    let command = S::augment_args(clap::Command::new("stage"));
+    command
+        .try_get_matches_from(argv)
+        .and_then(|matches| S::from_arg_matches(&matches))
+        .map_err(|e| anyhow::anyhow!("the pipeline's [{section}] flags are not valid: {e}"))
 }
 
-fn scalar(key: &str, value: &toml::Value, root: &Path) -> Result<String> {
+fn scalar(key: &str, value: &toml::Value) -> Result<String> {
     Ok(match value {
-        toml::Value::String(s) if key == "eval-data" && s == EvalData::NONE => s.clone(),
-        toml::Value::String(s) if key == "data" || key == "eval-data" => rooted_source(s, root),
         toml::Value::String(s) => s.clone(),
         toml::Value::Integer(i) => i.to_string(),
         toml::Value::Float(f) => f.to_string(),
         toml::Value::Boolean(b) => b.to_string(),
         other => bail!("`{key}` = {other}: expected a string, number, boolean or an array of them"),
     })
-}
-
-/// A corpus source spec (`PATH[,option=...]`) with a relative PATH taken from `root`.
-fn rooted_source(spec: &str, root: &Path) -> String {
-    let (path, options) = spec
-        .split_once(',')
-        .map_or((spec, None), |(p, o)| (p, Some(o)));
-    let path = rooted(path, root).display().to_string();
-    match options {
-        Some(options) => format!("{path},{options}"),
-        None => path,
-    }
-}
-
-/// A relative path taken from `root`; absolute paths are kept.
-pub fn rooted(path: &str, root: &Path) -> PathBuf {
-    let path = Path::new(path);
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        root.join(path)
-    }
-}
-
-/// A model spec with a relative directory taken from `root`; presets and hub ids are kept.
-pub fn rooted_model(spec: &str, root: &Path) -> String {
-    let candidate = rooted(spec, root);
-    if candidate.is_dir() {
-        candidate.display().to_string()
-    } else {
-        spec.to_string()
-    }
 }
 
 #[cfg(test)]
@@ -435,8 +474,8 @@ mod tests {
     }
 
     #[test]
-    fn tables_become_flags() {
-        let p = parse(
+    fn tables_become_typed_settings_and_sources_relative_to_the_pipeline() {
+        let mut p = parse(
             r#"
             name = "x"
             models = ["data/model", "facebook/opt-125m"]
@@ -445,26 +484,41 @@ mod tests {
             max-seq-len = 256
             full-length = true
             stream-layers = false
+            layers = "..2"
             [analyze]
             mi-threshold = 0.05
             "#,
         );
-        let root = Path::new("/repo");
+        p.base = PathBuf::from("/repo/pipelines");
+        let sources = p.sources(&p.extract, "data").unwrap().unwrap();
+        assert_eq!(sources[0].path, Path::new("/repo/pipelines/data/a.jsonl"));
+        assert_eq!(sources[0].domain.as_deref(), Some("wiki"));
+        assert_eq!(sources[1].path, Path::new("/abs/b.txt"));
+        assert!(p.sources(&p.analyze, "data").unwrap().is_none());
+        let extract: census_extract::cli::ExtractSettings =
+            parse_settings("extract", &p.extract, &EXTRACT_PATH_KEYS).unwrap();
+        assert_eq!(extract.max_seq_len, Some(256));
+        assert!(extract.full_length && !extract.stream_layers);
         assert_eq!(
-            table_flags(&p.extract, root).unwrap(),
-            [
-                "--data",
-                "/repo/data/a.jsonl,domain=wiki",
-                "--data",
-                "/abs/b.txt",
-                "--full-length",
-                "--max-seq-len",
-                "256"
-            ]
+            extract.layers,
+            census_format::analysis::options::LayerScope::Range { start: 0, end: 2 }
         );
-        assert_eq!(
-            table_flags(&p.analyze, root).unwrap(),
-            ["--mi-threshold", "0.05"]
+        let analyze: census_stats::cli::AnalyzeSettings =
+            parse_settings("analyze", &p.analyze, &SECTION_RUN_KEYS).unwrap();
+        assert_eq!(analyze.mi_threshold, 0.05);
+        // A value its flag refuses is refused with the table's name.
+        let mut bad = p.extract.clone();
+        bad.insert("layers".into(), toml::Value::String("sideways".into()));
+        let e = parse_settings::<census_extract::cli::ExtractSettings>(
+            "extract",
+            &bad,
+            &EXTRACT_PATH_KEYS,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("[extract] flags are not valid") && e.contains("sideways"),
+            "{e}"
         );
         assert_eq!(p.model_slugs(), ["model", "opt-125m"]);
     }
@@ -483,10 +537,10 @@ mod tests {
         .unwrap();
         let p = Pipeline::load(&path).unwrap();
         assert_eq!(p.model_slugs(), ["trained_a"]);
-        assert_eq!(
-            table_flags(&p.train["a"], dir.path()).unwrap(),
-            ["--no-positions"]
-        );
+        let settings: census_train::cli::TrainSettings =
+            parse_settings("train.a", &p.train["a"], &TRAIN_PATH_KEYS).unwrap();
+        assert!(settings.no_positions);
+        assert_eq!(p.eval_data(&p.train["a"]).unwrap(), EvalData::None);
         std::fs::write(
             &path,
             "name = \"x\"\nmodels = [\"m\"]\n[train.a]\nout = \"y\"\n",
@@ -608,12 +662,12 @@ mod tests {
             let e = ModelEntry::parse(empty).unwrap_err().to_string();
             assert!(e.contains("names no model"), "{empty}: {e}");
         }
-        let root = Path::new("/repo");
+        let base = Path::new("/repo/pipelines");
         let out = Path::new("/o");
         let entry = ModelEntry::parse("series:trained:a").unwrap();
-        assert_eq!(entry.location(out, root), "/o/trained/a");
+        assert_eq!(entry.location(out, base), "/o/trained/a");
         assert_eq!(
-            ModelEntry::parse("opt-125m").unwrap().location(out, root),
+            ModelEntry::parse("opt-125m").unwrap().location(out, base),
             "opt-125m"
         );
         let p = parse("name = \"x\"\nmodels = [\"series:org/m@step-1\", \"series:trained:a\"]");

@@ -1,9 +1,10 @@
-//! Stage caching: a stage is skipped when its output is complete and its flags and inputs are
-//! what they were when that output was made.
+//! Stage caching: a stage is skipped when its output is complete and its request and inputs
+//! are what they were when that output was made.
 //!
-//! Each stage's fingerprint is a SHA-256 over its flags and its inputs: the size and
-//! modification time of every file of a local model or corpus, the bytes of the manifests of
-//! the stage before, and the revision of what the stage writes ([`output_revision`]). Fingerprints are kept in `<out>/stages.json`.
+//! Each stage's fingerprint is a SHA-256 over its typed request (the stage's arguments, as
+//! JSON) and its inputs: the size and modification time of every file of a local model or
+//! corpus, the bytes of the manifests of the stage before, and the revision of what the stage
+//! writes ([`StageKind::revision`]). Fingerprints are kept in `<out>/stages.json`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,52 +25,78 @@ pub struct StageLedger {
 /// What one stage's output was made from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageStamp {
-    /// SHA-256 of the flags and input descriptions below.
+    /// SHA-256 of the request and input descriptions below.
     pub fingerprint: String,
-    /// The stage's flags.
-    pub flags: Vec<String>,
+    /// The stage's request: its arguments, as JSON (null in a ledger of an earlier version,
+    /// which recorded flags: its stages are not current, and run again).
+    #[serde(default)]
+    pub request: serde_json::Value,
     /// Each input and how it was identified (`size:mtime` of a file, digest of a manifest).
     pub inputs: BTreeMap<String, String>,
 }
 
-/// The revision of what a kind of stage (`train`, `extract`, `analyze`, `report`) writes. It
-/// enters the stage's stamp, so raising it when a stage starts writing something new (a table,
-/// the report's data) redoes that stage in pipelines run by an earlier version.
-pub fn output_revision(kind: &str) -> u32 {
-    match kind {
-        // 2: position curves of every neuron and the neurons of each token. 3: the model's
-        // name, its place in a training run, each run's provenance and the example contexts
-        // (analysis schema 2).
-        "analyze" => 3,
-        // 2: neuron details by chunk, histories along training, token scripts.
-        "report" => 2,
-        _ => 1,
+/// The kinds of stage a pipeline runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageKind {
+    /// Trains a model (`train`).
+    Train,
+    /// Extracts a run (`extract`).
+    Extract,
+    /// Analyses a model's runs (`analyze`).
+    Analyze,
+    /// Renders the report (`report`).
+    Report,
+}
+
+impl StageKind {
+    /// The command's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Train => "train",
+            Self::Extract => "extract",
+            Self::Analyze => "analyze",
+            Self::Report => "report",
+        }
+    }
+
+    /// The revision of what the stage writes, as the format's owner versions it: raising it
+    /// redoes the stage in pipelines run by an earlier version.
+    pub fn revision(self) -> u32 {
+        match self {
+            Self::Train => census_train::cli::TRAINED_MODEL_REVISION,
+            Self::Extract => census_format::run::manifest::SCHEMA_VERSION,
+            Self::Analyze => census_format::analysis::manifest::ANALYSIS_SCHEMA_VERSION,
+            Self::Report => census_report::REPORT_REVISION,
+        }
     }
 }
 
 impl StageStamp {
-    /// A stamp over `flags` and `inputs` of a stage of `kind`, its output revision included.
-    pub fn new(kind: &str, flags: &[String], mut inputs: BTreeMap<String, String>) -> Self {
+    /// A stamp over `request` and `inputs` of a stage of `kind`, its output revision included.
+    pub fn new(
+        kind: StageKind,
+        request: &impl Serialize,
+        mut inputs: BTreeMap<String, String>,
+    ) -> Result<Self> {
+        let request = serde_json::to_value(request).context("recording a stage's request")?;
         inputs.insert(
             "output revision".to_string(),
-            format!("{kind} {}", output_revision(kind)),
+            format!("{} {}", kind.name(), kind.revision()),
         );
         let mut hasher = Sha256::new();
-        for flag in flags {
-            hasher.update(flag.as_bytes());
-            hasher.update([0]);
-        }
+        hasher.update(request.to_string().as_bytes());
+        hasher.update([0]);
         for (name, id) in &inputs {
             hasher.update(name.as_bytes());
             hasher.update([1]);
             hasher.update(id.as_bytes());
             hasher.update([0]);
         }
-        Self {
+        Ok(Self {
             fingerprint: hex(&hasher.finalize()),
-            flags: flags.to_vec(),
+            request,
             inputs,
-        }
+        })
     }
 }
 
@@ -168,38 +195,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stamps_change_with_flags_inputs_and_the_output_revision_only() {
+    fn stamps_change_with_the_request_inputs_and_the_output_revision_only() {
         let inputs = BTreeMap::from([("a".to_string(), "1:2".to_string())]);
-        let flags = vec!["--x".to_string(), "1".to_string()];
-        let stamp = StageStamp::new("analyze", &flags, inputs.clone());
-        assert_eq!(stamp, StageStamp::new("analyze", &flags, inputs.clone()));
-        let other_flags = vec!["--x".to_string(), "2".to_string()];
+        let request = serde_json::json!({"x": 1, "layers": "all"});
+        let stamp = |kind, request: &serde_json::Value, inputs: &BTreeMap<String, String>| {
+            StageStamp::new(kind, request, inputs.clone()).unwrap()
+        };
+        let first = stamp(StageKind::Analyze, &request, &inputs);
+        assert_eq!(first, stamp(StageKind::Analyze, &request, &inputs));
+        let other_request = serde_json::json!({"x": 2, "layers": "all"});
         assert_ne!(
-            stamp.fingerprint,
-            StageStamp::new("analyze", &other_flags, inputs.clone()).fingerprint
+            first.fingerprint,
+            stamp(StageKind::Analyze, &other_request, &inputs).fingerprint
         );
         let other_inputs = BTreeMap::from([("a".to_string(), "1:3".to_string())]);
         assert_ne!(
-            stamp.fingerprint,
-            StageStamp::new("analyze", &flags, other_inputs).fingerprint
-        );
-        // Flag boundaries count: ["--x1"] is not ["--x", "1"].
-        assert_ne!(
-            stamp.fingerprint,
-            StageStamp::new("analyze", &["--x1".to_string()], inputs.clone()).fingerprint
+            first.fingerprint,
+            stamp(StageKind::Analyze, &request, &other_inputs).fingerprint
         );
         // Another kind of stage writes another revision.
         assert_ne!(
-            stamp.fingerprint,
-            StageStamp::new("train", &flags, inputs).fingerprint
+            first.fingerprint,
+            stamp(StageKind::Train, &request, &inputs).fingerprint
         );
-        assert!(stamp.inputs["output revision"].starts_with("analyze "));
+        assert!(first.inputs["output revision"].starts_with("analyze "));
+        assert_eq!(first.request, request);
     }
 
     #[test]
     fn the_ledger_round_trips_and_forgets() {
         let dir = tempfile::tempdir().unwrap();
-        let stamp = StageStamp::new("extract", &["--a".to_string()], BTreeMap::new());
+        let stamp = StageStamp::new(StageKind::Extract, &["--a"], BTreeMap::new()).unwrap();
         let mut ledger = StageLedger::open(dir.path()).unwrap();
         assert!(!ledger.is_current("extract/m", &stamp));
         ledger.record("extract/m", stamp.clone()).unwrap();
@@ -211,6 +237,20 @@ mod tests {
                 .unwrap()
                 .is_current("extract/m", &stamp)
         );
+    }
+
+    #[test]
+    fn a_ledger_of_an_earlier_version_opens_with_no_stage_current() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("stages.json"),
+            r#"{"stages": {"report": {"fingerprint": "ab", "flags": ["--out", "r"], "inputs": {}}}}"#,
+        )
+        .unwrap();
+        let ledger = StageLedger::open(dir.path()).unwrap();
+        let stamp = StageStamp::new(StageKind::Report, &["--out", "r"], BTreeMap::new()).unwrap();
+        assert!(!ledger.is_current("report", &stamp));
+        assert!(ledger.stages["report"].request.is_null());
     }
 
     #[test]

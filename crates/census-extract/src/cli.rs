@@ -9,6 +9,7 @@ use census_format::model::FloatType;
 use census_model::{BackendJob, Device};
 
 use clap::Args;
+use serde::Serialize;
 
 use crate::engine::{FfnFlag, engine_from_flags};
 use crate::error::{ExtractError, Result};
@@ -21,8 +22,9 @@ use census_format::run::RecordMode;
 use census_format::run::SequenceOptions;
 use census_format::run::Shard;
 
-/// `extract` flags.
-#[derive(Debug, Clone, Args)]
+/// `extract` flags: what to run and where (set per model by a pipeline), and the
+/// [`ExtractSettings`] a pipeline's `[extract]` table gives.
+#[derive(Debug, Clone, Args, Serialize)]
 pub struct ExtractArgs {
     /// The model: a directory in the Hugging Face layout (config.json, weights, tokenizer
     /// files), a preset (`opt-125m` … `opt-66b`, i.e. `facebook/opt-*`) or any hub id, downloaded
@@ -31,11 +33,20 @@ pub struct ExtractArgs {
     pub model: String,
     /// A corpus source: `PATH[,format=jsonl|pretokenized|text-files|text-lines|parquet][,domain=NAME][,max_tokens=N]`.
     /// Repeat for several sources; they are read in the order given.
-    #[arg(long = "data", required = true)]
-    pub data: Vec<String>,
+    #[arg(long = "data", required = true, value_parser = parse_source)]
+    pub data: Vec<CorpusSource>,
     /// Run directory to create or resume.
     #[arg(long)]
     pub out: PathBuf,
+    /// How the run reads, computes and records.
+    #[command(flatten)]
+    pub settings: ExtractSettings,
+}
+
+/// The `extract` flags that say how a run reads, computes and records (a pipeline's
+/// `[extract]` and `[runs.*]` keys, `data` aside).
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct ExtractSettings {
     /// Longest sequence, `</s>` prefix included [default: the model's positions,
     /// `max_position_embeddings`: 2048 for every OPT].
     #[arg(long)]
@@ -55,7 +66,7 @@ pub struct ExtractArgs {
     pub layers: LayerScope,
     /// This machine's share of the corpus, `i/n`.
     #[arg(long, default_value = "0/1")]
-    pub shard: String,
+    pub shard: Shard,
     /// Tokens per part (the unit of commit and resume).
     #[arg(long, default_value_t = DEFAULT_PART_TOKENS)]
     pub part_tokens: u64,
@@ -95,6 +106,7 @@ pub struct ExtractArgs {
     pub device: Device,
     /// Hide the progress bar.
     #[arg(long)]
+    #[serde(skip)]
     pub quiet: bool,
 }
 
@@ -120,16 +132,49 @@ impl ExtractArgs {
         let mut options = self.to_options()?;
         options.model_dir = census_model::hub::resolve(
             &self.model,
-            &census_model::HubOptions::from_env(!self.quiet),
+            &census_model::HubOptions::from_env(!self.settings.quiet),
         )?;
-        options.engine = self.engine_for(&options.model_dir)?;
-        options.dtype = self.compute_dtype(options.engine, &options.model_dir)?;
-        options.sequences.max_seq_len = self.max_seq_len_for(&options.model_dir);
-        self.device
+        options.engine = self.settings.engine_for(&options.model_dir)?;
+        options.dtype = self
+            .settings
+            .compute_dtype(options.engine, &options.model_dir)?;
+        options.sequences.max_seq_len = self.settings.max_seq_len_for(&options.model_dir);
+        self.settings
+            .device
             .run(ExtractJob(&options))
             .map_err(|e| ExtractError::InvalidOption(e.to_string()))?
     }
 
+    /// The run options these flags describe.
+    pub fn to_options(&self) -> Result<ExtractOptions> {
+        let settings = &self.settings;
+        let model_dir = Path::new(&self.model);
+        let engine = settings.engine_for(model_dir)?;
+        Ok(ExtractOptions {
+            model_dir: PathBuf::from(&self.model),
+            model_source: self.model.clone(),
+            sources: self.data.clone(),
+            sequences: SequenceOptions {
+                max_seq_len: settings.max_seq_len_for(model_dir),
+                full_length: settings.full_length,
+                max_tokens: settings.max_tokens,
+                skip_malformed: settings.skip_malformed,
+            },
+            layers: settings.layers,
+            shard: settings.shard,
+            part_tokens: settings.part_tokens,
+            batch_tokens: settings.batch_tokens,
+            dtype: settings.compute_dtype(engine, model_dir)?,
+            engine,
+            record: settings.record,
+            fire_threshold: settings.fire_threshold as f32,
+            out: self.out.clone(),
+            progress: !settings.quiet,
+        })
+    }
+}
+
+impl ExtractSettings {
     /// The compute dtype: `--dtype` if given; else f32 on the host engine and on the dense path
     /// the CPU takes by default (for families without a host engine), and on any other dense
     /// path the dtype the checkpoint in `model_dir` declares (f32 when it declares none or
@@ -177,36 +222,6 @@ impl ExtractArgs {
             self.offload_hidden,
             family,
         )
-    }
-
-    /// The run options these flags describe.
-    pub fn to_options(&self) -> Result<ExtractOptions> {
-        let engine = self.engine_for(Path::new(&self.model))?;
-        Ok(ExtractOptions {
-            model_dir: PathBuf::from(&self.model),
-            model_source: self.model.clone(),
-            sources: self
-                .data
-                .iter()
-                .map(|d| parse_source(d))
-                .collect::<Result<_>>()?,
-            sequences: SequenceOptions {
-                max_seq_len: self.max_seq_len_for(Path::new(&self.model)),
-                full_length: self.full_length,
-                max_tokens: self.max_tokens,
-                skip_malformed: self.skip_malformed,
-            },
-            layers: self.layers,
-            shard: self.shard.parse::<Shard>()?,
-            part_tokens: self.part_tokens,
-            batch_tokens: self.batch_tokens,
-            dtype: self.compute_dtype(engine, Path::new(&self.model))?,
-            engine,
-            record: self.record,
-            fire_threshold: self.fire_threshold as f32,
-            out: self.out.clone(),
-            progress: !self.quiet,
-        })
     }
 }
 

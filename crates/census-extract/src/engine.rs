@@ -7,7 +7,8 @@ use census_format::run::Engine;
 use crate::error::{ExtractError, Result};
 
 /// How the FFN layers run (`--ffn`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum FfnFlag {
     /// The host engine: the layers on the CPU in f32, fc2 summed over the fired neurons only
     /// (fastest on a CPU).

@@ -25,6 +25,7 @@ pub mod hub_ref;
 pub mod lock;
 pub mod model;
 pub mod parquet_file;
+pub mod paths;
 pub mod progress;
 pub mod run;
 pub mod series;

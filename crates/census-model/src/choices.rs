@@ -5,8 +5,9 @@
 use burn::tensor::backend::Backend;
 
 /// Where a command computes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
 pub enum Device {
     /// The CPU (burn's flex backend).
     Cpu,

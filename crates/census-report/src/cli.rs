@@ -4,11 +4,13 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use serde::Serialize;
 
 use crate::{ReportRequest, ReportSummary, Result};
 
-/// `report` flags.
-#[derive(Debug, Clone, Args)]
+/// `report` flags: the analyses and the output (set by a pipeline), and the
+/// [`ReportSettings`] a pipeline's `[report]` table gives.
+#[derive(Debug, Clone, Args, Serialize)]
 pub struct ReportArgs {
     /// An analysis directory; repeat to compare models (one directory per model).
     #[arg(long = "analysis", required = true)]
@@ -16,6 +18,14 @@ pub struct ReportArgs {
     /// Report directory to write (index.html, summary.md, figures/, data/).
     #[arg(long)]
     pub out: PathBuf,
+    /// What the report shows.
+    #[command(flatten)]
+    pub settings: ReportSettings,
+}
+
+/// The `report` flags that say what the report shows (a pipeline's `[report]` keys).
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct ReportSettings {
     /// Skip the PNG copies of the figures.
     #[arg(long)]
     pub no_png: bool,
@@ -31,8 +41,8 @@ impl ReportArgs {
         crate::render(&ReportRequest {
             analyses: self.analyses.clone(),
             out: self.out.clone(),
-            png: !self.no_png,
-            contexts: self.contexts,
+            png: !self.settings.no_png,
+            contexts: self.settings.contexts,
         })
     }
 }

@@ -41,6 +41,16 @@ pub const INDEX_FILE: &str = "index.html";
 /// The Markdown summary.
 pub const MARKDOWN_FILE: &str = "summary.md";
 
+/// The revision of what a report holds: raise it when the report starts writing something new
+/// (2: neuron details by chunk, histories along training, token scripts), so pipelines redo
+/// their reports.
+pub const REPORT_REVISION: u32 = 2;
+
+/// Whether `dir` holds a whole report (reports are committed whole, page last named here).
+pub fn is_complete(dir: &Path) -> bool {
+    dir.join(INDEX_FILE).is_file() && dir.join(REPORT_FILE).is_file()
+}
+
 /// What to report and where.
 #[derive(Debug, Clone)]
 pub struct ReportRequest {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use census_format::bounded;
 use clap::Args;
+use serde::Serialize;
 
 use crate::analyze::AnalyzeRequest;
 use crate::error::{Result, StatsError};
@@ -13,8 +14,10 @@ use census_format::analysis::options::{
     ProjectAll, ProjectionOptions, SuppressionRule,
 };
 
-/// `analyze` flags. Defaults follow the paper (`docs/METHODS.md`); see `docs/ANALYSIS.md`.
-#[derive(Debug, Clone, Args)]
+/// `analyze` flags: the runs and the output (set per model by a pipeline), and the
+/// [`AnalyzeSettings`] a pipeline's `[analyze]` table gives. Defaults follow the paper
+/// (`docs/METHODS.md`); see `docs/ANALYSIS.md`.
+#[derive(Debug, Clone, Args, Serialize)]
 pub struct AnalyzeArgs {
     /// An extraction run directory; repeat for the shards of one run or several runs of one
     /// model.
@@ -27,6 +30,23 @@ pub struct AnalyzeArgs {
     /// recorded).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// A run of the same model for the n-gram statistics (coverage, detectors, detected tokens,
+    /// projections: the paper's §4 data); repeat for shards. Default: the --run data.
+    #[arg(long = "ngram-run")]
+    pub ngram_runs: Vec<PathBuf>,
+    /// A run of the same model for the positional statistics (the paper's §5 data: full-length
+    /// sequences); repeat for shards. Default: the --run data.
+    #[arg(long = "positional-run")]
+    pub positional_runs: Vec<PathBuf>,
+    /// What the analysis computes, and how.
+    #[command(flatten)]
+    pub settings: AnalyzeSettings,
+}
+
+/// The `analyze` flags that say what the analysis computes and how (a pipeline's `[analyze]`
+/// keys, the runs aside).
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct AnalyzeSettings {
     /// Analyse the committed parts of runs that are not complete.
     #[arg(long)]
     pub allow_incomplete: bool,
@@ -47,20 +67,12 @@ pub struct AnalyzeArgs {
     /// this budget.
     #[arg(long)]
     pub token_budget: Option<u64>,
-    /// A run of the same model for the n-gram statistics (coverage, detectors, detected tokens,
-    /// projections: the paper's §4 data); repeat for shards. Default: the --run data.
-    #[arg(long = "ngram-run")]
-    pub ngram_runs: Vec<PathBuf>,
     /// The n-gram statistics only on these domains of the n-gram runs (or of --run).
     #[arg(long, value_delimiter = ',')]
     pub ngram_domains: Vec<String>,
     /// The n-gram statistics only on whole sequences within this many tokens.
     #[arg(long)]
     pub ngram_token_budget: Option<u64>,
-    /// A run of the same model for the positional statistics (the paper's §5 data: full-length
-    /// sequences); repeat for shards. Default: the --run data.
-    #[arg(long = "positional-run")]
-    pub positional_runs: Vec<PathBuf>,
     /// The positional statistics only on these domains of the positional runs (or of --run).
     #[arg(long, value_delimiter = ',')]
     pub positional_domains: Vec<String>,
@@ -172,6 +184,7 @@ pub struct AnalyzeArgs {
     pub layers: LayerScope,
     /// No progress bar.
     #[arg(long)]
+    #[serde(skip)]
     pub quiet: bool,
 }
 
@@ -187,6 +200,7 @@ fn selection(domains: &[String], token_budget: Option<u64>) -> Option<DataSelect
 impl AnalyzeArgs {
     /// The request these flags describe.
     pub fn request(&self) -> Result<AnalyzeRequest> {
+        let settings = &self.settings;
         // N-gram statistics need every token's fired neurons; counts runs hold none. Unless they
         // were asked for, they are skipped for such data, with a line saying so.
         let ngram_data = if self.ngram_runs.is_empty() {
@@ -201,7 +215,7 @@ impl AnalyzeArgs {
                     .flatten()
                     .is_some_and(|m| m.config.record == census_format::run::RecordMode::Counts)
             });
-        let defaulted = self.unigram_layers.is_none() || self.ngram_layers.is_none();
+        let defaulted = settings.unigram_layers.is_none() || settings.ngram_layers.is_none();
         if counts_only && defaulted {
             tracing::info!(
                 "n-gram statistics skipped: the n-gram data are counts runs (--record counts), \
@@ -212,7 +226,7 @@ impl AnalyzeArgs {
         let n_gram_default = |scope: LayerScope| {
             if counts_only { LayerScope::None } else { scope }
         };
-        if self.layers == LayerScope::None {
+        if settings.layers == LayerScope::None {
             return Err(StatsError::InvalidOption(
                 "--layers none leaves nothing to analyse".to_string(),
             ));
@@ -221,57 +235,60 @@ impl AnalyzeArgs {
             runs: self.runs.clone(),
             out: self.out.clone(),
             model: self.model.clone(),
-            allow_incomplete: self.allow_incomplete,
-            rewritten_parts: self.rewritten_parts,
+            allow_incomplete: settings.allow_incomplete,
+            rewritten_parts: settings.rewritten_parts,
             ngram_runs: self.ngram_runs.clone(),
             positional_runs: self.positional_runs.clone(),
             options: AnalysisOptions {
-                count_bos: !self.exclude_bos,
-                domains: self.domains.clone(),
-                token_budget: self.token_budget,
-                ngram_data: selection(&self.ngram_domains, self.ngram_token_budget),
-                positional_data: selection(&self.positional_domains, self.positional_token_budget),
-                positional_by_domain: !self.no_positional_by_domain,
-                unigram_layers: self
+                count_bos: !settings.exclude_bos,
+                domains: settings.domains.clone(),
+                token_budget: settings.token_budget,
+                ngram_data: selection(&settings.ngram_domains, settings.ngram_token_budget),
+                positional_data: selection(
+                    &settings.positional_domains,
+                    settings.positional_token_budget,
+                ),
+                positional_by_domain: !settings.no_positional_by_domain,
+                unigram_layers: settings
                     .unigram_layers
                     .unwrap_or(n_gram_default(LayerScope::All)),
-                ngram_layers: self
+                ngram_layers: settings
                     .ngram_layers
                     .unwrap_or(n_gram_default(LayerScope::FirstHalf)),
-                ngram_memory_mib: self.ngram_memory_mib,
-                coverage_bins: self.coverage_bins.clone(),
+                ngram_memory_mib: settings.ngram_memory_mib,
+                coverage_bins: settings.coverage_bins.clone(),
                 detectors: DetectorOptions {
-                    coverage_share: self.coverage_share,
-                    trigger_share: self.trigger_share,
-                    max_tokens: self.max_tokens,
-                    max_trigrams: self.max_trigrams,
-                    min_occurrences: self.min_occurrences,
+                    coverage_share: settings.coverage_share,
+                    trigger_share: settings.trigger_share,
+                    max_tokens: settings.max_tokens,
+                    max_trigrams: settings.max_trigrams,
+                    min_occurrences: settings.min_occurrences,
                 },
                 positional: PositionalOptions {
-                    any_length: self.positional_any_length,
-                    skip_bos: self.positional_skip_bos,
-                    log_base: self.mi_log,
-                    mi_threshold: self.mi_threshold,
-                    weak_epsilon: self.weak_epsilon,
-                    extreme_run_share: self.extreme_run_share,
-                    oscillation_transitions: self.oscillation_transitions,
-                    oscillation_min_swing: self.oscillation_min_swing,
-                    smooth_residual_share: self.smooth_residual_share,
-                    range_threshold: self.range_threshold,
-                    curve_bins: self.position_curve_bins,
+                    any_length: settings.positional_any_length,
+                    skip_bos: settings.positional_skip_bos,
+                    log_base: settings.mi_log,
+                    mi_threshold: settings.mi_threshold,
+                    weak_epsilon: settings.weak_epsilon,
+                    extreme_run_share: settings.extreme_run_share,
+                    oscillation_transitions: settings.oscillation_transitions,
+                    oscillation_min_swing: settings.oscillation_min_swing,
+                    smooth_residual_share: settings.smooth_residual_share,
+                    range_threshold: settings.range_threshold,
+                    curve_bins: settings.position_curve_bins,
                 },
                 projection: ProjectionOptions {
-                    enabled: !self.no_projection,
-                    final_norm_scale: self.final_norm_scale,
-                    top_k: self.top_k,
-                    rule: self.suppression,
-                    all: self.project_all,
+                    enabled: !settings.no_projection,
+                    final_norm_scale: settings.final_norm_scale,
+                    top_k: settings.top_k,
+                    rule: settings.suppression,
+                    all: settings.project_all,
                 },
-                token_neurons: self.token_neurons,
-                contexts: self.contexts,
+                token_neurons: settings.token_neurons,
+                contexts: settings.contexts,
             },
-            layers: self.layers,
-            progress: !self.quiet,
+            layers: settings.layers,
+            progress: !settings.quiet,
         })
     }
 

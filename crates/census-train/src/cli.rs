@@ -22,6 +22,10 @@ use crate::eval_data::EvalData;
 use crate::loss_curve::{loss_csv, loss_svg};
 use crate::trainer::{Checkpoints, LogRow, TrainOptions, TrainingData, next_token_loss, train};
 
+/// The revision of what a trained model's directory holds: raise it when training starts
+/// writing something new, so pipelines train their models again.
+pub const TRAINED_MODEL_REVISION: u32 = 1;
+
 /// What a trained model's directory holds at its top level, as [`StagedDir::begin`] reads a
 /// model written without a list of its files: weights, configuration, tokenizer, the training
 /// record and the checkpoints (a README or notes of the user's are kept).
@@ -41,14 +45,16 @@ const MODEL_OWNED: &[&str] = &[
     "checkpoint-*",
 ];
 
-/// `train` flags. The defaults train the embedded default model.
-#[derive(Debug, Clone, Args)]
+/// `train` flags: the text, the output and whether to replace it (set by a pipeline's
+/// `[train.*]` table and the pipeline itself), and the [`TrainSettings`] that give the model's
+/// shape and its training. The defaults train the embedded default model.
+#[derive(Debug, Clone, Args, Serialize)]
 pub struct TrainArgs {
     /// Training text: `PATH[,format=...][,max_tokens=N]`, as for extraction; repeat for several
     /// sources. `max_tokens` caps the tokens of a source the model trains on; the tokenizer
     /// learns from all of it.
-    #[arg(long = "data", default_value = "data/corpus/train.jsonl")]
-    pub data: Vec<String>,
+    #[arg(long = "data", default_value = "data/corpus/train.jsonl", value_parser = CorpusSource::parse)]
+    pub data: Vec<CorpusSource>,
     /// Held-out text whose loss is measured during training; `none` for no held-out loss.
     #[arg(long, default_value = "data/corpus/census.jsonl")]
     pub eval_data: EvalData,
@@ -58,6 +64,15 @@ pub struct TrainArgs {
     /// Replace a model already in --out.
     #[arg(long)]
     pub force: bool,
+    /// The model's shape, its training and its checkpoints.
+    #[command(flatten)]
+    pub settings: TrainSettings,
+}
+
+/// The `train` flags that give the model's shape, its training and its checkpoints (a
+/// pipeline's `[train.*]` keys, the text aside).
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct TrainSettings {
     /// The model's name, recorded in its `config.json` (`_name_or_path`, as Hugging Face
     /// writes it) and shown by the report [default: neuron-census-default for data/model,
     /// neuron-census-<directory name> elsewhere].
@@ -165,13 +180,13 @@ impl TrainArgs {
     /// The model shape these flags describe.
     pub fn config(&self) -> ModelConfig {
         ModelConfig {
-            vocab_size: self.vocab_size,
-            hidden_size: self.hidden_size,
-            num_hidden_layers: self.layers,
-            ffn_dim: self.ffn_dim,
-            num_attention_heads: self.heads,
-            max_position_embeddings: self.max_positions,
-            word_embed_proj_dim: Some(self.hidden_size),
+            vocab_size: self.settings.vocab_size,
+            hidden_size: self.settings.hidden_size,
+            num_hidden_layers: self.settings.layers,
+            ffn_dim: self.settings.ffn_dim,
+            num_attention_heads: self.settings.heads,
+            max_position_embeddings: self.settings.max_positions,
+            word_embed_proj_dim: Some(self.settings.hidden_size),
             ..ModelConfig::default()
         }
     }
@@ -179,27 +194,27 @@ impl TrainArgs {
     /// The training options these flags describe.
     pub fn options(&self) -> TrainOptions {
         TrainOptions {
-            batch_size: self.batch_size,
-            steps: self.steps,
-            learning_rate: self.lr,
-            warmup_steps: self.warmup_steps,
-            weight_decay: self.weight_decay,
-            seed: self.seed,
-            positions: !self.no_positions,
-            eval_every: self.eval_every,
-            eval_blocks: self.eval_blocks,
+            batch_size: self.settings.batch_size,
+            steps: self.settings.steps,
+            learning_rate: self.settings.lr,
+            warmup_steps: self.settings.warmup_steps,
+            weight_decay: self.settings.weight_decay,
+            seed: self.settings.seed,
+            positions: !self.settings.no_positions,
+            eval_every: self.settings.eval_every,
+            eval_blocks: self.settings.eval_blocks,
             ..TrainOptions::default()
         }
     }
 
     /// The steps saved as checkpoints.
     pub fn schedule(&self) -> Schedule {
-        if self.no_checkpoints {
+        if self.settings.no_checkpoints {
             Schedule::None
-        } else if let Some(every) = self.save_every {
+        } else if let Some(every) = self.settings.save_every {
             Schedule::Every(every)
-        } else if !self.save_steps.is_empty() {
-            Schedule::Steps(self.save_steps.clone())
+        } else if !self.settings.save_steps.is_empty() {
+            Schedule::Steps(self.settings.save_steps.clone())
         } else {
             Schedule::default()
         }
@@ -207,23 +222,24 @@ impl TrainArgs {
 
     /// Trains on the device the flags name and writes the model directory.
     pub fn run(&self) -> Result<TrainSummary> {
-        self.device
+        self.settings
+            .device
             .run(TrainJob(self))
             .map_err(|e| TrainError::InvalidOptions(e.to_string()))?
     }
 
     fn run_on<B: AutodiffBackend>(&self, device: &B::Device) -> Result<TrainSummary> {
         let started = Instant::now();
-        let save_dtype = census_model::burn_dtype(self.save_dtype);
+        let save_dtype = census_model::burn_dtype(self.settings.save_dtype);
         census_model::family::check_config(&self.config(), "the training flags")?;
-        check_vocab_size(self.vocab_size)?;
-        if self.seq_len > self.max_positions {
+        check_vocab_size(self.settings.vocab_size)?;
+        if self.settings.seq_len > self.settings.max_positions {
             return Err(TrainError::InvalidOptions(format!(
                 "--seq-len {} exceeds --max-positions {}",
-                self.seq_len, self.max_positions
+                self.settings.seq_len, self.settings.max_positions
             )));
         }
-        self.schedule().check(self.steps)?;
+        self.schedule().check(self.settings.steps)?;
         let _lock = OutputLock::acquire(&self.out, "train")?;
         refuse_to_overwrite(&self.out, self.force)?;
         // The model is built beside --out and replaces it only when every file is written.
@@ -244,30 +260,32 @@ impl TrainArgs {
     ) -> Result<TrainSummary> {
         let config = self.config();
 
-        let sources = parse_sources(&self.data)?;
-        let texts = read_texts(&sources)?;
+        let texts = read_texts(&self.data)?;
         tracing::info!(
             documents = texts.iter().map(|s| s.texts.len()).sum::<usize>(),
-            vocab = self.vocab_size,
+            vocab = self.settings.vocab_size,
             "training the tokenizer"
         );
         let documents = texts.iter().flat_map(|s| s.texts.iter());
-        let tokenizer =
-            train_tokenizer(documents, self.vocab_size, &staging.join("tokenizer.json"))?;
-        let blocks = pack_blocks(&tokenizer, &texts, self.seq_len)?;
+        let tokenizer = train_tokenizer(
+            documents,
+            self.settings.vocab_size,
+            &staging.join("tokenizer.json"),
+        )?;
+        let blocks = pack_blocks(&tokenizer, &texts, self.settings.seq_len)?;
         let eval_blocks = match self.eval_data.source() {
             None => Vec::new(),
-            Some(spec) => {
-                let eval = read_texts(&[CorpusSource::parse(spec)?])?;
-                pack_blocks(&tokenizer, &eval, self.seq_len)?
+            Some(source) => {
+                let eval = read_texts(std::slice::from_ref(source))?;
+                pack_blocks(&tokenizer, &eval, self.settings.seq_len)?
             }
         };
         tracing::info!(
             blocks = blocks.len(),
-            seq_len = self.seq_len,
-            held_out_blocks = eval_blocks.len().min(self.eval_blocks),
-            steps = self.steps,
-            epochs = (self.steps * self.batch_size) as f64 / blocks.len() as f64,
+            seq_len = self.settings.seq_len,
+            held_out_blocks = eval_blocks.len().min(self.settings.eval_blocks),
+            steps = self.settings.steps,
+            epochs = (self.settings.steps * self.settings.batch_size) as f64 / blocks.len() as f64,
             "training the model"
         );
         let options = self.options();
@@ -282,7 +300,7 @@ impl TrainArgs {
                 .into_iter()
                 .map(|(name, value)| (name, pretty(&value))),
         );
-        let checkpoints = self.schedule().steps(self.steps);
+        let checkpoints = self.schedule().steps(self.settings.steps);
         let mut save_checkpoint = |model: &census_model::DecoderModel<B::InnerBackend>,
                                    state: TrainerState| {
             let extra = self.config_block(Some(state.global_step));
@@ -313,8 +331,8 @@ impl TrainArgs {
         write_trainer_state(
             staging,
             &TrainerState {
-                global_step: self.steps,
-                max_steps: self.steps,
+                global_step: self.settings.steps,
+                max_steps: self.settings.steps,
                 tokens: last.map_or(0, |r| r.tokens),
                 train_loss: last.map_or(f64::NAN, |r| r.train_loss),
                 held_out_loss: held_out,
@@ -344,7 +362,7 @@ impl TrainArgs {
     fn config_block(&self, step: Option<usize>) -> serde_json::Map<String, serde_json::Value> {
         let mut block = serde_json::json!({
             "trained_by": "cargo xtask train",
-            "positions": !self.no_positions,
+            "positions": !self.settings.no_positions,
         });
         if let Some(step) = step {
             block["step"] = step.into();
@@ -357,7 +375,7 @@ impl TrainArgs {
 
     /// The name the model goes by: `--name`, or one made from `--out`.
     pub fn model_name(&self) -> String {
-        if let Some(name) = &self.name {
+        if let Some(name) = &self.settings.name {
             return name.clone();
         }
         if self.out == Path::new("data/model") {
@@ -383,15 +401,15 @@ impl TrainArgs {
         let command = command_line();
         let record = serde_json::json!({
             "command": command,
-            "data": self.data,
+            "data": self.data.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "eval_data": self.eval_data.to_string(),
             "config": self.config(),
             "options": self.options(),
-            "seq_len": self.seq_len,
+            "seq_len": self.settings.seq_len,
             "training_blocks": blocks,
-            "save_dtype": self.save_dtype.name(),
-            "checkpoints": self.schedule().steps(self.steps),
-            "device": self.device.name(),
+            "save_dtype": self.settings.save_dtype.name(),
+            "checkpoints": self.schedule().steps(self.settings.steps),
+            "device": self.settings.device.name(),
             "producer": format!("neuron-census {}", env!("CARGO_PKG_VERSION")),
             "summary": summary,
         });
@@ -399,9 +417,13 @@ impl TrainArgs {
         write(dir, "loss.csv", &loss_csv(log))?;
         let title = format!(
             "{} layers × {} neurons, {} positions: loss",
-            self.layers,
-            self.ffn_dim,
-            if self.no_positions { "no" } else { "learned" }
+            self.settings.layers,
+            self.settings.ffn_dim,
+            if self.settings.no_positions {
+                "no"
+            } else {
+                "learned"
+            }
         );
         write(dir, "loss.svg", &loss_svg(log, &title)?)
     }
@@ -446,13 +468,6 @@ pub fn saved_loss(dir: &Path, blocks: &[Vec<u32>], options: &TrainOptions) -> Re
         total += loss.into_scalar() as f64 * chunk.len() as f64;
     }
     Ok(total / blocks.len() as f64)
-}
-
-fn parse_sources(specs: &[String]) -> Result<Vec<census_format::corpus::CorpusSource>> {
-    specs
-        .iter()
-        .map(|spec| CorpusSource::parse(spec).map_err(TrainError::from))
-        .collect()
 }
 
 /// Refuses a non-empty `out` that is not a model this project trained, whatever the flags, and

@@ -2,6 +2,7 @@
 //! layout (reloaded through the loader real checkpoints take), learning, and the model without
 //! positions.
 
+use census_format::corpus::CorpusSource;
 use census_format::model::Family;
 use std::path::{Path, PathBuf};
 
@@ -203,7 +204,7 @@ fn a_trained_model_is_replaced_only_with_force_and_only_when_the_new_one_is_comp
     assert!(err.contains("--force"), "{err}");
     // A failing --force run (here, a corpus that does not exist) leaves the model as it was.
     let mut failing = tiny(&out, &["--force"]);
-    failing.data = vec![dir.path().join("typo.jsonl").display().to_string()];
+    failing.data = vec![CorpusSource::new(dir.path().join("typo.jsonl"))];
     let err = failing.run().unwrap_err().to_string();
     assert!(err.contains("typo.jsonl"), "{err}");
     assert_eq!(
@@ -237,7 +238,7 @@ fn an_empty_corpus_is_named() {
     let empty = dir.path().join("empty.jsonl");
     std::fs::write(&empty, "").unwrap();
     let mut args = tiny(&dir.path().join("m"), &[]);
-    args.data = vec![empty.display().to_string()];
+    args.data = vec![CorpusSource::new(&empty)];
     let err = args.run().unwrap_err().to_string();
     assert!(
         err.contains("empty.jsonl") && err.contains("no document"),
@@ -251,7 +252,7 @@ fn bad_training_input_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.jsonl");
     let mut args = tiny(&dir.path().join("m"), &[]);
-    args.data = vec![missing.display().to_string()];
+    args.data = vec![CorpusSource::new(&missing)];
     let err = args.run().unwrap_err().to_string();
     assert!(err.contains("nope.jsonl"), "{err}");
 
@@ -271,7 +272,6 @@ fn bad_training_input_is_named() {
 
 #[test]
 fn checkpoints_are_saved_along_the_run_each_a_loadable_model() {
-    use census_format::corpus::CorpusSource;
     use census_format::series::TRAINER_STATE_FILE;
     use census_train::checkpoints::{Schedule, TrainerState};
     use census_train::cli::saved_loss;
@@ -289,8 +289,7 @@ fn checkpoints_are_saved_along_the_run_each_a_loadable_model() {
     saved.sort();
     assert_eq!(saved, ["checkpoint-10", "checkpoint-30"]);
     let final_tokenizer = ModelTokenizer::from_dir(&out, Family::Opt).unwrap();
-    let eval =
-        read_texts(&[CorpusSource::parse(args.eval_data.source().unwrap()).unwrap()]).unwrap();
+    let eval = read_texts(&[args.eval_data.source().unwrap().clone()]).unwrap();
     for step in [10, 30] {
         let checkpoint = out.join(format!("checkpoint-{step}"));
         let state: TrainerState = serde_json::from_str(

@@ -32,6 +32,37 @@ pub enum SourceFormat {
 }
 
 impl SourceFormat {
+    /// Every format with its name in a source spec (`format=NAME`).
+    const NAMES: [(&str, Self); 5] = [
+        ("jsonl", Self::Jsonl),
+        ("pretokenized", Self::PreTokenized),
+        ("text-files", Self::TextFiles),
+        ("text-lines", Self::TextLines),
+        ("parquet", Self::Parquet),
+    ];
+
+    /// Its name in a source spec.
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, format)| *format == self)
+            .map(|(name, _)| *name)
+            .expect("every format is named")
+    }
+
+    /// The format a spec names (`pre-tokenized` is read as `pretokenized`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        let name = if name == "pre-tokenized" {
+            "pretokenized"
+        } else {
+            name
+        };
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, format)| *format)
+    }
+
     /// The format a path's extension suggests (`.jsonl`/`.json` → JSONL, otherwise text files).
     pub fn guess(path: &Path) -> Self {
         match path.extension().and_then(|e| e.to_str()) {
@@ -124,6 +155,13 @@ impl CorpusSource {
     /// [,domain=NAME][,max_tokens=N]`, as `--data` takes it; the format is detected when not
     /// named.
     pub fn parse(spec: &str) -> Result<Self> {
+        Self::parse_in(spec, Path::new(""))
+    }
+
+    /// Parses a source spec whose relative PATH is taken from `base` (a pipeline's directory;
+    /// the joined path's `..` resolved by its text), before the format is detected from the
+    /// file. An empty `base` keeps the path as written.
+    pub fn parse_in(spec: &str, base: &Path) -> Result<Self> {
         let mut fields = spec.split(',');
         let path = fields.next().unwrap_or_default();
         if path.is_empty() {
@@ -131,25 +169,22 @@ impl CorpusSource {
                 "--data '{spec}' names no path"
             )));
         }
-        let mut source = Self::new(path);
+        let mut source = if base.as_os_str().is_empty() {
+            Self::new(path)
+        } else {
+            Self::new(crate::paths::lexically_normal(&base.join(path)))
+        };
         for field in fields {
             let (key, value) = field.split_once('=').ok_or_else(|| {
                 FormatError::InvalidOption(format!("--data '{spec}': '{field}' is not key=value"))
             })?;
             match key {
                 "format" => {
-                    source.format = match value {
-                        "jsonl" => SourceFormat::Jsonl,
-                        "pretokenized" | "pre-tokenized" => SourceFormat::PreTokenized,
-                        "text-files" => SourceFormat::TextFiles,
-                        "text-lines" => SourceFormat::TextLines,
-                        "parquet" => SourceFormat::Parquet,
-                        other => {
-                            return Err(FormatError::InvalidOption(format!(
-                                "--data '{spec}': unknown format '{other}'"
-                            )));
-                        }
-                    }
+                    source.format = SourceFormat::from_name(value).ok_or_else(|| {
+                        FormatError::InvalidOption(format!(
+                            "--data '{spec}': unknown format '{value}'"
+                        ))
+                    })?
                 }
                 "domain" => source.domain = Some(value.to_string()),
                 "max_tokens" => {
@@ -182,6 +217,20 @@ impl CorpusSource {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "corpus".to_string())
+    }
+}
+
+/// The source as a spec `parse` reads back: `PATH,format=NAME[,domain=NAME][,max_tokens=N]`.
+impl std::fmt::Display for CorpusSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{},format={}", self.path.display(), self.format.name())?;
+        if let Some(domain) = &self.domain {
+            write!(f, ",domain={domain}")?;
+        }
+        if let Some(max_tokens) = self.max_tokens {
+            write!(f, ",max_tokens={max_tokens}")?;
+        }
+        Ok(())
     }
 }
 
