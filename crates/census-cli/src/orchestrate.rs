@@ -20,7 +20,8 @@ use census_report::cli::{ReportArgs, ReportSettings};
 use census_stats::cli::{AnalyzeArgs, AnalyzeSettings};
 use clap::Args;
 
-use census_train::cli::{TrainArgs, TrainSettings, check_model_output, is_trained_model};
+use census_train::cli::{TrainArgs, TrainSettings};
+use census_train::model_dir::{check_model_output, is_trained_model};
 
 use crate::pipeline::{
     EXTRACT_PATH_KEYS, ModelEntry, ModelSource, Pipeline, SECTION_RUN_KEYS, TRAIN_PATH_KEYS,
@@ -654,7 +655,7 @@ mod tests {
 
     /// The repository this crate sits in (where `pipelines/` and `data/` are).
     fn repository() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+        std::fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")).unwrap()
     }
 
     fn plan(pipeline: &str, out: &Path) -> Plan {

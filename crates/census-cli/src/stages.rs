@@ -63,7 +63,7 @@ impl StageKind {
     /// redoes the stage in pipelines run by an earlier version.
     pub fn revision(self) -> u32 {
         match self {
-            Self::Train => census_train::cli::TRAINED_MODEL_REVISION,
+            Self::Train => census_train::model_dir::TRAINED_MODEL_REVISION,
             Self::Extract => census_format::run::manifest::SCHEMA_VERSION,
             Self::Analyze => census_format::analysis::manifest::ANALYSIS_SCHEMA_VERSION,
             Self::Report => census_report::REPORT_REVISION,

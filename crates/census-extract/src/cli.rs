@@ -12,7 +12,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::engine::{FfnFlag, engine_from_flags};
-use crate::error::{ExtractError, Result};
+use crate::error::Result;
 use crate::run::options::{DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions};
 use census_format::analysis::options::LayerScope;
 use census_format::corpus::CorpusSource;
@@ -139,10 +139,7 @@ impl ExtractArgs {
             .settings
             .compute_dtype(options.engine, &options.model_dir)?;
         options.sequences.max_seq_len = self.settings.max_seq_len_for(&options.model_dir);
-        self.settings
-            .device
-            .run(ExtractJob(&options))
-            .map_err(|e| ExtractError::InvalidOption(e.to_string()))?
+        self.settings.device.run(ExtractJob(&options))?
     }
 
     /// The run options these flags describe.

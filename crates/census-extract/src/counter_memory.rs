@@ -4,7 +4,7 @@
 //! fit a host: the extraction states the figure and refuses a run whose counters cannot fit
 //! before it touches anything.
 
-use crate::error::{ExtractError, Result};
+use crate::error::{OptionsError, Result};
 
 /// Host bytes a counter takes at most: the device's counters copied to the host (32 bits), the
 /// part's totals (32 bits), and the previous part's totals still being written (32 bits).
@@ -34,18 +34,15 @@ impl PositionCounters {
         if needed <= available {
             return Ok(());
         }
-        Err(ExtractError::InvalidOption(format!(
-            "counting by position (--record counts on a full-length run) holds {} MB of counters \
-             on the host ({} layers × {} positions × {} neurons × {HOST_BYTES_PER_COUNTER} \
-             bytes, for each domain of a part), more than the {} MB available: record fewer \
-             layers per run (--layers), shorten the sequences (--max-seq-len), or count without \
-             positions (no --full-length)",
-            needed >> 20,
-            self.layers,
-            self.positions,
-            self.ffn,
-            available >> 20
-        )))
+        Err(OptionsError::CounterMemory {
+            needed_mb: needed >> 20,
+            layers: self.layers,
+            positions: self.positions,
+            neurons: self.ffn,
+            bytes: HOST_BYTES_PER_COUNTER,
+            available_mb: available >> 20,
+        }
+        .into())
     }
 }
 

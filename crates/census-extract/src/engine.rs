@@ -4,7 +4,7 @@
 use census_format::model::Family;
 use census_format::run::Engine;
 
-use crate::error::{ExtractError, Result};
+use crate::error::{OptionsError, Result};
 
 /// How the FFN layers run (`--ffn`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -34,23 +34,14 @@ pub fn engine_from_flags(
         FfnFlag::Sparse
     });
     if ffn == FfnFlag::Sparse && !host {
-        return Err(ExtractError::InvalidOption(format!(
-            "the host engine (--ffn sparse) runs OPT models only; this {family} model runs \
-             on --ffn dense"
-        )));
+        return Err(OptionsError::HostEngineFamily(family).into());
     }
     Ok(match (ffn, stream_layers, offload_hidden) {
         (_, false, true) => {
-            return Err(ExtractError::InvalidOption(
-                "--offload-hidden needs --stream-layers".to_string(),
-            ));
+            return Err(OptionsError::OffloadNeedsStreaming.into());
         }
         (FfnFlag::Sparse, _, true) => {
-            return Err(ExtractError::InvalidOption(
-                "--offload-hidden keeps the dense path's hidden states in host memory; the \
-                 host engine (--ffn sparse) holds them there already"
-                    .to_string(),
-            ));
+            return Err(OptionsError::OffloadOnHost.into());
         }
         (FfnFlag::Sparse, false, false) => Engine::Host,
         (FfnFlag::Sparse, true, false) => Engine::HostStreamed,

@@ -28,9 +28,15 @@ pub enum ExtractError {
     /// The corpus yields no tokens at all.
     #[error("the corpus is empty: {0}")]
     EmptyCorpus(String),
-    /// A command-line or API option is invalid.
+    /// Options that contradict each other, the model or the machine.
     #[error("invalid option: {0}")]
-    InvalidOption(String),
+    Options(#[from] OptionsError),
+    /// The device named has no backend in this build.
+    #[error(transparent)]
+    Device(#[from] census_model::UnavailableDevice),
+    /// A document holds ids no sequence may hold.
+    #[error("invalid option: {0}")]
+    Document(#[from] DocumentError),
     /// The model, checkpoint or tokenizer failed.
     #[error(transparent)]
     Model(#[from] census_model::ModelError),
@@ -95,11 +101,137 @@ impl From<census_format::FormatError> for ExtractError {
             },
             FormatError::Corpus { path, line, reason } => Self::Corpus { path, line, reason },
             FormatError::EmptyCorpus(what) => Self::EmptyCorpus(what),
-            FormatError::InvalidOption(what) => Self::InvalidOption(what),
             FormatError::Manifest { path, reason } => Self::Manifest { path, reason },
             other => Self::Format(other),
         }
     }
+}
+
+/// Extraction options that contradict each other, the model or the machine.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OptionsError {
+    /// The host engine on a family it does not run.
+    #[error(
+        "the host engine (--ffn sparse) runs OPT models only; this {0} model runs on --ffn dense"
+    )]
+    HostEngineFamily(census_format::model::Family),
+    /// `--offload-hidden` without streaming.
+    #[error("--offload-hidden needs --stream-layers")]
+    OffloadNeedsStreaming,
+    /// `--offload-hidden` on the host engine.
+    #[error(
+        "--offload-hidden keeps the dense path's hidden states in host memory; the host engine \
+         (--ffn sparse) holds them there already"
+    )]
+    OffloadOnHost,
+    /// Sequences longer than the model's positions.
+    #[error("--max-seq-len {len} exceeds the model's {positions} positions")]
+    MaxSeqLen {
+        /// The longest sequence asked for.
+        len: usize,
+        /// The model's positions.
+        positions: usize,
+    },
+    /// Layers outside the model.
+    #[error(
+        "--layers {scope} ({}..{}) is not a non-empty range within the model's {layers} layers",
+        range.start,
+        range.end
+    )]
+    Layers {
+        /// The scope asked for.
+        scope: census_format::analysis::options::LayerScope,
+        /// What it resolves to.
+        range: std::ops::Range<usize>,
+        /// The model's layers.
+        layers: usize,
+    },
+    /// A threshold the engine cannot apply.
+    #[error(
+        "--fire-threshold {0}: a finite threshold, on the dense path (--ffn dense); the host \
+         engine sums fc2 over the neurons whose ReLU output is positive"
+    )]
+    FireThreshold(f32),
+    /// A dtype the host engine does not compute in.
+    #[error("--ffn sparse runs the layers on the host CPU in f32; --dtype {} needs --ffn dense", .0.name())]
+    HostDtype(census_format::model::FloatType),
+    /// Empty parts or batches.
+    #[error("--part-tokens and --batch-tokens must be positive")]
+    ZeroTokens,
+    /// Parts too large for 32-bit counters.
+    #[error("--part-tokens {0} exceeds {max} (a part's counters are 32-bit)", max = i32::MAX)]
+    PartTokens(u64),
+    /// Counters by position that do not fit the host's memory.
+    #[error(
+        "counting by position (--record counts on a full-length run) holds {needed_mb} MB of \
+         counters on the host ({layers} layers × {positions} positions × {neurons} neurons × \
+         {bytes} bytes, for each domain of a part), more than the {available_mb} MB available: \
+         record fewer layers per run (--layers), shorten the sequences (--max-seq-len), or count \
+         without positions (no --full-length)"
+    )]
+    CounterMemory {
+        /// Megabytes the counters need.
+        needed_mb: u64,
+        /// Recorded layers.
+        layers: u64,
+        /// Positions.
+        positions: u64,
+        /// Neurons per layer.
+        neurons: u64,
+        /// Bytes per counter.
+        bytes: u64,
+        /// Megabytes available.
+        available_mb: u64,
+    },
+    /// One corpus text read twice.
+    #[error(
+        "--data reads {} twice ({} {}): its documents would count twice; give each corpus text once",
+        path.display(),
+        if *same_file { "also as" } else { "the same bytes as" },
+        first.display()
+    )]
+    DataTwice {
+        /// The file read the second time.
+        path: PathBuf,
+        /// The file read first.
+        first: PathBuf,
+        /// Whether they are one file (else two files of the same bytes).
+        same_file: bool,
+    },
+}
+
+/// A document whose token ids no sequence may hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DocumentError {
+    /// The pad id inside pre-tokenized ids.
+    #[error(
+        "{}: a pre-tokenized document holds the pad id {pad} at token {at}; padding is never \
+         recorded as a token, so remove it from the ids",
+        path.display()
+    )]
+    PadToken {
+        /// The source.
+        path: PathBuf,
+        /// The pad id.
+        pad: u32,
+        /// Its index in the document.
+        at: usize,
+    },
+    /// An id past the vocabulary.
+    #[error(
+        "document {doc} of {} holds token id {id}, outside the model's vocabulary of {vocab}",
+        path.display()
+    )]
+    TokenOutOfVocabulary {
+        /// The document's index.
+        doc: u64,
+        /// The source.
+        path: PathBuf,
+        /// The id.
+        id: u32,
+        /// The vocabulary's size.
+        vocab: usize,
+    },
 }
 
 /// Result alias of this crate.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use census_model::ModelTokenizer;
 
-use crate::error::{ExtractError, Result};
+use crate::error::{DocumentError, ExtractError, Result};
 use census_format::corpus::{CorpusSource, Document, DocumentContent, ReadCounts, read_source};
 use census_format::run::{CorpusCounts, SequenceOptions, Shard};
 
@@ -124,9 +124,8 @@ fn tokenize(
         Vec::new()
     } else {
         let tokenizer = tokenizer.ok_or_else(|| {
-            ExtractError::InvalidOption(format!(
-                "{} holds text but no tokenizer was given",
-                source.path.display()
+            ExtractError::from(census_format::FormatError::from(
+                census_format::SourceError::NoTokenizer(source.path.clone()),
             ))
         })?;
         tokenizer.encode_batch_without_prefix(&texts)?
@@ -138,11 +137,12 @@ fn tokenize(
                 if let Some(pad) = pad_id
                     && let Some(at) = ids.iter().position(|&t| t == pad)
                 {
-                    return Err(ExtractError::InvalidOption(format!(
-                        "{}: a pre-tokenized document holds the pad id {pad} at token {at}; \
-                         padding is never recorded as a token, so remove it from the ids",
-                        source.path.display()
-                    )));
+                    return Err(DocumentError::PadToken {
+                        path: source.path.clone(),
+                        pad,
+                        at,
+                    }
+                    .into());
                 }
                 Ok(match ids.split_first() {
                     Some((&first, rest)) if Some(first) == bos_id => rest.to_vec(),
@@ -176,12 +176,13 @@ impl Builder<'_> {
         source: &CorpusSource,
     ) -> Result<bool> {
         if let Some(&bad) = ids.iter().find(|&&t| t as usize >= self.vocab_size) {
-            return Err(ExtractError::InvalidOption(format!(
-                "document {} of {} holds token id {bad}, outside the model's vocabulary of {}",
-                self.next_doc,
-                source.path.display(),
-                self.vocab_size
-            )));
+            return Err(DocumentError::TokenOutOfVocabulary {
+                doc: self.next_doc,
+                path: source.path.clone(),
+                id: bad,
+                vocab: self.vocab_size,
+            }
+            .into());
         }
         if ids.is_empty() {
             self.out.counts.empty_documents += 1;

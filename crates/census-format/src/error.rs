@@ -67,9 +67,21 @@ pub enum FormatError {
     /// The corpus yields no documents at all.
     #[error("the corpus is empty: {0}")]
     EmptyCorpus(String),
-    /// A setting is invalid.
+    /// A corpus source cannot be read as one.
     #[error("invalid option: {0}")]
-    InvalidOption(String),
+    Source(#[from] SourceError),
+    /// Sequencing settings that leave no sequence, or a malformed shard.
+    #[error("invalid option: {0}")]
+    Sequencing(#[from] SequencingError),
+    /// An output place holds something this project may not replace.
+    #[error("{} {reason}", path.display())]
+    Refused {
+        /// The place.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        reason: Refusal,
+    },
     /// A manifest is unreadable or inconsistent with the files.
     #[error("bad manifest {}: {reason}", path.display())]
     Manifest {
@@ -114,4 +126,102 @@ impl FormatError {
             source,
         }
     }
+}
+
+/// A corpus source spec or file that cannot be read as a corpus.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// A spec without a path.
+    #[error("--data '{0}' names no path")]
+    NoPath(String),
+    /// A spec field that is not `key=value`.
+    #[error("--data '{spec}': '{field}' is not key=value")]
+    NotKeyValue {
+        /// The spec.
+        spec: String,
+        /// The field.
+        field: String,
+    },
+    /// A format no reader has.
+    #[error("--data '{spec}': unknown format '{format}'")]
+    UnknownFormat {
+        /// The spec.
+        spec: String,
+        /// The format named.
+        format: String,
+    },
+    /// A `max_tokens` that is not a number.
+    #[error("--data '{spec}': max_tokens '{value}' is not a number")]
+    MaxTokens {
+        /// The spec.
+        spec: String,
+        /// The value.
+        value: String,
+    },
+    /// A spec key no source has.
+    #[error("--data '{spec}': unknown key '{key}'")]
+    UnknownKey {
+        /// The spec.
+        spec: String,
+        /// The key.
+        key: String,
+    },
+    /// `--eval-data` given as nothing.
+    #[error("--eval-data: give a corpus source, or `none`")]
+    NoEvalData,
+    /// A path that is neither a file nor a directory.
+    #[error(
+        "--data {}: neither a file nor a directory (a pipe or a device, such as /dev/stdin?); a \
+         corpus is read twice (hashed for the run's record, then cut into sequences), so write it \
+         to a file first",
+        .0.display()
+    )]
+    NotAFile(PathBuf),
+    /// Token ids where text is needed.
+    #[error("{} is pre-tokenized: {needs}", path.display())]
+    PreTokenized {
+        /// The source.
+        path: PathBuf,
+        /// What needs text.
+        needs: &'static str,
+    },
+    /// Text where no tokenizer is at hand.
+    #[error("{} holds text but no tokenizer was given", .0.display())]
+    NoTokenizer(PathBuf),
+}
+
+/// Sequencing settings that leave no sequence, or a malformed shard.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SequencingError {
+    /// A shard that is not `i/n` with `i < n`.
+    #[error("--shard '{0}': expected i/n with 0 <= i < n")]
+    Shard(String),
+    /// Sequences with no room after the prefix.
+    #[error("--max-seq-len {0} leaves no room after the </s> prefix")]
+    MaxSeqLen(usize),
+    /// A token budget with no room for a sequence.
+    #[error("--max-tokens {0} leaves no room for a sequence (</s> and one token)")]
+    MaxTokens(u64),
+}
+
+/// Why an output place is refused ([`crate::check_replaceable`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// A file where a directory goes.
+    #[error("is a file, not {0}")]
+    IsAFile(&'static str),
+    /// An output of another kind.
+    #[error("holds {other}, not {directory}; refusing to replace it")]
+    OtherKind {
+        /// What it holds.
+        other: String,
+        /// The kind of directory wanted.
+        directory: &'static str,
+    },
+    /// A directory of someone else's.
+    #[error("is not empty and holds no {0}; refusing to replace it")]
+    NotOurs(&'static str),
+    /// A directory that cannot be listed.
+    #[error("cannot be read: {0}")]
+    Unreadable(#[source] std::io::Error),
 }

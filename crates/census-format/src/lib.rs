@@ -33,6 +33,6 @@ pub mod staged;
 
 pub use atomic::write_atomic;
 pub use checksum::{DigestWriter, FileDigest};
-pub use error::{FormatError, Result};
+pub use error::{FormatError, Refusal, Result, SequencingError, SourceError};
 pub use lock::OutputLock;
 pub use staged::{OutputKind, Ownership, StagedDir, check_replaceable};

@@ -67,26 +67,24 @@ pub fn check_replaceable(
     out: &Path,
     kind: OutputKind,
     owner: impl Fn(&Path) -> Ownership,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), crate::Refusal> {
+    use crate::Refusal;
     if !out.exists() {
         return Ok(());
     }
     if !out.is_dir() {
-        return Err(format!("is a file, not {}", kind.directory));
+        return Err(Refusal::IsAFile(kind.directory));
     }
     match owner(out) {
         Ownership::Ours => Ok(()),
-        Ownership::OtherKind(other) => Err(format!(
-            "holds {other}, not {}; refusing to replace it",
-            kind.directory
-        )),
+        Ownership::OtherKind(other) => Err(Refusal::OtherKind {
+            other,
+            directory: kind.directory,
+        }),
         Ownership::NotOurs => match holds_nothing(out) {
             Ok(true) => Ok(()),
-            Ok(false) => Err(format!(
-                "is not empty and holds no {}; refusing to replace it",
-                kind.ours
-            )),
-            Err(e) => Err(format!("cannot be read: {e}")),
+            Ok(false) => Err(Refusal::NotOurs(kind.ours)),
+            Err(e) => Err(Refusal::Unreadable(e)),
         },
     }
 }
@@ -472,18 +470,18 @@ mod tests {
         std::fs::write(out.join("notes.txt"), "mine").unwrap();
         let e = check_replaceable(&out, KIND, foreign).unwrap_err();
         assert_eq!(
-            e,
+            e.to_string(),
             "is not empty and holds no report of neuron-census; refusing to replace it"
         );
         check_replaceable(&out, KIND, |_| Ownership::Ours).unwrap();
         let e =
             check_replaceable(&out, KIND, |_| Ownership::OtherKind("a run".into())).unwrap_err();
         assert_eq!(
-            e,
+            e.to_string(),
             "holds a run, not a report directory; refusing to replace it"
         );
         let e = check_replaceable(&out.join("notes.txt"), KIND, foreign).unwrap_err();
-        assert_eq!(e, "is a file, not a report directory");
+        assert_eq!(e.to_string(), "is a file, not a report directory");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 
-use crate::error::{ModelError, Result};
+use crate::error::{BatchError, Result};
 
 /// A batch of token sequences for the model.
 #[derive(Debug, Clone)]
@@ -21,11 +21,11 @@ impl<B: Backend> TokenBatch<B> {
     /// - `input_ids`, `attention_mask`: `[batch, seq]`
     pub fn new(input_ids: Tensor<B, 2, Int>, attention_mask: Tensor<B, 2, Int>) -> Result<Self> {
         if input_ids.dims() != attention_mask.dims() {
-            return Err(ModelError::InvalidInput(format!(
-                "input_ids have shape {:?} but attention_mask has shape {:?}",
-                input_ids.dims(),
-                attention_mask.dims()
-            )));
+            return Err(BatchError::Shape {
+                ids: input_ids.dims(),
+                mask: attention_mask.dims(),
+            }
+            .into());
         }
         Ok(Self {
             input_ids,
@@ -43,17 +43,18 @@ impl<B: Backend> TokenBatch<B> {
     ) -> Result<Self> {
         let seq_len = sequences.iter().map(Vec::len).max().unwrap_or(0);
         if sequences.is_empty() || seq_len == 0 {
-            return Err(ModelError::InvalidInput(
-                "a batch needs at least one non-empty sequence".to_string(),
-            ));
+            return Err(BatchError::Empty.into());
         }
         let mut ids = Vec::with_capacity(sequences.len() * seq_len);
         let mut mask = Vec::with_capacity(sequences.len() * seq_len);
         for (row, seq) in sequences.iter().enumerate() {
             if let Some(&bad) = seq.iter().find(|&&t| t as usize >= vocab_size) {
-                return Err(ModelError::InvalidInput(format!(
-                    "sequence {row} holds token id {bad}, outside the model's vocabulary of {vocab_size}"
-                )));
+                return Err(BatchError::TokenOutOfVocabulary {
+                    row,
+                    id: bad,
+                    vocab: vocab_size,
+                }
+                .into());
             }
             let pad = seq_len - seq.len();
             ids.extend(std::iter::repeat_n(pad_id as i64, pad));

@@ -149,9 +149,7 @@ impl<B: Backend> DecoderModel<B> {
         let [_, seq] = batch.dims();
         let max = self.config.max_position_embeddings;
         if seq > max {
-            return Err(ModelError::InvalidInput(format!(
-                "sequence length {seq} exceeds the model's {max} positions"
-            )));
+            return Err(crate::error::BatchError::TooLong { len: seq, max }.into());
         }
         Ok(())
     }
@@ -330,9 +328,7 @@ impl<B: Backend> DecoderModel<B> {
         let layer_count = self.layers.len();
         let last = options.last_layer.unwrap_or(layer_count.saturating_sub(1));
         if options.logits && layer_count > 0 && last + 1 != layer_count {
-            return Err(ModelError::InvalidInput(format!(
-                "logits need every layer, but the pass stops after layer {last}"
-            )));
+            return Err(ModelError::LogitsNeedEveryLayer { last });
         }
         let mut layers = Vec::new();
         let hidden = self.forward_visiting(
@@ -371,16 +367,14 @@ impl<B: Backend> DecoderModel<B> {
     ) -> Result<Tensor<B, 3>> {
         let layer_count = self.layers.len();
         if layer_count == 0 {
-            return Err(ModelError::InvalidInput(
-                "this model holds no decoder layers (they are streamed): run them one by one"
-                    .to_string(),
-            ));
+            return Err(ModelError::LayersStreamed);
         }
         let last = last_layer.unwrap_or(layer_count - 1);
         if last >= layer_count {
-            return Err(ModelError::InvalidInput(format!(
-                "last layer {last} requested but the model has {layer_count} layers (0-based)"
-            )));
+            return Err(ModelError::LayerOutOfRange {
+                layer: last,
+                layers: layer_count,
+            });
         }
         let mut hidden = self.embed(batch)?;
         let context = self.attention_context(batch);

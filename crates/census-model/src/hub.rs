@@ -10,8 +10,8 @@ use census_format::hub_ref::{HubRef, is_repo_id, split_revision};
 use hf_hub::api::sync::ApiBuilder;
 use hf_hub::{Cache, Repo, RepoType};
 
-use crate::error::{ModelError, Result};
-use crate::presets::{find, preset_names};
+use crate::error::{ModelError, Result, SpecError};
+use crate::presets::find;
 
 /// Weight layouts in order of preference: an index naming shards, or a single file.
 const WEIGHTS: [(&str, bool); 4] = [
@@ -39,18 +39,12 @@ impl ModelSpec {
             return Ok(Self::Dir(path.to_path_buf()));
         }
         if path.exists() {
-            return Err(ModelError::InvalidInput(format!(
-                "model '{spec}' is a file; a model is a directory in the Hugging Face layout \
-                 (config.json, weights, tokenizer files), a preset or a hub id (org/name)"
-            )));
+            return Err(SpecError::IsAFile(spec.to_string()).into());
         }
         if path.is_absolute() || spec.starts_with("./") || spec.starts_with("../") {
-            return Err(ModelError::InvalidInput(format!(
-                "model '{spec}': no such directory (moved or deleted?)"
-            )));
+            return Err(SpecError::NoSuchDirectory(spec.to_string()).into());
         }
-        let (id, revision) = split_revision(spec)
-            .map_err(|reason| ModelError::InvalidInput(format!("model {reason}")))?;
+        let (id, revision) = split_revision(spec).map_err(SpecError::Revision)?;
         if !id.contains('/')
             && let Some(preset) = find(id)
         {
@@ -59,11 +53,7 @@ impl ModelSpec {
         if is_repo_id(id) {
             return Ok(Self::Hub(HubRef::new(id, revision)));
         }
-        Err(ModelError::InvalidInput(format!(
-            "model '{spec}' is not a directory, a preset ({}) or a hub id (org/name), each \
-             optionally @revision",
-            preset_names().join(", ")
-        )))
+        Err(SpecError::Unknown(spec.to_string()).into())
     }
 
     /// The model a run recorded as `source`: a directory where one is here, else the hub model

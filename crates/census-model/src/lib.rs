@@ -44,7 +44,7 @@ pub use batch::TokenBatch;
 pub use choices::{BackendJob, Device, UnavailableDevice};
 pub use decoder::{DecoderModel, DecoderOutput, ForwardOptions, LayerActivity, Record};
 pub use dtype::{burn_dtype, float_type};
-pub use error::{ModelError, Result};
+pub use error::{BatchError, ModelError, Result, SaveError, SeriesError, SpecError};
 pub use ffn::FeedForward;
 pub use fired::FiredNeurons;
 pub use hub::{HubOptions, ModelSpec};

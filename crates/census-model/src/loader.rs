@@ -161,10 +161,10 @@ impl CheckpointPlan {
         dtype: DType,
     ) -> Result<DecoderLayer<B>> {
         if layer >= self.config.num_hidden_layers {
-            return Err(ModelError::InvalidInput(format!(
-                "layer {layer} requested but the model has {} layers",
-                self.config.num_hidden_layers
-            )));
+            return Err(ModelError::LayerOutOfRange {
+                layer,
+                layers: self.config.num_hidden_layers,
+            });
         }
         let mut module = DecoderLayer::<B>::new(&self.config, device);
         let prefix = format!("layers.{layer}.");
@@ -203,9 +203,7 @@ impl CheckpointPlan {
         dtype: DType,
     ) -> Result<usize> {
         if !dtype.is_float() {
-            return Err(ModelError::InvalidInput(format!(
-                "compute dtype {dtype:?} is not a floating-point type"
-            )));
+            return Err(ModelError::NotAFloatType(dtype));
         }
         let mut origin: BTreeMap<String, (String, PathBuf)> = BTreeMap::new();
         let snapshots: Vec<TensorSnapshot> = self

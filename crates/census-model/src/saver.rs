@@ -11,7 +11,7 @@ use burn_store::{BurnToPyTorchAdapter, ModuleAdapter, ModuleSnapshot};
 use census_format::model::{Family, FloatType};
 
 use crate::decoder::DecoderModel;
-use crate::error::{ModelError, Result};
+use crate::error::{ModelError, Result, SaveError};
 use crate::family::tensor_specs;
 
 /// The prefix `transformers` writes before decoder tensor names.
@@ -29,9 +29,7 @@ pub fn save_pretrained<B: Backend>(
     let dir = dir.as_ref();
     let family = model.config().model_type;
     if family != Family::Opt {
-        return Err(ModelError::InvalidInput(format!(
-            "only OPT models are saved (they are the ones trained here); this one is {family}"
-        )));
+        return Err(SaveError::Family(family).into());
     }
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
     write_config(model, dir, dtype, extra)?;
@@ -42,11 +40,7 @@ pub fn save_pretrained<B: Backend>(
 fn torch_dtype_name(dtype: DType) -> Result<&'static str> {
     crate::dtype::float_type(dtype)
         .map(FloatType::torch_name)
-        .ok_or_else(|| {
-            ModelError::InvalidInput(format!(
-                "cannot save weights as {dtype:?} (use f32, f16 or bf16)"
-            ))
-        })
+        .ok_or(ModelError::NotAFloatType(dtype))
 }
 
 fn write_config<B: Backend>(
@@ -57,8 +51,13 @@ fn write_config<B: Backend>(
 ) -> Result<()> {
     let mut config = model.config().clone();
     config.dtype = Some(torch_dtype_name(dtype)?.to_string());
+    let path = dir.join("config.json");
+    let config_error = |source| SaveError::Config {
+        path: path.clone(),
+        source,
+    };
     let serde_json::Value::Object(mut fields) =
-        serde_json::to_value(&config).map_err(|e| ModelError::InvalidInput(e.to_string()))?
+        serde_json::to_value(&config).map_err(config_error)?
     else {
         unreachable!("a struct serializes to an object")
     };
@@ -74,9 +73,9 @@ fn write_config<B: Backend>(
     for (key, value) in extra {
         fields.insert(key.clone(), value.clone());
     }
-    let text = serde_json::to_string_pretty(&serde_json::Value::Object(fields))
-        .map_err(|e| ModelError::InvalidInput(e.to_string()))?;
-    write_atomically(&dir.join("config.json"), text.as_bytes())
+    let text =
+        serde_json::to_string_pretty(&serde_json::Value::Object(fields)).map_err(config_error)?;
+    write_atomically(&path, text.as_bytes())
 }
 
 fn write_weights<B: Backend>(model: &DecoderModel<B>, path: &Path, dtype: DType) -> Result<()> {
@@ -89,18 +88,23 @@ fn write_weights<B: Backend>(model: &DecoderModel<B>, path: &Path, dtype: DType)
     for snapshot in model.collect(None, None, false) {
         let snapshot = adapter.adapt(&snapshot);
         let param = snapshot.full_path();
-        let name = names.get(&param).cloned().ok_or_else(|| {
-            ModelError::InvalidInput(format!("parameter {param} has no name in the OPT table"))
-        })?;
+        let name = names
+            .get(&param)
+            .cloned()
+            .ok_or_else(|| SaveError::UnnamedParameter(param.clone()))?;
         let data = snapshot
             .to_data()
-            .map_err(|e| ModelError::InvalidInput(format!("reading parameter {name}: {e:?}")))?
+            .map_err(|e| SaveError::ParameterData {
+                name: name.clone(),
+                reason: format!("{e:?}"),
+            })?
             .convert_dtype(dtype);
         crate::checkpoint::refuse_non_finite(data.as_bytes(), data.dtype).map_err(|reason| {
-            ModelError::InvalidInput(format!(
-                "parameter {name} {reason}; refusing to save it to {}",
-                path.display()
-            ))
+            SaveError::NonFinite {
+                name: name.clone(),
+                reason,
+                path: path.to_path_buf(),
+            }
         })?;
         tensors.insert(format!("{SAVED_PREFIX}{name}"), data);
     }
@@ -122,8 +126,10 @@ fn write_weights<B: Backend>(model: &DecoderModel<B>, path: &Path, dtype: DType)
         "format".to_string(),
         "pt".to_string(),
     )]));
-    let bytes = safetensors::serialize(views, metadata)
-        .map_err(|e| ModelError::InvalidInput(format!("serializing {}: {e}", path.display())))?;
+    let bytes = safetensors::serialize(views, metadata).map_err(|source| SaveError::Weights {
+        path: path.to_path_buf(),
+        source,
+    })?;
     write_atomically(path, &bytes)
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use census_format::series::TRAINER_STATE_FILE;
 use census_format::series::{TrainingState, checkpoint_step};
 
-use crate::error::{ModelError, Result};
+use crate::error::{ModelError, Result, SeriesError};
 
 /// One checkpoint of a series.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,14 +36,16 @@ pub fn checkpoint_series(dir: &Path) -> Result<Vec<SeriesCheckpoint>> {
         if !path.join("config.json").is_file() {
             continue;
         }
-        let state = TrainingState::read(&path).map_err(ModelError::InvalidInput)?;
+        let state = TrainingState::read(&path).map_err(SeriesError::TrainerState)?;
         if let Some(recorded) = state.as_ref().and_then(|s| s.global_step)
             && recorded != step
         {
-            return Err(ModelError::InvalidInput(format!(
-                "{}: records step {recorded}, but its directory says step {step}",
-                path.join(TRAINER_STATE_FILE).display()
-            )));
+            return Err(SeriesError::StepMismatch {
+                path: path.join(TRAINER_STATE_FILE),
+                recorded,
+                step,
+            }
+            .into());
         }
         series.push(SeriesCheckpoint {
             step,
@@ -54,12 +56,12 @@ pub fn checkpoint_series(dir: &Path) -> Result<Vec<SeriesCheckpoint>> {
     }
     series.sort_by_key(|c| c.step);
     if let Some(pair) = series.windows(2).find(|w| w[0].step == w[1].step) {
-        return Err(ModelError::InvalidInput(format!(
-            "{} and {} are both step {}",
-            pair[0].dir.display(),
-            pair[1].dir.display(),
-            pair[0].step
-        )));
+        return Err(SeriesError::DuplicateStep {
+            first: pair[0].dir.clone(),
+            second: pair[1].dir.clone(),
+            step: pair[0].step,
+        }
+        .into());
     }
     Ok(series)
 }

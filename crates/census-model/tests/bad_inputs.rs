@@ -237,12 +237,22 @@ fn too_long_sequence_and_out_of_vocab_ids_are_input_errors() {
     let bad = vec![vec![2u32, config.vocab_size as u32]];
     let err = TokenBatch::<B>::left_padded(&bad, 1, config.vocab_size, &device).unwrap_err();
     assert!(
+        matches!(
+            err,
+            ModelError::Batch(census_model::BatchError::TokenOutOfVocabulary { row: 0, .. })
+        ),
+        "{err}"
+    );
+    assert!(
         err.to_string().contains("outside the model's vocabulary"),
         "{err}"
     );
 
     let err = TokenBatch::<B>::left_padded(&[], 1, config.vocab_size, &device).unwrap_err();
-    assert!(matches!(err, ModelError::InvalidInput(_)), "{err}");
+    assert!(
+        matches!(err, ModelError::Batch(census_model::BatchError::Empty)),
+        "{err}"
+    );
 }
 
 #[test]

@@ -30,9 +30,18 @@ pub enum ReportError {
     /// could not be staged or swapped in.
     #[error(transparent)]
     Format(#[from] census_format::FormatError),
-    /// An option is invalid.
-    #[error("invalid option: {0}")]
-    InvalidOption(String),
+    /// No analysis was named.
+    #[error("invalid option: no analysis directory given (--analysis DIR)")]
+    NoAnalysis,
+    /// `--out` holds something a report may not replace.
+    #[error("invalid option: --out {} {reason}", path.display())]
+    OutputRefused {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        reason: census_format::Refusal,
+    },
 }
 
 impl ReportError {

@@ -93,7 +93,10 @@ pub fn check_output_dir(out: &Path) -> Result<()> {
             Ownership::NotOurs
         }
     })
-    .map_err(|reason| ReportError::InvalidOption(format!("--out {} {reason}", out.display())))
+    .map_err(|reason| ReportError::OutputRefused {
+        path: out.to_path_buf(),
+        reason,
+    })
 }
 
 /// Refuses an analysis directory named twice.
@@ -139,9 +142,7 @@ fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
 /// replaced only if it is a report of ours.
 pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
     if request.analyses.is_empty() {
-        return Err(ReportError::InvalidOption(
-            "no analysis directory given (--analysis DIR)".to_string(),
-        ));
+        return Err(ReportError::NoAnalysis);
     }
     check_distinct(&request.analyses)?;
     let _lock = OutputLock::acquire(&request.out, "report")?;

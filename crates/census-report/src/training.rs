@@ -152,135 +152,168 @@ fn figure(
 /// neurons, detectors and detected tokens, positional neurons by type, and held-out loss, each
 /// against training step.
 pub fn figures(all: &[TrainingSeries], models: &[ModelAnalysis]) -> Vec<NamedFigure> {
-    let mut out = Vec::new();
-    for s in all {
-        let id = |what: &str| format!("training-{what}-{}", slug(&s.name));
-        let steps = s
-            .checkpoints
-            .iter()
-            .map(|c| c.step.to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let layers = models[s.last()].layers.len();
-        let dead: Vec<Series> = (0..layers)
-            .map(|l| {
-                line(
-                    s,
-                    models,
-                    &format!("layer {l}"),
-                    ramp(l as f64 / (layers.max(2) - 1) as f64),
-                    &|_, m| m.layers.get(l).map(|row| row.dead_share),
-                )
+    let kinds: [TrainingFigure; 5] = [
+        dead_figure,
+        frequency_figure,
+        detectors_figure,
+        positional_figure,
+        loss_figure,
+    ];
+    all.iter()
+        .flat_map(|s| kinds.iter().filter_map(move |kind| kind(s, models)))
+        .collect()
+}
+
+/// One kind of training figure, drawn for a series (None when it has nothing to draw).
+type TrainingFigure = fn(&TrainingSeries, &[ModelAnalysis]) -> Option<NamedFigure>;
+
+/// The figure's id for `what` of series `s`.
+fn figure_id(s: &TrainingSeries, what: &str) -> String {
+    format!("training-{what}-{}", slug(&s.name))
+}
+
+/// Dead share of each layer against step.
+fn dead_figure(s: &TrainingSeries, models: &[ModelAnalysis]) -> Option<NamedFigure> {
+    let steps = s
+        .checkpoints
+        .iter()
+        .map(|c| c.step.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let layers = models[s.last()].layers.len();
+    let dead: Vec<Series> = (0..layers)
+        .map(|l| {
+            line(
+                s,
+                models,
+                &format!("layer {l}"),
+                ramp(l as f64 / (layers.max(2) - 1) as f64),
+                &|_, m| m.layers.get(l).map(|row| row.dead_share),
+            )
+        })
+        .collect();
+    figure(
+        figure_id(s, "dead"),
+        format!("{}: dead neurons per layer during training", s.name),
+        format!(
+            "{}: share of each layer's neurons that never fire on the corpus, at each analysed \
+             checkpoint (steps {steps}).",
+            s.name
+        ),
+        "dead share",
+        dead,
+        Some((0.0, 1.0)),
+    )
+}
+
+/// Mean frequency of the alive neurons against step.
+fn frequency_figure(s: &TrainingSeries, models: &[ModelAnalysis]) -> Option<NamedFigure> {
+    figure(
+        figure_id(s, "frequency"),
+        format!("{}: activation frequency during training", s.name),
+        format!(
+            "{}: mean activation frequency of the neurons that are not dead, all layers \
+             together, at each checkpoint.",
+            s.name
+        ),
+        "mean frequency",
+        vec![line(s, models, "alive neurons", color(0), &|_, m| {
+            m.summary.mean_frequency_alive
+        })],
+        Some((0.0, 1.0)),
+    )
+}
+
+/// Token and trigram detectors, and the tokens detected, against step.
+fn detectors_figure(s: &TrainingSeries, models: &[ModelAnalysis]) -> Option<NamedFigure> {
+    let count = |f: fn(&ModelAnalysis) -> Option<u64>| {
+        move |_: &Checkpoint, m: &ModelAnalysis| f(m).map(|v| v as f64)
+    };
+    figure(
+        figure_id(s, "detectors"),
+        format!("{}: detectors during training", s.name),
+        format!(
+            "{}: token and trigram detectors, and the distinct tokens the token detectors of \
+             the counted layers cover, at each checkpoint.",
+            s.name
+        ),
+        "count",
+        vec![
+            line(
+                s,
+                models,
+                "token detectors",
+                color(0),
+                &count(|m| m.summary.token_detectors.as_ref().map(|d| d.detectors)),
+            ),
+            line(
+                s,
+                models,
+                "trigram detectors",
+                color(1),
+                &count(|m| m.summary.trigram_detectors.as_ref().map(|d| d.detectors)),
+            ),
+            line(
+                s,
+                models,
+                "tokens detected",
+                color(2),
+                &count(|m| {
+                    m.summary
+                        .token_detectors
+                        .as_ref()
+                        .map(|d| d.detected_cumulative)
+                }),
+            ),
+        ],
+        None,
+    )
+}
+
+/// Positional neurons by type, and all together, against step.
+fn positional_figure(s: &TrainingSeries, models: &[ModelAnalysis]) -> Option<NamedFigure> {
+    let mut positional: Vec<Series> = PositionalType::ALL
+        .into_iter()
+        .map(|kind| {
+            line(s, models, kind.name(), type_color(kind, true), &|_, m| {
+                let by_type = &m.summary.positional.as_ref()?.by_type;
+                by_type
+                    .get(&kind)
+                    .map(|[strong, weak]| (strong + weak) as f64)
             })
-            .collect();
-        out.extend(figure(
-            id("dead"),
-            format!("{}: dead neurons per layer during training", s.name),
-            format!(
-                "{}: share of each layer's neurons that never fire on the corpus, at each \
-                 analysed checkpoint (steps {steps}).",
-                s.name
-            ),
-            "dead share",
-            dead,
-            Some((0.0, 1.0)),
-        ));
-        out.extend(figure(
-            id("frequency"),
-            format!("{}: activation frequency during training", s.name),
-            format!(
-                "{}: mean activation frequency of the neurons that are not dead, all layers \
-                 together, at each checkpoint.",
-                s.name
-            ),
-            "mean frequency",
-            vec![line(s, models, "alive neurons", color(0), &|_, m| {
-                m.summary.mean_frequency_alive
-            })],
-            Some((0.0, 1.0)),
-        ));
-        let count = |f: fn(&ModelAnalysis) -> Option<u64>| {
-            move |_: &Checkpoint, m: &ModelAnalysis| f(m).map(|v| v as f64)
-        };
-        out.extend(figure(
-            id("detectors"),
-            format!("{}: detectors during training", s.name),
-            format!(
-                "{}: token and trigram detectors, and the distinct tokens the token detectors \
-                 of the counted layers cover, at each checkpoint.",
-                s.name
-            ),
-            "count",
-            vec![
-                line(
-                    s,
-                    models,
-                    "token detectors",
-                    color(0),
-                    &count(|m| m.summary.token_detectors.as_ref().map(|d| d.detectors)),
-                ),
-                line(
-                    s,
-                    models,
-                    "trigram detectors",
-                    color(1),
-                    &count(|m| m.summary.trigram_detectors.as_ref().map(|d| d.detectors)),
-                ),
-                line(
-                    s,
-                    models,
-                    "tokens detected",
-                    color(2),
-                    &count(|m| {
-                        m.summary
-                            .token_detectors
-                            .as_ref()
-                            .map(|d| d.detected_cumulative)
-                    }),
-                ),
-            ],
-            None,
-        ));
-        let mut positional: Vec<Series> = PositionalType::ALL
-            .into_iter()
-            .map(|kind| {
-                line(s, models, kind.name(), type_color(kind, true), &|_, m| {
-                    let by_type = &m.summary.positional.as_ref()?.by_type;
-                    by_type
-                        .get(&kind)
-                        .map(|[strong, weak]| (strong + weak) as f64)
-                })
-            })
-            .collect();
-        positional.push(line(s, models, "all types", color(7), &|_, m| {
-            m.summary.positional.as_ref().map(|p| p.total as f64)
-        }));
-        out.extend(figure(
-            id("positional"),
-            format!("{}: positional neurons during training", s.name),
-            format!(
-                "{}: neurons whose mutual information with position passes the threshold, by \
-                 type (strong and weak together), at each checkpoint.",
-                s.name
-            ),
-            "neurons",
-            positional,
-            None,
-        ));
-        out.extend(figure(
-            id("loss"),
-            format!("{}: held-out loss during training", s.name),
-            format!(
-                "{}: held-out loss (nats per token) each checkpoint recorded in its \
-                 trainer_state.json.",
-                s.name
-            ),
-            "held-out loss",
-            vec![line(s, models, "held-out loss", color(3), &|c, _| {
-                c.held_out_loss
-            })],
-            None,
-        ));
-    }
-    out
+        })
+        .collect();
+    positional.push(line(s, models, "all types", color(7), &|_, m| {
+        m.summary.positional.as_ref().map(|p| p.total as f64)
+    }));
+    figure(
+        figure_id(s, "positional"),
+        format!("{}: positional neurons during training", s.name),
+        format!(
+            "{}: neurons whose mutual information with position passes the threshold, by type \
+             (strong and weak together), at each checkpoint.",
+            s.name
+        ),
+        "neurons",
+        positional,
+        None,
+    )
+}
+
+/// The held-out loss each checkpoint recorded, against step.
+fn loss_figure(s: &TrainingSeries, models: &[ModelAnalysis]) -> Option<NamedFigure> {
+    figure(
+        figure_id(s, "loss"),
+        format!("{}: held-out loss during training", s.name),
+        format!(
+            "{}: held-out loss (nats per token) each checkpoint recorded in its \
+             trainer_state.json.",
+            s.name
+        ),
+        "held-out loss",
+        vec![line(s, models, "held-out loss", color(3), &|c, _| {
+            c.held_out_loss
+        })],
+        None,
+    )
 }

@@ -8,7 +8,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::analyze::AnalyzeRequest;
-use crate::error::{Result, StatsError};
+use crate::error::Result;
 use census_format::analysis::options::{
     AnalysisOptions, DataSelection, DetectorOptions, LayerScope, LogBase, PositionalOptions,
     ProjectAll, ProjectionOptions, SuppressionRule,
@@ -227,9 +227,7 @@ impl AnalyzeArgs {
             if counts_only { LayerScope::None } else { scope }
         };
         if settings.layers == LayerScope::None {
-            return Err(StatsError::InvalidOption(
-                "--layers none leaves nothing to analyse".to_string(),
-            ));
+            return Err(crate::error::RequestError::NothingToAnalyse.into());
         }
         Ok(AnalyzeRequest {
             runs: self.runs.clone(),

@@ -28,8 +28,9 @@ pub enum StatsError {
     Output {
         /// The analysis directory.
         path: PathBuf,
-        /// What is wrong.
-        reason: String,
+        /// Why it is refused.
+        #[source]
+        reason: census_format::Refusal,
     },
     /// A Parquet file could not be read or written, or does not hold what it should.
     #[error("parquet error in {path}: {reason}")]
@@ -55,9 +56,12 @@ pub enum StatsError {
         /// What does not match.
         reason: String,
     },
-    /// An option is invalid.
+    /// The request asks for something the options or the runs cannot give.
     #[error("invalid option: {0}")]
-    InvalidOption(String),
+    Request(#[from] RequestError),
+    /// The model files for the projections are not those the runs were made with.
+    #[error(transparent)]
+    ModelFiles(#[from] ModelFilesError),
     /// The n-gram count tables of a layer outgrew the memory cap.
     #[error(
         "layer {layer}: the n-gram count tables hold {entries} entries (about {mib} MiB) after \
@@ -95,14 +99,6 @@ impl StatsError {
         }
     }
 
-    /// A problem with the analysis directory `path`.
-    pub fn output(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
-        Self::Output {
-            path: path.into(),
-            reason: reason.into(),
-        }
-    }
-
     /// A problem with run directory `path`.
     pub fn run(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Self::Run {
@@ -114,3 +110,133 @@ impl StatsError {
 
 /// Result of the statistics stage.
 pub type Result<T, E = StatsError> = std::result::Result<T, E>;
+
+/// A request the options or the runs cannot honour.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RequestError {
+    /// No run was named.
+    #[error("no run directory given (--run DIR)")]
+    NoRuns,
+    /// No analysis was named to merge.
+    #[error("name at least one analysis to merge")]
+    NothingToMerge,
+    /// `--layers none`.
+    #[error("--layers none leaves nothing to analyse")]
+    NothingToAnalyse,
+    /// A domain no run holds.
+    #[error("{flags}: no run holds domain '{domain}' (they hold: {})", known.join(", "))]
+    UnknownDomain {
+        /// The flags that name it.
+        flags: String,
+        /// The domain.
+        domain: String,
+        /// The domains the runs hold.
+        known: Vec<String>,
+    },
+    /// A selection that keeps no sequence.
+    #[error("{flags} leave no sequence to analyse")]
+    EmptySelection {
+        /// The flags of the selection.
+        flags: String,
+    },
+    /// A value outside its flag's range.
+    #[error("{flag}: {reason}")]
+    OutOfRange {
+        /// The flag.
+        flag: &'static str,
+        /// The range it must lie in.
+        reason: String,
+    },
+    /// Coverage bins that are not increasing.
+    #[error("--coverage-bins must be increasing upper edges, e.g. 5,10,20")]
+    CoverageBins,
+    /// `--top-k 0`.
+    #[error("--top-k must be at least 1")]
+    TopK,
+    /// BOS options on runs whose sequences have no BOS.
+    #[error(
+        "--exclude-bos and --positional-skip-bos leave out a BOS, but these runs' sequences \
+         start with text (the {0} tokenizer adds no BOS)"
+    )]
+    NoBos(census_format::model::Family),
+    /// More neurons per layer than 16-bit indices hold.
+    #[error("{0} neurons per layer do not fit 16-bit indices")]
+    TooManyNeurons(usize),
+    /// `--layers` outside the recorded layers.
+    #[error(
+        "--layers {scope}: the runs recorded no layer there (they recorded layers {}..{})",
+        recorded.start,
+        recorded.end
+    )]
+    LayersNotRecorded {
+        /// The scope asked for.
+        scope: census_format::analysis::options::LayerScope,
+        /// The recorded layers.
+        recorded: std::ops::Range<usize>,
+    },
+    /// The model the runs recorded has no readable training step.
+    #[error("{0}")]
+    TrainingPoint(String),
+}
+
+/// Model files for the projections or the tokens that are not those the runs were made with.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFilesError {
+    /// The recorded model is neither here nor on the hub.
+    #[error(
+        "the runs recorded the model as '{recorded}', which is no directory here, so it was \
+         looked for as a hub model: {source}. If it was a local directory (moved since, or given \
+         relative to another directory), pass --model DIR; or pass --no-projection"
+    )]
+    NotFound {
+        /// The model as the runs recorded it.
+        recorded: String,
+        /// Why the hub could not give it.
+        #[source]
+        source: Box<census_model::ModelError>,
+    },
+    /// The weights are not in a directory.
+    #[error(
+        "the vocabulary projection needs the model weights, but '{}' is not a directory; pass \
+         --model DIR (the checkpoint the runs were made with) or --no-projection",
+        .0.display()
+    )]
+    NotADirectory(PathBuf),
+    /// Other weights than the runs'.
+    #[error(
+        "the weights in {} are not those the runs were made with (their fingerprints differ \
+         from those in {})",
+        dir.display(),
+        manifest.display()
+    )]
+    WeightsDiffer {
+        /// The model directory.
+        dir: PathBuf,
+        /// The run manifest.
+        manifest: PathBuf,
+    },
+    /// Another configuration than the runs'.
+    #[error("the model configuration in {} differs from {}/config.json", manifest.display(), dir.display())]
+    ConfigDiffers {
+        /// The model directory.
+        dir: PathBuf,
+        /// The run manifest.
+        manifest: PathBuf,
+    },
+    /// Another tokenizer than the runs'.
+    #[error(
+        "the tokenizer in {} is not the one the runs were made with (its files' fingerprints \
+         differ from those in {})",
+        dir.display(),
+        manifest.display()
+    )]
+    TokenizerDiffers {
+        /// The tokenizer's directory.
+        dir: PathBuf,
+        /// The run manifest.
+        manifest: PathBuf,
+    },
+    /// The vocabulary scores could not be read back from the device.
+    #[error("vocabulary scores: {0}")]
+    Scores(String),
+}

@@ -1,6 +1,7 @@
 //! The extraction runs an analysis reads: their manifests, checked for being complete and for
 //! belonging together (one model, the same layers), and the parts they hold.
 
+use crate::error::RequestError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -66,9 +67,7 @@ impl RunSet {
     /// the same model weights and record the same layers, and no shard appears twice.
     pub fn open(dirs: &[PathBuf], allow_incomplete: bool) -> Result<Self> {
         if dirs.is_empty() {
-            return Err(StatsError::InvalidOption(
-                "no run directory given (--run DIR)".to_string(),
-            ));
+            return Err(RequestError::NoRuns.into());
         }
         let mut runs: Vec<RunInput> = Vec::new();
         for dir in dirs {
@@ -232,10 +231,12 @@ impl RunSet {
         let domains = &selection.domains;
         let known = self.domains();
         if let Some(unknown) = domains.iter().find(|d| !known.contains(d)) {
-            return Err(StatsError::InvalidOption(format!(
-                "{flags}: no run holds domain '{unknown}' (they hold: {})",
-                known.join(", ")
-            )));
+            return Err(RequestError::UnknownDomain {
+                flags: flags.to_string(),
+                domain: unknown.clone(),
+                known,
+            }
+            .into());
         }
         let mut budget = selection.token_budget.unwrap_or(u64::MAX);
         let mut selected: BTreeMap<(usize, u32), Selected> = BTreeMap::new();
@@ -254,9 +255,10 @@ impl RunSet {
             }
         }
         if selected.is_empty() {
-            return Err(StatsError::InvalidOption(format!(
-                "{flags} leave no sequence to analyse"
-            )));
+            return Err(RequestError::EmptySelection {
+                flags: flags.to_string(),
+            }
+            .into());
         }
         self.selection = Some(selected);
         Ok(())

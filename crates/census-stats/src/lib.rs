@@ -37,5 +37,5 @@ pub mod tables;
 pub mod token_neurons;
 
 pub use analyze::{AnalyzeRequest, analyze};
-pub use error::{Result, StatsError};
+pub use error::{ModelFilesError, RequestError, Result, StatsError};
 pub use merge::merge_analyses;

@@ -206,9 +206,7 @@ fn merged_vocabulary(parts: &[Part]) -> Result<Option<Vec<u8>>> {
 pub fn merge_analyses(parts: &[PathBuf], out: &Path) -> Result<Summary> {
     let started = Instant::now();
     if parts.is_empty() {
-        return Err(StatsError::InvalidOption(
-            "name at least one analysis to merge".to_string(),
-        ));
+        return Err(crate::error::RequestError::NothingToMerge.into());
     }
     let _lock = OutputLock::acquire(out, "merge-analyses")?;
     let mut parts: Vec<Part> = parts.iter().map(|p| Part::open(p)).collect::<Result<_>>()?;

@@ -3,6 +3,7 @@
 //! vocabulary projections; the tokenizer names tokens and tells the real vocabulary from OPT's
 //! padding rows of the embedding.
 
+use crate::error::ModelFilesError;
 use std::path::{Path, PathBuf};
 
 use census_format::run::manifest::{FileFingerprint, ModelDescription};
@@ -23,15 +24,14 @@ pub fn model_spec(explicit: Option<&Path>, source: &str) -> ModelSpec {
 /// (and the hub may be reached); a hub model that cannot be had says what to pass instead.
 pub fn resolve_model(spec: &ModelSpec) -> Result<PathBuf> {
     spec.resolve(&HubOptions::from_env(false)).map_err(|e| {
-        StatsError::InvalidOption(format!(
-            "the runs recorded the model as '{}', which is no directory here, so it was looked \
-             for as a hub model: {e}. If it was a local directory (moved since, or given \
-             relative to another directory), pass --model DIR; or pass --no-projection",
-            match spec {
+        ModelFilesError::NotFound {
+            recorded: match spec {
                 ModelSpec::Dir(dir) => dir.display().to_string(),
                 ModelSpec::Hub(hub) => hub.to_string(),
-            }
-        ))
+            },
+            source: Box::new(e),
+        }
+        .into()
     })
 }
 
@@ -88,14 +88,11 @@ pub fn locate_tokenizer(
             .map(|p| FileFingerprint::of(p).map_err(StatsError::from))
             .collect::<Result<Vec<_>>>()?;
         if found != model.tokenizer_files {
-            return Err(StatsError::InvalidOption(format!(
-                "the tokenizer in {} is not the one the runs were made with (its files' \
-                 fingerprints differ from those in {})",
-                dir.display(),
-                run_dir
-                    .join(census_format::run::manifest::MANIFEST_FILE)
-                    .display()
-            )));
+            return Err(ModelFilesError::TokenizerDiffers {
+                dir: dir.to_path_buf(),
+                manifest: run_dir.join(census_format::run::manifest::MANIFEST_FILE),
+            }
+            .into());
         }
     }
     let tokenizer = ModelTokenizer::from_dir(&dir, model.config.model_type)?;

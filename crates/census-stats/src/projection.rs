@@ -1,6 +1,7 @@
 //! Detector updates projected onto the vocabulary (§3.8): the top promoted and bottom suppressed
 //! tokens of each detector's fc2 column, and whether it points away from its triggers.
 
+use crate::error::ModelFilesError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -55,11 +56,7 @@ pub fn locate_weights(
 ) -> Result<PathBuf> {
     let dir = resolve_model(&model_spec(explicit, source))?;
     if !dir.is_dir() {
-        return Err(StatsError::InvalidOption(format!(
-            "the vocabulary projection needs the model weights, but '{}' is not a directory; \
-             pass --model DIR (the checkpoint the runs were made with) or --no-projection",
-            dir.display()
-        )));
+        return Err(ModelFilesError::NotADirectory(dir).into());
     }
     let files = CheckpointFiles::discover(&dir)?;
     let found = files
@@ -69,20 +66,11 @@ pub fn locate_weights(
         .collect::<Result<Vec<_>>>()?;
     let manifest = run_dir.join(census_format::run::manifest::MANIFEST_FILE);
     if found != expected {
-        return Err(StatsError::InvalidOption(format!(
-            "the weights in {} are not those the runs were made with (their fingerprints differ \
-             from those in {})",
-            dir.display(),
-            manifest.display()
-        )));
+        return Err(ModelFilesError::WeightsDiffer { dir, manifest }.into());
     }
     let on_disk = census_model::family::read_config(dir.join("config.json"))?;
     if &on_disk != config {
-        return Err(StatsError::InvalidOption(format!(
-            "the model configuration in {} differs from {}/config.json",
-            manifest.display(),
-            dir.display()
-        )));
+        return Err(ModelFilesError::ConfigDiffers { dir, manifest }.into());
     }
     Ok(dir)
 }
@@ -125,7 +113,7 @@ pub fn project_detectors(
             .into_data()
             .convert::<f32>()
             .into_vec::<f32>()
-            .map_err(|e| StatsError::InvalidOption(format!("vocabulary scores: {e:?}")))?;
+            .map_err(|e| ModelFilesError::Scores(format!("{e:?}")))?;
         let vocab = config.vocab_size;
         for (row, &i) in indices.iter().enumerate() {
             let row_scores = &scores[row * vocab..row * vocab + real_vocab];
@@ -268,7 +256,7 @@ pub fn project_neurons(
                 .into_data()
                 .convert::<f32>()
                 .into_vec::<f32>()
-                .map_err(|e| StatsError::InvalidOption(format!("vocabulary scores: {e:?}")))?;
+                .map_err(|e| ModelFilesError::Scores(format!("{e:?}")))?;
             for (row, &neuron) in chunk.iter().enumerate() {
                 let (promoted, suppressed) = extremes(
                     &scores[row * vocab..row * vocab + real_vocab],

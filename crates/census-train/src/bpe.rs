@@ -11,7 +11,7 @@ use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, TokenizerBuilder};
 
-use crate::error::{Result, TrainError};
+use crate::error::{Result, SettingsError, TrainError};
 
 /// Trains a byte-level BPE of `vocab_size` ids (the 4 special tokens and the 256 byte symbols
 /// included) on `texts`, writes it to `path` and loads it back as the model will.
@@ -76,9 +76,11 @@ fn library(action: &str, source: tokenizers::Error) -> TrainError {
 pub fn check_vocab_size(vocab_size: usize) -> Result<()> {
     let minimum = SPECIAL_TOKENS.len() + ByteLevel::alphabet().len();
     if vocab_size <= minimum {
-        return Err(TrainError::InvalidOptions(format!(
-            "--vocab-size {vocab_size} leaves no room for merges: it must exceed {minimum} (4 special tokens and 256 bytes)"
-        )));
+        return Err(SettingsError::VocabSize {
+            vocab: vocab_size,
+            minimum,
+        }
+        .into());
     }
     Ok(())
 }

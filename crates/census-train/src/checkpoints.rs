@@ -9,7 +9,7 @@ use burn::tensor::DType;
 use census_model::{DecoderModel, save_pretrained};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, TrainError};
+use crate::error::{Result, SettingsError, TrainError};
 
 /// Checkpoints saved by default: this many, log-spaced below the last step.
 pub const DEFAULT_CHECKPOINTS: u32 = 5;
@@ -57,14 +57,9 @@ impl Schedule {
     /// Checks a list of steps against a run of `steps` steps.
     pub fn check(&self, steps: usize) -> Result<()> {
         match self {
-            Self::Every(0) => Err(TrainError::InvalidOptions(
-                "--save-every must be at least 1".to_string(),
-            )),
+            Self::Every(0) => Err(SettingsError::SaveEvery.into()),
             Self::Steps(list) => match list.iter().find(|&&s| s == 0 || s >= steps) {
-                Some(bad) => Err(TrainError::InvalidOptions(format!(
-                    "--save-steps: step {bad} is not within 1..{steps} (the last step is the \
-                     model itself)"
-                ))),
+                Some(&step) => Err(SettingsError::SaveStep { step, steps }.into()),
                 None => Ok(()),
             },
             _ => Ok(()),

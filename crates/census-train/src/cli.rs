@@ -1,49 +1,23 @@
-//! `cargo xtask train`: trains a tokenizer and an OPT-architecture model on a corpus and saves
-//! both in the Hugging Face layout.
+//! `cargo xtask train` flags: the text, the output and the model's shape and training, read
+//! into a [`TrainArgs`] that [`TrainArgs::run`] trains on the device it names (the run itself
+//! is in [`crate::training_run`], the model directory it writes in [`crate::model_dir`]).
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use burn::tensor::DType;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::Backend;
+use census_format::bounded;
 use census_format::corpus::CorpusSource;
 use census_format::model::FloatType;
 use census_format::model::ModelConfig;
-use census_format::{OutputKind, OutputLock, Ownership, StagedDir, bounded, check_replaceable};
-use census_model::{BackendJob, CpuBackend, Device, load_pretrained, save_pretrained};
+use census_model::{BackendJob, Device};
 use clap::Args;
 use serde::Serialize;
 
-use crate::bpe::{check_vocab_size, tokenizer_side_files, train_tokenizer};
-use crate::checkpoints::{Schedule, TrainerState, write_checkpoint, write_trainer_state};
-use crate::data::{pack_blocks, read_texts};
+use crate::checkpoints::Schedule;
 use crate::error::{Result, TrainError};
 use crate::eval_data::EvalData;
-use crate::loss_curve::{loss_csv, loss_svg};
-use crate::trainer::{Checkpoints, LogRow, TrainOptions, TrainingData, next_token_loss, train};
-
-/// The revision of what a trained model's directory holds: raise it when training starts
-/// writing something new, so pipelines train their models again.
-pub const TRAINED_MODEL_REVISION: u32 = 1;
-
-/// What a trained model's directory holds at its top level, as [`StagedDir::begin`] reads a
-/// model written without a list of its files: weights, configuration, tokenizer, the training
-/// record and the checkpoints (a README or notes of the user's are kept).
-const MODEL_OWNED: &[&str] = &[
-    "config.json",
-    "model.safetensors",
-    "tokenizer.json",
-    "vocab.json",
-    "merges.txt",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "generation_config.json",
-    "trainer_state.json",
-    "training.json",
-    "loss.csv",
-    "loss.svg",
-    "checkpoint-*",
-];
+use crate::trainer::TrainOptions;
+use crate::training_run::TrainSummary;
 
 /// `train` flags: the text, the output and whether to replace it (set by a pipeline's
 /// `[train.*]` table and the pipeline itself), and the [`TrainSettings`] that give the model's
@@ -146,25 +120,6 @@ pub struct TrainSettings {
     pub device: Device,
 }
 
-/// What a training run produced.
-#[derive(Debug, Clone, Serialize)]
-pub struct TrainSummary {
-    /// The model directory.
-    pub out: PathBuf,
-    /// Parameters of the model (the tied LM head counted once).
-    pub parameters: u64,
-    /// Tokens trained on.
-    pub tokens: u64,
-    /// Training loss of the last logging interval.
-    pub final_train_loss: f64,
-    /// Held-out loss of the trained model in memory (f32).
-    pub held_out_loss: Option<f64>,
-    /// Held-out loss of the saved model, reloaded from disk as extraction loads it.
-    pub held_out_loss_saved: Option<f64>,
-    /// Wall-clock seconds of the whole run.
-    pub seconds: f64,
-}
-
 /// A training, run on the backend [`Device::run`] picks (with autodiff).
 struct TrainJob<'a>(&'a TrainArgs);
 
@@ -225,152 +180,7 @@ impl TrainArgs {
         self.settings
             .device
             .run(TrainJob(self))
-            .map_err(|e| TrainError::InvalidOptions(e.to_string()))?
-    }
-
-    fn run_on<B: AutodiffBackend>(&self, device: &B::Device) -> Result<TrainSummary> {
-        let started = Instant::now();
-        let save_dtype = census_model::burn_dtype(self.settings.save_dtype);
-        census_model::family::check_config(&self.config(), "the training flags")?;
-        check_vocab_size(self.settings.vocab_size)?;
-        if self.settings.seq_len > self.settings.max_positions {
-            return Err(TrainError::InvalidOptions(format!(
-                "--seq-len {} exceeds --max-positions {}",
-                self.settings.seq_len, self.settings.max_positions
-            )));
-        }
-        self.schedule().check(self.settings.steps)?;
-        let _lock = OutputLock::acquire(&self.out, "train")?;
-        refuse_to_overwrite(&self.out, self.force)?;
-        // The model is built beside --out and replaces it only when every file is written.
-        let staged = StagedDir::begin(&self.out, MODEL_OWNED)?;
-        let summary = self.train_into::<B>(staged.path(), device, save_dtype, started)?;
-        staged.commit()?;
-        Ok(summary)
-    }
-
-    /// Trains the tokenizer and the model and writes every file of the model directory into
-    /// `staging`.
-    fn train_into<B: AutodiffBackend>(
-        &self,
-        staging: &Path,
-        device: &B::Device,
-        save_dtype: DType,
-        started: Instant,
-    ) -> Result<TrainSummary> {
-        let config = self.config();
-
-        let texts = read_texts(&self.data)?;
-        tracing::info!(
-            documents = texts.iter().map(|s| s.texts.len()).sum::<usize>(),
-            vocab = self.settings.vocab_size,
-            "training the tokenizer"
-        );
-        let documents = texts.iter().flat_map(|s| s.texts.iter());
-        let tokenizer = train_tokenizer(
-            documents,
-            self.settings.vocab_size,
-            &staging.join("tokenizer.json"),
-        )?;
-        let blocks = pack_blocks(&tokenizer, &texts, self.settings.seq_len)?;
-        let eval_blocks = match self.eval_data.source() {
-            None => Vec::new(),
-            Some(source) => {
-                let eval = read_texts(std::slice::from_ref(source))?;
-                pack_blocks(&tokenizer, &eval, self.settings.seq_len)?
-            }
-        };
-        tracing::info!(
-            blocks = blocks.len(),
-            seq_len = self.settings.seq_len,
-            held_out_blocks = eval_blocks.len().min(self.settings.eval_blocks),
-            steps = self.settings.steps,
-            epochs = (self.settings.steps * self.settings.batch_size) as f64 / blocks.len() as f64,
-            "training the model"
-        );
-        let options = self.options();
-        let extra = self.config_block(None);
-        let mut tokenizer_files = vec![(
-            "tokenizer.json",
-            std::fs::read_to_string(staging.join("tokenizer.json"))
-                .map_err(|e| TrainError::io(staging.join("tokenizer.json"), e))?,
-        )];
-        tokenizer_files.extend(
-            tokenizer_side_files()
-                .into_iter()
-                .map(|(name, value)| (name, pretty(&value))),
-        );
-        let checkpoints = self.schedule().steps(self.settings.steps);
-        let mut save_checkpoint = |model: &census_model::DecoderModel<B::InnerBackend>,
-                                   state: TrainerState| {
-            let extra = self.config_block(Some(state.global_step));
-            write_checkpoint(staging, model, &state, save_dtype, &extra, &tokenizer_files)
-                .map(|_| ())
-        };
-        let trained = train::<B>(
-            &config,
-            TrainingData {
-                blocks: &blocks,
-                eval_blocks: &eval_blocks,
-            },
-            &TrainOptions {
-                progress: true,
-                ..options
-            },
-            device,
-            Checkpoints {
-                steps: &checkpoints,
-                save: &mut save_checkpoint,
-            },
-        )?;
-        let held_out = trained.log.last().and_then(|r| r.eval_loss);
-        save_pretrained(&trained.model, staging, save_dtype, &extra)?;
-        // The trained model records its step too, so it joins its checkpoints as the last of
-        // the series.
-        let last = trained.log.last();
-        write_trainer_state(
-            staging,
-            &TrainerState {
-                global_step: self.settings.steps,
-                max_steps: self.settings.steps,
-                tokens: last.map_or(0, |r| r.tokens),
-                train_loss: last.map_or(f64::NAN, |r| r.train_loss),
-                held_out_loss: held_out,
-                learning_rate: last.map_or(0.0, |r| r.learning_rate),
-            },
-        )?;
-        let held_out_saved = if eval_blocks.is_empty() {
-            None
-        } else {
-            Some(saved_loss(staging, &eval_blocks, &options)?)
-        };
-        let parameters = parameter_count(&config);
-        let summary = TrainSummary {
-            out: self.out.clone(),
-            parameters,
-            tokens: trained.log.last().map(|r| r.tokens).unwrap_or(0),
-            final_train_loss: trained.log.last().map(|r| r.train_loss).unwrap_or(f64::NAN),
-            held_out_loss: held_out,
-            held_out_loss_saved: held_out_saved,
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        self.write_side_files(staging, &trained.log, &summary, blocks.len())?;
-        Ok(summary)
-    }
-
-    /// The `neuron_census` block of a saved `config.json` (with the step, for a checkpoint).
-    fn config_block(&self, step: Option<usize>) -> serde_json::Map<String, serde_json::Value> {
-        let mut block = serde_json::json!({
-            "trained_by": "cargo xtask train",
-            "positions": !self.settings.no_positions,
-        });
-        if let Some(step) = step {
-            block["step"] = step.into();
-        }
-        let mut extra = serde_json::Map::new();
-        extra.insert("neuron_census".to_string(), block);
-        extra.insert("_name_or_path".to_string(), self.model_name().into());
-        extra
+            .map_err(TrainError::Device)?
     }
 
     /// The name the model goes by: `--name`, or one made from `--out`.
@@ -387,136 +197,4 @@ impl TrainArgs {
             .map_or("model".into(), |n| n.to_string_lossy());
         format!("neuron-census-{dir}")
     }
-
-    fn write_side_files(
-        &self,
-        dir: &Path,
-        log: &[LogRow],
-        summary: &TrainSummary,
-        blocks: usize,
-    ) -> Result<()> {
-        for (name, value) in tokenizer_side_files() {
-            write(dir, name, &pretty(&value))?;
-        }
-        let command = command_line();
-        let record = serde_json::json!({
-            "command": command,
-            "data": self.data.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "eval_data": self.eval_data.to_string(),
-            "config": self.config(),
-            "options": self.options(),
-            "seq_len": self.settings.seq_len,
-            "training_blocks": blocks,
-            "save_dtype": self.settings.save_dtype.name(),
-            "checkpoints": self.schedule().steps(self.settings.steps),
-            "device": self.settings.device.name(),
-            "producer": format!("neuron-census {}", env!("CARGO_PKG_VERSION")),
-            "summary": summary,
-        });
-        write(dir, "training.json", &pretty(&record))?;
-        write(dir, "loss.csv", &loss_csv(log))?;
-        let title = format!(
-            "{} layers × {} neurons, {} positions: loss",
-            self.settings.layers,
-            self.settings.ffn_dim,
-            if self.settings.no_positions {
-                "no"
-            } else {
-                "learned"
-            }
-        );
-        write(dir, "loss.svg", &loss_svg(log, &title)?)
-    }
-}
-
-/// The command that ran, with the `xtask` binary shown as `cargo xtask`.
-fn command_line() -> String {
-    let mut args = std::env::args();
-    let program = args.next().unwrap_or_default();
-    let program = match Path::new(&program).file_stem().and_then(|s| s.to_str()) {
-        Some("xtask") => "cargo xtask".to_string(),
-        _ => program,
-    };
-    std::iter::once(program)
-        .chain(args)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Parameters of an OPT model of this shape, the tied LM head counted once.
-pub fn parameter_count(config: &ModelConfig) -> u64 {
-    let (d, f, v) = (
-        config.hidden_size as u64,
-        config.ffn_dim as u64,
-        config.vocab_size as u64,
-    );
-    let positions = (config.max_position_embeddings as u64 + 2) * d;
-    let layer = 4 * (d * d + d) + 2 * d * f + f + d + 4 * d;
-    v * d + positions + config.num_hidden_layers as u64 * layer + 2 * d
-}
-
-/// The held-out loss of the model saved in `dir`, loaded as extraction loads it (f32 compute):
-/// the mean over the first `options.eval_blocks` of `blocks`, as training measures it.
-pub fn saved_loss(dir: &Path, blocks: &[Vec<u32>], options: &TrainOptions) -> Result<f64> {
-    let device = Default::default();
-    let model = load_pretrained::<CpuBackend>(dir, &device, DType::F32)?;
-    let blocks = &blocks[..blocks.len().min(options.eval_blocks)];
-    let mut total = 0.0;
-    for chunk in blocks.chunks(options.batch_size) {
-        let refs: Vec<&Vec<u32>> = chunk.iter().collect();
-        let loss = next_token_loss(&model, &refs, &device)?;
-        total += loss.into_scalar() as f64 * chunk.len() as f64;
-    }
-    Ok(total / blocks.len() as f64)
-}
-
-/// Refuses a non-empty `out` that is not a model this project trained, whatever the flags, and
-/// one that is unless `force`.
-fn refuse_to_overwrite(out: &Path, force: bool) -> Result<()> {
-    check_model_output(out)?;
-    if is_trained_model(out) && !force {
-        return Err(TrainError::OutputExists(out.to_path_buf()));
-    }
-    Ok(())
-}
-
-/// Refuses an `out` a model cannot be trained into, `--force` or not: a file, or a non-empty
-/// directory that holds no model this project trained.
-pub fn check_model_output(out: &Path) -> Result<()> {
-    const KIND: OutputKind = OutputKind {
-        directory: "a model directory",
-        ours: "model trained by neuron-census",
-    };
-    check_replaceable(out, KIND, |dir| {
-        if is_trained_model(dir) {
-            Ownership::Ours
-        } else {
-            Ownership::NotOurs
-        }
-    })
-    .map_err(|reason| {
-        TrainError::InvalidOptions(format!(
-            "--out {} {reason} (a model trained by neuron-census carries a neuron_census block \
-             in its config.json), with or without --force: choose another --out",
-            out.display()
-        ))
-    })
-}
-
-/// Whether `dir` holds a model written by this project's trainer: its `config.json` carries the
-/// `neuron_census` block.
-pub fn is_trained_model(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("config.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .is_some_and(|config| config.get("neuron_census").is_some_and(|b| b.is_object()))
-}
-
-fn pretty(value: &serde_json::Value) -> String {
-    serde_json::to_string_pretty(value).expect("JSON values serialize") + "\n"
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> Result<()> {
-    let path = dir.join(name);
-    std::fs::write(&path, text).map_err(|e| TrainError::io(&path, e))
 }

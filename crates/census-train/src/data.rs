@@ -5,7 +5,7 @@ use census_format::corpus::CorpusSource;
 use census_format::corpus::{DocumentContent, ReadCounts, read_source};
 use census_model::ModelTokenizer;
 
-use crate::error::{Result, TrainError};
+use crate::error::{Result, SettingsError};
 
 /// The documents of one corpus source, and the source's token budget.
 #[derive(Debug, Clone)]
@@ -28,10 +28,12 @@ pub fn read_texts(sources: &[CorpusSource]) -> Result<Vec<SourceTexts>> {
             match document.content {
                 DocumentContent::Text(text) => texts.push(text),
                 DocumentContent::Ids(_) => {
-                    return Err(census_format::FormatError::InvalidOption(format!(
-                        "{} is pre-tokenized: training needs text, to train the tokenizer on",
-                        source.path.display()
-                    )));
+                    return Err(census_format::FormatError::from(
+                        census_format::SourceError::PreTokenized {
+                            path: source.path.clone(),
+                            needs: "training needs text, to train the tokenizer on",
+                        },
+                    ));
                 }
             }
             Ok(true)
@@ -42,14 +44,10 @@ pub fn read_texts(sources: &[CorpusSource]) -> Result<Vec<SourceTexts>> {
         });
     }
     if all.iter().all(|s| s.texts.is_empty()) {
-        let names: Vec<String> = sources
-            .iter()
-            .map(|s| s.path.display().to_string())
-            .collect();
-        return Err(TrainError::InvalidOptions(format!(
-            "the training corpus holds no document: {} (no non-empty text in it)",
-            names.join(", ")
-        )));
+        return Err(SettingsError::NoDocument {
+            sources: sources.iter().map(|s| s.path.clone()).collect(),
+        }
+        .into());
     }
     Ok(all)
 }

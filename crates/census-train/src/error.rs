@@ -28,9 +28,25 @@ pub enum TrainError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The options contradict each other or the corpus.
-    #[error("{0}")]
-    InvalidOptions(String),
+    /// The settings contradict each other or the corpus.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The device named has no backend in this build.
+    #[error(transparent)]
+    Device(#[from] census_model::UnavailableDevice),
+    /// `--out` holds something a model may not replace.
+    #[error(
+        "--out {} {reason} (a model trained by neuron-census carries a neuron_census block in its \
+         config.json), with or without --force: choose another --out",
+        path.display()
+    )]
+    OutputRefused {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        reason: census_format::Refusal,
+    },
     /// The training loss stopped being finite; nothing is saved.
     #[error(
         "training diverged: the loss at step {step} is {loss}; no model was saved (lower --lr, \
@@ -66,6 +82,73 @@ impl TrainError {
             source,
         }
     }
+}
+
+/// Training settings that contradict each other or the corpus.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    /// A vocabulary with no room for merges.
+    #[error(
+        "--vocab-size {vocab} leaves no room for merges: it must exceed {minimum} (4 special \
+         tokens and 256 bytes)"
+    )]
+    VocabSize {
+        /// The vocabulary asked for.
+        vocab: usize,
+        /// The special tokens and bytes.
+        minimum: usize,
+    },
+    /// Blocks longer than the positions asked for.
+    #[error("--seq-len {len} exceeds --max-positions {positions}")]
+    SeqLen {
+        /// The block length.
+        len: usize,
+        /// The positions asked for.
+        positions: usize,
+    },
+    /// Blocks longer than the model's positions.
+    #[error("--seq-len {len} exceeds the model's {positions} positions")]
+    BlocksTooLong {
+        /// The block length.
+        len: usize,
+        /// The model's positions.
+        positions: usize,
+    },
+    /// Too little text for one step.
+    #[error(
+        "the corpus gives {blocks} blocks of {seq_len} tokens; a step needs {batch} blocks of at \
+         least 2 tokens (lower --batch-size or --seq-len, or add text)"
+    )]
+    TooFewBlocks {
+        /// Blocks the corpus gives.
+        blocks: usize,
+        /// Their length.
+        seq_len: usize,
+        /// Blocks per step.
+        batch: usize,
+    },
+    /// A corpus without a document.
+    #[error(
+        "the training corpus holds no document: {} (no non-empty text in it)",
+        sources.iter().map(|s| s.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    NoDocument {
+        /// Its sources.
+        sources: Vec<PathBuf>,
+    },
+    /// `--save-every 0`.
+    #[error("--save-every must be at least 1")]
+    SaveEvery,
+    /// A checkpoint step outside the run.
+    #[error(
+        "--save-steps: step {step} is not within 1..{steps} (the last step is the model itself)"
+    )]
+    SaveStep {
+        /// The step.
+        step: usize,
+        /// The run's steps.
+        steps: usize,
+    },
 }
 
 /// Result of training operations.

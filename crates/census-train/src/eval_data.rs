@@ -34,9 +34,7 @@ impl EvalData {
     /// [`CorpusSource::parse_in`]).
     pub fn parse_in(text: &str, base: &Path) -> Result<Self, FormatError> {
         match text.trim() {
-            "" => Err(FormatError::InvalidOption(
-                "--eval-data: give a corpus source, or `none`".to_string(),
-            )),
+            "" => Err(census_format::SourceError::NoEvalData.into()),
             Self::NONE => Ok(Self::None),
             _ => Ok(Self::Source(CorpusSource::parse_in(text, base)?)),
         }

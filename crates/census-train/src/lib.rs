@@ -5,7 +5,8 @@
 //! - [`bpe::train_tokenizer`]: the tokenizer (`tokenizer.json`).
 //! - [`trainer::train`]: the training loop; [`trainer::TrainOptions`] its settings.
 //! - [`checkpoints`]: checkpoints along the run (`checkpoint-<step>/`, each a model directory).
-//! - [`cli::TrainArgs`]: the `cargo xtask train` flags, which write a whole model directory.
+//! - [`cli::TrainArgs`]: the `cargo xtask train` flags, which write a whole model directory;
+//!   [`training_run`] runs them phase by phase, and [`model_dir`] owns the directory written.
 
 pub mod bpe;
 pub mod checkpoints;
@@ -15,6 +16,8 @@ mod error;
 pub mod eval_data;
 pub mod init;
 pub mod loss_curve;
+pub mod model_dir;
 pub mod trainer;
+pub mod training_run;
 
-pub use error::{Result, TrainError};
+pub use error::{Result, SettingsError, TrainError};

@@ -15,7 +15,7 @@ use tracing_indicatif::span_ext::IndicatifSpanExt;
 
 use crate::checkpoints::TrainerState;
 use crate::data::BatchOrder;
-use crate::error::{Result, TrainError};
+use crate::error::{Result, SettingsError, TrainError};
 use crate::init::OptInitializer;
 
 /// How to train.
@@ -150,17 +150,19 @@ pub fn train<B: AutodiffBackend>(
     } = checkpoints;
     let seq_len = blocks.first().map(Vec::len).unwrap_or(0);
     if blocks.len() < options.batch_size || seq_len < 2 {
-        return Err(TrainError::InvalidOptions(format!(
-            "the corpus gives {} blocks of {seq_len} tokens; a step needs {} blocks of at least 2 tokens (lower --batch-size or --seq-len, or add text)",
-            blocks.len(),
-            options.batch_size
-        )));
+        return Err(SettingsError::TooFewBlocks {
+            blocks: blocks.len(),
+            seq_len,
+            batch: options.batch_size,
+        }
+        .into());
     }
     if seq_len > config.max_position_embeddings {
-        return Err(TrainError::InvalidOptions(format!(
-            "--seq-len {seq_len} exceeds the model's {} positions",
-            config.max_position_embeddings
-        )));
+        return Err(SettingsError::BlocksTooLong {
+            len: seq_len,
+            positions: config.max_position_embeddings,
+        }
+        .into());
     }
     B::seed(device, options.seed);
     let mut model = DecoderModel::<B>::new(config, device).map(&mut OptInitializer::new(0.02));

@@ -274,8 +274,8 @@ fn bad_training_input_is_named() {
 fn checkpoints_are_saved_along_the_run_each_a_loadable_model() {
     use census_format::series::TRAINER_STATE_FILE;
     use census_train::checkpoints::{Schedule, TrainerState};
-    use census_train::cli::saved_loss;
     use census_train::data::{pack_blocks, read_texts};
+    use census_train::training_run::saved_loss;
 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model");

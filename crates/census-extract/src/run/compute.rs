@@ -1,11 +1,13 @@
-//! One part through the model: batches padded, every engine's layer loop, and each recorded
-//! layer's fired neurons kept as rows (shards) or counts.
+//! One part through the model: batches padded, run through the engine's layers
+//! ([`super::layers`]), and each recorded layer's fired neurons kept as rows (shards) or counts.
 
 use std::ops::Range;
 
 use burn::prelude::*;
-use census_model::host::{HostLayer, HostModel, HostScratch, HostStates};
+use census_model::host::{HostLayer, HostModel, HostScratch};
 use census_model::{CheckpointPlan, DecoderModel, FiredNeurons, TokenBatch, burn_dtype};
+
+use super::layers::{DenseStep, HostStep, LayerOutput, LayerSource, run_layers};
 
 use super::options::ExtractOptions;
 use crate::device_counts::DeviceCounts;
@@ -30,43 +32,6 @@ pub(super) enum Compute<'a, B: Backend> {
     },
 }
 
-/// A recorded layer's activity in one batch, as handed to a part's recorder.
-enum LayerOutput<B: Backend> {
-    /// The fired neurons of every token, on the host.
-    Fired(FiredNeurons),
-    /// The fc1 pre-activations, on the device (dense engines, when asked for).
-    ///
-    /// # Shapes
-    /// - `[batch, seq, ffn]`
-    PreActivations(Tensor<B, 3>),
-}
-
-impl<B: Backend> LayerOutput<B> {
-    /// The dense path's output: the activation inputs less `threshold` (so a neuron fires
-    /// where the result is positive) where `keep_on_device`, else the fired neurons decoded on
-    /// the host.
-    fn of_dense(fc1: Tensor<B, 3>, keep_on_device: bool, threshold: f32) -> Self {
-        let fc1 = if threshold == 0.0 {
-            fc1
-        } else {
-            fc1.sub_scalar(threshold)
-        };
-        if keep_on_device {
-            Self::PreActivations(fc1)
-        } else {
-            Self::Fired(FiredNeurons::from_pre_activations(fc1))
-        }
-    }
-
-    /// The fired neurons, decoded on the host if they are still on the device.
-    fn fired(self) -> FiredNeurons {
-        match self {
-            Self::Fired(fired) => fired,
-            Self::PreActivations(fc1) => FiredNeurons::from_pre_activations(fc1),
-        }
-    }
-}
-
 /// Runs every batch of a part and hands each recorded layer's output of each batch to `sink`
 /// (`sink(layer - start, batch, output)`) as they come, so a part never holds them all. The
 /// dense engines hand over the pre-activations on the device when `on_device`; the host engine
@@ -80,112 +45,48 @@ fn run_batches<B: Backend>(
     on_device: bool,
     sink: &mut dyn FnMut(usize, usize, LayerOutput<B>),
 ) -> Result<()> {
+    let dense = |embeddings| DenseStep {
+        embeddings,
+        device,
+        offload_hidden: options.engine.offloads_hidden(),
+        on_device,
+        fire_threshold: options.fire_threshold,
+    };
+    let host = |embeddings| HostStep {
+        embeddings,
+        scratch: HostScratch::default(),
+    };
     match compute {
-        Compute::Whole(model) => {
-            for (b, input) in inputs.iter().enumerate() {
-                model.forward_visiting(input, Some(layers.end - 1), &mut |layer, fc1| {
-                    if layer >= layers.start {
-                        sink(
-                            layer - layers.start,
-                            b,
-                            LayerOutput::of_dense(fc1, on_device, options.fire_threshold),
-                        );
-                    }
-                })?;
-            }
-        }
-        Compute::Host(model) => {
-            let mut scratch = HostScratch::default();
-            for (b, input) in inputs.iter().enumerate() {
-                let (per_layer, _) = model.forward(input, layers.end - 1, &mut scratch)?;
-                for (layer, f) in per_layer.into_iter().enumerate().skip(layers.start) {
-                    sink(layer - layers.start, b, LayerOutput::Fired(f));
-                }
-            }
-        }
-        Compute::Streamed { embeddings, plan } if options.engine.on_host() => {
-            let mut states = inputs
-                .iter()
-                .map(|input| HostStates::embed(embeddings, input))
-                .collect::<census_model::Result<Vec<_>>>()?;
-            let mut scratch = HostScratch::default();
-            for layer_index in 0..layers.end {
-                let _span = tracing::debug_span!("layer", index = layer_index).entered();
-                let layer = HostLayer::load(plan, layer_index)?;
-                for (b, state) in states.iter_mut().enumerate() {
-                    let f = layer.forward(&mut state.hidden, &state.rows, &mut scratch);
-                    if layer_index >= layers.start {
-                        sink(layer_index - layers.start, b, LayerOutput::Fired(f));
-                    }
-                }
-            }
-        }
+        Compute::Whole(model) => run_layers(
+            &mut dense(model),
+            LayerSource::Resident(model.layers()),
+            inputs,
+            layers,
+            sink,
+        ),
+        Compute::Host(model) => run_layers(
+            &mut host(model.embeddings()),
+            LayerSource::Resident(model.layers()),
+            inputs,
+            layers,
+            sink,
+        ),
+        Compute::Streamed { embeddings, plan } if options.engine.on_host() => run_layers(
+            &mut host(embeddings),
+            LayerSource::Streamed(&|index| HostLayer::load(plan, index)),
+            inputs,
+            layers,
+            sink,
+        ),
         Compute::Streamed { embeddings, plan } => {
-            let mut hidden = inputs
-                .iter()
-                .map(|input| {
-                    let h = embeddings.embed(input)?;
-                    Ok(HiddenStates::keep(h, options.engine.offloads_hidden()))
-                })
-                .collect::<census_model::Result<Vec<_>>>()?;
-            let contexts: Vec<_> = inputs
-                .iter()
-                .map(|input| embeddings.attention_context(input))
-                .collect();
-            for layer_index in 0..layers.end {
-                let _span = tracing::debug_span!("layer", index = layer_index).entered();
-                let layer = plan.load_layer::<B>(layer_index, device, burn_dtype(options.dtype))?;
-                for (b, h) in hidden.iter_mut().enumerate() {
-                    let out = layer.forward(h.take(device), &contexts[b]);
-                    *h = HiddenStates::keep(out.hidden, options.engine.offloads_hidden());
-                    if layer_index >= layers.start {
-                        let output =
-                            LayerOutput::of_dense(out.fc1, on_device, options.fire_threshold);
-                        sink(layer_index - layers.start, b, output);
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A batch's residual stream between streamed layers: on the device, or in host memory.
-enum HiddenStates<B: Backend> {
-    /// Kept on the device.
-    Device(Tensor<B, 3>),
-    /// Offloaded to the host.
-    Host(TensorData),
-    /// Taken for the layer being run.
-    Taken,
-}
-
-impl<B: Backend> HiddenStates<B> {
-    /// Keeps `states`, on the host when `offload`.
-    ///
-    /// # Shapes
-    /// - `states`: `[batch, seq, hidden]`
-    fn keep(states: Tensor<B, 3>, offload: bool) -> Self {
-        if offload {
-            Self::Host(states.into_data())
-        } else {
-            Self::Device(states)
-        }
-    }
-
-    /// The states on `device`, leaving [`HiddenStates::Taken`] behind.
-    ///
-    /// # Shapes
-    /// - returns `[batch, seq, hidden]`
-    fn take(&mut self, device: &B::Device) -> Tensor<B, 3> {
-        match std::mem::replace(self, Self::Taken) {
-            Self::Device(states) => states,
-            Self::Host(data) => {
-                // In the dtype it left in: f16 states come back as f16, not the default float.
-                let dtype = data.dtype;
-                Tensor::from_data(data, (device, dtype))
-            }
-            Self::Taken => unreachable!("each batch's states are taken once per layer"),
+            let dtype = burn_dtype(options.dtype);
+            run_layers(
+                &mut dense(embeddings),
+                LayerSource::Streamed(&|index| plan.load_layer::<B>(index, device, dtype)),
+                inputs,
+                layers,
+                sink,
+            )
         }
     }
 }

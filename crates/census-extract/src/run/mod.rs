@@ -1,9 +1,11 @@
 //! The extraction run: corpus → sequences → parts → model → Parquet, committed part by part.
 //! The phases, a module each: [`options`] checked against the model, [`resume`] (the run
 //! directory opened or resumed), [`parts`] (the engine loaded and the parts run in order),
-//! [`compute`] (one part through the model) and [`write`] (a part's files, committed).
+//! [`compute`] (one part through the model, by the one layer loop of [`layers`]) and [`write`]
+//! (a part's files, committed).
 
 mod compute;
+mod layers;
 pub(crate) mod options;
 mod parts;
 mod resume;

@@ -8,7 +8,7 @@ use census_format::model::{FloatType, ModelConfig};
 use census_model::{CheckpointPlan, ModelTokenizer};
 
 use crate::counter_memory::{PositionCounters, available_memory};
-use crate::error::{ExtractError, Result};
+use crate::error::{OptionsError, Result};
 use census_format::corpus::{CorpusSource, SourceFormat};
 use census_format::run::Engine;
 use census_format::run::SequenceOptions;
@@ -99,50 +99,37 @@ impl ExtractOptions {
             source.check_exists()?;
         }
         if self.sequences.max_seq_len > config.max_position_embeddings {
-            return Err(ExtractError::InvalidOption(format!(
-                "--max-seq-len {} exceeds the model's {} positions",
-                self.sequences.max_seq_len, config.max_position_embeddings
-            )));
+            return Err(OptionsError::MaxSeqLen {
+                len: self.sequences.max_seq_len,
+                positions: config.max_position_embeddings,
+            }
+            .into());
         }
         let layers = self.layers.resolve(config.num_hidden_layers);
         if layers.is_empty() || layers.end > config.num_hidden_layers {
-            return Err(ExtractError::InvalidOption(format!(
-                "--layers {} ({}..{}) is not a non-empty range within the model's {} layers",
-                self.layers, layers.start, layers.end, config.num_hidden_layers
-            )));
+            return Err(OptionsError::Layers {
+                scope: self.layers,
+                range: layers,
+                layers: config.num_hidden_layers,
+            }
+            .into());
         }
         if self.fire_threshold != 0.0 && (self.engine.on_host() || !self.fire_threshold.is_finite())
         {
-            return Err(ExtractError::InvalidOption(format!(
-                "--fire-threshold {}: a finite threshold, on the dense path (--ffn dense); the \
-                 host engine sums fc2 over the neurons whose ReLU output is positive",
-                self.fire_threshold
-            )));
+            return Err(OptionsError::FireThreshold(self.fire_threshold).into());
         }
         if self.engine.on_host() && !Engine::has_host_engine(config.model_type) {
-            return Err(ExtractError::InvalidOption(format!(
-                "the host engine runs OPT models only; this {} model runs on --ffn dense",
-                config.model_type
-            )));
+            return Err(OptionsError::HostEngineFamily(config.model_type).into());
         }
         if self.engine.on_host() && self.dtype != FloatType::F32 {
-            return Err(ExtractError::InvalidOption(format!(
-                "--ffn sparse runs the layers on the host CPU in f32; --dtype {} needs --ffn dense",
-                self.dtype.name()
-            )));
+            return Err(OptionsError::HostDtype(self.dtype).into());
         }
         if self.part_tokens == 0 || self.batch_tokens == 0 {
-            return Err(ExtractError::InvalidOption(
-                "--part-tokens and --batch-tokens must be positive".to_string(),
-            ));
+            return Err(OptionsError::ZeroTokens.into());
         }
         // A part's counters are 32-bit integers on the device and the host.
         if self.part_tokens > i32::MAX as u64 {
-            return Err(ExtractError::InvalidOption(format!(
-                "--part-tokens {} exceeds {} (a part's counters are 32-bit)",
-                self.part_tokens,
-                i32::MAX
-            )));
+            return Err(OptionsError::PartTokens(self.part_tokens).into());
         }
         Ok(layers)
     }

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::options::{CheckedOptions, ExtractOptions};
 use super::write::layer_file;
-use crate::error::{ExtractError, Result};
+use crate::error::{ExtractError, OptionsError, Result};
 use crate::sequences::{PartPlan, SequencedCorpus, build_sequences, plan_parts};
 use census_format::FileDigest;
 use census_format::run::manifest::{
@@ -217,21 +217,12 @@ fn refuse_files_read_twice(files: &[CorpusFile]) -> Result<()> {
     let mut seen: BTreeMap<(u64, &str), &Path> = BTreeMap::new();
     for file in files.iter().filter(|f| f.bytes > 0) {
         if let Some(first) = seen.insert((file.bytes, file.sha256.as_str()), &file.path) {
-            let how = if file.path.canonicalize().ok() == first.canonicalize().ok() {
-                "twice"
-            } else {
-                "twice (the same bytes as"
-            };
-            let tail = if how == "twice" {
-                format!(" (also as {})", first.display())
-            } else {
-                format!(" {})", first.display())
-            };
-            return Err(ExtractError::InvalidOption(format!(
-                "--data reads {} {how}{tail}: its documents would count twice; give each \
-                 corpus text once",
-                file.path.display()
-            )));
+            return Err(OptionsError::DataTwice {
+                path: file.path.clone(),
+                first: first.to_path_buf(),
+                same_file: file.path.canonicalize().ok() == first.canonicalize().ok(),
+            }
+            .into());
         }
     }
     Ok(())

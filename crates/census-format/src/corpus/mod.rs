@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{FormatError, Result};
+use crate::error::{FormatError, Result, SourceError};
 
 mod parquet_source;
 
@@ -165,9 +165,7 @@ impl CorpusSource {
         let mut fields = spec.split(',');
         let path = fields.next().unwrap_or_default();
         if path.is_empty() {
-            return Err(FormatError::InvalidOption(format!(
-                "--data '{spec}' names no path"
-            )));
+            return Err(SourceError::NoPath(spec.to_string()).into());
         }
         let mut source = if base.as_os_str().is_empty() {
             Self::new(path)
@@ -176,28 +174,35 @@ impl CorpusSource {
         };
         for field in fields {
             let (key, value) = field.split_once('=').ok_or_else(|| {
-                FormatError::InvalidOption(format!("--data '{spec}': '{field}' is not key=value"))
+                FormatError::from(SourceError::NotKeyValue {
+                    spec: spec.to_string(),
+                    field: field.to_string(),
+                })
             })?;
             match key {
                 "format" => {
                     source.format = SourceFormat::from_name(value).ok_or_else(|| {
-                        FormatError::InvalidOption(format!(
-                            "--data '{spec}': unknown format '{value}'"
-                        ))
+                        FormatError::from(SourceError::UnknownFormat {
+                            spec: spec.to_string(),
+                            format: value.to_string(),
+                        })
                     })?
                 }
                 "domain" => source.domain = Some(value.to_string()),
                 "max_tokens" => {
                     source.max_tokens = Some(value.parse().map_err(|_| {
-                        FormatError::InvalidOption(format!(
-                            "--data '{spec}': max_tokens '{value}' is not a number"
-                        ))
+                        FormatError::from(SourceError::MaxTokens {
+                            spec: spec.to_string(),
+                            value: value.to_string(),
+                        })
                     })?)
                 }
                 other => {
-                    return Err(FormatError::InvalidOption(format!(
-                        "--data '{spec}': unknown key '{other}'"
-                    )));
+                    return Err(SourceError::UnknownKey {
+                        spec: spec.to_string(),
+                        key: other.to_string(),
+                    }
+                    .into());
                 }
             }
         }
@@ -326,12 +331,7 @@ pub fn source_files(source: &CorpusSource) -> Result<Vec<PathBuf>> {
         return Ok(vec![path.clone()]);
     }
     if !meta.is_dir() {
-        return Err(FormatError::InvalidOption(format!(
-            "--data {}: neither a file nor a directory (a pipe or a device, such as /dev/stdin?); \
-             a corpus is read twice (hashed for the run's record, then cut into sequences), so \
-             write it to a file first",
-            path.display()
-        )));
+        return Err(SourceError::NotAFile(path.clone()).into());
     }
     let wanted: &[&str] = match source.format {
         SourceFormat::TextFiles | SourceFormat::TextLines => &["txt"],

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::FileDigest;
 use crate::model::{FloatType, ModelConfig};
@@ -299,8 +299,8 @@ pub fn check_foreign_directory(dir: &Path) -> Result<()> {
             crate::Ownership::NotOurs
         }
     })
-    .map_err(|reason| FormatError::Manifest {
-        path: PathBuf::from(dir).join(MANIFEST_FILE),
-        reason: format!("{} {reason}", dir.display()),
+    .map_err(|reason| FormatError::Refused {
+        path: dir.to_path_buf(),
+        reason,
     })
 }

@@ -25,8 +25,7 @@ impl std::str::FromStr for Shard {
 
     /// Parses `i/n`.
     fn from_str(s: &str) -> Result<Self> {
-        let bad =
-            || FormatError::InvalidOption(format!("--shard '{s}': expected i/n with 0 <= i < n"));
+        let bad = || FormatError::from(crate::SequencingError::Shard(s.to_string()));
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
         let (index, count): (u32, u32) = (
             i.trim().parse().map_err(|_| bad())?,
@@ -139,15 +138,10 @@ impl SequenceOptions {
     /// Checks that a sequence has room for a token after the `</s>` prefix.
     pub fn check(&self) -> Result<()> {
         if self.max_seq_len < 2 {
-            return Err(FormatError::InvalidOption(format!(
-                "--max-seq-len {} leaves no room after the </s> prefix",
-                self.max_seq_len
-            )));
+            return Err(crate::SequencingError::MaxSeqLen(self.max_seq_len).into());
         }
         if let Some(tokens) = self.max_tokens.filter(|&t| t < 2) {
-            return Err(FormatError::InvalidOption(format!(
-                "--max-tokens {tokens} leaves no room for a sequence (</s> and one token)"
-            )));
+            return Err(crate::SequencingError::MaxTokens(tokens).into());
         }
         Ok(())
     }

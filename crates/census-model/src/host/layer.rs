@@ -141,10 +141,10 @@ impl HostLayer {
     pub fn load(plan: &CheckpointPlan, index: usize) -> Result<Self> {
         let config = plan.config();
         if index >= config.num_hidden_layers {
-            return Err(crate::ModelError::InvalidInput(format!(
-                "layer {index} requested but the model has {} layers",
-                config.num_hidden_layers
-            )));
+            return Err(crate::ModelError::LayerOutOfRange {
+                layer: index,
+                layers: config.num_hidden_layers,
+            });
         }
         let (d, bias) = (config.hidden_size, config.enable_bias);
         use LayerWeight::{AttentionNorm, Fc1, Fc2, FfnNorm, KProj, OutProj, QProj, VProj};

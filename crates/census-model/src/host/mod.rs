@@ -57,9 +57,7 @@ impl HostStates {
         for (row, mask) in mask.chunks_exact(seq).enumerate() {
             let pad = mask.iter().take_while(|&&m| m == 0).count();
             if mask[pad..].contains(&0) {
-                return Err(ModelError::InvalidInput(format!(
-                    "row {row} of the attention mask is not left-padded (the host engine needs padding before the tokens)"
-                )));
+                return Err(crate::error::BatchError::NotLeftPadded { row }.into());
             }
             padding.push(pad);
         }
@@ -116,10 +114,10 @@ impl<B: Backend> HostModel<B> {
         scratch: &mut HostScratch,
     ) -> Result<(Vec<FiredNeurons>, HostStates)> {
         if last_layer >= self.layers.len() {
-            return Err(ModelError::InvalidInput(format!(
-                "last layer {last_layer} requested but the model has {} layers (0-based)",
-                self.layers.len()
-            )));
+            return Err(ModelError::LayerOutOfRange {
+                layer: last_layer,
+                layers: self.layers.len(),
+            });
         }
         let mut states = HostStates::embed(&self.embeddings, batch)?;
         let fired = self.layers[..=last_layer]

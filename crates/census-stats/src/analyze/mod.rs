@@ -11,6 +11,7 @@ mod plan;
 mod project;
 pub(crate) mod write;
 
+use crate::error::RequestError;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -87,7 +88,10 @@ pub fn check_output_dir(out: &Path) -> Result<()> {
             Ownership::OtherKind("another kind of manifest (an extraction run's?)".to_string())
         }
     })
-    .map_err(|reason| StatsError::output(out, reason))
+    .map_err(|reason| StatsError::Output {
+        path: out.to_path_buf(),
+        reason,
+    })
 }
 
 /// Runs the analysis and writes the analysis directory; returns the headline numbers. The
@@ -134,17 +138,13 @@ pub(super) fn validate(options: &AnalysisOptions) -> Result<()> {
     ] {
         bounds
             .check(value)
-            .map_err(|reason| StatsError::InvalidOption(format!("{flag}: {reason}")))?;
+            .map_err(|reason| RequestError::OutOfRange { flag, reason })?;
     }
     if options.coverage_bins.windows(2).any(|w| w[0] >= w[1]) || options.coverage_bins.is_empty() {
-        return Err(StatsError::InvalidOption(
-            "--coverage-bins must be increasing upper edges, e.g. 5,10,20".to_string(),
-        ));
+        return Err(RequestError::CoverageBins.into());
     }
     if options.projection.top_k == 0 {
-        return Err(StatsError::InvalidOption(
-            "--top-k must be at least 1".to_string(),
-        ));
+        return Err(RequestError::TopK.into());
     }
     Ok(())
 }

@@ -1,12 +1,13 @@
 //! The plan of an analysis: the options and runs checked, and the layers each data group
 //! counts in.
 
+use crate::error::RequestError;
 use census_format::model::ModelConfig;
 use census_format::run::SequenceStart;
 
 use super::count::{group_layers, group_scope};
 use super::{AnalyzeRequest, check_output_dir, validate};
-use crate::error::{Result, StatsError};
+use crate::error::Result;
 use crate::ngram::MAX_NEURONS;
 use crate::sections::{DataGroup, Sources};
 use census_format::analysis::options::DataSelection;
@@ -44,17 +45,10 @@ pub(super) fn plan_analysis(request: &AnalyzeRequest) -> Result<AnalysisPlan> {
     if set.sequence_start() == SequenceStart::Text
         && (!options.count_bos || options.positional.skip_bos)
     {
-        return Err(StatsError::InvalidOption(format!(
-            "--exclude-bos and --positional-skip-bos leave out a BOS, but these runs' sequences \
-             start with text (the {} tokenizer adds no BOS)",
-            config.model_type
-        )));
+        return Err(RequestError::NoBos(config.model_type).into());
     }
     if config.ffn_dim > MAX_NEURONS {
-        return Err(StatsError::InvalidOption(format!(
-            "{} neurons per layer do not fit 16-bit indices",
-            config.ffn_dim
-        )));
+        return Err(RequestError::TooManyNeurons(config.ffn_dim).into());
     }
     let total = config.num_hidden_layers;
     let layers: Vec<usize> = set
@@ -63,12 +57,11 @@ pub(super) fn plan_analysis(request: &AnalyzeRequest) -> Result<AnalysisPlan> {
         .collect();
     if layers.is_empty() {
         let recorded: Vec<usize> = set.layers().collect();
-        return Err(StatsError::InvalidOption(format!(
-            "--layers {}: the runs recorded no layer there (they recorded layers {}..{})",
-            request.layers,
-            recorded[0],
-            recorded[recorded.len() - 1] + 1
-        )));
+        return Err(RequestError::LayersNotRecorded {
+            scope: request.layers,
+            recorded: recorded[0]..recorded[recorded.len() - 1] + 1,
+        }
+        .into());
     }
     let recorded_layers = set.layers().count();
     let positional_group = &sources.groups[sources.positional];

@@ -20,7 +20,7 @@ use super::count::Counted;
 use super::plan::AnalysisPlan;
 use super::project::Projected;
 use crate::analysis_tables::AnalysisTables;
-use crate::error::{Result, StatsError};
+use crate::error::Result;
 use crate::layer_analysis::LayerResult;
 use crate::tables;
 use census_format::analysis::summary::Summary;
@@ -129,7 +129,7 @@ pub(super) fn write(
         model: set.runs[0].manifest.config.model.clone(),
         model_name: census_format::model::model_name(set.model_source()),
         training: census_format::model::training_point(set.model_source())
-            .map_err(StatsError::InvalidOption)?,
+            .map_err(crate::error::RequestError::TrainingPoint)?,
         fire_threshold: set.runs[0].manifest.config.fire_threshold,
         layers: [layers[0], layers[layers.len() - 1] + 1],
         full_length: plan.full_length,
