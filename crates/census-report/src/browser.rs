@@ -158,41 +158,11 @@ pub fn write_layers(
     contexts: usize,
     history: &[(u64, &ModelAnalysis)],
 ) -> Result<usize> {
-    let neurons = NeuronRow::read(&model.dir)?;
-    let declared = model.manifest.layers;
-    check_layers(
-        &model.dir,
-        declared,
-        NeuronRow::FILE,
-        neurons.iter().map(|n| n.layer),
-    )?;
-    let mut layers: BTreeMap<usize, Vec<&NeuronRow>> = BTreeMap::new();
-    let mut alive: BTreeMap<usize, usize> = BTreeMap::new();
-    for n in &neurons {
-        let l = usize::from(n.layer);
-        layers.entry(l).or_default().push(n);
-        if !n.dead {
-            *alive.entry(l).or_insert(0) += 1;
-        }
-    }
-    let examples = crate::contexts::load(model, contexts)?;
-    // Every alive neuron's projection, when the analysis computed them.
-    let mut projections: BTreeMap<(usize, usize), ProjectionData> = BTreeMap::new();
-    if model.dir.join(ProjectionRow::FILE).exists() {
-        for p in ProjectionRow::read(&model.dir)? {
-            let key = (usize::from(p.layer), usize::from(p.neuron));
-            projections.insert(key, ProjectionData::from(&p));
-        }
-    }
-    let mut curves = curves(model)?;
-    let mut states: Vec<BTreeMap<(usize, usize), NeuronState>> = history
-        .iter()
-        .map(|&(step, m)| checkpoint_states(step, m))
-        .collect::<Result<_>>()?;
+    let layers = neurons_by_layer(model)?;
+    let mut details = DetailSources::read(model, contexts, history)?;
     for (&l, rows) in &layers {
-        let mut rows = rows.clone();
-        rows.sort_by_key(|n| n.neuron);
         let detectors = model.detectors.iter().filter(|d| usize::from(d.layer) == l);
+        let rows: Vec<&NeuronRow> = rows.iter().collect();
         let data = LayerTable::new(&rows, detectors);
         write_script(
             out,
@@ -203,24 +173,11 @@ pub fn write_layers(
                 script_json(&data)
             ),
         )?;
-        let per_layer = examples.get(&l);
         for chunk in rows.chunks(NEURON_CHUNK) {
             let first = usize::from(chunk[0].neuron);
-            let details: Vec<NeuronDetail> = chunk
+            let chunk_details: Vec<NeuronDetail> = chunk
                 .iter()
-                .map(|n| {
-                    let key = (l, usize::from(n.neuron));
-                    NeuronDetail {
-                        projection: projections.remove(&key),
-                        contexts: per_layer
-                            .and_then(|per| per.get(usize::from(n.neuron)))
-                            .cloned()
-                            .unwrap_or_default(),
-                        curve: curves.remove(&key),
-                        history: (!states.is_empty())
-                            .then(|| states.iter_mut().filter_map(|s| s.remove(&key)).collect()),
-                    }
-                })
+                .map(|n| details.take(l, usize::from(n.neuron)))
                 .collect();
             write_script(
                 out,
@@ -229,13 +186,92 @@ pub fn write_layers(
                     "censusChunk({}, {l}, {}, {});\n",
                     script_json(&slug),
                     first / NEURON_CHUNK,
-                    script_json(&details)
+                    script_json(&chunk_details)
                 ),
             )?;
         }
     }
     write_tokens(model, slug, out)?;
     Ok(layers.len())
+}
+
+/// The neurons of each layer the analysis declares, in neuron order.
+fn neurons_by_layer(model: &ModelAnalysis) -> Result<BTreeMap<usize, Vec<NeuronRow>>> {
+    let neurons = NeuronRow::read(&model.dir)?;
+    check_layers(
+        &model.dir,
+        model.manifest.layers,
+        NeuronRow::FILE,
+        neurons.iter().map(|n| n.layer),
+    )?;
+    let mut layers: BTreeMap<usize, Vec<NeuronRow>> = BTreeMap::new();
+    for n in neurons {
+        layers.entry(usize::from(n.layer)).or_default().push(n);
+    }
+    for rows in layers.values_mut() {
+        rows.sort_by_key(|n| n.neuron);
+    }
+    Ok(layers)
+}
+
+/// What a neuron's details are made of, read once for the whole model and handed out neuron
+/// by neuron: its example contexts, its vocabulary projection and position curve (when the
+/// analysis computed them), and its states along the training checkpoints.
+struct DetailSources {
+    /// Example contexts, by layer, then neuron.
+    contexts: crate::contexts::Contexts,
+    /// Projections by (layer, neuron).
+    projections: BTreeMap<(usize, usize), ProjectionData>,
+    /// Frequency-by-position curves by (layer, neuron).
+    curves: BTreeMap<(usize, usize), Curve>,
+    /// Each checkpoint's states by (layer, neuron), in step order.
+    states: Vec<BTreeMap<(usize, usize), NeuronState>>,
+}
+
+impl DetailSources {
+    fn read(
+        model: &ModelAnalysis,
+        contexts: usize,
+        history: &[(u64, &ModelAnalysis)],
+    ) -> Result<Self> {
+        let mut projections = BTreeMap::new();
+        if model.dir.join(ProjectionRow::FILE).exists() {
+            for p in ProjectionRow::read(&model.dir)? {
+                let key = (usize::from(p.layer), usize::from(p.neuron));
+                projections.insert(key, ProjectionData::from(&p));
+            }
+        }
+        Ok(Self {
+            contexts: crate::contexts::load(model, contexts)?,
+            projections,
+            curves: curves(model)?,
+            states: history
+                .iter()
+                .map(|&(step, m)| checkpoint_states(step, m))
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    /// The details of neuron `neuron` of layer `l` (each neuron's are taken once).
+    fn take(&mut self, l: usize, neuron: usize) -> NeuronDetail {
+        let key = (l, neuron);
+        NeuronDetail {
+            projection: self.projections.remove(&key),
+            contexts: self
+                .contexts
+                .get(&l)
+                .and_then(|per| per.get(neuron))
+                .cloned()
+                .unwrap_or_default(),
+            curve: self.curves.remove(&key),
+            history: (!self.states.is_empty()).then(|| {
+                self.states
+                    .iter_mut()
+                    .filter_map(|s| s.remove(&key))
+                    .collect()
+            }),
+        }
+    }
 }
 
 /// Writes the token scripts of `model`, when its analysis lists the neurons of each token:

@@ -353,6 +353,42 @@ pub fn page(
     headlines: &[Headline],
 ) -> String {
     let names: Vec<String> = models.iter().map(|m| esc(&m.analysis.name)).collect();
+    let sections: Vec<Section> = Section::ALL
+        .into_iter()
+        .filter(|&section| {
+            section != Section::Training || figures.iter().any(|f| f.section == section)
+        })
+        .collect();
+    let mut s = head(&names);
+    s.push_str(&nav(&sections));
+    let _ = write!(
+        s,
+        "<section id=\"headline\"><h2>The paper's numbers beside ours</h2>\n{}<p class=\"muted\">The \
+         paper's values are for the model named; ours depend on the corpus and flags listed under \
+         provenance.</p></section>\n",
+        headline_table(models, headlines)
+    );
+    for &section in &sections {
+        s.push_str(&figure_section(section, models, figures, svgs));
+    }
+    s.push_str(&examples_section(models));
+    s.push_str(&browser_section(models));
+    s.push_str("<section id=\"provenance\"><h2>Provenance</h2>\n");
+    for m in models {
+        s.push_str(&provenance(m));
+    }
+    s.push_str("</section>\n</main>\n");
+    let _ = write!(
+        s,
+        "<script type=\"application/json\" id=\"census-data\">{}</script>\n<script>\n{}</script>\n</body>\n</html>\n",
+        script_json(&embedded_data(models, headlines)),
+        include_str!("page.js")
+    );
+    s
+}
+
+/// The page's head, style and header, named after the models.
+fn head(names: &[String]) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
@@ -369,11 +405,14 @@ pub fn page(
          0-based. Definitions and flags: docs/ANALYSIS.md.</p>\n<pre id=\"errors\" hidden></pre>\n</header>\n",
         names.join(", ")
     );
-    s.push_str("<nav><a href=\"#headline\">paper vs ours</a>");
-    let shown = |section: Section| {
-        section != Section::Training || figures.iter().any(|f| f.section == section)
-    };
-    for section in Section::ALL.into_iter().filter(|&x| shown(x)) {
+    s
+}
+
+/// The navigation bar: the comparison table, each section shown, the examples, the browser and
+/// the provenance.
+fn nav(sections: &[Section]) -> String {
+    let mut s = String::from("<nav><a href=\"#headline\">paper vs ours</a>");
+    for section in sections {
         let _ = write!(
             s,
             "<a href=\"#{}\">{}</a>",
@@ -382,63 +421,80 @@ pub fn page(
         );
     }
     s.push_str("<a href=\"#examples\">example detectors</a><a href=\"#browser\">neuron browser</a><a href=\"#provenance\">provenance</a></nav>\n<main>\n");
-    let _ = write!(
+    s
+}
+
+/// One section of figures: the data it rests on, its figures (each with its full-scale view
+/// where it has one), and for the positional section the stability across domains.
+fn figure_section(
+    section: Section,
+    models: &[PageModel<'_>],
+    figures: &[NamedFigure],
+    svgs: &[DrawnFigure],
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
         s,
-        "<section id=\"headline\"><h2>The paper's numbers beside ours</h2>\n{}<p class=\"muted\">The \
-         paper's values are for the model named; ours depend on the corpus and flags listed under \
-         provenance.</p></section>\n",
-        headline_table(models, headlines)
+        "<section id=\"{}\"><h2>{}</h2>",
+        section.anchor(),
+        esc(section.title())
     );
-    for section in Section::ALL.into_iter().filter(|&x| shown(x)) {
-        let _ = writeln!(
-            s,
-            "<section id=\"{}\"><h2>{}</h2>",
-            section.anchor(),
-            esc(section.title())
-        );
-        s.push_str(&basis_lines(models, section));
-        let mut any = false;
-        for (figure, svg) in figures.iter().zip(svgs) {
-            if figure.section != section {
-                continue;
-            }
-            any = true;
-            let (views, toggle) = match &svg.full_scale {
-                Some(full) => (
-                    format!(
-                        "<div class=\"scale fitted\">{}</div>\n<div class=\"scale full\" hidden>{full}</div>",
-                        svg.fitted
-                    ),
-                    "<button type=\"button\" class=\"scale-toggle\" title=\"Switch between \
+    s.push_str(&basis_lines(models, section));
+    let mut any = false;
+    for (figure, svg) in figures.iter().zip(svgs) {
+        if figure.section != section {
+            continue;
+        }
+        any = true;
+        let (views, toggle) = match &svg.full_scale {
+            Some(full) => (
+                format!(
+                    "<div class=\"scale fitted\">{}</div>\n<div class=\"scale full\" hidden>{full}</div>",
+                    svg.fitted
+                ),
+                "<button type=\"button\" class=\"scale-toggle\" title=\"Switch between \
                      the range of the data and the paper's full scale\">paper's scale (0–1)\
                      </button> "
-                        .to_string(),
-                ),
-                None => (svg.fitted.clone(), String::new()),
-            };
-            let _ = write!(
-                s,
-                "<figure id=\"{id}\">\n{views}\n<figcaption>{toggle}{} <a href=\"figures/{id}.svg\">SVG</a> \
+                    .to_string(),
+            ),
+            None => (svg.fitted.clone(), String::new()),
+        };
+        let _ = write!(
+            s,
+            "<figure id=\"{id}\">\n{views}\n<figcaption>{toggle}{} <a href=\"figures/{id}.svg\">SVG</a> \
                  <a href=\"figures/{id}.png\">PNG</a></figcaption>\n</figure>\n",
-                esc(&figure.caption),
-                id = figure.id,
-            );
-        }
-        if !any {
-            s.push_str("<p>Not computed for these analyses.</p>\n");
-        }
-        if section == Section::Positional {
-            s.push_str(&domain_stability(models));
-        }
-        s.push_str("</section>\n");
+            esc(&figure.caption),
+            id = figure.id,
+        );
     }
+    if !any {
+        s.push_str("<p>Not computed for these analyses.</p>\n");
+    }
+    if section == Section::Positional {
+        s.push_str(&domain_stability(models));
+    }
+    s.push_str("</section>\n");
+    s
+}
+
+/// The example detectors of every model with their vocabulary projections.
+fn examples_section(models: &[PageModel<'_>]) -> String {
+    let mut s = String::new();
     s.push_str("<section id=\"examples\"><h2>Example detectors and their vocabulary projections</h2>\n\
                 <p class=\"muted\">Triggers, and the tokens each neuron's update promotes and suppresses \
                 most (paper Fig. 5). Click a neuron to open it in the browser.</p>\n");
     for m in models {
         s.push_str(&detector_examples(m, 40));
     }
-    s.push_str("</section>\n<section id=\"browser\"><h2>Neuron browser</h2>\n<form id=\"neuron-form\">model <select name=\"model\">");
+    s.push_str("</section>\n");
+    s
+}
+
+/// The neuron browser's forms and the places its views are drawn.
+fn browser_section(models: &[PageModel<'_>]) -> String {
+    let mut s = String::from(
+        "<section id=\"browser\"><h2>Neuron browser</h2>\n<form id=\"neuron-form\">model <select name=\"model\">",
+    );
     for m in models {
         let _ = write!(
             s,
@@ -454,16 +510,6 @@ pub fn page(
                 </form>\n<ul id=\"search-results\"></ul>\n\
                 <p class=\"muted\">A neuron's view has its own address \
                 (<code>index.html#m=model&amp;l=layer&amp;n=neuron</code>) to link to.</p>\n\
-                <div id=\"neuron-table\"></div>\n<div id=\"neuron-view\"></div>\n</section>\n<section id=\"provenance\"><h2>Provenance</h2>\n");
-    for m in models {
-        s.push_str(&provenance(m));
-    }
-    s.push_str("</section>\n</main>\n");
-    let _ = write!(
-        s,
-        "<script type=\"application/json\" id=\"census-data\">{}</script>\n<script>\n{}</script>\n</body>\n</html>\n",
-        script_json(&embedded_data(models, headlines)),
-        include_str!("page.js")
-    );
+                <div id=\"neuron-table\"></div>\n<div id=\"neuron-view\"></div>\n</section>\n");
     s
 }

@@ -147,82 +147,21 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
     check_distinct(&request.analyses)?;
     let _lock = OutputLock::acquire(&request.out, "report")?;
     check_output_dir(&request.out)?;
-    let analysed = request
-        .analyses
-        .iter()
-        .map(|dir| ModelAnalysis::load(dir))
-        .collect::<Result<Vec<_>>>()?;
-    // A training run's checkpoints form the training view; of them only the last (the trained
-    // model) is shown in the other sections and the browser.
-    let series = training::find_series(&analysed)?;
-    let earlier: BTreeSet<usize> = series
-        .iter()
-        .flat_map(|s| {
-            let last = s.last();
-            s.checkpoints
-                .iter()
-                .map(|c| c.analysis)
-                .filter(move |&a| a != last)
-        })
-        .collect();
-    let mut figures = training::figures(&series, &analysed);
-    let training_summary = markdown::training(&series, &analysed);
-    let kept: Vec<usize> = (0..analysed.len())
-        .filter(|i| !earlier.contains(i))
-        .collect();
-    let mut models: Vec<ModelAnalysis> = kept.iter().map(|&i| analysed[i].clone()).collect();
-    analysis::label_apart(&mut models);
-    // A training run's trained model: its checkpoints' analyses, in step order, for the
-    // browser's history of each neuron.
-    let histories: Vec<Vec<(u64, &ModelAnalysis)>> = kept
-        .iter()
-        .map(|&i| {
-            series
-                .iter()
-                .find(|s| s.last() == i)
-                .map(|s| {
-                    s.checkpoints
-                        .iter()
-                        .map(|c| (c.step, &analysed[c.analysis]))
-                        .collect()
-                })
-                .unwrap_or_default()
-        })
-        .collect();
+    let analyses = Arranged::load(&request.analyses)?;
     let staged = StagedDir::begin(&request.out, REPORT_OWNED)?;
     let out = staged.path();
-    let figures_dir = out.join("figures");
-    std::fs::create_dir_all(&figures_dir)
-        .map_err(|e| ReportError::io("cannot create", &figures_dir, e))?;
-    figures.extend(figures::build(&models));
-    let mut svgs = Vec::with_capacity(figures.len());
-    for f in &figures {
-        let _span = tracing::info_span!("figure", id = %f.id).entered();
-        let svg = census_charts::to_svg(&f.figure)?;
-        write(&figures_dir.join(format!("{}.svg", f.id)), &svg)?;
-        if request.png {
-            census_charts::write_png(&f.figure, &figures_dir.join(format!("{}.png", f.id)))?;
-        }
-        let full_scale = match f.figure.at_full_scale() {
-            Some(full) => {
-                let svg = census_charts::to_svg(&full)?;
-                write(&figures_dir.join(format!("{}-full.svg", f.id)), &svg)?;
-                Some(svg)
-            }
-            None => None,
-        };
-        svgs.push(html::DrawnFigure {
-            fitted: svg,
-            full_scale,
-        });
-    }
-    let slugs = slugs(&models);
+    let mut figures = training::figures(&analyses.series, &analyses.all);
+    figures.extend(figures::build(&analyses.shown));
+    let drawn = draw_figures(&figures, &out.join("figures"), request.png)?;
+    let slugs = slugs(&analyses.shown);
     let mut layer_scripts = 0;
-    for ((m, slug), history) in models.iter().zip(&slugs).zip(&histories) {
-        layer_scripts += browser::write_layers(m, slug, out, request.contexts, history)?;
+    for (k, (m, slug)) in analyses.shown.iter().zip(&slugs).enumerate() {
+        layer_scripts +=
+            browser::write_layers(m, slug, out, request.contexts, &analyses.history(k))?;
     }
-    let headlines = paper::headlines(&models);
-    let page_models: Vec<PageModel<'_>> = models
+    let headlines = paper::headlines(&analyses.shown);
+    let page_models: Vec<PageModel<'_>> = analyses
+        .shown
         .iter()
         .zip(&slugs)
         .map(|(analysis, slug)| PageModel {
@@ -232,12 +171,122 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
         .collect();
     write(
         &out.join(INDEX_FILE),
-        html::page(&page_models, &figures, &svgs, &headlines),
+        html::page(&page_models, &figures, &drawn, &headlines),
     )?;
     write(
         &out.join(MARKDOWN_FILE),
-        markdown::summary(&models, &headlines) + &training_summary,
+        markdown::summary(&analyses.shown, &headlines)
+            + &markdown::training(&analyses.series, &analyses.all),
     )?;
+    write_marker(out, request, &figures)?;
+    staged.commit()?;
+    let index = request.out.join(INDEX_FILE);
+    tracing::info!(index = %index.display(), figures = figures.len(), "report written");
+    Ok(ReportSummary {
+        index,
+        figures: figures.len(),
+        layer_scripts,
+    })
+}
+
+/// The analyses of a report, arranged: a training run's checkpoints form the training view,
+/// and of them only the last (the trained model) is shown in the other sections and the
+/// browser.
+struct Arranged {
+    /// Every analysis, in the order given.
+    all: Vec<ModelAnalysis>,
+    /// The training runs among them.
+    series: Vec<training::TrainingSeries>,
+    /// The analyses shown (all but the earlier checkpoints of a run), labelled apart.
+    shown: Vec<ModelAnalysis>,
+    /// The index in `all` of each shown analysis.
+    shown_index: Vec<usize>,
+}
+
+impl Arranged {
+    /// Reads every analysis directory and arranges them.
+    fn load(dirs: &[PathBuf]) -> Result<Self> {
+        let all = dirs
+            .iter()
+            .map(|dir| ModelAnalysis::load(dir))
+            .collect::<Result<Vec<_>>>()?;
+        let series = training::find_series(&all)?;
+        let earlier: BTreeSet<usize> = series
+            .iter()
+            .flat_map(|s| {
+                let last = s.last();
+                s.checkpoints
+                    .iter()
+                    .map(|c| c.analysis)
+                    .filter(move |&a| a != last)
+            })
+            .collect();
+        let shown_index: Vec<usize> = (0..all.len()).filter(|i| !earlier.contains(i)).collect();
+        let mut shown: Vec<ModelAnalysis> = shown_index.iter().map(|&i| all[i].clone()).collect();
+        analysis::label_apart(&mut shown);
+        Ok(Self {
+            all,
+            series,
+            shown,
+            shown_index,
+        })
+    }
+
+    /// The checkpoints' analyses of shown model `k`, in step order, when it is a training
+    /// run's trained model (for the browser's history of each neuron); else none.
+    fn history(&self, k: usize) -> Vec<(u64, &ModelAnalysis)> {
+        let i = self.shown_index[k];
+        self.series
+            .iter()
+            .find(|s| s.last() == i)
+            .map(|s| {
+                s.checkpoints
+                    .iter()
+                    .map(|c| (c.step, &self.all[c.analysis]))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Draws every figure into `dir` (SVG, the full-scale SVG where it differs, and PNG copies
+/// when `png`) and gives each one's SVG for the page.
+fn draw_figures(
+    figures: &[figures::NamedFigure],
+    dir: &Path,
+    png: bool,
+) -> Result<Vec<html::DrawnFigure>> {
+    std::fs::create_dir_all(dir).map_err(|e| ReportError::io("cannot create", dir, e))?;
+    let mut drawn = Vec::with_capacity(figures.len());
+    for f in figures {
+        let _span = tracing::info_span!("figure", id = %f.id).entered();
+        let svg = census_charts::to_svg(&f.figure)?;
+        write(&dir.join(format!("{}.svg", f.id)), &svg)?;
+        if png {
+            census_charts::write_png(&f.figure, &dir.join(format!("{}.png", f.id)))?;
+        }
+        let full_scale = match f.figure.at_full_scale() {
+            Some(full) => {
+                let svg = census_charts::to_svg(&full)?;
+                write(&dir.join(format!("{}-full.svg", f.id)), &svg)?;
+                Some(svg)
+            }
+            None => None,
+        };
+        drawn.push(html::DrawnFigure {
+            fitted: svg,
+            full_scale,
+        });
+    }
+    Ok(drawn)
+}
+
+/// Writes the report's marker: what made it, from which analyses, with which figures.
+fn write_marker(
+    out: &Path,
+    request: &ReportRequest,
+    figures: &[figures::NamedFigure],
+) -> Result<()> {
     let marker = serde_json::json!({
         "kind": "report",
         "producer": format!("neuron-census {}", env!("CARGO_PKG_VERSION")),
@@ -247,13 +296,5 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
     write(
         &out.join(REPORT_FILE),
         serde_json::to_string_pretty(&marker).expect("the marker serializes"),
-    )?;
-    staged.commit()?;
-    let index = request.out.join(INDEX_FILE);
-    tracing::info!(index = %index.display(), figures = figures.len(), "report written");
-    Ok(ReportSummary {
-        index,
-        figures: figures.len(),
-        layer_scripts,
-    })
+    )
 }

@@ -34,6 +34,21 @@ pub fn collect(
     per_neuron: usize,
     alive: &BTreeMap<usize, usize>,
 ) -> Result<Vec<ContextRow>> {
+    let found = find_places(runs, verify_parts, &layers, ffn, per_neuron, alive)?;
+    let windows = read_windows(runs, verify_parts, ffn, vocab, &found)?;
+    Ok(context_rows(found, &windows))
+}
+
+/// Up to `per_neuron` places each neuron of `layers` fires, in run, part and row order,
+/// reading activation parts until every alive neuron has enough.
+fn find_places(
+    runs: &[&RunInput],
+    verify_parts: bool,
+    layers: &Range<usize>,
+    ffn: usize,
+    per_neuron: usize,
+    alive: &BTreeMap<usize, usize>,
+) -> Result<BTreeMap<usize, Vec<Vec<Place>>>> {
     let mut found: BTreeMap<usize, Vec<Vec<Place>>> =
         layers.clone().map(|l| (l, vec![Vec::new(); ffn])).collect();
     let mut complete: BTreeMap<usize, usize> = layers.clone().map(|l| (l, 0)).collect();
@@ -77,7 +92,18 @@ pub fn collect(
             }
         }
     }
-    // The token windows, reading each needed token part once.
+    Ok(found)
+}
+
+/// The tokens around every place in `found` (up to [`BEFORE`] before and [`AFTER`] after,
+/// within its sequence) and the place's index among them, reading each token part once.
+fn read_windows(
+    runs: &[&RunInput],
+    verify_parts: bool,
+    ffn: usize,
+    vocab: usize,
+    found: &BTreeMap<usize, Vec<Vec<Place>>>,
+) -> Result<BTreeMap<Place, (Vec<u32>, u16)>> {
     let mut wanted: BTreeMap<(usize, u32), Vec<(u64, u16)>> = BTreeMap::new();
     for per in found.values() {
         for &(run, part, seq, pos) in per.iter().flatten() {
@@ -122,10 +148,17 @@ pub fn collect(
             );
         }
     }
-    Ok(found
+    Ok(windows)
+}
+
+/// The context rows of every place whose window was read, by layer and neuron.
+fn context_rows(
+    found: BTreeMap<usize, Vec<Vec<Place>>>,
+    windows: &BTreeMap<Place, (Vec<u32>, u16)>,
+) -> Vec<ContextRow> {
+    found
         .into_iter()
         .flat_map(|(layer, per)| {
-            let windows = &windows;
             per.into_iter().enumerate().flat_map(move |(neuron, list)| {
                 list.into_iter().filter_map(move |place| {
                     windows.get(&place).map(|(tokens, at)| ContextRow {
@@ -139,5 +172,5 @@ pub fn collect(
                 })
             })
         })
-        .collect())
+        .collect()
 }
