@@ -8,8 +8,8 @@ use census_testkit::planted;
 use std::path::{Path, PathBuf};
 
 use common::{
-    Outcome, bad_inputs_table, changed, copy_dir, extract_args, extract_model_args, fixtures,
-    model, sample, snapshot, strings, tiny_train_args, world, xtask_in,
+    Outcome, bad_inputs_table, changed, copy_dir, extract_args, extract_model_args, model, sample,
+    snapshot, strings, tiny_train_args, world, xtask_in,
 };
 
 /// The table's rows: id and the fragments the message must hold.
@@ -34,7 +34,7 @@ fn foreign(dir: &Path, name: &str) {
 
 fn model_copy(dir: &Path) -> PathBuf {
     let m = dir.join("m");
-    copy_dir(&fixtures().join("opt/pre-ln"), &m);
+    copy_dir(&census_testkit::fixtures_dir().join("opt/pre-ln"), &m);
     m
 }
 
@@ -338,7 +338,7 @@ fn case(id: &str, dir: &Path) -> Vec<String> {
         }
         "train-foreign-out" => {
             foreign(dir, "thesis");
-            let corpus = fixtures().join("../../data/corpus/train.jsonl");
+            let corpus = census_testkit::fixtures_dir().join("../../data/corpus/train.jsonl");
             strings(&[
                 "train",
                 "--data",
@@ -502,7 +502,7 @@ fn case(id: &str, dir: &Path) -> Vec<String> {
         }
         "analyze-moved-model" => {
             let m = dir.join("sub/m");
-            copy_dir(&fixtures().join("opt/pre-ln"), &m);
+            copy_dir(&census_testkit::fixtures_dir().join("opt/pre-ln"), &m);
             made(dir, &extract_model_args("sub/m", "run", "48", &sample()));
             std::fs::rename(&m, dir.join("sub/moved")).unwrap();
             analyze(&[])

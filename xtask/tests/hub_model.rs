@@ -8,7 +8,7 @@
 use census_testkit::planted;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -21,10 +21,6 @@ const COMMIT: &str = "89abcdef0123456789abcdef0123456789abcdef";
 const REAL_VOCAB: usize = 512;
 const PADDED_VOCAB: usize = 520;
 
-fn fixtures() -> PathBuf {
-    census_testkit::fixtures_dir()
-}
-
 /// Writes the planted fixture into `hf_home` as hub model `REPO`, its embedding padded to
 /// `PADDED_VOCAB` rows of large values.
 fn place_in_cache(hf_home: &Path) {
@@ -33,7 +29,7 @@ fn place_in_cache(hf_home: &Path) {
     std::fs::create_dir_all(&snapshot).unwrap();
     std::fs::create_dir_all(repo.join("refs")).unwrap();
     std::fs::write(repo.join("refs/main"), COMMIT).unwrap();
-    let source = fixtures().join("opt/planted");
+    let source = census_testkit::fixtures_dir().join("opt/planted");
     for name in ["vocab.json", "merges.txt", "tokenizer_config.json"] {
         std::fs::copy(source.join(name), snapshot.join(name)).unwrap();
     }
@@ -145,7 +141,7 @@ fn a_hub_model_keeps_its_token_names_and_never_projects_onto_padding_rows() {
         dir.path().join("analysis"),
         dir.path().join("report"),
     );
-    let corpus = fixtures().join("corpus/planted.jsonl");
+    let corpus = census_testkit::fixtures_dir().join("corpus/planted.jsonl");
     xtask(
         &hf_home,
         &[

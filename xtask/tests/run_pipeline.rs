@@ -8,7 +8,7 @@ use census_testkit::planted;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{fixtures, strip_colours};
+use common::strip_colours;
 
 /// Runs `xtask run` with `args`; returns (success, stderr without colour codes).
 /// What a neuron's view shows of it at one checkpoint.
@@ -85,7 +85,7 @@ fn xtask_run_with(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
 }
 
 fn write_pipeline(path: &Path, corpus: &Path, analyze: &str) {
-    let model = fixtures().join("opt/pre-ln");
+    let model = census_testkit::fixtures_dir().join("opt/pre-ln");
     std::fs::write(
         path,
         format!(
@@ -112,7 +112,11 @@ fn stages_run(log: &str) -> Vec<String> {
 fn stages_run_once_and_rerun_only_when_something_changed() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("corpus.jsonl");
-    std::fs::copy(fixtures().join("corpus/sample.jsonl"), &corpus).unwrap();
+    std::fs::copy(
+        census_testkit::fixtures_dir().join("corpus/sample.jsonl"),
+        &corpus,
+    )
+    .unwrap();
     let pipeline = dir.path().join("p.toml");
     write_pipeline(&pipeline, &corpus, "");
     let out = dir.path().join("out");
@@ -214,7 +218,7 @@ fn a_bad_pipeline_is_named() {
 #[test]
 fn a_pipeline_trains_its_own_model_once() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = fixtures().join("../../data/corpus/train.jsonl");
+    let corpus = census_testkit::fixtures_dir().join("../../data/corpus/train.jsonl");
     let pipeline = dir.path().join("p.toml");
     std::fs::write(
         &pipeline,
@@ -232,7 +236,9 @@ max-seq-len = 32
 no-png = true
 "#,
             corpus = corpus.display(),
-            sample = fixtures().join("corpus/sample.jsonl").display(),
+            sample = census_testkit::fixtures_dir()
+                .join("corpus/sample.jsonl")
+                .display(),
             shape = TINY_MODEL,
         ),
     )
@@ -274,12 +280,16 @@ fn a_failed_force_leaves_every_earlier_output_intact() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");
     std::fs::create_dir(&model).unwrap();
-    for entry in std::fs::read_dir(fixtures().join("opt/pre-ln")).unwrap() {
+    for entry in std::fs::read_dir(census_testkit::fixtures_dir().join("opt/pre-ln")).unwrap() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, model.join(path.file_name().unwrap())).unwrap();
     }
     let corpus = dir.path().join("corpus.jsonl");
-    std::fs::copy(fixtures().join("corpus/sample.jsonl"), &corpus).unwrap();
+    std::fs::copy(
+        census_testkit::fixtures_dir().join("corpus/sample.jsonl"),
+        &corpus,
+    )
+    .unwrap();
     let out = dir.path().join("out");
     let pipeline = dir.path().join("p.toml");
     let write = |data: &Path, extra: &str| {
@@ -368,8 +378,12 @@ fn a_failed_force_leaves_every_earlier_output_intact() {
 fn a_pipeline_gives_each_section_its_own_run() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("corpus.jsonl");
-    std::fs::copy(fixtures().join("corpus/sample.jsonl"), &corpus).unwrap();
-    let model = fixtures().join("opt/pre-ln");
+    std::fs::copy(
+        census_testkit::fixtures_dir().join("corpus/sample.jsonl"),
+        &corpus,
+    )
+    .unwrap();
+    let model = census_testkit::fixtures_dir().join("opt/pre-ln");
     let pipeline = dir.path().join("p.toml");
     let write = |positional_run: &str| {
         std::fs::write(
@@ -487,8 +501,8 @@ fn a_pipeline_runs_a_training_series_checkpoint_by_checkpoint() {
 /// The series pipeline trained, extracted, analysed and reported in `dir/out`, every stage run
 /// once and in order (the pipeline is `dir/p.toml`); returns its output directory.
 fn run_training_series(dir: &Path) -> PathBuf {
-    let corpus = fixtures().join("../../data/corpus/train.jsonl");
-    let sample = fixtures().join("corpus/sample.jsonl");
+    let corpus = census_testkit::fixtures_dir().join("../../data/corpus/train.jsonl");
+    let sample = census_testkit::fixtures_dir().join("corpus/sample.jsonl");
     let pipeline = dir.join("p.toml");
     std::fs::write(
         &pipeline,
@@ -538,7 +552,7 @@ no-png = true
 
 /// Each step's analysis equals that checkpoint's analysis alone.
 fn each_step_equals_its_checkpoint_analysed_alone(dir: &Path, out: &Path) {
-    let sample = fixtures().join("corpus/sample.jsonl");
+    let sample = census_testkit::fixtures_dir().join("corpus/sample.jsonl");
     let model = out.join("trained/tiny");
     for (step, checkpoint) in [
         ("step-3", "checkpoint-3"),
@@ -739,7 +753,7 @@ fn the_report_rests_on_the_analyses_alone(dir: &Path, out: &Path, analyses: &[Pa
 #[test]
 fn a_pipeline_runs_a_series_of_hub_revisions() {
     use census_testkit::hub_server::{HubServer, Revision};
-    let fixture = fixtures().join("opt/pre-ln");
+    let fixture = census_testkit::fixtures_dir().join("opt/pre-ln");
     let server = HubServer::serve(
         "test-org/opt-tiny",
         vec![
@@ -750,7 +764,7 @@ fn a_pipeline_runs_a_series_of_hub_revisions() {
     );
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("hf");
-    let sample = fixtures().join("corpus/sample.jsonl");
+    let sample = census_testkit::fixtures_dir().join("corpus/sample.jsonl");
     let pipeline = dir.path().join("p.toml");
     let write = |models: &str| {
         std::fs::write(
@@ -832,7 +846,7 @@ fn a_pipeline_runs_a_pythia_presets_checkpoints_from_the_hub() {
     );
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("hf");
-    let sample = fixtures().join("corpus/sample.jsonl");
+    let sample = census_testkit::fixtures_dir().join("corpus/sample.jsonl");
     let pipeline = dir.path().join("p.toml");
     std::fs::write(
         &pipeline,

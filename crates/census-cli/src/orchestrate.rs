@@ -717,14 +717,12 @@ mod tests {
         let entries = plan.pipeline.entries().unwrap();
         let model = entries[0].location(&plan.out, &plan.pipeline.base);
         assert!(Path::new(&model).join("config.json").is_file(), "{model}");
-        let stage = plan
-            .extract_stage(
-                None,
-                &model,
-                String::new(),
-                Path::new("/nonexistent/out/run"),
-            )
-            .unwrap();
+        let run = Path::new("/nonexistent/out/run");
+        let extract = |plan: &Plan| {
+            plan.extract_stage(None, &model, String::new(), run)
+                .unwrap()
+        };
+        let stage = extract(&plan);
         assert!(stage.args.data[0].path.is_file());
         assert_eq!(stage.args.settings.max_seq_len, Some(256));
         // The request is what the stamp records and fingerprints.
@@ -738,28 +736,14 @@ mod tests {
         );
         // Only what the stage is asked changes its fingerprint: the same request twice gives
         // the same stamp, another setting another.
-        let again = plan
-            .extract_stage(
-                None,
-                &model,
-                String::new(),
-                Path::new("/nonexistent/out/run"),
-            )
-            .unwrap();
+        let again = extract(&plan);
         assert_eq!(stage.stamp, again.stamp);
         let mut other = plan;
         other
             .pipeline
             .extract
             .insert("max-seq-len".into(), toml::Value::Integer(128));
-        let changed = other
-            .extract_stage(
-                None,
-                &model,
-                String::new(),
-                Path::new("/nonexistent/out/run"),
-            )
-            .unwrap();
+        let changed = extract(&other);
         assert_ne!(stage.stamp.fingerprint, changed.stamp.fingerprint);
     }
 

@@ -15,16 +15,6 @@ pub enum ExtractError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// A corpus line could not be used.
-    #[error("{path}:{line}: {reason}")]
-    Corpus {
-        /// The corpus file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: u64,
-        /// What is wrong.
-        reason: String,
-    },
     /// The corpus yields no tokens at all.
     #[error("the corpus is empty: {0}")]
     EmptyCorpus(String),
@@ -58,14 +48,6 @@ pub enum ExtractError {
         /// The first differing setting.
         difference: String,
     },
-    /// The manifest is unreadable or inconsistent with the files.
-    #[error("bad manifest {path}: {reason}")]
-    Manifest {
-        /// The manifest file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
     /// The disk cannot hold the run.
     #[error(
         "not enough disk space in {dir}: the run needs about {needed_mb} MB more, {available_mb} MB are free"
@@ -85,8 +67,8 @@ pub enum ExtractError {
 }
 
 impl From<census_format::FormatError> for ExtractError {
-    /// Corpus and option errors keep their own variants, so callers can tell an empty corpus or
-    /// a bad flag from a damaged file whichever crate found them.
+    /// I/O errors and an empty corpus keep their own variants, so callers can tell an empty
+    /// corpus from a damaged file whichever crate found it; the rest stay format errors.
     fn from(error: census_format::FormatError) -> Self {
         use census_format::FormatError;
         match error {
@@ -99,9 +81,7 @@ impl From<census_format::FormatError> for ExtractError {
                 path,
                 source,
             },
-            FormatError::Corpus { path, line, reason } => Self::Corpus { path, line, reason },
             FormatError::EmptyCorpus(what) => Self::EmptyCorpus(what),
-            FormatError::Manifest { path, reason } => Self::Manifest { path, reason },
             other => Self::Format(other),
         }
     }

@@ -282,6 +282,15 @@ pub enum SaveError {
         #[source]
         source: serde_json::Error,
     },
+    /// A file of the model could not be written.
+    #[error("writing {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: census_format::FormatError,
+    },
     /// The weights could not be serialized.
     #[error("serializing {}: {source}", path.display())]
     Weights {

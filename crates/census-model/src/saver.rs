@@ -133,31 +133,12 @@ fn write_weights<B: Backend>(model: &DecoderModel<B>, path: &Path, dtype: DType)
     write_atomically(path, &bytes)
 }
 
-/// Writes `bytes` to `path` whole or not at all: through a uniquely named temporary file in the
-/// same directory, flushed to disk and renamed over `path` (removed on any error). The same
-/// protocol as `census_format::write_atomic`, which this crate does not depend on.
+/// Writes `bytes` to `path` whole or not at all ([`census_format::write_atomic`]).
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let mut builder = tempfile::Builder::new();
-    // Readable by others as a plainly created file is (a temporary file is private by default).
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    let mut temp = builder
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| ModelError::io(path, e))?;
-    temp.write_all(bytes).map_err(|e| ModelError::io(path, e))?;
-    temp.as_file()
-        .sync_all()
-        .map_err(|e| ModelError::io(path, e))?;
-    temp.persist(path)
-        .map_err(|e| ModelError::io(path, e.error))?;
+    census_format::write_atomic(path, bytes).map_err(|source| SaveError::Write {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(())
 }
 

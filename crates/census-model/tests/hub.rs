@@ -20,7 +20,7 @@ const REVISION: &str = "step-100";
 const REVISION_COMMIT: &str = "89abcdef0123456789abcdef0123456789abcdef";
 
 fn fixture_dir() -> PathBuf {
-    common::fixtures().join("opt/pre-ln")
+    census_testkit::fixtures_dir().join("opt/pre-ln")
 }
 
 /// Serves the pre-LN fixture as repository `REPO` at `main`, and the odd fixture at revision
@@ -33,7 +33,7 @@ fn serve() -> HubServer {
             Revision::new(
                 REVISION,
                 REVISION_COMMIT,
-                common::fixtures().join("opt/odd"),
+                census_testkit::fixtures_dir().join("opt/odd"),
             ),
         ],
     )

@@ -9,7 +9,7 @@ use census_format::model::Family;
 use census_model::{ModelError, ModelTokenizer};
 
 fn lines_and_golden() -> (Vec<String>, Vec<Vec<u32>>) {
-    let dir = common::fixtures().join("tokenizer");
+    let dir = census_testkit::fixtures_dir().join("tokenizer");
     let lines: Vec<String> = std::fs::read_to_string(dir.join("lines.txt"))
         .unwrap()
         .lines()
@@ -41,7 +41,7 @@ fn assert_matches_hf(tokenizer: &ModelTokenizer) {
 
 #[test]
 fn vocab_and_merges_match_hf() {
-    let dir = common::fixtures().join("tokenizer");
+    let dir = census_testkit::fixtures_dir().join("tokenizer");
     let tokenizer = ModelTokenizer::from_vocab_merges(
         dir.join("vocab.json"),
         dir.join("merges.txt"),
@@ -53,7 +53,7 @@ fn vocab_and_merges_match_hf() {
 
 #[test]
 fn tokenizer_json_matches_hf_and_adds_bos_once() {
-    let dir = common::fixtures().join("tokenizer");
+    let dir = census_testkit::fixtures_dir().join("tokenizer");
     let tokenizer =
         ModelTokenizer::from_tokenizer_json(dir.join("tokenizer.json"), Family::Opt).unwrap();
     assert_matches_hf(&tokenizer);
@@ -71,8 +71,11 @@ fn model_directory_tokenizer_round_trips_text() {
 
 #[test]
 fn empty_text_is_just_bos() {
-    let tokenizer =
-        ModelTokenizer::from_dir(common::fixtures().join("tokenizer"), Family::Opt).unwrap();
+    let tokenizer = ModelTokenizer::from_dir(
+        census_testkit::fixtures_dir().join("tokenizer"),
+        Family::Opt,
+    )
+    .unwrap();
     assert_eq!(tokenizer.encode("").unwrap(), vec![2]);
 }
 

@@ -7,11 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// `tests/fixtures` of the repository.
-pub fn fixtures() -> PathBuf {
-    census_testkit::fixtures_dir()
-}
-
 /// What a finished command left: exit code, and stderr without colour codes.
 #[derive(Debug)]
 pub struct Outcome {
@@ -131,12 +126,18 @@ pub fn strings(args: &[&str]) -> Vec<String> {
 
 /// The sample corpus.
 pub fn sample() -> String {
-    fixtures().join("corpus/sample.jsonl").display().to_string()
+    census_testkit::fixtures_dir()
+        .join("corpus/sample.jsonl")
+        .display()
+        .to_string()
 }
 
 /// The pre-LN fixture model.
 pub fn model() -> String {
-    fixtures().join("opt/pre-ln").display().to_string()
+    census_testkit::fixtures_dir()
+        .join("opt/pre-ln")
+        .display()
+        .to_string()
 }
 
 /// `extract` of the pre-LN fixture over `data` into `out`.
@@ -188,7 +189,7 @@ pub fn bad_inputs_table(taken: bool) -> Vec<Vec<String>> {
 /// corpus into `m`. Each flag of `extra` given a value above takes the new value; the others
 /// are added.
 pub fn tiny_train_args(extra: &[&str]) -> Vec<String> {
-    let corpus = fixtures().join("../../data/corpus/train.jsonl");
+    let corpus = census_testkit::fixtures_dir().join("../../data/corpus/train.jsonl");
     let mut args = strings(&[
         "train",
         "--data",

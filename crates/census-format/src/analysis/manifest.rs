@@ -118,13 +118,7 @@ impl AnalysisManifest {
             path: path.clone(),
             reason,
         };
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| FormatError::io("cannot read", &path, e))?;
-        let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|source| FormatError::Json {
-                path: path.clone(),
-                source,
-            })?;
+        let value: serde_json::Value = crate::json_file::read_json(&path)?;
         if value.get("kind").and_then(|k| k.as_str()) != Some(ANALYSIS_KIND) {
             return Err(bad(format!(
                 "{} is not an analysis directory",

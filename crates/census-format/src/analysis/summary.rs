@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::manifest::SUMMARY_FILE;
 use crate::analysis::tables::PositionalType;
-use crate::error::{FormatError, Result};
+use crate::error::Result;
 
 /// Dead neurons over the whole model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -199,9 +199,6 @@ pub struct DomainStability {
 impl Summary {
     /// Reads `summary.json` of analysis directory `dir`.
     pub fn load(dir: &Path) -> Result<Self> {
-        let path = dir.join(SUMMARY_FILE);
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| FormatError::io("cannot read", &path, e))?;
-        serde_json::from_str(&text).map_err(|source| FormatError::Json { path, source })
+        crate::json_file::read_json(&dir.join(SUMMARY_FILE))
     }
 }

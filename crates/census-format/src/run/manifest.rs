@@ -217,13 +217,7 @@ impl Manifest {
         if !path.exists() {
             return Ok(None);
         }
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| FormatError::io("cannot read", &path, e))?;
-        let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|source| FormatError::Json {
-                path: path.clone(),
-                source,
-            })?;
+        let value: serde_json::Value = crate::json_file::read_json(&path)?;
         let version = value.get("schema_version").and_then(|v| v.as_u64());
         if version != Some(u64::from(SCHEMA_VERSION)) {
             return Err(FormatError::Manifest {

@@ -6,26 +6,21 @@ use std::path::PathBuf;
 
 use census_testkit::golden::{GoldenTensor, read_tensors};
 
-/// `tests/fixtures` at the workspace root.
-pub fn fixtures() -> PathBuf {
-    census_testkit::fixtures_dir()
-}
-
 /// The committed default model (`data/model`), compared against its goldens under this name.
 pub const DEFAULT_MODEL: &str = "default-model";
 
 /// One model fixture directory (for [`DEFAULT_MODEL`], `data/model`).
 pub fn model_dir(name: &str) -> PathBuf {
     if name == DEFAULT_MODEL {
-        return fixtures().join("../../data/model");
+        return census_testkit::fixtures_dir().join("../../data/model");
     }
-    fixtures().join("opt").join(name)
+    census_testkit::fixtures_dir().join("opt").join(name)
 }
 
 /// Where a model's `golden.safetensors` is.
 pub fn golden_dir(name: &str) -> PathBuf {
     if name == DEFAULT_MODEL {
-        return fixtures().join("golden").join(name);
+        return census_testkit::fixtures_dir().join("golden").join(name);
     }
     model_dir(name)
 }
@@ -37,7 +32,7 @@ pub fn goldens(name: &str) -> HashMap<String, GoldenTensor> {
 
 /// One fixture of another family (`tests/fixtures/families/<name>`).
 pub fn family_dir(name: &str) -> PathBuf {
-    fixtures().join("families").join(name)
+    census_testkit::fixtures_dir().join("families").join(name)
 }
 
 /// Names of the batches in a golden file (`plain`, `padded`, `full`).
