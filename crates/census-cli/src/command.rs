@@ -9,6 +9,20 @@ use clap::Subcommand;
 
 use crate::orchestrate::RunArgs;
 
+/// The `neuron-census` command line: one command of the census.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "neuron-census",
+    version,
+    about = "Dead, n-gram and positional neurons of language models",
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
 /// One command of the census.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -113,7 +127,8 @@ impl Command {
             } => {
                 let dir =
                     census_model::hub::resolve(&model, &census_model::HubOptions::from_env(true))?;
-                crate::fired::fired(dir, dtype, show, &text)?
+                let fired = crate::fired::fired_neurons(&dir, dtype, &text)?;
+                crate::fired::print_fired(&fired, show);
             }
         }
         Ok(())

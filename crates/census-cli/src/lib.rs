@@ -15,4 +15,4 @@ pub mod orchestrate;
 pub mod pipeline;
 pub mod stages;
 
-pub use command::Command;
+pub use command::{Cli, Command};

@@ -1,0 +1,196 @@
+"""neuron-census from Python: runs and analyses opened as polars DataFrames, read by the same
+checked readers as the `neuron-census` command (the same checks, the same messages).
+
+    import neuron_census as nc
+    analysis = nc.open_analysis("out/default/model/analysis")
+    analysis.layers.select("layer", "dead_share")
+    run = nc.open_run("out/default/model/run")
+    for part in run.activations(layer=1):   # one polars DataFrame per part
+        ...
+    nc.fired("data/model", "The cat sat on the mat.")
+
+Tables cross from Rust as Arrow through the C data interface (pyarrow), without a copy
+through Python objects. Every table of docs/SCHEMA.md is `Analysis.table(name)`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator, Union
+
+import polars as pl
+
+from neuron_census import _native
+from neuron_census._native import CensusError
+
+__all__ = [
+    "Analysis",
+    "CensusError",
+    "Run",
+    "TABLES",
+    "fired",
+    "open_analysis",
+    "open_run",
+]
+__version__: str = _native.__version__
+
+#: The tables an analysis may hold, by name (`docs/SCHEMA.md`).
+TABLES: tuple[str, ...] = tuple(_native.table_names())
+
+PathLike = Union[str, Path]
+
+
+def _frame(reader: Any) -> pl.DataFrame:
+    """A polars DataFrame from a pyarrow RecordBatchReader, its columns shared."""
+    return pl.from_arrow(reader.read_all(), rechunk=False)
+
+
+class Analysis:
+    """An analysis directory (`neuron-census analyze --out DIR`).
+
+    Attributes:
+        path: the directory.
+        summary: `summary.json` as a dict.
+        tables: the names of the tables this analysis holds.
+    """
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = Path(path)
+        self.tables: list[str] = _native.analysis_tables(str(self.path))
+        self.summary: dict[str, Any] = json.loads(_native.analysis_summary(str(self.path)))
+
+    def __repr__(self) -> str:
+        return f"Analysis({str(self.path)!r}, tables={self.tables})"
+
+    def table(self, name: str) -> pl.DataFrame:
+        """Table `name` (see `TABLES`), read and checked as the command reads it."""
+        return _frame(_native.analysis_table(str(self.path), name))
+
+    @property
+    def neurons(self) -> pl.DataFrame:
+        """One row per neuron: fires, frequency, dead, positional statistics."""
+        return self.table("neurons")
+
+    @property
+    def layers(self) -> pl.DataFrame:
+        """One row per layer: dead share, frequencies, detectors, coverage."""
+        return self.table("layers")
+
+    @property
+    def detectors(self) -> pl.DataFrame:
+        """Token and trigram detectors with their triggers."""
+        return self.table("detectors")
+
+    @property
+    def positional(self) -> pl.DataFrame:
+        """Positional neurons: mutual information with position, type and ranges."""
+        return self.table("positional")
+
+    def neuron(self, layer: int, index: int) -> dict[str, Any]:
+        """Everything the analysis holds of one neuron: its statistics (`neurons`), its
+        detector rows with triggers, its positional row, its vocabulary projection, its
+        frequency-by-position curve and its example contexts (each None or empty where the
+        analysis has none)."""
+        stats = self.neurons.filter((pl.col("layer") == layer) & (pl.col("neuron") == index))
+        if stats.height == 0:
+            raise CensusError(f"{self.path}: no neuron {index} in layer {layer}")
+
+        def rows(name: str) -> list[dict[str, Any]]:
+            if name not in self.tables:
+                return []
+            frame = self.table(name)
+            return frame.filter(
+                (pl.col("layer") == layer) & (pl.col("neuron") == index)
+            ).to_dicts()
+
+        positional = rows("positional")
+        curve = rows("position_curves")
+        projection = rows("projections")
+        return {
+            "statistics": stats.to_dicts()[0],
+            "detectors": rows("detectors"),
+            "positional": positional[0] if positional else None,
+            "projection": projection[0] if projection else None,
+            "position_curve": curve[0] if curve else None,
+            "contexts": rows("contexts"),
+        }
+
+
+class Run:
+    """An extraction run directory (`neuron-census extract --out DIR`), read part by part so
+    that a run of any size is never loaded at once.
+
+    Attributes:
+        path: the directory.
+        manifest: `manifest.json` as a dict.
+        parts: the committed parts' numbers, in order.
+    """
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = Path(path)
+        self.manifest: dict[str, Any] = json.loads(_native.run_manifest(str(self.path)))
+        self.parts: list[int] = [p["index"] for p in self.manifest["parts"]]
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, parts={len(self.parts)})"
+
+    @property
+    def layers(self) -> range:
+        """The layers the run recorded."""
+        start, end = self.manifest["config"]["layers"]
+        return range(start, end)
+
+    @property
+    def records_counts(self) -> bool:
+        """Whether the run recorded counts (`--record counts`) rather than fired lists."""
+        # Shards runs, the default, leave the key out.
+        return self.manifest["config"].get("record", "shards") == "counts"
+
+    def tokens(self) -> Iterator[pl.DataFrame]:
+        """The token rows (`seq`, `pos`, `token`, `doc`, `domain`), one DataFrame per part."""
+        for part in self.parts:
+            yield _frame(_native.run_tokens(str(self.path), part))
+
+    def activations(self, layer: int) -> Iterator[pl.DataFrame]:
+        """The fired neurons of `layer` (`seq`, `pos`, `neurons`), one DataFrame per part."""
+        for part in self.parts:
+            yield _frame(_native.run_activations(str(self.path), layer, part))
+
+    def counts(self, layer: int) -> Iterator[pl.DataFrame]:
+        """The fire counts of `layer` in a counts run, one DataFrame per part."""
+        for part in self.parts:
+            yield _frame(_native.run_counts(str(self.path), layer, part))
+
+
+def open_analysis(path: PathLike) -> Analysis:
+    """Opens an analysis directory; a damaged or foreign one raises `CensusError`."""
+    return Analysis(path)
+
+
+def open_run(path: PathLike) -> Run:
+    """Opens a run directory; a damaged or foreign one raises `CensusError`."""
+    return Run(path)
+
+
+def fired(model: str, text: str, dtype: str = "f32") -> pl.DataFrame:
+    """The FFN neurons of `model` (a directory, preset or hub id, as the command takes it)
+    that fire on each token of `text`: one row per layer and position, with the token's id,
+    its spelling and the neurons (ascending), as `neuron-census fired` prints them."""
+    ids, tokens, _ffn, neurons = _native.fired(model, text, dtype)
+    rows = [
+        (layer, pos, ids[pos], tokens[pos], on)
+        for layer, per_layer in enumerate(neurons)
+        for pos, on in enumerate(per_layer)
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={
+            "layer": pl.UInt16,
+            "pos": pl.UInt16,
+            "token_id": pl.UInt32,
+            "token": pl.Utf8,
+            "neurons": pl.List(pl.UInt16),
+        },
+        orient="row",
+    )

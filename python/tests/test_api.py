@@ -1,0 +1,114 @@
+"""The Python API against pyarrow's reading of the same files and the command's output."""
+
+import shutil
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+import neuron_census as nc
+from conftest import command
+
+
+def test_every_table_equals_pyarrows_read_of_its_file(outputs):
+    analysis = nc.open_analysis(outputs["analysis"])
+    assert {"neurons", "layers", "detectors"} <= set(analysis.tables)
+    assert set(analysis.tables) <= set(nc.TABLES)
+    for name in analysis.tables:
+        ours = analysis.table(name)
+        theirs = pl.from_arrow(pq.read_table(outputs["analysis"] / f"{name}.parquet"))
+        assert ours.schema == theirs.schema, name
+        assert ours.equals(theirs), name
+    assert analysis.summary["dead"]["total"] == analysis.neurons["dead"].sum()
+    assert analysis.layers.height == analysis.neurons["layer"].n_unique()
+
+
+def test_one_neuron_gathers_its_rows(outputs):
+    analysis = nc.open_analysis(outputs["analysis"])
+    row = analysis.neurons.filter(~pl.col("dead")).row(0, named=True)
+    neuron = analysis.neuron(row["layer"], row["neuron"])
+    assert neuron["statistics"] == row
+    assert all(c["neuron"] == row["neuron"] for c in neuron["contexts"])
+    with pytest.raises(nc.CensusError, match="no neuron 99999"):
+        analysis.neuron(0, 99999)
+
+
+def test_a_damaged_table_is_refused_with_the_commands_message(outputs, tmp_path):
+    damaged = tmp_path / "analysis"
+    shutil.copytree(outputs["analysis"], damaged)
+    table = damaged / "neurons.parquet"
+    table.write_bytes(table.read_bytes()[:-40])
+    with pytest.raises(nc.CensusError) as refused:
+        nc.open_analysis(damaged).table("neurons")
+    python_message = str(refused.value)
+    assert str(table) in python_message
+    report = command("report", "--analysis", str(damaged), "--out", str(tmp_path / "r"), check=False)
+    assert report.returncode != 0
+    # The command prints the same error: its chain, one cause a line.
+    assert str(table) in report.stderr
+    for cause in python_message.split(": ")[1:]:
+        assert cause in report.stderr, (cause, report.stderr)
+
+
+def test_a_damaged_part_is_refused_with_the_commands_message(outputs, tmp_path):
+    damaged = tmp_path / "run"
+    shutil.copytree(outputs["run"], damaged)
+    part = damaged / "activations" / "layer=00" / "part-00000.parquet"
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    part.write_bytes(bytes(data))
+    with pytest.raises(nc.CensusError) as refused:
+        list(nc.open_run(damaged).activations(0))
+    python_message = str(refused.value)
+    assert str(part) in python_message
+    analyze = command("analyze", "--run", str(damaged), "--out", str(tmp_path / "a"), check=False)
+    assert analyze.returncode != 0
+    assert str(part) in analyze.stderr
+    assert python_message.split(": ")[-1] in analyze.stderr
+
+
+def test_runs_give_the_documented_columns_part_by_part(outputs):
+    run = nc.open_run(outputs["run"])
+    assert len(run.parts) > 1 and not run.records_counts
+    tokens = list(run.tokens())
+    assert len(tokens) == len(run.parts)
+    assert tokens[0].columns == ["seq", "pos", "token", "doc", "domain"]
+    assert sum(t.height for t in tokens) == sum(p["rows"] for p in run.manifest["parts"])
+    activations = list(run.activations(1))
+    assert activations[0].columns == ["seq", "pos", "neurons"]
+    assert [a.height for a in activations] == [t.height for t in tokens]
+    with pytest.raises(nc.CensusError, match="read its activations"):
+        next(run.counts(0))
+
+    counts = nc.open_run(outputs["counts"])
+    assert counts.records_counts
+    frame = pl.concat(list(counts.counts(0)))
+    assert frame.columns == ["domain", "neuron", "fires", "fires_bos", "position_fires"]
+    with pytest.raises(nc.CensusError, match="read its counts"):
+        next(counts.activations(0))
+
+
+def test_fired_equals_the_commands_output(outputs):
+    text = "The cat sat on the mat."
+    frame = nc.fired(str(outputs["model"]), text)
+    printed = command("fired", "--model", str(outputs["model"]), "--show", "100000", text).stdout
+    rows = []
+    layer = None
+    for line in printed.splitlines()[1:]:
+        if line.startswith("layer "):
+            layer = int(line.split(":")[0].split()[1])
+            continue
+        head, _, ids = line.partition("[")
+        pos = int(head.split()[0])
+        ids = ids.rstrip("]").split()
+        rows.append((layer, pos, [int(i) for i in ids]))
+    assert len(rows) == frame.height
+    ours = [(r["layer"], r["pos"], r["neurons"]) for r in frame.iter_rows(named=True)]
+    assert ours == rows
+
+
+def test_the_command_is_installed_with_the_module():
+    help_text = command("--help").stdout
+    for name in ["run", "extract", "analyze", "report", "train", "fired"]:
+        assert name in help_text
+    assert nc.__version__
