@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Iterator, Optional, Union
 
 import polars as pl
 
@@ -29,9 +29,13 @@ __all__ = [
     "CensusError",
     "Run",
     "TABLES",
+    "analyze",
+    "extract",
     "fired",
     "open_analysis",
     "open_run",
+    "report",
+    "run",
 ]
 __version__: str = _native.__version__
 
@@ -194,3 +198,61 @@ def fired(model: str, text: str, dtype: str = "f32") -> pl.DataFrame:
         },
         orient="row",
     )
+
+
+def _flags(options: dict[str, Any]) -> list[str]:
+    """A command's flags from keyword arguments, as a pipeline table gives them: `max_seq_len=256`
+    is `--max-seq-len 256`, `True` a bare switch, `False` and `None` nothing, a list the flag
+    repeated."""
+    flags: list[str] = []
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if value is None or value is False:
+            continue
+        if value is True:
+            flags.append(flag)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                flags += [flag, str(item)]
+        else:
+            flags += [flag, str(value)]
+    return flags
+
+
+def _command(name: str, *args: str, **options: Any) -> None:
+    _native.run_command(["neuron-census", name, *args, *_flags(options)])
+
+
+def extract(model: str, data: Union[PathLike, list[PathLike]], out: PathLike, **options: Any) -> Run:
+    """`neuron-census extract`: runs corpus `data` (one source spec or several) through `model`
+    into run directory `out` (created, or resumed) and opens it. Other flags as keywords:
+    `extract(..., max_seq_len=256, full_length=True, record="counts")`."""
+    sources = data if isinstance(data, list) else [data]
+    _command("extract", "--model", str(model), "--out", str(out), data=[str(s) for s in sources], **options)
+    return open_run(out)
+
+
+def analyze(runs: Union[PathLike, list[PathLike]], out: PathLike, **options: Any) -> Analysis:
+    """`neuron-census analyze`: the paper's statistics of one run (or several runs of one model)
+    into analysis directory `out`, opened. Other flags as keywords: `analyze(..., contexts=5)`."""
+    dirs = runs if isinstance(runs, list) else [runs]
+    _command("analyze", "--out", str(out), run=[str(d) for d in dirs], **options)
+    return open_analysis(out)
+
+
+def report(analyses: Union[PathLike, list[PathLike], Analysis], out: PathLike, **options: Any) -> Path:
+    """`neuron-census report`: the HTML report of one analysis or several (one per model) into
+    `out`; returns its `index.html`."""
+    given = analyses if isinstance(analyses, list) else [analyses]
+    dirs = [str(a.path if isinstance(a, Analysis) else a) for a in given]
+    _command("report", "--out", str(out), analysis=dirs, **options)
+    return Path(out) / "index.html"
+
+
+def run(pipeline: Optional[PathLike] = None, **options: Any) -> None:
+    """`neuron-census run`: every stage of a pipeline file (relative paths in it are taken from
+    its directory), each skipped when up to date; `run()` alone is the embedded default, from a
+    clone's root. Other flags as keywords: `run("pipelines/paper.toml", out="out/paper")`."""
+    if pipeline is not None:
+        options["pipeline"] = str(pipeline)
+    _command("run", **options)

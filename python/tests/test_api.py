@@ -112,3 +112,21 @@ def test_the_command_is_installed_with_the_module():
     for name in ["run", "extract", "analyze", "report", "train", "fired"]:
         assert name in help_text
     assert nc.__version__
+
+
+def test_the_stages_from_python_equal_the_commands(outputs, tmp_path):
+    from conftest import CORPUS, MODEL
+
+    run = nc.extract(str(MODEL), str(CORPUS), tmp_path / "run", max_seq_len=48, part_tokens=600, quiet=True)
+    assert run.parts == nc.open_run(outputs["run"]).parts
+    for ours, theirs in zip(run.activations(1), nc.open_run(outputs["run"]).activations(1)):
+        assert ours.equals(theirs)
+    analysis = nc.analyze(run.path, tmp_path / "analysis", quiet=True)
+    for name in ["neurons", "layers", "detectors"]:
+        assert analysis.table(name).equals(nc.open_analysis(outputs["analysis"]).table(name)), name
+    index = nc.report(analysis, tmp_path / "report", no_png=True)
+    assert index.is_file()
+    with pytest.raises(nc.CensusError, match="--bogus"):
+        nc.analyze(run.path, tmp_path / "other", bogus=1)
+    with pytest.raises(nc.CensusError, match="no manifest.json|not a run|manifest"):
+        nc.analyze(tmp_path / "nothing", tmp_path / "other2", quiet=True)

@@ -40,7 +40,6 @@ fn to_python(py: Python<'_>, batch: RecordBatch) -> PyResult<Bound<'_, PyAny>> {
 /// command does; returns its exit status.
 #[pyfunction]
 fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
-    static LOGGING: Once = Once::new();
     let cli = match census_cli::Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
         Err(e) => {
@@ -48,7 +47,7 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
             return e.exit_code();
         }
     };
-    LOGGING.call_once(census_cli::logging::init_tracing);
+    init_logging();
     match py.detach(|| cli.command.run()) {
         Ok(()) => 0,
         Err(e) => {
@@ -56,6 +55,23 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
             1
         }
     }
+}
+
+/// Runs one `neuron-census` command line (the program's name first) through the same library
+/// as the command, with the GIL released; a bad flag or a refusal raises `CensusError` with the
+/// command's message.
+#[pyfunction]
+fn run_command(py: Python<'_>, argv: Vec<String>) -> PyResult<()> {
+    let cli = census_cli::Cli::try_parse_from(&argv)
+        .map_err(|e| CensusError::new_err(e.render().to_string()))?;
+    init_logging();
+    py.detach(|| cli.command.run()).map_err(census_error)
+}
+
+/// Logs as the command does (to standard error, `RUST_LOG` applies), set up once.
+fn init_logging() {
+    static LOGGING: Once = Once::new();
+    LOGGING.call_once(census_cli::logging::init_tracing);
 }
 
 /// The names of the tables an analysis may hold (`docs/SCHEMA.md`).
@@ -155,6 +171,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CensusError", m.py().get_type::<CensusError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(main, m)?)?;
+    m.add_function(wrap_pyfunction!(run_command, m)?)?;
     m.add_function(wrap_pyfunction!(table_names, m)?)?;
     m.add_function(wrap_pyfunction!(analysis_summary, m)?)?;
     m.add_function(wrap_pyfunction!(analysis_tables, m)?)?;
