@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 import polars as pl
 
@@ -165,6 +165,48 @@ class Run:
         """The fire counts of `layer` in a counts run, one DataFrame per part."""
         for part in self.parts:
             yield _frame(_native.run_counts(str(self.path), layer, part))
+
+    def scan_tokens(self) -> pl.LazyFrame:
+        """`tokens()` as a polars LazyFrame: parts are read as the query pulls them."""
+        return _scan(self.tokens, f"tokens of {self.path}")
+
+    def scan_activations(self, layer: int) -> pl.LazyFrame:
+        """`activations(layer)` as a polars LazyFrame."""
+        return _scan(lambda: self.activations(layer), f"layer {layer} of {self.path}")
+
+    def scan_counts(self, layer: int) -> pl.LazyFrame:
+        """`counts(layer)` as a polars LazyFrame."""
+        return _scan(lambda: self.counts(layer), f"counts of layer {layer} of {self.path}")
+
+
+def _scan(parts: Callable[[], Iterator[pl.DataFrame]], name: str) -> pl.LazyFrame:
+    """A LazyFrame over `parts()`, one DataFrame per run part, read only as the query pulls
+    them: the projection, the filter and a row limit are applied part by part."""
+    from polars.io.plugins import register_io_source
+
+    def schema() -> Any:
+        return next(iter(parts())).schema
+
+    def source(
+        with_columns: Optional[list[str]],
+        predicate: Optional[pl.Expr],
+        n_rows: Optional[int],
+        _batch_size: Optional[int],
+    ) -> Iterator[pl.DataFrame]:
+        left = n_rows
+        for frame in parts():
+            if predicate is not None:
+                frame = frame.filter(predicate)
+            if with_columns is not None:
+                frame = frame.select(with_columns)
+            if left is not None:
+                frame = frame.head(left)
+                left -= frame.height
+            yield frame
+            if left is not None and left <= 0:
+                return
+
+    return register_io_source(source, schema=schema, explain_name="neuron-census run", explain_detail=name)
 
 
 def open_analysis(path: PathLike) -> Analysis:

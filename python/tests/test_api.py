@@ -130,3 +130,17 @@ def test_the_stages_from_python_equal_the_commands(outputs, tmp_path):
         nc.analyze(run.path, tmp_path / "other", bogus=1)
     with pytest.raises(nc.CensusError, match="no manifest.json|not a run|manifest"):
         nc.analyze(tmp_path / "nothing", tmp_path / "other2", quiet=True)
+
+
+def test_a_run_scans_lazily_part_by_part(outputs):
+    run = nc.open_run(outputs["run"])
+    eager = pl.concat(list(run.activations(1)))
+    lazy = run.scan_activations(1)
+    assert lazy.collect().equals(eager)
+    fires = lazy.select(pl.col("neurons").list.len().sum()).collect().item()
+    assert fires == eager["neurons"].list.len().sum()
+    late = lazy.filter(pl.col("seq") >= eager["seq"].max()).select("seq", "pos").collect()
+    assert late.equals(eager.filter(pl.col("seq") >= eager["seq"].max()).select("seq", "pos"))
+    assert run.scan_tokens().head(5).collect().equals(pl.concat(list(run.tokens())).head(5))
+    counts = nc.open_run(outputs["counts"])
+    assert counts.scan_counts(0).collect().equals(pl.concat(list(counts.counts(0))))
