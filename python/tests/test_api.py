@@ -144,3 +144,26 @@ def test_a_run_scans_lazily_part_by_part(outputs):
     assert run.scan_tokens().head(5).collect().equals(pl.concat(list(run.tokens())).head(5))
     counts = nc.open_run(outputs["counts"])
     assert counts.scan_counts(0).collect().equals(pl.concat(list(counts.counts(0))))
+
+
+def test_ctrl_c_stops_an_extraction_between_parts_and_the_same_call_resumes(tmp_path):
+    import signal
+    import threading
+
+    from conftest import REPO
+
+    model, corpus = str(REPO / "data" / "model"), str(REPO / "data" / "corpus" / "census.jsonl")
+    out = tmp_path / "run"
+    options = {"max_seq_len": 256, "part_tokens": 8192, "quiet": True}
+    # About ten seconds of work on two cores: Ctrl-C comes well before its end.
+    timer = threading.Timer(1.5, signal.raise_signal, args=(signal.SIGINT,))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        nc.extract(model, corpus, out, **options)
+    timer.cancel()
+    stopped = nc.open_run(out)
+    assert not stopped.manifest["complete"]
+    kept = stopped.parts
+    resumed = nc.extract(model, corpus, out, **options)
+    assert resumed.manifest["complete"]
+    assert resumed.parts[: len(kept)] == kept and len(resumed.parts) > len(kept)

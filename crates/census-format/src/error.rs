@@ -73,6 +73,9 @@ pub enum FormatError {
     /// Sequencing settings that leave no sequence, or a malformed shard.
     #[error("invalid option: {0}")]
     Sequencing(#[from] SequencingError),
+    /// Work stopped on request ([`crate::interrupt`]).
+    #[error(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
     /// An output place holds something this project may not replace.
     #[error("{} {reason}", path.display())]
     Refused {

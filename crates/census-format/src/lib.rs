@@ -22,6 +22,7 @@ pub mod columns;
 pub mod corpus;
 mod error;
 pub mod hub_ref;
+pub mod interrupt;
 pub mod json_file;
 pub mod lock;
 pub mod model;

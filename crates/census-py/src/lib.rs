@@ -58,14 +58,32 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
 }
 
 /// Runs one `neuron-census` command line (the program's name first) through the same library
-/// as the command, with the GIL released; a bad flag or a refusal raises `CensusError` with the
-/// command's message.
+/// as the command, on a thread of its own with the GIL released; a bad flag or a refusal raises
+/// `CensusError` with the command's message, and Ctrl-C stops the work where its outputs are
+/// whole before `KeyboardInterrupt` is raised.
 #[pyfunction]
 fn run_command(py: Python<'_>, argv: Vec<String>) -> PyResult<()> {
     let cli = census_cli::Cli::try_parse_from(&argv)
         .map_err(|e| CensusError::new_err(e.render().to_string()))?;
     init_logging();
-    py.detach(|| cli.command.run()).map_err(census_error)
+    let work = std::thread::spawn(move || cli.command.run());
+    // Python's signal handlers run only on this thread with the GIL held: wait in short spans
+    // without it, and between them let Python see a Ctrl-C.
+    while !work.is_finished() {
+        py.detach(|| std::thread::sleep(std::time::Duration::from_millis(20)));
+        if let Err(interrupt) = py.check_signals() {
+            // The work stops at its next point where its outputs are whole; then Python's
+            // KeyboardInterrupt goes on.
+            census_format::interrupt::request();
+            let _ = py.detach(|| work.join());
+            census_format::interrupt::clear();
+            return Err(interrupt);
+        }
+    }
+    match work.join() {
+        Ok(result) => result.map_err(census_error),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
 }
 
 /// Logs as the command does (to standard error, `RUST_LOG` applies), set up once.

@@ -76,6 +76,15 @@ pub(super) fn run_parts<B: Backend>(
     std::thread::scope(|scope| -> Result<()> {
         let mut writing: Option<std::thread::ScopedJoinHandle<'_, Result<CommittedPart>>> = None;
         for &part in todo {
+            if let Err(stop) = census_format::interrupt::check(
+                "extraction stopped between parts; its committed parts are kept, and the same \
+                 command resumes it",
+            ) {
+                if let Some(handle) = writing.take() {
+                    commit(manifest, join_writer(handle)?)?;
+                }
+                return Err(census_format::FormatError::from(stop).into());
+            }
             let span = tracing::info_span!("part", index = part.index);
             let computed = span.in_scope(|| {
                 compute_part(

@@ -104,6 +104,11 @@ pub fn count_layer(
     // Unsorted keys take at most a sixteenth of the cap per table.
     counts.limit_buffers(cap_bytes / 16);
     for &part in parts {
+        census_format::interrupt::check(
+            "analysis stopped; nothing of it was written, and an earlier analysis in its place \
+             is kept",
+        )
+        .map_err(census_format::FormatError::from)?;
         let limits = set.part_limits(part);
         let mut tokens = PartTokens::read(
             &set.tokens_path(part),
