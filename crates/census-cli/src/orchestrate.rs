@@ -485,10 +485,11 @@ fn analysis_is_complete(dir: &Path) -> bool {
 /// Redoes a run for `--force`: the new run is extracted beside the old one and replaces it only
 /// when complete, so a failure leaves the old run as it was.
 fn replace_run(mut args: ExtractArgs, run_dir: &Path) -> Result<()> {
-    if census_format::run::Manifest::load(run_dir)
-        .ok()
-        .flatten()
-        .is_none()
+    // Ours by the preflight's own test (`check_foreign_directory`): it holds a run manifest,
+    // readable or not; a damaged one is replaced by the run done again.
+    if !run_dir
+        .join(census_format::run::manifest::MANIFEST_FILE)
+        .is_file()
     {
         bail!(
             "--force would replace {}, which holds no run manifest: remove it yourself if it is yours",
