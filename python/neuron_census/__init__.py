@@ -23,10 +23,12 @@ import polars as pl
 
 from neuron_census import _native
 from neuron_census._native import CensusError
+from neuron_census._progress import ProgressOption, callback
 
 __all__ = [
     "Analysis",
     "CensusError",
+    "PipelineOutputs",
     "Run",
     "TABLES",
     "analyze",
@@ -95,24 +97,21 @@ class Analysis:
         """Everything the analysis holds of one neuron: its statistics (`neurons`), its
         detector rows with triggers, its positional row, its vocabulary projection, its
         frequency-by-position curve and its example contexts (each None or empty where the
-        analysis has none)."""
-        stats = self.neurons.filter((pl.col("layer") == layer) & (pl.col("neuron") == index))
-        if stats.height == 0:
-            raise CensusError(f"{self.path}: no neuron {index} in layer {layer}")
+        analysis has none). Only this neuron's rows are read, whatever the tables' size."""
 
         def rows(name: str) -> list[dict[str, Any]]:
             if name not in self.tables:
                 return []
-            frame = self.table(name)
-            return frame.filter(
-                (pl.col("layer") == layer) & (pl.col("neuron") == index)
-            ).to_dicts()
+            return _frame(_native.analysis_neuron(str(self.path), name, layer, index)).to_dicts()
 
+        stats = rows("neurons")
+        if not stats:
+            raise CensusError(f"{self.path}: no neuron {index} in layer {layer}")
         positional = rows("positional")
         curve = rows("position_curves")
         projection = rows("projections")
         return {
-            "statistics": stats.to_dicts()[0],
+            "statistics": stats[0],
             "detectors": rows("detectors"),
             "positional": positional[0] if positional else None,
             "projection": projection[0] if projection else None,
@@ -261,40 +260,124 @@ def _flags(options: dict[str, Any]) -> list[str]:
     return flags
 
 
-def _command(name: str, *args: str, **options: Any) -> None:
-    _native.run_command(["neuron-census", name, *args, *_flags(options)])
+def _command(name: str, *args: str, progress: ProgressOption = True, **options: Any) -> None:
+    _native.run_command(["neuron-census", name, *args, *_flags(options)], callback(progress))
 
 
-def extract(model: str, data: Union[PathLike, list[PathLike]], out: PathLike, **options: Any) -> Run:
+def extract(
+    model: str,
+    data: Union[PathLike, list[PathLike]],
+    out: PathLike,
+    progress: ProgressOption = True,
+    **options: Any,
+) -> Run:
     """`neuron-census extract`: runs corpus `data` (one source spec or several) through `model`
     into run directory `out` (created, or resumed) and opens it. Other flags as keywords:
-    `extract(..., max_seq_len=256, full_length=True, record="counts")`."""
+    `extract(..., max_seq_len=256, full_length=True, record="counts")`. `progress`: True draws
+    the progress (a tqdm bar where tqdm is installed, in a notebook too), False nothing, or a
+    function is called with the bars (see `neuron_census._progress`)."""
     sources = data if isinstance(data, list) else [data]
-    _command("extract", "--model", str(model), "--out", str(out), data=[str(s) for s in sources], **options)
+    _command(
+        "extract",
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+        data=[str(s) for s in sources],
+        progress=progress,
+        **options,
+    )
     return open_run(out)
 
 
-def analyze(runs: Union[PathLike, list[PathLike]], out: PathLike, **options: Any) -> Analysis:
+def analyze(
+    runs: Union[PathLike, list[PathLike]],
+    out: PathLike,
+    progress: ProgressOption = True,
+    **options: Any,
+) -> Analysis:
     """`neuron-census analyze`: the paper's statistics of one run (or several runs of one model)
-    into analysis directory `out`, opened. Other flags as keywords: `analyze(..., contexts=5)`."""
+    into analysis directory `out`, opened. Other flags as keywords: `analyze(..., contexts=5)`;
+    `progress` as for `extract`."""
     dirs = runs if isinstance(runs, list) else [runs]
-    _command("analyze", "--out", str(out), run=[str(d) for d in dirs], **options)
+    _command("analyze", "--out", str(out), run=[str(d) for d in dirs], progress=progress, **options)
     return open_analysis(out)
 
 
-def report(analyses: Union[PathLike, list[PathLike], Analysis], out: PathLike, **options: Any) -> Path:
+def report(
+    analyses: Union[PathLike, list[PathLike], Analysis],
+    out: PathLike,
+    progress: ProgressOption = True,
+    **options: Any,
+) -> Path:
     """`neuron-census report`: the HTML report of one analysis or several (one per model) into
     `out`; returns its `index.html`."""
     given = analyses if isinstance(analyses, list) else [analyses]
     dirs = [str(a.path if isinstance(a, Analysis) else a) for a in given]
-    _command("report", "--out", str(out), analysis=dirs, **options)
+    _command("report", "--out", str(out), analysis=dirs, progress=progress, **options)
     return Path(out) / "index.html"
 
 
-def run(pipeline: Optional[PathLike] = None, **options: Any) -> None:
+class PipelineOutputs:
+    """What `run()` left: the pipeline's directories, opened on demand.
+
+    Attributes:
+        out: the pipeline's output directory.
+        index: the report's `index.html`.
+        ran: the stages run (the others were up to date).
+        skipped: the stages skipped as up to date.
+        trained: the models the pipeline trained, by `[train.<name>]` name.
+        slugs: each model's place under `out` (`opt-125m`, `model/step-350`), in the report's
+            order; a series' checkpoints each have their own.
+    """
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        self.out = Path(summary["out"])
+        self.index = Path(summary["index"])
+        self.ran: int = summary["ran"]
+        self.skipped: int = summary["skipped"]
+        self.trained: dict[str, Path] = {k: Path(v) for k, v in summary["trained"].items()}
+        self._models = {m["slug"]: m for m in summary["models"]}
+        self.slugs: list[str] = list(self._models)
+
+    def __repr__(self) -> str:
+        return f"PipelineOutputs({str(self.out)!r}, models={self.slugs}, ran={self.ran}, skipped={self.skipped})"
+
+    def model(self, slug: str) -> str:
+        """The model `slug` was made from, as the stages were given it."""
+        return self._entry(slug)["model"]
+
+    def analysis(self, slug: str) -> Analysis:
+        """The analysis of model `slug`, opened."""
+        return open_analysis(self._entry(slug)["analysis"])
+
+    def run(self, slug: str, name: Optional[str] = None) -> Run:
+        """The `[extract]` run of model `slug`, or its `[runs.<name>]` run, opened."""
+        for run_name, path in self._entry(slug)["runs"]:
+            if run_name == name:
+                return open_run(path)
+        names = [n for n, _ in self._entry(slug)["runs"] if n is not None]
+        raise KeyError(f"model {slug!r} has no run {name!r} (its named runs: {names})")
+
+    @property
+    def analyses(self) -> dict[str, Analysis]:
+        """Every model's analysis, opened, by slug."""
+        return {slug: self.analysis(slug) for slug in self.slugs}
+
+    def _entry(self, slug: str) -> dict[str, Any]:
+        if slug not in self._models:
+            raise KeyError(f"no model {slug!r} in this pipeline (its models: {self.slugs})")
+        return self._models[slug]
+
+
+def run(
+    pipeline: Optional[PathLike] = None, progress: ProgressOption = True, **options: Any
+) -> PipelineOutputs:
     """`neuron-census run`: every stage of a pipeline file (relative paths in it are taken from
     its directory), each skipped when up to date; `run()` alone is the embedded default, from a
-    clone's root. Other flags as keywords: `run("pipelines/paper.toml", out="out/paper")`."""
+    clone's root. Other flags as keywords: `run("pipelines/paper.toml", out="out/paper")`.
+    Returns where the outputs lie, each model's analysis and runs ready to open."""
     if pipeline is not None:
         options["pipeline"] = str(pipeline)
-    _command("run", **options)
+    summary = _native.run_pipeline(["neuron-census", "run", *_flags(options)], callback(progress))
+    return PipelineOutputs(json.loads(summary))

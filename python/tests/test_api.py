@@ -28,9 +28,40 @@ def test_one_neuron_gathers_its_rows(outputs):
     row = analysis.neurons.filter(~pl.col("dead")).row(0, named=True)
     neuron = analysis.neuron(row["layer"], row["neuron"])
     assert neuron["statistics"] == row
-    assert all(c["neuron"] == row["neuron"] for c in neuron["contexts"])
+    assert neuron["contexts"] and all(c["neuron"] == row["neuron"] for c in neuron["contexts"])
     with pytest.raises(nc.CensusError, match="no neuron 99999"):
         analysis.neuron(0, 99999)
+
+
+def test_one_neurons_rows_equal_the_whole_tables_filtered(outputs):
+    """`neuron()` reads only the neuron's rows (a row filter in the Parquet reader); each part
+    of it equals the whole table read by pyarrow and filtered by polars."""
+    analysis = nc.open_analysis(outputs["analysis"])
+
+    def whole(name, layer, index):
+        table = pl.from_arrow(pq.read_table(outputs["analysis"] / f"{name}.parquet"))
+        return table.filter((pl.col("layer") == layer) & (pl.col("neuron") == index)).to_dicts()
+
+    detectors = analysis.detectors.select("layer", "neuron").unique().rows()
+    positional = analysis.positional.select("layer", "neuron").unique().rows()
+    dead = analysis.neurons.filter(pl.col("dead")).select("layer", "neuron").rows()
+    chosen = sorted(set(detectors[:3] + positional[:3] + dead[:2]))
+    assert len(chosen) >= 4 and detectors
+    for layer, index in chosen:
+        neuron = analysis.neuron(layer, index)
+        assert [neuron["statistics"]] == whole("neurons", layer, index)
+        assert neuron["detectors"] == whole("detectors", layer, index)
+        assert neuron["contexts"] == whole("contexts", layer, index)
+        for key, name in [
+            ("positional", "positional"),
+            ("projection", "projections"),
+            ("position_curve", "position_curves"),
+        ]:
+            if name in analysis.tables:
+                rows = whole(name, layer, index)
+                assert neuron[key] == (rows[0] if rows else None), (key, layer, index)
+    with pytest.raises(nc.CensusError, match="no rows per neuron"):
+        nc._native.analysis_neuron(str(outputs["analysis"]), "layers", 0, 0)
 
 
 def test_a_damaged_table_is_refused_with_the_commands_message(outputs, tmp_path):
@@ -167,3 +198,91 @@ def test_ctrl_c_stops_an_extraction_between_parts_and_the_same_call_resumes(tmp_
     resumed = nc.extract(model, corpus, out, **options)
     assert resumed.manifest["complete"]
     assert resumed.parts[: len(kept)] == kept and len(resumed.parts) > len(kept)
+
+
+def test_progress_reaches_python_bar_by_bar(outputs, tmp_path):
+    """The stage's bars are handed to Python as they advance, and once finished."""
+    from conftest import CORPUS, MODEL
+
+    seen = []
+    run = nc.extract(
+        str(MODEL), str(CORPUS), tmp_path / "run", max_seq_len=48, part_tokens=600, progress=seen.extend
+    )
+    extracting = [b for b in seen if b[1] == "extracting"]
+    assert extracting, seen
+    ids = {b[0] for b in extracting}
+    assert len(ids) == 1
+    positions = [b[3] for b in extracting]
+    assert positions == sorted(positions)
+    _, label, unit, position, length, _, finished = extracting[-1]
+    tokens = run.manifest["counts"]["tokens"]
+    assert (unit, position, length, finished) == ("tokens", tokens, tokens, True)
+    # A finished bar is reported once.
+    assert [b[6] for b in extracting].count(True) == 1
+
+    counted = []
+    nc.analyze(run.path, tmp_path / "analysis", progress=counted.extend)
+    last = [b for b in counted if b[1] == "counting"][-1]
+    assert last[2] == "token-layers" and last[3] == last[4] > 0 and last[6]
+
+
+def test_the_default_display_draws_the_progress(outputs, tmp_path, capsys):
+    from conftest import CORPUS, MODEL
+
+    nc.extract(str(MODEL), str(CORPUS), tmp_path / "run", max_seq_len=48)
+    err = capsys.readouterr().err
+    # tqdm's bar where tqdm is installed, else the display's own lines: both end at 100%.
+    assert "extracting" in err and "100%" in err, err
+    nc.extract(str(MODEL), str(CORPUS), tmp_path / "quiet", max_seq_len=48, progress=False)
+    assert "extracting" not in capsys.readouterr().err
+
+
+def test_a_pipeline_run_from_python_says_where_its_outputs_lie(tmp_path):
+    from conftest import CORPUS, MODEL
+
+    pipeline = tmp_path / "small.toml"
+    pipeline.write_text(
+        f"""name = "small"
+description = "the pre-LN fixture on the sample corpus"
+models = ["{MODEL}"]
+
+[extract]
+data = ["{CORPUS}"]
+max-seq-len = 48
+
+[analyze]
+
+[report]
+contexts = 2
+"""
+    )
+    out = tmp_path / "out"
+    done = nc.run(pipeline, out=out)
+    assert done.out == out.resolve() and done.index.is_file()
+    assert (done.ran, done.skipped) == (3, 0)
+    assert done.trained == {}
+    (slug,) = done.slugs
+    assert done.model(slug) == str(MODEL)
+    analysis = done.analysis(slug)
+    assert analysis.path.parent == done.run(slug).path.parent
+    assert done.run(slug).manifest["complete"]
+    assert analysis.neurons.height == analysis.summary["neurons_per_layer"] * analysis.layers.height
+    again = nc.run(pipeline, out=out, progress=False)
+    assert (again.ran, again.skipped) == (0, 3)
+    with pytest.raises(KeyError, match="no model"):
+        done.analysis("nothing")
+
+
+def test_without_tqdm_the_display_prints_a_line_per_bar_now_and_then(capsys):
+    from neuron_census._progress import Display
+
+    display = Display(every=3600.0)
+    display._tqdm = None
+    display([(7, "counting", "token-layers", 10, 400, "", False)])
+    display([(7, "counting", "token-layers", 200, 400, "", False)])  # within the interval
+    display([(7, "counting", "token-layers", 400, 400, "layer 3", True)])
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "counting: 10/400 token-layers (2%)",
+        "counting: 400/400 token-layers (100%) · layer 3",
+    ]

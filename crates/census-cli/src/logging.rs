@@ -27,3 +27,18 @@ pub fn init_tracing() {
         .with(bars.with_filter(IndicatifFilter::new(false)))
         .init();
 }
+
+/// Installs the subscriber without progress bars, for a host that draws progress itself (the
+/// Python module, from [`census_format::progress::snapshot`]); does nothing where a subscriber
+/// is already installed.
+pub fn init_log_lines() {
+    let log_lines = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with(log_lines)
+        .try_init();
+}

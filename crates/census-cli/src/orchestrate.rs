@@ -19,6 +19,7 @@ use census_model::{HubOptions, ModelSpec};
 use census_report::cli::{ReportArgs, ReportSettings};
 use census_stats::cli::{AnalyzeArgs, AnalyzeSettings};
 use clap::Args;
+use serde::Serialize;
 
 use census_train::cli::{TrainArgs, TrainSettings};
 use census_train::model_dir::{check_model_output, is_trained_model};
@@ -55,7 +56,7 @@ pub struct RunArgs {
 }
 
 /// Where a finished pipeline left its outputs.
-#[derive(Debug)]
+#[derive(Debug, Serialize)]
 pub struct RunSummary {
     /// The pipeline's output directory.
     pub out: PathBuf,
@@ -65,6 +66,24 @@ pub struct RunSummary {
     pub ran: usize,
     /// Stages skipped as up to date.
     pub skipped: usize,
+    /// The models the pipeline trained (`[train.<name>]`), by name.
+    pub trained: BTreeMap<String, PathBuf>,
+    /// What each model (each checkpoint of a series apart) left, in the report's order.
+    pub models: Vec<ModelOutputs>,
+}
+
+/// The outputs of one model of a pipeline.
+#[derive(Debug, Serialize)]
+pub struct ModelOutputs {
+    /// Where its outputs lie under the pipeline's output directory (`opt-125m`,
+    /// `model/step-350`).
+    pub slug: String,
+    /// The model as the stages were given it (a directory, preset or hub id).
+    pub model: String,
+    /// Its run directories, by `[runs.<name>]` name (`None` for the `[extract]` run).
+    pub runs: Vec<(Option<String>, PathBuf)>,
+    /// Its analysis directory.
+    pub analysis: PathBuf,
 }
 
 /// One stage of one model (or the report), ready to run or skip.
@@ -185,19 +204,23 @@ impl Plan {
             ran: 0,
             skipped: 0,
         };
+        let mut trained = BTreeMap::new();
         for name in pipeline.train.keys() {
             let stage = self.train_stage(name)?;
+            trained.insert(name.clone(), stage.args.out.clone());
             stages.step(stage, |args| args.run().map(|_| ()).map_err(Into::into))?;
         }
         let models = expand_series(&entries)?;
         let mut analyses = Vec::new();
+        let mut outputs = Vec::new();
         for (model, slug) in &models {
             let local_model = Path::new(&model).is_dir().then(|| PathBuf::from(&model));
             let run_dir = out.join(slug).join("run");
             let analysis_dir = out.join(slug).join("analysis");
             check_inside(out, &out.join(slug))?;
 
-            for (name, run_dir) in run_dirs(pipeline, out, slug) {
+            let runs = run_dirs(pipeline, out, slug);
+            for (name, run_dir) in runs.clone() {
                 let key = match &name {
                     Some(name) => format!("extract/{slug}/{name}"),
                     None => format!("extract/{slug}"),
@@ -215,7 +238,13 @@ impl Plan {
             let stage =
                 self.analyze_stage(local_model.as_deref(), slug, &run_dir, &analysis_dir)?;
             stages.step(stage, |args| args.run().map(|_| ()).map_err(Into::into))?;
-            analyses.push(analysis_dir);
+            analyses.push(analysis_dir.clone());
+            outputs.push(ModelOutputs {
+                slug: slug.clone(),
+                model: model.clone(),
+                runs,
+                analysis: analysis_dir,
+            });
         }
         let report_dir = out.join("report");
         let stage = self.report_stage(&analyses, &report_dir)?;
@@ -225,6 +254,8 @@ impl Plan {
             out: out.clone(),
             ran: stages.ran,
             skipped: stages.skipped,
+            trained,
+            models: outputs,
         })
     }
 }

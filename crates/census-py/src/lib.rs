@@ -47,7 +47,7 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
             return e.exit_code();
         }
     };
-    init_logging();
+    init_logging(false);
     match py.detach(|| cli.command.run()) {
         Ok(()) => 0,
         Err(e) => {
@@ -58,38 +58,103 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
 }
 
 /// Runs one `neuron-census` command line (the program's name first) through the same library
-/// as the command, on a thread of its own with the GIL released; a bad flag or a refusal raises
-/// `CensusError` with the command's message, and Ctrl-C stops the work where its outputs are
-/// whole before `KeyboardInterrupt` is raised.
+/// as the command; see [`run_stage`] for the thread, Ctrl-C and `progress`.
 #[pyfunction]
-fn run_command(py: Python<'_>, argv: Vec<String>) -> PyResult<()> {
-    let cli = census_cli::Cli::try_parse_from(&argv)
-        .map_err(|e| CensusError::new_err(e.render().to_string()))?;
-    init_logging();
-    let work = std::thread::spawn(move || cli.command.run());
+#[pyo3(signature = (argv, progress = None))]
+fn run_command(py: Python<'_>, argv: Vec<String>, progress: Option<Py<PyAny>>) -> PyResult<()> {
+    let cli = parse(&argv)?;
+    run_stage(py, progress, move || cli.command.run())
+}
+
+/// Runs the `neuron-census run` command line `argv` (the program's name first) as
+/// [`run_command`] does; returns where the pipeline left its outputs (a `RunSummary`, as JSON).
+#[pyfunction]
+#[pyo3(signature = (argv, progress = None))]
+fn run_pipeline(
+    py: Python<'_>,
+    argv: Vec<String>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<String> {
+    let census_cli::Command::Run(args) = parse(&argv)?.command else {
+        return Err(CensusError::new_err(
+            "run_pipeline runs the `run` command only",
+        ));
+    };
+    let summary = run_stage(py, progress, move || args.run())?;
+    serde_json::to_string(&summary).map_err(|e| census_error(e.into()))
+}
+
+/// The command line `argv`, parsed as the command parses it; a bad flag raises `CensusError`
+/// with clap's message.
+fn parse(argv: &[String]) -> PyResult<census_cli::Cli> {
+    census_cli::Cli::try_parse_from(argv).map_err(|e| CensusError::new_err(e.render().to_string()))
+}
+
+/// Runs `work` on a thread of its own with the GIL released; an error raises `CensusError` with
+/// the command's message, and Ctrl-C stops the work where its outputs are whole before
+/// `KeyboardInterrupt` is raised. With `progress`, the stage's bars are not drawn to the
+/// terminal: `progress` is called with them instead, as a list of
+/// `(id, label, unit, position, length, message, finished)`, every tenth of a second and once
+/// at the end.
+fn run_stage<T: Send + 'static>(
+    py: Python<'_>,
+    progress: Option<Py<PyAny>>,
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> PyResult<T> {
+    init_logging(progress.is_some());
+    if progress.is_some() {
+        census_format::progress::watch();
+    }
+    let report = |py: Python<'_>| -> PyResult<()> {
+        if let Some(progress) = &progress {
+            let bars: Vec<_> = census_format::progress::snapshot()
+                .into_iter()
+                .map(|b| {
+                    (
+                        b.id, b.label, b.unit, b.position, b.length, b.message, b.finished,
+                    )
+                })
+                .collect();
+            progress.call1(py, (bars,))?;
+        }
+        Ok(())
+    };
+    let work = std::thread::spawn(work);
     // Python's signal handlers run only on this thread with the GIL held: wait in short spans
     // without it, and between them let Python see a Ctrl-C.
+    let mut waits = 0u32;
     while !work.is_finished() {
         py.detach(|| std::thread::sleep(std::time::Duration::from_millis(20)));
-        if let Err(interrupt) = py.check_signals() {
+        waits += 1;
+        let shown = if waits % 5 == 0 { report(py) } else { Ok(()) };
+        if let Err(stop) = py.check_signals().and(shown) {
             // The work stops at its next point where its outputs are whole; then Python's
-            // KeyboardInterrupt goes on.
+            // exception (KeyboardInterrupt, or the progress display's own) goes on.
             census_format::interrupt::request();
             let _ = py.detach(|| work.join());
             census_format::interrupt::clear();
-            return Err(interrupt);
+            return Err(stop);
         }
     }
-    match work.join() {
+    let outcome = match work.join() {
         Ok(result) => result.map_err(census_error),
         Err(panic) => std::panic::resume_unwind(panic),
-    }
+    };
+    report(py)?;
+    outcome
 }
 
-/// Logs as the command does (to standard error, `RUST_LOG` applies), set up once.
-fn init_logging() {
+/// Logs as the command does (to standard error, `RUST_LOG` applies), set up once: with the
+/// command's progress bars, or `without_bars` where Python draws them.
+fn init_logging(without_bars: bool) {
     static LOGGING: Once = Once::new();
-    LOGGING.call_once(census_cli::logging::init_tracing);
+    LOGGING.call_once(|| {
+        if without_bars {
+            census_cli::logging::init_log_lines();
+        } else {
+            census_cli::logging::init_tracing();
+        }
+    });
 }
 
 /// The names of the tables an analysis may hold (`docs/SCHEMA.md`).
@@ -117,6 +182,22 @@ fn analysis_tables(py: Python<'_>, dir: PathBuf) -> PyResult<Vec<String>> {
 fn analysis_table(py: Python<'_>, dir: PathBuf, name: String) -> PyResult<Bound<'_, PyAny>> {
     let batch = py
         .detach(|| tables::analysis_table(&dir, &name))
+        .map_err(census_error)?;
+    to_python(py, batch)
+}
+
+/// The rows of one neuron (`layer`, `neuron`) of table `name` of the analysis, read without
+/// the rest of the table and checked by its census-format reader.
+#[pyfunction]
+fn analysis_neuron(
+    py: Python<'_>,
+    dir: PathBuf,
+    name: String,
+    layer: usize,
+    neuron: usize,
+) -> PyResult<Bound<'_, PyAny>> {
+    let batch = py
+        .detach(|| tables::analysis_neuron_rows(&dir, &name, layer, neuron))
         .map_err(census_error)?;
     to_python(py, batch)
 }
@@ -190,10 +271,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(main, m)?)?;
     m.add_function(wrap_pyfunction!(run_command, m)?)?;
+    m.add_function(wrap_pyfunction!(run_pipeline, m)?)?;
     m.add_function(wrap_pyfunction!(table_names, m)?)?;
     m.add_function(wrap_pyfunction!(analysis_summary, m)?)?;
     m.add_function(wrap_pyfunction!(analysis_tables, m)?)?;
     m.add_function(wrap_pyfunction!(analysis_table, m)?)?;
+    m.add_function(wrap_pyfunction!(analysis_neuron, m)?)?;
     m.add_function(wrap_pyfunction!(run_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(run_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(run_activations, m)?)?;

@@ -27,11 +27,18 @@ pub struct Table {
     pub file: &'static str,
     /// Reads and checks the table, as one batch.
     read: fn(&Path) -> Result<RecordBatch>,
+    /// Reads and checks one neuron's rows (`layer`, `neuron`), for a table of neurons.
+    read_neuron: Option<fn(&Path, usize, usize) -> Result<RecordBatch>>,
 }
 
 /// A table read by its [`AnalysisTable`] rows.
 fn rows<T: AnalysisTable>(dir: &Path) -> Result<RecordBatch> {
     Ok(T::to_batch(&T::read(dir)?)?)
+}
+
+/// One neuron's rows of a table read by its [`AnalysisTable`] rows.
+fn neuron_rows<T: AnalysisTable>(dir: &Path, layer: usize, neuron: usize) -> Result<RecordBatch> {
+    Ok(T::to_batch(&T::read_neuron(dir, layer, neuron)?)?)
 }
 
 /// The vocabulary table.
@@ -41,28 +48,39 @@ fn vocabulary(dir: &Path) -> Result<RecordBatch> {
 
 /// Every table of `docs/SCHEMA.md` an analysis may hold.
 pub const TABLES: [Table; 11] = [
-    table::<NeuronRow>("neurons"),
+    of_neurons::<NeuronRow>("neurons"),
     table::<LayerRow>("layers"),
     table::<CoverageRow>("coverage"),
-    table::<DetectorRow>("detectors"),
-    table::<PositionalRow>("positional"),
-    table::<PositionalDomainRow>("positional_domains"),
-    table::<PositionCurveRow>("position_curves"),
-    table::<ProjectionRow>("projections"),
-    table::<TokenNeuronRow>("token_neurons"),
-    table::<ContextRow>("contexts"),
+    of_neurons::<DetectorRow>("detectors"),
+    of_neurons::<PositionalRow>("positional"),
+    of_neurons::<PositionalDomainRow>("positional_domains"),
+    of_neurons::<PositionCurveRow>("position_curves"),
+    of_neurons::<ProjectionRow>("projections"),
+    of_neurons::<TokenNeuronRow>("token_neurons"),
+    of_neurons::<ContextRow>("contexts"),
     Table {
         name: "vocabulary",
         file: VOCABULARY_FILE,
         read: vocabulary,
+        read_neuron: None,
     },
 ];
 
+/// A table of `T` rows.
 const fn table<T: AnalysisTable>(name: &'static str) -> Table {
     Table {
         name,
         file: T::FILE,
         read: rows::<T>,
+        read_neuron: None,
+    }
+}
+
+/// A table of `T` rows with a `layer` and a `neuron` column, read whole or one neuron at a time.
+const fn of_neurons<T: AnalysisTable>(name: &'static str) -> Table {
+    Table {
+        read_neuron: Some(neuron_rows::<T>),
+        ..table::<T>(name)
     }
 }
 
@@ -83,6 +101,26 @@ pub fn listed_tables(dir: &Path) -> Result<Vec<String>> {
 
 /// Table `name` of analysis `dir`: one it lists, read and checked.
 pub fn analysis_table(dir: &Path, name: &str) -> Result<RecordBatch> {
+    (listed_table(dir, name)?.read)(dir)
+}
+
+/// The rows of neuron `neuron` of layer `layer` in table `name` of analysis `dir` (a table of
+/// neurons it lists), read without the rest of the table and checked.
+pub fn analysis_neuron_rows(
+    dir: &Path,
+    name: &str,
+    layer: usize,
+    neuron: usize,
+) -> Result<RecordBatch> {
+    let table = listed_table(dir, name)?;
+    let Some(read) = table.read_neuron else {
+        bail!("table `{name}` has no rows per neuron; read it whole");
+    };
+    read(dir, layer, neuron)
+}
+
+/// The entry of table `name`, which analysis `dir` lists.
+fn listed_table(dir: &Path, name: &str) -> Result<&'static Table> {
     let Some(table) = TABLES.iter().find(|t| t.name == name) else {
         let names: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
         bail!(
@@ -100,7 +138,7 @@ pub fn analysis_table(dir: &Path, name: &str) -> Result<RecordBatch> {
             listed.join(", ")
         );
     }
-    (table.read)(dir)
+    Ok(table)
 }
 
 /// `manifest.json` of run `dir`, checked, as JSON text.

@@ -161,6 +161,7 @@ pub fn write_layers(
     let layers = neurons_by_layer(model)?;
     let mut details = DetailSources::read(model, contexts, history)?;
     for (&l, rows) in &layers {
+        crate::stop_point()?;
         let detectors = model.detectors.iter().filter(|d| usize::from(d.layer) == l);
         let rows: Vec<&NeuronRow> = rows.iter().collect();
         let data = LayerTable::new(&rows, detectors);

@@ -156,6 +156,7 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
     let slugs = slugs(&analyses.shown);
     let mut layer_scripts = 0;
     for (k, (m, slug)) in analyses.shown.iter().zip(&slugs).enumerate() {
+        stop_point()?;
         layer_scripts +=
             browser::write_layers(m, slug, out, request.contexts, &analyses.history(k))?;
     }
@@ -187,6 +188,15 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
         figures: figures.len(),
         layer_scripts,
     })
+}
+
+/// Stops the report on request ([`census_format::interrupt`]): the partial directory is
+/// removed, and an earlier report in `--out` stays as it was.
+pub(crate) fn stop_point() -> Result<()> {
+    census_format::interrupt::check(
+        "report stopped; nothing of it was kept, and an earlier report in --out is kept",
+    )
+    .map_err(|stop| census_format::FormatError::from(stop).into())
 }
 
 /// The analyses of a report, arranged: a training run's checkpoints form the training view,
@@ -259,6 +269,7 @@ fn draw_figures(
     std::fs::create_dir_all(dir).map_err(|e| ReportError::io("cannot create", dir, e))?;
     let mut drawn = Vec::with_capacity(figures.len());
     for f in figures {
+        stop_point()?;
         let _span = tracing::info_span!("figure", id = %f.id).entered();
         let svg = census_charts::to_svg(&f.figure)?;
         write(&dir.join(format!("{}.svg", f.id)), &svg)?;

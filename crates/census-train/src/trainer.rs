@@ -9,9 +9,9 @@ use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use census_format::model::ModelConfig;
+use census_format::progress::Progress;
 use census_model::{DecoderModel, TokenBatch};
 use serde::{Deserialize, Serialize};
-use tracing_indicatif::span_ext::IndicatifSpanExt;
 
 use crate::checkpoints::TrainerState;
 use crate::data::BatchOrder;
@@ -176,13 +176,18 @@ pub fn train<B: AutodiffBackend>(
         )))
         .init::<B, DecoderModel<B>>();
     let mut order = BatchOrder::new(blocks.len(), options.seed);
-    let bar = progress_span(options.steps, options.progress);
-    let shown = bar.enter();
+    let bar = progress_bar(options.steps, options.progress);
+    let shown = bar.span().enter();
     let started = Instant::now();
     let (mut log, mut loss_sum, mut loss_steps) = (Vec::new(), 0.0, 0usize);
     // The training loss since the previous checkpoint, apart from the log's.
     let (mut checkpoint_sum, mut checkpoint_steps) = (0.0, 0usize);
     for step in 0..options.steps {
+        census_format::interrupt::check(
+            "training stopped between steps; nothing of it was kept, and an earlier model in \
+             --out is kept",
+        )
+        .map_err(census_format::FormatError::from)?;
         let indices = order.next_batch(options.batch_size);
         let batch: Vec<&Vec<u32>> = indices.iter().map(|&i| &blocks[i]).collect();
         let loss = next_token_loss(&model, &batch, device)?;
@@ -236,7 +241,7 @@ pub fn train<B: AutodiffBackend>(
                 eval_loss,
                 seconds: started.elapsed().as_secs_f64(),
             };
-            bar.pb_set_message(&format!(
+            bar.set_message(&format!(
                 "loss {:.3}{} · {:.0} tokens/s",
                 row.train_loss,
                 row.eval_loss
@@ -248,7 +253,7 @@ pub fn train<B: AutodiffBackend>(
             log.push(row);
             (loss_sum, loss_steps) = (0.0, 0);
         }
-        bar.pb_inc(1);
+        bar.inc(1);
     }
     drop(shown);
     Ok(Trained {
@@ -303,15 +308,13 @@ fn held_out_loss<B: Backend>(
     Ok(total / blocks.len() as f64)
 }
 
-/// The span of the training steps; when `visible`, the command line draws it as a progress bar
-/// of `steps` (through `tracing-indicatif`), without it nothing is drawn.
-fn progress_span(steps: usize, visible: bool) -> tracing::Span {
+/// The progress of the training, `steps` steps; without `visible`, none.
+fn progress_bar(steps: usize, visible: bool) -> Progress {
     if !visible {
-        return tracing::Span::none();
+        return Progress::hidden();
     }
     let span = tracing::info_span!("train", indicatif.pb_show = tracing::field::Empty);
-    census_format::progress::show_progress(&span, "training", "steps", steps as u64);
-    span
+    Progress::new(span, "training", "steps", steps as u64)
 }
 
 #[cfg(test)]

@@ -2,78 +2,15 @@
 //! layout (reloaded through the loader real checkpoints take), learning, and the model without
 //! positions.
 
+mod common;
+use common::{corpus, tiny};
+
 use census_format::corpus::CorpusSource;
 use census_format::model::Family;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::DType;
 use census_model::{CpuBackend, ModelTokenizer, SPECIAL_TOKENS, load_pretrained};
-use census_train::cli::TrainArgs;
-use clap::Parser;
-
-fn corpus() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/corpus")
-}
-
-#[derive(Parser)]
-struct Command {
-    #[command(flatten)]
-    args: TrainArgs,
-}
-
-/// A tiny model's flags: 2 layers of 64 neurons, 32 positions, on part of the bundled corpus.
-fn tiny(out: &Path, extra: &[&str]) -> TrainArgs {
-    let train = format!(
-        "{},max_tokens=60000",
-        corpus().join("train.jsonl").display()
-    );
-    let eval = format!(
-        "{},max_tokens=4000",
-        corpus().join("census.jsonl").display()
-    );
-    let mut argv = vec![
-        "train".to_string(),
-        "--data".into(),
-        train,
-        "--eval-data".into(),
-        eval,
-        "--out".into(),
-        out.display().to_string(),
-    ];
-    let mut flags: Vec<(String, Option<String>)> = [
-        ("--vocab-size", "400"),
-        ("--hidden-size", "32"),
-        ("--layers", "2"),
-        ("--heads", "2"),
-        ("--ffn-dim", "64"),
-        ("--max-positions", "32"),
-        ("--seq-len", "32"),
-        ("--batch-size", "8"),
-        ("--steps", "60"),
-        ("--warmup-steps", "5"),
-        ("--lr", "5e-3"),
-        ("--eval-every", "20"),
-        ("--eval-blocks", "16"),
-        ("--save-dtype", "f32"),
-    ]
-    .into_iter()
-    .map(|(f, v)| (f.to_string(), Some(v.to_string())))
-    .collect();
-    // `extra` overrides a default flag of the same name; a flag without a value is a switch.
-    let mut extra = extra.iter().peekable();
-    while let Some(flag) = extra.next() {
-        let value = extra
-            .next_if(|v| !v.starts_with("--"))
-            .map(|v| v.to_string());
-        flags.retain(|(f, _)| f != flag);
-        flags.push((flag.to_string(), value));
-    }
-    for (flag, value) in flags {
-        argv.push(flag);
-        argv.extend(value);
-    }
-    Command::parse_from(argv).args
-}
 
 #[test]
 fn a_trained_model_learns_and_loads_as_a_hugging_face_checkpoint() {

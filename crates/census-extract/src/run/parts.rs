@@ -4,9 +4,9 @@
 use std::ops::Range;
 
 use burn::prelude::*;
+use census_format::progress::Progress;
 use census_model::host::HostModel;
 use census_model::{CheckpointPlan, burn_dtype};
-use tracing_indicatif::span_ext::IndicatifSpanExt;
 
 use super::compute::{Compute, compute_part};
 use super::options::ExtractOptions;
@@ -50,8 +50,8 @@ pub(super) fn run_parts<B: Backend>(
 ) -> Result<u64> {
     let out = &options.out;
     let remaining: u64 = todo.iter().map(|p| p.tokens).sum();
-    let progress = progress_span(options.progress, remaining);
-    let _shown = progress.enter();
+    let progress = progress_bar(options.progress, remaining);
+    let _shown = progress.span().enter();
     let Opened { corpus, manifest } = opened;
     let corpus: &SequencedCorpus = corpus;
     let context = PartContext {
@@ -63,7 +63,7 @@ pub(super) fn run_parts<B: Backend>(
     // Commits a written part: the manifest lists it, then the disk must hold the rest.
     let mut commit = |manifest: &mut Manifest, committed: CommittedPart| -> Result<()> {
         processed += committed.rows;
-        progress.pb_inc(committed.rows);
+        progress.inc(committed.rows);
         manifest.parts.push(committed);
         manifest.parts.sort_by_key(|p| p.index);
         manifest.store(out)?;
@@ -123,13 +123,11 @@ fn join_writer(
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
-/// The span of the extraction's parts; when `show`, the command line draws it as a progress bar
-/// of `total` tokens (through `tracing-indicatif`), without it nothing is drawn.
-fn progress_span(show: bool, total: u64) -> tracing::Span {
+/// The progress of the extraction's parts, `total` tokens; without `show`, none.
+fn progress_bar(show: bool, total: u64) -> Progress {
     if !show {
-        return tracing::Span::none();
+        return Progress::hidden();
     }
     let span = tracing::info_span!("extract", indicatif.pb_show = tracing::field::Empty);
-    census_format::progress::show_progress(&span, "extracting", "tokens", total);
-    span
+    Progress::new(span, "extracting", "tokens", total)
 }

@@ -16,6 +16,7 @@ use crate::sections::DataGroup;
 use census_format::analysis::options::AnalysisOptions;
 use census_format::analysis::sections::SectionBases;
 use census_format::analysis::summary::DomainStability;
+use census_format::progress::Progress;
 
 /// The counts of an analysis, merged into one result per layer.
 pub(super) struct Counted {
@@ -38,8 +39,8 @@ pub(super) fn count(plan: &AnalysisPlan, request: &AnalyzeRequest) -> Result<Cou
     for (group, layers) in sources.groups.iter().zip(&plan.group_layers) {
         refuse_ngrams_of_counts_runs(group, layers, options)?;
     }
-    let progress = progress_span(plan.work, request.progress);
-    let shown = progress.enter();
+    let progress = progress_bar(plan.work, request.progress);
+    let shown = progress.span().enter();
     let mut counted: Vec<GroupCounts> = sources
         .groups
         .iter()
@@ -188,7 +189,7 @@ fn count_group(
     group: &DataGroup,
     layers: &[usize],
     options: &AnalysisOptions,
-    progress: &tracing::Span,
+    progress: &Progress,
 ) -> Result<GroupCounts> {
     let set = &group.set;
     let parts = set.parts();
@@ -239,13 +240,11 @@ fn take_positional_statistics(into: &mut LayerResult, from: &LayerResult) {
     into.positions_analysed = from.positions_analysed;
 }
 
-/// The span of the counting; when `enabled`, the command line draws it as a progress bar of
-/// `total` token-layers (through `tracing-indicatif`), without it nothing is drawn.
-fn progress_span(total: u64, enabled: bool) -> tracing::Span {
+/// The progress of the counting, `total` token-layers; without `enabled`, none.
+fn progress_bar(total: u64, enabled: bool) -> Progress {
     if !enabled {
-        return tracing::Span::none();
+        return Progress::hidden();
     }
     let span = tracing::info_span!("count", indicatif.pb_show = tracing::field::Empty);
-    census_format::progress::show_progress(&span, "counting", "token-layers", total);
-    span
+    Progress::new(span, "counting", "token-layers", total)
 }

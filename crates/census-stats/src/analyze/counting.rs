@@ -1,11 +1,11 @@
 //! One layer counted over a run set's parts, within the n-gram tables' memory cap: counted
 //! again neuron range by neuron range when the tables outgrow it.
 
+use census_format::progress::Progress;
 use census_format::run::RecordMode;
 use census_format::run::counts::{DomainCounts, read_counts};
 use census_format::run::tables::PartFile;
 use rayon::prelude::*;
-use tracing_indicatif::span_ext::IndicatifSpanExt;
 
 use crate::counts::{CorpusTally, CountScope, LayerCounts};
 use crate::error::{Result, StatsError};
@@ -98,7 +98,7 @@ pub fn count_layer(
     parts: &[PartRef],
     mut counts: LayerCounts,
     cap_bytes: usize,
-    progress: &tracing::Span,
+    progress: &Progress,
 ) -> Result<LayerPass> {
     let layer = counts.layer;
     // Unsorted keys take at most a sixteenth of the cap per table.
@@ -138,7 +138,7 @@ pub fn count_layer(
             }
             RecordMode::Counts => add_recorded_counts(set, part, layer, &tokens, &mut counts)?,
         }
-        progress.pb_inc(part.rows);
+        progress.inc(part.rows);
         if let Some(overflow) = LayerPass::overflow(&counts, cap_bytes) {
             return Ok(overflow);
         }
@@ -155,7 +155,7 @@ pub fn count_layer_uncapped(
     layer: usize,
     scope: CountScope,
     codes: TableCodes,
-    progress: &tracing::Span,
+    progress: &Progress,
 ) -> Result<LayerCounts> {
     let counts = LayerCounts::new(layer, set.model_config().ffn_dim, scope, codes);
     match count_layer(set, parts, counts, usize::MAX, progress)? {
@@ -180,7 +180,7 @@ pub fn count_and_analyze_layer(
     cap_bytes: usize,
     tally: &CorpusTally,
     options: &AnalysisOptions,
-    progress: &tracing::Span,
+    progress: &Progress,
 ) -> Result<LayerResult> {
     let ffn = set.model_config().ffn_dim;
     let codes = tally.table_codes();
@@ -205,7 +205,7 @@ pub fn count_and_analyze_layer(
             codes.bits(),
             keyed
         );
-        progress.pb_inc_length(total * ranges as u64);
+        progress.inc_length(total * ranges as u64);
         ranges
     } else {
         let (rows, entries, bytes) = match count_layer(
@@ -233,7 +233,7 @@ pub fn count_and_analyze_layer(
             "the n-gram tables outgrow --ngram-memory-mib: counting them in {ranges} neuron \
              ranges, one pass over the data each"
         );
-        progress.pb_inc_length(total * (ranges as u64 + 1) - rows);
+        progress.inc_length(total * (ranges as u64 + 1) - rows);
         ranges
     };
     let frequencies = CountScope {
@@ -276,7 +276,7 @@ pub fn count_and_analyze_layer(
                 let middle = neurons.start + (neurons.end - neurons.start) / 2;
                 pending.push_front(middle..neurons.end);
                 pending.push_front(neurons.start..middle);
-                progress.pb_inc_length(total + rows);
+                progress.inc_length(total + rows);
             }
         }
     }

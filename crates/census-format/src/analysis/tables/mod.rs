@@ -53,6 +53,16 @@ pub trait AnalysisTable: Sized {
         Self::from_table(&TableReader::read(&dir.join(Self::FILE))?)
     }
 
+    /// The rows of neuron `neuron` of layer `layer` in the table of analysis directory `dir`
+    /// (a table with `layer` and `neuron` columns), read without the rest of the table.
+    fn read_neuron(dir: &Path, layer: usize, neuron: usize) -> Result<Vec<Self>> {
+        Self::from_table(&TableReader::read_neuron(
+            &dir.join(Self::FILE),
+            layer,
+            neuron,
+        )?)
+    }
+
     /// Writes `rows` as this table of analysis directory `dir` (zstd, footer `metadata`),
     /// through a temporary file renamed into place.
     fn write(dir: &Path, rows: &[Self], metadata: &[(String, String)]) -> Result<()> {

@@ -5,9 +5,14 @@
 
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt64Array};
 use arrow::compute::cast;
+use arrow::compute::kernels::boolean::and;
+use arrow::compute::kernels::cmp::eq;
 use arrow::datatypes::{ArrowPrimitiveType, DataType, Float64Type};
+use arrow::error::ArrowError;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowPredicateFn, RowFilter};
 
 use crate::error::{FormatError, Result};
 
@@ -32,6 +37,55 @@ impl TableReader {
         }
         let builder = crate::parquet_file::open_file(path)?;
         let schema = builder.schema().clone();
+        let batches = crate::parquet_file::read_all(path, builder)?;
+        let batch = arrow::compute::concat_batches(&schema, &batches).map_err(|source| {
+            FormatError::Arrow {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+        Ok(Self::new(path, batch))
+    }
+
+    /// Reads the rows of `path` whose `layer` and `neuron` columns hold `layer` and `neuron`:
+    /// those two columns are decoded whole, the rest only for the rows kept, so one neuron of
+    /// a large table is read without the table.
+    pub fn read_neuron(path: &Path, layer: usize, neuron: usize) -> Result<Self> {
+        if !path.exists() {
+            return Err(FormatError::parquet(
+                path,
+                "missing (an incomplete or foreign analysis directory?)",
+            ));
+        }
+        let builder = crate::parquet_file::open_file(path)?;
+        let schema = builder.schema().clone();
+        for name in ["layer", "neuron"] {
+            if schema.field_with_name(name).is_err() {
+                return Err(FormatError::Column {
+                    path: path.to_path_buf(),
+                    column: name.to_string(),
+                    reason: "is missing (a table of neurons has it)".to_string(),
+                });
+            }
+        }
+        let mask = ProjectionMask::columns(builder.parquet_schema(), ["layer", "neuron"]);
+        let wanted = [("layer", layer as u64), ("neuron", neuron as u64)];
+        let predicate = ArrowPredicateFn::new(mask, move |batch: RecordBatch| {
+            let mut keep: Option<BooleanArray> = None;
+            for (name, value) in wanted {
+                let column = batch.column_by_name(name).ok_or_else(|| {
+                    ArrowError::SchemaError(format!("column '{name}' is missing"))
+                })?;
+                let column = cast(column, &DataType::UInt64)?;
+                let equal = eq(&column, &UInt64Array::new_scalar(value))?;
+                keep = Some(match keep {
+                    Some(k) => and(&k, &equal)?,
+                    None => equal,
+                });
+            }
+            Ok(keep.expect("two columns compared"))
+        });
+        let builder = builder.with_row_filter(RowFilter::new(vec![Box::new(predicate)]));
         let batches = crate::parquet_file::read_all(path, builder)?;
         let batch = arrow::compute::concat_batches(&schema, &batches).map_err(|source| {
             FormatError::Arrow {
