@@ -126,7 +126,11 @@ fn run_stage<T: Send + 'static>(
     while !work.is_finished() {
         py.detach(|| std::thread::sleep(std::time::Duration::from_millis(20)));
         waits += 1;
-        let shown = if waits % 5 == 0 { report(py) } else { Ok(()) };
+        let shown = if waits.is_multiple_of(5) {
+            report(py)
+        } else {
+            Ok(())
+        };
         if let Err(stop) = py.check_signals().and(shown) {
             // The work stops at its next point where its outputs are whole; then Python's
             // exception (KeyboardInterrupt, or the progress display's own) goes on.

@@ -28,8 +28,11 @@ pub struct Table {
     /// Reads and checks the table, as one batch.
     read: fn(&Path) -> Result<RecordBatch>,
     /// Reads and checks one neuron's rows (`layer`, `neuron`), for a table of neurons.
-    read_neuron: Option<fn(&Path, usize, usize) -> Result<RecordBatch>>,
+    read_neuron: Option<NeuronReader>,
 }
+
+/// Reads one neuron's rows (`layer`, `neuron`) of a table of analysis `dir`.
+type NeuronReader = fn(dir: &Path, layer: usize, neuron: usize) -> Result<RecordBatch>;
 
 /// A table read by its [`AnalysisTable`] rows.
 fn rows<T: AnalysisTable>(dir: &Path) -> Result<RecordBatch> {

@@ -98,7 +98,7 @@ fn count(dir: PathBuf) -> Result<()> {
         unigrams: std::env::var("NO_TABLE").is_err(),
         ..Default::default()
     };
-    let hidden = tracing::Span::none();
+    let hidden = census_format::progress::Progress::hidden();
     let sums = set
         .layers()
         .into_par_iter()

@@ -364,7 +364,7 @@ fn partial_counts_merge_into_one_pass() {
     let options = options();
     let parts = set.parts();
     assert!(parts.len() >= 4);
-    let hidden = tracing::Span::none();
+    let hidden = census_format::progress::Progress::hidden();
     for layer in 0..2 {
         let scope = census_stats::analyze::counting::count_scope(&set, &options, layer);
         let whole = census_stats::analyze::counting::count_layer_uncapped(
@@ -695,7 +695,7 @@ fn ngram_tables_over_the_cap_are_counted_by_neuron_range_to_the_same_result() {
     let set = RunSet::open(&[run], false).unwrap();
     let options = options();
     let parts = set.parts();
-    let hidden = tracing::Span::none();
+    let hidden = census_format::progress::Progress::hidden();
     let tally = tally_corpus(&set, &parts, true).unwrap();
     for layer in 0..2 {
         let scope = count_scope(&set, &options, layer);

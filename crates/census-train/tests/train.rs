@@ -3,11 +3,10 @@
 //! positions.
 
 mod common;
-use common::{corpus, tiny};
+use common::tiny;
 
 use census_format::corpus::CorpusSource;
 use census_format::model::Family;
-use std::path::{Path, PathBuf};
 
 use burn::tensor::DType;
 use census_model::{CpuBackend, ModelTokenizer, SPECIAL_TOKENS, load_pretrained};
