@@ -136,6 +136,16 @@ fn case(id: &str, dir: &Path) -> Vec<String> {
             args.extend(strings(&["--ffn", "sparse"]));
             args
         }
+        "extract-devices-mixed" => {
+            let mut args = extract_args("run", "48", &sample());
+            args.extend(strings(&["--devices", "cpu,cuda"]));
+            args
+        }
+        "extract-devices-and-device" => {
+            let mut args = extract_args("run", "48", &sample());
+            args.extend(strings(&["--devices", "cpu,cpu", "--device", "cpu"]));
+            args
+        }
         "analyze-exclude-bos-without-bos" => {
             let gpt2 = census_testkit::family_fixture("gpt2");
             made(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::backend::Backend;
 use census_format::model::Family;
 use census_format::model::FloatType;
-use census_model::{BackendJob, Device};
+use census_model::{Device, DeviceSet, ParallelJob, Worker};
 
 use clap::Args;
 use serde::Serialize;
@@ -104,6 +104,12 @@ pub struct ExtractSettings {
     /// Device: `cpu`, or `cuda` (GPU 0; needs a build with `--features cuda`).
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: Device,
+    /// Spread the parts over several devices, one worker each: `cuda:0,cuda:1`, `cuda:all`, or
+    /// `cpu,cpu` (two workers sharing the CPU). The parts are committed in order, so the run
+    /// equals a one-device run but for the device the manifest names for each part.
+    #[arg(long, conflicts_with = "device", value_parser = parse_devices)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub devices: Option<DeviceSet>,
     /// Hide the progress bar.
     #[arg(long)]
     #[serde(skip)]
@@ -115,14 +121,19 @@ pub fn parse_source(spec: &str) -> Result<CorpusSource> {
     Ok(CorpusSource::parse(spec)?)
 }
 
-/// An extraction, run on the backend [`Device::run`] picks.
+/// Parses a `--devices` list (see [`DeviceSet`]).
+fn parse_devices(list: &str) -> std::result::Result<DeviceSet, census_model::DeviceListError> {
+    list.parse()
+}
+
+/// An extraction, run on the devices a [`DeviceSet`] names.
 struct ExtractJob<'a>(&'a ExtractOptions);
 
-impl BackendJob for ExtractJob<'_> {
+impl ParallelJob for ExtractJob<'_> {
     type Output = Result<crate::run::ExtractSummary>;
 
-    fn run<B: Backend>(self, device: &B::Device, label: &'static str) -> Self::Output {
-        crate::run::extract::<B>(self.0, device, label)
+    fn run<B: Backend>(self, workers: Vec<Worker<B>>, label: String) -> Self::Output {
+        crate::run::extract_on::<B>(self.0, &workers, &label)
     }
 }
 
@@ -139,7 +150,9 @@ impl ExtractArgs {
             .settings
             .compute_dtype(options.engine, &options.model_dir)?;
         options.sequences.max_seq_len = self.settings.max_seq_len_for(&options.model_dir);
-        self.settings.device.run(ExtractJob(&options))?
+        let devices =
+            (self.settings.devices.clone()).unwrap_or_else(|| DeviceSet::one(self.settings.device));
+        devices.run(ExtractJob(&options))?
     }
 
     /// The run options these flags describe.

@@ -24,6 +24,20 @@ pub enum ExtractError {
     /// The device named has no backend in this build.
     #[error(transparent)]
     Device(#[from] census_model::UnavailableDevice),
+    /// One worker of a run spread over devices failed; the others stopped after their part.
+    #[error(
+        "device {device} failed{}: {source}; the parts committed are kept, and the same command \
+         redoes the rest",
+        part.map(|p| format!(" on part {p}")).unwrap_or_default()
+    )]
+    Worker {
+        /// The worker's device (`cuda:3`).
+        device: String,
+        /// The part it was computing or writing (none: it failed to load the model).
+        part: Option<u32>,
+        /// What failed.
+        source: Box<ExtractError>,
+    },
     /// A document holds ids no sequence may hold.
     #[error("invalid option: {0}")]
     Document(#[from] DocumentError),

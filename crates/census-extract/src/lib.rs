@@ -22,4 +22,4 @@ pub use error::{ExtractError, Result};
 pub use run::options::{
     ASSUMED_DENSITY, DEFAULT_BATCH_TOKENS, DEFAULT_PART_TOKENS, ExtractOptions,
 };
-pub use run::{ExtractSummary, extract};
+pub use run::{ExtractSummary, extract, extract_on};

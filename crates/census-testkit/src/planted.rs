@@ -121,6 +121,7 @@ impl SyntheticRun<'_> {
                 rows,
                 bytes: files.values().map(|d| d.bytes).sum(),
                 files,
+                device: None,
             });
         }
         let tokens: u64 = self.sequences.iter().map(|s| s.len() as u64).sum();

@@ -2,19 +2,20 @@
 //! The phases, a module each: [`options`] checked against the model, [`resume`] (the run
 //! directory opened or resumed), [`parts`] (the engine loaded and the parts run in order),
 //! [`compute`] (one part through the model, by the one layer loop of [`layers`]) and [`write`]
-//! (a part's files, committed).
+//! (a part's files, committed); [`workers`] spreads the parts over several devices.
 
 mod compute;
 mod layers;
 pub(crate) mod options;
 mod parts;
 mod resume;
+mod workers;
 mod write;
 
 use std::time::Instant;
 
 use burn::prelude::*;
-use census_model::CheckpointPlan;
+use census_model::{CheckpointPlan, Worker};
 
 use self::options::{ASSUMED_DENSITY, ExtractOptions, check_options};
 use self::parts::{load_engine, run_parts};
@@ -40,11 +41,26 @@ pub struct ExtractSummary {
 }
 
 /// Runs (or resumes) an extraction into `options.out` on `device`, named `device_name` in the
-/// manifest. Four phases: [`check_options`] against the model, [`open_or_resume`] the run
-/// directory, [`load_engine`], and [`run_parts`] for the parts not yet committed.
+/// manifest. See [`extract_on`].
 pub fn extract<B: Backend>(
     options: &ExtractOptions,
     device: &B::Device,
+    device_name: &str,
+) -> Result<ExtractSummary> {
+    let worker = Worker::<B> {
+        device: device.clone(),
+        name: device_name.to_string(),
+    };
+    extract_on(options, &[worker], device_name)
+}
+
+/// Runs (or resumes) an extraction into `options.out` on `workers` (one device, or several that
+/// share the parts: see [`workers`]), named `device_name` in the manifest. Four phases:
+/// [`check_options`] against the model, [`open_or_resume`] the run directory, [`load_engine`],
+/// and [`run_parts`] for the parts not yet committed.
+pub fn extract_on<B: Backend>(
+    options: &ExtractOptions,
+    workers: &[Worker<B>],
     device_name: &str,
 ) -> Result<ExtractSummary> {
     let _span = tracing::info_span!("extract", out = %options.out.display()).entered();
@@ -73,16 +89,28 @@ pub fn extract<B: Backend>(
     let processed = if todo.is_empty() {
         0
     } else {
-        let plan = CheckpointPlan::open(&options.model_dir, &checked.config)?;
-        let compute = load_engine::<B>(&plan, options, device)?;
-        run_parts(
-            &compute,
-            &todo,
-            &checked.layers,
-            options,
-            &mut opened,
-            device,
-        )?
+        match workers {
+            [one] => {
+                let plan = CheckpointPlan::open(&options.model_dir, &checked.config)?;
+                let compute = load_engine::<B>(&plan, options, &one.device)?;
+                run_parts(
+                    &compute,
+                    &todo,
+                    &checked.layers,
+                    options,
+                    &mut opened,
+                    &one.device,
+                )?
+            }
+            _ => workers::run_parts_on(
+                &checked.config,
+                &todo,
+                &checked.layers,
+                options,
+                &mut opened,
+                workers,
+            )?,
+        }
     };
     let Opened { mut manifest, .. } = opened;
     manifest.complete = manifest.parts.len() == parts.len();

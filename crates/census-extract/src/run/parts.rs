@@ -2,6 +2,7 @@
 //! written on another thread, and committed in order.
 
 use std::ops::Range;
+use std::path::Path;
 
 use burn::prelude::*;
 use census_format::progress::Progress;
@@ -38,8 +39,48 @@ pub(super) fn load_engine<'a, B: Backend>(
     })
 }
 
-/// Writes and commits the `todo` parts one by one, checking after each that the disk holds the
-/// rest at the bytes per token written so far; returns the tokens processed.
+/// Commits written parts to the manifest, counting them on the progress bar and checking after
+/// each that the disk holds the rest at the bytes per token written so far.
+pub(super) struct Committer<'a> {
+    out: &'a Path,
+    /// Tokens of the parts to run.
+    remaining: u64,
+    /// Tokens committed so far.
+    pub(super) processed: u64,
+    /// The bar of the tokens committed.
+    pub(super) progress: Progress,
+}
+
+impl<'a> Committer<'a> {
+    /// A committer of the `todo` parts of the run `options` describe.
+    pub(super) fn new(options: &'a ExtractOptions, todo: &[&PartPlan]) -> Self {
+        let remaining: u64 = todo.iter().map(|p| p.tokens).sum();
+        Self {
+            out: &options.out,
+            remaining,
+            processed: 0,
+            progress: progress_bar(options.progress, remaining),
+        }
+    }
+
+    /// Lists `committed` in the manifest, stored; then the disk must hold the rest.
+    pub(super) fn commit(
+        &mut self,
+        manifest: &mut Manifest,
+        committed: CommittedPart,
+    ) -> Result<()> {
+        self.processed += committed.rows;
+        self.progress.inc(committed.rows);
+        manifest.parts.push(committed);
+        manifest.parts.sort_by_key(|p| p.index);
+        manifest.store(self.out)?;
+        let written: u64 = manifest.parts.iter().map(|p| p.bytes).sum();
+        let per_token = written / manifest.committed_tokens().max(1);
+        check_disk(self.out, self.remaining - self.processed, per_token)
+    }
+}
+
+/// Writes and commits the `todo` parts one by one on one device; returns the tokens processed.
 pub(super) fn run_parts<B: Backend>(
     compute: &Compute<'_, B>,
     todo: &[&PartPlan],
@@ -48,10 +89,8 @@ pub(super) fn run_parts<B: Backend>(
     opened: &mut Opened,
     device: &B::Device,
 ) -> Result<u64> {
-    let out = &options.out;
-    let remaining: u64 = todo.iter().map(|p| p.tokens).sum();
-    let progress = progress_bar(options.progress, remaining);
-    let _shown = progress.span().enter();
+    let mut committer = Committer::new(options, todo);
+    let _shown = committer.progress.span().clone().entered();
     let Opened { corpus, manifest } = opened;
     let corpus: &SequencedCorpus = corpus;
     let context = PartContext {
@@ -59,18 +98,6 @@ pub(super) fn run_parts<B: Backend>(
         model: manifest.config.model.source.clone(),
     };
     let config = manifest.config.model.config.clone();
-    let mut processed = 0u64;
-    // Commits a written part: the manifest lists it, then the disk must hold the rest.
-    let mut commit = |manifest: &mut Manifest, committed: CommittedPart| -> Result<()> {
-        processed += committed.rows;
-        progress.inc(committed.rows);
-        manifest.parts.push(committed);
-        manifest.parts.sort_by_key(|p| p.index);
-        manifest.store(out)?;
-        let written: u64 = manifest.parts.iter().map(|p| p.bytes).sum();
-        let per_token = written / manifest.committed_tokens().max(1);
-        check_disk(out, remaining - processed, per_token)
-    };
     // A part's files are written on another thread while the next part computes; at most one
     // part is in writing, and parts are committed in order.
     std::thread::scope(|scope| -> Result<()> {
@@ -81,7 +108,7 @@ pub(super) fn run_parts<B: Backend>(
                  command resumes it",
             ) {
                 if let Some(handle) = writing.take() {
-                    commit(manifest, join_writer(handle)?)?;
+                    committer.commit(manifest, join_writer(handle)?)?;
                 }
                 return Err(census_format::FormatError::from(stop).into());
             }
@@ -98,7 +125,7 @@ pub(super) fn run_parts<B: Backend>(
                 )
             });
             if let Some(handle) = writing.take() {
-                commit(manifest, join_writer(handle)?)?;
+                committer.commit(manifest, join_writer(handle)?)?;
             }
             let computed = computed?;
             let context = &context;
@@ -107,11 +134,11 @@ pub(super) fn run_parts<B: Backend>(
             }));
         }
         if let Some(handle) = writing.take() {
-            commit(manifest, join_writer(handle)?)?;
+            committer.commit(manifest, join_writer(handle)?)?;
         }
         Ok(())
     })?;
-    Ok(processed)
+    Ok(committer.processed)
 }
 
 /// The result of a part's writer thread.

@@ -116,6 +116,7 @@ pub(super) fn write_computed(
         rows: part.tokens,
         bytes,
         files,
+        device: None,
     })
 }
 

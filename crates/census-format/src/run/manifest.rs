@@ -148,6 +148,10 @@ pub struct CommittedPart {
     /// were recorded).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub files: BTreeMap<String, FileDigest>,
+    /// The device that computed the part (`cpu:1`, `cuda:3`), in a run spread over several
+    /// (`--devices`); absent otherwise, the run's `device` computed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 impl CommittedPart {
