@@ -2,6 +2,7 @@
 //! ([`super::layers`]), and each recorded layer's fired neurons kept as rows (shards) or counts.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use burn::prelude::*;
 use census_model::host::{HostLayer, HostModel, HostScratch};
@@ -20,10 +21,10 @@ use census_format::run::tables::ActivationRows;
 
 /// How a part's activations are computed.
 pub(super) enum Compute<'a, B: Backend> {
-    /// The whole model is loaded on the device.
-    Whole(DecoderModel<B>),
-    /// The whole model is loaded, its layers on the host engine.
-    Host(HostModel<B>),
+    /// The whole model is loaded on the device (shared by the workers of one device).
+    Whole(Arc<DecoderModel<B>>),
+    /// The whole model is loaded, its layers on the host engine (shared likewise).
+    Host(Arc<HostModel<B>>),
     /// Only the embeddings are loaded; each layer is loaded from the checkpoint when its turn
     /// comes and dropped after.
     Streamed {

@@ -3,6 +3,7 @@
 
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 use burn::prelude::*;
 use census_format::progress::Progress;
@@ -33,9 +34,11 @@ pub(super) fn load_engine<'a, B: Backend>(
     }
     let _span = tracing::info_span!("load_model").entered();
     Ok(if options.engine.on_host() {
-        Compute::Host(HostModel::load(plan, device)?)
+        Compute::Host(Arc::new(HostModel::load(plan, device)?))
     } else {
-        Compute::Whole(plan.load_model(device, burn_dtype(options.dtype))?)
+        Compute::Whole(Arc::new(
+            plan.load_model(device, burn_dtype(options.dtype))?,
+        ))
     })
 }
 

@@ -7,12 +7,13 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use burn::prelude::*;
-use census_model::{CheckpointPlan, Worker};
+use census_model::host::HostModel;
+use census_model::{CheckpointPlan, DecoderModel, Worker};
 
-use super::compute::compute_part;
+use super::compute::{Compute, compute_part};
 use super::options::ExtractOptions;
 use super::parts::{Committer, load_engine};
 use super::resume::Opened;
@@ -20,6 +21,14 @@ use super::write::{PartContext, write_computed};
 use crate::error::{ExtractError, Result};
 use crate::sequences::{PartPlan, SequencedCorpus};
 use census_format::run::manifest::CommittedPart;
+
+/// A model loaded once for the workers of one device.
+enum SharedModel<B: Backend> {
+    /// The whole model on the device.
+    Whole(Arc<DecoderModel<B>>),
+    /// The model on the host engine.
+    Host(Arc<HostModel<B>>),
+}
 
 /// What a worker hands back.
 enum Report {
@@ -32,9 +41,11 @@ enum Report {
 }
 
 /// The work the workers share.
-struct Shared<'a> {
+struct Shared<'a, B: Backend> {
     /// The configuration the checkpoint is checked against (each worker opens it itself).
     checked: &'a census_format::model::ModelConfig,
+    /// The model every worker uses, where they share one device; each loads its own otherwise.
+    model: Option<SharedModel<B>>,
     todo: &'a [&'a PartPlan],
     corpus: &'a SequencedCorpus,
     layers: &'a Range<usize>,
@@ -56,9 +67,23 @@ pub(super) fn run_parts_on<B: Backend>(
     opened: &mut Opened,
     workers: &[Worker<B>],
 ) -> Result<u64> {
+    // Workers of one device (the CPU's) share one model: its weights are held once. Streamed
+    // layers are loaded by each worker as its parts need them.
+    let one_device = workers.windows(2).all(|w| w[0].device == w[1].device);
+    let shared_model = if one_device && !options.engine.streams_layers() {
+        let plan = CheckpointPlan::open(&options.model_dir, checked)?;
+        match load_engine::<B>(&plan, options, &workers[0].device)? {
+            Compute::Whole(model) => Some(SharedModel::Whole(model)),
+            Compute::Host(model) => Some(SharedModel::Host(model)),
+            Compute::Streamed { .. } => None,
+        }
+    } else {
+        None
+    };
     let Opened { corpus, manifest } = opened;
     let shared = Shared {
         checked,
+        model: shared_model,
         todo,
         corpus,
         layers,
@@ -121,7 +146,7 @@ pub(super) fn run_parts_on<B: Backend>(
 
 /// One worker: loads the engine on its device, then takes parts until none is left or the run
 /// stops.
-fn work<B: Backend>(shared: &Shared<'_>, worker: &Worker<B>, reports: &mpsc::Sender<Report>) {
+fn work<B: Backend>(shared: &Shared<'_, B>, worker: &Worker<B>, reports: &mpsc::Sender<Report>) {
     let failed = |part: Option<u32>, source: ExtractError| {
         Report::Failed(ExtractError::Worker {
             device: worker.name.clone(),
@@ -136,7 +161,12 @@ fn work<B: Backend>(shared: &Shared<'_>, worker: &Worker<B>, reports: &mpsc::Sen
             return;
         }
     };
-    let compute = match load_engine::<B>(&plan, shared.options, &worker.device) {
+    let loaded = match &shared.model {
+        Some(SharedModel::Whole(model)) => Ok(Compute::Whole(model.clone())),
+        Some(SharedModel::Host(model)) => Ok(Compute::Host(model.clone())),
+        None => load_engine::<B>(&plan, shared.options, &worker.device),
+    };
+    let compute = match loaded {
         Ok(compute) => compute,
         Err(e) => {
             let _ = reports.send(failed(None, e));
