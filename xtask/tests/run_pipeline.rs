@@ -900,3 +900,64 @@ fn a_pipeline_runs_a_pythia_presets_checkpoints_from_the_hub() {
         "no fired rule in the provenance"
     );
 }
+
+#[test]
+fn a_pipeline_spreads_its_extractions_over_devices_and_keeps_its_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus.jsonl");
+    std::fs::copy(
+        census_testkit::fixtures_dir().join("corpus/sample.jsonl"),
+        &corpus,
+    )
+    .unwrap();
+    let pipeline = dir.path().join("p.toml");
+    write_pipeline(&pipeline, &corpus, "");
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    let (ok, _) = xtask_run(&run_args(&pipeline, &one));
+    assert!(ok);
+    let mut args = run_args(&pipeline, &two).to_vec();
+    args.extend(["--devices", "cpu,cpu"]);
+    let (ok, log) = xtask_run(&args);
+    assert!(ok, "{log}");
+    // The log says where each stage runs.
+    let placed = |stage: &str| {
+        log.lines()
+            .find(|l| l.contains(" running ") && l.contains(&format!("stage={stage} ")))
+            .and_then(|l| l.split("on=").nth(1))
+            .map(|s| s.split_whitespace().next().unwrap().to_string())
+    };
+    assert_eq!(
+        placed("extract/pre-ln").as_deref(),
+        Some("cpu,cpu"),
+        "{log}"
+    );
+    assert_eq!(placed("analyze/pre-ln").as_deref(), Some("host"), "{log}");
+    // The same run, analysis and report as on one device, the parts' devices aside.
+    let (run_one, run_two) = (one.join("pre-ln/run"), two.join("pre-ln/run"));
+    assert_eq!(
+        census_testkit::files_except(&run_two, "manifest.json"),
+        census_testkit::files_except(&run_one, "manifest.json")
+    );
+    let manifest = census_format::run::Manifest::load(&run_two)
+        .unwrap()
+        .unwrap();
+    assert!(manifest.parts.iter().all(|p| p.device.is_some()));
+    for table in ["neurons", "layers", "detectors"] {
+        let file = format!("pre-ln/analysis/{table}.parquet");
+        assert_eq!(
+            std::fs::read(two.join(&file)).unwrap(),
+            std::fs::read(one.join(&file)).unwrap(),
+            "{table}"
+        );
+    }
+    // Where a run was computed is not part of its request: without --devices, or with others,
+    // every stage is up to date.
+    let (ok, log) = xtask_run(&run_args(&pipeline, &two));
+    assert!(ok);
+    assert_eq!(stages_run(&log), Vec::<String>::new(), "{log}");
+    let mut args = run_args(&pipeline, &one).to_vec();
+    args.extend(["--devices", "cpu,cpu,cpu"]);
+    let (ok, log) = xtask_run(&args);
+    assert!(ok);
+    assert_eq!(stages_run(&log), Vec::<String>::new(), "{log}");
+}

@@ -15,7 +15,7 @@ use census_extract::cli::{ExtractArgs, ExtractSettings, parse_source};
 use census_format::corpus::CorpusSource;
 use census_format::run::manifest::check_foreign_directory;
 use census_format::{OutputLock, StagedDir};
-use census_model::{HubOptions, ModelSpec};
+use census_model::{DeviceSet, HubOptions, ModelSpec};
 use census_report::cli::{ReportArgs, ReportSettings};
 use census_stats::cli::{AnalyzeArgs, AnalyzeSettings};
 use clap::Args;
@@ -49,6 +49,11 @@ pub struct RunArgs {
     /// Output directory [default: out/<pipeline name> in the current directory].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Spread every extraction over these devices, one worker each (`cuda:all`,
+    /// `cuda:0,cuda:1`, `cpu,cpu`); analyses and the report run on the host's cores. Where a run
+    /// was computed is not part of its request: up-to-date stages stay up to date.
+    #[arg(long, value_parser = census_extract::cli::parse_devices)]
+    pub devices: Option<DeviceSet>,
     /// Redo every stage, even those whose output is up to date. Everything is checked first, and
     /// each output is rebuilt beside the old one, which it replaces only when complete.
     #[arg(long)]
@@ -89,6 +94,8 @@ pub struct ModelOutputs {
 /// One stage of one model (or the report), ready to run or skip.
 struct Stage<A> {
     key: String,
+    /// Where it computes, for the log (`cuda:0,cuda:1`, `host`).
+    on: String,
     /// The stage's typed arguments.
     args: A,
     stamp: StageStamp,
@@ -104,6 +111,8 @@ struct Plan {
     /// `--data`: the corpus of the `[extract]` run and of `[runs.*]` runs without data of their
     /// own.
     data: Vec<CorpusSource>,
+    /// `--devices`: where every extraction runs, instead of its table's `device`.
+    devices: Option<DeviceSet>,
 }
 
 impl RunArgs {
@@ -133,6 +142,7 @@ impl RunArgs {
             path: self.pipeline.clone(),
             out,
             data: self.data.clone(),
+            devices: self.devices.clone(),
         };
         plan.run(self.force)
     }
@@ -326,7 +336,7 @@ impl StageRunner {
         } else {
             "request or inputs changed"
         };
-        tracing::info!(stage = %stage.key, reason, "running");
+        tracing::info!(stage = %stage.key, on = %stage.on, reason, "running");
         self.ledger.forget(&stage.key)?;
         run(stage.args).with_context(|| format!("stage {}", stage.key))?;
         self.ledger.record(&stage.key, stage.stamp)?;
@@ -357,6 +367,7 @@ impl Plan {
         }
         Ok(Stage {
             key: format!("train/{name}"),
+            on: args.settings.device.name().to_string(),
             stamp: StageStamp::new(StageKind::Train, &args, inputs)?,
             complete: is_trained_model(&model_dir),
             args,
@@ -386,11 +397,18 @@ impl Plan {
         if data.is_empty() {
             bail!("[{section}] names no `data` and none was given with --data");
         }
-        let args = ExtractArgs {
+        let mut args = ExtractArgs {
             model: model.to_string(),
             data,
             out: run_dir.to_path_buf(),
             settings: parse_settings::<ExtractSettings>(&section, &table, &EXTRACT_PATH_KEYS)?,
+        };
+        if self.devices.is_some() {
+            args.settings.devices.clone_from(&self.devices);
+        }
+        let on = match &args.settings.devices {
+            Some(devices) => devices.to_string(),
+            None => args.settings.device.name().to_string(),
         };
         let mut inputs = BTreeMap::new();
         if Path::new(model).is_dir() {
@@ -401,6 +419,7 @@ impl Plan {
         }
         Ok(Stage {
             key,
+            on,
             stamp: StageStamp::new(StageKind::Extract, &args, inputs)?,
             complete: run_is_complete(run_dir),
             args,
@@ -453,6 +472,7 @@ impl Plan {
             }
         }
         Ok(Stage {
+            on: "host".to_string(),
             key: format!("analyze/{slug}"),
             stamp: StageStamp::new(StageKind::Analyze, &args, inputs)?,
             complete: analysis_is_complete(analysis_dir),
@@ -478,6 +498,7 @@ impl Plan {
             }
         }
         Ok(Stage {
+            on: "host".to_string(),
             key: "report".to_string(),
             stamp: StageStamp::new(StageKind::Report, &args, inputs)?,
             complete: census_report::is_complete(report_dir),

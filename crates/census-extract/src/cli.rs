@@ -107,8 +107,9 @@ pub struct ExtractSettings {
     /// Spread the parts over several devices, one worker each: `cuda:0,cuda:1`, `cuda:all`, or
     /// `cpu,cpu` (two workers sharing the CPU). The parts are committed in order, so the run
     /// equals a one-device run but for the device the manifest names for each part.
+    // Where the parts are computed does not change them: not part of the stage's request.
     #[arg(long, conflicts_with = "device", value_parser = parse_devices)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip)]
     pub devices: Option<DeviceSet>,
     /// Hide the progress bar.
     #[arg(long)]
@@ -122,7 +123,7 @@ pub fn parse_source(spec: &str) -> Result<CorpusSource> {
 }
 
 /// Parses a `--devices` list (see [`DeviceSet`]).
-fn parse_devices(list: &str) -> std::result::Result<DeviceSet, census_model::DeviceListError> {
+pub fn parse_devices(list: &str) -> std::result::Result<DeviceSet, census_model::DeviceListError> {
     list.parse()
 }
 
