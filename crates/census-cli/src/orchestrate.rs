@@ -718,6 +718,7 @@ mod tests {
             path,
             out: out.to_path_buf(),
             data: Vec::new(),
+            devices: None,
         }
     }
 

@@ -28,7 +28,7 @@ pub(super) enum Compute<'a, B: Backend> {
     /// Only the embeddings are loaded; each layer is loaded from the checkpoint when its turn
     /// comes and dropped after.
     Streamed {
-        embeddings: DecoderModel<B>,
+        embeddings: Box<DecoderModel<B>>,
         plan: &'a CheckpointPlan,
     },
 }
