@@ -961,3 +961,155 @@ fn a_pipeline_spreads_its_extractions_over_devices_and_keeps_its_ledger() {
     assert!(ok);
     assert_eq!(stages_run(&log), Vec::<String>::new(), "{log}");
 }
+
+/// A stand-in for Slurm's `sbatch` on `PATH`: it records each call, runs the job script at
+/// once (in order, so a job's dependencies have run before it) and prints a job id.
+fn fake_sbatch(dir: &Path) -> PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let sbatch = bin.join("sbatch");
+    std::fs::write(
+        &sbatch,
+        r#"#!/usr/bin/env bash
+set -euo pipefail
+echo "$*" >> "$FAKE_SBATCH_LOG"
+n=$(wc -l < "$FAKE_SBATCH_LOG")
+bash "${@: -1}" > "$FAKE_SBATCH_LOG.job-$n" 2>&1 || { echo "job ${@: -1} failed" >&2; exit 1; }
+echo "$((1000 + n));cluster"
+"#,
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&sbatch, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[test]
+fn a_pipeline_submitted_to_slurm_equals_the_pipeline_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus.jsonl");
+    std::fs::copy(
+        census_testkit::fixtures_dir().join("corpus/sample.jsonl"),
+        &corpus,
+    )
+    .unwrap();
+    let pipeline = dir.path().join("p.toml");
+    write_pipeline(&pipeline, &corpus, "");
+    let mut text = std::fs::read_to_string(&pipeline).unwrap();
+    text.push_str("[slurm]\npartition = \"gpu\"\ntime = \"01:00:00\"\ngpus = 1\n");
+    std::fs::write(&pipeline, &text).unwrap();
+    let (plain, jobs) = (dir.path().join("plain"), dir.path().join("jobs"));
+    assert!(xtask_run(&run_args(&pipeline, &plain)).0);
+
+    // --slurm alone writes a script per stage and runs nothing.
+    let mut args = run_args(&pipeline, &jobs).to_vec();
+    args.push("--slurm");
+    let (ok, log) = xtask_run(&args);
+    assert!(ok, "{log}");
+    let scripts = |out: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(out.join("slurm"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sh"))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        scripts(&jobs),
+        [
+            "001-census-extract-pre-ln.sh",
+            "002-census-analyze-pre-ln.sh",
+            "003-census-report.sh"
+        ]
+    );
+    let extract = std::fs::read_to_string(jobs.join("slurm/001-census-extract-pre-ln.sh")).unwrap();
+    for line in [
+        "#SBATCH --partition=gpu",
+        "#SBATCH --time=01:00:00",
+        "#SBATCH --gpus=1",
+        "--stage 'extract/pre-ln'",
+    ] {
+        assert!(extract.contains(line), "{line}: {extract}");
+    }
+    let report = std::fs::read_to_string(jobs.join("slurm/003-census-report.sh")).unwrap();
+    assert!(!report.contains("--gpus"), "{report}");
+    assert!(!jobs.join("pre-ln/run").exists(), "nothing ran");
+
+    // --submit: each job after those it reads, and the outputs of the plain run.
+    let bin = fake_sbatch(dir.path());
+    let sbatch_log = dir.path().join("sbatch.log");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let env = [
+        ("PATH", path.as_str()),
+        ("FAKE_SBATCH_LOG", sbatch_log.to_str().unwrap()),
+    ];
+    args.push("--submit");
+    let (ok, log) = xtask_run_with(&args, &env);
+    assert!(ok, "{log}");
+    let calls = std::fs::read_to_string(&sbatch_log).unwrap();
+    let calls: Vec<&str> = calls.lines().collect();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert!(calls[0].starts_with("--parsable ") && !calls[0].contains("--dependency"));
+    assert!(
+        calls[1].contains("--dependency=afterok:1001 "),
+        "{}",
+        calls[1]
+    );
+    assert!(
+        calls[2].contains("--dependency=afterok:1002 "),
+        "{}",
+        calls[2]
+    );
+    assert_eq!(
+        census_testkit::files_except(&jobs.join("pre-ln/run"), "manifest.json"),
+        census_testkit::files_except(&plain.join("pre-ln/run"), "manifest.json")
+    );
+    for table in ["neurons", "layers", "detectors", "coverage"] {
+        let file = format!("pre-ln/analysis/{table}.parquet");
+        assert_eq!(
+            std::fs::read(jobs.join(&file)).unwrap(),
+            std::fs::read(plain.join(&file)).unwrap(),
+            "{table}"
+        );
+    }
+    assert!(jobs.join("report/index.html").is_file());
+    // The jobs kept the ledger: a plain run finds every stage up to date.
+    let (ok, log) = xtask_run(&run_args(&pipeline, &jobs));
+    assert!(ok);
+    assert_eq!(stages_run(&log), Vec::<String>::new(), "{log}");
+
+    // A rerun submits nothing; a changed report submits the report alone.
+    let (ok, log) = xtask_run_with(&args, &env);
+    assert!(ok, "{log}");
+    assert_eq!(
+        std::fs::read_to_string(&sbatch_log)
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
+    assert!(scripts(&jobs).is_empty());
+    std::fs::write(
+        &pipeline,
+        text.replace("no-png = true", "no-png = true\ncontexts = 2"),
+    )
+    .unwrap();
+    let (ok, log) = xtask_run_with(&args, &env);
+    assert!(ok, "{log}");
+    let calls = std::fs::read_to_string(&sbatch_log).unwrap();
+    let last: Vec<&str> = calls.lines().skip(3).collect();
+    assert_eq!(last.len(), 1, "{last:?}");
+    assert!(last[0].ends_with("003-census-report.sh") || last[0].ends_with("001-census-report.sh"));
+    assert!(!last[0].contains("--dependency"), "{}", last[0]);
+
+    // A stage that is not the pipeline's is named with the pipeline's stages.
+    let mut args = run_args(&pipeline, &jobs).to_vec();
+    args.extend(["--stage", "extract/nothing"]);
+    let (ok, log) = xtask_run(&args);
+    assert!(!ok);
+    assert!(
+        log.contains("--stage extract/nothing") && log.contains("analyze/pre-ln"),
+        "{log}"
+    );
+}

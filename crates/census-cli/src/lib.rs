@@ -13,6 +13,7 @@ pub mod fired;
 pub mod logging;
 pub mod orchestrate;
 pub mod pipeline;
+pub mod slurm;
 pub mod stages;
 
 pub use command::{Cli, Command};

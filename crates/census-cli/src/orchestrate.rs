@@ -5,7 +5,7 @@
 //! here, and its settings are read from the pipeline's table by the stage's own flag parser
 //! ([`parse_settings`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use census_format::paths::absolute_normal as normalised;
@@ -28,6 +28,7 @@ use crate::pipeline::{
     EXTRACT_PATH_KEYS, ModelEntry, ModelSource, Pipeline, SECTION_RUN_KEYS, TRAIN_PATH_KEYS,
     hub_revision_series, parse_settings,
 };
+use crate::slurm::{self, Written};
 use crate::stages::{StageKind, StageLedger, StageStamp, describe_content, describe_files};
 
 /// `run` flags.
@@ -54,6 +55,20 @@ pub struct RunArgs {
     /// was computed is not part of its request: up-to-date stages stay up to date.
     #[arg(long, value_parser = census_extract::cli::parse_devices)]
     pub devices: Option<DeviceSet>,
+    /// Run only this stage (its key in `<out>/stages.json`: `extract/opt-125m`,
+    /// `analyze/opt-125m`, `report`), as the jobs `--slurm` writes do; the stages it reads must
+    /// be complete.
+    #[arg(long)]
+    pub stage: Option<String>,
+    /// Run nothing: write a Slurm job script for every stage that is not up to date (into
+    /// `<out>/slurm`), each running that stage alone after the jobs whose outputs it reads;
+    /// resources come from the pipeline's `[slurm]` table.
+    #[arg(long, conflicts_with = "stage")]
+    pub slurm: bool,
+    /// Submit the scripts `--slurm` writes with `sbatch`, each with `--dependency=afterok` on
+    /// the jobs it reads.
+    #[arg(long, requires = "slurm")]
+    pub submit: bool,
     /// Redo every stage, even those whose output is up to date. Everything is checked first, and
     /// each output is rebuilt beside the old one, which it replaces only when complete.
     #[arg(long)]
@@ -75,6 +90,8 @@ pub struct RunSummary {
     pub trained: BTreeMap<String, PathBuf>,
     /// What each model (each checkpoint of a series apart) left, in the report's order.
     pub models: Vec<ModelOutputs>,
+    /// With `--slurm`, the job scripts written (and submitted, with `--submit`), in order.
+    pub jobs: Vec<Written>,
 }
 
 /// The outputs of one model of a pipeline.
@@ -96,6 +113,8 @@ struct Stage<A> {
     key: String,
     /// Where it computes, for the log (`cuda:0,cuda:1`, `host`).
     on: String,
+    /// The keys of the stages whose outputs it reads.
+    after: Vec<String>,
     /// The stage's typed arguments.
     args: A,
     stamp: StageStamp,
@@ -113,6 +132,19 @@ struct Plan {
     data: Vec<CorpusSource>,
     /// `--devices`: where every extraction runs, instead of its table's `device`.
     devices: Option<DeviceSet>,
+    /// Run every stage, one, or none (`--slurm`).
+    mode: Mode,
+}
+
+/// What `run` does with the pipeline's stages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    /// Run each that is not up to date.
+    All,
+    /// Run this one only (`--stage`).
+    Only(String),
+    /// Run none: plan them as Slurm jobs (`--slurm`).
+    Slurm,
 }
 
 impl RunArgs {
@@ -143,8 +175,56 @@ impl RunArgs {
             out,
             data: self.data.clone(),
             devices: self.devices.clone(),
+            mode: match (&self.stage, self.slurm) {
+                (Some(key), _) => Mode::Only(key.clone()),
+                (None, true) => Mode::Slurm,
+                (None, false) => Mode::All,
+            },
         };
-        plan.run(self.force)
+        let (mut summary, planned) = plan.run(self.force)?;
+        if plan.mode == Mode::Slurm {
+            let call = self.invocation(&plan)?;
+            summary.jobs = slurm::write_scripts(
+                &plan.out.join(slurm::JOBS_DIR),
+                &planned,
+                &plan.pipeline.slurm,
+                &call,
+            )?;
+            tracing::info!(
+                jobs = summary.jobs.len(),
+                dir = %plan.out.join(slurm::JOBS_DIR).display(),
+                "job scripts written, one per stage not up to date"
+            );
+            if self.submit {
+                slurm::submit(&mut summary.jobs)?;
+            }
+        }
+        Ok(summary)
+    }
+
+    /// How each Slurm job calls this command: the same binary, directory and plan-shaping
+    /// flags.
+    fn invocation(&self, plan: &Plan) -> Result<slurm::Invocation> {
+        let mut flags = vec![
+            "--pipeline".to_string(),
+            normalised(&self.pipeline).display().to_string(),
+            "--out".to_string(),
+            plan.out.display().to_string(),
+        ];
+        for model in &self.model {
+            flags.extend(["--model".to_string(), from_current_dir(model)]);
+        }
+        for source in &self.data {
+            flags.extend(["--data".to_string(), source.to_string()]);
+        }
+        if let Some(devices) = &self.devices {
+            flags.extend(["--devices".to_string(), devices.to_string()]);
+        }
+        Ok(slurm::Invocation {
+            binary: std::env::current_exe().context("finding this program for the job scripts")?,
+            workdir: std::env::current_dir().context("reading the current directory")?,
+            flags,
+        })
     }
 }
 
@@ -165,7 +245,8 @@ fn from_current_dir(spec: &str) -> String {
 }
 
 impl Plan {
-    fn run(&self, force: bool) -> Result<RunSummary> {
+    /// Runs (or, for `--slurm`, plans) the stages; returns the summary and the jobs planned.
+    fn run(&self, force: bool) -> Result<(RunSummary, Vec<slurm::Job>)> {
         let (pipeline, out) = (&self.pipeline, &self.out);
         tracing::info!(pipeline = %pipeline.name, out = %out.display(), "{}", pipeline.description);
         let parsed = pipeline.entries()?;
@@ -207,12 +288,22 @@ impl Plan {
                 self.path.display()
             )
         })?;
-        let _lock = OutputLock::acquire(out, "run")?;
+        // A single stage (a Slurm job) takes the pipeline's lock only to update the ledger, so
+        // jobs of other stages run beside it; each stage locks its own output.
+        let _lock = match self.mode {
+            Mode::Only(_) => None,
+            Mode::All | Mode::Slurm => Some(OutputLock::acquire(out, "run")?),
+        };
         let mut stages = StageRunner {
             ledger: StageLedger::open(out)?,
+            out: out.clone(),
             force,
+            mode: self.mode.clone(),
             ran: 0,
             skipped: 0,
+            seen: Vec::new(),
+            due: BTreeSet::new(),
+            jobs: Vec::new(),
         };
         let mut trained = BTreeMap::new();
         for name in pipeline.train.keys() {
@@ -222,6 +313,7 @@ impl Plan {
         }
         let models = expand_series(&entries)?;
         let mut analyses = Vec::new();
+        let mut analysis_keys = Vec::new();
         let mut outputs = Vec::new();
         for (model, slug) in &models {
             let local_model = Path::new(&model).is_dir().then(|| PathBuf::from(&model));
@@ -230,11 +322,13 @@ impl Plan {
             check_inside(out, &out.join(slug))?;
 
             let runs = run_dirs(pipeline, out, slug);
+            let mut extractions = Vec::new();
             for (name, run_dir) in runs.clone() {
                 let key = match &name {
                     Some(name) => format!("extract/{slug}/{name}"),
                     None => format!("extract/{slug}"),
                 };
+                extractions.push(key.clone());
                 let stage = self.extract_stage(name.as_deref(), model, key, &run_dir)?;
                 stages.step(stage, |args| {
                     if force && run_dir.exists() {
@@ -245,8 +339,10 @@ impl Plan {
                 })?;
             }
 
-            let stage =
+            let mut stage =
                 self.analyze_stage(local_model.as_deref(), slug, &run_dir, &analysis_dir)?;
+            stage.after = extractions;
+            analysis_keys.push(stage.key.clone());
             stages.step(stage, |args| args.run().map(|_| ()).map_err(Into::into))?;
             analyses.push(analysis_dir.clone());
             outputs.push(ModelOutputs {
@@ -257,16 +353,28 @@ impl Plan {
             });
         }
         let report_dir = out.join("report");
-        let stage = self.report_stage(&analyses, &report_dir)?;
+        let mut stage = self.report_stage(&analyses, &report_dir)?;
+        stage.after = analysis_keys;
         stages.step(stage, |args| args.run().map(|_| ()).map_err(Into::into))?;
-        Ok(RunSummary {
+        if let Mode::Only(key) = &self.mode
+            && !stages.seen.contains(key)
+        {
+            bail!(
+                "--stage {key}: pipeline {} has no such stage (its stages: {})",
+                self.path.display(),
+                stages.seen.join(", ")
+            );
+        }
+        let summary = RunSummary {
             index: report_dir.join(census_report::INDEX_FILE),
             out: out.clone(),
             ran: stages.ran,
             skipped: stages.skipped,
             trained,
             models: outputs,
-        })
+            jobs: Vec::new(),
+        };
+        Ok((summary, stages.jobs))
     }
 }
 
@@ -313,15 +421,33 @@ fn expand_series(entries: &[(String, String, bool)]) -> Result<Vec<(String, Stri
 /// Runs stages or skips them, keeping the ledger and the counts.
 struct StageRunner {
     ledger: StageLedger,
+    /// The pipeline's output directory, which holds the ledger.
+    out: PathBuf,
     force: bool,
+    mode: Mode,
     ran: usize,
     skipped: usize,
+    /// Every stage's key, in order.
+    seen: Vec<String>,
+    /// With `--slurm`, the stages planned as jobs.
+    due: BTreeSet<String>,
+    /// With `--slurm`, their jobs.
+    jobs: Vec<slurm::Job>,
 }
 
 impl StageRunner {
-    /// Runs `stage` unless it is up to date.
+    /// Runs `stage` unless it is up to date (for `--stage`, only the stage named; for
+    /// `--slurm`, none: it is planned as a job instead).
     fn step<A>(&mut self, stage: Stage<A>, run: impl FnOnce(A) -> Result<()>) -> Result<()> {
-        if !self.force && stage.complete && self.ledger.is_current(&stage.key, &stage.stamp) {
+        self.seen.push(stage.key.clone());
+        let current =
+            !self.force && stage.complete && self.ledger.is_current(&stage.key, &stage.stamp);
+        match &self.mode {
+            Mode::Slurm => return self.plan_job(&stage, current),
+            Mode::Only(key) if *key != stage.key => return Ok(()),
+            Mode::Only(_) | Mode::All => {}
+        }
+        if current {
             tracing::info!(
                 stage = %stage.key,
                 "up to date (same request and inputs, output complete): skipped; --force redoes it"
@@ -337,11 +463,58 @@ impl StageRunner {
             "request or inputs changed"
         };
         tracing::info!(stage = %stage.key, on = %stage.on, reason, "running");
-        self.ledger.forget(&stage.key)?;
-        run(stage.args).with_context(|| format!("stage {}", stage.key))?;
-        self.ledger.record(&stage.key, stage.stamp)?;
+        let key = stage.key.clone();
+        self.update_ledger(|ledger| ledger.forget(&key))?;
+        run(stage.args).with_context(|| format!("stage {key}"))?;
+        self.update_ledger(|ledger| ledger.record(&key, stage.stamp))?;
         self.ran += 1;
         Ok(())
+    }
+
+    /// Plans `stage` as a Slurm job when it is not `current`, or when a job it reads from is
+    /// planned (its inputs will change).
+    fn plan_job<A>(&mut self, stage: &Stage<A>, current: bool) -> Result<()> {
+        let after: Vec<String> = (stage.after.iter())
+            .filter(|k| self.due.contains(*k))
+            .cloned()
+            .collect();
+        if current && after.is_empty() {
+            tracing::info!(stage = %stage.key, "up to date: no job");
+            self.skipped += 1;
+            return Ok(());
+        }
+        if stage.key.starts_with("train/") {
+            bail!(
+                "stage {}: the pipeline trains this model first, and its later stages are known \
+                 only once it is trained; train it with `run` (without --slurm), then submit the \
+                 rest",
+                stage.key
+            );
+        }
+        self.due.insert(stage.key.clone());
+        self.jobs.push(slurm::Job {
+            key: stage.key.clone(),
+            extracts: stage.key.starts_with("extract/"),
+            after,
+        });
+        Ok(())
+    }
+
+    /// Applies `change` to the ledger and stores it. A single stage (`--stage`, a Slurm job
+    /// beside others) reads the ledger again under the pipeline's lock first, so jobs finishing
+    /// together keep each other's entries.
+    fn update_ledger(&mut self, change: impl FnOnce(&mut StageLedger) -> Result<()>) -> Result<()> {
+        if let Mode::Only(_) = self.mode {
+            let _lock = OutputLock::acquire_waiting(
+                &self.out,
+                "run --stage",
+                std::time::Duration::from_secs(600),
+            )?;
+            self.ledger = StageLedger::open(&self.out)?;
+            change(&mut self.ledger)
+        } else {
+            change(&mut self.ledger)
+        }
     }
 }
 
@@ -366,6 +539,7 @@ impl Plan {
             describe_files(&source.path, &mut inputs)?;
         }
         Ok(Stage {
+            after: Vec::new(),
             key: format!("train/{name}"),
             on: args.settings.device.name().to_string(),
             stamp: StageStamp::new(StageKind::Train, &args, inputs)?,
@@ -420,6 +594,7 @@ impl Plan {
         Ok(Stage {
             key,
             on,
+            after: Vec::new(),
             stamp: StageStamp::new(StageKind::Extract, &args, inputs)?,
             complete: run_is_complete(run_dir),
             args,
@@ -472,6 +647,7 @@ impl Plan {
             }
         }
         Ok(Stage {
+            after: Vec::new(),
             on: "host".to_string(),
             key: format!("analyze/{slug}"),
             stamp: StageStamp::new(StageKind::Analyze, &args, inputs)?,
@@ -498,6 +674,7 @@ impl Plan {
             }
         }
         Ok(Stage {
+            after: Vec::new(),
             on: "host".to_string(),
             key: "report".to_string(),
             stamp: StageStamp::new(StageKind::Report, &args, inputs)?,
@@ -719,6 +896,7 @@ mod tests {
             out: out.to_path_buf(),
             data: Vec::new(),
             devices: None,
+            mode: Mode::All,
         }
     }
 

@@ -67,6 +67,9 @@ pub struct Pipeline {
     /// `report` flags (`--analysis` and `--out` are set).
     #[serde(default)]
     pub report: BTreeMap<String, toml::Value>,
+    /// The resources of the Slurm jobs `run --slurm` writes.
+    #[serde(default)]
+    pub slurm: crate::slurm::SlurmTable,
     /// The directory relative paths are taken from: the one that holds the pipeline file.
     #[serde(skip)]
     pub base: PathBuf,

@@ -102,6 +102,14 @@ pub enum FormatError {
         #[source]
         source: serde_json::Error,
     },
+    /// An output is being written by another command, which holds its lock.
+    #[error("{}: {reason}", path.display())]
+    Busy {
+        /// The output.
+        path: PathBuf,
+        /// Who holds it.
+        reason: String,
+    },
     /// A directory is in the way and is not one this project wrote.
     #[error("{}: {reason}", path.display())]
     Foreign {

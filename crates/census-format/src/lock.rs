@@ -58,6 +58,23 @@ fn refuse_foreign(path: &Path) -> Result<()> {
 }
 
 impl OutputLock {
+    /// [`OutputLock::acquire`], waiting up to `patience` while another command holds the lock.
+    pub fn acquire_waiting(
+        output: &Path,
+        command: &str,
+        patience: std::time::Duration,
+    ) -> Result<Self> {
+        let deadline = std::time::Instant::now() + patience;
+        loop {
+            match Self::acquire(output, command) {
+                Err(FormatError::Busy { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                taken => return taken,
+            }
+        }
+    }
+
     /// Takes the lock of `output` for `command` (as it is shown to a second command), or
     /// refuses, naming the process that holds it.
     pub fn acquire(output: &Path, command: &str) -> Result<Self> {
@@ -91,7 +108,7 @@ impl OutputLock {
                     } else {
                         holder
                     };
-                    return Err(FormatError::Foreign {
+                    return Err(FormatError::Busy {
                         path: output.to_path_buf(),
                         reason: format!(
                             "is being written by another neuron-census command ({holder}; lock \
