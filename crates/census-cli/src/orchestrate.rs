@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use census_format::paths::absolute_normal as normalised;
 
@@ -294,7 +295,7 @@ impl Plan {
             Mode::Only(_) => None,
             Mode::All | Mode::Slurm => Some(OutputLock::acquire(out, "run")?),
         };
-        let mut stages = StageRunner {
+        let stages = StageRunner {
             ledger: StageLedger::open(out)?,
             out: out.clone(),
             force,
@@ -305,57 +306,89 @@ impl Plan {
             due: BTreeSet::new(),
             jobs: Vec::new(),
         };
+        let stages = Mutex::new(stages);
         let mut trained = BTreeMap::new();
         for name in pipeline.train.keys() {
             let stage = self.train_stage(name)?;
             trained.insert(name.clone(), stage.args.out.clone());
-            stages.step(stage, |args| args.run().map(|_| ()).map_err(Into::into))?;
+            step(&stages, stage, |args| {
+                args.run().map(|_| ()).map_err(Into::into)
+            })?;
         }
         let models = expand_series(&entries)?;
         let mut analyses = Vec::new();
         let mut analysis_keys = Vec::new();
         let mut outputs = Vec::new();
-        for (model, slug) in &models {
-            let local_model = Path::new(&model).is_dir().then(|| PathBuf::from(&model));
-            let run_dir = out.join(slug).join("run");
-            let analysis_dir = out.join(slug).join("analysis");
-            check_inside(out, &out.join(slug))?;
+        // Each model's analysis runs on the host's cores beside the next model's extraction;
+        // one analysis at a time, so memory holds one analysis and one extraction.
+        std::thread::scope(|scope| -> Result<()> {
+            let mut analysing = None;
+            for (model, slug) in &models {
+                let local_model = Path::new(&model).is_dir().then(|| PathBuf::from(&model));
+                let run_dir = out.join(slug).join("run");
+                let analysis_dir = out.join(slug).join("analysis");
+                check_inside(out, &out.join(slug))?;
 
-            let runs = run_dirs(pipeline, out, slug);
-            let mut extractions = Vec::new();
-            for (name, run_dir) in runs.clone() {
-                let key = match &name {
-                    Some(name) => format!("extract/{slug}/{name}"),
-                    None => format!("extract/{slug}"),
-                };
-                extractions.push(key.clone());
-                let stage = self.extract_stage(name.as_deref(), model, key, &run_dir)?;
-                stages.step(stage, |args| {
-                    if force && run_dir.exists() {
-                        replace_run(args, &run_dir)
-                    } else {
-                        args.run().map(|_| ()).map_err(Into::into)
+                let runs = run_dirs(pipeline, out, slug);
+                let mut extractions = Vec::new();
+                for (name, run_dir) in runs.clone() {
+                    let key = match &name {
+                        Some(name) => format!("extract/{slug}/{name}"),
+                        None => format!("extract/{slug}"),
+                    };
+                    extractions.push(key.clone());
+                    let stage = self.extract_stage(name.as_deref(), model, key, &run_dir)?;
+                    step(&stages, stage, |args| {
+                        if force && run_dir.exists() {
+                            replace_run(args, &run_dir)
+                        } else {
+                            args.run().map(|_| ()).map_err(Into::into)
+                        }
+                    })?;
+                }
+
+                let mut stage =
+                    self.analyze_stage(local_model.as_deref(), slug, &run_dir, &analysis_dir)?;
+                stage.after = extractions;
+                analysis_keys.push(stage.key.clone());
+                if let Some(previous) = analysing.take() {
+                    joined(previous)?;
+                }
+                if self.mode == Mode::All {
+                    // Decided, and logged, here: the log keeps the pipeline's order.
+                    if held(&stages).begin(&stage)? {
+                        let stages = &stages;
+                        analysing = Some(scope.spawn(move || {
+                            run_begun(stages, stage, |args| {
+                                args.run().map(|_| ()).map_err(Into::into)
+                            })
+                        }));
                     }
-                })?;
+                } else {
+                    step(&stages, stage, |args| {
+                        args.run().map(|_| ()).map_err(Into::into)
+                    })?;
+                }
+                analyses.push(analysis_dir.clone());
+                outputs.push(ModelOutputs {
+                    slug: slug.clone(),
+                    model: model.clone(),
+                    runs,
+                    analysis: analysis_dir,
+                });
             }
-
-            let mut stage =
-                self.analyze_stage(local_model.as_deref(), slug, &run_dir, &analysis_dir)?;
-            stage.after = extractions;
-            analysis_keys.push(stage.key.clone());
-            stages.step(stage, |args| args.run().map(|_| ()).map_err(Into::into))?;
-            analyses.push(analysis_dir.clone());
-            outputs.push(ModelOutputs {
-                slug: slug.clone(),
-                model: model.clone(),
-                runs,
-                analysis: analysis_dir,
-            });
-        }
+            if let Some(last) = analysing.take() {
+                joined(last)?;
+            }
+            Ok(())
+        })?;
         let report_dir = out.join("report");
         let mut stage = self.report_stage(&analyses, &report_dir)?;
         stage.after = analysis_keys;
-        stages.step(stage, |args| args.run().map(|_| ()).map_err(Into::into))?;
+        step(&stages, stage, |args| {
+            args.run().map(|_| ()).map_err(Into::into)
+        })?;
+        let stages = stages.into_inner().unwrap_or_else(PoisonError::into_inner);
         if let Mode::Only(key) = &self.mode
             && !stages.seen.contains(key)
         {
@@ -436,15 +469,19 @@ struct StageRunner {
 }
 
 impl StageRunner {
-    /// Runs `stage` unless it is up to date (for `--stage`, only the stage named; for
-    /// `--slurm`, none: it is planned as a job instead).
-    fn step<A>(&mut self, stage: Stage<A>, run: impl FnOnce(A) -> Result<()>) -> Result<()> {
+    /// Whether `stage` is to run now: not when it is up to date, not another than `--stage`
+    /// names, and never with `--slurm` (it is planned as a job instead). A stage to run is
+    /// taken out of the ledger until it is done.
+    fn begin<A>(&mut self, stage: &Stage<A>) -> Result<bool> {
         self.seen.push(stage.key.clone());
         let current =
             !self.force && stage.complete && self.ledger.is_current(&stage.key, &stage.stamp);
         match &self.mode {
-            Mode::Slurm => return self.plan_job(&stage, current),
-            Mode::Only(key) if *key != stage.key => return Ok(()),
+            Mode::Slurm => {
+                self.plan_job(stage, current)?;
+                return Ok(false);
+            }
+            Mode::Only(key) if *key != stage.key => return Ok(false),
             Mode::Only(_) | Mode::All => {}
         }
         if current {
@@ -453,7 +490,7 @@ impl StageRunner {
                 "up to date (same request and inputs, output complete): skipped; --force redoes it"
             );
             self.skipped += 1;
-            return Ok(());
+            return Ok(false);
         }
         let reason = if self.force {
             "--force"
@@ -463,10 +500,13 @@ impl StageRunner {
             "request or inputs changed"
         };
         tracing::info!(stage = %stage.key, on = %stage.on, reason, "running");
-        let key = stage.key.clone();
-        self.update_ledger(|ledger| ledger.forget(&key))?;
-        run(stage.args).with_context(|| format!("stage {key}"))?;
-        self.update_ledger(|ledger| ledger.record(&key, stage.stamp))?;
+        self.update_ledger(|ledger| ledger.forget(&stage.key))?;
+        Ok(true)
+    }
+
+    /// Records stage `key`, done, with what it was made from.
+    fn finish(&mut self, key: &str, stamp: StageStamp) -> Result<()> {
+        self.update_ledger(|ledger| ledger.record(key, stamp))?;
         self.ran += 1;
         Ok(())
     }
@@ -516,6 +556,42 @@ impl StageRunner {
             change(&mut self.ledger)
         }
     }
+}
+
+/// Runs `stage` through `runner` unless it is up to date (see [`StageRunner::begin`]); the
+/// runner is held only to decide and to record, so stages on other threads go on meanwhile.
+fn step<A>(
+    runner: &Mutex<StageRunner>,
+    stage: Stage<A>,
+    run: impl FnOnce(A) -> Result<()>,
+) -> Result<()> {
+    if !held(runner).begin(&stage)? {
+        return Ok(());
+    }
+    run_begun(runner, stage, run)
+}
+
+/// Runs `stage`, which [`StageRunner::begin`] said is to run, and records it.
+fn run_begun<A>(
+    runner: &Mutex<StageRunner>,
+    stage: Stage<A>,
+    run: impl FnOnce(A) -> Result<()>,
+) -> Result<()> {
+    let key = stage.key.clone();
+    run(stage.args).with_context(|| format!("stage {key}"))?;
+    held(runner).finish(&key, stage.stamp)
+}
+
+/// The runner, held.
+fn held(runner: &Mutex<StageRunner>) -> std::sync::MutexGuard<'_, StageRunner> {
+    runner.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The outcome of a stage run on a thread of its own.
+fn joined(handle: std::thread::ScopedJoinHandle<'_, Result<()>>) -> Result<()> {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 impl Plan {
