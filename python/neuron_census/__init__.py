@@ -327,6 +327,7 @@ class PipelineOutputs:
         ran: the stages run (the others were up to date).
         skipped: the stages skipped as up to date.
         trained: the models the pipeline trained, by `[train.<name>]` name.
+        jobs: with `slurm=True`, the Slurm job scripts written, in order.
         slugs: each model's place under `out` (`opt-125m`, `model/step-350`), in the report's
             order; a series' checkpoints each have their own.
     """
@@ -339,6 +340,9 @@ class PipelineOutputs:
         self.trained: dict[str, Path] = {k: Path(v) for k, v in summary["trained"].items()}
         self._models = {m["slug"]: m for m in summary["models"]}
         self.slugs: list[str] = list(self._models)
+        #: With `slurm=True`, the job scripts written (`key`, `script`, `after`, and `job_id`
+        #: once submitted with `submit=True`), in order; nothing ran.
+        self.jobs: list[dict[str, Any]] = summary["jobs"]
 
     def __repr__(self) -> str:
         return f"PipelineOutputs({str(self.out)!r}, models={self.slugs}, ran={self.ran}, skipped={self.skipped})"

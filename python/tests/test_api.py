@@ -1,6 +1,7 @@
 """The Python API against pyarrow's reading of the same files and the command's output."""
 
 import shutil
+from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -260,7 +261,12 @@ contexts = 2
     done = nc.run(pipeline, out=out)
     assert done.out == out.resolve() and done.index.is_file()
     assert (done.ran, done.skipped) == (3, 0)
-    assert done.trained == {}
+    assert done.trained == {} and done.jobs == []
+    planned = nc.run(pipeline, out=tmp_path / "jobs", slurm=True, progress=False)
+    assert [j["key"] for j in planned.jobs] == [f"extract/{done.slugs[0]}", f"analyze/{done.slugs[0]}", "report"]
+    assert planned.jobs[2]["after"] == [f"analyze/{done.slugs[0]}"]
+    assert all(Path(j["script"]).is_file() and j["job_id"] is None for j in planned.jobs)
+    assert planned.ran == 0 and not (tmp_path / "jobs" / done.slugs[0] / "run").exists()
     (slug,) = done.slugs
     assert done.model(slug) == str(MODEL)
     analysis = done.analysis(slug)
