@@ -32,6 +32,14 @@ use crate::pipeline::{
 use crate::slurm::{self, Written};
 use crate::stages::{StageKind, StageLedger, StageStamp, describe_content, describe_files};
 
+mod preflight;
+mod requests;
+mod runner;
+
+use self::preflight::*;
+use self::requests::*;
+use self::runner::*;
+
 /// `run` flags.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
@@ -107,19 +115,6 @@ pub struct ModelOutputs {
     pub runs: Vec<(Option<String>, PathBuf)>,
     /// Its analysis directory.
     pub analysis: PathBuf,
-}
-
-/// One stage of one model (or the report), ready to run or skip.
-struct Stage<A> {
-    key: String,
-    /// Where it computes, for the log (`cuda:0,cuda:1`, `host`).
-    on: String,
-    /// The keys of the stages whose outputs it reads.
-    after: Vec<String>,
-    /// The stage's typed arguments.
-    args: A,
-    stamp: StageStamp,
-    complete: bool,
 }
 
 /// A pipeline ready to run: the file, its output directory and the data given on the command
@@ -256,31 +251,7 @@ impl Plan {
             .zip(pipeline.model_slugs())
             .map(|(entry, slug)| (entry.location(out, &pipeline.base), slug, entry.series))
             .collect();
-        for ((model, _, series), entry) in entries.iter().zip(&parsed) {
-            let spec = &entry.spec;
-            let trained = matches!(entry.source, ModelSource::Trained(_));
-            if *series
-                && !trained
-                && !Path::new(model).is_dir()
-                && hub_revision_series(model)?.is_none()
-            {
-                bail!(
-                    "{}: model `{spec}`: the series directory {model} does not exist (a series \
-                     is a directory of checkpoints, or hub revisions as org/name@REV,REV)",
-                    self.path.display()
-                );
-            }
-            if Path::new(model).is_dir()
-                && normalised(out).starts_with(normalised(Path::new(model)))
-            {
-                bail!(
-                    "--out {} lies inside the model directory {model}: the model's fingerprint \
-                     would cover the pipeline's own outputs and every stage would run again each \
-                     time; choose an --out outside it",
-                    out.display()
-                );
-            }
-        }
+        self.check_entries(&entries, &parsed)?;
         // Series are checked as far as their checkpoints exist before training.
         let models = expand_series(&entries)?;
         self.preflight(&models).with_context(|| {
@@ -316,72 +287,7 @@ impl Plan {
             })?;
         }
         let models = expand_series(&entries)?;
-        let mut analyses = Vec::new();
-        let mut analysis_keys = Vec::new();
-        let mut outputs = Vec::new();
-        // Each model's analysis runs on the host's cores beside the next model's extraction;
-        // one analysis at a time, so memory holds one analysis and one extraction.
-        std::thread::scope(|scope| -> Result<()> {
-            let mut analysing = None;
-            for (model, slug) in &models {
-                let local_model = Path::new(&model).is_dir().then(|| PathBuf::from(&model));
-                let run_dir = out.join(slug).join("run");
-                let analysis_dir = out.join(slug).join("analysis");
-                check_inside(out, &out.join(slug))?;
-
-                let runs = run_dirs(pipeline, out, slug);
-                let mut extractions = Vec::new();
-                for (name, run_dir) in runs.clone() {
-                    let key = match &name {
-                        Some(name) => format!("extract/{slug}/{name}"),
-                        None => format!("extract/{slug}"),
-                    };
-                    extractions.push(key.clone());
-                    let stage = self.extract_stage(name.as_deref(), model, key, &run_dir)?;
-                    step(&stages, stage, |args| {
-                        if force && run_dir.exists() {
-                            replace_run(args, &run_dir)
-                        } else {
-                            args.run().map(|_| ()).map_err(Into::into)
-                        }
-                    })?;
-                }
-
-                let mut stage =
-                    self.analyze_stage(local_model.as_deref(), slug, &run_dir, &analysis_dir)?;
-                stage.after = extractions;
-                analysis_keys.push(stage.key.clone());
-                if let Some(previous) = analysing.take() {
-                    joined(previous)?;
-                }
-                if self.mode == Mode::All {
-                    // Decided, and logged, here: the log keeps the pipeline's order.
-                    if held(&stages).begin(&stage)? {
-                        let stages = &stages;
-                        analysing = Some(scope.spawn(move || {
-                            run_begun(stages, stage, |args| {
-                                args.run().map(|_| ()).map_err(Into::into)
-                            })
-                        }));
-                    }
-                } else {
-                    step(&stages, stage, |args| {
-                        args.run().map(|_| ()).map_err(Into::into)
-                    })?;
-                }
-                analyses.push(analysis_dir.clone());
-                outputs.push(ModelOutputs {
-                    slug: slug.clone(),
-                    model: model.clone(),
-                    runs,
-                    analysis: analysis_dir,
-                });
-            }
-            if let Some(last) = analysing.take() {
-                joined(last)?;
-            }
-            Ok(())
-        })?;
+        let (analyses, analysis_keys, outputs) = self.run_models(&stages, &models, force)?;
         let report_dir = out.join("report");
         let mut stage = self.report_stage(&analyses, &report_dir)?;
         stage.after = analysis_keys;
@@ -408,6 +314,119 @@ impl Plan {
             jobs: Vec::new(),
         };
         Ok((summary, stages.jobs))
+    }
+
+    /// Extracts and analyses each of `models`: its extractions in turn, then its analysis on a
+    /// thread of its own beside the next model's extractions (one analysis at a time); returns
+    /// the analysis directories and stage keys, and what each model left.
+    fn run_models(
+        &self,
+        stages: &Mutex<StageRunner>,
+        models: &[(String, String)],
+        force: bool,
+    ) -> Result<(Vec<PathBuf>, Vec<String>, Vec<ModelOutputs>)> {
+        let (pipeline, out) = (&self.pipeline, &self.out);
+        let mut analyses = Vec::new();
+        let mut analysis_keys = Vec::new();
+        let mut outputs = Vec::new();
+        // Each model's analysis runs on the host's cores beside the next model's extraction;
+        // one analysis at a time, so memory holds one analysis and one extraction.
+        std::thread::scope(|scope| -> Result<()> {
+            let mut analysing = None;
+            for (model, slug) in models {
+                let local_model = Path::new(&model).is_dir().then(|| PathBuf::from(&model));
+                let run_dir = out.join(slug).join("run");
+                let analysis_dir = out.join(slug).join("analysis");
+                check_inside(out, &out.join(slug))?;
+
+                let runs = run_dirs(pipeline, out, slug);
+                let mut extractions = Vec::new();
+                for (name, run_dir) in runs.clone() {
+                    let key = match &name {
+                        Some(name) => format!("extract/{slug}/{name}"),
+                        None => format!("extract/{slug}"),
+                    };
+                    extractions.push(key.clone());
+                    let stage = self.extract_stage(name.as_deref(), model, key, &run_dir)?;
+                    step(stages, stage, |args| {
+                        if force && run_dir.exists() {
+                            replace_run(args, &run_dir)
+                        } else {
+                            args.run().map(|_| ()).map_err(Into::into)
+                        }
+                    })?;
+                }
+
+                let mut stage =
+                    self.analyze_stage(local_model.as_deref(), slug, &run_dir, &analysis_dir)?;
+                stage.after = extractions;
+                analysis_keys.push(stage.key.clone());
+                if let Some(previous) = analysing.take() {
+                    joined(previous)?;
+                }
+                if self.mode == Mode::All {
+                    // Decided, and logged, here: the log keeps the pipeline's order.
+                    if held(stages).begin(&stage)? {
+                        analysing = Some(scope.spawn(move || {
+                            run_begun(stages, stage, |args| {
+                                args.run().map(|_| ()).map_err(Into::into)
+                            })
+                        }));
+                    }
+                } else {
+                    step(stages, stage, |args| {
+                        args.run().map(|_| ()).map_err(Into::into)
+                    })?;
+                }
+                analyses.push(analysis_dir.clone());
+                outputs.push(ModelOutputs {
+                    slug: slug.clone(),
+                    model: model.clone(),
+                    runs,
+                    analysis: analysis_dir,
+                });
+            }
+            if let Some(last) = analysing.take() {
+                joined(last)?;
+            }
+            Ok(())
+        })?;
+        Ok((analyses, analysis_keys, outputs))
+    }
+
+    /// Refuses a series that does not exist and an `--out` inside a model directory.
+    fn check_entries(
+        &self,
+        entries: &[(String, String, bool)],
+        parsed: &[ModelEntry],
+    ) -> Result<()> {
+        let out = &self.out;
+        for ((model, _, series), entry) in entries.iter().zip(parsed) {
+            let spec = &entry.spec;
+            let trained = matches!(entry.source, ModelSource::Trained(_));
+            if *series
+                && !trained
+                && !Path::new(model).is_dir()
+                && hub_revision_series(model)?.is_none()
+            {
+                bail!(
+                    "{}: model `{spec}`: the series directory {model} does not exist (a series \
+                     is a directory of checkpoints, or hub revisions as org/name@REV,REV)",
+                    self.path.display()
+                );
+            }
+            if Path::new(model).is_dir()
+                && normalised(out).starts_with(normalised(Path::new(model)))
+            {
+                bail!(
+                    "--out {} lies inside the model directory {model}: the model's fingerprint \
+                     would cover the pipeline's own outputs and every stage would run again each \
+                     time; choose an --out outside it",
+                    out.display()
+                );
+            }
+        }
+        Ok(())
     }
 }
 
@@ -449,510 +468,6 @@ fn expand_series(entries: &[(String, String, bool)]) -> Result<Vec<(String, Stri
         }
     }
     Ok(models)
-}
-
-/// Runs stages or skips them, keeping the ledger and the counts.
-struct StageRunner {
-    ledger: StageLedger,
-    /// The pipeline's output directory, which holds the ledger.
-    out: PathBuf,
-    force: bool,
-    mode: Mode,
-    ran: usize,
-    skipped: usize,
-    /// Every stage's key, in order.
-    seen: Vec<String>,
-    /// With `--slurm`, the stages planned as jobs.
-    due: BTreeSet<String>,
-    /// With `--slurm`, their jobs.
-    jobs: Vec<slurm::Job>,
-}
-
-impl StageRunner {
-    /// Whether `stage` is to run now: not when it is up to date, not another than `--stage`
-    /// names, and never with `--slurm` (it is planned as a job instead). A stage to run is
-    /// taken out of the ledger until it is done.
-    fn begin<A>(&mut self, stage: &Stage<A>) -> Result<bool> {
-        self.seen.push(stage.key.clone());
-        let current =
-            !self.force && stage.complete && self.ledger.is_current(&stage.key, &stage.stamp);
-        match &self.mode {
-            Mode::Slurm => {
-                self.plan_job(stage, current)?;
-                return Ok(false);
-            }
-            Mode::Only(key) if *key != stage.key => return Ok(false),
-            Mode::Only(_) | Mode::All => {}
-        }
-        if current {
-            tracing::info!(
-                stage = %stage.key,
-                "up to date (same request and inputs, output complete): skipped; --force redoes it"
-            );
-            self.skipped += 1;
-            return Ok(false);
-        }
-        let reason = if self.force {
-            "--force"
-        } else if !stage.complete {
-            "no complete output yet"
-        } else {
-            "request or inputs changed"
-        };
-        tracing::info!(stage = %stage.key, on = %stage.on, reason, "running");
-        self.update_ledger(|ledger| ledger.forget(&stage.key))?;
-        Ok(true)
-    }
-
-    /// Records stage `key`, done, with what it was made from.
-    fn finish(&mut self, key: &str, stamp: StageStamp) -> Result<()> {
-        self.update_ledger(|ledger| ledger.record(key, stamp))?;
-        self.ran += 1;
-        Ok(())
-    }
-
-    /// Plans `stage` as a Slurm job when it is not `current`, or when a job it reads from is
-    /// planned (its inputs will change).
-    fn plan_job<A>(&mut self, stage: &Stage<A>, current: bool) -> Result<()> {
-        let after: Vec<String> = (stage.after.iter())
-            .filter(|k| self.due.contains(*k))
-            .cloned()
-            .collect();
-        if current && after.is_empty() {
-            tracing::info!(stage = %stage.key, "up to date: no job");
-            self.skipped += 1;
-            return Ok(());
-        }
-        if stage.key.starts_with("train/") {
-            bail!(
-                "stage {}: the pipeline trains this model first, and its later stages are known \
-                 only once it is trained; train it with `run` (without --slurm), then submit the \
-                 rest",
-                stage.key
-            );
-        }
-        self.due.insert(stage.key.clone());
-        self.jobs.push(slurm::Job {
-            key: stage.key.clone(),
-            extracts: stage.key.starts_with("extract/"),
-            after,
-        });
-        Ok(())
-    }
-
-    /// Applies `change` to the ledger and stores it. A single stage (`--stage`, a Slurm job
-    /// beside others) reads the ledger again under the pipeline's lock first, so jobs finishing
-    /// together keep each other's entries.
-    fn update_ledger(&mut self, change: impl FnOnce(&mut StageLedger) -> Result<()>) -> Result<()> {
-        if let Mode::Only(_) = self.mode {
-            let _lock = OutputLock::acquire_waiting(
-                &self.out,
-                "run --stage",
-                std::time::Duration::from_secs(600),
-            )?;
-            self.ledger = StageLedger::open(&self.out)?;
-            change(&mut self.ledger)
-        } else {
-            change(&mut self.ledger)
-        }
-    }
-}
-
-/// Runs `stage` through `runner` unless it is up to date (see [`StageRunner::begin`]); the
-/// runner is held only to decide and to record, so stages on other threads go on meanwhile.
-fn step<A>(
-    runner: &Mutex<StageRunner>,
-    stage: Stage<A>,
-    run: impl FnOnce(A) -> Result<()>,
-) -> Result<()> {
-    if !held(runner).begin(&stage)? {
-        return Ok(());
-    }
-    run_begun(runner, stage, run)
-}
-
-/// Runs `stage`, which [`StageRunner::begin`] said is to run, and records it.
-fn run_begun<A>(
-    runner: &Mutex<StageRunner>,
-    stage: Stage<A>,
-    run: impl FnOnce(A) -> Result<()>,
-) -> Result<()> {
-    let key = stage.key.clone();
-    run(stage.args).with_context(|| format!("stage {key}"))?;
-    held(runner).finish(&key, stage.stamp)
-}
-
-/// The runner, held.
-fn held(runner: &Mutex<StageRunner>) -> std::sync::MutexGuard<'_, StageRunner> {
-    runner.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The outcome of a stage run on a thread of its own.
-fn joined(handle: std::thread::ScopedJoinHandle<'_, Result<()>>) -> Result<()> {
-    handle
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-}
-
-impl Plan {
-    /// The training of `[train.<name>]`, into `<out>/trained/<name>`.
-    fn train_stage(&self, name: &str) -> Result<Stage<TrainArgs>> {
-        let pipeline = &self.pipeline;
-        let table = &pipeline.train[name];
-        let section = format!("train.{name}");
-        let model_dir = self.out.join("trained").join(name);
-        let args = TrainArgs {
-            data: pipeline.sources(table, "data")?.with_context(|| {
-                format!("[{section}] names no `data`: give the text the model trains on")
-            })?,
-            eval_data: pipeline.eval_data(table)?,
-            out: model_dir.clone(),
-            force: true,
-            settings: parse_settings::<TrainSettings>(&section, table, &TRAIN_PATH_KEYS)?,
-        };
-        let mut inputs = BTreeMap::new();
-        for source in args.data.iter().chain(args.eval_data.source()) {
-            describe_files(&source.path, &mut inputs)?;
-        }
-        Ok(Stage {
-            after: Vec::new(),
-            key: format!("train/{name}"),
-            on: args.settings.device.name().to_string(),
-            stamp: StageStamp::new(StageKind::Train, &args, inputs)?,
-            complete: is_trained_model(&model_dir),
-            args,
-        })
-    }
-
-    /// The extraction of `model` into `run_dir`: the `[extract]` run (`run` None) or
-    /// `[runs.<run>]`.
-    fn extract_stage(
-        &self,
-        run: Option<&str>,
-        model: &str,
-        key: String,
-        run_dir: &Path,
-    ) -> Result<Stage<ExtractArgs>> {
-        let pipeline = &self.pipeline;
-        let (section, table) = match run {
-            Some(name) => (format!("runs.{name}"), pipeline.run_table(name)),
-            None => ("extract".to_string(), pipeline.extract.clone()),
-        };
-        let own_data = run.is_some_and(|name| pipeline.runs[name].contains_key("data"));
-        let data = if !self.data.is_empty() && !own_data {
-            self.data.clone()
-        } else {
-            pipeline.sources(&table, "data")?.unwrap_or_default()
-        };
-        if data.is_empty() {
-            bail!("[{section}] names no `data` and none was given with --data");
-        }
-        let mut args = ExtractArgs {
-            model: model.to_string(),
-            data,
-            out: run_dir.to_path_buf(),
-            settings: parse_settings::<ExtractSettings>(&section, &table, &EXTRACT_PATH_KEYS)?,
-        };
-        if self.devices.is_some() {
-            args.settings.devices.clone_from(&self.devices);
-        }
-        let on = match &args.settings.devices {
-            Some(devices) => devices.to_string(),
-            None => args.settings.device.name().to_string(),
-        };
-        let mut inputs = BTreeMap::new();
-        if Path::new(model).is_dir() {
-            describe_files(Path::new(model), &mut inputs)?;
-        }
-        for source in &args.data {
-            describe_files(&source.path, &mut inputs)?;
-        }
-        Ok(Stage {
-            key,
-            on,
-            after: Vec::new(),
-            stamp: StageStamp::new(StageKind::Extract, &args, inputs)?,
-            complete: run_is_complete(run_dir),
-            args,
-        })
-    }
-
-    /// The analysis of a model's runs (`run_dir` and the `[runs.*]` runs `[analyze]` names
-    /// beside it) into `analysis_dir`.
-    fn analyze_stage(
-        &self,
-        local_model: Option<&Path>,
-        slug: &str,
-        run_dir: &Path,
-        analysis_dir: &Path,
-    ) -> Result<Stage<AnalyzeArgs>> {
-        let pipeline = &self.pipeline;
-        let section_run = |key: &str| -> Vec<PathBuf> {
-            pipeline
-                .section_run(key)
-                .map(|name| run_dir.with_file_name(format!("run-{name}")))
-                .into_iter()
-                .collect()
-        };
-        let [ngram_key, positional_key] = SECTION_RUN_KEYS;
-        let args = AnalyzeArgs {
-            runs: vec![run_dir.to_path_buf()],
-            out: analysis_dir.to_path_buf(),
-            model: local_model.map(Path::to_path_buf),
-            ngram_runs: section_run(ngram_key),
-            positional_runs: section_run(positional_key),
-            settings: parse_settings::<AnalyzeSettings>(
-                "analyze",
-                &pipeline.analyze,
-                &SECTION_RUN_KEYS,
-            )?,
-        };
-        let mut inputs = BTreeMap::new();
-        if let Some(model) = local_model {
-            describe_files(model, &mut inputs)?;
-        }
-        let run_dirs = args
-            .runs
-            .iter()
-            .chain(&args.ngram_runs)
-            .chain(&args.positional_runs);
-        for dir in run_dirs {
-            let manifest = dir.join(census_format::run::manifest::MANIFEST_FILE);
-            if manifest.is_file() {
-                describe_content(&manifest, &mut inputs)?;
-            }
-        }
-        Ok(Stage {
-            after: Vec::new(),
-            on: "host".to_string(),
-            key: format!("analyze/{slug}"),
-            stamp: StageStamp::new(StageKind::Analyze, &args, inputs)?,
-            complete: analysis_is_complete(analysis_dir),
-            args,
-        })
-    }
-
-    /// The report of `analyses` into `report_dir`.
-    fn report_stage(&self, analyses: &[PathBuf], report_dir: &Path) -> Result<Stage<ReportArgs>> {
-        use census_format::analysis::manifest::{MANIFEST_FILE, SUMMARY_FILE};
-        let args = ReportArgs {
-            analyses: analyses.to_vec(),
-            out: report_dir.to_path_buf(),
-            settings: parse_settings::<ReportSettings>("report", &self.pipeline.report, &[])?,
-        };
-        let mut inputs = BTreeMap::new();
-        for analysis in analyses {
-            for name in [MANIFEST_FILE, SUMMARY_FILE] {
-                let path = analysis.join(name);
-                if path.is_file() {
-                    describe_content(&path, &mut inputs)?;
-                }
-            }
-        }
-        Ok(Stage {
-            after: Vec::new(),
-            on: "host".to_string(),
-            key: "report".to_string(),
-            stamp: StageStamp::new(StageKind::Report, &args, inputs)?,
-            complete: census_report::is_complete(report_dir),
-            args,
-        })
-    }
-}
-
-/// Each extraction of a model: the `[extract]` run (no name) in `<out>/<slug>/run`, then each
-/// `[runs.<name>]` in `<out>/<slug>/run-<name>`.
-fn run_dirs(pipeline: &Pipeline, out: &Path, slug: &str) -> Vec<(Option<String>, PathBuf)> {
-    std::iter::once((None, out.join(slug).join("run")))
-        .chain(pipeline.runs.keys().map(|name| {
-            (
-                Some(name.clone()),
-                out.join(slug).join(format!("run-{name}")),
-            )
-        }))
-        .collect()
-}
-
-/// Whether a run directory's manifest says the run finished.
-fn run_is_complete(run_dir: &Path) -> bool {
-    census_format::run::Manifest::load(run_dir)
-        .ok()
-        .flatten()
-        .is_some_and(|manifest| manifest.complete)
-}
-
-/// Whether an analysis directory holds a whole analysis (written whole, its manifest with it).
-fn analysis_is_complete(dir: &Path) -> bool {
-    dir.join(census_format::analysis::manifest::MANIFEST_FILE)
-        .is_file()
-}
-
-/// Redoes a run for `--force`: the new run is extracted beside the old one and replaces it only
-/// when complete, so a failure leaves the old run as it was.
-fn replace_run(mut args: ExtractArgs, run_dir: &Path) -> Result<()> {
-    // Ours by the preflight's own test (`check_foreign_directory`): it holds a run manifest,
-    // readable or not; a damaged one is replaced by the run done again.
-    if !run_dir
-        .join(census_format::run::manifest::MANIFEST_FILE)
-        .is_file()
-    {
-        bail!(
-            "--force would replace {}, which holds no run manifest: remove it yourself if it is yours",
-            run_dir.display()
-        );
-    }
-    let staged = StagedDir::begin(run_dir, census_format::run::RUN_OWNED)?;
-    args.out = staged.path().to_path_buf();
-    args.run()?;
-    staged.commit()?;
-    Ok(())
-}
-
-impl Plan {
-    /// Checks everything the pipeline needs before any stage runs or anything is replaced:
-    /// every stage's settings, every corpus source, every local model's configuration against
-    /// the extraction settings, hub models in the cache when offline, and every output directory
-    /// (it must be absent, empty, or one this project wrote for that stage).
-    fn preflight(&self, models: &[(String, String)]) -> Result<()> {
-        let (pipeline, out) = (&self.pipeline, &self.out);
-        check_tables(pipeline)?;
-        for name in pipeline.train.keys() {
-            let model_dir = out.join("trained").join(name);
-            check_inside(out, &model_dir)?;
-            let stage = self.train_stage(name)?;
-            for source in stage.args.data.iter().chain(stage.args.eval_data.source()) {
-                source.check_exists()?;
-            }
-            check_model_output(&model_dir)?;
-        }
-        let trained = out.join("trained");
-        let local_models: Vec<PathBuf> = models
-            .iter()
-            .map(|(model, _)| PathBuf::from(model))
-            .filter(|m| m.is_dir())
-            .collect();
-        let mut analyses = Vec::new();
-        for (model, slug) in models {
-            let outputs = normalised(&out.join(slug));
-            if let Some(inside) = local_models
-                .iter()
-                .find(|m| outputs.starts_with(normalised(m)))
-            {
-                bail!(
-                    "the outputs of model `{model}` would be written into {}, inside the model \
-                     directory {}; choose an --out outside it",
-                    out.join(slug).display(),
-                    inside.display()
-                );
-            }
-            let run_dir = out.join(slug).join("run");
-            let analysis_dir = out.join(slug).join("analysis");
-            let path = Path::new(model);
-            check_inside(out, &out.join(slug))?;
-            for (name, dir) in run_dirs(pipeline, out, slug) {
-                check_inside(out, &dir)?;
-                let stage = self.extract_stage(name.as_deref(), model, String::new(), &dir)?;
-                let options = stage.args.to_options()?;
-                if path.is_dir() {
-                    let config = census_model::family::read_config(path.join("config.json"))?;
-                    options.validate(&config)?;
-                } else {
-                    for source in &options.sources {
-                        source.check_exists()?;
-                    }
-                }
-                check_foreign_directory(&dir)?;
-            }
-            if !path.is_dir() {
-                if !path.starts_with(&trained) && HubOptions::from_env(false).offline {
-                    // Offline, a hub model must already be in the cache.
-                    census_model::hub::resolve(model, &HubOptions::from_env(false))?;
-                } else if !path.starts_with(&trained) {
-                    ModelSpec::parse(model)?;
-                }
-            }
-            let local_model = path.is_dir().then_some(path);
-            self.analyze_stage(local_model, slug, &run_dir, &analysis_dir)?;
-            census_stats::analyze::check_output_dir(&analysis_dir)?;
-            analyses.push(analysis_dir);
-        }
-        let report_dir = out.join("report");
-        // A series the pipeline has still to train has no analysis yet.
-        if !analyses.is_empty() {
-            self.report_stage(&analyses, &report_dir)?;
-        }
-        census_report::check_output_dir(&report_dir)?;
-        Ok(())
-    }
-}
-
-/// Refuses a stage output that does not lie strictly inside the pipeline's `--out`, once both
-/// paths are normalised.
-fn check_inside(out: &Path, output: &Path) -> Result<()> {
-    let (out_n, output_n) = (normalised(out), normalised(output));
-    if output_n == out_n || !output_n.starts_with(&out_n) {
-        bail!(
-            "a stage would write {} ({}), which is not inside --out {}; refusing",
-            output.display(),
-            output_n.display(),
-            out.display()
-        );
-    }
-    Ok(())
-}
-
-/// Checks every key of every stage table against its stage's settings, naming the table and
-/// the key: a key no setting has (or one the pipeline sets itself), and a switch given anything
-/// but `true` or `false`.
-fn check_tables(pipeline: &Pipeline) -> Result<()> {
-    fn check<S: Args>(
-        command: &str,
-        section: &str,
-        table: &BTreeMap<String, toml::Value>,
-        paths: &[&str],
-    ) -> Result<()> {
-        let flags = S::augment_args(clap::Command::new("stage"));
-        for (key, value) in table {
-            if paths.contains(&key.as_str()) {
-                continue;
-            }
-            let Some(flag) = flags.get_arguments().find(|a| a.get_long() == Some(key)) else {
-                bail!(
-                    "[{section}] has no key `{key}`: its keys are `{command}` flags without \
-                     their dashes (see `neuron-census {command} --help`), except those the \
-                     pipeline sets itself"
-                );
-            };
-            let switch = !flag.get_action().takes_values();
-            match value {
-                toml::Value::Boolean(_) if !switch => {
-                    bail!("[{section}] {key} = {value}: `--{key}` takes a value, not true or false")
-                }
-                toml::Value::Boolean(_) => {}
-                _ if switch => bail!(
-                    "[{section}] {key} = {value}: `--{key}` is a switch; write {key} = true or \
-                     leave it out"
-                ),
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-    check::<ExtractSettings>("extract", "extract", &pipeline.extract, &EXTRACT_PATH_KEYS)?;
-    for (name, table) in &pipeline.runs {
-        check::<ExtractSettings>(
-            "extract",
-            &format!("runs.{name}"),
-            table,
-            &EXTRACT_PATH_KEYS,
-        )?;
-    }
-    check::<AnalyzeSettings>("analyze", "analyze", &pipeline.analyze, &SECTION_RUN_KEYS)?;
-    check::<ReportSettings>("report", "report", &pipeline.report, &[])?;
-    for (name, table) in &pipeline.train {
-        check::<TrainSettings>("train", &format!("train.{name}"), table, &TRAIN_PATH_KEYS)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
