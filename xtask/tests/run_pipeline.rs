@@ -100,6 +100,20 @@ fn write_pipeline(path: &Path, corpus: &Path, analyze: &str) {
 /// The `train` keys of the tiny model the training tests train in seconds.
 const TINY_MODEL: &str = "vocab-size = 300\nhidden-size = 32\nlayers = 2\nheads = 2\nffn-dim = 64\nmax-positions = 32\nseq-len = 32\nbatch-size = 4\nsteps = 10\nwarmup-steps = 2\n";
 
+/// The pre-LN fixture's pipeline (`p.toml`) on a copy of the sample corpus in `dir`; returns
+/// both paths.
+fn sample_pipeline(dir: &Path) -> (PathBuf, PathBuf) {
+    let corpus = dir.join("corpus.jsonl");
+    std::fs::copy(
+        census_testkit::fixtures_dir().join("corpus/sample.jsonl"),
+        &corpus,
+    )
+    .unwrap();
+    let pipeline = dir.join("p.toml");
+    write_pipeline(&pipeline, &corpus, "");
+    (pipeline, corpus)
+}
+
 fn stages_run(log: &str) -> Vec<String> {
     log.lines()
         .filter(|l| l.contains(" running "))
@@ -111,14 +125,7 @@ fn stages_run(log: &str) -> Vec<String> {
 #[test]
 fn stages_run_once_and_rerun_only_when_something_changed() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("corpus.jsonl");
-    std::fs::copy(
-        census_testkit::fixtures_dir().join("corpus/sample.jsonl"),
-        &corpus,
-    )
-    .unwrap();
-    let pipeline = dir.path().join("p.toml");
-    write_pipeline(&pipeline, &corpus, "");
+    let (pipeline, corpus) = sample_pipeline(dir.path());
     let out = dir.path().join("out");
     let args = run_args(&pipeline, &out);
 
@@ -904,14 +911,7 @@ fn a_pipeline_runs_a_pythia_presets_checkpoints_from_the_hub() {
 #[test]
 fn a_pipeline_spreads_its_extractions_over_devices_and_keeps_its_ledger() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("corpus.jsonl");
-    std::fs::copy(
-        census_testkit::fixtures_dir().join("corpus/sample.jsonl"),
-        &corpus,
-    )
-    .unwrap();
-    let pipeline = dir.path().join("p.toml");
-    write_pipeline(&pipeline, &corpus, "");
+    let (pipeline, _) = sample_pipeline(dir.path());
     let (one, two) = (dir.path().join("one"), dir.path().join("two"));
     let (ok, _) = xtask_run(&run_args(&pipeline, &one));
     assert!(ok);
@@ -987,14 +987,7 @@ echo "$((1000 + n));cluster"
 #[test]
 fn a_pipeline_submitted_to_slurm_equals_the_pipeline_run() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("corpus.jsonl");
-    std::fs::copy(
-        census_testkit::fixtures_dir().join("corpus/sample.jsonl"),
-        &corpus,
-    )
-    .unwrap();
-    let pipeline = dir.path().join("p.toml");
-    write_pipeline(&pipeline, &corpus, "");
+    let (pipeline, _) = sample_pipeline(dir.path());
     let mut text = std::fs::read_to_string(&pipeline).unwrap();
     text.push_str("[slurm]\npartition = \"gpu\"\ntime = \"01:00:00\"\ngpus = 1\n");
     std::fs::write(&pipeline, &text).unwrap();

@@ -12,7 +12,7 @@ use arrow::compute::kernels::cmp::eq;
 use arrow::datatypes::{ArrowPrimitiveType, DataType, Float64Type};
 use arrow::error::ArrowError;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ArrowPredicateFn, RowFilter};
+use parquet::arrow::arrow_reader::{ArrowPredicateFn, ParquetRecordBatchReaderBuilder, RowFilter};
 
 use crate::error::{FormatError, Result};
 
@@ -26,16 +26,29 @@ pub struct TableReader {
     batch: RecordBatch,
 }
 
+/// Opens table `path`; a missing one is an error saying what its absence means.
+fn open_table(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>> {
+    if !path.exists() {
+        return Err(FormatError::parquet(
+            path,
+            "missing (an incomplete or foreign analysis directory?)",
+        ));
+    }
+    crate::parquet_file::open_file(path)
+}
+
 impl TableReader {
     /// Reads `path` whole.
     pub fn read(path: &Path) -> Result<Self> {
-        if !path.exists() {
-            return Err(FormatError::parquet(
-                path,
-                "missing (an incomplete or foreign analysis directory?)",
-            ));
-        }
-        let builder = crate::parquet_file::open_file(path)?;
+        let builder = open_table(path)?;
+        Self::decode(path, builder)
+    }
+
+    /// Decodes every batch `builder` reads of `path` into one.
+    fn decode(
+        path: &Path,
+        builder: ParquetRecordBatchReaderBuilder<std::fs::File>,
+    ) -> Result<Self> {
         let schema = builder.schema().clone();
         let batches = crate::parquet_file::read_all(path, builder)?;
         let batch = arrow::compute::concat_batches(&schema, &batches).map_err(|source| {
@@ -51,13 +64,7 @@ impl TableReader {
     /// those two columns are decoded whole, the rest only for the rows kept, so one neuron of
     /// a large table is read without the table.
     pub fn read_neuron(path: &Path, layer: usize, neuron: usize) -> Result<Self> {
-        if !path.exists() {
-            return Err(FormatError::parquet(
-                path,
-                "missing (an incomplete or foreign analysis directory?)",
-            ));
-        }
-        let builder = crate::parquet_file::open_file(path)?;
+        let builder = open_table(path)?;
         let schema = builder.schema().clone();
         for name in ["layer", "neuron"] {
             if schema.field_with_name(name).is_err() {
@@ -85,15 +92,10 @@ impl TableReader {
             }
             Ok(keep.expect("two columns compared"))
         });
-        let builder = builder.with_row_filter(RowFilter::new(vec![Box::new(predicate)]));
-        let batches = crate::parquet_file::read_all(path, builder)?;
-        let batch = arrow::compute::concat_batches(&schema, &batches).map_err(|source| {
-            FormatError::Arrow {
-                path: path.to_path_buf(),
-                source,
-            }
-        })?;
-        Ok(Self::new(path, batch))
+        Self::decode(
+            path,
+            builder.with_row_filter(RowFilter::new(vec![Box::new(predicate)])),
+        )
     }
 
     /// `batch`, as read from `path`.
