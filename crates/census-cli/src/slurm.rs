@@ -35,6 +35,32 @@ pub struct SlurmTable {
     pub mem: Option<String>,
 }
 
+impl SlurmTable {
+    /// Refuses a value that cannot stand on an `#SBATCH` line (empty, or holding whitespace or
+    /// control characters) and a count of zero, naming the key.
+    pub fn check(&self) -> Result<()> {
+        let texts = [
+            ("partition", &self.partition),
+            ("account", &self.account),
+            ("time", &self.time),
+            ("mem", &self.mem),
+        ];
+        for (key, value) in texts {
+            if let Some(value) = value
+                && (value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()))
+            {
+                bail!("[slurm] {key} = {value:?}: one word, as sbatch takes it");
+            }
+        }
+        for (key, value) in [("gpus", self.gpus), ("cpus-per-task", self.cpus_per_task)] {
+            if value == Some(0) {
+                bail!("[slurm] {key} = 0: at least 1, or leave it out");
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One stage as a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
@@ -141,6 +167,7 @@ pub fn write_scripts(
     table: &SlurmTable,
     call: &Invocation,
 ) -> Result<Vec<Written>> {
+    table.check()?;
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
@@ -224,6 +251,51 @@ pub fn submit(written: &mut [Written]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_that_cannot_stand_on_an_sbatch_line_are_named() {
+        let bad = [
+            (
+                SlurmTable {
+                    partition: Some("gpu\n#SBATCH --x".into()),
+                    ..Default::default()
+                },
+                "partition",
+            ),
+            (
+                SlurmTable {
+                    time: Some(String::new()),
+                    ..Default::default()
+                },
+                "time",
+            ),
+            (
+                SlurmTable {
+                    gpus: Some(0),
+                    ..Default::default()
+                },
+                "gpus = 0",
+            ),
+            (
+                SlurmTable {
+                    cpus_per_task: Some(0),
+                    ..Default::default()
+                },
+                "cpus-per-task = 0",
+            ),
+        ];
+        for (table, named) in bad {
+            let e = table.check().unwrap_err().to_string();
+            assert!(e.contains(named), "{e}");
+        }
+        SlurmTable {
+            partition: Some("gpu".into()),
+            gpus: Some(8),
+            ..Default::default()
+        }
+        .check()
+        .unwrap();
+    }
 
     #[test]
     fn a_script_asks_for_the_tables_resources_and_runs_its_stage_alone() {
