@@ -14,7 +14,10 @@
 #   2. measures tokens/s and MFU at the opt-1.3b shape in f16 on the dense path;
 #   3. runs --stream-layers --offload-hidden on the first 4 layers of the opt-66b shape and
 #      reports peak GPU memory;
-#   4. prints one summary table.
+#   4. where the host has two GPUs or more, runs step 2's extraction again over two of them
+#      (--devices cuda:0,cuda:1), reports tokens/s against one, and checks that the run's files
+#      equal the one-GPU run's (on the CPU: --devices cpu,cpu);
+#   5. prints one summary table.
 #
 # In the repository, `pipelines/gpu-check.sh --device cpu --quick` runs the same steps on the
 # CPU at small shapes (CI does, with the release builds in target/release).
@@ -166,9 +169,38 @@ read -r stream_tps stream_memory stream_where <<< "$result"
 echo "tokens/s: $stream_tps; peak $stream_where memory: $stream_memory MiB"
 
 echo
-echo "== 4. summary ($device) =="
+gpus=0
+if [ "$device" = cuda ] && command -v nvidia-smi >/dev/null; then
+  gpus=$(nvidia-smi --list-gpus | grep -c '^GPU' || true)
+fi
+if [ "$device" = cpu ] || [ "$gpus" -ge 2 ]; then
+  two=cpu,cpu
+  [ "$device" = cuda ] && two=cuda:0,cuda:1
+  echo "== 4. step 2 again over two devices ($two) =="
+  result=$(measured_extract "$census" extract --model "$work/throughput-model" \
+    --data "$work/throughput.jsonl" --out "$work/two-device-run" --devices "$two" \
+    --ffn dense --dtype f16 --max-seq-len "$seq_len" --full-length --record counts --quiet)
+  read -r two_tps two_memory two_where <<< "$result"
+  # The same parts, byte for byte: only the manifest (which device computed each part) differs.
+  (cd "$work/throughput-run" && find . -type f ! -name manifest.json | sort) > "$work/one.txt"
+  (cd "$work/two-device-run" && find . -type f ! -name manifest.json | sort) > "$work/two.txt"
+  cmp -s "$work/one.txt" "$work/two.txt" || { echo "the two-device run has other files" >&2; exit 1; }
+  while read -r file; do
+    cmp -s "$work/throughput-run/$file" "$work/two-device-run/$file" \
+      || { echo "$file differs between the one- and two-device runs" >&2; exit 1; }
+  done < "$work/one.txt"
+  two_result="$two_tps tokens/s against $tps on one ($(python3 -c "print(f'{$two_tps / max($tps, 1):.2f}')")x), peak $two_where memory $two_memory MiB; files equal the one-device run's"
+  echo "tokens/s: $two_tps; $two_result"
+else
+  echo "== 4. two devices: skipped, this host has $gpus GPU(s) =="
+  two_result="skipped: $gpus GPU(s)"
+fi
+
+echo
+echo "== 5. summary ($device) =="
 echo "| check | result |"
 echo "|---|---|"
 echo "| fired masks and device counts, parity fixtures of every family, f32 and f16 | $parity_result |"
 echo "| $throughput_preset shape, f16 dense | $tps tokens/s, MFU $mfu%, peak $where memory $memory MiB |"
 echo "| $stream_preset shape, $stream_layers layers streamed with offload | $stream_tps tokens/s, peak $stream_where memory $stream_memory MiB |"
+echo "| $throughput_preset shape over two devices | $two_result |"

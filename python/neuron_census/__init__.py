@@ -340,7 +340,8 @@ class PipelineOutputs:
         self.trained: dict[str, Path] = {k: Path(v) for k, v in summary["trained"].items()}
         self._models = {m["slug"]: m for m in summary["models"]}
         self.slugs: list[str] = list(self._models)
-        #: With `slurm=True`, the job scripts written (`key`, `script`, `after`, and `job_id`
+        #: With `slurm=True`, the job scripts written (`key`, the stage `keys` it runs, its task
+        #: indices `array` for a job array, `script`, `after`, and `job_id`
         #: once submitted with `submit=True`), in order; nothing ran.
         self.jobs: list[dict[str, Any]] = summary["jobs"]
 
@@ -355,12 +356,14 @@ class PipelineOutputs:
         """The analysis of model `slug`, opened."""
         return open_analysis(self._entry(slug)["analysis"])
 
-    def run(self, slug: str, name: Optional[str] = None) -> Run:
-        """The `[extract]` run of model `slug`, or its `[runs.<name>]` run, opened."""
-        for run_name, path in self._entry(slug)["runs"]:
-            if run_name == name:
-                return open_run(path)
-        names = [n for n, _ in self._entry(slug)["runs"] if n is not None]
+    def run(self, slug: str, name: Optional[str] = None) -> Union[Run, list[Run]]:
+        """The `[extract]` run of model `slug`, or its `[runs.<name>]` run, opened; under the
+        pipeline's `[split] extract`, the list of its shards, each a run, in order."""
+        for entry in self._entry(slug)["runs"]:
+            if entry["name"] == name:
+                shards = [open_run(path) for path in entry["dirs"]]
+                return shards[0] if len(shards) == 1 else shards
+        names = [e["name"] for e in self._entry(slug)["runs"] if e["name"] is not None]
         raise KeyError(f"model {slug!r} has no run {name!r} (its named runs: {names})")
 
     @property

@@ -928,7 +928,7 @@ fn a_pipeline_spreads_its_extractions_over_devices_and_keeps_its_ledger() {
     };
     assert_eq!(
         placed("extract/pre-ln").as_deref(),
-        Some("cpu,cpu"),
+        Some("cpu:0,cpu:1"),
         "{log}"
     );
     assert_eq!(placed("analyze/pre-ln").as_deref(), Some("host"), "{log}");
@@ -963,7 +963,8 @@ fn a_pipeline_spreads_its_extractions_over_devices_and_keeps_its_ledger() {
 }
 
 /// A stand-in for Slurm's `sbatch` on `PATH`: it records each call, runs the job script at
-/// once (in order, so a job's dependencies have run before it) and prints a job id.
+/// once (in order, so a job's dependencies have run before it; a job array's script once per
+/// task of its `#SBATCH --array=` list, with `SLURM_ARRAY_TASK_ID` set) and prints a job id.
 fn fake_sbatch(dir: &Path) -> PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -974,7 +975,16 @@ fn fake_sbatch(dir: &Path) -> PathBuf {
 set -euo pipefail
 echo "$*" >> "$FAKE_SBATCH_LOG"
 n=$(wc -l < "$FAKE_SBATCH_LOG")
-bash "${@: -1}" > "$FAKE_SBATCH_LOG.job-$n" 2>&1 || { echo "job ${@: -1} failed" >&2; exit 1; }
+script="${@: -1}"
+tasks=$(sed -n 's/^#SBATCH --array=//p' "$script")
+if [ -z "$tasks" ]; then
+  bash "$script" > "$FAKE_SBATCH_LOG.job-$n" 2>&1 || { echo "job $script failed" >&2; exit 1; }
+else
+  for task in ${tasks//,/ }; do
+    SLURM_ARRAY_TASK_ID=$task bash "$script" > "$FAKE_SBATCH_LOG.job-$n-$task" 2>&1 \
+      || { echo "task $task of $script failed" >&2; exit 1; }
+  done
+fi
 echo "$((1000 + n));cluster"
 "#,
     )
@@ -1105,4 +1115,232 @@ fn a_pipeline_submitted_to_slurm_equals_the_pipeline_run() {
         log.contains("--stage extract/nothing") && log.contains("analyze/pre-ln"),
         "{log}"
     );
+}
+
+/// `[split]`: each extraction as shards and each analysis as layer ranges merged into one. The
+/// shards hold every sequence of the whole run once; the analysis of the shards equals the
+/// analysis of the whole run; submitted to Slurm, the shards and the ranges are job arrays, and
+/// the outputs equal the plain run's.
+#[test]
+fn a_split_pipeline_runs_as_job_arrays_and_equals_the_whole_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pipeline, _) = sample_pipeline(dir.path());
+    let whole_text = std::fs::read_to_string(&pipeline).unwrap();
+    let (whole, plain, jobs) = (
+        dir.path().join("whole"),
+        dir.path().join("plain"),
+        dir.path().join("jobs"),
+    );
+    assert!(xtask_run(&run_args(&pipeline, &whole)).0);
+    let text = format!("{whole_text}[split]\nextract = 3\nanalyze = 2\n");
+    std::fs::write(&pipeline, &text).unwrap();
+
+    let (ok, log) = xtask_run(&run_args(&pipeline, &plain));
+    assert!(ok, "{log}");
+    let mut ran = stages_run(&log);
+    ran.sort();
+    assert_eq!(
+        ran,
+        [
+            "analyze/pre-ln/part-0-of-2",
+            "analyze/pre-ln/part-1-of-2",
+            "extract/pre-ln/shard-0-of-3",
+            "extract/pre-ln/shard-1-of-3",
+            "extract/pre-ln/shard-2-of-3",
+            "merge/pre-ln",
+            "report"
+        ],
+        "{log}"
+    );
+    // Every sequence of the whole run, in exactly one shard.
+    let sequences = |run: &Path| -> u64 {
+        let manifest = census_format::run::Manifest::load(run).unwrap().unwrap();
+        assert!(manifest.complete);
+        manifest.parts.iter().map(|p| p.sequences).sum()
+    };
+    let shards: u64 = (0..3)
+        .map(|i| sequences(&plain.join(format!("pre-ln/run/shard-{i}-of-3"))))
+        .sum();
+    assert_eq!(shards, sequences(&whole.join("pre-ln/run")));
+    for table in [
+        "neurons",
+        "layers",
+        "detectors",
+        "coverage",
+        "token_detectors",
+    ] {
+        let file = format!("pre-ln/analysis/{table}.parquet");
+        let (split, one) = (plain.join(&file), whole.join(&file));
+        if !one.exists() {
+            continue;
+        }
+        assert_eq!(
+            std::fs::read(split).unwrap(),
+            std::fs::read(one).unwrap(),
+            "{table}: the split analysis differs from the whole one"
+        );
+    }
+    // Up to date on a rerun.
+    let (ok, log) = xtask_run(&run_args(&pipeline, &plain));
+    assert!(ok);
+    assert_eq!(stages_run(&log), Vec::<String>::new(), "{log}");
+
+    // As Slurm jobs: one array of shards, one of layer ranges, the merge, the report.
+    let bin = fake_sbatch(dir.path());
+    let sbatch_log = dir.path().join("sbatch.log");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let env = [
+        ("PATH", path.as_str()),
+        ("FAKE_SBATCH_LOG", sbatch_log.to_str().unwrap()),
+    ];
+    let mut args = run_args(&pipeline, &jobs).to_vec();
+    args.extend(["--slurm", "--submit", "--slurm-time", "02:00:00"]);
+    let (ok, log) = xtask_run_with(&args, &env);
+    assert!(ok, "{log}");
+    let mut scripts: Vec<String> = std::fs::read_dir(jobs.join("slurm"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sh"))
+        .collect();
+    scripts.sort();
+    assert_eq!(
+        scripts,
+        [
+            "001-census-extract-pre-ln-shards-of-3.sh",
+            "002-census-analyze-pre-ln-parts-of-2.sh",
+            "003-census-merge-pre-ln.sh",
+            "004-census-report.sh"
+        ]
+    );
+    let shards_script = std::fs::read_to_string(jobs.join("slurm").join(&scripts[0])).unwrap();
+    assert!(
+        shards_script.contains("#SBATCH --array=0,1,2\n"),
+        "{shards_script}"
+    );
+    assert!(
+        shards_script.contains("#SBATCH --time=02:00:00\n"),
+        "{shards_script}"
+    );
+    let calls = std::fs::read_to_string(&sbatch_log).unwrap();
+    let calls: Vec<&str> = calls.lines().collect();
+    assert_eq!(calls.len(), 4, "{calls:?}");
+    assert!(!calls[0].contains("--dependency"), "{}", calls[0]);
+    for (call, after) in calls[1..].iter().zip(["1001", "1002", "1003"]) {
+        assert!(
+            call.contains(&format!("--dependency=afterok:{after} ")),
+            "{call}"
+        );
+    }
+    for i in 0..3 {
+        let run = format!("pre-ln/run/shard-{i}-of-3");
+        assert_eq!(
+            census_testkit::files_except(&jobs.join(&run), "manifest.json"),
+            census_testkit::files_except(&plain.join(&run), "manifest.json")
+        );
+    }
+    for table in ["neurons", "layers", "detectors", "coverage"] {
+        let file = format!("pre-ln/analysis/{table}.parquet");
+        assert_eq!(
+            std::fs::read(jobs.join(&file)).unwrap(),
+            std::fs::read(plain.join(&file)).unwrap(),
+            "{table}"
+        );
+    }
+    assert!(jobs.join("report/index.html").is_file());
+    let (ok, log) = xtask_run(&run_args(&pipeline, &jobs));
+    assert!(ok);
+    assert_eq!(stages_run(&log), Vec::<String>::new(), "{log}");
+
+    // One shard lost: the rerun submits an array of that shard alone, then what reads it.
+    std::fs::remove_dir_all(jobs.join("pre-ln/run/shard-1-of-3")).unwrap();
+    let (ok, log) = xtask_run_with(&args, &env);
+    assert!(ok, "{log}");
+    let script =
+        std::fs::read_to_string(jobs.join("slurm/001-census-extract-pre-ln-shards-of-3.sh"))
+            .unwrap();
+    assert!(script.contains("#SBATCH --array=1\n"), "{script}");
+    let calls = std::fs::read_to_string(&sbatch_log).unwrap();
+    assert_eq!(calls.lines().count(), 8, "{calls}");
+
+    // A whole run where the split puts shards is refused, and kept.
+    let mut args = run_args(&pipeline, &whole).to_vec();
+    args.push("--force");
+    let (ok, log) = xtask_run(&args);
+    assert!(!ok);
+    assert!(log.contains("holds a whole run"), "{log}");
+    assert!(whole.join("pre-ln/run/manifest.json").is_file());
+}
+
+/// `--devices-per-extraction 1`: the extractions of different models run side by side, one on
+/// each device, and give what one device gives model by model; the report keeps the pipeline's
+/// order, and the ledger holds every stage.
+#[test]
+fn independent_models_run_side_by_side_on_their_own_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pipeline, _) = sample_pipeline(dir.path());
+    let text = std::fs::read_to_string(&pipeline).unwrap();
+    // Three models of one tokenizer: the pre-LN fixture's, given to the others.
+    let fixtures = census_testkit::fixtures_dir().join("opt");
+    let models = ["pre-ln", "f16", "post-ln-proj"].map(|m| {
+        let copy = dir.path().join(m);
+        std::fs::create_dir(&copy).unwrap();
+        for entry in std::fs::read_dir(fixtures.join(m)).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, copy.join(path.file_name().unwrap())).unwrap();
+        }
+        for file in ["vocab.json", "merges.txt", "tokenizer_config.json"] {
+            std::fs::copy(fixtures.join("pre-ln").join(file), copy.join(file)).unwrap();
+        }
+        format!("\"{}\"", copy.display())
+    });
+    let models = models.join(", ");
+    let (first, rest) = text.split_once('\n').unwrap();
+    let (_, rest) = rest.split_once('\n').unwrap();
+    std::fs::write(&pipeline, format!("{first}\nmodels = [{models}]\n{rest}")).unwrap();
+    let (one, side) = (dir.path().join("one"), dir.path().join("side"));
+    let (ok, log) = xtask_run(&run_args(&pipeline, &one));
+    assert!(ok, "{log}");
+    let mut args = run_args(&pipeline, &side).to_vec();
+    args.extend(["--devices", "cpu,cpu", "--devices-per-extraction", "1"]);
+    let (ok, log) = xtask_run(&args);
+    assert!(ok, "{log}");
+    let mut placed: Vec<String> = log
+        .lines()
+        .filter(|l| l.contains(" running ") && l.contains("stage=extract/"))
+        .filter_map(|l| l.split("on=").nth(1))
+        .map(|s| s.split_whitespace().next().unwrap().to_string())
+        .collect();
+    placed.sort();
+    placed.dedup();
+    assert_eq!(placed, ["cpu:0", "cpu:1"], "{log}");
+    for model in ["pre-ln", "f16", "post-ln-proj"] {
+        assert_eq!(
+            census_testkit::files_except(&side.join(model).join("run"), "manifest.json"),
+            census_testkit::files_except(&one.join(model).join("run"), "manifest.json"),
+            "{model}"
+        );
+        for table in ["neurons", "layers", "detectors", "coverage"] {
+            let file = format!("{model}/analysis/{table}.parquet");
+            assert_eq!(
+                std::fs::read(side.join(&file)).unwrap(),
+                std::fs::read(one.join(&file)).unwrap(),
+                "{file}"
+            );
+        }
+    }
+    let report = std::fs::read_to_string(side.join("report/index.html")).unwrap();
+    let at = |model: &str| {
+        report
+            .find(model)
+            .unwrap_or_else(|| panic!("{model} not in the report"))
+    };
+    assert!(at("pre-ln") < at("f16") && at("f16") < at("post-ln-proj"));
+    let (ok, log) = xtask_run(&run_args(&pipeline, &side));
+    assert!(ok);
+    assert_eq!(stages_run(&log), Vec::<String>::new(), "{log}");
+
+    let mut args = run_args(&pipeline, &side).to_vec();
+    args.extend(["--devices-per-extraction", "1"]);
+    let (ok, log) = xtask_run(&args);
+    assert!(!ok && log.contains("--devices"), "{log}");
 }

@@ -28,7 +28,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a whole pipeline (extract, analyze, report), skipping every stage whose output is up
     /// to date; with no flags, the embedded default model and corpus (pipelines/default.toml).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Run a corpus through a model and write which FFN neurons fire on every token and layer
     /// to a run directory of Parquet shards (resumable; see docs/SCHEMA.md).
     Extract(ExtractArgs),

@@ -70,6 +70,9 @@ pub struct Pipeline {
     /// The resources of the Slurm jobs `run --slurm` writes.
     #[serde(default)]
     pub slurm: crate::slurm::SlurmTable,
+    /// Extractions as shards and analyses as layer ranges (job arrays under `run --slurm`).
+    #[serde(default)]
+    pub split: crate::split::SplitTable,
     /// The directory relative paths are taken from: the one that holds the pipeline file.
     #[serde(skip)]
     pub base: PathBuf,
@@ -264,6 +267,32 @@ impl Pipeline {
                     "{}: [{stage}] sets `{key}`, which the pipeline sets itself per model",
                     path.display()
                 );
+            }
+        }
+        pipeline
+            .split
+            .check()
+            .with_context(|| path.display().to_string())?;
+        let split_keys = [
+            (pipeline.split.extract.is_some(), "extract", "shard"),
+            (pipeline.split.analyze.is_some(), "analyze", "layers"),
+        ];
+        for (split, key, flag) in split_keys {
+            let tables: Vec<(String, &BTreeMap<String, toml::Value>)> = if key == "extract" {
+                std::iter::once(("extract".to_string(), &pipeline.extract))
+                    .chain(pipeline.runs.iter().map(|(n, t)| (format!("runs.{n}"), t)))
+                    .collect()
+            } else {
+                vec![("analyze".to_string(), &pipeline.analyze)]
+            };
+            for (section, table) in tables {
+                if split && table.contains_key(flag) {
+                    bail!(
+                        "{}: [{section}] sets `{flag}` and [split] sets `{key}`: the split gives \
+                         each {key} stage its `{flag}`; keep one of them",
+                        path.display()
+                    );
+                }
             }
         }
         for key in SECTION_RUN_KEYS {

@@ -44,6 +44,8 @@ pub enum StageKind {
     Extract,
     /// Analyses a model's runs (`analyze`).
     Analyze,
+    /// Merges an analysis's layer ranges (`merge-analyses`).
+    Merge,
     /// Renders the report (`report`).
     Report,
 }
@@ -55,6 +57,7 @@ impl StageKind {
             Self::Train => "train",
             Self::Extract => "extract",
             Self::Analyze => "analyze",
+            Self::Merge => "merge-analyses",
             Self::Report => "report",
         }
     }
@@ -65,7 +68,9 @@ impl StageKind {
         match self {
             Self::Train => census_train::model_dir::TRAINED_MODEL_REVISION,
             Self::Extract => census_format::run::manifest::SCHEMA_VERSION,
-            Self::Analyze => census_format::analysis::manifest::ANALYSIS_SCHEMA_VERSION,
+            Self::Analyze | Self::Merge => {
+                census_format::analysis::manifest::ANALYSIS_SCHEMA_VERSION
+            }
             Self::Report => census_report::REPORT_REVISION,
         }
     }

@@ -206,6 +206,8 @@ fn resume_equals_an_uninterrupted_run() {
     let stray = activations_path(&broken, 1, lost.index);
     std::fs::write(format!("{}.tmp", stray.display()), b"half a file").unwrap();
     std::fs::write(&stray, b"renamed but never committed").unwrap();
+    // A manifest write cut short by a kill leaves its temporary beside the manifest.
+    std::fs::write(broken.join(".manifest.json.Xy12ab.tmp"), b"{\"schema").unwrap();
 
     let resumed = run(&small_parts(vec![source], &broken)).unwrap();
     assert_eq!(resumed.parts_written, 2);

@@ -80,6 +80,52 @@ impl DeviceSet {
         }
     }
 
+    /// The same devices with `cuda:all` resolved to the indices of the GPUs this host has.
+    pub fn resolved(&self) -> Result<Self, UnavailableDevice> {
+        struct Count;
+        impl ParallelJob for Count {
+            type Output = usize;
+            fn run<B: Backend>(self, workers: Vec<Worker<B>>, _label: String) -> usize {
+                workers.len()
+            }
+        }
+        match &self.workers {
+            Workers::Indices(_) => Ok(self.clone()),
+            Workers::All => Ok(Self {
+                kind: self.kind,
+                workers: Workers::Indices((0..self.run(Count)?).collect()),
+            }),
+        }
+    }
+
+    /// These devices, [resolved](Self::resolved), in groups of `size` (the last may be
+    /// smaller): each group runs one job while the others run theirs.
+    pub fn groups(&self, size: usize) -> Result<Vec<Self>, UnavailableDevice> {
+        let Workers::Indices(indices) = self.resolved()?.workers else {
+            unreachable!("resolved sets list their indices")
+        };
+        Ok(indices
+            .chunks(size.max(1))
+            .map(|chunk| Self {
+                kind: self.kind,
+                workers: Workers::Indices(chunk.to_vec()),
+            })
+            .collect())
+    }
+
+    /// The names its workers' work is recorded under (`cpu:0,cpu:1`, `cuda:2`, `cuda:all`).
+    pub fn names(&self) -> String {
+        match &self.workers {
+            Workers::All => format!("{}:all", self.kind.name()),
+            Workers::Indices(indices) => {
+                let names: Vec<String> = (indices.iter())
+                    .map(|i| format!("{}:{i}", self.kind.name()))
+                    .collect();
+                names.join(",")
+            }
+        }
+    }
+
     fn run_on<B: Backend, J: ParallelJob>(&self, job: J, backend: &str) -> J::Output {
         let indices = match &self.workers {
             Workers::Indices(indices) => indices.clone(),
@@ -246,5 +292,26 @@ mod tests {
             DeviceSet::one(Device::Cpu).run(Names).unwrap().1,
             "cpu (burn flex)"
         );
+    }
+
+    #[test]
+    fn devices_split_into_groups_in_order() {
+        let set: DeviceSet = "cpu,cpu,cpu".parse().unwrap();
+        let groups: Vec<String> = set
+            .groups(2)
+            .unwrap()
+            .iter()
+            .map(DeviceSet::names)
+            .collect();
+        assert_eq!(groups, ["cpu:0,cpu:1", "cpu:2"]);
+        let gpus: DeviceSet = "cuda:3,cuda:5".parse().unwrap();
+        let groups: Vec<String> = gpus
+            .groups(1)
+            .unwrap()
+            .iter()
+            .map(DeviceSet::names)
+            .collect();
+        assert_eq!(groups, ["cuda:3", "cuda:5"]);
+        assert_eq!("cuda:all".parse::<DeviceSet>().unwrap().names(), "cuda:all");
     }
 }

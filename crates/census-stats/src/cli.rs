@@ -297,7 +297,7 @@ impl AnalyzeArgs {
 }
 
 /// `merge-analyses` flags.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, Serialize)]
 pub struct MergeArgs {
     /// The analysis directory to write.
     #[arg(long)]

@@ -13,12 +13,14 @@ use census_format::paths::absolute_normal as normalised;
 
 use anyhow::{Context, Result, bail};
 use census_extract::cli::{ExtractArgs, ExtractSettings, parse_source};
+use census_format::analysis::options::LayerScope;
 use census_format::corpus::CorpusSource;
+use census_format::run::Shard;
 use census_format::run::manifest::check_foreign_directory;
 use census_format::{OutputLock, StagedDir};
 use census_model::{DeviceSet, HubOptions, ModelSpec};
 use census_report::cli::{ReportArgs, ReportSettings};
-use census_stats::cli::{AnalyzeArgs, AnalyzeSettings};
+use census_stats::cli::{AnalyzeArgs, AnalyzeSettings, MergeArgs};
 use clap::Args;
 use serde::Serialize;
 
@@ -29,7 +31,8 @@ use crate::pipeline::{
     EXTRACT_PATH_KEYS, ModelEntry, ModelSource, Pipeline, SECTION_RUN_KEYS, TRAIN_PATH_KEYS,
     hub_revision_series, parse_settings,
 };
-use crate::slurm::{self, Written};
+use crate::slurm::{self, ArrayTask, Written};
+use crate::split::{self, SplitTable};
 use crate::stages::{StageKind, StageLedger, StageStamp, describe_content, describe_files};
 
 mod preflight;
@@ -64,20 +67,31 @@ pub struct RunArgs {
     /// was computed is not part of its request: up-to-date stages stay up to date.
     #[arg(long, value_parser = census_extract::cli::parse_devices)]
     pub devices: Option<DeviceSet>,
+    /// With --devices, give each extraction this many of them: the extractions of different
+    /// models (and checkpoints) then run side by side, one per group of devices, each model's
+    /// analysis after its extractions (one analysis at a time) [default: all of them, one
+    /// extraction at a time].
+    #[arg(long, requires = "devices", value_parser = clap::value_parser!(u32).range(1..))]
+    pub devices_per_extraction: Option<u32>,
     /// Run only this stage (its key in `<out>/stages.json`: `extract/opt-125m`,
-    /// `analyze/opt-125m`, `report`), as the jobs `--slurm` writes do; the stages it reads must
-    /// be complete.
+    /// `analyze/opt-125m`, `report`; under `[split]`, `extract/opt-125m/shard-0-of-4`,
+    /// `analyze/opt-125m/part-0-of-2`, `merge/opt-125m`), as the jobs `--slurm` writes do; the
+    /// stages it reads must be complete.
     #[arg(long)]
     pub stage: Option<String>,
     /// Run nothing: write a Slurm job script for every stage that is not up to date (into
-    /// `<out>/slurm`), each running that stage alone after the jobs whose outputs it reads;
-    /// resources come from the pipeline's `[slurm]` table.
+    /// `<out>/slurm`), each running that stage alone after the jobs whose outputs it reads (the
+    /// shards and layer ranges of `[split]` as job arrays); resources come from the pipeline's
+    /// `[slurm]` table and the `--slurm-*` flags.
     #[arg(long, conflicts_with = "stage")]
     pub slurm: bool,
     /// Submit the scripts `--slurm` writes with `sbatch`, each with `--dependency=afterok` on
     /// the jobs it reads.
     #[arg(long, requires = "slurm")]
     pub submit: bool,
+    /// The jobs' resources, each replacing the pipeline's `[slurm]` value.
+    #[command(flatten)]
+    pub slurm_resources: slurm::SlurmTable,
     /// Redo every stage, even those whose output is up to date. Everything is checked first, and
     /// each output is rebuilt beside the old one, which it replaces only when complete.
     #[arg(long)]
@@ -111,10 +125,41 @@ pub struct ModelOutputs {
     pub slug: String,
     /// The model as the stages were given it (a directory, preset or hub id).
     pub model: String,
-    /// Its run directories, by `[runs.<name>]` name (`None` for the `[extract]` run).
-    pub runs: Vec<(Option<String>, PathBuf)>,
+    /// Its runs: the `[extract]` run, then each `[runs.<name>]`.
+    pub runs: Vec<RunOutput>,
     /// Its analysis directory.
     pub analysis: PathBuf,
+}
+
+/// The runs of one extraction of a model (`[extract]`, or `[runs.<name>]`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutput {
+    /// The `[runs.<name>]` name; None for the `[extract]` run.
+    pub name: Option<String>,
+    /// Its run directory, or, under `[split] extract`, the directory of each shard in order.
+    pub dirs: Vec<PathBuf>,
+}
+
+/// One model's analysis, to be made from its extractions.
+struct Analysis {
+    local_model: Option<PathBuf>,
+    slug: String,
+    /// The model's `[extract]` run directory (its shards beneath it under `[split]`).
+    run_dir: PathBuf,
+    analysis_dir: PathBuf,
+    /// The keys of the extractions it reads.
+    after: Vec<String>,
+}
+
+impl Analysis {
+    /// The key of the stage that writes the analysis directory: the analysis, or the merge of
+    /// its parts.
+    fn key(&self, split: &SplitTable) -> String {
+        match split.analysis_parts() {
+            None => format!("analyze/{}", self.slug),
+            Some(_) => format!("merge/{}", self.slug),
+        }
+    }
 }
 
 /// A pipeline ready to run: the file, its output directory and the data given on the command
@@ -128,6 +173,9 @@ struct Plan {
     data: Vec<CorpusSource>,
     /// `--devices`: where every extraction runs, instead of its table's `device`.
     devices: Option<DeviceSet>,
+    /// With `--devices-per-extraction`, the groups of devices extractions run on side by side
+    /// (empty: one extraction at a time, on every device).
+    groups: Vec<DeviceSet>,
     /// Run every stage, one, or none (`--slurm`).
     mode: Mode,
 }
@@ -165,12 +213,19 @@ impl RunArgs {
                 .clone()
                 .unwrap_or_else(|| Path::new("out").join(&pipeline.name)),
         );
+        let groups = match (&self.devices, self.devices_per_extraction) {
+            (Some(devices), Some(size)) => devices
+                .groups(size as usize)
+                .context("--devices-per-extraction: dividing the devices into groups")?,
+            _ => Vec::new(),
+        };
         let plan = Plan {
             pipeline,
             path: self.pipeline.clone(),
             out,
             data: self.data.clone(),
             devices: self.devices.clone(),
+            groups: if groups.len() > 1 { groups } else { Vec::new() },
             mode: match (&self.stage, self.slurm) {
                 (Some(key), _) => Mode::Only(key.clone()),
                 (None, true) => Mode::Slurm,
@@ -183,7 +238,7 @@ impl RunArgs {
             summary.jobs = slurm::write_scripts(
                 &plan.out.join(slurm::JOBS_DIR),
                 &planned,
-                &plan.pipeline.slurm,
+                &self.slurm_resources.or(&plan.pipeline.slurm),
                 &call,
             )?;
             tracing::info!(
@@ -316,16 +371,20 @@ impl Plan {
         Ok((summary, stages.jobs))
     }
 
-    /// Extracts and analyses each of `models`: its extractions in turn, then its analysis on a
-    /// thread of its own beside the next model's extractions (one analysis at a time); returns
-    /// the analysis directories and stage keys, and what each model left.
+    /// Extracts and analyses each of `models`: its extractions in turn (each shard of each, under
+    /// `[split]`), then its analysis on a thread of its own beside the next model's extractions
+    /// (one analysis at a time); returns the analysis directories and the keys of the stages
+    /// that write them, and what each model left.
     fn run_models(
         &self,
         stages: &Mutex<StageRunner>,
         models: &[(String, String)],
         force: bool,
     ) -> Result<(Vec<PathBuf>, Vec<String>, Vec<ModelOutputs>)> {
-        let (pipeline, out) = (&self.pipeline, &self.out);
+        if self.mode == Mode::All && !self.groups.is_empty() {
+            return self.run_models_side_by_side(stages, models, force);
+        }
+        let out = &self.out;
         let mut analyses = Vec::new();
         let mut analysis_keys = Vec::new();
         let mut outputs = Vec::new();
@@ -338,45 +397,24 @@ impl Plan {
                 let run_dir = out.join(slug).join("run");
                 let analysis_dir = out.join(slug).join("analysis");
                 check_inside(out, &out.join(slug))?;
+                let (extractions, runs) =
+                    self.extract_model(stages, model, slug, force, self.devices.as_ref())?;
 
-                let runs = run_dirs(pipeline, out, slug);
-                let mut extractions = Vec::new();
-                for (name, run_dir) in runs.clone() {
-                    let key = match &name {
-                        Some(name) => format!("extract/{slug}/{name}"),
-                        None => format!("extract/{slug}"),
-                    };
-                    extractions.push(key.clone());
-                    let stage = self.extract_stage(name.as_deref(), model, key, &run_dir)?;
-                    step(stages, stage, |args| {
-                        if force && run_dir.exists() {
-                            replace_run(args, &run_dir)
-                        } else {
-                            args.run().map(|_| ()).map_err(Into::into)
-                        }
-                    })?;
-                }
-
-                let mut stage =
-                    self.analyze_stage(local_model.as_deref(), slug, &run_dir, &analysis_dir)?;
-                stage.after = extractions;
-                analysis_keys.push(stage.key.clone());
                 if let Some(previous) = analysing.take() {
                     joined(previous)?;
                 }
+                let analysis = Analysis {
+                    local_model,
+                    slug: slug.clone(),
+                    run_dir,
+                    analysis_dir: analysis_dir.clone(),
+                    after: extractions,
+                };
+                analysis_keys.push(analysis.key(&self.pipeline.split));
                 if self.mode == Mode::All {
-                    // Decided, and logged, here: the log keeps the pipeline's order.
-                    if held(stages).begin(&stage)? {
-                        analysing = Some(scope.spawn(move || {
-                            run_begun(stages, stage, |args| {
-                                args.run().map(|_| ()).map_err(Into::into)
-                            })
-                        }));
-                    }
+                    analysing = self.analyse_beside(scope, stages, analysis)?;
                 } else {
-                    step(stages, stage, |args| {
-                        args.run().map(|_| ()).map_err(Into::into)
-                    })?;
+                    self.analyse(stages, analysis)?;
                 }
                 analyses.push(analysis_dir.clone());
                 outputs.push(ModelOutputs {
@@ -392,6 +430,214 @@ impl Plan {
             Ok(())
         })?;
         Ok((analyses, analysis_keys, outputs))
+    }
+
+    /// Extracts and analyses `models` side by side, one at a time on each group of devices
+    /// (`--devices-per-extraction`): a group takes the next model, extracts it, analyses it
+    /// (one analysis at a time on the host), then takes the next. A failure stops the groups
+    /// from taking more models; the stages already done stay recorded.
+    fn run_models_side_by_side(
+        &self,
+        stages: &Mutex<StageRunner>,
+        models: &[(String, String)],
+        force: bool,
+    ) -> Result<(Vec<PathBuf>, Vec<String>, Vec<ModelOutputs>)> {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let one_analysis = Mutex::new(());
+        let done: Mutex<Vec<Option<(String, ModelOutputs)>>> =
+            Mutex::new(models.iter().map(|_| None).collect());
+        let one_model = |(model, slug): &(String, String), group: &DeviceSet| {
+            let out = &self.out;
+            check_inside(out, &out.join(slug))?;
+            let (after, runs) = self.extract_model(stages, model, slug, force, Some(group))?;
+            let analysis = Analysis {
+                local_model: Path::new(&model).is_dir().then(|| PathBuf::from(&model)),
+                slug: slug.clone(),
+                run_dir: out.join(slug).join("run"),
+                analysis_dir: out.join(slug).join("analysis"),
+                after,
+            };
+            let (key, analysis_dir) = (
+                analysis.key(&self.pipeline.split),
+                analysis.analysis_dir.clone(),
+            );
+            {
+                let _one = one_analysis.lock().unwrap_or_else(PoisonError::into_inner);
+                self.analyse(stages, analysis)?;
+            }
+            let outputs = ModelOutputs {
+                slug: slug.clone(),
+                model: model.clone(),
+                runs,
+                analysis: analysis_dir,
+            };
+            anyhow::Ok((key, outputs))
+        };
+        let results: Vec<Result<()>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (self.groups.iter())
+                .map(|group| {
+                    let (next, stop, done, one_model) = (&next, &stop, &done, &one_model);
+                    scope.spawn(move || -> Result<()> {
+                        while !stop.load(Ordering::SeqCst) {
+                            let i = next.fetch_add(1, Ordering::SeqCst);
+                            let Some(entry) = models.get(i) else {
+                                break;
+                            };
+                            match one_model(entry, group) {
+                                Ok(outputs) => {
+                                    done.lock().unwrap_or_else(PoisonError::into_inner)[i] =
+                                        Some(outputs);
+                                }
+                                Err(e) => {
+                                    stop.store(true, Ordering::SeqCst);
+                                    return Err(e);
+                                }
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(joined).collect()
+        });
+        results.into_iter().collect::<Result<Vec<()>>>()?;
+        let (keys, outputs): (Vec<String>, Vec<ModelOutputs>) = (done.into_inner())
+            .unwrap_or_else(PoisonError::into_inner)
+            .into_iter()
+            .map(|o| o.expect("every model was done or an error returned"))
+            .unzip();
+        let analyses = outputs.iter().map(|o| o.analysis.clone()).collect();
+        Ok((analyses, keys, outputs))
+    }
+
+    /// Runs every extraction of `model` (each of its shards under `[split]`) on `devices` (or
+    /// where its table says); returns their stage keys and run directories.
+    fn extract_model(
+        &self,
+        stages: &Mutex<StageRunner>,
+        model: &str,
+        slug: &str,
+        force: bool,
+        devices: Option<&DeviceSet>,
+    ) -> Result<(Vec<String>, Vec<RunOutput>)> {
+        let mut keys = Vec::new();
+        let mut runs = Vec::new();
+        for (name, run_dir) in run_dirs(&self.pipeline, &self.out, slug) {
+            let base = match &name {
+                Some(name) => format!("extract/{slug}/{name}"),
+                None => format!("extract/{slug}"),
+            };
+            let units = self.run_units(&run_dir);
+            for (shard, dir) in &units {
+                let array = shard.map(|s| {
+                    ArrayTask::new(
+                        format!("{base}/shard-"),
+                        s.index,
+                        format!("-of-{}", s.count),
+                    )
+                });
+                let key = array.as_ref().map_or_else(|| base.clone(), ArrayTask::key);
+                keys.push(key.clone());
+                let mut stage =
+                    self.extract_stage(name.as_deref(), model, key, dir, *shard, devices)?;
+                stage.array = array;
+                step(stages, stage, |args| {
+                    if force && dir.exists() {
+                        replace_run(args, dir)
+                    } else {
+                        args.run().map(|_| ()).map_err(Into::into)
+                    }
+                })?;
+            }
+            runs.push(RunOutput {
+                name,
+                dirs: units.into_iter().map(|(_, dir)| dir).collect(),
+            });
+        }
+        Ok((keys, runs))
+    }
+
+    /// Starts `analysis` on a thread of its own, beside what the caller does next; None when
+    /// it is up to date. A whole analysis is decided, and logged, here, so the log keeps the
+    /// pipeline's order.
+    fn analyse_beside<'scope>(
+        &'scope self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        stages: &'scope Mutex<StageRunner>,
+        analysis: Analysis,
+    ) -> Result<Option<std::thread::ScopedJoinHandle<'scope, Result<()>>>> {
+        if self.pipeline.split.analysis_parts().is_some() {
+            return Ok(Some(scope.spawn(move || self.analyse(stages, analysis))));
+        }
+        let stage = self.whole_analysis(&analysis)?;
+        if !held(stages).begin(&stage)? {
+            return Ok(None);
+        }
+        Ok(Some(scope.spawn(move || {
+            run_begun(stages, stage, |args| {
+                args.run().map(|_| ()).map_err(Into::into)
+            })
+        })))
+    }
+
+    /// Runs `analysis`: whole, or, under `[split] analyze`, its layer ranges, then their merge.
+    fn analyse(&self, stages: &Mutex<StageRunner>, analysis: Analysis) -> Result<()> {
+        let Some(count) = self.pipeline.split.analysis_parts() else {
+            let stage = self.whole_analysis(&analysis)?;
+            return step(stages, stage, |args| {
+                args.run().map(|_| ()).map_err(Into::into)
+            });
+        };
+        let slug = &analysis.slug;
+        let mut parts = Vec::new();
+        let mut part_keys = Vec::new();
+        for index in 0..count {
+            let task = ArrayTask::new(
+                format!("analyze/{slug}/part-"),
+                index,
+                format!("-of-{count}"),
+            );
+            let dir = split::part_dir(&analysis.analysis_dir, index, count);
+            let mut stage = self.analyze_stage(
+                analysis.local_model.as_deref(),
+                task.key(),
+                &analysis.run_dir,
+                &dir,
+                Some((index, count)),
+            )?;
+            stage.after.clone_from(&analysis.after);
+            stage.array = Some(task);
+            part_keys.push(stage.key.clone());
+            parts.push(dir);
+            step(stages, stage, |args| {
+                args.run().map(|_| ()).map_err(Into::into)
+            })?;
+        }
+        // Made once the parts are written: their manifests are its inputs.
+        let mut merge = self.merge_stage(
+            analysis.key(&self.pipeline.split),
+            parts,
+            &analysis.analysis_dir,
+        )?;
+        merge.after = part_keys;
+        step(stages, merge, |args| {
+            args.run().map(|_| ()).map_err(Into::into)
+        })
+    }
+
+    /// The stage of `analysis` as one whole analysis.
+    fn whole_analysis(&self, analysis: &Analysis) -> Result<Stage<AnalyzeArgs>> {
+        let mut stage = self.analyze_stage(
+            analysis.local_model.as_deref(),
+            analysis.key(&self.pipeline.split),
+            &analysis.run_dir,
+            &analysis.analysis_dir,
+            None,
+        )?;
+        stage.after.clone_from(&analysis.after);
+        Ok(stage)
     }
 
     /// Refuses a series that does not exist and an `--out` inside a model directory.
@@ -487,6 +733,7 @@ mod tests {
             out: out.to_path_buf(),
             data: Vec::new(),
             devices: None,
+            groups: Vec::new(),
             mode: Mode::All,
         }
     }
@@ -516,13 +763,19 @@ mod tests {
             let slug = &pipeline.model_slugs()[0];
             for (name, dir) in run_dirs(pipeline, out, slug) {
                 let stage = plan
-                    .extract_stage(name.as_deref(), "opt-125m", String::new(), &dir)
+                    .extract_stage(name.as_deref(), "opt-125m", String::new(), &dir, None, None)
                     .expect(&label);
                 stage.args.to_options().expect(&label);
             }
             let analysis = out.join(slug).join("analysis");
             let stage = plan
-                .analyze_stage(None, slug, &out.join(slug).join("run"), &analysis)
+                .analyze_stage(
+                    None,
+                    String::new(),
+                    &out.join(slug).join("run"),
+                    &analysis,
+                    None,
+                )
                 .expect(&label);
             stage.args.request().expect(&label);
             plan.report_stage(&[analysis], &out.join("report"))
@@ -542,7 +795,7 @@ mod tests {
         assert!(Path::new(&model).join("config.json").is_file(), "{model}");
         let run = Path::new("/nonexistent/out/run");
         let extract = |plan: &Plan| {
-            plan.extract_stage(None, &model, String::new(), run)
+            plan.extract_stage(None, &model, String::new(), run, None, None)
                 .unwrap()
         };
         let stage = extract(&plan);
@@ -662,7 +915,7 @@ mod tests {
         let plan = plan("paper.toml", Path::new("/o"));
         let run = Path::new("/o/opt-125m/run");
         let stage = plan
-            .analyze_stage(None, "opt-125m", run, Path::new("/o/a"))
+            .analyze_stage(None, String::new(), run, Path::new("/o/a"), None)
             .unwrap();
         assert_eq!(stage.args.ngram_runs, [Path::new("/o/opt-125m/run-ngram")]);
         assert_eq!(
@@ -670,7 +923,7 @@ mod tests {
             [Path::new("/o/opt-125m/run-positional")]
         );
         let ngram = plan
-            .extract_stage(Some("ngram"), "opt-125m", String::new(), run)
+            .extract_stage(Some("ngram"), "opt-125m", String::new(), run, None, None)
             .unwrap();
         let options = ngram.args.to_options().unwrap();
         assert_eq!(

@@ -44,19 +44,31 @@ impl Plan {
             let analysis_dir = out.join(slug).join("analysis");
             let path = Path::new(model);
             check_inside(out, &out.join(slug))?;
-            for (name, dir) in run_dirs(pipeline, out, slug) {
-                check_inside(out, &dir)?;
-                let stage = self.extract_stage(name.as_deref(), model, String::new(), &dir)?;
-                let options = stage.args.to_options()?;
-                if path.is_dir() {
-                    let config = census_model::family::read_config(path.join("config.json"))?;
-                    options.validate(&config)?;
-                } else {
-                    for source in &options.sources {
-                        source.check_exists()?;
-                    }
+            for (name, extraction) in run_dirs(pipeline, out, slug) {
+                check_inside(out, &extraction)?;
+                if pipeline.split.shards().is_some() {
+                    check_shards_parent(&extraction)?;
                 }
-                check_foreign_directory(&dir)?;
+                for (shard, dir) in self.run_units(&extraction) {
+                    let stage = self.extract_stage(
+                        name.as_deref(),
+                        model,
+                        String::new(),
+                        &dir,
+                        shard,
+                        self.devices.as_ref(),
+                    )?;
+                    let options = stage.args.to_options()?;
+                    if path.is_dir() {
+                        let config = census_model::family::read_config(path.join("config.json"))?;
+                        options.validate(&config)?;
+                    } else {
+                        for source in &options.sources {
+                            source.check_exists()?;
+                        }
+                    }
+                    check_foreign_directory(&dir)?;
+                }
             }
             if !path.is_dir() {
                 if !path.starts_with(&trained) && HubOptions::from_env(false).offline {
@@ -67,8 +79,15 @@ impl Plan {
                 }
             }
             let local_model = path.is_dir().then_some(path);
-            self.analyze_stage(local_model, slug, &run_dir, &analysis_dir)?;
+            self.analyze_stage(local_model, String::new(), &run_dir, &analysis_dir, None)?;
             census_stats::analyze::check_output_dir(&analysis_dir)?;
+            if let Some(count) = pipeline.split.analysis_parts() {
+                for index in 0..count {
+                    let part = split::part_dir(&analysis_dir, index, count);
+                    check_inside(out, &part)?;
+                    census_stats::analyze::check_output_dir(&part)?;
+                }
+            }
             analyses.push(analysis_dir);
         }
         let report_dir = out.join("report");
@@ -79,6 +98,22 @@ impl Plan {
         census_report::check_output_dir(&report_dir)?;
         Ok(())
     }
+}
+
+/// Refuses to put shards into a run directory that holds a whole run (from before the pipeline's
+/// `[split]`): the shards would sit inside another run.
+fn check_shards_parent(run_dir: &Path) -> Result<()> {
+    if run_dir
+        .join(census_format::run::manifest::MANIFEST_FILE)
+        .exists()
+    {
+        bail!(
+            "{} holds a whole run, but the pipeline's [split] extracts shards into it; remove \
+             that run (or move it away) to extract the shards, or drop [split] extract to keep it",
+            run_dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// Refuses a stage output that does not lie strictly inside the pipeline's `--out`, once both

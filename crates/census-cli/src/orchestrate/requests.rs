@@ -25,6 +25,7 @@ impl Plan {
         }
         Ok(Stage {
             after: Vec::new(),
+            array: None,
             key: format!("train/{name}"),
             on: args.settings.device.name().to_string(),
             stamp: StageStamp::new(StageKind::Train, &args, inputs)?,
@@ -33,14 +34,16 @@ impl Plan {
         })
     }
 
-    /// The extraction of `model` into `run_dir`: the `[extract]` run (`run` None) or
-    /// `[runs.<run>]`.
+    /// The extraction of `model` into `run_dir` (one `shard` of it, under `[split]`), on
+    /// `devices` when given: the `[extract]` run (`run` None) or `[runs.<run>]`.
     pub(super) fn extract_stage(
         &self,
         run: Option<&str>,
         model: &str,
         key: String,
         run_dir: &Path,
+        shard: Option<Shard>,
+        devices: Option<&DeviceSet>,
     ) -> Result<Stage<ExtractArgs>> {
         let pipeline = &self.pipeline;
         let (section, table) = match run {
@@ -62,11 +65,14 @@ impl Plan {
             out: run_dir.to_path_buf(),
             settings: parse_settings::<ExtractSettings>(&section, &table, &EXTRACT_PATH_KEYS)?,
         };
-        if self.devices.is_some() {
-            args.settings.devices.clone_from(&self.devices);
+        if let Some(devices) = devices {
+            args.settings.devices = Some(devices.clone());
+        }
+        if let Some(shard) = shard {
+            args.settings.shard = shard;
         }
         let on = match &args.settings.devices {
-            Some(devices) => devices.to_string(),
+            Some(devices) => devices.names(),
             None => args.settings.device.name().to_string(),
         };
         let mut inputs = BTreeMap::new();
@@ -80,6 +86,7 @@ impl Plan {
             key,
             on,
             after: Vec::new(),
+            array: None,
             stamp: StageStamp::new(StageKind::Extract, &args, inputs)?,
             complete: run_is_complete(run_dir),
             args,
@@ -87,34 +94,50 @@ impl Plan {
     }
 
     /// The analysis of a model's runs (`run_dir` and the `[runs.*]` runs `[analyze]` names
-    /// beside it) into `analysis_dir`.
+    /// beside it, each as its shards when `[split]` shards them) into `analysis_dir`: of every
+    /// layer, or, for part `index` of `count` (`[split] analyze`), of its range of the run's
+    /// recorded layers.
     pub(super) fn analyze_stage(
         &self,
         local_model: Option<&Path>,
-        slug: &str,
+        key: String,
         run_dir: &Path,
         analysis_dir: &Path,
+        part: Option<(u32, u32)>,
     ) -> Result<Stage<AnalyzeArgs>> {
         let pipeline = &self.pipeline;
         let section_run = |key: &str| -> Vec<PathBuf> {
             pipeline
                 .section_run(key)
-                .map(|name| run_dir.with_file_name(format!("run-{name}")))
+                .map(|name| self.run_units(&run_dir.with_file_name(format!("run-{name}"))))
                 .into_iter()
+                .flatten()
+                .map(|(_, dir)| dir)
                 .collect()
         };
         let [ngram_key, positional_key] = SECTION_RUN_KEYS;
+        let runs: Vec<PathBuf> = (self.run_units(run_dir).into_iter())
+            .map(|(_, dir)| dir)
+            .collect();
+        let mut settings =
+            parse_settings::<AnalyzeSettings>("analyze", &pipeline.analyze, &SECTION_RUN_KEYS)?;
+        if let Some((index, count)) = part {
+            // The recorded layers are known once the run is extracted; until then the part is
+            // due anyway, as its run is.
+            let recorded = census_format::run::Manifest::load(&runs[0]).ok().flatten();
+            if let Some(manifest) = recorded {
+                let [start, end] = split::part_layers(manifest.config.layers, index, count)
+                    .with_context(|| format!("stage {key}"))?;
+                settings.layers = LayerScope::Range { start, end };
+            }
+        }
         let args = AnalyzeArgs {
-            runs: vec![run_dir.to_path_buf()],
+            runs,
             out: analysis_dir.to_path_buf(),
             model: local_model.map(Path::to_path_buf),
             ngram_runs: section_run(ngram_key),
             positional_runs: section_run(positional_key),
-            settings: parse_settings::<AnalyzeSettings>(
-                "analyze",
-                &pipeline.analyze,
-                &SECTION_RUN_KEYS,
-            )?,
+            settings,
         };
         let mut inputs = BTreeMap::new();
         if let Some(model) = local_model {
@@ -133,12 +156,54 @@ impl Plan {
         }
         Ok(Stage {
             after: Vec::new(),
+            array: None,
             on: "host".to_string(),
-            key: format!("analyze/{slug}"),
+            key,
             stamp: StageStamp::new(StageKind::Analyze, &args, inputs)?,
             complete: analysis_is_complete(analysis_dir),
             args,
         })
+    }
+
+    /// The merge of an analysis's layer-range `parts` into `analysis_dir`.
+    pub(super) fn merge_stage(
+        &self,
+        key: String,
+        parts: Vec<PathBuf>,
+        analysis_dir: &Path,
+    ) -> Result<Stage<MergeArgs>> {
+        let mut inputs = BTreeMap::new();
+        for part in &parts {
+            let manifest = part.join(census_format::analysis::manifest::MANIFEST_FILE);
+            if manifest.is_file() {
+                describe_content(&manifest, &mut inputs)?;
+            }
+        }
+        let args = MergeArgs {
+            out: analysis_dir.to_path_buf(),
+            parts,
+        };
+        Ok(Stage {
+            after: Vec::new(),
+            array: None,
+            on: "host".to_string(),
+            key,
+            stamp: StageStamp::new(StageKind::Merge, &args, inputs)?,
+            complete: analysis_is_complete(analysis_dir),
+            args,
+        })
+    }
+
+    /// The run directories of the run in `run_dir`: itself, or its shards under `[split]`, each
+    /// with its shard.
+    pub(super) fn run_units(&self, run_dir: &Path) -> Vec<(Option<Shard>, PathBuf)> {
+        match self.pipeline.split.shards() {
+            None => vec![(None, run_dir.to_path_buf())],
+            Some(shards) => shards
+                .into_iter()
+                .map(|shard| (Some(shard), split::shard_dir(run_dir, shard)))
+                .collect(),
+        }
     }
 
     /// The report of `analyses` into `report_dir`.
@@ -164,6 +229,7 @@ impl Plan {
         }
         Ok(Stage {
             after: Vec::new(),
+            array: None,
             on: "host".to_string(),
             key: "report".to_string(),
             stamp: StageStamp::new(StageKind::Report, &args, inputs)?,

@@ -11,6 +11,8 @@ pub(super) struct Stage<A> {
     pub(super) on: String,
     /// The keys of the stages whose outputs it reads.
     pub(super) after: Vec<String>,
+    /// Under `[split]`, which task of its job array it is.
+    pub(super) array: Option<ArrayTask>,
     /// The stage's typed arguments.
     pub(super) args: A,
     pub(super) stamp: StageStamp,
@@ -102,6 +104,7 @@ impl StageRunner {
             key: stage.key.clone(),
             extracts: stage.key.starts_with("extract/"),
             after,
+            array: stage.array.clone(),
         });
         Ok(())
     }

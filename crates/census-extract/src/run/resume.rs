@@ -324,8 +324,23 @@ fn first_mismatch(out: &Path, part: &CommittedPart) -> Result<Option<(String, St
     Ok(None)
 }
 
-/// Deletes `*.tmp` files an interrupted run left behind (never committed, safe to drop).
+/// Deletes `*.tmp` files an interrupted run left behind (never committed, safe to drop): in
+/// its table directories, and the run's own files' atomic-write temporaries beside them
+/// (`.manifest.json.<random>.tmp`).
 fn remove_temporaries(out: &Path) -> Result<()> {
+    let listing = std::fs::read_dir(out).map_err(|e| ExtractError::io("cannot list", out, e))?;
+    for entry in listing {
+        let path = entry
+            .map_err(|e| ExtractError::io("cannot list", out, e))?
+            .path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let ours = census_format::run::RUN_OWNED
+            .iter()
+            .any(|owned| name.starts_with(&format!(".{owned}.")));
+        if ours && name.ends_with(census_format::atomic::TEMP_SUFFIX) && path.is_file() {
+            std::fs::remove_file(&path).map_err(|e| ExtractError::io("cannot remove", &path, e))?;
+        }
+    }
     let mut stack = vec![
         out.join(TOKENS_DIR),
         out.join(ACTIVATIONS_DIR),
