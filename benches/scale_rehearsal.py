@@ -71,9 +71,9 @@ SHAPES = [("opt-1.3b", None, False), ("opt-13b", 2, True), ("opt-66b", 1, True)]
 
 # The paper's experiments as pipelines/paper.toml runs them.
 EXPERIMENTS = {
-    "§3 dead neurons": dict(tokens=20_000_000, mode="counts", layers="all", domains=9,
+    "§3 dead neurons": dict(tokens=21_000_000, mode="counts", layers="all", domains=9,
                             positions=False),
-    "§4 n-grams": dict(tokens=5_000_000, mode="shards", layers="first-half", domains=5,
+    "§4 n-grams": dict(tokens=5_500_000, mode="shards", layers="first-half", domains=5,
                        positions=False),
     "§5 positional": dict(tokens=3_000_000, mode="counts", layers="all", domains=3,
                           positions=True),
@@ -86,6 +86,7 @@ BATCH_TOKENS = 4096
 NODE_DISK_TB = 30.0  # 8 x 3.84 TB NVMe, as in a DGX H100
 ANALYSIS_CORES = 64
 ANALYSIS_MEMORY = 1e12  # bytes
+NODES_GPUS = 8  # GPUs of one node
 
 
 def params(layers, hidden, ffn):
@@ -249,6 +250,7 @@ def project(measured, rates, activity, seq_len):
     total = 0.0
     worst = (0.0, "")
     section3_66b = 0.0
+    gpu_hours = {name: 0.0 for name in OPT}
     for name, (layers, hidden, ffn, heads) in OPT.items():
         for experiment, e in EXPERIMENTS.items():
             recorded = layers if e["layers"] == "all" else layers // 2
@@ -274,6 +276,7 @@ def project(measured, rates, activity, seq_len):
             streamed = 2 * (VOCAB + POSITIONS) * hidden + 2 * non_embedding / layers + activations
             flops = 2 * non_embedding * recorded / layers + 2 * recorded * POSITIONS * hidden
             hours = tokens * flops / (H100_TFLOPS * 1e12 * MFU) / 3600
+            gpu_hours[name] += hours
             total += disk
             if disk > worst[0]:
                 worst = (disk, f"{name} {experiment}")
@@ -288,73 +291,143 @@ def project(measured, rates, activity, seq_len):
           f"{'met' if section3_66b < 1e9 else 'NOT met'}")
     print(f"the whole paper: {human(total)} (goal: one node's {NODE_DISK_TB:.0f} TB): "
           f"{'met' if total < NODE_DISK_TB * 1e12 else 'NOT met'}")
-    project_analysis(measured, rates, activity, seq_len)
+    costs = AnalysisCosts(measured, rates, activity, seq_len)
+    project_analysis(costs, seq_len)
+    project_wall_clock(gpu_hours, costs)
 
 
-def project_analysis(measured, rates, activity, seq_len):
-    """Projects `analyze`'s time and peak memory from the rates measured on the synthetic run
-    and the analyses of the rehearsal's counts runs."""
-    cores = os.cpu_count()
-    # Shards: reading a fire, and one table increment per fire and table (token tables in every
-    # layer, bigram and trigram tables in the n-gram layers), in core-seconds; memory per fire
-    # counted in a table from the peak above the analysis without tables, with min(cores,
-    # n-gram layers) layers counted at once.
-    per_layer = rates["fires"] / rates["layers"]
-    (read_seconds, read_rss), (full_seconds, full_rss) = rates["read"], rates["full"]
-    read_s = read_seconds * cores / rates["fires"]
-    units = per_layer * (rates["layers"] + 2 * rates["ngram_layers"])
-    unit_s = max(full_seconds - read_seconds, 0) * cores / units
-    concurrent = min(cores, rates["ngram_layers"])
-    entry_b = max(full_rss - read_rss, 0) / (concurrent * per_layer * 3)
-    base = [read_rss]
-    # Counts: core-seconds per count row read (a row holds every position of a neuron and domain).
-    row_seconds = max(m["analyze_seconds"] * cores / m["rows"]
-                      for (p, mode), m in measured.items() if mode == "counts")
-    base_bytes = max(base + [m["analyze_rss"] for (p, mode), m in measured.items()
-                             if mode == "counts"])
+class AnalysisCosts:
+    """`analyze`'s time and peak memory, from the rates measured on the synthetic run and the
+    analyses of the rehearsal's counts runs."""
+
+    def __init__(self, measured, rates, activity, seq_len):
+        cores = os.cpu_count()
+        self.activity, self.seq_len = activity, seq_len
+        # Shards: reading a fire, and one table increment per fire and table (token tables in
+        # every layer, bigram and trigram tables in the n-gram layers), in core-seconds; memory
+        # per fire counted in a table from the peak above the analysis without tables, with
+        # min(cores, n-gram layers) layers counted at once.
+        per_layer = rates["fires"] / rates["layers"]
+        (read_seconds, read_rss), (full_seconds, full_rss) = rates["read"], rates["full"]
+        self.read_s = read_seconds * cores / rates["fires"]
+        units = per_layer * (rates["layers"] + 2 * rates["ngram_layers"])
+        self.unit_s = max(full_seconds - read_seconds, 0) * cores / units
+        concurrent = min(cores, rates["ngram_layers"])
+        self.entry_b = max(full_rss - read_rss, 0) / (concurrent * per_layer * 3)
+        # Counts: core-seconds per count row read (a row holds every position of a neuron and
+        # domain).
+        self.row_seconds = max(m["analyze_seconds"] * cores / m["rows"]
+                               for (p, mode), m in measured.items() if mode == "counts")
+        self.base_bytes = max([read_rss] + [m["analyze_rss"] for (p, mode), m in measured.items()
+                                            if mode == "counts"])
+
+    def experiment(self, name, experiment, nodes=1):
+        """One model's analysis of one experiment, its layers split evenly over `nodes` analysis
+        nodes (`[split] analyze`): (table memory per layer in one pass, layers at once, passes
+        per layer, core-hours in all, hours on the node with the most layers)."""
+        layers, hidden, ffn, heads = OPT[name]
+        e = EXPERIMENTS[experiment]
+        recorded = layers if e["layers"] == "all" else layers // 2
+        per_node = math.ceil(recorded / min(nodes, recorded))
+        tokens = e["tokens"]
+        at_once = min(ANALYSIS_CORES, per_node)
+        if e["mode"] == "shards":
+            per_layer = tokens * ffn * self.activity
+            ngram_layers = min(recorded, layers // 2)
+            layer_memory = per_layer * 3 * self.entry_b
+            share = (ANALYSIS_MEMORY - self.base_bytes) / at_once
+            passes = 1 if layer_memory <= share else \
+                1 + math.ceil(1.25 * layer_memory / share)
+            core_seconds = per_layer * recorded * self.read_s * passes + \
+                per_layer * (recorded + 2 * ngram_layers) * self.unit_s
+        else:
+            parts = math.ceil(tokens / PART_TOKENS["counts"])
+            rows = parts * recorded * DOMAINS_PER_PART * ffn
+            positions = POSITIONS / self.seq_len if e["positions"] else 1
+            core_seconds = rows * self.row_seconds * positions
+            layer_memory = ffn * 8 * (POSITIONS if e["positions"] else 2)
+            passes = 1
+        hours = core_seconds * per_node / recorded / 3600 / at_once
+        return layer_memory, at_once, passes, core_seconds / 3600, hours
+
+    def model_hours(self, name, nodes=1):
+        """Hours of one model's whole analysis (its three experiments) on `nodes` nodes."""
+        return sum(self.experiment(name, experiment, nodes)[4] for experiment in EXPERIMENTS)
+
+
+def project_analysis(costs, seq_len):
+    """Projects `analyze`'s time and peak memory for every model and experiment."""
     print()
     print("Analysis, assumptions:")
-    print(f"- shards: {read_s * 1e9:.0f} core-ns to read a fire, {unit_s * 1e9:.0f} core-ns per "
-          "fire and count table (measured on the synthetic run; a token table in every "
-          "recorded layer, bigram and trigram tables in the first half of the model's layers); "
-          "layers are counted in parallel")
-    print(f"- n-gram tables: {entry_b:.1f} bytes per fire and table in one pass (measured on "
-          "the synthetic run's Zipf-like tokens, above the analysis without tables)")
+    print(f"- shards: {costs.read_s * 1e9:.0f} core-ns to read a fire, {costs.unit_s * 1e9:.0f} "
+          "core-ns per fire and count table (measured on the synthetic run; a token table in "
+          "every recorded layer, bigram and trigram tables in the first half of the model's "
+          "layers); layers are counted in parallel")
+    print(f"- n-gram tables: {costs.entry_b:.1f} bytes per fire and table in one pass (measured "
+          "on the synthetic run's Zipf-like tokens, above the analysis without tables)")
     print("- --ngram-memory-mib set to the node's memory: a layer whose tables outgrow its share "
           "is counted in neuron ranges, one more pass over its fires each (sized with a quarter "
           "to spare)")
-    print(f"- counts: {row_seconds * 1e6:.0f} core-µs per count row (measured on rows holding "
-          f"{seq_len} positions, scaled to {POSITIONS}); counters of 8 bytes per neuron and "
-          f"position in the layers counted at once; {human(base_bytes)} besides (measured)")
+    print(f"- counts: {costs.row_seconds * 1e6:.0f} core-µs per count row (measured on rows "
+          f"holding {seq_len} positions, scaled to {POSITIONS}); counters of 8 bytes per neuron "
+          f"and position in the layers counted at once; {human(costs.base_bytes)} besides "
+          "(measured)")
     print(f"- one analysis node of {ANALYSIS_CORES} cores and {human(ANALYSIS_MEMORY)}; "
-          "`analyze --layers` can split a model over several (Slurm array, merge-analyses)")
+          "`[split] analyze` splits a model's layers over several (a Slurm array, merged)")
     print()
     print("| model | experiment | table memory per layer, one pass | layers at once | passes "
           f"per layer | analysis core-hours | hours on one node |")
     print("|---|---|---|---|---|---|---|")
-    for name, (layers, hidden, ffn, heads) in OPT.items():
-        for experiment, e in EXPERIMENTS.items():
-            recorded = layers if e["layers"] == "all" else layers // 2
-            tokens = e["tokens"]
-            at_once = min(ANALYSIS_CORES, recorded)
-            if e["mode"] == "shards":
-                per_layer = tokens * ffn * activity
-                ngram_layers = min(recorded, layers // 2)
-                layer_memory = per_layer * 3 * entry_b
-                share = (ANALYSIS_MEMORY - base_bytes) / at_once
-                passes = 1 if layer_memory <= share else \
-                    1 + math.ceil(1.25 * layer_memory / share)
-                core_seconds = per_layer * recorded * read_s * passes + \
-                    per_layer * (recorded + 2 * ngram_layers) * unit_s
-            else:
-                parts = math.ceil(tokens / PART_TOKENS["counts"])
-                rows = parts * recorded * DOMAINS_PER_PART * ffn
-                core_seconds = rows * row_seconds * (POSITIONS / seq_len if e["positions"] else 1)
-                layer_memory = ffn * 8 * (POSITIONS if e["positions"] else 2)
-                passes = 1
-            hours = core_seconds / 3600 / at_once
+    for name in OPT:
+        for experiment in EXPERIMENTS:
+            layer_memory, at_once, passes, core_hours, hours = costs.experiment(name, experiment)
             print(f"| {name} | {experiment} | {human(layer_memory)} | {at_once} | {passes} | "
-                  f"{core_seconds / 3600:.2f} | {hours:.2f} |")
+                  f"{core_hours:.2f} | {hours:.2f} |")
+
+
+def schedule(extraction, analysis):
+    """Wall-clock hours of models extracted one after the other (`extraction` hours each, in
+    order), each analysed once extracted and once the analysis before it is done (`analysis`
+    hours each), beside the next model's extraction, as `run` schedules them; returns (wall,
+    extraction alone, analysis alone)."""
+    extracted = analysed = 0.0
+    for e, a in zip(extraction, analysis):
+        extracted += e
+        analysed = max(extracted, analysed) + a
+    return analysed, sum(extraction), sum(analysis)
+
+
+def project_wall_clock(gpu_hours, costs):
+    """The whole paper's wall-clock time on one 8-GPU node and on a few."""
+    print()
+    print("The whole paper (eight models, §3-§5), wall-clock, assumptions:")
+    print(f"- extraction: the H100-hours above, spread data-parallel over every GPU "
+          f"(`--devices cuda:all`) with linear scaling (the workers share only the manifest; "
+          f"a multi-GPU node was not measured)")
+    print(f"- analysis: each node of {NODES_GPUS} H100s analyses on its host, as the analysis "
+          f"node above; on one node each model's analysis runs beside the next model's "
+          f"extraction (`run`); on N nodes each model's layers are split over them "
+          f"(`[split] analyze = N`, merged), its extraction over their {NODES_GPUS}N GPUs "
+          f"(`[split] extract = N`, `--devices cuda:all` in each shard's job), models in the "
+          f"pipeline's order")
+    print(f"- the models in the pipeline's order; start-up, loading and the report neglected")
+    print()
+    print("| nodes | extraction alone | analysis alone | wall-clock | goal: under 1 hour on one "
+          "node |")
+    print("|---|---|---|---|---|")
+    for nodes in [1, 2, 4]:
+        extraction = [gpu_hours[name] / (NODES_GPUS * nodes) for name in OPT]
+        analysis = [costs.model_hours(name, nodes) for name in OPT]
+        wall, extraction_alone, analysis_alone = schedule(extraction, analysis)
+        goal = ("met" if wall < 1 else "NOT met") if nodes == 1 else ""
+        print(f"| {nodes} | {extraction_alone:.2f} h | {analysis_alone:.2f} h | {wall:.2f} h | "
+              f"{goal} |")
+    slowest = max(OPT, key=costs.model_hours)
+    worst = max(EXPERIMENTS, key=lambda e: costs.experiment(slowest, e)[4])
+    print()
+    print(f"  the longest analysis: {slowest} {worst}, "
+          f"{costs.experiment(slowest, worst)[4]:.2f} h on one node "
+          f"({costs.experiment(slowest, worst)[2]} passes per layer)")
 
 
 # The other families' rehearsed shapes: (preset, layers written, streamed). Pythia's MLP has a
@@ -535,7 +608,7 @@ def main():
     parser.add_argument("--work", type=Path, help="keep models and runs here (reused)")
     parser.add_argument("--only", choices=["opt", "families"], help="rehearse one part only")
     parser.add_argument("--project-only", action="store_true",
-                        help="families: project from the measurements saved in --work")
+                        help="project from the measurements saved in --work")
     args = parser.parse_args()
     needed = [TARGET / "neuron-census"]
     if args.only != "families":
@@ -564,8 +637,17 @@ def main():
             if args.only == "families":
                 print(f"\ncores: {os.cpu_count()}")
                 return
-        measured = rehearse(work, args.tokens, args.activity, args.seq_len)
-        rates = analysis_rates(work, args.activity)
+        cached = work / "opt.json"
+        if args.project_only and cached.exists() and "rates" in json.loads(cached.read_text()):
+            saved = json.loads(cached.read_text())
+            measured = {(e.pop("preset"), e.pop("mode")): e for e in saved["measured"]}
+            rates = saved["rates"]
+        else:
+            measured = rehearse(work, args.tokens, args.activity, args.seq_len)
+            saved = {"measured": [dict(m, preset=p, mode=mode) for (p, mode), m in measured.items()]}
+            cached.write_text(json.dumps(saved))
+            rates = analysis_rates(work, args.activity)
+            cached.write_text(json.dumps(dict(saved, rates=rates)))
         print()
         print("| shape | mode | tokens/s (CPU) | peak host memory | activity | bytes per fire | "
               "bytes per token | analysis: seconds, peak memory |")

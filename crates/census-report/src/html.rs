@@ -201,6 +201,51 @@ fn basis_lines(models: &[PageModel<'_>], section: Section) -> String {
     s
 }
 
+/// How many detectors each model has when a trigger must occur at least 1, 5 or 20 times
+/// (`detector_sensitivity.parquet`), beside the count under the analysis's own setting.
+fn detector_sensitivity(models: &[PageModel<'_>]) -> String {
+    let mut rows = String::new();
+    for m in models {
+        let summary = &m.analysis.summary;
+        let kinds = [
+            ("token", &summary.token_detectors),
+            ("trigram", &summary.trigram_detectors),
+        ];
+        for (kind, detectors) in kinds {
+            let Some(d) = detectors.as_ref().filter(|d| !d.sensitivity.is_empty()) else {
+                continue;
+            };
+            let _ = write!(
+                rows,
+                "<tr><td>{}</td><td>{kind}</td>",
+                esc(&m.analysis.name)
+            );
+            for (_, count) in &d.sensitivity {
+                let _ = write!(rows, "<td>{count}</td>");
+            }
+            let _ = writeln!(
+                rows,
+                "<td>{} (≥{})</td></tr>",
+                d.detectors, d.min_occurrences
+            );
+        }
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    let minimums: String = census_format::analysis::tables::SENSITIVITY_MIN_OCCURRENCES
+        .iter()
+        .map(|m| format!("<th>≥{m}</th>"))
+        .collect();
+    format!(
+        "<h3>Detectors against the occurrences a trigger needs</h3>
+<p>A trigger must occur at          least this many times (<code>--min-occurrences</code>; the paper sets no minimum, so a          token seen once can be one). Detectors whose triggers are rare fall away as the minimum          rises.</p>
+<table><tr><th>model</th><th>kind</th>{minimums}<th>headline          (its setting)</th></tr>
+{rows}</table>
+"
+    )
+}
+
 /// Whether positional neurons keep their type across the domains of the positional data.
 fn domain_stability(models: &[PageModel<'_>]) -> String {
     let mut s = String::new();
@@ -472,6 +517,9 @@ fn figure_section(
     }
     if section == Section::Positional {
         s.push_str(&domain_stability(models));
+    }
+    if section == Section::Detectors {
+        s.push_str(&detector_sensitivity(models));
     }
     s.push_str("</section>\n");
     s

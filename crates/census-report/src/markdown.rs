@@ -30,11 +30,12 @@ pub fn summary(models: &[ModelAnalysis], headlines: &[Headline]) -> String {
     for m in models {
         let _ = write!(
             s,
-            "\n## {}\n\n{}Layers are 0-based.\n\n\
+            "\n## {}\n\n{}{}Layers are 0-based.\n\n\
              | layer | dead share | mean frequency (alive) | token detectors | tokens detected | cumulative | trigram detectors | positional |\n\
              |---|---|---|---|---|---|---|---|\n",
             m.name,
-            data_lines(m)
+            data_lines(m),
+            sensitivity_line(m)
         );
         for l in &m.layers {
             let positional = l
@@ -56,6 +57,31 @@ pub fn summary(models: &[ModelAnalysis], headlines: &[Headline]) -> String {
         }
     }
     s
+}
+
+/// The detector counts under each minimum of occurrences of a trigger, where computed.
+fn sensitivity_line(m: &ModelAnalysis) -> String {
+    let kinds = [
+        ("token", &m.summary.token_detectors),
+        ("trigram", &m.summary.trigram_detectors),
+    ];
+    let parts: Vec<String> = kinds
+        .into_iter()
+        .filter_map(|(kind, d)| {
+            let d = d.as_ref().filter(|d| !d.sensitivity.is_empty())?;
+            let counts: Vec<String> = (d.sensitivity.iter())
+                .map(|(min, count)| format!("≥{min}: {count}"))
+                .collect();
+            Some(format!("{kind} detectors {}", counts.join(", ")))
+        })
+        .collect();
+    if parts.is_empty() {
+        return String::new();
+    }
+    format!(
+        "Detectors by the occurrences a trigger needs: {}.\n\n",
+        parts.join("; ")
+    )
 }
 
 /// The data each section rests on, one line each (a single line when they share it).

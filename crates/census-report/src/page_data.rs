@@ -125,7 +125,7 @@ pub struct LayerData {
     /// The same for trigrams.
     pub trigrams_detected: [Option<f64>; 4],
     /// Positional neurons by type (oscillatory, both extremes, one extreme, other) and strength
-    /// (`[strong, weak]`).
+    /// (`[weak, strong]`, indexed by `strong as usize`).
     pub positional: Option<[[f64; 2]; 4]>,
 }
 

@@ -28,6 +28,26 @@ fn token_detectors(
     or_na(m.summary.token_detectors.as_ref().and_then(figure))
 }
 
+/// A detector count with the occurrences its triggers need, and the counts under the other
+/// minimums where they were computed (`5351 (triggers ≥1 occurrence; ≥5: 4100, ≥20: 2900)`).
+fn detector_count(d: &census_format::analysis::summary::DetectorSummary) -> String {
+    let others: Vec<String> = (d.sensitivity.iter())
+        .filter(|(min, _)| *min != d.min_occurrences)
+        .map(|(min, count)| format!("≥{min}: {count}"))
+        .collect();
+    let plural = if d.min_occurrences == 1 { "" } else { "s" };
+    let mut text = format!(
+        "{} (triggers ≥{} occurrence{plural}",
+        d.detectors, d.min_occurrences
+    );
+    if !others.is_empty() {
+        text.push_str("; ");
+        text.push_str(&others.join(", "));
+    }
+    text.push(')');
+    text
+}
+
 /// The per-layer share of detected tokens new to all lower layers: in how many layers most
 /// are new, the median and the lowest.
 fn new_per_layer(d: &census_format::analysis::summary::DetectorSummary) -> Option<String> {
@@ -122,7 +142,7 @@ const CLAIMS: [Claim; 11] = [
         claim: "Token detectors, summed over layers",
         paper: "5351 (66b)",
         source: "§4.2, Fig. 3a",
-        ours: |m| token_detectors(m, |d| Some(d.detectors.to_string())),
+        ours: |m| token_detectors(m, |d| Some(detector_count(d))),
     },
     Claim {
         claim: "Most tokens detected in one layer",

@@ -100,14 +100,28 @@ fn the_page_shows_the_analysis_numbers() {
         .iter()
         .find(|h| h["claim"] == "Token detectors, summed over layers")
         .unwrap();
-    assert_eq!(
-        token_row["ours"][0],
-        summary_json["token_detectors"]["detectors"].to_string()
+    // The headline count states the occurrences its triggers need, beside the counts under the
+    // other minimums (`summary.json`'s sensitivity, from detector_sensitivity.parquet).
+    let token = &summary_json["token_detectors"];
+    let sensitivity: Vec<String> = token["sensitivity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|pair| pair[0] != token["min_occurrences"])
+        .map(|pair| format!("≥{}: {}", pair[0], pair[1]))
+        .collect();
+    assert_eq!(sensitivity.len(), 2, "{token}");
+    let stated = format!(
+        "{} (triggers ≥{} occurrence; {})",
+        token["detectors"],
+        token["min_occurrences"],
+        sensitivity.join(", ")
     );
-    assert!(html.contains(&format!(
-        "<td>{}</td>",
-        summary_json["token_detectors"]["detectors"]
-    )));
+    assert_eq!(token_row["ours"][0], stated.as_str());
+    assert!(html.contains(&format!("<td>{}</td>", stated)));
+    let table = read(&analysis.join("detector_sensitivity.parquet"));
+    assert!(table.num_rows() > 0);
+    assert!(html.contains("Detectors against the occurrences a trigger needs"));
     // The suppression claim stands beside the share expected by chance and its p-value.
     let suppression = &summary_json["suppression"];
     let suppression_row = headlines

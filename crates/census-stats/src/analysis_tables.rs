@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use census_format::analysis::tables::{
-    AnalysisTable, ContextRow, CoverageRow, DetectorRow, LayerRow, NeuronRow, PositionCurveRow,
-    PositionalDomainRow, PositionalRow, ProjectionRow, TokenNeuronRow,
+    AnalysisTable, ContextRow, CoverageRow, DetectorRow, DetectorSensitivityRow, LayerRow,
+    NeuronRow, PositionCurveRow, PositionalDomainRow, PositionalRow, ProjectionRow, TokenNeuronRow,
 };
 
 use crate::error::Result;
@@ -34,6 +34,8 @@ pub struct AnalysisTables {
     pub token_neurons: Option<Vec<TokenNeuronRow>>,
     /// `contexts.parquet`, when example contexts were asked for.
     pub contexts: Option<Vec<ContextRow>>,
+    /// `detector_sensitivity.parquet`, when unigram or trigram tables were counted.
+    pub detector_sensitivity: Option<Vec<DetectorSensitivityRow>>,
 }
 
 impl AnalysisTables {
@@ -72,6 +74,10 @@ impl AnalysisTables {
             ContextRow::write(dir, rows, metadata)?;
             written.push(ContextRow::FILE);
         }
+        if let Some(rows) = &self.detector_sensitivity {
+            DetectorSensitivityRow::write(dir, rows, metadata)?;
+            written.push(DetectorSensitivityRow::FILE);
+        }
         Ok(written)
     }
 
@@ -99,6 +105,9 @@ impl AnalysisTables {
                 .transpose()?,
             contexts: has(ContextRow::FILE)
                 .then(|| ContextRow::read(dir))
+                .transpose()?,
+            detector_sensitivity: has(DetectorSensitivityRow::FILE)
+                .then(|| DetectorSensitivityRow::read(dir))
                 .transpose()?,
         })
     }
@@ -153,6 +162,10 @@ impl AnalysisTables {
                 ContextRow::FILE,
                 first(self.contexts.as_deref(), |r| r.layer, layers),
             ),
+            (
+                DetectorSensitivityRow::FILE,
+                first(self.detector_sensitivity.as_deref(), |r| r.layer, layers),
+            ),
         ];
         found
             .into_iter()
@@ -177,5 +190,6 @@ impl AnalysisTables {
         extend(&mut self.position_curves, other.position_curves);
         extend(&mut self.token_neurons, other.token_neurons);
         extend(&mut self.contexts, other.contexts);
+        extend(&mut self.detector_sensitivity, other.detector_sensitivity);
     }
 }

@@ -10,8 +10,8 @@ use serde::Serialize;
 use crate::analyze::AnalyzeRequest;
 use crate::error::Result;
 use census_format::analysis::options::{
-    AnalysisOptions, DataSelection, DetectorOptions, LayerScope, LogBase, PositionalOptions,
-    ProjectAll, ProjectionOptions, SuppressionRule,
+    AnalysisOptions, DataSelection, DetectorOptions, LayerScope, LogBase, NgramDenominator,
+    PositionalOptions, ProjectAll, ProjectionOptions, SuppressionRule,
 };
 
 /// `analyze` flags: the runs and the output (set per model by a pipeline), and the
@@ -117,6 +117,11 @@ pub struct AnalyzeSettings {
     /// Occurrences an n-gram needs before it can trigger a detector.
     #[arg(long, default_value_t = 1)]
     pub min_occurrences: u64,
+    /// What bigram and trigram coverage is a share of: every activation outside the `</s>`
+    /// prefix (`all`, the paper's "its activations"), or only those where an n-gram of the order
+    /// exists (`windowed`: from the second or third token of a sequence on).
+    #[arg(long, value_enum, default_value = "all")]
+    pub ngram_denominator: NgramDenominator,
     /// Run the positional analysis on runs that are not of full-length sequences.
     #[arg(long)]
     pub positional_any_length: bool,
@@ -261,6 +266,7 @@ impl AnalyzeArgs {
                     max_tokens: settings.max_tokens,
                     max_trigrams: settings.max_trigrams,
                     min_occurrences: settings.min_occurrences,
+                    ngram_denominator: settings.ngram_denominator,
                 },
                 positional: PositionalOptions {
                     any_length: settings.positional_any_length,

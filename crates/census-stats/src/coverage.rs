@@ -67,24 +67,43 @@ impl GroupedCounts {
     }
 }
 
-/// The smallest number of n-grams whose counts reach `share` of all of them, taking the most
-/// frequent first (which is optimal); 0 for a neuron that never fired.
+/// One neuron's n-grams of one order, and the activations their coverage is a share of.
+#[derive(Debug, Clone, Copy)]
+pub struct NeuronNgrams<'a> {
+    /// The neuron.
+    pub neuron: u16,
+    /// Its (n-gram, fires), most frequent first.
+    pub counts: &'a [(u64, u64)],
+    /// The activations coverage is a share of: the fires in `counts` (`--ngram-denominator
+    /// windowed`), or every fire outside the `</s>` prefix (`all`), which may be more.
+    pub activations: u64,
+}
+
+impl NeuronNgrams<'_> {
+    /// Its coverage count: see [`coverage_count`].
+    pub fn coverage_count(&self, share: f64) -> Option<u32> {
+        coverage_count(self.counts, self.activations, share)
+    }
+}
+
+/// The smallest number of n-grams whose counts reach `share` of `activations`, taking the most
+/// frequent first (which is optimal); 0 for a neuron that never fired; None when all of them
+/// together fall short (the neuron fires too often where no n-gram of the order exists).
 ///
 /// `counts` must be sorted by count, most frequent first.
-pub fn coverage_count(counts: &[(u64, u64)], share: f64) -> u32 {
-    let total: u64 = counts.iter().map(|&(_, c)| c).sum();
-    if total == 0 {
-        return 0;
+pub fn coverage_count(counts: &[(u64, u64)], activations: u64, share: f64) -> Option<u32> {
+    if activations == 0 {
+        return Some(0);
     }
-    let needed = share * total as f64;
+    let needed = share * activations as f64;
     let mut covered = 0u64;
     for (i, &(_, count)) in counts.iter().enumerate() {
         covered += count;
         if covered as f64 >= needed {
-            return i as u32 + 1;
+            return Some(i as u32 + 1);
         }
     }
-    counts.len() as u32
+    None
 }
 
 /// The bin of a coverage count: index `i` holds counts in `(edges[i-1], edges[i]]` (the first
@@ -111,12 +130,15 @@ mod tests {
     fn coverage_takes_the_fewest_ngrams() {
         // 100 activations: 60 + 30 + 5 + 5 -> 3 n-grams reach 95.
         let counts = [(1, 60), (2, 30), (3, 5), (4, 5)];
-        assert_eq!(coverage_count(&counts, 0.95), 3);
-        assert_eq!(coverage_count(&counts, 0.9), 2);
-        assert_eq!(coverage_count(&counts, 1.0), 4);
-        assert_eq!(coverage_count(&[], 0.95), 0);
+        assert_eq!(coverage_count(&counts, 100, 0.95), Some(3));
+        assert_eq!(coverage_count(&counts, 100, 0.9), Some(2));
+        assert_eq!(coverage_count(&counts, 100, 1.0), Some(4));
+        assert_eq!(coverage_count(&[], 0, 0.95), Some(0));
         // 19 of 20 is exactly 95%.
-        assert_eq!(coverage_count(&[(1, 19), (2, 1)], 0.95), 1);
+        assert_eq!(coverage_count(&[(1, 19), (2, 1)], 20, 0.95), Some(1));
+        // Of 105 activations, 5 where no n-gram exists: 95% of 105 takes all four; 96% none.
+        assert_eq!(coverage_count(&counts, 105, 0.95), Some(4));
+        assert_eq!(coverage_count(&counts, 105, 0.96), None);
     }
 
     #[test]

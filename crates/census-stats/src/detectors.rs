@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use crate::counts::CorpusTally;
+use crate::coverage::NeuronNgrams;
 use census_format::analysis::options::DetectorOptions;
 use census_format::analysis::tables::Order;
 
@@ -28,7 +29,8 @@ pub struct Detector {
     pub order: Order,
     /// Its covered n-grams, most frequent first.
     pub triggers: Vec<Trigger>,
-    /// The neuron's activations counted (outside `</s>`, where the n-gram exists).
+    /// The neuron's activations its coverage is a share of (outside `</s>`; with
+    /// `--ngram-denominator windowed`, only where the n-gram exists).
     pub activations: u64,
     /// Activations on the triggers.
     pub covered: u64,
@@ -45,16 +47,16 @@ impl Detector {
 
 /// Decides whether a neuron is a detector of `order` (unigram or trigram).
 ///
-/// `counts` are its (n-gram, fires) sorted by fires, most first; `coverage_count` is
-/// [`crate::coverage::coverage_count`] of them. Steps of §3.5: (1) candidates are covered by
-/// `1..=max` n-grams; (2) an n-gram is a trigger when the neuron fires on at least
-/// `trigger_share` of its occurrences (and it occurs at least `min_occurrences` times); (3) the
-/// triggers account for at least `coverage_share` of the activations.
+/// `ngrams` are its (n-gram, fires) sorted by fires, most first, with the activations they are
+/// a share of; `coverage_count` is their [`crate::coverage::coverage_count`]. Steps of §3.5:
+/// (1) candidates are covered by `1..=max` n-grams; (2) an n-gram is a trigger when the neuron
+/// fires on at least `trigger_share` of its occurrences (and it occurs at least
+/// `min_occurrences` times); (3) the triggers account for at least `coverage_share` of the
+/// activations.
 pub fn detect(
     layer: usize,
-    neuron: u16,
     order: Order,
-    counts: &[(u64, u64)],
+    ngrams: &NeuronNgrams<'_>,
     coverage_count: u32,
     tally: &CorpusTally,
     options: &DetectorOptions,
@@ -67,9 +69,8 @@ pub fn detect(
     if !(1..=max).contains(&coverage_count) {
         return None;
     }
-    let activations: u64 = counts.iter().map(|&(_, c)| c).sum();
-    let triggers: Vec<Trigger> = counts
-        .iter()
+    let activations = ngrams.activations;
+    let triggers: Vec<Trigger> = (ngrams.counts.iter())
         .filter_map(|&(ngram, fires)| {
             let occurrences = tally.occurrences(order, ngram);
             (occurrences >= options.min_occurrences.max(1)
@@ -85,7 +86,7 @@ pub fn detect(
     (!triggers.is_empty() && covered as f64 >= options.coverage_share * activations as f64)
         .then_some(Detector {
             layer,
-            neuron,
+            neuron: ngrams.neuron,
             order,
             triggers,
             activations,
@@ -121,6 +122,35 @@ pub fn detected_coverage(per_layer: &[BTreeSet<u64>]) -> Vec<DetectedCoverage> {
 mod tests {
     use super::*;
 
+    /// `counts` of `neuron`, their coverage a share of their own fires.
+    fn ngrams(neuron: u16, counts: &[(u64, u64)]) -> NeuronNgrams<'_> {
+        NeuronNgrams {
+            neuron,
+            counts,
+            activations: counts.iter().map(|&(_, c)| c).sum(),
+        }
+    }
+
+    /// A neuron that fires on every occurrence of its trigger but mostly where no trigram
+    /// exists is a trigram detector only when those fires are left out of the denominator.
+    #[test]
+    fn fires_outside_any_window_count_against_a_detector_under_all() {
+        let mut tally = CorpusTally::new(4, 64, true);
+        let trigram = 5u64;
+        tally.trigrams.as_mut().unwrap().insert(trigram, 10);
+        let counts = [(trigram, 10)];
+        let windowed = ngrams(3, &counts);
+        let m = windowed.coverage_count(0.95).unwrap();
+        assert!(detect(0, Order::Trigram, &windowed, m, &tally, &Default::default()).is_some());
+        // 30 more fires at positions 1-2 of sequences, where no trigram exists.
+        let all = NeuronNgrams {
+            activations: 40,
+            ..windowed
+        };
+        assert_eq!(all.coverage_count(0.95), None);
+        assert!(detect(0, Order::Trigram, &all, m, &tally, &Default::default()).is_none());
+    }
+
     fn tally(occurrences: &[(u32, u64)]) -> CorpusTally {
         let mut tally = CorpusTally::new(4, 64, false);
         for &(token, n) in occurrences {
@@ -136,9 +166,8 @@ mod tests {
         let counts = [(10, 20), (11, 5), (12, 1)];
         let found = detect(
             0,
-            7,
             Order::Unigram,
-            &counts,
+            &ngrams(7, &counts),
             2,
             &tally,
             &Default::default(),
@@ -156,9 +185,8 @@ mod tests {
         assert!(
             detect(
                 0,
-                1,
                 Order::Unigram,
-                &[(10, 50)],
+                &ngrams(1, &[(10, 50)]),
                 1,
                 &tally,
                 &Default::default()
@@ -171,9 +199,8 @@ mod tests {
         assert!(
             detect(
                 0,
-                1,
                 Order::Unigram,
-                &counts,
+                &ngrams(1, &counts),
                 6,
                 &tally,
                 &Default::default()
@@ -196,16 +223,16 @@ mod tests {
         assert!(
             detect(
                 0,
-                1,
                 Order::Unigram,
-                &[(10, 1)],
+                &ngrams(1, &[(10, 1)]),
                 1,
                 &tally,
                 &Default::default()
             )
             .is_some()
         );
-        assert!(detect(0, 1, Order::Unigram, &[(10, 1)], 1, &tally, &options).is_none());
+        let rare = ngrams(1, &[(10, 1)]);
+        assert!(detect(0, Order::Unigram, &rare, 1, &tally, &options).is_none());
     }
 
     #[test]

@@ -2,14 +2,17 @@
 //! positional neurons.
 
 use crate::counts::{CorpusTally, LayerCounts};
-use crate::coverage::{bin_of, coverage_count};
+use crate::coverage::{NeuronNgrams, bin_of};
 use crate::detectors::{Detector, detect};
 use crate::positional::{classify, mutual_information, ranges_above};
 use crate::token_neurons::{TokenFires, TokenNeurons};
-use census_format::analysis::options::AnalysisOptions;
+use census_format::analysis::options::{AnalysisOptions, DetectorOptions, NgramDenominator};
 use census_format::analysis::tables::Classification;
 use census_format::analysis::tables::Order;
 use census_format::analysis::tables::PositionCurveRow;
+use census_format::analysis::tables::{
+    DetectorKind, DetectorSensitivityRow, SENSITIVITY_MIN_OCCURRENCES,
+};
 
 /// Statistics of one neuron (a row of `neurons.parquet`).
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +84,9 @@ pub struct LayerResult {
     pub positions_analysed: bool,
     /// The neurons of each token, where this layer's unigram tables were counted.
     pub token_neurons: Option<TokenNeurons>,
+    /// Its token and trigram detectors under each of [`SENSITIVITY_MIN_OCCURRENCES`], where
+    /// their tables were counted.
+    pub detector_sensitivity: Vec<DetectorSensitivityRow>,
 }
 
 /// The n-gram statistics of a layer, gathered from its count tables (all at once, or neuron
@@ -93,11 +99,17 @@ pub struct NgramStatistics {
     detectors: [Vec<Detector>; 3],
     /// The neurons of each token, once unigram tables were seen.
     token_neurons: Option<TokenNeurons>,
+    /// Token and trigram detectors under each of [`SENSITIVITY_MIN_OCCURRENCES`], once their
+    /// tables were seen.
+    sensitivity: [Option<[u64; SENSITIVITY_MIN_OCCURRENCES.len()]>; 2],
 }
 
 impl NgramStatistics {
     /// Adds the statistics of the neurons whose n-grams `counts` holds (its tables are consumed),
-    /// marking their coverage counts and detector flags in `neurons`.
+    /// marking their coverage counts and detector flags in `neurons`. Under
+    /// `--ngram-denominator all`, an alive neuron whose n-grams of an order cannot reach the
+    /// coverage share (it fires too often where none exists) has no coverage count of that
+    /// order and is counted in the last, open bin.
     pub fn add(
         &mut self,
         neurons: &mut [NeuronStats],
@@ -106,18 +118,34 @@ impl NgramStatistics {
         options: &AnalysisOptions,
     ) {
         let layer = counts.layer;
+        let denominator = options.detectors.ngram_denominator;
+        let share = options.detectors.coverage_share;
+        let counted = (counts.table_neurons.clone())
+            .map_or(0..counts.ffn, |r| r.start as usize..r.end as usize);
         for order in Order::ALL {
             let Some(grouped) = counts.take_grouped(order) else {
                 continue;
             };
-            let bins = self.bins[order as usize]
-                .get_or_insert_with(|| vec![0u64; options.coverage_bins.len() + 1]);
+            let kind = match order {
+                Order::Unigram => Some(DetectorKind::Token),
+                Order::Trigram => Some(DetectorKind::Trigram),
+                Order::Bigram => None,
+            };
+            let mut sensitivity = kind.map(|k| {
+                self.sensitivity[k as usize]
+                    .get_or_insert([0; 3])
+                    .to_owned()
+            });
+            let open_bin = options.coverage_bins.len();
+            let bins = self.bins[order as usize].get_or_insert_with(|| vec![0u64; open_bin + 1]);
+            let mut with_ngrams = vec![false; counted.len()];
             let mut by_token = (order == Order::Unigram).then(|| {
                 self.token_neurons
                     .take()
                     .unwrap_or_else(|| TokenNeurons::new(options.token_neurons))
             });
             for (neuron, ngrams) in grouped.iter() {
+                with_ngrams[usize::from(neuron) - counted.start] = true;
                 let stats = &mut neurons[usize::from(neuron)];
                 if stats.dead {
                     continue;
@@ -134,12 +162,34 @@ impl NgramStatistics {
                         by_token.offer(token as u32, tally.tokens[token as usize], entry);
                     }
                 }
-                let m = coverage_count(ngrams, options.detectors.coverage_share);
+                let activations = match denominator {
+                    NgramDenominator::All => counts.fires[usize::from(neuron)],
+                    NgramDenominator::Windowed => ngrams.iter().map(|&(_, c)| c).sum(),
+                };
+                let ngrams = NeuronNgrams {
+                    neuron,
+                    counts: ngrams,
+                    activations,
+                };
+                let Some(m) = ngrams.coverage_count(share) else {
+                    bins[open_bin] += 1;
+                    continue;
+                };
                 stats.coverage[order as usize] = Some(m);
                 bins[bin_of(m, &options.coverage_bins)] += 1;
-                if let Some(found) =
-                    detect(layer, neuron, order, ngrams, m, tally, &options.detectors)
-                {
+                if let Some(counts) = &mut sensitivity {
+                    for (count, &min_occurrences) in
+                        counts.iter_mut().zip(&SENSITIVITY_MIN_OCCURRENCES)
+                    {
+                        let rule = DetectorOptions {
+                            min_occurrences,
+                            ..options.detectors.clone()
+                        };
+                        *count +=
+                            u64::from(detect(layer, order, &ngrams, m, tally, &rule).is_some());
+                    }
+                }
+                if let Some(found) = detect(layer, order, &ngrams, m, tally, &options.detectors) {
                     match order {
                         Order::Unigram => stats.token_detector = true,
                         Order::Trigram => stats.trigram_detector = true,
@@ -148,17 +198,44 @@ impl NgramStatistics {
                     self.detectors[order as usize].push(found);
                 }
             }
+            if denominator == NgramDenominator::All {
+                // Alive, firing outside the prefix, but never where an n-gram of the order
+                // exists: no number of n-grams covers it.
+                let uncoverable = counted.clone().filter(|&n| {
+                    !with_ngrams[n - counted.start] && !neurons[n].dead && counts.fires[n] > 0
+                });
+                bins[open_bin] += uncoverable.count() as u64;
+            }
             if by_token.is_some() {
                 self.token_neurons = by_token;
+            }
+            if let (Some(kind), Some(counts)) = (kind, sensitivity) {
+                self.sensitivity[kind as usize] = Some(counts);
             }
         }
     }
 
-    /// Puts the statistics into `result`: coverage bins, and detectors by order, then neuron.
+    /// Puts the statistics into `result`: coverage bins, detectors by order, then neuron, and
+    /// their counts under each minimum of occurrences.
     pub fn finish(self, result: &mut LayerResult) {
         result.coverage_bins = self.bins;
         result.detectors = self.detectors.into_iter().flatten().collect();
         result.token_neurons = self.token_neurons;
+        let layer = result.layer as u16;
+        result.detector_sensitivity = [DetectorKind::Token, DetectorKind::Trigram]
+            .into_iter()
+            .filter_map(|kind| Some((kind, self.sensitivity[kind as usize]?)))
+            .flat_map(|(kind, counts)| {
+                SENSITIVITY_MIN_OCCURRENCES.iter().zip(counts).map(
+                    move |(&min_occurrences, detectors)| DetectorSensitivityRow {
+                        layer,
+                        kind,
+                        min_occurrences,
+                        detectors,
+                    },
+                )
+            })
+            .collect();
     }
 }
 
@@ -276,6 +353,7 @@ pub fn analyze_frequencies_and_positions(
         curves,
         positions_analysed: counts.positions.is_some(),
         token_neurons: None,
+        detector_sensitivity: Vec::new(),
     }
 }
 

@@ -254,6 +254,7 @@ pub fn merge_analyses(parts: &[PathBuf], out: &Path) -> Result<Summary> {
             sequences: parts[0].summary.sequences,
             counts_bos: first.options.count_bos,
             projected: first.projection_weights.is_some(),
+            min_occurrences: first.options.detectors.min_occurrences,
         },
     );
     summary.positional_domains = positional_domains;

@@ -14,7 +14,10 @@ use crate::detectors::detected_coverage;
 use crate::ngram::pack;
 use crate::suppression::at_least;
 use census_format::analysis::tables::PositionalType;
-use census_format::analysis::tables::{DetectorKind, DetectorProjection, DetectorRow, LayerRow};
+use census_format::analysis::tables::{
+    DetectorKind, DetectorProjection, DetectorRow, DetectorSensitivityRow, LayerRow,
+    SENSITIVITY_MIN_OCCURRENCES,
+};
 
 /// Dead neurons under the reading `counts_bos` did not choose.
 fn other_reading(layers: &[LayerRow], counts_bos: bool) -> DeadReading {
@@ -46,10 +49,13 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// The detectors of one kind: `pick` and `count` read its columns of the layers; `sensitivity`
+/// holds its counts under other minimums of occurrences.
 fn detector_summary(
     layers: &[LayerRow],
     pick: fn(&LayerRow) -> Option<census_format::analysis::tables::DetectedCoverage>,
     count: fn(&LayerRow) -> Option<u32>,
+    (kind, sensitivity, min_occurrences): (DetectorKind, &[DetectorSensitivityRow], u64),
 ) -> Option<DetectorSummary> {
     let counted: Vec<&LayerRow> = layers.iter().filter(|l| count(l).is_some()).collect();
     if counted.is_empty() {
@@ -72,6 +78,18 @@ fn detector_summary(
         detected_cumulative: coverage.last().map_or(0, |c| c.cumulative),
         new_overall_share: (detected_above > 0).then(|| new_above as f64 / detected_above as f64),
         new_share_by_layer,
+        min_occurrences,
+        sensitivity: SENSITIVITY_MIN_OCCURRENCES
+            .iter()
+            .filter_map(|&min| {
+                let rows = sensitivity
+                    .iter()
+                    .filter(|r| r.kind == kind && r.min_occurrences == min);
+                let mut any = false;
+                let total = rows.inspect(|_| any = true).map(|r| r.detectors).sum();
+                any.then_some((min, total))
+            })
+            .collect(),
     })
 }
 
@@ -118,6 +136,8 @@ pub struct SummaryContext {
     pub counts_bos: bool,
     /// Whether the detectors' projections were computed.
     pub projected: bool,
+    /// The occurrences a trigger needs (`--min-occurrences`).
+    pub min_occurrences: u64,
 }
 
 /// Summarises an analysis's tables: the layer aggregates (with their detected coverage filled
@@ -128,14 +148,17 @@ pub fn summarise(tables: &AnalysisTables, context: SummaryContext) -> Summary {
         sequences,
         counts_bos,
         projected,
+        min_occurrences,
     } = context;
     let AnalysisTables {
         layers,
         neurons,
         detectors,
         positional,
+        detector_sensitivity,
         ..
     } = tables;
+    let sensitivity = detector_sensitivity.as_deref().unwrap_or_default();
     let neuron_count: u64 = layers.iter().map(|l| u64::from(l.neurons)).sum();
     let dead: u64 = layers.iter().map(|l| u64::from(l.dead)).sum();
     let worst = layers.iter().max_by(|a, b| {
@@ -216,11 +239,17 @@ pub fn summarise(tables: &AnalysisTables, context: SummaryContext) -> Summary {
             other_reading: Some(other_reading(layers, counts_bos)),
         },
         mean_frequency_alive: (alive > 0).then(|| alive_frequency_sum / alive as f64),
-        token_detectors: detector_summary(layers, |l| l.tokens_detected, |l| l.token_detectors),
+        token_detectors: detector_summary(
+            layers,
+            |l| l.tokens_detected,
+            |l| l.token_detectors,
+            (DetectorKind::Token, sensitivity, min_occurrences),
+        ),
         trigram_detectors: detector_summary(
             layers,
             |l| l.trigrams_detected,
             |l| l.trigram_detectors,
+            (DetectorKind::Trigram, sensitivity, min_occurrences),
         ),
         suppression,
         positional: positional_summary,

@@ -2,8 +2,8 @@
 //! `census_format::analysis::tables`; see `docs/SCHEMA.md`).
 
 use census_format::analysis::tables::{
-    CoverageRow, DetectorKind, DetectorProjection, DetectorRow, NeuronRow, PositionalDomainRow,
-    PositionalRow, ProjectionRow, RankedToken, TokenNeuronRow,
+    CoverageRow, DetectorKind, DetectorProjection, DetectorRow, DetectorSensitivityRow, NeuronRow,
+    PositionalDomainRow, PositionalRow, ProjectionRow, RankedToken, TokenNeuronRow,
 };
 
 use crate::detectors::Detector;
@@ -51,6 +51,16 @@ pub fn token_neuron_rows(
         }
     }
     selected.filter(|_| k > 0).map(|s| s.rows(token_name))
+}
+
+/// `detector_sensitivity.parquet`: each layer's detector counts under each minimum of
+/// occurrences, where its unigram or trigram tables were counted (none where no layer's were).
+pub fn detector_sensitivity_rows(layers: &[LayerResult]) -> Option<Vec<DetectorSensitivityRow>> {
+    let rows: Vec<DetectorSensitivityRow> = layers
+        .iter()
+        .flat_map(|l| l.detector_sensitivity.iter().cloned())
+        .collect();
+    (!rows.is_empty()).then_some(rows)
 }
 
 /// `coverage.parquet`: alive neurons per n-gram coverage bin, per layer and order.

@@ -30,6 +30,9 @@ def main(run, analysis):
         start = json.load(f)["config"].get("sequence_start", "bos")
     ts = 1 if start == "bos" else 0
     counts_bos = options["count_bos"]
+    # What coverage is a share of: every fire outside the prefix, or only where the n-gram exists
+    # (analyses written before the choice recorded none: windowed).
+    denominator = options["detectors"].get("ngram_denominator", "windowed")
     counted = "TRUE" if counts_bos else f"pos >= {ts}"
     con = duckdb.connect()
     con.execute(f"""
@@ -88,25 +91,36 @@ def main(run, analysis):
         FROM layer_rows l JOIN c ON l.layer = c.layer
         WHERE l.dead_with_bos != c.with_bos OR l.dead_without_bos != c.without_bos""")
 
+    con.execute(f"""
+        CREATE TABLE fires_outside AS SELECT layer, neuron, count(*) AS all_fires
+        FROM fired WHERE pos >= {ts} GROUP BY ALL""")
     for gram, column in [("token", "unigram"), ("bigram", "bigram"), ("trigram", "trigram")]:
         con.execute(f"""
             CREATE TABLE counts_{column} AS SELECT layer, neuron, {gram} AS gram, count(*) AS c
             FROM fired WHERE pos >= {ts} AND {gram} IS NOT NULL GROUP BY ALL""")
+        con.execute(f"""
+            CREATE TABLE totals_{column} AS
+            SELECT layer, neuron, {'all_fires' if denominator == 'all' else 'windowed'} AS total
+            FROM (SELECT layer, neuron, sum(c) AS windowed FROM counts_{column} GROUP BY ALL)
+            FULL JOIN fires_outside USING (layer, neuron)""")
         con.execute(f"""
             CREATE TABLE coverage_{column} AS
             WITH ranked AS (
               SELECT layer, neuron,
                 sum(c) OVER (PARTITION BY layer, neuron ORDER BY c DESC, gram
                              ROWS UNBOUNDED PRECEDING) AS cum,
-                sum(c) OVER (PARTITION BY layer, neuron) AS total,
                 row_number() OVER (PARTITION BY layer, neuron ORDER BY c DESC, gram) AS rn
               FROM counts_{column})
-            SELECT layer, neuron, min(rn) AS m FROM ranked
+            SELECT layer, neuron, min(rn) AS m FROM ranked JOIN totals_{column} USING (layer, neuron)
             WHERE cum::DOUBLE >= {SHARE}::DOUBLE * total GROUP BY ALL""")
+        # Every alive neuron of the layers the order was counted in has a count where one
+        # exists, and none where it does not (no n-gram, or, under `all`, too few).
         check(f"{column} coverage counts", f"""
+            WITH counted AS (SELECT DISTINCT layer FROM ours WHERE {column}_coverage IS NOT NULL)
             SELECT o.layer, o.neuron, o.{column}_coverage, c.m FROM ours o
+            JOIN counted USING (layer)
             LEFT JOIN coverage_{column} c ON o.layer = c.layer AND o.neuron = c.neuron
-            WHERE o.{column}_coverage IS NOT NULL AND o.{column}_coverage IS DISTINCT FROM c.m""")
+            WHERE NOT o.dead AND o.{column}_coverage IS DISTINCT FROM c.m""")
 
     for gram, column, kind, limit in [("token", "unigram", "token", MAX_TOKENS),
                                       ("trigram", "trigram", "trigram", MAX_TRIGRAMS)]:
@@ -115,22 +129,42 @@ def main(run, analysis):
         if not layers:
             continue
         in_layers = ",".join(map(str, layers))
-        con.execute(f"""
-            CREATE TABLE detectors_{kind} AS
+
+        def detectors_sql(min_occurrences):
+            return f"""
             WITH occ AS (SELECT {gram} AS gram, count(*) AS n FROM grams
                          WHERE pos >= {ts} AND {gram} IS NOT NULL GROUP BY ALL),
             candidates AS (SELECT layer, neuron FROM coverage_{column}
                            WHERE m BETWEEN 1 AND {limit} AND layer IN ({in_layers})),
             per AS (SELECT c.layer, c.neuron, c.gram, c.c,
-                      c.c::DOUBLE >= {SHARE}::DOUBLE * occ.n AS covered
+                      c.c::DOUBLE >= {SHARE}::DOUBLE * occ.n AND occ.n >= {min_occurrences}
+                        AS covered
                     FROM counts_{column} c JOIN candidates USING (layer, neuron)
                     JOIN occ USING (gram)),
-            agg AS (SELECT layer, neuron, sum(c) AS total,
+            agg AS (SELECT layer, neuron, any_value(t.total) AS total,
                       sum(CASE WHEN covered THEN c ELSE 0 END) AS cov,
                       list(gram ORDER BY gram) FILTER (WHERE covered) AS triggers
-                    FROM per GROUP BY ALL)
+                    FROM per JOIN totals_{column} t USING (layer, neuron) GROUP BY ALL)
             SELECT layer, neuron, triggers FROM agg
-            WHERE cov > 0 AND cov::DOUBLE >= {SHARE}::DOUBLE * total""")
+            WHERE cov > 0 AND cov::DOUBLE >= {SHARE}::DOUBLE * total"""
+
+        minimum = options["detectors"]["min_occurrences"]
+        con.execute(f"CREATE TABLE detectors_{kind} AS {detectors_sql(minimum)}")
+        if "detector_sensitivity.parquet" in tables:
+            # Every layer's detectors under each minimum of occurrences the table holds.
+            for (least,) in con.execute(f"""
+                    SELECT DISTINCT min_occurrences FROM
+                    read_parquet('{analysis}/detector_sensitivity.parquet')""").fetchall():
+                check(f"{kind} detectors with triggers of at least {least} occurrences", f"""
+                    WITH theirs AS (SELECT l.layer, count(d.neuron) AS n
+                                    FROM (SELECT unnest([{in_layers}]) AS layer) l
+                                    LEFT JOIN ({detectors_sql(least)}) d USING (layer)
+                                    GROUP BY ALL),
+                    ours AS (SELECT layer::INTEGER AS layer, detectors AS n FROM
+                             read_parquet('{analysis}/detector_sensitivity.parquet')
+                             WHERE kind = '{kind}' AND min_occurrences = {least})
+                    SELECT * FROM theirs FULL JOIN ours USING (layer)
+                    WHERE theirs.n IS DISTINCT FROM ours.n""")
         trig = "[t[1]] " if kind == "token" else ""
         ours_sql = f"""
             SELECT layer::INTEGER AS layer, neuron::INTEGER AS neuron,

@@ -12,6 +12,7 @@ use std::process::Command;
 
 use census_format::analysis::options::AnalysisOptions;
 use census_format::analysis::options::LayerScope;
+use census_format::analysis::options::NgramDenominator;
 use census_stats::{AnalyzeRequest, analyze};
 use census_testkit::opt_fixture;
 use common::extract_planted;
@@ -54,6 +55,11 @@ fn check(python: &str, run: &Path, analysis: &Path) {
 /// every layer, positions at any length, curves in 7 bins (several positions each) and 3 neurons
 /// per token (so the selections leave neurons out).
 fn analysed_planted(dir: &Path) -> (PathBuf, PathBuf) {
+    analysed_planted_with(dir, NgramDenominator::All)
+}
+
+/// [`analysed_planted`] with n-gram coverage a share of `denominator`'s activations.
+fn analysed_planted_with(dir: &Path, denominator: NgramDenominator) -> (PathBuf, PathBuf) {
     let (run, out) = (dir.join("run"), dir.join("analysis"));
     extract_planted(&run);
     let mut options = AnalysisOptions {
@@ -63,6 +69,7 @@ fn analysed_planted(dir: &Path) -> (PathBuf, PathBuf) {
     options.positional.any_length = true;
     options.positional.curve_bins = 7;
     options.token_neurons = 3;
+    options.detectors.ngram_denominator = denominator;
     analyze(&AnalyzeRequest {
         model: Some(opt_fixture("planted")),
         options,
@@ -78,6 +85,31 @@ fn duckdb_recomputes_the_analysis() {
     let dir = tempfile::tempdir().unwrap();
     let (run, out) = analysed_planted(dir.path());
     check(&python, &run, &out);
+}
+
+/// The same with bigram and trigram coverage a share of the activations where an n-gram exists
+/// only (`--ngram-denominator windowed`), which DuckDB reads from the manifest.
+#[test]
+fn duckdb_recomputes_the_analysis_with_the_windowed_denominator() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (run, out) = analysed_planted_with(dir.path(), NgramDenominator::Windowed);
+    check(&python, &run, &out);
+    // The planted neuron that fires on the first half of the positions fires where no trigram
+    // exists yet, so its trigram coverage differs between the two rules.
+    use census_format::analysis::tables::{AnalysisTable, NeuronRow};
+    let all = tempfile::tempdir().unwrap();
+    let (_, all_out) = analysed_planted_with(all.path(), NgramDenominator::All);
+    let (windowed, all) = (
+        NeuronRow::read(&out).unwrap(),
+        NeuronRow::read(&all_out).unwrap(),
+    );
+    let differ = windowed
+        .iter()
+        .zip(&all)
+        .filter(|(w, a)| w.coverage[2] != a.coverage[2])
+        .count();
+    assert!(differ > 0, "the two rules agree on every trigram coverage");
 }
 
 /// Rewrites every Parquet file of `run` with DuckDB's defaults (snappy) and the integer types a

@@ -153,6 +153,31 @@ pub struct DetectorOptions {
     pub max_trigrams: u32,
     /// Occurrences an n-gram needs before it can be a trigger (1: the paper sets none).
     pub min_occurrences: u64,
+    /// What a neuron's bigram and trigram coverage is a share of. Analyses written before the
+    /// choice existed used [`NgramDenominator::Windowed`].
+    #[serde(default = "NgramDenominator::before_the_choice")]
+    pub ngram_denominator: NgramDenominator,
+}
+
+/// What a neuron's n-gram coverage (and a detector's share of activations) is a share of
+/// (`--ngram-denominator`). Unigrams exist at every position after the `</s>` prefix, so both
+/// agree for them; a bigram (trigram) exists only from the second (third) token of a sequence on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum NgramDenominator {
+    /// Every activation outside the prefix (the paper's "its activations"): fires where no
+    /// n-gram of the order exists count, and cannot be covered.
+    All,
+    /// Only the activations where an n-gram of the order exists.
+    Windowed,
+}
+
+impl NgramDenominator {
+    /// The rule of analyses written before the choice existed.
+    fn before_the_choice() -> Self {
+        Self::Windowed
+    }
 }
 
 impl Default for DetectorOptions {
@@ -163,6 +188,7 @@ impl Default for DetectorOptions {
             max_tokens: 5,
             max_trigrams: 50,
             min_occurrences: 1,
+            ngram_denominator: NgramDenominator::All,
         }
     }
 }

@@ -59,6 +59,18 @@ pub struct DetectorSummary {
     /// something): the paper's "mostly new in each layer" is a statement about each of these.
     #[serde(default)]
     pub new_share_by_layer: Vec<(usize, f64)>,
+    /// The `--min-occurrences` the count is under: the occurrences a trigger needs.
+    #[serde(default = "one")]
+    pub min_occurrences: u64,
+    /// The count under other minimums of occurrences (`[min_occurrences, detectors]`, from
+    /// `detector_sensitivity.parquet`; empty in analyses written before it).
+    #[serde(default)]
+    pub sensitivity: Vec<(u64, u64)>,
+}
+
+/// `min_occurrences` of analyses written before it was recorded: the default.
+fn one() -> u64 {
+    1
 }
 
 /// Trigger suppression by token detectors.

@@ -227,6 +227,7 @@ fn take_ngram_statistics(into: &mut LayerResult, from: &LayerResult) {
     into.coverage_bins = from.coverage_bins.clone();
     into.detectors = from.detectors.clone();
     into.token_neurons = from.token_neurons.clone();
+    into.detector_sensitivity = from.detector_sensitivity.clone();
 }
 
 /// Replaces the positional statistics of `into` by those of `from`.

@@ -82,6 +82,7 @@ pub(super) fn write(
         contexts: (options.contexts > 0)
             .then(|| example_contexts(plan, &results, options.contexts))
             .transpose()?,
+        detector_sensitivity: tables::detector_sensitivity_rows(&results),
     };
     let mut written = written_tables.write(out, &metadata)?;
     if let Some(found) = &tokenizer {
@@ -102,6 +103,7 @@ pub(super) fn write(
             sequences: tally.sequences,
             counts_bos: options.count_bos,
             projected: projections.is_some(),
+            min_occurrences: options.detectors.min_occurrences,
         },
     );
     summary.positional_domains = by_domain.map(|(_, stability)| stability);

@@ -9,6 +9,7 @@
 mod columns;
 mod contexts;
 mod coverage;
+mod detector_sensitivity;
 mod detectors;
 mod kinds;
 mod layers;
@@ -25,6 +26,7 @@ use arrow::array::RecordBatch;
 
 pub use contexts::ContextRow;
 pub use coverage::CoverageRow;
+pub use detector_sensitivity::{DetectorSensitivityRow, SENSITIVITY_MIN_OCCURRENCES};
 pub use detectors::{DetectorProjection, DetectorRow};
 pub use kinds::{Classification, DetectorKind, Order, PositionalType};
 pub use layers::{DetectedCoverage, LayerRow};
