@@ -6,8 +6,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use arrow::array::RecordBatch;
 use census_format::analysis::tables::{
-    ContextRow, CoverageRow, DetectorRow, DetectorSensitivityRow, LayerRow, NeuronRow,
-    PositionCurveRow, PositionalDomainRow, PositionalRow, ProjectionRow, TokenNeuronRow,
+    ContextRow, CoverageRow, DeadSaturationRow, DetectorRow, DetectorSensitivityRow, LayerRow,
+    NeuronRow, PositionCurveRow, PositionalDomainRow, PositionalRow, ProjectionRow, TokenNeuronRow,
 };
 use census_format::analysis::vocabulary::VOCABULARY_FILE;
 use census_format::analysis::{AnalysisManifest, AnalysisTable, Summary, Vocabulary};
@@ -50,7 +50,7 @@ fn vocabulary(dir: &Path) -> Result<RecordBatch> {
 }
 
 /// Every table of `docs/SCHEMA.md` an analysis may hold.
-pub const TABLES: [Table; 12] = [
+pub const TABLES: [Table; 13] = [
     of_neurons::<NeuronRow>("neurons"),
     table::<LayerRow>("layers"),
     table::<CoverageRow>("coverage"),
@@ -62,6 +62,7 @@ pub const TABLES: [Table; 12] = [
     of_neurons::<TokenNeuronRow>("token_neurons"),
     of_neurons::<ContextRow>("contexts"),
     table::<DetectorSensitivityRow>("detector_sensitivity"),
+    table::<DeadSaturationRow>("dead_saturation"),
     Table {
         name: "vocabulary",
         file: VOCABULARY_FILE,

@@ -7,7 +7,7 @@ use census_format::analysis::AnalysisManifest;
 use census_format::analysis::Summary;
 
 use census_format::analysis::tables::{
-    AnalysisTable, CoverageRow, DetectorRow, LayerRow, PositionalRow,
+    AnalysisTable, CoverageRow, DeadSaturationRow, DetectorRow, LayerRow, PositionalRow,
 };
 
 use crate::error::{ReportError, Result};
@@ -31,6 +31,9 @@ pub struct ModelAnalysis {
     pub detectors: Vec<DetectorRow>,
     /// Positional neurons.
     pub positional: Vec<PositionalRow>,
+    /// Each layer's dead neurons after each doubling of the tokens read (empty in analyses
+    /// written before it).
+    pub dead_saturation: Vec<DeadSaturationRow>,
 }
 
 impl ModelAnalysis {
@@ -70,6 +73,17 @@ impl ModelAnalysis {
         )?;
         let positional_layers = positional.iter().map(|r| r.layer);
         check_layers(dir, declared, PositionalRow::FILE, positional_layers)?;
+        let dead_saturation = if manifest.tables.iter().any(|t| t == DeadSaturationRow::FILE) {
+            DeadSaturationRow::read(dir)?
+        } else {
+            Vec::new()
+        };
+        check_layers(
+            dir,
+            declared,
+            DeadSaturationRow::FILE,
+            dead_saturation.iter().map(|r| r.layer),
+        )?;
         Ok(Self {
             dir: dir.to_path_buf(),
             name,
@@ -77,6 +91,7 @@ impl ModelAnalysis {
             coverage,
             detectors,
             positional,
+            dead_saturation,
             manifest,
             summary,
         })

@@ -224,6 +224,58 @@ fn comparison_with(
     out
 }
 
+/// The dead share of each layer of `m` after each doubling of the tokens read: where a layer's
+/// line still falls at the right, more data would find more of its "dead" neurons alive.
+fn saturation_figure(m: &ModelAnalysis) -> Option<NamedFigure> {
+    let mut layers: Vec<u16> = m.dead_saturation.iter().map(|r| r.layer).collect();
+    layers.sort_unstable();
+    layers.dedup();
+    if m.dead_saturation.iter().all(|r| r.tokens == 0) || layers.is_empty() {
+        return None;
+    }
+    let neurons = |layer: u16| {
+        m.layers
+            .iter()
+            .find(|l| l.layer == layer)
+            .map_or(1, |l| l.neurons.max(1))
+    };
+    let last = f64::from(*layers.last().expect("not empty")).max(1.0);
+    let series = layers
+        .iter()
+        .map(|&layer| Series {
+            name: format!("layer {layer}"),
+            points: (m.dead_saturation.iter())
+                .filter(|r| r.layer == layer && r.tokens > 0)
+                .map(|r| {
+                    (
+                        (r.tokens as f64).log10(),
+                        f64::from(r.dead) / f64::from(neurons(layer)),
+                    )
+                })
+                .collect(),
+            color: ramp(f64::from(layer) / last),
+            dashed: false,
+        })
+        .collect();
+    Some(NamedFigure {
+        id: format!("dead-saturation-{}", slug(&m.name)),
+        section: Section::Dead,
+        caption: format!(
+            "{}: the dead share of each layer after the first part of the data and each doubling              of the tokens read since (dead_saturation.parquet; beyond the paper, for its caveat              that \"dead\" may only mean too rare for this much data). A line still falling at              the right means more data would find more of that layer's neurons alive. Parts are              read in order, so early points hold the first corpus sources only.",
+            m.name
+        ),
+        figure: Figure::Lines {
+            title: format!("{}: dead share against tokens read", m.name),
+            x_label: "tokens read".to_string(),
+            x_axis: XAxis::Log10,
+            y_label: "dead share".to_string(),
+            series,
+            y_range: None,
+            full_scale: Some((0.0, 1.0)),
+        },
+    })
+}
+
 /// Neurons per coverage bin, stacked, per layer of the first half of the network (Figs. 2, 12,
 /// 13 show that half; the other layers stay in the tables and the browser).
 fn coverage_figure(m: &ModelAnalysis, order: Order, fig: &str) -> Option<NamedFigure> {
@@ -568,6 +620,9 @@ pub fn build(models: &[ModelAnalysis]) -> Vec<NamedFigure> {
         },
         &|_, l| l.mean_frequency_alive,
     ));
+    for m in models {
+        out.extend(saturation_figure(m));
+    }
     for m in models {
         for (order, fig) in [
             (Order::Unigram, "fig2"),

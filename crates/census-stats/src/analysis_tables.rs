@@ -4,8 +4,9 @@
 use std::path::Path;
 
 use census_format::analysis::tables::{
-    AnalysisTable, ContextRow, CoverageRow, DetectorRow, DetectorSensitivityRow, LayerRow,
-    NeuronRow, PositionCurveRow, PositionalDomainRow, PositionalRow, ProjectionRow, TokenNeuronRow,
+    AnalysisTable, ContextRow, CoverageRow, DeadSaturationRow, DetectorRow, DetectorSensitivityRow,
+    LayerRow, NeuronRow, PositionCurveRow, PositionalDomainRow, PositionalRow, ProjectionRow,
+    TokenNeuronRow,
 };
 
 use crate::error::Result;
@@ -36,6 +37,8 @@ pub struct AnalysisTables {
     pub contexts: Option<Vec<ContextRow>>,
     /// `detector_sensitivity.parquet`, when unigram or trigram tables were counted.
     pub detector_sensitivity: Option<Vec<DetectorSensitivityRow>>,
+    /// `dead_saturation.parquet` (absent in analyses written before it).
+    pub dead_saturation: Option<Vec<DeadSaturationRow>>,
 }
 
 impl AnalysisTables {
@@ -78,6 +81,10 @@ impl AnalysisTables {
             DetectorSensitivityRow::write(dir, rows, metadata)?;
             written.push(DetectorSensitivityRow::FILE);
         }
+        if let Some(rows) = &self.dead_saturation {
+            DeadSaturationRow::write(dir, rows, metadata)?;
+            written.push(DeadSaturationRow::FILE);
+        }
         Ok(written)
     }
 
@@ -108,6 +115,9 @@ impl AnalysisTables {
                 .transpose()?,
             detector_sensitivity: has(DetectorSensitivityRow::FILE)
                 .then(|| DetectorSensitivityRow::read(dir))
+                .transpose()?,
+            dead_saturation: has(DeadSaturationRow::FILE)
+                .then(|| DeadSaturationRow::read(dir))
                 .transpose()?,
         })
     }
@@ -166,6 +176,10 @@ impl AnalysisTables {
                 DetectorSensitivityRow::FILE,
                 first(self.detector_sensitivity.as_deref(), |r| r.layer, layers),
             ),
+            (
+                DeadSaturationRow::FILE,
+                first(self.dead_saturation.as_deref(), |r| r.layer, layers),
+            ),
         ];
         found
             .into_iter()
@@ -191,5 +205,6 @@ impl AnalysisTables {
         extend(&mut self.token_neurons, other.token_neurons);
         extend(&mut self.contexts, other.contexts);
         extend(&mut self.detector_sensitivity, other.detector_sensitivity);
+        extend(&mut self.dead_saturation, other.dead_saturation);
     }
 }

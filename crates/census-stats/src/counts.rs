@@ -247,6 +247,21 @@ pub struct LayerCounts {
     pub codes: TableCodes,
     /// The highest order the tables count (their keys are sized for it).
     highest: Order,
+    /// The dead neurons after the first part and each doubling of the rows since, and after
+    /// the last part ([`Self::saturation_checkpoint`]).
+    pub saturation: Vec<SaturationPoint>,
+}
+
+/// The dead neurons of a layer once `rows` rows were counted, under both readings of the
+/// `</s>` prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SaturationPoint {
+    /// Rows counted so far.
+    pub rows: u64,
+    /// Neurons that fired nowhere.
+    pub dead_with_bos: u32,
+    /// Neurons that fired nowhere outside the prefix.
+    pub dead_without_bos: u32,
 }
 
 impl LayerCounts {
@@ -274,7 +289,28 @@ impl LayerCounts {
             table_neurons: None,
             codes,
             highest: scope.highest_order(),
+            saturation: Vec::new(),
         }
+    }
+
+    /// Records the dead neurons after a part: after the first, whenever the rows counted have
+    /// doubled since the last point, and after the `last`.
+    pub fn saturation_checkpoint(&mut self, last: bool) {
+        let due = match self.saturation.last() {
+            None => self.rows > 0,
+            Some(point) => self.rows >= 2 * point.rows || (last && self.rows > point.rows),
+        };
+        if !due {
+            return;
+        }
+        let never = |fires: &mut dyn Iterator<Item = u64>| fires.filter(|&f| f == 0).count() as u32;
+        let with_bos = never(&mut self.fires.iter().zip(&self.fires_bos).map(|(a, b)| a + b));
+        let without_bos = never(&mut self.fires.iter().copied());
+        self.saturation.push(SaturationPoint {
+            rows: self.rows,
+            dead_with_bos: with_bos,
+            dead_without_bos: without_bos,
+        });
     }
 
     /// The same counts with n-gram tables of the neurons in `range` only (at most
@@ -439,7 +475,8 @@ impl LayerCounts {
         Ok(())
     }
 
-    /// Adds the counts of disjoint parts of the same layer.
+    /// Adds the counts of disjoint parts of the same layer. The saturation points are dropped:
+    /// they need the fires of the parts read before each point, which `other` does not hold.
     pub fn merge(&mut self, other: Self) {
         assert_eq!(
             (self.layer, self.ffn),
@@ -452,6 +489,7 @@ impl LayerCounts {
             "merging counts of differently keyed tables"
         );
         self.rows += other.rows;
+        self.saturation.clear();
         add_vectors(&mut self.fires, &other.fires);
         add_vectors(&mut self.fires_bos, &other.fires_bos);
         for (a, b) in self.tables.iter_mut().zip(other.tables) {

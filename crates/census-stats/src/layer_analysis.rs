@@ -11,7 +11,7 @@ use census_format::analysis::tables::Classification;
 use census_format::analysis::tables::Order;
 use census_format::analysis::tables::PositionCurveRow;
 use census_format::analysis::tables::{
-    DetectorKind, DetectorSensitivityRow, SENSITIVITY_MIN_OCCURRENCES,
+    DeadSaturationRow, DetectorKind, DetectorSensitivityRow, SENSITIVITY_MIN_OCCURRENCES,
 };
 
 /// Statistics of one neuron (a row of `neurons.parquet`).
@@ -87,6 +87,8 @@ pub struct LayerResult {
     /// Its token and trigram detectors under each of [`SENSITIVITY_MIN_OCCURRENCES`], where
     /// their tables were counted.
     pub detector_sensitivity: Vec<DetectorSensitivityRow>,
+    /// Its dead neurons after the first part and each doubling of the tokens read since.
+    pub saturation: Vec<DeadSaturationRow>,
 }
 
 /// The n-gram statistics of a layer, gathered from its count tables (all at once, or neuron
@@ -354,6 +356,19 @@ pub fn analyze_frequencies_and_positions(
         positions_analysed: counts.positions.is_some(),
         token_neurons: None,
         detector_sensitivity: Vec::new(),
+        saturation: counts
+            .saturation
+            .iter()
+            .map(|p| DeadSaturationRow {
+                layer: layer as u16,
+                tokens: p.rows,
+                dead: if options.count_bos {
+                    p.dead_with_bos
+                } else {
+                    p.dead_without_bos
+                },
+            })
+            .collect(),
     }
 }
 

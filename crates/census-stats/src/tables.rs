@@ -2,8 +2,9 @@
 //! `census_format::analysis::tables`; see `docs/SCHEMA.md`).
 
 use census_format::analysis::tables::{
-    CoverageRow, DetectorKind, DetectorProjection, DetectorRow, DetectorSensitivityRow, NeuronRow,
-    PositionalDomainRow, PositionalRow, ProjectionRow, RankedToken, TokenNeuronRow,
+    CoverageRow, DeadSaturationRow, DetectorKind, DetectorProjection, DetectorRow,
+    DetectorSensitivityRow, NeuronRow, PositionalDomainRow, PositionalRow, ProjectionRow,
+    RankedToken, TokenNeuronRow,
 };
 
 use crate::detectors::Detector;
@@ -51,6 +52,14 @@ pub fn token_neuron_rows(
         }
     }
     selected.filter(|_| k > 0).map(|s| s.rows(token_name))
+}
+
+/// `dead_saturation.parquet`: each layer's dead neurons after each doubling of the tokens read.
+pub fn dead_saturation_rows(layers: &[LayerResult]) -> Vec<DeadSaturationRow> {
+    layers
+        .iter()
+        .flat_map(|l| l.saturation.iter().cloned())
+        .collect()
 }
 
 /// `detector_sensitivity.parquet`: each layer's detector counts under each minimum of

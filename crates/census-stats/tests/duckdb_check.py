@@ -227,6 +227,35 @@ def main(run, analysis):
         count = con.execute("SELECT count(*) FROM token_expected").fetchone()[0]
         print(f"    {count} (token, neuron) rows")
 
+    if "dead_saturation.parquet" in tables:
+        # Each layer's dead neurons among the first `tokens` rows, read in part order (parts
+        # hold consecutive sequences): the neurons whose first fire comes later, or never.
+        con.execute(f"""
+            CREATE TABLE saturation_ours AS SELECT layer::INTEGER AS layer, tokens, dead
+            FROM read_parquet('{analysis}/dead_saturation.parquet')""")
+        check("dead neurons after each doubling of the tokens read", f"""
+            WITH ranked AS (SELECT seq, pos, row_number() OVER (ORDER BY seq, pos) AS r
+                            FROM toks),
+            first_fire AS (SELECT a.layer, a.neuron, min(k.r) AS first
+                           FROM (SELECT layer, seq, pos, unnest(neurons)::INTEGER AS neuron
+                                 FROM acts) a
+                           JOIN ranked k USING (seq, pos) WHERE {counted} GROUP BY ALL),
+            width AS (SELECT layer::INTEGER AS layer, count(*) AS ffn FROM ours GROUP BY ALL),
+            theirs AS (SELECT s.layer, s.tokens, any_value(w.ffn) - count(f.neuron) AS dead
+                       FROM saturation_ours s JOIN width w USING (layer)
+                       LEFT JOIN first_fire f ON f.layer = s.layer AND f.first <= s.tokens
+                       GROUP BY ALL)
+            SELECT * FROM saturation_ours s JOIN theirs t USING (layer, tokens)
+            WHERE s.dead != t.dead""")
+        check("saturation points: after the first part, each doubling, and the last", """
+            WITH points AS (SELECT layer, tokens,
+                              lag(tokens) OVER (PARTITION BY layer ORDER BY tokens) AS before,
+                              lead(tokens) OVER (PARTITION BY layer ORDER BY tokens) AS after
+                            FROM saturation_ours)
+            SELECT * FROM points
+            WHERE (after IS NULL AND tokens != (SELECT count(*) FROM toks))
+               OR (before IS NOT NULL AND after IS NOT NULL AND tokens < 2 * before)""")
+
     if "position_curves.parquet" in tables:
         first = 1 if options["positional"]["skip_bos"] else 0
         bins = options["positional"]["curve_bins"]

@@ -367,7 +367,7 @@ fn partial_counts_merge_into_one_pass() {
     let hidden = census_format::progress::Progress::hidden();
     for layer in 0..2 {
         let scope = census_stats::analyze::counting::count_scope(&set, &options, layer);
-        let whole = census_stats::analyze::counting::count_layer_uncapped(
+        let mut whole = census_stats::analyze::counting::count_layer_uncapped(
             &set,
             &parts,
             layer,
@@ -376,6 +376,17 @@ fn partial_counts_merge_into_one_pass() {
             &hidden,
         )
         .unwrap();
+        // After the first part, each doubling of the rows, and the last part.
+        let points: Vec<u64> = whole.saturation.iter().map(|p| p.rows).collect();
+        assert_eq!(points.first(), Some(&parts[0].rows));
+        assert_eq!(points.last(), Some(&whole.rows));
+        assert!(points.windows(2).all(|w| w[1] > w[0]));
+        assert!(
+            points[..points.len() - 1]
+                .windows(2)
+                .all(|w| w[1] >= 2 * w[0])
+        );
+        whole.saturation.clear();
         let mut merged: Option<LayerCounts> = None;
         for chunk in parts.chunks(3) {
             let partial = census_stats::analyze::counting::count_layer_uncapped(

@@ -103,7 +103,7 @@ pub fn count_layer(
     let layer = counts.layer;
     // Unsorted keys take at most a sixteenth of the cap per table.
     counts.limit_buffers(cap_bytes / 16);
-    for &part in parts {
+    for (index, &part) in parts.iter().enumerate() {
         census_format::interrupt::check(
             "analysis stopped; nothing of it was written, and an earlier analysis in its place \
              is kept",
@@ -139,6 +139,7 @@ pub fn count_layer(
             RecordMode::Counts => add_recorded_counts(set, part, layer, &tokens, &mut counts)?,
         }
         progress.inc(part.rows);
+        counts.saturation_checkpoint(index + 1 == parts.len());
         if let Some(overflow) = LayerPass::overflow(&counts, cap_bytes) {
             return Ok(overflow);
         }

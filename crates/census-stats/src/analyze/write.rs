@@ -83,6 +83,7 @@ pub(super) fn write(
             .then(|| example_contexts(plan, &results, options.contexts))
             .transpose()?,
         detector_sensitivity: tables::detector_sensitivity_rows(&results),
+        dead_saturation: Some(tables::dead_saturation_rows(&results)),
     };
     let mut written = written_tables.write(out, &metadata)?;
     if let Some(found) = &tokenizer {

@@ -9,6 +9,7 @@
 mod columns;
 mod contexts;
 mod coverage;
+mod dead_saturation;
 mod detector_sensitivity;
 mod detectors;
 mod kinds;
@@ -26,6 +27,7 @@ use arrow::array::RecordBatch;
 
 pub use contexts::ContextRow;
 pub use coverage::CoverageRow;
+pub use dead_saturation::DeadSaturationRow;
 pub use detector_sensitivity::{DetectorSensitivityRow, SENSITIVITY_MIN_OCCURRENCES};
 pub use detectors::{DetectorProjection, DetectorRow};
 pub use kinds::{Classification, DetectorKind, Order, PositionalType};
