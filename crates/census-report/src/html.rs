@@ -3,6 +3,7 @@
 
 use census_format::analysis::tables::{DetectorKind, RankedToken};
 use census_format::analysis::vocabulary::display_ngram;
+use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use crate::analysis::ModelAnalysis;
@@ -243,6 +244,58 @@ fn detector_sensitivity(models: &[PageModel<'_>]) -> String {
 <table><tr><th>model</th><th>kind</th>{minimums}<th>headline          (its setting)</th></tr>
 {rows}</table>
 "
+    )
+}
+
+/// How many of each model's detectors are detectors again on each half of the data
+/// (`--detector-stability`), and how much their triggers overlap there.
+fn detector_stability(models: &[PageModel<'_>]) -> String {
+    let mut rows = String::new();
+    for m in models {
+        let summary = &m.analysis.summary;
+        let kinds = [
+            ("token", &summary.token_detectors),
+            ("trigram", &summary.trigram_detectors),
+        ];
+        for (kind, detectors) in kinds {
+            for h in detectors.iter().flat_map(|d| &d.stability) {
+                let share = if h.detectors == 0 {
+                    "–".to_string()
+                } else {
+                    format!("{:.0}%", 100.0 * h.on_half as f64 / h.detectors as f64)
+                };
+                let overlap = h
+                    .trigger_overlap
+                    .map_or_else(|| "–".to_string(), |o| format!("{o:.2}"));
+                let _ = writeln!(
+                    rows,
+                    "<tr><td>{}</td><td>{kind}</td><td>{}</td><td>{} of {} ({share})</td>\
+                     <td>{overlap}</td></tr>",
+                    esc(&m.analysis.name),
+                    h.half,
+                    h.on_half,
+                    h.detectors
+                );
+            }
+        }
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    let seeds: BTreeSet<String> = models
+        .iter()
+        .filter_map(|m| m.analysis.manifest.options.detector_stability)
+        .map(|s| s.to_string())
+        .collect();
+    format!(
+        "<h3>Detectors found again on each half of the data</h3>\n<p>The n-gram data split in \
+         two halves by sequence (seed {}), each half's detectors found again with the same \
+         rules: how many of the whole data's detectors are detectors on the half too, and the \
+         mean overlap of their triggers (Jaccard index). A detector that does not come back on \
+         either half rests on too few occurrences to mean much.</p>\n<table><tr><th>model</th>\
+         <th>kind</th><th>half</th><th>detectors again</th><th>trigger overlap</th></tr>\n\
+         {rows}</table>\n",
+        seeds.into_iter().collect::<Vec<_>>().join(", ")
     )
 }
 
@@ -520,6 +573,7 @@ fn figure_section(
     }
     if section == Section::Detectors {
         s.push_str(&detector_sensitivity(models));
+        s.push_str(&detector_stability(models));
     }
     s.push_str("</section>\n");
     s

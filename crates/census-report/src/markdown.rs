@@ -75,13 +75,35 @@ fn sensitivity_line(m: &ModelAnalysis) -> String {
             Some(format!("{kind} detectors {}", counts.join(", ")))
         })
         .collect();
-    if parts.is_empty() {
-        return String::new();
+    let again: Vec<String> = kinds
+        .into_iter()
+        .flat_map(|(kind, d)| {
+            d.iter()
+                .flat_map(move |d| d.stability.iter().map(move |h| (kind, h)))
+        })
+        .map(|(kind, h)| {
+            format!(
+                "{kind} detectors on half {}: {} of {}",
+                h.half, h.on_half, h.detectors
+            )
+        })
+        .collect();
+    let mut s = String::new();
+    if !parts.is_empty() {
+        let _ = write!(
+            s,
+            "Detectors by the occurrences a trigger needs: {}.\n\n",
+            parts.join("; ")
+        );
     }
-    format!(
-        "Detectors by the occurrences a trigger needs: {}.\n\n",
-        parts.join("; ")
-    )
+    if !again.is_empty() {
+        let _ = write!(
+            s,
+            "Detectors found again on each half of the data: {}.\n\n",
+            again.join("; ")
+        );
+    }
+    s
 }
 
 /// The data each section rests on, one line each (a single line when they share it).

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use census_format::analysis::tables::{
     AnalysisTable, ContextRow, CoverageRow, DeadSaturationRow, DetectorRow, DetectorSensitivityRow,
-    LayerRow, NeuronRow, PositionCurveRow, PositionalDomainRow, PositionalRow, ProjectionRow,
-    TokenNeuronRow,
+    DetectorStabilityRow, LayerRow, NeuronRow, PositionCurveRow, PositionalDomainRow,
+    PositionalRow, ProjectionRow, TokenNeuronRow,
 };
 
 use crate::error::Result;
@@ -39,6 +39,8 @@ pub struct AnalysisTables {
     pub detector_sensitivity: Option<Vec<DetectorSensitivityRow>>,
     /// `dead_saturation.parquet` (absent in analyses written before it).
     pub dead_saturation: Option<Vec<DeadSaturationRow>>,
+    /// `detector_stability.parquet`, with `--detector-stability`.
+    pub detector_stability: Option<Vec<DetectorStabilityRow>>,
 }
 
 impl AnalysisTables {
@@ -85,6 +87,10 @@ impl AnalysisTables {
             DeadSaturationRow::write(dir, rows, metadata)?;
             written.push(DeadSaturationRow::FILE);
         }
+        if let Some(rows) = &self.detector_stability {
+            DetectorStabilityRow::write(dir, rows, metadata)?;
+            written.push(DetectorStabilityRow::FILE);
+        }
         Ok(written)
     }
 
@@ -118,6 +124,9 @@ impl AnalysisTables {
                 .transpose()?,
             dead_saturation: has(DeadSaturationRow::FILE)
                 .then(|| DeadSaturationRow::read(dir))
+                .transpose()?,
+            detector_stability: has(DetectorStabilityRow::FILE)
+                .then(|| DetectorStabilityRow::read(dir))
                 .transpose()?,
         })
     }
@@ -180,6 +189,10 @@ impl AnalysisTables {
                 DeadSaturationRow::FILE,
                 first(self.dead_saturation.as_deref(), |r| r.layer, layers),
             ),
+            (
+                DetectorStabilityRow::FILE,
+                first(self.detector_stability.as_deref(), |r| r.layer, layers),
+            ),
         ];
         found
             .into_iter()
@@ -206,5 +219,6 @@ impl AnalysisTables {
         extend(&mut self.contexts, other.contexts);
         extend(&mut self.detector_sensitivity, other.detector_sensitivity);
         extend(&mut self.dead_saturation, other.dead_saturation);
+        extend(&mut self.detector_stability, other.detector_stability);
     }
 }

@@ -167,6 +167,11 @@ pub struct AnalyzeSettings {
     /// them); 0 records none.
     #[arg(long, default_value_t = 3)]
     pub contexts: usize,
+    /// Split the n-gram data in two halves by sequence (under this seed; 0 when none is given),
+    /// find each half's detectors again and compare them with the whole data's
+    /// (`detector_stability.parquet`): one more pass of the n-gram tables over the data.
+    #[arg(long, value_name = "SEED", num_args = 0..=1, default_missing_value = "0")]
+    pub detector_stability: Option<u64>,
     /// Skip the vocabulary projections (no weights needed).
     #[arg(long)]
     pub no_projection: bool,
@@ -290,6 +295,7 @@ impl AnalyzeArgs {
                 },
                 token_neurons: settings.token_neurons,
                 contexts: settings.contexts,
+                detector_stability: settings.detector_stability,
             },
             layers: settings.layers,
             progress: !settings.quiet,

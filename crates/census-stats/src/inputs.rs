@@ -302,6 +302,25 @@ impl RunSet {
             .collect())
     }
 
+    /// The set cut in two halves of its (selected) sequences, each sequence in the half
+    /// [`crate::stability::half_of`] gives it under `seed`. Reads every token part once.
+    pub fn split_in_halves(&self, seed: u64) -> Result<[RunSet; 2]> {
+        let mut halves: [BTreeMap<(usize, u32), Selected>; 2] = Default::default();
+        for part in self.parts() {
+            for (seq, _, len) in self.sequences_of(part)? {
+                let half = crate::stability::half_of(seq, seed);
+                let entry = halves[half].entry((part.run, part.part)).or_default();
+                entry.sequences.insert(seq);
+                entry.rows += len;
+            }
+        }
+        Ok(halves.map(|selection| RunSet {
+            runs: self.runs.clone(),
+            verify_parts: self.verify_parts,
+            selection: Some(selection),
+        }))
+    }
+
     /// The sequences `part` contributes (all of them, or those the selection keeps), each as
     /// (sequence id, domain, tokens), in file order.
     fn sequences_of(&self, part: PartRef) -> Result<Vec<(u64, String, u64)>> {

@@ -31,6 +31,7 @@ pub mod projection;
 pub mod sections;
 pub mod shared_sequences;
 pub mod sorted_counts;
+pub mod stability;
 pub mod summary;
 pub mod suppression;
 pub mod tables;

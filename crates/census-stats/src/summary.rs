@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use census_format::analysis::summary::{
-    DeadReading, DeadSummary, DetectorSummary, PositionalSummary, Summary, SuppressionSummary,
+    DeadReading, DeadSummary, DetectorSummary, HalfStability, PositionalSummary, Summary,
+    SuppressionSummary,
 };
 
 use std::collections::BTreeSet;
@@ -15,8 +16,8 @@ use crate::ngram::pack;
 use crate::suppression::at_least;
 use census_format::analysis::tables::PositionalType;
 use census_format::analysis::tables::{
-    DetectorKind, DetectorProjection, DetectorRow, DetectorSensitivityRow, LayerRow,
-    SENSITIVITY_MIN_OCCURRENCES,
+    DetectorKind, DetectorProjection, DetectorRow, DetectorSensitivityRow, DetectorStabilityRow,
+    LayerRow, SENSITIVITY_MIN_OCCURRENCES,
 };
 
 /// Dead neurons under the reading `counts_bos` did not choose.
@@ -49,14 +50,53 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
-/// The detectors of one kind: `pick` and `count` read its columns of the layers; `sensitivity`
-/// holds its counts under other minimums of occurrences.
+/// The stability rows of `kind` pooled over layers, half by half.
+fn half_stability(rows: &[DetectorStabilityRow], kind: DetectorKind) -> Vec<HalfStability> {
+    [0u8, 1]
+        .into_iter()
+        .filter_map(|half| {
+            let of_half: Vec<&DetectorStabilityRow> = (rows.iter())
+                .filter(|r| r.kind == kind && r.half == half)
+                .collect();
+            if of_half.is_empty() {
+                return None;
+            }
+            let on_half: u64 = of_half.iter().map(|r| r.on_half).sum();
+            let overlap: f64 = (of_half.iter())
+                .filter_map(|r| Some(r.trigger_overlap? * r.on_half as f64))
+                .sum();
+            Some(HalfStability {
+                half,
+                detectors: of_half.iter().map(|r| r.detectors).sum(),
+                on_half,
+                trigger_overlap: (on_half > 0).then(|| overlap / on_half as f64),
+            })
+        })
+        .collect()
+}
+
+/// The rows beside the layers that a kind's detector summary reads: its counts under other
+/// minimums of occurrences, and against each half of the data.
+struct DetectorExtras<'a> {
+    kind: DetectorKind,
+    sensitivity: &'a [DetectorSensitivityRow],
+    stability: &'a [DetectorStabilityRow],
+    min_occurrences: u64,
+}
+
+/// The detectors of one kind: `pick` and `count` read its columns of the layers.
 fn detector_summary(
     layers: &[LayerRow],
     pick: fn(&LayerRow) -> Option<census_format::analysis::tables::DetectedCoverage>,
     count: fn(&LayerRow) -> Option<u32>,
-    (kind, sensitivity, min_occurrences): (DetectorKind, &[DetectorSensitivityRow], u64),
+    extras: DetectorExtras<'_>,
 ) -> Option<DetectorSummary> {
+    let DetectorExtras {
+        kind,
+        sensitivity,
+        stability,
+        min_occurrences,
+    } = extras;
     let counted: Vec<&LayerRow> = layers.iter().filter(|l| count(l).is_some()).collect();
     if counted.is_empty() {
         return None;
@@ -90,6 +130,7 @@ fn detector_summary(
                 any.then_some((min, total))
             })
             .collect(),
+        stability: half_stability(stability, kind),
     })
 }
 
@@ -156,9 +197,15 @@ pub fn summarise(tables: &AnalysisTables, context: SummaryContext) -> Summary {
         detectors,
         positional,
         detector_sensitivity,
+        detector_stability,
         ..
     } = tables;
-    let sensitivity = detector_sensitivity.as_deref().unwrap_or_default();
+    let extras = |kind| DetectorExtras {
+        kind,
+        sensitivity: detector_sensitivity.as_deref().unwrap_or_default(),
+        stability: detector_stability.as_deref().unwrap_or_default(),
+        min_occurrences,
+    };
     let neuron_count: u64 = layers.iter().map(|l| u64::from(l.neurons)).sum();
     let dead: u64 = layers.iter().map(|l| u64::from(l.dead)).sum();
     let worst = layers.iter().max_by(|a, b| {
@@ -243,13 +290,13 @@ pub fn summarise(tables: &AnalysisTables, context: SummaryContext) -> Summary {
             layers,
             |l| l.tokens_detected,
             |l| l.token_detectors,
-            (DetectorKind::Token, sensitivity, min_occurrences),
+            extras(DetectorKind::Token),
         ),
         trigram_detectors: detector_summary(
             layers,
             |l| l.trigrams_detected,
             |l| l.trigram_detectors,
-            (DetectorKind::Trigram, sensitivity, min_occurrences),
+            extras(DetectorKind::Trigram),
         ),
         suppression,
         positional: positional_summary,

@@ -376,6 +376,11 @@ pub struct AnalysisOptions {
     /// with the tokens around them, from the runs that record fired neurons); 0 writes no table.
     #[serde(default = "default_contexts")]
     pub contexts: usize,
+    /// Detector stability: with a seed, the n-gram data is split in two halves by sequence
+    /// under that seed, each half's detectors are found again, and `detector_stability.parquet`
+    /// compares them with the whole data's; none: not computed.
+    #[serde(default)]
+    pub detector_stability: Option<u64>,
 }
 
 fn default_token_neurons() -> usize {
@@ -404,6 +409,7 @@ impl Default for AnalysisOptions {
             projection: ProjectionOptions::default(),
             token_neurons: default_token_neurons(),
             contexts: default_contexts(),
+            detector_stability: None,
         }
     }
 }

@@ -66,6 +66,23 @@ pub struct DetectorSummary {
     /// `detector_sensitivity.parquet`; empty in analyses written before it).
     #[serde(default)]
     pub sensitivity: Vec<(u64, u64)>,
+    /// The detectors found again on each half of the data, pooled over layers
+    /// (`--detector-stability`; empty without it).
+    #[serde(default)]
+    pub stability: Vec<HalfStability>,
+}
+
+/// The detectors of the whole data found again on one half of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HalfStability {
+    /// The half (0 or 1).
+    pub half: u8,
+    /// Detectors on the whole data.
+    pub detectors: u64,
+    /// Of those, detectors of the same kind on the half too.
+    pub on_half: u64,
+    /// Their triggers' mean Jaccard index between the whole data and the half.
+    pub trigger_overlap: Option<f64>,
 }
 
 /// `min_occurrences` of analyses written before it was recorded: the default.

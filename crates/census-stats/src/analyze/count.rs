@@ -16,6 +16,7 @@ use crate::sections::DataGroup;
 use census_format::analysis::options::AnalysisOptions;
 use census_format::analysis::sections::SectionBases;
 use census_format::analysis::summary::DomainStability;
+use census_format::analysis::tables::{DetectorKind, DetectorStabilityRow};
 use census_format::progress::Progress;
 
 /// The counts of an analysis, merged into one result per layer.
@@ -29,6 +30,8 @@ pub(super) struct Counted {
     pub(super) bases: SectionBases,
     /// Positional neurons domain by domain, against the pooled ones.
     pub(super) by_domain: Option<(Vec<positional_domains::DomainRow>, DomainStability)>,
+    /// Each layer's detectors against each half of the n-gram data (`--detector-stability`).
+    pub(super) stability: Option<Vec<DetectorStabilityRow>>,
 }
 
 /// Counts every group in its layers (layers in parallel), and merges each section's statistics
@@ -110,12 +113,79 @@ pub(super) fn count(plan: &AnalysisPlan, request: &AnalyzeRequest) -> Result<Cou
         .collect();
     let by_domain = (!domain_results.is_empty())
         .then(|| positional_domains::compare(&results, &domain_results));
+    let stability = match options.detector_stability {
+        Some(seed) => detector_stability(plan, &results, seed, options, &progress)?,
+        None => None,
+    };
     Ok(Counted {
         results,
         tally: counted.swap_remove(0).tally,
         bases,
         by_domain,
+        stability,
     })
+}
+
+/// Each layer's detectors of the whole n-gram data (in `results`) against those of each half of
+/// it under `seed`, found again with the same rules; none where no layer has detector tables.
+fn detector_stability(
+    plan: &AnalysisPlan,
+    results: &[LayerResult],
+    seed: u64,
+    options: &AnalysisOptions,
+    progress: &Progress,
+) -> Result<Option<Vec<DetectorStabilityRow>>> {
+    let sources = &plan.sources;
+    let group = &sources.groups[sources.ngram];
+    let kinds_of = |layer: usize| {
+        let scope = group_scope(group, options, layer);
+        let mut kinds = Vec::new();
+        if scope.unigrams {
+            kinds.push(DetectorKind::Token);
+        }
+        if scope.bigrams_trigrams {
+            kinds.push(DetectorKind::Trigram);
+        }
+        kinds
+    };
+    let layers: Vec<usize> = (plan.group_layers[sources.ngram].iter().copied())
+        .filter(|&l| !kinds_of(l).is_empty())
+        .collect();
+    if layers.is_empty() {
+        return Ok(None);
+    }
+    let _span = tracing::info_span!("detector_stability", seed).entered();
+    let halves = group.set.split_in_halves(seed)?;
+    let mut rows = Vec::new();
+    for (half, set) in halves.into_iter().enumerate() {
+        progress.inc_length(set.tokens() * layers.len() as u64);
+        let half_group = DataGroup {
+            set,
+            selection: group.selection.clone(),
+            frequency: false,
+            ngram: true,
+            positional: false,
+        };
+        let counted = count_group(&half_group, &layers, options, progress)?;
+        for &layer in &layers {
+            let whole = results.iter().find(|r| r.layer == layer);
+            let on_half = counted.results.get(&layer);
+            if let (Some(whole), Some(on_half)) = (whole, on_half) {
+                rows.extend(crate::stability::compare(
+                    layer as u16,
+                    half as u8,
+                    &whole.detectors,
+                    &on_half.detectors,
+                    &kinds_of(layer),
+                ));
+            }
+        }
+    }
+    tracing::info!(
+        rows = rows.len(),
+        "detectors compared with each half of the data"
+    );
+    Ok(Some(rows))
 }
 
 /// One group's corpus tally and layer results.

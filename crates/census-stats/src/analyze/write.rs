@@ -42,6 +42,7 @@ pub(super) fn write(
         tally,
         bases,
         by_domain,
+        stability,
     } = counted;
     let Projected {
         detectors,
@@ -84,6 +85,7 @@ pub(super) fn write(
             .transpose()?,
         detector_sensitivity: tables::detector_sensitivity_rows(&results),
         dead_saturation: Some(tables::dead_saturation_rows(&results)),
+        detector_stability: stability,
     };
     let mut written = written_tables.write(out, &metadata)?;
     if let Some(found) = &tokenizer {
