@@ -994,6 +994,37 @@ echo "$((1000 + n));cluster"
     bin
 }
 
+/// `PATH` with [`fake_sbatch`] first, and the log it records its calls in.
+fn fake_sbatch_path(dir: &Path) -> (String, PathBuf) {
+    let bin = fake_sbatch(dir);
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    (path, dir.join("sbatch.log"))
+}
+
+/// The job scripts `run --slurm` wrote into `out/slurm`, by name.
+fn job_scripts(out: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(out.join("slurm"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sh"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Asserts that `tables` of the analysis of model `slug` are the same files in outputs `a` and
+/// `b`.
+fn assert_same_tables(a: &Path, b: &Path, slug: &str, tables: &[&str]) {
+    for table in tables {
+        let file = format!("{slug}/analysis/{table}.parquet");
+        assert_eq!(
+            std::fs::read(a.join(&file)).unwrap(),
+            std::fs::read(b.join(&file)).unwrap(),
+            "{file}"
+        );
+    }
+}
+
 #[test]
 fn a_pipeline_submitted_to_slurm_equals_the_pipeline_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -1009,17 +1040,8 @@ fn a_pipeline_submitted_to_slurm_equals_the_pipeline_run() {
     args.push("--slurm");
     let (ok, log) = xtask_run(&args);
     assert!(ok, "{log}");
-    let scripts = |out: &Path| -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(out.join("slurm"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".sh"))
-            .collect();
-        names.sort();
-        names
-    };
     assert_eq!(
-        scripts(&jobs),
+        job_scripts(&jobs),
         [
             "001-census-extract-pre-ln.sh",
             "002-census-analyze-pre-ln.sh",
@@ -1040,9 +1062,7 @@ fn a_pipeline_submitted_to_slurm_equals_the_pipeline_run() {
     assert!(!jobs.join("pre-ln/run").exists(), "nothing ran");
 
     // --submit: each job after those it reads, and the outputs of the plain run.
-    let bin = fake_sbatch(dir.path());
-    let sbatch_log = dir.path().join("sbatch.log");
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let (path, sbatch_log) = fake_sbatch_path(dir.path());
     let env = [
         ("PATH", path.as_str()),
         ("FAKE_SBATCH_LOG", sbatch_log.to_str().unwrap()),
@@ -1068,14 +1088,12 @@ fn a_pipeline_submitted_to_slurm_equals_the_pipeline_run() {
         census_testkit::files_except(&jobs.join("pre-ln/run"), "manifest.json"),
         census_testkit::files_except(&plain.join("pre-ln/run"), "manifest.json")
     );
-    for table in ["neurons", "layers", "detectors", "coverage"] {
-        let file = format!("pre-ln/analysis/{table}.parquet");
-        assert_eq!(
-            std::fs::read(jobs.join(&file)).unwrap(),
-            std::fs::read(plain.join(&file)).unwrap(),
-            "{table}"
-        );
-    }
+    assert_same_tables(
+        &jobs,
+        &plain,
+        "pre-ln",
+        &["neurons", "layers", "detectors", "coverage"],
+    );
     assert!(jobs.join("report/index.html").is_file());
     // The jobs kept the ledger: a plain run finds every stage up to date.
     let (ok, log) = xtask_run(&run_args(&pipeline, &jobs));
@@ -1092,7 +1110,7 @@ fn a_pipeline_submitted_to_slurm_equals_the_pipeline_run() {
             .count(),
         3
     );
-    assert!(scripts(&jobs).is_empty());
+    assert!(job_scripts(&jobs).is_empty());
     std::fs::write(
         &pipeline,
         text.replace("no-png = true", "no-png = true\ncontexts = 2"),
@@ -1186,9 +1204,7 @@ fn a_split_pipeline_runs_as_job_arrays_and_equals_the_whole_run() {
     assert_eq!(stages_run(&log), Vec::<String>::new(), "{log}");
 
     // As Slurm jobs: one array of shards, one of layer ranges, the merge, the report.
-    let bin = fake_sbatch(dir.path());
-    let sbatch_log = dir.path().join("sbatch.log");
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let (path, sbatch_log) = fake_sbatch_path(dir.path());
     let env = [
         ("PATH", path.as_str()),
         ("FAKE_SBATCH_LOG", sbatch_log.to_str().unwrap()),
@@ -1197,12 +1213,7 @@ fn a_split_pipeline_runs_as_job_arrays_and_equals_the_whole_run() {
     args.extend(["--slurm", "--submit", "--slurm-time", "02:00:00"]);
     let (ok, log) = xtask_run_with(&args, &env);
     assert!(ok, "{log}");
-    let mut scripts: Vec<String> = std::fs::read_dir(jobs.join("slurm"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".sh"))
-        .collect();
-    scripts.sort();
+    let scripts = job_scripts(&jobs);
     assert_eq!(
         scripts,
         [
@@ -1238,14 +1249,12 @@ fn a_split_pipeline_runs_as_job_arrays_and_equals_the_whole_run() {
             census_testkit::files_except(&plain.join(&run), "manifest.json")
         );
     }
-    for table in ["neurons", "layers", "detectors", "coverage"] {
-        let file = format!("pre-ln/analysis/{table}.parquet");
-        assert_eq!(
-            std::fs::read(jobs.join(&file)).unwrap(),
-            std::fs::read(plain.join(&file)).unwrap(),
-            "{table}"
-        );
-    }
+    assert_same_tables(
+        &jobs,
+        &plain,
+        "pre-ln",
+        &["neurons", "layers", "detectors", "coverage"],
+    );
     assert!(jobs.join("report/index.html").is_file());
     let (ok, log) = xtask_run(&run_args(&pipeline, &jobs));
     assert!(ok);

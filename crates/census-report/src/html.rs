@@ -207,13 +207,9 @@ fn basis_lines(models: &[PageModel<'_>], section: Section) -> String {
 fn detector_sensitivity(models: &[PageModel<'_>]) -> String {
     let mut rows = String::new();
     for m in models {
-        let summary = &m.analysis.summary;
-        let kinds = [
-            ("token", &summary.token_detectors),
-            ("trigram", &summary.trigram_detectors),
-        ];
-        for (kind, detectors) in kinds {
-            let Some(d) = detectors.as_ref().filter(|d| !d.sensitivity.is_empty()) else {
+        for (kind, detectors) in m.analysis.summary.detectors_by_kind() {
+            let kind = kind.name();
+            let Some(d) = detectors.filter(|d| !d.sensitivity.is_empty()) else {
                 continue;
             };
             let _ = write!(
@@ -239,11 +235,11 @@ fn detector_sensitivity(models: &[PageModel<'_>]) -> String {
         .map(|m| format!("<th>≥{m}</th>"))
         .collect();
     format!(
-        "<h3>Detectors against the occurrences a trigger needs</h3>
-<p>A trigger must occur at          least this many times (<code>--min-occurrences</code>; the paper sets no minimum, so a          token seen once can be one). Detectors whose triggers are rare fall away as the minimum          rises.</p>
-<table><tr><th>model</th><th>kind</th>{minimums}<th>headline          (its setting)</th></tr>
-{rows}</table>
-"
+        "<h3>Detectors against the occurrences a trigger needs</h3>\n<p>A trigger must occur at \
+         least this many times (<code>--min-occurrences</code>; the paper sets no minimum, so a \
+         token seen once can be one). Detectors whose triggers are rare fall away as the minimum \
+         rises.</p>\n<table><tr><th>model</th><th>kind</th>{minimums}<th>headline \
+         (its setting)</th></tr>\n{rows}</table>\n"
     )
 }
 
@@ -252,12 +248,8 @@ fn detector_sensitivity(models: &[PageModel<'_>]) -> String {
 fn detector_stability(models: &[PageModel<'_>]) -> String {
     let mut rows = String::new();
     for m in models {
-        let summary = &m.analysis.summary;
-        let kinds = [
-            ("token", &summary.token_detectors),
-            ("trigram", &summary.trigram_detectors),
-        ];
-        for (kind, detectors) in kinds {
+        for (kind, detectors) in m.analysis.summary.detectors_by_kind() {
+            let kind = kind.name();
             for h in detectors.iter().flat_map(|d| &d.stability) {
                 let share = if h.detectors == 0 {
                     "–".to_string()

@@ -61,14 +61,14 @@ pub fn summary(models: &[ModelAnalysis], headlines: &[Headline]) -> String {
 
 /// The detector counts under each minimum of occurrences of a trigger, where computed.
 fn sensitivity_line(m: &ModelAnalysis) -> String {
-    let kinds = [
-        ("token", &m.summary.token_detectors),
-        ("trigram", &m.summary.trigram_detectors),
-    ];
+    let kinds = m
+        .summary
+        .detectors_by_kind()
+        .map(|(kind, d)| (kind.name(), d));
     let parts: Vec<String> = kinds
         .into_iter()
         .filter_map(|(kind, d)| {
-            let d = d.as_ref().filter(|d| !d.sensitivity.is_empty())?;
+            let d = d.filter(|d| !d.sensitivity.is_empty())?;
             let counts: Vec<String> = (d.sensitivity.iter())
                 .map(|(min, count)| format!("≥{min}: {count}"))
                 .collect();
@@ -78,7 +78,7 @@ fn sensitivity_line(m: &ModelAnalysis) -> String {
     let again: Vec<String> = kinds
         .into_iter()
         .flat_map(|(kind, d)| {
-            d.iter()
+            d.into_iter()
                 .flat_map(move |d| d.stability.iter().map(move |h| (kind, h)))
         })
         .map(|(kind, h)| {

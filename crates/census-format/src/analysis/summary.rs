@@ -226,6 +226,20 @@ pub struct DomainStability {
 }
 
 impl Summary {
+    /// The token and trigram detectors' summaries, each with its kind.
+    pub fn detectors_by_kind(
+        &self,
+    ) -> [(
+        crate::analysis::tables::DetectorKind,
+        Option<&DetectorSummary>,
+    ); 2] {
+        use crate::analysis::tables::DetectorKind;
+        [
+            (DetectorKind::Token, self.token_detectors.as_ref()),
+            (DetectorKind::Trigram, self.trigram_detectors.as_ref()),
+        ]
+    }
+
     /// Reads `summary.json` of analysis directory `dir`.
     pub fn load(dir: &Path) -> Result<Self> {
         crate::json_file::read_json(&dir.join(SUMMARY_FILE))
