@@ -261,6 +261,21 @@ fn case(id: &str, dir: &Path) -> Vec<String> {
                 "report",
             ])
         }
+        "report-claim-rule-out-of-range" => {
+            copy_dir(&w.analysis, &dir.join("a"));
+            strings(&[
+                "report",
+                "--analysis",
+                "a",
+                "--out",
+                "report",
+                "--no-png",
+                "--claim-split-min",
+                "0.6",
+                "--claim-split-max",
+                "0.4",
+            ])
+        }
         "report-out-foreign" => {
             copy_dir(&w.analysis, &dir.join("a"));
             foreign(dir, "report");

@@ -1353,3 +1353,115 @@ fn independent_models_run_side_by_side_on_their_own_devices() {
     let (ok, log) = xtask_run(&args);
     assert!(!ok && log.contains("--devices"), "{log}");
 }
+
+#[test]
+fn a_pipeline_makes_its_data_from_the_hub_first_and_runs_without_an_optional_source() {
+    use census_testkit::hub_server::{HubServer, Revision};
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    // Stand-ins of the Pile's validation and test parts (the sample corpus as Wikipedia and
+    // DM Mathematics documents) and of a CodeParrot file.
+    let (pile, code) = (dir.path().join("pile"), dir.path().join("code"));
+    std::fs::create_dir_all(&pile).unwrap();
+    std::fs::create_dir_all(&code).unwrap();
+    let sample =
+        std::fs::read_to_string(census_testkit::fixtures_dir().join("corpus/sample.jsonl"))
+            .unwrap();
+    let texts: Vec<String> = sample
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    for (file, domain) in [
+        ("val.jsonl", "Wikipedia (en)"),
+        ("test.jsonl", "DM Mathematics"),
+    ] {
+        let lines: Vec<String> = texts
+            .iter()
+            .map(|t| serde_json::json!({"text": t, "meta": {"pile_set_name": domain}}).to_string())
+            .collect();
+        std::fs::write(pile.join(file), lines.join("\n") + "\n").unwrap();
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for t in &texts {
+        let code = format!("# {t}\nprint(len({t:?}))\n");
+        writeln!(gz, "{}", serde_json::json!({ "content": code })).unwrap();
+    }
+    std::fs::write(code.join("file-000000000001.json.gz"), gz.finish().unwrap()).unwrap();
+    let server = HubServer::serve_repos(vec![
+        (
+            "datasets/EleutherAI/pile_val_test".to_string(),
+            vec![Revision::new("main", &"1".repeat(40), pile)],
+        ),
+        (
+            "datasets/codeparrot/codeparrot-clean".to_string(),
+            vec![Revision::new("main", &"2".repeat(40), code)],
+        ),
+    ]);
+    let model = census_testkit::fixtures_dir().join("opt/pre-ln");
+    let pipeline = dir.path().join("p.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "name = \"t\"\nmodels = [\"{}\"]\n[data]\nrecipe = \"paper\"\nout = \"data\"\n\
+             [extract]\ndata = [\"data/wikipedia.jsonl,domain=Wikipedia,max_tokens=600\", \
+             \"data/codeparrot.jsonl,domain=CodeParrot,max_tokens=600\", \
+             \"data/reddit.jsonl,domain=Reddit,optional\"]\nmax-seq-len = 32\n\
+             [report]\nno-png = true\n",
+            model.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let cache = dir.path().join("hf");
+    let env = [
+        ("HF_ENDPOINT", server.endpoint.as_str()),
+        ("HF_HOME", cache.to_str().unwrap()),
+    ];
+    let (ok, log) = xtask_run_with(&run_args(&pipeline, &out), &env);
+    assert!(ok, "{log}");
+    assert!(log.contains("domain file written"), "{log}");
+    assert!(
+        log.contains("reddit.jsonl") && log.contains("runs without it"),
+        "{log}"
+    );
+    let manifest = census_format::run::Manifest::load(&out.join("pre-ln/run"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(manifest.domains, ["Wikipedia", "CodeParrot"]);
+    assert!(out.join("report/index.html").is_file());
+    let downloads = server.downloaded();
+
+    // A second run finds the data and every stage up to date; nothing is downloaded.
+    let (ok, log) = xtask_run_with(&run_args(&pipeline, &out), &env);
+    assert!(ok, "{log}");
+    assert!(stages_run(&log).is_empty(), "{log}");
+    assert!(!log.contains("domain file written"), "{log}");
+    assert_eq!(server.downloaded(), downloads);
+
+    // Reddit put in place: the extraction runs again, now with it.
+    let comments: Vec<String> = texts
+        .iter()
+        .map(|t| serde_json::json!({ "text": format!("> {t}\nagreed") }).to_string())
+        .collect();
+    std::fs::write(
+        dir.path().join("data/reddit.jsonl"),
+        comments.join("\n") + "\n",
+    )
+    .unwrap();
+    // Its run holds other data now: replaced only when asked.
+    let (ok, log) = xtask_run_with(&run_args(&pipeline, &out), &env);
+    assert!(!ok && log.contains("different configuration"), "{log}");
+    let mut forced = run_args(&pipeline, &out).to_vec();
+    forced.push("--force");
+    let (ok, log) = xtask_run_with(&forced, &env);
+    assert!(ok, "{log}");
+    let manifest = census_format::run::Manifest::load(&out.join("pre-ln/run"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(manifest.domains, ["Wikipedia", "CodeParrot", "Reddit"]);
+}

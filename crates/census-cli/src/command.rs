@@ -43,6 +43,10 @@ pub enum Command {
     /// browser), each figure as SVG and PNG, and a Markdown summary, from one or more analysis
     /// directories (one per model).
     Report(ReportArgs),
+    /// Download a recipe's hub datasets and split them by domain into JSONL files (`paper`: the
+    /// data pipelines/paper.toml reads), with a manifest of their checksums; files already made
+    /// are kept.
+    Data(crate::data::DataArgs),
     /// Train a byte-level BPE tokenizer and an OPT-architecture model on a corpus and save both
     /// in the Hugging Face layout (the defaults rebuild the embedded default in data/model).
     Train(Box<TrainArgs>),
@@ -104,6 +108,15 @@ impl Command {
                     ran = summary.ran,
                     skipped = summary.skipped,
                     "pipeline done"
+                );
+            }
+            Self::Data(args) => {
+                let summary = args.run()?;
+                tracing::info!(
+                    out = %args.out.display(),
+                    written = summary.written.len(),
+                    missing = ?summary.missing,
+                    "data ready"
                 );
             }
             Self::Train(args) => {

@@ -11,6 +11,7 @@
 //! - [`logging`]: the one `tracing` setup.
 
 pub mod command;
+pub mod data;
 pub mod fired;
 pub mod logging;
 pub mod orchestrate;

@@ -4,11 +4,15 @@
 //! ```toml
 //! name = "default"                     # output directory name under out/
 //! models = ["../data/model", "trained:nopos"]  # presets, hub ids, directories, trained models
+//! [data]                               # data made first (`neuron-census data`), if not made
+//! recipe = "paper"
+//! out = "../data/paper"
 //! [train.nopos]                        # a model this pipeline trains (`train` flags)
 //! data = ["../data/corpus/train.jsonl"]  # its text (`eval-data`: held-out text, default none)
 //! no-positions = true
 //! [extract]                            # every key is an `extract` flag, without its dashes
-//! data = ["../data/corpus/census.jsonl"]  # arrays repeat the flag
+//! data = ["../data/corpus/census.jsonl"]  # arrays repeat the flag; `,optional`: skipped, and
+//!                                      #   said so, when the file is not there
 //! max-seq-len = 256
 //! full-length = true                   # true gives the bare flag; false leaves it out
 //! [runs.positions]                     # another extraction of each model: its keys replace
@@ -73,10 +77,26 @@ pub struct Pipeline {
     /// Extractions as shards and analyses as layer ranges (job arrays under `run --slurm`).
     #[serde(default)]
     pub split: crate::split::SplitTable,
+    /// Data the pipeline makes before its stages (`neuron-census data`).
+    #[serde(default)]
+    pub data: Option<DataTable>,
     /// The directory relative paths are taken from: the one that holds the pipeline file.
     #[serde(skip)]
     pub base: PathBuf,
 }
+
+/// The `[data]` table: a recipe of `neuron-census data` and the directory it writes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataTable {
+    /// The recipe (`paper`).
+    pub recipe: String,
+    /// The directory of its files, relative to the pipeline's directory.
+    pub out: PathBuf,
+}
+
+/// The mark of a corpus source that may be absent: `PATH,…,optional`.
+pub const OPTIONAL_SOURCE: &str = "optional";
 
 /// How `models` refers to a model the pipeline trains: `trained:<name>`.
 pub const TRAINED_PREFIX: &str = "trained:";
@@ -429,15 +449,47 @@ impl Pipeline {
             toml::Value::Array(items) => items.iter().collect(),
             single => vec![single],
         };
-        specs
-            .into_iter()
-            .map(|spec| match spec {
-                toml::Value::String(spec) => CorpusSource::parse_in(spec, &self.base)
-                    .with_context(|| format!("`{key}` = \"{spec}\"")),
-                other => bail!("`{key}` = {other}: expected a corpus source spec (a string)"),
-            })
-            .collect::<Result<_>>()
-            .map(Some)
+        let mut sources = Vec::new();
+        for spec in specs {
+            let toml::Value::String(spec) = spec else {
+                bail!("`{key}` = {spec}: expected a corpus source spec (a string)");
+            };
+            let parts: Vec<&str> = spec.split(',').collect();
+            let optional = parts.contains(&OPTIONAL_SOURCE);
+            let kept: Vec<&str> = parts
+                .into_iter()
+                .filter(|p| *p != OPTIONAL_SOURCE)
+                .collect();
+            let source = CorpusSource::parse_in(&kept.join(","), &self.base)
+                .with_context(|| format!("`{key}` = \"{spec}\""))?;
+            if optional && !source.path.exists() {
+                // Said once per source, however many stages read it.
+                static SAID: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+                let mut said = SAID
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if !said.contains(&source.path) {
+                    said.push(source.path.clone());
+                    tracing::warn!(
+                        source = %source.path.display(),
+                        "an optional corpus source is not there: the pipeline runs without it"
+                    );
+                }
+                continue;
+            }
+            sources.push(source);
+        }
+        Ok(Some(sources))
+    }
+
+    /// The `[data]` table's recipe and directory (made absolute from the pipeline's).
+    pub fn data_recipe(&self) -> Result<Option<(&'static crate::data::recipe::Recipe, PathBuf)>> {
+        let Some(table) = &self.data else {
+            return Ok(None);
+        };
+        let recipe = crate::data::recipe::find(&table.recipe)
+            .with_context(|| format!("[data] recipe = \"{}\": no such recipe", table.recipe))?;
+        Ok(Some((recipe, self.base.join(&table.out))))
     }
 
     /// The held-out text of a `[train.*]` table: its `eval-data`, none when it has none.

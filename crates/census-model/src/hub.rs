@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use census_format::hub_ref::{HubRef, is_repo_id, split_revision};
-use hf_hub::api::sync::ApiBuilder;
+use hf_hub::api::sync::{Api, ApiBuilder, ApiError};
 use hf_hub::{Cache, Repo, RepoType};
 
 use crate::error::{ModelError, Result, SpecError};
@@ -126,7 +126,16 @@ impl HubOptions {
         }
     }
 
-    fn cache(&self) -> Cache {
+    /// The hub client: this endpoint, this cache, progress bars as asked.
+    pub(crate) fn api(&self) -> std::result::Result<Api, ApiError> {
+        let mut builder = ApiBuilder::from_cache(self.cache()).with_progress(self.progress);
+        if let Some(endpoint) = &self.endpoint {
+            builder = builder.with_endpoint(endpoint.clone());
+        }
+        builder.build()
+    }
+
+    pub(crate) fn cache(&self) -> Cache {
         match &self.cache_dir {
             Some(dir) => Cache::new(dir.clone()),
             None => Cache::from_env(),
@@ -187,11 +196,7 @@ fn from_cache(id: &HubRef, options: &HubOptions) -> Result<PathBuf> {
 
 /// Downloads the config, tokenizer files and weights of `id` (files already cached are kept).
 fn download(id: &HubRef, options: &HubOptions) -> Result<PathBuf> {
-    let mut builder = ApiBuilder::from_cache(options.cache()).with_progress(options.progress);
-    if let Some(endpoint) = &options.endpoint {
-        builder = builder.with_endpoint(endpoint.clone());
-    }
-    let api = builder.build().map_err(|e| hub_error(id, e))?;
+    let api = options.api().map_err(|e| hub_error(id, e))?;
     let repo = api.repo(repo_of(id));
     let _span = tracing::info_span!("hub", id = %id).entered();
     let info = repo

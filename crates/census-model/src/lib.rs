@@ -28,6 +28,7 @@ mod ffn;
 pub mod fired;
 pub mod host;
 pub mod hub;
+pub mod hub_dataset;
 mod layer;
 pub mod loader;
 mod norm;

@@ -6,9 +6,9 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use arrow::array::RecordBatch;
 use census_format::analysis::tables::{
-    ContextRow, CoverageRow, DeadSaturationRow, DetectorRow, DetectorSensitivityRow,
-    DetectorStabilityRow, LayerRow, NeuronRow, PositionCurveRow, PositionalDomainRow,
-    PositionalRow, ProjectionRow, TokenNeuronRow,
+    ContextRow, CoverageRow, DeadSaturationRow, DetectorNullRow, DetectorRow,
+    DetectorSensitivityRow, DetectorStabilityRow, LayerRow, NeuronRow, PositionCurveRow,
+    PositionalDomainRow, PositionalRow, ProjectionRow, TokenNeuronRow,
 };
 use census_format::analysis::vocabulary::VOCABULARY_FILE;
 use census_format::analysis::{AnalysisManifest, AnalysisTable, Summary, Vocabulary};
@@ -51,7 +51,7 @@ fn vocabulary(dir: &Path) -> Result<RecordBatch> {
 }
 
 /// Every table of `docs/SCHEMA.md` an analysis may hold.
-pub const TABLES: [Table; 14] = [
+pub const TABLES: [Table; 15] = [
     of_neurons::<NeuronRow>("neurons"),
     table::<LayerRow>("layers"),
     table::<CoverageRow>("coverage"),
@@ -65,6 +65,7 @@ pub const TABLES: [Table; 14] = [
     table::<DetectorSensitivityRow>("detector_sensitivity"),
     table::<DeadSaturationRow>("dead_saturation"),
     table::<DetectorStabilityRow>("detector_stability"),
+    table::<DetectorNullRow>("detector_null"),
     Table {
         name: "vocabulary",
         file: VOCABULARY_FILE,

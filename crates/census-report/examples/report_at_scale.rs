@@ -230,6 +230,7 @@ fn main() -> Result<()> {
         out: out.clone(),
         png: false,
         contexts: 0,
+        claim_rules: Default::default(),
     })?;
     let render = start.elapsed().as_secs_f64();
     // The one model's browser data.

@@ -33,6 +33,21 @@ pub struct ReportSettings {
     /// recorded (`analyze --contexts`); 0 shows none.
     #[arg(long, default_value_t = 3)]
     pub contexts: usize,
+    /// The least |Spearman ρ| between model size and a value for a claimed trend across scale
+    /// to hold (the claims table; docs/ANALYSIS.md).
+    #[arg(long, default_value_t = 0.8)]
+    pub claim_trend_rho: f64,
+    /// A stage of a model's per-layer token-detector counts ends where the count turns back by
+    /// more than this share of its largest value.
+    #[arg(long, default_value_t = 0.1)]
+    pub claim_stage_tolerance: f64,
+    /// The least share of the layers below the split of the positional types for "roughly the
+    /// first third".
+    #[arg(long, default_value_t = 0.2)]
+    pub claim_split_min: f64,
+    /// The most share of the layers below that split.
+    #[arg(long, default_value_t = 0.5)]
+    pub claim_split_max: f64,
 }
 
 impl ReportArgs {
@@ -43,6 +58,11 @@ impl ReportArgs {
             out: self.out.clone(),
             png: !self.settings.no_png,
             contexts: self.settings.contexts,
+            claim_rules: crate::claims::ClaimRules {
+                trend_rho: self.settings.claim_trend_rho,
+                stage_tolerance: self.settings.claim_stage_tolerance,
+                first_third: (self.settings.claim_split_min, self.settings.claim_split_max),
+            },
         })
     }
 }

@@ -30,6 +30,9 @@ pub enum ReportError {
     /// could not be staged or swapped in.
     #[error(transparent)]
     Format(#[from] census_format::FormatError),
+    /// A flag's value is out of its range.
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
     /// No analysis was named.
     #[error("invalid option: no analysis directory given (--analysis DIR)")]
     NoAnalysis,

@@ -7,6 +7,7 @@ use census_charts::RGBColor;
 use census_format::analysis::tables::{LayerRow, Order, PositionalRow, PositionalType};
 
 use crate::analysis::ModelAnalysis;
+use crate::tiling::Tiling;
 use census_charts::{Dot, Figure, Series, Stack, XAxis, color, lighter, ramp};
 
 /// A figure with its file id and caption.
@@ -487,24 +488,17 @@ fn positional_dots(m: &ModelAnalysis) -> Option<NamedFigure> {
     })
 }
 
-/// Example curves, the highest-MI neuron of each type, strong ones first (Fig. 7).
-fn example_curves(m: &ModelAnalysis) -> Option<NamedFigure> {
+/// Example curves, the highest-MI neuron of each type of one strength: Fig. 7's top row
+/// (`strong`) or its bottom row (weak).
+fn example_curves(m: &ModelAnalysis, strong: bool) -> Option<NamedFigure> {
     let mut series = Vec::new();
     for kind in PositionalType::ALL {
-        let best = m
-            .positional
-            .iter()
-            .filter(|p| p.class.kind == kind)
-            .max_by(|a, b| (a.class.strong.cmp(&b.class.strong)).then(a.mi.total_cmp(&b.mi)));
+        let best = (m.positional.iter())
+            .filter(|p| p.class.kind == kind && p.class.strong == strong)
+            .max_by(|a, b| a.mi.total_cmp(&b.mi));
         if let Some(p) = best {
             series.push(Series {
-                name: format!(
-                    "{} {} L{}/N{}",
-                    kind.name(),
-                    if p.class.strong { "strong" } else { "weak" },
-                    p.layer,
-                    p.neuron
-                ),
+                name: format!("{} L{}/N{}", kind.name(), p.layer, p.neuron),
                 points: p
                     .frequency
                     .iter()
@@ -512,20 +506,25 @@ fn example_curves(m: &ModelAnalysis) -> Option<NamedFigure> {
                     .map(|(i, &v)| ((usize::from(p.first_position) + i) as f64, f64::from(v)))
                     .collect(),
                 color: type_color(kind, true),
-                dashed: !p.class.strong,
+                dashed: !strong,
             });
         }
     }
+    let (id, row, strength) = if strong {
+        ("fig7-curves", "top", "strong")
+    } else {
+        ("fig7-weak-curves", "bottom", "weak")
+    };
     (!series.is_empty()).then(|| NamedFigure {
-        id: format!("fig7-curves-{}", slug(&m.name)),
+        id: format!("{id}-{}", slug(&m.name)),
         section: Section::Positional,
         caption: format!(
-            "{}: activation frequency by position of one neuron of each type (the highest MI, \
-             strong ones preferred; dashed when weak) (paper Fig. 7).",
+            "{}: activation frequency by position of the {strength} neuron of each type with the \
+             highest MI (paper Fig. 7, {row} row).",
             m.name
         ),
         figure: Figure::Lines {
-            title: format!("{}: positional patterns", m.name),
+            title: format!("{}: {strength} positional patterns", m.name),
             x_label: "position".to_string(),
             x_axis: XAxis::Integer,
             y_label: "activation frequency".to_string(),
@@ -562,13 +561,23 @@ fn oscillatory_ranges(m: &ModelAnalysis) -> Option<NamedFigure> {
         .iter()
         .map(|p| (usize::from(p.first_position) + p.frequency.len()) as f64)
         .fold(1.0, f64::max);
+    let first = rows.iter().map(|p| p.first_position).min().unwrap_or(0);
+    let ranges: Vec<Vec<(u16, u16)>> = rows.iter().map(|p| p.ranges.clone()).collect();
+    let tiling = Tiling::of(&ranges, (first, end as u16));
     Some(NamedFigure {
         id: format!("fig9-ranges-{}", slug(&m.name)),
         section: Section::Positional,
         caption: format!(
             "{}: position ranges where the strong oscillatory neurons of layer {layer} fire on \
-             at least half the tokens, sorted by their first range (paper Fig. 9).",
-            m.name
+             at least half the tokens, sorted by their first range (paper Fig. 9). Together they \
+             {}: {}.",
+            m.name,
+            tiling.describe(),
+            if tiling.tiles() {
+                "they tile the positions"
+            } else {
+                "they do not tile the positions"
+            }
         ),
         figure: Figure::Ranges {
             title: format!("{}: ranges of oscillatory neurons, layer {layer}", m.name),
@@ -669,7 +678,8 @@ pub fn build(models: &[ModelAnalysis]) -> Vec<NamedFigure> {
     }
     for m in models {
         out.extend(positional_dots(m));
-        out.extend(example_curves(m));
+        out.extend(example_curves(m, true));
+        out.extend(example_curves(m, false));
         out.extend(oscillatory_ranges(m));
     }
     out

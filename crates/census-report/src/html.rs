@@ -8,6 +8,7 @@ use std::fmt::Write;
 
 use crate::analysis::ModelAnalysis;
 use crate::browser::script_json;
+use crate::claims::ClaimVerdict;
 use crate::figures::{NamedFigure, Section};
 use crate::page_data::{ModelData, PageData};
 use crate::paper::Headline;
@@ -40,10 +41,15 @@ pub struct DrawnFigure {
 
 /// The data embedded in the page (`<script id="census-data">`): every number the figures and
 /// tables show, straight from the analysis tables.
-pub fn embedded_data<'a>(models: &'a [PageModel<'a>], headlines: &'a [Headline]) -> PageData<'a> {
+pub fn embedded_data<'a>(
+    models: &'a [PageModel<'a>],
+    headlines: &'a [Headline],
+    claims: &'a [ClaimVerdict],
+) -> PageData<'a> {
     PageData {
         models: models.iter().map(ModelData::new).collect(),
         headlines,
+        claims,
         neuron_chunk: crate::browser::NEURON_CHUNK,
         token_chunk: crate::browser::TOKEN_CHUNK,
     }
@@ -66,6 +72,41 @@ fn headline_table(models: &[PageModel<'_>], headlines: &[Headline]) -> String {
             let _ = write!(s, "<td>{}</td>", esc(v));
         }
         let _ = writeln!(s, "<td class=\"muted\">{}</td></tr>", esc(h.source));
+    }
+    s.push_str("</table>\n");
+    s
+}
+
+/// The paper's claims tested on the report's models: verdict, the values it rests on and the
+/// rule (empty where none is shown).
+fn claims_table(claims: &[ClaimVerdict]) -> String {
+    if claims.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "<h3 id=\"claims\">The paper's claims, tested</h3>\n<p class=\"muted\">Each claim the paper \
+         makes across models or within a figure, tested on the models of this report by the rule \
+         given (docs/ANALYSIS.md, \"The paper's claims, tested\"). Sizes are read from FFN \
+         neurons; trends across scale take the pre-LN models.</p>\n<table class=\"claims\"><tr>\
+         <th>claim</th><th>paper</th><th>verdict</th><th>ours</th><th>rule</th><th>where</th></tr>\n",
+    );
+    for c in claims {
+        let class = match c.verdict {
+            crate::claims::Verdict::Holds => "holds",
+            crate::claims::Verdict::DoesNotHold => "fails",
+            crate::claims::Verdict::NotComputable => "muted",
+        };
+        let _ = writeln!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td \
+             class=\"muted\">{}</td><td class=\"muted\">{}</td></tr>",
+            esc(c.claim),
+            esc(c.paper),
+            c.verdict.text(),
+            esc(&c.value),
+            esc(&c.rule),
+            esc(c.source)
+        );
     }
     s.push_str("</table>\n");
     s
@@ -206,6 +247,12 @@ fn basis_lines(models: &[PageModel<'_>], section: Section) -> String {
 /// (`detector_sensitivity.parquet`), beside the count under the analysis's own setting.
 fn detector_sensitivity(models: &[PageModel<'_>]) -> String {
     let mut rows = String::new();
+    let null = models.iter().any(|m| {
+        let kinds = m.analysis.summary.detectors_by_kind();
+        kinds
+            .iter()
+            .any(|(_, d)| d.is_some_and(|d| d.shuffled.is_some()))
+    });
     for m in models {
         for (kind, detectors) in m.analysis.summary.detectors_by_kind() {
             let kind = kind.name();
@@ -220,11 +267,12 @@ fn detector_sensitivity(models: &[PageModel<'_>]) -> String {
             for (_, count) in &d.sensitivity {
                 let _ = write!(rows, "<td>{count}</td>");
             }
-            let _ = writeln!(
-                rows,
-                "<td>{} (≥{})</td></tr>",
-                d.detectors, d.min_occurrences
-            );
+            let _ = write!(rows, "<td>{} (≥{})</td>", d.detectors, d.min_occurrences);
+            if null {
+                let shuffled = d.shuffled.map_or("–".to_string(), |n| n.to_string());
+                let _ = write!(rows, "<td>{shuffled}</td>");
+            }
+            rows.push_str("</tr>\n");
         }
     }
     if rows.is_empty() {
@@ -234,12 +282,22 @@ fn detector_sensitivity(models: &[PageModel<'_>]) -> String {
         .iter()
         .map(|m| format!("<th>≥{m}</th>"))
         .collect();
+    let (null_header, null_text) = if null {
+        (
+            "<th>tokens shuffled</th>",
+            " The last column counts the detectors found again with each sequence's tokens \
+             shuffled and the fires kept in place (<code>--shuffled-null</code>): the number \
+             found by chance, with the n-gram structure gone.",
+        )
+    } else {
+        ("", "")
+    };
     format!(
         "<h3>Detectors against the occurrences a trigger needs</h3>\n<p>A trigger must occur at \
          least this many times (<code>--min-occurrences</code>; the paper sets no minimum, so a \
          token seen once can be one). Detectors whose triggers are rare fall away as the minimum \
-         rises.</p>\n<table><tr><th>model</th><th>kind</th>{minimums}<th>headline \
-         (its setting)</th></tr>\n{rows}</table>\n"
+         rises.{null_text}</p>\n<table><tr><th>model</th><th>kind</th>{minimums}<th>headline \
+         (its setting)</th>{null_header}</tr>\n{rows}</table>\n"
     )
 }
 
@@ -441,6 +499,7 @@ pub fn page(
     figures: &[NamedFigure],
     svgs: &[DrawnFigure],
     headlines: &[Headline],
+    claims: &[ClaimVerdict],
 ) -> String {
     let names: Vec<String> = models.iter().map(|m| esc(&m.analysis.name)).collect();
     let sections: Vec<Section> = Section::ALL
@@ -455,8 +514,9 @@ pub fn page(
         s,
         "<section id=\"headline\"><h2>The paper's numbers beside ours</h2>\n{}<p class=\"muted\">The \
          paper's values are for the model named; ours depend on the corpus and flags listed under \
-         provenance.</p></section>\n",
-        headline_table(models, headlines)
+         provenance.</p>{}</section>\n",
+        headline_table(models, headlines),
+        claims_table(claims)
     );
     for &section in &sections {
         s.push_str(&figure_section(section, models, figures, svgs));
@@ -471,7 +531,7 @@ pub fn page(
     let _ = write!(
         s,
         "<script type=\"application/json\" id=\"census-data\">{}</script>\n<script>\n{}</script>\n</body>\n</html>\n",
-        script_json(&embedded_data(models, headlines)),
+        script_json(&embedded_data(models, headlines, claims)),
         include_str!("page.js")
     );
     s

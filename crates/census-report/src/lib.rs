@@ -6,10 +6,12 @@
 //! - [`analysis`]: an analysis directory read back.
 //! - [`figures`]: the figures as backend-independent descriptions; `census-charts` draws them.
 //! - [`training`]: the training view, for the checkpoints of a training run.
+//! - [`paper`], [`claims`]: the paper's numbers beside ours, and its claims tested.
 //! - [`html`], [`browser`], [`markdown`]: the outputs.
 
 pub mod analysis;
 pub mod browser;
+pub mod claims;
 pub mod cli;
 pub mod contexts;
 mod error;
@@ -18,6 +20,7 @@ pub mod html;
 pub mod markdown;
 pub mod page_data;
 pub mod paper;
+pub mod tiling;
 pub mod training;
 
 use std::collections::BTreeSet;
@@ -63,6 +66,8 @@ pub struct ReportRequest {
     /// Example contexts shown per neuron in the browser, at most those the analysis recorded
     /// (0: none).
     pub contexts: usize,
+    /// The thresholds of the claims' rules.
+    pub claim_rules: claims::ClaimRules,
 }
 
 /// What was written.
@@ -145,6 +150,10 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
         return Err(ReportError::NoAnalysis);
     }
     check_distinct(&request.analyses)?;
+    request
+        .claim_rules
+        .check()
+        .map_err(ReportError::InvalidOption)?;
     let _lock = OutputLock::acquire(&request.out, "report")?;
     check_output_dir(&request.out)?;
     let analyses = Arranged::load(&request.analyses)?;
@@ -161,6 +170,9 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
             browser::write_layers(m, slug, out, request.contexts, &analyses.history(k))?;
     }
     let headlines = paper::headlines(&analyses.shown);
+    let facts: Vec<claims::ModelFacts> =
+        analyses.shown.iter().map(claims::ModelFacts::of).collect();
+    let claims = claims::shown(&facts, &request.claim_rules);
     let page_models: Vec<PageModel<'_>> = analyses
         .shown
         .iter()
@@ -172,11 +184,11 @@ pub fn render(request: &ReportRequest) -> Result<ReportSummary> {
         .collect();
     write(
         &out.join(INDEX_FILE),
-        html::page(&page_models, &figures, &drawn, &headlines),
+        html::page(&page_models, &figures, &drawn, &headlines, &claims),
     )?;
     write(
         &out.join(MARKDOWN_FILE),
-        markdown::summary(&analyses.shown, &headlines)
+        markdown::summary(&analyses.shown, &headlines, &claims)
             + &markdown::training(&analyses.series, &analyses.all),
     )?;
     write_marker(out, request, &figures)?;
@@ -302,6 +314,7 @@ fn write_marker(
         "kind": "report",
         "producer": format!("neuron-census {}", env!("CARGO_PKG_VERSION")),
         "analyses": request.analyses,
+        "claim_rules": request.claim_rules,
         "figures": figures.iter().map(|f| &f.id).collect::<Vec<_>>(),
     });
     write(

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use crate::analysis::ModelAnalysis;
+use crate::claims::ClaimVerdict;
 use crate::paper::Headline;
 
 fn cell(v: Option<f64>, digits: usize) -> String {
@@ -10,7 +11,11 @@ fn cell(v: Option<f64>, digits: usize) -> String {
 }
 
 /// The Markdown summary.
-pub fn summary(models: &[ModelAnalysis], headlines: &[Headline]) -> String {
+pub fn summary(
+    models: &[ModelAnalysis],
+    headlines: &[Headline],
+    claims: &[ClaimVerdict],
+) -> String {
     let mut s = String::from("# neuron-census report\n\n| claim | paper |");
     for m in models {
         let _ = write!(s, " {} |", m.name);
@@ -26,6 +31,21 @@ pub fn summary(models: &[ModelAnalysis], headlines: &[Headline]) -> String {
             let _ = write!(s, " {v} |");
         }
         s.push('\n');
+    }
+    if !claims.is_empty() {
+        s.push_str(
+            "\n## The paper's claims, tested\n\n| claim | verdict | ours | rule |\n|---|---|---|---|\n",
+        );
+        for c in claims {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                c.claim,
+                c.verdict.text(),
+                c.value,
+                c.rule
+            );
+        }
     }
     for m in models {
         let _ = write!(
@@ -88,7 +108,24 @@ fn sensitivity_line(m: &ModelAnalysis) -> String {
             )
         })
         .collect();
+    let chance: Vec<String> = kinds
+        .into_iter()
+        .filter_map(|(kind, d)| {
+            let d = d?;
+            Some(format!(
+                "{kind}: {} on the data, {} with the tokens shuffled",
+                d.detectors, d.shuffled?
+            ))
+        })
+        .collect();
     let mut s = String::new();
+    if !chance.is_empty() {
+        let _ = write!(
+            s,
+            "Detectors against chance (each sequence's tokens shuffled, the fires kept): {}.\n\n",
+            chance.join("; ")
+        );
+    }
     if !parts.is_empty() {
         let _ = write!(
             s,

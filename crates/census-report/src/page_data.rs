@@ -19,6 +19,7 @@ use census_format::analysis::Summary;
 use census_format::analysis::tables::AnalysisTable;
 
 use crate::analysis::ModelAnalysis;
+use crate::claims::ClaimVerdict;
 use crate::contexts::Context;
 use crate::html::PageModel;
 use crate::paper::Headline;
@@ -30,6 +31,8 @@ pub struct PageData<'a> {
     pub models: Vec<ModelData<'a>>,
     /// The paper's claims with our values.
     pub headlines: &'a [Headline],
+    /// The paper's claims tested on these models (empty where the report shows none).
+    pub claims: &'a [ClaimVerdict],
     /// Neurons per neuron-detail script.
     pub neuron_chunk: usize,
     /// Token ids per token script.

@@ -28,8 +28,9 @@ fn token_detectors(
     or_na(m.summary.token_detectors.as_ref().and_then(figure))
 }
 
-/// A detector count with the occurrences its triggers need, and the counts under the other
-/// minimums where they were computed (`5351 (triggers ≥1 occurrence; ≥5: 4100, ≥20: 2900)`).
+/// A detector count with the occurrences its triggers need, the counts under the other
+/// minimums where they were computed, and the count with the tokens shuffled (by chance) where
+/// it was (`5351 (triggers ≥1 occurrence; ≥5: 4100, ≥20: 2900; tokens shuffled: 12)`).
 fn detector_count(d: &census_format::analysis::summary::DetectorSummary) -> String {
     let others: Vec<String> = (d.sensitivity.iter())
         .filter(|(min, _)| *min != d.min_occurrences)
@@ -43,6 +44,9 @@ fn detector_count(d: &census_format::analysis::summary::DetectorSummary) -> Stri
     if !others.is_empty() {
         text.push_str("; ");
         text.push_str(&others.join(", "));
+    }
+    if let Some(shuffled) = d.shuffled {
+        text.push_str(&format!("; tokens shuffled: {shuffled}"));
     }
     text.push(')');
     text

@@ -76,6 +76,7 @@ fn the_report_renders_in_a_browser() {
         out,
         png: false,
         contexts: 3,
+        claim_rules: Default::default(),
     })
     .unwrap();
     let rendered = Rendered {

@@ -19,6 +19,7 @@ fn a_stopped_report_keeps_the_earlier_report() {
         out: out.clone(),
         png: false,
         contexts: 3,
+        claim_rules: Default::default(),
     };
     render(&request).unwrap();
     let before = snapshot(&out);

@@ -40,6 +40,7 @@ fn request(analyses: Vec<std::path::PathBuf>, out: &Path) -> ReportRequest {
         out: out.to_path_buf(),
         png: true,
         contexts: 3,
+        claim_rules: Default::default(),
     }
 }
 
@@ -689,4 +690,112 @@ fn a_counts_run_is_reported_with_contexts_only_from_shards_runs() {
         last.contains("\"contexts\":[]") && !last.contains("\"before\""),
         "layer 1 was not recorded as shards"
     );
+}
+
+#[test]
+fn the_claims_read_the_analysis_tables_and_are_shown_with_their_verdicts() {
+    use census_report::analysis::ModelAnalysis;
+    use census_report::claims::{ModelFacts, Verdict, verdicts};
+
+    let dir = tempfile::tempdir().unwrap();
+    let analysis = planted_analysis(dir.path());
+    let facts = ModelFacts::of(&ModelAnalysis::load(&analysis).unwrap());
+
+    // Each fact equals its table, read here with arrow.
+    let layers = read(&analysis.join("layers.parquet"));
+    let detectors: Vec<u64> = layers
+        .column_by_name("token_detectors")
+        .unwrap()
+        .as_primitive::<UInt32Type>()
+        .iter()
+        .map(|d| u64::from(d.unwrap()))
+        .collect();
+    assert_eq!(facts.detectors_by_layer, detectors);
+    let coverage = read(&analysis.join("coverage.parquet"));
+    let (order, bin, neurons) = (
+        coverage.column_by_name("order").unwrap().as_string::<i32>(),
+        coverage
+            .column_by_name("bin")
+            .unwrap()
+            .as_primitive::<UInt16Type>(),
+        coverage
+            .column_by_name("neurons")
+            .unwrap()
+            .as_primitive::<UInt64Type>(),
+    );
+    let unigram = (0..coverage.num_rows()).filter(|&i| order.value(i) == "unigram");
+    let all: u64 = unigram.clone().map(|i| neurons.value(i)).sum();
+    let first: u64 = unigram
+        .filter(|&i| bin.value(i) == 0)
+        .map(|i| neurons.value(i))
+        .sum();
+    let (label, share) = facts.few_token_share.clone().unwrap();
+    assert_eq!(label, "1-5");
+    assert!((share - first as f64 / all as f64).abs() < 1e-12);
+    let positional = read(&analysis.join("positional.parquet"));
+    let kinds = positional
+        .column_by_name("type")
+        .unwrap()
+        .as_string::<i32>();
+    let count = |name: &str| kinds.iter().filter(|k| *k == Some(name)).count() as u64;
+    assert_eq!(
+        facts.positional_types.unwrap(),
+        ["oscillatory", "both-extremes", "one-extreme", "other"].map(count)
+    );
+    assert!(!facts.post_ln);
+
+    // One model alone: the claims its one model allows are computed; across scale none is.
+    let alone = verdicts(std::slice::from_ref(&facts), &Default::default());
+    assert_eq!(alone.len(), 11);
+    assert_eq!(alone[0].verdict, Verdict::NotComputable);
+    let types = facts.positional_types.unwrap();
+    let oscillatory = &alone[7];
+    assert_eq!(
+        oscillatory.verdict == Verdict::Holds,
+        types[0] > types[1..].iter().copied().max().unwrap(),
+        "{oscillatory:?}"
+    );
+    assert!(
+        oscillatory
+            .value
+            .contains(&format!("oscillatory {} of", types[0]))
+    );
+
+    // The page and the summary show every claim with its verdict and value.
+    let out = dir.path().join("report");
+    let twin = dir.path().join("twin");
+    copy_dir(&analysis, &twin);
+    let summary = render(&request(vec![analysis, twin], &out)).unwrap();
+    let html = std::fs::read_to_string(summary.index).unwrap();
+    let markdown = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(html.contains("The paper's claims, tested"));
+    assert!(markdown.contains("## The paper's claims, tested"));
+    let shown = embedded_data(&html)["claims"].as_array().unwrap().clone();
+    // The report tells the two copies apart by their directories.
+    let named = |name: &str| ModelFacts {
+        name: name.to_string(),
+        ..facts.clone()
+    };
+    let expected = verdicts(
+        &[named("planted (analysis)"), named("planted (twin)")],
+        &Default::default(),
+    );
+    assert_eq!(shown.len(), expected.len());
+    for (shown, expected) in shown.iter().zip(&expected) {
+        assert_eq!(shown["claim"], expected.claim);
+        assert_eq!(shown["value"], expected.value.as_str());
+        let verdict = serde_json::to_value(expected.verdict).unwrap();
+        assert_eq!(shown["verdict"], verdict);
+        let row = format!(
+            "<td>{}</td><td>{}</td>",
+            census_report::html::esc(expected.claim),
+            census_report::html::esc(expected.paper)
+        );
+        assert!(html.contains(&row), "{row}");
+        assert!(markdown.contains(&format!(
+            "| {} | {} |",
+            expected.claim,
+            expected.verdict.text()
+        )));
+    }
 }

@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use census_format::analysis::tables::{
-    AnalysisTable, ContextRow, CoverageRow, DeadSaturationRow, DetectorRow, DetectorSensitivityRow,
-    DetectorStabilityRow, LayerRow, NeuronRow, PositionCurveRow, PositionalDomainRow,
-    PositionalRow, ProjectionRow, TokenNeuronRow,
+    AnalysisTable, ContextRow, CoverageRow, DeadSaturationRow, DetectorNullRow, DetectorRow,
+    DetectorSensitivityRow, DetectorStabilityRow, LayerRow, NeuronRow, PositionCurveRow,
+    PositionalDomainRow, PositionalRow, ProjectionRow, TokenNeuronRow,
 };
 
 use crate::error::Result;
@@ -41,6 +41,8 @@ pub struct AnalysisTables {
     pub dead_saturation: Option<Vec<DeadSaturationRow>>,
     /// `detector_stability.parquet`, with `--detector-stability`.
     pub detector_stability: Option<Vec<DetectorStabilityRow>>,
+    /// `detector_null.parquet`, with `--shuffled-null`.
+    pub detector_null: Option<Vec<DetectorNullRow>>,
 }
 
 impl AnalysisTables {
@@ -91,6 +93,10 @@ impl AnalysisTables {
             DetectorStabilityRow::write(dir, rows, metadata)?;
             written.push(DetectorStabilityRow::FILE);
         }
+        if let Some(rows) = &self.detector_null {
+            DetectorNullRow::write(dir, rows, metadata)?;
+            written.push(DetectorNullRow::FILE);
+        }
         Ok(written)
     }
 
@@ -127,6 +133,9 @@ impl AnalysisTables {
                 .transpose()?,
             detector_stability: has(DetectorStabilityRow::FILE)
                 .then(|| DetectorStabilityRow::read(dir))
+                .transpose()?,
+            detector_null: has(DetectorNullRow::FILE)
+                .then(|| DetectorNullRow::read(dir))
                 .transpose()?,
         })
     }
@@ -193,6 +202,10 @@ impl AnalysisTables {
                 DetectorStabilityRow::FILE,
                 first(self.detector_stability.as_deref(), |r| r.layer, layers),
             ),
+            (
+                DetectorNullRow::FILE,
+                first(self.detector_null.as_deref(), |r| r.layer, layers),
+            ),
         ];
         found
             .into_iter()
@@ -220,5 +233,6 @@ impl AnalysisTables {
         extend(&mut self.detector_sensitivity, other.detector_sensitivity);
         extend(&mut self.dead_saturation, other.dead_saturation);
         extend(&mut self.detector_stability, other.detector_stability);
+        extend(&mut self.detector_null, other.detector_null);
     }
 }

@@ -172,6 +172,11 @@ pub struct AnalyzeSettings {
     /// (`detector_stability.parquet`): one more pass of the n-gram tables over the data.
     #[arg(long, value_name = "SEED", num_args = 0..=1, default_missing_value = "0")]
     pub detector_stability: Option<u64>,
+    /// Shuffle each sequence's text tokens of the n-gram data (under this seed; 0 when none is
+    /// given), keep the fires in place, and find the detectors again: the count found by chance
+    /// (`detector_null.parquet`). One more pass of the n-gram tables over the data.
+    #[arg(long, value_name = "SEED", num_args = 0..=1, default_missing_value = "0")]
+    pub shuffled_null: Option<u64>,
     /// Skip the vocabulary projections (no weights needed).
     #[arg(long)]
     pub no_projection: bool,
@@ -296,6 +301,7 @@ impl AnalyzeArgs {
                 token_neurons: settings.token_neurons,
                 contexts: settings.contexts,
                 detector_stability: settings.detector_stability,
+                shuffled_null: settings.shuffled_null,
             },
             layers: settings.layers,
             progress: !settings.quiet,

@@ -2,6 +2,7 @@
 //! belonging together (one model, the same layers), and the parts they hold.
 
 use crate::error::RequestError;
+use crate::part_data::PartTokens;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,9 @@ pub struct RunSet {
     /// The sequences each part contributes, by (run index, part number), when the analysis is
     /// restricted to some domains or a token budget ([`RunSet::restrict`]); none: every one.
     pub selection: Option<BTreeMap<(usize, u32), Selected>>,
+    /// With a seed, each sequence's text tokens are read shuffled within the sequence
+    /// ([`PartTokens::shuffled`]), their fires kept in place: the shuffled-token null.
+    pub shuffle: Option<u64>,
 }
 
 /// What one part contributes to a restricted analysis.
@@ -131,6 +135,7 @@ impl RunSet {
             runs,
             verify_parts: true,
             selection: None,
+            shuffle: None,
         };
         set.warn_missing_shards();
         Ok(set)
@@ -296,6 +301,7 @@ impl RunSet {
                     runs: self.runs.clone(),
                     verify_parts: self.verify_parts,
                     selection: Some(selection),
+                    shuffle: self.shuffle,
                 };
                 (domain, set)
             })
@@ -303,12 +309,12 @@ impl RunSet {
     }
 
     /// The set cut in two halves of its (selected) sequences, each sequence in the half
-    /// [`crate::stability::half_of`] gives it under `seed`. Reads every token part once.
+    /// [`crate::seeded::half_of`] gives it under `seed`. Reads every token part once.
     pub fn split_in_halves(&self, seed: u64) -> Result<[RunSet; 2]> {
         let mut halves: [BTreeMap<(usize, u32), Selected>; 2] = Default::default();
         for part in self.parts() {
             for (seq, _, len) in self.sequences_of(part)? {
-                let half = crate::stability::half_of(seq, seed);
+                let half = crate::seeded::half_of(seq, seed);
                 let entry = halves[half].entry((part.run, part.part)).or_default();
                 entry.sequences.insert(seq);
                 entry.rows += len;
@@ -318,6 +324,7 @@ impl RunSet {
             runs: self.runs.clone(),
             verify_parts: self.verify_parts,
             selection: Some(selection),
+            shuffle: self.shuffle,
         }))
     }
 
@@ -418,6 +425,32 @@ impl RunSet {
         let manifest = &self.runs[part.run].manifest;
         let committed = manifest.parts.iter().find(|p| p.index == part.part)?;
         Some(PartCheck::of_file(manifest, committed, file))
+    }
+
+    /// The set with its text tokens read shuffled within each sequence under `seed`.
+    pub fn shuffled(&self, seed: u64) -> RunSet {
+        RunSet {
+            shuffle: Some(seed),
+            ..self.clone()
+        }
+    }
+
+    /// The tokens of `part` as counting reads them: checked against its manifest, limited to
+    /// the sequences the set keeps, and shuffled where the set shuffles.
+    pub fn read_tokens(&self, part: PartRef) -> Result<PartTokens> {
+        let mut tokens = PartTokens::read(
+            &self.tokens_path(part),
+            self.part_check(part, None).as_ref(),
+            &self.part_limits(part),
+            self.text_start(),
+        )?;
+        if let Some(keep) = self.kept(part) {
+            tokens = tokens.select(keep);
+        }
+        if let Some(seed) = self.shuffle {
+            tokens = tokens.shuffled(seed);
+        }
+        Ok(tokens)
     }
 
     /// The token file of a part.

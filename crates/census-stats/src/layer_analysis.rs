@@ -128,11 +128,7 @@ impl NgramStatistics {
             let Some(grouped) = counts.take_grouped(order) else {
                 continue;
             };
-            let kind = match order {
-                Order::Unigram => Some(DetectorKind::Token),
-                Order::Trigram => Some(DetectorKind::Trigram),
-                Order::Bigram => None,
-            };
+            let kind = DetectorKind::of_order(order);
             let mut sensitivity = kind.map(|k| {
                 self.sensitivity[k as usize]
                     .get_or_insert([0; 3])

@@ -29,6 +29,7 @@ pub mod positional;
 pub mod positional_domains;
 pub mod projection;
 pub mod sections;
+pub mod seeded;
 pub mod shared_sequences;
 pub mod sorted_counts;
 pub mod stability;

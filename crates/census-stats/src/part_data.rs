@@ -73,6 +73,33 @@ impl PartTokens {
         )
     }
 
+    /// The rows with each sequence's text tokens (those from `text_start`; the `</s>` prefix
+    /// stays) shuffled within the sequence under `seed` ([`crate::seeded::shuffle_sequence`]),
+    /// and the n-grams built again from them: the shuffled-token null.
+    pub fn shuffled(self, seed: u64) -> Self {
+        let Self {
+            seq,
+            pos,
+            mut token,
+            text_start,
+            ..
+        } = self;
+        let mut start = 0;
+        while start < seq.len() {
+            let end = (start..seq.len())
+                .find(|&i| seq[i] != seq[start])
+                .unwrap_or(seq.len());
+            let text: Vec<usize> = (start..end).filter(|&i| pos[i] >= text_start).collect();
+            let mut tokens: Vec<u32> = text.iter().map(|&i| token[i]).collect();
+            crate::seeded::shuffle_sequence(seq[start], seed, &mut tokens);
+            for (&i, t) in text.iter().zip(tokens) {
+                token[i] = t;
+            }
+            start = end;
+        }
+        Self::new(seq, pos, token, text_start)
+    }
+
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.seq.len()
@@ -156,6 +183,36 @@ mod tests {
             tokens.trigram,
             vec![NO_NGRAM, NO_NGRAM, pack(&[10, 11, 12])]
         );
+    }
+
+    #[test]
+    fn a_shuffle_moves_text_tokens_within_their_sequence_and_keeps_the_prefix() {
+        // Two sequences: </s> 10..=29 and </s> 40..=59.
+        let mut seq = vec![0u64; 21];
+        seq.extend([1u64; 21]);
+        let pos: Vec<u16> = (0..21).chain(0..21).collect();
+        let token: Vec<u32> = [2]
+            .into_iter()
+            .chain(10..30)
+            .chain([2])
+            .chain(40..60)
+            .collect();
+        let tokens = PartTokens::new(seq.clone(), pos.clone(), token.clone(), 1);
+        let shuffled = tokens.clone().shuffled(3);
+        assert_eq!((&shuffled.seq, &shuffled.pos), (&seq, &pos));
+        assert_eq!((shuffled.token[0], shuffled.token[21]), (2, 2));
+        for range in [1..21, 22..42] {
+            let mut moved = shuffled.token[range.clone()].to_vec();
+            assert_ne!(moved, token[range.clone()]);
+            moved.sort_unstable();
+            assert_eq!(moved, token[range]);
+        }
+        // The n-grams are those of the shuffled tokens.
+        assert_eq!(
+            shuffled,
+            PartTokens::new(seq, pos, shuffled.token.clone(), 1)
+        );
+        assert_eq!(tokens.shuffled(3), shuffled);
     }
 
     #[test]

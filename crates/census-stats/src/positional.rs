@@ -58,12 +58,22 @@ fn moving_average(curve: &[f64], window: usize) -> Vec<f64> {
 }
 
 /// Transitions between the low and high regimes of `curve` after light smoothing: a position is
-/// low below a quarter of the curve's range and high above three quarters, and positions between
+/// low below a quarter of the smoothed curve's range (read where the average has its whole
+/// window) and high above three quarters, and positions between
 /// keep the previous regime (hysteresis), so noise does not count. A curve whose smoothed range
 /// is below `min_swing` has none.
 pub fn regime_transitions(curve: &[f64], smoothing: usize, min_swing: f64) -> u32 {
-    let smooth = moving_average(curve, smoothing.max(1));
-    let (min, max) = smooth
+    let window = smoothing.max(1);
+    let smooth = moving_average(curve, window);
+    // The range is read where the average has its whole window: at the ends it shrinks, and a
+    // range cut by the end would look taller than the others.
+    let half = window / 2;
+    let whole = if smooth.len() > 2 * half {
+        &smooth[half..smooth.len() - half]
+    } else {
+        &smooth[..]
+    };
+    let (min, max) = whole
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
             (a.min(x), b.max(x))
@@ -100,12 +110,18 @@ pub fn classify(curve: &[f64], options: &PositionalOptions) -> Classification {
     let high_weak = has_run(curve, run, |x| x >= 1.0 - eps);
     let low_strong = has_run(curve, run, |x| x == 0.0);
     let high_strong = has_run(curve, run, |x| x == 1.0);
-    if regime_transitions(curve, run / 4, options.oscillation_min_swing)
+    let smoothing = run / 4;
+    if regime_transitions(curve, smoothing, options.oscillation_min_swing)
         >= options.oscillation_transitions
     {
+        // An indicator of position ranges is strong when it is exactly 0 and exactly 1 on runs
+        // as short as the smoothing that finds its oscillation (at least 3 positions): its
+        // ranges may be narrower than a run, as those of Fig. 9 are.
+        let indicator_run = smoothing.max(3);
         return Classification {
             kind: PositionalType::Oscillatory,
-            strong: low_strong && high_strong,
+            strong: has_run(curve, indicator_run, |x| x == 0.0)
+                && has_run(curve, indicator_run, |x| x == 1.0),
         };
     }
     if low_weak && high_weak {
@@ -248,6 +264,81 @@ mod tests {
 
     /// One curve of each kind the paper draws (Fig. 7), with what the rule in docs/ANALYSIS.md
     /// calls it.
+    /// Ten neurons tiling the positions, as Fig. 9's do: neuron `k` fires on `width` positions
+    /// in every `10 * width`, shifted by `k * width`.
+    fn tiling_indicator(n: usize, width: usize, k: usize) -> Vec<f64> {
+        (0..n)
+            .map(|p| {
+                f64::from(u8::from(
+                    (p + 10 * width - k * width) % (10 * width) < width,
+                ))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn narrow_indicators_are_strong_oscillatory_at_the_papers_length() {
+        // The calibration docs/ANALYSIS.md states: at T = 2048 a run is 16 positions and the
+        // oscillation is found after smoothing over 4, so indicators of ranges 4 positions wide
+        // or wider are strong, 3 wide are found but weak, 2 wide are not oscillatory.
+        let n = 2048;
+        let class = |curve: &[f64]| classify(curve, &options());
+        for width in [4, 5, 6, 8, 12, 16, 24, 32, 64, 100] {
+            for k in [0, 3, 9] {
+                let exact = tiling_indicator(n, width, k);
+                let expected = Classification {
+                    kind: PositionalType::Oscillatory,
+                    strong: true,
+                };
+                assert_eq!(class(&exact), expected, "width {width}, neuron {k}");
+                // Edges at half the tokens keep it strong where a run of 4 is left at 1 (neuron 0's
+                // first range is cut by the start, so it keeps one edge fewer).
+                let whole_width = if k == 0 { width - 1 } else { width - 2 };
+                let soft_edges: Vec<f64> = (0..n)
+                    .map(|p| {
+                        let at = |q: usize| exact.get(q).copied().unwrap_or(exact[p]);
+                        let edge = at(p + 1) != exact[p] || at(p.saturating_sub(1)) != exact[p];
+                        if edge { 0.5 } else { exact[p] }
+                    })
+                    .collect();
+                assert_eq!(
+                    class(&soft_edges),
+                    Classification {
+                        kind: PositionalType::Oscillatory,
+                        strong: whole_width >= 4,
+                    },
+                    "soft edges, width {width}, neuron {k}"
+                );
+                // Near, not at, 0 and 1: weak.
+                let near: Vec<f64> = exact.iter().map(|x| 0.02 + 0.96 * x).collect();
+                assert_eq!(
+                    class(&near),
+                    Classification {
+                        kind: PositionalType::Oscillatory,
+                        strong: false,
+                    },
+                    "near the extremes, width {width}"
+                );
+            }
+        }
+        let three = class(&tiling_indicator(n, 3, 0));
+        assert_eq!(
+            (three.kind, three.strong),
+            (PositionalType::Oscillatory, false)
+        );
+        assert_ne!(
+            class(&tiling_indicator(n, 2, 0)).kind,
+            PositionalType::Oscillatory
+        );
+        // The ten neurons of each width tile the positions between them.
+        for width in [4, 8, 100] {
+            let covered = (0..n)
+                .filter(|&p| (0..10).any(|k| tiling_indicator(n, width, k)[p] == 1.0))
+                .count();
+            assert_eq!(covered, n);
+        }
+    }
+
     #[test]
     fn every_type_the_paper_shows_is_recognised() {
         let n = 256;

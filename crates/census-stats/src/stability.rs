@@ -4,38 +4,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use census_format::analysis::tables::{DetectorKind, DetectorStabilityRow, Order};
+use census_format::analysis::tables::{DetectorKind, DetectorStabilityRow};
 
 use crate::detectors::Detector;
-
-/// The half (0 or 1) sequence `seq` falls in under `seed`: a hash of both, so the halves are
-/// as good as random, and the same on every run of the same data.
-pub fn half_of(seq: u64, seed: u64) -> usize {
-    (splitmix64(seq ^ splitmix64(seed)) >> 63) as usize
-}
-
-/// SplitMix64's finaliser: a bijection of `u64` that mixes every bit into every other.
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// The detector kind of an order, where it has one.
-fn kind_of(order: Order) -> Option<DetectorKind> {
-    match order {
-        Order::Unigram => Some(DetectorKind::Token),
-        Order::Trigram => Some(DetectorKind::Trigram),
-        Order::Bigram => None,
-    }
-}
 
 /// The triggers of each detector of `kind`, by neuron.
 fn triggers_by_neuron(detectors: &[Detector], kind: DetectorKind) -> BTreeMap<u16, BTreeSet<u64>> {
     detectors
         .iter()
-        .filter(|d| kind_of(d.order) == Some(kind))
+        .filter(|d| DetectorKind::of_order(d.order) == Some(kind))
         .map(|d| (d.neuron, d.triggers.iter().map(|t| t.ngram).collect()))
         .collect()
 }
@@ -81,6 +58,7 @@ pub fn compare(
 mod tests {
     use super::*;
     use crate::detectors::Trigger;
+    use census_format::analysis::tables::Order;
 
     fn detector(neuron: u16, order: Order, triggers: &[u64]) -> Detector {
         Detector {
@@ -99,20 +77,6 @@ mod tests {
             covered: 1,
             coverage_count: triggers.len() as u32,
         }
-    }
-
-    #[test]
-    fn the_halves_split_sequences_about_evenly_and_the_seed_reshuffles_them() {
-        let first: Vec<usize> = (0..10_000).map(|s| half_of(s, 0)).collect();
-        let ones = first.iter().filter(|&&h| h == 1).count();
-        assert!((4_800..5_200).contains(&ones), "{ones}");
-        let other: Vec<usize> = (0..10_000).map(|s| half_of(s, 1)).collect();
-        let moved = first.iter().zip(&other).filter(|(a, b)| a != b).count();
-        assert!((4_800..5_200).contains(&moved), "{moved}");
-        assert_eq!(
-            first,
-            (0..10_000).map(|s| half_of(s, 0)).collect::<Vec<_>>()
-        );
     }
 
     #[test]

@@ -16,8 +16,8 @@ use crate::ngram::pack;
 use crate::suppression::at_least;
 use census_format::analysis::tables::PositionalType;
 use census_format::analysis::tables::{
-    DetectorKind, DetectorProjection, DetectorRow, DetectorSensitivityRow, DetectorStabilityRow,
-    LayerRow, SENSITIVITY_MIN_OCCURRENCES,
+    DetectorKind, DetectorNullRow, DetectorProjection, DetectorRow, DetectorSensitivityRow,
+    DetectorStabilityRow, LayerRow, SENSITIVITY_MIN_OCCURRENCES,
 };
 
 /// Dead neurons under the reading `counts_bos` did not choose.
@@ -81,6 +81,7 @@ struct DetectorExtras<'a> {
     kind: DetectorKind,
     sensitivity: &'a [DetectorSensitivityRow],
     stability: &'a [DetectorStabilityRow],
+    null: Option<&'a [DetectorNullRow]>,
     min_occurrences: u64,
 }
 
@@ -95,6 +96,7 @@ fn detector_summary(
         kind,
         sensitivity,
         stability,
+        null,
         min_occurrences,
     } = extras;
     let counted: Vec<&LayerRow> = layers.iter().filter(|l| count(l).is_some()).collect();
@@ -131,6 +133,10 @@ fn detector_summary(
             })
             .collect(),
         stability: half_stability(stability, kind),
+        shuffled: null.map(|rows| {
+            let of_kind = rows.iter().filter(|r| r.kind == kind);
+            of_kind.map(|r| r.shuffled).sum()
+        }),
     })
 }
 
@@ -198,12 +204,14 @@ pub fn summarise(tables: &AnalysisTables, context: SummaryContext) -> Summary {
         positional,
         detector_sensitivity,
         detector_stability,
+        detector_null,
         ..
     } = tables;
     let extras = |kind| DetectorExtras {
         kind,
         sensitivity: detector_sensitivity.as_deref().unwrap_or_default(),
         stability: detector_stability.as_deref().unwrap_or_default(),
+        null: detector_null.as_deref(),
         min_occurrences,
     };
     let neuron_count: u64 = layers.iter().map(|l| u64::from(l.neurons)).sum();

@@ -124,10 +124,7 @@ pub fn detector_rows(
             DetectorRow {
                 layer: d.layer as u16,
                 neuron: d.neuron,
-                kind: match d.order {
-                    Order::Trigram => DetectorKind::Trigram,
-                    _ => DetectorKind::Token,
-                },
+                kind: DetectorKind::of_order(d.order).unwrap_or(DetectorKind::Token),
                 triggers: trigger_ids
                     .iter()
                     .map(|ids| {

@@ -16,7 +16,7 @@ use census_format::corpus::CorpusSource;
 use census_format::run::Manifest;
 use census_format::run::sequencing::SequenceOptions;
 use census_format::run::tables::{read_tokens, tokens_path};
-use census_stats::stability::half_of;
+use census_stats::seeded::half_of;
 use census_stats::{AnalyzeRequest, analyze};
 use census_testkit::opt_fixture;
 use common::extract_planted;

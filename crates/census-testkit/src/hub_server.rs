@@ -1,7 +1,8 @@
-//! A local HTTP server that serves fixture models the way the Hugging Face hub does
-//! (`/api/models/{id}/revision/{rev}`, `/{id}/resolve/{rev}/{file}` with `x-repo-commit`, `etag`
-//! and ranged responses), one fixture directory per revision, so the hub path (`org/name`,
-//! `org/name@revision`) can be tested offline.
+//! A local HTTP server that serves fixture models and datasets the way the Hugging Face hub
+//! does (`/api/models/{id}/revision/{rev}` or `/api/datasets/{id}/revision/{rev}`,
+//! `/{id}/resolve/{rev}/{file}` or `/datasets/{id}/resolve/{rev}/{file}` with `x-repo-commit`,
+//! `etag` and ranged responses), one fixture directory per revision, so the hub path
+//! (`org/name`, `org/name@revision`, dataset files) can be tested offline.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -46,16 +47,21 @@ impl HubServer {
     /// Serves repository `repo` at `revisions` (the first is the default, asked for as `main`)
     /// on a local port, until the process ends.
     pub fn serve(repo: &str, revisions: Vec<Revision>) -> Self {
+        Self::serve_repos(vec![(repo.to_string(), revisions)])
+    }
+
+    /// Serves several repositories, each at its revisions; a dataset repository is named
+    /// `datasets/org/name`, as the hub's addresses name it.
+    pub fn serve_repos(repos: Vec<(String, Vec<Revision>)>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let downloads = Arc::new(AtomicUsize::new(0));
         let counter = downloads.clone();
-        let repo = repo.to_string();
-        let revisions = Arc::new(revisions);
+        let repos = Arc::new(repos);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let (repo, revisions, counter) = (repo.clone(), revisions.clone(), counter.clone());
-                std::thread::spawn(move || answer(stream.unwrap(), &repo, &revisions, &counter));
+                let (repos, counter) = (repos.clone(), counter.clone());
+                std::thread::spawn(move || answer(stream.unwrap(), &repos, &counter));
             }
         });
         Self {
@@ -84,7 +90,7 @@ fn respond(stream: &mut TcpStream, status: &str, headers: &[(String, String)], b
 }
 
 /// Answers one request.
-fn answer(mut stream: TcpStream, repo: &str, revisions: &[Revision], downloads: &AtomicUsize) {
+fn answer(mut stream: TcpStream, repos: &[(String, Vec<Revision>)], downloads: &AtomicUsize) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut request = String::new();
     reader.read_line(&mut request).unwrap();
@@ -102,6 +108,22 @@ fn answer(mut stream: TcpStream, repo: &str, revisions: &[Revision], downloads: 
         }
     }
     let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+    // The repository asked for: `/api/models/ID/…` or `/api/datasets/ID/…` for its listing,
+    // `/ID/resolve/…` or `/datasets/ID/resolve/…` for a file.
+    let Some((repo, revisions)) = repos.iter().find(|(repo, _)| {
+        let api = match repo.strip_prefix("datasets/") {
+            Some(id) => format!("/api/datasets/{id}/revision/"),
+            None => format!("/api/models/{repo}/revision/"),
+        };
+        path.starts_with(&api) || path.starts_with(&format!("/{repo}/resolve/"))
+    }) else {
+        respond(&mut stream, "404 Not Found", &[], b"Repository not found");
+        return;
+    };
+    let api_prefix = match repo.strip_prefix("datasets/") {
+        Some(id) => format!("/api/datasets/{id}/revision/"),
+        None => format!("/api/models/{repo}/revision/"),
+    };
     let asked = |prefix: &str| -> Option<(&Revision, String)> {
         let rest = path.strip_prefix(prefix)?;
         let (name, file) = rest.split_once('/').unwrap_or((rest, ""));
@@ -121,7 +143,7 @@ fn answer(mut stream: TcpStream, repo: &str, revisions: &[Revision], downloads: 
         files.sort();
         files
     };
-    if let Some((revision, _)) = asked(&format!("/api/models/{repo}/revision/")) {
+    if let Some((revision, _)) = asked(&api_prefix) {
         let siblings: Vec<_> = files(revision)
             .iter()
             .map(|f| serde_json::json!({"rfilename": f}))

@@ -213,6 +213,20 @@ impl RunArgs {
                 .clone()
                 .unwrap_or_else(|| Path::new("out").join(&pipeline.name)),
         );
+        // The pipeline's data is made first (and kept when made before); a single stage of a
+        // Slurm job, or data given with --data, does not need it.
+        if let Some((recipe, dir)) = pipeline.data_recipe()?
+            && self.stage.is_none()
+            && self.data.is_empty()
+        {
+            let _span = tracing::info_span!("data", recipe = recipe.name).entered();
+            crate::data::prepare(
+                recipe,
+                &dir,
+                &census_model::HubOptions::from_env(true),
+                true,
+            )?;
+        }
         let groups = match (&self.devices, self.devices_per_extraction) {
             (Some(devices), Some(size)) => devices
                 .groups(size as usize)
@@ -930,8 +944,20 @@ mod tests {
             options.layers,
             census_format::analysis::options::LayerScope::FirstHalf
         );
-        assert_eq!(options.sources.len(), 5);
+        // Reddit is optional, and left out where it is not in place.
+        let reddit = repository().join("data/paper/reddit.jsonl");
+        let domains: Vec<&str> = (options.sources.iter())
+            .filter_map(|s| s.domain.as_deref())
+            .collect();
+        let mut expected = vec!["Wikipedia", "DM Mathematics", "HackerNews", "CodeParrot"];
+        if reddit.exists() {
+            expected.insert(3, "Reddit");
+        }
+        assert_eq!(domains, expected);
         assert!(options.sources[0].path.starts_with(repository()));
+        let (recipe, dir) = plan.pipeline.data_recipe().unwrap().unwrap();
+        assert_eq!(recipe.name, "paper");
+        assert_eq!(dir, repository().join("pipelines/../data/paper"));
         let positional = plan.pipeline.run_table("positional");
         assert_eq!(positional["full-length"], toml::Value::Boolean(true));
         assert_eq!(positional["device"], toml::Value::String("cuda".into()));

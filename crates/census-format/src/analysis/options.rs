@@ -381,6 +381,11 @@ pub struct AnalysisOptions {
     /// compares them with the whole data's; none: not computed.
     #[serde(default)]
     pub detector_stability: Option<u64>,
+    /// The shuffled-token null: with a seed, each sequence's text tokens of the n-gram data are
+    /// shuffled under it, the fires kept in place, and the detectors found again
+    /// (`detector_null.parquet`); none: not computed.
+    #[serde(default)]
+    pub shuffled_null: Option<u64>,
 }
 
 fn default_token_neurons() -> usize {
@@ -410,6 +415,7 @@ impl Default for AnalysisOptions {
             token_neurons: default_token_neurons(),
             contexts: default_contexts(),
             detector_stability: None,
+            shuffled_null: None,
         }
     }
 }

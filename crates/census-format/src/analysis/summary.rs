@@ -70,6 +70,10 @@ pub struct DetectorSummary {
     /// (`--detector-stability`; empty without it).
     #[serde(default)]
     pub stability: Vec<HalfStability>,
+    /// Detectors found with each sequence's text tokens shuffled, summed over layers: the count
+    /// expected by chance (`--shuffled-null`; none without it).
+    #[serde(default)]
+    pub shuffled: Option<u64>,
 }
 
 /// The detectors of the whole data found again on one half of it.

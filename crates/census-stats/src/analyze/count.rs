@@ -16,7 +16,7 @@ use crate::sections::DataGroup;
 use census_format::analysis::options::AnalysisOptions;
 use census_format::analysis::sections::SectionBases;
 use census_format::analysis::summary::DomainStability;
-use census_format::analysis::tables::{DetectorKind, DetectorStabilityRow};
+use census_format::analysis::tables::{DetectorKind, DetectorNullRow, DetectorStabilityRow};
 use census_format::progress::Progress;
 
 /// The counts of an analysis, merged into one result per layer.
@@ -32,6 +32,8 @@ pub(super) struct Counted {
     pub(super) by_domain: Option<(Vec<positional_domains::DomainRow>, DomainStability)>,
     /// Each layer's detectors against each half of the n-gram data (`--detector-stability`).
     pub(super) stability: Option<Vec<DetectorStabilityRow>>,
+    /// Each layer's detectors against those found with the tokens shuffled (`--shuffled-null`).
+    pub(super) null: Option<Vec<DetectorNullRow>>,
 }
 
 /// Counts every group in its layers (layers in parallel), and merges each section's statistics
@@ -117,13 +119,110 @@ pub(super) fn count(plan: &AnalysisPlan, request: &AnalyzeRequest) -> Result<Cou
         Some(seed) => detector_stability(plan, &results, seed, options, &progress)?,
         None => None,
     };
+    let null = match options.shuffled_null {
+        Some(seed) => shuffled_null(plan, &results, seed, options, &progress)?,
+        None => None,
+    };
     Ok(Counted {
         results,
         tally: counted.swap_remove(0).tally,
         bases,
         by_domain,
         stability,
+        null,
     })
+}
+
+/// The layers of the n-gram data with detector tables, each with the kinds it finds.
+fn detector_layers(
+    plan: &AnalysisPlan,
+    options: &AnalysisOptions,
+) -> Vec<(usize, Vec<DetectorKind>)> {
+    let sources = &plan.sources;
+    let group = &sources.groups[sources.ngram];
+    (plan.group_layers[sources.ngram].iter().copied())
+        .map(|layer| {
+            let scope = group_scope(group, options, layer);
+            let kinds = [
+                (scope.unigrams, DetectorKind::Token),
+                (scope.bigrams_trigrams, DetectorKind::Trigram),
+            ];
+            let kinds = kinds
+                .into_iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, k)| k)
+                .collect();
+            (layer, kinds)
+        })
+        .filter(|(_, kinds): &(usize, Vec<DetectorKind>)| !kinds.is_empty())
+        .collect()
+}
+
+/// The n-gram data of `set` counted again for its detectors alone, in `layers`.
+fn count_detectors_on(
+    plan: &AnalysisPlan,
+    set: crate::inputs::RunSet,
+    layers: &[usize],
+    options: &AnalysisOptions,
+    progress: &Progress,
+) -> Result<BTreeMap<usize, LayerResult>> {
+    let group = &plan.sources.groups[plan.sources.ngram];
+    progress.inc_length(set.tokens() * layers.len() as u64);
+    let group = DataGroup {
+        set,
+        selection: group.selection.clone(),
+        frequency: false,
+        ngram: true,
+        positional: false,
+    };
+    Ok(count_group(&group, layers, options, progress)?.results)
+}
+
+/// Each layer's detectors of the n-gram data (in `results`) beside those found again with each
+/// sequence's text tokens shuffled under `seed` and the fires kept in place; none where no
+/// layer has detector tables.
+fn shuffled_null(
+    plan: &AnalysisPlan,
+    results: &[LayerResult],
+    seed: u64,
+    options: &AnalysisOptions,
+    progress: &Progress,
+) -> Result<Option<Vec<DetectorNullRow>>> {
+    let detector_layers = detector_layers(plan, options);
+    if detector_layers.is_empty() {
+        return Ok(None);
+    }
+    let _span = tracing::info_span!("shuffled_null", seed).entered();
+    let layers: Vec<usize> = detector_layers.iter().map(|(l, _)| *l).collect();
+    let set = plan.sources.groups[plan.sources.ngram].set.shuffled(seed);
+    let shuffled = count_detectors_on(plan, set, &layers, options, progress)?;
+    let count = |result: Option<&LayerResult>, kind: DetectorKind| {
+        result.map_or(0, |r| {
+            let detectors = r.detectors.iter();
+            detectors
+                .filter(|d| DetectorKind::of_order(d.order) == Some(kind))
+                .count() as u64
+        })
+    };
+    let rows: Vec<DetectorNullRow> = detector_layers
+        .iter()
+        .flat_map(|(layer, kinds)| {
+            let whole = results.iter().find(|r| r.layer == *layer);
+            let again = shuffled.get(layer);
+            kinds.iter().map(move |&kind| DetectorNullRow {
+                layer: *layer as u16,
+                kind,
+                detectors: count(whole, kind),
+                shuffled: count(again, kind),
+            })
+        })
+        .collect();
+    tracing::info!(
+        detectors = rows.iter().map(|r| r.detectors).sum::<u64>(),
+        shuffled = rows.iter().map(|r| r.shuffled).sum::<u64>(),
+        "detectors found again with the tokens shuffled"
+    );
+    Ok(Some(rows))
 }
 
 /// Each layer's detectors of the whole n-gram data (in `results`) against those of each half of
@@ -135,48 +234,28 @@ fn detector_stability(
     options: &AnalysisOptions,
     progress: &Progress,
 ) -> Result<Option<Vec<DetectorStabilityRow>>> {
-    let sources = &plan.sources;
-    let group = &sources.groups[sources.ngram];
-    let kinds_of = |layer: usize| {
-        let scope = group_scope(group, options, layer);
-        let mut kinds = Vec::new();
-        if scope.unigrams {
-            kinds.push(DetectorKind::Token);
-        }
-        if scope.bigrams_trigrams {
-            kinds.push(DetectorKind::Trigram);
-        }
-        kinds
-    };
-    let layers: Vec<usize> = (plan.group_layers[sources.ngram].iter().copied())
-        .filter(|&l| !kinds_of(l).is_empty())
-        .collect();
-    if layers.is_empty() {
+    let detector_layers = detector_layers(plan, options);
+    if detector_layers.is_empty() {
         return Ok(None);
     }
     let _span = tracing::info_span!("detector_stability", seed).entered();
-    let halves = group.set.split_in_halves(seed)?;
+    let layers: Vec<usize> = detector_layers.iter().map(|(l, _)| *l).collect();
+    let halves = plan.sources.groups[plan.sources.ngram]
+        .set
+        .split_in_halves(seed)?;
     let mut rows = Vec::new();
     for (half, set) in halves.into_iter().enumerate() {
-        progress.inc_length(set.tokens() * layers.len() as u64);
-        let half_group = DataGroup {
-            set,
-            selection: group.selection.clone(),
-            frequency: false,
-            ngram: true,
-            positional: false,
-        };
-        let counted = count_group(&half_group, &layers, options, progress)?;
-        for &layer in &layers {
-            let whole = results.iter().find(|r| r.layer == layer);
-            let on_half = counted.results.get(&layer);
+        let counted = count_detectors_on(plan, set, &layers, options, progress)?;
+        for (layer, kinds) in &detector_layers {
+            let whole = results.iter().find(|r| r.layer == *layer);
+            let on_half = counted.get(layer);
             if let (Some(whole), Some(on_half)) = (whole, on_half) {
                 rows.extend(crate::stability::compare(
-                    layer as u16,
+                    *layer as u16,
                     half as u8,
                     &whole.detectors,
                     &on_half.detectors,
-                    &kinds_of(layer),
+                    kinds,
                 ));
             }
         }

@@ -36,15 +36,7 @@ pub fn tally_corpus(set: &RunSet, parts: &[PartRef], count_trigrams: bool) -> Re
         .par_iter()
         .map(|&part| {
             let path = set.tokens_path(part);
-            let mut tokens = PartTokens::read(
-                &path,
-                set.part_check(part, None).as_ref(),
-                &set.part_limits(part),
-                set.text_start(),
-            )?;
-            if let Some(keep) = set.kept(part) {
-                tokens = tokens.select(keep);
-            }
+            let tokens = set.read_tokens(part)?;
             let mut tally = CorpusTally::new(positions, vocab, count_trigrams);
             tally
                 .add_part(&tokens)
@@ -110,15 +102,7 @@ pub fn count_layer(
         )
         .map_err(census_format::FormatError::from)?;
         let limits = set.part_limits(part);
-        let mut tokens = PartTokens::read(
-            &set.tokens_path(part),
-            set.part_check(part, None).as_ref(),
-            &limits,
-            set.text_start(),
-        )?;
-        if let Some(keep) = set.kept(part) {
-            tokens = tokens.select(keep);
-        }
+        let tokens = set.read_tokens(part)?;
         match set.record(part) {
             RecordMode::Shards => {
                 let path = set.activations_path(part, layer);

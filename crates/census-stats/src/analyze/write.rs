@@ -43,6 +43,7 @@ pub(super) fn write(
         bases,
         by_domain,
         stability,
+        null,
     } = counted;
     let Projected {
         detectors,
@@ -86,6 +87,7 @@ pub(super) fn write(
         detector_sensitivity: tables::detector_sensitivity_rows(&results),
         dead_saturation: Some(tables::dead_saturation_rows(&results)),
         detector_stability: stability,
+        detector_null: null,
     };
     let mut written = written_tables.write(out, &metadata)?;
     if let Some(found) = &tokenizer {

@@ -67,6 +67,15 @@ impl DetectorKind {
             .into_iter()
             .find(|k| k.name() == name)
     }
+
+    /// The kind of the detectors whose triggers are n-grams of `order`: bigrams have none.
+    pub fn of_order(order: Order) -> Option<Self> {
+        match order {
+            Order::Unigram => Some(Self::Token),
+            Order::Trigram => Some(Self::Trigram),
+            Order::Bigram => None,
+        }
+    }
 }
 
 /// The shape of a positional neuron's curve (the paper's Fig. 7).
