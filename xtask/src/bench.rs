@@ -20,7 +20,7 @@ fn repository_root() -> std::path::PathBuf {
 pub enum Benchmark {
     /// Extraction against Hugging Face `transformers` + PyTorch (`benches/extract_vs_hf.py`).
     Extract,
-    /// The analysis's counting core against DuckDB (`benches/analyze_vs_duckdb.py`).
+    /// The analysis, its counting core and whole, against DuckDB (`benches/analyze_vs_duckdb.py`).
     Analyze,
     /// Fired bits that change when the dense path computes in f16 or bf16 instead of f32
     /// (`benches/dtype_flips.py`; a measurement, not a race).
@@ -37,6 +37,10 @@ pub enum Benchmark {
     /// The shard writer alone: fires/s per core by zstd level and row-group size, and every
     /// layer of a part at once (`census-extract`'s `writer_rate` example; a measurement).
     Writer,
+    /// The report of an analysis of opt-66b's size: time to render, page weight, and with
+    /// `-- --chromium chromium` the time to the first neuron shown (`census-report`'s
+    /// `report_at_scale` example; a measurement against its targets).
+    Report,
 }
 
 /// `bench` flags.
@@ -75,7 +79,16 @@ impl BenchArgs {
                 "benches/extract_vs_hf.py",
             ),
             Benchmark::Analyze => (
-                &["-p", "census-stats", "--example", "count_bench"],
+                &[
+                    "-p",
+                    "census-stats",
+                    "--example",
+                    "count_bench",
+                    "-p",
+                    "census-cli",
+                    "--bin",
+                    "neuron-census",
+                ],
                 "benches/analyze_vs_duckdb.py",
             ),
             Benchmark::Dtype => (
@@ -113,6 +126,9 @@ impl BenchArgs {
             }
             Benchmark::Writer => {
                 return run_example(&root, "census-extract", "writer_rate", &self.script_args);
+            }
+            Benchmark::Report => {
+                return run_example(&root, "census-report", "report_at_scale", &self.script_args);
             }
         };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());

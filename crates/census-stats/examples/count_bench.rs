@@ -113,7 +113,7 @@ fn count(dir: PathBuf) -> Result<()> {
             )?;
             let fires: u64 = counts.fires.iter().sum();
             let (mut pairs, mut squares) = (0u64, 0u64);
-            for (_, _, c) in counts.tables[0].iter().flat_map(|t| t.iter()) {
+            for (_, _, c) in counts.table.iter().flat_map(|t| t.iter()) {
                 pairs += 1;
                 squares += c * c;
             }

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use census_format::analysis::tables::{
     AnalysisTable, ContextRow, CoverageRow, DeadSaturationRow, DetectorNullRow, DetectorRow,
     DetectorSensitivityRow, DetectorStabilityRow, LayerRow, NeuronRow, PositionCurveRow,
@@ -49,55 +51,55 @@ impl AnalysisTables {
     /// Writes every table into analysis directory `dir` (footer `metadata`); returns the file
     /// names written, in order.
     pub fn write(&self, dir: &Path, metadata: &[(String, String)]) -> Result<Vec<&'static str>> {
-        NeuronRow::write(dir, &self.neurons, metadata)?;
-        LayerRow::write(dir, &self.layers, metadata)?;
-        CoverageRow::write(dir, &self.coverage, metadata)?;
-        DetectorRow::write(dir, &self.detectors, metadata)?;
-        PositionalRow::write(dir, &self.positional, metadata)?;
-        let mut written = vec![
-            NeuronRow::FILE,
-            LayerRow::FILE,
-            CoverageRow::FILE,
-            DetectorRow::FILE,
-            PositionalRow::FILE,
+        /// A table to write: its file, and the write.
+        type Job<'a> = (
+            &'static str,
+            Box<dyn Fn() -> census_format::Result<()> + Send + Sync + 'a>,
+        );
+        fn job<'a, T: AnalysisTable + Sync>(
+            dir: &'a Path,
+            rows: &'a [T],
+            metadata: &'a [(String, String)],
+        ) -> Job<'a> {
+            (T::FILE, Box::new(move || T::write(dir, rows, metadata)))
+        }
+        let mut jobs: Vec<Job<'_>> = vec![
+            job(dir, &self.neurons, metadata),
+            job(dir, &self.layers, metadata),
+            job(dir, &self.coverage, metadata),
+            job(dir, &self.detectors, metadata),
+            job(dir, &self.positional, metadata),
         ];
         if let Some(rows) = &self.positional_domains {
-            PositionalDomainRow::write(dir, rows, metadata)?;
-            written.push(PositionalDomainRow::FILE);
+            jobs.push(job(dir, rows, metadata));
         }
         if let Some(rows) = &self.projections {
-            ProjectionRow::write(dir, rows, metadata)?;
-            written.push(ProjectionRow::FILE);
+            jobs.push(job(dir, rows, metadata));
         }
         if let Some(rows) = &self.position_curves {
-            PositionCurveRow::write(dir, rows, metadata)?;
-            written.push(PositionCurveRow::FILE);
+            jobs.push(job(dir, rows, metadata));
         }
         if let Some(rows) = &self.token_neurons {
-            TokenNeuronRow::write(dir, rows, metadata)?;
-            written.push(TokenNeuronRow::FILE);
+            jobs.push(job(dir, rows, metadata));
         }
         if let Some(rows) = &self.contexts {
-            ContextRow::write(dir, rows, metadata)?;
-            written.push(ContextRow::FILE);
+            jobs.push(job(dir, rows, metadata));
         }
         if let Some(rows) = &self.detector_sensitivity {
-            DetectorSensitivityRow::write(dir, rows, metadata)?;
-            written.push(DetectorSensitivityRow::FILE);
+            jobs.push(job(dir, rows, metadata));
         }
         if let Some(rows) = &self.dead_saturation {
-            DeadSaturationRow::write(dir, rows, metadata)?;
-            written.push(DeadSaturationRow::FILE);
+            jobs.push(job(dir, rows, metadata));
         }
         if let Some(rows) = &self.detector_stability {
-            DetectorStabilityRow::write(dir, rows, metadata)?;
-            written.push(DetectorStabilityRow::FILE);
+            jobs.push(job(dir, rows, metadata));
         }
         if let Some(rows) = &self.detector_null {
-            DetectorNullRow::write(dir, rows, metadata)?;
-            written.push(DetectorNullRow::FILE);
+            jobs.push(job(dir, rows, metadata));
         }
-        Ok(written)
+        // Each table is its own file: they are written side by side.
+        jobs.par_iter().try_for_each(|(_, write)| write())?;
+        Ok(jobs.iter().map(|(file, _)| *file).collect())
     }
 
     /// Reads the tables of analysis directory `dir`; the optional ones where `listed` (the

@@ -8,7 +8,7 @@ use census_format::run::tables::ActivationRows;
 use rustc_hash::FxHashMap;
 
 use crate::coverage::GroupedCounts;
-use crate::ngram::{TableCodes, pack};
+use crate::ngram::{TOKEN_BITS, TOKEN_MASK, TableCodes};
 use crate::part_data::{NO_NGRAM, PartTokens};
 use crate::sorted_counts::{KeyLayout, SortedCounts};
 use census_format::analysis::tables::Order;
@@ -237,8 +237,13 @@ pub struct LayerCounts {
     pub fires: Vec<u64>,
     /// Fires of each neuron on the BOS (position 0 of sequences that start with one).
     pub fires_bos: Vec<u64>,
-    /// (neuron, n-gram) fire counts by order (unigram, bigram, trigram), where counted.
-    pub tables: [Option<SortedCounts>; 3],
+    /// (neuron, n-gram) fire counts of every order counted, in one table: each row's fired
+    /// neurons keyed with the codes of its token, the one before and the one before that,
+    /// newest first ([`TableCodes::none`] where there is none), up to the highest order. Each
+    /// order's counts are sums over a prefix of the key ([`Self::take_grouped`]).
+    pub table: Option<SortedCounts>,
+    /// The orders the table counts (unigram, bigram, trigram).
+    orders: [bool; 3],
     /// Fires at each position, `positions[pos * ffn + neuron]`, where counted.
     pub positions: Option<Vec<u32>>,
     /// The neurons the n-gram tables count (none: all), for tables counted range by range.
@@ -273,18 +278,21 @@ impl LayerCounts {
             gram_bits: codes.gram_bits(scope.highest_order()),
             first_neuron: 0,
         };
-        let table = |counted: bool| counted.then(|| SortedCounts::with_layout(layout));
+        let orders = [
+            scope.unigrams,
+            scope.bigrams_trigrams,
+            scope.bigrams_trigrams,
+        ];
         Self {
             layer,
             ffn,
             rows: 0,
             fires: vec![0; ffn],
             fires_bos: vec![0; ffn],
-            tables: [
-                table(scope.unigrams),
-                table(scope.bigrams_trigrams),
-                table(scope.bigrams_trigrams),
-            ],
+            table: orders
+                .contains(&true)
+                .then(|| SortedCounts::with_layout(layout)),
+            orders,
             positions: scope.positions.map(|len| vec![0; len * ffn]),
             table_neurons: None,
             codes,
@@ -320,7 +328,7 @@ impl LayerCounts {
             gram_bits: self.codes.gram_bits(self.highest),
             first_neuron: u16::try_from(range.start).expect("a neuron index fits 16 bits"),
         };
-        for table in self.tables.iter_mut().flatten() {
+        if let Some(table) = &mut self.table {
             *table = SortedCounts::with_layout(layout);
         }
         self.table_neurons = Some(range);
@@ -333,30 +341,33 @@ impl LayerCounts {
     }
 
     /// The (neuron, n-gram, fires) counts of `order` grouped by neuron, if counted, n-grams packed
-    /// by [`pack`]; the table is handed over (it is as large as the grouping).
+    /// by [`pack`](crate::ngram::pack): the sums of the table's entries over each prefix of `order` codes that names
+    /// a token at every place. Orders are taken lowest first; the table is dropped once its
+    /// highest order is taken.
     pub fn take_grouped(&mut self, order: Order) -> Option<GroupedCounts> {
-        let codes = &self.codes;
-        self.tables[order as usize].take().map(|t| {
-            GroupedCounts::from_neuron_order(
-                t.into_sorted()
-                    .map(|(neuron, key, fires)| (neuron, codes.decode(key, order.n()), fires)),
-            )
-        })
+        if !self.orders[order as usize] {
+            return None;
+        }
+        let table = self.table.as_mut()?;
+        let grouped = order_counts(table, &self.codes, self.highest.n(), order.n());
+        if !self.orders[order as usize + 1..].contains(&true) {
+            self.table = None;
+        }
+        Some(grouped)
     }
 
-    /// Keeps each table's buffer of unsorted keys within `bytes`.
+    /// Keeps the table's buffer of unsorted keys within `bytes`.
     pub fn limit_buffers(&mut self, bytes: usize) {
-        for table in self.tables.iter_mut().flatten() {
+        if let Some(table) = &mut self.table {
             table.limit_buffer(bytes / 8);
         }
     }
 
-    /// Merges each table into one run (as counting ends).
+    /// Merges the table into one run (as counting ends).
     pub fn compact(&mut self) {
-        self.tables
-            .iter_mut()
-            .flatten()
-            .for_each(SortedCounts::compact);
+        if let Some(table) = &mut self.table {
+            table.compact();
+        }
     }
 
     /// Counts one part; `acts` must have the rows of `tokens` (see
@@ -368,7 +379,7 @@ impl LayerCounts {
     ) -> Result<(), CountError> {
         let ffn = self.ffn;
         let keyed = self.codes.table_neurons(self.highest);
-        if self.tables.iter().any(Option::is_some) && self.table_width() > keyed {
+        if self.table.is_some() && self.table_width() > keyed {
             return Err(CountError::TablesTooWide {
                 keyed,
                 bits: self.codes.bits(),
@@ -406,32 +417,27 @@ impl LayerCounts {
             for &n in fired {
                 self.fires[usize::from(n)] += 1;
             }
-            let grams = [
-                pack(&[tokens.token[row]]),
-                tokens.bigram[row],
-                tokens.trigram[row],
-            ];
-            for ((table, gram), n) in self.tables.iter_mut().zip(grams).zip(1..) {
-                if let Some(table) = table
-                    && gram != NO_NGRAM
-                {
-                    let key = self
-                        .codes
-                        .encode(gram, n)
-                        .ok_or(CountError::TokenNotTallied {
-                            token: tokens.token[row],
-                        })?;
-                    match &self.table_neurons {
-                        None => table.add_row(key, fired.iter().copied()),
-                        Some(range) => table.add_row(
-                            key,
-                            fired
-                                .iter()
-                                .copied()
-                                .filter(|&n| range.contains(&u32::from(n))),
-                        ),
-                    }
-                }
+            let Some(table) = &mut self.table else {
+                continue;
+            };
+            let Some(gram) = table_gram(&self.codes, self.highest, tokens, row)? else {
+                continue;
+            };
+            let none = self.codes.none();
+            let no_bigram =
+                self.highest == Order::Trigram && (gram >> self.codes.bits()) & none == none;
+            if no_bigram && !self.orders[0] {
+                continue; // no n-gram of an order the table counts
+            }
+            match &self.table_neurons {
+                None => table.add_row(gram, fired.iter().copied()),
+                Some(range) => table.add_row(
+                    gram,
+                    fired
+                        .iter()
+                        .copied()
+                        .filter(|&n| range.contains(&u32::from(n))),
+                ),
             }
         }
         self.rows += tokens.len() as u64;
@@ -492,25 +498,91 @@ impl LayerCounts {
         self.saturation.clear();
         add_vectors(&mut self.fires, &other.fires);
         add_vectors(&mut self.fires_bos, &other.fires_bos);
-        for (a, b) in self.tables.iter_mut().zip(other.tables) {
-            if let (Some(a), Some(b)) = (a.as_mut(), b) {
-                a.merge(b);
-            }
+        if let (Some(a), Some(b)) = (&mut self.table, other.table) {
+            a.merge(b);
         }
         if let (Some(a), Some(b)) = (&mut self.positions, &other.positions) {
             add_vectors(a, b);
         }
     }
 
-    /// Approximate heap bytes of the n-gram tables (cheap: no entry is visited).
+    /// Approximate heap bytes of the n-gram table (cheap: no entry is visited).
     pub fn table_bytes(&self) -> usize {
-        self.tables.iter().flatten().map(SortedCounts::bytes).sum()
+        self.table.as_ref().map_or(0, SortedCounts::bytes)
     }
 
-    /// Entries of the n-gram tables.
+    /// Entries of the n-gram table.
     pub fn table_entries(&self) -> usize {
-        self.tables.iter().flatten().map(SortedCounts::len).sum()
+        self.table.as_ref().map_or(0, SortedCounts::len)
     }
+}
+
+/// The n-gram key of `row` of `tokens` in a table up to order `highest`: the codes of its token
+/// and, for trigram tables, of the one before and the one before that ([`TableCodes::none`]
+/// where the row has none), newest first; `None` where it has none at all.
+#[inline]
+fn table_gram(
+    codes: &TableCodes,
+    highest: Order,
+    tokens: &PartTokens,
+    row: usize,
+) -> Result<Option<u64>, CountError> {
+    let code = |token: u32| {
+        codes
+            .code(token)
+            .ok_or(CountError::TokenNotTallied { token })
+    };
+    let newest = code(tokens.token[row])?;
+    if highest == Order::Unigram {
+        return Ok(Some(newest));
+    }
+    let token_of = |gram: u64, back: u32| (gram >> (TOKEN_BITS * back)) as u32 & TOKEN_MASK;
+    let (bigram, trigram) = (tokens.bigram[row], tokens.trigram[row]);
+    let before = if bigram == NO_NGRAM {
+        codes.none()
+    } else {
+        code(token_of(bigram, 1))?
+    };
+    let two_before = if trigram == NO_NGRAM {
+        codes.none()
+    } else {
+        code(token_of(trigram, 2))?
+    };
+    let bits = codes.bits();
+    Ok(Some((newest << (2 * bits)) | (before << bits) | two_before))
+}
+
+/// The (neuron, n-gram, fires) counts of order `n` in `table` of orders up to `highest`: the
+/// sums over each key prefix of `n` codes that names a token at every place, grouped by neuron,
+/// n-grams packed by [`pack`](crate::ngram::pack).
+fn order_counts(
+    table: &mut SortedCounts,
+    codes: &TableCodes,
+    highest: usize,
+    n: usize,
+) -> GroupedCounts {
+    let (keys, counts, layout) = table.compacted();
+    let shift = codes.bits() * (highest - n) as u32;
+    let none = codes.none();
+    let mut grouped = GroupedCounts::with_capacity(if n == highest { keys.len() } else { 0 });
+    let mut at = 0;
+    while at < keys.len() {
+        // Keys sort by neuron, then codes newest first: a prefix's entries are consecutive.
+        let prefix = keys[at] >> shift;
+        let mut fires = u64::from(counts[at]);
+        at += 1;
+        while at < keys.len() && keys[at] >> shift == prefix {
+            fires += u64::from(counts[at]);
+            at += 1;
+        }
+        let (neuron, gram) = layout.split(prefix << shift);
+        let gram = gram >> shift;
+        // The oldest code of the prefix is none where the rows had no n-gram of order n.
+        if n == 1 || gram & none != none {
+            grouped.push(neuron, codes.decode_newest_first(gram, n), fires);
+        }
+    }
+    grouped
 }
 
 #[cfg(test)]
@@ -568,5 +640,98 @@ mod tests {
             }
         );
         assert_eq!(e.to_string(), "neuron 7 recorded but layer 2 has 4 neurons");
+    }
+
+    /// (neuron, n-gram) counts counted naively.
+    type Naive = std::collections::BTreeMap<(u16, u64), u64>;
+
+    /// Random sequences after a BOS with random fires, and each order's (neuron, n-gram) counts
+    /// counted naively from the same rows.
+    fn random_part(codes_above_16_bits: bool) -> (PartTokens, ActivationRows, [Naive; 3]) {
+        let mut rng = census_testkit::SeededRng::new(99);
+        let mut next = |below: u64| rng.below(below as usize) as u64;
+        let (mut seq, mut pos, mut token) = (Vec::new(), Vec::new(), Vec::new());
+        for s in 0..40u64 {
+            for p in 0..(1 + next(12)) as u16 {
+                seq.push(s);
+                pos.push(p);
+                let id = if p == 0 { 2 } else { 3 + next(20) as u32 };
+                token.push(if codes_above_16_bits { id * 7_000 } else { id });
+            }
+        }
+        let part = PartTokens::new(seq.clone(), pos.clone(), token, 1);
+        let mut acts = ActivationRows {
+            seq,
+            pos,
+            offsets: vec![0],
+            neurons: Vec::new(),
+        };
+        let mut expected: [Naive; 3] = Default::default();
+        for row in 0..part.len() {
+            let fired: Vec<u16> = (0..6u16).filter(|_| next(3) == 0).collect();
+            if part.pos[row] >= 1 {
+                let grams = [
+                    u64::from(part.token[row]),
+                    part.bigram[row],
+                    part.trigram[row],
+                ];
+                for (order, gram) in grams.into_iter().enumerate() {
+                    if gram != NO_NGRAM {
+                        for &n in &fired {
+                            *expected[order].entry((n, gram)).or_default() += 1;
+                        }
+                    }
+                }
+            }
+            acts.neurons.extend(&fired);
+            acts.offsets.push(acts.neurons.len() as i32);
+        }
+        (part, acts, expected)
+    }
+
+    #[test]
+    fn each_order_s_counts_are_sums_over_a_prefix_of_the_one_table() {
+        for (wide, unigrams) in [(false, true), (true, true), (false, false)] {
+            let (part, acts, expected) = random_part(wide);
+            let mut tally = CorpusTally::new(16, 200_000, true);
+            tally.add_part(&part).unwrap();
+            let codes = tally.table_codes();
+            assert_eq!(codes == TableCodes::identity(), !wide);
+            let scope = CountScope {
+                unigrams,
+                bigrams_trigrams: true,
+                positions: None,
+            };
+            let mut counts = LayerCounts::new(0, 6, scope, codes);
+            // Two parts' worth, merged, as the analysis counts a layer.
+            let mut other = counts.clone();
+            counts.add_part(&part, &acts).unwrap();
+            other.add_part(&part, &acts).unwrap();
+            counts.merge(other);
+            for order in Order::ALL {
+                let grouped = counts.take_grouped(order);
+                if order == Order::Unigram && !unigrams {
+                    assert!(grouped.is_none());
+                    continue;
+                }
+                let got: Naive = grouped
+                    .unwrap()
+                    .iter()
+                    .flat_map(|(n, list)| list.iter().map(move |&(g, c)| ((n, g), c)))
+                    .collect();
+                let twice: Naive = expected[order as usize]
+                    .iter()
+                    .map(|(&k, &c)| (k, 2 * c))
+                    .collect();
+                assert_eq!(
+                    got, twice,
+                    "{order:?}, wide codes {wide}, unigrams {unigrams}"
+                );
+            }
+            assert!(
+                counts.table.is_none(),
+                "the table is dropped after its last order"
+            );
+        }
     }
 }

@@ -3,8 +3,9 @@
 
 use std::ops::Range;
 
-/// A (neuron, n-gram) table regrouped by neuron; each neuron's n-grams are sorted by count,
-/// most frequent first (ties by n-gram key, so results are deterministic).
+/// A (neuron, n-gram) table regrouped by neuron, each neuron's n-grams in the order they came
+/// (coverage needs no order: [`coverage_count`]; a detector's triggers are sorted by
+/// [`by_count`] where a neuron is a candidate).
 #[derive(Debug, Clone, Default)]
 pub struct GroupedCounts {
     /// (n-gram, count) of all neurons, neuron by neuron.
@@ -14,45 +15,41 @@ pub struct GroupedCounts {
 }
 
 impl GroupedCounts {
-    /// Groups (neuron, n-gram, count) triples by neuron.
-    pub fn new(triples: impl Iterator<Item = (u16, u64, u64)>) -> Self {
-        let mut keyed: Vec<(u16, u64, u64)> = triples.collect();
-        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.2.cmp(&a.2)).then(a.1.cmp(&b.1)));
-        let mut neurons: Vec<(u16, Range<usize>)> = Vec::new();
-        for (i, &(neuron, _, _)) in keyed.iter().enumerate() {
-            match neurons.last_mut() {
-                Some((n, range)) if *n == neuron => range.end = i + 1,
-                _ => neurons.push((neuron, i..i + 1)),
-            }
-        }
-        Self {
-            entries: keyed.into_iter().map(|(_, g, c)| (g, c)).collect(),
-            neurons,
-        }
-    }
-
     /// Groups (neuron, n-gram, count) triples that come in neuron order (as a sorted count table
-    /// gives them): only each neuron's own list is sorted.
+    /// gives them).
     pub fn from_neuron_order(triples: impl Iterator<Item = (u16, u64, u64)>) -> Self {
-        let mut entries: Vec<(u64, u64)> = Vec::with_capacity(triples.size_hint().0);
-        let mut neurons: Vec<(u16, Range<usize>)> = Vec::new();
+        let mut grouped = Self::with_capacity(triples.size_hint().0);
         for (neuron, gram, count) in triples {
-            let i = entries.len();
-            entries.push((gram, count));
-            match neurons.last_mut() {
-                Some((n, range)) if *n == neuron => range.end = i + 1,
-                Some((n, _)) if *n > neuron => panic!("triples out of neuron order"),
-                _ => neurons.push((neuron, i..i + 1)),
-            }
+            grouped.push(neuron, gram, count);
         }
-        for (_, range) in &neurons {
-            entries[range.clone()].sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        }
-        Self { entries, neurons }
+        grouped
     }
 
-    /// Each neuron that fired on some n-gram, with its (n-gram, count) list, most frequent first.
-    pub fn iter(&self) -> impl Iterator<Item = (u16, &[(u64, u64)])> {
+    /// Empty, with room for `entries` (n-gram, count) pairs.
+    pub fn with_capacity(entries: usize) -> Self {
+        Self {
+            entries: Vec::with_capacity(entries),
+            neurons: Vec::new(),
+        }
+    }
+
+    /// Adds `neuron`'s count of `gram`; neurons come in order.
+    ///
+    /// # Panics
+    /// When `neuron` is below the last neuron added.
+    #[inline]
+    pub fn push(&mut self, neuron: u16, gram: u64, count: u64) {
+        let i = self.entries.len();
+        self.entries.push((gram, count));
+        match self.neurons.last_mut() {
+            Some((n, range)) if *n == neuron => range.end = i + 1,
+            Some((n, _)) if *n > neuron => panic!("triples out of neuron order"),
+            _ => self.neurons.push((neuron, i..i + 1)),
+        }
+    }
+
+    /// Each neuron that fired on some n-gram, with its (n-gram, count) list.
+    pub fn iter(&self) -> impl Iterator<Item = (u16, &[(u64, u64)])> + Clone {
         self.neurons
             .iter()
             .map(|(n, range)| (*n, &self.entries[range.clone()]))
@@ -67,12 +64,18 @@ impl GroupedCounts {
     }
 }
 
+/// Most frequent first, ties by n-gram key (so results are deterministic).
+pub fn by_count(a: &(u64, u64), b: &(u64, u64)) -> std::cmp::Ordering {
+    b.1.cmp(&a.1).then(a.0.cmp(&b.0))
+}
+
 /// One neuron's n-grams of one order, and the activations their coverage is a share of.
 #[derive(Debug, Clone, Copy)]
 pub struct NeuronNgrams<'a> {
     /// The neuron.
     pub neuron: u16,
-    /// Its (n-gram, fires), most frequent first.
+    /// Its (n-gram, fires), in any order for [`Self::coverage_count`]; sorted [`by_count`] for
+    /// [`crate::detectors::detect`].
     pub counts: &'a [(u64, u64)],
     /// The activations coverage is a share of: the fires in `counts` (`--ngram-denominator
     /// windowed`), or every fire outside the `</s>` prefix (`all`), which may be more.
@@ -90,18 +93,52 @@ impl NeuronNgrams<'_> {
 /// frequent first (which is optimal); 0 for a neuron that never fired; None when all of them
 /// together fall short (the neuron fires too often where no n-gram of the order exists).
 ///
-/// `counts` must be sorted by count, most frequent first.
+/// `counts` may come in any order: only the counts matter, and they are taken largest first,
+/// the few large ones sorted and the many small ones by a histogram of their values.
 pub fn coverage_count(counts: &[(u64, u64)], activations: u64, share: f64) -> Option<u32> {
+    /// Counts below this are taken by their histogram.
+    const SMALL: usize = 64;
     if activations == 0 {
         return Some(0);
     }
     let needed = share * activations as f64;
-    let mut covered = 0u64;
-    for (i, &(_, count)) in counts.iter().enumerate() {
-        covered += count;
-        if covered as f64 >= needed {
-            return Some(i as u32 + 1);
+    let mut small = [0u64; SMALL];
+    let mut large: Vec<u64> = Vec::new();
+    for &(_, count) in counts {
+        match usize::try_from(count) {
+            Ok(c) if c < SMALL => small[c] += 1,
+            _ => large.push(count),
         }
+    }
+    large.sort_unstable_by(|a, b| b.cmp(a));
+    let (mut covered, mut taken) = (0u64, 0u64);
+    for &count in &large {
+        covered += count;
+        taken += 1;
+        if covered as f64 >= needed {
+            return Some(taken as u32);
+        }
+    }
+    for count in (1..SMALL as u64).rev() {
+        let with = small[count as usize];
+        if with == 0 {
+            continue;
+        }
+        if ((covered + with * count) as f64) < needed {
+            covered += with * count;
+            taken += with;
+            continue;
+        }
+        // The fewest `j` of these whose sum reaches the share, as adding them one by one finds.
+        let reaches = |j: u64| (covered + j * count) as f64 >= needed;
+        let mut j = (((needed - covered as f64) / count as f64).ceil().max(1.0) as u64).min(with);
+        while j > 1 && reaches(j - 1) {
+            j -= 1;
+        }
+        while !reaches(j) {
+            j += 1;
+        }
+        return Some((taken + j) as u32);
     }
     None
 }
@@ -155,15 +192,63 @@ mod tests {
     }
 
     #[test]
-    fn grouping_sorts_each_neuron_by_count() {
-        let grouped = GroupedCounts::new([(3, 7, 2), (3, 9, 5), (1, 4, 1)].into_iter());
-        assert_eq!(grouped.of(3), &[(9, 5), (7, 2)]);
+    fn grouping_keeps_each_neuron_s_ngrams() {
+        let grouped =
+            GroupedCounts::from_neuron_order([(1, 4, 1), (3, 7, 2), (3, 9, 5)].into_iter());
+        assert_eq!(grouped.of(3), &[(7, 2), (9, 5)]);
         assert_eq!(grouped.of(1), &[(4, 1)]);
         assert!(grouped.of(2).is_empty());
         assert_eq!(grouped.iter().count(), 2);
-        let sorted =
-            GroupedCounts::from_neuron_order([(1, 4, 1), (3, 7, 2), (3, 9, 5)].into_iter());
-        assert_eq!(sorted.of(3), grouped.of(3));
-        assert_eq!(sorted.of(1), grouped.of(1));
+        let mut sorted = grouped.of(3).to_vec();
+        sorted.sort_unstable_by(by_count);
+        assert_eq!(sorted, [(9, 5), (7, 2)]);
+    }
+
+    #[test]
+    fn coverage_of_any_order_equals_taking_the_sorted_counts_one_by_one() {
+        let one_by_one = |sorted: &[(u64, u64)], activations: u64, share: f64| {
+            let mut covered = 0u64;
+            for (i, &(_, count)) in sorted.iter().enumerate() {
+                covered += count;
+                if covered as f64 >= share * activations as f64 {
+                    return Some(i as u32 + 1);
+                }
+            }
+            None
+        };
+        let mut rng = census_testkit::SeededRng::new(7);
+        let mut next = |below: u64| rng.below(below as usize) as u64;
+        for case in 0..400 {
+            // Heavy tails: mostly small counts, some above the histogram's range.
+            let len = next(300) as usize;
+            let counts: Vec<(u64, u64)> = (0..len as u64)
+                .map(|g| {
+                    (
+                        g,
+                        if next(10) == 0 {
+                            64 + next(500)
+                        } else {
+                            1 + next(63)
+                        },
+                    )
+                })
+                .collect();
+            let sum: u64 = counts.iter().map(|c| c.1).sum();
+            let mut sorted = counts.clone();
+            sorted.sort_unstable_by(by_count);
+            for share in [0.5, 0.9, 0.95, 0.999, 1.0] {
+                for activations in [sum, sum + next(sum.max(1)), sum.max(1)] {
+                    assert_eq!(
+                        coverage_count(&counts, activations, share),
+                        if activations == 0 {
+                            Some(0)
+                        } else {
+                            one_by_one(&sorted, activations, share)
+                        },
+                        "case {case}, share {share}, {activations} activations"
+                    );
+                }
+            }
+        }
     }
 }

@@ -45,9 +45,21 @@ impl Detector {
     }
 }
 
+/// Whether a neuron covered by `coverage_count` n-grams of `order` is a candidate detector
+/// (step 1 of [`detect`]): covered by `1..=max` tokens or trigrams.
+pub fn is_candidate(order: Order, coverage_count: u32, options: &DetectorOptions) -> bool {
+    let max = match order {
+        Order::Unigram => options.max_tokens,
+        Order::Trigram => options.max_trigrams,
+        Order::Bigram => return false,
+    };
+    (1..=max).contains(&coverage_count)
+}
+
 /// Decides whether a neuron is a detector of `order` (unigram or trigram).
 ///
-/// `ngrams` are its (n-gram, fires) sorted by fires, most first, with the activations they are
+/// `ngrams` are its (n-gram, fires) sorted by fires, most first ([`crate::coverage::by_count`]),
+/// with the activations they are
 /// a share of; `coverage_count` is their [`crate::coverage::coverage_count`]. Steps of §3.5:
 /// (1) candidates are covered by `1..=max` n-grams; (2) an n-gram is a trigger when the neuron
 /// fires on at least `trigger_share` of its occurrences (and it occurs at least
@@ -61,12 +73,7 @@ pub fn detect(
     tally: &CorpusTally,
     options: &DetectorOptions,
 ) -> Option<Detector> {
-    let max = match order {
-        Order::Unigram => options.max_tokens,
-        Order::Trigram => options.max_trigrams,
-        Order::Bigram => return None,
-    };
-    if !(1..=max).contains(&coverage_count) {
+    if !is_candidate(order, coverage_count, options) {
         return None;
     }
     let activations = ngrams.activations;

@@ -2,10 +2,10 @@
 //! positional neurons.
 
 use crate::counts::{CorpusTally, LayerCounts};
-use crate::coverage::{NeuronNgrams, bin_of};
-use crate::detectors::{Detector, detect};
+use crate::coverage::{NeuronNgrams, bin_of, by_count};
+use crate::detectors::{Detector, detect, is_candidate};
 use crate::positional::{classify, mutual_information, ranges_above};
-use crate::token_neurons::{TokenFires, TokenNeurons};
+use crate::token_neurons::TokenNeurons;
 use census_format::analysis::options::{AnalysisOptions, DetectorOptions, NgramDenominator};
 use census_format::analysis::tables::Classification;
 use census_format::analysis::tables::Order;
@@ -137,7 +137,7 @@ impl NgramStatistics {
             let open_bin = options.coverage_bins.len();
             let bins = self.bins[order as usize].get_or_insert_with(|| vec![0u64; open_bin + 1]);
             let mut with_ngrams = vec![false; counted.len()];
-            let mut by_token = (order == Order::Unigram).then(|| {
+            let by_token = (order == Order::Unigram).then(|| {
                 self.token_neurons
                     .take()
                     .unwrap_or_else(|| TokenNeurons::new(options.token_neurons))
@@ -147,18 +147,6 @@ impl NgramStatistics {
                 let stats = &mut neurons[usize::from(neuron)];
                 if stats.dead {
                     continue;
-                }
-                if let Some(by_token) = &mut by_token {
-                    let neuron_fires = ngrams.iter().map(|&(_, c)| c).sum();
-                    for &(token, fires) in ngrams {
-                        let entry = TokenFires {
-                            layer: layer as u16,
-                            neuron,
-                            fires,
-                            neuron_fires,
-                        };
-                        by_token.offer(token as u32, tally.tokens[token as usize], entry);
-                    }
                 }
                 let activations = match denominator {
                     NgramDenominator::All => counts.fires[usize::from(neuron)],
@@ -175,6 +163,16 @@ impl NgramStatistics {
                 };
                 stats.coverage[order as usize] = Some(m);
                 bins[bin_of(m, &options.coverage_bins)] += 1;
+                if !is_candidate(order, m, &options.detectors) {
+                    continue;
+                }
+                // A candidate's triggers are listed most frequent first.
+                let mut sorted = ngrams.counts.to_vec();
+                sorted.sort_unstable_by(by_count);
+                let ngrams = NeuronNgrams {
+                    counts: &sorted,
+                    ..ngrams
+                };
                 if let Some(counts) = &mut sensitivity {
                     for (count, &min_occurrences) in
                         counts.iter_mut().zip(&SENSITIVITY_MIN_OCCURRENCES)
@@ -204,8 +202,12 @@ impl NgramStatistics {
                 });
                 bins[open_bin] += uncoverable.count() as u64;
             }
-            if by_token.is_some() {
-                self.token_neurons = by_token;
+            if let Some(mut by_token) = by_token {
+                let alive = grouped
+                    .iter()
+                    .filter(|&(neuron, _)| !neurons[usize::from(neuron)].dead);
+                by_token.offer_layer(layer as u16, alive, &tally.tokens);
+                self.token_neurons = Some(by_token);
             }
             if let (Some(kind), Some(counts)) = (kind, sensitivity) {
                 self.sensitivity[kind as usize] = Some(counts);

@@ -5,14 +5,19 @@
 //! Qwen2's 151,936, Gemma's 256,000), and a trigram takes 63 bits. A unigram's key is its token
 //! id.
 //!
-//! The (neuron, n-gram) count tables hold the neuron beside the n-gram in one `u64`, so there
+//! The (neuron, n-gram) count table holds the neuron beside the n-gram in one `u64`, so there
 //! each token takes a shorter *code* ([`TableCodes`]): its own id where the vocabulary fits 16
 //! bits (OPT, GPT-2, Pythia), otherwise its rank among the tokens the corpus holds, in as few bits
-//! as they need (at least 16). Where the codes take more than 16 bits, a table keys fewer neurons
-//! than a layer has, and the analysis counts the layer's tables neuron range by neuron range.
+//! as they need (at least 16). The highest code, [`TableCodes::none`], stands for no token. The
+//! table keys a row's codes newest first (its token, the one before, the one before that), so
+//! each lower order's n-gram is a prefix of the key. Where the codes take more than 16 bits, the
+//! table keys fewer neurons than a layer has, and the analysis counts the layer's table neuron
+//! range by neuron range.
 
 /// Bits of one token id in a packed n-gram.
 pub const TOKEN_BITS: u32 = 21;
+/// The bits of one token id in a packed n-gram.
+pub const TOKEN_MASK: u32 = (1 << TOKEN_BITS) - 1;
 /// Largest vocabulary whose ids pack into [`TOKEN_BITS`] bits.
 pub const MAX_VOCAB: usize = 1 << TOKEN_BITS;
 /// Largest FFN width whose neuron indices pack into 16 bits (the `neurons` column is `u16`).
@@ -45,7 +50,7 @@ fn unpack_bits(key: u64, n: usize, bits: u32) -> impl Iterator<Item = u32> {
 /// Bits of a token code at least (as many as the token ids of OPT, GPT-2 and Pythia take).
 const MIN_CODE_BITS: u32 = 16;
 
-/// The token codes of the (neuron, n-gram) count tables: the key of an n-gram of codes takes
+/// The token codes of the (neuron, n-gram) count table: the key of an n-gram of codes takes
 /// `n · bits` bits (`n` the highest order the layer counts) and the neuron the rest of a `u64`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableCodes {
@@ -71,7 +76,8 @@ impl Default for TableCodes {
 }
 
 impl TableCodes {
-    /// Token ids as codes, 16 bits each (vocabularies of up to 65,536 ids).
+    /// Token ids as codes, 16 bits each (vocabularies of up to 65,535 ids: the highest code
+    /// stands for no token).
     pub fn identity() -> Self {
         Self {
             bits: MIN_CODE_BITS,
@@ -80,12 +86,12 @@ impl TableCodes {
     }
 
     /// The codes of a corpus whose occurrences of each token id are `occurrences`: the ids
-    /// themselves when every token it holds is below 2^16, otherwise each token's rank among
-    /// those it holds. Codes keep the order of token ids, so tables sorted by code are sorted
-    /// by n-gram.
+    /// themselves when every token it holds is below 2^16 − 1, otherwise each token's rank among
+    /// those it holds. Codes keep the order of token ids, and the highest code of their bits
+    /// is left for no token.
     pub fn for_corpus(occurrences: &[u64]) -> Self {
         let held = || (0..occurrences.len()).filter(|&t| occurrences[t] > 0);
-        if held().all(|t| t < 1 << MIN_CODE_BITS) {
+        if held().all(|t| t < (1 << MIN_CODE_BITS) - 1) {
             return Self::identity();
         }
         let token_of: Vec<u32> = held().map(|t| t as u32).collect();
@@ -93,7 +99,8 @@ impl TableCodes {
         for (code, &token) in token_of.iter().enumerate() {
             code_of[token as usize] = code as u32;
         }
-        let bits = (usize::BITS - (token_of.len() - 1).leading_zeros()).max(MIN_CODE_BITS);
+        // Codes 0..len, and len ≤ 2^bits − 1 = none.
+        let bits = (usize::BITS - token_of.len().leading_zeros()).max(MIN_CODE_BITS);
         Self {
             bits,
             ranks: Some(std::sync::Arc::new(TokenRanks { code_of, token_of })),
@@ -103,6 +110,12 @@ impl TableCodes {
     /// Bits of one code.
     pub fn bits(&self) -> u32 {
         self.bits
+    }
+
+    /// The code standing for no token (before the first text token of a sequence).
+    #[inline]
+    pub fn none(&self) -> u64 {
+        (1 << self.bits) - 1
     }
 
     /// Bits an n-gram of `order` takes in a table key; the neuron takes the bits above.
@@ -115,44 +128,32 @@ impl TableCodes {
         1usize << (64 - self.gram_bits(order)).min(16)
     }
 
-    /// The codes of packed n-gram `gram` of order `n`, packed; `None` when it holds a token the
-    /// corpus the codes were made from does not.
+    /// The code of `token`; `None` when the corpus the codes were made from does not hold it.
     #[inline]
-    pub fn encode(&self, gram: u64, n: usize) -> Option<u64> {
-        let tokens = unpack_bits(gram, n, TOKEN_BITS);
+    pub fn code(&self, token: u32) -> Option<u64> {
         match &self.ranks {
-            None => {
-                let mut key = 0;
-                for t in tokens {
-                    if t >= 1 << self.bits {
-                        return None;
-                    }
-                    key = (key << self.bits) | u64::from(t);
-                }
-                Some(key)
-            }
-            Some(ranks) => {
-                let mut key = 0;
-                for t in tokens {
-                    let code = *ranks.code_of.get(t as usize)?;
-                    if code == u32::MAX {
-                        return None;
-                    }
-                    key = (key << self.bits) | u64::from(code);
-                }
-                Some(key)
-            }
+            None => (u64::from(token) < self.none()).then_some(u64::from(token)),
+            Some(ranks) => match ranks.code_of.get(token as usize) {
+                Some(&code) if code != u32::MAX => Some(u64::from(code)),
+                _ => None,
+            },
         }
     }
 
-    /// The packed n-gram of order `n` whose codes `key` packs.
+    /// The n-gram of order `n` whose codes `key` packs newest first, packed by [`pack`]
+    /// (oldest first).
     #[inline]
-    pub fn decode(&self, key: u64, n: usize) -> u64 {
-        let codes = unpack_bits(key, n, self.bits);
-        match &self.ranks {
-            None => pack_bits(codes, TOKEN_BITS),
-            Some(ranks) => pack_bits(codes.map(|c| ranks.token_of[c as usize]), TOKEN_BITS),
-        }
+    pub fn decode_newest_first(&self, key: u64, n: usize) -> u64 {
+        let mask = (1u64 << self.bits) - 1;
+        let token = |i: usize| -> u64 {
+            let code = (key >> (self.bits * i as u32)) & mask;
+            match &self.ranks {
+                None => code,
+                Some(ranks) => u64::from(ranks.token_of[code as usize]),
+            }
+        };
+        // The lowest code is the oldest token's.
+        (0..n).fold(0u64, |gram, i| (gram << TOKEN_BITS) | token(i))
     }
 }
 
@@ -187,15 +188,25 @@ mod tests {
             ),
             (48, 65_536)
         );
-        let gram = pack(&[50_271, 0, 2]);
-        let key = codes.encode(gram, 3).unwrap();
-        assert_eq!(key, (50_271 << 32) | 2);
-        assert_eq!(codes.decode(key, 3), gram);
-        // A large vocabulary whose corpus holds only ids below 2^16 keeps its ids.
+        assert_eq!(codes.none(), 65_535);
+        // Newest first: the token, the one before, the one before that.
+        let key = (2 << 32) | 50_271;
+        assert_eq!(codes.decode_newest_first(key, 3), pack(&[50_271, 0, 2]));
+        assert_eq!(codes.decode_newest_first(key >> 16, 2), pack(&[0, 2]));
+        assert_eq!(codes.decode_newest_first(key >> 32, 1), 2);
+        // A large vocabulary whose corpus holds only ids below 2^16 − 1 keeps its ids.
         let mut large = vec![0u64; 151_936];
-        large[65_535] = 1;
+        large[65_534] = 1;
         assert_eq!(TableCodes::for_corpus(&large), TableCodes::identity());
-        assert_eq!(TableCodes::identity().encode(pack(&[65_536]), 1), None);
+        assert_eq!(
+            TableCodes::identity().code(65_535),
+            None,
+            "the code of no token"
+        );
+        // Token 65,535 would take that code: the corpus is coded by rank.
+        large[65_535] = 1;
+        let ranked = TableCodes::for_corpus(&large);
+        assert_eq!((ranked.bits(), ranked.code(65_535)), (16, Some(1)));
     }
 
     #[test]
@@ -209,25 +220,15 @@ mod tests {
             (codes.bits(), codes.table_neurons(Order::Trigram)),
             (16, 65_536)
         );
+        let code = |t| codes.code(t).unwrap();
+        assert_eq!([5, 70_000, 100_000, 151_935].map(code), [0, 1, 2, 3]);
         let grams = [[5, 70_000, 151_935], [70_000, 100_000, 5], [151_935, 5, 5]];
-        let keys: Vec<u64> = grams
-            .iter()
-            .map(|g| codes.encode(pack(g), 3).unwrap())
-            .collect();
-        assert_eq!(keys[0], (1 << 16) | 3, "ranks 0, 1, 3");
-        for (gram, &key) in grams.iter().zip(&keys) {
-            assert_eq!(unpack(codes.decode(key, 3), 3), gram);
+        for gram in grams {
+            let key = (code(gram[2]) << 32) | (code(gram[1]) << 16) | code(gram[0]);
+            assert_eq!(unpack(codes.decode_newest_first(key, 3), 3), gram);
         }
-        assert!(
-            keys[0] < keys[1] && keys[1] < keys[2],
-            "codes keep the order"
-        );
-        assert_eq!(
-            codes.encode(pack(&[6]), 1),
-            None,
-            "a token not in the corpus"
-        );
-        assert_eq!(codes.encode(pack(&[200_000]), 1), None);
+        assert_eq!(codes.code(6), None, "a token not in the corpus");
+        assert_eq!(codes.code(200_000), None);
 
         // 70,000 distinct tokens take 17 bits: a table keys 2^13 neurons.
         let mut many = vec![0u64; 151_936];
@@ -241,9 +242,12 @@ mod tests {
         );
         // Token tables alone key every neuron beside a 17-bit code.
         assert_eq!(codes.table_neurons(Order::Unigram), 65_536);
-        let gram = pack(&[139_998, 0, 2]);
-        let key = codes.encode(gram, 3).unwrap();
-        assert_eq!(key, (69_999 << 34) | 1);
-        assert_eq!(codes.decode(key, 3), gram);
+        assert_eq!(codes.code(139_998), Some(69_999));
+        assert!(
+            69_999 < codes.none(),
+            "every code below the code of no token"
+        );
+        let key = (1 << 34) | 69_999;
+        assert_eq!(codes.decode_newest_first(key, 3), pack(&[139_998, 0, 2]));
     }
 }

@@ -146,7 +146,7 @@ impl KeyLayout {
 
     /// Splits a key into (neuron, n-gram).
     #[inline]
-    fn split(self, key: u64) -> (u16, u64) {
+    pub fn split(self, key: u64) -> (u16, u64) {
         (
             self.first_neuron + (key >> self.gram_bits) as u16,
             key & ((1 << self.gram_bits) - 1),
@@ -300,6 +300,16 @@ impl SortedCounts {
                 let (neuron, gram) = layout.split(key);
                 (neuron, gram, u64::from(count))
             })
+    }
+
+    /// The counts merged into one run: its keys, ascending, with their counts, and how the keys
+    /// pack (neuron, n-gram).
+    pub fn compacted(&mut self) -> (&[u64], &[u32], KeyLayout) {
+        self.compact();
+        match self.runs.first() {
+            Some(run) => (&run.keys, &run.counts, self.layout),
+            None => (&[], &[], self.layout),
+        }
     }
 
     /// Distinct (neuron, n-gram) pairs held, counting a pair once per run it is in.

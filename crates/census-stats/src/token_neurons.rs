@@ -4,7 +4,6 @@
 //! selections over parts of the layers gives the selection over all of them.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 use census_format::analysis::tables::TokenNeuronRow;
 
@@ -38,22 +37,39 @@ impl TokenFires {
     }
 }
 
-/// The best `k` of a stream under `order`, kept sorted; an entry offered again is kept once.
-fn offer(
-    list: &mut Vec<TokenFires>,
-    k: usize,
-    entry: TokenFires,
-    order: fn(&TokenFires, &TokenFires) -> Ordering,
-) {
-    if list.len() == k && order(&entry, &list[k - 1]) != Ordering::Less {
-        return;
+/// The best `k` of a stream under an order, kept sorted; an entry offered again is kept once.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Best {
+    /// The best, best first.
+    list: Vec<TokenFires>,
+    /// The last of `list` once it holds `k`: what an entry must beat (kept beside the list, so
+    /// most offers are turned away without reading it).
+    floor: Option<TokenFires>,
+}
+
+impl Best {
+    fn offer(
+        &mut self,
+        k: usize,
+        entry: TokenFires,
+        order: fn(&TokenFires, &TokenFires) -> Ordering,
+    ) {
+        if let Some(floor) = &self.floor
+            && order(&entry, floor) != Ordering::Less
+        {
+            return;
+        }
+        let list = &mut self.list;
+        let at = list.partition_point(|e| order(e, &entry) == Ordering::Less);
+        if list.get(at) == Some(&entry) {
+            return;
+        }
+        list.insert(at, entry);
+        list.truncate(k);
+        if list.len() == k {
+            self.floor = list.last().copied();
+        }
     }
-    let at = list.partition_point(|e| order(e, &entry) == Ordering::Less);
-    if list.get(at) == Some(&entry) {
-        return;
-    }
-    list.insert(at, entry);
-    list.truncate(k);
 }
 
 /// One token's selections.
@@ -62,17 +78,23 @@ struct Selected {
     /// Its occurrences.
     occurrences: u64,
     /// The neurons firing most on it.
-    most: Vec<TokenFires>,
+    most: Best,
     /// The neurons it takes the largest share of.
-    devoted: Vec<TokenFires>,
+    devoted: Best,
 }
 
 /// Each token's selections, as neurons are offered.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct TokenNeurons {
     k: usize,
-    /// By token id.
-    tokens: BTreeMap<u32, Selected>,
+    /// By token id (empty for a token never offered), as far as the highest id offered.
+    tokens: Vec<Selected>,
+}
+
+impl PartialEq for TokenNeurons {
+    fn eq(&self, other: &Self) -> bool {
+        self.k == other.k && self.selected().eq(other.selected())
+    }
 }
 
 impl TokenNeurons {
@@ -80,8 +102,15 @@ impl TokenNeurons {
     pub fn new(k: usize) -> Self {
         Self {
             k,
-            tokens: BTreeMap::new(),
+            tokens: Vec::new(),
         }
+    }
+
+    /// Each token offered, by id, with its selections.
+    fn selected(&self) -> impl Iterator<Item = (u32, &Selected)> {
+        (0u32..)
+            .zip(&self.tokens)
+            .filter(|(_, s)| !s.most.list.is_empty())
     }
 
     /// Offers a neuron's fires on `token`, which occurs `occurrences` times.
@@ -89,16 +118,74 @@ impl TokenNeurons {
         if self.k == 0 || entry.fires == 0 {
             return;
         }
-        let selected = self.tokens.entry(token).or_default();
+        let index = token as usize;
+        if index >= self.tokens.len() {
+            self.tokens.resize_with(index + 1, Selected::default);
+        }
+        let selected = &mut self.tokens[index];
         selected.occurrences = occurrences;
-        offer(&mut selected.most, self.k, entry, TokenFires::by_fires);
-        offer(&mut selected.devoted, self.k, entry, TokenFires::by_share);
+        selected.most.offer(self.k, entry, TokenFires::by_fires);
+        selected.devoted.offer(self.k, entry, TokenFires::by_share);
+    }
+
+    /// Offers the fires of every neuron of `layer` on each token: each neuron's (token, fires)
+    /// list in `neurons` (neuron, list), its fires on all tokens being the list's sum, and each
+    /// token occurring `occurrences[token]` times. The same as offering each pair, done token by
+    /// token (a token's pairs gathered first, so its selections stay in cache while they are
+    /// offered).
+    pub fn offer_layer<'a>(
+        &mut self,
+        layer: u16,
+        neurons: impl Iterator<Item = (u16, &'a [(u64, u64)])> + Clone,
+        occurrences: &[u64],
+    ) {
+        if self.k == 0 {
+            return;
+        }
+        // Each token's pairs, gathered by a counting sort on the token.
+        let mut starts = vec![0usize; occurrences.len() + 1];
+        for (_, list) in neurons.clone() {
+            for &(token, _) in list {
+                starts[token as usize + 1] += 1;
+            }
+        }
+        for t in 1..starts.len() {
+            starts[t] += starts[t - 1];
+        }
+        let mut next = starts.clone();
+        let mut pairs = vec![
+            TokenFires {
+                layer,
+                neuron: 0,
+                fires: 0,
+                neuron_fires: 0,
+            };
+            starts[occurrences.len()]
+        ];
+        for (neuron, list) in neurons {
+            let neuron_fires = list.iter().map(|&(_, c)| c).sum();
+            for &(token, fires) in list {
+                let at = &mut next[token as usize];
+                pairs[*at] = TokenFires {
+                    layer,
+                    neuron,
+                    fires,
+                    neuron_fires,
+                };
+                *at += 1;
+            }
+        }
+        for (token, occurrences) in occurrences.iter().enumerate() {
+            for &entry in &pairs[starts[token]..starts[token + 1]] {
+                self.offer(token as u32, *occurrences, entry);
+            }
+        }
     }
 
     /// Offers every selection of `other`.
     pub fn absorb(&mut self, other: &Self) {
-        for (&token, selected) in &other.tokens {
-            for entry in selected.most.iter().chain(&selected.devoted) {
+        for (token, selected) in other.selected() {
+            for entry in selected.most.list.iter().chain(&selected.devoted.list) {
                 self.offer(token, selected.occurrences, *entry);
             }
         }
@@ -108,11 +195,12 @@ impl TokenNeurons {
     /// `name` gives a token's vocabulary string.
     pub fn rows(&self, name: &dyn Fn(u32) -> String) -> Vec<TokenNeuronRow> {
         let mut rows = Vec::new();
-        for (&token, selected) in &self.tokens {
+        for (token, selected) in self.selected() {
             let mut union: Vec<TokenFires> = selected
                 .most
+                .list
                 .iter()
-                .chain(&selected.devoted)
+                .chain(&selected.devoted.list)
                 .copied()
                 .collect();
             union.sort_by(TokenFires::by_fires);

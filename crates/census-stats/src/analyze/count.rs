@@ -2,6 +2,7 @@
 //! section's statistics merged into one result per layer.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
@@ -351,17 +352,44 @@ fn count_group(
     };
     let concurrent = rayon::current_num_threads().min(layers.len()).max(1);
     let cap_bytes = (options.ngram_memory_mib << 20) / concurrent;
-    let results = layers
-        .par_iter()
-        .map(|&layer| {
-            let _span = tracing::info_span!("layer", layer).entered();
-            let scope = group_scope(group, options, layer);
-            let result = count_and_analyze_layer(
-                set, &parts, layer, scope, cap_bytes, &tally, options, progress,
-            )?;
-            Ok((layer, result))
+    // The layers with the most tables first, each taken by the next idle thread, so the heavy
+    // layers spread over the threads and the light ones fill in after them.
+    let mut order = layers.to_vec();
+    order.sort_by_key(|&l| {
+        let scope = group_scope(group, options, l);
+        std::cmp::Reverse((scope.bigrams_trigrams, scope.unigrams))
+    });
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let per_thread: Vec<Result<Vec<(usize, LayerResult)>>> = (0..concurrent)
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|_| {
+            let mut done = Vec::new();
+            while !failed.load(Ordering::Relaxed) {
+                let Some(&layer) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    break;
+                };
+                let _span = tracing::info_span!("layer", layer).entered();
+                let scope = group_scope(group, options, layer);
+                let result = count_and_analyze_layer(
+                    set, &parts, layer, scope, cap_bytes, &tally, options, progress,
+                );
+                match result {
+                    Ok(result) => done.push((layer, result)),
+                    Err(e) => {
+                        failed.store(true, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(done)
         })
-        .collect::<Result<_>>()?;
+        .collect();
+    let mut results = BTreeMap::new();
+    for done in per_thread {
+        results.extend(done?);
+    }
     Ok(GroupCounts { tally, results })
 }
 
