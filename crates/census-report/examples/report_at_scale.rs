@@ -6,6 +6,7 @@
 //! itself, what the first view loads, everything), and, with Chromium, the time until the
 //! page's script is set up with its first neuron shown.
 //!
+//! `cargo xtask bench report [-- --chromium chromium]`, or
 //! `cargo run --release -p census-report --example report_at_scale [-- --chromium chromium]`
 
 use std::path::{Path, PathBuf};
@@ -242,7 +243,11 @@ fn main() -> Result<()> {
     let mut scripts: Vec<PathBuf> = std::fs::read_dir(&data)?
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.is_file())
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("layer-"))
+        })
         .collect();
     scripts.sort();
     let largest = scripts.iter().map(|p| size(p)).max().unwrap_or(0);
@@ -251,22 +256,28 @@ fn main() -> Result<()> {
         .map(|l| std::fs::read_dir(data.join(format!("layer-{l:02}"))).map_or(0, |d| d.count()))
         .sum::<usize>();
     let page = size(&out.join("index.html"));
-    println!("render: {render:.1} s");
+    let vocab = size(&data.join("vocab.js"));
+    let details = (0..LAYERS)
+        .map(|l| size(&data.join(format!("layer-{l:02}"))))
+        .sum::<u64>();
+    println!("render: {render:.1} s (target <= 15 s)");
+    println!(
+        "neuron details: {:.0} MB (target <= 1000 MB)",
+        details as f64 / 1e6
+    );
     println!(
         "page weight: index.html {:.2} MB; first view (page, one layer's table, one chunk of \
-         neuron details) {:.2} MB; every layer table {:.1} MB ({} scripts, the largest {:.2} MB); \
-         neuron details {:.1} MB in {chunks} chunks of {:.2} MB; token index {:.1} MB; \
-         everything {:.1} MB",
+         neuron details, the projections' vocabulary) {:.2} MB; every layer table {:.1} MB ({} \
+         scripts, the largest {:.2} MB); neuron details {:.1} MB in {chunks} chunks of {:.2} MB; \
+         vocabulary {:.1} MB; token index {:.1} MB; everything {:.1} MB",
         page as f64 / 1e6,
-        (page + size(&scripts[0]) + size(&chunk)) as f64 / 1e6,
+        (page + size(&scripts[0]) + size(&chunk) + vocab) as f64 / 1e6,
         scripts.iter().map(|p| size(p)).sum::<u64>() as f64 / 1e6,
         scripts.len(),
         largest as f64 / 1e6,
-        (0..LAYERS)
-            .map(|l| size(&data.join(format!("layer-{l:02}"))))
-            .sum::<u64>() as f64
-            / 1e6,
+        details as f64 / 1e6,
         size(&chunk) as f64 / 1e6,
+        vocab as f64 / 1e6,
         size(&data.join("tokens").join("index.js")) as f64 / 1e6,
         size(&out) as f64 / 1e6
     );

@@ -1,9 +1,10 @@
 //! The neuron browser's data, as scripts the page loads only when it needs them, so a report of
 //! OPT-66b (2.4M neurons) opens fast:
 //! - `data/<model>/layer-LL.js`: the layer's table (one column per statistic) and its detectors;
-//! - `data/<model>/layer-LL/neurons-CCC.js`: for [`NEURON_CHUNK`] neurons, their projections,
-//!   example contexts, frequency-by-position curve and, for the trained model of a training
-//!   run, their statistics at each checkpoint;
+//! - `data/<model>/layer-LL/neurons-CCC.js`: for [`NEURON_CHUNK`] neurons, their projections
+//!   (token ids), example contexts, frequency-by-position curve (a byte per value) and, for the
+//!   trained model of a training run, their statistics at each checkpoint;
+//! - `data/<model>/vocab.js`: the spellings of the tokens the projections name, each once;
 //! - `data/<model>/tokens/index.js` and `tokens/part-CCC.js`: the neurons of each token.
 
 use std::collections::BTreeMap;
@@ -13,12 +14,14 @@ use census_format::analysis::tables::{
     AnalysisTable, NeuronRow, PositionCurveRow, ProjectionRow, TokenNeuronRow,
 };
 use census_format::analysis::vocabulary::display_ngram;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::analysis::{ModelAnalysis, check_layers};
 use crate::error::{ReportError, Result};
 use crate::page_data::{
-    Curve, IndexedToken, LayerTable, NeuronDetail, NeuronState, ProjectionData, TokenNeuron,
+    Curve, IndexedToken, LayerTable, NeuronDetail, NeuronState, ProjectionData, TokenNames,
+    TokenNeuron, TokenSpellings,
 };
 
 /// Neurons per neuron-detail script.
@@ -43,6 +46,11 @@ pub fn chunk_script(model_slug: &str, layer: usize, neuron: usize) -> String {
     )
 }
 
+/// The script spelling the tokens of a model's projections, relative to the report directory.
+pub fn vocab_script(model_slug: &str) -> String {
+    format!("data/{model_slug}/vocab.js")
+}
+
 /// The token scripts of a model: the index, and the part holding `token`.
 pub fn token_scripts(model_slug: &str, token: u32) -> [String; 2] {
     [
@@ -54,12 +62,14 @@ pub fn token_scripts(model_slug: &str, token: u32) -> [String; 2] {
     ]
 }
 
-/// JSON for a `<script>` body, object keys in sorted order: `</` cannot end the element early.
+/// JSON for a `<script>` body: `</` cannot end the element early.
 pub fn script_json(value: &impl Serialize) -> String {
-    serde_json::to_value(value)
-        .expect("the page's data serialises")
-        .to_string()
-        .replace("</", "<\\/")
+    let json = serde_json::to_string(value).expect("the page's data serialises");
+    if json.contains("</") {
+        json.replace("</", "<\\/")
+    } else {
+        json
+    }
 }
 
 fn write_script(out: &Path, relative: &str, body: String) -> Result<()> {
@@ -71,28 +81,30 @@ fn write_script(out: &Path, relative: &str, body: String) -> Result<()> {
 }
 
 /// Every neuron's curve, by (layer, neuron): a positional neuron's full curve, else its binned
-/// one from `position_curves.parquet` (where the analysis wrote it).
-fn curves(model: &ModelAnalysis) -> Result<BTreeMap<(usize, usize), Curve>> {
+/// one from `position_curves.parquet` (where the analysis wrote it); at most `points` values
+/// each, in groups averaged, where given.
+fn curves(model: &ModelAnalysis, points: Option<usize>) -> Result<BTreeMap<(usize, usize), Curve>> {
+    let curve = |first: u16, width: u16, values: &[f32]| {
+        let (first, width) = (usize::from(first), usize::from(width));
+        match points {
+            Some(points) => Curve::coarsened(first, width, values, points),
+            None => Curve::new(first, width, values),
+        }
+    };
     let mut curves = BTreeMap::new();
     if model.dir.join(PositionCurveRow::FILE).exists() {
         for c in PositionCurveRow::read(&model.dir)? {
             curves.insert(
                 (usize::from(c.layer), usize::from(c.neuron)),
-                Curve::new(
-                    usize::from(c.first_position),
-                    usize::from(c.bin_width),
-                    c.frequency.iter().map(|&v| f64::from(v)),
-                ),
+                curve(c.first_position, c.bin_width, &c.frequency),
             );
         }
     }
     for p in &model.positional {
-        let curve = Curve::new(
-            usize::from(p.first_position),
-            1,
-            p.frequency.iter().map(|&v| f64::from(v)),
+        curves.insert(
+            (usize::from(p.layer), usize::from(p.neuron)),
+            curve(p.first_position, 1, &p.frequency),
         );
-        curves.insert((usize::from(p.layer), usize::from(p.neuron)), curve);
     }
     Ok(curves)
 }
@@ -119,15 +131,13 @@ fn checkpoint_states(
             )
         })
         .collect();
-    let mut curves = curves(model)?;
+    let mut curves = curves(model, Some(HISTORY_CURVE_POINTS))?;
     NeuronRow::read(&model.dir)?
         .into_iter()
         .map(|n| {
             let key = (usize::from(n.layer), usize::from(n.neuron));
             let detector = detectors.get(&key);
-            let curve = curves
-                .remove(&key)
-                .map(|c| c.coarsened(HISTORY_CURVE_POINTS));
+            let curve = curves.remove(&key);
             Ok((
                 key,
                 NeuronState {
@@ -160,40 +170,63 @@ pub fn write_layers(
 ) -> Result<usize> {
     let layers = neurons_by_layer(model)?;
     let mut details = DetailSources::read(model, contexts, history)?;
-    for (&l, rows) in &layers {
-        crate::stop_point()?;
-        let detectors = model.detectors.iter().filter(|d| usize::from(d.layer) == l);
-        let rows: Vec<&NeuronRow> = rows.iter().collect();
-        let data = LayerTable::new(&rows, detectors);
-        write_script(
-            out,
-            &layer_script(slug, l),
-            format!(
-                "censusLayer({}, {l}, {});\n",
-                script_json(&slug),
-                script_json(&data)
-            ),
-        )?;
-        for chunk in rows.chunks(NEURON_CHUNK) {
-            let first = usize::from(chunk[0].neuron);
-            let chunk_details: Vec<NeuronDetail> = chunk
-                .iter()
-                .map(|n| details.take(l, usize::from(n.neuron)))
-                .collect();
+    let count = layers.len();
+    // Each layer's details handed out, then the layers written side by side.
+    let work: Vec<(usize, Vec<NeuronRow>, DetailSources)> = layers
+        .into_iter()
+        .map(|(l, rows)| {
+            let layer = details.take_layer(l);
+            (l, rows, layer)
+        })
+        .collect();
+    work.into_par_iter()
+        .try_for_each(|(l, rows, mut layer)| -> Result<()> {
+            crate::stop_point()?;
+            let detectors = model.detectors.iter().filter(|d| usize::from(d.layer) == l);
+            let rows: Vec<&NeuronRow> = rows.iter().collect();
+            let data = LayerTable::new(&rows, detectors);
             write_script(
                 out,
-                &chunk_script(slug, l, first),
+                &layer_script(slug, l),
                 format!(
-                    "censusChunk({}, {l}, {}, {});\n",
+                    "censusLayer({}, {l}, {});\n",
                     script_json(&slug),
-                    first / NEURON_CHUNK,
-                    script_json(&chunk_details)
+                    script_json(&data)
                 ),
             )?;
-        }
+            for chunk in rows.chunks(NEURON_CHUNK) {
+                let first = usize::from(chunk[0].neuron);
+                let chunk_details: Vec<NeuronDetail> = chunk
+                    .iter()
+                    .map(|n| layer.take(l, usize::from(n.neuron)))
+                    .collect();
+                write_script(
+                    out,
+                    &chunk_script(slug, l, first),
+                    format!(
+                        "censusChunk({}, {l}, {}, {});\n",
+                        script_json(&slug),
+                        first / NEURON_CHUNK,
+                        script_json(&chunk_details)
+                    ),
+                )?;
+            }
+            Ok(())
+        })?;
+    if details.names.iter().any(Option::is_some) {
+        let spellings = TokenSpellings::from(std::mem::take(&mut details.names));
+        write_script(
+            out,
+            &vocab_script(slug),
+            format!(
+                "censusVocab({}, {});\n",
+                script_json(&slug),
+                script_json(&spellings)
+            ),
+        )?;
     }
     write_tokens(model, slug, out)?;
-    Ok(layers.len())
+    Ok(count)
 }
 
 /// The neurons of each layer the analysis declares, in neuron order.
@@ -223,6 +256,8 @@ struct DetailSources {
     contexts: crate::contexts::Contexts,
     /// Projections by (layer, neuron).
     projections: BTreeMap<(usize, usize), ProjectionData>,
+    /// The names of the tokens the projections hold.
+    names: TokenNames,
     /// Frequency-by-position curves by (layer, neuron).
     curves: BTreeMap<(usize, usize), Curve>,
     /// Each checkpoint's states by (layer, neuron), in step order.
@@ -236,21 +271,50 @@ impl DetailSources {
         history: &[(u64, &ModelAnalysis)],
     ) -> Result<Self> {
         let mut projections = BTreeMap::new();
+        let mut names = TokenNames::new();
         if model.dir.join(ProjectionRow::FILE).exists() {
-            for p in ProjectionRow::read(&model.dir)? {
+            let vocab = model.manifest.model.config.vocab_size;
+            let (rows, held) = ProjectionRow::read_ids(&model.dir, vocab)?;
+            names = held;
+            for p in rows {
                 let key = (usize::from(p.layer), usize::from(p.neuron));
-                projections.insert(key, ProjectionData::from(&p));
+                projections.insert(key, ProjectionData::from(p));
             }
         }
         Ok(Self {
             contexts: crate::contexts::load(model, contexts)?,
             projections,
-            curves: curves(model)?,
+            names,
+            curves: curves(model, None)?,
             states: history
                 .iter()
                 .map(|&(step, m)| checkpoint_states(step, m))
                 .collect::<Result<_>>()?,
         })
+    }
+
+    /// The sources of layer `l` and the layers below it still held, taken out (layers are taken
+    /// in ascending order).
+    fn take_layer(&mut self, l: usize) -> Self {
+        /// The entries of `map` below layer `l + 1`, taken out.
+        fn below<T>(
+            map: &mut BTreeMap<(usize, usize), T>,
+            l: usize,
+        ) -> BTreeMap<(usize, usize), T> {
+            let rest = map.split_off(&(l + 1, 0));
+            std::mem::replace(map, rest)
+        }
+        let mut contexts = crate::contexts::Contexts::new();
+        if let Some(per_neuron) = self.contexts.remove(&l) {
+            contexts.insert(l, per_neuron);
+        }
+        Self {
+            contexts,
+            projections: below(&mut self.projections, l),
+            names: TokenNames::new(),
+            curves: below(&mut self.curves, l),
+            states: self.states.iter_mut().map(|s| below(s, l)).collect(),
+        }
     }
 
     /// The details of neuron `neuron` of layer `l` (each neuron's are taken once).

@@ -45,9 +45,9 @@ pub const INDEX_FILE: &str = "index.html";
 pub const MARKDOWN_FILE: &str = "summary.md";
 
 /// The revision of what a report holds: raise it when the report starts writing something new
-/// (2: neuron details by chunk, histories along training, token scripts), so pipelines redo
-/// their reports.
-pub const REPORT_REVISION: u32 = 2;
+/// (2: neuron details by chunk, histories along training, token scripts; 3: curves a byte per
+/// value, projections as token ids spelled by `vocab.js`), so pipelines redo their reports.
+pub const REPORT_REVISION: u32 = 3;
 
 /// Whether `dir` holds a whole report (reports are committed whole, page last named here).
 pub fn is_complete(dir: &Path) -> bool {

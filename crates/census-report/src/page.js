@@ -18,7 +18,21 @@
   // neurons' details, a model's token index and token parts.
   const loaded = {};
   window.censusLayer = (model, layer, values) => { loaded["layer/" + model + "/" + layer] = values; };
-  window.censusChunk = (model, layer, chunk, values) => { loaded["chunk/" + model + "/" + layer + "/" + chunk] = values; };
+  // A curve's values from its levels: 255ths of its top, a byte each in base64.
+  const withValues = (curve) => {
+    if (curve) curve.values = Array.from(atob(curve.levels), (c) => c.charCodeAt(0) * curve.top / 255);
+  };
+  window.censusChunk = (model, layer, chunk, values) => {
+    values.forEach((detail) => {
+      withValues(detail.curve);
+      (detail.history || []).forEach((state) => withValues(state.curve));
+    });
+    loaded["chunk/" + model + "/" + layer + "/" + chunk] = values;
+  };
+  // The spellings of the tokens the projections name, by id: [shown, raw].
+  window.censusVocab = (model, values) => {
+    loaded["vocab/" + model] = new Map(values.ids.map((id, i) => [id, [values.shown[i], values.raw[i]]]));
+  };
   window.censusTokenIndex = (model, values) => { loaded["tokens/" + model] = values; };
   window.censusTokenPart = (model, part, values) => { loaded["tokens/" + model + "/" + part] = values; };
   const loadScript = (key, src) => new Promise((resolve, reject) => {
@@ -36,7 +50,18 @@
     const chunk = Math.floor(neuron / CHUNK);
     return loadScript("chunk/" + model + "/" + layer + "/" + chunk,
       "data/" + model + "/layer-" + pad(layer, 2) + "/neurons-" + pad(chunk, 3) + ".js")
-      .then((values) => values[neuron - chunk * CHUNK]);
+      .then((values) => values[neuron - chunk * CHUNK])
+      .then((detail) => detail.projection && !detail.projection.promoted
+        ? loadScript("vocab/" + model, "data/" + model + "/vocab.js").then((vocab) => spell(detail.projection, vocab)).then(() => detail)
+        : detail);
+  };
+  // A projection's tokens spelled: shown and raw beside the ids.
+  const spell = (projection, vocab) => {
+    for (const side of ["promoted", "suppressed"]) {
+      const ids = projection[side + "_ids"];
+      projection[side] = ids.map((id) => (vocab.get(id) || ["#" + id])[0]);
+      projection[side + "_raw"] = ids.map((id) => (vocab.get(id) || ["", "#" + id])[1]);
+    }
   };
   const loadTokenIndex = (model) => loadScript("tokens/" + model, "data/" + model + "/tokens/index.js");
   const loadTokenPart = (model, id) => {

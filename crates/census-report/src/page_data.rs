@@ -8,8 +8,9 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
 use census_format::analysis::tables::{
-    CoverageRow, DetectedCoverage, DetectorRow, LayerRow, NeuronRow, ProjectionRow, RankedToken,
+    CoverageRow, DetectedCoverage, DetectorRow, LayerRow, NeuronRow, ProjectionIds, RankedToken,
     TokenNeuronRow,
 };
 use census_format::analysis::vocabulary::{display_ngram, display_token};
@@ -321,82 +322,120 @@ impl LayerTable {
     }
 }
 
-/// A neuron's frequency-by-position curve as the page draws it: `values[i]` over the `width`
-/// positions from `first + i·width`, rounded ([`round3`]).
+/// A neuron's frequency-by-position curve as the page draws it, compactly: `top`, its largest
+/// value, and each value as a share of it in 255ths, one byte each, in base64 (`levels`). The
+/// value over the `width` positions from `first + i·width` is `top · levels[i] / 255`. The page
+/// draws a curve at most 116 pixels high, on an axis up to `top` or above, so 255 levels of the
+/// curve's own top lose nothing it shows, at any scale; the analysis keeps every digit.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Curve {
     /// First position.
     pub first: usize,
     /// Positions per value.
     pub width: usize,
-    /// Frequencies.
-    pub values: Vec<f64>,
+    /// The largest value (0 for a curve of zeros).
+    pub top: f32,
+    /// Each value in 255ths of `top`, a byte each, base64.
+    pub levels: String,
 }
 
+/// Levels of a curve's values: the steps between 0 and its top.
+const LEVELS: f32 = 255.0;
+
 impl Curve {
-    /// The curve of `values` over `width` positions each from `first`.
-    pub fn new(first: usize, width: usize, values: impl Iterator<Item = f64>) -> Self {
+    /// The curve of `values` over `width` positions each from `first` (a value that is not
+    /// finite is drawn as 0).
+    pub fn new(first: usize, width: usize, values: &[f32]) -> Self {
+        let finite = |v: f32| if v.is_finite() { v.max(0.0) } else { 0.0 };
+        let top = values.iter().map(|&v| finite(v)).fold(0.0, f32::max);
+        let levels: Vec<u8> = values
+            .iter()
+            .map(|&v| {
+                if top > 0.0 {
+                    (finite(v) / top * LEVELS).round() as u8
+                } else {
+                    0
+                }
+            })
+            .collect();
         Self {
             first,
             width,
-            values: values.map(round3).collect(),
+            top,
+            levels: base64::engine::general_purpose::STANDARD.encode(levels),
         }
     }
 
-    /// The curve in groups of bins averaged, at most `points` values.
-    pub fn coarsened(&self, points: usize) -> Self {
-        let grouped = self.values.len().div_ceil(points).max(1);
-        Self {
-            first: self.first,
-            width: self.width * grouped,
-            values: coarsen(&self.values, points),
-        }
+    /// The curve of `values` in groups of bins averaged, at most `points` values.
+    pub fn coarsened(first: usize, width: usize, values: &[f32], points: usize) -> Self {
+        let grouped = values.len().div_ceil(points.max(1)).max(1);
+        Self::new(first, width * grouped, &coarsen(values, points))
     }
-}
 
-/// `x` rounded to 3 decimals, for curves (the page draws them a few hundred pixels high at
-/// most; the analysis keeps every digit).
-fn round3(x: f64) -> f64 {
-    (x * 1e3).round() / 1e3
+    /// The values the page draws: `top · level / 255` each.
+    pub fn values(&self) -> Vec<f32> {
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.levels)
+            .expect("levels are base64 we wrote")
+            .into_iter()
+            .map(|level| self.top * f32::from(level) / LEVELS)
+            .collect()
+    }
 }
 
 /// `values` averaged in groups so that at most `points` remain.
-fn coarsen(values: &[f64], points: usize) -> Vec<f64> {
+fn coarsen(values: &[f32], points: usize) -> Vec<f32> {
     let width = values.len().div_ceil(points.max(1)).max(1);
     values
         .chunks(width)
-        .map(|c| round3(c.iter().sum::<f64>() / c.len() as f64))
+        .map(|c| c.iter().sum::<f32>() / c.len() as f32)
         .collect()
 }
 
-/// A neuron's vocabulary projection in the browser.
+/// A neuron's vocabulary projection in the browser, as token ids; the model's
+/// [`TokenSpellings`] spell them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProjectionData {
-    /// Top promoted tokens, shown.
-    pub promoted: Vec<String>,
-    /// As the tables hold them.
-    pub promoted_raw: Vec<String>,
-    /// Their ids.
+    /// Top promoted tokens.
     pub promoted_ids: Vec<u32>,
-    /// Top suppressed tokens, shown.
-    pub suppressed: Vec<String>,
-    /// As the tables hold them.
-    pub suppressed_raw: Vec<String>,
-    /// Their ids.
+    /// Top suppressed tokens.
     pub suppressed_ids: Vec<u32>,
 }
 
-impl From<&ProjectionRow> for ProjectionData {
-    fn from(p: &ProjectionRow) -> Self {
-        let (promoted, promoted_raw, promoted_ids) = ranked(&p.promoted);
-        let (suppressed, suppressed_raw, suppressed_ids) = ranked(&p.suppressed);
+impl From<ProjectionIds> for ProjectionData {
+    fn from(p: ProjectionIds) -> Self {
         Self {
-            promoted,
-            promoted_raw,
-            promoted_ids,
-            suppressed,
-            suppressed_raw,
-            suppressed_ids,
+            promoted_ids: p.promoted,
+            suppressed_ids: p.suppressed,
+        }
+    }
+}
+
+/// Token names by id (`None`: a token no projection holds), as the tables hold them.
+pub type TokenNames = Vec<Option<String>>;
+
+/// The spellings of the tokens a model's projections name (`vocab.js`), each once, by id:
+/// shown readably and as the tables hold them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenSpellings {
+    /// Token ids, ascending.
+    pub ids: Vec<u32>,
+    /// Each shown.
+    pub shown: Vec<String>,
+    /// Each as the tables hold it.
+    pub raw: Vec<String>,
+}
+
+impl From<TokenNames> for TokenSpellings {
+    fn from(names: TokenNames) -> Self {
+        let (ids, raw): (Vec<u32>, Vec<String>) = (0u32..)
+            .zip(names)
+            .filter_map(|(id, name)| Some((id, name?)))
+            .unzip();
+        Self {
+            ids,
+            shown: shown(&raw),
+            raw,
         }
     }
 }
@@ -470,10 +509,34 @@ mod tests {
 
     #[test]
     fn curves_are_coarsened_by_averaging_groups() {
-        let values: Vec<f64> = (0..10).map(f64::from).collect();
+        let values: Vec<f32> = (0..10).map(|v| v as f32).collect();
         assert_eq!(coarsen(&values, 4), vec![1.0, 4.0, 7.0, 9.0]);
         assert_eq!(coarsen(&values, 32), values);
-        let curve = Curve::new(2, 1, values.iter().copied()).coarsened(4);
-        assert_eq!((curve.first, curve.width), (2, 3));
+        let curve = Curve::coarsened(2, 1, &values, 4);
+        assert_eq!((curve.first, curve.width, curve.top), (2, 3, 9.0));
+        for (drawn, exact) in curve.values().iter().zip([1.0, 4.0, 7.0, 9.0]) {
+            assert!((drawn - exact).abs() <= 9.0 / 510.0, "{drawn} for {exact}");
+        }
+    }
+
+    #[test]
+    fn curves_keep_their_shape_at_any_scale_in_255ths_of_their_top() {
+        for scale in [1.0f32, 1e-3, 1e-6] {
+            let values: Vec<f32> = (0..128)
+                .map(|i| scale * (i as f32 / 20.0).sin().abs())
+                .collect();
+            let curve = Curve::new(1, 16, &values);
+            let top = values.iter().copied().fold(0.0, f32::max);
+            assert_eq!(curve.top, top);
+            assert_eq!(curve.levels.len(), 172, "128 bytes in base64");
+            for (drawn, exact) in curve.values().iter().zip(&values) {
+                assert!(
+                    (drawn - exact).abs() <= top / 510.0 * 1.001,
+                    "{drawn} against {exact}"
+                );
+            }
+        }
+        let flat = Curve::new(0, 1, &[0.0, f32::NAN, 0.0]);
+        assert_eq!((flat.top, flat.values()), (0.0, vec![0.0; 3]));
     }
 }

@@ -799,3 +799,85 @@ fn the_claims_read_the_analysis_tables_and_are_shown_with_their_verdicts() {
         )));
     }
 }
+
+#[test]
+fn the_browser_curves_and_projections_decode_to_the_tables() {
+    use base64::Engine as _;
+    use census_format::analysis::tables::{
+        AnalysisTable, PositionCurveRow, PositionalRow, ProjectionRow,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let analysis = planted_analysis(dir.path());
+    let out = dir.path().join("report");
+    render(&request(vec![analysis.clone()], &out)).unwrap();
+    let details: Vec<Vec<serde_json::Value>> = (0..2).map(|l| chunk_details(&out, l)).collect();
+
+    // The spellings of every token the projections name, once each.
+    let script = std::fs::read_to_string(out.join("data/planted/vocab.js")).unwrap();
+    let json = &script[script.find('{').unwrap()..script.rfind(')').unwrap()];
+    let vocab: serde_json::Value = serde_json::from_str(json).unwrap();
+    let raw_of: std::collections::BTreeMap<u64, String> = vocab["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(vocab["raw"].as_array().unwrap())
+        .map(|(id, raw)| (id.as_u64().unwrap(), raw.as_str().unwrap().to_string()))
+        .collect();
+    let projections = ProjectionRow::read(&analysis).unwrap();
+    assert!(!projections.is_empty());
+    for p in &projections {
+        let detail = &details[usize::from(p.layer)][usize::from(p.neuron)];
+        for (side, tokens) in [("promoted", &p.promoted), ("suppressed", &p.suppressed)] {
+            let ids: Vec<u64> = detail["projection"][format!("{side}_ids")]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i.as_u64().unwrap())
+                .collect();
+            let expected: Vec<u64> = tokens.iter().map(|t| u64::from(t.id)).collect();
+            assert_eq!(ids, expected, "{side} of {}/{}", p.layer, p.neuron);
+            for t in tokens.iter() {
+                assert_eq!(raw_of[&u64::from(t.id)], t.name);
+            }
+        }
+    }
+
+    // Each curve, decoded as the page does, is the table's within half a 255th of its top:
+    // a positional neuron's full curve, any other's binned one.
+    let mut exact: std::collections::BTreeMap<(u16, u16), (u64, u64, Vec<f32>)> =
+        PositionCurveRow::read(&analysis)
+            .unwrap()
+            .into_iter()
+            .map(|c| {
+                let key = (c.layer, c.neuron);
+                let shape = (u64::from(c.first_position), u64::from(c.bin_width));
+                (key, (shape.0, shape.1, c.frequency))
+            })
+            .collect();
+    let positional = PositionalRow::read(&analysis).unwrap();
+    for p in &positional {
+        let full = (u64::from(p.first_position), 1, p.frequency.clone());
+        exact.insert((p.layer, p.neuron), full);
+    }
+    assert!(!exact.is_empty() && !positional.is_empty());
+    for ((layer, neuron), (first, width, values)) in &exact {
+        let curve = &details[usize::from(*layer)][usize::from(*neuron)]["curve"];
+        assert_eq!(
+            (curve["first"].as_u64(), curve["width"].as_u64()),
+            (Some(*first), Some(*width))
+        );
+        let top = curve["top"].as_f64().unwrap() as f32;
+        assert_eq!(top, values.iter().copied().fold(0.0, f32::max));
+        let levels = base64::engine::general_purpose::STANDARD
+            .decode(curve["levels"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(levels.len(), values.len());
+        for (level, value) in levels.iter().zip(values) {
+            let drawn = top * f32::from(*level) / 255.0;
+            assert!(
+                (drawn - value).abs() <= top / 510.0 * 1.001,
+                "{layer}/{neuron}: {drawn} drawn for {value}"
+            );
+        }
+    }
+}

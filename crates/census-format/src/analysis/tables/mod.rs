@@ -39,7 +39,7 @@ pub use layers::{DetectedCoverage, LayerRow};
 pub use neurons::NeuronRow;
 pub use position_curves::PositionCurveRow;
 pub use positional::{PositionalDomainRow, PositionalRow};
-pub use projections::{ProjectionRow, RankedToken};
+pub use projections::{ProjectionIds, ProjectionRow, RankedToken};
 pub use reader::TableReader;
 pub use token_neurons::TokenNeuronRow;
 

@@ -49,7 +49,7 @@ impl AnalysisTable for PositionCurveRow {
         let neuron = t.integers::<UInt16Type>("neuron")?;
         let first = t.integers::<UInt16Type>("first_position")?;
         let width = t.integers::<UInt16Type>("bin_width")?;
-        let frequency = t.number_lists("frequency", 0.0, 1.0)?;
+        let mut frequency = t.f32_lists("frequency", 0.0, 1.0)?;
         (0..t.len())
             .map(|i| {
                 if width[i] == 0 {
@@ -60,14 +60,9 @@ impl AnalysisTable for PositionCurveRow {
                     neuron: neuron[i],
                     first_position: first[i],
                     bin_width: width[i],
-                    frequency: frequency[i]
-                        .as_ref()
-                        .ok_or_else(|| {
-                            t.column_error("frequency", format!("row {i}: unexpected null"))
-                        })?
-                        .iter()
-                        .map(|&x| x as f32)
-                        .collect(),
+                    frequency: frequency[i].take().ok_or_else(|| {
+                        t.column_error("frequency", format!("row {i}: unexpected null"))
+                    })?,
                 })
             })
             .collect()

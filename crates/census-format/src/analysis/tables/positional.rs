@@ -87,7 +87,7 @@ impl AnalysisTable for PositionalRow {
         let kind = names(t, "type", PositionalType::from_name)?;
         let strong = t.bools("strong")?;
         let first = t.integers::<UInt16Type>("first_position")?;
-        let frequency = t.number_lists("frequency", 0.0, 1.0)?;
+        let mut frequency = t.f32_lists("frequency", 0.0, 1.0)?;
         let starts = t.integer_lists::<UInt16Type>("range_starts")?;
         let ends = t.integer_lists::<UInt16Type>("range_ends")?;
         let null =
@@ -111,12 +111,7 @@ impl AnalysisTable for PositionalRow {
                         strong: strong[i],
                     },
                     first_position: first[i],
-                    frequency: frequency[i]
-                        .as_ref()
-                        .ok_or_else(|| null("frequency", i))?
-                        .iter()
-                        .map(|&x| x as f32)
-                        .collect(),
+                    frequency: frequency[i].take().ok_or_else(|| null("frequency", i))?,
                     ranges: starts.iter().copied().zip(ends.iter().copied()).collect(),
                 })
             })

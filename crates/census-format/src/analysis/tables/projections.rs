@@ -56,21 +56,18 @@ pub(crate) fn read_ranked(t: &TableReader, prefix: &str) -> Result<Vec<Option<Ve
     let scores_column = format!("{prefix}_scores");
     let ids = t.integer_lists::<UInt32Type>(&ids_column)?;
     let names = t.string_lists(prefix)?;
-    let scores = t.number_lists(&scores_column, f64::MIN, f64::MAX)?;
-    (0..t.len())
-        .map(|i| match (&ids[i], &names[i], &scores[i]) {
+    let scores = t.f32_lists(&scores_column, f64::MIN, f64::MAX)?;
+    (ids.into_iter().zip(names).zip(scores))
+        .enumerate()
+        .map(|(i, ((ids, names), scores))| match (ids, names, scores) {
             (Some(ids), Some(names), Some(scores))
                 if ids.len() == names.len() && ids.len() == scores.len() =>
             {
                 Ok(Some(
-                    ids.iter()
+                    ids.into_iter()
                         .zip(names)
                         .zip(scores)
-                        .map(|((&id, name), &score)| RankedToken {
-                            id,
-                            name: name.clone(),
-                            score: score as f32,
-                        })
+                        .map(|((id, name), score)| RankedToken { id, name, score })
                         .collect(),
                 ))
             }
@@ -126,19 +123,86 @@ impl AnalysisTable for ProjectionRow {
         let neuron = t.integers::<UInt16Type>("neuron")?;
         let promoted = read_ranked(t, "promoted")?;
         let suppressed = read_ranked(t, "suppressed")?;
-        (0..t.len())
-            .map(|i| {
+        (promoted.into_iter().zip(suppressed))
+            .enumerate()
+            .map(|(i, (promoted, suppressed))| {
                 Ok(ProjectionRow {
                     layer: layer[i],
                     neuron: neuron[i],
-                    promoted: promoted[i]
-                        .clone()
-                        .ok_or_else(|| disagree(t, "promoted", i))?,
-                    suppressed: suppressed[i]
-                        .clone()
-                        .ok_or_else(|| disagree(t, "suppressed", i))?,
+                    promoted: promoted.ok_or_else(|| disagree(t, "promoted", i))?,
+                    suppressed: suppressed.ok_or_else(|| disagree(t, "suppressed", i))?,
                 })
             })
             .collect()
+    }
+}
+
+/// One alive neuron's vocabulary projection as token ids ([`ProjectionRow::read_ids`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectionIds {
+    /// Layer.
+    pub layer: u16,
+    /// Neuron.
+    pub neuron: u16,
+    /// Tokens the update promotes most, highest first.
+    pub promoted: Vec<u32>,
+    /// Tokens it suppresses most, lowest first.
+    pub suppressed: Vec<u32>,
+}
+
+impl ProjectionRow {
+    /// The projections of analysis `dir`, a model's of `vocab` tokens, as token ids, with the
+    /// name of each token they hold once, by id: for a reader of every neuron's projection, which
+    /// needs no string per neuron and token. The scores are not read; an id outside the
+    /// vocabulary is an error naming the row.
+    pub fn read_ids(
+        dir: &std::path::Path,
+        vocab: usize,
+    ) -> Result<(Vec<ProjectionIds>, Vec<Option<String>>)> {
+        let t = TableReader::read(&dir.join(Self::FILE))?;
+        let layer = t.integers::<UInt16Type>("layer")?;
+        let neuron = t.integers::<UInt16Type>("neuron")?;
+        let mut names: Vec<Option<String>> = Vec::new();
+        let mut sides = Vec::new();
+        for prefix in ["promoted", "suppressed"] {
+            let ids = t.integer_lists::<UInt32Type>(&format!("{prefix}_ids"))?;
+            let ids: Vec<Vec<u32>> = (ids.into_iter().enumerate())
+                .map(|(i, ids)| ids.ok_or_else(|| disagree(&t, prefix, i)))
+                .collect::<Result<_>>()?;
+            let mut named = vec![0usize; ids.len()];
+            t.visit_list_strings(prefix, |row, place, name| {
+                let id = *ids[row]
+                    .get(place)
+                    .ok_or_else(|| disagree(&t, prefix, row))?;
+                named[row] += 1;
+                let slot = id as usize;
+                if slot >= vocab {
+                    return Err(t.column_error(
+                        &format!("{prefix}_ids"),
+                        format!("row {row}: token id {id} is not below the vocabulary of {vocab}"),
+                    ));
+                }
+                if slot >= names.len() {
+                    names.resize(slot + 1, None);
+                }
+                names[slot].get_or_insert_with(|| name.to_string());
+                Ok(())
+            })?;
+            if let Some(row) = (0..ids.len()).find(|&r| named[r] != ids[r].len()) {
+                return Err(disagree(&t, prefix, row));
+            }
+            sides.push(ids);
+        }
+        let suppressed = sides.pop().expect("two sides");
+        let promoted = sides.pop().expect("two sides");
+        let rows = (promoted.into_iter().zip(suppressed).enumerate())
+            .map(|(i, (promoted, suppressed))| ProjectionIds {
+                layer: layer[i],
+                neuron: neuron[i],
+                promoted,
+                suppressed,
+            })
+            .collect();
+        Ok((rows, names))
     }
 }

@@ -176,14 +176,14 @@ impl TableReader {
     }
 
     /// Numbers in `lo..=hi` from `array` (any numeric type), nulls as `None`; NaN and infinite
-    /// values are refused, naming the row (`list_row` when `array` is one row's list).
+    /// values are refused, naming the row (`row_of` an index of `array`: its row of the table).
     fn numbers_of(
         &self,
         name: &str,
         array: &ArrayRef,
         lo: f64,
         hi: f64,
-        list_row: Option<usize>,
+        row_of: &dyn Fn(usize) -> usize,
     ) -> Result<Vec<Option<f64>>> {
         if !array.data_type().is_numeric() {
             return Err(self.bad(name, format!("is {}, expected numbers", array.data_type())));
@@ -196,11 +196,12 @@ impl TableReader {
                     return Ok(None);
                 }
                 let v = values.value(i);
-                let row = list_row.unwrap_or(i);
                 if !v.is_finite() {
+                    let row = row_of(i);
                     return Err(self.bad(name, format!("row {row}: {v} is not a finite number")));
                 }
                 if v < lo || v > hi {
+                    let row = row_of(i);
                     return Err(self.bad(name, format!("row {row}: {v} is outside {lo}..={hi}")));
                 }
                 Ok(Some(v))
@@ -210,7 +211,7 @@ impl TableReader {
 
     /// Numbers in `lo..=hi`, nulls as `None`.
     pub fn optional_numbers(&self, name: &str, lo: f64, hi: f64) -> Result<Vec<Option<f64>>> {
-        self.numbers_of(name, self.column(name)?, lo, hi, None)
+        self.numbers_of(name, self.column(name)?, lo, hi, &|i| i)
     }
 
     /// Numbers in `lo..=hi`, with no nulls.
@@ -259,42 +260,61 @@ impl TableReader {
         self.required(name, self.optional_bools(name)?)
     }
 
-    /// A list column read row by row with `read` (given each non-null list's values and the
-    /// row), null lists as `None`. Lists with 32- or 64-bit offsets are accepted.
+    /// A list column: its items read with `read` (given the values of a run of lists and the
+    /// row of the table each of those items belongs to), a few thousand lists at a time, and
+    /// handed out list by list; null lists are `None`, and a null item is an error naming its
+    /// row. `row_of` gives the row of the table of each of the column's own entries (the
+    /// identity for a column of the table).
     fn lists<T>(
         &self,
         name: &str,
         column: &ArrayRef,
-        mut read: impl FnMut(&ArrayRef, usize) -> Result<T>,
-    ) -> Result<Vec<Option<T>>> {
-        let value = |i: usize| -> Option<ArrayRef> {
-            match column.data_type() {
-                DataType::List(_) => {
-                    let l = column.as_list::<i32>();
-                    l.is_valid(i).then(|| l.value(i))
-                }
-                _ => {
-                    let l = column.as_list::<i64>();
-                    l.is_valid(i).then(|| l.value(i))
-                }
+        row_of: &dyn Fn(usize) -> usize,
+        mut read: impl FnMut(&ArrayRef, &dyn Fn(usize) -> usize) -> Result<Vec<Option<T>>>,
+    ) -> Result<Vec<Option<Vec<T>>>> {
+        /// Lists whose items are read at once: few enough that their intermediates stay small.
+        const LISTS_AT_ONCE: usize = 4096;
+        let (offsets, values, nulls): (Vec<usize>, &ArrayRef, _) = match column.data_type() {
+            DataType::List(_) => {
+                let l = column.as_list::<i32>();
+                let offsets = l.value_offsets().iter().map(|&o| o as usize).collect();
+                (offsets, l.values(), l.nulls())
             }
+            DataType::LargeList(_) => {
+                let l = column.as_list::<i64>();
+                let offsets = l.value_offsets().iter().map(|&o| o as usize).collect();
+                (offsets, l.values(), l.nulls())
+            }
+            other => return Err(self.bad(name, format!("is {other}, expected lists"))),
         };
-        if !matches!(
-            column.data_type(),
-            DataType::List(_) | DataType::LargeList(_)
-        ) {
-            return Err(self.bad(name, format!("is {}, expected lists", column.data_type())));
+        if offsets.last().is_some_and(|&end| end > values.len()) {
+            return Err(self.bad(name, "list offsets reach past the values"));
         }
-        (0..column.len())
-            .map(|i| value(i).map(|v| read(&v, i)).transpose())
-            .collect()
-    }
-
-    fn no_null_items<T>(&self, name: &str, row: usize, items: Vec<Option<T>>) -> Result<Vec<T>> {
-        items
-            .into_iter()
-            .map(|v| v.ok_or_else(|| self.bad(name, format!("row {row}: a list holds nulls"))))
-            .collect()
+        // The entry of an item: the last list starting at or before it.
+        let entry_of = |item: usize| offsets.partition_point(|&o| o <= item).saturating_sub(1);
+        let mut lists = Vec::with_capacity(column.len());
+        for first in (0..column.len()).step_by(LISTS_AT_ONCE) {
+            let last = (first + LISTS_AT_ONCE).min(column.len());
+            let start = offsets[first];
+            let run = values.slice(start, offsets[last] - start);
+            let mut items = read(&run, &|item| row_of(entry_of(start + item)))?;
+            for i in first..last {
+                if nulls.is_some_and(|n| n.is_null(i)) {
+                    lists.push(None);
+                    continue;
+                }
+                let row = row_of(i);
+                let list = items[offsets[i] - start..offsets[i + 1] - start]
+                    .iter_mut()
+                    .map(|v| {
+                        v.take()
+                            .ok_or_else(|| self.bad(name, format!("row {row}: a list holds nulls")))
+                    })
+                    .collect::<Result<Vec<T>>>()?;
+                lists.push(Some(list));
+            }
+        }
+        Ok(lists)
     }
 
     /// A list column of integers of type `T`, null lists as `None`.
@@ -302,17 +322,23 @@ impl TableReader {
         &self,
         name: &str,
     ) -> Result<Vec<Option<Vec<T::Native>>>> {
-        self.lists(name, self.column(name)?, |items, row| {
-            let items = self.integers_of::<T>(name, items)?;
-            self.no_null_items(name, row, items)
+        self.lists(name, self.column(name)?, &|i| i, |items, _| {
+            self.integers_of::<T>(name, items)
         })
     }
 
     /// A list column of numbers in `lo..=hi`, null lists as `None`.
     pub fn number_lists(&self, name: &str, lo: f64, hi: f64) -> Result<Vec<Option<Vec<f64>>>> {
-        self.lists(name, self.column(name)?, |items, row| {
-            let items = self.numbers_of(name, items, lo, hi, Some(row))?;
-            self.no_null_items(name, row, items)
+        self.lists(name, self.column(name)?, &|i| i, |items, row_of| {
+            self.numbers_of(name, items, lo, hi, row_of)
+        })
+    }
+
+    /// A list column of numbers in `lo..=hi`, as `f32`, null lists as `None`.
+    pub fn f32_lists(&self, name: &str, lo: f64, hi: f64) -> Result<Vec<Option<Vec<f32>>>> {
+        self.lists(name, self.column(name)?, &|i| i, |items, row_of| {
+            let numbers = self.numbers_of(name, items, lo, hi, row_of)?;
+            Ok(numbers.into_iter().map(|v| v.map(|v| v as f32)).collect())
         })
     }
 
@@ -321,24 +347,66 @@ impl TableReader {
         &self,
         name: &str,
     ) -> Result<Vec<Option<NestedList<T::Native>>>> {
-        self.lists(name, self.column(name)?, |inner, row| {
-            let inner = self.lists(name, inner, |items, _| {
-                let items = self.integers_of::<T>(name, items)?;
-                self.no_null_items(name, row, items)
-            })?;
-            self.no_null_items(name, row, inner)
+        self.lists(name, self.column(name)?, &|i| i, |inner, row_of| {
+            self.lists(name, inner, row_of, |items, _| {
+                self.integers_of::<T>(name, items)
+            })
         })
+    }
+
+    /// Visits every string of a list column of strings, with its row and place in the row's
+    /// list, without copying it; a null string is an error naming its row.
+    pub fn visit_list_strings(
+        &self,
+        name: &str,
+        mut visit: impl FnMut(usize, usize, &str) -> Result<()>,
+    ) -> Result<()> {
+        let column = self.column(name)?;
+        let (offsets, values): (Vec<usize>, &ArrayRef) = match column.data_type() {
+            DataType::List(_) => {
+                let l = column.as_list::<i32>();
+                (
+                    l.value_offsets().iter().map(|&o| o as usize).collect(),
+                    l.values(),
+                )
+            }
+            DataType::LargeList(_) => {
+                let l = column.as_list::<i64>();
+                (
+                    l.value_offsets().iter().map(|&o| o as usize).collect(),
+                    l.values(),
+                )
+            }
+            other => return Err(self.bad(name, format!("is {other}, expected lists"))),
+        };
+        let strings = cast(values, &DataType::Utf8).map_err(|e| self.bad(name, e))?;
+        let strings = strings.as_string::<i32>();
+        for row in 0..column.len() {
+            if column.is_null(row) {
+                continue;
+            }
+            let items = offsets[row]..offsets[row + 1];
+            if items.end > strings.len() {
+                return Err(self.bad(name, format!("row {row}: offsets past its values")));
+            }
+            for (place, item) in items.enumerate() {
+                if strings.is_null(item) {
+                    return Err(self.bad(name, format!("row {row}: a list holds nulls")));
+                }
+                visit(row, place, strings.value(item))?;
+            }
+        }
+        Ok(())
     }
 
     /// A list column of strings, null lists as `None`.
     pub fn string_lists(&self, name: &str) -> Result<Vec<Option<Vec<String>>>> {
-        self.lists(name, self.column(name)?, |items, row| {
+        self.lists(name, self.column(name)?, &|i| i, |items, _| {
             let strings = cast(items, &DataType::Utf8).map_err(|e| self.bad(name, e))?;
             let strings = strings.as_string::<i32>();
-            let items = (0..strings.len())
+            Ok((0..strings.len())
                 .map(|j| strings.is_valid(j).then(|| strings.value(j).to_string()))
-                .collect();
-            self.no_null_items(name, row, items)
+                .collect())
         })
     }
 }
