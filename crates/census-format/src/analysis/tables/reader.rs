@@ -265,6 +265,32 @@ impl TableReader {
     /// handed out list by list; null lists are `None`, and a null item is an error naming its
     /// row. `row_of` gives the row of the table of each of the column's own entries (the
     /// identity for a column of the table).
+    /// A list column's offsets (one more than its entries) and the values they index; offsets
+    /// past the values are refused.
+    fn list_parts<'a>(
+        &self,
+        name: &str,
+        column: &'a ArrayRef,
+    ) -> Result<(Vec<usize>, &'a ArrayRef)> {
+        let (offsets, values): (Vec<usize>, &ArrayRef) = match column.data_type() {
+            DataType::List(_) => {
+                let l = column.as_list::<i32>();
+                let offsets = l.value_offsets().iter().map(|&o| o as usize).collect();
+                (offsets, l.values())
+            }
+            DataType::LargeList(_) => {
+                let l = column.as_list::<i64>();
+                let offsets = l.value_offsets().iter().map(|&o| o as usize).collect();
+                (offsets, l.values())
+            }
+            other => return Err(self.bad(name, format!("is {other}, expected lists"))),
+        };
+        if offsets.last().is_some_and(|&end| end > values.len()) {
+            return Err(self.bad(name, "list offsets reach past the values"));
+        }
+        Ok((offsets, values))
+    }
+
     fn lists<T>(
         &self,
         name: &str,
@@ -274,22 +300,7 @@ impl TableReader {
     ) -> Result<Vec<Option<Vec<T>>>> {
         /// Lists whose items are read at once: few enough that their intermediates stay small.
         const LISTS_AT_ONCE: usize = 4096;
-        let (offsets, values, nulls): (Vec<usize>, &ArrayRef, _) = match column.data_type() {
-            DataType::List(_) => {
-                let l = column.as_list::<i32>();
-                let offsets = l.value_offsets().iter().map(|&o| o as usize).collect();
-                (offsets, l.values(), l.nulls())
-            }
-            DataType::LargeList(_) => {
-                let l = column.as_list::<i64>();
-                let offsets = l.value_offsets().iter().map(|&o| o as usize).collect();
-                (offsets, l.values(), l.nulls())
-            }
-            other => return Err(self.bad(name, format!("is {other}, expected lists"))),
-        };
-        if offsets.last().is_some_and(|&end| end > values.len()) {
-            return Err(self.bad(name, "list offsets reach past the values"));
-        }
+        let (offsets, values) = self.list_parts(name, column)?;
         // The entry of an item: the last list starting at or before it.
         let entry_of = |item: usize| offsets.partition_point(|&o| o <= item).saturating_sub(1);
         let mut lists = Vec::with_capacity(column.len());
@@ -299,16 +310,16 @@ impl TableReader {
             let run = values.slice(start, offsets[last] - start);
             let mut items = read(&run, &|item| row_of(entry_of(start + item)))?;
             for i in first..last {
-                if nulls.is_some_and(|n| n.is_null(i)) {
+                if column.is_null(i) {
                     lists.push(None);
                     continue;
                 }
-                let row = row_of(i);
                 let list = items[offsets[i] - start..offsets[i + 1] - start]
                     .iter_mut()
                     .map(|v| {
-                        v.take()
-                            .ok_or_else(|| self.bad(name, format!("row {row}: a list holds nulls")))
+                        v.take().ok_or_else(|| {
+                            self.bad(name, format!("row {}: a list holds nulls", row_of(i)))
+                        })
                     })
                     .collect::<Result<Vec<T>>>()?;
                 lists.push(Some(list));
@@ -362,34 +373,14 @@ impl TableReader {
         mut visit: impl FnMut(usize, usize, &str) -> Result<()>,
     ) -> Result<()> {
         let column = self.column(name)?;
-        let (offsets, values): (Vec<usize>, &ArrayRef) = match column.data_type() {
-            DataType::List(_) => {
-                let l = column.as_list::<i32>();
-                (
-                    l.value_offsets().iter().map(|&o| o as usize).collect(),
-                    l.values(),
-                )
-            }
-            DataType::LargeList(_) => {
-                let l = column.as_list::<i64>();
-                (
-                    l.value_offsets().iter().map(|&o| o as usize).collect(),
-                    l.values(),
-                )
-            }
-            other => return Err(self.bad(name, format!("is {other}, expected lists"))),
-        };
+        let (offsets, values) = self.list_parts(name, column)?;
         let strings = cast(values, &DataType::Utf8).map_err(|e| self.bad(name, e))?;
         let strings = strings.as_string::<i32>();
         for row in 0..column.len() {
             if column.is_null(row) {
                 continue;
             }
-            let items = offsets[row]..offsets[row + 1];
-            if items.end > strings.len() {
-                return Err(self.bad(name, format!("row {row}: offsets past its values")));
-            }
-            for (place, item) in items.enumerate() {
+            for (place, item) in (offsets[row]..offsets[row + 1]).enumerate() {
                 if strings.is_null(item) {
                     return Err(self.bad(name, format!("row {row}: a list holds nulls")));
                 }
