@@ -130,12 +130,6 @@ fn case(id: &str, dir: &Path) -> Vec<String> {
             std::fs::write(m.join("tokenizer_config.json"), b"{\"tokenizer_class\": ").unwrap();
             extract_model_args("m", "run", "32", &sample())
         }
-        "extract-host-engine-other-family" => {
-            let gpt2 = census_testkit::family_fixture("gpt2");
-            let mut args = extract_model_args(gpt2.to_str().unwrap(), "run", "32", &sample());
-            args.extend(strings(&["--ffn", "sparse"]));
-            args
-        }
         "extract-devices-mixed" => {
             let mut args = extract_args("run", "48", &sample());
             args.extend(strings(&["--devices", "cpu,cuda"]));

@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
-use census_format::model::Family;
 use census_format::model::FloatType;
 use census_model::{Device, DeviceSet, ParallelJob, Worker};
 
@@ -146,7 +145,7 @@ impl ExtractArgs {
             &self.model,
             &census_model::HubOptions::from_env(!self.settings.quiet),
         )?;
-        options.engine = self.settings.engine_for(&options.model_dir)?;
+        options.engine = self.settings.engine()?;
         options.dtype = self
             .settings
             .compute_dtype(options.engine, &options.model_dir)?;
@@ -160,7 +159,7 @@ impl ExtractArgs {
     pub fn to_options(&self) -> Result<ExtractOptions> {
         let settings = &self.settings;
         let model_dir = Path::new(&self.model);
-        let engine = settings.engine_for(model_dir)?;
+        let engine = settings.engine()?;
         Ok(ExtractOptions {
             model_dir: PathBuf::from(&self.model),
             model_source: self.model.clone(),
@@ -220,18 +219,13 @@ impl ExtractSettings {
         })
     }
 
-    /// The engine the flags name for the model in `model_dir` (see [`engine_from_flags`]; an
-    /// OPT model's when its configuration cannot be read yet, as a hub model's before its
-    /// download).
-    pub fn engine_for(&self, model_dir: &Path) -> Result<Engine> {
-        let family = census_model::family::read_config(model_dir.join("config.json"))
-            .map_or(Family::Opt, |c| c.model_type);
+    /// The engine the flags name (see [`engine_from_flags`]).
+    pub fn engine(&self) -> Result<Engine> {
         engine_from_flags(
             self.ffn,
             self.device == Device::Cuda,
             self.stream_layers,
             self.offload_hidden,
-            family,
         )
     }
 }

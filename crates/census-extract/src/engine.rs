@@ -1,7 +1,6 @@
 //! The engine of an extraction chosen from the flags (`--ffn`, `--stream-layers`,
 //! `--offload-hidden`); the engine itself is census-format's, as the manifest records it.
 
-use census_format::model::Family;
 use census_format::run::Engine;
 
 use crate::error::{OptionsError, Result};
@@ -11,31 +10,25 @@ use crate::error::{OptionsError, Result};
 #[serde(rename_all = "kebab-case")]
 pub enum FfnFlag {
     /// The host engine: the layers on the CPU in f32, fc2 summed over the fired neurons only
-    /// (fastest on a CPU).
+    /// where the activation is a ReLU (fastest on a CPU).
     Sparse,
     /// Every layer on the backend device, in the compute dtype.
     Dense,
 }
 
-/// The engine the flags name for a model of `family`: `--ffn` (`None`: sparse on the CPU
-/// where the family has a host engine, dense otherwise), `--stream-layers` and
-/// `--offload-hidden`. Offloading applies to the dense path only.
+/// The engine the flags name: `--ffn` (`None`: sparse on the CPU, dense on CUDA),
+/// `--stream-layers` and `--offload-hidden`. Offloading applies to the dense path only.
 pub fn engine_from_flags(
     ffn: Option<FfnFlag>,
     on_cuda: bool,
     stream_layers: bool,
     offload_hidden: bool,
-    family: Family,
 ) -> Result<Engine> {
-    let host = Engine::has_host_engine(family);
-    let ffn = ffn.unwrap_or(if on_cuda || !host {
+    let ffn = ffn.unwrap_or(if on_cuda {
         FfnFlag::Dense
     } else {
         FfnFlag::Sparse
     });
-    if ffn == FfnFlag::Sparse && !host {
-        return Err(OptionsError::HostEngineFamily(family).into());
-    }
     Ok(match (ffn, stream_layers, offload_hidden) {
         (_, false, true) => {
             return Err(OptionsError::OffloadNeedsStreaming.into());
@@ -57,19 +50,8 @@ mod tests {
 
     #[test]
     fn flags_name_one_engine_and_wrong_combinations_are_refused() {
-        let engine =
-            |ffn, cuda, stream, offload| engine_from_flags(ffn, cuda, stream, offload, Family::Opt);
+        let engine = engine_from_flags;
         assert_eq!(engine(None, false, false, false).unwrap(), Engine::Host);
-        let llama = engine_from_flags(None, false, false, false, Family::Llama).unwrap();
-        assert_eq!(
-            llama,
-            Engine::Dense,
-            "families without a host engine run dense"
-        );
-        let err = engine_from_flags(Some(FfnFlag::Sparse), false, false, false, Family::Gpt2)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("gpt2") && err.contains("--ffn dense"), "{err}");
         assert_eq!(engine(None, true, false, false).unwrap(), Engine::Dense);
         assert_eq!(
             engine(Some(FfnFlag::Sparse), true, true, false).unwrap(),

@@ -104,11 +104,6 @@ impl From<census_format::FormatError> for ExtractError {
 /// Extraction options that contradict each other, the model or the machine.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum OptionsError {
-    /// The host engine on a family it does not run.
-    #[error(
-        "the host engine (--ffn sparse) runs OPT models only; this {0} model runs on --ffn dense"
-    )]
-    HostEngineFamily(census_format::model::Family),
     /// `--offload-hidden` without streaming.
     #[error("--offload-hidden needs --stream-layers")]
     OffloadNeedsStreaming,

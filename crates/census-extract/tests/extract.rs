@@ -916,3 +916,46 @@ fn pre_tokenized_end_of_text_ids_are_kept_where_padding_borrows_them() {
     assert_eq!(tokens.token, [10, 11, 500, 12, 13, 500, 20, 21]);
     assert_eq!(tokens.pos, [0, 1, 2, 3, 4, 0, 1, 2]);
 }
+
+/// The host engine, the CPU's default, on every family: the shards hold exactly HF's fired
+/// masks (the activation's input > 0, outside the near-zero band), read back from Parquet.
+#[test]
+fn every_family_extracts_hf_fired_masks_on_the_host_engine() {
+    for name in ["gpt2", "pythia", "llama", "qwen2", "mistral"] {
+        let model = census_testkit::family_fixture(name);
+        let golden = census_testkit::golden::read_golden(&model);
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("run");
+        let source = census_testkit::golden::pretokenized_as_is(tmp.path(), &golden.sequences);
+        let summary = run(&ExtractOptions {
+            sequences: SequenceOptions::with_max_seq_len(64),
+            engine: Engine::Host,
+            ..ExtractOptions::new(&model, vec![source], &out)
+        })
+        .unwrap();
+        assert!(summary.manifest.complete, "{name}");
+        let rows = activations(&out);
+        let (mut compared, mut fired_total) = (0usize, 0usize);
+        for (seq, per_layer) in golden.fc1.iter().enumerate() {
+            for (layer, positions) in per_layer.iter().enumerate() {
+                for (pos, pre) in positions.iter().enumerate() {
+                    let fired = &rows[&layer][&(seq as u64, pos as u16)];
+                    fired_total += fired.len();
+                    for (n, &x) in pre.iter().enumerate() {
+                        compared += 1;
+                        if fired.binary_search(&(n as u16)).is_ok() != (x > 0.0) {
+                            assert!(
+                                x.abs() < 1e-4,
+                                "{name} seq {seq} layer {layer} pos {pos} neuron {n}: {x}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            fired_total > 0 && fired_total < compared,
+            "{name}: {fired_total}/{compared}"
+        );
+    }
+}

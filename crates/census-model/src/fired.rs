@@ -24,6 +24,25 @@ pub struct FiredNeurons {
 }
 
 impl FiredNeurons {
+    /// Joins per-chunk results in order: each chunk's neurons, and how many each of its tokens
+    /// fired.
+    pub(crate) fn from_chunks(chunks: Vec<(Vec<u16>, Vec<usize>)>) -> Self {
+        let tokens = chunks.iter().map(|(_, counts)| counts.len()).sum::<usize>();
+        let mut fired = Self {
+            offsets: Vec::with_capacity(tokens + 1),
+            neurons: Vec::with_capacity(chunks.iter().map(|(n, _)| n.len()).sum()),
+        };
+        fired.offsets.push(0);
+        for (neurons, counts) in chunks {
+            fired.neurons.extend_from_slice(&neurons);
+            for c in counts {
+                let last = *fired.offsets.last().expect("starts with 0");
+                fired.offsets.push(last + c);
+            }
+        }
+        fired
+    }
+
     /// Number of tokens.
     pub fn tokens(&self) -> usize {
         self.offsets.len().saturating_sub(1)

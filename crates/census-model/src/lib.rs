@@ -12,8 +12,8 @@
 //! - [`save_pretrained`]: writes an OPT model in the Hugging Face layout (for models trained here).
 //! - [`checkpoint_series`]: the checkpoints of a training run (`checkpoint-<step>/`), in step order.
 //! - [`ModelTokenizer`]: each family's tokenizer, giving exactly Hugging Face's ids.
-//! - [`host`]: the host engine, OPT's decoder layers on the CPU in f32 straight on the `gemm`
-//!   kernels, doing only the work extraction needs (the fastest path on CPUs).
+//! - [`host`]: the host engine, every family's decoder layers on the CPU in f32 straight on the
+//!   `gemm` kernels, doing only the work extraction needs (the fastest path on CPUs).
 
 mod attention;
 mod batch;

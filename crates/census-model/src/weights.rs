@@ -1,5 +1,6 @@
-//! The weights of an OPT decoder layer by their Hugging Face names ([`LayerWeight`]), from which
-//! OPT's tensor table ([`crate::family::tensor_specs`]) is built and which the host engine reads.
+//! The weights of a decoder layer ([`LayerWeight`]): by their Hugging Face names in OPT, from
+//! which OPT's tensor table ([`crate::family::tensor_specs`]) is built, and by their parameter
+//! paths in [`crate::DecoderModel`], which the host engine reads for every family.
 
 /// One weight of a decoder layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +21,10 @@ pub enum LayerWeight {
     Fc1,
     /// FFN output projection.
     Fc2,
+    /// Fused q/k/v projection (GPT-2, GPT-NeoX; not in OPT).
+    QkvProj,
+    /// The gated MLP's up projection (Llama, Qwen2, Mistral; not in OPT).
+    Up,
 }
 
 /// Which tensor of a weight: a linear map's weight and bias, or a LayerNorm's scale and shift
@@ -33,7 +38,7 @@ pub enum Part {
 }
 
 impl LayerWeight {
-    /// Every weight of a layer, in the order checkpoints are checked.
+    /// Every weight of an OPT layer, in the order checkpoints are checked.
     pub const ALL: [Self; 8] = [
         Self::QProj,
         Self::KProj,
@@ -45,7 +50,8 @@ impl LayerWeight {
         Self::Fc2,
     ];
 
-    /// Its Hugging Face name within a layer (after `layers.N.`).
+    /// Its Hugging Face name within an OPT layer (after `layers.N.`); weights OPT lacks give
+    /// their parameter path.
     pub fn hf(self) -> &'static str {
         match self {
             Self::QProj => "self_attn.q_proj",
@@ -56,6 +62,7 @@ impl LayerWeight {
             Self::FfnNorm => "final_layer_norm",
             Self::Fc1 => "fc1",
             Self::Fc2 => "fc2",
+            Self::QkvProj | Self::Up => self.param(),
         }
     }
 
@@ -79,6 +86,8 @@ impl LayerWeight {
         match self {
             Self::Fc1 => "ffn.fc1",
             Self::Fc2 => "ffn.fc2",
+            Self::QkvProj => "self_attn.qkv_proj",
+            Self::Up => "ffn.up",
             other => other.hf(),
         }
     }

@@ -5,8 +5,11 @@
 
 mod common;
 
+use burn::prelude::*;
 use burn::tensor::DType;
+use burn::tensor::TensorData;
 use census_format::model::Family;
+use census_model::host::{HostModel, HostScratch};
 use census_model::{CheckpointPlan, CpuBackend, DecoderModel, TokenBatch, load_pretrained};
 use census_testkit::golden::read_tensors;
 use common::{family_dir, floats, int_tensor};
@@ -140,4 +143,82 @@ fn qwen2_with_qkv_biases_matches_hf() {
 #[test]
 fn mistral_with_a_sliding_window_matches_hf() {
     assert_parity("mistral", Family::Mistral);
+}
+
+/// The host engine on every family's fixtures: each token's fired neurons are HF's (the
+/// activation's input > 0; a neuron may differ only where HF's input is within [`TOL`] of
+/// zero), and logits computed from its last residual stream stay within [`TOL`], which checks
+/// every layer's whole output.
+#[test]
+fn the_host_engine_matches_hf_for_every_family() {
+    let device = Default::default();
+    for name in [
+        "gpt2",
+        "gpt2-sharded",
+        "pythia",
+        "pythia-serial",
+        "llama",
+        "llama-tied",
+        "qwen2",
+        "mistral",
+    ] {
+        let dir = family_dir(name);
+        let config = census_model::family::read_config(dir.join("config.json")).unwrap();
+        let host: HostModel<B> =
+            HostModel::load(&CheckpointPlan::open(&dir, &config).unwrap(), &device).unwrap();
+        let golden = read_tensors(&dir);
+        let mut scratch = HostScratch::default();
+        let (mut logit_diff, mut flips, mut compared, mut fired_total) = (0f64, 0, 0, 0);
+        for batch_name in ["plain", "padded", "full"] {
+            let ids = &golden[&format!("{batch_name}.input_ids")];
+            let mask = &golden[&format!("{batch_name}.attention_mask")];
+            let batch =
+                TokenBatch::new(int_tensor(ids, &device), int_tensor(mask, &device)).unwrap();
+            let real: Vec<bool> = mask.values.iter().map(|&m| m == 1.0).collect();
+            let last = config.num_hidden_layers - 1;
+            let (fired, states) = host.forward(&batch, last, &mut scratch).unwrap();
+            for (layer, fired) in fired.iter().enumerate() {
+                let expected = &golden[&format!("{batch_name}.act_in.{layer}")];
+                let width = expected.shape[2];
+                for (token, _) in real.iter().enumerate().filter(|(_, r)| **r) {
+                    let pre = &expected.values[token * width..(token + 1) * width];
+                    let ours = fired.of(token);
+                    fired_total += ours.len();
+                    compared += width;
+                    for (n, &x) in pre.iter().enumerate() {
+                        if ours.contains(&(n as u16)) != (x > 0.0) {
+                            flips += 1;
+                            assert!(
+                                x.abs() < TOL,
+                                "{name} {batch_name} layer {layer} token {token} neuron {n}: \
+                                 HF's input {x}"
+                            );
+                        }
+                    }
+                }
+            }
+            if let Some(expected) = golden.get(&format!("{batch_name}.logits")) {
+                let [rows, seq] = batch.dims();
+                let hidden = Tensor::<B, 3>::from_data(
+                    TensorData::new(states.hidden, [rows, seq, config.hidden_size]),
+                    &device,
+                );
+                let vocab = expected.shape[2];
+                let ours = floats(host.embeddings().logits(hidden));
+                logit_diff = logit_diff.max(max_diff(&ours, &expected.values, &real, vocab));
+            }
+        }
+        eprintln!(
+            "host {name:<14} max scaled |Δ logit| {logit_diff:.2e}, fired bits differing \
+             {flips}/{compared}"
+        );
+        assert!(
+            fired_total > 0 && fired_total < compared,
+            "{name}: some neurons fire"
+        );
+        assert!(
+            logit_diff <= TOL,
+            "{name}: logits differ by {logit_diff:.3e}"
+        );
+    }
 }

@@ -118,9 +118,6 @@ impl ExtractOptions {
         {
             return Err(OptionsError::FireThreshold(self.fire_threshold).into());
         }
-        if self.engine.on_host() && !Engine::has_host_engine(config.model_type) {
-            return Err(OptionsError::HostEngineFamily(config.model_type).into());
-        }
         if self.engine.on_host() && self.dtype != FloatType::F32 {
             return Err(OptionsError::HostDtype(self.dtype).into());
         }

@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Family;
 use crate::run::FfnPath;
 
 /// The engine of an extraction: where the layers run and how much of the model is held at once.
@@ -27,11 +26,6 @@ pub enum Engine {
 }
 
 impl Engine {
-    /// Whether the host engine runs models of `family` (OPT only; every family runs dense).
-    pub fn has_host_engine(family: Family) -> bool {
-        family == Family::Opt
-    }
-
     /// `host`, `host-streamed`, `dense`, `dense-streamed` or `dense-streamed-offload`, as the
     /// manifest records it.
     pub fn name(self) -> &'static str {

@@ -1,109 +1,82 @@
-//! One OPT decoder layer on the host in `f32`: fused q/k/v projection, blocked causal
-//! attention, and an FFN whose fc2 sums only the neurons that fired.
+//! One decoder layer of any family on the host in `f32`: fused q/k/v projection, rotary
+//! positions where the family has them, blocked causal attention with grouped heads and a
+//! sliding window, and the FFN whose neurons are recorded; joined pre-norm, post-norm (OPT-350m)
+//! or in parallel (GPT-NeoX).
 
-use rayon::prelude::*;
+use census_format::model::ModelConfig;
 
 use super::attention::{Heads, RowLayout, causal_attention};
-use super::matmul::{MatMut, MatRef, Threads, matmul};
-use super::norm::HostLayerNorm;
-use super::sparse_fc2::add_fired_updates;
+use super::ffn::HostFfn;
+use super::linear::HostLinear;
+use super::norm::HostNorm;
+use super::rotary::HostRotary;
+use crate::attention::{FusedLayout, fused_layout};
 use crate::error::Result;
 use crate::fired::FiredNeurons;
 use crate::loader::CheckpointPlan;
 use crate::weights::{LayerWeight, Part};
 
-/// A linear map `y = x · Wᵀ + bias` with `W` in PyTorch's `[out, in]` layout, as stored.
-#[derive(Debug, Clone)]
-struct HostLinear {
-    weight: Vec<f32>,
-    bias: Option<Vec<f32>>,
-    inputs: usize,
-    outputs: usize,
-}
-
-impl HostLinear {
-    /// Reads the linear maps `names` of layer `layer` and stacks them along the output
-    /// dimension.
-    fn load(
-        plan: &CheckpointPlan,
-        layer: usize,
-        names: &[LayerWeight],
-        inputs: usize,
-        bias: bool,
-    ) -> Result<Self> {
-        let weights = names
-            .iter()
-            .map(|name| plan.stored(&name.param_path(layer, Part::Weight)))
-            .collect::<Result<Vec<_>>>()?;
-        let sizes: Vec<usize> = weights.iter().map(|w| w.shape.iter().product()).collect();
-        // Read each part straight into its slice of the stacked matrix.
-        let mut weight = vec![0.0; sizes.iter().sum()];
-        let mut rest = weight.as_mut_slice();
-        for (tensor, &size) in weights.iter().zip(&sizes) {
-            let (part, tail) = rest.split_at_mut(size);
-            tensor.read_f32_into(part)?;
-            rest = tail;
-        }
-        let mut biases = Vec::new();
-        if bias {
-            for name in names {
-                biases.extend(plan.read_f32(&name.param_path(layer, Part::Bias))?);
-            }
-        }
-        Ok(Self {
-            outputs: weight.len() / inputs,
-            weight,
-            bias: bias.then_some(biases),
-            inputs,
-        })
-    }
-
-    /// `out = x · Wᵀ + bias`, or `out += x · Wᵀ + bias` when `accumulate`.
-    ///
-    /// # Shapes
-    /// - `x`: `[rows, inputs]`, `out`: `[rows, outputs]`
-    fn forward(&self, x: &[f32], out: &mut [f32], accumulate: bool) {
-        let rows = x.len() / self.inputs;
-        let mut read_out = accumulate;
-        if let Some(bias) = &self.bias {
-            for row in out.chunks_exact_mut(self.outputs) {
-                if accumulate {
-                    row.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
-                } else {
-                    row.copy_from_slice(bias);
-                }
-            }
-            read_out = true;
-        }
-        matmul(
-            MatMut::new(out, rows, self.outputs, self.outputs),
-            MatRef::row_major(x, rows, self.inputs),
-            MatRef::new(&self.weight, self.inputs, self.outputs, 1, self.inputs),
-            read_out,
-            Threads::All,
-        );
-    }
-}
-
-/// Reads the LayerNorm `norm` of layer `layer`.
-fn load_norm(plan: &CheckpointPlan, layer: usize, norm: LayerWeight) -> Result<HostLayerNorm> {
-    Ok(HostLayerNorm {
+/// Reads norm `norm` of layer `layer`: a LayerNorm (scale and shift) or an RMSNorm.
+fn load_norm(plan: &CheckpointPlan, layer: usize, norm: LayerWeight) -> Result<HostNorm> {
+    let config = plan.config();
+    let rms = config.model_type.rms_norm();
+    Ok(HostNorm {
         gamma: plan.read_f32(&norm.param_path(layer, Part::Weight))?,
-        beta: Some(plan.read_f32(&norm.param_path(layer, Part::Bias))?),
+        beta: if rms {
+            None
+        } else {
+            Some(plan.read_f32(&norm.param_path(layer, Part::Bias))?)
+        },
+        epsilon: config.norm_eps as f32,
+        rms,
     })
 }
 
-/// `[rows, cols]` row-major → `[cols, rows]` row-major.
-fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; data.len()];
-    out.par_chunks_mut(rows)
-        .enumerate()
-        .for_each(|(c, column)| {
-            for (r, o) in column.iter_mut().enumerate() {
-                *o = data[r * cols + c];
-            }
-        });
-    out
+/// Reads the q/k/v projections of layer `layer` as one map whose outputs are `q | k | v`,
+/// each head's dimensions contiguous.
+fn load_qkv(plan: &CheckpointPlan, layer: usize, heads: Heads) -> Result<HostLinear> {
+    let config = plan.config();
+    let (d, bias) = (config.hidden_size, config.biases().qkv);
+    use LayerWeight::{KProj, QProj, QkvProj, VProj};
+    Ok(match fused_layout(config.model_type) {
+        FusedLayout::Separate => HostLinear::load(plan, layer, &[QProj, KProj, VProj], d, bias)?,
+        FusedLayout::Blocks => HostLinear::load(plan, layer, &[QkvProj], d, bias)?,
+        FusedLayout::PerHead => {
+            // Stored per head as `[q k v]`: gather each part's heads together.
+            let mut qkv = HostLinear::load(plan, layer, &[QkvProj], d, bias)?;
+            let (count, dim) = (heads.count, heads.dim);
+            let order: Vec<usize> = (0..3)
+                .flat_map(|part| {
+                    (0..count).flat_map(move |h| (0..dim).map(move |c| (h * 3 + part) * dim + c))
+                })
+                .collect();
+            qkv.reorder_outputs(&order);
+            qkv
+        }
+    })
+}
+
+/// How a layer joins its attention and FFN blocks to the residual stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Join {
+    /// Each block reads its norm of the stream and adds to it (most models).
+    PreNorm,
+    /// Each block reads the stream, adds to it, and the sum is normalised (OPT-350m).
+    PostNorm,
+    /// Both blocks read their norms of the same stream and add together (GPT-NeoX).
+    Parallel,
+}
+
+impl Join {
+    fn of(config: &ModelConfig) -> Self {
+        if config.parallel_residual {
+            Self::Parallel
+        } else if config.do_layer_norm_before {
+            Self::PreNorm
+        } else {
+            Self::PostNorm
+        }
+    }
 }
 
 /// Buffers reused from layer to layer and batch to batch.
@@ -124,16 +97,15 @@ fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
 /// A decoder layer's weights in host memory, ready for [`HostLayer::forward`].
 #[derive(Debug, Clone)]
 pub struct HostLayer {
-    attn_norm: HostLayerNorm,
+    attn_norm: HostNorm,
     qkv: HostLinear,
     out_proj: HostLinear,
     heads: Heads,
-    ffn_norm: HostLayerNorm,
-    fc1: HostLinear,
-    /// fc2's weight as `[ffn, hidden]`: row `n` is neuron `n`'s update vector.
-    fc2_rows: Vec<f32>,
-    fc2_bias: Option<Vec<f32>>,
-    norm_before: bool,
+    rotary: Option<HostRotary>,
+    window: Option<usize>,
+    ffn_norm: HostNorm,
+    ffn: HostFfn,
+    join: Join,
 }
 
 impl HostLayer {
@@ -146,32 +118,44 @@ impl HostLayer {
                 layers: config.num_hidden_layers,
             });
         }
-        let (d, bias) = (config.hidden_size, config.enable_bias);
-        use LayerWeight::{AttentionNorm, Fc1, Fc2, FfnNorm, KProj, OutProj, QProj, VProj};
-        let fc2 = HostLinear::load(plan, index, &[Fc2], config.ffn_dim, bias)?;
+        let heads = Heads {
+            count: config.num_attention_heads,
+            kv_count: config.kv_heads(),
+            dim: config.head_dim(),
+        };
+        let (f, biases, gated) = (
+            config.ffn_dim,
+            config.biases(),
+            config.model_type.gated_mlp(),
+        );
+        use LayerWeight::{AttentionNorm, Fc1, Fc2, FfnNorm, OutProj, Up};
+        let fc1_parts: &[LayerWeight] = if gated { &[Fc1, Up] } else { &[Fc1] };
+        let d = config.hidden_size;
         Ok(Self {
             attn_norm: load_norm(plan, index, AttentionNorm)?,
-            qkv: HostLinear::load(plan, index, &[QProj, KProj, VProj], d, bias)?,
-            out_proj: HostLinear::load(plan, index, &[OutProj], d, bias)?,
-            heads: Heads {
-                count: config.num_attention_heads,
-                dim: d / config.num_attention_heads,
-            },
+            qkv: load_qkv(plan, index, heads)?,
+            out_proj: HostLinear::load(plan, index, &[OutProj], heads.context_width(), biases.out)?,
+            heads,
+            rotary: config.rotary.as_ref().map(HostRotary::new),
+            window: config.sliding_window,
             ffn_norm: load_norm(plan, index, FfnNorm)?,
-            fc1: HostLinear::load(plan, index, &[Fc1], d, bias)?,
-            fc2_rows: transpose(&fc2.weight, d, config.ffn_dim),
-            fc2_bias: fc2.bias,
-            norm_before: config.do_layer_norm_before,
+            ffn: HostFfn::new(
+                HostLinear::load(plan, index, fc1_parts, d, biases.mlp)?,
+                HostLinear::load(plan, index, &[Fc2], f, biases.mlp)?,
+                config.activation_function,
+                gated,
+            ),
+            join: Join::of(config),
         })
     }
 
     /// FFN neurons.
     pub fn ffn_dim(&self) -> usize {
-        self.fc1.outputs
+        self.ffn.width()
     }
 
-    /// Runs the layer on the residual stream in place and returns the neurons that fired
-    /// (`fc1 > 0`) for every token, padding included, row-major.
+    /// Runs the layer on the residual stream in place and returns the neurons that fired (the
+    /// activation's input > 0) for every token, padding included, row-major.
     ///
     /// # Shapes
     /// - `hidden`: `[batch * seq, hidden]` row-major, laid out as `rows` says
@@ -181,41 +165,44 @@ impl HostLayer {
         rows: &RowLayout,
         scratch: &mut HostScratch,
     ) -> FiredNeurons {
-        let width = self.qkv.inputs;
+        let HostScratch {
+            normed,
+            qkv,
+            context,
+            pre,
+        } = scratch;
         let tokens = rows.tokens();
-        assert_eq!(hidden.len(), tokens * width, "hidden states size");
+        assert_eq!(hidden.len(), tokens * self.qkv.inputs, "hidden states size");
+        let normed = sized(normed, hidden.len());
 
-        let qkv = sized(&mut scratch.qkv, tokens * 3 * width);
-        if self.norm_before {
-            let normed = sized(&mut scratch.normed, hidden.len());
+        let qkv = sized(qkv, tokens * self.heads.qkv_width());
+        if self.join == Join::PostNorm {
+            self.qkv.forward(hidden, qkv, false);
+        } else {
             self.attn_norm.forward(hidden, normed);
             self.qkv.forward(normed, qkv, false);
-        } else {
-            self.qkv.forward(hidden, qkv, false);
         }
-        let context = sized(&mut scratch.context, hidden.len());
-        causal_attention(qkv, context, rows, self.heads);
-        self.out_proj.forward(context, hidden, true);
-        if !self.norm_before {
-            self.attn_norm.forward_in_place(hidden);
-        }
-
-        let pre = sized(&mut scratch.pre, tokens * self.fc1.outputs);
-        if self.norm_before {
-            let normed = sized(&mut scratch.normed, hidden.len());
+        if self.join == Join::Parallel {
+            // The FFN reads its norm of the stream before attention adds to it.
             self.ffn_norm.forward(hidden, normed);
-            self.fc1.forward(normed, pre, false);
-        } else {
-            self.fc1.forward(hidden, pre, false);
         }
-        let fired = add_fired_updates(
-            pre,
-            self.fc1.outputs,
-            &self.fc2_rows,
-            self.fc2_bias.as_deref(),
-            hidden,
-        );
-        if !self.norm_before {
+        if let Some(rotary) = &self.rotary {
+            rotary.apply(qkv, rows, self.heads);
+        }
+        let context = sized(context, tokens * self.heads.context_width());
+        causal_attention(qkv, context, rows, self.heads, self.window);
+        self.out_proj.forward(context, hidden, true);
+
+        match self.join {
+            Join::PreNorm => self.ffn_norm.forward(hidden, normed),
+            Join::PostNorm => {
+                self.attn_norm.forward_in_place(hidden);
+                normed.copy_from_slice(hidden);
+            }
+            Join::Parallel => {}
+        }
+        let fired = self.ffn.forward(normed, hidden, pre);
+        if self.join == Join::PostNorm {
             self.ffn_norm.forward_in_place(hidden);
         }
         fired

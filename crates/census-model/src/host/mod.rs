@@ -1,13 +1,18 @@
-//! The host engine: OPT's decoder layers run on the CPU in `f32` straight on the `gemm`
-//! kernels, built for extraction. Beside the plain forward it reads q, k and v in place from
-//! one fused projection, skips the masked half of causal attention, sums fc2 over the fired
-//! neurons only, and reuses its buffers, so it does a fraction of a dense pass's work and
-//! allocates nothing per layer. Embeddings stay on the burn model.
+//! The host engine: every family's decoder layers run on the CPU in `f32` straight on the
+//! `gemm` kernels, built for extraction. Beside the plain forward it reads q, k and v in place
+//! from one fused projection, skips the masked half of causal attention, sums fc2 over the
+//! fired neurons only where the activation is a ReLU, and reuses its buffers, so it does a
+//! fraction of a dense pass's work and allocates nothing per layer. Embeddings stay on the
+//! burn model.
 
+mod activation;
 mod attention;
+mod ffn;
 mod layer;
+mod linear;
 mod matmul;
 mod norm;
+mod rotary;
 mod sparse_fc2;
 
 use burn::prelude::*;

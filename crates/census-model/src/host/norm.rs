@@ -1,27 +1,34 @@
-//! LayerNorm over the rows of a host matrix, as PyTorch's `nn.LayerNorm` (biased variance).
+//! The norms over the rows of a host matrix: PyTorch's `nn.LayerNorm` (biased variance) for
+//! OPT, GPT-2 and GPT-NeoX, and the RMSNorm of Llama, Qwen2 and Mistral, in `f32`.
 
 use rayon::prelude::*;
-
-/// PyTorch's default epsilon, which every OPT checkpoint uses.
-pub(crate) const LAYER_NORM_EPS: f32 = 1e-5;
 
 /// Rows per parallel task.
 const ROWS_PER_TASK: usize = 16;
 
-/// A LayerNorm's affine parameters.
+/// A norm's parameters: a LayerNorm when it has a shift (`beta`) or `rms` is false, an RMSNorm
+/// otherwise.
 #[derive(Debug, Clone)]
-pub(crate) struct HostLayerNorm {
+pub(crate) struct HostNorm {
     pub(crate) gamma: Vec<f32>,
     pub(crate) beta: Option<Vec<f32>>,
+    pub(crate) epsilon: f32,
+    /// Scale by the root mean square only (no centring).
+    pub(crate) rms: bool,
 }
 
-impl HostLayerNorm {
+impl HostNorm {
     /// Normalises one row into `out`.
     fn row(&self, x: &[f32], out: &mut [f32]) {
         let n = x.len() as f32;
-        let mean = x.iter().sum::<f32>() / n;
-        let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
-        let inv = 1.0 / (var + LAYER_NORM_EPS).sqrt();
+        let (mean, inv) = if self.rms {
+            let square = x.iter().map(|v| v * v).sum::<f32>() / n;
+            (0.0, 1.0 / (square + self.epsilon).sqrt())
+        } else {
+            let mean = x.iter().sum::<f32>() / n;
+            let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+            (mean, 1.0 / (var + self.epsilon).sqrt())
+        };
         for ((o, &v), &g) in out.iter_mut().zip(x).zip(&self.gamma) {
             *o = (v - mean) * inv * g;
         }
@@ -38,11 +45,7 @@ impl HostLayerNorm {
     /// - `x`, `out`: `[rows, width]` row-major, `width` = `gamma.len()`
     pub(crate) fn forward(&self, x: &[f32], out: &mut [f32]) {
         let width = self.gamma.len();
-        assert_eq!(
-            x.len(),
-            out.len(),
-            "LayerNorm input and output differ in size"
-        );
+        assert_eq!(x.len(), out.len(), "norm input and output differ in size");
         out.par_chunks_mut(width * ROWS_PER_TASK)
             .zip(x.par_chunks(width * ROWS_PER_TASK))
             .for_each(|(out, x)| {
@@ -73,10 +76,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rows_have_zero_mean_and_unit_variance_before_the_affine_map() {
-        let norm = HostLayerNorm {
+    fn layer_norm_rows_have_zero_mean_and_unit_variance_before_the_affine_map() {
+        let norm = HostNorm {
             gamma: vec![2.0; 4],
             beta: Some(vec![1.0; 4]),
+            epsilon: 1e-5,
+            rms: false,
         };
         let x = [1.0, 2.0, 3.0, 4.0, -1.0, -1.0, 5.0, 9.0];
         let mut out = [0.0; 8];
@@ -91,5 +96,22 @@ mod tests {
             assert!(mean.abs() < 1e-6);
             assert!((var - 1.0).abs() < 1e-4, "variance {var}");
         }
+    }
+
+    #[test]
+    fn rms_norm_rows_have_unit_mean_square_before_the_scale() {
+        let norm = HostNorm {
+            gamma: vec![3.0; 4],
+            beta: None,
+            epsilon: 0.0,
+            rms: true,
+        };
+        let x = [1.0, 2.0, 3.0, 4.0];
+        let mut out = [0.0; 4];
+        norm.forward(&x, &mut out);
+        let square = out.iter().map(|v| (v / 3.0).powi(2)).sum::<f32>() / 4.0;
+        assert!((square - 1.0).abs() < 1e-6, "mean square {square}");
+        // Not centred: the signs and ratios of the inputs stay.
+        assert!((out[3] / out[0] - 4.0).abs() < 1e-5);
     }
 }

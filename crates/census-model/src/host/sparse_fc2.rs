@@ -55,19 +55,7 @@ pub(crate) fn add_fired_updates(
             (neurons, counts)
         })
         .collect();
-    let mut fired = FiredNeurons {
-        offsets: Vec::with_capacity(tokens + 1),
-        neurons: Vec::new(),
-    };
-    fired.offsets.push(0);
-    for (neurons, counts) in chunks {
-        fired.neurons.extend_from_slice(&neurons);
-        for c in counts {
-            let last = *fired.offsets.last().expect("starts with 0");
-            fired.offsets.push(last + c);
-        }
-    }
-    fired
+    FiredNeurons::from_chunks(chunks)
 }
 
 #[cfg(test)]
