@@ -117,6 +117,16 @@ impl<B: Backend> DecoderModel<B> {
         }
     }
 
+    /// The model without decoder layers or a separate LM head (for extraction, which runs the
+    /// layers elsewhere and never computes logits). [`DecoderModel::logits`] refuses to run it
+    /// where the head is not tied.
+    pub(crate) fn without_layers_or_head(config: &ModelConfig, device: &B::Device) -> Self {
+        Self {
+            lm_head: None,
+            ..Self::without_layers(config, device)
+        }
+    }
+
     /// Replaces the learned position table by zeros that take no gradient, so the model sees no
     /// positional information (for training a model without positional encoding). Saved, the
     /// zero table loads like any other checkpoint.
@@ -208,6 +218,9 @@ impl<B: Backend> DecoderModel<B> {
     /// The LM head on the residual stream after the last layer: the final norm, `project_out`
     /// where present, then the tied embedding or the separate head.
     ///
+    /// # Panics
+    /// When the model was loaded without its separate head ([`CheckpointPlan::load_inputs`]).
+    ///
     /// # Shapes
     /// - `hidden`: `[batch, seq, hidden]`
     /// - returns `[batch, seq, vocab_size]`
@@ -221,6 +234,9 @@ impl<B: Backend> DecoderModel<B> {
         }
         match &self.lm_head {
             Some(head) => head.forward(hidden),
+            None if !self.config.tie_word_embeddings => {
+                panic!("this model was loaded without its LM head, which is not tied")
+            }
             None => {
                 let embeddings = self.embed_tokens.weight.val().transpose().unsqueeze_dim(0);
                 hidden.matmul(embeddings)

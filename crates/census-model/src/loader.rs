@@ -153,6 +153,23 @@ impl CheckpointPlan {
         Ok(model)
     }
 
+    /// What feeds the first layer and follows the last, without a separate LM head: for
+    /// extraction, which runs the layers elsewhere and never computes logits (an untied head
+    /// is a vocabulary-sized matrix: 524 MB in f32 for Mistral-7B).
+    pub fn load_inputs<B: Backend>(
+        &self,
+        device: &B::Device,
+        dtype: DType,
+    ) -> Result<DecoderModel<B>> {
+        let mut model = DecoderModel::<B>::without_layers_or_head(&self.config, device);
+        let inputs = |path: &str| {
+            (!path.starts_with("layers.") && !path.starts_with("lm_head."))
+                .then(|| path.to_string())
+        };
+        self.apply(&mut model, &inputs, dtype)?;
+        Ok(model)
+    }
+
     /// Decoder layer `layer` alone.
     pub fn load_layer<B: Backend>(
         &self,

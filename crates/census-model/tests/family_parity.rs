@@ -164,8 +164,10 @@ fn the_host_engine_matches_hf_for_every_family() {
     ] {
         let dir = family_dir(name);
         let config = census_model::family::read_config(dir.join("config.json")).unwrap();
-        let host: HostModel<B> =
-            HostModel::load(&CheckpointPlan::open(&dir, &config).unwrap(), &device).unwrap();
+        let plan = CheckpointPlan::open(&dir, &config).unwrap();
+        let host: HostModel<B> = HostModel::load(&plan, &device).unwrap();
+        // The host engine leaves an untied LM head out; the logits take the whole one.
+        let head: DecoderModel<B> = plan.load_embeddings(&device, DType::F32).unwrap();
         let golden = read_tensors(&dir);
         let mut scratch = HostScratch::default();
         let (mut logit_diff, mut flips, mut compared, mut fired_total) = (0f64, 0, 0, 0);
@@ -204,7 +206,7 @@ fn the_host_engine_matches_hf_for_every_family() {
                     &device,
                 );
                 let vocab = expected.shape[2];
-                let ours = floats(host.embeddings().logits(hidden));
+                let ours = floats(head.logits(hidden));
                 logit_diff = logit_diff.max(max_diff(&ours, &expected.values, &real, vocab));
             }
         }
@@ -221,4 +223,20 @@ fn the_host_engine_matches_hf_for_every_family() {
             "{name}: logits differ by {logit_diff:.3e}"
         );
     }
+}
+
+/// Extraction's inputs leave an untied LM head out, and refuse to compute logits without it.
+#[test]
+fn the_inputs_leave_an_untied_head_out_and_refuse_logits() {
+    let device = Default::default();
+    let dir = family_dir("pythia");
+    let config = census_model::family::read_config(dir.join("config.json")).unwrap();
+    assert!(!config.tie_word_embeddings);
+    let inputs: DecoderModel<B> = CheckpointPlan::open(&dir, &config)
+        .unwrap()
+        .load_inputs(&device, DType::F32)
+        .unwrap();
+    let hidden = Tensor::<B, 3>::zeros([1, 2, config.hidden_size], &device);
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inputs.logits(hidden)));
+    assert!(refused.is_err(), "logits without the head");
 }

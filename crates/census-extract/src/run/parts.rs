@@ -28,7 +28,7 @@ pub(super) fn load_engine<'a, B: Backend>(
     if options.engine.streams_layers() {
         let _span = tracing::info_span!("load_embeddings").entered();
         return Ok(Compute::Streamed {
-            embeddings: Box::new(plan.load_embeddings::<B>(device, burn_dtype(options.dtype))?),
+            embeddings: Box::new(plan.load_inputs::<B>(device, burn_dtype(options.dtype))?),
             plan,
         });
     }

@@ -88,7 +88,7 @@ impl<B: Backend> HostModel<B> {
     /// Loads a checkpoint: embeddings on `device` (in `f32`), every layer on the host.
     pub fn load(plan: &CheckpointPlan, device: &B::Device) -> Result<Self> {
         let _span = tracing::info_span!("load_host_model").entered();
-        let embeddings = plan.load_embeddings(device, burn::tensor::DType::F32)?;
+        let embeddings = plan.load_inputs(device, burn::tensor::DType::F32)?;
         tracing::debug!("embeddings loaded");
         let layers: Vec<HostLayer> = (0..plan.config().num_hidden_layers)
             .map(|index| HostLayer::load(plan, index))
@@ -105,7 +105,7 @@ impl<B: Backend> HostModel<B> {
         &self.layers
     }
 
-    /// The model that embeds (no layers).
+    /// The model that embeds (no layers, no separate LM head).
     pub fn embeddings(&self) -> &DecoderModel<B> {
         &self.embeddings
     }
