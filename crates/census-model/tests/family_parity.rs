@@ -7,12 +7,11 @@ mod common;
 
 use burn::prelude::*;
 use burn::tensor::DType;
-use burn::tensor::TensorData;
 use census_format::model::Family;
 use census_model::host::{HostModel, HostScratch};
 use census_model::{CheckpointPlan, CpuBackend, DecoderModel, TokenBatch, load_pretrained};
 use census_testkit::golden::read_tensors;
-use common::{family_dir, floats, int_tensor};
+use common::{family_dir, floats, host_logits, int_tensor};
 
 type B = CpuBackend;
 
@@ -200,13 +199,8 @@ fn the_host_engine_matches_hf_for_every_family() {
                 }
             }
             if let Some(expected) = golden.get(&format!("{batch_name}.logits")) {
-                let [rows, seq] = batch.dims();
-                let hidden = Tensor::<B, 3>::from_data(
-                    TensorData::new(states.hidden, [rows, seq, config.hidden_size]),
-                    &device,
-                );
                 let vocab = expected.shape[2];
-                let ours = floats(head.logits(hidden));
+                let ours = host_logits(&head, states);
                 logit_diff = logit_diff.max(max_diff(&ours, &expected.values, &real, vocab));
             }
         }

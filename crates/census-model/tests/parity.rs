@@ -17,7 +17,7 @@ use census_model::{
     CheckpointPlan, CpuBackend, DecoderModel, ForwardOptions, LayerActivity, Record, TokenBatch,
     load_pretrained,
 };
-use common::{batch_names, floats, goldens, int_tensor};
+use common::{batch_names, floats, goldens, host_logits, int_tensor};
 
 type B = CpuBackend;
 
@@ -331,13 +331,8 @@ fn host_engine_matches_hf() {
                 }
             }
             if let Some(expected) = golden.get(&format!("{batch_name}.logits")) {
-                let [rows, seq] = batch.dims();
-                let hidden = Tensor::<B, 3>::from_data(
-                    TensorData::new(states.hidden, [rows, seq, config.hidden_size]),
-                    &device,
-                );
                 let vocab = expected.shape[2];
-                let ours = floats(head.logits(hidden));
+                let ours = host_logits(&head, states);
                 for (i, (&x, &h)) in ours.iter().zip(&expected.values).enumerate() {
                     if real[i / vocab] {
                         max_logit = max_logit.max(scaled_diff(x, h));

@@ -67,3 +67,16 @@ pub fn floats<const D: usize>(t: burn::tensor::Tensor<census_model::CpuBackend, 
         .map(f64::from)
         .collect()
 }
+
+/// The logits `head` computes from the host engine's residual stream after the last layer.
+pub fn host_logits(
+    head: &census_model::DecoderModel<census_model::CpuBackend>,
+    states: census_model::host::HostStates,
+) -> Vec<f64> {
+    let width = states.hidden.len() / states.rows.tokens().max(1);
+    let hidden = burn::tensor::Tensor::from_data(
+        burn::tensor::TensorData::new(states.hidden, [states.rows.batch, states.rows.seq, width]),
+        &Default::default(),
+    );
+    floats(head.logits(hidden))
+}
