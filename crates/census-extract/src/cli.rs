@@ -96,8 +96,8 @@ pub struct ExtractSettings {
     #[arg(long, value_enum, default_value = "shards")]
     pub record: RecordMode,
     /// A neuron fires when its activation input (fc1 or gate output) exceeds this, for a
-    /// magnitude reading of GELU and SiLU models (default 0: the paper's rule; the dense path
-    /// only; recorded in the manifest).
+    /// magnitude reading of GELU and SiLU models (default 0: the paper's rule; on the dense
+    /// path, which it makes the default; recorded in the manifest).
     #[arg(long, default_value_t = 0.0, value_parser = census_format::bounded::non_negative)]
     pub fire_threshold: f64,
     /// Device: `cpu`, or `cuda` (GPU 0; needs a build with `--features cuda`).
@@ -186,9 +186,9 @@ impl ExtractArgs {
 
 impl ExtractSettings {
     /// The compute dtype: `--dtype` if given; else f32 on the host engine and on the dense path
-    /// the CPU takes by default (for families without a host engine), and on any other dense
-    /// path the dtype the checkpoint in `model_dir` declares (f32 when it declares none or
-    /// cannot be read yet, as a hub model before its download).
+    /// a fire threshold picks on the CPU, and on any other dense path the dtype the checkpoint
+    /// in `model_dir` declares (f32 when it declares none or cannot be read yet, as a hub model
+    /// before its download).
     pub fn compute_dtype(&self, engine: Engine, model_dir: &Path) -> Result<FloatType> {
         if let Some(float) = self.dtype {
             return Ok(float);
@@ -219,10 +219,12 @@ impl ExtractSettings {
         })
     }
 
-    /// The engine the flags name (see [`engine_from_flags`]).
+    /// The engine the flags name (see [`engine_from_flags`]); a fire threshold, which the host
+    /// engine does not take, makes the dense path the default.
     pub fn engine(&self) -> Result<Engine> {
+        let threshold_path = (self.fire_threshold != 0.0).then_some(FfnFlag::Dense);
         engine_from_flags(
-            self.ffn,
+            self.ffn.or(threshold_path),
             self.device == Device::Cuda,
             self.stream_layers,
             self.offload_hidden,
@@ -257,6 +259,12 @@ mod tests {
             Engine::Host
         );
         assert_eq!(engine(&["--ffn", "dense"]), Engine::Dense);
+        // A fire threshold runs dense unless the host engine is asked for (and then refused).
+        assert_eq!(engine(&["--fire-threshold", "0.5"]), Engine::Dense);
+        assert_eq!(
+            engine(&["--fire-threshold", "0.5", "--ffn", "sparse"]),
+            Engine::Host
+        );
         assert_eq!(engine(&["--stream-layers"]), Engine::HostStreamed);
         assert_eq!(
             engine(&["--ffn", "dense", "--stream-layers", "--offload-hidden"]),
