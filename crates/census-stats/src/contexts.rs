@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
+use rayon::prelude::*;
+
 use census_format::analysis::tables::ContextRow;
 use census_format::run::RecordMode;
 use census_format::run::checked::{PartLimits, read_token_ids};
@@ -39,8 +41,8 @@ pub fn collect(
     Ok(context_rows(found, &windows))
 }
 
-/// Up to `per_neuron` places each neuron of `layers` fires, in run, part and row order,
-/// reading activation parts until every alive neuron has enough.
+/// Up to `per_neuron` places each neuron of `layers` fires, in run, part and row order, each
+/// layer reading activation parts (layers side by side) until every alive neuron has enough.
 fn find_places(
     runs: &[&RunInput],
     verify_parts: bool,
@@ -49,50 +51,64 @@ fn find_places(
     per_neuron: usize,
     alive: &BTreeMap<usize, usize>,
 ) -> Result<BTreeMap<usize, Vec<Vec<Place>>>> {
-    let mut found: BTreeMap<usize, Vec<Vec<Place>>> =
-        layers.clone().map(|l| (l, vec![Vec::new(); ffn])).collect();
-    let mut complete: BTreeMap<usize, usize> = layers.clone().map(|l| (l, 0)).collect();
-    let needed = |layer: usize| alive.get(&layer).copied().unwrap_or(ffn);
-    'runs: for (r, run) in runs.iter().enumerate() {
+    layers
+        .clone()
+        .into_par_iter()
+        .map(|layer| {
+            let needed = alive.get(&layer).copied().unwrap_or(ffn);
+            let places = places_in_layer(runs, verify_parts, layer, ffn, per_neuron, needed)?;
+            Ok((layer, places))
+        })
+        .collect()
+}
+
+/// Up to `per_neuron` places each neuron of `layer` fires, in run, part and row order, reading
+/// activation parts until `needed` neurons have enough.
+fn places_in_layer(
+    runs: &[&RunInput],
+    verify_parts: bool,
+    layer: usize,
+    ffn: usize,
+    per_neuron: usize,
+    needed: usize,
+) -> Result<Vec<Vec<Place>>> {
+    let mut per: Vec<Vec<Place>> = vec![Vec::new(); ffn];
+    let mut complete = 0;
+    for (r, run) in runs.iter().enumerate() {
         let manifest = &run.manifest;
-        if manifest.config.record == RecordMode::Counts {
+        let [recorded_start, recorded_end] = manifest.config.layers;
+        if manifest.config.record == RecordMode::Counts
+            || !(recorded_start..recorded_end).contains(&layer)
+        {
             continue;
         }
-        let [recorded_start, recorded_end] = manifest.config.layers;
-        let scanned = layers.start.max(recorded_start)..layers.end.min(recorded_end);
         let text_start = manifest.config.sequence_start.text_start();
         for part in &manifest.parts {
-            for layer in scanned.clone() {
-                if complete[&layer] >= needed(layer) {
+            if complete >= needed {
+                return Ok(per);
+            }
+            let path = activations_path(&run.dir, layer, part.index);
+            let check = verify_parts.then(|| PartCheck::of(manifest, part, Some(layer)));
+            let rows = read_activations(&path, check.as_ref())?;
+            for i in 0..rows.len() {
+                if rows.pos[i] < text_start {
                     continue;
                 }
-                let path = activations_path(&run.dir, layer, part.index);
-                let check = verify_parts.then(|| PartCheck::of(manifest, part, Some(layer)));
-                let rows = read_activations(&path, check.as_ref())?;
-                let per = found.get_mut(&layer).expect("every layer");
-                for i in 0..rows.len() {
-                    if rows.pos[i] < text_start {
+                for &n in rows.neurons_of(i) {
+                    let Some(list) = per.get_mut(usize::from(n)) else {
                         continue;
-                    }
-                    for &n in rows.neurons_of(i) {
-                        let Some(list) = per.get_mut(usize::from(n)) else {
-                            continue;
-                        };
-                        if list.len() < per_neuron {
-                            list.push((r, part.index, rows.seq[i], rows.pos[i]));
-                            if list.len() == per_neuron {
-                                *complete.get_mut(&layer).expect("every layer") += 1;
-                            }
+                    };
+                    if list.len() < per_neuron {
+                        list.push((r, part.index, rows.seq[i], rows.pos[i]));
+                        if list.len() == per_neuron {
+                            complete += 1;
                         }
                     }
                 }
             }
-            if layers.clone().all(|l| complete[&l] >= needed(l)) {
-                break 'runs;
-            }
         }
     }
-    Ok(found)
+    Ok(per)
 }
 
 /// The tokens around every place in `found` (up to [`BEFORE`] before and [`AFTER`] after,

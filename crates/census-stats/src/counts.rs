@@ -7,7 +7,6 @@ use census_format::run::counts::DomainCounts;
 use census_format::run::tables::ActivationRows;
 use rustc_hash::FxHashMap;
 
-use crate::coverage::GroupedCounts;
 use crate::ngram::{TOKEN_BITS, TOKEN_MASK, TableCodes};
 use crate::part_data::{NO_NGRAM, PartTokens};
 use crate::sorted_counts::{KeyLayout, SortedCounts};
@@ -240,7 +239,7 @@ pub struct LayerCounts {
     /// (neuron, n-gram) fire counts of every order counted, in one table: each row's fired
     /// neurons keyed with the codes of its token, the one before and the one before that,
     /// newest first ([`TableCodes::none`] where there is none), up to the highest order. Each
-    /// order's counts are sums over a prefix of the key ([`Self::take_grouped`]).
+    /// order's counts are sums over a prefix of the key ([`NgramTable::by_neuron`]).
     pub table: Option<SortedCounts>,
     /// The orders the table counts (unigram, bigram, trigram).
     orders: [bool; 3],
@@ -340,26 +339,29 @@ impl LayerCounts {
         self.table_neurons.as_ref().map_or(self.ffn, |r| r.len())
     }
 
-    /// The (neuron, n-gram, fires) counts of `order` grouped by neuron, if counted, n-grams packed
-    /// by [`pack`](crate::ngram::pack): the sums of the table's entries over each prefix of `order` codes that names
-    /// a token at every place. Orders are taken lowest first; the table is dropped once its
-    /// highest order is taken.
-    pub fn take_grouped(&mut self, order: Order) -> Option<GroupedCounts> {
-        if !self.orders[order as usize] {
-            return None;
+    /// The orders the n-gram table counts (none once it was taken).
+    pub fn table_orders(&self) -> [bool; 3] {
+        if self.table.is_some() {
+            self.orders
+        } else {
+            [false; 3]
         }
-        let table = self.table.as_mut()?;
-        let grouped = order_counts(table, &self.codes, self.highest.n(), order.n());
-        if !self.orders[order as usize + 1..].contains(&true) {
-            self.table = None;
-        }
-        Some(grouped)
+    }
+
+    /// Takes the n-gram table out (it is read neuron by neuron: [`NgramTable::by_neuron`]).
+    pub fn take_table(&mut self) -> Option<NgramTable> {
+        Some(NgramTable {
+            table: self.table.take()?,
+            orders: self.orders,
+            codes: self.codes.clone(),
+            highest: self.highest,
+        })
     }
 
     /// Keeps the table's buffer of unsorted keys within `bytes`.
     pub fn limit_buffers(&mut self, bytes: usize) {
         if let Some(table) = &mut self.table {
-            table.limit_buffer(bytes / 8);
+            table.limit_buffer(bytes);
         }
     }
 
@@ -385,6 +387,9 @@ impl LayerCounts {
                 bits: self.codes.bits(),
                 width: self.table_width(),
             });
+        }
+        if let Some(table) = &mut self.table {
+            table.reserve(tokens.len(), acts.neurons.len());
         }
         for row in 0..tokens.len() {
             let fired = acts.neurons_of(row);
@@ -517,6 +522,65 @@ impl LayerCounts {
     }
 }
 
+/// A layer's n-gram table taken out of its counts ([`LayerCounts::take_table`]).
+pub struct NgramTable {
+    table: SortedCounts,
+    orders: [bool; 3],
+    codes: TableCodes,
+    highest: Order,
+}
+
+impl NgramTable {
+    /// Walks the table neuron by neuron. `visit` gets each neuron that fired
+    /// where an n-gram of a counted order exists, in neuron order, with its (n-gram, fires) list
+    /// of each order, n-grams packed by [`pack`](crate::ngram::pack): the sums of the table's
+    /// entries over each prefix of `n` codes that names a token at every place, in the order of
+    /// the codes newest first. A list is empty for an order the table does not count
+    /// ([`LayerCounts::table_orders`]) or where the neuron fired on no n-gram of that order.
+    pub fn by_neuron(mut self, mut visit: impl FnMut(u16, [&[(u64, u64)]; 3])) {
+        let (keys, counts, layout) = self.table.compacted();
+        let codes = &self.codes;
+        let highest = self.highest.n();
+        let gram_mask = (1u64 << layout.gram_bits) - 1;
+        let none = codes.none();
+        let mut lists: [Vec<(u64, u64)>; 3] = Default::default();
+        let mut start = 0;
+        while start < keys.len() {
+            let neuron_bits = keys[start] >> layout.gram_bits;
+            let end =
+                start + keys[start..].partition_point(|&k| k >> layout.gram_bits == neuron_bits);
+            let (keys, counts) = (&keys[start..end], &counts[start..end]);
+            for (order, list) in lists.iter_mut().enumerate() {
+                list.clear();
+                if !self.orders[order] {
+                    continue;
+                }
+                let n = order + 1;
+                let shift = codes.bits() * (highest - n) as u32;
+                let mut at = 0;
+                while at < keys.len() {
+                    // Keys sort by codes newest first: a prefix's entries are consecutive.
+                    let prefix = (keys[at] & gram_mask) >> shift;
+                    let mut fires = u64::from(counts[at]);
+                    at += 1;
+                    while at < keys.len() && (keys[at] & gram_mask) >> shift == prefix {
+                        fires += u64::from(counts[at]);
+                        at += 1;
+                    }
+                    // The oldest code of the prefix is none where the rows had no n-gram of
+                    // order n.
+                    if n == 1 || prefix & none != none {
+                        list.push((codes.decode_newest_first(prefix, n), fires));
+                    }
+                }
+            }
+            let (neuron, _) = layout.split(keys[0]);
+            visit(neuron, [&lists[0], &lists[1], &lists[2]]);
+            start = end;
+        }
+    }
+}
+
 /// The n-gram key of `row` of `tokens` in a table up to order `highest`: the codes of its token
 /// and, for trigram tables, of the one before and the one before that ([`TableCodes::none`]
 /// where the row has none), newest first; `None` where it has none at all.
@@ -550,39 +614,6 @@ fn table_gram(
     };
     let bits = codes.bits();
     Ok(Some((newest << (2 * bits)) | (before << bits) | two_before))
-}
-
-/// The (neuron, n-gram, fires) counts of order `n` in `table` of orders up to `highest`: the
-/// sums over each key prefix of `n` codes that names a token at every place, grouped by neuron,
-/// n-grams packed by [`pack`](crate::ngram::pack).
-fn order_counts(
-    table: &mut SortedCounts,
-    codes: &TableCodes,
-    highest: usize,
-    n: usize,
-) -> GroupedCounts {
-    let (keys, counts, layout) = table.compacted();
-    let shift = codes.bits() * (highest - n) as u32;
-    let none = codes.none();
-    let mut grouped = GroupedCounts::with_capacity(if n == highest { keys.len() } else { 0 });
-    let mut at = 0;
-    while at < keys.len() {
-        // Keys sort by neuron, then codes newest first: a prefix's entries are consecutive.
-        let prefix = keys[at] >> shift;
-        let mut fires = u64::from(counts[at]);
-        at += 1;
-        while at < keys.len() && keys[at] >> shift == prefix {
-            fires += u64::from(counts[at]);
-            at += 1;
-        }
-        let (neuron, gram) = layout.split(prefix << shift);
-        let gram = gram >> shift;
-        // The oldest code of the prefix is none where the rows had no n-gram of order n.
-        if n == 1 || gram & none != none {
-            grouped.push(neuron, codes.decode_newest_first(gram, n), fires);
-        }
-    }
-    grouped
 }
 
 #[cfg(test)]
@@ -708,30 +739,35 @@ mod tests {
             counts.add_part(&part, &acts).unwrap();
             other.add_part(&part, &acts).unwrap();
             counts.merge(other);
-            for order in Order::ALL {
-                let grouped = counts.take_grouped(order);
-                if order == Order::Unigram && !unigrams {
-                    assert!(grouped.is_none());
-                    continue;
+            assert_eq!(counts.table_orders(), [unigrams, true, true]);
+            let mut got: [Naive; 3] = Default::default();
+            let mut neurons = Vec::new();
+            let table = counts.take_table().expect("a table");
+            table.by_neuron(|n, lists| {
+                neurons.push(n);
+                for (order, list) in lists.into_iter().enumerate() {
+                    got[order].extend(list.iter().map(|&(g, c)| ((n, g), c)));
                 }
-                let got: Naive = grouped
-                    .unwrap()
-                    .iter()
-                    .flat_map(|(n, list)| list.iter().map(move |&(g, c)| ((n, g), c)))
-                    .collect();
-                let twice: Naive = expected[order as usize]
-                    .iter()
-                    .map(|(&k, &c)| (k, 2 * c))
-                    .collect();
+            });
+            assert!(
+                neurons.windows(2).all(|w| w[0] < w[1]),
+                "each neuron once, in order: {neurons:?}"
+            );
+            for order in Order::ALL {
+                let twice: Naive = match (order, unigrams) {
+                    (Order::Unigram, false) => Naive::new(),
+                    _ => expected[order as usize]
+                        .iter()
+                        .map(|(&k, &c)| (k, 2 * c))
+                        .collect(),
+                };
                 assert_eq!(
-                    got, twice,
+                    got[order as usize], twice,
                     "{order:?}, wide codes {wide}, unigrams {unigrams}"
                 );
             }
-            assert!(
-                counts.table.is_none(),
-                "the table is dropped after its last order"
-            );
+            assert!(counts.table.is_none(), "the table is taken");
+            assert_eq!(counts.table_orders(), [false; 3]);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! positional neurons.
 
 use crate::counts::{CorpusTally, LayerCounts};
-use crate::coverage::{NeuronNgrams, bin_of, by_count};
+use crate::coverage::{GroupedCounts, NeuronNgrams, bin_of, by_count};
 use crate::detectors::{Detector, detect, is_candidate};
 use crate::positional::{classify, mutual_information, ranges_above};
 use crate::token_neurons::TokenNeurons;
@@ -120,96 +120,85 @@ impl NgramStatistics {
         options: &AnalysisOptions,
     ) {
         let layer = counts.layer;
-        let denominator = options.detectors.ngram_denominator;
-        let share = options.detectors.coverage_share;
         let counted = (counts.table_neurons.clone())
             .map_or(0..counts.ffn, |r| r.start as usize..r.end as usize);
-        for order in Order::ALL {
-            let Some(grouped) = counts.take_grouped(order) else {
-                continue;
-            };
-            let kind = DetectorKind::of_order(order);
-            let mut sensitivity = kind.map(|k| {
-                self.sensitivity[k as usize]
-                    .get_or_insert([0; 3])
-                    .to_owned()
-            });
-            let open_bin = options.coverage_bins.len();
-            let bins = self.bins[order as usize].get_or_insert_with(|| vec![0u64; open_bin + 1]);
-            let mut with_ngrams = vec![false; counted.len()];
-            let by_token = (order == Order::Unigram).then(|| {
-                self.token_neurons
-                    .take()
-                    .unwrap_or_else(|| TokenNeurons::new(options.token_neurons))
-            });
-            for (neuron, ngrams) in grouped.iter() {
-                with_ngrams[usize::from(neuron) - counted.start] = true;
-                let stats = &mut neurons[usize::from(neuron)];
-                if stats.dead {
-                    continue;
-                }
-                let activations = match denominator {
-                    NgramDenominator::All => counts.fires[usize::from(neuron)],
-                    NgramDenominator::Windowed => ngrams.iter().map(|&(_, c)| c).sum(),
-                };
-                let ngrams = NeuronNgrams {
-                    neuron,
-                    counts: ngrams,
-                    activations,
-                };
-                let Some(m) = ngrams.coverage_count(share) else {
-                    bins[open_bin] += 1;
-                    continue;
-                };
-                stats.coverage[order as usize] = Some(m);
-                bins[bin_of(m, &options.coverage_bins)] += 1;
-                if !is_candidate(order, m, &options.detectors) {
-                    continue;
-                }
-                // A candidate's triggers are listed most frequent first.
-                let mut sorted = ngrams.counts.to_vec();
-                sorted.sort_unstable_by(by_count);
-                let ngrams = NeuronNgrams {
-                    counts: &sorted,
-                    ..ngrams
-                };
-                if let Some(counts) = &mut sensitivity {
-                    for (count, &min_occurrences) in
-                        counts.iter_mut().zip(&SENSITIVITY_MIN_OCCURRENCES)
-                    {
-                        let rule = DetectorOptions {
-                            min_occurrences,
-                            ..options.detectors.clone()
-                        };
-                        *count +=
-                            u64::from(detect(layer, order, &ngrams, m, tally, &rule).is_some());
-                    }
-                }
-                if let Some(found) = detect(layer, order, &ngrams, m, tally, &options.detectors) {
-                    match order {
-                        Order::Unigram => stats.token_detector = true,
-                        Order::Trigram => stats.trigram_detector = true,
-                        Order::Bigram => {}
-                    }
-                    self.detectors[order as usize].push(found);
-                }
+        let orders = counts.table_orders();
+        let open_bin = options.coverage_bins.len();
+        for (order, &on) in orders.iter().enumerate() {
+            if on {
+                self.bins[order].get_or_insert_with(|| vec![0u64; open_bin + 1]);
             }
-            if denominator == NgramDenominator::All {
-                // Alive, firing outside the prefix, but never where an n-gram of the order
-                // exists: no number of n-grams covers it.
+        }
+        let mut sensitivity: [Option<[u64; 3]>; 3] = std::array::from_fn(|order| {
+            let kind = DetectorKind::of_order(Order::ALL[order]).filter(|_| orders[order])?;
+            Some(self.sensitivity[kind as usize].unwrap_or([0; 3]))
+        });
+        let mut with_ngrams = vec![[false; 3]; counted.len()];
+        // The unigram lists of alive neurons, for the neurons of each token.
+        let mut unigrams = (orders[Order::Unigram as usize] && options.token_neurons > 0)
+            .then(|| GroupedCounts::with_capacity(counts.table_entries()));
+        let context = NeuronContext {
+            layer,
+            tally,
+            options,
+        };
+        if let Some(table) = counts.take_table() {
+            table.by_neuron(|neuron, lists| {
+                let stats = &mut neurons[usize::from(neuron)];
+                let fires = counts.fires[usize::from(neuron)];
+                for (order, list) in Order::ALL.into_iter().zip(lists) {
+                    if list.is_empty() {
+                        continue;
+                    }
+                    with_ngrams[usize::from(neuron) - counted.start][order as usize] = true;
+                    if stats.dead {
+                        continue;
+                    }
+                    let found = context.neuron_order(
+                        stats,
+                        order,
+                        list,
+                        fires,
+                        self.bins[order as usize].as_mut().expect("a counted order"),
+                        sensitivity[order as usize].as_mut(),
+                    );
+                    self.detectors[order as usize].extend(found);
+                }
+                if let Some(unigrams) = &mut unigrams
+                    && !stats.dead
+                {
+                    for &(token, fires) in lists[Order::Unigram as usize] {
+                        unigrams.push(neuron, token, fires);
+                    }
+                }
+            });
+        }
+        if options.detectors.ngram_denominator == NgramDenominator::All {
+            // Alive, firing outside the prefix, but never where an n-gram of the order exists:
+            // no number of n-grams covers it.
+            for (order, bins) in self.bins.iter_mut().enumerate() {
+                let Some(bins) = bins.as_mut().filter(|_| orders[order]) else {
+                    continue;
+                };
                 let uncoverable = counted.clone().filter(|&n| {
-                    !with_ngrams[n - counted.start] && !neurons[n].dead && counts.fires[n] > 0
+                    !with_ngrams[n - counted.start][order]
+                        && !neurons[n].dead
+                        && counts.fires[n] > 0
                 });
                 bins[open_bin] += uncoverable.count() as u64;
             }
-            if let Some(mut by_token) = by_token {
-                let alive = grouped
-                    .iter()
-                    .filter(|&(neuron, _)| !neurons[usize::from(neuron)].dead);
-                by_token.offer_layer(layer as u16, alive, &tally.tokens);
-                self.token_neurons = Some(by_token);
+        }
+        if orders[Order::Unigram as usize] {
+            let selected = self
+                .token_neurons
+                .get_or_insert_with(|| TokenNeurons::new(options.token_neurons));
+            if let Some(unigrams) = unigrams {
+                selected.offer_layer(layer as u16, unigrams.iter(), &tally.tokens);
             }
-            if let (Some(kind), Some(counts)) = (kind, sensitivity) {
+        }
+        for (order, counts) in sensitivity.into_iter().enumerate() {
+            if let (Some(kind), Some(counts)) = (DetectorKind::of_order(Order::ALL[order]), counts)
+            {
                 self.sensitivity[kind as usize] = Some(counts);
             }
         }
@@ -239,7 +228,73 @@ impl NgramStatistics {
     }
 }
 
-/// Analyses a layer's counts (its n-gram tables are consumed as they are grouped).
+/// What the statistics of one neuron's n-grams are computed against.
+struct NeuronContext<'a> {
+    layer: usize,
+    tally: &'a CorpusTally,
+    options: &'a AnalysisOptions,
+}
+
+impl NeuronContext<'_> {
+    /// The coverage of an alive neuron's n-grams of `order` (its (n-gram, fires) `list`; `fires`
+    /// outside the prefix in all), put into `stats` and counted in its coverage bin, and whether
+    /// it is a detector (counted under each minimum of occurrences in `sensitivity`).
+    fn neuron_order(
+        &self,
+        stats: &mut NeuronStats,
+        order: Order,
+        list: &[(u64, u64)],
+        fires: u64,
+        bins: &mut [u64],
+        sensitivity: Option<&mut [u64; 3]>,
+    ) -> Option<Detector> {
+        let options = self.options;
+        let activations = match options.detectors.ngram_denominator {
+            NgramDenominator::All => fires,
+            NgramDenominator::Windowed => list.iter().map(|&(_, c)| c).sum(),
+        };
+        let ngrams = NeuronNgrams {
+            neuron: stats.neuron,
+            counts: list,
+            activations,
+        };
+        let Some(m) = ngrams.coverage_count(options.detectors.coverage_share) else {
+            bins[options.coverage_bins.len()] += 1;
+            return None;
+        };
+        stats.coverage[order as usize] = Some(m);
+        bins[bin_of(m, &options.coverage_bins)] += 1;
+        if !is_candidate(order, m, &options.detectors) {
+            return None;
+        }
+        // A candidate's triggers are listed most frequent first.
+        let mut sorted = list.to_vec();
+        sorted.sort_unstable_by(by_count);
+        let ngrams = NeuronNgrams {
+            counts: &sorted,
+            ..ngrams
+        };
+        let (layer, tally) = (self.layer, self.tally);
+        if let Some(counts) = sensitivity {
+            for (count, &min_occurrences) in counts.iter_mut().zip(&SENSITIVITY_MIN_OCCURRENCES) {
+                let rule = DetectorOptions {
+                    min_occurrences,
+                    ..options.detectors.clone()
+                };
+                *count += u64::from(detect(layer, order, &ngrams, m, tally, &rule).is_some());
+            }
+        }
+        let found = detect(layer, order, &ngrams, m, tally, &options.detectors)?;
+        match order {
+            Order::Unigram => stats.token_detector = true,
+            Order::Trigram => stats.trigram_detector = true,
+            Order::Bigram => {}
+        }
+        Some(found)
+    }
+}
+
+/// Analyses a layer's counts (its n-gram table is consumed).
 pub fn analyze_layer(
     mut counts: LayerCounts,
     tally: &CorpusTally,

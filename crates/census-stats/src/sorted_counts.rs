@@ -1,14 +1,25 @@
 //! (neuron, n-gram) fire counts as sorted runs of packed keys, the analysis's largest tables.
 //!
-//! Every fire appends one key (the neuron above the n-gram's codes, [`KeyLayout`]) to a buffer; a full buffer is radix
-//! sorted and run-length encoded into a run of distinct keys with their counts, and runs of
-//! similar size are merged, so the table holds about two runs per doubling of its size.
-//! Counting touches memory in order instead of at random (a hash table's cache miss per fire),
-//! and a distinct entry takes 12 bytes. The result comes out sorted by neuron, then n-gram:
-//! grouped by neuron for free.
+//! Rows are buffered as their n-gram with their fired neurons (two bytes a fire). A full buffer
+//! becomes a run of distinct keys (the neuron above the n-gram's codes, [`KeyLayout`]) with
+//! their counts: its rows sorted by n-gram (a few per thousand fires), then each fire scattered
+//! into its neuron's list in that order, so every neuron's list comes out sorted by n-gram and
+//! its equal n-grams adjacent. Counting touches memory in order instead of at random (a hash
+//! table's cache miss per fire), and a distinct entry takes 12 bytes. Runs of similar size are
+//! merged, so the table holds about two runs per doubling of its size. The result comes out
+//! sorted by neuron, then n-gram: grouped by neuron for free.
 
-/// Keys buffered before they are sorted into a run, at most (32 MiB).
-pub const BUFFER_KEYS: usize = 1 << 22;
+/// Fires buffered before they are sorted into a run, at most (8M fires: 16 MiB of neurons, and
+/// 32 MiB more while they are sorted).
+pub const BUFFER_FIRES: usize = 1 << 23;
+
+/// Bytes a buffered fire takes: its neuron, and its place in its neuron's list while the buffer
+/// is sorted.
+const BYTES_PER_BUFFERED_FIRE: usize = 6;
+
+/// Bytes a buffered row takes beside its fires: its n-gram and where its fires end, and its
+/// place in n-gram order while the buffer is sorted.
+const BYTES_PER_BUFFERED_ROW: usize = 24;
 
 /// Distinct keys in ascending order, with their counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,22 +31,6 @@ struct Run {
 impl Run {
     fn len(&self) -> usize {
         self.keys.len()
-    }
-
-    /// Sorts `keys` and counts each distinct one.
-    fn from_keys(keys: &mut [u64]) -> Self {
-        radix_sort(keys);
-        let mut run = Self::default();
-        for &key in keys.iter() {
-            match run.keys.last() {
-                Some(&last) if last == key => *run.counts.last_mut().expect("a count") += 1,
-                _ => {
-                    run.keys.push(key);
-                    run.counts.push(1);
-                }
-            }
-        }
-        run
     }
 
     /// The union of two runs, counts of equal keys added.
@@ -76,44 +71,93 @@ impl Run {
     }
 }
 
-/// Sorts keys in place: least significant byte first, skipping the bytes every key shares.
-fn radix_sort(keys: &mut [u64]) {
-    if keys.len() < 64 {
-        keys.sort_unstable();
-        return;
+/// Rows not yet sorted into a run.
+#[derive(Debug, Clone, Default)]
+struct RowBuffer {
+    /// Each row's n-gram.
+    grams: Vec<u64>,
+    /// Where each row's neurons end in `neurons`.
+    ends: Vec<u32>,
+    /// Every row's fired neurons, as offsets from the layout's first neuron, row after row.
+    neurons: Vec<u16>,
+}
+
+impl RowBuffer {
+    fn is_empty(&self) -> bool {
+        self.grams.is_empty()
     }
-    let mut histograms = [[0usize; 256]; 8];
-    for &key in keys.iter() {
-        for (byte, histogram) in histograms.iter_mut().enumerate() {
-            histogram[((key >> (8 * byte)) & 0xFF) as usize] += 1;
-        }
+
+    fn bytes(&self) -> usize {
+        self.neurons.capacity() * BYTES_PER_BUFFERED_FIRE
+            + self.grams.capacity() * BYTES_PER_BUFFERED_ROW
     }
-    let mut buffer = vec![0u64; keys.len()];
-    let mut in_keys = true;
-    for (byte, histogram) in histograms.iter().enumerate() {
-        if histogram.contains(&keys.len()) {
-            continue; // every key has the same byte here
+
+    /// The buffered fires counted into a run of keys packed by `gram_bits`, the buffer emptied.
+    fn take_run(&mut self, gram_bits: u32) -> Run {
+        let rows = self.grams.len();
+        // Rows in n-gram order.
+        let mut order: Vec<(u64, u32)> = self.grams.iter().copied().zip(0..).collect();
+        order.sort_unstable();
+        let mut distinct = Vec::new();
+        let mut rank_of = vec![0u32; rows];
+        for &(gram, row) in &order {
+            if distinct.last() != Some(&gram) {
+                distinct.push(gram);
+            }
+            rank_of[row as usize] = (distinct.len() - 1) as u32;
         }
-        let mut offsets = [0usize; 256];
-        let mut total = 0;
-        for (offset, &count) in offsets.iter_mut().zip(histogram.iter()) {
-            *offset = total;
-            total += count;
+        // Each neuron's list of n-gram ranks, filled in n-gram order (a counting sort on the
+        // neuron, stable in the rows' order).
+        let width = self
+            .neurons
+            .iter()
+            .copied()
+            .max()
+            .map_or(0, |n| n as usize + 1);
+        let mut next = vec![0u32; width + 1];
+        for &n in &self.neurons {
+            next[n as usize + 1] += 1;
         }
-        let (from, to): (&[u64], &mut [u64]) = if in_keys {
-            (keys, &mut buffer)
-        } else {
-            (&buffer, keys)
+        for n in 1..=width {
+            next[n] += next[n - 1];
+        }
+        let starts = next.clone();
+        let mut ranks = vec![0u32; self.neurons.len()];
+        for &(_, row) in &order {
+            let row = row as usize;
+            let begin = if row == 0 {
+                0
+            } else {
+                self.ends[row - 1] as usize
+            };
+            let rank = rank_of[row];
+            for &n in &self.neurons[begin..self.ends[row] as usize] {
+                let at = &mut next[n as usize];
+                ranks[*at as usize] = rank;
+                *at += 1;
+            }
+        }
+        // Each neuron's equal n-grams are adjacent: counted run by run, once to size the run and
+        // once to fill it.
+        let lists = || (0..width).map(|n| (n, &ranks[starts[n] as usize..starts[n + 1] as usize]));
+        let distinct_keys: usize = lists()
+            .map(|(_, list)| list.chunk_by(|a, b| a == b).count())
+            .sum();
+        let mut run = Run {
+            keys: Vec::with_capacity(distinct_keys),
+            counts: Vec::with_capacity(distinct_keys),
         };
-        for &key in from {
-            let digit = ((key >> (8 * byte)) & 0xFF) as usize;
-            to[offsets[digit]] = key;
-            offsets[digit] += 1;
+        for (n, list) in lists() {
+            let high = (n as u64) << gram_bits;
+            for same in list.chunk_by(|a, b| a == b) {
+                run.keys.push(high | distinct[same[0] as usize]);
+                run.counts.push(same.len() as u32);
+            }
         }
-        in_keys = !in_keys;
-    }
-    if !in_keys {
-        keys.copy_from_slice(&buffer);
+        self.grams.clear();
+        self.ends.clear();
+        self.neurons.clear();
+        run
     }
 }
 
@@ -137,13 +181,6 @@ impl Default for KeyLayout {
 }
 
 impl KeyLayout {
-    /// The key of (neuron, n-gram).
-    #[inline]
-    fn key(self, neuron: u16, gram: u64) -> u64 {
-        debug_assert!(neuron >= self.first_neuron && gram < 1 << self.gram_bits);
-        (u64::from(neuron - self.first_neuron) << self.gram_bits) | gram
-    }
-
     /// Splits a key into (neuron, n-gram).
     #[inline]
     pub fn split(self, key: u64) -> (u16, u64) {
@@ -161,10 +198,10 @@ pub struct SortedCounts {
     layout: KeyLayout,
     /// Sorted runs, largest first.
     runs: Vec<Run>,
-    /// Keys not yet sorted into a run.
-    buffer: Vec<u64>,
-    /// Keys buffered before they are sorted.
-    buffer_keys: usize,
+    /// Rows not yet sorted into a run.
+    buffer: RowBuffer,
+    /// Fires buffered before they are sorted.
+    buffer_fires: usize,
 }
 
 impl Default for SortedCounts {
@@ -172,8 +209,8 @@ impl Default for SortedCounts {
         Self {
             layout: KeyLayout::default(),
             runs: Vec::new(),
-            buffer: Vec::new(),
-            buffer_keys: BUFFER_KEYS,
+            buffer: RowBuffer::default(),
+            buffer_fires: BUFFER_FIRES,
         }
     }
 }
@@ -200,31 +237,48 @@ impl SortedCounts {
         }
     }
 
-    /// Sorts buffered keys into a run once `keys` of them are waiting (at least 1,024), so the
-    /// buffer stays small beside a tight memory cap.
-    pub fn limit_buffer(&mut self, keys: usize) {
-        self.buffer_keys = keys.clamp(1024, BUFFER_KEYS);
+    /// Sorts buffered fires into a run before they take more than `bytes` (sorting included;
+    /// at least 1,024 fires), so the buffer stays small beside a tight memory cap.
+    pub fn limit_buffer(&mut self, bytes: usize) {
+        self.buffer_fires = (bytes / BYTES_PER_BUFFERED_FIRE).clamp(1024, BUFFER_FIRES);
+    }
+
+    /// Makes room for `rows` rows with `fires` fires in all before the buffer is next sorted.
+    pub fn reserve(&mut self, rows: usize, fires: usize) {
+        let room = self.buffer_fires.saturating_sub(self.buffer.neurons.len());
+        let fires = fires.min(room);
+        let rows = rows.min(fires.max(1));
+        self.buffer.neurons.reserve(fires);
+        self.buffer.grams.reserve(rows);
+        self.buffer.ends.reserve(rows);
     }
 
     /// Counts one row: n-gram `gram` (its codes, in the layout's bits) with its fired `neurons`
     /// (from the layout's first neuron, as many as the bits above the n-gram key).
     #[inline]
     pub fn add_row(&mut self, gram: u64, neurons: impl IntoIterator<Item = u16>) {
-        let layout = self.layout;
-        self.buffer
-            .extend(neurons.into_iter().map(|n| layout.key(n, gram)));
-        if self.buffer.len() >= self.buffer_keys {
+        let first = self.layout.first_neuron;
+        debug_assert!(gram < 1 << self.layout.gram_bits);
+        let buffer = &mut self.buffer;
+        buffer.neurons.extend(neurons.into_iter().map(|n| {
+            debug_assert!(n >= first);
+            n - first
+        }));
+        buffer.grams.push(gram);
+        buffer
+            .ends
+            .push(u32::try_from(buffer.neurons.len()).expect("fewer than 2^32 buffered fires"));
+        if buffer.neurons.len() >= self.buffer_fires {
             self.flush();
         }
     }
 
-    /// Sorts the buffered keys into a run and merges runs of similar size.
+    /// Sorts the buffered rows into a run and merges runs of similar size.
     fn flush(&mut self) {
         if self.buffer.is_empty() {
             return;
         }
-        let run = Run::from_keys(&mut self.buffer);
-        self.buffer.clear();
+        let run = self.buffer.take_run(self.layout.gram_bits);
         self.push_run(run);
     }
 
@@ -245,7 +299,7 @@ impl SortedCounts {
     /// Merges everything into one run, and frees the buffer.
     pub fn compact(&mut self) {
         self.flush();
-        self.buffer = Vec::new();
+        self.buffer = RowBuffer::default();
         while self.runs.len() >= 2 {
             let last = self.runs.pop().expect("two runs");
             let before = self.runs.pop().expect("two runs");
@@ -314,7 +368,7 @@ impl SortedCounts {
 
     /// Distinct (neuron, n-gram) pairs held, counting a pair once per run it is in.
     pub fn len(&self) -> usize {
-        self.runs.iter().map(Run::len).sum::<usize>() + self.buffer.len()
+        self.runs.iter().map(Run::len).sum::<usize>() + self.buffer.neurons.len()
     }
 
     /// Whether nothing was counted.
@@ -331,7 +385,7 @@ impl SortedCounts {
             .map(|r| r.keys.capacity() * 8 + r.counts.capacity() * 4)
             .sum();
         let merged = self.runs.iter().map(Run::len).sum::<usize>() * 12;
-        held + self.buffer.capacity() * 8 + if self.runs.len() > 1 { merged } else { 0 }
+        held + self.buffer.bytes() + if self.runs.len() > 1 { merged } else { 0 }
     }
 }
 
@@ -342,17 +396,6 @@ mod tests {
     fn mix(x: u64) -> u64 {
         let x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         x ^ (x >> 29)
-    }
-
-    #[test]
-    fn radix_sort_sorts() {
-        for len in [0, 5, 63, 64, 1000, 100_000] {
-            let mut keys: Vec<u64> = (0..len as u64).map(|i| mix(i) >> (i % 40)).collect();
-            let mut expected = keys.clone();
-            expected.sort_unstable();
-            radix_sort(&mut keys);
-            assert_eq!(keys, expected, "{len} keys");
-        }
     }
 
     #[test]

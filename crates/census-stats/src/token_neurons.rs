@@ -3,9 +3,29 @@
 //! (ties broken by fires, then layer, then neuron), so selecting again from the union of
 //! selections over parts of the layers gives the selection over all of them.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use census_format::analysis::tables::TokenNeuronRow;
+
+/// (neuron, token) pairs gathered at a time by [`TokenNeurons::offer_layer`] (256 KiB).
+const BLOCK_PAIRS: usize = 1 << 15;
+
+/// A neuron's fires on a token (below 2^40) above its list's index (below 2^24), in one word.
+#[inline]
+fn pack_pair(fires: u64, index: usize) -> u64 {
+    assert!(
+        fires < 1 << 40 && index < 1 << 24,
+        "fewer than 2^40 fires of a neuron on a token, and 2^24 neurons"
+    );
+    (fires << 24) | index as u64
+}
+
+/// The fires and list index [`pack_pair`] packed.
+#[inline]
+fn unpack_pair(pair: u64) -> (u64, usize) {
+    (pair >> 24, (pair & ((1 << 24) - 1)) as usize)
+}
 
 /// One neuron's fires on one token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,11 +68,12 @@ struct Best {
 }
 
 impl Best {
+    #[inline(always)]
     fn offer(
         &mut self,
         k: usize,
         entry: TokenFires,
-        order: fn(&TokenFires, &TokenFires) -> Ordering,
+        order: impl Fn(&TokenFires, &TokenFires) -> Ordering,
     ) {
         if let Some(floor) = &self.floor
             && order(&entry, floor) != Ordering::Less
@@ -72,6 +93,49 @@ impl Best {
     }
 }
 
+impl Best {
+    /// The best `k` of this and `other` (kept under the same order): the two lists merged, as
+    /// offering each of `other`'s entries would leave them (each of `other`'s best that is not
+    /// among the union's best would not be among them either).
+    fn absorb(
+        &mut self,
+        k: usize,
+        other: &Self,
+        order: impl Fn(&TokenFires, &TokenFires) -> Ordering,
+    ) {
+        let mut merged = Vec::with_capacity(k.min(self.list.len() + other.list.len()));
+        let (mut mine, mut theirs) = (self.list.iter().peekable(), other.list.iter().peekable());
+        while merged.len() < k {
+            let next = match (mine.peek(), theirs.peek()) {
+                (Some(a), Some(b)) => match order(a, b) {
+                    Ordering::Less => mine.next(),
+                    Ordering::Greater => theirs.next(),
+                    // Offered, an entry equal to one held is dropped, and one equal under the
+                    // order only goes before it.
+                    Ordering::Equal if a == b => {
+                        theirs.next();
+                        mine.next()
+                    }
+                    Ordering::Equal => theirs.next(),
+                },
+                (Some(_), None) => mine.next(),
+                (None, Some(_)) => theirs.next(),
+                (None, None) => break,
+            };
+            merged.push(*next.expect("an entry was peeked"));
+        }
+        self.floor = (merged.len() == k).then(|| merged[k - 1]);
+        self.list = merged;
+    }
+}
+
+/// One neuron's (token, fires) list, in token order, with its fires on all tokens.
+struct NeuronTokens<'a> {
+    neuron: u16,
+    fires: u64,
+    list: Cow<'a, [(u64, u64)]>,
+}
+
 /// One token's selections.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Selected {
@@ -81,6 +145,15 @@ struct Selected {
     most: Best,
     /// The neurons it takes the largest share of.
     devoted: Best,
+}
+
+impl Selected {
+    /// Offers an entry (with fires) to both selections of `k`.
+    #[inline(always)]
+    fn offer(&mut self, k: usize, entry: TokenFires) {
+        self.most.offer(k, entry, TokenFires::by_fires);
+        self.devoted.offer(k, entry, TokenFires::by_share);
+    }
 }
 
 /// Each token's selections, as neurons are offered.
@@ -118,76 +191,136 @@ impl TokenNeurons {
         if self.k == 0 || entry.fires == 0 {
             return;
         }
+        let k = self.k;
+        self.selection(token, occurrences).offer(k, entry);
+    }
+
+    /// The selections of `token`, which occurs `occurrences` times.
+    fn selection(&mut self, token: u32, occurrences: u64) -> &mut Selected {
         let index = token as usize;
         if index >= self.tokens.len() {
             self.tokens.resize_with(index + 1, Selected::default);
         }
         let selected = &mut self.tokens[index];
         selected.occurrences = occurrences;
-        selected.most.offer(self.k, entry, TokenFires::by_fires);
-        selected.devoted.offer(self.k, entry, TokenFires::by_share);
+        selected
     }
 
     /// Offers the fires of every neuron of `layer` on each token: each neuron's (token, fires)
     /// list in `neurons` (neuron, list), its fires on all tokens being the list's sum, and each
     /// token occurring `occurrences[token]` times. The same as offering each pair, done token by
-    /// token (a token's pairs gathered first, so its selections stay in cache while they are
-    /// offered).
+    /// token: a block of tokens' pairs is gathered from every list (read in token order), small
+    /// enough to stay in cache, then each token's pairs are offered while its selections are at
+    /// hand.
     pub fn offer_layer<'a>(
         &mut self,
         layer: u16,
-        neurons: impl Iterator<Item = (u16, &'a [(u64, u64)])> + Clone,
+        neurons: impl Iterator<Item = (u16, &'a [(u64, u64)])>,
         occurrences: &[u64],
+    ) {
+        self.offer_layer_in_blocks(layer, neurons, occurrences, BLOCK_PAIRS);
+    }
+
+    /// [`Self::offer_layer`], gathering about `block_pairs` pairs at a time.
+    fn offer_layer_in_blocks<'a>(
+        &mut self,
+        layer: u16,
+        neurons: impl Iterator<Item = (u16, &'a [(u64, u64)])>,
+        occurrences: &[u64],
+        block_pairs: usize,
     ) {
         if self.k == 0 {
             return;
         }
-        // Each token's pairs, gathered by a counting sort on the token.
+        // Each list in token order, and each neuron's fires on all tokens.
+        let lists: Vec<NeuronTokens<'a>> = neurons
+            .map(|(neuron, list)| NeuronTokens {
+                neuron,
+                fires: list.iter().map(|&(_, c)| c).sum(),
+                list: if list.is_sorted_by_key(|&(token, _)| token) {
+                    Cow::Borrowed(list)
+                } else {
+                    let mut sorted = list.to_vec();
+                    sorted.sort_unstable_by_key(|&(token, _)| token);
+                    Cow::Owned(sorted)
+                },
+            })
+            .collect();
+        // Where each token's pairs start among all pairs.
         let mut starts = vec![0usize; occurrences.len() + 1];
-        for (_, list) in neurons.clone() {
-            for &(token, _) in list {
+        for NeuronTokens { list, .. } in &lists {
+            for &(token, _) in list.iter() {
                 starts[token as usize + 1] += 1;
             }
         }
         for t in 1..starts.len() {
             starts[t] += starts[t - 1];
         }
-        let mut next = starts.clone();
-        let mut pairs = vec![
-            TokenFires {
-                layer,
-                neuron: 0,
-                fires: 0,
-                neuron_fires: 0,
-            };
-            starts[occurrences.len()]
-        ];
-        for (neuron, list) in neurons {
-            let neuron_fires = list.iter().map(|&(_, c)| c).sum();
-            for &(token, fires) in list {
-                let at = &mut next[token as usize];
-                pairs[*at] = TokenFires {
-                    layer,
-                    neuron,
-                    fires,
-                    neuron_fires,
-                };
-                *at += 1;
+        let mut read = vec![0usize; lists.len()];
+        let mut next = vec![0usize; occurrences.len()];
+        let mut block: Vec<u64> = Vec::new();
+        let mut first = 0;
+        while first < occurrences.len() {
+            // Tokens first..end: at most `block_pairs` pairs, or one token.
+            let end = (first + 1)
+                .max(starts.partition_point(|&s| s <= starts[first] + block_pairs) - 1)
+                .min(occurrences.len());
+            let base = starts[first];
+            block.clear();
+            block.resize(starts[end] - base, 0);
+            for t in first..end {
+                next[t] = starts[t] - base;
             }
-        }
-        for (token, occurrences) in occurrences.iter().enumerate() {
-            for &entry in &pairs[starts[token]..starts[token + 1]] {
-                self.offer(token as u32, *occurrences, entry);
+            // Each list's pairs of these tokens, packed (fires above the list's index).
+            for (index, NeuronTokens { list, .. }) in lists.iter().enumerate() {
+                let at = &mut read[index];
+                while let Some(&(token, fires)) = list.get(*at)
+                    && (token as usize) < end
+                {
+                    let slot = &mut next[token as usize];
+                    block[*slot] = pack_pair(fires, index);
+                    *slot += 1;
+                    *at += 1;
+                }
             }
+            let k = self.k;
+            for token in first..end {
+                let pairs = &block[starts[token] - base..starts[token + 1] - base];
+                if pairs.is_empty() {
+                    continue;
+                }
+                let selected = self.selection(token as u32, occurrences[token]);
+                for &pair in pairs {
+                    let (fires, index) = unpack_pair(pair);
+                    let of = &lists[index];
+                    if fires > 0 {
+                        selected.offer(
+                            k,
+                            TokenFires {
+                                layer,
+                                neuron: of.neuron,
+                                fires,
+                                neuron_fires: of.fires,
+                            },
+                        );
+                    }
+                }
+            }
+            first = end;
         }
     }
 
     /// Offers every selection of `other`.
     pub fn absorb(&mut self, other: &Self) {
+        let k = self.k;
+        if k == 0 {
+            return;
+        }
         for (token, selected) in other.selected() {
-            for entry in selected.most.list.iter().chain(&selected.devoted.list) {
-                self.offer(token, selected.occurrences, *entry);
-            }
+            let mine = self.selection(token, selected.occurrences);
+            mine.most.absorb(k, &selected.most, TokenFires::by_fires);
+            mine.devoted
+                .absorb(k, &selected.devoted, TokenFires::by_share);
         }
     }
 
@@ -304,5 +437,44 @@ mod tests {
         let mut absorbed = TokenNeurons::new(5);
         parts.iter().for_each(|p| absorbed.absorb(p));
         assert_eq!(absorbed, all);
+    }
+
+    #[test]
+    fn offering_a_layer_in_blocks_equals_offering_each_pair() {
+        let mut rng = census_testkit::SeededRng::new(7);
+        let tokens = 300;
+        let occurrences: Vec<u64> = (0..tokens).map(|_| 1 + rng.below(50) as u64).collect();
+        // Neurons with (token, fires) lists, some out of token order, some tokens never fired.
+        let lists: Vec<(u16, Vec<(u64, u64)>)> = (0..60u16)
+            .map(|neuron| {
+                let mut list = Vec::new();
+                for t in (0..tokens as u64).filter(|&t| t % 7 != 3) {
+                    if rng.below(4) == 0 {
+                        list.push((t, 1 + rng.below(5) as u64));
+                    }
+                }
+                if neuron % 5 == 0 {
+                    list.reverse();
+                }
+                (neuron * 3, list)
+            })
+            .collect();
+        let mut each = TokenNeurons::new(4);
+        for (neuron, list) in &lists {
+            let neuron_fires = list.iter().map(|&(_, c)| c).sum();
+            for &(token, f) in list {
+                each.offer(
+                    token as u32,
+                    occurrences[token as usize],
+                    fires(3, *neuron, f, neuron_fires),
+                );
+            }
+        }
+        for block_pairs in [1, 10, 97, BLOCK_PAIRS] {
+            let mut layer = TokenNeurons::new(4);
+            let listed = lists.iter().map(|(n, l)| (*n, l.as_slice()));
+            layer.offer_layer_in_blocks(3, listed, &occurrences, block_pairs);
+            assert_eq!(layer, each, "blocks of {block_pairs} pairs");
+        }
     }
 }
