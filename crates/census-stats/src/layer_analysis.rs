@@ -4,7 +4,7 @@
 use crate::counts::{CorpusTally, LayerCounts};
 use crate::coverage::{GroupedCounts, NeuronNgrams, bin_of, by_count};
 use crate::detectors::{Detector, detect, is_candidate};
-use crate::positional::{classify, mutual_information, ranges_above};
+use crate::positional::{PositionMi, classify, ranges_above};
 use crate::token_neurons::TokenNeurons;
 use census_format::analysis::options::{AnalysisOptions, DetectorOptions, NgramDenominator};
 use census_format::analysis::tables::Classification;
@@ -355,23 +355,22 @@ pub fn analyze_frequencies_and_positions(
             .rposition(|&n| n > 0)
             .map_or(0, |p| p + 1);
         let rows = &tally.positions[first..end.max(first)];
-        let mut fires = vec![0u64; rows.len()];
+        let by_neuron = neuron_major(&positions[first * counts.ffn..], counts.ffn, rows.len());
+        let position_mi = PositionMi::new(rows, options.positional.log_base);
         let bins = options.positional.curve_bins;
         for (n, stats) in neurons.iter_mut().enumerate() {
-            for (i, f) in fires.iter_mut().enumerate() {
-                *f = u64::from(positions[(first + i) * counts.ffn + n]);
-            }
+            let fires = &by_neuron[n * rows.len()..(n + 1) * rows.len()];
             if bins > 0 && !stats.dead && !rows.is_empty() {
                 curves.push(binned_curve(
                     layer as u16,
                     n as u16,
                     first as u16,
-                    &fires,
+                    fires,
                     rows,
                     bins,
                 ));
             }
-            let mi = mutual_information(&fires, rows, options.positional.log_base);
+            let mi = position_mi.of(fires);
             stats.position_mi = Some(mi);
             if mi <= options.positional.mi_threshold {
                 continue;
@@ -423,6 +422,28 @@ pub fn analyze_frequencies_and_positions(
             })
             .collect(),
     }
+}
+
+/// The first `positions` rows of position-major counts (`ffn` neurons a row) laid out neuron by
+/// neuron, a tile at a time.
+///
+/// # Shapes
+/// - `by_position`: `[positions.., ffn]`
+/// - returns: `[ffn, positions]`
+fn neuron_major(by_position: &[u32], ffn: usize, positions: usize) -> Vec<u64> {
+    const TILE: usize = 64;
+    let mut out = vec![0u64; ffn * positions];
+    for p0 in (0..positions).step_by(TILE) {
+        for n0 in (0..ffn).step_by(TILE) {
+            for p in p0..(p0 + TILE).min(positions) {
+                let row = &by_position[p * ffn..(p + 1) * ffn];
+                for n in n0..(n0 + TILE).min(ffn) {
+                    out[n * positions + p] = u64::from(row[n]);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A neuron's frequency by position in at most `bins` bins of equal width (the last may be
