@@ -544,34 +544,43 @@ impl NgramTable {
         let gram_mask = (1u64 << layout.gram_bits) - 1;
         let none = codes.none();
         let mut lists: [Vec<(u64, u64)>; 3] = Default::default();
+        // Each order's prefix of a key's codes, and the orders counted.
+        let shifts: [u32; 3] =
+            std::array::from_fn(|order| codes.bits() * highest.saturating_sub(order + 1) as u32);
+        let counted: Vec<usize> = (0..3).filter(|&order| self.orders[order]).collect();
         let mut start = 0;
         while start < keys.len() {
             let neuron_bits = keys[start] >> layout.gram_bits;
-            let end =
-                start + keys[start..].partition_point(|&k| k >> layout.gram_bits == neuron_bits);
+            let end = end_of_run(&keys[start..], |k| k >> layout.gram_bits == neuron_bits) + start;
             let (keys, counts) = (&keys[start..end], &counts[start..end]);
-            for (order, list) in lists.iter_mut().enumerate() {
-                list.clear();
-                if !self.orders[order] {
-                    continue;
-                }
+            // Keys sort by codes newest first: each order's prefixes are consecutive, so one
+            // pass sums them all, each order's running prefix closed where it changes.
+            let mut open: [Option<(u64, u64)>; 3] = [None; 3];
+            lists.iter_mut().for_each(Vec::clear);
+            let mut close = |order: usize, prefix: u64, fires: u64| {
+                // The oldest code of the prefix is none where the rows had no n-gram of order n.
                 let n = order + 1;
-                let shift = codes.bits() * (highest - n) as u32;
-                let mut at = 0;
-                while at < keys.len() {
-                    // Keys sort by codes newest first: a prefix's entries are consecutive.
-                    let prefix = (keys[at] & gram_mask) >> shift;
-                    let mut fires = u64::from(counts[at]);
-                    at += 1;
-                    while at < keys.len() && (keys[at] & gram_mask) >> shift == prefix {
-                        fires += u64::from(counts[at]);
-                        at += 1;
+                if n == 1 || prefix & none != none {
+                    lists[order].push((codes.decode_newest_first(prefix, n), fires));
+                }
+            };
+            for (&key, &count) in keys.iter().zip(counts) {
+                let gram = key & gram_mask;
+                for &order in &counted {
+                    let prefix = gram >> shifts[order];
+                    match &mut open[order] {
+                        Some((held, fires)) if *held == prefix => *fires += u64::from(count),
+                        slot => {
+                            if let Some((held, fires)) = slot.replace((prefix, u64::from(count))) {
+                                close(order, held, fires);
+                            }
+                        }
                     }
-                    // The oldest code of the prefix is none where the rows had no n-gram of
-                    // order n.
-                    if n == 1 || prefix & none != none {
-                        list.push((codes.decode_newest_first(prefix, n), fires));
-                    }
+                }
+            }
+            for &order in &counted {
+                if let Some((prefix, fires)) = open[order] {
+                    close(order, prefix, fires);
                 }
             }
             let (neuron, _) = layout.split(keys[0]);
@@ -579,6 +588,22 @@ impl NgramTable {
             start = end;
         }
     }
+}
+
+/// The length of the prefix of `sorted` where `within` holds (it holds on a prefix), found by
+/// galloping from the start: a short prefix costs a few reads near it, not a search of the
+/// whole slice.
+fn end_of_run(sorted: &[u64], within: impl Fn(u64) -> bool) -> usize {
+    let (mut inside, mut step) = (0, 1);
+    if sorted.first().is_none_or(|&k| !within(k)) {
+        return 0;
+    }
+    while inside + step < sorted.len() && within(sorted[inside + step]) {
+        inside += step;
+        step *= 2;
+    }
+    let beyond = (inside + step).min(sorted.len());
+    inside + 1 + sorted[inside + 1..beyond].partition_point(|&k| within(k))
 }
 
 /// The n-gram key of `row` of `tokens` in a table up to order `highest`: the codes of its token
@@ -671,6 +696,19 @@ mod tests {
             }
         );
         assert_eq!(e.to_string(), "neuron 7 recorded but layer 2 has 4 neurons");
+    }
+
+    #[test]
+    fn a_run_s_end_is_found_by_galloping() {
+        let sorted: Vec<u64> = (0..1000).map(|i| i / 7).collect();
+        for value in [0, 1, 5, 142] {
+            let start = sorted.iter().position(|&k| k == value).unwrap();
+            let end = end_of_run(&sorted[start..], |k| k == value) + start;
+            assert_eq!(end, sorted.iter().rposition(|&k| k == value).unwrap() + 1);
+        }
+        assert_eq!(end_of_run(&sorted, |k| k < 1000), 1000);
+        assert_eq!(end_of_run(&sorted, |_| false), 0);
+        assert_eq!(end_of_run(&[], |_| true), 0);
     }
 
     /// (neuron, n-gram) counts counted naively.

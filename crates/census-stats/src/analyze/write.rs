@@ -65,6 +65,16 @@ pub(super) fn write(
     let positional: Vec<_> = results.iter().flat_map(|r| &r.positional).collect();
     let detector_rows = tables::detector_rows(&detectors, projections.as_deref(), &token_name);
     crate::summary::fill_detected_coverage(&mut summaries, &detector_rows);
+    // The contexts read the runs again, layers side by side; the neurons of each token are
+    // merged beside them.
+    let (contexts, token_neurons) = rayon::join(
+        || {
+            (options.contexts > 0)
+                .then(|| example_contexts(plan, &results, options.contexts))
+                .transpose()
+        },
+        || tables::token_neuron_rows(&results, options.token_neurons, &token_name),
+    );
     let written_tables = AnalysisTables {
         neurons: tables::neuron_rows(&results),
         layers: summaries,
@@ -80,10 +90,8 @@ pub(super) fn write(
         position_curves: (options.positional.curve_bins > 0
             && results.iter().any(|r| r.positions_analysed))
         .then(|| results.iter().flat_map(|r| r.curves.clone()).collect()),
-        token_neurons: tables::token_neuron_rows(&results, options.token_neurons, &token_name),
-        contexts: (options.contexts > 0)
-            .then(|| example_contexts(plan, &results, options.contexts))
-            .transpose()?,
+        token_neurons,
+        contexts: contexts?,
         detector_sensitivity: tables::detector_sensitivity_rows(&results),
         dead_saturation: Some(tables::dead_saturation_rows(&results)),
         detector_stability: stability,
