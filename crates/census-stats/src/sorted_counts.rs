@@ -17,9 +17,9 @@ pub const BUFFER_FIRES: usize = 1 << 23;
 /// is sorted.
 const BYTES_PER_BUFFERED_FIRE: usize = 6;
 
-/// Bytes a buffered row takes beside its fires: its n-gram and where its fires end, and its
-/// place in n-gram order while the buffer is sorted.
-const BYTES_PER_BUFFERED_ROW: usize = 24;
+/// Bytes a buffered row takes beside its fires: its n-gram and where its fires end, and while
+/// the buffer is sorted its place in n-gram order, its rank and its distinct n-gram.
+const BYTES_PER_BUFFERED_ROW: usize = 44;
 
 /// Distinct keys in ascending order, with their counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -94,52 +94,16 @@ impl RowBuffer {
 
     /// The buffered fires counted into a run of keys packed by `gram_bits`, the buffer emptied.
     fn take_run(&mut self, gram_bits: u32) -> Run {
-        let rows = self.grams.len();
-        // Rows in n-gram order.
-        let mut order: Vec<(u64, u32)> = self.grams.iter().copied().zip(0..).collect();
-        order.sort_unstable();
-        let mut distinct = Vec::new();
-        let mut rank_of = vec![0u32; rows];
-        for &(gram, row) in &order {
-            if distinct.last() != Some(&gram) {
-                distinct.push(gram);
-            }
-            rank_of[row as usize] = (distinct.len() - 1) as u32;
-        }
-        // Each neuron's list of n-gram ranks, filled in n-gram order (a counting sort on the
-        // neuron, stable in the rows' order).
-        let width = self
-            .neurons
-            .iter()
-            .copied()
-            .max()
-            .map_or(0, |n| n as usize + 1);
-        let mut next = vec![0u32; width + 1];
-        for &n in &self.neurons {
-            next[n as usize + 1] += 1;
-        }
-        for n in 1..=width {
-            next[n] += next[n - 1];
-        }
-        let starts = next.clone();
-        let mut ranks = vec![0u32; self.neurons.len()];
-        for &(_, row) in &order {
-            let row = row as usize;
-            let begin = if row == 0 {
-                0
-            } else {
-                self.ends[row - 1] as usize
-            };
-            let rank = rank_of[row];
-            for &n in &self.neurons[begin..self.ends[row] as usize] {
-                let at = &mut next[n as usize];
-                ranks[*at as usize] = rank;
-                *at += 1;
-            }
-        }
+        let (order, distinct) = self.rows_by_gram();
+        let (starts, ranks) = self.ranks_by_neuron(&order);
         // Each neuron's equal n-grams are adjacent: counted run by run, once to size the run and
         // once to fill it.
-        let lists = || (0..width).map(|n| (n, &ranks[starts[n] as usize..starts[n + 1] as usize]));
+        let lists = || {
+            starts
+                .windows(2)
+                .map(|w| &ranks[w[0] as usize..w[1] as usize])
+                .enumerate()
+        };
         let distinct_keys: usize = lists()
             .map(|(_, list)| list.chunk_by(|a, b| a == b).count())
             .sum();
@@ -158,6 +122,59 @@ impl RowBuffer {
         self.ends.clear();
         self.neurons.clear();
         run
+    }
+
+    /// The rows in n-gram order, each with its n-gram's rank among the distinct n-grams, and the
+    /// distinct n-grams in order.
+    fn rows_by_gram(&self) -> (Vec<(u32, u32)>, Vec<u64>) {
+        let mut by_gram: Vec<(u64, u32)> = self.grams.iter().copied().zip(0..).collect();
+        by_gram.sort_unstable();
+        let mut distinct: Vec<u64> = Vec::new();
+        let order = by_gram
+            .into_iter()
+            .map(|(gram, row)| {
+                if distinct.last() != Some(&gram) {
+                    distinct.push(gram);
+                }
+                (row, (distinct.len() - 1) as u32)
+            })
+            .collect();
+        (order, distinct)
+    }
+
+    /// Each neuron's list of n-gram ranks, filled with the rows in `order` (row, rank): a
+    /// counting sort on the neuron, stable in that order. Neuron `n`'s list is
+    /// `ranks[starts[n]..starts[n + 1]]`.
+    fn ranks_by_neuron(&self, order: &[(u32, u32)]) -> (Vec<u32>, Vec<u32>) {
+        let width = self
+            .neurons
+            .iter()
+            .copied()
+            .max()
+            .map_or(0, |n| n as usize + 1);
+        let mut next = vec![0u32; width + 1];
+        for &n in &self.neurons {
+            next[n as usize + 1] += 1;
+        }
+        for n in 1..=width {
+            next[n] += next[n - 1];
+        }
+        let starts = next.clone();
+        let mut ranks = vec![0u32; self.neurons.len()];
+        for &(row, rank) in order {
+            let row = row as usize;
+            let begin = if row == 0 {
+                0
+            } else {
+                self.ends[row - 1] as usize
+            };
+            for &n in &self.neurons[begin..self.ends[row] as usize] {
+                let at = &mut next[n as usize];
+                ranks[*at as usize] = rank;
+                *at += 1;
+            }
+        }
+        (starts, ranks)
     }
 }
 
