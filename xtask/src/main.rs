@@ -30,6 +30,7 @@ enum Task {
 
 fn main() -> Result<()> {
     census_cli::logging::init_tracing();
+    census_cli::allocator::keep_freed_memory();
     match Cli::parse().task {
         Task::Census(command) => command.run(),
         Task::Bench(args) => args.run(),

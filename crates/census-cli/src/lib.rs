@@ -9,7 +9,9 @@
 //! - [`stages`]: the ledger of finished stages and what each was made from.
 //! - [`fired`]: the neurons that fire on one text, printed.
 //! - [`logging`]: the one `tracing` setup.
+//! - [`allocator`]: glibc's allocator told to keep freed memory for the next allocation.
 
+pub mod allocator;
 pub mod command;
 pub mod data;
 pub mod fired;

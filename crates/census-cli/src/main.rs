@@ -7,5 +7,6 @@ use clap::Parser;
 
 fn main() -> Result<()> {
     census_cli::logging::init_tracing();
+    census_cli::allocator::keep_freed_memory();
     Cli::parse().command.run()
 }
