@@ -1,6 +1,8 @@
 //! Example contexts of every neuron (`contexts.parquet`): the first places it fires (outside
 //! the `</s>` prefix), with the tokens around them, read from the runs that record fired neurons
-//! while they are at hand, so the report needs no run.
+//! while they are at hand, so the report needs no run. The places are gathered as the layers are
+//! counted where the counting reads every row of the same parts in the same order
+//! ([`FirstPlaces`]), and read again otherwise.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -10,7 +12,9 @@ use rayon::prelude::*;
 use census_format::analysis::tables::ContextRow;
 use census_format::run::RecordMode;
 use census_format::run::checked::{PartLimits, read_token_ids};
-use census_format::run::tables::{PartCheck, activations_path, read_activations, tokens_path};
+use census_format::run::tables::{
+    ActivationRows, PartCheck, activations_path, read_activations, tokens_path,
+};
 
 use crate::error::Result;
 use crate::inputs::RunInput;
@@ -20,13 +24,71 @@ const BEFORE: usize = 10;
 const AFTER: usize = 10;
 
 /// Where a neuron fired: (run index, part, sequence, position).
-type Place = (usize, u32, u64, u16);
+pub type Place = (usize, u32, u64, u16);
+
+/// The first places each neuron of a layer fires outside the prefix, part by part in run, part
+/// and row order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstPlaces {
+    per_neuron: usize,
+    /// Each neuron's places so far, by neuron.
+    places: Vec<Vec<Place>>,
+    /// Neurons with `per_neuron` places.
+    complete: usize,
+}
+
+impl FirstPlaces {
+    /// None yet, for up to `per_neuron` places of each of `ffn` neurons.
+    pub fn new(ffn: usize, per_neuron: usize) -> Self {
+        Self {
+            per_neuron,
+            places: vec![Vec::new(); ffn],
+            complete: 0,
+        }
+    }
+
+    /// Adds the places of the next part, `part` of run `run` (its rows at positions from
+    /// `text_start` on); neurons beyond the layer are left to the counting to refuse.
+    pub fn add(&mut self, run: usize, part: u32, rows: &ActivationRows, text_start: u16) {
+        if self.complete == self.places.len() {
+            return;
+        }
+        for i in 0..rows.len() {
+            if rows.pos[i] < text_start {
+                continue;
+            }
+            for &n in rows.neurons_of(i) {
+                let Some(list) = self.places.get_mut(usize::from(n)) else {
+                    continue;
+                };
+                if list.len() < self.per_neuron {
+                    list.push((run, part, rows.seq[i], rows.pos[i]));
+                    if list.len() == self.per_neuron {
+                        self.complete += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Neurons with all their places.
+    fn complete(&self) -> usize {
+        self.complete
+    }
+
+    /// Each neuron's places, by neuron.
+    pub fn into_places(self) -> Vec<Vec<Place>> {
+        self.places
+    }
+}
 
 /// Up to `per_neuron` contexts of every neuron of `layers` (`ffn` neurons each, `alive` of them
-/// not dead, by layer), scanning `runs` part by part (the layers each recorded, skipping counts
-/// runs) until every alive neuron has enough; `vocab` bounds the token ids read, and each part
-/// read is checked against its run's manifest when `verify_parts` (off for runs another tool
-/// rewrote, `--rewritten-parts`).
+/// not dead, by layer): the places `gathered` while counting (by layer), or else those found by
+/// scanning `runs` part by part (the layers each recorded, skipping counts runs) until every
+/// alive neuron has enough; `vocab` bounds the token ids read, and each part read is checked
+/// against its run's manifest when `verify_parts` (off for runs another tool rewrote,
+/// `--rewritten-parts`).
+#[allow(clippy::too_many_arguments)]
 pub fn collect(
     runs: &[&RunInput],
     verify_parts: bool,
@@ -35,8 +97,12 @@ pub fn collect(
     vocab: usize,
     per_neuron: usize,
     alive: &BTreeMap<usize, usize>,
+    gathered: Option<BTreeMap<usize, Vec<Vec<Place>>>>,
 ) -> Result<Vec<ContextRow>> {
-    let found = find_places(runs, verify_parts, &layers, ffn, per_neuron, alive)?;
+    let found = match gathered {
+        Some(found) => found,
+        None => find_places(runs, verify_parts, &layers, ffn, per_neuron, alive)?,
+    };
     let windows = read_windows(runs, verify_parts, ffn, vocab, &found)?;
     Ok(context_rows(found, &windows))
 }
@@ -72,8 +138,7 @@ fn places_in_layer(
     per_neuron: usize,
     needed: usize,
 ) -> Result<Vec<Vec<Place>>> {
-    let mut per: Vec<Vec<Place>> = vec![Vec::new(); ffn];
-    let mut complete = 0;
+    let mut places = FirstPlaces::new(ffn, per_neuron);
     for (r, run) in runs.iter().enumerate() {
         let manifest = &run.manifest;
         let [recorded_start, recorded_end] = manifest.config.layers;
@@ -84,31 +149,16 @@ fn places_in_layer(
         }
         let text_start = manifest.config.sequence_start.text_start();
         for part in &manifest.parts {
-            if complete >= needed {
-                return Ok(per);
+            if places.complete() >= needed {
+                return Ok(places.into_places());
             }
             let path = activations_path(&run.dir, layer, part.index);
             let check = verify_parts.then(|| PartCheck::of(manifest, part, Some(layer)));
             let rows = read_activations(&path, check.as_ref())?;
-            for i in 0..rows.len() {
-                if rows.pos[i] < text_start {
-                    continue;
-                }
-                for &n in rows.neurons_of(i) {
-                    let Some(list) = per.get_mut(usize::from(n)) else {
-                        continue;
-                    };
-                    if list.len() < per_neuron {
-                        list.push((r, part.index, rows.seq[i], rows.pos[i]));
-                        if list.len() == per_neuron {
-                            complete += 1;
-                        }
-                    }
-                }
-            }
+            places.add(r, part.index, &rows, text_start);
         }
     }
-    Ok(per)
+    Ok(places.into_places())
 }
 
 /// The tokens around every place in `found` (up to [`BEFORE`] before and [`AFTER`] after,

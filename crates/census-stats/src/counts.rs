@@ -7,6 +7,7 @@ use census_format::run::counts::DomainCounts;
 use census_format::run::tables::ActivationRows;
 use rustc_hash::FxHashMap;
 
+use crate::contexts::FirstPlaces;
 use crate::ngram::{TOKEN_BITS, TOKEN_MASK, TableCodes};
 use crate::part_data::{NO_NGRAM, PartTokens};
 use crate::sorted_counts::{KeyLayout, SortedCounts};
@@ -210,6 +211,9 @@ pub struct CountScope {
     pub bigrams_trigrams: bool,
     /// (position, neuron) counts for sequences of up to this many tokens.
     pub positions: Option<usize>,
+    /// The first places each neuron fires, this many of each (0: none), for the example
+    /// contexts ([`FirstPlaces`]).
+    pub contexts: usize,
 }
 
 impl CountScope {
@@ -254,6 +258,9 @@ pub struct LayerCounts {
     /// The dead neurons after the first part and each doubling of the rows since, and after
     /// the last part ([`Self::saturation_checkpoint`]).
     pub saturation: Vec<SaturationPoint>,
+    /// The first places each neuron fired, where gathered ([`CountScope::contexts`]); the
+    /// counting adds each part's as it reads it.
+    pub places: Option<FirstPlaces>,
 }
 
 /// The dead neurons of a layer once `rows` rows were counted, under both readings of the
@@ -297,6 +304,7 @@ impl LayerCounts {
             codes,
             highest: scope.highest_order(),
             saturation: Vec::new(),
+            places: (scope.contexts > 0).then(|| FirstPlaces::new(ffn, scope.contexts)),
         }
     }
 
@@ -365,10 +373,10 @@ impl LayerCounts {
         }
     }
 
-    /// Merges the table into one run (as counting ends).
+    /// Merges the table's runs into one as counting ends ([`SortedCounts::finish`]).
     pub fn compact(&mut self) {
         if let Some(table) = &mut self.table {
-            table.compact();
+            table.finish();
         }
     }
 
@@ -486,8 +494,9 @@ impl LayerCounts {
         Ok(())
     }
 
-    /// Adds the counts of disjoint parts of the same layer. The saturation points are dropped:
-    /// they need the fires of the parts read before each point, which `other` does not hold.
+    /// Adds the counts of disjoint parts of the same layer. The saturation points and the first
+    /// places are dropped: they need the parts read before each point, or before each place,
+    /// which `other` does not hold.
     pub fn merge(&mut self, other: Self) {
         assert_eq!(
             (self.layer, self.ffn),
@@ -501,6 +510,7 @@ impl LayerCounts {
         );
         self.rows += other.rows;
         self.saturation.clear();
+        self.places = None;
         add_vectors(&mut self.fires, &other.fires);
         add_vectors(&mut self.fires_bos, &other.fires_bos);
         if let (Some(a), Some(b)) = (&mut self.table, other.table) {
@@ -532,27 +542,21 @@ pub struct NgramTable {
 
 impl NgramTable {
     /// Walks the table neuron by neuron. `visit` gets each neuron that fired
-    /// where an n-gram of a counted order exists, in neuron order, with its (n-gram, fires) list
-    /// of each order, n-grams packed by [`pack`](crate::ngram::pack): the sums of the table's
-    /// entries over each prefix of `n` codes that names a token at every place, in the order of
-    /// the codes newest first. A list is empty for an order the table does not count
-    /// ([`LayerCounts::table_orders`]) or where the neuron fired on no n-gram of that order.
-    pub fn by_neuron(mut self, mut visit: impl FnMut(u16, [&[(u64, u64)]; 3])) {
-        let (keys, counts, layout) = self.table.compacted();
+    /// where an n-gram of a counted order exists, in neuron order, with its n-grams of each
+    /// order ([`CodedLists`]): the sums of the table's entries over each prefix of `n` codes
+    /// that names a token at every place, in the order of the codes newest first. A list is
+    /// empty for an order the table does not count ([`LayerCounts::table_orders`]) or where the
+    /// neuron fired on no n-gram of that order.
+    pub fn by_neuron(self, mut visit: impl FnMut(u16, CodedLists<'_>)) {
         let codes = &self.codes;
         let highest = self.highest.n();
-        let gram_mask = (1u64 << layout.gram_bits) - 1;
         let none = codes.none();
         let mut lists: [Vec<(u64, u64)>; 3] = Default::default();
         // Each order's prefix of a key's codes, and the orders counted.
         let shifts: [u32; 3] =
             std::array::from_fn(|order| codes.bits() * highest.saturating_sub(order + 1) as u32);
         let counted: Vec<usize> = (0..3).filter(|&order| self.orders[order]).collect();
-        let mut start = 0;
-        while start < keys.len() {
-            let neuron_bits = keys[start] >> layout.gram_bits;
-            let end = end_of_run(&keys[start..], |k| k >> layout.gram_bits == neuron_bits) + start;
-            let (keys, counts) = (&keys[start..end], &counts[start..end]);
+        self.table.by_neuron(|neuron, grams, counts| {
             // Keys sort by codes newest first: each order's prefixes are consecutive, so one
             // pass sums them all, each order's running prefix closed where it changes.
             let mut open: [Option<(u64, u64)>; 3] = [None; 3];
@@ -561,11 +565,10 @@ impl NgramTable {
                 // The oldest code of the prefix is none where the rows had no n-gram of order n.
                 let n = order + 1;
                 if n == 1 || prefix & none != none {
-                    lists[order].push((codes.decode_newest_first(prefix, n), fires));
+                    lists[order].push((prefix, fires));
                 }
             };
-            for (&key, &count) in keys.iter().zip(counts) {
-                let gram = key & gram_mask;
+            for (&gram, &count) in grams.iter().zip(counts) {
                 for &order in &counted {
                     let prefix = gram >> shifts[order];
                     match &mut open[order] {
@@ -583,27 +586,35 @@ impl NgramTable {
                     close(order, prefix, fires);
                 }
             }
-            let (neuron, _) = layout.split(keys[0]);
-            visit(neuron, [&lists[0], &lists[1], &lists[2]]);
-            start = end;
-        }
+            visit(
+                neuron,
+                CodedLists {
+                    lists: [&lists[0], &lists[1], &lists[2]],
+                    codes,
+                },
+            );
+        });
     }
 }
 
-/// The length of the prefix of `sorted` where `within` holds (it holds on a prefix), found by
-/// galloping from the start: a short prefix costs a few reads near it, not a search of the
-/// whole slice.
-fn end_of_run(sorted: &[u64], within: impl Fn(u64) -> bool) -> usize {
-    let (mut inside, mut step) = (0, 1);
-    if sorted.first().is_none_or(|&k| !within(k)) {
-        return 0;
+/// One neuron's n-grams of each order (unigram, bigram, trigram) as [`NgramTable::by_neuron`]
+/// gives them: (codes, fires) lists, the codes of each n-gram newest first. What needs only the
+/// fires (coverage) reads them as they are; the n-grams are decoded where they are needed (a
+/// detector's triggers, the neurons of each token), not for every list.
+#[derive(Clone, Copy)]
+pub struct CodedLists<'a> {
+    /// (codes, fires) by order.
+    pub lists: [&'a [(u64, u64)]; 3],
+    codes: &'a TableCodes,
+}
+
+impl CodedLists<'_> {
+    /// The list of `order` with its n-grams decoded, packed by [`pack`](crate::ngram::pack).
+    pub fn decoded(&self, order: Order) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.lists[order as usize]
+            .iter()
+            .map(move |&(codes, fires)| (self.codes.decode_newest_first(codes, order.n()), fires))
     }
-    while inside + step < sorted.len() && within(sorted[inside + step]) {
-        inside += step;
-        step *= 2;
-    }
-    let beyond = (inside + step).min(sorted.len());
-    inside + 1 + sorted[inside + 1..beyond].partition_point(|&k| within(k))
 }
 
 /// The n-gram key of `row` of `tokens` in a table up to order `highest`: the codes of its token
@@ -678,6 +689,7 @@ mod tests {
             unigrams: true,
             bigrams_trigrams: false,
             positions: Some(8),
+            contexts: 0,
         };
         let mut counts = LayerCounts::new(2, 4, scope, TableCodes::identity());
         let acts = ActivationRows {
@@ -696,19 +708,6 @@ mod tests {
             }
         );
         assert_eq!(e.to_string(), "neuron 7 recorded but layer 2 has 4 neurons");
-    }
-
-    #[test]
-    fn a_run_s_end_is_found_by_galloping() {
-        let sorted: Vec<u64> = (0..1000).map(|i| i / 7).collect();
-        for value in [0, 1, 5, 142] {
-            let start = sorted.iter().position(|&k| k == value).unwrap();
-            let end = end_of_run(&sorted[start..], |k| k == value) + start;
-            assert_eq!(end, sorted.iter().rposition(|&k| k == value).unwrap() + 1);
-        }
-        assert_eq!(end_of_run(&sorted, |k| k < 1000), 1000);
-        assert_eq!(end_of_run(&sorted, |_| false), 0);
-        assert_eq!(end_of_run(&[], |_| true), 0);
     }
 
     /// (neuron, n-gram) counts counted naively.
@@ -770,6 +769,7 @@ mod tests {
                 unigrams,
                 bigrams_trigrams: true,
                 positions: None,
+                contexts: 0,
             };
             let mut counts = LayerCounts::new(0, 6, scope, codes);
             // Two parts' worth, merged, as the analysis counts a layer.
@@ -783,8 +783,8 @@ mod tests {
             let table = counts.take_table().expect("a table");
             table.by_neuron(|n, lists| {
                 neurons.push(n);
-                for (order, list) in lists.into_iter().enumerate() {
-                    got[order].extend(list.iter().map(|&(g, c)| ((n, g), c)));
+                for order in Order::ALL {
+                    got[order as usize].extend(lists.decoded(order).map(|(g, c)| ((n, g), c)));
                 }
             });
             assert!(

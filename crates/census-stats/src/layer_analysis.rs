@@ -1,6 +1,7 @@
 //! From one layer's counts to its results: per-neuron statistics, coverage bins, detectors and
 //! positional neurons.
 
+use crate::contexts::{FirstPlaces, Place};
 use crate::counts::{CorpusTally, LayerCounts};
 use crate::coverage::{GroupedCounts, NeuronNgrams, bin_of, by_count};
 use crate::detectors::{Detector, detect, is_candidate};
@@ -89,6 +90,9 @@ pub struct LayerResult {
     pub detector_sensitivity: Vec<DetectorSensitivityRow>,
     /// Its dead neurons after the first part and each doubling of the tokens read since.
     pub saturation: Vec<DeadSaturationRow>,
+    /// The first places each neuron fired (by neuron), where gathered while counting
+    /// ([`crate::counts::CountScope::contexts`]).
+    pub places: Option<Vec<Vec<Place>>>,
 }
 
 /// The n-gram statistics of a layer, gathered from its count tables (all at once, or neuron
@@ -143,10 +147,10 @@ impl NgramStatistics {
             options,
         };
         if let Some(table) = counts.take_table() {
-            table.by_neuron(|neuron, lists| {
+            table.by_neuron(|neuron, coded| {
                 let stats = &mut neurons[usize::from(neuron)];
                 let fires = counts.fires[usize::from(neuron)];
-                for (order, list) in Order::ALL.into_iter().zip(lists) {
+                for (order, list) in Order::ALL.into_iter().zip(coded.lists) {
                     if list.is_empty() {
                         continue;
                     }
@@ -158,6 +162,7 @@ impl NgramStatistics {
                         stats,
                         order,
                         list,
+                        || coded.decoded(order).collect(),
                         fires,
                         self.bins[order as usize].as_mut().expect("a counted order"),
                         sensitivity[order as usize].as_mut(),
@@ -167,7 +172,7 @@ impl NgramStatistics {
                 if let Some(unigrams) = &mut unigrams
                     && !stats.dead
                 {
-                    for &(token, fires) in lists[Order::Unigram as usize] {
+                    for (token, fires) in coded.decoded(Order::Unigram) {
                         unigrams.push(neuron, token, fires);
                     }
                 }
@@ -236,14 +241,17 @@ struct NeuronContext<'a> {
 }
 
 impl NeuronContext<'_> {
-    /// The coverage of an alive neuron's n-grams of `order` (its (n-gram, fires) `list`; `fires`
-    /// outside the prefix in all), put into `stats` and counted in its coverage bin, and whether
-    /// it is a detector (counted under each minimum of occurrences in `sensitivity`).
+    /// The coverage of an alive neuron's n-grams of `order` (its (codes, fires) `list`, and the
+    /// same `decoded` to (n-gram, fires); `fires` outside the prefix in all), put into `stats`
+    /// and counted in its coverage bin, and whether it is a detector (counted under each minimum
+    /// of occurrences in `sensitivity`).
+    #[allow(clippy::too_many_arguments)]
     fn neuron_order(
         &self,
         stats: &mut NeuronStats,
         order: Order,
         list: &[(u64, u64)],
+        decoded: impl FnOnce() -> Vec<(u64, u64)>,
         fires: u64,
         bins: &mut [u64],
         sensitivity: Option<&mut [u64; 3]>,
@@ -268,7 +276,7 @@ impl NeuronContext<'_> {
             return None;
         }
         // A candidate's triggers are listed most frequent first.
-        let mut sorted = list.to_vec();
+        let mut sorted = decoded();
         sorted.sort_unstable_by(by_count);
         let ngrams = NeuronNgrams {
             counts: &sorted,
@@ -301,6 +309,7 @@ pub fn analyze_layer(
     options: &AnalysisOptions,
 ) -> LayerResult {
     let mut result = analyze_frequencies_and_positions(&counts, tally, options);
+    result.places = counts.places.take().map(FirstPlaces::into_places);
     let mut ngrams = NgramStatistics::default();
     ngrams.add(&mut result.neurons, &mut counts, tally, options);
     ngrams.finish(&mut result);
@@ -421,6 +430,7 @@ pub fn analyze_frequencies_and_positions(
                 },
             })
             .collect(),
+        places: None,
     }
 }
 

@@ -7,10 +7,12 @@
 //! its equal n-grams adjacent. Counting touches memory in order instead of at random (a hash
 //! table's cache miss per fire), and a distinct entry takes 12 bytes. Runs of similar size are
 //! merged, so the table holds about two runs per doubling of its size. The result comes out
-//! sorted by neuron, then n-gram: grouped by neuron for free.
+//! sorted by neuron, then n-gram: grouped by neuron for free. A table whose rows all fit one
+//! buffer is never made a run: its neurons' lists are walked as they come out of the sort
+//! ([`SortedCounts::by_neuron`]).
 
-/// Fires buffered before they are sorted into a run, at most (8M fires: 16 MiB of neurons, and
-/// 32 MiB more while they are sorted).
+/// Fires a buffer holds room for before it is sorted into a run, at most (8M fires: 48 MiB with
+/// their rows and their sorting, [`SortedCounts::limit_buffer`]).
 pub const BUFFER_FIRES: usize = 1 << 23;
 
 /// Bytes a buffered fire takes: its neuron, and its place in its neuron's list while the buffer
@@ -92,29 +94,28 @@ impl RowBuffer {
             + self.grams.capacity() * BYTES_PER_BUFFERED_ROW
     }
 
+    /// Bytes the rows buffered take, sorting included.
+    fn used(&self) -> usize {
+        self.neurons.len() * BYTES_PER_BUFFERED_FIRE + self.grams.len() * BYTES_PER_BUFFERED_ROW
+    }
+
     /// The buffered fires counted into a run of keys packed by `gram_bits`, the buffer emptied.
     fn take_run(&mut self, gram_bits: u32) -> Run {
-        let (order, distinct) = self.rows_by_gram();
-        let (starts, ranks) = self.ranks_by_neuron(&order);
+        let lists = self.neuron_lists();
         // Each neuron's equal n-grams are adjacent: counted run by run, once to size the run and
         // once to fill it.
-        let lists = || {
-            starts
-                .windows(2)
-                .map(|w| &ranks[w[0] as usize..w[1] as usize])
-                .enumerate()
-        };
-        let distinct_keys: usize = lists()
+        let distinct_keys: usize = lists
+            .iter()
             .map(|(_, list)| list.chunk_by(|a, b| a == b).count())
             .sum();
         let mut run = Run {
             keys: Vec::with_capacity(distinct_keys),
             counts: Vec::with_capacity(distinct_keys),
         };
-        for (n, list) in lists() {
+        for (n, list) in lists.iter() {
             let high = (n as u64) << gram_bits;
             for same in list.chunk_by(|a, b| a == b) {
-                run.keys.push(high | distinct[same[0] as usize]);
+                run.keys.push(high | lists.distinct[same[0] as usize]);
                 run.counts.push(same.len() as u32);
             }
         }
@@ -122,6 +123,18 @@ impl RowBuffer {
         self.ends.clear();
         self.neurons.clear();
         run
+    }
+
+    /// Each neuron's list of its fires' n-grams, sorted: the rows sorted by n-gram, then each
+    /// fire's n-gram rank scattered into its neuron's list in that order.
+    fn neuron_lists(&self) -> NeuronLists {
+        let (order, distinct) = self.rows_by_gram();
+        let (starts, ranks) = self.ranks_by_neuron(&order);
+        NeuronLists {
+            distinct,
+            starts,
+            ranks,
+        }
     }
 
     /// The rows in n-gram order, each with its n-gram's rank among the distinct n-grams, and the
@@ -178,6 +191,24 @@ impl RowBuffer {
     }
 }
 
+/// Every neuron's fires in a buffer, by n-gram: neuron `n`'s n-gram ranks are
+/// `ranks[starts[n]..starts[n + 1]]`, ascending, the n-gram of rank `r` being `distinct[r]`.
+struct NeuronLists {
+    distinct: Vec<u64>,
+    starts: Vec<u32>,
+    ranks: Vec<u32>,
+}
+
+impl NeuronLists {
+    /// Each neuron (as an offset) with its ranks.
+    fn iter(&self) -> impl Iterator<Item = (usize, &[u32])> {
+        self.starts
+            .windows(2)
+            .map(|w| &self.ranks[w[0] as usize..w[1] as usize])
+            .enumerate()
+    }
+}
+
 /// How a (neuron, n-gram) pair packs into a key: the n-gram's codes in the low `gram_bits` bits,
 /// the neuron's offset from `first_neuron` above them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,8 +248,8 @@ pub struct SortedCounts {
     runs: Vec<Run>,
     /// Rows not yet sorted into a run.
     buffer: RowBuffer,
-    /// Fires buffered before they are sorted.
-    buffer_fires: usize,
+    /// Bytes the buffered rows may take (sorting included) before they are sorted.
+    buffer_bytes: usize,
 }
 
 impl Default for SortedCounts {
@@ -227,7 +258,7 @@ impl Default for SortedCounts {
             layout: KeyLayout::default(),
             runs: Vec::new(),
             buffer: RowBuffer::default(),
-            buffer_fires: BUFFER_FIRES,
+            buffer_bytes: BUFFER_FIRES * BYTES_PER_BUFFERED_FIRE,
         }
     }
 }
@@ -254,15 +285,18 @@ impl SortedCounts {
         }
     }
 
-    /// Sorts buffered fires into a run before they take more than `bytes` (sorting included;
-    /// at least 1,024 fires), so the buffer stays small beside a tight memory cap.
+    /// Sorts buffered rows into a run before they take more than `bytes` (sorting included;
+    /// room for at least 1,024 fires), so the buffer stays small beside a tight memory cap.
     pub fn limit_buffer(&mut self, bytes: usize) {
-        self.buffer_fires = (bytes / BYTES_PER_BUFFERED_FIRE).clamp(1024, BUFFER_FIRES);
+        self.buffer_bytes = bytes.clamp(
+            1024 * BYTES_PER_BUFFERED_FIRE,
+            BUFFER_FIRES * BYTES_PER_BUFFERED_FIRE,
+        );
     }
 
     /// Makes room for `rows` rows with `fires` fires in all before the buffer is next sorted.
     pub fn reserve(&mut self, rows: usize, fires: usize) {
-        let room = self.buffer_fires.saturating_sub(self.buffer.neurons.len());
+        let room = self.buffer_bytes.saturating_sub(self.buffer.used()) / BYTES_PER_BUFFERED_FIRE;
         let fires = fires.min(room);
         let rows = rows.min(fires.max(1));
         self.buffer.neurons.reserve(fires);
@@ -271,21 +305,26 @@ impl SortedCounts {
     }
 
     /// Counts one row: n-gram `gram` (its codes, in the layout's bits) with its fired `neurons`
-    /// (from the layout's first neuron, as many as the bits above the n-gram key).
+    /// (from the layout's first neuron, as many as the bits above the n-gram key). A row with
+    /// none is not buffered.
     #[inline]
     pub fn add_row(&mut self, gram: u64, neurons: impl IntoIterator<Item = u16>) {
         let first = self.layout.first_neuron;
         debug_assert!(gram < 1 << self.layout.gram_bits);
         let buffer = &mut self.buffer;
+        let before = buffer.neurons.len();
         buffer.neurons.extend(neurons.into_iter().map(|n| {
             debug_assert!(n >= first);
             n - first
         }));
+        if buffer.neurons.len() == before {
+            return;
+        }
         buffer.grams.push(gram);
         buffer
             .ends
             .push(u32::try_from(buffer.neurons.len()).expect("fewer than 2^32 buffered fires"));
-        if buffer.neurons.len() >= self.buffer_fires {
+        if buffer.used() >= self.buffer_bytes {
             self.flush();
         }
     }
@@ -373,13 +412,46 @@ impl SortedCounts {
             })
     }
 
-    /// The counts merged into one run: its keys, ascending, with their counts, and how the keys
-    /// pack (neuron, n-gram).
-    pub fn compacted(&mut self) -> (&[u64], &[u32], KeyLayout) {
+    /// Merges the runs into one, adding the buffered rows to them; rows that no run was made of
+    /// stay buffered, for [`Self::by_neuron`] to walk as they are sorted (their bytes, sorting
+    /// included, are counted as before).
+    pub fn finish(&mut self) {
+        if !self.runs.is_empty() {
+            self.compact();
+        }
+    }
+
+    /// Visits every neuron that fired, in order, with its n-grams (their codes), ascending, and
+    /// their counts, consuming the table. The rows of a table that never made a run are sorted
+    /// into their neurons' lists and walked from there, without packing keys.
+    pub fn by_neuron(mut self, mut visit: impl FnMut(u16, &[u64], &[u32])) {
+        let first = self.layout.first_neuron;
+        let (mut grams, mut counts) = (Vec::new(), Vec::new());
+        if self.runs.is_empty() {
+            let lists = self.buffer.neuron_lists();
+            self.buffer = RowBuffer::default();
+            for (n, list) in lists.iter().filter(|(_, list)| !list.is_empty()) {
+                grams.clear();
+                counts.clear();
+                for same in list.chunk_by(|a, b| a == b) {
+                    grams.push(lists.distinct[same[0] as usize]);
+                    counts.push(same.len() as u32);
+                }
+                visit(first + n as u16, &grams, &counts);
+            }
+            return;
+        }
         self.compact();
-        match self.runs.first() {
-            Some(run) => (&run.keys, &run.counts, self.layout),
-            None => (&[], &[], self.layout),
+        let run = &self.runs[0];
+        let bits = self.layout.gram_bits;
+        let mut start = 0;
+        while start < run.keys.len() {
+            let high = run.keys[start] >> bits;
+            let end = start + end_of_run(&run.keys[start..], |k| k >> bits == high);
+            grams.clear();
+            grams.extend(run.keys[start..end].iter().map(|&k| k & ((1 << bits) - 1)));
+            visit(first + high as u16, &grams, &run.counts[start..end]);
+            start = end;
         }
     }
 
@@ -406,6 +478,22 @@ impl SortedCounts {
     }
 }
 
+/// The length of the prefix of `sorted` where `within` holds (it holds on a prefix), found by
+/// galloping from the start: a short prefix costs a few reads near it, not a search of the
+/// whole slice.
+fn end_of_run(sorted: &[u64], within: impl Fn(u64) -> bool) -> usize {
+    let (mut inside, mut step) = (0, 1);
+    if sorted.first().is_none_or(|&k| !within(k)) {
+        return 0;
+    }
+    while inside + step < sorted.len() && within(sorted[inside + step]) {
+        inside += step;
+        step *= 2;
+    }
+    let beyond = (inside + step).min(sorted.len());
+    inside + 1 + sorted[inside + 1..beyond].partition_point(|&k| within(k))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,6 +501,19 @@ mod tests {
     fn mix(x: u64) -> u64 {
         let x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         x ^ (x >> 29)
+    }
+
+    #[test]
+    fn a_run_s_end_is_found_by_galloping() {
+        let sorted: Vec<u64> = (0..1000).map(|i| i / 7).collect();
+        for value in [0, 1, 5, 142] {
+            let start = sorted.iter().position(|&k| k == value).unwrap();
+            let end = end_of_run(&sorted[start..], |k| k == value) + start;
+            assert_eq!(end, sorted.iter().rposition(|&k| k == value).unwrap() + 1);
+        }
+        assert_eq!(end_of_run(&sorted, |k| k < 1000), 1000);
+        assert_eq!(end_of_run(&sorted, |_| false), 0);
+        assert_eq!(end_of_run(&[], |_| true), 0);
     }
 
     #[test]
@@ -447,6 +548,50 @@ mod tests {
         a.merge(b);
         assert_eq!(a, whole);
         assert_eq!(a.into_sorted().collect::<Vec<_>>(), expected);
+    }
+
+    #[test]
+    fn a_table_walked_from_its_buffer_equals_one_walked_from_its_runs() {
+        let layout = KeyLayout {
+            gram_bits: 40,
+            first_neuron: 100,
+        };
+        let (mut buffered, mut sorted) = (
+            SortedCounts::with_layout(layout),
+            SortedCounts::with_layout(layout),
+        );
+        // Rows of few bytes' budget: the second table makes runs every few rows.
+        sorted.limit_buffer(0);
+        let mut map = std::collections::BTreeMap::new();
+        for i in 0..20_000u64 {
+            let gram = mix(i) % 500 + ((i % 3) << 30);
+            let fired: Vec<u16> = (0..(mix(i + 7) % 5) as u16).map(|n| 100 + n * 11).collect();
+            for &n in &fired {
+                *map.entry(n)
+                    .or_insert_with(std::collections::BTreeMap::new)
+                    .entry(gram)
+                    .or_insert(0u32) += 1;
+            }
+            buffered.add_row(gram, fired.iter().copied());
+            sorted.add_row(gram, fired.iter().copied());
+        }
+        assert!(buffered.runs.is_empty() && sorted.runs.len() > 1);
+        // Rows without a fire are not buffered.
+        assert!(buffered.buffer.grams.len() < 20_000);
+        let walk = |table: SortedCounts| {
+            let mut seen = std::collections::BTreeMap::new();
+            table.by_neuron(|neuron, grams, counts| {
+                assert!(grams.is_sorted() && !grams.is_empty());
+                let list: std::collections::BTreeMap<u64, u32> =
+                    grams.iter().copied().zip(counts.iter().copied()).collect();
+                assert_eq!(list.len(), grams.len(), "each n-gram once");
+                assert!(seen.insert(neuron, list).is_none(), "each neuron once");
+            });
+            seen
+        };
+        sorted.finish();
+        assert_eq!(walk(buffered), map);
+        assert_eq!(walk(sorted), map);
     }
 
     #[test]

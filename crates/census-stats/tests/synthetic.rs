@@ -709,7 +709,11 @@ fn ngram_tables_over_the_cap_are_counted_by_neuron_range_to_the_same_result() {
     let hidden = census_format::progress::Progress::hidden();
     let tally = tally_corpus(&set, &parts, true).unwrap();
     for layer in 0..2 {
-        let scope = count_scope(&set, &options, layer);
+        // The example contexts' places too: the ranges gather them in the frequencies' pass.
+        let scope = census_stats::counts::CountScope {
+            contexts: 5,
+            ..count_scope(&set, &options, layer)
+        };
         assert!(scope.bigrams_trigrams && scope.unigrams);
         let whole =
             count_layer_uncapped(&set, &parts, layer, scope, tally.table_codes(), &hidden).unwrap();
@@ -729,10 +733,79 @@ fn ngram_tables_over_the_cap_are_counted_by_neuron_range_to_the_same_result() {
         let by_range =
             count_and_analyze_layer(&set, &parts, layer, scope, cap, &tally, &options, &hidden)
                 .unwrap();
+        assert!(one_pass.places.is_some(), "places gathered");
         assert_eq!(by_range, one_pass, "layer {layer}");
         let e = count_and_analyze_layer(&set, &parts, layer, scope, 64, &tally, &options, &hidden)
             .unwrap_err()
             .to_string();
         assert!(e.contains("--ngram-memory-mib"), "{e}");
     }
+}
+
+/// The example contexts gathered while the layers are counted are those read from the runs
+/// again, part by part (gathered in the pass of the frequencies when the n-gram tables are counted
+/// by neuron range: `ngram_tables_over_the_cap_are_counted_by_neuron_range_to_the_same_result`).
+#[test]
+fn contexts_gathered_while_counting_equal_those_read_again() {
+    use census_stats::analyze::counting::{count_and_analyze_layer, count_scope, tally_corpus};
+    use census_stats::counts::CountScope;
+    use std::collections::BTreeMap;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    write_run(&first, 0..48, Shard { index: 0, count: 2 }, true);
+    write_run(&second, 48..SEQUENCES, Shard { index: 1, count: 2 }, true);
+    let set = RunSet::open(&[first, second], false).unwrap();
+    let options = options();
+    let parts = set.parts();
+    assert!(parts.len() > 3, "several parts in each run");
+    let hidden = census_format::progress::Progress::hidden();
+    let tally = tally_corpus(&set, &parts, true).unwrap();
+    // Enough places that the rarer neurons take them from several parts and both runs.
+    let per_neuron = 100;
+    let (mut gathered, mut alive) = (BTreeMap::new(), BTreeMap::new());
+    for layer in 0..2 {
+        let scope = CountScope {
+            contexts: per_neuron,
+            ..count_scope(&set, &options, layer)
+        };
+        let result = count_and_analyze_layer(
+            &set,
+            &parts,
+            layer,
+            scope,
+            usize::MAX,
+            &tally,
+            &options,
+            &hidden,
+        )
+        .unwrap();
+        alive.insert(layer, result.neurons.iter().filter(|n| !n.dead).count());
+        gathered.insert(layer, result.places.expect("places gathered"));
+    }
+    let runs: Vec<_> = set.runs.iter().collect();
+    let collect = |gathered| {
+        census_stats::contexts::collect(&runs, true, 0..2, FFN, 200, per_neuron, &alive, gathered)
+            .unwrap()
+    };
+    let read_again = collect(None);
+    // Every neuron that fires outside the prefix: not the dead one, nor the one firing on `</s>`
+    // alone.
+    let neurons: BTreeSet<(u16, u16)> = read_again.iter().map(|r| (r.layer, r.neuron)).collect();
+    let firing = [
+        (0, 0),
+        (0, 1),
+        (0, 3),
+        (0, 5),
+        (0, 6),
+        (0, 7),
+        (1, 0),
+        (1, 1),
+    ];
+    assert_eq!(neurons, BTreeSet::from(firing));
+    assert!(
+        read_again.iter().any(|r| r.seq >= 48),
+        "the second run supplies some"
+    );
+    assert_eq!(collect(Some(gathered)), read_again);
 }

@@ -51,7 +51,16 @@ pub(super) fn count(plan: &AnalysisPlan, request: &AnalyzeRequest) -> Result<Cou
         .groups
         .iter()
         .zip(&plan.group_layers)
-        .map(|(group, layers)| count_group(group, layers, options, &progress))
+        .enumerate()
+        .map(|(g, (group, layers))| {
+            // The main data's counting gathers the example contexts where it can.
+            let contexts = if g == 0 && plan.contexts_while_counting {
+                options.contexts
+            } else {
+                0
+            };
+            count_group(group, layers, options, contexts, &progress)
+        })
         .collect::<Result<_>>()?;
     let domain_counts: Vec<(String, GroupCounts)> = plan
         .by_domain
@@ -60,7 +69,7 @@ pub(super) fn count(plan: &AnalysisPlan, request: &AnalyzeRequest) -> Result<Cou
             let _span = tracing::info_span!("domain", domain = %domain).entered();
             Ok((
                 domain.clone(),
-                count_group(group, &plan.positional_layers, options, &progress)?,
+                count_group(group, &plan.positional_layers, options, 0, &progress)?,
             ))
         })
         .collect::<Result<_>>()?;
@@ -176,7 +185,7 @@ fn count_detectors_on(
         ngram: true,
         positional: false,
     };
-    Ok(count_group(&group, layers, options, progress)?.results)
+    Ok(count_group(&group, layers, options, 0, progress)?.results)
 }
 
 /// Each layer's detectors of the n-gram data (in `results`) beside those found again with each
@@ -291,6 +300,7 @@ pub(super) fn group_scope(
         unigrams: ngram && options.unigram_layers.contains(layer, total),
         bigrams_trigrams: ngram && options.ngram_layers.contains(layer, total),
         positions: positional.then(|| set.max_seq_len()),
+        contexts: 0,
     }
 }
 
@@ -339,6 +349,7 @@ fn count_group(
     group: &DataGroup,
     layers: &[usize],
     options: &AnalysisOptions,
+    contexts: usize,
     progress: &Progress,
 ) -> Result<GroupCounts> {
     let set = &group.set;
@@ -371,7 +382,10 @@ fn count_group(
                     break;
                 };
                 let _span = tracing::info_span!("layer", layer).entered();
-                let scope = group_scope(group, options, layer);
+                let scope = CountScope {
+                    contexts,
+                    ..group_scope(group, options, layer)
+                };
                 let result = count_and_analyze_layer(
                     set, &parts, layer, scope, cap_bytes, &tally, options, progress,
                 );

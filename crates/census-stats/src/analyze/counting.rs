@@ -7,6 +7,7 @@ use census_format::run::counts::{DomainCounts, read_counts};
 use census_format::run::tables::PartFile;
 use rayon::prelude::*;
 
+use crate::contexts::FirstPlaces;
 use crate::counts::{CorpusTally, CountScope, LayerCounts};
 use crate::error::{Result, StatsError};
 use crate::inputs::{PartRef, RunSet};
@@ -25,6 +26,7 @@ pub fn count_scope(set: &RunSet, options: &AnalysisOptions, layer: usize) -> Cou
         unigrams: options.unigram_layers.contains(layer, total),
         bigrams_trigrams: options.ngram_layers.contains(layer, total),
         positions: positional.then(|| set.max_seq_len()),
+        contexts: 0,
     }
 }
 
@@ -119,6 +121,10 @@ pub fn count_layer(
                         path: path.clone(),
                         source,
                     })?;
+                if let Some(places) = &mut counts.places {
+                    let start = set.runs[part.run].manifest.config.sequence_start;
+                    places.add(part.run, part.part, &acts, start.text_start());
+                }
             }
             RecordMode::Counts => add_recorded_counts(set, part, layer, &tokens, &mut counts)?,
         }
@@ -227,10 +233,11 @@ pub fn count_and_analyze_layer(
         ..scope
     };
     let base = LayerCounts::new(layer, ffn, frequencies, codes.clone());
-    let LayerPass::Whole(base) = count_layer(set, parts, base, cap_bytes, progress)? else {
+    let LayerPass::Whole(mut base) = count_layer(set, parts, base, cap_bytes, progress)? else {
         unreachable!("counts without n-gram tables never outgrow the cap");
     };
     let mut result = analyze_frequencies_and_positions(&base, tally, options);
+    result.places = base.places.take().map(FirstPlaces::into_places);
     drop(base);
     let mut ngrams = NgramStatistics::default();
     // Neuron ranges in order; a range whose tables still outgrow the cap (its neurons fire more
@@ -242,6 +249,7 @@ pub fn count_and_analyze_layer(
     while let Some(neurons) = pending.pop_front() {
         let tables = CountScope {
             positions: None,
+            contexts: 0,
             ..scope
         };
         let counts =

@@ -32,6 +32,33 @@ pub(super) struct AnalysisPlan {
     pub(super) work: u64,
     /// Layers the runs recorded (more than `layers` in a part of a split analysis).
     pub(super) recorded_layers: usize,
+    /// Whether the counting of the main data gathers the example contexts
+    /// ([`contexts_while_counting`]).
+    pub(super) contexts_while_counting: bool,
+}
+
+/// Whether the example contexts can be gathered while the layers are counted: the contexts are
+/// read from every run of every section, part by part in the order each manifest lists them,
+/// every row and every layer from the first analysed to the last; the counting gathers the same
+/// places only where one data group serves every section, counting every row of the same parts
+/// in the same order, and every layer of that range.
+fn contexts_while_counting(sources: &Sources, layers: &[usize], contexts: usize) -> bool {
+    let set = sources.main();
+    let distinct_runs = set.runs.iter().enumerate().all(|(i, run)| {
+        set.runs[..i]
+            .iter()
+            .all(|r| r.dir != run.dir || r.manifest.run_id != run.manifest.run_id)
+    });
+    contexts > 0
+        && sources.groups.len() == 1
+        && set.selection.is_none()
+        && set.shuffle.is_none()
+        && distinct_runs
+        && layers.windows(2).all(|w| w[1] == w[0] + 1)
+        && set
+            .runs
+            .iter()
+            .all(|run| run.manifest.parts.is_sorted_by_key(|p| p.index))
 }
 
 /// Checks the options and the runs, and plans what each data group counts.
@@ -122,7 +149,9 @@ pub(super) fn plan_analysis(request: &AnalyzeRequest) -> Result<AnalysisPlan> {
                 .map(|(_, g)| g.set.tokens() * positional_layers.len() as u64),
         )
         .sum();
+    let contexts_while_counting = contexts_while_counting(&sources, &layers, options.contexts);
     Ok(AnalysisPlan {
+        contexts_while_counting,
         sources,
         config,
         layers,

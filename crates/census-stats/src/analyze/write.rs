@@ -20,6 +20,7 @@ use super::count::Counted;
 use super::plan::AnalysisPlan;
 use super::project::Projected;
 use crate::analysis_tables::AnalysisTables;
+use crate::contexts::Place;
 use crate::error::Result;
 use crate::layer_analysis::LayerResult;
 use crate::tables;
@@ -38,7 +39,7 @@ pub(super) fn write(
     let options = &request.options;
     let set = plan.sources.main();
     let Counted {
-        results,
+        mut results,
         tally,
         bases,
         by_domain,
@@ -62,6 +63,16 @@ pub(super) fn write(
     let staged = StagedDir::begin(&request.out, census_format::analysis::ANALYSIS_OWNED)?;
     let out = staged.path();
     let metadata = table_metadata(set.model_source());
+    // The example contexts' places, where the counting gathered them for every layer.
+    let gathered: Option<BTreeMap<usize, _>> = plan
+        .contexts_while_counting
+        .then(|| {
+            results
+                .iter_mut()
+                .map(|r| Some((r.layer, r.places.take()?)))
+                .collect()
+        })
+        .flatten();
     let positional: Vec<_> = results.iter().flat_map(|r| &r.positional).collect();
     let detector_rows = tables::detector_rows(&detectors, projections.as_deref(), &token_name);
     crate::summary::fill_detected_coverage(&mut summaries, &detector_rows);
@@ -70,7 +81,7 @@ pub(super) fn write(
     let (contexts, token_neurons) = rayon::join(
         || {
             (options.contexts > 0)
-                .then(|| example_contexts(plan, &results, options.contexts))
+                .then(|| example_contexts(plan, &results, options.contexts, gathered))
                 .transpose()
         },
         || tables::token_neuron_rows(&results, options.token_neurons, &token_name),
@@ -227,6 +238,7 @@ fn example_contexts(
     plan: &AnalysisPlan,
     results: &[LayerResult],
     per_neuron: usize,
+    gathered: Option<BTreeMap<usize, Vec<Vec<Place>>>>,
 ) -> Result<Vec<ContextRow>> {
     let _span = tracing::info_span!("contexts", per_neuron).entered();
     let mut runs: Vec<&crate::inputs::RunInput> = Vec::new();
@@ -255,6 +267,7 @@ fn example_contexts(
         config.vocab_size,
         per_neuron,
         &alive,
+        gathered,
     )
 }
 
