@@ -1,68 +1,5 @@
-//! How many n-grams it takes to cover a neuron's activations (§3.4): counts grouped by neuron,
-//! the greedy coverage count, and the bins of Figs. 2, 12 and 13.
-
-use std::ops::Range;
-
-/// A (neuron, n-gram) table regrouped by neuron, each neuron's n-grams in the order they came
-/// (coverage needs no order: [`coverage_count`]; a detector's triggers are sorted by
-/// [`by_count`] where a neuron is a candidate).
-#[derive(Debug, Clone, Default)]
-pub struct GroupedCounts {
-    /// (n-gram, count) of all neurons, neuron by neuron.
-    entries: Vec<(u64, u64)>,
-    /// Each neuron with its slice of `entries`, by neuron.
-    neurons: Vec<(u16, Range<usize>)>,
-}
-
-impl GroupedCounts {
-    /// Groups (neuron, n-gram, count) triples that come in neuron order (as a sorted count table
-    /// gives them).
-    pub fn from_neuron_order(triples: impl Iterator<Item = (u16, u64, u64)>) -> Self {
-        let mut grouped = Self::with_capacity(triples.size_hint().0);
-        for (neuron, gram, count) in triples {
-            grouped.push(neuron, gram, count);
-        }
-        grouped
-    }
-
-    /// Empty, with room for `entries` (n-gram, count) pairs.
-    pub fn with_capacity(entries: usize) -> Self {
-        Self {
-            entries: Vec::with_capacity(entries),
-            neurons: Vec::new(),
-        }
-    }
-
-    /// Adds `neuron`'s count of `gram`; neurons come in order.
-    ///
-    /// # Panics
-    /// When `neuron` is below the last neuron added.
-    #[inline]
-    pub fn push(&mut self, neuron: u16, gram: u64, count: u64) {
-        let i = self.entries.len();
-        self.entries.push((gram, count));
-        match self.neurons.last_mut() {
-            Some((n, range)) if *n == neuron => range.end = i + 1,
-            Some((n, _)) if *n > neuron => panic!("triples out of neuron order"),
-            _ => self.neurons.push((neuron, i..i + 1)),
-        }
-    }
-
-    /// Each neuron that fired on some n-gram, with its (n-gram, count) list.
-    pub fn iter(&self) -> impl Iterator<Item = (u16, &[(u64, u64)])> + Clone {
-        self.neurons
-            .iter()
-            .map(|(n, range)| (*n, &self.entries[range.clone()]))
-    }
-
-    /// The (n-gram, count) list of `neuron` (empty if it never fired on one).
-    pub fn of(&self, neuron: u16) -> &[(u64, u64)] {
-        match self.neurons.binary_search_by_key(&neuron, |(n, _)| *n) {
-            Ok(i) => &self.entries[self.neurons[i].1.clone()],
-            Err(_) => &[],
-        }
-    }
-}
+//! How many n-grams it takes to cover a neuron's activations (§3.4): the greedy coverage count,
+//! and the bins of Figs. 2, 12 and 13.
 
 /// Most frequent first, ties by n-gram key (so results are deterministic).
 pub fn by_count(a: &(u64, u64), b: &(u64, u64)) -> std::cmp::Ordering {
@@ -189,19 +126,6 @@ mod tests {
         assert_eq!(bin_label(0, &edges), "1-5");
         assert_eq!(bin_label(2, &edges), "11-20");
         assert_eq!(bin_label(3, &edges), ">20");
-    }
-
-    #[test]
-    fn grouping_keeps_each_neuron_s_ngrams() {
-        let grouped =
-            GroupedCounts::from_neuron_order([(1, 4, 1), (3, 7, 2), (3, 9, 5)].into_iter());
-        assert_eq!(grouped.of(3), &[(7, 2), (9, 5)]);
-        assert_eq!(grouped.of(1), &[(4, 1)]);
-        assert!(grouped.of(2).is_empty());
-        assert_eq!(grouped.iter().count(), 2);
-        let mut sorted = grouped.of(3).to_vec();
-        sorted.sort_unstable_by(by_count);
-        assert_eq!(sorted, [(9, 5), (7, 2)]);
     }
 
     #[test]

@@ -3,10 +3,10 @@
 
 use crate::contexts::{FirstPlaces, Place};
 use crate::counts::{CorpusTally, LayerCounts};
-use crate::coverage::{GroupedCounts, NeuronNgrams, bin_of, by_count};
+use crate::coverage::{NeuronNgrams, bin_of, by_count};
 use crate::detectors::{Detector, detect, is_candidate};
 use crate::positional::{PositionMi, classify, ranges_above};
-use crate::token_neurons::TokenNeurons;
+use crate::token_neurons::{LayerPairs, TokenNeurons};
 use census_format::analysis::options::{AnalysisOptions, DetectorOptions, NgramDenominator};
 use census_format::analysis::tables::Classification;
 use census_format::analysis::tables::Order;
@@ -140,7 +140,7 @@ impl NgramStatistics {
         let mut with_ngrams = vec![[false; 3]; counted.len()];
         // The unigram lists of alive neurons, for the neurons of each token.
         let mut unigrams = (orders[Order::Unigram as usize] && options.token_neurons > 0)
-            .then(|| GroupedCounts::with_capacity(counts.table_entries()));
+            .then(|| LayerPairs::new(tally.tokens.len()));
         let context = NeuronContext {
             layer,
             tally,
@@ -172,9 +172,7 @@ impl NgramStatistics {
                 if let Some(unigrams) = &mut unigrams
                     && !stats.dead
                 {
-                    for (token, fires) in coded.decoded(Order::Unigram) {
-                        unigrams.push(neuron, token, fires);
-                    }
+                    unigrams.push(neuron, coded.decoded(Order::Unigram));
                 }
             });
         }
@@ -198,7 +196,7 @@ impl NgramStatistics {
                 .token_neurons
                 .get_or_insert_with(|| TokenNeurons::new(options.token_neurons));
             if let Some(unigrams) = unigrams {
-                selected.offer_layer(layer as u16, unigrams.iter(), &tally.tokens);
+                selected.offer_pairs(layer as u16, &unigrams, &tally.tokens);
             }
         }
         for (order, counts) in sensitivity.into_iter().enumerate() {

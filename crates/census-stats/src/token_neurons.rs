@@ -3,28 +3,75 @@
 //! (ties broken by fires, then layer, then neuron), so selecting again from the union of
 //! selections over parts of the layers gives the selection over all of them.
 
-use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use census_format::analysis::tables::TokenNeuronRow;
 
-/// (neuron, token) pairs gathered at a time by [`TokenNeurons::offer_layer`] (256 KiB).
-const BLOCK_PAIRS: usize = 1 << 15;
+/// Tokens per bucket of [`LayerPairs`] (a bucket's pairs are put in token order in cache).
+const BUCKET_BITS: u32 = 11;
 
-/// A neuron's fires on a token (below 2^40) above its list's index (below 2^24), in one word.
+/// Bits of a pair's neuron index in [`LayerPairs`].
+const INDEX_BITS: u32 = 16;
+
+/// A neuron's fires on a token (below 2^37), its index among the layer's neurons, and the
+/// token's place in its bucket, in one word.
 #[inline]
-fn pack_pair(fires: u64, index: usize) -> u64 {
+fn pack_pair(fires: u64, index: usize, token: u64) -> u64 {
     assert!(
-        fires < 1 << 40 && index < 1 << 24,
-        "fewer than 2^40 fires of a neuron on a token, and 2^24 neurons"
+        fires < 1 << (64 - INDEX_BITS - BUCKET_BITS),
+        "fewer than 2^37 fires of a neuron on a token"
     );
-    (fires << 24) | index as u64
+    let low = token & ((1 << BUCKET_BITS) - 1);
+    (fires << (INDEX_BITS + BUCKET_BITS)) | ((index as u64) << BUCKET_BITS) | low
 }
 
-/// The fires and list index [`pack_pair`] packed.
+/// The fires, neuron index and place in its bucket [`pack_pair`] packed.
 #[inline]
-fn unpack_pair(pair: u64) -> (u64, usize) {
-    (pair >> 24, (pair & ((1 << 24) - 1)) as usize)
+fn unpack_pair(pair: u64) -> (u64, usize, usize) {
+    (
+        pair >> (INDEX_BITS + BUCKET_BITS),
+        ((pair >> BUCKET_BITS) & ((1 << INDEX_BITS) - 1)) as usize,
+        (pair & ((1 << BUCKET_BITS) - 1)) as usize,
+    )
+}
+
+/// One layer's neurons with their fires on each token, gathered neuron by neuron (as a walk of
+/// the count tables gives them) into buckets of consecutive tokens, for
+/// [`TokenNeurons::offer_pairs`] to take token by token.
+#[derive(Debug, Clone, Default)]
+pub struct LayerPairs {
+    /// Each neuron with its fires on all tokens (the sum of its list), by index.
+    neurons: Vec<(u16, u64)>,
+    /// Packed pairs ([`pack_pair`]) by bucket of tokens, each in the order they came.
+    buckets: Vec<Vec<u64>>,
+}
+
+impl LayerPairs {
+    /// No neuron yet, for token ids below `vocab`.
+    pub fn new(vocab: usize) -> Self {
+        Self {
+            neurons: Vec::new(),
+            buckets: vec![Vec::new(); vocab.div_ceil(1 << BUCKET_BITS)],
+        }
+    }
+
+    /// Adds `neuron`'s fires on each token: its (token, fires) `list`, in any order.
+    ///
+    /// # Panics
+    /// Beyond 2^16 neurons, or for a token id not below the vocabulary.
+    pub fn push(&mut self, neuron: u16, list: impl IntoIterator<Item = (u64, u64)>) {
+        let index = self.neurons.len();
+        assert!(
+            index < 1 << INDEX_BITS,
+            "fewer than 2^16 neurons in a layer"
+        );
+        let mut total = 0;
+        for (token, fires) in list {
+            total += fires;
+            self.buckets[(token >> BUCKET_BITS) as usize].push(pack_pair(fires, index, token));
+        }
+        self.neurons.push((neuron, total));
+    }
 }
 
 /// One neuron's fires on one token.
@@ -129,13 +176,6 @@ impl Best {
     }
 }
 
-/// One neuron's (token, fires) list, in token order, with its fires on all tokens.
-struct NeuronTokens<'a> {
-    neuron: u16,
-    fires: u64,
-    list: Cow<'a, [(u64, u64)]>,
-}
-
 /// One token's selections.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Selected {
@@ -208,105 +248,74 @@ impl TokenNeurons {
 
     /// Offers the fires of every neuron of `layer` on each token: each neuron's (token, fires)
     /// list in `neurons` (neuron, list), its fires on all tokens being the list's sum, and each
-    /// token occurring `occurrences[token]` times. The same as offering each pair, done token by
-    /// token: a block of tokens' pairs is gathered from every list (read in token order), small
-    /// enough to stay in cache, then each token's pairs are offered while its selections are at
-    /// hand.
+    /// token occurring `occurrences[token]` times ([`Self::offer_pairs`]).
     pub fn offer_layer<'a>(
         &mut self,
         layer: u16,
         neurons: impl Iterator<Item = (u16, &'a [(u64, u64)])>,
         occurrences: &[u64],
     ) {
-        self.offer_layer_in_blocks(layer, neurons, occurrences, BLOCK_PAIRS);
+        let mut pairs = LayerPairs::new(occurrences.len());
+        for (neuron, list) in neurons {
+            pairs.push(neuron, list.iter().copied());
+        }
+        self.offer_pairs(layer, &pairs, occurrences);
     }
 
-    /// [`Self::offer_layer`], gathering about `block_pairs` pairs at a time.
-    fn offer_layer_in_blocks<'a>(
-        &mut self,
-        layer: u16,
-        neurons: impl Iterator<Item = (u16, &'a [(u64, u64)])>,
-        occurrences: &[u64],
-        block_pairs: usize,
-    ) {
+    /// Offers the fires of every neuron of `layer` on each token, gathered in `pairs`, each
+    /// token occurring `occurrences[token]` times. The same as offering each pair, done token by
+    /// token: a bucket of tokens' pairs is put in token order (kept in the order they came), and
+    /// each token's are offered while its selections are at hand.
+    pub fn offer_pairs(&mut self, layer: u16, pairs: &LayerPairs, occurrences: &[u64]) {
         if self.k == 0 {
             return;
         }
-        // Each list in token order, and each neuron's fires on all tokens.
-        let lists: Vec<NeuronTokens<'a>> = neurons
-            .map(|(neuron, list)| NeuronTokens {
-                neuron,
-                fires: list.iter().map(|&(_, c)| c).sum(),
-                list: if list.is_sorted_by_key(|&(token, _)| token) {
-                    Cow::Borrowed(list)
-                } else {
-                    let mut sorted = list.to_vec();
-                    sorted.sort_unstable_by_key(|&(token, _)| token);
-                    Cow::Owned(sorted)
-                },
-            })
-            .collect();
-        // Where each token's pairs start among all pairs.
-        let mut starts = vec![0usize; occurrences.len() + 1];
-        for NeuronTokens { list, .. } in &lists {
-            for &(token, _) in list.iter() {
-                starts[token as usize + 1] += 1;
+        let k = self.k;
+        let width = 1 << BUCKET_BITS;
+        let mut starts = vec![0usize; width + 1];
+        let mut sorted: Vec<u64> = Vec::new();
+        for (bucket, packed) in pairs.buckets.iter().enumerate() {
+            if packed.is_empty() {
+                continue;
             }
-        }
-        for t in 1..starts.len() {
-            starts[t] += starts[t - 1];
-        }
-        let mut read = vec![0usize; lists.len()];
-        let mut next = vec![0usize; occurrences.len()];
-        let mut block: Vec<u64> = Vec::new();
-        let mut first = 0;
-        while first < occurrences.len() {
-            // Tokens first..end: at most `block_pairs` pairs, or one token.
-            let end = (first + 1)
-                .max(starts.partition_point(|&s| s <= starts[first] + block_pairs) - 1)
-                .min(occurrences.len());
-            let base = starts[first];
-            block.clear();
-            block.resize(starts[end] - base, 0);
-            for t in first..end {
-                next[t] = starts[t] - base;
+            starts.fill(0);
+            for &pair in packed {
+                starts[unpack_pair(pair).2 + 1] += 1;
             }
-            // Each list's pairs of these tokens, packed (fires above the list's index).
-            for (index, NeuronTokens { list, .. }) in lists.iter().enumerate() {
-                let at = &mut read[index];
-                while let Some(&(token, fires)) = list.get(*at)
-                    && (token as usize) < end
-                {
-                    let slot = &mut next[token as usize];
-                    block[*slot] = pack_pair(fires, index);
-                    *slot += 1;
-                    *at += 1;
-                }
+            for t in 1..=width {
+                starts[t] += starts[t - 1];
             }
-            let k = self.k;
-            for token in first..end {
-                let pairs = &block[starts[token] - base..starts[token + 1] - base];
-                if pairs.is_empty() {
+            sorted.clear();
+            sorted.resize(packed.len(), 0);
+            let mut next = starts.clone();
+            for &pair in packed {
+                let slot = &mut next[unpack_pair(pair).2];
+                sorted[*slot] = pair;
+                *slot += 1;
+            }
+            for low in 0..width {
+                let of_token = &sorted[starts[low]..starts[low + 1]];
+                if of_token.is_empty() {
                     continue;
                 }
+                let token = (bucket << BUCKET_BITS) + low;
                 let selected = self.selection(token as u32, occurrences[token]);
-                for &pair in pairs {
-                    let (fires, index) = unpack_pair(pair);
-                    let of = &lists[index];
+                for &pair in of_token {
+                    let (fires, index, _) = unpack_pair(pair);
+                    let (neuron, neuron_fires) = pairs.neurons[index];
                     if fires > 0 {
                         selected.offer(
                             k,
                             TokenFires {
                                 layer,
-                                neuron: of.neuron,
+                                neuron,
                                 fires,
-                                neuron_fires: of.fires,
+                                neuron_fires,
                             },
                         );
                     }
                 }
             }
-            first = end;
         }
     }
 
@@ -440,9 +449,10 @@ mod tests {
     }
 
     #[test]
-    fn offering_a_layer_in_blocks_equals_offering_each_pair() {
+    fn offering_a_layer_by_buckets_equals_offering_each_pair() {
         let mut rng = census_testkit::SeededRng::new(7);
-        let tokens = 300;
+        // Several buckets of tokens, the last one partly filled.
+        let tokens = 5000;
         let occurrences: Vec<u64> = (0..tokens).map(|_| 1 + rng.below(50) as u64).collect();
         // Neurons with (token, fires) lists, some out of token order, some tokens never fired.
         let lists: Vec<(u16, Vec<(u64, u64)>)> = (0..60u16)
@@ -470,11 +480,9 @@ mod tests {
                 );
             }
         }
-        for block_pairs in [1, 10, 97, BLOCK_PAIRS] {
-            let mut layer = TokenNeurons::new(4);
-            let listed = lists.iter().map(|(n, l)| (*n, l.as_slice()));
-            layer.offer_layer_in_blocks(3, listed, &occurrences, block_pairs);
-            assert_eq!(layer, each, "blocks of {block_pairs} pairs");
-        }
+        let mut layer = TokenNeurons::new(4);
+        let listed = lists.iter().map(|(n, l)| (*n, l.as_slice()));
+        layer.offer_layer(3, listed, &occurrences);
+        assert_eq!(layer, each);
     }
 }
