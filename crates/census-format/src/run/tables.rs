@@ -392,12 +392,14 @@ pub fn read_activations(path: &Path, check: Option<&PartCheck<'_>>) -> Result<Ac
         extend_integers::<UInt16Type>(&mut rows.pos, &batch, "pos", path)?;
         let lists = integer_list_column(&batch, "neurons", &DataType::UInt16, path)?;
         let lists = lists.as_list::<i32>();
-        for i in 0..lists.len() {
-            let values = lists.value(i);
-            rows.neurons
-                .extend(values.as_primitive::<UInt16Type>().values());
-            rows.offsets.push(rows.neurons.len() as i32);
-        }
+        // The lists' values in one piece, each row's end moved by what the rows before held.
+        let offsets = lists.value_offsets();
+        let (first, last) = (offsets[0] as usize, offsets[lists.len()] as usize);
+        let base = rows.neurons.len() as i32 - offsets[0];
+        rows.neurons
+            .extend_from_slice(&lists.values().as_primitive::<UInt16Type>().values()[first..last]);
+        rows.offsets
+            .extend(offsets[1..].iter().map(|&end| base + end));
     }
     Ok(rows)
 }
