@@ -401,34 +401,43 @@ impl LayerCounts {
         }
         for row in 0..tokens.len() {
             let fired = acts.neurons_of(row);
-            if let Some(&bad) = fired.iter().find(|&&n| usize::from(n) >= ffn) {
+            if fired.iter().max().is_some_and(|&n| usize::from(n) >= ffn) {
+                let bad = fired.iter().find(|&&n| usize::from(n) >= ffn);
                 return Err(CountError::NeuronBeyondLayer {
-                    neuron: bad,
+                    neuron: *bad.expect("a neuron beyond the layer"),
                     layer: self.layer,
                     ffn,
                 });
             }
             let pos = usize::from(tokens.pos[row]);
-            if let Some(positions) = &mut self.positions {
-                let base = pos * ffn;
-                if base >= positions.len() {
-                    return Err(CountError::PositionBeyondSequence {
-                        position: pos,
-                        longest: None,
-                    });
+            let in_prefix = pos < usize::from(tokens.text_start);
+            let fires = if in_prefix {
+                &mut self.fires_bos
+            } else {
+                &mut self.fires
+            };
+            match &mut self.positions {
+                Some(positions) => {
+                    let base = pos * ffn;
+                    let Some(at_pos) = positions.get_mut(base..base + ffn) else {
+                        return Err(CountError::PositionBeyondSequence {
+                            position: pos,
+                            longest: None,
+                        });
+                    };
+                    for &n in fired {
+                        at_pos[usize::from(n)] += 1;
+                        fires[usize::from(n)] += 1;
+                    }
                 }
-                for &n in fired {
-                    positions[base + usize::from(n)] += 1;
+                None => {
+                    for &n in fired {
+                        fires[usize::from(n)] += 1;
+                    }
                 }
             }
-            if pos < usize::from(tokens.text_start) {
-                for &n in fired {
-                    self.fires_bos[usize::from(n)] += 1;
-                }
+            if in_prefix {
                 continue;
-            }
-            for &n in fired {
-                self.fires[usize::from(n)] += 1;
             }
             let Some(table) = &mut self.table else {
                 continue;
@@ -543,77 +552,117 @@ pub struct NgramTable {
 impl NgramTable {
     /// Walks the table neuron by neuron. `visit` gets each neuron that fired
     /// where an n-gram of a counted order exists, in neuron order, with its n-grams of each
-    /// order ([`CodedLists`]): the sums of the table's entries over each prefix of `n` codes
-    /// that names a token at every place, in the order of the codes newest first. A list is
-    /// empty for an order the table does not count ([`LayerCounts::table_orders`]) or where the
-    /// neuron fired on no n-gram of that order.
-    pub fn by_neuron(self, mut visit: impl FnMut(u16, CodedLists<'_>)) {
+    /// order ([`OrderSums`]): the sums of the table's entries over each prefix of `n` codes
+    /// that names a token at every place, in the order of the codes newest first. An order's
+    /// fires are empty where the table does not count it ([`LayerCounts::table_orders`]) or
+    /// where the neuron fired on no n-gram of that order.
+    pub fn by_neuron(self, mut visit: impl FnMut(u16, OrderSums<'_>)) {
         let codes = &self.codes;
         let highest = self.highest.n();
-        let none = codes.none();
-        let mut lists: [Vec<(u64, u64)>; 3] = Default::default();
-        // Each order's prefix of a key's codes, and the orders counted.
-        let shifts: [u32; 3] =
-            std::array::from_fn(|order| codes.bits() * highest.saturating_sub(order + 1) as u32);
-        let counted: Vec<usize> = (0..3).filter(|&order| self.orders[order]).collect();
+        let layout = PrefixLayout {
+            codes,
+            // Each order's prefix of a key's codes.
+            shifts: std::array::from_fn(|order| {
+                codes.bits() * highest.saturating_sub(order + 1) as u32
+            }),
+        };
+        let counted: Vec<Order> = Order::ALL
+            .into_iter()
+            .filter(|&order| self.orders[order as usize])
+            .collect();
+        let mut fires: [Vec<u64>; 3] = Default::default();
         self.table.by_neuron(|neuron, grams, counts| {
-            // Keys sort by codes newest first: each order's prefixes are consecutive, so one
-            // pass sums them all, each order's running prefix closed where it changes.
-            let mut open: [Option<(u64, u64)>; 3] = [None; 3];
-            lists.iter_mut().for_each(Vec::clear);
-            let mut close = |order: usize, prefix: u64, fires: u64| {
-                // The oldest code of the prefix is none where the rows had no n-gram of order n.
-                let n = order + 1;
-                if n == 1 || prefix & none != none {
-                    lists[order].push((prefix, fires));
-                }
-            };
-            for (&gram, &count) in grams.iter().zip(counts) {
-                for &order in &counted {
-                    let prefix = gram >> shifts[order];
-                    match &mut open[order] {
-                        Some((held, fires)) if *held == prefix => *fires += u64::from(count),
-                        slot => {
-                            if let Some((held, fires)) = slot.replace((prefix, u64::from(count))) {
-                                close(order, held, fires);
-                            }
-                        }
-                    }
-                }
-            }
             for &order in &counted {
-                if let Some((prefix, fires)) = open[order] {
-                    close(order, prefix, fires);
-                }
+                let sums = &mut fires[order as usize];
+                sums.clear();
+                layout.prefix_sums(grams, counts, order, |_, f| sums.push(f));
             }
             visit(
                 neuron,
-                CodedLists {
-                    lists: [&lists[0], &lists[1], &lists[2]],
-                    codes,
+                OrderSums {
+                    fires: [&fires[0], &fires[1], &fires[2]],
+                    grams,
+                    counts,
+                    layout,
                 },
             );
         });
     }
 }
 
-/// One neuron's n-grams of each order (unigram, bigram, trigram) as [`NgramTable::by_neuron`]
-/// gives them: (codes, fires) lists, the codes of each n-gram newest first. What needs only the
-/// fires (coverage) reads them as they are; the n-grams are decoded where they are needed (a
-/// detector's triggers, the neurons of each token), not for every list.
+/// Where each order's n-gram lies in a table key's codes.
 #[derive(Clone, Copy)]
-pub struct CodedLists<'a> {
-    /// (codes, fires) by order.
-    pub lists: [&'a [(u64, u64)]; 3],
+struct PrefixLayout<'a> {
     codes: &'a TableCodes,
+    /// By order: the shift that leaves a key's `n` newest codes.
+    shifts: [u32; 3],
 }
 
-impl CodedLists<'_> {
-    /// The list of `order` with its n-grams decoded, packed by [`pack`](crate::ngram::pack).
-    pub fn decoded(&self, order: Order) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.lists[order as usize]
-            .iter()
-            .map(move |&(codes, fires)| (self.codes.decode_newest_first(codes, order.n()), fires))
+impl PrefixLayout<'_> {
+    /// The sums of `counts` over each prefix of `order`'s codes among the sorted `grams`, each
+    /// prefix that names a token at every place (the oldest code is none where the rows had no
+    /// n-gram of the order) passed to `emit` with its fires. Keys sort by codes newest first, so
+    /// a prefix's entries are consecutive.
+    #[inline]
+    fn prefix_sums(
+        &self,
+        grams: &[u64],
+        counts: &[u32],
+        order: Order,
+        mut emit: impl FnMut(u64, u64),
+    ) {
+        let (shift, none) = (self.shifts[order as usize], self.codes.none());
+        let names_tokens = |prefix: u64| order == Order::Unigram || prefix & none != none;
+        let mut open: Option<(u64, u64)> = None;
+        for (&gram, &count) in grams.iter().zip(counts) {
+            let prefix = gram >> shift;
+            match &mut open {
+                Some((held, fires)) if *held == prefix => *fires += u64::from(count),
+                slot => {
+                    if let Some((held, fires)) = slot.replace((prefix, u64::from(count)))
+                        && names_tokens(held)
+                    {
+                        emit(held, fires);
+                    }
+                }
+            }
+        }
+        if let Some((held, fires)) = open
+            && names_tokens(held)
+        {
+            emit(held, fires);
+        }
+    }
+}
+
+/// One neuron's n-grams of each order (unigram, bigram, trigram) as [`NgramTable::by_neuron`]
+/// gives them: the fires on each, which is all coverage needs; the n-grams themselves are
+/// summed and decoded again only where they are needed (a detector's triggers, the neurons of
+/// each token), not for every order.
+#[derive(Clone, Copy)]
+pub struct OrderSums<'a> {
+    /// Fires on each n-gram, by order, in the order of the n-grams' codes newest first.
+    pub fires: [&'a [u64]; 3],
+    /// The neuron's table entries: n-gram codes and counts.
+    grams: &'a [u64],
+    counts: &'a [u32],
+    layout: PrefixLayout<'a>,
+}
+
+impl OrderSums<'_> {
+    /// The (n-gram, fires) of `order`, n-grams packed by [`pack`](crate::ngram::pack), in the
+    /// order of [`Self::fires`] (empty where they are).
+    pub fn list(&self, order: Order) -> Vec<(u64, u64)> {
+        let mut list = Vec::with_capacity(self.fires[order as usize].len());
+        if self.fires[order as usize].is_empty() {
+            return list;
+        }
+        let codes = self.layout.codes;
+        self.layout
+            .prefix_sums(self.grams, self.counts, order, |prefix, fires| {
+                list.push((codes.decode_newest_first(prefix, order.n()), fires));
+            });
+        list
     }
 }
 
@@ -784,7 +833,10 @@ mod tests {
             table.by_neuron(|n, lists| {
                 neurons.push(n);
                 for order in Order::ALL {
-                    got[order as usize].extend(lists.decoded(order).map(|(g, c)| ((n, g), c)));
+                    let list = lists.list(order);
+                    let fires: Vec<u64> = list.iter().map(|&(_, c)| c).collect();
+                    assert_eq!(fires, lists.fires[order as usize], "{order:?}");
+                    got[order as usize].extend(list.iter().map(|&(g, c)| ((n, g), c)));
                 }
             });
             assert!(

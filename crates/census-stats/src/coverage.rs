@@ -22,7 +22,7 @@ pub struct NeuronNgrams<'a> {
 impl NeuronNgrams<'_> {
     /// Its coverage count: see [`coverage_count`].
     pub fn coverage_count(&self, share: f64) -> Option<u32> {
-        coverage_count(self.counts, self.activations, share)
+        coverage_count(self.counts.iter().map(|&(_, c)| c), self.activations, share)
     }
 }
 
@@ -30,9 +30,13 @@ impl NeuronNgrams<'_> {
 /// frequent first (which is optimal); 0 for a neuron that never fired; None when all of them
 /// together fall short (the neuron fires too often where no n-gram of the order exists).
 ///
-/// `counts` may come in any order: only the counts matter, and they are taken largest first,
-/// the few large ones sorted and the many small ones by a histogram of their values.
-pub fn coverage_count(counts: &[(u64, u64)], activations: u64, share: f64) -> Option<u32> {
+/// `counts` (each n-gram's fires) may come in any order: they are taken largest first, the few
+/// large ones sorted and the many small ones by a histogram of their values.
+pub fn coverage_count(
+    counts: impl IntoIterator<Item = u64>,
+    activations: u64,
+    share: f64,
+) -> Option<u32> {
     /// Counts below this are taken by their histogram.
     const SMALL: usize = 64;
     if activations == 0 {
@@ -41,7 +45,7 @@ pub fn coverage_count(counts: &[(u64, u64)], activations: u64, share: f64) -> Op
     let needed = share * activations as f64;
     let mut small = [0u64; SMALL];
     let mut large: Vec<u64> = Vec::new();
-    for &(_, count) in counts {
+    for count in counts {
         match usize::try_from(count) {
             Ok(c) if c < SMALL => small[c] += 1,
             _ => large.push(count),
@@ -100,19 +104,24 @@ pub fn bin_label(i: usize, edges: &[u32]) -> String {
 mod tests {
     use super::*;
 
+    /// The fires of (n-gram, fires) pairs.
+    fn fires(counts: &[(u64, u64)]) -> impl Iterator<Item = u64> + '_ {
+        counts.iter().map(|&(_, c)| c)
+    }
+
     #[test]
     fn coverage_takes_the_fewest_ngrams() {
         // 100 activations: 60 + 30 + 5 + 5 -> 3 n-grams reach 95.
         let counts = [(1, 60), (2, 30), (3, 5), (4, 5)];
-        assert_eq!(coverage_count(&counts, 100, 0.95), Some(3));
-        assert_eq!(coverage_count(&counts, 100, 0.9), Some(2));
-        assert_eq!(coverage_count(&counts, 100, 1.0), Some(4));
-        assert_eq!(coverage_count(&[], 0, 0.95), Some(0));
+        assert_eq!(coverage_count(fires(&counts), 100, 0.95), Some(3));
+        assert_eq!(coverage_count(fires(&counts), 100, 0.9), Some(2));
+        assert_eq!(coverage_count(fires(&counts), 100, 1.0), Some(4));
+        assert_eq!(coverage_count([], 0, 0.95), Some(0));
         // 19 of 20 is exactly 95%.
-        assert_eq!(coverage_count(&[(1, 19), (2, 1)], 20, 0.95), Some(1));
+        assert_eq!(coverage_count([19, 1], 20, 0.95), Some(1));
         // Of 105 activations, 5 where no n-gram exists: 95% of 105 takes all four; 96% none.
-        assert_eq!(coverage_count(&counts, 105, 0.95), Some(4));
-        assert_eq!(coverage_count(&counts, 105, 0.96), None);
+        assert_eq!(coverage_count(fires(&counts), 105, 0.95), Some(4));
+        assert_eq!(coverage_count(fires(&counts), 105, 0.96), None);
     }
 
     #[test]
@@ -163,7 +172,7 @@ mod tests {
             for share in [0.5, 0.9, 0.95, 0.999, 1.0] {
                 for activations in [sum, sum + next(sum.max(1)), sum.max(1)] {
                     assert_eq!(
-                        coverage_count(&counts, activations, share),
+                        coverage_count(fires(&counts), activations, share),
                         if activations == 0 {
                             Some(0)
                         } else {

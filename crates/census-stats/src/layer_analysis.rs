@@ -139,18 +139,26 @@ impl NgramStatistics {
         });
         let mut with_ngrams = vec![[false; 3]; counted.len()];
         // The unigram lists of alive neurons, for the neurons of each token.
-        let mut unigrams = (orders[Order::Unigram as usize] && options.token_neurons > 0)
-            .then(|| LayerPairs::new(tally.tokens.len()));
+        let mut unigrams =
+            (orders[Order::Unigram as usize] && options.token_neurons > 0).then(|| {
+                let text_rows = (tally.rows - tally.bos_rows).max(1);
+                let fires: u64 = counts.fires[counted.clone()].iter().sum();
+                LayerPairs::with_room(
+                    &tally.tokens,
+                    fires as f64 / text_rows as f64,
+                    counted.len(),
+                )
+            });
         let context = NeuronContext {
             layer,
             tally,
             options,
         };
         if let Some(table) = counts.take_table() {
-            table.by_neuron(|neuron, coded| {
+            table.by_neuron(|neuron, sums| {
                 let stats = &mut neurons[usize::from(neuron)];
                 let fires = counts.fires[usize::from(neuron)];
-                for (order, list) in Order::ALL.into_iter().zip(coded.lists) {
+                for (order, list) in Order::ALL.into_iter().zip(sums.fires) {
                     if list.is_empty() {
                         continue;
                     }
@@ -162,7 +170,7 @@ impl NgramStatistics {
                         stats,
                         order,
                         list,
-                        || coded.decoded(order).collect(),
+                        || sums.list(order),
                         fires,
                         self.bins[order as usize].as_mut().expect("a counted order"),
                         sensitivity[order as usize].as_mut(),
@@ -172,7 +180,7 @@ impl NgramStatistics {
                 if let Some(unigrams) = &mut unigrams
                     && !stats.dead
                 {
-                    unigrams.push(neuron, coded.decoded(Order::Unigram));
+                    unigrams.push(neuron, sums.list(Order::Unigram));
                 }
             });
         }
@@ -239,8 +247,8 @@ struct NeuronContext<'a> {
 }
 
 impl NeuronContext<'_> {
-    /// The coverage of an alive neuron's n-grams of `order` (its (codes, fires) `list`, and the
-    /// same `decoded` to (n-gram, fires); `fires` outside the prefix in all), put into `stats`
+    /// The coverage of an alive neuron's n-grams of `order` (its fires on each, `list`, and the
+    /// same with their n-grams, `decoded`; `fires` outside the prefix in all), put into `stats`
     /// and counted in its coverage bin, and whether it is a detector (counted under each minimum
     /// of occurrences in `sensitivity`).
     #[allow(clippy::too_many_arguments)]
@@ -248,7 +256,7 @@ impl NeuronContext<'_> {
         &self,
         stats: &mut NeuronStats,
         order: Order,
-        list: &[(u64, u64)],
+        list: &[u64],
         decoded: impl FnOnce() -> Vec<(u64, u64)>,
         fires: u64,
         bins: &mut [u64],
@@ -257,14 +265,11 @@ impl NeuronContext<'_> {
         let options = self.options;
         let activations = match options.detectors.ngram_denominator {
             NgramDenominator::All => fires,
-            NgramDenominator::Windowed => list.iter().map(|&(_, c)| c).sum(),
+            NgramDenominator::Windowed => list.iter().sum(),
         };
-        let ngrams = NeuronNgrams {
-            neuron: stats.neuron,
-            counts: list,
-            activations,
-        };
-        let Some(m) = ngrams.coverage_count(options.detectors.coverage_share) else {
+        let share = options.detectors.coverage_share;
+        let Some(m) = crate::coverage::coverage_count(list.iter().copied(), activations, share)
+        else {
             bins[options.coverage_bins.len()] += 1;
             return None;
         };
@@ -277,8 +282,9 @@ impl NeuronContext<'_> {
         let mut sorted = decoded();
         sorted.sort_unstable_by(by_count);
         let ngrams = NeuronNgrams {
+            neuron: stats.neuron,
             counts: &sorted,
-            ..ngrams
+            activations,
         };
         let (layer, tally) = (self.layer, self.tally);
         if let Some(counts) = sensitivity {

@@ -55,6 +55,25 @@ impl LayerPairs {
         }
     }
 
+    /// No neuron yet, for the tokens of `occurrences` (by id), each bucket with room for about
+    /// the pairs its tokens bring when each occurrence fires `fires_per_token` neurons, at most
+    /// `neurons` a token (so that the buckets seldom grow, and copy, as they fill).
+    pub fn with_room(occurrences: &[u64], fires_per_token: f64, neurons: usize) -> Self {
+        Self {
+            neurons: Vec::new(),
+            buckets: occurrences
+                .chunks(1 << BUCKET_BITS)
+                .map(|tokens| {
+                    let room: f64 = tokens
+                        .iter()
+                        .map(|&o| (o as f64 * fires_per_token).min(neurons as f64))
+                        .sum();
+                    Vec::with_capacity(room.ceil() as usize)
+                })
+                .collect(),
+        }
+    }
+
     /// Adds `neuron`'s fires on each token: its (token, fires) `list`, in any order.
     ///
     /// # Panics
