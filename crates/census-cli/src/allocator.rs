@@ -6,9 +6,9 @@
 //! buffers are freed, returns each mapped buffer to the kernel when it is freed, and trims the
 //! heap's free top beyond twice that threshold: each new buffer is faulted in again page by page.
 //! Here buffers below 32 MiB come from the heap from the start and up to 64 MiB free at its top is
-//! kept for the next ones. Larger buffers are still mapped on their own and returned when freed, so
-//! the peak memory of a large analysis stays where it was (keeping those too made the analysis of
-//! a 131,072-token run 10% faster but its peak 40% higher). BENCHMARKS.md gives what this saves.
+//! kept for the next ones. Larger buffers are still mapped on their own and returned when freed:
+//! keeping those too made the analysis of a 131,072-token run 10% faster but its peak 40% higher,
+//! where this costs it 4-9%. BENCHMARKS.md gives what it saves.
 
 /// Allocations below this are taken from the heap rather than mapped on their own.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
