@@ -570,20 +570,18 @@ impl NgramTable {
             .into_iter()
             .filter(|&order| self.orders[order as usize])
             .collect();
-        let mut fires: [Vec<u64>; 3] = Default::default();
+        let mut coded: [Vec<(u64, u64)>; 3] = Default::default();
         self.table.by_neuron(|neuron, grams, counts| {
             for &order in &counted {
-                let sums = &mut fires[order as usize];
-                sums.clear();
-                layout.prefix_sums(grams, counts, order, |_, f| sums.push(f));
+                let list = &mut coded[order as usize];
+                list.clear();
+                layout.prefix_sums(grams, counts, order, |prefix, f| list.push((prefix, f)));
             }
             visit(
                 neuron,
                 OrderSums {
-                    fires: [&fires[0], &fires[1], &fires[2]],
-                    grams,
-                    counts,
-                    layout,
+                    coded: [&coded[0], &coded[1], &coded[2]],
+                    codes,
                 },
             );
         });
@@ -636,33 +634,33 @@ impl PrefixLayout<'_> {
 }
 
 /// One neuron's n-grams of each order (unigram, bigram, trigram) as [`NgramTable::by_neuron`]
-/// gives them: the fires on each, which is all coverage needs; the n-grams themselves are
-/// summed and decoded again only where they are needed (a detector's triggers, the neurons of
-/// each token), not for every order.
+/// gives them: (codes, fires) lists, the codes of each n-gram newest first. The fires are all
+/// coverage needs; the n-grams are decoded only where they are needed (a detector's triggers,
+/// the neurons of each token), not for every order.
 #[derive(Clone, Copy)]
 pub struct OrderSums<'a> {
-    /// Fires on each n-gram, by order, in the order of the n-grams' codes newest first.
-    pub fires: [&'a [u64]; 3],
-    /// The neuron's table entries: n-gram codes and counts.
-    grams: &'a [u64],
-    counts: &'a [u32],
-    layout: PrefixLayout<'a>,
+    /// (codes, fires) of each n-gram, by order, in the order of the codes.
+    coded: [&'a [(u64, u64)]; 3],
+    codes: &'a TableCodes,
 }
 
 impl OrderSums<'_> {
-    /// The (n-gram, fires) of `order`, n-grams packed by [`pack`](crate::ngram::pack), in the
-    /// order of [`Self::fires`] (empty where they are).
+    /// Whether the neuron fired on no n-gram of `order` (or the table does not count it).
+    pub fn is_empty(&self, order: Order) -> bool {
+        self.coded[order as usize].is_empty()
+    }
+
+    /// Its fires on each n-gram of `order`, in the order of [`Self::list`].
+    pub fn fires(&self, order: Order) -> impl Iterator<Item = u64> + Clone + '_ {
+        self.coded[order as usize].iter().map(|&(_, fires)| fires)
+    }
+
+    /// The (n-gram, fires) of `order`, n-grams packed by [`pack`](crate::ngram::pack).
     pub fn list(&self, order: Order) -> Vec<(u64, u64)> {
-        let mut list = Vec::with_capacity(self.fires[order as usize].len());
-        if self.fires[order as usize].is_empty() {
-            return list;
-        }
-        let codes = self.layout.codes;
-        self.layout
-            .prefix_sums(self.grams, self.counts, order, |prefix, fires| {
-                list.push((codes.decode_newest_first(prefix, order.n()), fires));
-            });
-        list
+        self.coded[order as usize]
+            .iter()
+            .map(|&(codes, fires)| (self.codes.decode_newest_first(codes, order.n()), fires))
+            .collect()
     }
 }
 
@@ -835,7 +833,7 @@ mod tests {
                 for order in Order::ALL {
                     let list = lists.list(order);
                     let fires: Vec<u64> = list.iter().map(|&(_, c)| c).collect();
-                    assert_eq!(fires, lists.fires[order as usize], "{order:?}");
+                    assert_eq!(fires, lists.fires(order).collect::<Vec<_>>(), "{order:?}");
                     got[order as usize].extend(list.iter().map(|&(g, c)| ((n, g), c)));
                 }
             });

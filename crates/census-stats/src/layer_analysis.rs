@@ -143,10 +143,12 @@ impl NgramStatistics {
             (orders[Order::Unigram as usize] && options.token_neurons > 0).then(|| {
                 let text_rows = (tally.rows - tally.bos_rows).max(1);
                 let fires: u64 = counts.fires[counted.clone()].iter().sum();
+                // Each distinct (neuron, token) pair is at least one entry of the table.
                 LayerPairs::with_room(
                     &tally.tokens,
                     fires as f64 / text_rows as f64,
                     counted.len(),
+                    counts.table_entries(),
                 )
             });
         let context = NeuronContext {
@@ -158,8 +160,8 @@ impl NgramStatistics {
             table.by_neuron(|neuron, sums| {
                 let stats = &mut neurons[usize::from(neuron)];
                 let fires = counts.fires[usize::from(neuron)];
-                for (order, list) in Order::ALL.into_iter().zip(sums.fires) {
-                    if list.is_empty() {
+                for order in Order::ALL {
+                    if sums.is_empty(order) {
                         continue;
                     }
                     with_ngrams[usize::from(neuron) - counted.start][order as usize] = true;
@@ -169,7 +171,7 @@ impl NgramStatistics {
                     let found = context.neuron_order(
                         stats,
                         order,
-                        list,
+                        sums.fires(order),
                         || sums.list(order),
                         fires,
                         self.bins[order as usize].as_mut().expect("a counted order"),
@@ -256,7 +258,7 @@ impl NeuronContext<'_> {
         &self,
         stats: &mut NeuronStats,
         order: Order,
-        list: &[u64],
+        list: impl Iterator<Item = u64> + Clone,
         decoded: impl FnOnce() -> Vec<(u64, u64)>,
         fires: u64,
         bins: &mut [u64],
@@ -265,11 +267,10 @@ impl NeuronContext<'_> {
         let options = self.options;
         let activations = match options.detectors.ngram_denominator {
             NgramDenominator::All => fires,
-            NgramDenominator::Windowed => list.iter().sum(),
+            NgramDenominator::Windowed => list.clone().sum(),
         };
         let share = options.detectors.coverage_share;
-        let Some(m) = crate::coverage::coverage_count(list.iter().copied(), activations, share)
-        else {
+        let Some(m) = crate::coverage::coverage_count(list, activations, share) else {
             bins[options.coverage_bins.len()] += 1;
             return None;
         };

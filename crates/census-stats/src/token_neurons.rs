@@ -57,19 +57,29 @@ impl LayerPairs {
 
     /// No neuron yet, for the tokens of `occurrences` (by id), each bucket with room for about
     /// the pairs its tokens bring when each occurrence fires `fires_per_token` neurons, at most
-    /// `neurons` a token (so that the buckets seldom grow, and copy, as they fill).
-    pub fn with_room(occurrences: &[u64], fires_per_token: f64, neurons: usize) -> Self {
+    /// `neurons` a token, and all buckets together for at most `pairs` (so that the buckets
+    /// seldom grow, and copy, as they fill, and reserve no more than there can be).
+    pub fn with_room(
+        occurrences: &[u64],
+        fires_per_token: f64,
+        neurons: usize,
+        pairs: usize,
+    ) -> Self {
+        let rooms: Vec<f64> = occurrences
+            .chunks(1 << BUCKET_BITS)
+            .map(|tokens| {
+                tokens
+                    .iter()
+                    .map(|&o| (o as f64 * fires_per_token).min(neurons as f64))
+                    .sum()
+            })
+            .collect();
+        let scale = (pairs as f64 / rooms.iter().sum::<f64>().max(1.0)).min(1.0);
         Self {
             neurons: Vec::new(),
-            buckets: occurrences
-                .chunks(1 << BUCKET_BITS)
-                .map(|tokens| {
-                    let room: f64 = tokens
-                        .iter()
-                        .map(|&o| (o as f64 * fires_per_token).min(neurons as f64))
-                        .sum();
-                    Vec::with_capacity(room.ceil() as usize)
-                })
+            buckets: rooms
+                .into_iter()
+                .map(|room| Vec::with_capacity((room * scale).ceil() as usize))
                 .collect(),
         }
     }

@@ -41,19 +41,16 @@ pub(super) struct AnalysisPlan {
 /// read from every run of every section, part by part in the order each manifest lists them,
 /// every row and every layer from the first analysed to the last; the counting gathers the same
 /// places only where one data group serves every section, counting every row of the same parts
-/// in the same order, and every layer of that range.
+/// in the same order, and every layer of that range (its runs are distinct: [`RunSet::open`]
+/// refuses a run given twice).
+///
+/// [`RunSet::open`]: crate::inputs::RunSet::open
 fn contexts_while_counting(sources: &Sources, layers: &[usize], contexts: usize) -> bool {
     let set = sources.main();
-    let distinct_runs = set.runs.iter().enumerate().all(|(i, run)| {
-        set.runs[..i]
-            .iter()
-            .all(|r| r.dir != run.dir || r.manifest.run_id != run.manifest.run_id)
-    });
     contexts > 0
         && sources.groups.len() == 1
         && set.selection.is_none()
         && set.shuffle.is_none()
-        && distinct_runs
         && layers.windows(2).all(|w| w[1] == w[0] + 1)
         && set
             .runs
